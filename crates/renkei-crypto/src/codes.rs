@@ -1,0 +1,255 @@
+//! Stateless institution codes: AES-SIV (RFC 5297) of the link id under a
+//! per-institution key derived from a versioned master key.
+//!
+//! Because the code *is* the sealed link id, the hub needs no 125M × 5,000
+//! mapping table and any number of hub processes can translate codes with
+//! nothing shared but the keyring. The institution's corporate number is both
+//! in the key derivation and in the associated data, so a code presented by
+//! any other institution fails authentication exactly like a forged one.
+
+use std::collections::BTreeMap;
+
+use aes_siv::KeyInit;
+use aes_siv::siv::Aes256Siv;
+use hkdf::Hkdf;
+use renkei_ids::{CodeAlgorithm, CorporateNumber, InstitutionCode, LinkId};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+const CONTEXT: &[u8] = b"renkei/institution-code/v1";
+
+/// Whether a code key version may still be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeKeyState {
+    /// New codes are issued under this version.
+    Current,
+    /// Codes under this version are still accepted until the given time
+    /// (unix milliseconds): the grace period after a rotation.
+    AcceptedUntil(i64),
+}
+
+struct CodeKey {
+    master: Zeroizing<[u8; 32]>,
+    state: CodeKeyState,
+}
+
+/// Why a code was not accepted. The variants are deliberately coarse: a
+/// forged code, an altered code and another institution's code are
+/// indistinguishable to the hub and must stay so.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    #[error("institution code uses key version {0}, which this network does not know")]
+    UnknownKeyVersion(u32),
+    #[error("institution code uses key version {0}, whose grace period has ended; obtain a fresh code")]
+    KeyVersionExpired(u32),
+    #[error("institution code is not valid for the presenting institution (forged, altered, or issued to another institution)")]
+    NotValid,
+}
+
+/// The hub's code keys, one current version and older ones in their grace
+/// period.
+pub struct CodeKeyring {
+    keys: BTreeMap<u32, CodeKey>,
+}
+
+impl std::fmt::Debug for CodeKeyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let versions: Vec<_> = self.keys.iter().map(|(v, k)| (*v, k.state)).collect();
+        f.debug_struct("CodeKeyring").field("versions", &versions).finish()
+    }
+}
+
+impl CodeKeyring {
+    /// A fresh keyring with version 1 current.
+    pub fn generate() -> Self {
+        let mut keys = BTreeMap::new();
+        keys.insert(
+            1,
+            CodeKey {
+                master: Zeroizing::new(renkei_ids::random_bytes::<32>()),
+                state: CodeKeyState::Current,
+            },
+        );
+        Self { keys }
+    }
+
+    /// Rebuild from stored versions. Exactly one must be current.
+    pub fn from_parts(
+        parts: impl IntoIterator<Item = (u32, [u8; 32], CodeKeyState)>,
+    ) -> Result<Self, &'static str> {
+        let mut keys = BTreeMap::new();
+        for (v, master, state) in parts {
+            if keys
+                .insert(
+                    v,
+                    CodeKey {
+                        master: Zeroizing::new(master),
+                        state,
+                    },
+                )
+                .is_some()
+            {
+                return Err("a code key version appears twice");
+            }
+        }
+        match keys.values().filter(|k| k.state == CodeKeyState::Current).count() {
+            1 => Ok(Self { keys }),
+            0 => Err("no code key version is current"),
+            _ => Err("more than one code key version is current"),
+        }
+    }
+
+    /// Every version with its secret and state, for storing.
+    pub fn parts(&self) -> Vec<(u32, Zeroizing<[u8; 32]>, CodeKeyState)> {
+        self.keys
+            .iter()
+            .map(|(v, k)| (*v, k.master.clone(), k.state))
+            .collect()
+    }
+
+    pub fn current_version(&self) -> u32 {
+        self.keys
+            .iter()
+            .find(|(_, k)| k.state == CodeKeyState::Current)
+            .map(|(v, _)| *v)
+            .expect("constructors guarantee one current version")
+    }
+
+    /// Start a new version; the old current one is accepted for `grace_ms`.
+    pub fn rotate(&mut self, now_ms: i64, grace_ms: i64) -> u32 {
+        let old = self.current_version();
+        let new = self.keys.keys().next_back().copied().unwrap_or(0) + 1;
+        if let Some(k) = self.keys.get_mut(&old) {
+            k.state = CodeKeyState::AcceptedUntil(now_ms.saturating_add(grace_ms));
+        }
+        self.keys.insert(
+            new,
+            CodeKey {
+                master: Zeroizing::new(renkei_ids::random_bytes::<32>()),
+                state: CodeKeyState::Current,
+            },
+        );
+        new
+    }
+
+    /// Drop versions whose grace period is over; returns how many.
+    pub fn retire_expired(&mut self, now_ms: i64) -> usize {
+        let before = self.keys.len();
+        self.keys
+            .retain(|_, k| !matches!(k.state, CodeKeyState::AcceptedUntil(t) if t <= now_ms));
+        before - self.keys.len()
+    }
+
+    fn cipher(master: &[u8; 32], institution: &CorporateNumber) -> Aes256Siv {
+        let mut okm = Zeroizing::new([0u8; 64]);
+        Hkdf::<Sha256>::new(Some(CONTEXT), master)
+            .expand(institution.to_string().as_bytes(), okm.as_mut_slice())
+            .expect("64 bytes is a valid HKDF-SHA256 output length");
+        Aes256Siv::new_from_slice(okm.as_slice()).expect("AES-256-SIV takes a 64-byte key")
+    }
+
+    fn headers(institution: &CorporateNumber, version: u32) -> [Vec<u8>; 3] {
+        [
+            CONTEXT.to_vec(),
+            institution.to_string().into_bytes(),
+            version.to_be_bytes().to_vec(),
+        ]
+    }
+
+    /// The code of `link` for `institution`, under the current version.
+    pub fn encode(&self, link: &LinkId, institution: &CorporateNumber) -> InstitutionCode {
+        let version = self.current_version();
+        let key = &self.keys[&version];
+        let sealed = Self::cipher(&key.master, institution)
+            .encrypt(Self::headers(institution, version), link.as_bytes())
+            .expect("AES-SIV accepts a 16-byte plaintext and three headers");
+        InstitutionCode::new(CodeAlgorithm::Aes256Siv, version, sealed)
+            .expect("AES-SIV output of a 16-byte id is 32 bytes")
+    }
+
+    /// The link id behind `code`, if `institution` may present it now.
+    pub fn decode(
+        &self,
+        code: &InstitutionCode,
+        institution: &CorporateNumber,
+        now_ms: i64,
+    ) -> Result<LinkId, CodeError> {
+        let CodeAlgorithm::Aes256Siv = code.algorithm();
+        let version = code.key_version();
+        let key = self
+            .keys
+            .get(&version)
+            .ok_or(CodeError::UnknownKeyVersion(version))?;
+        if let CodeKeyState::AcceptedUntil(t) = key.state {
+            if now_ms >= t {
+                return Err(CodeError::KeyVersionExpired(version));
+            }
+        }
+        let plain = Self::cipher(&key.master, institution)
+            .decrypt(Self::headers(institution, version), code.sealed())
+            .map_err(|_| CodeError::NotValid)?;
+        let bytes: [u8; 16] = plain.as_slice().try_into().map_err(|_| CodeError::NotValid)?;
+        Ok(LinkId::from_bytes(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn inst(n: u64) -> CorporateNumber {
+        CorporateNumber::from_base_number(n).unwrap()
+    }
+
+    #[test]
+    fn codes_differ_per_institution_and_do_not_cross() {
+        let ring = CodeKeyring::generate();
+        let link = LinkId::random();
+        let (a, b) = (inst(11001098993), inst(11001098994));
+        let ca = ring.encode(&link, &a);
+        let cb = ring.encode(&link, &b);
+        assert_ne!(ca, cb);
+        assert_eq!(ring.decode(&ca, &a, 0).unwrap(), link);
+        assert_eq!(ring.decode(&cb, &b, 0).unwrap(), link);
+        // B presenting A's code is indistinguishable from a forgery.
+        assert_eq!(ring.decode(&ca, &b, 0), Err(CodeError::NotValid));
+        // Deterministic: the same person has one code per institution.
+        assert_eq!(ring.encode(&link, &a), ca);
+    }
+
+    #[test]
+    fn rotation_keeps_old_codes_for_the_grace_period_only() {
+        let mut ring = CodeKeyring::generate();
+        let link = LinkId::random();
+        let a = inst(1);
+        let old = ring.encode(&link, &a);
+        let v2 = ring.rotate(1_000, 500);
+        assert_eq!(v2, 2);
+        let new = ring.encode(&link, &a);
+        assert_eq!(new.key_version(), 2);
+        assert_eq!(ring.decode(&old, &a, 1_499).unwrap(), link);
+        assert_eq!(ring.decode(&old, &a, 1_500), Err(CodeError::KeyVersionExpired(1)));
+        assert_eq!(ring.retire_expired(1_500), 1);
+        assert_eq!(ring.decode(&old, &a, 1_500), Err(CodeError::UnknownKeyVersion(1)));
+        assert_eq!(ring.decode(&new, &a, 9_999).unwrap(), link);
+
+        // Survives a store round trip.
+        let parts: Vec<_> = ring.parts().into_iter().map(|(v, k, s)| (v, *k, s)).collect();
+        let back = CodeKeyring::from_parts(parts).unwrap();
+        assert_eq!(back.decode(&new, &a, 0).unwrap(), link);
+    }
+
+    proptest! {
+        #[test]
+        fn any_bit_flip_is_rejected(byte in 0usize..32, bit in 0u8..8) {
+            let ring = CodeKeyring::generate();
+            let a = inst(42);
+            let code = ring.encode(&LinkId::random(), &a);
+            let mut sealed = code.sealed().to_vec();
+            sealed[byte] ^= 1 << bit;
+            let forged = InstitutionCode::new(CodeAlgorithm::Aes256Siv, code.key_version(), sealed).unwrap();
+            prop_assert_eq!(ring.decode(&forged, &a, 0), Err(CodeError::NotValid));
+        }
+    }
+}

@@ -1,0 +1,526 @@
+use std::sync::RwLock;
+
+use renkei_catalog::{Catalog, PermissionTable, TableRowRef};
+use renkei_crypto::{CodeError, CodeKeyring, CryptoError, Digest32, SigningKey, VerifyingKey, hmac_sha256};
+use renkei_ids::{AcquisitionNumber, CorporateNumber, InstitutionCode, LinkId, QueryId};
+use renkei_protocol::{
+    CodeDelivery, DeliveredCode, Denial, DenialCode, ForwardedQuery, HubReceipt, SignedAnswer,
+    SignedForward, SignedReceipt, SignedRequest, UnixMillis, date_of,
+};
+use zeroize::Zeroizing;
+
+use crate::institution::{Institution, InstitutionStatus};
+use crate::record::{Outcome, ProvisionRecord, SubjectTag};
+use crate::replay::ReplayGuard;
+
+/// Tunables of the hub's checks.
+#[derive(Debug, Clone, Copy)]
+pub struct HubPolicy {
+    /// How far a request's timestamp may be from the hub's clock, either way.
+    pub max_skew_ms: i64,
+}
+
+impl Default for HubPolicy {
+    fn default() -> Self {
+        Self {
+            max_skew_ms: 120_000,
+        }
+    }
+}
+
+/// Who is on the other end of the TLS connection, as the HTTP layer read
+/// it from the verified client certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInstitution {
+    pub institution: CorporateNumber,
+    pub certificate_fingerprint: Digest32,
+}
+
+/// A request that passed every check, with what the forward needs.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    pub query_id: QueryId,
+    pub table_row: TableRowRef,
+    pub non_disclosure: bool,
+    pub subject: SubjectTag,
+    pub provider_code: InstitutionCode,
+}
+
+/// A request refused after authentication, with what its record needs.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub denial: Denial,
+    pub subject: Option<SubjectTag>,
+    pub table_row: Option<TableRowRef>,
+    pub non_disclosure: bool,
+}
+
+/// The hub's decisions. See the crate documentation for the split between
+/// this and the HTTP layer.
+pub struct HubCore {
+    catalog: Catalog,
+    table: PermissionTable,
+    keyring: RwLock<CodeKeyring>,
+    signer: SigningKey,
+    subject_key: Zeroizing<[u8; 32]>,
+    policy: HubPolicy,
+    replay: ReplayGuard,
+}
+
+impl std::fmt::Debug for HubCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubCore")
+            .field("catalog", &self.catalog.version)
+            .field("table", &self.table.version)
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+fn deny(code: DenialCode, message: impl Into<String>) -> Denial {
+    Denial::new(code, message)
+}
+
+impl HubCore {
+    pub fn new(
+        catalog: Catalog,
+        table: PermissionTable,
+        keyring: CodeKeyring,
+        signer: SigningKey,
+        subject_key: Zeroizing<[u8; 32]>,
+        policy: HubPolicy,
+    ) -> Self {
+        Self {
+            catalog,
+            table,
+            keyring: RwLock::new(keyring),
+            signer,
+            subject_key,
+            policy,
+            replay: ReplayGuard::default(),
+        }
+    }
+
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.signer.verifying_key()
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn table(&self) -> &PermissionTable {
+        &self.table
+    }
+
+    pub fn policy(&self) -> HubPolicy {
+        self.policy
+    }
+
+    /// Re-arm the replay guard from stored records after a restart.
+    pub fn seed_replay(
+        &self,
+        seen: impl IntoIterator<Item = (CorporateNumber, renkei_ids::MessageId, UnixMillis)>,
+        now: UnixMillis,
+    ) {
+        for (requester, id, at) in seen {
+            self.replay.check_and_remember(
+                requester,
+                id,
+                at.plus_ms(self.policy.max_skew_ms),
+                now,
+            );
+        }
+    }
+
+    fn subject_of(&self, link: &LinkId) -> SubjectTag {
+        SubjectTag(hmac_sha256(
+            self.subject_key.as_slice(),
+            &[b"renkei/subject-tag/v1", link.as_bytes()],
+        ))
+    }
+
+    /// Step 1 of DESIGN.md §3.2: who is asking, and is this message fresh
+    /// and theirs? Failures here are not attributable and are not recorded
+    /// as provision records.
+    pub fn authenticate(
+        &self,
+        peer: &PeerInstitution,
+        request: &SignedRequest,
+        requester: Option<&Institution>,
+        now: UnixMillis,
+    ) -> Result<(), Denial> {
+        let r = &request.request;
+        if peer.institution != r.requester {
+            return Err(deny(
+                DenialCode::CertificateMismatch,
+                format!(
+                    "the TLS client certificate is {}'s but the request is signed as {}",
+                    peer.institution, r.requester
+                ),
+            ));
+        }
+        let Some(requester) = requester else {
+            return Err(deny(
+                DenialCode::UnknownRequester,
+                format!("institution {} is not registered at this hub", r.requester),
+            ));
+        };
+        if peer.certificate_fingerprint != requester.tls_certificate {
+            return Err(deny(
+                DenialCode::CertificateMismatch,
+                "the TLS client certificate is not the one registered for this institution",
+            ));
+        }
+        request.verify(&requester.signing_key).map_err(|e| {
+            deny(
+                DenialCode::BadSignature,
+                format!("request signature rejected: {e}"),
+            )
+        })?;
+        let skew = self.policy.max_skew_ms;
+        if r.issued_at.0 < now.0 - skew {
+            return Err(deny(
+                DenialCode::StaleTimestamp,
+                format!(
+                    "request was issued at {} — more than {} s before the hub's time {}",
+                    r.issued_at,
+                    skew / 1000,
+                    now
+                ),
+            ));
+        }
+        if r.issued_at.0 > now.0 + skew {
+            return Err(deny(
+                DenialCode::FutureTimestamp,
+                format!(
+                    "request was issued at {} — more than {} s after the hub's time {}",
+                    r.issued_at,
+                    skew / 1000,
+                    now
+                ),
+            ));
+        }
+        // Remember only after the signature verified: an attacker cannot
+        // burn a legitimate sender's ids with unsigned junk.
+        if !self.replay.check_and_remember(
+            r.requester,
+            r.message_id,
+            r.issued_at.plus_ms(skew),
+            now,
+        ) {
+            return Err(deny(
+                DenialCode::Replayed,
+                format!("message id {} was already received", r.message_id),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Steps 2–3: is it lawful, and who is it about?
+    pub fn authorize(
+        &self,
+        request: &SignedRequest,
+        requester: &Institution,
+        provider: Option<&Institution>,
+        now: UnixMillis,
+    ) -> Result<Authorized, Box<Rejected>> {
+        let r = &request.request;
+        let mut rejected = Rejected {
+            denial: deny(DenialCode::NotPermitted, ""),
+            subject: None,
+            table_row: None,
+            non_disclosure: false,
+        };
+        let fail = |mut rej: Rejected, code, message: String| {
+            rej.denial = deny(code, message);
+            Err(Box::new(rej))
+        };
+
+        if requester.status == InstitutionStatus::Suspended {
+            return fail(
+                rejected,
+                DenialCode::RequesterSuspended,
+                format!("institution {} is suspended", r.requester),
+            );
+        }
+        let link = {
+            let ring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
+            match ring.decode(&r.subject, &r.requester, now.0) {
+                Ok(link) => link,
+                Err(e) => {
+                    let code = match e {
+                        CodeError::NotValid => DenialCode::CodeInvalid,
+                        CodeError::KeyVersionExpired(_) => DenialCode::CodeKeyExpired,
+                        CodeError::UnknownKeyVersion(_) => DenialCode::CodeKeyUnknown,
+                    };
+                    return fail(rejected, code, e.to_string());
+                }
+            }
+        };
+        rejected.subject = Some(self.subject_of(&link));
+
+        let Some(work) = self.catalog.office_work(&r.office_work) else {
+            return fail(
+                rejected,
+                DenialCode::UnknownOfficeWork,
+                format!("office work `{}` is not in catalog {}", r.office_work, self.catalog.version),
+            );
+        };
+        rejected.non_disclosure = work.non_disclosure;
+        let Some(item) = self.catalog.item(&r.item) else {
+            return fail(
+                rejected,
+                DenialCode::UnknownItem,
+                format!("item `{}` is not in catalog {}", r.item, self.catalog.version),
+            );
+        };
+        match (item.periodic, r.fiscal_year) {
+            (true, None) => {
+                return fail(
+                    rejected,
+                    DenialCode::FiscalYearRequired,
+                    format!("item `{}` needs a fiscal year", r.item),
+                );
+            }
+            (false, Some(_)) => {
+                return fail(
+                    rejected,
+                    DenialCode::FiscalYearNotApplicable,
+                    format!("item `{}` has no fiscal year; omit it", r.item),
+                );
+            }
+            _ => {}
+        }
+        let Some(provider) = provider else {
+            return fail(
+                rejected,
+                DenialCode::UnknownProvider,
+                format!("provider {} is not registered at this hub", r.provider),
+            );
+        };
+        if provider.status == InstitutionStatus::Suspended {
+            return fail(
+                rejected,
+                DenialCode::ProviderSuspended,
+                format!("provider {} is suspended", r.provider),
+            );
+        }
+        let row = match self.table.check(
+            &r.requester,
+            &requester.kind,
+            &r.office_work,
+            &provider.kind,
+            &r.item,
+            date_of(now),
+        ) {
+            Ok(row) => row,
+            Err(e) => return fail(rejected, DenialCode::NotPermitted, e.to_string()),
+        };
+        let provider_code = self
+            .keyring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .encode(&link, &provider.id);
+        Ok(Authorized {
+            query_id: QueryId::random(),
+            table_row: self.table.row_ref(row),
+            non_disclosure: work.non_disclosure,
+            subject: rejected.subject.expect("set above"),
+            provider_code,
+        })
+    }
+
+    /// Step 3: the signed forward to the provider.
+    pub fn forward(
+        &self,
+        request: &SignedRequest,
+        authorized: &Authorized,
+        requester: &Institution,
+        now: UnixMillis,
+    ) -> SignedForward {
+        let r = &request.request;
+        ForwardedQuery {
+            query_id: authorized.query_id,
+            request_digest: request.digest(),
+            requester: r.requester,
+            requester_key: requester.sealing_key.clone(),
+            provider: r.provider,
+            office_work: r.office_work.clone(),
+            item: r.item.clone(),
+            fiscal_year: r.fiscal_year,
+            subject: authorized.provider_code.clone(),
+            table_row: authorized.table_row.clone(),
+            non_disclosure: authorized.non_disclosure,
+            forwarded_at: now,
+        }
+        .sign(&self.signer)
+    }
+
+    /// The provider's answer must be signed by the provider and be the
+    /// answer to this very forward.
+    pub fn check_answer(
+        &self,
+        forward: &SignedForward,
+        answer: &SignedAnswer,
+        provider: &Institution,
+    ) -> Result<(), Denial> {
+        answer.verify(&provider.signing_key).map_err(|e| {
+            deny(
+                DenialCode::ProviderError,
+                format!("the provider's answer signature was rejected: {e}"),
+            )
+        })?;
+        let q = &forward.query;
+        let a = &answer.answer;
+        if a.query_id != q.query_id
+            || a.request_digest != q.request_digest
+            || a.provider != q.provider
+            || a.requester != q.requester
+        {
+            return Err(deny(
+                DenialCode::ProviderError,
+                "the provider answered a different query",
+            ));
+        }
+        if a.envelope.recipient != *q.requester_key.key_id() {
+            return Err(deny(
+                DenialCode::ProviderError,
+                "the provider sealed the answer to a key other than the requester's",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The provision record of an exchange that was forwarded.
+    pub fn record_forwarded(
+        &self,
+        request: &SignedRequest,
+        authorized: &Authorized,
+        outcome: Outcome,
+        provided_at: Option<UnixMillis>,
+    ) -> ProvisionRecord {
+        self.record(
+            request,
+            authorized.query_id,
+            Some(authorized.table_row.clone()),
+            Some(authorized.subject),
+            outcome,
+            provided_at,
+            authorized.non_disclosure,
+        )
+    }
+
+    /// The provision record of a request refused after authentication.
+    pub fn record_rejected(&self, request: &SignedRequest, rejected: &Rejected) -> ProvisionRecord {
+        self.record(
+            request,
+            QueryId::random(),
+            rejected.table_row.clone(),
+            rejected.subject,
+            Outcome::Denied(rejected.denial.code),
+            None,
+            rejected.non_disclosure,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        request: &SignedRequest,
+        query_id: QueryId,
+        table_row: Option<TableRowRef>,
+        subject: Option<SubjectTag>,
+        outcome: Outcome,
+        provided_at: Option<UnixMillis>,
+        non_disclosure: bool,
+    ) -> ProvisionRecord {
+        let r = &request.request;
+        ProvisionRecord {
+            query_id,
+            message_id: r.message_id,
+            request_digest: request.digest(),
+            requester: r.requester,
+            provider: r.provider,
+            office_work: r.office_work.clone(),
+            item: r.item.clone(),
+            fiscal_year: r.fiscal_year,
+            table_row,
+            subject,
+            requested_at: r.issued_at,
+            provided_at,
+            outcome,
+            non_disclosure,
+        }
+    }
+
+    /// Step 5: the hub's signed statement handed over with the answer.
+    pub fn receipt(
+        &self,
+        forward: &SignedForward,
+        answer: &SignedAnswer,
+        record_seq: u64,
+        now: UnixMillis,
+    ) -> SignedReceipt {
+        HubReceipt {
+            query_id: forward.query.query_id,
+            request_digest: forward.query.request_digest,
+            answer_digest: answer.digest(),
+            record_seq,
+            recorded_at: now,
+        }
+        .sign(&self.signer)
+    }
+
+    /// The code service (DESIGN.md §3.1): codes for people the registry
+    /// identified, sealed to the institution so the registry relays them
+    /// unread.
+    pub fn issue_codes(
+        &self,
+        institution: &Institution,
+        entries: &[(AcquisitionNumber, LinkId)],
+    ) -> Result<CodeDelivery, CryptoError> {
+        let ring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
+        let codes: Vec<DeliveredCode> = entries
+            .iter()
+            .map(|(acq, link)| DeliveredCode {
+                acquisition_number: *acq,
+                code: ring.encode(link, &institution.id),
+            })
+            .collect();
+        CodeDelivery::seal(institution.id, &institution.sealing_key, &codes)
+    }
+
+    /// Rotate the code key; returns the new version and the keyring to be
+    /// persisted by the caller.
+    pub fn rotate_code_key(
+        &self,
+        now: UnixMillis,
+        grace_ms: i64,
+    ) -> (u32, Vec<(u32, Zeroizing<[u8; 32]>, renkei_crypto::CodeKeyState)>) {
+        let mut ring = self.keyring.write().unwrap_or_else(|p| p.into_inner());
+        ring.retire_expired(now.0);
+        let v = ring.rotate(now.0, grace_ms);
+        (v, ring.parts())
+    }
+
+    pub fn code_key_version(&self) -> u32 {
+        self.keyring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .current_version()
+    }
+
+    /// A fresh code for an institution's person under the current key, for
+    /// an institution whose code is in its grace period.
+    pub fn refresh_code(
+        &self,
+        institution: &CorporateNumber,
+        code: &InstitutionCode,
+        now: UnixMillis,
+    ) -> Result<InstitutionCode, CodeError> {
+        let ring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
+        let link = ring.decode(code, institution, now.0)?;
+        Ok(ring.encode(&link, institution))
+    }
+}

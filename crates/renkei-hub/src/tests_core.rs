@@ -1,0 +1,151 @@
+//! Unit tests of the hub's decisions, without any I/O.
+
+use renkei_catalog::{ItemCode, KindCode, OfficeWorkCode};
+use renkei_crypto::{CodeKeyring, SealingKeyPair, SigningKey, Suite};
+use renkei_ids::{CorporateNumber, LinkId, MessageId};
+use renkei_protocol::{DenialCode, FiscalYear, LinkageRequest, SignedRequest, UnixMillis};
+use zeroize::Zeroizing;
+
+use crate::{Endpoint, HubCore, HubPolicy, Institution, InstitutionStatus, PeerInstitution};
+
+struct Inst {
+    entry: Institution,
+    sign: SigningKey,
+}
+
+fn inst(n: u64, kind: &str) -> Inst {
+    let suite = Suite::default();
+    let sign = SigningKey::generate(suite.signature());
+    let entry = Institution {
+        id: CorporateNumber::from_base_number(n).unwrap(),
+        name: format!("inst {n}"),
+        kind: KindCode::parse(kind).unwrap(),
+        endpoint: Endpoint::parse("https://127.0.0.1:1").unwrap(),
+        tls_certificate: [n as u8; 32],
+        signing_key: sign.verifying_key(),
+        sealing_key: SealingKeyPair::generate(suite.sealing()).public_key(),
+        status: InstitutionStatus::Active,
+        updated_at: UnixMillis(0),
+    };
+    Inst { entry, sign }
+}
+
+const NOW: UnixMillis = UnixMillis(1_790_000_000_000);
+
+fn hub() -> (HubCore, CodeKeyring) {
+    let (catalog, table) = renkei_catalog::sample();
+    let ring = CodeKeyring::generate();
+    let parts: Vec<_> = ring.parts().into_iter().map(|(v, k, s)| (v, *k, s)).collect();
+    let core = HubCore::new(
+        catalog,
+        table,
+        CodeKeyring::from_parts(parts.clone()).unwrap(),
+        SigningKey::generate(Suite::default().signature()),
+        Zeroizing::new([9u8; 32]),
+        HubPolicy::default(),
+    );
+    (core, CodeKeyring::from_parts(parts).unwrap())
+}
+
+fn request(from: &Inst, to: &Inst, ring: &CodeKeyring, link: &LinkId, work: &str, item: &str, fy: Option<u16>) -> SignedRequest {
+    LinkageRequest {
+        message_id: MessageId::random(),
+        requester: from.entry.id,
+        provider: to.entry.id,
+        office_work: OfficeWorkCode::parse(work).unwrap(),
+        item: ItemCode::parse(item).unwrap(),
+        fiscal_year: fy.map(|y| FiscalYear::new(y).unwrap()),
+        subject: ring.encode(link, &from.entry.id),
+        issued_at: NOW,
+    }
+    .sign(&from.sign)
+}
+
+fn peer(i: &Inst) -> PeerInstitution {
+    PeerInstitution {
+        institution: i.entry.id,
+        certificate_fingerprint: i.entry.tls_certificate,
+    }
+}
+
+#[test]
+fn lawful_request_is_authorized_and_translated() {
+    let (hub, ring) = hub();
+    let city = inst(1, "municipality");
+    let other_city = inst(2, "municipality");
+    let link = LinkId::random();
+    let req = request(&city, &other_city, &ring, &link, "child_allowance", "resident_tax_income", Some(2025));
+    hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW).unwrap();
+    let auth = hub.authorize(&req, &city.entry, Some(&other_city.entry), NOW).unwrap();
+    assert_eq!(auth.table_row.row_id.as_str(), "R0101");
+    // The provider gets its own code for the same person.
+    assert_eq!(auth.provider_code, ring.encode(&link, &other_city.entry.id));
+    let fwd = hub.forward(&req, &auth, &city.entry, NOW);
+    fwd.verify(&hub.verifying_key()).unwrap();
+    assert_eq!(fwd.query.request_digest, req.digest());
+}
+
+#[test]
+fn authentication_failures() {
+    let (hub, ring) = hub();
+    let city = inst(1, "municipality");
+    let other = inst(2, "municipality");
+    let link = LinkId::random();
+    let req = request(&city, &other, &ring, &link, "child_allowance", "resident_tax_income", Some(2025));
+    let code = |r: Result<(), renkei_protocol::Denial>| r.unwrap_err().code;
+
+    assert_eq!(code(hub.authenticate(&peer(&other), &req, Some(&city.entry), NOW)), DenialCode::CertificateMismatch);
+    assert_eq!(code(hub.authenticate(&peer(&city), &req, None, NOW)), DenialCode::UnknownRequester);
+    let mut wrong_cert = peer(&city);
+    wrong_cert.certificate_fingerprint = [0; 32];
+    assert_eq!(code(hub.authenticate(&wrong_cert, &req, Some(&city.entry), NOW)), DenialCode::CertificateMismatch);
+    let mut forged = req.clone();
+    forged.request.item = ItemCode::parse("household").unwrap();
+    assert_eq!(code(hub.authenticate(&peer(&city), &forged, Some(&city.entry), NOW)), DenialCode::BadSignature);
+    assert_eq!(code(hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW.plus_ms(120_001))), DenialCode::StaleTimestamp);
+    assert_eq!(code(hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW.plus_ms(-120_001))), DenialCode::FutureTimestamp);
+    hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW).unwrap();
+    assert_eq!(code(hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW)), DenialCode::Replayed);
+}
+
+#[test]
+fn authorization_failures_keep_the_subject_when_known() {
+    let (hub, ring) = hub();
+    let city = inst(1, "municipality");
+    let vehicle = inst(3, "vehicle_registration");
+    let registry = inst(4, "registry");
+    let link = LinkId::random();
+    let deny = |r: Result<crate::Authorized, Box<crate::Rejected>>| *r.unwrap_err();
+
+    // Vehicle registration may ask the registry for the four facts ...
+    let ok = request(&vehicle, &registry, &ring, &link, "vehicle_registration", "four_facts", None);
+    assert!(hub.authorize(&ok, &vehicle.entry, Some(&registry.entry), NOW).is_ok());
+    // ... but not a municipality for income.
+    let r = request(&vehicle, &city, &ring, &link, "vehicle_registration", "resident_tax_income", Some(2025));
+    let rej = deny(hub.authorize(&r, &vehicle.entry, Some(&city.entry), NOW));
+    assert_eq!(rej.denial.code, DenialCode::NotPermitted);
+    assert!(rej.subject.is_some(), "a person sees refused attempts about them");
+
+    // The registry's code presented by the vehicle office is refused.
+    let mut stolen = ok.request.clone();
+    stolen.subject = ring.encode(&link, &registry.entry.id);
+    let stolen = stolen.sign(&vehicle.sign);
+    let rej = deny(hub.authorize(&stolen, &vehicle.entry, Some(&registry.entry), NOW));
+    assert_eq!(rej.denial.code, DenialCode::CodeInvalid);
+    assert!(rej.subject.is_none());
+
+    let r = request(&city, &city, &ring, &link, "child_allowance", "resident_tax_income", None);
+    assert_eq!(deny(hub.authorize(&r, &city.entry, Some(&city.entry), NOW)).denial.code, DenialCode::FiscalYearRequired);
+    let r = request(&vehicle, &registry, &ring, &link, "vehicle_registration", "four_facts", Some(2025));
+    assert_eq!(deny(hub.authorize(&r, &vehicle.entry, Some(&registry.entry), NOW)).denial.code, DenialCode::FiscalYearNotApplicable);
+    let r = request(&vehicle, &registry, &ring, &link, "vehicle_registration", "four_facts", None);
+    assert_eq!(deny(hub.authorize(&r, &vehicle.entry, None, NOW)).denial.code, DenialCode::UnknownProvider);
+    let mut suspended = registry.entry.clone();
+    suspended.status = InstitutionStatus::Suspended;
+    assert_eq!(deny(hub.authorize(&r, &vehicle.entry, Some(&suspended), NOW)).denial.code, DenialCode::ProviderSuspended);
+    let mut suspended = vehicle.entry.clone();
+    suspended.status = InstitutionStatus::Suspended;
+    assert_eq!(deny(hub.authorize(&r, &suspended, Some(&registry.entry), NOW)).denial.code, DenialCode::RequesterSuspended);
+    let r = request(&vehicle, &registry, &ring, &link, "fishing_licence", "four_facts", None);
+    assert_eq!(deny(hub.authorize(&r, &vehicle.entry, Some(&registry.entry), NOW)).denial.code, DenialCode::UnknownOfficeWork);
+}

@@ -1,0 +1,13 @@
+use renkei_catalog::KindCode;
+use renkei_crypto::{SealingKeyPair, SigningKey};
+use renkei_ids::CorporateNumber;
+
+/// Who this node speaks for, and its keys.
+#[derive(Debug)]
+pub struct NodeIdentity {
+    pub institution: CorporateNumber,
+    pub name: String,
+    pub kind: KindCode,
+    pub signing: SigningKey,
+    pub sealing: SealingKeyPair,
+}

@@ -1,0 +1,19 @@
+//! An institution node (中間サーバー) as pure logic.
+//!
+//! A node holds copies of the items its institution offers, keyed by the
+//! institution's own person id, and the institution code of each enrolled
+//! person. It never stores a My Number: the business system passes one
+//! through at enrolment, the node forwards it to the registry and keeps only
+//! the code that comes back.
+
+mod identity;
+mod import;
+mod linkage;
+mod model;
+mod store;
+
+pub use identity::NodeIdentity;
+pub use import::{ImportError, ImportFormat, ImportReport, ParsedImport, RowError, parse_import};
+pub use linkage::{ProvideError, answer_forward, build_request, check_forward};
+pub use model::{EnrolledPerson, ItemValue, NodeRecord, NodeRole, RecordOutcome};
+pub use store::{NodeCounts, NodeStore};

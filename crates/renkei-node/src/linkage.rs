@@ -1,0 +1,96 @@
+use renkei_catalog::{ItemCode, OfficeWorkCode};
+use renkei_crypto::{CryptoError, VerifyingKey};
+use renkei_ids::{CorporateNumber, InstitutionCode, MessageId};
+use renkei_protocol::{
+    AnswerPayload, FiscalYear, LinkageAnswer, LinkageRequest, SignedAnswer, SignedForward,
+    SignedRequest, UnixMillis,
+};
+
+use crate::identity::NodeIdentity;
+use crate::model::ItemValue;
+
+/// The requester side: a signed request for `item` about the person with
+/// this node's `subject` code.
+pub fn build_request(
+    identity: &NodeIdentity,
+    provider: CorporateNumber,
+    office_work: OfficeWorkCode,
+    item: ItemCode,
+    fiscal_year: Option<FiscalYear>,
+    subject: InstitutionCode,
+    now: UnixMillis,
+) -> SignedRequest {
+    LinkageRequest {
+        message_id: MessageId::random(),
+        requester: identity.institution,
+        provider,
+        office_work,
+        item,
+        fiscal_year,
+        subject,
+        issued_at: now,
+    }
+    .sign(&identity.signing)
+}
+
+/// Why a provider refuses to answer a forward.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProvideError {
+    #[error("the forward is not signed by the hub: {0}")]
+    NotFromHub(CryptoError),
+    #[error("the forward is addressed to {addressed}, not to this node ({own})")]
+    NotAddressedHere {
+        addressed: CorporateNumber,
+        own: CorporateNumber,
+    },
+    #[error("the forward was made at {at}, outside the {skew_s} s window around this node's time")]
+    Stale { at: UnixMillis, skew_s: i64 },
+    #[error("the answer could not be sealed: {0}")]
+    Seal(CryptoError),
+}
+
+/// Check a forward before touching any data: it must be the hub's, fresh,
+/// and addressed to this institution.
+pub fn check_forward(
+    identity: &NodeIdentity,
+    hub_key: &VerifyingKey,
+    forward: &SignedForward,
+    now: UnixMillis,
+    max_skew_ms: i64,
+) -> Result<(), ProvideError> {
+    forward.verify(hub_key).map_err(ProvideError::NotFromHub)?;
+    let q = &forward.query;
+    if q.provider != identity.institution {
+        return Err(ProvideError::NotAddressedHere {
+            addressed: q.provider,
+            own: identity.institution,
+        });
+    }
+    if (q.forwarded_at.0 - now.0).abs() > max_skew_ms {
+        return Err(ProvideError::Stale {
+            at: q.forwarded_at,
+            skew_s: max_skew_ms / 1000,
+        });
+    }
+    Ok(())
+}
+
+/// The provider side: seal what this node holds (or "no data") to the
+/// requester and sign it. Whether the person is unknown here or simply has
+/// no such item is deliberately not distinguished: the hub learns nothing.
+pub fn answer_forward(
+    identity: &NodeIdentity,
+    forward: &SignedForward,
+    value: Option<&ItemValue>,
+    now: UnixMillis,
+) -> Result<SignedAnswer, ProvideError> {
+    let payload = match value {
+        Some(v) => AnswerPayload::Found {
+            value: serde_json::Value::Object(v.value.clone()),
+            updated_at_ms: v.updated_at.0,
+        },
+        None => AnswerPayload::NoData,
+    };
+    let answer = LinkageAnswer::seal(&forward.query, &payload, now).map_err(ProvideError::Seal)?;
+    Ok(answer.sign(&identity.signing))
+}

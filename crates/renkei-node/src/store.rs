@@ -1,0 +1,69 @@
+use std::collections::HashSet;
+use std::future::Future;
+
+use renkei_catalog::ItemCode;
+use renkei_ids::{InstitutionCode, LocalPersonId};
+use renkei_protocol::{FiscalYear, StoreError};
+
+use crate::model::{EnrolledPerson, ItemValue, NodeRecord};
+
+/// What a node keeps. Implementations: `renkei-store-sqlite`.
+pub trait NodeStore: Send + Sync + 'static {
+    /// Insert or replace enrolments (a re-enrolment after a code-key
+    /// rotation replaces the code).
+    fn enrol(
+        &self,
+        persons: Vec<EnrolledPerson>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn code_of(
+        &self,
+        local_id: &LocalPersonId,
+    ) -> impl Future<Output = Result<Option<InstitutionCode>, StoreError>> + Send;
+
+    fn person_by_code(
+        &self,
+        code: &InstitutionCode,
+    ) -> impl Future<Output = Result<Option<LocalPersonId>, StoreError>> + Send;
+
+    /// Which of `ids` are enrolled.
+    fn enrolled_among(
+        &self,
+        ids: Vec<LocalPersonId>,
+    ) -> impl Future<Output = Result<HashSet<LocalPersonId>, StoreError>> + Send;
+
+    /// Insert or replace all `items` in one transaction: all or nothing.
+    fn import_items(
+        &self,
+        items: Vec<ItemValue>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    fn item(
+        &self,
+        local_id: &LocalPersonId,
+        item: &ItemCode,
+        fiscal_year: Option<FiscalYear>,
+    ) -> impl Future<Output = Result<Option<ItemValue>, StoreError>> + Send;
+
+    /// Durable before it returns; returns the record's sequence number.
+    fn append_record(
+        &self,
+        record: NodeRecord,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    fn records(
+        &self,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(u64, NodeRecord)>, StoreError>> + Send;
+
+    fn counts(&self) -> impl Future<Output = Result<NodeCounts, StoreError>> + Send;
+}
+
+/// Sizes, for health and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeCounts {
+    pub persons: u64,
+    pub items: u64,
+    pub records: u64,
+}

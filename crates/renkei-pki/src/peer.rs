@@ -1,0 +1,78 @@
+use rustls_pki_types::CertificateDer;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::{NetworkIdentity, PkiError, serial};
+
+/// What the application needs to know about a peer's (already verified)
+/// certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificate {
+    pub identity: NetworkIdentity,
+    /// Lowercase hex of the serial's magnitude bytes, e.g. `"5a0c…"`; the
+    /// same spelling the CA state and [`crate::RevocationList`] use.
+    pub serial: String,
+    /// SHA-256 of the certificate DER.
+    pub fingerprint: [u8; 32],
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl PeerCertificate {
+    /// Parse a DER certificate and read its network identity. This does not
+    /// verify the certificate; it is meant for certificates rustls already
+    /// verified during the handshake.
+    pub fn parse(der: &[u8]) -> Result<PeerCertificate, PkiError> {
+        let (rest, cert) = X509Certificate::from_der(der).map_err(PkiError::der("certificate"))?;
+        if !rest.is_empty() {
+            return Err(PkiError::Der {
+                what: "certificate",
+                reason: format!("{} bytes of trailing data", rest.len()),
+            });
+        }
+        let identity = identity_of(&cert)?;
+        Ok(PeerCertificate {
+            identity,
+            serial: serial::from_der_bytes(cert.raw_serial()),
+            fingerprint: fingerprint(der),
+            not_before: cert.validity().not_before.to_datetime(),
+            not_after: cert.validity().not_after.to_datetime(),
+        })
+    }
+
+    /// Parse the end-entity certificate of a verified peer chain, e.g.
+    /// `tls.get_ref().1.peer_certificates()`.
+    pub fn from_peer_chain(
+        chain: Option<&[CertificateDer<'_>]>,
+    ) -> Result<PeerCertificate, PkiError> {
+        let end_entity = chain
+            .and_then(|c| c.first())
+            .ok_or(PkiError::NoPeerCertificate)?;
+        PeerCertificate::parse(end_entity)
+    }
+
+    pub fn fingerprint_hex(&self) -> String {
+        serial::hex(&self.fingerprint)
+    }
+}
+
+pub(crate) fn fingerprint(der: &[u8]) -> [u8; 32] {
+    Sha256::digest(der).into()
+}
+
+fn identity_of(cert: &X509Certificate<'_>) -> Result<NetworkIdentity, PkiError> {
+    let san = cert.subject_alternative_name().map_err(|e| PkiError::Der {
+        what: "subject alternative name extension",
+        reason: e.to_string(),
+    })?;
+    let uris = san
+        .iter()
+        .flat_map(|ext| ext.value.general_names.iter())
+        .filter_map(|name| match name {
+            GeneralName::URI(uri) => Some(*uri),
+            _ => None,
+        });
+    NetworkIdentity::from_uris(uris)
+}

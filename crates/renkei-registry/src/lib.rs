@@ -1,0 +1,16 @@
+//! The resident registry as pure logic.
+//!
+//! The registry is the only role that holds My Numbers together with
+//! people. It issues them, keeps the four basic facts, and — when an
+//! institution asks for a person's institution code — checks the facts the
+//! institution has on file **exactly**, address included (DESIGN.md §3.1,
+//! §7), before the hub's code service is asked for the code.
+
+mod model;
+mod store;
+
+pub use model::{
+    CodeRequestEntry, HouseholdId, IssuanceRefusal, NewResident, Resident, ResidentEvent,
+    ResidentStatus, StoredEvent, check_identity, four_facts_value,
+};
+pub use store::{RegistryCounts, RegistryStore};

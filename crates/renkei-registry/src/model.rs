@@ -1,0 +1,184 @@
+use renkei_ids::{
+    AcquisitionNumber, Address, BirthDate, FourFacts, FourFactsMismatch, InstitutionCode,
+    KanaName, LinkId, MyNumber, ResidentRecordCode,
+};
+use renkei_protocol::UnixMillis;
+
+/// A household number in the register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HouseholdId(pub u64);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResidentStatus {
+    Living,
+    Deceased { date: BirthDate },
+}
+
+/// A person in the resident register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resident {
+    pub link_id: LinkId,
+    pub my_number: MyNumber,
+    pub resident_code: ResidentRecordCode,
+    pub facts: FourFacts,
+    pub kana: KanaName,
+    pub household: HouseholdId,
+    pub status: ResidentStatus,
+    /// The registry's own institution code for the person, with which the
+    /// hub addresses it as a provider (four facts). Obtained from the code
+    /// service after registration.
+    pub own_code: Option<InstitutionCode>,
+    pub registered_at: UnixMillis,
+}
+
+/// What a municipality reports when registering a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewResident {
+    pub facts: FourFacts,
+    pub kana: KanaName,
+    pub household: HouseholdId,
+}
+
+impl NewResident {
+    /// Register: fresh link id, My Number and resident record code.
+    pub fn register(self, now: UnixMillis) -> Resident {
+        Resident {
+            link_id: LinkId::random(),
+            my_number: MyNumber::random(),
+            resident_code: ResidentRecordCode::random(),
+            facts: self.facts,
+            kana: self.kana,
+            household: self.household,
+            status: ResidentStatus::Living,
+            own_code: None,
+            registered_at: now,
+        }
+    }
+}
+
+/// A change the registry records for later subscriptions (push services).
+/// Events name the person by link id: they never leave the registry as
+/// they are, the hub translates them per subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResidentEvent {
+    AddressChanged { new_address: Address },
+    Died { date: BirthDate },
+}
+
+impl ResidentEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::AddressChanged { .. } => "address_changed",
+            Self::Died { .. } => "died",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub link_id: LinkId,
+    pub event: ResidentEvent,
+    pub at: UnixMillis,
+}
+
+/// One person in an institution's code request.
+#[derive(Debug, Clone)]
+pub struct CodeRequestEntry {
+    pub acquisition_number: AcquisitionNumber,
+    pub my_number: MyNumber,
+    pub facts: FourFacts,
+}
+
+/// Why no code is issued for an entry. Nothing here names a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IssuanceRefusal {
+    #[error("no resident has this My Number")]
+    UnknownMyNumber,
+    #[error(transparent)]
+    FactsDiffer(#[from] FourFactsMismatch),
+    #[error("acquisition number was already used by this institution")]
+    AcquisitionNumberReused,
+}
+
+impl IssuanceRefusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownMyNumber => "unknown_my_number",
+            Self::FactsDiffer(_) => "facts_differ",
+            Self::AcquisitionNumberReused => "acquisition_number_reused",
+        }
+    }
+}
+
+/// The exact identity check of DESIGN.md §3.1.
+pub fn check_identity(
+    entry: &CodeRequestEntry,
+    resident: Option<&Resident>,
+) -> Result<LinkId, IssuanceRefusal> {
+    let r = resident.ok_or(IssuanceRefusal::UnknownMyNumber)?;
+    entry.facts.check_exact(&r.facts)?;
+    Ok(r.link_id)
+}
+
+/// The `four_facts` item as the registry answers it.
+pub fn four_facts_value(r: &Resident) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("name".into(), r.facts.name.as_str().into());
+    m.insert("kana".into(), r.kana.as_str().into());
+    m.insert("address".into(), r.facts.address.as_str().into());
+    m.insert("birth_date".into(), r.facts.birth_date.to_string().into());
+    m.insert("sex".into(), r.facts.sex.iso5218().into());
+    if let ResidentStatus::Deceased { date } = &r.status {
+        m.insert("deceased_on".into(), date.to_string().into());
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use renkei_ids::{BasicFact, PersonName, Sex};
+
+    fn facts(address: &str, birth: &str) -> FourFacts {
+        FourFacts {
+            name: PersonName::parse("佐藤 花子").unwrap(),
+            address: Address::parse(address).unwrap(),
+            birth_date: BirthDate::parse(birth).unwrap(),
+            sex: Sex::Female,
+        }
+    }
+
+    #[test]
+    fn exact_check_names_every_differing_fact_and_issues_nothing() {
+        let r = NewResident {
+            facts: facts("東京都世田谷区太子堂四丁目1番1号", "1990-05-05"),
+            kana: KanaName::parse("サトウ　ハナコ").unwrap(),
+            household: HouseholdId(1),
+        }
+        .register(UnixMillis(0));
+        let entry = |f| CodeRequestEntry {
+            acquisition_number: AcquisitionNumber::random(),
+            my_number: r.my_number.clone(),
+            facts: f,
+        };
+        assert_eq!(
+            check_identity(&entry(r.facts.clone()), Some(&r)).unwrap(),
+            r.link_id
+        );
+        // The 2023 mis-link pattern: name, birth date and sex match, address does not.
+        let e = check_identity(&entry(facts("神奈川県横浜市中区山下町1番地", "1990-05-05")), Some(&r)).unwrap_err();
+        assert_eq!(
+            e,
+            IssuanceRefusal::FactsDiffer(FourFactsMismatch {
+                differing: vec![BasicFact::Address]
+            })
+        );
+        let e = check_identity(&entry(facts("神奈川県横浜市中区山下町1番地", "1990-05-06")), Some(&r)).unwrap_err();
+        assert_eq!(e.to_string(), "the four basic facts do not match the resident register: address, date of birth differ");
+        assert_eq!(
+            check_identity(&entry(r.facts.clone()), None),
+            Err(IssuanceRefusal::UnknownMyNumber)
+        );
+    }
+}

@@ -1,0 +1,156 @@
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use renkei_protocol::StoreError;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Connection, Row};
+
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// fsync on every commit (`synchronous = FULL`): survives power loss.
+    #[default]
+    Full,
+    /// fsync at checkpoints only (`synchronous = NORMAL`): survives a crash
+    /// of the process but may lose the last commits on power loss. For
+    /// throwaway demo networks and benchmarks that say so.
+    Normal,
+}
+
+/// Opening or migrating a store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot open {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("cannot migrate {path} to schema version {version}: {source}")]
+    Migrate {
+        path: String,
+        version: i64,
+        source: sqlx::Error,
+    },
+    #[error("{path} has schema version {found}, newer than this renkei knows ({known}); upgrade renkei")]
+    TooNew { path: String, found: i64, known: i64 },
+}
+
+pub(crate) fn options(path: &Path, durability: Durability) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match durability {
+            Durability::Full => SqliteSynchronous::Full,
+            Durability::Normal => SqliteSynchronous::Normal,
+        })
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+}
+
+/// Open (creating if needed) and bring the schema up to date.
+pub(crate) async fn open(
+    path: &Path,
+    durability: Durability,
+    migrations: &[&str],
+) -> Result<SqlitePool, DbError> {
+    let shown = path.display().to_string();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options(path, durability))
+        .await
+        .map_err(|source| DbError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+    migrate(&pool, &shown, migrations).await?;
+    Ok(pool)
+}
+
+/// A dedicated connection for a single writer (the group committer).
+pub(crate) async fn writer(path: &Path, durability: Durability) -> Result<SqliteConnection, DbError> {
+    SqliteConnection::connect_with(&options(path, durability))
+        .await
+        .map_err(|source| DbError::Open {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+/// Migrations are plain SQL files applied in order; `user_version` holds
+/// how many have been applied. Each runs in its own transaction.
+async fn migrate(pool: &SqlitePool, path: &str, migrations: &[&str]) -> Result<(), DbError> {
+    let err = |version, source| DbError::Migrate {
+        path: path.to_owned(),
+        version,
+        source,
+    };
+    let current: i64 = sqlx::query("PRAGMA user_version")
+        .fetch_one(pool)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| err(0, e))?;
+    let known = migrations.len() as i64;
+    if current > known {
+        return Err(DbError::TooNew {
+            path: path.to_owned(),
+            found: current,
+            known,
+        });
+    }
+    for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
+        let version = i as i64 + 1;
+        let mut tx = pool.begin().await.map_err(|e| err(version, e))?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| err(version, e))?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {version}")))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| err(version, e))?;
+        tx.commit().await.map_err(|e| err(version, e))?;
+    }
+    Ok(())
+}
+
+/// Map a database error for role logic; the details go to the log here,
+/// once, because the role logic only needs the category.
+pub(crate) fn store_err(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                return StoreError::Conflict(format!("{context}: already exists"));
+            }
+        }
+        tracing::error!(error = %e, context, "store operation failed");
+        StoreError::Unavailable(format!("{context} failed"))
+    }
+}
+
+pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    tracing::error!(%detail, what, "stored value cannot be read back");
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+/// Parse a stored text column with a domain parser.
+pub(crate) fn parse_col<T, E: std::fmt::Display>(
+    what: &str,
+    s: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, StoreError> {
+    parse(s).map_err(|e| corrupt(what, e))
+}
+
+pub(crate) fn get<'r, T>(row: &'r sqlx::sqlite::SqliteRow, col: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(col).map_err(|e| corrupt(col, e))
+}
+
+#[allow(dead_code)]
+pub(crate) fn memory_options() -> SqliteConnectOptions {
+    SqliteConnectOptions::from_str("sqlite::memory:").expect("static URL parses")
+}

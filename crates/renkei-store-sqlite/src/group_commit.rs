@@ -1,0 +1,125 @@
+//! Group commit: one writer task turns many concurrent appends into one
+//! transaction and one fsync.
+//!
+//! Callers send a row and wait for its sequence number. The writer takes
+//! whatever has queued up (up to [`MAX_BATCH`]), inserts it in one
+//! transaction, commits, and only then answers every caller. Latency under
+//! light load is one commit; under heavy load the batch grows and the fsync
+//! cost per row falls. Sequence numbers are assigned here, densely, so no
+//! number is ever skipped or reused (a failed batch assigns nothing).
+
+use std::future::Future;
+
+use renkei_protocol::StoreError;
+use sqlx::Connection;
+use sqlx::sqlite::SqliteConnection;
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) const MAX_BATCH: usize = 1024;
+
+/// A row that can be appended with a given sequence number.
+pub(crate) trait Appendable: Send + Sync + 'static {
+    fn insert<'c>(
+        &'c self,
+        conn: &'c mut SqliteConnection,
+        seq: u64,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
+}
+
+type Reply = oneshot::Sender<Result<u64, StoreError>>;
+
+#[derive(Debug)]
+pub(crate) struct GroupCommit<T> {
+    tx: mpsc::Sender<(T, Reply)>,
+}
+
+impl<T> Clone for GroupCommit<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<T: Appendable> GroupCommit<T> {
+    /// Start the writer on its own connection; `next_seq` is the first
+    /// sequence number to assign.
+    pub(crate) fn start(conn: SqliteConnection, next_seq: u64, what: &'static str) -> Self {
+        let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+        tokio::spawn(writer(conn, rx, next_seq, what));
+        Self { tx }
+    }
+
+    /// Append one row; returns its sequence number once it is durable.
+    pub(crate) async fn append(&self, row: T) -> Result<u64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send((row, reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("the record writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the record writer has stopped".into()))?
+    }
+}
+
+async fn commit_batch<T: Appendable>(
+    conn: &mut SqliteConnection,
+    batch: &[(T, Reply)],
+    first_seq: u64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    for (i, (row, _)) in batch.iter().enumerate() {
+        row.insert(&mut tx, first_seq + i as u64).await?;
+    }
+    tx.commit().await
+}
+
+async fn writer<T: Appendable>(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<(T, Reply)>,
+    mut next_seq: u64,
+    what: &'static str,
+) {
+    let mut batch: Vec<(T, Reply)> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(x) => batch.push(x),
+                Err(_) => break,
+            }
+        }
+        metrics::histogram!("renkei_group_commit_batch_size", "store" => what)
+            .record(batch.len() as f64);
+        match commit_batch(&mut conn, &batch, next_seq).await {
+            Ok(()) => {
+                let n = batch.len() as u64;
+                for (i, (_, reply)) in batch.drain(..).enumerate() {
+                    let _ = reply.send(Ok(next_seq + i as u64));
+                }
+                next_seq += n;
+            }
+            Err(e) => {
+                // One bad row must not sink its neighbours: retry singly.
+                tracing::warn!(error = %e, what, size = batch.len(), "batch commit failed; retrying rows one by one");
+                for (row, reply) in batch.drain(..) {
+                    let single = [(row, reply)];
+                    let result = commit_batch(&mut conn, &single, next_seq).await;
+                    let [(_, reply)] = single;
+                    match result {
+                        Ok(()) => {
+                            let _ = reply.send(Ok(next_seq));
+                            next_seq += 1;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, what, "record append failed");
+                            let _ = reply.send(Err(StoreError::Unavailable(format!(
+                                "{what} append failed"
+                            ))));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

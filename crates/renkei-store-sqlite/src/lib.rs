@@ -1,0 +1,23 @@
+//! SQLite, the embedded default store: one file per role, WAL journal,
+//! `synchronous = FULL` so that a committed transaction survives a crash of
+//! the process *and* of the machine.
+//!
+//! Durable appends of provision records go through a [`group commit`]
+//! writer: concurrent appends share one transaction and one fsync, which is
+//! what turns ~300 fsyncs/s into tens of thousands of records/s.
+//!
+//! Only this crate knows SQL. Each store implements a trait owned by its
+//! role crate (`HubStore`, `NodeStore`, `RegistryStore`).
+//!
+//! [`group commit`]: group_commit
+
+mod db;
+mod group_commit;
+mod hub;
+mod node;
+mod registry;
+
+pub use db::{DbError, Durability};
+pub use hub::SqliteHubStore;
+pub use node::SqliteNodeStore;
+pub use registry::SqliteRegistryStore;

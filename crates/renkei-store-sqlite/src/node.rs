@@ -1,0 +1,254 @@
+use std::collections::HashSet;
+use std::path::Path;
+
+use renkei_catalog::{ItemCode, OfficeWorkCode};
+use renkei_ids::{CorporateNumber, InstitutionCode, LocalPersonId, QueryId};
+use renkei_node::{EnrolledPerson, ItemValue, NodeCounts, NodeRecord, NodeRole, NodeStore, RecordOutcome};
+use renkei_protocol::{FiscalYear, StoreError, UnixMillis};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
+use sqlx::{QueryBuilder, Row};
+
+use crate::db::{self, DbError, Durability, corrupt, get, parse_col, store_err};
+use crate::group_commit::{Appendable, GroupCommit};
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/node_001.sql")];
+
+/// An institution node's store in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteNodeStore {
+    pool: SqlitePool,
+    records: GroupCommit<NodeRow>,
+}
+
+#[derive(Debug)]
+struct NodeRow(NodeRecord);
+
+fn fy_col(fy: Option<FiscalYear>) -> i64 {
+    fy.map_or(0, |y| i64::from(y.get()))
+}
+
+fn fy_from(v: i64) -> Result<Option<FiscalYear>, StoreError> {
+    if v == 0 {
+        return Ok(None);
+    }
+    u16::try_from(v)
+        .map_err(|_| "out of range")
+        .and_then(FiscalYear::new)
+        .map(Some)
+        .map_err(|e| corrupt("fiscal_year", e))
+}
+
+impl Appendable for NodeRow {
+    async fn insert(&self, conn: &mut SqliteConnection, seq: u64) -> Result<(), sqlx::Error> {
+        let r = &self.0;
+        sqlx::query(
+            "INSERT INTO records (seq, query_id, role, counterpart, office_work, item, fiscal_year, \
+             local_id, requested_at, completed_at, outcome, non_disclosure) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(seq as i64)
+        .bind(r.query_id.map(|q| q.to_string()))
+        .bind(r.role.as_str())
+        .bind(r.counterpart.to_string())
+        .bind(r.office_work.as_str())
+        .bind(r.item.as_str())
+        .bind(r.fiscal_year.map(|y| i64::from(y.get())))
+        .bind(r.local_id.as_ref().map(|l| l.as_str().to_owned()))
+        .bind(r.requested_at.0)
+        .bind(r.completed_at.0)
+        .bind(r.outcome.as_str())
+        .bind(r.non_disclosure)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+    }
+}
+
+impl SqliteNodeStore {
+    pub async fn open(path: &Path, durability: Durability) -> Result<Self, DbError> {
+        let pool = db::open(path, durability, MIGRATIONS).await?;
+        let next: i64 = sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) FROM records")
+            .fetch_one(&pool)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(|source| DbError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        let writer = db::writer(path, durability).await?;
+        Ok(Self {
+            pool,
+            records: GroupCommit::start(writer, next as u64, "node records"),
+        })
+    }
+}
+
+fn item_from(row: &SqliteRow) -> Result<ItemValue, StoreError> {
+    let value: String = get(row, "value")?;
+    let value = match serde_json::from_str(&value) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => return Err(corrupt("item value", "not a JSON object")),
+    };
+    Ok(ItemValue {
+        local_id: parse_col("local_id", &get::<String>(row, "local_id")?, LocalPersonId::parse)?,
+        item: parse_col("item", &get::<String>(row, "item")?, ItemCode::parse)?,
+        fiscal_year: fy_from(get(row, "fiscal_year")?)?,
+        value,
+        updated_at: UnixMillis(get(row, "updated_at")?),
+    })
+}
+
+fn record_from(row: &SqliteRow) -> Result<(u64, NodeRecord), StoreError> {
+    let role: String = get(row, "role")?;
+    Ok((
+        get::<i64>(row, "seq")? as u64,
+        NodeRecord {
+            query_id: get::<Option<String>>(row, "query_id")?
+                .map(|q| parse_col("query_id", &q, QueryId::parse))
+                .transpose()?,
+            role: NodeRole::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+            counterpart: parse_col("counterpart", &get::<String>(row, "counterpart")?, CorporateNumber::parse)?,
+            office_work: parse_col("office_work", &get::<String>(row, "office_work")?, OfficeWorkCode::parse)?,
+            item: parse_col("item", &get::<String>(row, "item")?, ItemCode::parse)?,
+            fiscal_year: get::<Option<i64>>(row, "fiscal_year")?
+                .map(fy_from)
+                .transpose()?
+                .flatten(),
+            local_id: get::<Option<String>>(row, "local_id")?
+                .map(|l| parse_col("local_id", &l, LocalPersonId::parse))
+                .transpose()?,
+            requested_at: UnixMillis(get(row, "requested_at")?),
+            completed_at: UnixMillis(get(row, "completed_at")?),
+            outcome: RecordOutcome::parse(&get::<String>(row, "outcome")?),
+            non_disclosure: get(row, "non_disclosure")?,
+        },
+    ))
+}
+
+impl NodeStore for SqliteNodeStore {
+    async fn enrol(&self, persons: Vec<EnrolledPerson>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("enrol"))?;
+        for p in &persons {
+            sqlx::query(
+                "INSERT INTO persons (local_id, code, enrolled_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (local_id) DO UPDATE SET code = excluded.code, enrolled_at = excluded.enrolled_at",
+            )
+            .bind(p.local_id.as_str())
+            .bind(p.code.to_string())
+            .bind(p.enrolled_at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("enrol"))?;
+        }
+        tx.commit().await.map_err(store_err("enrol"))
+    }
+
+    async fn code_of(&self, local_id: &LocalPersonId) -> Result<Option<InstitutionCode>, StoreError> {
+        let row = sqlx::query("SELECT code FROM persons WHERE local_id = ?")
+            .bind(local_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("find code"))?;
+        row.map(|r| parse_col("code", &get::<String>(&r, "code")?, InstitutionCode::parse))
+            .transpose()
+    }
+
+    async fn person_by_code(&self, code: &InstitutionCode) -> Result<Option<LocalPersonId>, StoreError> {
+        let row = sqlx::query("SELECT local_id FROM persons WHERE code = ?")
+            .bind(code.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("find person"))?;
+        row.map(|r| parse_col("local_id", &get::<String>(&r, "local_id")?, LocalPersonId::parse))
+            .transpose()
+    }
+
+    async fn enrolled_among(&self, ids: Vec<LocalPersonId>) -> Result<HashSet<LocalPersonId>, StoreError> {
+        let mut found = HashSet::new();
+        // SQLite limits bound parameters; 500 per query is far below it.
+        for chunk in ids.chunks(500) {
+            let mut q = QueryBuilder::new("SELECT local_id FROM persons WHERE local_id IN (");
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.as_str().to_owned());
+            }
+            q.push(")");
+            let rows = q
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_err("check enrolment"))?;
+            for r in rows {
+                found.insert(parse_col("local_id", &get::<String>(&r, "local_id")?, LocalPersonId::parse)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn import_items(&self, items: Vec<ItemValue>) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("import"))?;
+        for v in &items {
+            let value = serde_json::Value::Object(v.value.clone()).to_string();
+            sqlx::query(
+                "INSERT INTO items (local_id, item, fiscal_year, value, updated_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (local_id, item, fiscal_year) DO UPDATE SET value = excluded.value, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(v.local_id.as_str())
+            .bind(v.item.as_str())
+            .bind(fy_col(v.fiscal_year))
+            .bind(value)
+            .bind(v.updated_at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("import"))?;
+        }
+        tx.commit().await.map_err(store_err("import"))?;
+        Ok(items.len())
+    }
+
+    async fn item(
+        &self,
+        local_id: &LocalPersonId,
+        item: &ItemCode,
+        fiscal_year: Option<FiscalYear>,
+    ) -> Result<Option<ItemValue>, StoreError> {
+        let row = sqlx::query("SELECT * FROM items WHERE local_id = ? AND item = ? AND fiscal_year = ?")
+            .bind(local_id.as_str())
+            .bind(item.as_str())
+            .bind(fy_col(fiscal_year))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read item"))?;
+        row.as_ref().map(item_from).transpose()
+    }
+
+    async fn append_record(&self, record: NodeRecord) -> Result<u64, StoreError> {
+        self.records.append(NodeRow(record)).await
+    }
+
+    async fn records(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM records WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after_seq.map_or(-1, |s| s as i64))
+            .bind(i64::from(limit.clamp(1, 10_000)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("list records"))?;
+        rows.iter().map(record_from).collect()
+    }
+
+    async fn counts(&self) -> Result<NodeCounts, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM persons) AS p, (SELECT COUNT(*) FROM items) AS i, \
+             (SELECT COUNT(*) FROM records) AS r",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_err("count"))?;
+        Ok(NodeCounts {
+            persons: get::<i64>(&row, "p")? as u64,
+            items: get::<i64>(&row, "i")? as u64,
+            records: get::<i64>(&row, "r")? as u64,
+        })
+    }
+}

@@ -1,0 +1,291 @@
+use std::collections::HashMap;
+use std::path::Path;
+
+use renkei_ids::{
+    AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, InstitutionCode, KanaName,
+    LinkId, MyNumber, PersonName, ResidentRecordCode, Sex,
+};
+use renkei_protocol::{StoreError, UnixMillis};
+use renkei_registry::{
+    HouseholdId, RegistryCounts, RegistryStore, Resident, ResidentEvent, ResidentStatus,
+    StoredEvent,
+};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::QueryBuilder;
+
+use crate::db::{self, DbError, Durability, corrupt, get, parse_col, store_err};
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/registry_001.sql")];
+
+/// The registry's store in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteRegistryStore {
+    pool: SqlitePool,
+}
+
+impl SqliteRegistryStore {
+    pub async fn open(path: &Path, durability: Durability) -> Result<Self, DbError> {
+        Ok(Self {
+            pool: db::open(path, durability, MIGRATIONS).await?,
+        })
+    }
+}
+
+fn link_from(bytes: Vec<u8>) -> Result<LinkId, StoreError> {
+    let b: [u8; 16] = bytes
+        .try_into()
+        .map_err(|_| corrupt("link_id", "not 16 bytes"))?;
+    Ok(LinkId::from_bytes(b))
+}
+
+fn resident_from(row: &SqliteRow) -> Result<Resident, StoreError> {
+    let sex: i64 = get(row, "sex")?;
+    Ok(Resident {
+        link_id: link_from(get(row, "link_id")?)?,
+        my_number: MyNumber::parse(&get::<String>(row, "my_number")?)
+            .map_err(|e| corrupt("my_number", e))?,
+        resident_code: ResidentRecordCode::parse(&get::<String>(row, "resident_code")?)
+            .map_err(|e| corrupt("resident_code", e))?,
+        facts: FourFacts {
+            name: parse_col("name", &get::<String>(row, "name")?, PersonName::parse)?,
+            address: parse_col("address", &get::<String>(row, "address")?, Address::parse)?,
+            birth_date: parse_col("birth_date", &get::<String>(row, "birth_date")?, BirthDate::parse)?,
+            sex: u8::try_from(sex)
+                .map_err(|_| corrupt("sex", sex))
+                .and_then(|s| Sex::from_iso5218(s).map_err(|e| corrupt("sex", e)))?,
+        },
+        kana: parse_col("kana", &get::<String>(row, "kana")?, KanaName::parse)?,
+        household: HouseholdId(get::<i64>(row, "household")? as u64),
+        status: match get::<Option<String>>(row, "deceased_on")? {
+            None => ResidentStatus::Living,
+            Some(d) => ResidentStatus::Deceased {
+                date: parse_col("deceased_on", &d, BirthDate::parse)?,
+            },
+        },
+        own_code: get::<Option<String>>(row, "own_code")?
+            .map(|c| parse_col("own_code", &c, InstitutionCode::parse))
+            .transpose()?,
+        registered_at: UnixMillis(get(row, "registered_at")?),
+    })
+}
+
+impl RegistryStore for SqliteRegistryStore {
+    async fn register(&self, residents: Vec<Resident>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("register residents"))?;
+        for r in &residents {
+            sqlx::query(
+                "INSERT INTO residents (link_id, my_number, resident_code, name, kana, address, \
+                 birth_date, sex, household, deceased_on, own_code, registered_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+            )
+            .bind(&r.link_id.as_bytes()[..])
+            .bind(r.my_number.expose())
+            .bind(r.resident_code.as_string())
+            .bind(r.facts.name.as_str())
+            .bind(r.kana.as_str())
+            .bind(r.facts.address.as_str())
+            .bind(r.facts.birth_date.to_string())
+            .bind(i64::from(r.facts.sex.iso5218()))
+            .bind(r.household.0 as i64)
+            .bind(r.own_code.as_ref().map(ToString::to_string))
+            .bind(r.registered_at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("register residents"))?;
+        }
+        tx.commit().await.map_err(store_err("register residents"))
+    }
+
+    async fn by_my_numbers(&self, numbers: Vec<MyNumber>) -> Result<Vec<Option<Resident>>, StoreError> {
+        let mut found: HashMap<String, Resident> = HashMap::new();
+        for chunk in numbers.chunks(500) {
+            let mut q = QueryBuilder::new("SELECT * FROM residents WHERE my_number IN (");
+            let mut sep = q.separated(", ");
+            for n in chunk {
+                sep.push_bind(n.expose());
+            }
+            q.push(")");
+            let rows = q
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_err("find residents"))?;
+            for row in &rows {
+                let r = resident_from(row)?;
+                found.insert(r.my_number.expose(), r);
+            }
+        }
+        Ok(numbers.iter().map(|n| found.get(&n.expose()).cloned()).collect())
+    }
+
+    async fn by_own_code(&self, code: &InstitutionCode) -> Result<Option<Resident>, StoreError> {
+        let row = sqlx::query("SELECT * FROM residents WHERE own_code = ?")
+            .bind(code.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("find resident by code"))?;
+        row.as_ref().map(resident_from).transpose()
+    }
+
+    async fn set_own_codes(&self, codes: Vec<(LinkId, InstitutionCode)>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("set own codes"))?;
+        for (link, code) in &codes {
+            sqlx::query("UPDATE residents SET own_code = ? WHERE link_id = ?")
+                .bind(code.to_string())
+                .bind(&link.as_bytes()[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(store_err("set own codes"))?;
+        }
+        tx.commit().await.map_err(store_err("set own codes"))
+    }
+
+    async fn without_own_code(&self, limit: u32) -> Result<Vec<LinkId>, StoreError> {
+        let rows = sqlx::query("SELECT link_id FROM residents WHERE own_code IS NULL LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("residents without code"))?;
+        rows.iter().map(|r| link_from(get(r, "link_id")?)).collect()
+    }
+
+    async fn claim_acquisition_numbers(
+        &self,
+        institution: CorporateNumber,
+        numbers: Vec<AcquisitionNumber>,
+        at: UnixMillis,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("claim acquisition numbers"))?;
+        let mut claimed = Vec::with_capacity(numbers.len());
+        for n in &numbers {
+            let r = sqlx::query(
+                "INSERT INTO acquisitions (institution, number, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(institution.to_string())
+            .bind(n.to_string())
+            .bind(at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("claim acquisition numbers"))?;
+            claimed.push(r.rows_affected() == 1);
+        }
+        tx.commit().await.map_err(store_err("claim acquisition numbers"))?;
+        Ok(claimed)
+    }
+
+    async fn change_address(
+        &self,
+        my_number: MyNumber,
+        new_address: Address,
+        at: UnixMillis,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("change address"))?;
+        let Some(row) = sqlx::query("UPDATE residents SET address = ? WHERE my_number = ? RETURNING link_id")
+            .bind(new_address.as_str())
+            .bind(my_number.expose())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_err("change address"))?
+        else {
+            return Ok(None);
+        };
+        let link: Vec<u8> = get(&row, "link_id")?;
+        let detail = serde_json::json!({ "address": new_address.as_str() }).to_string();
+        let seq = sqlx::query("INSERT INTO events (link_id, kind, detail, at) VALUES (?, ?, ?, ?)")
+            .bind(link)
+            .bind("address_changed")
+            .bind(detail)
+            .bind(at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("change address"))?
+            .last_insert_rowid();
+        tx.commit().await.map_err(store_err("change address"))?;
+        Ok(Some(seq as u64))
+    }
+
+    async fn record_death(
+        &self,
+        my_number: MyNumber,
+        date: BirthDate,
+        at: UnixMillis,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("record death"))?;
+        let Some(row) = sqlx::query(
+            "UPDATE residents SET deceased_on = ? WHERE my_number = ? AND deceased_on IS NULL RETURNING link_id",
+        )
+        .bind(date.to_string())
+        .bind(my_number.expose())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_err("record death"))?
+        else {
+            return Ok(None);
+        };
+        let link: Vec<u8> = get(&row, "link_id")?;
+        let detail = serde_json::json!({ "date": date.to_string() }).to_string();
+        let seq = sqlx::query("INSERT INTO events (link_id, kind, detail, at) VALUES (?, ?, ?, ?)")
+            .bind(link)
+            .bind("died")
+            .bind(detail)
+            .bind(at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("record death"))?
+            .last_insert_rowid();
+        tx.commit().await.map_err(store_err("record death"))?;
+        Ok(Some(seq as u64))
+    }
+
+    async fn events(&self, after_seq: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after_seq as i64)
+            .bind(i64::from(limit.clamp(1, 10_000)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("list events"))?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = get(r, "kind")?;
+                let detail: serde_json::Value = serde_json::from_str(&get::<String>(r, "detail")?)
+                    .map_err(|e| corrupt("event detail", e))?;
+                let text = |k: &str| {
+                    detail[k]
+                        .as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| corrupt("event detail", k))
+                };
+                let event = match kind.as_str() {
+                    "address_changed" => ResidentEvent::AddressChanged {
+                        new_address: parse_col("address", &text("address")?, Address::parse)?,
+                    },
+                    "died" => ResidentEvent::Died {
+                        date: parse_col("date", &text("date")?, BirthDate::parse)?,
+                    },
+                    other => return Err(corrupt("event kind", other)),
+                };
+                Ok(StoredEvent {
+                    seq: get::<i64>(r, "seq")? as u64,
+                    link_id: link_from(get(r, "link_id")?)?,
+                    event,
+                    at: UnixMillis(get(r, "at")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn counts(&self) -> Result<RegistryCounts, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM residents) AS r, (SELECT COUNT(*) FROM events) AS e, \
+             (SELECT COUNT(*) FROM acquisitions) AS a",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_err("count"))?;
+        Ok(RegistryCounts {
+            residents: get::<i64>(&row, "r")? as u64,
+            events: get::<i64>(&row, "e")? as u64,
+            acquisitions: get::<i64>(&row, "a")? as u64,
+        })
+    }
+}

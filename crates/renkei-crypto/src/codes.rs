@@ -193,6 +193,58 @@ impl CodeKeyring {
     }
 }
 
+const KEYRING_MAGIC: &str = "renkei-code-keys-v1";
+
+impl CodeKeyring {
+    /// The text form kept in the hub's code-key file (mode 0600):
+    /// one line per version, `<version> current <secret>` or
+    /// `<version> accepted-until <unix ms> <secret>`.
+    pub fn to_file_text(&self) -> Zeroizing<String> {
+        let mut s = String::from(KEYRING_MAGIC);
+        s.push('\n');
+        for (v, k) in &self.keys {
+            let secret = crate::b64(k.master.as_slice());
+            match k.state {
+                CodeKeyState::Current => s.push_str(&format!("{v} current {secret}\n")),
+                CodeKeyState::AcceptedUntil(t) => s.push_str(&format!("{v} accepted-until {t} {secret}\n")),
+            }
+        }
+        Zeroizing::new(s)
+    }
+
+    pub fn from_file_text(text: &str) -> Result<Self, crate::CryptoError> {
+        let bad = |reason| crate::CryptoError::Malformed {
+            what: "code key file",
+            reason,
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some(KEYRING_MAGIC) {
+            return Err(bad("first line must be renkei-code-keys-v1"));
+        }
+        let mut parts = Vec::new();
+        for line in lines.filter(|l| !l.trim().is_empty()) {
+            let f: Vec<&str> = line.split(' ').collect();
+            let (version, state, secret) = match f.as_slice() {
+                [v, "current", s] => (v, CodeKeyState::Current, s),
+                [v, "accepted-until", t, s] => (
+                    v,
+                    CodeKeyState::AcceptedUntil(t.parse().map_err(|_| bad("accepted-until is not a time"))?),
+                    s,
+                ),
+                _ => return Err(bad("a line is not `<version> current <secret>` or `<version> accepted-until <ms> <secret>`")),
+            };
+            let version: u32 = version.parse().map_err(|_| bad("a version is not a number"))?;
+            let secret = Zeroizing::new(crate::unb64("code key", secret)?);
+            let master: [u8; 32] = secret
+                .as_slice()
+                .try_into()
+                .map_err(|_| bad("a secret is not 32 bytes"))?;
+            parts.push((version, master, state));
+        }
+        Self::from_parts(parts).map_err(bad)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +286,10 @@ mod tests {
         assert_eq!(ring.decode(&old, &a, 1_500), Err(CodeError::UnknownKeyVersion(1)));
         assert_eq!(ring.decode(&new, &a, 9_999).unwrap(), link);
 
+        let text = ring.to_file_text();
+        let parsed = CodeKeyring::from_file_text(&text).unwrap();
+        assert_eq!(parsed.decode(&new, &a, 0).unwrap(), link);
+        assert!(CodeKeyring::from_file_text(&text.replace("current", "retired")).is_err());
         // Survives a store round trip.
         let parts: Vec<_> = ring.parts().into_iter().map(|(v, k, s)| (v, *k, s)).collect();
         let back = CodeKeyring::from_parts(parts).unwrap();

@@ -114,3 +114,74 @@ mod tests {
         assert!(KeyFile::parse("hello").is_err());
     }
 }
+
+const PUBLIC_MAGIC: &str = "renkei-public-key-v1";
+
+/// A public key in a file or a registration bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKeyFile {
+    Verifying(crate::VerifyingKey),
+    Sealing(crate::SealingPublicKey),
+}
+
+impl PublicKeyFile {
+    pub fn encode(&self) -> String {
+        let (kind, alg, id, bytes) = match self {
+            Self::Verifying(k) => ("signing", k.algorithm().name(), k.key_id().clone(), k.to_bytes()),
+            Self::Sealing(k) => ("sealing", k.algorithm().name(), k.key_id().clone(), k.to_bytes().to_vec()),
+        };
+        format!("{PUBLIC_MAGIC}\nkind: {kind}\nalgorithm: {alg}\nkey-id: {id}\npublic: {}\n", b64(&bytes))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, CryptoError> {
+        let bad = |reason| CryptoError::Malformed {
+            what: "public key file",
+            reason,
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some(PUBLIC_MAGIC) {
+            return Err(bad("first line must be renkei-public-key-v1"));
+        }
+        let mut field = |name: &str| -> Result<String, CryptoError> {
+            lines
+                .next()
+                .and_then(|l| l.strip_prefix(name))
+                .and_then(|r| r.strip_prefix(": "))
+                .map(str::to_owned)
+                .ok_or(bad("fields must be kind, algorithm, key-id, public in that order"))
+        };
+        let kind = field("kind")?;
+        let alg = field("algorithm")?;
+        let key_id = KeyId::parse(&field("key-id")?)?;
+        let public = unb64("public key", &field("public")?)?;
+        let key = match kind.as_str() {
+            "signing" => Self::Verifying(crate::VerifyingKey::from_bytes(SignatureAlgorithm::parse(&alg)?, &public)?),
+            "sealing" => Self::Sealing(crate::SealingPublicKey::from_bytes(SealingAlgorithm::parse(&alg)?, &public)?),
+            _ => return Err(bad("kind must be signing or sealing")),
+        };
+        let actual = match &key {
+            Self::Verifying(k) => k.key_id(),
+            Self::Sealing(k) => k.key_id(),
+        };
+        if *actual != key_id {
+            return Err(bad("key-id does not match the key (file edited or corrupted)"));
+        }
+        Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod public_tests {
+    use super::*;
+
+    #[test]
+    fn public_files_round_trip() {
+        let k = SigningKey::generate(SignatureAlgorithm::EcdsaP256Sha256).verifying_key();
+        let f = PublicKeyFile::Verifying(k);
+        assert_eq!(PublicKeyFile::parse(&f.encode()).unwrap(), f);
+        let s = SealingKeyPair::generate(SealingAlgorithm::X25519Sha256ChaCha20Poly1305).public_key();
+        let f = PublicKeyFile::Sealing(s);
+        assert_eq!(PublicKeyFile::parse(&f.encode()).unwrap(), f);
+        assert!(PublicKeyFile::parse(&f.encode().replace("sealing", "signing")).is_err());
+    }
+}

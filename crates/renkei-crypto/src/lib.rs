@@ -22,7 +22,7 @@ pub use codes::{CodeError, CodeKeyState, CodeKeyring};
 pub use encoding::{b64, unb64};
 pub use error::CryptoError;
 pub use hash::{Digest32, hmac_sha256, sha256};
-pub use keyfile::{KeyFile, KeyFileKind};
+pub use keyfile::{KeyFile, KeyFileKind, PublicKeyFile};
 pub use sealing::{Envelope, SealingKeyPair, SealingPublicKey};
 pub use signing::{Signature, SigningKey, VerifyingKey};
 pub use suite::{KeyId, SealingAlgorithm, SignatureAlgorithm, Suite};

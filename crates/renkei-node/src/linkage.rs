@@ -81,16 +81,21 @@ pub fn check_forward(
 pub fn answer_forward(
     identity: &NodeIdentity,
     forward: &SignedForward,
-    value: Option<&ItemValue>,
+    payload: &AnswerPayload,
     now: UnixMillis,
 ) -> Result<SignedAnswer, ProvideError> {
-    let payload = match value {
+    let answer = LinkageAnswer::seal(&forward.query, payload, now).map_err(ProvideError::Seal)?;
+    Ok(answer.sign(&identity.signing))
+}
+
+/// The answer for what this node holds: the item, or "no data" whether the
+/// person or the item is missing.
+pub fn payload_of(value: Option<&ItemValue>) -> AnswerPayload {
+    match value {
         Some(v) => AnswerPayload::Found {
             value: serde_json::Value::Object(v.value.clone()),
             updated_at_ms: v.updated_at.0,
         },
         None => AnswerPayload::NoData,
-    };
-    let answer = LinkageAnswer::seal(&forward.query, &payload, now).map_err(ProvideError::Seal)?;
-    Ok(answer.sign(&identity.signing))
+    }
 }

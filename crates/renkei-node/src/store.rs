@@ -5,7 +5,9 @@ use renkei_catalog::ItemCode;
 use renkei_ids::{InstitutionCode, LocalPersonId};
 use renkei_protocol::{FiscalYear, StoreError};
 
-use crate::model::{EnrolledPerson, ItemValue, NodeRecord};
+use renkei_protocol::NodeRecord;
+
+use crate::model::{EnrolledPerson, ItemValue};
 
 /// What a node keeps. Implementations: `renkei-store-sqlite`.
 pub trait NodeStore: Send + Sync + 'static {

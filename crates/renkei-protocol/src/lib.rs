@@ -17,6 +17,7 @@
 pub mod canon;
 mod denial;
 mod messages;
+mod own_record;
 mod time_util;
 
 pub use denial::{Denial, DenialCode};
@@ -24,6 +25,7 @@ pub use messages::{
     AnswerPayload, FiscalYear, ForwardedQuery, HubReceipt, LinkageAnswer, LinkageRequest,
     SignedAnswer, SignedForward, SignedReceipt, SignedRequest, VerifiedAnswer,
 };
+pub use own_record::{NodeRecord, NodeRole, RecordOutcome};
 pub use time_util::{UnixMillis, date_of};
 mod code_delivery;
 mod store_error;

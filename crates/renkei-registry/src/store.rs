@@ -1,7 +1,7 @@
 use std::future::Future;
 
 use renkei_ids::{AcquisitionNumber, Address, BirthDate, CorporateNumber, InstitutionCode, LinkId, MyNumber};
-use renkei_protocol::{StoreError, UnixMillis};
+use renkei_protocol::{NodeRecord, StoreError, UnixMillis};
 
 use crate::model::{Resident, StoredEvent};
 
@@ -69,6 +69,19 @@ pub trait RegistryStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
 
     fn counts(&self) -> impl Future<Output = Result<RegistryCounts, StoreError>> + Send;
+
+    /// The registry's own provision record as a provider; durable before
+    /// it returns.
+    fn append_record(
+        &self,
+        record: NodeRecord,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    fn records(
+        &self,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(u64, NodeRecord)>, StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

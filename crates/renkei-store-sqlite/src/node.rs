@@ -21,7 +21,7 @@ pub struct SqliteNodeStore {
 }
 
 #[derive(Debug)]
-struct NodeRow(NodeRecord);
+pub(crate) struct NodeRow(pub(crate) NodeRecord);
 
 fn fy_col(fy: Option<FiscalYear>) -> i64 {
     fy.map_or(0, |y| i64::from(y.get()))
@@ -67,20 +67,40 @@ impl Appendable for NodeRow {
 impl SqliteNodeStore {
     pub async fn open(path: &Path, durability: Durability) -> Result<Self, DbError> {
         let pool = db::open(path, durability, MIGRATIONS).await?;
-        let next: i64 = sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) FROM records")
-            .fetch_one(&pool)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(|source| DbError::Open {
-                path: path.display().to_string(),
-                source,
-            })?;
+        let next = next_seq(&pool, path).await?;
         let writer = db::writer(path, durability).await?;
         Ok(Self {
             pool,
-            records: GroupCommit::start(writer, next as u64, "node records"),
+            records: GroupCommit::start(writer, next, "node records"),
         })
     }
+}
+
+/// The next sequence number of a `records` table (dense from 0).
+pub(crate) async fn next_seq(pool: &SqlitePool, path: &Path) -> Result<u64, DbError> {
+    let next: i64 = sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) FROM records")
+        .fetch_one(pool)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|source| DbError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+    Ok(next as u64)
+}
+
+pub(crate) async fn list_records(
+    pool: &SqlitePool,
+    after_seq: Option<u64>,
+    limit: u32,
+) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
+    let rows = sqlx::query("SELECT * FROM records WHERE seq > ? ORDER BY seq LIMIT ?")
+        .bind(after_seq.map_or(-1, |s| s as i64))
+        .bind(i64::from(limit.clamp(1, 10_000)))
+        .fetch_all(pool)
+        .await
+        .map_err(store_err("list records"))?;
+    rows.iter().map(record_from).collect()
 }
 
 fn item_from(row: &SqliteRow) -> Result<ItemValue, StoreError> {
@@ -98,7 +118,7 @@ fn item_from(row: &SqliteRow) -> Result<ItemValue, StoreError> {
     })
 }
 
-fn record_from(row: &SqliteRow) -> Result<(u64, NodeRecord), StoreError> {
+pub(crate) fn record_from(row: &SqliteRow) -> Result<(u64, NodeRecord), StoreError> {
     let role: String = get(row, "role")?;
     Ok((
         get::<i64>(row, "seq")? as u64,
@@ -228,13 +248,7 @@ impl NodeStore for SqliteNodeStore {
     }
 
     async fn records(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM records WHERE seq > ? ORDER BY seq LIMIT ?")
-            .bind(after_seq.map_or(-1, |s| s as i64))
-            .bind(i64::from(limit.clamp(1, 10_000)))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err("list records"))?;
-        rows.iter().map(record_from).collect()
+        list_records(&self.pool, after_seq, limit).await
     }
 
     async fn counts(&self) -> Result<NodeCounts, StoreError> {

@@ -5,7 +5,7 @@ use renkei_ids::{
     AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, InstitutionCode, KanaName,
     LinkId, MyNumber, PersonName, ResidentRecordCode, Sex,
 };
-use renkei_protocol::{StoreError, UnixMillis};
+use renkei_protocol::{NodeRecord, StoreError, UnixMillis};
 use renkei_registry::{
     HouseholdId, RegistryCounts, RegistryStore, Resident, ResidentEvent, ResidentStatus,
     StoredEvent,
@@ -14,19 +14,29 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::QueryBuilder;
 
 use crate::db::{self, DbError, Durability, corrupt, get, parse_col, store_err};
+use crate::group_commit::GroupCommit;
+use crate::node::NodeRow;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/registry_001.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/registry_001.sql"),
+    include_str!("../migrations/registry_002.sql"),
+];
 
 /// The registry's store in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteRegistryStore {
     pool: SqlitePool,
+    records: GroupCommit<NodeRow>,
 }
 
 impl SqliteRegistryStore {
     pub async fn open(path: &Path, durability: Durability) -> Result<Self, DbError> {
+        let pool = db::open(path, durability, MIGRATIONS).await?;
+        let next = crate::node::next_seq(&pool, path).await?;
+        let writer = db::writer(path, durability).await?;
         Ok(Self {
-            pool: db::open(path, durability, MIGRATIONS).await?,
+            pool,
+            records: GroupCommit::start(writer, next, "registry records"),
         })
     }
 }
@@ -287,5 +297,13 @@ impl RegistryStore for SqliteRegistryStore {
             events: get::<i64>(&row, "e")? as u64,
             acquisitions: get::<i64>(&row, "a")? as u64,
         })
+    }
+
+    async fn append_record(&self, record: NodeRecord) -> Result<u64, StoreError> {
+        self.records.append(NodeRow(record)).await
+    }
+
+    async fn records(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
+        crate::node::list_records(&self.pool, after_seq, limit).await
     }
 }

@@ -1,0 +1,267 @@
+//! Clients: [`NetClient`] for role-to-role calls over mutual TLS, and
+//! [`LocalClient`] for operator surfaces (local and admin APIs).
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use renkei_pki::{Identity, PeerCertificate, Role, TrustAnchors, client_config};
+
+use crate::error::SetupError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+/// Why a call to another role did not produce an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiFailure {
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("no answer within the time limit")]
+    Timeout,
+    #[error("{code}: {message}")]
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+        retryable: bool,
+        query_id: Option<String>,
+    },
+    #[error("unusable answer: {0}")]
+    Protocol(String),
+}
+
+/// Whom the server at the URL must be.
+#[derive(Debug, Clone, Copy)]
+pub enum Expect {
+    /// The certificate registered for an institution (by fingerprint).
+    Certificate([u8; 32]),
+    /// Any certificate of the network CA with this role.
+    Role(Role),
+}
+
+fn failure(e: reqwest::Error) -> ApiFailure {
+    if e.is_timeout() {
+        ApiFailure::Timeout
+    } else if e.is_connect() {
+        ApiFailure::Connect(root_cause(&e))
+    } else {
+        ApiFailure::Protocol(root_cause(&e))
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s = format!("{s}: {c}");
+        cur = c.source();
+    }
+    s
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    error: ErrorInner,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorInner {
+    code: String,
+    message: String,
+    #[serde(default)]
+    retryable: bool,
+    #[serde(default)]
+    query_id: Option<String>,
+}
+
+async fn decode<R: DeserializeOwned>(resp: reqwest::Response) -> Result<R, ApiFailure> {
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(failure)?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes)
+            .map_err(|e| ApiFailure::Protocol(format!("answer is not the expected JSON: {e}")));
+    }
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(b) => Err(ApiFailure::Rejected {
+            status: status.as_u16(),
+            code: b.error.code,
+            message: b.error.message,
+            retryable: b.error.retryable,
+            query_id: b.error.query_id,
+        }),
+        Err(_) => Err(ApiFailure::Rejected {
+            status: status.as_u16(),
+            code: "http_error".into(),
+            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            retryable: status.is_server_error(),
+            query_id: None,
+        }),
+    }
+}
+
+/// A mutual-TLS client presenting one role's certificate. Connections are
+/// pooled and kept alive; the TLS configuration is rebuilt when the CRL
+/// changes ([`crate::TrustState::replace`]).
+#[derive(Debug)]
+pub struct NetClient {
+    identity: Arc<Identity>,
+    timeout: Duration,
+    inner: RwLock<reqwest::Client>,
+}
+
+impl NetClient {
+    pub(crate) fn new(identity: Arc<Identity>, anchors: &TrustAnchors, timeout: Duration) -> Result<Self, SetupError> {
+        let inner = RwLock::new(Self::build(&identity, anchors, timeout)?);
+        Ok(Self {
+            identity,
+            timeout,
+            inner,
+        })
+    }
+
+    fn build(identity: &Identity, anchors: &TrustAnchors, timeout: Duration) -> Result<reqwest::Client, SetupError> {
+        let tls = client_config(Some(identity), anchors)?;
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .tls_info(true)
+            .https_only(true)
+            .no_proxy()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .pool_max_idle_per_host(256)
+            .build()
+            .map_err(|e| SetupError::Client(e.to_string()))
+    }
+
+    pub(crate) fn rebuild(&self, anchors: &TrustAnchors) -> Result<(), SetupError> {
+        let fresh = Self::build(&self.identity, anchors, self.timeout)?;
+        *self.inner.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+
+    fn client(&self) -> reqwest::Client {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// POST JSON and decode JSON, after checking the server is who it must be.
+    pub async fn post<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: &B,
+        expect: Expect,
+        timeout: Option<Duration>,
+    ) -> Result<R, ApiFailure> {
+        let mut req = self.client().post(url).json(body);
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        let resp = req.send().await.map_err(failure)?;
+        let der = resp
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|i| i.peer_certificate())
+            .ok_or_else(|| ApiFailure::Protocol("no server certificate".into()))?;
+        match expect {
+            Expect::Certificate(fp) => {
+                let actual: [u8; 32] = Sha256::digest(der).into();
+                if actual != fp {
+                    return Err(ApiFailure::Protocol(
+                        "the server's certificate is not the one registered for this institution".into(),
+                    ));
+                }
+            }
+            Expect::Role(role) => {
+                let cert = PeerCertificate::parse(der)
+                    .map_err(|e| ApiFailure::Protocol(format!("server certificate: {e}")))?;
+                if cert.identity.role != role {
+                    return Err(ApiFailure::Protocol(format!(
+                        "the server is a {}, expected the {}",
+                        cert.identity.role.as_str(),
+                        role.as_str()
+                    )));
+                }
+            }
+        }
+        decode(resp).await
+    }
+}
+
+/// A client of an operator surface: the server is verified against the
+/// network CA; the caller is authenticated by a bearer token.
+#[derive(Debug, Clone)]
+pub struct LocalClient {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl LocalClient {
+    pub fn new(base: &str, ca_pem: &[u8], token: &str, timeout: Duration) -> Result<Self, ApiFailure> {
+        let cert = reqwest::Certificate::from_pem(ca_pem).map_err(|e| ApiFailure::Protocol(format!("CA certificate: {e}")))?;
+        let client = reqwest::Client::builder()
+            .tls_certs_only([cert])
+            .https_only(true)
+            .no_proxy()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| ApiFailure::Protocol(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.trim().to_owned(),
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ApiFailure> {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(failure)?;
+        decode(resp).await
+    }
+
+    pub async fn post<B: Serialize + ?Sized, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, ApiFailure> {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(failure)?;
+        decode(resp).await
+    }
+
+    pub async fn put<B: Serialize + ?Sized, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, ApiFailure> {
+        let resp = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(failure)?;
+        decode(resp).await
+    }
+
+    /// POST a raw body (an import file).
+    pub async fn post_bytes<R: DeserializeOwned>(&self, path: &str, body: Vec<u8>, content_type: &str) -> Result<R, ApiFailure> {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(failure)?;
+        decode(resp).await
+    }
+}

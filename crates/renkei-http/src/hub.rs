@@ -1,0 +1,680 @@
+//! The hub role over HTTP: the linkage and code-service endpoints on the
+//! mutual-TLS listener, the institution registry and records on the admin
+//! listener.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router, middleware};
+use renkei_catalog::{Catalog, KindCode, PermissionTable};
+use renkei_crypto::{CodeKeyring, Suite, VerifyingKey, b64, unb64};
+use renkei_hub::{
+    Endpoint, HubCore, HubPolicy, HubStore, Institution, InstitutionStatus, Outcome, PeerInstitution, RecordFilter,
+    SecurityEvent,
+};
+use renkei_ids::{CorporateNumber, LinkId, MessageId};
+use renkei_pki::{ClientAuth, PeerCertificate, Role, WriteMode};
+use renkei_protocol::{Denial, DenialCode, SignedAnswer, SignedRequest, UnixMillis};
+use serde::{Deserialize, Serialize};
+use tower_http::limit::RequestBodyLimitLayer;
+use zeroize::Zeroizing;
+
+use crate::client::{ApiFailure, Expect, NetClient};
+use crate::error::{ApiError, JsonBody, SetupError};
+use crate::peer::{Peer, require_peer};
+use crate::server::{RunningServer, TrustState, serve_tls};
+use crate::settings::{
+    TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_signing_key, read_text,
+    require_token,
+};
+use crate::wire::{
+    CodeDeliveryWire, CodeIssueWire, HubReplyWire, PublicKeyWire, SignedAnswerWire, SignedForwardWire,
+    SignedRequestWire, acquisition, field,
+};
+
+/// Largest linkage message accepted on the network listener.
+const LINKAGE_BODY_LIMIT: usize = 64 * 1024;
+/// Largest code-service batch (10,000 entries of ~100 bytes).
+const CODE_BATCH_LIMIT: usize = 2 * 1024 * 1024;
+pub const MAX_CODE_BATCH: usize = 10_000;
+
+/// Configuration of `renkei hub serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubSettings {
+    /// Mutual-TLS listener for nodes and the registry.
+    pub listen: SocketAddr,
+    /// Server-TLS listener for operators (admin API, health, metrics).
+    pub admin_listen: SocketAddr,
+    pub tls: TlsFiles,
+    #[serde(default)]
+    pub suite: Suite,
+    pub signing_key: PathBuf,
+    /// The code keyring (0600); rewritten on rotation.
+    pub code_keys: PathBuf,
+    /// The 32-byte key of the provision records' subject tags (0600).
+    pub record_key: PathBuf,
+    pub catalog: PathBuf,
+    pub permissions: PathBuf,
+    pub admin_token: PathBuf,
+    #[serde(default = "default_skew_secs")]
+    pub max_skew_secs: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub provider_timeout_ms: u64,
+    #[serde(default = "default_crl_poll_secs")]
+    pub crl_poll_secs: u64,
+}
+
+struct HubState<S> {
+    core: HubCore,
+    store: S,
+    suite: Suite,
+    directory: RwLock<HashMap<CorporateNumber, Institution>>,
+    client: Arc<NetClient>,
+    code_keys: PathBuf,
+}
+
+/// A started hub.
+#[derive(Debug)]
+pub struct RunningHub {
+    pub network: RunningServer,
+    pub admin: RunningServer,
+    pub trust: Arc<TrustState>,
+    pub verifying_key: VerifyingKey,
+    crl_task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningHub {
+    pub async fn shutdown(self, grace: Duration) {
+        self.crl_task.abort();
+        self.network.shutdown(grace).await;
+        self.admin.shutdown(grace).await;
+    }
+}
+
+fn load_catalog(settings: &HubSettings) -> Result<(Catalog, PermissionTable), SetupError> {
+    let catalog = Catalog::parse(&read_text(&settings.catalog)?)
+        .map_err(|e| SetupError::config(settings.catalog.display().to_string(), e))?;
+    let table = PermissionTable::parse(&read_text(&settings.permissions)?, &catalog)
+        .map_err(|e| SetupError::config(settings.permissions.display().to_string(), e))?;
+    Ok((catalog, table))
+}
+
+/// Check the catalog and permission table files without starting anything
+/// (`renkei hub check`).
+pub fn check_catalog(settings: &HubSettings) -> Result<(usize, usize, String), SetupError> {
+    let (c, t) = load_catalog(settings)?;
+    Ok((c.office_works().count(), t.rows().len(), t.version.clone()))
+}
+
+/// Start a hub with `store`.
+pub async fn start_hub<S: HubStore + Clone>(settings: &HubSettings, store: S) -> Result<RunningHub, SetupError> {
+    let (catalog, table) = load_catalog(settings)?;
+    let signer = load_signing_key(&settings.signing_key, settings.suite)?;
+    let keyring_text = renkei_pki::read_private(&settings.code_keys)?;
+    let keyring = CodeKeyring::from_file_text(&String::from_utf8_lossy(&keyring_text))
+        .map_err(|e| SetupError::config(settings.code_keys.display().to_string(), e))?;
+    let record_key_text = renkei_pki::read_private(&settings.record_key)?;
+    let record_key: [u8; 32] = unb64("record key", String::from_utf8_lossy(&record_key_text).trim())
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| SetupError::config(settings.record_key.display().to_string(), "must hold 32 bytes in base64url"))?;
+    let token = crate::settings::read_admin_token(&settings.admin_token)?;
+    let (identity, anchors) = settings.tls.load()?;
+    if identity.certificate().identity.role != Role::Hub {
+        return Err(SetupError::config(settings.tls.cert.display().to_string(), "is not a hub certificate"));
+    }
+    let trust = TrustState::new(identity, anchors);
+    let policy = HubPolicy {
+        max_skew_ms: settings.max_skew_secs as i64 * 1000,
+    };
+    let core = HubCore::new(catalog, table, keyring, signer, Zeroizing::new(record_key), policy);
+    let verifying_key = core.verifying_key();
+
+    let now = UnixMillis::now();
+    let seen = store.recent_message_ids(now.plus_ms(-2 * policy.max_skew_ms)).await?;
+    core.seed_replay(seen, now);
+    let directory = store.institutions().await?.into_iter().map(|i| (i.id, i)).collect();
+
+    let state = Arc::new(HubState {
+        core,
+        store,
+        suite: settings.suite,
+        directory: RwLock::new(directory),
+        client: trust.client(Duration::from_millis(settings.provider_timeout_ms))?,
+        code_keys: settings.code_keys.clone(),
+    });
+
+    let network = Router::new()
+        .route(
+            "/v1/linkage",
+            post(linkage::<S>).layer(RequestBodyLimitLayer::new(LINKAGE_BODY_LIMIT)),
+        )
+        .route(
+            "/v1/code-service/issue",
+            post(issue_codes::<S>).layer(RequestBodyLimitLayer::new(CODE_BATCH_LIMIT)),
+        )
+        .route("/health", get(health::<S>))
+        .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
+        .layer(middleware::from_fn(|r, n| crate::metrics_util::track("hub", r, n)))
+        .with_state(state.clone());
+
+    let admin = Router::new()
+        .route("/admin/v1/institutions", get(list_institutions::<S>))
+        .route("/admin/v1/institutions/{id}", put(register_institution::<S>))
+        .route("/admin/v1/institutions/{id}/status", post(set_status::<S>))
+        .route("/admin/v1/records", get(list_records::<S>))
+        .route("/admin/v1/security-events", get(security_events::<S>))
+        .route("/admin/v1/code-keys/rotate", post(rotate_code_key::<S>))
+        .layer(middleware::from_fn_with_state(token, require_token))
+        .route("/health", get(health::<S>))
+        .route("/metrics", get(crate::metrics_util::render))
+        .layer(middleware::from_fn(|r, n| crate::metrics_util::track("hub-admin", r, n)))
+        .with_state(state);
+
+    let network = serve_tls(settings.listen, network, trust.server_config(ClientAuth::Required)?)
+        .await
+        .map_err(|source| SetupError::Listen {
+            addr: settings.listen,
+            source,
+        })?;
+    let admin = serve_tls(settings.admin_listen, admin, trust.server_config(ClientAuth::None)?)
+        .await
+        .map_err(|source| SetupError::Listen {
+            addr: settings.admin_listen,
+            source,
+        })?;
+    let crl_task = trust.watch_crl(
+        settings.tls.ca_cert.clone(),
+        settings.tls.crl.clone(),
+        Duration::from_secs(settings.crl_poll_secs.max(1)),
+    )?;
+    tracing::info!(network = %network.addr, admin = %admin.addr, suite = %settings.suite, "hub started");
+    Ok(RunningHub {
+        network,
+        admin,
+        trust,
+        verifying_key,
+        crl_task,
+    })
+}
+
+impl<S: HubStore> HubState<S> {
+    fn lookup(&self, id: &CorporateNumber) -> Option<Institution> {
+        self.directory.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
+    async fn security_event(&self, denial: &Denial, peer: Option<CorporateNumber>, message_id: Option<MessageId>, at: UnixMillis) {
+        metrics::counter!("renkei_hub_security_events_total", "code" => denial.code.as_str()).increment(1);
+        tracing::warn!(code = %denial.code, peer = ?peer.map(|p| p.to_string()), message = %denial.message, "request failed authentication");
+        let event = SecurityEvent {
+            at,
+            code: denial.code,
+            peer,
+            message_id,
+            detail: denial.message.clone(),
+        };
+        if let Err(e) = self.store.append_security_event(event).await {
+            tracing::error!(error = %e, "cannot store a security event");
+        }
+    }
+
+    async fn append(&self, record: renkei_hub::ProvisionRecord) -> Result<u64, ApiError> {
+        let outcome = record.outcome.as_str();
+        let query_id = record.query_id;
+        match self.store.append_record(record).await {
+            Ok(seq) => {
+                metrics::counter!("renkei_hub_linkages_total", "outcome" => outcome).increment(1);
+                Ok(seq)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, %query_id, "cannot record an exchange; refusing to answer");
+                Err(ApiError::from(Denial::new(
+                    DenialCode::HubUnavailable,
+                    "the hub could not record the exchange, so it is not answered; retry with a new message id",
+                ))
+                .with_query_id(Some(query_id)))
+            }
+        }
+    }
+}
+
+fn provider_denial(f: ApiFailure, provider: &CorporateNumber) -> Denial {
+    match f {
+        ApiFailure::Connect(e) => Denial::new(
+            DenialCode::ProviderUnavailable,
+            format!("provider {provider} cannot be reached ({e}); retry later"),
+        ),
+        ApiFailure::Timeout => Denial::new(
+            DenialCode::ProviderTimeout,
+            format!("provider {provider} did not answer in time; retry later"),
+        ),
+        ApiFailure::Rejected { code, message, .. } => Denial::new(
+            DenialCode::ProviderError,
+            format!("provider {provider} refused the forward: {code}: {message}"),
+        ),
+        ApiFailure::Protocol(e) => Denial::new(
+            DenialCode::ProviderError,
+            format!("provider {provider} answered unusably: {e}"),
+        ),
+    }
+}
+
+async fn linkage<S: HubStore>(
+    State(st): State<Arc<HubState<S>>>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(body): JsonBody<SignedRequestWire>,
+) -> Result<Json<HubReplyWire>, ApiError> {
+    let now = UnixMillis::now();
+    let peer_institution = peer.institution_as(&[Role::Node, Role::Registry, Role::Portal])?;
+    let request = SignedRequest::try_from(&body).map_err(|e| ApiError::malformed(e.to_string()))?;
+    let r = &request.request;
+    let requester = st.lookup(&r.requester);
+    let provider = st.lookup(&r.provider);
+    let peer_id = PeerInstitution {
+        institution: peer_institution,
+        certificate_fingerprint: peer.fingerprint,
+    };
+    if let Err(denial) = st.core.authenticate(&peer_id, &request, requester.as_ref(), now) {
+        st.security_event(&denial, Some(peer_institution), Some(r.message_id), now).await;
+        return Err(denial.into());
+    }
+    let requester = requester.ok_or_else(|| ApiError::internal("linkage", "requester vanished after authentication"))?;
+
+    let authorized = match st.core.authorize(&request, &requester, provider.as_ref(), now) {
+        Ok(a) => a,
+        Err(rejected) => {
+            let record = st.core.record_rejected(&request, &rejected);
+            let query_id = record.query_id;
+            st.append(record).await?;
+            tracing::info!(%query_id, code = %rejected.denial.code, requester = %r.requester, provider = %r.provider, "linkage denied");
+            return Err(ApiError::from(rejected.denial).with_query_id(Some(query_id)));
+        }
+    };
+    let provider = provider.ok_or_else(|| ApiError::internal("linkage", "provider vanished after authorization"))?;
+    let forward = st.core.forward(&request, &authorized, &requester, now);
+
+    let answer = match st
+        .client
+        .post::<_, SignedAnswerWire>(
+            &format!("{}/v1/provide", provider.endpoint),
+            &SignedForwardWire::from(&forward),
+            Expect::Certificate(provider.tls_certificate),
+            None,
+        )
+        .await
+    {
+        Err(f) => Err(provider_denial(f, &provider.id)),
+        Ok(w) => SignedAnswer::try_from(&w)
+            .map_err(|e| Denial::new(DenialCode::ProviderError, format!("provider {} answered unusably: {e}", provider.id)))
+            .and_then(|a| st.core.check_answer(&forward, &a, &provider).map(|()| a)),
+    };
+    let answer = match answer {
+        Ok(a) => a,
+        Err(denial) => {
+            let record = st
+                .core
+                .record_forwarded(&request, &authorized, Outcome::Denied(denial.code), None);
+            st.append(record).await?;
+            tracing::warn!(query_id = %authorized.query_id, code = %denial.code, message = %denial.message, "provider failed");
+            return Err(ApiError::from(denial).with_query_id(Some(authorized.query_id)));
+        }
+    };
+    let record = st
+        .core
+        .record_forwarded(&request, &authorized, Outcome::Provided, Some(UnixMillis::now()));
+    let seq = st.append(record).await?;
+    let receipt = st.core.receipt(&forward, &answer, seq, UnixMillis::now());
+    Ok(Json(HubReplyWire {
+        answer: (&answer).into(),
+        receipt: (&receipt).into(),
+    }))
+}
+
+async fn issue_codes<S: HubStore>(
+    State(st): State<Arc<HubState<S>>>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(body): JsonBody<CodeIssueWire>,
+) -> Result<Json<CodeDeliveryWire>, ApiError> {
+    peer.require_role(Role::Registry)?;
+    let id = CorporateNumber::parse(&body.institution).map_err(|e| ApiError::malformed(format!("institution: {e}")))?;
+    let institution = st
+        .lookup(&id)
+        .ok_or_else(|| ApiError::not_found("unknown_institution", format!("institution {id} is not registered at this hub")))?;
+    if institution.status == InstitutionStatus::Suspended {
+        return Err(ApiError::forbidden("institution_suspended", format!("institution {id} is suspended")));
+    }
+    if body.entries.is_empty() || body.entries.len() > MAX_CODE_BATCH {
+        return Err(ApiError::malformed(format!("entries must hold 1 to {MAX_CODE_BATCH} people")));
+    }
+    let mut entries = Vec::with_capacity(body.entries.len());
+    for (i, e) in body.entries.iter().enumerate() {
+        let acq = acquisition("entries.acquisition_number", &e.acquisition_number)
+            .map_err(|err| ApiError::malformed(format!("entry {i}: {err}")))?;
+        let link: [u8; 16] = unb64("link id", &e.link_id)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| ApiError::malformed(format!("entry {i}: link_id must be 16 bytes in base64url")))?;
+        entries.push((acq, LinkId::from_bytes(link)));
+    }
+    let delivery = st
+        .core
+        .issue_codes(&institution, &entries)
+        .map_err(|e| ApiError::internal("code issuance", e))?;
+    metrics::counter!("renkei_hub_codes_issued_total").increment(entries.len() as u64);
+    Ok(Json((&delivery).into()))
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    role: &'static str,
+    suite: String,
+    institutions: usize,
+    catalog_version: String,
+    permission_table_version: String,
+    code_key_version: u32,
+}
+
+async fn health<S: HubStore>(State(st): State<Arc<HubState<S>>>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        role: "hub",
+        suite: st.suite.to_string(),
+        institutions: st.directory.read().unwrap_or_else(|p| p.into_inner()).len(),
+        catalog_version: st.core.catalog().version.clone(),
+        permission_table_version: st.core.table().version.clone(),
+        code_key_version: st.core.code_key_version(),
+    })
+}
+
+/// An institution as the admin API shows and accepts it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstitutionWire {
+    #[serde(default, skip_deserializing)]
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub endpoint: String,
+    /// The institution's TLS certificate (PEM) when registering; its
+    /// SHA-256 fingerprint (base64url) when listing.
+    pub certificate: String,
+    pub signing_key: PublicKeyWire,
+    pub sealing_key: PublicKeyWire,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+fn institution_wire(i: &Institution) -> InstitutionWire {
+    InstitutionWire {
+        id: i.id.to_string(),
+        name: i.name.clone(),
+        kind: i.kind.to_string(),
+        endpoint: i.endpoint.to_string(),
+        certificate: b64(&i.tls_certificate),
+        signing_key: (&i.signing_key).into(),
+        sealing_key: (&i.sealing_key).into(),
+        status: Some(i.status.as_str().into()),
+    }
+}
+
+async fn list_institutions<S: HubStore>(State(st): State<Arc<HubState<S>>>) -> Json<Vec<InstitutionWire>> {
+    let dir = st.directory.read().unwrap_or_else(|p| p.into_inner());
+    let mut v: Vec<_> = dir.values().map(institution_wire).collect();
+    v.sort_by(|a, b| a.id.cmp(&b.id));
+    Json(v)
+}
+
+fn cert_fingerprint(pem: &str, id: &CorporateNumber) -> Result<[u8; 32], ApiError> {
+    let der = pem_to_der(pem).ok_or_else(|| ApiError::malformed("certificate must be one PEM CERTIFICATE block"))?;
+    let cert = PeerCertificate::parse(&der).map_err(|e| ApiError::malformed(format!("certificate: {e}")))?;
+    if cert.identity.institution != Some(*id) {
+        return Err(ApiError::malformed(format!(
+            "certificate is issued to {}, not to institution {id}",
+            cert.identity.institution.map_or_else(|| "no institution".into(), |i| i.to_string())
+        )));
+    }
+    if !matches!(cert.identity.role, Role::Node | Role::Registry | Role::Portal) {
+        return Err(ApiError::malformed("certificate role must be node, registry or portal"));
+    }
+    Ok(cert.fingerprint)
+}
+
+fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
+    let body: String = pem
+        .lines()
+        .skip_while(|l| l.trim() != "-----BEGIN CERTIFICATE-----")
+        .skip(1)
+        .take_while(|l| l.trim() != "-----END CERTIFICATE-----")
+        .collect::<Vec<_>>()
+        .join("");
+    if body.is_empty() {
+        return None;
+    }
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(body.trim()).ok()
+}
+
+async fn register_institution<S: HubStore>(
+    State(st): State<Arc<HubState<S>>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<InstitutionWire>,
+) -> Result<Json<InstitutionWire>, ApiError> {
+    let id = CorporateNumber::parse(&id).map_err(|e| ApiError::malformed(format!("institution id: {e}")))?;
+    let bad = |e: crate::wire::WireError| ApiError::malformed(e.to_string());
+    let name = body.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::malformed("field `name`: must be 1 to 200 characters"));
+    }
+    let kind = field("kind", KindCode::parse(&body.kind)).map_err(bad)?;
+    if st.core.catalog().kind(&kind).is_none() {
+        return Err(ApiError::malformed(format!("field `kind`: `{kind}` is not a kind of catalog {}", st.core.catalog().version)));
+    }
+    let endpoint = field("endpoint", Endpoint::parse(&body.endpoint)).map_err(bad)?;
+    let signing_key = body.signing_key.verifying("signing_key").map_err(bad)?;
+    let sealing_key = body.sealing_key.sealing("sealing_key").map_err(bad)?;
+    if signing_key.algorithm() != st.suite.signature() || sealing_key.algorithm() != st.suite.sealing() {
+        return Err(ApiError::malformed(format!(
+            "keys must be of the network suite {} ({} and {})",
+            st.suite,
+            st.suite.signature(),
+            st.suite.sealing()
+        )));
+    }
+    let status = match body.status.as_deref() {
+        None => InstitutionStatus::Active,
+        Some(s) => InstitutionStatus::parse(s).ok_or_else(|| ApiError::malformed("field `status`: must be active or suspended"))?,
+    };
+    let institution = Institution {
+        id,
+        name,
+        kind,
+        endpoint,
+        tls_certificate: cert_fingerprint(&body.certificate, &id)?,
+        signing_key,
+        sealing_key,
+        status,
+        updated_at: UnixMillis::now(),
+    };
+    st.store.upsert_institution(&institution).await?;
+    tracing::info!(institution = %id, kind = %institution.kind, "institution registered");
+    let wire = institution_wire(&institution);
+    st.directory
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, institution);
+    Ok(Json(wire))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+}
+
+async fn set_status<S: HubStore>(
+    State(st): State<Arc<HubState<S>>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<StatusBody>,
+) -> Result<Json<InstitutionWire>, ApiError> {
+    let id = CorporateNumber::parse(&id).map_err(|e| ApiError::malformed(format!("institution id: {e}")))?;
+    let status =
+        InstitutionStatus::parse(&body.status).ok_or_else(|| ApiError::malformed("field `status`: must be active or suspended"))?;
+    let now = UnixMillis::now();
+    if !st.store.set_institution_status(id, status, now).await? {
+        return Err(ApiError::not_found("unknown_institution", format!("institution {id} is not registered")));
+    }
+    let mut dir = st.directory.write().unwrap_or_else(|p| p.into_inner());
+    let entry = dir
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::internal("set status", "directory out of step with the store"))?;
+    entry.status = status;
+    entry.updated_at = now;
+    tracing::info!(institution = %id, status = status.as_str(), "institution status changed");
+    Ok(Json(institution_wire(entry)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordQuery {
+    after: Option<u64>,
+    limit: Option<u32>,
+    requester: Option<String>,
+    provider: Option<String>,
+}
+
+/// A provision record as the admin API lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordWire {
+    pub seq: u64,
+    pub query_id: String,
+    pub message_id: String,
+    pub requester: String,
+    pub provider: String,
+    pub office_work: String,
+    pub item: String,
+    pub fiscal_year: Option<u16>,
+    pub table_row: Option<String>,
+    pub subject: Option<String>,
+    pub requested_at: i64,
+    pub provided_at: Option<i64>,
+    pub outcome: String,
+    pub non_disclosure: bool,
+}
+
+async fn list_records<S: HubStore>(
+    State(st): State<Arc<HubState<S>>>,
+    Query(q): Query<RecordQuery>,
+) -> Result<Json<Vec<RecordWire>>, ApiError> {
+    let corp = |name: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| CorporateNumber::parse(s).map_err(|e| ApiError::malformed(format!("{name}: {e}"))))
+            .transpose()
+    };
+    let filter = RecordFilter {
+        after_seq: q.after,
+        requester: corp("requester", &q.requester)?,
+        provider: corp("provider", &q.provider)?,
+        subject: None,
+        limit: q.limit.unwrap_or(100).clamp(1, 10_000),
+    };
+    let records = st.store.records(filter).await?;
+    Ok(Json(
+        records
+            .into_iter()
+            .map(|(seq, r)| RecordWire {
+                seq,
+                query_id: r.query_id.to_string(),
+                message_id: r.message_id.to_string(),
+                requester: r.requester.to_string(),
+                provider: r.provider.to_string(),
+                office_work: r.office_work.to_string(),
+                item: r.item.to_string(),
+                fiscal_year: r.fiscal_year.map(|y| y.get()),
+                table_row: r.table_row.map(|t| t.to_string()),
+                subject: r.subject.map(|s| b64(&s.0)),
+                requested_at: r.requested_at.0,
+                provided_at: r.provided_at.map(|t| t.0),
+                outcome: r.outcome.as_str().into(),
+                non_disclosure: r.non_disclosure,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecurityEventWire {
+    pub at: i64,
+    pub code: String,
+    pub peer: Option<String>,
+    pub message_id: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitQuery {
+    limit: Option<u32>,
+}
+
+async fn security_events<S: HubStore>(
+    State(st): State<Arc<HubState<S>>>,
+    Query(q): Query<LimitQuery>,
+) -> Result<Json<Vec<SecurityEventWire>>, ApiError> {
+    let events = st.store.security_events(q.limit.unwrap_or(100)).await?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|e| SecurityEventWire {
+                at: e.at.0,
+                code: e.code.as_str().into(),
+                peer: e.peer.map(|p| p.to_string()),
+                message_id: e.message_id.map(|m| m.to_string()),
+                detail: e.detail,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    /// How long codes under the old key stay valid.
+    grace_seconds: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RotateReply {
+    pub new_version: u32,
+}
+
+async fn rotate_code_key<S: HubStore>(
+    State(st): State<Arc<HubState<S>>>,
+    JsonBody(body): JsonBody<RotateBody>,
+) -> Result<Json<RotateReply>, ApiError> {
+    if body.grace_seconds > 400 * 24 * 3600 {
+        return Err(ApiError::malformed("grace_seconds must be at most 400 days"));
+    }
+    let (version, parts) = st.core.rotate_code_key(UnixMillis::now(), body.grace_seconds as i64 * 1000);
+    let ring = CodeKeyring::from_parts(parts.into_iter().map(|(v, k, s)| (v, *k, s)))
+        .map_err(|e| ApiError::internal("code key rotation", e))?;
+    renkei_pki::write_private(&st.code_keys, ring.to_file_text().as_bytes(), WriteMode::Replace)
+        .map_err(|e| ApiError::internal("writing the code key file", e))?;
+    tracing::info!(version, "code key rotated");
+    Ok(Json(RotateReply { new_version: version }))
+}
+
+/// Fresh hub secrets for `renkei hub init` and the demo: the code keyring
+/// and the record key, as file contents.
+pub fn new_hub_secrets() -> (Zeroizing<String>, Zeroizing<String>) {
+    (
+        CodeKeyring::generate().to_file_text(),
+        Zeroizing::new(b64(&renkei_ids::random_bytes::<32>())),
+    )
+}

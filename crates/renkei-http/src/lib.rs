@@ -1,0 +1,30 @@
+//! HTTP for every role.
+//!
+//! Each role has a network surface (mutual TLS, role-to-role, JSON over
+//! HTTP/2 or HTTP/1.1) and an operator surface (server-authenticated TLS and
+//! a bearer credential: the hub's and registry's admin APIs, a node's local
+//! API for its business systems). They listen on different sockets, so a
+//! credential for one never opens the other (least privilege, DESIGN.md §4).
+//!
+//! Only this crate knows the JSON wire types ([`wire`]); handlers convert
+//! them to domain types at the edge and hand them to the role crates'
+//! logic, which decides. Errors leave through [`ApiError`], which logs the
+//! internals and shows the caller a stable code and a safe message.
+
+pub mod client;
+mod error;
+pub mod hub;
+mod metrics_util;
+pub mod node;
+mod peer;
+pub mod registry;
+mod server;
+mod settings;
+pub mod wire;
+
+pub use client::{ApiFailure, Expect, LocalClient, NetClient};
+pub use error::{ApiError, SetupError};
+pub use metrics_util::install_metrics;
+pub use peer::Peer;
+pub use server::{RunningServer, TrustState};
+pub use settings::{AdminToken, TlsFiles, read_admin_token};

@@ -1,0 +1,587 @@
+//! The registry role over HTTP: code issuance for institutions and the
+//! four facts for the hub on the mutual-TLS listener; resident registration
+//! and changes on the admin listener.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router, middleware};
+use renkei_catalog::{ItemCode, KindCode};
+use renkei_crypto::{Suite, VerifyingKey, b64};
+use renkei_ids::{
+    AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, KanaName, LinkId, LocalPersonId, MyNumber,
+    PersonName, Sex,
+};
+use renkei_node::{NodeIdentity, answer_forward, check_forward};
+use renkei_pki::{ClientAuth, Role};
+use renkei_protocol::{
+    AnswerPayload, CodeDelivery, NodeRecord, NodeRole, RecordOutcome, SignedForward, UnixMillis,
+};
+use renkei_registry::{
+    CodeRequestEntry, HouseholdId, IssuanceRefusal, NewResident, RegistryStore, ResidentEvent, check_identity,
+    four_facts_value,
+};
+use serde::{Deserialize, Serialize};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::client::{Expect, NetClient};
+use crate::error::{ApiError, JsonBody, SetupError};
+use crate::node::MAX_ENROL_BATCH;
+use crate::peer::{Peer, require_peer};
+use crate::server::{RunningServer, TrustState, serve_tls};
+use crate::settings::{
+    TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_sealing_key, load_signing_key,
+    load_verifying_key, require_token,
+};
+use crate::wire::{
+    CodeDeliveryWire, CodeIssueEntryWire, CodeIssueWire, CodeRequestWire, CodeResponseWire, RefusalWire,
+    SignedAnswerWire, SignedForwardWire,
+};
+
+const CODES_BODY_LIMIT: usize = 1024 * 1024;
+const PROVIDE_BODY_LIMIT: usize = 64 * 1024;
+pub const MAX_REGISTRATION_BATCH: usize = 10_000;
+
+/// Configuration of `renkei registry serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// The registry's own corporate number (it is an institution too: it
+    /// provides the four facts).
+    pub institution: CorporateNumber,
+    pub name: String,
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub tls: TlsFiles,
+    #[serde(default)]
+    pub suite: Suite,
+    pub signing_key: PathBuf,
+    pub sealing_key: PathBuf,
+    pub hub_url: String,
+    pub hub_signing_key: PathBuf,
+    pub admin_token: PathBuf,
+    #[serde(default = "default_skew_secs")]
+    pub max_skew_secs: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub request_timeout_ms: u64,
+    #[serde(default = "default_crl_poll_secs")]
+    pub crl_poll_secs: u64,
+}
+
+struct RegistryState<S> {
+    identity: NodeIdentity,
+    hub_key: VerifyingKey,
+    store: S,
+    client: Arc<NetClient>,
+    hub_url: String,
+    max_skew_ms: i64,
+}
+
+/// A started registry.
+#[derive(Debug)]
+pub struct RunningRegistry {
+    pub network: RunningServer,
+    pub admin: RunningServer,
+    pub trust: Arc<TrustState>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningRegistry {
+    pub async fn shutdown(self, grace: Duration) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.network.shutdown(grace).await;
+        self.admin.shutdown(grace).await;
+    }
+}
+
+pub async fn start_registry<S: RegistryStore + Clone>(
+    settings: &RegistrySettings,
+    store: S,
+) -> Result<RunningRegistry, SetupError> {
+    let identity = NodeIdentity {
+        institution: settings.institution,
+        name: settings.name.clone(),
+        kind: KindCode::parse("registry").map_err(|e| SetupError::config("kind", e))?,
+        signing: load_signing_key(&settings.signing_key, settings.suite)?,
+        sealing: load_sealing_key(&settings.sealing_key, settings.suite)?,
+    };
+    let hub_key = load_verifying_key(&settings.hub_signing_key, settings.suite)?;
+    let token = crate::settings::read_admin_token(&settings.admin_token)?;
+    let (tls_identity, anchors) = settings.tls.load()?;
+    let cert = tls_identity.certificate().identity.clone();
+    if cert.role != Role::Registry || cert.institution != Some(settings.institution) {
+        return Err(SetupError::config(
+            settings.tls.cert.display().to_string(),
+            format!("is not a registry certificate of institution {}", settings.institution),
+        ));
+    }
+    let trust = TrustState::new(tls_identity, anchors);
+    let state = Arc::new(RegistryState {
+        identity,
+        hub_key,
+        store,
+        client: trust.client(Duration::from_millis(settings.request_timeout_ms))?,
+        hub_url: settings.hub_url.trim_end_matches('/').to_owned(),
+        max_skew_ms: settings.max_skew_secs as i64 * 1000,
+    });
+
+    let network = Router::new()
+        .route("/v1/codes", post(codes::<S>).layer(RequestBodyLimitLayer::new(CODES_BODY_LIMIT)))
+        .route("/v1/provide", post(provide::<S>).layer(RequestBodyLimitLayer::new(PROVIDE_BODY_LIMIT)))
+        .route("/health", get(health::<S>))
+        .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
+        .layer(middleware::from_fn(|r, n| crate::metrics_util::track("registry", r, n)))
+        .with_state(state.clone());
+    let admin = Router::new()
+        .route("/admin/v1/residents", post(register::<S>))
+        .route("/admin/v1/residents/address", post(change_address::<S>))
+        .route("/admin/v1/residents/death", post(record_death::<S>))
+        .route("/admin/v1/events", get(events::<S>))
+        .route("/admin/v1/own-codes/fill", post(fill_own_codes_now::<S>))
+        .layer(middleware::from_fn_with_state(token, require_token))
+        .route("/health", get(health::<S>))
+        .route("/metrics", get(crate::metrics_util::render))
+        .layer(middleware::from_fn(|r, n| crate::metrics_util::track("registry-admin", r, n)))
+        .with_state(state.clone());
+
+    let network = serve_tls(settings.listen, network, trust.server_config(ClientAuth::Required)?)
+        .await
+        .map_err(|source| SetupError::Listen {
+            addr: settings.listen,
+            source,
+        })?;
+    let admin = serve_tls(settings.admin_listen, admin, trust.server_config(ClientAuth::None)?)
+        .await
+        .map_err(|source| SetupError::Listen {
+            addr: settings.admin_listen,
+            source,
+        })?;
+    let crl_task = trust.watch_crl(
+        settings.tls.ca_cert.clone(),
+        settings.tls.crl.clone(),
+        Duration::from_secs(settings.crl_poll_secs.max(1)),
+    )?;
+    // Residents registered while the hub was unreachable get their own
+    // codes later.
+    let filler = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            if let Err(e) = fill_own_codes(&state).await {
+                tracing::warn!(error = %e, "cannot obtain the registry's own codes yet; will retry");
+            }
+        }
+    });
+    tracing::info!(network = %network.addr, admin = %admin.addr, "registry started");
+    Ok(RunningRegistry {
+        network,
+        admin,
+        trust,
+        tasks: vec![crl_task, filler],
+    })
+}
+
+/// Ask the hub's code service for codes, sealed to `institution`.
+async fn request_codes<S>(
+    st: &RegistryState<S>,
+    institution: CorporateNumber,
+    entries: &[(AcquisitionNumber, LinkId)],
+) -> Result<CodeDeliveryWire, ApiError> {
+    let body = CodeIssueWire {
+        institution: institution.to_string(),
+        entries: entries
+            .iter()
+            .map(|(a, l)| CodeIssueEntryWire {
+                acquisition_number: a.to_string(),
+                link_id: b64(l.as_bytes()),
+            })
+            .collect(),
+    };
+    st.client
+        .post(
+            &format!("{}/v1/code-service/issue", st.hub_url),
+            &body,
+            Expect::Role(Role::Hub),
+            None,
+        )
+        .await
+        .map_err(|f| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "code_service_unavailable",
+                format!("the hub's code service failed: {f}"),
+            )
+            .retryable(true)
+        })
+}
+
+/// Obtain the registry's own codes for residents that lack one.
+async fn fill_own_codes<S: RegistryStore>(st: &RegistryState<S>) -> Result<usize, ApiError> {
+    let mut total = 0;
+    loop {
+        let links = st.store.without_own_code(1000).await?;
+        if links.is_empty() {
+            return Ok(total);
+        }
+        let entries: Vec<_> = links.iter().map(|l| (AcquisitionNumber::random(), *l)).collect();
+        let wire = request_codes(st, st.identity.institution, &entries).await?;
+        let delivery = CodeDelivery::try_from(&wire).map_err(|e| ApiError::internal("own codes", e))?;
+        let acqs: Vec<_> = entries.iter().map(|(a, _)| *a).collect();
+        let codes = delivery
+            .open(&st.identity.sealing, &acqs)
+            .map_err(|e| ApiError::internal("own codes", e))?;
+        let by_acq: HashMap<_, _> = entries.into_iter().collect();
+        let pairs: Vec<_> = codes
+            .into_iter()
+            .filter_map(|c| by_acq.get(&c.acquisition_number).map(|l| (*l, c.code)))
+            .collect();
+        total += pairs.len();
+        st.store.set_own_codes(pairs).await?;
+    }
+}
+
+fn refusal(acq: &str, code: &str, message: impl Into<String>) -> RefusalWire {
+    RefusalWire {
+        acquisition_number: acq.chars().take(16).collect(),
+        code: code.into(),
+        message: crate::error::scrub(&message.into()),
+    }
+}
+
+async fn codes<S: RegistryStore>(
+    State(st): State<Arc<RegistryState<S>>>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(body): JsonBody<CodeRequestWire>,
+) -> Result<Json<CodeResponseWire>, ApiError> {
+    let institution = peer.institution_as(&[Role::Node])?;
+    if body.institution != institution.to_string() {
+        return Err(ApiError::forbidden(
+            "certificate_mismatch",
+            format!("the TLS client certificate is {institution}'s, the request is for {}", body.institution),
+        ));
+    }
+    if body.entries.is_empty() || body.entries.len() > MAX_ENROL_BATCH {
+        return Err(ApiError::malformed(format!("entries must hold 1 to {MAX_ENROL_BATCH} people")));
+    }
+    let now = UnixMillis::now();
+    let mut refused = Vec::new();
+    let mut valid = Vec::new();
+    for e in &body.entries {
+        let parsed = (|| -> Result<CodeRequestEntry, String> {
+            Ok(CodeRequestEntry {
+                acquisition_number: AcquisitionNumber::parse(&e.acquisition_number)
+                    .map_err(|x| format!("acquisition_number: {x}"))?,
+                my_number: MyNumber::parse(&e.my_number).map_err(|x| format!("my_number: {x}"))?,
+                facts: FourFacts {
+                    name: PersonName::parse(&e.name).map_err(|x| format!("name: {x}"))?,
+                    address: Address::parse(&e.address).map_err(|x| format!("address: {x}"))?,
+                    birth_date: BirthDate::parse(&e.birth_date).map_err(|x| format!("birth_date: {x}"))?,
+                    sex: Sex::from_iso5218(e.sex).map_err(|x| format!("sex: {x}"))?,
+                },
+            })
+        })();
+        match parsed {
+            Ok(p) => valid.push(p),
+            Err(m) => refused.push(refusal(&e.acquisition_number, "invalid_input", m)),
+        }
+    }
+    let claimed = st
+        .store
+        .claim_acquisition_numbers(institution, valid.iter().map(|v| v.acquisition_number).collect(), now)
+        .await?;
+    let residents = st
+        .store
+        .by_my_numbers(valid.iter().map(|v| v.my_number.clone()).collect())
+        .await?;
+    let mut issue = Vec::new();
+    for ((entry, fresh), resident) in valid.iter().zip(claimed).zip(residents) {
+        let result = if fresh {
+            check_identity(entry, resident.as_ref())
+        } else {
+            Err(IssuanceRefusal::AcquisitionNumberReused)
+        };
+        match result {
+            Ok(link) => issue.push((entry.acquisition_number, link)),
+            Err(r) => {
+                metrics::counter!("renkei_registry_code_refusals_total", "code" => r.code()).increment(1);
+                refused.push(refusal(&entry.acquisition_number.to_string(), r.code(), r.to_string()));
+            }
+        }
+    }
+    let delivery = if issue.is_empty() {
+        None
+    } else {
+        let d = request_codes(&st, institution, &issue).await?;
+        if d.institution != institution.to_string() {
+            return Err(ApiError::internal("code issuance", "the hub sealed codes for another institution"));
+        }
+        Some(d)
+    };
+    metrics::counter!("renkei_registry_codes_issued_total").increment(issue.len() as u64);
+    tracing::info!(%institution, issued = issue.len(), refused = refused.len(), "code issuance");
+    Ok(Json(CodeResponseWire {
+        delivery,
+        issued: issue.iter().map(|(a, _)| a.to_string()).collect(),
+        refused,
+    }))
+}
+
+async fn provide<S: RegistryStore>(
+    State(st): State<Arc<RegistryState<S>>>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(body): JsonBody<SignedForwardWire>,
+) -> Result<Json<SignedAnswerWire>, ApiError> {
+    peer.require_role(Role::Hub)?;
+    let now = UnixMillis::now();
+    let forward = SignedForward::try_from(&body).map_err(|e| ApiError::malformed(e.to_string()))?;
+    check_forward(&st.identity, &st.hub_key, &forward, now, st.max_skew_ms)
+        .map_err(|e| ApiError::forbidden("forward_rejected", e.to_string()))?;
+    let q = &forward.query;
+    let resident = st.store.by_own_code(&q.subject).await?;
+    let four_facts = ItemCode::parse("four_facts").map_err(|e| ApiError::internal("item code", e))?;
+    let payload = match &resident {
+        Some(r) if q.item == four_facts => AnswerPayload::Found {
+            value: serde_json::Value::Object(four_facts_value(r)),
+            updated_at_ms: r.registered_at.0,
+        },
+        _ => AnswerPayload::NoData,
+    };
+    let answer = answer_forward(&st.identity, &forward, &payload, UnixMillis::now())
+        .map_err(|e| ApiError::internal("sealing the answer", e))?;
+    let record = NodeRecord {
+        query_id: Some(q.query_id),
+        role: NodeRole::Provider,
+        counterpart: q.requester,
+        office_work: q.office_work.clone(),
+        item: q.item.clone(),
+        fiscal_year: q.fiscal_year,
+        local_id: resident
+            .as_ref()
+            .and_then(|r| LocalPersonId::parse(&r.resident_code.as_string()).ok()),
+        requested_at: q.forwarded_at,
+        completed_at: answer.answer.answered_at,
+        outcome: match payload {
+            AnswerPayload::Found { .. } => RecordOutcome::Provided,
+            AnswerPayload::NoData => RecordOutcome::NoData,
+        },
+        non_disclosure: q.non_disclosure,
+    };
+    st.store.append_record(record).await?;
+    Ok(Json((&answer).into()))
+}
+
+/// A resident as a municipality registers them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResidentWire {
+    pub name: String,
+    pub kana: String,
+    pub address: String,
+    pub birth_date: String,
+    pub sex: u8,
+    pub household: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub residents: Vec<ResidentWire>,
+}
+
+/// The My Numbers issued, in the order of the request. This is the
+/// registry's own admin surface: the number goes back to the municipality
+/// that notifies the person, nowhere else.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RegisterResult {
+    pub my_numbers: Vec<String>,
+    pub own_codes: usize,
+}
+
+impl std::fmt::Debug for RegisterResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RegisterResult({} numbers, {} own codes)", self.my_numbers.len(), self.own_codes)
+    }
+}
+
+async fn register<S: RegistryStore>(
+    State(st): State<Arc<RegistryState<S>>>,
+    JsonBody(body): JsonBody<RegisterRequest>,
+) -> Result<Json<RegisterResult>, ApiError> {
+    if body.residents.is_empty() || body.residents.len() > MAX_REGISTRATION_BATCH {
+        return Err(ApiError::malformed(format!(
+            "residents must hold 1 to {MAX_REGISTRATION_BATCH} entries"
+        )));
+    }
+    let mut new = Vec::with_capacity(body.residents.len());
+    for (i, r) in body.residents.iter().enumerate() {
+        let at = |f: &str, e: &dyn std::fmt::Display| ApiError::malformed(format!("resident {i}, {f}: {e}"));
+        new.push(NewResident {
+            facts: FourFacts {
+                name: PersonName::parse(&r.name).map_err(|e| at("name", &e))?,
+                address: Address::parse(&r.address).map_err(|e| at("address", &e))?,
+                birth_date: BirthDate::parse(&r.birth_date).map_err(|e| at("birth_date", &e))?,
+                sex: Sex::from_iso5218(r.sex).map_err(|e| at("sex", &e))?,
+            },
+            kana: KanaName::parse(&r.kana).map_err(|e| at("kana", &e))?,
+            household: HouseholdId(r.household),
+        });
+    }
+    // A freshly drawn My Number can collide with an issued one (11 random
+    // digits); the store refuses the batch and we draw again.
+    let mut attempt = 0;
+    let residents = loop {
+        let now = UnixMillis::now();
+        let residents: Vec<_> = new.iter().cloned().map(|n| n.register(now)).collect();
+        match st.store.register(residents.clone()).await {
+            Ok(()) => break residents,
+            Err(renkei_protocol::StoreError::Conflict(_)) if attempt < 5 => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    metrics::counter!("renkei_registry_residents_registered_total").increment(residents.len() as u64);
+    let own_codes = match fill_own_codes(&st).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(code = %e.code, "registered, but the own codes must wait for the hub");
+            0
+        }
+    };
+    Ok(Json(RegisterResult {
+        my_numbers: residents.iter().map(|r| r.my_number.expose()).collect(),
+        own_codes,
+    }))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FillResult {
+    pub own_codes: usize,
+}
+
+async fn fill_own_codes_now<S: RegistryStore>(State(st): State<Arc<RegistryState<S>>>) -> Result<Json<FillResult>, ApiError> {
+    Ok(Json(FillResult {
+        own_codes: fill_own_codes(&st).await?,
+    }))
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressChange {
+    pub my_number: String,
+    pub address: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeathReport {
+    pub my_number: String,
+    pub date: String,
+}
+
+impl std::fmt::Debug for AddressChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AddressChange(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for DeathReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeathReport(<redacted>, {})", self.date)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventRecorded {
+    pub event_seq: u64,
+}
+
+async fn change_address<S: RegistryStore>(
+    State(st): State<Arc<RegistryState<S>>>,
+    JsonBody(body): JsonBody<AddressChange>,
+) -> Result<Json<EventRecorded>, ApiError> {
+    let n = MyNumber::parse(&body.my_number).map_err(|e| ApiError::malformed(format!("my_number: {e}")))?;
+    let a = Address::parse(&body.address).map_err(|e| ApiError::malformed(format!("address: {e}")))?;
+    let seq = st
+        .store
+        .change_address(n, a, UnixMillis::now())
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_my_number", "no resident has this My Number"))?;
+    Ok(Json(EventRecorded { event_seq: seq }))
+}
+
+async fn record_death<S: RegistryStore>(
+    State(st): State<Arc<RegistryState<S>>>,
+    JsonBody(body): JsonBody<DeathReport>,
+) -> Result<Json<EventRecorded>, ApiError> {
+    let n = MyNumber::parse(&body.my_number).map_err(|e| ApiError::malformed(format!("my_number: {e}")))?;
+    let d = BirthDate::parse(&body.date).map_err(|e| ApiError::malformed(format!("date: {e}")))?;
+    let seq = st
+        .store
+        .record_death(n, d, UnixMillis::now())
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_my_number", "no living resident has this My Number"))?;
+    Ok(Json(EventRecorded { event_seq: seq }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// A change event (the person is not named here; subscriptions translate
+/// events into each subscriber's institution code).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventWire {
+    pub seq: u64,
+    pub kind: String,
+    pub at: i64,
+}
+
+async fn events<S: RegistryStore>(
+    State(st): State<Arc<RegistryState<S>>>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Vec<EventWire>>, ApiError> {
+    let events = st.store.events(q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|e| EventWire {
+                seq: e.seq,
+                kind: match e.event {
+                    ResidentEvent::AddressChanged { .. } => "address_changed".into(),
+                    ResidentEvent::Died { .. } => "died".into(),
+                },
+                at: e.at.0,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistryHealth {
+    pub status: String,
+    pub role: String,
+    pub residents: u64,
+    pub events: u64,
+    pub acquisitions: u64,
+}
+
+async fn health<S: RegistryStore>(State(st): State<Arc<RegistryState<S>>>) -> Result<Json<RegistryHealth>, ApiError> {
+    let c = st.store.counts().await?;
+    Ok(Json(RegistryHealth {
+        status: "ok".into(),
+        role: "registry".into(),
+        residents: c.residents,
+        events: c.events,
+        acquisitions: c.acquisitions,
+    }))
+}

@@ -1,0 +1,477 @@
+//! JSON wire types. Binary values are unpadded base64url; identifiers are
+//! their text forms. Every `TryFrom` names the field at fault.
+
+use renkei_catalog::{ItemCode, OfficeWorkCode, RowId, TableRowRef};
+use renkei_crypto::{
+    Envelope, KeyId, SealingAlgorithm, SealingPublicKey, Signature, SignatureAlgorithm, VerifyingKey, b64, unb64,
+};
+use renkei_ids::{AcquisitionNumber, CorporateNumber, InstitutionCode, MessageId, QueryId};
+use renkei_protocol::{
+    CodeDelivery, FiscalYear, ForwardedQuery, HubReceipt, LinkageAnswer, LinkageRequest, SignedAnswer, SignedForward,
+    SignedReceipt, SignedRequest, UnixMillis,
+};
+use serde::{Deserialize, Serialize};
+
+/// A wire value that does not convert; names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct WireError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+pub(crate) fn field<T, E: std::fmt::Display>(field: &'static str, r: Result<T, E>) -> Result<T, WireError> {
+    r.map_err(|e| WireError {
+        field,
+        message: e.to_string(),
+    })
+}
+
+fn digest(name: &'static str, s: &str) -> Result<[u8; 32], WireError> {
+    let v = field(name, unb64("digest", s))?;
+    v.try_into().map_err(|_| WireError {
+        field: name,
+        message: "must be 32 bytes".into(),
+    })
+}
+
+fn fiscal(v: Option<u16>) -> Result<Option<FiscalYear>, WireError> {
+    v.map(|y| field("fiscal_year", FiscalYear::new(y))).transpose()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureWire {
+    pub alg: String,
+    pub kid: String,
+    pub sig: String,
+}
+
+impl From<&Signature> for SignatureWire {
+    fn from(s: &Signature) -> Self {
+        Self {
+            alg: s.algorithm.name().into(),
+            kid: s.key_id.to_string(),
+            sig: b64(&s.bytes),
+        }
+    }
+}
+
+impl TryFrom<&SignatureWire> for Signature {
+    type Error = WireError;
+    fn try_from(w: &SignatureWire) -> Result<Self, WireError> {
+        Ok(Signature {
+            algorithm: field("signature.alg", SignatureAlgorithm::parse(&w.alg))?,
+            key_id: field("signature.kid", KeyId::parse(&w.kid))?,
+            bytes: field("signature.sig", unb64("signature", &w.sig))?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopeWire {
+    pub alg: String,
+    pub kid: String,
+    pub enc: String,
+    pub ct: String,
+}
+
+impl From<&Envelope> for EnvelopeWire {
+    fn from(e: &Envelope) -> Self {
+        Self {
+            alg: e.algorithm.name().into(),
+            kid: e.recipient.to_string(),
+            enc: b64(&e.enc),
+            ct: b64(&e.ciphertext),
+        }
+    }
+}
+
+impl TryFrom<&EnvelopeWire> for Envelope {
+    type Error = WireError;
+    fn try_from(w: &EnvelopeWire) -> Result<Self, WireError> {
+        Ok(Envelope {
+            algorithm: field("envelope.alg", SealingAlgorithm::parse(&w.alg))?,
+            recipient: field("envelope.kid", KeyId::parse(&w.kid))?,
+            enc: field("envelope.enc", unb64("enc", &w.enc))?,
+            ciphertext: field("envelope.ct", unb64("ct", &w.ct))?,
+        })
+    }
+}
+
+/// A public key with its algorithm.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicKeyWire {
+    pub alg: String,
+    pub key: String,
+}
+
+impl From<&SealingPublicKey> for PublicKeyWire {
+    fn from(k: &SealingPublicKey) -> Self {
+        Self {
+            alg: k.algorithm().name().into(),
+            key: b64(k.to_bytes()),
+        }
+    }
+}
+
+impl From<&VerifyingKey> for PublicKeyWire {
+    fn from(k: &VerifyingKey) -> Self {
+        Self {
+            alg: k.algorithm().name().into(),
+            key: b64(&k.to_bytes()),
+        }
+    }
+}
+
+impl PublicKeyWire {
+    pub fn sealing(&self, name: &'static str) -> Result<SealingPublicKey, WireError> {
+        let alg = field(name, SealingAlgorithm::parse(&self.alg))?;
+        field(name, SealingPublicKey::from_bytes(alg, &field(name, unb64("key", &self.key))?))
+    }
+
+    pub fn verifying(&self, name: &'static str) -> Result<VerifyingKey, WireError> {
+        let alg = field(name, SignatureAlgorithm::parse(&self.alg))?;
+        field(name, VerifyingKey::from_bytes(alg, &field(name, unb64("key", &self.key))?))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkageRequestWire {
+    pub message_id: String,
+    pub requester: String,
+    pub provider: String,
+    pub office_work: String,
+    pub item: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiscal_year: Option<u16>,
+    pub subject: String,
+    pub issued_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedRequestWire {
+    pub request: LinkageRequestWire,
+    pub signature: SignatureWire,
+}
+
+impl From<&SignedRequest> for SignedRequestWire {
+    fn from(s: &SignedRequest) -> Self {
+        let r = &s.request;
+        Self {
+            request: LinkageRequestWire {
+                message_id: r.message_id.to_string(),
+                requester: r.requester.to_string(),
+                provider: r.provider.to_string(),
+                office_work: r.office_work.to_string(),
+                item: r.item.to_string(),
+                fiscal_year: r.fiscal_year.map(FiscalYear::get),
+                subject: r.subject.to_string(),
+                issued_at: r.issued_at.0,
+            },
+            signature: (&s.signature).into(),
+        }
+    }
+}
+
+impl TryFrom<&SignedRequestWire> for SignedRequest {
+    type Error = WireError;
+    fn try_from(w: &SignedRequestWire) -> Result<Self, WireError> {
+        let r = &w.request;
+        Ok(SignedRequest {
+            request: LinkageRequest {
+                message_id: field("request.message_id", MessageId::parse(&r.message_id))?,
+                requester: field("request.requester", CorporateNumber::parse(&r.requester))?,
+                provider: field("request.provider", CorporateNumber::parse(&r.provider))?,
+                office_work: field("request.office_work", OfficeWorkCode::parse(&r.office_work))?,
+                item: field("request.item", ItemCode::parse(&r.item))?,
+                fiscal_year: fiscal(r.fiscal_year)?,
+                subject: field("request.subject", InstitutionCode::parse(&r.subject))?,
+                issued_at: UnixMillis(r.issued_at),
+            },
+            signature: (&w.signature).try_into()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardedQueryWire {
+    pub query_id: String,
+    pub request_digest: String,
+    pub requester: String,
+    pub requester_key: PublicKeyWire,
+    pub provider: String,
+    pub office_work: String,
+    pub item: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiscal_year: Option<u16>,
+    pub subject: String,
+    pub table_version: String,
+    pub row_id: String,
+    pub non_disclosure: bool,
+    pub forwarded_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedForwardWire {
+    pub query: ForwardedQueryWire,
+    pub signature: SignatureWire,
+}
+
+impl From<&SignedForward> for SignedForwardWire {
+    fn from(s: &SignedForward) -> Self {
+        let q = &s.query;
+        Self {
+            query: ForwardedQueryWire {
+                query_id: q.query_id.to_string(),
+                request_digest: b64(&q.request_digest),
+                requester: q.requester.to_string(),
+                requester_key: (&q.requester_key).into(),
+                provider: q.provider.to_string(),
+                office_work: q.office_work.to_string(),
+                item: q.item.to_string(),
+                fiscal_year: q.fiscal_year.map(FiscalYear::get),
+                subject: q.subject.to_string(),
+                table_version: q.table_row.table_version.clone(),
+                row_id: q.table_row.row_id.to_string(),
+                non_disclosure: q.non_disclosure,
+                forwarded_at: q.forwarded_at.0,
+            },
+            signature: (&s.signature).into(),
+        }
+    }
+}
+
+impl TryFrom<&SignedForwardWire> for SignedForward {
+    type Error = WireError;
+    fn try_from(w: &SignedForwardWire) -> Result<Self, WireError> {
+        let q = &w.query;
+        Ok(SignedForward {
+            query: ForwardedQuery {
+                query_id: field("query.query_id", QueryId::parse(&q.query_id))?,
+                request_digest: digest("query.request_digest", &q.request_digest)?,
+                requester: field("query.requester", CorporateNumber::parse(&q.requester))?,
+                requester_key: q.requester_key.sealing("query.requester_key")?,
+                provider: field("query.provider", CorporateNumber::parse(&q.provider))?,
+                office_work: field("query.office_work", OfficeWorkCode::parse(&q.office_work))?,
+                item: field("query.item", ItemCode::parse(&q.item))?,
+                fiscal_year: fiscal(q.fiscal_year)?,
+                subject: field("query.subject", InstitutionCode::parse(&q.subject))?,
+                table_row: TableRowRef {
+                    table_version: q.table_version.clone(),
+                    row_id: field("query.row_id", RowId::parse(&q.row_id))?,
+                },
+                non_disclosure: q.non_disclosure,
+                forwarded_at: UnixMillis(q.forwarded_at),
+            },
+            signature: (&w.signature).try_into()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkageAnswerWire {
+    pub query_id: String,
+    pub request_digest: String,
+    pub provider: String,
+    pub requester: String,
+    pub envelope: EnvelopeWire,
+    pub answered_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedAnswerWire {
+    pub answer: LinkageAnswerWire,
+    pub signature: SignatureWire,
+}
+
+impl From<&SignedAnswer> for SignedAnswerWire {
+    fn from(s: &SignedAnswer) -> Self {
+        let a = &s.answer;
+        Self {
+            answer: LinkageAnswerWire {
+                query_id: a.query_id.to_string(),
+                request_digest: b64(&a.request_digest),
+                provider: a.provider.to_string(),
+                requester: a.requester.to_string(),
+                envelope: (&a.envelope).into(),
+                answered_at: a.answered_at.0,
+            },
+            signature: (&s.signature).into(),
+        }
+    }
+}
+
+impl TryFrom<&SignedAnswerWire> for SignedAnswer {
+    type Error = WireError;
+    fn try_from(w: &SignedAnswerWire) -> Result<Self, WireError> {
+        let a = &w.answer;
+        Ok(SignedAnswer {
+            answer: LinkageAnswer {
+                query_id: field("answer.query_id", QueryId::parse(&a.query_id))?,
+                request_digest: digest("answer.request_digest", &a.request_digest)?,
+                provider: field("answer.provider", CorporateNumber::parse(&a.provider))?,
+                requester: field("answer.requester", CorporateNumber::parse(&a.requester))?,
+                envelope: (&a.envelope).try_into()?,
+                answered_at: UnixMillis(a.answered_at),
+            },
+            signature: (&w.signature).try_into()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubReceiptWire {
+    pub query_id: String,
+    pub request_digest: String,
+    pub answer_digest: String,
+    pub record_seq: u64,
+    pub recorded_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedReceiptWire {
+    pub receipt: HubReceiptWire,
+    pub signature: SignatureWire,
+}
+
+impl From<&SignedReceipt> for SignedReceiptWire {
+    fn from(s: &SignedReceipt) -> Self {
+        let r = &s.receipt;
+        Self {
+            receipt: HubReceiptWire {
+                query_id: r.query_id.to_string(),
+                request_digest: b64(&r.request_digest),
+                answer_digest: b64(&r.answer_digest),
+                record_seq: r.record_seq,
+                recorded_at: r.recorded_at.0,
+            },
+            signature: (&s.signature).into(),
+        }
+    }
+}
+
+impl TryFrom<&SignedReceiptWire> for SignedReceipt {
+    type Error = WireError;
+    fn try_from(w: &SignedReceiptWire) -> Result<Self, WireError> {
+        let r = &w.receipt;
+        Ok(SignedReceipt {
+            receipt: HubReceipt {
+                query_id: field("receipt.query_id", QueryId::parse(&r.query_id))?,
+                request_digest: digest("receipt.request_digest", &r.request_digest)?,
+                answer_digest: digest("receipt.answer_digest", &r.answer_digest)?,
+                record_seq: r.record_seq,
+                recorded_at: UnixMillis(r.recorded_at),
+            },
+            signature: (&w.signature).try_into()?,
+        })
+    }
+}
+
+/// The hub's answer to a linkage request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubReplyWire {
+    pub answer: SignedAnswerWire,
+    pub receipt: SignedReceiptWire,
+}
+
+/// Registry → hub: issue codes for people the registry identified.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeIssueWire {
+    pub institution: String,
+    pub entries: Vec<CodeIssueEntryWire>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeIssueEntryWire {
+    pub acquisition_number: String,
+    /// The link id, base64url: only ever between the registry and the hub.
+    pub link_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeDeliveryWire {
+    pub institution: String,
+    pub envelope: EnvelopeWire,
+}
+
+impl From<&CodeDelivery> for CodeDeliveryWire {
+    fn from(d: &CodeDelivery) -> Self {
+        Self {
+            institution: d.institution.to_string(),
+            envelope: (&d.envelope).into(),
+        }
+    }
+}
+
+impl TryFrom<&CodeDeliveryWire> for CodeDelivery {
+    type Error = WireError;
+    fn try_from(w: &CodeDeliveryWire) -> Result<Self, WireError> {
+        Ok(CodeDelivery {
+            institution: field("institution", CorporateNumber::parse(&w.institution))?,
+            envelope: (&w.envelope).try_into()?,
+        })
+    }
+}
+
+/// Node → registry: codes for these people, identified by My Number and the
+/// four facts the institution has on file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequestWire {
+    pub institution: String,
+    pub entries: Vec<CodeRequestEntryWire>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequestEntryWire {
+    pub acquisition_number: String,
+    pub my_number: String,
+    pub name: String,
+    pub address: String,
+    pub birth_date: String,
+    pub sex: u8,
+}
+
+impl std::fmt::Debug for CodeRequestEntryWire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CodeRequestEntryWire({}, <redacted>)", self.acquisition_number)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeResponseWire {
+    /// Codes for the entries that were identified; `None` when none was.
+    pub delivery: Option<CodeDeliveryWire>,
+    /// The acquisition numbers the delivery covers.
+    pub issued: Vec<String>,
+    pub refused: Vec<RefusalWire>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusalWire {
+    pub acquisition_number: String,
+    pub code: String,
+    pub message: String,
+}
+
+pub(crate) fn acquisition(name: &'static str, s: &str) -> Result<AcquisitionNumber, WireError> {
+    field(name, AcquisitionNumber::parse(s))
+}

@@ -1,1 +1,16 @@
-//! renkei-demo
+//! `renkei demo`: a whole small country on loopback.
+//!
+//! [`network::Network`] provisions and starts the registry, the hub and
+//! seven institution nodes as real mutual-TLS servers with their own SQLite
+//! stores; [`country`] fills them with a synthetic population through the
+//! real APIs; [`scenarios`] runs the linkages of DESIGN.md §3 and checks
+//! each behaved as it must. The integration tests use the same network.
+
+pub mod bench;
+pub mod country;
+pub mod demo;
+pub mod institutions;
+pub mod network;
+pub mod population;
+pub mod provision;
+pub mod scenarios;

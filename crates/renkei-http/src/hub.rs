@@ -44,7 +44,7 @@ const CODE_BATCH_LIMIT: usize = 2 * 1024 * 1024;
 pub const MAX_CODE_BATCH: usize = 10_000;
 
 /// Configuration of `renkei hub serve`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HubSettings {
     /// Mutual-TLS listener for nodes and the registry.
@@ -397,7 +397,8 @@ async fn health<S: HubStore>(State(st): State<Arc<HubState<S>>>) -> Json<Health>
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstitutionWire {
-    #[serde(default, skip_deserializing)]
+    /// The corporate number; optional when registering (the path names it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
     pub name: String,
     pub kind: String,
@@ -467,6 +468,9 @@ async fn register_institution<S: HubStore>(
     JsonBody(body): JsonBody<InstitutionWire>,
 ) -> Result<Json<InstitutionWire>, ApiError> {
     let id = CorporateNumber::parse(&id).map_err(|e| ApiError::malformed(format!("institution id: {e}")))?;
+    if !body.id.is_empty() && body.id != id.to_string() {
+        return Err(ApiError::malformed("field `id`: differs from the institution in the path"));
+    }
     let bad = |e: crate::wire::WireError| ApiError::malformed(e.to_string());
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 {

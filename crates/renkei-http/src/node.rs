@@ -46,7 +46,7 @@ const IMPORT_BODY_LIMIT: usize = 256 * 1024 * 1024;
 pub const MAX_ENROL_BATCH: usize = 1000;
 
 /// Configuration of `renkei node serve`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSettings {
     pub institution: CorporateNumber,

@@ -49,7 +49,7 @@ const PROVIDE_BODY_LIMIT: usize = 64 * 1024;
 pub const MAX_REGISTRATION_BATCH: usize = 10_000;
 
 /// Configuration of `renkei registry serve`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrySettings {
     /// The registry's own corporate number (it is an institution too: it

@@ -1,1 +1,421 @@
-fn main() {}
+//! The `renkei` binary: reads configuration, opens storage, starts HTTP.
+//! Everything else lives in the library crates.
+
+// A command-line program talks to its user on stdout and stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use renkei_catalog::Catalog;
+use renkei_crypto::Suite;
+use renkei_demo::demo::{DemoOptions, how_to_reach};
+use renkei_http::hub::{HubSettings, check_catalog, start_hub};
+use renkei_http::node::{ImportResult, NodeSettings, start_node};
+use renkei_http::registry::{RegistrySettings, start_registry};
+use renkei_ids::CorporateNumber;
+use renkei_node::{ImportError, ImportFormat, parse_import};
+use renkei_pki::{NetworkCa, RevocationReason, Role};
+use renkei_protocol::UnixMillis;
+use renkei_store_sqlite::{Durability, SqliteHubStore, SqliteNodeStore, SqliteRegistryStore};
+
+#[derive(Parser)]
+#[command(name = "renkei", version, about = "A national personal-data linkage network: hub, registry and institution nodes over mutual TLS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a whole small country on loopback and show every flow.
+    Demo(DemoArgs),
+    /// The hub (情報提供ネットワークシステム).
+    #[command(subcommand)]
+    Hub(HubCommand),
+    /// An institution node (中間サーバー).
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// The resident registry (住基ネット / J-LIS).
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// The network CA: certificates and revocation.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+    /// Benchmarks (results go to BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SuiteArg {
+    /// Ed25519 + HPKE(X25519) — the default.
+    #[value(name = "ed25519-x25519")]
+    Ed25519X25519,
+    /// ECDSA P-256 + HPKE(DHKEM(P-256), AES-128-GCM) — CRYPTREC-listed primitives.
+    #[value(name = "nist-p256")]
+    NistP256,
+}
+
+impl From<SuiteArg> for Suite {
+    fn from(s: SuiteArg) -> Self {
+        match s {
+            SuiteArg::Ed25519X25519 => Suite::Ed25519X25519,
+            SuiteArg::NistP256 => Suite::NistP256,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DurabilityArg {
+    /// fsync every commit: survives power loss.
+    Full,
+    /// fsync at checkpoints: survives a crash of the process only.
+    Normal,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Where the network's files and stores go (default: a fresh temporary directory).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// How many residents to generate.
+    #[arg(long, default_value_t = 10_000)]
+    residents: usize,
+    /// Seed of the synthetic population.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    #[arg(long, value_enum, default_value = "ed25519-x25519")]
+    suite: SuiteArg,
+    #[arg(long, value_enum, default_value = "full")]
+    durability: DurabilityArg,
+    /// Stop after the scenarios; exit status 0 only if every one behaved as expected.
+    #[arg(long)]
+    exit: bool,
+}
+
+#[derive(Subcommand)]
+enum HubCommand {
+    /// Serve the hub.
+    Serve(ConfigArg),
+    /// Validate the catalog and permission table of a configuration.
+    Check(ConfigArg),
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Serve a node.
+    Serve(ConfigArg),
+    /// Import a JSONL or CSV file of items through the node's local API.
+    Import {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The file (.jsonl or .csv).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Serve the registry.
+    Serve(ConfigArg),
+}
+
+#[derive(Args)]
+struct ConfigArg {
+    /// The role's TOML configuration.
+    #[arg(long)]
+    config: PathBuf,
+    /// Path of the SQLite store (default: next to the configuration).
+    #[arg(long)]
+    store: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Create the network CA in a directory.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "renkei network CA")]
+        name: String,
+        #[arg(long, value_enum, default_value = "ed25519-x25519")]
+        suite: SuiteArg,
+    },
+    /// Issue a certificate and keys for a role.
+    Issue {
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long, value_parser = ["hub", "registry", "node"])]
+        role: String,
+        /// The institution's corporate number (registry and node).
+        #[arg(long)]
+        institution: Option<String>,
+        #[arg(long)]
+        name: String,
+        /// Directory for the certificate, keys and token.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "ed25519-x25519")]
+        suite: SuiteArg,
+    },
+    /// Revoke a certificate by serial and rewrite the CRL.
+    Revoke {
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long)]
+        serial: String,
+    },
+    /// Re-sign the CRL with a fresh validity (run daily).
+    RefreshCrl {
+        #[arg(long)]
+        ca: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Linkage through the hub against the requester calling the provider directly.
+    Linkage(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Requests per measured round and path.
+    #[arg(long, default_value_t = 4000)]
+    requests: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Measured rounds (each runs direct, then through the hub).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    #[arg(long, value_enum, default_value = "ed25519-x25519")]
+    suite: SuiteArg,
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{} is not a valid configuration", path.display()))
+}
+
+fn store_path(arg: &ConfigArg, name: &str) -> PathBuf {
+    arg.store.clone().unwrap_or_else(|| {
+        arg.config
+            .parent()
+            .map_or_else(|| PathBuf::from(name), |d| d.join(name))
+    })
+}
+
+async fn wait_for_shutdown() {
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("stopping");
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo(a) => {
+            init_tracing("warn");
+            if a.residents < renkei_demo::country::MIN_RESIDENTS {
+                bail!(
+                    "--residents must be at least {} so every scenario finds its cast",
+                    renkei_demo::country::MIN_RESIDENTS
+                );
+            }
+            let run = renkei_demo::demo::run(DemoOptions {
+                data_dir: a.data_dir,
+                residents: a.residents,
+                seed: a.seed,
+                suite: a.suite.into(),
+                durability: match a.durability {
+                    DurabilityArg::Full => Durability::Full,
+                    DurabilityArg::Normal => Durability::Normal,
+                },
+                progress: true,
+                print: true,
+            })
+            .await?;
+            let ok = run.all_passed();
+            if a.exit {
+                run.network.shutdown().await;
+                if !ok {
+                    bail!("some scenarios did not behave as expected");
+                }
+                return Ok(());
+            }
+            println!("{}", how_to_reach(&run));
+            wait_for_shutdown().await;
+            run.network.shutdown().await;
+            Ok(())
+        }
+        Command::Hub(HubCommand::Serve(arg)) => {
+            init_tracing("info");
+            let settings: HubSettings = read_config(&arg.config)?;
+            let store = SqliteHubStore::open(&store_path(&arg, "hub.sqlite"), Durability::Full).await?;
+            let hub = start_hub(&settings, store).await?;
+            eprintln!("hub serving on {} (admin {})", hub.network.url(), hub.admin.url());
+            wait_for_shutdown().await;
+            hub.shutdown(Duration::from_secs(10)).await;
+            Ok(())
+        }
+        Command::Hub(HubCommand::Check(arg)) => {
+            let settings: HubSettings = read_config(&arg.config)?;
+            let (works, rows, version) = check_catalog(&settings)?;
+            println!("permission table {version}: {rows} rows over {works} office works — valid");
+            Ok(())
+        }
+        Command::Node(NodeCommand::Serve(arg)) => {
+            init_tracing("info");
+            let settings: NodeSettings = read_config(&arg.config)?;
+            let store = SqliteNodeStore::open(&store_path(&arg, "node.sqlite"), Durability::Full).await?;
+            let node = start_node(&settings, store).await?;
+            eprintln!("node {} serving on {} (local API {})", settings.institution, node.network.url(), node.local.url());
+            wait_for_shutdown().await;
+            node.shutdown(Duration::from_secs(10)).await;
+            Ok(())
+        }
+        Command::Node(NodeCommand::Import { config, file }) => {
+            init_tracing("warn");
+            let settings: NodeSettings = read_config(&config.config)?;
+            import(&settings, &file).await
+        }
+        Command::Registry(RegistryCommand::Serve(arg)) => {
+            init_tracing("info");
+            let settings: RegistrySettings = read_config(&arg.config)?;
+            let store = SqliteRegistryStore::open(&store_path(&arg, "registry.sqlite"), Durability::Full).await?;
+            let reg = start_registry(&settings, store).await?;
+            eprintln!("registry serving on {} (admin {})", reg.network.url(), reg.admin.url());
+            wait_for_shutdown().await;
+            reg.shutdown(Duration::from_secs(10)).await;
+            Ok(())
+        }
+        Command::Pki(cmd) => pki(cmd),
+        Command::Bench(BenchCommand::Linkage(args)) => {
+            init_tracing("warn");
+            let report = renkei_demo::bench::linkage(&renkei_demo::bench::BenchOptions {
+                requests: args.requests,
+                concurrency: args.concurrency,
+                rounds: args.rounds,
+                suite: args.suite.into(),
+            })
+            .await?;
+            println!("{report}");
+            Ok(())
+        }
+    }
+}
+
+/// Parse locally with a progress bar (so a bad file is reported before it
+/// is sent), then send it whole to the local API, which imports it in one
+/// transaction.
+async fn import(settings: &NodeSettings, file: &Path) -> Result<()> {
+    let name = file.display().to_string();
+    let format = renkei_node_format(&name)?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {name}"))?;
+    let pb = ProgressBar::new(bytes.len() as u64);
+    pb.set_style(ProgressStyle::with_template("checking {msg} [{bar:30}] {bytes}/{total_bytes}")?.progress_chars("=> "));
+    pb.set_message(name.clone());
+    let catalog = renkei_catalog_from(settings)?;
+    let fmt = if format == "csv" { ImportFormat::Csv } else { ImportFormat::Jsonl };
+    let reader = std::io::BufReader::new(pb.wrap_read(bytes.as_slice()));
+    let parsed = match parse_import(fmt, reader, &catalog, &settings.kind, UnixMillis::now()) {
+        Ok(p) => p,
+        Err(ImportError::Rejected(report)) => bail!("{name}: {report}"),
+        Err(ImportError::Read(e)) => bail!("{name}: {e}"),
+    };
+    pb.finish();
+    eprintln!("{} rows well formed; sending to the node", parsed.len());
+    let token = String::from_utf8_lossy(&renkei_pki::read_private(&settings.local_token)?).trim().to_owned();
+    let ca = std::fs::read(&settings.tls.ca_cert)?;
+    let client = renkei_http::LocalClient::new(&format!("https://{}", settings.local_listen), &ca, &token, Duration::from_secs(600))?;
+    let kind = if format == "csv" { "csv" } else { "jsonl" };
+    let res: ImportResult = client
+        .post_bytes(&format!("/local/v1/imports?format={kind}"), bytes, "application/octet-stream")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("imported {} rows from {name}", res.imported);
+    Ok(())
+}
+
+fn renkei_node_format(name: &str) -> Result<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".csv") {
+        Ok("csv")
+    } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
+        Ok("jsonl")
+    } else {
+        bail!("{name}: give a .jsonl or .csv file")
+    }
+}
+
+fn renkei_catalog_from(settings: &NodeSettings) -> Result<Catalog> {
+    let text = std::fs::read_to_string(&settings.catalog).with_context(|| format!("reading {}", settings.catalog.display()))?;
+    Catalog::parse(&text).with_context(|| format!("{} is not a valid catalog", settings.catalog.display()))
+}
+
+fn pki(cmd: PkiCommand) -> Result<()> {
+    match cmd {
+        PkiCommand::Init { dir, name, suite } => {
+            let ca = NetworkCa::create(&dir, &name, renkei_demo::provision::tls_algorithm(suite.into()))?;
+            println!("network CA created in {} (CRL number {})", dir.display(), ca.crl_number());
+        }
+        PkiCommand::Issue {
+            ca,
+            role,
+            institution,
+            name,
+            out,
+            suite,
+        } => {
+            let ca = NetworkCa::load(&ca)?;
+            let role = match role.as_str() {
+                "hub" => Role::Hub,
+                "registry" => Role::Registry,
+                _ => Role::Node,
+            };
+            let institution = institution
+                .map(|s| CorporateNumber::parse(&s).with_context(|| format!("--institution {s}")))
+                .transpose()?;
+            if role != Role::Hub && institution.is_none() {
+                bail!("--institution is required for a {} certificate", role.as_str());
+            }
+            let files = renkei_demo::provision::provision_role(&ca, &out, role, institution, &name, suite.into())?;
+            if role == Role::Hub {
+                renkei_demo::provision::provision_hub_secrets(&out)?;
+                renkei_demo::provision::write_sample_catalog(&out)?;
+            }
+            println!(
+                "issued {} certificate {} (serial {}) and keys into {}",
+                role.as_str(),
+                files.cert.display(),
+                files.serial,
+                out.display()
+            );
+        }
+        PkiCommand::Revoke { ca, serial } => {
+            let mut ca = NetworkCa::load(&ca)?;
+            ca.revoke(&serial, RevocationReason::Unspecified)?;
+            println!("revoked {serial}; CRL number {} written to {}", ca.crl_number(), ca.crl_path().display());
+        }
+        PkiCommand::RefreshCrl { ca } => {
+            let mut ca = NetworkCa::load(&ca)?;
+            ca.refresh_crl()?;
+            println!("CRL re-signed, number {}", ca.crl_number());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! `renkei bench linkage`: the price of trust (DESIGN.md §6).
+//!
+//! One network, one run, two paths over the same mutual-TLS setup:
+//!
+//! * **direct** — the requester's request goes straight to the provider's
+//!   `/v1/provide`: the provider verifies a signature, looks the person up,
+//!   seals the answer with HPKE, signs it and writes its own record
+//!   durably; the requester verifies and opens it. This is everything but
+//!   the hub (the forward is signed with the hub's key by the client, which
+//!   stands in for the requester's own request signature).
+//! * **hub** — the same request through `/v1/linkage`: the hub adds
+//!   authentication, the permission table, two code translations, its
+//!   signed forward, the check of the provider's answer, a durable record
+//!   and a signed receipt.
+//!
+//! The ratio hub ÷ direct of throughput is the price of trust; X-Road's
+//! published figure is about 0.11, renkei aims at 0.5 or more.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use renkei_catalog::{ItemCode, OfficeWorkCode, RowId, TableRowRef};
+use renkei_crypto::{KeyFile, Suite};
+use renkei_http::node::PersonWire;
+use renkei_http::wire::{HubReplyWire, SignedAnswerWire, SignedForwardWire, SignedRequestWire};
+use renkei_http::{Expect, NetClient, TrustState};
+use renkei_ids::{InstitutionCode, MessageId, QueryId};
+use renkei_pki::{Identity, Role, TrustAnchors};
+use renkei_protocol::{
+    AnswerPayload, FiscalYear, ForwardedQuery, LinkageRequest, SignedAnswer, SignedReceipt, UnixMillis,
+};
+use renkei_store_sqlite::Durability;
+
+use crate::country::{CountryOptions, populate};
+use crate::institutions::{PENSION, SETAGAYA};
+use crate::network::{Network, NetworkOptions, RawNode};
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub requests: usize,
+    pub concurrency: usize,
+    pub rounds: usize,
+    pub suite: Suite,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Measure {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+struct Fixture {
+    hub_url: String,
+    provider_url: String,
+    requester: RawNode,
+    hub_client: Arc<NetClient>,
+    hub_signing: renkei_crypto::SigningKey,
+    provider_key: renkei_crypto::VerifyingKey,
+    provider_cert: [u8; 32],
+    requester_code: InstitutionCode,
+    provider_code: InstitutionCode,
+}
+
+fn request(f: &Fixture) -> renkei_protocol::SignedRequest {
+    LinkageRequest {
+        message_id: MessageId::random(),
+        requester: PENSION.id(),
+        provider: SETAGAYA.id(),
+        office_work: OfficeWorkCode::parse("pension_premium_exemption").expect("static code"),
+        item: ItemCode::parse("resident_tax_income").expect("static code"),
+        fiscal_year: Some(FiscalYear::new(2025).expect("static year")),
+        subject: f.requester_code.clone(),
+        issued_at: UnixMillis::now(),
+    }
+    .sign(&f.requester.signing)
+}
+
+async fn through_hub(f: &Fixture) -> Result<()> {
+    let req = request(f);
+    let reply: HubReplyWire = f
+        .requester
+        .post_hub(&f.hub_url, "/v1/linkage", &SignedRequestWire::from(&req))
+        .await?;
+    let answer = SignedAnswer::try_from(&reply.answer)?;
+    let receipt = SignedReceipt::try_from(&reply.receipt)?;
+    let hub_key = f.hub_signing.verifying_key();
+    let v = receipt.verify_reply(&hub_key, &req, &answer, &f.requester.sealing)?;
+    if !matches!(v.payload, AnswerPayload::Found { .. }) {
+        bail!("the provider had no data");
+    }
+    Ok(())
+}
+
+async fn direct(f: &Fixture) -> Result<()> {
+    let req = request(f);
+    // Stand-in for the provider verifying the requester's own signature.
+    req.verify(&f.requester.signing.verifying_key())?;
+    let forward = ForwardedQuery {
+        query_id: QueryId::random(),
+        request_digest: req.digest(),
+        requester: PENSION.id(),
+        requester_key: f.requester.sealing.public_key(),
+        provider: SETAGAYA.id(),
+        office_work: req.request.office_work.clone(),
+        item: req.request.item.clone(),
+        fiscal_year: req.request.fiscal_year,
+        subject: f.provider_code.clone(),
+        table_row: TableRowRef {
+            table_version: "bench".into(),
+            row_id: RowId::parse("DIRECT")?,
+        },
+        non_disclosure: false,
+        forwarded_at: UnixMillis::now(),
+    }
+    .sign(&f.hub_signing);
+    let w: SignedAnswerWire = f
+        .hub_client
+        .post(
+            &format!("{}/v1/provide", f.provider_url),
+            &SignedForwardWire::from(&forward),
+            Expect::Certificate(f.provider_cert),
+            None,
+        )
+        .await?;
+    let answer = SignedAnswer::try_from(&w)?;
+    answer.verify(&f.provider_key)?;
+    let plain = f.requester.sealing.open(
+        &answer.answer.envelope,
+        b"renkei/answer/v1",
+        &forward.query.answer_aad(),
+    )?;
+    if plain.is_empty() {
+        bail!("empty answer");
+    }
+    Ok(())
+}
+
+async fn measure<F, Fut>(f: Arc<Fixture>, requests: usize, concurrency: usize, call: F) -> Result<Measure>
+where
+    F: Fn(Arc<Fixture>) -> Fut + Send + Sync + Copy + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let f = f.clone();
+        let next = next.clone();
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests {
+                let t = Instant::now();
+                call(f.clone()).await?;
+                lat.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut all = Vec::with_capacity(requests);
+    for w in workers {
+        all.extend(w.await??);
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    Ok(Measure {
+        per_second: all.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: percentile(&all, 0.5),
+        p99_ms: percentile(&all, 0.99),
+    })
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// Run the benchmark and return a Markdown report.
+pub async fn linkage(opts: &BenchOptions) -> Result<String> {
+    if opts.requests == 0 || opts.concurrency == 0 || opts.rounds == 0 {
+        bail!("requests, concurrency and rounds must be positive");
+    }
+    let dir = tempfile::Builder::new().prefix("renkei-bench-").tempdir()?;
+    let mut net_opts = NetworkOptions::new(dir.path());
+    net_opts.suite = opts.suite;
+    net_opts.durability = Durability::Full;
+    let net = Network::start(net_opts).await?;
+    let country = populate(
+        &net,
+        &CountryOptions {
+            residents: 300,
+            seed: 7,
+            today: UnixMillis::now().to_datetime().date(),
+            progress: false,
+        },
+    )
+    .await?;
+    let (pension_id, setagaya_id) = &country.cast.contributor;
+    let requester_code: PersonWire = net.node(PENSION.key).local.get(&format!("/local/v1/persons/{pension_id}")).await?;
+    let provider_code: PersonWire = net.node(SETAGAYA.key).local.get(&format!("/local/v1/persons/{setagaya_id}")).await?;
+
+    let hub_dir = dir.path().join("hub");
+    let hub_signing = match KeyFile::parse(&String::from_utf8(renkei_pki::read_private(&hub_dir.join("signing.key"))?.to_vec())?)? {
+        KeyFile::Signing(k) => k,
+        KeyFile::Sealing(_) => bail!("hub signing key file holds a sealing key"),
+    };
+    let anchors = TrustAnchors::load(
+        &net.ca_dir.join(renkei_pki::CA_CERT_FILE),
+        &net.ca_dir.join(renkei_pki::CA_CRL_FILE),
+    )?;
+    let hub_identity = Identity::load(&hub_dir.join("tls.crt"), &hub_dir.join("tls.key"))?;
+    if hub_identity.certificate().identity.role != Role::Hub {
+        bail!("not the hub's certificate");
+    }
+    let hub_trust = TrustState::new(hub_identity, anchors);
+    let setagaya = net.node(SETAGAYA.key);
+    let provider_key = match renkei_crypto::PublicKeyFile::parse(&std::fs::read_to_string(&setagaya.files.signing_pub)?)? {
+        renkei_crypto::PublicKeyFile::Verifying(k) => k,
+        renkei_crypto::PublicKeyFile::Sealing(_) => bail!("not a signing key"),
+    };
+    let provider_cert = renkei_pki::Identity::load(&setagaya.files.cert, &setagaya.files.key)?
+        .certificate()
+        .fingerprint;
+    let fixture = Arc::new(Fixture {
+        hub_url: net.hub.network.url(),
+        provider_url: setagaya.network_url(),
+        requester: net.impersonate(PENSION.key)?,
+        hub_client: hub_trust.client(Duration::from_secs(30))?,
+        hub_signing,
+        provider_key,
+        provider_cert,
+        requester_code: InstitutionCode::parse(&requester_code.code)?,
+        provider_code: InstitutionCode::parse(&provider_code.code)?,
+    });
+
+    // Warm up both paths (connections, caches, SQLite pages).
+    let warm = (opts.requests / 10).max(opts.concurrency);
+    measure(fixture.clone(), warm, opts.concurrency, |f| async move { direct(&f).await }).await.context("direct warm-up")?;
+    measure(fixture.clone(), warm, opts.concurrency, |f| async move { through_hub(&f).await }).await.context("hub warm-up")?;
+
+    let mut rows = Vec::new();
+    for _ in 0..opts.rounds {
+        let d = measure(fixture.clone(), opts.requests, opts.concurrency, |f| async move { direct(&f).await }).await?;
+        let h = measure(fixture.clone(), opts.requests, opts.concurrency, |f| async move { through_hub(&f).await }).await?;
+        rows.push((d, h));
+    }
+    net.shutdown().await;
+
+    let mut out = String::new();
+    let date = UnixMillis::now();
+    let _ = writeln!(out, "## Linkage: price of trust ({})\n", opts.suite);
+    let _ = writeln!(
+        out,
+        "- date: {date}\n- machine: {} × {}, {}\n- command: `renkei bench linkage --requests {} --concurrency {} --rounds {} --suite {}`\n- setup: one process; registry, hub and 7 nodes on loopback mutual TLS (TLS 1.3, {} certificates); SQLite stores with synchronous=FULL; client = pension service asking 世田谷区 for FY2025 income\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model(),
+        std::env::consts::ARCH,
+        opts.requests,
+        opts.concurrency,
+        opts.rounds,
+        opts.suite,
+        crate::provision::tls_algorithm(opts.suite),
+    );
+    let _ = writeln!(out, "| round | direct req/s | direct p50 ms | direct p99 ms | hub req/s | hub p50 ms | hub p99 ms | ratio hub/direct |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let mut ratios = Vec::new();
+    for (i, (d, h)) in rows.iter().enumerate() {
+        let ratio = h.per_second / d.per_second;
+        ratios.push(ratio);
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            i + 1,
+            d.per_second,
+            d.p50_ms,
+            d.p99_ms,
+            h.per_second,
+            h.p50_ms,
+            h.p99_ms,
+            ratio
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    let _ = writeln!(
+        out,
+        "\nMedian price of trust: **{:.2}** (target ≥ 0.5; X-Road's published figure ≈ 0.11).",
+        ratios[ratios.len() / 2]
+    );
+    Ok(out)
+}

@@ -1,0 +1,253 @@
+//! `renkei demo`: start the country, fill it, run the scenarios, print a
+//! trace a person can follow, and describe the running network in
+//! `demo.json` for scripts.
+
+// The demo's output *is* its product: it prints on purpose.
+#![allow(clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use renkei_crypto::{Suite, b64};
+use renkei_pki::WriteMode;
+use renkei_store_sqlite::Durability;
+use serde_json::json;
+
+use crate::country::{Country, CountryOptions, populate};
+use crate::institutions::REGISTRY;
+use crate::network::{Network, NetworkOptions};
+use crate::scenarios::{self, ScenarioResult};
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// `None`: a fresh temporary directory (kept afterwards, for inspection).
+    pub data_dir: Option<PathBuf>,
+    pub residents: usize,
+    pub seed: u64,
+    pub suite: Suite,
+    pub durability: Durability,
+    pub progress: bool,
+    /// Print the trace (tests turn it off).
+    pub print: bool,
+}
+
+/// A finished demo run, with the network still running.
+#[derive(Debug)]
+pub struct DemoRun {
+    pub network: Network,
+    pub country: Country,
+    pub results: Vec<ScenarioResult>,
+    pub demo_json: PathBuf,
+}
+
+impl DemoRun {
+    pub fn all_passed(&self) -> bool {
+        self.results.iter().all(|r| r.passed)
+    }
+}
+
+fn prepare_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
+    match dir {
+        Some(d) => {
+            if d.exists() && std::fs::read_dir(&d)?.next().is_some() {
+                bail!(
+                    "{} is not empty; give a new or empty directory (the demo never overwrites a network)",
+                    d.display()
+                );
+            }
+            std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+            Ok(d)
+        }
+        None => Ok(tempfile::Builder::new()
+            .prefix("renkei-demo-")
+            .tempdir()
+            .context("creating a temporary directory")?
+            .keep()),
+    }
+}
+
+pub async fn run(opts: DemoOptions) -> Result<DemoRun> {
+    let started = Instant::now();
+    let dir = prepare_dir(opts.data_dir.clone())?;
+    let say = |s: String| {
+        if opts.print {
+            println!("{s}");
+        }
+    };
+    say(format!(
+        "renkei demo — suite {}, {} residents, data in {}",
+        opts.suite,
+        opts.residents,
+        dir.display()
+    ));
+    let mut net_opts = NetworkOptions::new(&dir);
+    net_opts.suite = opts.suite;
+    net_opts.durability = opts.durability;
+    let network = Network::start(net_opts).await?;
+    say(format!(
+        "network up in {:.1} s: hub {}, registry {}, {} institution nodes (mutual TLS, {} certificates)",
+        started.elapsed().as_secs_f64(),
+        network.hub.network.url(),
+        network.registry.network.url(),
+        network.nodes.len(),
+        crate::provision::tls_algorithm(opts.suite)
+    ));
+
+    let today = renkei_protocol::UnixMillis::now().to_datetime().date();
+    let country = populate(
+        &network,
+        &CountryOptions {
+            residents: opts.residents,
+            seed: opts.seed,
+            today,
+            progress: opts.progress,
+        },
+    )
+    .await?;
+    say(format!(
+        "country loaded in {:.1} s: {} residents ({} moved from 横浜市 to 世田谷区); enrolled {}",
+        started.elapsed().as_secs_f64(),
+        country.residents,
+        country.movers,
+        country
+            .enrolled
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+
+    let results = scenarios::run(&network, &country).await?;
+    say(String::new());
+    say("scenarios".into());
+    for (i, r) in results.iter().enumerate() {
+        say(format!(
+            "[{:>2}] {} {}",
+            i + 1,
+            if r.passed { "✔" } else { "✘" },
+            r.name
+        ));
+        if opts.print {
+            print!("{}", r.trace);
+        }
+        if !r.passed {
+            say(format!("     expected {}, observed {}", r.expected, r.observed));
+        }
+    }
+    let passed = results.iter().filter(|r| r.passed).count();
+    say(format!("\n{passed} of {} scenarios behaved as expected", results.len()));
+
+    let demo_json = write_demo_json(&network, &results)?;
+    say(format!("network description: {}", demo_json.display()));
+    Ok(DemoRun {
+        network,
+        country,
+        results,
+        demo_json,
+    })
+}
+
+fn text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn token(path: &Path) -> Result<String> {
+    Ok(String::from_utf8_lossy(&renkei_pki::read_private(path)?).trim().to_owned())
+}
+
+/// `DIR/demo.json`: every role's URL, the CA, the operator and local-API
+/// credentials. It holds bearer tokens, so it is written 0600.
+pub fn write_demo_json(net: &Network, results: &[ScenarioResult]) -> Result<PathBuf> {
+    let dir = &net.options.data_dir;
+    let ca_cert = net.ca_dir.join(renkei_pki::CA_CERT_FILE);
+    let institutions: Vec<_> = net
+        .nodes
+        .values()
+        .map(|n| {
+            Ok(json!({
+                "key": n.spec.key,
+                "institution": n.id.to_string(),
+                "name": n.spec.name,
+                "name_en": n.spec.name_en,
+                "kind": n.spec.kind,
+                "node_url": n.network_url(),
+                "local_api": {
+                    "url": n.local_url(),
+                    "token": token(&n.files.token)?,
+                    "token_file": n.files.token,
+                },
+                "config": n.files.dir.join("node.toml"),
+                "store": n.store_path,
+                "tls_certificate": n.files.cert,
+                "tls_certificate_serial": n.files.serial,
+            }))
+        })
+        .collect::<Result<_>>()?;
+    let doc = json!({
+        "format": "renkei-demo/1",
+        "suite": net.options.suite.name(),
+        "data_dir": dir,
+        "ca": {
+            "certificate": ca_cert,
+            "certificate_pem": text(&ca_cert)?,
+            "crl": net.ca_dir.join(renkei_pki::CA_CRL_FILE),
+        },
+        "hub": {
+            "url": net.hub.network.url(),
+            "admin_url": net.hub.admin.url(),
+            "admin_token": token(&net.hub_settings.admin_token)?,
+            "signing_key": {
+                "alg": net.hub_key.algorithm().name(),
+                "key": b64(&net.hub_key.to_bytes()),
+                "key_id": net.hub_key.key_id().to_string(),
+            },
+            "config": dir.join("hub").join("hub.toml"),
+        },
+        "registry": {
+            "institution": REGISTRY.id().to_string(),
+            "url": net.registry.network.url(),
+            "admin_url": net.registry.admin.url(),
+            "admin_token": token(&net.registry_files.token)?,
+            "config": dir.join("registry").join("registry.toml"),
+        },
+        "institutions": institutions,
+        "scenarios": results,
+    });
+    let path = dir.join("demo.json");
+    let text = serde_json::to_string_pretty(&doc)?;
+    renkei_pki::write_private(&path, text.as_bytes(), WriteMode::Replace)?;
+    Ok(path)
+}
+
+/// What to tell a person who wants to use the running network.
+pub fn how_to_reach(run: &DemoRun) -> String {
+    let net = &run.network;
+    let setagaya = net.node("setagaya");
+    let ca = net.ca_dir.join(renkei_pki::CA_CERT_FILE);
+    format!(
+        "\nThe network keeps serving. Reach it with the files in {dir}:\n\
+         \n  hub (mutual TLS)        {hub}\n  hub admin API           {hub_admin}   token: {hub_tok}\n  \
+         registry admin API      {reg_admin}   token: {reg_tok}\n  世田谷区 local API       {local}   token: {loc_tok}\n\
+         \nFor example, ask 横浜市 for a mover's FY2025 income, as 世田谷区's child-allowance system would:\n\
+         \n  curl --cacert {ca} -H \"Authorization: Bearer $(cat {loc_tok})\" \\\n       \
+         -H 'content-type: application/json' \\\n       \
+         -d '{{\"local_id\":\"{mover}\",\"provider\":\"{yokohama}\",\"office_work\":\"child_allowance\",\"item\":\"resident_tax_income\",\"fiscal_year\":2025}}' \\\n       \
+         {local}/local/v1/queries\n\
+         \nand list the hub's provision records:\n\
+         \n  curl --cacert {ca} -H \"Authorization: Bearer $(cat {hub_tok})\" {hub_admin}/admin/v1/records\n\
+         \nEverything (URLs, tokens, CA) is in {json}. Press Ctrl-C to stop.",
+        dir = net.options.data_dir.display(),
+        hub = net.hub.network.url(),
+        hub_admin = net.hub.admin.url(),
+        hub_tok = net.hub_settings.admin_token.display(),
+        reg_admin = net.registry.admin.url(),
+        reg_tok = net.registry_files.token.display(),
+        local = setagaya.local_url(),
+        loc_tok = setagaya.files.token.display(),
+        ca = ca.display(),
+        mover = run.country.cast.mover.0,
+        yokohama = crate::institutions::YOKOHAMA.id(),
+        json = run.demo_json.display(),
+    )
+}

@@ -1,0 +1,100 @@
+//! The institutions of the demo country. Names are real; corporate numbers
+//! are synthetic (valid check digits, made-up bases).
+
+use renkei_ids::CorporateNumber;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstitutionSpec {
+    /// Short handle, also the name of the node's directory.
+    pub key: &'static str,
+    pub name: &'static str,
+    pub name_en: &'static str,
+    pub kind: &'static str,
+    base: u64,
+}
+
+impl InstitutionSpec {
+    pub fn id(&self) -> CorporateNumber {
+        CorporateNumber::from_base_number(self.base).expect("demo bases have 12 digits")
+    }
+}
+
+pub const REGISTRY: InstitutionSpec = InstitutionSpec {
+    key: "registry",
+    name: "地方公共団体情報システム機構",
+    name_en: "J-LIS (resident registry)",
+    kind: "registry",
+    base: 100_000_000_001,
+};
+
+pub const SETAGAYA: InstitutionSpec = InstitutionSpec {
+    key: "setagaya",
+    name: "世田谷区",
+    name_en: "Setagaya City",
+    kind: "municipality",
+    base: 100_000_131_121,
+};
+
+pub const YOKOHAMA: InstitutionSpec = InstitutionSpec {
+    key: "yokohama",
+    name: "横浜市",
+    name_en: "City of Yokohama",
+    kind: "municipality",
+    base: 100_000_141_003,
+};
+
+pub const PENSION: InstitutionSpec = InstitutionSpec {
+    key: "pension",
+    name: "日本年金機構",
+    name_en: "Japan Pension Service",
+    kind: "pension_service",
+    base: 100_000_112_001,
+};
+
+pub const TAX: InstitutionSpec = InstitutionSpec {
+    key: "tax",
+    name: "国税庁",
+    name_en: "National Tax Agency",
+    kind: "tax_agency",
+    base: 100_000_100_004,
+};
+
+pub const KENPO: InstitutionSpec = InstitutionSpec {
+    key: "kenpo",
+    name: "全国健康保険協会",
+    name_en: "Japan Health Insurance Association",
+    kind: "health_insurer",
+    base: 100_000_118_005,
+};
+
+pub const VEHICLE: InstitutionSpec = InstitutionSpec {
+    key: "vehicle",
+    name: "関東運輸局 東京運輸支局",
+    name_en: "Tokyo Transport Branch Office (vehicle registration)",
+    kind: "vehicle_registration",
+    base: 100_000_130_006,
+};
+
+pub const DIGITAL: InstitutionSpec = InstitutionSpec {
+    key: "digital",
+    name: "デジタル庁",
+    name_en: "Digital Agency",
+    kind: "digital_agency",
+    base: 100_000_100_007,
+};
+
+/// Every institution node of the demo (the registry is separate).
+pub const NODES: [InstitutionSpec; 7] = [SETAGAYA, YOKOHAMA, PENSION, TAX, KENPO, VEHICLE, DIGITAL];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_distinct_and_valid() {
+        let mut ids: Vec<_> = NODES.iter().chain([&REGISTRY]).map(|s| s.id()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), NODES.len() + 1);
+    }
+}

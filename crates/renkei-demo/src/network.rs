@@ -1,0 +1,404 @@
+//! A whole network in one process: the registry, the hub and the
+//! institution nodes as real mutual-TLS servers on loopback, each with its
+//! own SQLite store in its own directory. `renkei demo` runs one; the
+//! integration tests run one per test.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use renkei_crypto::{PublicKeyFile, SealingKeyPair, SigningKey, Suite, VerifyingKey};
+use renkei_http::hub::{HubSettings, InstitutionWire, RunningHub, start_hub};
+use renkei_http::node::{NodeSettings, RunningNode, start_node};
+use renkei_http::registry::{RegistrySettings, RunningRegistry, start_registry};
+use renkei_http::wire::PublicKeyWire;
+use renkei_http::{Expect, LocalClient, NetClient, TlsFiles, TrustState};
+use renkei_ids::CorporateNumber;
+use renkei_pki::{Identity, NetworkCa, RevocationReason, Role, TrustAnchors, WriteMode};
+use renkei_store_sqlite::{Durability, SqliteHubStore, SqliteNodeStore, SqliteRegistryStore};
+
+use crate::institutions::{InstitutionSpec, NODES, REGISTRY};
+use crate::provision::{RoleFiles, provision_hub_secrets, provision_role, tls_algorithm, write_sample_catalog};
+
+/// How to build the network.
+#[derive(Debug, Clone)]
+pub struct NetworkOptions {
+    pub data_dir: PathBuf,
+    pub suite: Suite,
+    pub durability: Durability,
+    pub provider_timeout_ms: u64,
+    pub crl_poll_secs: u64,
+    pub max_skew_secs: u64,
+}
+
+impl NetworkOptions {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            suite: Suite::default(),
+            durability: Durability::Full,
+            provider_timeout_ms: 10_000,
+            crl_poll_secs: 5,
+            max_skew_secs: 120,
+        }
+    }
+}
+
+/// One institution node of the running network.
+#[derive(Debug)]
+pub struct NodeHandle {
+    pub spec: InstitutionSpec,
+    pub id: CorporateNumber,
+    pub running: Option<RunningNode>,
+    pub local: LocalClient,
+    pub files: RoleFiles,
+    pub settings: NodeSettings,
+    pub store_path: PathBuf,
+}
+
+impl NodeHandle {
+    pub fn network_url(&self) -> String {
+        format!("https://{}", self.settings.listen)
+    }
+
+    pub fn local_url(&self) -> String {
+        format!("https://{}", self.settings.local_listen)
+    }
+}
+
+/// The running network.
+#[derive(Debug)]
+pub struct Network {
+    pub options: NetworkOptions,
+    pub ca_dir: PathBuf,
+    pub hub: RunningHub,
+    pub hub_settings: HubSettings,
+    pub hub_admin: LocalClient,
+    pub hub_key: VerifyingKey,
+    pub registry: RunningRegistry,
+    pub registry_settings: RegistrySettings,
+    pub registry_admin: LocalClient,
+    pub registry_files: RoleFiles,
+    pub nodes: BTreeMap<&'static str, NodeHandle>,
+}
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn tls_files(ca_dir: &Path, f: &RoleFiles) -> TlsFiles {
+    TlsFiles {
+        ca_cert: ca_dir.join(renkei_pki::CA_CERT_FILE),
+        crl: ca_dir.join(renkei_pki::CA_CRL_FILE),
+        cert: f.cert.clone(),
+        key: f.key.clone(),
+    }
+}
+
+fn read_token(path: &Path) -> Result<String> {
+    let t = renkei_pki::read_private(path)?;
+    Ok(String::from_utf8_lossy(&t).trim().to_owned())
+}
+
+fn write_config<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = toml::to_string_pretty(value).context("encoding a role configuration")?;
+    renkei_pki::write_public(path, text.as_bytes(), WriteMode::Replace)?;
+    Ok(())
+}
+
+pub(crate) fn local_client(url: &str, ca_dir: &Path, token_file: &Path) -> Result<LocalClient> {
+    let ca = std::fs::read(ca_dir.join(renkei_pki::CA_CERT_FILE))?;
+    Ok(LocalClient::new(url, &ca, &read_token(token_file)?, Duration::from_secs(120))?)
+}
+
+/// The public half of an institution as the hub's admin API takes it.
+fn registration(spec: &InstitutionSpec, files: &RoleFiles, endpoint: &str) -> Result<InstitutionWire> {
+    let signing = match PublicKeyFile::parse(&std::fs::read_to_string(&files.signing_pub)?)? {
+        PublicKeyFile::Verifying(k) => k,
+        PublicKeyFile::Sealing(_) => bail!("{} is not a signing key", files.signing_pub.display()),
+    };
+    let sealing = match PublicKeyFile::parse(&std::fs::read_to_string(&files.sealing_pub)?)? {
+        PublicKeyFile::Sealing(k) => k,
+        PublicKeyFile::Verifying(_) => bail!("{} is not a sealing key", files.sealing_pub.display()),
+    };
+    Ok(InstitutionWire {
+        id: String::new(),
+        name: spec.name.into(),
+        kind: spec.kind.into(),
+        endpoint: endpoint.into(),
+        certificate: std::fs::read_to_string(&files.cert)?,
+        signing_key: PublicKeyWire::from(&signing),
+        sealing_key: PublicKeyWire::from(&sealing),
+        status: None,
+    })
+}
+
+impl Network {
+    /// Provision everything under `options.data_dir` and start every role.
+    pub async fn start(options: NetworkOptions) -> Result<Self> {
+        let dir = &options.data_dir;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let suite = options.suite;
+        let ca_dir = dir.join("pki").join("ca");
+        let ca = NetworkCa::create(&ca_dir, "renkei demo network CA", tls_algorithm(suite))
+            .with_context(|| format!("creating the network CA in {}", ca_dir.display()))?;
+
+        // --- hub
+        let hub_dir = dir.join("hub");
+        let hub_files = provision_role(&ca, &hub_dir, Role::Hub, None, "renkei hub", suite)?;
+        let (code_keys, record_key) = provision_hub_secrets(&hub_dir)?;
+        let (catalog, permissions) = write_sample_catalog(&hub_dir)?;
+        let hub_settings = HubSettings {
+            listen: any_port(),
+            admin_listen: any_port(),
+            tls: tls_files(&ca_dir, &hub_files),
+            suite,
+            signing_key: hub_files.signing_key.clone(),
+            code_keys,
+            record_key,
+            catalog: catalog.clone(),
+            permissions,
+            admin_token: hub_files.token.clone(),
+            max_skew_secs: options.max_skew_secs,
+            provider_timeout_ms: options.provider_timeout_ms,
+            crl_poll_secs: options.crl_poll_secs,
+        };
+        let hub_store = SqliteHubStore::open(&hub_dir.join("hub.sqlite"), options.durability).await?;
+        let hub = start_hub(&hub_settings, hub_store).await?;
+        let mut hub_settings = hub_settings;
+        hub_settings.listen = hub.network.addr;
+        hub_settings.admin_listen = hub.admin.addr;
+        write_config(&hub_dir.join("hub.toml"), &hub_settings)?;
+        let hub_url = hub.network.url();
+        let hub_admin = local_client(&hub.admin.url(), &ca_dir, &hub_files.token)?;
+        let hub_key = hub.verifying_key.clone();
+
+        // --- registry
+        let reg_dir = dir.join("registry");
+        let registry_files = provision_role(&ca, &reg_dir, Role::Registry, Some(REGISTRY.id()), REGISTRY.name_en, suite)?;
+        let registry_settings = RegistrySettings {
+            institution: REGISTRY.id(),
+            name: REGISTRY.name.into(),
+            listen: any_port(),
+            admin_listen: any_port(),
+            tls: tls_files(&ca_dir, &registry_files),
+            suite,
+            signing_key: registry_files.signing_key.clone(),
+            sealing_key: registry_files.sealing_key.clone(),
+            hub_url: hub_url.clone(),
+            hub_signing_key: hub_files.signing_pub.clone(),
+            admin_token: registry_files.token.clone(),
+            max_skew_secs: options.max_skew_secs,
+            request_timeout_ms: 60_000,
+            crl_poll_secs: options.crl_poll_secs,
+        };
+        let reg_store = SqliteRegistryStore::open(&reg_dir.join("registry.sqlite"), options.durability).await?;
+        let registry = start_registry(&registry_settings, reg_store).await?;
+        let mut registry_settings = registry_settings;
+        registry_settings.listen = registry.network.addr;
+        registry_settings.admin_listen = registry.admin.addr;
+        write_config(&reg_dir.join("registry.toml"), &registry_settings)?;
+        let registry_admin = local_client(&registry.admin.url(), &ca_dir, &registry_files.token)?;
+        let wire = registration(&REGISTRY, &registry_files, &registry.network.url())?;
+        let _: InstitutionWire = hub_admin
+            .put(&format!("/admin/v1/institutions/{}", REGISTRY.id()), &wire)
+            .await
+            .context("registering the registry at the hub")?;
+
+        // --- nodes
+        let mut nodes = BTreeMap::new();
+        for spec in NODES {
+            let node_dir = dir.join("nodes").join(spec.key);
+            let files = provision_role(&ca, &node_dir, Role::Node, Some(spec.id()), spec.name_en, suite)?;
+            let settings = NodeSettings {
+                institution: spec.id(),
+                name: spec.name.into(),
+                kind: renkei_catalog::KindCode::parse(spec.kind)?,
+                listen: any_port(),
+                local_listen: any_port(),
+                tls: tls_files(&ca_dir, &files),
+                suite,
+                signing_key: files.signing_key.clone(),
+                sealing_key: files.sealing_key.clone(),
+                hub_url: hub_url.clone(),
+                hub_signing_key: hub_files.signing_pub.clone(),
+                registry_url: registry.network.url(),
+                catalog: catalog.clone(),
+                local_token: files.token.clone(),
+                max_skew_secs: options.max_skew_secs,
+                request_timeout_ms: 60_000,
+                crl_poll_secs: options.crl_poll_secs,
+            };
+            let store_path = node_dir.join("node.sqlite");
+            let store = SqliteNodeStore::open(&store_path, options.durability).await?;
+            let running = start_node(&settings, store).await?;
+            let mut settings = settings;
+            settings.listen = running.network.addr;
+            settings.local_listen = running.local.addr;
+            write_config(&node_dir.join("node.toml"), &settings)?;
+            let local = local_client(&running.local.url(), &ca_dir, &files.token)?;
+            let wire = registration(&spec, &files, &running.network.url())?;
+            let _: InstitutionWire = hub_admin
+                .put(&format!("/admin/v1/institutions/{}", spec.id()), &wire)
+                .await
+                .with_context(|| format!("registering {} at the hub", spec.name_en))?;
+            nodes.insert(
+                spec.key,
+                NodeHandle {
+                    spec,
+                    id: spec.id(),
+                    running: Some(running),
+                    local,
+                    files,
+                    settings,
+                    store_path,
+                },
+            );
+        }
+        Ok(Self {
+            options,
+            ca_dir,
+            hub,
+            hub_settings,
+            hub_admin,
+            hub_key,
+            registry,
+            registry_settings,
+            registry_admin,
+            registry_files,
+            nodes,
+        })
+    }
+
+    pub fn node(&self, key: &str) -> &NodeHandle {
+        self.nodes.get(key).unwrap_or_else(|| panic!("no demo node `{key}`"))
+    }
+
+    /// Stop a node as a crash would (its listeners close at once).
+    pub fn kill_node(&mut self, key: &str) {
+        if let Some(n) = self.nodes.get_mut(key).and_then(|n| n.running.take()) {
+            n.kill();
+        }
+    }
+
+    /// Start a killed node again on the same ports with the same store.
+    pub async fn restart_node(&mut self, key: &str) -> Result<()> {
+        let durability = self.options.durability;
+        let n = self.nodes.get_mut(key).context("no such node")?;
+        if n.running.is_some() {
+            return Ok(());
+        }
+        let store = SqliteNodeStore::open(&n.store_path, durability).await?;
+        // The old listener may take a moment to release the port.
+        let mut last = None;
+        for _ in 0..50 {
+            match start_node(&n.settings, store.clone()).await {
+                Ok(r) => {
+                    n.running = Some(r);
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(last.map_or_else(|| anyhow::anyhow!("restart failed"), anyhow::Error::from))
+    }
+
+    /// Every role's trust state, to push a new CRL at once (tests do not
+    /// wait for the file watcher).
+    pub fn trust_states(&self) -> Vec<std::sync::Arc<TrustState>> {
+        let mut v = vec![self.hub.trust.clone(), self.registry.trust.clone()];
+        v.extend(self.nodes.values().filter_map(|n| n.running.as_ref().map(|r| r.trust.clone())));
+        v
+    }
+
+    /// Revoke a certificate at the CA and make every role use the new CRL.
+    pub fn revoke(&self, serial: &str) -> Result<()> {
+        let mut ca = NetworkCa::load(&self.ca_dir)?;
+        ca.revoke(serial, RevocationReason::KeyCompromise)?;
+        self.reload_trust()
+    }
+
+    pub fn reload_trust(&self) -> Result<()> {
+        let anchors = TrustAnchors::load(
+            &self.ca_dir.join(renkei_pki::CA_CERT_FILE),
+            &self.ca_dir.join(renkei_pki::CA_CRL_FILE),
+        )?;
+        for t in self.trust_states() {
+            t.replace(anchors.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Act as an institution's node directly — its TLS identity and keys —
+    /// bypassing its local API. For tests and scenarios that must send what
+    /// a well-behaved node never would.
+    pub fn impersonate(&self, key: &str) -> Result<RawNode> {
+        let n = self.node(key);
+        RawNode::load(&self.ca_dir, &n.files, n.id, self.options.suite)
+    }
+
+    pub async fn shutdown(self) {
+        let grace = Duration::from_secs(2);
+        for (_, n) in self.nodes {
+            if let Some(r) = n.running {
+                r.shutdown(grace).await;
+            }
+        }
+        self.registry.shutdown(grace).await;
+        self.hub.shutdown(grace).await;
+    }
+}
+
+/// A node's keys and TLS identity, usable without the node.
+#[derive(Debug)]
+pub struct RawNode {
+    pub id: CorporateNumber,
+    pub signing: SigningKey,
+    pub sealing: SealingKeyPair,
+    pub client: std::sync::Arc<NetClient>,
+    pub trust: std::sync::Arc<TrustState>,
+}
+
+impl RawNode {
+    pub fn load(ca_dir: &Path, files: &RoleFiles, id: CorporateNumber, suite: Suite) -> Result<Self> {
+        let key_text = |p: &Path| -> Result<String> { Ok(String::from_utf8(renkei_pki::read_private(p)?.to_vec())?) };
+        let signing = match renkei_crypto::KeyFile::parse(&key_text(&files.signing_key)?)? {
+            renkei_crypto::KeyFile::Signing(k) => k,
+            renkei_crypto::KeyFile::Sealing(_) => bail!("not a signing key"),
+        };
+        let sealing = match renkei_crypto::KeyFile::parse(&key_text(&files.sealing_key)?)? {
+            renkei_crypto::KeyFile::Sealing(k) => k,
+            renkei_crypto::KeyFile::Signing(_) => bail!("not a sealing key"),
+        };
+        debug_assert_eq!(signing.algorithm(), suite.signature());
+        let identity = Identity::load(&files.cert, &files.key)?;
+        let anchors = TrustAnchors::load(
+            &ca_dir.join(renkei_pki::CA_CERT_FILE),
+            &ca_dir.join(renkei_pki::CA_CRL_FILE),
+        )?;
+        let trust = TrustState::new(identity, anchors);
+        let client = trust.client(Duration::from_secs(30))?;
+        Ok(Self {
+            id,
+            signing,
+            sealing,
+            client,
+            trust,
+        })
+    }
+
+    /// POST a JSON body to the hub as this node.
+    pub async fn post_hub<B: serde::Serialize + ?Sized, R: serde::de::DeserializeOwned>(
+        &self,
+        hub_url: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<R, renkei_http::ApiFailure> {
+        self.client
+            .post(&format!("{hub_url}{path}"), body, Expect::Role(Role::Hub), None)
+            .await
+    }
+}

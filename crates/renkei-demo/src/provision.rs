@@ -1,0 +1,106 @@
+//! Provisioning: the files every role needs — certificates from the network
+//! CA, signing and sealing keys, tokens, the hub's secrets — written with
+//! the right modes. `renkei demo` provisions a whole network this way, and
+//! `renkei pki …` uses the same functions for one role at a time.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use renkei_crypto::{KeyFile, PublicKeyFile, SealingKeyPair, SigningKey, Suite, b64};
+use renkei_ids::CorporateNumber;
+use renkei_pki::{CertificateRequest, KeyAlgorithm, NetworkCa, NetworkIdentity, Role, WriteMode};
+
+/// The certificate key type that goes with a suite.
+pub fn tls_algorithm(suite: Suite) -> KeyAlgorithm {
+    match suite {
+        Suite::Ed25519X25519 => KeyAlgorithm::Ed25519,
+        Suite::NistP256 => KeyAlgorithm::EcdsaP256,
+    }
+}
+
+/// Files of one role's TLS identity and keys.
+#[derive(Debug, Clone)]
+pub struct RoleFiles {
+    pub dir: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub signing_key: PathBuf,
+    pub signing_pub: PathBuf,
+    pub sealing_key: PathBuf,
+    pub sealing_pub: PathBuf,
+    pub token: PathBuf,
+    /// The serial of the TLS certificate (for revocation).
+    pub serial: String,
+}
+
+/// A random bearer token as file content.
+pub fn new_token() -> String {
+    b64(&renkei_ids::random_bytes::<32>())
+}
+
+/// Issue a certificate and keys for one role into `dir`.
+pub fn provision_role(
+    ca: &NetworkCa,
+    dir: &Path,
+    role: Role,
+    institution: Option<CorporateNumber>,
+    common_name: &str,
+    suite: Suite,
+) -> Result<RoleFiles> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let req = CertificateRequest::new(common_name, NetworkIdentity::new(role, institution), tls_algorithm(suite))
+        .with_dns_name("localhost")
+        .with_ip_address(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let issued = ca.issue(&req).with_context(|| format!("issuing the certificate of {common_name}"))?;
+    let (cert, key) = issued.write_to(dir, "tls", WriteMode::Replace)?;
+    let signing = SigningKey::generate(suite.signature());
+    let sealing = SealingKeyPair::generate(suite.sealing());
+    let files = RoleFiles {
+        dir: dir.to_path_buf(),
+        cert,
+        key,
+        signing_key: dir.join("signing.key"),
+        signing_pub: dir.join("signing.pub"),
+        sealing_key: dir.join("sealing.key"),
+        sealing_pub: dir.join("sealing.pub"),
+        token: dir.join(match role {
+            Role::Node => "local.token",
+            _ => "admin.token",
+        }),
+        serial: issued.serial.clone(),
+    };
+    renkei_pki::write_private(&files.signing_key, KeyFile::encode_signing(&signing).as_bytes(), WriteMode::Replace)?;
+    renkei_pki::write_public(
+        &files.signing_pub,
+        PublicKeyFile::Verifying(signing.verifying_key()).encode().as_bytes(),
+        WriteMode::Replace,
+    )?;
+    renkei_pki::write_private(&files.sealing_key, KeyFile::encode_sealing(&sealing).as_bytes(), WriteMode::Replace)?;
+    renkei_pki::write_public(
+        &files.sealing_pub,
+        PublicKeyFile::Sealing(sealing.public_key()).encode().as_bytes(),
+        WriteMode::Replace,
+    )?;
+    renkei_pki::write_private(&files.token, new_token().as_bytes(), WriteMode::Replace)?;
+    Ok(files)
+}
+
+/// The hub's extra secrets: code keyring and record key.
+pub fn provision_hub_secrets(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let (codes, record) = renkei_http::hub::new_hub_secrets();
+    let code_keys = dir.join("code-keys");
+    let record_key = dir.join("record.key");
+    renkei_pki::write_private(&code_keys, codes.as_bytes(), WriteMode::Replace)?;
+    renkei_pki::write_private(&record_key, record.as_bytes(), WriteMode::Replace)?;
+    Ok((code_keys, record_key))
+}
+
+/// The sample catalog and permission table, as files an operator edits.
+pub fn write_sample_catalog(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let catalog = dir.join("catalog.toml");
+    let permissions = dir.join("permissions.csv");
+    renkei_pki::write_public(&catalog, renkei_catalog::SAMPLE_CATALOG.as_bytes(), WriteMode::Replace)?;
+    renkei_pki::write_public(&permissions, renkei_catalog::SAMPLE_PERMISSIONS.as_bytes(), WriteMode::Replace)?;
+    Ok((catalog, permissions))
+}

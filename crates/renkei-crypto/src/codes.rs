@@ -167,6 +167,24 @@ impl CodeKeyring {
             .expect("AES-SIV output of a 16-byte id is 32 bytes")
     }
 
+    /// The codes of `link` for `institution` under every *older* version
+    /// still accepted at `now`, newest first. A provider that has not yet
+    /// refreshed its codes after a rotation still holds one of these.
+    pub fn previous_codes(&self, link: &LinkId, institution: &CorporateNumber, now_ms: i64) -> Vec<InstitutionCode> {
+        self.keys
+            .iter()
+            .rev()
+            .filter(|(_, k)| matches!(k.state, CodeKeyState::AcceptedUntil(t) if now_ms < t))
+            .map(|(v, k)| {
+                let sealed = Self::cipher(&k.master, institution)
+                    .encrypt(Self::headers(institution, *v), link.as_bytes())
+                    .expect("AES-SIV accepts a 16-byte plaintext and three headers");
+                InstitutionCode::new(CodeAlgorithm::Aes256Siv, *v, sealed)
+                    .expect("AES-SIV output of a 16-byte id is 32 bytes")
+            })
+            .collect()
+    }
+
     /// The link id behind `code`, if `institution` may present it now.
     pub fn decode(
         &self,
@@ -281,6 +299,8 @@ mod tests {
         let new = ring.encode(&link, &a);
         assert_eq!(new.key_version(), 2);
         assert_eq!(ring.decode(&old, &a, 1_499).unwrap(), link);
+        assert_eq!(ring.previous_codes(&link, &a, 1_499), vec![old.clone()]);
+        assert!(ring.previous_codes(&link, &a, 1_500).is_empty());
         assert_eq!(ring.decode(&old, &a, 1_500), Err(CodeError::KeyVersionExpired(1)));
         assert_eq!(ring.retire_expired(1_500), 1);
         assert_eq!(ring.decode(&old, &a, 1_500), Err(CodeError::UnknownKeyVersion(1)));

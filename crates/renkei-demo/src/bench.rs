@@ -116,6 +116,7 @@ async fn direct(f: &Fixture) -> Result<()> {
         item: req.request.item.clone(),
         fiscal_year: req.request.fiscal_year,
         subject: f.provider_code.clone(),
+        previous_subjects: Vec::new(),
         table_row: TableRowRef {
             table_version: "bench".into(),
             row_id: RowId::parse("DIRECT")?,

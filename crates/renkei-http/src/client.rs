@@ -18,6 +18,10 @@ pub enum ApiFailure {
     Connect(String),
     #[error("no answer within the time limit")]
     Timeout,
+    /// The TLS handshake failed: a certificate was refused (revoked,
+    /// expired, from another CA) by one side or the other.
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
     #[error("{code}: {message}")]
     Rejected {
         status: u16,
@@ -40,12 +44,15 @@ pub enum Expect {
 }
 
 fn failure(e: reqwest::Error) -> ApiFailure {
+    let cause = root_cause(&e);
     if e.is_timeout() {
         ApiFailure::Timeout
+    } else if cause.contains("fatal alert") || cause.contains("invalid peer certificate") {
+        ApiFailure::Tls(cause)
     } else if e.is_connect() {
-        ApiFailure::Connect(root_cause(&e))
+        ApiFailure::Connect(cause)
     } else {
-        ApiFailure::Protocol(root_cause(&e))
+        ApiFailure::Protocol(cause)
     }
 }
 
@@ -141,6 +148,19 @@ impl NetClient {
 
     fn client(&self) -> reqwest::Client {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// POST raw bytes as `application/json` (tests of malformed input).
+    pub async fn post_raw<R: DeserializeOwned>(&self, url: &str, body: Vec<u8>) -> Result<R, ApiFailure> {
+        let resp = self
+            .client()
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(failure)?;
+        decode(resp).await
     }
 
     /// POST JSON and decode JSON, after checking the server is who it must be.

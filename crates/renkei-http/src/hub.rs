@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router, middleware};
 use renkei_catalog::{Catalog, KindCode, PermissionTable};
@@ -21,7 +21,6 @@ use renkei_ids::{CorporateNumber, LinkId, MessageId};
 use renkei_pki::{ClientAuth, PeerCertificate, Role, WriteMode};
 use renkei_protocol::{Denial, DenialCode, SignedAnswer, SignedRequest, UnixMillis};
 use serde::{Deserialize, Serialize};
-use tower_http::limit::RequestBodyLimitLayer;
 use zeroize::Zeroizing;
 
 use crate::client::{ApiFailure, Expect, NetClient};
@@ -33,7 +32,7 @@ use crate::settings::{
     require_token,
 };
 use crate::wire::{
-    CodeDeliveryWire, CodeIssueWire, HubReplyWire, PublicKeyWire, SignedAnswerWire, SignedForwardWire,
+    CodeDeliveryWire, CodeIssueWire, CodeRefreshReplyWire, CodeRefreshWire, RefreshedCodeWire, HubReplyWire, PublicKeyWire, SignedAnswerWire, SignedForwardWire,
     SignedRequestWire, acquisition, field,
 };
 
@@ -153,11 +152,15 @@ pub async fn start_hub<S: HubStore + Clone>(settings: &HubSettings, store: S) ->
     let network = Router::new()
         .route(
             "/v1/linkage",
-            post(linkage::<S>).layer(RequestBodyLimitLayer::new(LINKAGE_BODY_LIMIT)),
+            post(linkage::<S>).layer(DefaultBodyLimit::max(LINKAGE_BODY_LIMIT)),
         )
         .route(
             "/v1/code-service/issue",
-            post(issue_codes::<S>).layer(RequestBodyLimitLayer::new(CODE_BATCH_LIMIT)),
+            post(issue_codes::<S>).layer(DefaultBodyLimit::max(CODE_BATCH_LIMIT)),
+        )
+        .route(
+            "/v1/codes/refresh",
+            post(refresh_codes::<S>).layer(DefaultBodyLimit::max(CODE_BATCH_LIMIT)),
         )
         .route("/health", get(health::<S>))
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
@@ -257,6 +260,10 @@ fn provider_denial(f: ApiFailure, provider: &CorporateNumber) -> Denial {
         ApiFailure::Rejected { code, message, .. } => Denial::new(
             DenialCode::ProviderError,
             format!("provider {provider} refused the forward: {code}: {message}"),
+        ),
+        ApiFailure::Tls(e) => Denial::new(
+            DenialCode::ProviderUnavailable,
+            format!("provider {provider} refused the hub's TLS connection or presented a refused certificate ({e})"),
         ),
         ApiFailure::Protocol(e) => Denial::new(
             DenialCode::ProviderError,
@@ -368,6 +375,49 @@ async fn issue_codes<S: HubStore>(
         .map_err(|e| ApiError::internal("code issuance", e))?;
     metrics::counter!("renkei_hub_codes_issued_total").increment(entries.len() as u64);
     Ok(Json((&delivery).into()))
+}
+
+/// Exchange an institution's codes for ones under the current key.
+async fn refresh_codes<S: HubStore>(
+    State(st): State<Arc<HubState<S>>>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(body): JsonBody<CodeRefreshWire>,
+) -> Result<Json<CodeRefreshReplyWire>, ApiError> {
+    let id = peer.institution_as(&[Role::Node, Role::Registry, Role::Portal])?;
+    let institution = st
+        .lookup(&id)
+        .ok_or_else(|| ApiError::forbidden("unknown_requester", format!("institution {id} is not registered at this hub")))?;
+    if institution.tls_certificate != peer.fingerprint {
+        return Err(ApiError::forbidden("certificate_mismatch", "the TLS client certificate is not the one registered"));
+    }
+    if institution.status == InstitutionStatus::Suspended {
+        return Err(ApiError::forbidden("requester_suspended", format!("institution {id} is suspended")));
+    }
+    if body.codes.len() > MAX_CODE_BATCH {
+        return Err(ApiError::malformed(format!("at most {MAX_CODE_BATCH} codes per request")));
+    }
+    let now = UnixMillis::now();
+    let codes = body
+        .codes
+        .iter()
+        .map(|c| match renkei_ids::InstitutionCode::parse(c) {
+            Err(e) => RefreshedCodeWire {
+                new: None,
+                error: Some(e.to_string()),
+            },
+            Ok(code) => match st.core.refresh_code(&id, &code, now) {
+                Ok(fresh) => RefreshedCodeWire {
+                    new: Some(fresh.to_string()),
+                    error: None,
+                },
+                Err(e) => RefreshedCodeWire {
+                    new: None,
+                    error: Some(e.to_string()),
+                },
+            },
+        })
+        .collect();
+    Ok(Json(CodeRefreshReplyWire { codes }))
 }
 
 #[derive(Serialize)]

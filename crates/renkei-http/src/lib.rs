@@ -26,5 +26,5 @@ pub use client::{ApiFailure, Expect, LocalClient, NetClient};
 pub use error::{ApiError, SetupError};
 pub use metrics_util::install_metrics;
 pub use peer::Peer;
-pub use server::{RunningServer, TrustState};
+pub use server::{RunningServer, TrustState, serve_tls};
 pub use settings::{AdminToken, TlsFiles, read_admin_token};

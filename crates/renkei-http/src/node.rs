@@ -26,7 +26,6 @@ use renkei_node::{
 use renkei_pki::{ClientAuth, Role};
 use renkei_protocol::{AnswerPayload, CodeDelivery, FiscalYear, SignedAnswer, SignedForward, SignedReceipt, UnixMillis};
 use serde::{Deserialize, Serialize};
-use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::client::{ApiFailure, Expect, NetClient};
 use crate::error::{ApiError, JsonBody, SetupError};
@@ -149,7 +148,7 @@ pub async fn start_node<S: NodeStore + Clone>(settings: &NodeSettings, store: S)
     let network = Router::new()
         .route(
             "/v1/provide",
-            post(provide::<S>).layer(RequestBodyLimitLayer::new(PROVIDE_BODY_LIMIT)),
+            post(provide::<S>).layer(DefaultBodyLimit::max(PROVIDE_BODY_LIMIT)),
         )
         .route("/health", get(health::<S>))
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
@@ -165,6 +164,7 @@ pub async fn start_node<S: NodeStore + Clone>(settings: &NodeSettings, store: S)
             post(import::<S>).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
         )
         .route("/local/v1/records", get(records::<S>))
+        .route("/local/v1/codes/refresh", post(refresh_codes::<S>))
         .layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<S>))
         .route("/metrics", get(crate::metrics_util::render))
@@ -211,7 +211,13 @@ async fn provide<S: NodeStore>(
     check_forward(&st.identity, &st.hub_key, &forward, now, st.max_skew_ms)
         .map_err(|e| ApiError::forbidden("forward_rejected", e.to_string()))?;
     let q = &forward.query;
-    let local_id = st.store.person_by_code(&q.subject).await?;
+    let mut local_id = st.store.person_by_code(&q.subject).await?;
+    for previous in &q.previous_subjects {
+        if local_id.is_some() {
+            break;
+        }
+        local_id = st.store.person_by_code(previous).await?;
+    }
     let value = match &local_id {
         Some(l) => st.store.item(l, &q.item, q.fiscal_year).await?,
         None => None,
@@ -336,6 +342,11 @@ fn upstream(f: ApiFailure, who: &str) -> ApiError {
             format!("the {who} did not answer in time"),
         )
         .retryable(true),
+        ApiFailure::Tls(e) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "tls_refused",
+            format!("the TLS handshake with the {who} failed (is this node's certificate revoked or expired?): {e}"),
+        ),
         ApiFailure::Protocol(e) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             format!("{who}_error"),
@@ -747,4 +758,58 @@ async fn health<S: NodeStore>(State(st): State<Arc<NodeState<S>>>) -> Result<Jso
         items: c.items,
         records: c.records,
     }))
+}
+
+/// How a code refresh went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshResult {
+    pub refreshed: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+}
+
+/// After a code-key rotation: exchange every stored code for the current
+/// one, within the grace period, so nothing breaks when it ends.
+async fn refresh_codes<S: NodeStore>(State(st): State<Arc<NodeState<S>>>) -> Result<Json<RefreshResult>, ApiError> {
+    let mut result = RefreshResult {
+        refreshed: 0,
+        unchanged: 0,
+        failed: 0,
+    };
+    let mut after = None;
+    loop {
+        let page = st.store.persons_page(after.clone(), 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.local_id.clone());
+        let body = crate::wire::CodeRefreshWire {
+            codes: page.iter().map(|p| p.code.to_string()).collect(),
+        };
+        let reply: crate::wire::CodeRefreshReplyWire = st
+            .client
+            .post(&format!("{}/v1/codes/refresh", st.hub_url), &body, Expect::Role(Role::Hub), None)
+            .await
+            .map_err(|f| upstream(f, "hub"))?;
+        if reply.codes.len() != page.len() {
+            return Err(ApiError::new(StatusCode::BAD_GATEWAY, "hub_error", "the hub answered a different number of codes"));
+        }
+        let now = UnixMillis::now();
+        let mut updated = Vec::new();
+        for (person, fresh) in page.into_iter().zip(reply.codes) {
+            match fresh.new.as_deref().map(renkei_ids::InstitutionCode::parse) {
+                Some(Ok(code)) if code == person.code => result.unchanged += 1,
+                Some(Ok(code)) => {
+                    result.refreshed += 1;
+                    updated.push(EnrolledPerson {
+                        local_id: person.local_id,
+                        code,
+                        enrolled_at: now,
+                    });
+                }
+                _ => result.failed += 1,
+            }
+        }
+        st.store.enrol(updated).await?;
+    }
+    tracing::info!(refreshed = result.refreshed, failed = result.failed, "codes refreshed");
+    Ok(Json(result))
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router, middleware};
@@ -28,7 +28,6 @@ use renkei_registry::{
     four_facts_value,
 };
 use serde::{Deserialize, Serialize};
-use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::client::{Expect, NetClient};
 use crate::error::{ApiError, JsonBody, SetupError};
@@ -134,8 +133,8 @@ pub async fn start_registry<S: RegistryStore + Clone>(
     });
 
     let network = Router::new()
-        .route("/v1/codes", post(codes::<S>).layer(RequestBodyLimitLayer::new(CODES_BODY_LIMIT)))
-        .route("/v1/provide", post(provide::<S>).layer(RequestBodyLimitLayer::new(PROVIDE_BODY_LIMIT)))
+        .route("/v1/codes", post(codes::<S>).layer(DefaultBodyLimit::max(CODES_BODY_LIMIT)))
+        .route("/v1/provide", post(provide::<S>).layer(DefaultBodyLimit::max(PROVIDE_BODY_LIMIT)))
         .route("/health", get(health::<S>))
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
         .layer(middleware::from_fn(|r, n| crate::metrics_util::track("registry", r, n)))
@@ -146,6 +145,7 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         .route("/admin/v1/residents/death", post(record_death::<S>))
         .route("/admin/v1/events", get(events::<S>))
         .route("/admin/v1/own-codes/fill", post(fill_own_codes_now::<S>))
+        .route("/admin/v1/own-codes/refresh", post(refresh_own_codes::<S>))
         .layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<S>))
         .route("/metrics", get(crate::metrics_util::render))
@@ -223,6 +223,25 @@ async fn request_codes<S>(
         })
 }
 
+/// Obtain the registry's own codes for `links` from the code service.
+async fn issue_own_codes<S: RegistryStore>(st: &RegistryState<S>, links: &[LinkId]) -> Result<usize, ApiError> {
+    let entries: Vec<_> = links.iter().map(|l| (AcquisitionNumber::random(), *l)).collect();
+    let wire = request_codes(st, st.identity.institution, &entries).await?;
+    let delivery = CodeDelivery::try_from(&wire).map_err(|e| ApiError::internal("own codes", e))?;
+    let acqs: Vec<_> = entries.iter().map(|(a, _)| *a).collect();
+    let codes = delivery
+        .open(&st.identity.sealing, &acqs)
+        .map_err(|e| ApiError::internal("own codes", e))?;
+    let by_acq: HashMap<_, _> = entries.into_iter().collect();
+    let pairs: Vec<_> = codes
+        .into_iter()
+        .filter_map(|c| by_acq.get(&c.acquisition_number).map(|l| (*l, c.code)))
+        .collect();
+    let n = pairs.len();
+    st.store.set_own_codes(pairs).await?;
+    Ok(n)
+}
+
 /// Obtain the registry's own codes for residents that lack one.
 async fn fill_own_codes<S: RegistryStore>(st: &RegistryState<S>) -> Result<usize, ApiError> {
     let mut total = 0;
@@ -231,20 +250,7 @@ async fn fill_own_codes<S: RegistryStore>(st: &RegistryState<S>) -> Result<usize
         if links.is_empty() {
             return Ok(total);
         }
-        let entries: Vec<_> = links.iter().map(|l| (AcquisitionNumber::random(), *l)).collect();
-        let wire = request_codes(st, st.identity.institution, &entries).await?;
-        let delivery = CodeDelivery::try_from(&wire).map_err(|e| ApiError::internal("own codes", e))?;
-        let acqs: Vec<_> = entries.iter().map(|(a, _)| *a).collect();
-        let codes = delivery
-            .open(&st.identity.sealing, &acqs)
-            .map_err(|e| ApiError::internal("own codes", e))?;
-        let by_acq: HashMap<_, _> = entries.into_iter().collect();
-        let pairs: Vec<_> = codes
-            .into_iter()
-            .filter_map(|c| by_acq.get(&c.acquisition_number).map(|l| (*l, c.code)))
-            .collect();
-        total += pairs.len();
-        st.store.set_own_codes(pairs).await?;
+        total += issue_own_codes(st, &links).await?;
     }
 }
 
@@ -345,7 +351,13 @@ async fn provide<S: RegistryStore>(
     check_forward(&st.identity, &st.hub_key, &forward, now, st.max_skew_ms)
         .map_err(|e| ApiError::forbidden("forward_rejected", e.to_string()))?;
     let q = &forward.query;
-    let resident = st.store.by_own_code(&q.subject).await?;
+    let mut resident = st.store.by_own_code(&q.subject).await?;
+    for previous in &q.previous_subjects {
+        if resident.is_some() {
+            break;
+        }
+        resident = st.store.by_own_code(previous).await?;
+    }
     let four_facts = ItemCode::parse("four_facts").map_err(|e| ApiError::internal("item code", e))?;
     let payload = match &resident {
         Some(r) if q.item == four_facts => AnswerPayload::Found {
@@ -469,6 +481,19 @@ async fn fill_own_codes_now<S: RegistryStore>(State(st): State<Arc<RegistryState
     Ok(Json(FillResult {
         own_codes: fill_own_codes(&st).await?,
     }))
+}
+
+/// After a code-key rotation: the registry's own codes under the current key.
+async fn refresh_own_codes<S: RegistryStore>(State(st): State<Arc<RegistryState<S>>>) -> Result<Json<FillResult>, ApiError> {
+    let mut total = 0;
+    let mut after = None;
+    loop {
+        let links = st.store.link_ids_page(after, 1000).await?;
+        let Some(last) = links.last() else { break };
+        after = Some(*last);
+        total += issue_own_codes(&st, &links).await?;
+    }
+    Ok(Json(FillResult { own_codes: total }))
 }
 
 #[derive(Clone, Serialize, Deserialize)]

@@ -132,7 +132,8 @@ impl RunningServer {
     }
 }
 
-pub(crate) async fn serve_tls(listen: SocketAddr, router: Router, config: RustlsConfig) -> std::io::Result<RunningServer> {
+/// Serve `router` over TLS with `config` on `listen` (port 0 picks one).
+pub async fn serve_tls(listen: SocketAddr, router: Router, config: RustlsConfig) -> std::io::Result<RunningServer> {
     let listener = std::net::TcpListener::bind(listen)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;

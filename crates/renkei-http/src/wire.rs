@@ -211,6 +211,8 @@ pub struct ForwardedQueryWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fiscal_year: Option<u16>,
     pub subject: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_subjects: Vec<String>,
     pub table_version: String,
     pub row_id: String,
     pub non_disclosure: bool,
@@ -238,6 +240,7 @@ impl From<&SignedForward> for SignedForwardWire {
                 item: q.item.to_string(),
                 fiscal_year: q.fiscal_year.map(FiscalYear::get),
                 subject: q.subject.to_string(),
+                previous_subjects: q.previous_subjects.iter().map(ToString::to_string).collect(),
                 table_version: q.table_row.table_version.clone(),
                 row_id: q.table_row.row_id.to_string(),
                 non_disclosure: q.non_disclosure,
@@ -263,6 +266,12 @@ impl TryFrom<&SignedForwardWire> for SignedForward {
                 item: field("query.item", ItemCode::parse(&q.item))?,
                 fiscal_year: fiscal(q.fiscal_year)?,
                 subject: field("query.subject", InstitutionCode::parse(&q.subject))?,
+                previous_subjects: q
+                    .previous_subjects
+                    .iter()
+                    .take(8)
+                    .map(|c| field("query.previous_subjects", InstitutionCode::parse(c)))
+                    .collect::<Result<_, _>>()?,
                 table_row: TableRowRef {
                     table_version: q.table_version.clone(),
                     row_id: field("query.row_id", RowId::parse(&q.row_id))?,
@@ -474,4 +483,27 @@ pub struct RefusalWire {
 
 pub(crate) fn acquisition(name: &'static str, s: &str) -> Result<AcquisitionNumber, WireError> {
     field(name, AcquisitionNumber::parse(s))
+}
+
+/// An institution's codes to exchange for current ones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRefreshWire {
+    pub codes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRefreshReplyWire {
+    /// In the order asked.
+    pub codes: Vec<RefreshedCodeWire>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshedCodeWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

@@ -44,6 +44,8 @@ pub struct Authorized {
     pub non_disclosure: bool,
     pub subject: SubjectTag,
     pub provider_code: InstitutionCode,
+    /// The provider's codes under older keys still accepted.
+    pub provider_previous_codes: Vec<InstitutionCode>,
 }
 
 /// A request refused after authentication, with what its record needs.
@@ -317,17 +319,17 @@ impl HubCore {
             Ok(row) => row,
             Err(e) => return fail(rejected, DenialCode::NotPermitted, e.to_string()),
         };
-        let provider_code = self
-            .keyring
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .encode(&link, &provider.id);
+        let (provider_code, provider_previous_codes) = {
+            let ring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
+            (ring.encode(&link, &provider.id), ring.previous_codes(&link, &provider.id, now.0))
+        };
         Ok(Authorized {
             query_id: QueryId::random(),
             table_row: self.table.row_ref(row),
             non_disclosure: work.non_disclosure,
             subject: rejected.subject.expect("set above"),
             provider_code,
+            provider_previous_codes,
         })
     }
 
@@ -350,6 +352,7 @@ impl HubCore {
             item: r.item.clone(),
             fiscal_year: r.fiscal_year,
             subject: authorized.provider_code.clone(),
+            previous_subjects: authorized.provider_previous_codes.clone(),
             table_row: authorized.table_row.clone(),
             non_disclosure: authorized.non_disclosure,
             forwarded_at: now,

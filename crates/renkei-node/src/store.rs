@@ -23,6 +23,13 @@ pub trait NodeStore: Send + Sync + 'static {
         local_id: &LocalPersonId,
     ) -> impl Future<Output = Result<Option<InstitutionCode>, StoreError>> + Send;
 
+    /// Enrolled persons in local-id order after `after`, for code refresh.
+    fn persons_page(
+        &self,
+        after: Option<LocalPersonId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<EnrolledPerson>, StoreError>> + Send;
+
     fn person_by_code(
         &self,
         code: &InstitutionCode,

@@ -120,8 +120,11 @@ pub struct ForwardedQuery {
     pub office_work: OfficeWorkCode,
     pub item: ItemCode,
     pub fiscal_year: Option<FiscalYear>,
-    /// The provider's institution code for the person.
+    /// The provider's institution code for the person (current key).
     pub subject: InstitutionCode,
+    /// The same person's codes under older keys still in their grace
+    /// period, for a provider that has not refreshed its codes yet.
+    pub previous_subjects: Vec<InstitutionCode>,
     pub table_row: TableRowRef,
     pub non_disclosure: bool,
     pub forwarded_at: UnixMillis,
@@ -129,7 +132,7 @@ pub struct ForwardedQuery {
 
 impl ForwardedQuery {
     pub fn signing_bytes(&self) -> Vec<u8> {
-        Canon::new("renkei/forwarded-query/v1")
+        let c = Canon::new("renkei/forwarded-query/v1")
             .str(&self.query_id.to_string())
             .bytes(&self.request_digest)
             .str(&self.requester.to_string())
@@ -140,7 +143,12 @@ impl ForwardedQuery {
             .str(self.item.as_str())
             .opt_u64(self.fiscal_year.map(|y| u64::from(y.get())))
             .str(&self.subject.to_string())
-            .str(&self.table_row.table_version)
+            .u64(self.previous_subjects.len() as u64);
+        let mut c = c;
+        for p in &self.previous_subjects {
+            c = c.str(&p.to_string());
+        }
+        c.str(&self.table_row.table_version)
             .str(self.table_row.row_id.as_str())
             .bool(self.non_disclosure)
             .i64(self.forwarded_at.0)
@@ -444,6 +452,7 @@ mod tests {
             item: request.request.item.clone(),
             fiscal_year: request.request.fiscal_year,
             subject: ring.encode(&link, &provider.id),
+            previous_subjects: Vec::new(),
             table_row: TableRowRef {
                 table_version: "2026.1".into(),
                 row_id: RowId::parse("R0101").unwrap(),

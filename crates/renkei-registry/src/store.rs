@@ -36,6 +36,14 @@ pub trait RegistryStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<LinkId>, StoreError>> + Send;
 
+    /// Link ids in order after `after`, to re-issue own codes after a
+    /// code-key rotation.
+    fn link_ids_page(
+        &self,
+        after: Option<LinkId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<LinkId>, StoreError>> + Send;
+
     /// Claim acquisition numbers for an institution; `false` for each one
     /// it had already used. One-off numbers are what make a delivered code
     /// impossible to pair with anything else.

@@ -173,6 +173,24 @@ impl NodeStore for SqliteNodeStore {
             .transpose()
     }
 
+    async fn persons_page(&self, after: Option<LocalPersonId>, limit: u32) -> Result<Vec<EnrolledPerson>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM persons WHERE local_id > ? ORDER BY local_id LIMIT ?")
+            .bind(after.map_or_else(String::new, |a| a.as_str().to_owned()))
+            .bind(i64::from(limit.clamp(1, 10_000)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("list persons"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(EnrolledPerson {
+                    local_id: parse_col("local_id", &get::<String>(r, "local_id")?, LocalPersonId::parse)?,
+                    code: parse_col("code", &get::<String>(r, "code")?, InstitutionCode::parse)?,
+                    enrolled_at: UnixMillis(get(r, "enrolled_at")?),
+                })
+            })
+            .collect()
+    }
+
     async fn person_by_code(&self, code: &InstitutionCode) -> Result<Option<LocalPersonId>, StoreError> {
         let row = sqlx::query("SELECT local_id FROM persons WHERE code = ?")
             .bind(code.to_string())

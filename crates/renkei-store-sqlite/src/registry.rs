@@ -159,6 +159,16 @@ impl RegistryStore for SqliteRegistryStore {
         rows.iter().map(|r| link_from(get(r, "link_id")?)).collect()
     }
 
+    async fn link_ids_page(&self, after: Option<LinkId>, limit: u32) -> Result<Vec<LinkId>, StoreError> {
+        let rows = sqlx::query("SELECT link_id FROM residents WHERE link_id > ? ORDER BY link_id LIMIT ?")
+            .bind(after.map_or_else(Vec::new, |l| l.as_bytes().to_vec()))
+            .bind(i64::from(limit.clamp(1, 10_000)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("list link ids"))?;
+        rows.iter().map(|r| link_from(get(r, "link_id")?)).collect()
+    }
+
     async fn claim_acquisition_numbers(
         &self,
         institution: CorporateNumber,

@@ -126,14 +126,14 @@ impl Lines<'_> {
 
 impl Catalog {
     pub fn parse(text: &str) -> Result<Self, CatalogError> {
-        let raw: RawCatalog =
-            toml::from_str(text).map_err(|e| CatalogError::Syntax(e.to_string()))?;
+        let raw: RawCatalog = toml::from_str(text).map_err(|e| CatalogError::Syntax(e.to_string()))?;
         let l = Lines(text);
         let version = l.text(&raw.version, "version")?;
 
         let mut kinds = BTreeMap::new();
         for k in &raw.kind {
-            let code = KindCode::parse(k.code.get_ref()).map_err(|e| l.err(&k.code, "code", e.to_string()))?;
+            let code =
+                KindCode::parse(k.code.get_ref()).map_err(|e| l.err(&k.code, "code", e.to_string()))?;
             let kind = InstitutionKind {
                 code: code.clone(),
                 name_ja: l.text(&k.name_ja, "name_ja")?,
@@ -146,7 +146,8 @@ impl Catalog {
 
         let mut items = BTreeMap::new();
         for i in &raw.item {
-            let code = ItemCode::parse(i.code.get_ref()).map_err(|e| l.err(&i.code, "code", e.to_string()))?;
+            let code =
+                ItemCode::parse(i.code.get_ref()).map_err(|e| l.err(&i.code, "code", e.to_string()))?;
             if i.held_by.get_ref().is_empty() {
                 return Err(l.err(&i.held_by, "held_by", "must name at least one kind"));
             }
@@ -172,8 +173,8 @@ impl Catalog {
 
         let mut office_works = BTreeMap::new();
         for w in &raw.office_work {
-            let code = OfficeWorkCode::parse(w.code.get_ref())
-                .map_err(|e| l.err(&w.code, "code", e.to_string()))?;
+            let code =
+                OfficeWorkCode::parse(w.code.get_ref()).map_err(|e| l.err(&w.code, "code", e.to_string()))?;
             let work = OfficeWork {
                 code: code.clone(),
                 name_ja: l.text(&w.name_ja, "name_ja")?,
@@ -239,8 +240,14 @@ mod tests {
             }
         );
         let e = Catalog::parse("version = \"1\"\n[[kind]]\ncode = \"x\"\n").unwrap_err();
-        assert!(matches!(e, CatalogError::Syntax(ref m) if m.contains("name_ja")), "{e}");
+        assert!(
+            matches!(e, CatalogError::Syntax(ref m) if m.contains("name_ja")),
+            "{e}"
+        );
         let e = Catalog::parse("version = \"1\"\nbogus = 1\n").unwrap_err();
-        assert!(matches!(e, CatalogError::Syntax(ref m) if m.contains("bogus")), "{e}");
+        assert!(
+            matches!(e, CatalogError::Syntax(ref m) if m.contains("bogus")),
+            "{e}"
+        );
     }
 }

@@ -95,10 +95,7 @@ pub struct RowId(String);
 
 impl RowId {
     pub fn parse(s: &str) -> Result<Self, CodeError> {
-        if s.is_empty()
-            || s.len() > 16
-            || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
+        if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             return Err(CodeError {
                 kind: "row id",
                 shown: shown(s),

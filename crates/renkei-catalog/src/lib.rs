@@ -26,8 +26,7 @@ pub const SAMPLE_PERMISSIONS: &str = include_str!("../data/permissions.csv");
 /// failure here is a bug caught by this crate's tests.
 pub fn sample() -> (Catalog, PermissionTable) {
     let catalog = Catalog::parse(SAMPLE_CATALOG).expect("the sample catalog is valid");
-    let table =
-        PermissionTable::parse(SAMPLE_PERMISSIONS, &catalog).expect("the sample table is valid");
+    let table = PermissionTable::parse(SAMPLE_PERMISSIONS, &catalog).expect("the sample table is valid");
     (catalog, table)
 }
 

@@ -88,7 +88,9 @@ impl fmt::Display for TableRowRef {
 /// Why the table refuses an exchange.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotPermitted {
-    #[error("no row of permission table {table_version} lets a {requester_kind} obtain `{item}` from a {provider_kind} for office work `{office_work}`")]
+    #[error(
+        "no row of permission table {table_version} lets a {requester_kind} obtain `{item}` from a {provider_kind} for office work `{office_work}`"
+    )]
     NoRow {
         table_version: String,
         requester_kind: KindCode,
@@ -158,11 +160,7 @@ impl PermissionTable {
                 });
             }
             let f = |i: usize| rec[i].trim();
-            let err = |field: &'static str, message: String| TableError::Field {
-                line,
-                field,
-                message,
-            };
+            let err = |field: &'static str, message: String| TableError::Field { line, field, message };
 
             let row_id = RowId::parse(f(0)).map_err(|e| err("row_id", e.to_string()))?;
             if !ids.insert(row_id.clone()) {
@@ -186,13 +184,11 @@ impl PermissionTable {
                     ));
                 }
             };
-            let office_work =
-                OfficeWorkCode::parse(f(2)).map_err(|e| err("office_work", e.to_string()))?;
+            let office_work = OfficeWorkCode::parse(f(2)).map_err(|e| err("office_work", e.to_string()))?;
             if catalog.office_work(&office_work).is_none() {
                 return Err(err("office_work", format!("unknown office work `{office_work}`")));
             }
-            let provider_kind =
-                KindCode::parse(f(3)).map_err(|e| err("provider_kind", e.to_string()))?;
+            let provider_kind = KindCode::parse(f(3)).map_err(|e| err("provider_kind", e.to_string()))?;
             if catalog.kind(&provider_kind).is_none() {
                 return Err(err("provider_kind", format!("unknown kind `{provider_kind}`")));
             }
@@ -210,13 +206,14 @@ impl PermissionTable {
             if legal_basis.is_empty() {
                 return Err(err("legal_basis", "must not be empty".into()));
             }
-            let effective_from = parse_date(f(6))
-                .ok_or_else(|| err("effective_from", "must be a date YYYY-MM-DD".into()))?;
+            let effective_from =
+                parse_date(f(6)).ok_or_else(|| err("effective_from", "must be a date YYYY-MM-DD".into()))?;
             let effective_to = match f(7) {
                 "" => None,
-                s => Some(parse_date(s).ok_or_else(|| {
-                    err("effective_to", "must be empty or a date YYYY-MM-DD".into())
-                })?),
+                s => Some(
+                    parse_date(s)
+                        .ok_or_else(|| err("effective_to", "must be empty or a date YYYY-MM-DD".into()))?,
+                ),
             };
             if effective_to.is_some_and(|to| to < effective_from) {
                 return Err(err("effective_to", "is before effective_from".into()));
@@ -259,11 +256,7 @@ impl PermissionTable {
                 .or_default()
                 .push(i);
         }
-        Ok(Self {
-            version,
-            rows,
-            index,
-        })
+        Ok(Self { version, rows, index })
     }
 
     pub fn rows(&self) -> &[PermissionRow] {
@@ -292,9 +285,8 @@ impl PermissionTable {
                 Requester::Kind(k) => k == requester_kind,
             })
             .collect();
-        let in_force = |r: &PermissionRow| {
-            r.effective_from <= date && r.effective_to.is_none_or(|to| date <= to)
-        };
+        let in_force =
+            |r: &PermissionRow| r.effective_from <= date && r.effective_to.is_none_or(|to| date <= to);
         if let Some(r) = candidates
             .iter()
             .filter(|r| in_force(r))
@@ -362,13 +354,18 @@ statute = "児童手当法"
     }
 
     fn table(rows: &str) -> Result<PermissionTable, TableError> {
-        let text = format!("# renkei permission table\n# version: 2026.1\n{}\n{rows}", HEADER.join(","));
+        let text = format!(
+            "# renkei permission table\n# version: 2026.1\n{}\n{rows}",
+            HEADER.join(",")
+        );
         PermissionTable::parse(&text, &catalog())
     }
 
     #[test]
     fn a_bad_row_names_line_and_field() {
-        let e = table("R1,kind:municipality,child_allowance,municipality,resident_tax_incom,basis,2016-01-01,").unwrap_err();
+        let e =
+            table("R1,kind:municipality,child_allowance,municipality,resident_tax_incom,basis,2016-01-01,")
+                .unwrap_err();
         assert_eq!(
             e,
             TableError::Field {
@@ -377,14 +374,58 @@ statute = "児童手当法"
                 message: "unknown item `resident_tax_incom`".into()
             }
         );
-        let e = table("R1,kind:municipality,child_allowance,pension_service,resident_tax_income,basis,2016-01-01,").unwrap_err();
-        assert!(matches!(e, TableError::Field { field: "item", line: 4, .. }), "{e}");
-        let e = table("R1,kind:municipality,child_allowance,municipality,resident_tax_income,basis,2016-13-01,").unwrap_err();
-        assert!(matches!(e, TableError::Field { field: "effective_from", .. }), "{e}");
-        let e = table("R1,municipality,child_allowance,municipality,resident_tax_income,basis,2016-01-01,").unwrap_err();
-        assert!(matches!(e, TableError::Field { field: "requester", .. }), "{e}");
+        let e = table(
+            "R1,kind:municipality,child_allowance,pension_service,resident_tax_income,basis,2016-01-01,",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TableError::Field {
+                    field: "item",
+                    line: 4,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e =
+            table("R1,kind:municipality,child_allowance,municipality,resident_tax_income,basis,2016-13-01,")
+                .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TableError::Field {
+                    field: "effective_from",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = table("R1,municipality,child_allowance,municipality,resident_tax_income,basis,2016-01-01,")
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TableError::Field {
+                    field: "requester",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = table("R1,kind:municipality,child_allowance,municipality,resident_tax_income,basis,2016-01-01,\nR1,kind:pension_service,child_allowance,municipality,resident_tax_income,basis,2016-01-01,").unwrap_err();
-        assert!(matches!(e, TableError::Field { field: "row_id", line: 5, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                TableError::Field {
+                    field: "row_id",
+                    line: 5,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = table("R1,kind:municipality").unwrap_err();
         assert!(matches!(e, TableError::Syntax { line: 4, .. }), "{e}");
         assert_eq!(table("").unwrap_err(), TableError::Empty);

@@ -42,7 +42,9 @@ pub enum CodeError {
     UnknownKeyVersion(u32),
     #[error("institution code uses key version {0}, whose grace period has ended; obtain a fresh code")]
     KeyVersionExpired(u32),
-    #[error("institution code is not valid for the presenting institution (forged, altered, or issued to another institution)")]
+    #[error(
+        "institution code is not valid for the presenting institution (forged, altered, or issued to another institution)"
+    )]
     NotValid,
 }
 
@@ -55,7 +57,9 @@ pub struct CodeKeyring {
 impl std::fmt::Debug for CodeKeyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let versions: Vec<_> = self.keys.iter().map(|(v, k)| (*v, k.state)).collect();
-        f.debug_struct("CodeKeyring").field("versions", &versions).finish()
+        f.debug_struct("CodeKeyring")
+            .field("versions", &versions)
+            .finish()
     }
 }
 
@@ -170,7 +174,12 @@ impl CodeKeyring {
     /// The codes of `link` for `institution` under every *older* version
     /// still accepted at `now`, newest first. A provider that has not yet
     /// refreshed its codes after a rotation still holds one of these.
-    pub fn previous_codes(&self, link: &LinkId, institution: &CorporateNumber, now_ms: i64) -> Vec<InstitutionCode> {
+    pub fn previous_codes(
+        &self,
+        link: &LinkId,
+        institution: &CorporateNumber,
+        now_ms: i64,
+    ) -> Vec<InstitutionCode> {
         self.keys
             .iter()
             .rev()
@@ -198,10 +207,10 @@ impl CodeKeyring {
             .keys
             .get(&version)
             .ok_or(CodeError::UnknownKeyVersion(version))?;
-        if let CodeKeyState::AcceptedUntil(t) = key.state {
-            if now_ms >= t {
-                return Err(CodeError::KeyVersionExpired(version));
-            }
+        if let CodeKeyState::AcceptedUntil(t) = key.state
+            && now_ms >= t
+        {
+            return Err(CodeError::KeyVersionExpired(version));
         }
         let plain = Self::cipher(&key.master, institution)
             .decrypt(Self::headers(institution, version), code.sealed())
@@ -249,7 +258,11 @@ impl CodeKeyring {
                     CodeKeyState::AcceptedUntil(t.parse().map_err(|_| bad("accepted-until is not a time"))?),
                     s,
                 ),
-                _ => return Err(bad("a line is not `<version> current <secret>` or `<version> accepted-until <ms> <secret>`")),
+                _ => {
+                    return Err(bad(
+                        "a line is not `<version> current <secret>` or `<version> accepted-until <ms> <secret>`",
+                    ));
+                }
             };
             let version: u32 = version.parse().map_err(|_| bad("a version is not a number"))?;
             let secret = Zeroizing::new(crate::unb64("code key", secret)?);

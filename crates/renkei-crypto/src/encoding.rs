@@ -9,10 +9,8 @@ pub fn b64(bytes: &[u8]) -> String {
 }
 
 pub fn unb64(what: &'static str, text: &str) -> Result<Vec<u8>, CryptoError> {
-    URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| CryptoError::Malformed {
-            what,
-            reason: "not unpadded base64url",
-        })
+    URL_SAFE_NO_PAD.decode(text).map_err(|_| CryptoError::Malformed {
+        what,
+        reason: "not unpadded base64url",
+    })
 }

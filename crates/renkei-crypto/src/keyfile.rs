@@ -55,7 +55,9 @@ impl KeyFile {
             line.strip_prefix(name)
                 .and_then(|r| r.strip_prefix(": "))
                 .map(str::to_owned)
-                .ok_or(bad("fields must be kind, algorithm, key-id, secret in that order"))
+                .ok_or(bad(
+                    "fields must be kind, algorithm, key-id, secret in that order",
+                ))
         };
         let kind = field("kind")?;
         let algorithm = field("algorithm")?;
@@ -128,9 +130,17 @@ impl PublicKeyFile {
     pub fn encode(&self) -> String {
         let (kind, alg, id, bytes) = match self {
             Self::Verifying(k) => ("signing", k.algorithm().name(), k.key_id().clone(), k.to_bytes()),
-            Self::Sealing(k) => ("sealing", k.algorithm().name(), k.key_id().clone(), k.to_bytes().to_vec()),
+            Self::Sealing(k) => (
+                "sealing",
+                k.algorithm().name(),
+                k.key_id().clone(),
+                k.to_bytes().to_vec(),
+            ),
         };
-        format!("{PUBLIC_MAGIC}\nkind: {kind}\nalgorithm: {alg}\nkey-id: {id}\npublic: {}\n", b64(&bytes))
+        format!(
+            "{PUBLIC_MAGIC}\nkind: {kind}\nalgorithm: {alg}\nkey-id: {id}\npublic: {}\n",
+            b64(&bytes)
+        )
     }
 
     pub fn parse(text: &str) -> Result<Self, CryptoError> {
@@ -148,15 +158,23 @@ impl PublicKeyFile {
                 .and_then(|l| l.strip_prefix(name))
                 .and_then(|r| r.strip_prefix(": "))
                 .map(str::to_owned)
-                .ok_or(bad("fields must be kind, algorithm, key-id, public in that order"))
+                .ok_or(bad(
+                    "fields must be kind, algorithm, key-id, public in that order",
+                ))
         };
         let kind = field("kind")?;
         let alg = field("algorithm")?;
         let key_id = KeyId::parse(&field("key-id")?)?;
         let public = unb64("public key", &field("public")?)?;
         let key = match kind.as_str() {
-            "signing" => Self::Verifying(crate::VerifyingKey::from_bytes(SignatureAlgorithm::parse(&alg)?, &public)?),
-            "sealing" => Self::Sealing(crate::SealingPublicKey::from_bytes(SealingAlgorithm::parse(&alg)?, &public)?),
+            "signing" => Self::Verifying(crate::VerifyingKey::from_bytes(
+                SignatureAlgorithm::parse(&alg)?,
+                &public,
+            )?),
+            "sealing" => Self::Sealing(crate::SealingPublicKey::from_bytes(
+                SealingAlgorithm::parse(&alg)?,
+                &public,
+            )?),
             _ => return Err(bad("kind must be signing or sealing")),
         };
         let actual = match &key {

@@ -8,8 +8,8 @@ use hpke::kem::{DhP256HkdfSha256, X25519HkdfSha256};
 use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
 use zeroize::Zeroizing;
 
-use crate::suite::{KeyId, SealingAlgorithm};
 use crate::CryptoError;
+use crate::suite::{KeyId, SealingAlgorithm};
 
 /// A recipient's HPKE key pair. The secret is kept as bytes and parsed at
 /// use; parsing an X25519 or P-256 scalar costs far less than the DH itself.
@@ -136,7 +136,12 @@ impl SealingKeyPair {
 
     /// Open an envelope addressed to this key. `info` and `aad` must be the
     /// ones the sender used: they bind the envelope to its context.
-    pub fn open(&self, envelope: &Envelope, info: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn open(
+        &self,
+        envelope: &Envelope,
+        info: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         if envelope.algorithm != self.algorithm {
             return Err(CryptoError::AlgorithmMismatch {
                 expected: self.algorithm.name(),
@@ -150,13 +155,15 @@ impl SealingKeyPair {
             });
         }
         let pt = match self.algorithm {
-            SealingAlgorithm::X25519Sha256ChaCha20Poly1305 => open_with::<ChaCha20Poly1305, X25519HkdfSha256>(
-                &self.secret,
-                &envelope.enc,
-                info,
-                aad,
-                &envelope.ciphertext,
-            ),
+            SealingAlgorithm::X25519Sha256ChaCha20Poly1305 => {
+                open_with::<ChaCha20Poly1305, X25519HkdfSha256>(
+                    &self.secret,
+                    &envelope.enc,
+                    info,
+                    aad,
+                    &envelope.ciphertext,
+                )
+            }
             SealingAlgorithm::P256Sha256Aes128Gcm => open_with::<AesGcm128, DhP256HkdfSha256>(
                 &self.secret,
                 &envelope.enc,
@@ -181,7 +188,9 @@ impl SealingPublicKey {
             SealingAlgorithm::X25519Sha256ChaCha20Poly1305 => {
                 <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(bytes).is_ok()
             }
-            SealingAlgorithm::P256Sha256Aes128Gcm => <DhP256HkdfSha256 as Kem>::PublicKey::from_bytes(bytes).is_ok(),
+            SealingAlgorithm::P256Sha256Aes128Gcm => {
+                <DhP256HkdfSha256 as Kem>::PublicKey::from_bytes(bytes).is_ok()
+            }
         };
         if !ok {
             return Err(CryptoError::Malformed {

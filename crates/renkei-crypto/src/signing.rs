@@ -4,8 +4,8 @@ use ed25519_dalek::Signer as _;
 use p256::ecdsa::signature::Verifier as _;
 use zeroize::Zeroizing;
 
-use crate::suite::{KeyId, SignatureAlgorithm};
 use crate::CryptoError;
+use crate::suite::{KeyId, SignatureAlgorithm};
 
 /// A private signing key of one institution or role.
 pub struct SigningKey {
@@ -57,10 +57,7 @@ impl SigningKey {
         }
     }
 
-    pub fn from_secret_bytes(
-        algorithm: SignatureAlgorithm,
-        secret: &[u8],
-    ) -> Result<Self, CryptoError> {
+    pub fn from_secret_bytes(algorithm: SignatureAlgorithm, secret: &[u8]) -> Result<Self, CryptoError> {
         let inner = match algorithm {
             SignatureAlgorithm::Ed25519 => {
                 let bytes: &[u8; 32] = secret.try_into().map_err(|_| CryptoError::Malformed {
@@ -69,12 +66,14 @@ impl SigningKey {
                 })?;
                 SigningInner::Ed25519(ed25519_dalek::SigningKey::from_bytes(bytes))
             }
-            SignatureAlgorithm::EcdsaP256Sha256 => SigningInner::P256(
-                p256::ecdsa::SigningKey::from_slice(secret).map_err(|_| CryptoError::Malformed {
-                    what: "P-256 secret key",
-                    reason: "not a valid scalar",
-                })?,
-            ),
+            SignatureAlgorithm::EcdsaP256Sha256 => {
+                SigningInner::P256(p256::ecdsa::SigningKey::from_slice(secret).map_err(|_| {
+                    CryptoError::Malformed {
+                        what: "P-256 secret key",
+                        reason: "not a valid scalar",
+                    }
+                })?)
+            }
         };
         let public = match &inner {
             SigningInner::Ed25519(k) => k.verifying_key().to_bytes().to_vec(),
@@ -145,21 +144,21 @@ impl VerifyingKey {
                     what: "Ed25519 public key",
                     reason: "must be 32 bytes",
                 })?;
-                VerifyingInner::Ed25519(ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(
-                    |_| CryptoError::Malformed {
+                VerifyingInner::Ed25519(ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| {
+                    CryptoError::Malformed {
                         what: "Ed25519 public key",
                         reason: "not a curve point",
-                    },
-                )?)
+                    }
+                })?)
             }
-            SignatureAlgorithm::EcdsaP256Sha256 => VerifyingInner::P256(
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(public).map_err(|_| {
+            SignatureAlgorithm::EcdsaP256Sha256 => {
+                VerifyingInner::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(public).map_err(|_| {
                     CryptoError::Malformed {
                         what: "P-256 public key",
                         reason: "not a SEC1-encoded curve point",
                     }
-                })?,
-            ),
+                })?)
+            }
         };
         let key = Self {
             key_id: KeyId::of(algorithm.name(), public),

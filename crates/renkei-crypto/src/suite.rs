@@ -9,10 +9,11 @@ use crate::hash::sha256;
 /// The network's cryptographic suite: which signature and which HPKE
 /// configuration every role uses. It is configuration, not code: all roles
 /// of one network are started with the same suite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Suite {
     /// Ed25519 signatures; HPKE DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
     /// ChaCha20-Poly1305. The default.
+    #[default]
     Ed25519X25519,
     /// ECDSA P-256/SHA-256 signatures; HPKE DHKEM(P-256, HKDF-SHA256),
     /// HKDF-SHA256, AES-128-GCM — every primitive on CRYPTREC's list.
@@ -51,12 +52,6 @@ impl Suite {
             Self::Ed25519X25519 => SealingAlgorithm::X25519Sha256ChaCha20Poly1305,
             Self::NistP256 => SealingAlgorithm::P256Sha256Aes128Gcm,
         }
-    }
-}
-
-impl Default for Suite {
-    fn default() -> Self {
-        Self::Ed25519X25519
     }
 }
 

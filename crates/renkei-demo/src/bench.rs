@@ -214,11 +214,21 @@ pub async fn linkage(opts: &BenchOptions) -> Result<String> {
     )
     .await?;
     let (pension_id, setagaya_id) = &country.cast.contributor;
-    let requester_code: PersonWire = net.node(PENSION.key).local.get(&format!("/local/v1/persons/{pension_id}")).await?;
-    let provider_code: PersonWire = net.node(SETAGAYA.key).local.get(&format!("/local/v1/persons/{setagaya_id}")).await?;
+    let requester_code: PersonWire = net
+        .node(PENSION.key)
+        .local
+        .get(&format!("/local/v1/persons/{pension_id}"))
+        .await?;
+    let provider_code: PersonWire = net
+        .node(SETAGAYA.key)
+        .local
+        .get(&format!("/local/v1/persons/{setagaya_id}"))
+        .await?;
 
     let hub_dir = dir.path().join("hub");
-    let hub_signing = match KeyFile::parse(&String::from_utf8(renkei_pki::read_private(&hub_dir.join("signing.key"))?.to_vec())?)? {
+    let hub_signing = match KeyFile::parse(&String::from_utf8(
+        renkei_pki::read_private(&hub_dir.join("signing.key"))?.to_vec(),
+    )?)? {
         KeyFile::Signing(k) => k,
         KeyFile::Sealing(_) => bail!("hub signing key file holds a sealing key"),
     };
@@ -232,10 +242,11 @@ pub async fn linkage(opts: &BenchOptions) -> Result<String> {
     }
     let hub_trust = TrustState::new(hub_identity, anchors);
     let setagaya = net.node(SETAGAYA.key);
-    let provider_key = match renkei_crypto::PublicKeyFile::parse(&std::fs::read_to_string(&setagaya.files.signing_pub)?)? {
-        renkei_crypto::PublicKeyFile::Verifying(k) => k,
-        renkei_crypto::PublicKeyFile::Sealing(_) => bail!("not a signing key"),
-    };
+    let provider_key =
+        match renkei_crypto::PublicKeyFile::parse(&std::fs::read_to_string(&setagaya.files.signing_pub)?)? {
+            renkei_crypto::PublicKeyFile::Verifying(k) => k,
+            renkei_crypto::PublicKeyFile::Sealing(_) => bail!("not a signing key"),
+        };
     let provider_cert = renkei_pki::Identity::load(&setagaya.files.cert, &setagaya.files.key)?
         .certificate()
         .fingerprint;
@@ -253,13 +264,27 @@ pub async fn linkage(opts: &BenchOptions) -> Result<String> {
 
     // Warm up both paths (connections, caches, SQLite pages).
     let warm = (opts.requests / 10).max(opts.concurrency);
-    measure(fixture.clone(), warm, opts.concurrency, |f| async move { direct(&f).await }).await.context("direct warm-up")?;
-    measure(fixture.clone(), warm, opts.concurrency, |f| async move { through_hub(&f).await }).await.context("hub warm-up")?;
+    measure(fixture.clone(), warm, opts.concurrency, |f| async move {
+        direct(&f).await
+    })
+    .await
+    .context("direct warm-up")?;
+    measure(fixture.clone(), warm, opts.concurrency, |f| async move {
+        through_hub(&f).await
+    })
+    .await
+    .context("hub warm-up")?;
 
     let mut rows = Vec::new();
     for _ in 0..opts.rounds {
-        let d = measure(fixture.clone(), opts.requests, opts.concurrency, |f| async move { direct(&f).await }).await?;
-        let h = measure(fixture.clone(), opts.requests, opts.concurrency, |f| async move { through_hub(&f).await }).await?;
+        let d = measure(fixture.clone(), opts.requests, opts.concurrency, |f| async move {
+            direct(&f).await
+        })
+        .await?;
+        let h = measure(fixture.clone(), opts.requests, opts.concurrency, |f| async move {
+            through_hub(&f).await
+        })
+        .await?;
         rows.push((d, h));
     }
     net.shutdown().await;
@@ -279,7 +304,10 @@ pub async fn linkage(opts: &BenchOptions) -> Result<String> {
         opts.suite,
         crate::provision::tls_algorithm(opts.suite),
     );
-    let _ = writeln!(out, "| round | direct req/s | direct p50 ms | direct p99 ms | hub req/s | hub p50 ms | hub p99 ms | ratio hub/direct |");
+    let _ = writeln!(
+        out,
+        "| round | direct req/s | direct p50 ms | direct p99 ms | hub req/s | hub p50 ms | hub p99 ms | ratio hub/direct |"
+    );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     let mut ratios = Vec::new();
     for (i, (d, h)) in rows.iter().enumerate() {

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use renkei_http::LocalClient;
 use renkei_http::node::{EnrolPerson, EnrolRefusal, EnrolRequest, EnrolResult, ImportResult};
 use renkei_http::registry::{AddressChange, EventRecorded, RegisterRequest, RegisterResult, ResidentWire};
-use renkei_http::LocalClient;
 use serde_json::json;
 use time::Date;
 
@@ -129,7 +129,12 @@ async fn enrol_all(client: LocalClient, entries: Vec<EnrolPerson>, pb: ProgressB
     };
     for chunk in entries.chunks(1000) {
         let r: EnrolResult = client
-            .post("/local/v1/persons", &EnrolRequest { persons: chunk.to_vec() })
+            .post(
+                "/local/v1/persons",
+                &EnrolRequest {
+                    persons: chunk.to_vec(),
+                },
+            )
             .await
             .with_context(|| format!("enrolling at {}", client.base()))?;
         pb.inc(chunk.len() as u64);
@@ -160,14 +165,22 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
 
     // Movers: some Setagaya families with children lived in Yokohama until
     // this year. Yokohama enrolled them then; its FY2025 tax data is theirs.
-    let yokohama_addresses: Vec<&str> = people.iter().filter(|r| r.municipality == 1).map(|r| r.address.as_str()).collect();
+    let yokohama_addresses: Vec<&str> = people
+        .iter()
+        .filter(|r| r.municipality == 1)
+        .map(|r| r.address.as_str())
+        .collect();
     let mut mover_households: HashMap<u32, String> = HashMap::new();
     for r in &people {
-        if r.municipality == 0 && r.relationship == Relationship::Child && !mover_households.contains_key(&r.household) {
-            if (rng.u8(..) < 32 || mover_households.is_empty()) && !yokohama_addresses.is_empty() {
-                let prev = yokohama_addresses[rng.usize(..yokohama_addresses.len())].to_owned();
-                mover_households.insert(r.household, prev);
-            }
+        // About one family in eight, and at least one.
+        if r.municipality == 0
+            && r.relationship == Relationship::Child
+            && !mover_households.contains_key(&r.household)
+            && (rng.u8(..) < 32 || mover_households.is_empty())
+            && !yokohama_addresses.is_empty()
+        {
+            let prev = yokohama_addresses[rng.usize(..yokohama_addresses.len())].to_owned();
+            mover_households.insert(r.household, prev);
         }
     }
 
@@ -221,12 +234,22 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
         })
         .collect();
     // Dependants of the employed are insured too.
-    let employed_households: std::collections::HashSet<u32> =
-        persons.iter().filter(|p| p.employed).map(|p| p.r.household).collect();
+    let employed_households: std::collections::HashSet<u32> = persons
+        .iter()
+        .filter(|p| p.employed)
+        .map(|p| p.r.household)
+        .collect();
 
     for (i, p) in persons.iter_mut().enumerate() {
-        let municipality_key = if p.r.municipality == 0 { SETAGAYA.key } else { YOKOHAMA.key };
-        p.ids.insert(municipality_key, format!("{}-{i:07}", &municipality_key[..1].to_uppercase()));
+        let municipality_key = if p.r.municipality == 0 {
+            SETAGAYA.key
+        } else {
+            YOKOHAMA.key
+        };
+        p.ids.insert(
+            municipality_key,
+            format!("{}-{i:07}", &municipality_key[..1].to_uppercase()),
+        );
         if p.mover {
             p.ids.insert(YOKOHAMA.key, format!("Y-{i:07}"));
         }
@@ -263,7 +286,10 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
             .filter_map(|(i, p)| {
                 let id = p.ids.get(key)?;
                 let address = match (key, phase_a) {
-                    (k, true) if k == YOKOHAMA.key => p.previous_address.clone().unwrap_or_else(|| p.r.address.to_string()),
+                    (k, true) if k == YOKOHAMA.key => p
+                        .previous_address
+                        .clone()
+                        .unwrap_or_else(|| p.r.address.to_string()),
                     _ => p.r.address.to_string(),
                 };
                 if phase_a != (key == YOKOHAMA.key) {
@@ -324,7 +350,11 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
     std::fs::create_dir_all(&import_dir)?;
     let mut imported = BTreeMap::new();
     let files = build_imports(&persons, stale_index, &mut rng);
-    let pb = bar(&multi, files.iter().map(|f| f.2.len() as u64).sum(), "importing items");
+    let pb = bar(
+        &multi,
+        files.iter().map(|f| f.2.len() as u64).sum(),
+        "importing items",
+    );
     for (key, name, text) in &files {
         let path = import_dir.join(format!("{key}-{name}"));
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -332,7 +362,11 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
         let res: ImportResult = net
             .node(key)
             .local
-            .post_bytes(&format!("/local/v1/imports?format={format}"), text.clone().into_bytes(), "application/octet-stream")
+            .post_bytes(
+                &format!("/local/v1/imports?format={format}"),
+                text.clone().into_bytes(),
+                "application/octet-stream",
+            )
             .await
             .with_context(|| format!("importing {}", path.display()))?;
         *imported.entry(*key).or_insert(0) += res.imported;
@@ -382,18 +416,33 @@ fn cast(persons: &[Person<'_>], stale: usize) -> Result<Cast> {
     let pair = |p: &Person<'_>, a: &str, b: &str| Some((id_of(p, a)?.clone(), id_of(p, b)?.clone()));
     Ok(Cast {
         mover: find("mover parent", &|p| {
-            (p.mover && p.age >= 20).then(|| pair(p, SETAGAYA.key, YOKOHAMA.key)).flatten()
+            (p.mover && p.age >= 20)
+                .then(|| pair(p, SETAGAYA.key, YOKOHAMA.key))
+                .flatten()
         })?,
-        pensioner: find("pensioner", &|p| (p.age >= 65).then(|| pair(p, SETAGAYA.key, PENSION.key)).flatten())?,
+        pensioner: find("pensioner", &|p| {
+            (p.age >= 65)
+                .then(|| pair(p, SETAGAYA.key, PENSION.key))
+                .flatten()
+        })?,
         contributor: find("contributor", &|p| {
-            (p.age < 60 && !p.mover).then(|| pair(p, PENSION.key, SETAGAYA.key)).flatten()
+            (p.age < 60 && !p.mover)
+                .then(|| pair(p, PENSION.key, SETAGAYA.key))
+                .flatten()
         })?,
         insured: find("insured worker", &|p| {
-            (p.employed && !p.mover).then(|| pair(p, KENPO.key, SETAGAYA.key)).flatten()
+            (p.employed && !p.mover)
+                .then(|| pair(p, KENPO.key, SETAGAYA.key))
+                .flatten()
         })?,
-        driver: find("driver", &|p| id_of(p, VEHICLE.key).map(|v| (v.clone(), String::new())))?.0,
+        driver: find("driver", &|p| {
+            id_of(p, VEHICLE.key).map(|v| (v.clone(), String::new()))
+        })?
+        .0,
         account_holder: find("account holder", &|p| pair(p, SETAGAYA.key, DIGITAL.key))?,
-        taxpayer: find("taxpayer", &|p| (!p.mover).then(|| pair(p, TAX.key, SETAGAYA.key)).flatten())?,
+        taxpayer: find("taxpayer", &|p| {
+            (!p.mover).then(|| pair(p, TAX.key, SETAGAYA.key)).flatten()
+        })?,
         stale: persons[stale]
             .ids
             .get(SETAGAYA.key)
@@ -411,9 +460,20 @@ fn jsonl(rows: &[serde_json::Value]) -> String {
 }
 
 /// Each institution's items as import files: (institution, file name, text).
-fn build_imports(persons: &[Person<'_>], stale: usize, rng: &mut fastrand::Rng) -> Vec<(&'static str, String, String)> {
+fn build_imports(
+    persons: &[Person<'_>],
+    stale: usize,
+    rng: &mut fastrand::Rng,
+) -> Vec<(&'static str, String, String)> {
     let mut files = Vec::new();
-    let vaccines = ["四種混合", "MR（麻しん風しん）", "水痘", "日本脳炎", "BCG", "ヒブ"];
+    let vaccines = [
+        "四種混合",
+        "MR（麻しん風しん）",
+        "水痘",
+        "日本脳炎",
+        "BCG",
+        "ヒブ",
+    ];
     for key in [SETAGAYA.key, YOKOHAMA.key] {
         let mut income = Vec::new();
         let mut household = Vec::new();
@@ -461,14 +521,20 @@ fn build_imports(persons: &[Person<'_>], stale: usize, rng: &mut fastrand::Rng) 
             if p.r.relationship == Relationship::Head {
                 let children = persons
                     .iter()
-                    .filter(|c| c.r.household == p.r.household && c.r.relationship == Relationship::Child && c.age < 18)
+                    .filter(|c| {
+                        c.r.household == p.r.household
+                            && c.r.relationship == Relationship::Child
+                            && c.age < 18
+                    })
                     .count();
                 if children > 0 {
-                    child_allowance.push(json!({"local_id": id, "item": "child_allowance_status", "value": {
-                        "eligible_children": children,
-                        "monthly_amount": 10_000 * children,
-                        "status": "受給中",
-                    }}));
+                    child_allowance.push(
+                        json!({"local_id": id, "item": "child_allowance_status", "value": {
+                            "eligible_children": children,
+                            "monthly_amount": 10_000 * children,
+                            "status": "受給中",
+                        }}),
+                    );
                 }
             }
             if p.age < 12 {
@@ -477,12 +543,16 @@ fn build_imports(persons: &[Person<'_>], stale: usize, rng: &mut fastrand::Rng) 
                     .take(1 + (p.age.max(0) as usize).min(vaccines.len() - 1))
                     .map(|v| json!({"vaccine": v, "dose": 1}))
                     .collect();
-                vaccination.push(json!({"local_id": id, "item": "vaccination_records", "value": {"records": records}}));
+                vaccination.push(
+                    json!({"local_id": id, "item": "vaccination_records", "value": {"records": records}}),
+                );
             }
             if p.disability {
-                disability.push(json!({"local_id": id, "item": "disability_certificate", "value": {
-                    "certificate": "身体障害者手帳", "grade": rng.u8(1..7),
-                }}));
+                disability.push(
+                    json!({"local_id": id, "item": "disability_certificate", "value": {
+                        "certificate": "身体障害者手帳", "grade": rng.u8(1..7),
+                    }}),
+                );
             }
             if p.assistance {
                 assistance.push(json!({"local_id": id, "item": "public_assistance_status", "value": {"status": "保護中"}}));
@@ -521,13 +591,22 @@ fn build_imports(persons: &[Person<'_>], stale: usize, rng: &mut fastrand::Rng) 
                 "{id},health_insurance_qualification,01130012,{},{},{},{}",
                 rng.u32(1000..9999),
                 rng.u32(1..999),
-                if p.employed { "被保険者" } else { "被扶養者" },
+                if p.employed {
+                    "被保険者"
+                } else {
+                    "被扶養者"
+                },
                 format_args!("20{:02}-04-01", rng.u8(10..25)),
             );
         }
     }
     files.push((KENPO.key, "health_insurance_qualification.csv".into(), csv));
-    let banks = [("0005", "三菱ＵＦＪ銀行"), ("0009", "三井住友銀行"), ("0001", "みずほ銀行"), ("9900", "ゆうちょ銀行")];
+    let banks = [
+        ("0005", "三菱ＵＦＪ銀行"),
+        ("0009", "三井住友銀行"),
+        ("0001", "みずほ銀行"),
+        ("9900", "ゆうちょ銀行"),
+    ];
     let accounts: Vec<_> = persons
         .iter()
         .filter_map(|p| p.ids.get(DIGITAL.key).map(|id| (id, p)))

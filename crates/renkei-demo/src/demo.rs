@@ -136,7 +136,10 @@ pub async fn run(opts: DemoOptions) -> Result<DemoRun> {
         }
     }
     let passed = results.iter().filter(|r| r.passed).count();
-    say(format!("\n{passed} of {} scenarios behaved as expected", results.len()));
+    say(format!(
+        "\n{passed} of {} scenarios behaved as expected",
+        results.len()
+    ));
 
     let demo_json = write_demo_json(&network, &results)?;
     say(format!("network description: {}", demo_json.display()));
@@ -153,7 +156,9 @@ fn text(path: &Path) -> Result<String> {
 }
 
 fn token(path: &Path) -> Result<String> {
-    Ok(String::from_utf8_lossy(&renkei_pki::read_private(path)?).trim().to_owned())
+    Ok(String::from_utf8_lossy(&renkei_pki::read_private(path)?)
+        .trim()
+        .to_owned())
 }
 
 /// `DIR/demo.json`: every role's URL, the CA, the operator and local-API

@@ -20,7 +20,9 @@ use renkei_pki::{Identity, NetworkCa, RevocationReason, Role, TrustAnchors, Writ
 use renkei_store_sqlite::{Durability, SqliteHubStore, SqliteNodeStore, SqliteRegistryStore};
 
 use crate::institutions::{InstitutionSpec, NODES, REGISTRY};
-use crate::provision::{RoleFiles, provision_hub_secrets, provision_role, tls_algorithm, write_sample_catalog};
+use crate::provision::{
+    RoleFiles, provision_hub_secrets, provision_role, tls_algorithm, write_sample_catalog,
+};
 
 /// How to build the network.
 #[derive(Debug, Clone)]
@@ -110,7 +112,12 @@ fn write_config<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 
 pub(crate) fn local_client(url: &str, ca_dir: &Path, token_file: &Path) -> Result<LocalClient> {
     let ca = std::fs::read(ca_dir.join(renkei_pki::CA_CERT_FILE))?;
-    Ok(LocalClient::new(url, &ca, &read_token(token_file)?, Duration::from_secs(120))?)
+    Ok(LocalClient::new(
+        url,
+        &ca,
+        &read_token(token_file)?,
+        Duration::from_secs(120),
+    )?)
 }
 
 /// The public half of an institution as the hub's admin API takes it.
@@ -177,7 +184,14 @@ impl Network {
 
         // --- registry
         let reg_dir = dir.join("registry");
-        let registry_files = provision_role(&ca, &reg_dir, Role::Registry, Some(REGISTRY.id()), REGISTRY.name_en, suite)?;
+        let registry_files = provision_role(
+            &ca,
+            &reg_dir,
+            Role::Registry,
+            Some(REGISTRY.id()),
+            REGISTRY.name_en,
+            suite,
+        )?;
         let registry_settings = RegistrySettings {
             institution: REGISTRY.id(),
             name: REGISTRY.name.into(),
@@ -194,7 +208,8 @@ impl Network {
             request_timeout_ms: 60_000,
             crl_poll_secs: options.crl_poll_secs,
         };
-        let reg_store = SqliteRegistryStore::open(&reg_dir.join("registry.sqlite"), options.durability).await?;
+        let reg_store =
+            SqliteRegistryStore::open(&reg_dir.join("registry.sqlite"), options.durability).await?;
         let registry = start_registry(&registry_settings, reg_store).await?;
         let mut registry_settings = registry_settings;
         registry_settings.listen = registry.network.addr;
@@ -273,7 +288,9 @@ impl Network {
     }
 
     pub fn node(&self, key: &str) -> &NodeHandle {
-        self.nodes.get(key).unwrap_or_else(|| panic!("no demo node `{key}`"))
+        self.nodes
+            .get(key)
+            .unwrap_or_else(|| panic!("no demo node `{key}`"))
     }
 
     /// Stop a node as a crash would (its listeners close at once).
@@ -310,7 +327,11 @@ impl Network {
     /// wait for the file watcher).
     pub fn trust_states(&self) -> Vec<std::sync::Arc<TrustState>> {
         let mut v = vec![self.hub.trust.clone(), self.registry.trust.clone()];
-        v.extend(self.nodes.values().filter_map(|n| n.running.as_ref().map(|r| r.trust.clone())));
+        v.extend(
+            self.nodes
+                .values()
+                .filter_map(|n| n.running.as_ref().map(|r| r.trust.clone())),
+        );
         v
     }
 
@@ -364,7 +385,8 @@ pub struct RawNode {
 
 impl RawNode {
     pub fn load(ca_dir: &Path, files: &RoleFiles, id: CorporateNumber, suite: Suite) -> Result<Self> {
-        let key_text = |p: &Path| -> Result<String> { Ok(String::from_utf8(renkei_pki::read_private(p)?.to_vec())?) };
+        let key_text =
+            |p: &Path| -> Result<String> { Ok(String::from_utf8(renkei_pki::read_private(p)?.to_vec())?) };
         let signing = match renkei_crypto::KeyFile::parse(&key_text(&files.signing_key)?)? {
             renkei_crypto::KeyFile::Signing(k) => k,
             renkei_crypto::KeyFile::Sealing(_) => bail!("not a signing key"),

@@ -370,8 +370,8 @@ impl Place {
 }
 
 const KANJI_NUMERALS: [&str; 21] = [
-    "〇", "一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二", "十三",
-    "十四", "十五", "十六", "十七", "十八", "十九", "二十",
+    "〇", "一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二", "十三", "十四", "十五",
+    "十六", "十七", "十八", "十九", "二十",
 ];
 
 fn push_number(buf: &mut String, mut n: u32) {
@@ -674,8 +674,7 @@ mod tests {
     const ALL: [Municipality; 3] = [SETAGAYA, YOKOHAMA_NAKA, SAPPORO_CHUO];
 
     fn age(birth: Date, today: Date) -> i32 {
-        let before_birthday =
-            (u8::from(today.month()), today.day()) < (u8::from(birth.month()), birth.day());
+        let before_birthday = (u8::from(today.month()), today.day()) < (u8::from(birth.month()), birth.day());
         today.year() - birth.year() - i32::from(before_birthday)
     }
 
@@ -683,20 +682,12 @@ mod tests {
     /// dates (29 February counts as reached on 1 March).
     fn at_least_years_after(later: Date, earlier: Date, years: i32) -> bool {
         (later.year(), u8::from(later.month()), later.day())
-            >= (
-                earlier.year() + years,
-                u8::from(earlier.month()),
-                earlier.day(),
-            )
+            >= (earlier.year() + years, u8::from(earlier.month()), earlier.day())
     }
 
     fn at_most_years_after(later: Date, earlier: Date, years: i32) -> bool {
         (later.year(), u8::from(later.month()), later.day())
-            <= (
-                earlier.year() + years,
-                u8::from(earlier.month()),
-                earlier.day(),
-            )
+            <= (earlier.year() + years, u8::from(earlier.month()), earlier.day())
     }
 
     fn split(name: &str) -> (&str, &str) {
@@ -741,8 +732,7 @@ mod tests {
 
     #[test]
     fn kana_is_the_table_readings_of_the_name() {
-        let surnames: HashMap<&str, &str> =
-            names::SURNAMES.iter().map(|&(k, r, _)| (k, r)).collect();
+        let surnames: HashMap<&str, &str> = names::SURNAMES.iter().map(|&(k, r, _)| (k, r)).collect();
         let male: HashMap<&str, (&str, i32, i32)> = names::MALE_GIVEN
             .iter()
             .map(|&(k, r, f, t, _)| (k, (r, f, t)))
@@ -753,9 +743,7 @@ mod tests {
             .collect();
         for r in generate(11, 20_000, &ALL, TODAY) {
             let (family, given) = split(r.name.as_str());
-            let family_kana = surnames
-                .get(family)
-                .expect("family name comes from the table");
+            let family_kana = surnames.get(family).expect("family name comes from the table");
             let table = if r.sex == Sex::Female { &female } else { &male };
             let &(given_kana, from, to) = table.get(given).expect("given name fits the sex");
             assert_eq!(
@@ -766,12 +754,7 @@ mod tests {
             );
             // The name was in fashion in the person's five-year cohort.
             let (start, end) = era_bounds(era_of(r.birth_date.date().year()));
-            assert!(
-                from <= end && to >= start,
-                "{} born {}",
-                r.name,
-                r.birth_date
-            );
+            assert!(from <= end && to >= start, "{} born {}", r.name, r.birth_date);
         }
     }
 
@@ -784,9 +767,7 @@ mod tests {
             assert_eq!(h[0].household, i as u32);
             assert_eq!(h[0].relationship, Relationship::Head);
             assert_eq!(
-                h.iter()
-                    .filter(|r| r.relationship == Relationship::Head)
-                    .count(),
+                h.iter().filter(|r| r.relationship == Relationship::Head).count(),
                 1
             );
             assert!(h.len() <= 5);
@@ -802,13 +783,7 @@ mod tests {
                         .starts_with(&format!("{}{}", m.prefecture, m.city))
                 );
                 if r.relationship != Relationship::Parent {
-                    assert_eq!(
-                        split(r.name.as_str()).0,
-                        family,
-                        "{} in {}",
-                        r.name,
-                        h[0].name
-                    );
+                    assert_eq!(split(r.name.as_str()).0, family, "{} in {}", r.name, h[0].name);
                     assert!(r.kana.as_str().starts_with(split(h[0].kana.as_str()).0));
                 }
                 given.insert(split(r.name.as_str()).1);
@@ -838,10 +813,7 @@ mod tests {
             if let Some(s) = spouse {
                 assert_ne!(s.sex, head.sex);
                 let spouse_age = age(s.birth_date.date(), TODAY);
-                assert!(
-                    (head_age - spouse_age).abs() <= 8,
-                    "{head_age} and {spouse_age}"
-                );
+                assert!((head_age - spouse_age).abs() <= 8, "{head_age} and {spouse_age}");
                 assert!(spouse_age >= 20);
             }
             for r in h.iter() {
@@ -905,11 +877,7 @@ mod tests {
                 .iter()
                 .position(|k| *k == chome)
                 .expect("kanji numeral");
-            assert!(
-                n >= 1 && n <= usize::from(place.chome_limits[t]),
-                "{}",
-                r.address
-            );
+            assert!(n >= 1 && n <= usize::from(place.chome_limits[t]), "{}", r.address);
             let (ban, rest) = rest.split_once('番').expect("番");
             let (go, rest) = rest.split_once('号').expect("号");
             for digits in [ban, go] {
@@ -922,17 +890,9 @@ mod tests {
                     .strip_prefix('\u{3000}')
                     .expect("full-width space before the building");
                 let room = building.strip_suffix("号室").expect("room ends in 号室");
-                let digits: String = room
-                    .chars()
-                    .rev()
-                    .take_while(char::is_ascii_digit)
-                    .collect();
+                let digits: String = room.chars().rev().take_while(char::is_ascii_digit).collect();
                 assert!(digits.len() >= 3, "{}", r.address);
-                assert!(
-                    room.len() > digits.len(),
-                    "building has a name: {}",
-                    r.address
-                );
+                assert!(room.len() > digits.len(), "building has a name: {}", r.address);
             }
         }
         assert!(
@@ -952,10 +912,7 @@ mod tests {
             members[h[0].municipality] += h.len();
         }
         let share = count[0] as f64 / groups.len() as f64;
-        assert!(
-            (0.46..0.54).contains(&share),
-            "first municipality share {share}"
-        );
+        assert!((0.46..0.54).contains(&share), "first municipality share {share}");
         let mean = |i: usize| members[i] as f64 / count[i] as f64;
         assert!(mean(0) + 0.2 < mean(1), "{} vs {}", mean(0), mean(1));
         assert!(mean(0) + 0.2 < mean(2), "{} vs {}", mean(0), mean(2));
@@ -980,18 +937,10 @@ mod tests {
             ("female", female.collect()),
         ] {
             let pairs: HashSet<_> = table.iter().collect();
-            assert_eq!(
-                pairs.len(),
-                table.len(),
-                "duplicate (name, reading) in {label}"
-            );
+            assert_eq!(pairs.len(), table.len(), "duplicate (name, reading) in {label}");
             // Written forms are unique too, so a name determines its reading.
             let written: HashSet<_> = table.iter().map(|(k, _)| k).collect();
-            assert_eq!(
-                written.len(),
-                table.len(),
-                "duplicate written name in {label}"
-            );
+            assert_eq!(written.len(), table.len(), "duplicate written name in {label}");
             for (k, r) in &table {
                 assert!(KanaName::parse(r).is_ok(), "{label}: {k} {r}");
                 assert!(PersonName::parse(k).is_ok(), "{label}: {k}");
@@ -1013,21 +962,12 @@ mod tests {
     fn every_cohort_has_plenty_of_names() {
         let tables = Tables::new();
         for era in 0..ERA_COUNT {
-            assert!(
-                tables.male[era].items.len() >= 20,
-                "male names in era {era}"
-            );
-            assert!(
-                tables.female[era].items.len() >= 20,
-                "female names in era {era}"
-            );
+            assert!(tables.male[era].items.len() >= 20, "male names in era {era}");
+            assert!(tables.female[era].items.len() >= 20, "female names in era {era}");
         }
         // Old names stay old and new names stay new.
         let index = |table: &[(&str, &str, i32, i32, u32)], k: &str| {
-            table
-                .iter()
-                .position(|e| e.0 == k)
-                .expect("name is in the table")
+            table.iter().position(|e| e.0 == k).expect("name is in the table")
         };
         let old = index(names::MALE_GIVEN, "清");
         let new = index(names::FEMALE_GIVEN, "陽葵");
@@ -1045,12 +985,7 @@ mod tests {
         for _ in 0..10_000 {
             counts[tables.surname.pick(&mut rng)] += 1;
         }
-        let count = |k: &str| {
-            counts[names::SURNAMES
-                .iter()
-                .position(|e| e.0 == k)
-                .expect("in table")]
-        };
+        let count = |k: &str| counts[names::SURNAMES.iter().position(|e| e.0 == k).expect("in table")];
         assert!(
             count("佐藤") > 5 * count("宇野").max(1),
             "{} {}",

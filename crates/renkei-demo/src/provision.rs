@@ -49,10 +49,16 @@ pub fn provision_role(
     suite: Suite,
 ) -> Result<RoleFiles> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let req = CertificateRequest::new(common_name, NetworkIdentity::new(role, institution), tls_algorithm(suite))
-        .with_dns_name("localhost")
-        .with_ip_address(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let issued = ca.issue(&req).with_context(|| format!("issuing the certificate of {common_name}"))?;
+    let req = CertificateRequest::new(
+        common_name,
+        NetworkIdentity::new(role, institution),
+        tls_algorithm(suite),
+    )
+    .with_dns_name("localhost")
+    .with_ip_address(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let issued = ca
+        .issue(&req)
+        .with_context(|| format!("issuing the certificate of {common_name}"))?;
     let (cert, key) = issued.write_to(dir, "tls", WriteMode::Replace)?;
     let signing = SigningKey::generate(suite.signature());
     let sealing = SealingKeyPair::generate(suite.sealing());
@@ -70,13 +76,23 @@ pub fn provision_role(
         }),
         serial: issued.serial.clone(),
     };
-    renkei_pki::write_private(&files.signing_key, KeyFile::encode_signing(&signing).as_bytes(), WriteMode::Replace)?;
-    renkei_pki::write_public(
-        &files.signing_pub,
-        PublicKeyFile::Verifying(signing.verifying_key()).encode().as_bytes(),
+    renkei_pki::write_private(
+        &files.signing_key,
+        KeyFile::encode_signing(&signing).as_bytes(),
         WriteMode::Replace,
     )?;
-    renkei_pki::write_private(&files.sealing_key, KeyFile::encode_sealing(&sealing).as_bytes(), WriteMode::Replace)?;
+    renkei_pki::write_public(
+        &files.signing_pub,
+        PublicKeyFile::Verifying(signing.verifying_key())
+            .encode()
+            .as_bytes(),
+        WriteMode::Replace,
+    )?;
+    renkei_pki::write_private(
+        &files.sealing_key,
+        KeyFile::encode_sealing(&sealing).as_bytes(),
+        WriteMode::Replace,
+    )?;
     renkei_pki::write_public(
         &files.sealing_pub,
         PublicKeyFile::Sealing(sealing.public_key()).encode().as_bytes(),
@@ -100,7 +116,15 @@ pub fn provision_hub_secrets(dir: &Path) -> Result<(PathBuf, PathBuf)> {
 pub fn write_sample_catalog(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let catalog = dir.join("catalog.toml");
     let permissions = dir.join("permissions.csv");
-    renkei_pki::write_public(&catalog, renkei_catalog::SAMPLE_CATALOG.as_bytes(), WriteMode::Replace)?;
-    renkei_pki::write_public(&permissions, renkei_catalog::SAMPLE_PERMISSIONS.as_bytes(), WriteMode::Replace)?;
+    renkei_pki::write_public(
+        &catalog,
+        renkei_catalog::SAMPLE_CATALOG.as_bytes(),
+        WriteMode::Replace,
+    )?;
+    renkei_pki::write_public(
+        &permissions,
+        renkei_catalog::SAMPLE_PERMISSIONS.as_bytes(),
+        WriteMode::Replace,
+    )?;
     Ok((catalog, permissions))
 }

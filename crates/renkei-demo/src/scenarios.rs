@@ -13,7 +13,9 @@ use renkei_protocol::{FiscalYear, LinkageRequest, UnixMillis};
 use serde::Serialize;
 
 use crate::country::Country;
-use crate::institutions::{DIGITAL, InstitutionSpec, KENPO, PENSION, REGISTRY, SETAGAYA, TAX, VEHICLE, YOKOHAMA};
+use crate::institutions::{
+    DIGITAL, InstitutionSpec, KENPO, PENSION, REGISTRY, SETAGAYA, TAX, VEHICLE, YOKOHAMA,
+};
 use crate::network::Network;
 
 /// How one scenario went.
@@ -49,7 +51,7 @@ fn yen(v: &serde_json::Value) -> String {
     let s = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -59,7 +61,9 @@ fn yen(v: &serde_json::Value) -> String {
 
 /// A short human line for a value (amounts as yen, never a My Number).
 fn summarize(v: &serde_json::Value) -> String {
-    let Some(m) = v.as_object() else { return v.to_string() };
+    let Some(m) = v.as_object() else {
+        return v.to_string();
+    };
     m.iter()
         .take(5)
         .map(|(k, v)| {
@@ -95,7 +99,8 @@ async fn run_query(net: &Network, q: Query<'_>) -> ScenarioResult {
         item: q.item.into(),
         fiscal_year: q.fiscal_year,
     };
-    let result: Result<QueryResult, ApiFailure> = net.node(q.from.key).local.post("/local/v1/queries", &body).await;
+    let result: Result<QueryResult, ApiFailure> =
+        net.node(q.from.key).local.post("/local/v1/queries", &body).await;
     let mut trace = String::new();
     let fy = q.fiscal_year.map(|y| format!(" FY{y}")).unwrap_or_default();
     let _ = writeln!(
@@ -120,17 +125,38 @@ async fn run_query(net: &Network, q: Query<'_>) -> ScenarioResult {
             (true, "data provided".to_owned(), Some(r.query_id))
         }
         (Expect::NoData, Ok(r)) if r.status == "no_data" => {
-            let _ = writeln!(trace, "     query {} · hub record #{} · answer: no data", &r.query_id[..12], r.hub_record_seq);
+            let _ = writeln!(
+                trace,
+                "     query {} · hub record #{} · answer: no data",
+                &r.query_id[..12],
+                r.hub_record_seq
+            );
             (true, "no data".to_owned(), Some(r.query_id))
         }
-        (Expect::Refused(code), Err(ApiFailure::Rejected { code: got, message, query_id, .. })) if got == *code => {
+        (
+            Expect::Refused(code),
+            Err(ApiFailure::Rejected {
+                code: got,
+                message,
+                query_id,
+                ..
+            }),
+        ) if got == *code => {
             let _ = writeln!(trace, "     refused: {got}: {message}");
             if let Some(q) = &query_id {
-                let _ = writeln!(trace, "     the refusal is recorded at the hub as query {}", &q[..12]);
+                let _ = writeln!(
+                    trace,
+                    "     the refusal is recorded at the hub as query {}",
+                    &q[..12]
+                );
             }
             (query_id.is_some(), format!("refused with {got}"), query_id)
         }
-        (_, Ok(r)) => (false, format!("answered with status {}", r.status), Some(r.query_id)),
+        (_, Ok(r)) => (
+            false,
+            format!("answered with status {}", r.status),
+            Some(r.query_id),
+        ),
         (_, Err(e)) => (false, format!("failed: {e}"), None),
     };
     ScenarioResult {
@@ -167,7 +193,11 @@ async fn foreign_code(net: &Network, country: &Country) -> Result<ScenarioResult
     }
     .sign(&vehicle.signing);
     let reply: Result<HubReplyWire, ApiFailure> = vehicle
-        .post_hub(&net.hub.network.url(), "/v1/linkage", &SignedRequestWire::from(&request))
+        .post_hub(
+            &net.hub.network.url(),
+            "/v1/linkage",
+            &SignedRequestWire::from(&request),
+        )
         .await;
     let mut trace = String::new();
     let _ = writeln!(
@@ -176,7 +206,12 @@ async fn foreign_code(net: &Network, country: &Country) -> Result<ScenarioResult
         VEHICLE.name
     );
     let (passed, observed, query_id) = match reply {
-        Err(ApiFailure::Rejected { code, message, query_id, .. }) if code == "code_invalid" => {
+        Err(ApiFailure::Rejected {
+            code,
+            message,
+            query_id,
+            ..
+        }) if code == "code_invalid" => {
             let _ = writeln!(trace, "     refused: {code}: {message}");
             (query_id.is_some(), format!("refused with {code}"), query_id)
         }
@@ -204,7 +239,10 @@ async fn exact_facts(net: &Network, country: &Country) -> Result<ScenarioResult>
         .get(&format!("/local/v1/persons/{}", country.cast.stale))
         .await;
     let mut trace = String::new();
-    let _ = writeln!(trace, "     世田谷区's file has an old block number for one resident; enrolment asked the registry");
+    let _ = writeln!(
+        trace,
+        "     世田谷区's file has an old block number for one resident; enrolment asked the registry"
+    );
     let passed = match (refusal, &enrolled) {
         (Some(r), Err(ApiFailure::Rejected { code, .. })) => {
             let _ = writeln!(trace, "     registry: {}: {}", r.code, r.message);

@@ -1,3 +1,6 @@
+// Tests unwrap: a failure should stop the test with its backtrace.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
 //! The whole network, started in-process on port 0, driven through its real
 //! APIs: every flow and every kind of bad input of the network-core issue.
 
@@ -11,12 +14,13 @@ use renkei_demo::country::{Country, CountryOptions, populate};
 use renkei_demo::institutions::{DIGITAL, PENSION, REGISTRY, SETAGAYA, VEHICLE, YOKOHAMA};
 use renkei_demo::network::{Network, NetworkOptions};
 use renkei_demo::scenarios;
+use renkei_http::ApiFailure;
 use renkei_http::hub::{InstitutionWire, RecordWire, RotateReply, SecurityEventWire};
 use renkei_http::node::{
-    EnrolPerson, EnrolRequest, EnrolResult, ImportResult, NodeRecordWire, PersonWire, QueryRequest, QueryResult,
+    EnrolPerson, EnrolRequest, EnrolResult, ImportResult, NodeRecordWire, PersonWire, QueryRequest,
+    QueryResult,
 };
 use renkei_http::wire::{HubReplyWire, SignedRequestWire};
-use renkei_http::ApiFailure;
 use renkei_ids::{CodeAlgorithm, InstitutionCode, MessageId};
 use renkei_protocol::{LinkageRequest, SignedRequest, UnixMillis};
 use renkei_store_sqlite::Durability;
@@ -93,25 +97,49 @@ async fn harness() -> Harness {
 
 impl Harness {
     async fn hub_records(&self) -> Vec<RecordWire> {
-        self.net.hub_admin.get("/admin/v1/records?limit=10000").await.unwrap()
+        self.net
+            .hub_admin
+            .get("/admin/v1/records?limit=10000")
+            .await
+            .unwrap()
     }
 
     async fn security_events(&self) -> Vec<SecurityEventWire> {
-        self.net.hub_admin.get("/admin/v1/security-events?limit=1000").await.unwrap()
+        self.net
+            .hub_admin
+            .get("/admin/v1/security-events?limit=1000")
+            .await
+            .unwrap()
     }
 
     async fn node_records(&self, key: &str) -> Vec<NodeRecordWire> {
-        self.net.node(key).local.get("/local/v1/records?limit=10000").await.unwrap()
+        self.net
+            .node(key)
+            .local
+            .get("/local/v1/records?limit=10000")
+            .await
+            .unwrap()
     }
 
     async fn code(&self, key: &str, local_id: &str) -> InstitutionCode {
-        let p: PersonWire = self.net.node(key).local.get(&format!("/local/v1/persons/{local_id}")).await.unwrap();
+        let p: PersonWire = self
+            .net
+            .node(key)
+            .local
+            .get(&format!("/local/v1/persons/{local_id}"))
+            .await
+            .unwrap();
         InstitutionCode::parse(&p.code).unwrap()
     }
 
     /// A correctly signed request from `key`'s node for the vehicle office's
     /// lawful question to the registry (or whatever the caller changes).
-    fn vehicle_request(&self, signer: &SigningKey, subject: InstitutionCode, issued_at: UnixMillis) -> SignedRequest {
+    fn vehicle_request(
+        &self,
+        signer: &SigningKey,
+        subject: InstitutionCode,
+        issued_at: UnixMillis,
+    ) -> SignedRequest {
         LinkageRequest {
             message_id: MessageId::random(),
             requester: VEHICLE.id(),
@@ -127,8 +155,12 @@ impl Harness {
 
     async fn send_as_vehicle(&self, request: &SignedRequest) -> Result<HubReplyWire, ApiFailure> {
         let raw = self.net.impersonate(VEHICLE.key).unwrap();
-        raw.post_hub(&self.net.hub.network.url(), "/v1/linkage", &SignedRequestWire::from(request))
-            .await
+        raw.post_hub(
+            &self.net.hub.network.url(),
+            "/v1/linkage",
+            &SignedRequestWire::from(request),
+        )
+        .await
     }
 }
 
@@ -142,7 +174,13 @@ fn rejected_code(r: &Result<impl std::fmt::Debug, ApiFailure>) -> String {
     }
 }
 
-fn query(local_id: &str, provider: &renkei_demo::institutions::InstitutionSpec, work: &str, item: &str, fy: Option<u16>) -> QueryRequest {
+fn query(
+    local_id: &str,
+    provider: &renkei_demo::institutions::InstitutionSpec,
+    work: &str,
+    item: &str,
+    fy: Option<u16>,
+) -> QueryRequest {
     QueryRequest {
         local_id: local_id.into(),
         provider: provider.id().to_string(),
@@ -160,7 +198,11 @@ async fn every_scenario_behaves_in_both_suites() {
         let h = harness_with(suite, Durability::Full).await;
         let results = scenarios::run(&h.net, &h.country).await.unwrap();
         for r in &results {
-            assert!(r.passed, "{suite}: {} — expected {}, observed {}", r.name, r.expected, r.observed);
+            assert!(
+                r.passed,
+                "{suite}: {} — expected {}, observed {}",
+                r.name, r.expected, r.observed
+            );
         }
         assert!(results.len() >= 12);
         h.net.shutdown().await;
@@ -175,7 +217,16 @@ async fn requester_provider_and_hub_records_join_on_the_query_id() {
         .net
         .node(PENSION.key)
         .local
-        .post("/local/v1/queries", &query(pension_id, &SETAGAYA, "pension_premium_exemption", "resident_tax_income", Some(2025)))
+        .post(
+            "/local/v1/queries",
+            &query(
+                pension_id,
+                &SETAGAYA,
+                "pension_premium_exemption",
+                "resident_tax_income",
+                Some(2025),
+            ),
+        )
         .await
         .unwrap();
     let hub = h.hub_records().await;
@@ -184,11 +235,23 @@ async fn requester_provider_and_hub_records_join_on_the_query_id() {
     assert_eq!(at_hub.table_row.as_deref(), Some("2026.1#R0201"));
     assert!(at_hub.subject.is_some());
     let req = h.node_records(PENSION.key).await;
-    let at_req = req.iter().find(|x| x.query_id.as_deref() == Some(&r.query_id)).expect("requester record");
-    assert_eq!((at_req.role.as_str(), at_req.outcome.as_str()), ("requester", "provided"));
+    let at_req = req
+        .iter()
+        .find(|x| x.query_id.as_deref() == Some(&r.query_id))
+        .expect("requester record");
+    assert_eq!(
+        (at_req.role.as_str(), at_req.outcome.as_str()),
+        ("requester", "provided")
+    );
     let prov = h.node_records(SETAGAYA.key).await;
-    let at_prov = prov.iter().find(|x| x.query_id.as_deref() == Some(&r.query_id)).expect("provider record");
-    assert_eq!((at_prov.role.as_str(), at_prov.counterpart.as_str()), ("provider", PENSION.id().to_string().as_str()));
+    let at_prov = prov
+        .iter()
+        .find(|x| x.query_id.as_deref() == Some(&r.query_id))
+        .expect("provider record");
+    assert_eq!(
+        (at_prov.role.as_str(), at_prov.counterpart.as_str()),
+        ("provider", PENSION.id().to_string().as_str())
+    );
     assert_eq!(at_req.seq, r.node_record_seq);
     assert_eq!(at_hub.seq, r.hub_record_seq);
 }
@@ -197,18 +260,32 @@ async fn requester_provider_and_hub_records_join_on_the_query_id() {
 async fn hundred_concurrent_queries_get_their_own_answers() {
     let h = harness().await;
     // Setagaya's income file, keyed by the person's index (S-0000042 ↔ P-0000042).
-    let file = std::fs::read_to_string(h.net.options.data_dir.join("import/setagaya-resident_tax_income.jsonl")).unwrap();
+    let file = std::fs::read_to_string(
+        h.net
+            .options
+            .data_dir
+            .join("import/setagaya-resident_tax_income.jsonl"),
+    )
+    .unwrap();
     let mut income: HashMap<String, i64> = HashMap::new();
     for line in file.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let id = v["local_id"].as_str().unwrap().trim_start_matches("S-").to_owned();
+        let id = v["local_id"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("S-")
+            .to_owned();
         income.insert(id, v["value"]["taxable_income"].as_i64().unwrap());
     }
     let pension = h.net.node(PENSION.key).local.clone();
     let mut candidates: Vec<String> = Vec::new();
     for idx in income.keys() {
         let id = format!("P-{idx}");
-        if pension.get::<PersonWire>(&format!("/local/v1/persons/{id}")).await.is_ok() {
+        if pension
+            .get::<PersonWire>(&format!("/local/v1/persons/{id}"))
+            .await
+            .is_ok()
+        {
             candidates.push(idx.clone());
         }
     }
@@ -218,7 +295,13 @@ async fn hundred_concurrent_queries_get_their_own_answers() {
         let idx = candidates[i % candidates.len()].clone();
         let c = pension.clone();
         tasks.push(tokio::spawn(async move {
-            let q = query(&format!("P-{idx}"), &SETAGAYA, "pension_premium_exemption", "resident_tax_income", Some(2025));
+            let q = query(
+                &format!("P-{idx}"),
+                &SETAGAYA,
+                "pension_premium_exemption",
+                "resident_tax_income",
+                Some(2025),
+            );
             let r: QueryResult = c.post("/local/v1/queries", &q).await.unwrap();
             (idx, r)
         }));
@@ -227,7 +310,11 @@ async fn hundred_concurrent_queries_get_their_own_answers() {
     for t in tasks {
         let (idx, r) = t.await.unwrap();
         assert_eq!(r.status, "found");
-        assert_eq!(r.value.unwrap()["taxable_income"].as_i64().unwrap(), income[&idx], "cross-talk for {idx}");
+        assert_eq!(
+            r.value.unwrap()["taxable_income"].as_i64().unwrap(),
+            income[&idx],
+            "cross-talk for {idx}"
+        );
         assert!(query_ids.insert(r.query_id));
     }
     assert_eq!(query_ids.len(), 100);
@@ -260,16 +347,32 @@ async fn forged_altered_and_foreign_codes_are_refused_and_recorded() {
         (forged, "code_invalid"),
         (unknown_version, "code_key_unknown"),
     ] {
-        let r = h.send_as_vehicle(&h.vehicle_request(&raw.signing, code, UnixMillis::now())).await;
+        let r = h
+            .send_as_vehicle(&h.vehicle_request(&raw.signing, code, UnixMillis::now()))
+            .await;
         assert_eq!(rejected_code(&r), expected);
     }
     let records = h.hub_records().await;
     assert_eq!(records.len(), before + 4, "each refusal is recorded");
-    assert!(records.iter().rev().take(4).all(|r| r.outcome.starts_with("code_") && r.subject.is_none()));
+    assert!(
+        records
+            .iter()
+            .rev()
+            .take(4)
+            .all(|r| r.outcome.starts_with("code_") && r.subject.is_none())
+    );
     // The registry answered nothing.
-    assert!(h.net.registry_admin.get::<serde_json::Value>("/health").await.is_ok());
+    assert!(
+        h.net
+            .registry_admin
+            .get::<serde_json::Value>("/health")
+            .await
+            .is_ok()
+    );
     // The lawful request still works.
-    let ok = h.send_as_vehicle(&h.vehicle_request(&raw.signing, own, UnixMillis::now())).await;
+    let ok = h
+        .send_as_vehicle(&h.vehicle_request(&raw.signing, own, UnixMillis::now()))
+        .await;
     assert!(ok.is_ok(), "{ok:?}");
 }
 
@@ -282,24 +385,41 @@ async fn bad_signature_replay_and_timestamps_are_refused_without_records() {
 
     // Signed by a key the hub does not have for this institution.
     let stranger = SigningKey::generate(Suite::default().signature());
-    let r = h.send_as_vehicle(&h.vehicle_request(&stranger, code.clone(), UnixMillis::now())).await;
+    let r = h
+        .send_as_vehicle(&h.vehicle_request(&stranger, code.clone(), UnixMillis::now()))
+        .await;
     assert_eq!(rejected_code(&r), "bad_signature");
     // A field changed after signing.
     let mut altered = h.vehicle_request(&raw.signing, code.clone(), UnixMillis::now());
     altered.request.item = renkei_catalog::ItemCode::parse("household").unwrap();
     assert_eq!(rejected_code(&h.send_as_vehicle(&altered).await), "bad_signature");
     // Stale and future.
-    let stale = h.vehicle_request(&raw.signing, code.clone(), UnixMillis::now().plus_ms(-10 * 60 * 1000));
+    let stale = h.vehicle_request(
+        &raw.signing,
+        code.clone(),
+        UnixMillis::now().plus_ms(-10 * 60 * 1000),
+    );
     assert_eq!(rejected_code(&h.send_as_vehicle(&stale).await), "stale_timestamp");
-    let future = h.vehicle_request(&raw.signing, code.clone(), UnixMillis::now().plus_ms(10 * 60 * 1000));
-    assert_eq!(rejected_code(&h.send_as_vehicle(&future).await), "future_timestamp");
+    let future = h.vehicle_request(
+        &raw.signing,
+        code.clone(),
+        UnixMillis::now().plus_ms(10 * 60 * 1000),
+    );
+    assert_eq!(
+        rejected_code(&h.send_as_vehicle(&future).await),
+        "future_timestamp"
+    );
     // The same message twice.
     let once = h.vehicle_request(&raw.signing, code.clone(), UnixMillis::now());
     assert!(h.send_as_vehicle(&once).await.is_ok());
     assert_eq!(rejected_code(&h.send_as_vehicle(&once).await), "replayed");
 
     let records = h.hub_records().await;
-    assert_eq!(records.len(), before + 1, "only the one accepted exchange is a provision record");
+    assert_eq!(
+        records.len(),
+        before + 1,
+        "only the one accepted exchange is a provision record"
+    );
     let events = h.security_events().await;
     let codes: Vec<&str> = events.iter().map(|e| e.code.as_str()).collect();
     for c in ["bad_signature", "stale_timestamp", "future_timestamp", "replayed"] {
@@ -312,9 +432,15 @@ async fn malformed_and_oversized_bodies_get_clear_errors() {
     let h = harness().await;
     let raw = h.net.impersonate(VEHICLE.key).unwrap();
     let url = format!("{}/v1/linkage", h.net.hub.network.url());
-    let r = raw.client.post_raw::<serde_json::Value>(&url, b"{not json".to_vec()).await;
+    let r = raw
+        .client
+        .post_raw::<serde_json::Value>(&url, b"{not json".to_vec())
+        .await;
     assert_eq!(rejected_code(&r), "malformed");
-    let r = raw.client.post_raw::<serde_json::Value>(&url, br#"{"request":{}}"#.to_vec()).await;
+    let r = raw
+        .client
+        .post_raw::<serde_json::Value>(&url, br#"{"request":{}}"#.to_vec())
+        .await;
     match &r {
         Err(ApiFailure::Rejected { code, message, .. }) => {
             assert_eq!(code, "malformed");
@@ -343,7 +469,12 @@ async fn malformed_and_oversized_bodies_get_clear_errors() {
     let r = raw.client.post_raw::<serde_json::Value>(&url, big).await;
     assert_eq!(rejected_code(&r), "payload_too_large");
     // Local API too.
-    let r: Result<QueryResult, _> = h.net.node(SETAGAYA.key).local.post("/local/v1/queries", &serde_json::json!({"local_id": 5})).await;
+    let r: Result<QueryResult, _> = h
+        .net
+        .node(SETAGAYA.key)
+        .local
+        .post("/local/v1/queries", &serde_json::json!({"local_id": 5}))
+        .await;
     assert_eq!(rejected_code(&r), "malformed");
     assert!(h.hub_records().await.is_empty());
 }
@@ -353,7 +484,13 @@ async fn revoked_certificates_and_unknown_nodes_cannot_connect() {
     let h = harness().await;
     let driver = h.country.cast.driver.clone();
     let q = query(&driver, &REGISTRY, "vehicle_registration", "four_facts", None);
-    let ok: QueryResult = h.net.node(VEHICLE.key).local.post("/local/v1/queries", &q).await.unwrap();
+    let ok: QueryResult = h
+        .net
+        .node(VEHICLE.key)
+        .local
+        .post("/local/v1/queries", &q)
+        .await
+        .unwrap();
     assert_eq!(ok.status, "found");
     let before = h.hub_records().await.len();
 
@@ -367,40 +504,110 @@ async fn revoked_certificates_and_unknown_nodes_cannot_connect() {
     );
     // Directly with the revoked certificate, on a fresh connection.
     let raw = h.net.impersonate(VEHICLE.key).unwrap();
-    let req = h.vehicle_request(&raw.signing, h.code(VEHICLE.key, &driver).await, UnixMillis::now());
-    let r = raw.post_hub::<_, HubReplyWire>(&h.net.hub.network.url(), "/v1/linkage", &SignedRequestWire::from(&req)).await;
+    let req = h.vehicle_request(
+        &raw.signing,
+        h.code(VEHICLE.key, &driver).await,
+        UnixMillis::now(),
+    );
+    let r = raw
+        .post_hub::<_, HubReplyWire>(
+            &h.net.hub.network.url(),
+            "/v1/linkage",
+            &SignedRequestWire::from(&req),
+        )
+        .await;
     // In TLS 1.3 the server judges the client certificate after the client
     // has finished its side, so the client sees either the alert or a
     // closed connection: either way, no HTTP exchange happens.
-    assert!(matches!(&r, Err(ApiFailure::Tls(_) | ApiFailure::Protocol(_) | ApiFailure::Connect(_))), "{r:?}");
-    assert_eq!(h.hub_records().await.len(), before, "nothing recorded for a refused connection");
+    assert!(
+        matches!(
+            &r,
+            Err(ApiFailure::Tls(_) | ApiFailure::Protocol(_) | ApiFailure::Connect(_))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(
+        h.hub_records().await.len(),
+        before,
+        "nothing recorded for a refused connection"
+    );
 
     // A node with a valid certificate that the hub does not know.
     let ca = renkei_pki::NetworkCa::load(&h.net.ca_dir).unwrap();
     let stranger_dir = h.net.options.data_dir.join("stranger");
     let stranger_id = renkei_ids::CorporateNumber::from_base_number(555_555_555_555).unwrap();
-    let files = renkei_demo::provision::provision_role(&ca, &stranger_dir, renkei_pki::Role::Node, Some(stranger_id), "stranger", Suite::default()).unwrap();
-    let stranger = renkei_demo::network::RawNode::load(&h.net.ca_dir, &files, stranger_id, Suite::default()).unwrap();
-    let mut req = h.vehicle_request(&stranger.signing, h.code(SETAGAYA.key, &h.country.cast.account_holder.0).await, UnixMillis::now());
+    let files = renkei_demo::provision::provision_role(
+        &ca,
+        &stranger_dir,
+        renkei_pki::Role::Node,
+        Some(stranger_id),
+        "stranger",
+        Suite::default(),
+    )
+    .unwrap();
+    let stranger =
+        renkei_demo::network::RawNode::load(&h.net.ca_dir, &files, stranger_id, Suite::default()).unwrap();
+    let mut req = h.vehicle_request(
+        &stranger.signing,
+        h.code(SETAGAYA.key, &h.country.cast.account_holder.0).await,
+        UnixMillis::now(),
+    );
     req.request.requester = stranger_id;
     let req = req.request.sign(&stranger.signing);
-    let r = stranger.post_hub::<_, HubReplyWire>(&h.net.hub.network.url(), "/v1/linkage", &SignedRequestWire::from(&req)).await;
+    let r = stranger
+        .post_hub::<_, HubReplyWire>(
+            &h.net.hub.network.url(),
+            "/v1/linkage",
+            &SignedRequestWire::from(&req),
+        )
+        .await;
     assert_eq!(rejected_code(&r), "unknown_requester");
     // ... nor impersonate a registered one with its own certificate.
     let mut req2 = req.request.clone();
     req2.requester = VEHICLE.id();
     let r = stranger
-        .post_hub::<_, HubReplyWire>(&h.net.hub.network.url(), "/v1/linkage", &SignedRequestWire::from(&req2.sign(&stranger.signing)))
+        .post_hub::<_, HubReplyWire>(
+            &h.net.hub.network.url(),
+            "/v1/linkage",
+            &SignedRequestWire::from(&req2.sign(&stranger.signing)),
+        )
         .await;
     assert_eq!(rejected_code(&r), "certificate_mismatch");
 
     // A certificate from another CA is refused in the handshake.
     let foreign_dir = tempfile::tempdir().unwrap();
-    let foreign_ca = renkei_pki::NetworkCa::create(&foreign_dir.path().join("ca"), "foreign", renkei_pki::KeyAlgorithm::Ed25519).unwrap();
-    let foreign_files = renkei_demo::provision::provision_role(&foreign_ca, &foreign_dir.path().join("n"), renkei_pki::Role::Node, Some(VEHICLE.id()), "foreign", Suite::default()).unwrap();
-    let foreign = renkei_demo::network::RawNode::load(&h.net.ca_dir, &foreign_files, VEHICLE.id(), Suite::default()).unwrap();
-    let r = foreign.post_hub::<_, HubReplyWire>(&h.net.hub.network.url(), "/v1/linkage", &SignedRequestWire::from(&req)).await;
-    assert!(matches!(&r, Err(ApiFailure::Tls(_) | ApiFailure::Protocol(_) | ApiFailure::Connect(_))), "{r:?}");
+    let foreign_ca = renkei_pki::NetworkCa::create(
+        &foreign_dir.path().join("ca"),
+        "foreign",
+        renkei_pki::KeyAlgorithm::Ed25519,
+    )
+    .unwrap();
+    let foreign_files = renkei_demo::provision::provision_role(
+        &foreign_ca,
+        &foreign_dir.path().join("n"),
+        renkei_pki::Role::Node,
+        Some(VEHICLE.id()),
+        "foreign",
+        Suite::default(),
+    )
+    .unwrap();
+    let foreign =
+        renkei_demo::network::RawNode::load(&h.net.ca_dir, &foreign_files, VEHICLE.id(), Suite::default())
+            .unwrap();
+    let r = foreign
+        .post_hub::<_, HubReplyWire>(
+            &h.net.hub.network.url(),
+            "/v1/linkage",
+            &SignedRequestWire::from(&req),
+        )
+        .await;
+    assert!(
+        matches!(
+            &r,
+            Err(ApiFailure::Tls(_) | ApiFailure::Protocol(_) | ApiFailure::Connect(_))
+        ),
+        "{r:?}"
+    );
     assert_eq!(h.hub_records().await.len(), before);
 }
 
@@ -408,12 +615,23 @@ async fn revoked_certificates_and_unknown_nodes_cannot_connect() {
 async fn provider_down_gives_a_retryable_error_and_a_complete_record() {
     let mut h = harness().await;
     let (setagaya_id, _) = h.country.cast.account_holder.clone();
-    let q = query(&setagaya_id, &DIGITAL, "benefit_payment_account", "public_fund_account", None);
+    let q = query(
+        &setagaya_id,
+        &DIGITAL,
+        "benefit_payment_account",
+        "public_fund_account",
+        None,
+    );
     h.net.kill_node(DIGITAL.key);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let r: Result<QueryResult, _> = h.net.node(SETAGAYA.key).local.post("/local/v1/queries", &q).await;
     match &r {
-        Err(ApiFailure::Rejected { code, retryable, query_id, .. }) => {
+        Err(ApiFailure::Rejected {
+            code,
+            retryable,
+            query_id,
+            ..
+        }) => {
             assert_eq!(code, "provider_unavailable");
             assert!(retryable);
             assert!(query_id.is_some());
@@ -425,7 +643,13 @@ async fn provider_down_gives_a_retryable_error_and_a_complete_record() {
     assert!(rec.last().unwrap().provided_at.is_none());
     // Back up: the same question succeeds (new message id).
     h.net.restart_node(DIGITAL.key).await.unwrap();
-    let ok: QueryResult = h.net.node(SETAGAYA.key).local.post("/local/v1/queries", &q).await.unwrap();
+    let ok: QueryResult = h
+        .net
+        .node(SETAGAYA.key)
+        .local
+        .post("/local/v1/queries", &q)
+        .await
+        .unwrap();
     assert_eq!(ok.status, "found");
 }
 
@@ -450,7 +674,15 @@ mod rogue {
         let id = renkei_ids::CorporateNumber::from_base_number(777_000_000_000 + mode as u64).unwrap();
         let ca = renkei_pki::NetworkCa::load(&h.net.ca_dir).unwrap();
         let dir = h.net.options.data_dir.join(format!("rogue-{mode:?}"));
-        let files = renkei_demo::provision::provision_role(&ca, &dir, renkei_pki::Role::Node, Some(id), "rogue", Suite::default()).unwrap();
+        let files = renkei_demo::provision::provision_role(
+            &ca,
+            &dir,
+            renkei_pki::Role::Node,
+            Some(id),
+            "rogue",
+            Suite::default(),
+        )
+        .unwrap();
         let raw = renkei_demo::network::RawNode::load(&h.net.ca_dir, &files, id, Suite::default()).unwrap();
         let identity = Arc::new(NodeIdentity {
             institution: id,
@@ -472,7 +704,10 @@ mod rogue {
                     if mode == Mode::SealToSelf {
                         fwd2.query.requester_key = identity.sealing.public_key();
                     }
-                    let payload = AnswerPayload::Found { value: serde_json::json!({"x": 1}), updated_at_ms: 0 };
+                    let payload = AnswerPayload::Found {
+                        value: serde_json::json!({"x": 1}),
+                        updated_at_ms: 0,
+                    };
                     let mut answer = answer_forward(&identity, &fwd2, &payload, UnixMillis::now()).unwrap();
                     match mode {
                         Mode::TamperAfterSigning => answer.answer.envelope.ciphertext[0] ^= 1,
@@ -488,7 +723,9 @@ mod rogue {
             }),
         );
         let cfg = raw.trust.server_config(renkei_pki::ClientAuth::Required).unwrap();
-        let server = renkei_http::serve_tls("127.0.0.1:0".parse().unwrap(), app, cfg).await.unwrap();
+        let server = renkei_http::serve_tls("127.0.0.1:0".parse().unwrap(), app, cfg)
+            .await
+            .unwrap();
         let sign_pub = std::fs::read_to_string(&files.signing_pub).unwrap();
         let seal_pub = std::fs::read_to_string(&files.sealing_pub).unwrap();
         let (renkei_crypto::PublicKeyFile::Verifying(s), renkei_crypto::PublicKeyFile::Sealing(e)) = (
@@ -507,7 +744,12 @@ mod rogue {
             sealing_key: (&e).into(),
             status: None,
         };
-        let _: InstitutionWire = h.net.hub_admin.put(&format!("/admin/v1/institutions/{id}"), &wire).await.unwrap();
+        let _: InstitutionWire = h
+            .net
+            .hub_admin
+            .put(&format!("/admin/v1/institutions/{id}"), &wire)
+            .await
+            .unwrap();
         std::mem::forget(server);
         id
     }
@@ -534,10 +776,16 @@ async fn misbehaving_providers_are_caught_and_recorded() {
         let r: Result<QueryResult, _> = h.net.node(SETAGAYA.key).local.post("/local/v1/queries", &q).await;
         assert_eq!(rejected_code(&r), expected, "{mode:?}");
         let last = h.node_records(SETAGAYA.key).await.pop().unwrap();
-        assert_eq!(last.outcome, expected, "the requester keeps its record of {mode:?}");
+        assert_eq!(
+            last.outcome, expected,
+            "the requester keeps its record of {mode:?}"
+        );
     }
     let outcomes: Vec<String> = h.hub_records().await.into_iter().map(|r| r.outcome).collect();
-    assert_eq!(outcomes, ["provider_timeout", "provider_error", "provider_error", "provided"]);
+    assert_eq!(
+        outcomes,
+        ["provider_timeout", "provider_error", "provider_error", "provided"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -549,48 +797,112 @@ async fn suspension_and_code_key_rotation() {
     let _: InstitutionWire = h
         .net
         .hub_admin
-        .post(&format!("/admin/v1/institutions/{}/status", VEHICLE.id()), &serde_json::json!({"status": "suspended"}))
+        .post(
+            &format!("/admin/v1/institutions/{}/status", VEHICLE.id()),
+            &serde_json::json!({"status": "suspended"}),
+        )
         .await
         .unwrap();
-    assert_eq!(rejected_code(&vehicle.post::<_, QueryResult>("/local/v1/queries", &q).await), "requester_suspended");
+    assert_eq!(
+        rejected_code(&vehicle.post::<_, QueryResult>("/local/v1/queries", &q).await),
+        "requester_suspended"
+    );
     let _: InstitutionWire = h
         .net
         .hub_admin
-        .post(&format!("/admin/v1/institutions/{}/status", VEHICLE.id()), &serde_json::json!({"status": "active"}))
+        .post(
+            &format!("/admin/v1/institutions/{}/status", VEHICLE.id()),
+            &serde_json::json!({"status": "active"}),
+        )
         .await
         .unwrap();
-    assert!(vehicle.post::<_, QueryResult>("/local/v1/queries", &q).await.is_ok());
+    assert!(
+        vehicle
+            .post::<_, QueryResult>("/local/v1/queries", &q)
+            .await
+            .is_ok()
+    );
     let bad: Result<InstitutionWire, _> = h
         .net
         .hub_admin
-        .post(&format!("/admin/v1/institutions/{}/status", VEHICLE.id()), &serde_json::json!({"status": "paused"}))
+        .post(
+            &format!("/admin/v1/institutions/{}/status", VEHICLE.id()),
+            &serde_json::json!({"status": "paused"}),
+        )
         .await;
     assert_eq!(rejected_code(&bad), "malformed");
 
     // Rotation with a grace period: codes under the old key keep working,
     // on both sides: the vehicle office's (requester) and the registry's
     // (provider, which finds the person by the previous code).
-    let r: RotateReply = h.net.hub_admin.post("/admin/v1/code-keys/rotate", &serde_json::json!({"grace_seconds": 3600})).await.unwrap();
+    let r: RotateReply = h
+        .net
+        .hub_admin
+        .post(
+            "/admin/v1/code-keys/rotate",
+            &serde_json::json!({"grace_seconds": 3600}),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.new_version, 2);
     let answer: QueryResult = vehicle.post("/local/v1/queries", &q).await.unwrap();
     assert_eq!(answer.status, "found");
     // Within the grace period each institution refreshes its codes.
-    let refreshed: renkei_http::node::RefreshResult = vehicle.post("/local/v1/codes/refresh", &serde_json::json!({})).await.unwrap();
+    let refreshed: renkei_http::node::RefreshResult = vehicle
+        .post("/local/v1/codes/refresh", &serde_json::json!({}))
+        .await
+        .unwrap();
     assert!(refreshed.refreshed >= 1 && refreshed.failed == 0, "{refreshed:?}");
-    let again: renkei_http::node::RefreshResult = vehicle.post("/local/v1/codes/refresh", &serde_json::json!({})).await.unwrap();
+    let again: renkei_http::node::RefreshResult = vehicle
+        .post("/local/v1/codes/refresh", &serde_json::json!({}))
+        .await
+        .unwrap();
     assert_eq!(again.refreshed, 0);
-    let own: renkei_http::registry::FillResult = h.net.registry_admin.post("/admin/v1/own-codes/refresh", &serde_json::json!({})).await.unwrap();
+    let own: renkei_http::registry::FillResult = h
+        .net
+        .registry_admin
+        .post("/admin/v1/own-codes/refresh", &serde_json::json!({}))
+        .await
+        .unwrap();
     assert_eq!(own.own_codes, 240);
     let p: PersonWire = vehicle.get(&format!("/local/v1/persons/{driver}")).await.unwrap();
     assert!(p.code.starts_with("ic1:aes256siv:2:"), "{}", p.code);
-    assert_eq!(vehicle.post::<_, QueryResult>("/local/v1/queries", &q).await.unwrap().status, "found");
+    assert_eq!(
+        vehicle
+            .post::<_, QueryResult>("/local/v1/queries", &q)
+            .await
+            .unwrap()
+            .status,
+        "found"
+    );
     // A rotation without grace: codes under version 2 expire at once.
-    let r: RotateReply = h.net.hub_admin.post("/admin/v1/code-keys/rotate", &serde_json::json!({"grace_seconds": 0})).await.unwrap();
+    let r: RotateReply = h
+        .net
+        .hub_admin
+        .post(
+            "/admin/v1/code-keys/rotate",
+            &serde_json::json!({"grace_seconds": 0}),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.new_version, 3);
-    assert_eq!(rejected_code(&vehicle.post::<_, QueryResult>("/local/v1/queries", &q).await), "code_key_expired");
+    assert_eq!(
+        rejected_code(&vehicle.post::<_, QueryResult>("/local/v1/queries", &q).await),
+        "code_key_expired"
+    );
     let file = std::fs::read_to_string(h.net.options.data_dir.join("hub/code-keys")).unwrap();
-    assert!(file.lines().any(|l| l.starts_with("3 current")), "the rotated keyring is persisted");
-    let bad: Result<RotateReply, _> = h.net.hub_admin.post("/admin/v1/code-keys/rotate", &serde_json::json!({"grace_seconds": -1})).await;
+    assert!(
+        file.lines().any(|l| l.starts_with("3 current")),
+        "the rotated keyring is persisted"
+    );
+    let bad: Result<RotateReply, _> = h
+        .net
+        .hub_admin
+        .post(
+            "/admin/v1/code-keys/rotate",
+            &serde_json::json!({"grace_seconds": -1}),
+        )
+        .await;
     assert_eq!(rejected_code(&bad), "malformed");
 }
 
@@ -615,13 +927,24 @@ async fn enrolment_checks_identity_exactly_and_never_echoes_a_my_number() {
         sex,
     };
     let res: EnrolResult = setagaya
-        .post("/local/v1/persons", &EnrolRequest { persons: vec![person(n, "1901-01-01", 9)] })
+        .post(
+            "/local/v1/persons",
+            &EnrolRequest {
+                persons: vec![person(n, "1901-01-01", 9)],
+            },
+        )
         .await
         .unwrap();
     assert!(res.enrolled.is_empty());
     let refusal = &res.refused[0];
     assert_eq!(refusal.code, "facts_differ");
-    assert!(refusal.message.contains("name, address, date of birth, sex differ"), "{}", refusal.message);
+    assert!(
+        refusal
+            .message
+            .contains("name, address, date of birth, sex differ"),
+        "{}",
+        refusal.message
+    );
     assert!(!refusal.message.contains(n.as_str()));
 
     // A My Number with a wrong check digit: refused without being echoed.
@@ -629,21 +952,38 @@ async fn enrolment_checks_identity_exactly_and_never_echoes_a_my_number() {
     let last = wrong.pop().unwrap();
     wrong.push(if last == '0' { '1' } else { '0' });
     let res: EnrolResult = setagaya
-        .post("/local/v1/persons", &EnrolRequest { persons: vec![person(&wrong, "1990-01-01", 1)] })
+        .post(
+            "/local/v1/persons",
+            &EnrolRequest {
+                persons: vec![person(&wrong, "1990-01-01", 1)],
+            },
+        )
         .await
         .unwrap();
     assert_eq!(res.refused[0].code, "invalid_input");
-    assert!(res.refused[0].message.contains("check digit"), "{}", res.refused[0].message);
+    assert!(
+        res.refused[0].message.contains("check digit"),
+        "{}",
+        res.refused[0].message
+    );
     assert!(!res.refused[0].message.contains(&wrong));
 
     // A valid number nobody has.
     let nobody = renkei_ids::MyNumber::random().expose();
     let res: EnrolResult = setagaya
-        .post("/local/v1/persons", &EnrolRequest { persons: vec![person(&nobody, "1990-01-01", 1)] })
+        .post(
+            "/local/v1/persons",
+            &EnrolRequest {
+                persons: vec![person(&nobody, "1990-01-01", 1)],
+            },
+        )
         .await
         .unwrap();
     assert!(["unknown_my_number", "facts_differ"].contains(&res.refused[0].code.as_str()));
-    assert_eq!(rejected_code(&setagaya.get::<PersonWire>("/local/v1/persons/S-TEST-1").await), "not_enrolled");
+    assert_eq!(
+        rejected_code(&setagaya.get::<PersonWire>("/local/v1/persons/S-TEST-1").await),
+        "not_enrolled"
+    );
     // A number sent as a JSON number: the parser's message is scrubbed.
     let r: Result<EnrolResult, _> = setagaya
         .post(
@@ -672,34 +1012,51 @@ async fn imports_are_all_or_nothing_with_a_report() {
          {{\"local_id\":\"NOBODY-1\",\"item\":\"household\",\"value\":{{\"members\":1}}}}\n"
     );
     let r: Result<ImportResult, _> = setagaya
-        .post_bytes("/local/v1/imports?format=jsonl", file.into_bytes(), "application/octet-stream")
+        .post_bytes(
+            "/local/v1/imports?format=jsonl",
+            file.into_bytes(),
+            "application/octet-stream",
+        )
         .await;
     match &r {
-        Err(ApiFailure::Rejected { code, message, status, .. }) => {
+        Err(ApiFailure::Rejected {
+            code,
+            message,
+            status,
+            ..
+        }) => {
             assert_eq!((code.as_str(), *status), ("import_rejected", 422));
             assert!(message.contains("line 2, field `item`"), "{message}");
         }
         other => panic!("{other:?}"),
     }
     // Well-formed rows about an unenrolled person are refused as a whole too.
-    let file = format!(
-        "local_id,item,members\n{person},household,9\nNOBODY-1,household,1\n"
-    );
-    let r: Result<ImportResult, _> = setagaya.post_bytes("/local/v1/imports?format=csv", file.into_bytes(), "text/csv").await;
+    let file = format!("local_id,item,members\n{person},household,9\nNOBODY-1,household,1\n");
+    let r: Result<ImportResult, _> = setagaya
+        .post_bytes("/local/v1/imports?format=csv", file.into_bytes(), "text/csv")
+        .await;
     match &r {
-        Err(ApiFailure::Rejected { message, .. }) => assert!(message.contains("line 3, field `local_id`"), "{message}"),
+        Err(ApiFailure::Rejected { message, .. }) => {
+            assert!(message.contains("line 3, field `local_id`"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
     let health_after: serde_json::Value = setagaya.get("/health").await.unwrap();
     assert_eq!(health_before["items"], health_after["items"], "nothing imported");
     // A good single-row update goes through the same checks and lands.
     let ok: ImportResult = setagaya
-        .put(&format!("/local/v1/persons/{person}/items/household"), &serde_json::json!({"value": {"members": 9}}))
+        .put(
+            &format!("/local/v1/persons/{person}/items/household"),
+            &serde_json::json!({"value": {"members": 9}}),
+        )
         .await
         .unwrap();
     assert_eq!(ok.imported, 1);
     let bad: Result<ImportResult, _> = setagaya
-        .put(&format!("/local/v1/persons/{person}/items/household"), &serde_json::json!({"fiscal_year": 2025, "value": {"members": 9}}))
+        .put(
+            &format!("/local/v1/persons/{person}/items/household"),
+            &serde_json::json!({"fiscal_year": 2025, "value": {"members": 9}}),
+        )
         .await;
     assert_eq!(rejected_code(&bad), "import_rejected");
 }
@@ -708,19 +1065,48 @@ async fn imports_are_all_or_nothing_with_a_report() {
 async fn each_surface_has_its_own_credential() {
     let h = harness().await;
     let ca = std::fs::read(h.net.ca_dir.join("ca.crt")).unwrap();
-    let setagaya_token = String::from_utf8(renkei_pki::read_private(&h.net.node(SETAGAYA.key).files.token).unwrap().to_vec()).unwrap();
-    let hub_admin_with_node_token = renkei_http::LocalClient::new(&h.net.hub.admin.url(), &ca, &setagaya_token, Duration::from_secs(10)).unwrap();
-    let r = hub_admin_with_node_token.get::<Vec<RecordWire>>("/admin/v1/records").await;
+    let setagaya_token = String::from_utf8(
+        renkei_pki::read_private(&h.net.node(SETAGAYA.key).files.token)
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    let hub_admin_with_node_token = renkei_http::LocalClient::new(
+        &h.net.hub.admin.url(),
+        &ca,
+        &setagaya_token,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let r = hub_admin_with_node_token
+        .get::<Vec<RecordWire>>("/admin/v1/records")
+        .await;
     assert_eq!(rejected_code(&r), "unauthenticated");
-    let other_node = renkei_http::LocalClient::new(&h.net.node(YOKOHAMA.key).local_url(), &ca, &setagaya_token, Duration::from_secs(10)).unwrap();
-    assert_eq!(rejected_code(&other_node.get::<Vec<NodeRecordWire>>("/local/v1/records").await), "unauthenticated");
+    let other_node = renkei_http::LocalClient::new(
+        &h.net.node(YOKOHAMA.key).local_url(),
+        &ca,
+        &setagaya_token,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(
+        rejected_code(&other_node.get::<Vec<NodeRecordWire>>("/local/v1/records").await),
+        "unauthenticated"
+    );
     // Health and metrics need no token; metrics are Prometheus text.
     let health: serde_json::Value = other_node.get("/health").await.unwrap();
     assert_eq!(health["status"], "ok");
     // The network listener refuses a client without a certificate.
-    let plain = renkei_http::LocalClient::new(&h.net.hub.network.url(), &ca, "x", Duration::from_secs(10)).unwrap();
+    let plain =
+        renkei_http::LocalClient::new(&h.net.hub.network.url(), &ca, "x", Duration::from_secs(10)).unwrap();
     let r = plain.get::<serde_json::Value>("/health").await;
-    assert!(matches!(&r, Err(ApiFailure::Tls(_) | ApiFailure::Protocol(_) | ApiFailure::Connect(_))), "{r:?}");
+    assert!(
+        matches!(
+            &r,
+            Err(ApiFailure::Tls(_) | ApiFailure::Protocol(_) | ApiFailure::Connect(_))
+        ),
+        "{r:?}"
+    );
 }
 
 // ----------------------------------------------------------------- privacy
@@ -778,7 +1164,11 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
     let set: std::collections::HashSet<&[u8]> = numbers.iter().map(|n| n.as_bytes()).collect();
     for f in &network_side {
         let bytes = std::fs::read(f).unwrap();
-        assert!(!contains_any_number(&bytes, &set), "a My Number is in {}", f.display());
+        assert!(
+            !contains_any_number(&bytes, &set),
+            "a My Number is in {}",
+            f.display()
+        );
     }
     // The registry's store does hold them (the check above is not vacuous).
     let mut reg = std::fs::read(dir.join("registry/registry.sqlite")).unwrap();
@@ -791,14 +1181,29 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
         hub_bytes.extend(std::fs::read(f).unwrap());
     }
     let account = h.net.node(SETAGAYA.key).local.clone();
-    let q = query(&h.country.cast.account_holder.0, &DIGITAL, "benefit_payment_account", "public_fund_account", None);
+    let q = query(
+        &h.country.cast.account_holder.0,
+        &DIGITAL,
+        "benefit_payment_account",
+        "public_fund_account",
+        None,
+    );
     let r: QueryResult = account.post("/local/v1/queries", &q).await.unwrap();
     let holder = r.value.unwrap()["holder_kana"].as_str().unwrap().to_owned();
     let drive: QueryResult = h
         .net
         .node(VEHICLE.key)
         .local
-        .post("/local/v1/queries", &query(&h.country.cast.driver, &REGISTRY, "vehicle_registration", "four_facts", None))
+        .post(
+            "/local/v1/queries",
+            &query(
+                &h.country.cast.driver,
+                &REGISTRY,
+                "vehicle_registration",
+                "four_facts",
+                None,
+            ),
+        )
         .await
         .unwrap();
     let address = drive.value.unwrap()["address"].as_str().unwrap().to_owned();
@@ -807,8 +1212,14 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
         hub_bytes_after.extend(std::fs::read(f).unwrap());
     }
     hub_bytes.extend(hub_bytes_after);
-    assert!(!contains(&hub_bytes, holder.as_bytes()), "a name reached the hub's store");
-    assert!(!contains(&hub_bytes, address.as_bytes()), "an address reached the hub's store");
+    assert!(
+        !contains(&hub_bytes, holder.as_bytes()),
+        "a name reached the hub's store"
+    );
+    assert!(
+        !contains(&hub_bytes, address.as_bytes()),
+        "an address reached the hub's store"
+    );
 
     // And no log line of any role carries a My Number or those values.
     let log = logs().lock().unwrap().clone();

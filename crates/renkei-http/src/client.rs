@@ -117,7 +117,11 @@ pub struct NetClient {
 }
 
 impl NetClient {
-    pub(crate) fn new(identity: Arc<Identity>, anchors: &TrustAnchors, timeout: Duration) -> Result<Self, SetupError> {
+    pub(crate) fn new(
+        identity: Arc<Identity>,
+        anchors: &TrustAnchors,
+        timeout: Duration,
+    ) -> Result<Self, SetupError> {
         let inner = RwLock::new(Self::build(&identity, anchors, timeout)?);
         Ok(Self {
             identity,
@@ -126,7 +130,11 @@ impl NetClient {
         })
     }
 
-    fn build(identity: &Identity, anchors: &TrustAnchors, timeout: Duration) -> Result<reqwest::Client, SetupError> {
+    fn build(
+        identity: &Identity,
+        anchors: &TrustAnchors,
+        timeout: Duration,
+    ) -> Result<reqwest::Client, SetupError> {
         let tls = client_config(Some(identity), anchors)?;
         reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
@@ -217,7 +225,8 @@ pub struct LocalClient {
 
 impl LocalClient {
     pub fn new(base: &str, ca_pem: &[u8], token: &str, timeout: Duration) -> Result<Self, ApiFailure> {
-        let cert = reqwest::Certificate::from_pem(ca_pem).map_err(|e| ApiFailure::Protocol(format!("CA certificate: {e}")))?;
+        let cert = reqwest::Certificate::from_pem(ca_pem)
+            .map_err(|e| ApiFailure::Protocol(format!("CA certificate: {e}")))?;
         let client = reqwest::Client::builder()
             .tls_certs_only([cert])
             .https_only(true)
@@ -247,7 +256,11 @@ impl LocalClient {
         decode(resp).await
     }
 
-    pub async fn post<B: Serialize + ?Sized, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, ApiFailure> {
+    pub async fn post<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, ApiFailure> {
         let resp = self
             .client
             .post(format!("{}{path}", self.base))
@@ -259,7 +272,11 @@ impl LocalClient {
         decode(resp).await
     }
 
-    pub async fn put<B: Serialize + ?Sized, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, ApiFailure> {
+    pub async fn put<B: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, ApiFailure> {
         let resp = self
             .client
             .put(format!("{}{path}", self.base))
@@ -272,7 +289,12 @@ impl LocalClient {
     }
 
     /// POST a raw body (an import file).
-    pub async fn post_bytes<R: DeserializeOwned>(&self, path: &str, body: Vec<u8>, content_type: &str) -> Result<R, ApiFailure> {
+    pub async fn post_bytes<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<R, ApiFailure> {
         let resp = self
             .client
             .post(format!("{}{path}", self.base))

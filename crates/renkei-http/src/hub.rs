@@ -14,8 +14,8 @@ use axum::{Extension, Json, Router, middleware};
 use renkei_catalog::{Catalog, KindCode, PermissionTable};
 use renkei_crypto::{CodeKeyring, Suite, VerifyingKey, b64, unb64};
 use renkei_hub::{
-    Endpoint, HubCore, HubPolicy, HubStore, Institution, InstitutionStatus, Outcome, PeerInstitution, RecordFilter,
-    SecurityEvent,
+    Endpoint, HubCore, HubPolicy, HubStore, Institution, InstitutionStatus, Outcome, PeerInstitution,
+    RecordFilter, SecurityEvent,
 };
 use renkei_ids::{CorporateNumber, LinkId, MessageId};
 use renkei_pki::{ClientAuth, PeerCertificate, Role, WriteMode};
@@ -32,8 +32,8 @@ use crate::settings::{
     require_token,
 };
 use crate::wire::{
-    CodeDeliveryWire, CodeIssueWire, CodeRefreshReplyWire, CodeRefreshWire, RefreshedCodeWire, HubReplyWire, PublicKeyWire, SignedAnswerWire, SignedForwardWire,
-    SignedRequestWire, acquisition, field,
+    CodeDeliveryWire, CodeIssueWire, CodeRefreshReplyWire, CodeRefreshWire, HubReplyWire, PublicKeyWire,
+    RefreshedCodeWire, SignedAnswerWire, SignedForwardWire, SignedRequestWire, acquisition, field,
 };
 
 /// Largest linkage message accepted on the network listener.
@@ -112,7 +112,10 @@ pub fn check_catalog(settings: &HubSettings) -> Result<(usize, usize, String), S
 }
 
 /// Start a hub with `store`.
-pub async fn start_hub<S: HubStore + Clone>(settings: &HubSettings, store: S) -> Result<RunningHub, SetupError> {
+pub async fn start_hub<S: HubStore + Clone>(
+    settings: &HubSettings,
+    store: S,
+) -> Result<RunningHub, SetupError> {
     let (catalog, table) = load_catalog(settings)?;
     let signer = load_signing_key(&settings.signing_key, settings.suite)?;
     let keyring_text = renkei_pki::read_private(&settings.code_keys)?;
@@ -122,23 +125,45 @@ pub async fn start_hub<S: HubStore + Clone>(settings: &HubSettings, store: S) ->
     let record_key: [u8; 32] = unb64("record key", String::from_utf8_lossy(&record_key_text).trim())
         .ok()
         .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| SetupError::config(settings.record_key.display().to_string(), "must hold 32 bytes in base64url"))?;
+        .ok_or_else(|| {
+            SetupError::config(
+                settings.record_key.display().to_string(),
+                "must hold 32 bytes in base64url",
+            )
+        })?;
     let token = crate::settings::read_admin_token(&settings.admin_token)?;
     let (identity, anchors) = settings.tls.load()?;
     if identity.certificate().identity.role != Role::Hub {
-        return Err(SetupError::config(settings.tls.cert.display().to_string(), "is not a hub certificate"));
+        return Err(SetupError::config(
+            settings.tls.cert.display().to_string(),
+            "is not a hub certificate",
+        ));
     }
     let trust = TrustState::new(identity, anchors);
     let policy = HubPolicy {
         max_skew_ms: settings.max_skew_secs as i64 * 1000,
     };
-    let core = HubCore::new(catalog, table, keyring, signer, Zeroizing::new(record_key), policy);
+    let core = HubCore::new(
+        catalog,
+        table,
+        keyring,
+        signer,
+        Zeroizing::new(record_key),
+        policy,
+    );
     let verifying_key = core.verifying_key();
 
     let now = UnixMillis::now();
-    let seen = store.recent_message_ids(now.plus_ms(-2 * policy.max_skew_ms)).await?;
+    let seen = store
+        .recent_message_ids(now.plus_ms(-2 * policy.max_skew_ms))
+        .await?;
     core.seed_replay(seen, now);
-    let directory = store.institutions().await?.into_iter().map(|i| (i.id, i)).collect();
+    let directory = store
+        .institutions()
+        .await?
+        .into_iter()
+        .map(|i| (i.id, i))
+        .collect();
 
     let state = Arc::new(HubState {
         core,
@@ -164,7 +189,9 @@ pub async fn start_hub<S: HubStore + Clone>(settings: &HubSettings, store: S) ->
         )
         .route("/health", get(health::<S>))
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
-        .layer(middleware::from_fn(|r, n| crate::metrics_util::track("hub", r, n)))
+        .layer(middleware::from_fn(|r, n| {
+            crate::metrics_util::track("hub", r, n)
+        }))
         .with_state(state.clone());
 
     let admin = Router::new()
@@ -177,21 +204,31 @@ pub async fn start_hub<S: HubStore + Clone>(settings: &HubSettings, store: S) ->
         .layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<S>))
         .route("/metrics", get(crate::metrics_util::render))
-        .layer(middleware::from_fn(|r, n| crate::metrics_util::track("hub-admin", r, n)))
+        .layer(middleware::from_fn(|r, n| {
+            crate::metrics_util::track("hub-admin", r, n)
+        }))
         .with_state(state);
 
-    let network = serve_tls(settings.listen, network, trust.server_config(ClientAuth::Required)?)
-        .await
-        .map_err(|source| SetupError::Listen {
-            addr: settings.listen,
-            source,
-        })?;
-    let admin = serve_tls(settings.admin_listen, admin, trust.server_config(ClientAuth::None)?)
-        .await
-        .map_err(|source| SetupError::Listen {
-            addr: settings.admin_listen,
-            source,
-        })?;
+    let network = serve_tls(
+        settings.listen,
+        network,
+        trust.server_config(ClientAuth::Required)?,
+    )
+    .await
+    .map_err(|source| SetupError::Listen {
+        addr: settings.listen,
+        source,
+    })?;
+    let admin = serve_tls(
+        settings.admin_listen,
+        admin,
+        trust.server_config(ClientAuth::None)?,
+    )
+    .await
+    .map_err(|source| SetupError::Listen {
+        addr: settings.admin_listen,
+        source,
+    })?;
     let crl_task = trust.watch_crl(
         settings.tls.ca_cert.clone(),
         settings.tls.crl.clone(),
@@ -209,10 +246,20 @@ pub async fn start_hub<S: HubStore + Clone>(settings: &HubSettings, store: S) ->
 
 impl<S: HubStore> HubState<S> {
     fn lookup(&self, id: &CorporateNumber) -> Option<Institution> {
-        self.directory.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.directory
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 
-    async fn security_event(&self, denial: &Denial, peer: Option<CorporateNumber>, message_id: Option<MessageId>, at: UnixMillis) {
+    async fn security_event(
+        &self,
+        denial: &Denial,
+        peer: Option<CorporateNumber>,
+        message_id: Option<MessageId>,
+        at: UnixMillis,
+    ) {
         metrics::counter!("renkei_hub_security_events_total", "code" => denial.code.as_str()).increment(1);
         tracing::warn!(code = %denial.code, peer = ?peer.map(|p| p.to_string()), message = %denial.message, "request failed authentication");
         let event = SecurityEvent {
@@ -263,7 +310,9 @@ fn provider_denial(f: ApiFailure, provider: &CorporateNumber) -> Denial {
         ),
         ApiFailure::Tls(e) => Denial::new(
             DenialCode::ProviderUnavailable,
-            format!("provider {provider} refused the hub's TLS connection or presented a refused certificate ({e})"),
+            format!(
+                "provider {provider} refused the hub's TLS connection or presented a refused certificate ({e})"
+            ),
         ),
         ApiFailure::Protocol(e) => Denial::new(
             DenialCode::ProviderError,
@@ -288,10 +337,12 @@ async fn linkage<S: HubStore>(
         certificate_fingerprint: peer.fingerprint,
     };
     if let Err(denial) = st.core.authenticate(&peer_id, &request, requester.as_ref(), now) {
-        st.security_event(&denial, Some(peer_institution), Some(r.message_id), now).await;
+        st.security_event(&denial, Some(peer_institution), Some(r.message_id), now)
+            .await;
         return Err(denial.into());
     }
-    let requester = requester.ok_or_else(|| ApiError::internal("linkage", "requester vanished after authentication"))?;
+    let requester =
+        requester.ok_or_else(|| ApiError::internal("linkage", "requester vanished after authentication"))?;
 
     let authorized = match st.core.authorize(&request, &requester, provider.as_ref(), now) {
         Ok(a) => a,
@@ -303,7 +354,8 @@ async fn linkage<S: HubStore>(
             return Err(ApiError::from(rejected.denial).with_query_id(Some(query_id)));
         }
     };
-    let provider = provider.ok_or_else(|| ApiError::internal("linkage", "provider vanished after authorization"))?;
+    let provider =
+        provider.ok_or_else(|| ApiError::internal("linkage", "provider vanished after authorization"))?;
     let forward = st.core.forward(&request, &authorized, &requester, now);
 
     let answer = match st
@@ -318,7 +370,12 @@ async fn linkage<S: HubStore>(
     {
         Err(f) => Err(provider_denial(f, &provider.id)),
         Ok(w) => SignedAnswer::try_from(&w)
-            .map_err(|e| Denial::new(DenialCode::ProviderError, format!("provider {} answered unusably: {e}", provider.id)))
+            .map_err(|e| {
+                Denial::new(
+                    DenialCode::ProviderError,
+                    format!("provider {} answered unusably: {e}", provider.id),
+                )
+            })
             .and_then(|a| st.core.check_answer(&forward, &a, &provider).map(|()| a)),
     };
     let answer = match answer {
@@ -349,15 +406,24 @@ async fn issue_codes<S: HubStore>(
     JsonBody(body): JsonBody<CodeIssueWire>,
 ) -> Result<Json<CodeDeliveryWire>, ApiError> {
     peer.require_role(Role::Registry)?;
-    let id = CorporateNumber::parse(&body.institution).map_err(|e| ApiError::malformed(format!("institution: {e}")))?;
-    let institution = st
-        .lookup(&id)
-        .ok_or_else(|| ApiError::not_found("unknown_institution", format!("institution {id} is not registered at this hub")))?;
+    let id = CorporateNumber::parse(&body.institution)
+        .map_err(|e| ApiError::malformed(format!("institution: {e}")))?;
+    let institution = st.lookup(&id).ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_institution",
+            format!("institution {id} is not registered at this hub"),
+        )
+    })?;
     if institution.status == InstitutionStatus::Suspended {
-        return Err(ApiError::forbidden("institution_suspended", format!("institution {id} is suspended")));
+        return Err(ApiError::forbidden(
+            "institution_suspended",
+            format!("institution {id} is suspended"),
+        ));
     }
     if body.entries.is_empty() || body.entries.len() > MAX_CODE_BATCH {
-        return Err(ApiError::malformed(format!("entries must hold 1 to {MAX_CODE_BATCH} people")));
+        return Err(ApiError::malformed(format!(
+            "entries must hold 1 to {MAX_CODE_BATCH} people"
+        )));
     }
     let mut entries = Vec::with_capacity(body.entries.len());
     for (i, e) in body.entries.iter().enumerate() {
@@ -366,7 +432,9 @@ async fn issue_codes<S: HubStore>(
         let link: [u8; 16] = unb64("link id", &e.link_id)
             .ok()
             .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| ApiError::malformed(format!("entry {i}: link_id must be 16 bytes in base64url")))?;
+            .ok_or_else(|| {
+                ApiError::malformed(format!("entry {i}: link_id must be 16 bytes in base64url"))
+            })?;
         entries.push((acq, LinkId::from_bytes(link)));
     }
     let delivery = st
@@ -384,17 +452,28 @@ async fn refresh_codes<S: HubStore>(
     JsonBody(body): JsonBody<CodeRefreshWire>,
 ) -> Result<Json<CodeRefreshReplyWire>, ApiError> {
     let id = peer.institution_as(&[Role::Node, Role::Registry, Role::Portal])?;
-    let institution = st
-        .lookup(&id)
-        .ok_or_else(|| ApiError::forbidden("unknown_requester", format!("institution {id} is not registered at this hub")))?;
+    let institution = st.lookup(&id).ok_or_else(|| {
+        ApiError::forbidden(
+            "unknown_requester",
+            format!("institution {id} is not registered at this hub"),
+        )
+    })?;
     if institution.tls_certificate != peer.fingerprint {
-        return Err(ApiError::forbidden("certificate_mismatch", "the TLS client certificate is not the one registered"));
+        return Err(ApiError::forbidden(
+            "certificate_mismatch",
+            "the TLS client certificate is not the one registered",
+        ));
     }
     if institution.status == InstitutionStatus::Suspended {
-        return Err(ApiError::forbidden("requester_suspended", format!("institution {id} is suspended")));
+        return Err(ApiError::forbidden(
+            "requester_suspended",
+            format!("institution {id} is suspended"),
+        ));
     }
     if body.codes.len() > MAX_CODE_BATCH {
-        return Err(ApiError::malformed(format!("at most {MAX_CODE_BATCH} codes per request")));
+        return Err(ApiError::malformed(format!(
+            "at most {MAX_CODE_BATCH} codes per request"
+        )));
     }
     let now = UnixMillis::now();
     let codes = body
@@ -483,16 +562,21 @@ async fn list_institutions<S: HubStore>(State(st): State<Arc<HubState<S>>>) -> J
 }
 
 fn cert_fingerprint(pem: &str, id: &CorporateNumber) -> Result<[u8; 32], ApiError> {
-    let der = pem_to_der(pem).ok_or_else(|| ApiError::malformed("certificate must be one PEM CERTIFICATE block"))?;
+    let der = pem_to_der(pem)
+        .ok_or_else(|| ApiError::malformed("certificate must be one PEM CERTIFICATE block"))?;
     let cert = PeerCertificate::parse(&der).map_err(|e| ApiError::malformed(format!("certificate: {e}")))?;
     if cert.identity.institution != Some(*id) {
         return Err(ApiError::malformed(format!(
             "certificate is issued to {}, not to institution {id}",
-            cert.identity.institution.map_or_else(|| "no institution".into(), |i| i.to_string())
+            cert.identity
+                .institution
+                .map_or_else(|| "no institution".into(), |i| i.to_string())
         )));
     }
     if !matches!(cert.identity.role, Role::Node | Role::Registry | Role::Portal) {
-        return Err(ApiError::malformed("certificate role must be node, registry or portal"));
+        return Err(ApiError::malformed(
+            "certificate role must be node, registry or portal",
+        ));
     }
     Ok(cert.fingerprint)
 }
@@ -519,7 +603,9 @@ async fn register_institution<S: HubStore>(
 ) -> Result<Json<InstitutionWire>, ApiError> {
     let id = CorporateNumber::parse(&id).map_err(|e| ApiError::malformed(format!("institution id: {e}")))?;
     if !body.id.is_empty() && body.id != id.to_string() {
-        return Err(ApiError::malformed("field `id`: differs from the institution in the path"));
+        return Err(ApiError::malformed(
+            "field `id`: differs from the institution in the path",
+        ));
     }
     let bad = |e: crate::wire::WireError| ApiError::malformed(e.to_string());
     let name = body.name.trim().to_owned();
@@ -528,7 +614,10 @@ async fn register_institution<S: HubStore>(
     }
     let kind = field("kind", KindCode::parse(&body.kind)).map_err(bad)?;
     if st.core.catalog().kind(&kind).is_none() {
-        return Err(ApiError::malformed(format!("field `kind`: `{kind}` is not a kind of catalog {}", st.core.catalog().version)));
+        return Err(ApiError::malformed(format!(
+            "field `kind`: `{kind}` is not a kind of catalog {}",
+            st.core.catalog().version
+        )));
     }
     let endpoint = field("endpoint", Endpoint::parse(&body.endpoint)).map_err(bad)?;
     let signing_key = body.signing_key.verifying("signing_key").map_err(bad)?;
@@ -543,7 +632,8 @@ async fn register_institution<S: HubStore>(
     }
     let status = match body.status.as_deref() {
         None => InstitutionStatus::Active,
-        Some(s) => InstitutionStatus::parse(s).ok_or_else(|| ApiError::malformed("field `status`: must be active or suspended"))?,
+        Some(s) => InstitutionStatus::parse(s)
+            .ok_or_else(|| ApiError::malformed("field `status`: must be active or suspended"))?,
     };
     let institution = Institution {
         id,
@@ -578,11 +668,14 @@ async fn set_status<S: HubStore>(
     JsonBody(body): JsonBody<StatusBody>,
 ) -> Result<Json<InstitutionWire>, ApiError> {
     let id = CorporateNumber::parse(&id).map_err(|e| ApiError::malformed(format!("institution id: {e}")))?;
-    let status =
-        InstitutionStatus::parse(&body.status).ok_or_else(|| ApiError::malformed("field `status`: must be active or suspended"))?;
+    let status = InstitutionStatus::parse(&body.status)
+        .ok_or_else(|| ApiError::malformed("field `status`: must be active or suspended"))?;
     let now = UnixMillis::now();
     if !st.store.set_institution_status(id, status, now).await? {
-        return Err(ApiError::not_found("unknown_institution", format!("institution {id} is not registered")));
+        return Err(ApiError::not_found(
+            "unknown_institution",
+            format!("institution {id} is not registered"),
+        ));
     }
     let mut dir = st.directory.write().unwrap_or_else(|p| p.into_inner());
     let entry = dir
@@ -715,10 +808,10 @@ async fn rotate_code_key<S: HubStore>(
     if body.grace_seconds > 400 * 24 * 3600 {
         return Err(ApiError::malformed("grace_seconds must be at most 400 days"));
     }
-    let (version, parts) = st.core.rotate_code_key(UnixMillis::now(), body.grace_seconds as i64 * 1000);
-    let ring = CodeKeyring::from_parts(parts.into_iter().map(|(v, k, s)| (v, *k, s)))
-        .map_err(|e| ApiError::internal("code key rotation", e))?;
-    renkei_pki::write_private(&st.code_keys, ring.to_file_text().as_bytes(), WriteMode::Replace)
+    let (version, text) = st
+        .core
+        .rotate_code_key(UnixMillis::now(), body.grace_seconds as i64 * 1000);
+    renkei_pki::write_private(&st.code_keys, text.as_bytes(), WriteMode::Replace)
         .map_err(|e| ApiError::internal("writing the code key file", e))?;
     tracing::info!(version, "code key rotated");
     Ok(Json(RotateReply { new_version: version }))

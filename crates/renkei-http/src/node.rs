@@ -16,15 +16,17 @@ use axum::{Extension, Json, Router, middleware};
 use renkei_catalog::{Catalog, ItemCode, KindCode, OfficeWorkCode};
 use renkei_crypto::{Suite, VerifyingKey};
 use renkei_ids::{
-    AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, LocalPersonId, MyNumber, PersonName, QueryId,
-    Sex,
+    AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, LocalPersonId, MyNumber, PersonName,
+    QueryId, Sex,
 };
 use renkei_node::{
     EnrolledPerson, ImportError, ImportFormat, NodeIdentity, NodeRecord, NodeRole, NodeStore, RecordOutcome,
     answer_forward, build_request, check_forward, parse_import, payload_of,
 };
 use renkei_pki::{ClientAuth, Role};
-use renkei_protocol::{AnswerPayload, CodeDelivery, FiscalYear, SignedAnswer, SignedForward, SignedReceipt, UnixMillis};
+use renkei_protocol::{
+    AnswerPayload, CodeDelivery, FiscalYear, SignedAnswer, SignedForward, SignedReceipt, UnixMillis,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{ApiFailure, Expect, NetClient};
@@ -32,12 +34,12 @@ use crate::error::{ApiError, JsonBody, SetupError};
 use crate::peer::{Peer, require_peer};
 use crate::server::{RunningServer, TrustState, serve_tls};
 use crate::settings::{
-    TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_sealing_key, load_signing_key,
-    load_verifying_key, read_text, require_token,
+    TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_sealing_key,
+    load_signing_key, load_verifying_key, read_text, require_token,
 };
 use crate::wire::{
-    CodeRequestEntryWire, CodeRequestWire, CodeResponseWire, HubReplyWire, SignedAnswerWire, SignedForwardWire,
-    SignedRequestWire,
+    CodeRequestEntryWire, CodeRequestWire, CodeResponseWire, HubReplyWire, SignedAnswerWire,
+    SignedForwardWire, SignedRequestWire,
 };
 
 const PROVIDE_BODY_LIMIT: usize = 64 * 1024;
@@ -110,11 +112,17 @@ impl RunningNode {
     }
 }
 
-pub async fn start_node<S: NodeStore + Clone>(settings: &NodeSettings, store: S) -> Result<RunningNode, SetupError> {
+pub async fn start_node<S: NodeStore + Clone>(
+    settings: &NodeSettings,
+    store: S,
+) -> Result<RunningNode, SetupError> {
     let catalog = Catalog::parse(&read_text(&settings.catalog)?)
         .map_err(|e| SetupError::config(settings.catalog.display().to_string(), e))?;
     if catalog.kind(&settings.kind).is_none() {
-        return Err(SetupError::config("kind", format!("`{}` is not a kind of catalog {}", settings.kind, catalog.version)));
+        return Err(SetupError::config(
+            "kind",
+            format!("`{}` is not a kind of catalog {}", settings.kind, catalog.version),
+        ));
     }
     let identity = NodeIdentity {
         institution: settings.institution,
@@ -126,11 +134,14 @@ pub async fn start_node<S: NodeStore + Clone>(settings: &NodeSettings, store: S)
     let hub_key = load_verifying_key(&settings.hub_signing_key, settings.suite)?;
     let token = crate::settings::read_admin_token(&settings.local_token)?;
     let (tls_identity, anchors) = settings.tls.load()?;
-    let cert_identity = tls_identity.certificate().identity.clone();
+    let cert_identity = tls_identity.certificate().identity;
     if cert_identity.role != Role::Node || cert_identity.institution != Some(settings.institution) {
         return Err(SetupError::config(
             settings.tls.cert.display().to_string(),
-            format!("is not a node certificate of institution {}", settings.institution),
+            format!(
+                "is not a node certificate of institution {}",
+                settings.institution
+            ),
         ));
     }
     let trust = TrustState::new(tls_identity, anchors);
@@ -152,7 +163,9 @@ pub async fn start_node<S: NodeStore + Clone>(settings: &NodeSettings, store: S)
         )
         .route("/health", get(health::<S>))
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
-        .layer(middleware::from_fn(|r, n| crate::metrics_util::track("node", r, n)))
+        .layer(middleware::from_fn(|r, n| {
+            crate::metrics_util::track("node", r, n)
+        }))
         .with_state(state.clone());
     let local = Router::new()
         .route("/local/v1/persons", post(enrol::<S>))
@@ -168,21 +181,31 @@ pub async fn start_node<S: NodeStore + Clone>(settings: &NodeSettings, store: S)
         .layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<S>))
         .route("/metrics", get(crate::metrics_util::render))
-        .layer(middleware::from_fn(|r, n| crate::metrics_util::track("node-local", r, n)))
+        .layer(middleware::from_fn(|r, n| {
+            crate::metrics_util::track("node-local", r, n)
+        }))
         .with_state(state);
 
-    let network = serve_tls(settings.listen, network, trust.server_config(ClientAuth::Required)?)
-        .await
-        .map_err(|source| SetupError::Listen {
-            addr: settings.listen,
-            source,
-        })?;
-    let local = serve_tls(settings.local_listen, local, trust.server_config(ClientAuth::None)?)
-        .await
-        .map_err(|source| SetupError::Listen {
-            addr: settings.local_listen,
-            source,
-        })?;
+    let network = serve_tls(
+        settings.listen,
+        network,
+        trust.server_config(ClientAuth::Required)?,
+    )
+    .await
+    .map_err(|source| SetupError::Listen {
+        addr: settings.listen,
+        source,
+    })?;
+    let local = serve_tls(
+        settings.local_listen,
+        local,
+        trust.server_config(ClientAuth::None)?,
+    )
+    .await
+    .map_err(|source| SetupError::Listen {
+        addr: settings.local_listen,
+        source,
+    })?;
     let crl_task = trust.watch_crl(
         settings.tls.ca_cert.clone(),
         settings.tls.crl.clone(),
@@ -222,8 +245,13 @@ async fn provide<S: NodeStore>(
         Some(l) => st.store.item(l, &q.item, q.fiscal_year).await?,
         None => None,
     };
-    let answer = answer_forward(&st.identity, &forward, &payload_of(value.as_ref()), UnixMillis::now())
-        .map_err(|e| ApiError::internal("sealing the answer", e))?;
+    let answer = answer_forward(
+        &st.identity,
+        &forward,
+        &payload_of(value.as_ref()),
+        UnixMillis::now(),
+    )
+    .map_err(|e| ApiError::internal("sealing the answer", e))?;
     let record = NodeRecord {
         query_id: Some(q.query_id),
         role: NodeRole::Provider,
@@ -243,7 +271,8 @@ async fn provide<S: NodeStore>(
     };
     // Our own record is durable before the answer leaves.
     st.store.append_record(record).await?;
-    metrics::counter!("renkei_node_provided_total", "found" => if value.is_some() { "yes" } else { "no" }).increment(1);
+    metrics::counter!("renkei_node_provided_total", "found" => if value.is_some() { "yes" } else { "no" })
+        .increment(1);
     Ok(Json((&answer).into()))
 }
 
@@ -345,7 +374,9 @@ fn upstream(f: ApiFailure, who: &str) -> ApiError {
         ApiFailure::Tls(e) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "tls_refused",
-            format!("the TLS handshake with the {who} failed (is this node's certificate revoked or expired?): {e}"),
+            format!(
+                "the TLS handshake with the {who} failed (is this node's certificate revoked or expired?): {e}"
+            ),
         ),
         ApiFailure::Protocol(e) => ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -360,7 +391,9 @@ async fn enrol<S: NodeStore>(
     JsonBody(body): JsonBody<EnrolRequest>,
 ) -> Result<Json<EnrolResult>, ApiError> {
     if body.persons.is_empty() || body.persons.len() > MAX_ENROL_BATCH {
-        return Err(ApiError::malformed(format!("persons must hold 1 to {MAX_ENROL_BATCH} entries")));
+        return Err(ApiError::malformed(format!(
+            "persons must hold 1 to {MAX_ENROL_BATCH} entries"
+        )));
     }
     let mut refused = Vec::new();
     let mut by_acq: HashMap<AcquisitionNumber, LocalPersonId> = HashMap::new();
@@ -415,7 +448,11 @@ async fn enrol<S: NodeStore>(
         };
         for r in &response.refused {
             let Some((_, local_id)) = lookup(&r.acquisition_number) else {
-                return Err(ApiError::new(StatusCode::BAD_GATEWAY, "registry_error", "the registry refused a number it was not sent"));
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "registry_error",
+                    "the registry refused a number it was not sent",
+                ));
             };
             refused.push(EnrolRefusal {
                 local_id: local_id.to_string(),
@@ -426,18 +463,31 @@ async fn enrol<S: NodeStore>(
         let mut issued = Vec::new();
         for a in &response.issued {
             let Some((acq, _)) = lookup(a) else {
-                return Err(ApiError::new(StatusCode::BAD_GATEWAY, "registry_error", "the registry issued a code for a number it was not sent"));
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "registry_error",
+                    "the registry issued a code for a number it was not sent",
+                ));
             };
             issued.push(acq);
         }
         if let Some(d) = &response.delivery {
-            let delivery = CodeDelivery::try_from(d).map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "registry_error", e.to_string()))?;
+            let delivery = CodeDelivery::try_from(d)
+                .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "registry_error", e.to_string()))?;
             if delivery.institution != st.identity.institution {
-                return Err(ApiError::new(StatusCode::BAD_GATEWAY, "registry_error", "the code delivery is for another institution"));
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "registry_error",
+                    "the code delivery is for another institution",
+                ));
             }
-            let codes = delivery
-                .open(&st.identity.sealing, &issued)
-                .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "registry_error", format!("the code delivery does not open: {e}")))?;
+            let codes = delivery.open(&st.identity.sealing, &issued).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "registry_error",
+                    format!("the code delivery does not open: {e}"),
+                )
+            })?;
             let now = UnixMillis::now();
             let persons: Vec<EnrolledPerson> = codes
                 .into_iter()
@@ -474,11 +524,12 @@ async fn person<S: NodeStore>(
     Path(local_id): Path<String>,
 ) -> Result<Json<PersonWire>, ApiError> {
     let id = LocalPersonId::parse(&local_id).map_err(|e| ApiError::malformed(format!("local_id: {e}")))?;
-    let code = st
-        .store
-        .code_of(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("not_enrolled", format!("person {id} is not enrolled at this node")))?;
+    let code = st.store.code_of(&id).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "not_enrolled",
+            format!("person {id} is not enrolled at this node"),
+        )
+    })?;
     Ok(Json(PersonWire {
         local_id: id.to_string(),
         code: code.to_string(),
@@ -516,20 +567,24 @@ async fn query<S: NodeStore>(
     JsonBody(body): JsonBody<QueryRequest>,
 ) -> Result<Json<QueryResult>, ApiError> {
     let requested_at = UnixMillis::now();
-    let local_id = LocalPersonId::parse(&body.local_id).map_err(|e| ApiError::malformed(format!("local_id: {e}")))?;
-    let provider = CorporateNumber::parse(&body.provider).map_err(|e| ApiError::malformed(format!("provider: {e}")))?;
-    let office_work = OfficeWorkCode::parse(&body.office_work).map_err(|e| ApiError::malformed(e.to_string()))?;
+    let local_id =
+        LocalPersonId::parse(&body.local_id).map_err(|e| ApiError::malformed(format!("local_id: {e}")))?;
+    let provider =
+        CorporateNumber::parse(&body.provider).map_err(|e| ApiError::malformed(format!("provider: {e}")))?;
+    let office_work =
+        OfficeWorkCode::parse(&body.office_work).map_err(|e| ApiError::malformed(e.to_string()))?;
     let item = ItemCode::parse(&body.item).map_err(|e| ApiError::malformed(e.to_string()))?;
     let fiscal_year = body
         .fiscal_year
         .map(FiscalYear::new)
         .transpose()
         .map_err(|e| ApiError::malformed(format!("fiscal_year: {e}")))?;
-    let code = st
-        .store
-        .code_of(&local_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("not_enrolled", format!("person {local_id} is not enrolled at this node")))?;
+    let code = st.store.code_of(&local_id).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "not_enrolled",
+            format!("person {local_id} is not enrolled at this node"),
+        )
+    })?;
     let request = build_request(
         &st.identity,
         provider,
@@ -566,7 +621,11 @@ async fn query<S: NodeStore>(
         Err(f) => {
             let err = upstream(f, "hub");
             st.store
-                .append_record(record(err.query_id, RecordOutcome::Denied(err.code.clone()), UnixMillis::now()))
+                .append_record(record(
+                    err.query_id,
+                    RecordOutcome::Denied(err.code.clone()),
+                    UnixMillis::now(),
+                ))
                 .await?;
             return Err(err);
         }
@@ -584,7 +643,11 @@ async fn query<S: NodeStore>(
         Err(e) => {
             tracing::error!(error = %e, "the hub's reply failed verification");
             st.store
-                .append_record(record(None, RecordOutcome::Denied("reply_invalid".into()), UnixMillis::now()))
+                .append_record(record(
+                    None,
+                    RecordOutcome::Denied("reply_invalid".into()),
+                    UnixMillis::now(),
+                ))
                 .await?;
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
@@ -594,7 +657,9 @@ async fn query<S: NodeStore>(
         }
     };
     let (status, value, updated_at, outcome) = match verified.payload {
-        AnswerPayload::Found { value, updated_at_ms } => ("found", Some(value), Some(updated_at_ms), RecordOutcome::Provided),
+        AnswerPayload::Found { value, updated_at_ms } => {
+            ("found", Some(value), Some(updated_at_ms), RecordOutcome::Provided)
+        }
         AnswerPayload::NoData => ("no_data", None, None, RecordOutcome::NoData),
     };
     let node_seq = st
@@ -627,7 +692,11 @@ pub struct ImportResult {
 }
 
 fn rejected(report: renkei_node::ImportReport) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "import_rejected", report.to_string())
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "import_rejected",
+        report.to_string(),
+    )
 }
 
 async fn update_item<S: NodeStore>(
@@ -657,7 +726,8 @@ async fn import<S: NodeStore>(
     Query(q): Query<ImportQuery>,
     body: Bytes,
 ) -> Result<Json<ImportResult>, ApiError> {
-    let format = ImportFormat::parse(&q.format).ok_or_else(|| ApiError::malformed("format must be jsonl or csv"))?;
+    let format =
+        ImportFormat::parse(&q.format).ok_or_else(|| ApiError::malformed("format must be jsonl or csv"))?;
     import_text(&st, format, body.to_vec()).await
 }
 
@@ -668,7 +738,13 @@ async fn import_text<S: NodeStore>(
 ) -> Result<Json<ImportResult>, ApiError> {
     let me = st.clone();
     let parsed = tokio::task::spawn_blocking(move || {
-        parse_import(format, body.as_slice(), &me.catalog, &me.identity.kind, UnixMillis::now())
+        parse_import(
+            format,
+            body.as_slice(),
+            &me.catalog,
+            &me.identity.kind,
+            UnixMillis::now(),
+        )
     })
     .await
     .map_err(|e| ApiError::internal("import", e))?;
@@ -770,7 +846,9 @@ pub struct RefreshResult {
 
 /// After a code-key rotation: exchange every stored code for the current
 /// one, within the grace period, so nothing breaks when it ends.
-async fn refresh_codes<S: NodeStore>(State(st): State<Arc<NodeState<S>>>) -> Result<Json<RefreshResult>, ApiError> {
+async fn refresh_codes<S: NodeStore>(
+    State(st): State<Arc<NodeState<S>>>,
+) -> Result<Json<RefreshResult>, ApiError> {
     let mut result = RefreshResult {
         refreshed: 0,
         unchanged: 0,
@@ -786,11 +864,20 @@ async fn refresh_codes<S: NodeStore>(State(st): State<Arc<NodeState<S>>>) -> Res
         };
         let reply: crate::wire::CodeRefreshReplyWire = st
             .client
-            .post(&format!("{}/v1/codes/refresh", st.hub_url), &body, Expect::Role(Role::Hub), None)
+            .post(
+                &format!("{}/v1/codes/refresh", st.hub_url),
+                &body,
+                Expect::Role(Role::Hub),
+                None,
+            )
             .await
             .map_err(|f| upstream(f, "hub"))?;
         if reply.codes.len() != page.len() {
-            return Err(ApiError::new(StatusCode::BAD_GATEWAY, "hub_error", "the hub answered a different number of codes"));
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "hub_error",
+                "the hub answered a different number of codes",
+            ));
         }
         let now = UnixMillis::now();
         let mut updated = Vec::new();
@@ -810,6 +897,10 @@ async fn refresh_codes<S: NodeStore>(State(st): State<Arc<NodeState<S>>>) -> Res
         }
         st.store.enrol(updated).await?;
     }
-    tracing::info!(refreshed = result.refreshed, failed = result.failed, "codes refreshed");
+    tracing::info!(
+        refreshed = result.refreshed,
+        failed = result.failed,
+        "codes refreshed"
+    );
     Ok(Json(result))
 }

@@ -48,7 +48,11 @@ impl Peer {
 /// Middleware of every mutual-TLS router: reads the client certificate the
 /// handshake verified, refuses it if it was revoked or expired since the
 /// connection opened, and hands the [`Peer`] to the handlers.
-pub(crate) async fn require_peer(State(trust): State<Arc<TrustState>>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn require_peer(
+    State(trust): State<Arc<TrustState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let cert = req
         .extensions()
         .get::<Arc<TlsInfo>>()
@@ -63,13 +67,15 @@ pub(crate) async fn require_peer(State(trust): State<Arc<TrustState>>, mut req: 
     };
     if trust.is_revoked(&cert) {
         metrics::counter!("renkei_revoked_peer_total").increment(1);
-        return ApiError::forbidden("certificate_revoked", "the client certificate has been revoked").into_response();
+        return ApiError::forbidden("certificate_revoked", "the client certificate has been revoked")
+            .into_response();
     }
     if cert.not_after < time_now() {
-        return ApiError::forbidden("certificate_expired", "the client certificate has expired").into_response();
+        return ApiError::forbidden("certificate_expired", "the client certificate has expired")
+            .into_response();
     }
     req.extensions_mut().insert(Peer {
-        identity: cert.identity.clone(),
+        identity: cert.identity,
         fingerprint: cert.fingerprint,
         serial: cert.serial.clone(),
     });

@@ -15,8 +15,8 @@ use axum::{Extension, Json, Router, middleware};
 use renkei_catalog::{ItemCode, KindCode};
 use renkei_crypto::{Suite, VerifyingKey, b64};
 use renkei_ids::{
-    AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, KanaName, LinkId, LocalPersonId, MyNumber,
-    PersonName, Sex,
+    AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, KanaName, LinkId, LocalPersonId,
+    MyNumber, PersonName, Sex,
 };
 use renkei_node::{NodeIdentity, answer_forward, check_forward};
 use renkei_pki::{ClientAuth, Role};
@@ -24,8 +24,8 @@ use renkei_protocol::{
     AnswerPayload, CodeDelivery, NodeRecord, NodeRole, RecordOutcome, SignedForward, UnixMillis,
 };
 use renkei_registry::{
-    CodeRequestEntry, HouseholdId, IssuanceRefusal, NewResident, RegistryStore, ResidentEvent, check_identity,
-    four_facts_value,
+    CodeRequestEntry, HouseholdId, IssuanceRefusal, NewResident, RegistryStore, ResidentEvent,
+    check_identity, four_facts_value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -35,8 +35,8 @@ use crate::node::MAX_ENROL_BATCH;
 use crate::peer::{Peer, require_peer};
 use crate::server::{RunningServer, TrustState, serve_tls};
 use crate::settings::{
-    TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_sealing_key, load_signing_key,
-    load_verifying_key, require_token,
+    TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_sealing_key,
+    load_signing_key, load_verifying_key, require_token,
 };
 use crate::wire::{
     CodeDeliveryWire, CodeIssueEntryWire, CodeIssueWire, CodeRequestWire, CodeResponseWire, RefusalWire,
@@ -115,11 +115,14 @@ pub async fn start_registry<S: RegistryStore + Clone>(
     let hub_key = load_verifying_key(&settings.hub_signing_key, settings.suite)?;
     let token = crate::settings::read_admin_token(&settings.admin_token)?;
     let (tls_identity, anchors) = settings.tls.load()?;
-    let cert = tls_identity.certificate().identity.clone();
+    let cert = tls_identity.certificate().identity;
     if cert.role != Role::Registry || cert.institution != Some(settings.institution) {
         return Err(SetupError::config(
             settings.tls.cert.display().to_string(),
-            format!("is not a registry certificate of institution {}", settings.institution),
+            format!(
+                "is not a registry certificate of institution {}",
+                settings.institution
+            ),
         ));
     }
     let trust = TrustState::new(tls_identity, anchors);
@@ -133,11 +136,19 @@ pub async fn start_registry<S: RegistryStore + Clone>(
     });
 
     let network = Router::new()
-        .route("/v1/codes", post(codes::<S>).layer(DefaultBodyLimit::max(CODES_BODY_LIMIT)))
-        .route("/v1/provide", post(provide::<S>).layer(DefaultBodyLimit::max(PROVIDE_BODY_LIMIT)))
+        .route(
+            "/v1/codes",
+            post(codes::<S>).layer(DefaultBodyLimit::max(CODES_BODY_LIMIT)),
+        )
+        .route(
+            "/v1/provide",
+            post(provide::<S>).layer(DefaultBodyLimit::max(PROVIDE_BODY_LIMIT)),
+        )
         .route("/health", get(health::<S>))
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
-        .layer(middleware::from_fn(|r, n| crate::metrics_util::track("registry", r, n)))
+        .layer(middleware::from_fn(|r, n| {
+            crate::metrics_util::track("registry", r, n)
+        }))
         .with_state(state.clone());
     let admin = Router::new()
         .route("/admin/v1/residents", post(register::<S>))
@@ -149,21 +160,31 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         .layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<S>))
         .route("/metrics", get(crate::metrics_util::render))
-        .layer(middleware::from_fn(|r, n| crate::metrics_util::track("registry-admin", r, n)))
+        .layer(middleware::from_fn(|r, n| {
+            crate::metrics_util::track("registry-admin", r, n)
+        }))
         .with_state(state.clone());
 
-    let network = serve_tls(settings.listen, network, trust.server_config(ClientAuth::Required)?)
-        .await
-        .map_err(|source| SetupError::Listen {
-            addr: settings.listen,
-            source,
-        })?;
-    let admin = serve_tls(settings.admin_listen, admin, trust.server_config(ClientAuth::None)?)
-        .await
-        .map_err(|source| SetupError::Listen {
-            addr: settings.admin_listen,
-            source,
-        })?;
+    let network = serve_tls(
+        settings.listen,
+        network,
+        trust.server_config(ClientAuth::Required)?,
+    )
+    .await
+    .map_err(|source| SetupError::Listen {
+        addr: settings.listen,
+        source,
+    })?;
+    let admin = serve_tls(
+        settings.admin_listen,
+        admin,
+        trust.server_config(ClientAuth::None)?,
+    )
+    .await
+    .map_err(|source| SetupError::Listen {
+        addr: settings.admin_listen,
+        source,
+    })?;
     let crl_task = trust.watch_crl(
         settings.tls.ca_cert.clone(),
         settings.tls.crl.clone(),
@@ -224,7 +245,10 @@ async fn request_codes<S>(
 }
 
 /// Obtain the registry's own codes for `links` from the code service.
-async fn issue_own_codes<S: RegistryStore>(st: &RegistryState<S>, links: &[LinkId]) -> Result<usize, ApiError> {
+async fn issue_own_codes<S: RegistryStore>(
+    st: &RegistryState<S>,
+    links: &[LinkId],
+) -> Result<usize, ApiError> {
     let entries: Vec<_> = links.iter().map(|l| (AcquisitionNumber::random(), *l)).collect();
     let wire = request_codes(st, st.identity.institution, &entries).await?;
     let delivery = CodeDelivery::try_from(&wire).map_err(|e| ApiError::internal("own codes", e))?;
@@ -271,11 +295,16 @@ async fn codes<S: RegistryStore>(
     if body.institution != institution.to_string() {
         return Err(ApiError::forbidden(
             "certificate_mismatch",
-            format!("the TLS client certificate is {institution}'s, the request is for {}", body.institution),
+            format!(
+                "the TLS client certificate is {institution}'s, the request is for {}",
+                body.institution
+            ),
         ));
     }
     if body.entries.is_empty() || body.entries.len() > MAX_ENROL_BATCH {
-        return Err(ApiError::malformed(format!("entries must hold 1 to {MAX_ENROL_BATCH} people")));
+        return Err(ApiError::malformed(format!(
+            "entries must hold 1 to {MAX_ENROL_BATCH} people"
+        )));
     }
     let now = UnixMillis::now();
     let mut refused = Vec::new();
@@ -301,7 +330,11 @@ async fn codes<S: RegistryStore>(
     }
     let claimed = st
         .store
-        .claim_acquisition_numbers(institution, valid.iter().map(|v| v.acquisition_number).collect(), now)
+        .claim_acquisition_numbers(
+            institution,
+            valid.iter().map(|v| v.acquisition_number).collect(),
+            now,
+        )
         .await?;
     let residents = st
         .store
@@ -318,7 +351,11 @@ async fn codes<S: RegistryStore>(
             Ok(link) => issue.push((entry.acquisition_number, link)),
             Err(r) => {
                 metrics::counter!("renkei_registry_code_refusals_total", "code" => r.code()).increment(1);
-                refused.push(refusal(&entry.acquisition_number.to_string(), r.code(), r.to_string()));
+                refused.push(refusal(
+                    &entry.acquisition_number.to_string(),
+                    r.code(),
+                    r.to_string(),
+                ));
             }
         }
     }
@@ -327,7 +364,10 @@ async fn codes<S: RegistryStore>(
     } else {
         let d = request_codes(&st, institution, &issue).await?;
         if d.institution != institution.to_string() {
-            return Err(ApiError::internal("code issuance", "the hub sealed codes for another institution"));
+            return Err(ApiError::internal(
+                "code issuance",
+                "the hub sealed codes for another institution",
+            ));
         }
         Some(d)
     };
@@ -419,7 +459,12 @@ pub struct RegisterResult {
 
 impl std::fmt::Debug for RegisterResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RegisterResult({} numbers, {} own codes)", self.my_numbers.len(), self.own_codes)
+        write!(
+            f,
+            "RegisterResult({} numbers, {} own codes)",
+            self.my_numbers.len(),
+            self.own_codes
+        )
     }
 }
 
@@ -477,14 +522,18 @@ pub struct FillResult {
     pub own_codes: usize,
 }
 
-async fn fill_own_codes_now<S: RegistryStore>(State(st): State<Arc<RegistryState<S>>>) -> Result<Json<FillResult>, ApiError> {
+async fn fill_own_codes_now<S: RegistryStore>(
+    State(st): State<Arc<RegistryState<S>>>,
+) -> Result<Json<FillResult>, ApiError> {
     Ok(Json(FillResult {
         own_codes: fill_own_codes(&st).await?,
     }))
 }
 
 /// After a code-key rotation: the registry's own codes under the current key.
-async fn refresh_own_codes<S: RegistryStore>(State(st): State<Arc<RegistryState<S>>>) -> Result<Json<FillResult>, ApiError> {
+async fn refresh_own_codes<S: RegistryStore>(
+    State(st): State<Arc<RegistryState<S>>>,
+) -> Result<Json<FillResult>, ApiError> {
     let mut total = 0;
     let mut after = None;
     loop {
@@ -575,7 +624,10 @@ async fn events<S: RegistryStore>(
     State(st): State<Arc<RegistryState<S>>>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<Vec<EventWire>>, ApiError> {
-    let events = st.store.events(q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;
+    let events = st
+        .store
+        .events(q.after.unwrap_or(0), q.limit.unwrap_or(100))
+        .await?;
     Ok(Json(
         events
             .into_iter()
@@ -600,7 +652,9 @@ pub struct RegistryHealth {
     pub acquisitions: u64,
 }
 
-async fn health<S: RegistryStore>(State(st): State<Arc<RegistryState<S>>>) -> Result<Json<RegistryHealth>, ApiError> {
+async fn health<S: RegistryStore>(
+    State(st): State<Arc<RegistryState<S>>>,
+) -> Result<Json<RegistryHealth>, ApiError> {
     let c = st.store.counts().await?;
     Ok(Json(RegistryHealth {
         status: "ok".into(),

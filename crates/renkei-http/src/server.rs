@@ -64,7 +64,10 @@ impl TrustState {
     /// A client presenting this role's certificate, tracked likewise.
     pub fn client(&self, timeout: Duration) -> Result<Arc<NetClient>, SetupError> {
         let c = Arc::new(NetClient::new(self.identity.clone(), &self.anchors(), timeout)?);
-        self.clients.write().unwrap_or_else(|p| p.into_inner()).push(c.clone());
+        self.clients
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(c.clone());
         Ok(c)
     }
 
@@ -83,7 +86,12 @@ impl TrustState {
     }
 
     /// Poll the CRL file every `every` and install a changed one.
-    pub fn watch_crl(self: &Arc<Self>, ca: PathBuf, crl: PathBuf, every: Duration) -> Result<JoinHandle<()>, PkiError> {
+    pub fn watch_crl(
+        self: &Arc<Self>,
+        ca: PathBuf,
+        crl: PathBuf,
+        every: Duration,
+    ) -> Result<JoinHandle<()>, PkiError> {
         let (mut watcher, _) = CrlWatcher::new(&ca, &crl)?;
         let me = self.clone();
         Ok(tokio::spawn(async move {
@@ -96,7 +104,9 @@ impl TrustState {
                         Err(e) => tracing::error!(error = %e, "cannot install the new CRL"),
                     },
                     Ok(None) => {}
-                    Err(e) => tracing::error!(error = %e, crl = %crl.display(), "cannot read the CRL; keeping the previous one"),
+                    Err(e) => {
+                        tracing::error!(error = %e, crl = %crl.display(), "cannot read the CRL; keeping the previous one")
+                    }
                 }
             }
         }))
@@ -133,7 +143,11 @@ impl RunningServer {
 }
 
 /// Serve `router` over TLS with `config` on `listen` (port 0 picks one).
-pub async fn serve_tls(listen: SocketAddr, router: Router, config: RustlsConfig) -> std::io::Result<RunningServer> {
+pub async fn serve_tls(
+    listen: SocketAddr,
+    router: Router,
+    config: RustlsConfig,
+) -> std::io::Result<RunningServer> {
     let listener = std::net::TcpListener::bind(listen)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;

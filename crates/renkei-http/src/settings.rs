@@ -71,7 +71,9 @@ pub(crate) async fn require_token(State(token): State<AdminToken>, req: Request,
     }
 }
 
-use renkei_crypto::{KeyFile, PublicKeyFile, SealingKeyPair, SealingPublicKey, SigningKey, Suite, VerifyingKey};
+use renkei_crypto::{
+    KeyFile, PublicKeyFile, SealingKeyPair, SealingPublicKey, SigningKey, Suite, VerifyingKey,
+};
 
 use crate::error::SetupError;
 
@@ -81,7 +83,8 @@ pub(crate) fn read_text(path: &Path) -> Result<String, SetupError> {
 
 fn read_key_file(path: &Path) -> Result<KeyFile, SetupError> {
     let bytes = renkei_pki::read_private(path)?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| SetupError::config(path.display().to_string(), "not UTF-8"))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| SetupError::config(path.display().to_string(), "not UTF-8"))?;
     KeyFile::parse(text).map_err(|e| SetupError::config(path.display().to_string(), e))
 }
 
@@ -91,9 +94,16 @@ pub(crate) fn load_signing_key(path: &Path, suite: Suite) -> Result<SigningKey, 
         KeyFile::Signing(k) if k.algorithm() == suite.signature() => Ok(k),
         KeyFile::Signing(k) => Err(SetupError::config(
             path.display().to_string(),
-            format!("is a {} key but the network suite {suite} signs with {}", k.algorithm(), suite.signature()),
+            format!(
+                "is a {} key but the network suite {suite} signs with {}",
+                k.algorithm(),
+                suite.signature()
+            ),
         )),
-        KeyFile::Sealing(_) => Err(SetupError::config(path.display().to_string(), "is a sealing key, expected a signing key")),
+        KeyFile::Sealing(_) => Err(SetupError::config(
+            path.display().to_string(),
+            "is a sealing key, expected a signing key",
+        )),
     }
 }
 
@@ -102,14 +112,23 @@ pub(crate) fn load_sealing_key(path: &Path, suite: Suite) -> Result<SealingKeyPa
         KeyFile::Sealing(k) if k.algorithm() == suite.sealing() => Ok(k),
         KeyFile::Sealing(k) => Err(SetupError::config(
             path.display().to_string(),
-            format!("is a {} key but the network suite {suite} seals with {}", k.algorithm(), suite.sealing()),
+            format!(
+                "is a {} key but the network suite {suite} seals with {}",
+                k.algorithm(),
+                suite.sealing()
+            ),
         )),
-        KeyFile::Signing(_) => Err(SetupError::config(path.display().to_string(), "is a signing key, expected a sealing key")),
+        KeyFile::Signing(_) => Err(SetupError::config(
+            path.display().to_string(),
+            "is a signing key, expected a sealing key",
+        )),
     }
 }
 
 pub(crate) fn load_verifying_key(path: &Path, suite: Suite) -> Result<VerifyingKey, SetupError> {
-    match PublicKeyFile::parse(&read_text(path)?).map_err(|e| SetupError::config(path.display().to_string(), e))? {
+    match PublicKeyFile::parse(&read_text(path)?)
+        .map_err(|e| SetupError::config(path.display().to_string(), e))?
+    {
         PublicKeyFile::Verifying(k) if k.algorithm() == suite.signature() => Ok(k),
         _ => Err(SetupError::config(
             path.display().to_string(),
@@ -120,7 +139,9 @@ pub(crate) fn load_verifying_key(path: &Path, suite: Suite) -> Result<VerifyingK
 
 #[allow(dead_code)]
 pub(crate) fn load_sealing_public(path: &Path, suite: Suite) -> Result<SealingPublicKey, SetupError> {
-    match PublicKeyFile::parse(&read_text(path)?).map_err(|e| SetupError::config(path.display().to_string(), e))? {
+    match PublicKeyFile::parse(&read_text(path)?)
+        .map_err(|e| SetupError::config(path.display().to_string(), e))?
+    {
         PublicKeyFile::Sealing(k) if k.algorithm() == suite.sealing() => Ok(k),
         _ => Err(SetupError::config(
             path.display().to_string(),

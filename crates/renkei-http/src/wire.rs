@@ -3,12 +3,13 @@
 
 use renkei_catalog::{ItemCode, OfficeWorkCode, RowId, TableRowRef};
 use renkei_crypto::{
-    Envelope, KeyId, SealingAlgorithm, SealingPublicKey, Signature, SignatureAlgorithm, VerifyingKey, b64, unb64,
+    Envelope, KeyId, SealingAlgorithm, SealingPublicKey, Signature, SignatureAlgorithm, VerifyingKey, b64,
+    unb64,
 };
 use renkei_ids::{AcquisitionNumber, CorporateNumber, InstitutionCode, MessageId, QueryId};
 use renkei_protocol::{
-    CodeDelivery, FiscalYear, ForwardedQuery, HubReceipt, LinkageAnswer, LinkageRequest, SignedAnswer, SignedForward,
-    SignedReceipt, SignedRequest, UnixMillis,
+    CodeDelivery, FiscalYear, ForwardedQuery, HubReceipt, LinkageAnswer, LinkageRequest, SignedAnswer,
+    SignedForward, SignedReceipt, SignedRequest, UnixMillis,
 };
 use serde::{Deserialize, Serialize};
 
@@ -129,12 +130,18 @@ impl From<&VerifyingKey> for PublicKeyWire {
 impl PublicKeyWire {
     pub fn sealing(&self, name: &'static str) -> Result<SealingPublicKey, WireError> {
         let alg = field(name, SealingAlgorithm::parse(&self.alg))?;
-        field(name, SealingPublicKey::from_bytes(alg, &field(name, unb64("key", &self.key))?))
+        field(
+            name,
+            SealingPublicKey::from_bytes(alg, &field(name, unb64("key", &self.key))?),
+        )
     }
 
     pub fn verifying(&self, name: &'static str) -> Result<VerifyingKey, WireError> {
         let alg = field(name, SignatureAlgorithm::parse(&self.alg))?;
-        field(name, VerifyingKey::from_bytes(alg, &field(name, unb64("key", &self.key))?))
+        field(
+            name,
+            VerifyingKey::from_bytes(alg, &field(name, unb64("key", &self.key))?),
+        )
     }
 }
 

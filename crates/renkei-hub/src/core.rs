@@ -4,8 +4,8 @@ use renkei_catalog::{Catalog, PermissionTable, TableRowRef};
 use renkei_crypto::{CodeError, CodeKeyring, CryptoError, Digest32, SigningKey, VerifyingKey, hmac_sha256};
 use renkei_ids::{AcquisitionNumber, CorporateNumber, InstitutionCode, LinkId, QueryId};
 use renkei_protocol::{
-    CodeDelivery, DeliveredCode, Denial, DenialCode, ForwardedQuery, HubReceipt, SignedAnswer,
-    SignedForward, SignedReceipt, SignedRequest, UnixMillis, date_of,
+    CodeDelivery, DeliveredCode, Denial, DenialCode, ForwardedQuery, HubReceipt, SignedAnswer, SignedForward,
+    SignedReceipt, SignedRequest, UnixMillis, date_of,
 };
 use zeroize::Zeroizing;
 
@@ -22,9 +22,7 @@ pub struct HubPolicy {
 
 impl Default for HubPolicy {
     fn default() -> Self {
-        Self {
-            max_skew_ms: 120_000,
-        }
+        Self { max_skew_ms: 120_000 }
     }
 }
 
@@ -126,12 +124,8 @@ impl HubCore {
         now: UnixMillis,
     ) {
         for (requester, id, at) in seen {
-            self.replay.check_and_remember(
-                requester,
-                id,
-                at.plus_ms(self.policy.max_skew_ms),
-                now,
-            );
+            self.replay
+                .check_and_remember(requester, id, at.plus_ms(self.policy.max_skew_ms), now);
         }
     }
 
@@ -205,12 +199,10 @@ impl HubCore {
         }
         // Remember only after the signature verified: an attacker cannot
         // burn a legitimate sender's ids with unsigned junk.
-        if !self.replay.check_and_remember(
-            r.requester,
-            r.message_id,
-            r.issued_at.plus_ms(skew),
-            now,
-        ) {
+        if !self
+            .replay
+            .check_and_remember(r.requester, r.message_id, r.issued_at.plus_ms(skew), now)
+        {
             return Err(deny(
                 DenialCode::Replayed,
                 format!("message id {} was already received", r.message_id),
@@ -266,7 +258,10 @@ impl HubCore {
             return fail(
                 rejected,
                 DenialCode::UnknownOfficeWork,
-                format!("office work `{}` is not in catalog {}", r.office_work, self.catalog.version),
+                format!(
+                    "office work `{}` is not in catalog {}",
+                    r.office_work, self.catalog.version
+                ),
             );
         };
         rejected.non_disclosure = work.non_disclosure;
@@ -321,7 +316,10 @@ impl HubCore {
         };
         let (provider_code, provider_previous_codes) = {
             let ring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
-            (ring.encode(&link, &provider.id), ring.previous_codes(&link, &provider.id, now.0))
+            (
+                ring.encode(&link, &provider.id),
+                ring.previous_codes(&link, &provider.id, now.0),
+            )
         };
         Ok(Authorized {
             query_id: QueryId::random(),
@@ -494,17 +492,13 @@ impl HubCore {
         CodeDelivery::seal(institution.id, &institution.sealing_key, &codes)
     }
 
-    /// Rotate the code key; returns the new version and the keyring to be
-    /// persisted by the caller.
-    pub fn rotate_code_key(
-        &self,
-        now: UnixMillis,
-        grace_ms: i64,
-    ) -> (u32, Vec<(u32, Zeroizing<[u8; 32]>, renkei_crypto::CodeKeyState)>) {
+    /// Rotate the code key; returns the new version and the keyring's file
+    /// text, which the caller persists.
+    pub fn rotate_code_key(&self, now: UnixMillis, grace_ms: i64) -> (u32, Zeroizing<String>) {
         let mut ring = self.keyring.write().unwrap_or_else(|p| p.into_inner());
         ring.retire_expired(now.0);
         let v = ring.rotate(now.0, grace_ms);
-        (v, ring.parts())
+        (v, ring.to_file_text())
     }
 
     pub fn code_key_version(&self) -> u32 {

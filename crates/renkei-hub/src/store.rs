@@ -28,10 +28,7 @@ pub trait HubStore: Send + Sync + 'static {
         at: UnixMillis,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    fn append_record(
-        &self,
-        record: ProvisionRecord,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn append_record(&self, record: ProvisionRecord) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     fn records(
         &self,

@@ -47,7 +47,15 @@ fn hub() -> (HubCore, CodeKeyring) {
     (core, CodeKeyring::from_parts(parts).unwrap())
 }
 
-fn request(from: &Inst, to: &Inst, ring: &CodeKeyring, link: &LinkId, work: &str, item: &str, fy: Option<u16>) -> SignedRequest {
+fn request(
+    from: &Inst,
+    to: &Inst,
+    ring: &CodeKeyring,
+    link: &LinkId,
+    work: &str,
+    item: &str,
+    fy: Option<u16>,
+) -> SignedRequest {
     LinkageRequest {
         message_id: MessageId::random(),
         requester: from.entry.id,
@@ -74,9 +82,20 @@ fn lawful_request_is_authorized_and_translated() {
     let city = inst(1, "municipality");
     let other_city = inst(2, "municipality");
     let link = LinkId::random();
-    let req = request(&city, &other_city, &ring, &link, "child_allowance", "resident_tax_income", Some(2025));
-    hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW).unwrap();
-    let auth = hub.authorize(&req, &city.entry, Some(&other_city.entry), NOW).unwrap();
+    let req = request(
+        &city,
+        &other_city,
+        &ring,
+        &link,
+        "child_allowance",
+        "resident_tax_income",
+        Some(2025),
+    );
+    hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW)
+        .unwrap();
+    let auth = hub
+        .authorize(&req, &city.entry, Some(&other_city.entry), NOW)
+        .unwrap();
     assert_eq!(auth.table_row.row_id.as_str(), "R0101");
     // The provider gets its own code for the same person.
     assert_eq!(auth.provider_code, ring.encode(&link, &other_city.entry.id));
@@ -91,21 +110,51 @@ fn authentication_failures() {
     let city = inst(1, "municipality");
     let other = inst(2, "municipality");
     let link = LinkId::random();
-    let req = request(&city, &other, &ring, &link, "child_allowance", "resident_tax_income", Some(2025));
+    let req = request(
+        &city,
+        &other,
+        &ring,
+        &link,
+        "child_allowance",
+        "resident_tax_income",
+        Some(2025),
+    );
     let code = |r: Result<(), renkei_protocol::Denial>| r.unwrap_err().code;
 
-    assert_eq!(code(hub.authenticate(&peer(&other), &req, Some(&city.entry), NOW)), DenialCode::CertificateMismatch);
-    assert_eq!(code(hub.authenticate(&peer(&city), &req, None, NOW)), DenialCode::UnknownRequester);
+    assert_eq!(
+        code(hub.authenticate(&peer(&other), &req, Some(&city.entry), NOW)),
+        DenialCode::CertificateMismatch
+    );
+    assert_eq!(
+        code(hub.authenticate(&peer(&city), &req, None, NOW)),
+        DenialCode::UnknownRequester
+    );
     let mut wrong_cert = peer(&city);
     wrong_cert.certificate_fingerprint = [0; 32];
-    assert_eq!(code(hub.authenticate(&wrong_cert, &req, Some(&city.entry), NOW)), DenialCode::CertificateMismatch);
+    assert_eq!(
+        code(hub.authenticate(&wrong_cert, &req, Some(&city.entry), NOW)),
+        DenialCode::CertificateMismatch
+    );
     let mut forged = req.clone();
     forged.request.item = ItemCode::parse("household").unwrap();
-    assert_eq!(code(hub.authenticate(&peer(&city), &forged, Some(&city.entry), NOW)), DenialCode::BadSignature);
-    assert_eq!(code(hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW.plus_ms(120_001))), DenialCode::StaleTimestamp);
-    assert_eq!(code(hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW.plus_ms(-120_001))), DenialCode::FutureTimestamp);
-    hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW).unwrap();
-    assert_eq!(code(hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW)), DenialCode::Replayed);
+    assert_eq!(
+        code(hub.authenticate(&peer(&city), &forged, Some(&city.entry), NOW)),
+        DenialCode::BadSignature
+    );
+    assert_eq!(
+        code(hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW.plus_ms(120_001))),
+        DenialCode::StaleTimestamp
+    );
+    assert_eq!(
+        code(hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW.plus_ms(-120_001))),
+        DenialCode::FutureTimestamp
+    );
+    hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW)
+        .unwrap();
+    assert_eq!(
+        code(hub.authenticate(&peer(&city), &req, Some(&city.entry), NOW)),
+        DenialCode::Replayed
+    );
 }
 
 #[test]
@@ -118,10 +167,29 @@ fn authorization_failures_keep_the_subject_when_known() {
     let deny = |r: Result<crate::Authorized, Box<crate::Rejected>>| *r.unwrap_err();
 
     // Vehicle registration may ask the registry for the four facts ...
-    let ok = request(&vehicle, &registry, &ring, &link, "vehicle_registration", "four_facts", None);
-    assert!(hub.authorize(&ok, &vehicle.entry, Some(&registry.entry), NOW).is_ok());
+    let ok = request(
+        &vehicle,
+        &registry,
+        &ring,
+        &link,
+        "vehicle_registration",
+        "four_facts",
+        None,
+    );
+    assert!(
+        hub.authorize(&ok, &vehicle.entry, Some(&registry.entry), NOW)
+            .is_ok()
+    );
     // ... but not a municipality for income.
-    let r = request(&vehicle, &city, &ring, &link, "vehicle_registration", "resident_tax_income", Some(2025));
+    let r = request(
+        &vehicle,
+        &city,
+        &ring,
+        &link,
+        "vehicle_registration",
+        "resident_tax_income",
+        Some(2025),
+    );
     let rej = deny(hub.authorize(&r, &vehicle.entry, Some(&city.entry), NOW));
     assert_eq!(rej.denial.code, DenialCode::NotPermitted);
     assert!(rej.subject.is_some(), "a person sees refused attempts about them");
@@ -134,18 +202,78 @@ fn authorization_failures_keep_the_subject_when_known() {
     assert_eq!(rej.denial.code, DenialCode::CodeInvalid);
     assert!(rej.subject.is_none());
 
-    let r = request(&city, &city, &ring, &link, "child_allowance", "resident_tax_income", None);
-    assert_eq!(deny(hub.authorize(&r, &city.entry, Some(&city.entry), NOW)).denial.code, DenialCode::FiscalYearRequired);
-    let r = request(&vehicle, &registry, &ring, &link, "vehicle_registration", "four_facts", Some(2025));
-    assert_eq!(deny(hub.authorize(&r, &vehicle.entry, Some(&registry.entry), NOW)).denial.code, DenialCode::FiscalYearNotApplicable);
-    let r = request(&vehicle, &registry, &ring, &link, "vehicle_registration", "four_facts", None);
-    assert_eq!(deny(hub.authorize(&r, &vehicle.entry, None, NOW)).denial.code, DenialCode::UnknownProvider);
+    let r = request(
+        &city,
+        &city,
+        &ring,
+        &link,
+        "child_allowance",
+        "resident_tax_income",
+        None,
+    );
+    assert_eq!(
+        deny(hub.authorize(&r, &city.entry, Some(&city.entry), NOW))
+            .denial
+            .code,
+        DenialCode::FiscalYearRequired
+    );
+    let r = request(
+        &vehicle,
+        &registry,
+        &ring,
+        &link,
+        "vehicle_registration",
+        "four_facts",
+        Some(2025),
+    );
+    assert_eq!(
+        deny(hub.authorize(&r, &vehicle.entry, Some(&registry.entry), NOW))
+            .denial
+            .code,
+        DenialCode::FiscalYearNotApplicable
+    );
+    let r = request(
+        &vehicle,
+        &registry,
+        &ring,
+        &link,
+        "vehicle_registration",
+        "four_facts",
+        None,
+    );
+    assert_eq!(
+        deny(hub.authorize(&r, &vehicle.entry, None, NOW)).denial.code,
+        DenialCode::UnknownProvider
+    );
     let mut suspended = registry.entry.clone();
     suspended.status = InstitutionStatus::Suspended;
-    assert_eq!(deny(hub.authorize(&r, &vehicle.entry, Some(&suspended), NOW)).denial.code, DenialCode::ProviderSuspended);
+    assert_eq!(
+        deny(hub.authorize(&r, &vehicle.entry, Some(&suspended), NOW))
+            .denial
+            .code,
+        DenialCode::ProviderSuspended
+    );
     let mut suspended = vehicle.entry.clone();
     suspended.status = InstitutionStatus::Suspended;
-    assert_eq!(deny(hub.authorize(&r, &suspended, Some(&registry.entry), NOW)).denial.code, DenialCode::RequesterSuspended);
-    let r = request(&vehicle, &registry, &ring, &link, "fishing_licence", "four_facts", None);
-    assert_eq!(deny(hub.authorize(&r, &vehicle.entry, Some(&registry.entry), NOW)).denial.code, DenialCode::UnknownOfficeWork);
+    assert_eq!(
+        deny(hub.authorize(&r, &suspended, Some(&registry.entry), NOW))
+            .denial
+            .code,
+        DenialCode::RequesterSuspended
+    );
+    let r = request(
+        &vehicle,
+        &registry,
+        &ring,
+        &link,
+        "fishing_licence",
+        "four_facts",
+        None,
+    );
+    assert_eq!(
+        deny(hub.authorize(&r, &vehicle.entry, Some(&registry.entry), NOW))
+            .denial
+            .code,
+        DenialCode::UnknownOfficeWork
+    );
 }

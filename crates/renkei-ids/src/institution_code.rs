@@ -109,12 +109,10 @@ impl InstitutionCode {
             kind: KIND,
             reason: "key version is out of range",
         })?;
-        let sealed = URL_SAFE_NO_PAD
-            .decode(sealed)
-            .map_err(|_| IdError::Malformed {
-                kind: KIND,
-                reason: "sealed part is not unpadded base64url",
-            })?;
+        let sealed = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| IdError::Malformed {
+            kind: KIND,
+            reason: "sealed part is not unpadded base64url",
+        })?;
         Self::new(algorithm, key_version, sealed)
     }
 
@@ -185,12 +183,18 @@ mod tests {
             ("ic1:rot13:3:AAAA", "unknown code algorithm"),
             ("ic1:aes256siv:x:AAAA", "key version is not a decimal number"),
             ("ic1:aes256siv:3:AA==", "sealed part is not unpadded base64url"),
-            ("ic1:aes256siv:3:AAAA", "sealed part has the wrong length for its algorithm"),
+            (
+                "ic1:aes256siv:3:AAAA",
+                "sealed part has the wrong length for its algorithm",
+            ),
             ("ic1:aes256siv:3", "expected four ':'-separated parts"),
         ] {
             assert_eq!(
                 InstitutionCode::parse(bad),
-                Err(IdError::Malformed { kind: KIND, reason: why }),
+                Err(IdError::Malformed {
+                    kind: KIND,
+                    reason: why
+                }),
                 "{bad}"
             );
         }

@@ -18,8 +18,7 @@ mod resident_record_code;
 pub use acquisition_number::AcquisitionNumber;
 pub use corporate_number::CorporateNumber;
 pub use facts::{
-    Address, BirthDate, FactError, FourFacts, KanaName, PersonName, Sex, FourFactsMismatch,
-    BasicFact,
+    Address, BasicFact, BirthDate, FactError, FourFacts, FourFactsMismatch, KanaName, PersonName, Sex,
 };
 pub use institution_code::{CodeAlgorithm, InstitutionCode};
 pub use my_number::MyNumber;

@@ -127,10 +127,7 @@ impl ParsedImport {
 
     /// Every row must be about a person enrolled at this node: data about
     /// nobody could never be asked for, and is usually a typo.
-    pub fn check_enrolled(
-        self,
-        enrolled: &HashSet<LocalPersonId>,
-    ) -> Result<Vec<ItemValue>, ImportReport> {
+    pub fn check_enrolled(self, enrolled: &HashSet<LocalPersonId>) -> Result<Vec<ItemValue>, ImportReport> {
         let mut report = ImportReport {
             rows: self.rows.len(),
             ..Default::default()
@@ -215,17 +212,29 @@ impl Checker<'_> {
         };
         if let Some((code, periodic)) = &item_code {
             if *periodic && fiscal_year.is_none() {
-                self.err(line, Some("fiscal_year"), format!("item `{code}` needs a fiscal year"));
+                self.err(
+                    line,
+                    Some("fiscal_year"),
+                    format!("item `{code}` needs a fiscal year"),
+                );
             }
             if !*periodic && fiscal_year.is_some() {
-                self.err(line, Some("fiscal_year"), format!("item `{code}` has no fiscal year; leave it empty"));
+                self.err(
+                    line,
+                    Some("fiscal_year"),
+                    format!("item `{code}` has no fiscal year; leave it empty"),
+                );
             }
         }
         let value = match value {
             serde_json::Value::Object(m) if !m.is_empty() => {
                 let size = serde_json::to_vec(&m).map_or(usize::MAX, |v| v.len());
                 if size > MAX_VALUE_BYTES {
-                    self.err(line, Some("value"), format!("is {size} bytes; at most {MAX_VALUE_BYTES} are allowed"));
+                    self.err(
+                        line,
+                        Some("value"),
+                        format!("is {size} bytes; at most {MAX_VALUE_BYTES} are allowed"),
+                    );
                     None
                 } else {
                     Some(m)
@@ -245,7 +254,11 @@ impl Checker<'_> {
         let key = (local_id.clone(), item.clone(), fy);
         if let Some(first) = self.seen.get(&key) {
             let first = *first;
-            self.err(line, None, format!("repeats the person, item and fiscal year of line {first}"));
+            self.err(
+                line,
+                None,
+                format!("repeats the person, item and fiscal year of line {first}"),
+            );
             return;
         }
         self.seen.insert(key, line);
@@ -335,10 +348,9 @@ fn cell_value(s: &str) -> Option<serde_json::Value> {
     if !digits.is_empty()
         && digits.bytes().all(|b| b.is_ascii_digit())
         && (digits == "0" || !digits.starts_with('0'))
+        && let Ok(n) = s.parse::<i64>()
     {
-        if let Ok(n) = s.parse::<i64>() {
-            return Some(n.into());
-        }
+        return Some(n.into());
     }
     Some(match s {
         "true" => true.into(),
@@ -408,7 +420,13 @@ mod tests {
 
     fn run(format: ImportFormat, text: &str) -> Result<ParsedImport, ImportError> {
         let (catalog, _) = renkei_catalog::sample();
-        parse_import(format, text.as_bytes(), &catalog, &kind("municipality"), UnixMillis(5))
+        parse_import(
+            format,
+            text.as_bytes(),
+            &catalog,
+            &kind("municipality"),
+            UnixMillis(5),
+        )
     }
 
     fn report(r: Result<ParsedImport, ImportError>) -> ImportReport {
@@ -468,7 +486,10 @@ not json
     fn csv_without_required_columns_or_with_bad_year_is_refused() {
         let rep = report(run(ImportFormat::Csv, "id,item\nA-1,household\n"));
         assert!(rep.errors[0].message.contains("local_id"));
-        let rep = report(run(ImportFormat::Csv, "local_id,item,fiscal_year,x\nA-1,resident_tax_income,twenty,1\n"));
+        let rep = report(run(
+            ImportFormat::Csv,
+            "local_id,item,fiscal_year,x\nA-1,resident_tax_income,twenty,1\n",
+        ));
         assert_eq!(rep.errors[0].field.as_deref(), Some("fiscal_year"));
         let rep = report(run(ImportFormat::Csv, "local_id,item,x\nA-1,household,1,2\n"));
         assert_eq!(rep.errors[0].line, 2);
@@ -478,7 +499,11 @@ not json
 
     #[test]
     fn rows_about_unenrolled_people_are_refused() {
-        let parsed = run(ImportFormat::Jsonl, r#"{"local_id":"A-1","item":"household","value":{"x":1}}"#).unwrap();
+        let parsed = run(
+            ImportFormat::Jsonl,
+            r#"{"local_id":"A-1","item":"household","value":{"x":1}}"#,
+        )
+        .unwrap();
         let rep = parsed.check_enrolled(&HashSet::new()).unwrap_err();
         assert_eq!(rep.errors[0].field.as_deref(), Some("local_id"));
     }

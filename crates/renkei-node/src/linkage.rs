@@ -2,8 +2,8 @@ use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_crypto::{CryptoError, VerifyingKey};
 use renkei_ids::{CorporateNumber, InstitutionCode, MessageId};
 use renkei_protocol::{
-    AnswerPayload, FiscalYear, LinkageAnswer, LinkageRequest, SignedAnswer, SignedForward,
-    SignedRequest, UnixMillis,
+    AnswerPayload, FiscalYear, LinkageAnswer, LinkageRequest, SignedAnswer, SignedForward, SignedRequest,
+    UnixMillis,
 };
 
 use crate::identity::NodeIdentity;

@@ -20,4 +20,3 @@ pub struct EnrolledPerson {
     pub code: InstitutionCode,
     pub enrolled_at: UnixMillis,
 }
-

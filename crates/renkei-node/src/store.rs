@@ -13,10 +13,7 @@ use crate::model::{EnrolledPerson, ItemValue};
 pub trait NodeStore: Send + Sync + 'static {
     /// Insert or replace enrolments (a re-enrolment after a code-key
     /// rotation replaces the code).
-    fn enrol(
-        &self,
-        persons: Vec<EnrolledPerson>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn enrol(&self, persons: Vec<EnrolledPerson>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn code_of(
         &self,
@@ -42,10 +39,7 @@ pub trait NodeStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<HashSet<LocalPersonId>, StoreError>> + Send;
 
     /// Insert or replace all `items` in one transaction: all or nothing.
-    fn import_items(
-        &self,
-        items: Vec<ItemValue>,
-    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+    fn import_items(&self, items: Vec<ItemValue>) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
     fn item(
         &self,
@@ -55,10 +49,7 @@ pub trait NodeStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<ItemValue>, StoreError>> + Send;
 
     /// Durable before it returns; returns the record's sequence number.
-    fn append_record(
-        &self,
-        record: NodeRecord,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn append_record(&self, record: NodeRecord) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     fn records(
         &self,

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use rcgen::string::Ia5String;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
-    RevokedCertParams, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams, SanType,
+    SerialNumber,
 };
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 use serde::{Deserialize, Serialize};
@@ -21,8 +21,8 @@ use zeroize::Zeroizing;
 
 use crate::files::{WriteMode, read_private, read_public, write_private, write_public};
 use crate::{
-    Identity, KeyAlgorithm, NetworkIdentity, PkiError, RevocationList, TrustAnchors,
-    peer::fingerprint, pem, serial,
+    Identity, KeyAlgorithm, NetworkIdentity, PkiError, RevocationList, TrustAnchors, peer::fingerprint, pem,
+    serial,
 };
 
 /// CA certificate, PEM.
@@ -184,12 +184,7 @@ pub struct IssuedCertificate {
 impl IssuedCertificate {
     /// Write `<stem>.crt` (0644) and `<stem>.key` (0600) into `dir`;
     /// returns their paths.
-    pub fn write_to(
-        &self,
-        dir: &Path,
-        stem: &str,
-        mode: WriteMode,
-    ) -> Result<(PathBuf, PathBuf), PkiError> {
+    pub fn write_to(&self, dir: &Path, stem: &str, mode: WriteMode) -> Result<(PathBuf, PathBuf), PkiError> {
         let cert_path = dir.join(format!("{stem}.crt"));
         let key_path = dir.join(format!("{stem}.key"));
         if mode == WriteMode::CreateNew && cert_path.exists() {
@@ -243,11 +238,7 @@ impl fmt::Debug for NetworkCa {
 impl NetworkCa {
     /// Create a new CA in `dir` (created with mode 0700 if missing). Refuses
     /// to touch a directory that already holds a CA.
-    pub fn create(
-        dir: &Path,
-        common_name: &str,
-        algorithm: KeyAlgorithm,
-    ) -> Result<Self, PkiError> {
+    pub fn create(dir: &Path, common_name: &str, algorithm: KeyAlgorithm) -> Result<Self, PkiError> {
         if common_name.trim().is_empty() {
             return Err(PkiError::InvalidRequest {
                 reason: "the CA common name is empty".to_owned(),
@@ -301,22 +292,14 @@ impl NetworkCa {
         // The key goes first with CreateNew: it doubles as the lock against
         // two concurrent `create` calls on the same directory.
         let key_pem = Zeroizing::new(ca.issuer.key().serialize_pem());
-        write_private(
-            &ca.path(CA_KEY_FILE),
-            key_pem.as_bytes(),
-            WriteMode::CreateNew,
-        )?;
+        write_private(&ca.path(CA_KEY_FILE), key_pem.as_bytes(), WriteMode::CreateNew)?;
         write_public(
             &ca.path(CA_CERT_FILE),
             ca.cert_pem.as_bytes(),
             WriteMode::CreateNew,
         )?;
         ca.save_state(&ca.state, WriteMode::CreateNew)?;
-        write_public(
-            &ca.path(CA_CRL_FILE),
-            ca.crl_pem.as_bytes(),
-            WriteMode::CreateNew,
-        )?;
+        write_public(&ca.path(CA_CRL_FILE), ca.crl_pem.as_bytes(), WriteMode::CreateNew)?;
         ca.ensure_issued_dir()?;
         tracing::info!(dir = %dir.display(), %algorithm, "created network CA");
         Ok(ca)
@@ -330,10 +313,10 @@ impl NetworkCa {
         let state_path = dir.join(CA_STATE_FILE);
         let crl_path = dir.join(CA_CRL_FILE);
 
-        let cert_pem = pem::utf8(read_public(&cert_path)?, "CA certificate")
-            .map_err(|e| e.in_file(&cert_path))?;
-        let mut certs = pem::certificates(cert_pem.as_bytes(), "CA certificate")
-            .map_err(|e| e.in_file(&cert_path))?;
+        let cert_pem =
+            pem::utf8(read_public(&cert_path)?, "CA certificate").map_err(|e| e.in_file(&cert_path))?;
+        let mut certs =
+            pem::certificates(cert_pem.as_bytes(), "CA certificate").map_err(|e| e.in_file(&cert_path))?;
         let cert_der = certs.remove(0);
         let (_, parsed) = X509Certificate::from_der(&cert_der)
             .map_err(|e| PkiError::der("CA certificate")(e).in_file(&cert_path))?;
@@ -350,13 +333,13 @@ impl NetworkCa {
         if parsed.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
             return Err(PkiError::CaKeyMismatch.in_file(&key_path));
         }
-        let algorithm = KeyAlgorithm::of_key(&key)
-            .ok_or_else(|| PkiError::UnsupportedKeyAlgorithm.in_file(&key_path))?;
+        let algorithm =
+            KeyAlgorithm::of_key(&key).ok_or_else(|| PkiError::UnsupportedKeyAlgorithm.in_file(&key_path))?;
 
         let state_text =
             pem::utf8(read_public(&state_path)?, "CA state").map_err(|e| e.in_file(&state_path))?;
-        let state: CaState = toml::from_str(&state_text)
-            .map_err(|e| PkiError::StateParse(e).in_file(&state_path))?;
+        let state: CaState =
+            toml::from_str(&state_text).map_err(|e| PkiError::StateParse(e).in_file(&state_path))?;
         validate_state(&state).map_err(|e| e.in_file(&state_path))?;
         if state.key_algorithm != algorithm {
             return Err(PkiError::CaAlgorithmMismatch {
@@ -368,11 +351,9 @@ impl NetworkCa {
         let issuer = Issuer::from_ca_cert_der(&cert_der, key)
             .map_err(|e| PkiError::rcgen("read the CA certificate")(e).in_file(&cert_path))?;
 
-        let crl_pem =
-            pem::utf8(read_public(&crl_path)?, "X509 CRL").map_err(|e| e.in_file(&crl_path))?;
+        let crl_pem = pem::utf8(read_public(&crl_path)?, "X509 CRL").map_err(|e| e.in_file(&crl_path))?;
         let crl_der = pem::crl(crl_pem.as_bytes()).map_err(|e| e.in_file(&crl_path))?;
-        let on_disk =
-            RevocationList::from_der(&crl_der, &cert_der).map_err(|e| e.in_file(&crl_path))?;
+        let on_disk = RevocationList::from_der(&crl_der, &cert_der).map_err(|e| e.in_file(&crl_path))?;
 
         let mut ca = NetworkCa {
             dir: dir.to_owned(),
@@ -393,12 +374,8 @@ impl NetworkCa {
     /// if the CRL lists a serial the state lacks, something else edited the
     /// files and we stop rather than un-revoke anything.
     fn reconcile_crl(&mut self, on_disk: &RevocationList) -> Result<(), PkiError> {
-        let in_state: std::collections::BTreeSet<&str> = self
-            .state
-            .revoked
-            .iter()
-            .map(|r| r.serial.as_str())
-            .collect();
+        let in_state: std::collections::BTreeSet<&str> =
+            self.state.revoked.iter().map(|r| r.serial.as_str()).collect();
         if let Some(extra) = on_disk.serials().find(|s| !in_state.contains(s)) {
             return Err(PkiError::StateInvalid {
                 reason: format!("{CA_CRL_FILE} revokes {extra}, which the state does not list"),
@@ -460,11 +437,9 @@ impl NetworkCa {
         }
         for name in &req.dns_names {
             // Check with the same rules the peers' verifier will apply.
-            rustls_pki_types::DnsName::try_from(name.as_str()).map_err(|e| {
-                PkiError::InvalidSan {
-                    value: name.clone(),
-                    reason: e.to_string(),
-                }
+            rustls_pki_types::DnsName::try_from(name.as_str()).map_err(|e| PkiError::InvalidSan {
+                value: name.clone(),
+                reason: e.to_string(),
             })?;
             sans.push(SanType::DnsName(ia5(name)?));
         }
@@ -556,11 +531,7 @@ impl NetworkCa {
     fn publish(&mut self, state: CaState) -> Result<(), PkiError> {
         let (crl_der, crl_pem) = sign_crl(&self.issuer, &state)?;
         self.save_state(&state, WriteMode::Replace)?;
-        write_public(
-            &self.path(CA_CRL_FILE),
-            crl_pem.as_bytes(),
-            WriteMode::Replace,
-        )?;
+        write_public(&self.path(CA_CRL_FILE), crl_pem.as_bytes(), WriteMode::Replace)?;
         self.state = state;
         self.crl_der = crl_der;
         self.crl_pem = crl_pem;
@@ -569,8 +540,7 @@ impl NetworkCa {
 
     fn save_state(&self, state: &CaState, mode: WriteMode) -> Result<(), PkiError> {
         let path = self.path(CA_STATE_FILE);
-        let text = toml::to_string_pretty(state)
-            .map_err(|e| PkiError::StateSerialize(e).in_file(&path))?;
+        let text = toml::to_string_pretty(state).map_err(|e| PkiError::StateSerialize(e).in_file(&path))?;
         write_public(&path, text.as_bytes(), mode)
     }
 
@@ -588,8 +558,7 @@ impl NetworkCa {
     }
 
     fn issued_path(&self, canonical_serial: &str) -> PathBuf {
-        self.path(ISSUED_DIR)
-            .join(format!("{canonical_serial}.crt"))
+        self.path(ISSUED_DIR).join(format!("{canonical_serial}.crt"))
     }
 
     pub fn dir(&self) -> &Path {
@@ -702,20 +671,14 @@ fn sign_crl(
 fn validate_state(state: &CaState) -> Result<(), PkiError> {
     if state.format != STATE_FORMAT {
         return Err(PkiError::StateInvalid {
-            reason: format!(
-                "unsupported format {} (expected {STATE_FORMAT})",
-                state.format
-            ),
+            reason: format!("unsupported format {} (expected {STATE_FORMAT})", state.format),
         });
     }
     for entry in &state.revoked {
         let canonical = serial::normalize_serial(&entry.serial)?;
         if canonical != entry.serial {
             return Err(PkiError::StateInvalid {
-                reason: format!(
-                    "serial `{}` is not in canonical form `{canonical}`",
-                    entry.serial
-                ),
+                reason: format!("serial `{}` is not in canonical form `{canonical}`", entry.serial),
             });
         }
     }

@@ -40,10 +40,8 @@ impl RevocationList {
 
     /// Parse a DER CRL and verify it was issued by `ca_cert_der`.
     pub fn from_der(crl_der: &[u8], ca_cert_der: &[u8]) -> Result<Self, PkiError> {
-        let (_, ca) =
-            X509Certificate::from_der(ca_cert_der).map_err(PkiError::der("CA certificate"))?;
-        let (rest, crl) =
-            CertificateRevocationList::from_der(crl_der).map_err(PkiError::der("CRL"))?;
+        let (_, ca) = X509Certificate::from_der(ca_cert_der).map_err(PkiError::der("CA certificate"))?;
+        let (rest, crl) = CertificateRevocationList::from_der(crl_der).map_err(PkiError::der("CRL"))?;
         if !rest.is_empty() {
             return Err(PkiError::Der {
                 what: "CRL",
@@ -57,19 +55,16 @@ impl RevocationList {
             .map_err(|e| PkiError::CrlSignature {
                 reason: e.to_string(),
             })?;
-        let crl_number = crl
-            .crl_number()
-            .ok_or(PkiError::CrlNumberMissing)
-            .and_then(|n| {
-                let bytes = n.to_bytes_be();
-                if bytes.len() > 8 {
-                    return Err(PkiError::Der {
-                        what: "CRL",
-                        reason: "CRL number does not fit in 64 bits".to_owned(),
-                    });
-                }
-                Ok(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
-            })?;
+        let crl_number = crl.crl_number().ok_or(PkiError::CrlNumberMissing).and_then(|n| {
+            let bytes = n.to_bytes_be();
+            if bytes.len() > 8 {
+                return Err(PkiError::Der {
+                    what: "CRL",
+                    reason: "CRL number does not fit in 64 bits".to_owned(),
+                });
+            }
+            Ok(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+        })?;
         let revoked = crl
             .iter_revoked_certificates()
             .map(|r| serial::from_der_bytes(r.raw_serial()))

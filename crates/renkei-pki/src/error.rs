@@ -65,9 +65,7 @@ pub enum PkiError {
     #[error("certificate has two role URIs (`{first}` and `{second}`); exactly one is allowed")]
     MultipleRoles { first: String, second: String },
 
-    #[error(
-        "unknown role `{value}` in URI SAN (expected hub, registry, node, portal, witness or operator)"
-    )]
+    #[error("unknown role `{value}` in URI SAN (expected hub, registry, node, portal, witness or operator)")]
     UnknownRole { value: String },
 
     #[error("certificate has more than one `urn:renkei:institution:` URI SAN")]
@@ -80,9 +78,7 @@ pub enum PkiError {
         source: IdError,
     },
 
-    #[error(
-        "unknown renkei URI `{uri}` (only urn:renkei:role: and urn:renkei:institution: are defined)"
-    )]
+    #[error("unknown renkei URI `{uri}` (only urn:renkei:role: and urn:renkei:institution: are defined)")]
     UnknownRenkeiUri { uri: String },
 
     #[error("role {role} requires an institution (urn:renkei:institution:<corporate number>)")]
@@ -133,9 +129,7 @@ pub enum PkiError {
     #[error("CRL has no CRL number extension")]
     CrlNumberMissing,
 
-    #[error(
-        "CRL number {offered} is older than the CRL already loaded ({current}); refusing to roll back"
-    )]
+    #[error("CRL number {offered} is older than the CRL already loaded ({current}); refusing to roll back")]
     CrlRollback { current: u64, offered: u64 },
 }
 
@@ -148,11 +142,7 @@ impl PkiError {
         }
     }
 
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         PkiError::Io {
             action,
             path: path.into(),

@@ -122,8 +122,7 @@ fn write_temp(tmp: &Path, bytes: &[u8], perm: u32) -> Result<(), PkiError> {
     // readable by the services that need them.
     f.set_permissions(Permissions::from_mode(perm))
         .map_err(|e| PkiError::io("chmod", tmp, e))?;
-    f.write_all(bytes)
-        .map_err(|e| PkiError::io("write", tmp, e))?;
+    f.write_all(bytes).map_err(|e| PkiError::io("write", tmp, e))?;
     f.sync_all().map_err(|e| PkiError::io("sync", tmp, e))
 }
 
@@ -158,10 +157,7 @@ mod tests {
         write_private(&p, b"secret", WriteMode::CreateNew).expect("write");
         assert_eq!(mode_of(&p), 0o600);
         let again = write_private(&p, b"other", WriteMode::CreateNew);
-        assert!(
-            matches!(again, Err(PkiError::AlreadyExists { .. })),
-            "{again:?}"
-        );
+        assert!(matches!(again, Err(PkiError::AlreadyExists { .. })), "{again:?}");
         assert_eq!(fs::read(&p).ok().as_deref(), Some(&b"secret"[..]));
         write_private(&p, b"other", WriteMode::Replace).expect("replace");
         assert_eq!(

@@ -71,9 +71,7 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| PkiError::UnknownRole {
-                value: s.to_owned(),
-            })
+            .ok_or_else(|| PkiError::UnknownRole { value: s.to_owned() })
     }
 }
 
@@ -124,20 +122,16 @@ impl NetworkIdentity {
                 }
                 role = Some((parsed, uri));
             } else if let Some(value) = uri.strip_prefix(INSTITUTION_URI_PREFIX) {
-                let cn = CorporateNumber::parse(value).map_err(|source| {
-                    PkiError::MalformedInstitution {
-                        uri: uri.to_owned(),
-                        source,
-                    }
+                let cn = CorporateNumber::parse(value).map_err(|source| PkiError::MalformedInstitution {
+                    uri: uri.to_owned(),
+                    source,
                 })?;
                 if institution.is_some() {
                     return Err(PkiError::MultipleInstitutions);
                 }
                 institution = Some(cn);
             } else if uri.starts_with(RENKEI_URN_PREFIX) {
-                return Err(PkiError::UnknownRenkeiUri {
-                    uri: uri.to_owned(),
-                });
+                return Err(PkiError::UnknownRenkeiUri { uri: uri.to_owned() });
             }
         }
         let (role, _) = role.ok_or(PkiError::MissingRole)?;
@@ -175,16 +169,10 @@ mod tests {
 
     #[test]
     fn node_with_institution_parses() {
-        let uris = [
-            "urn:renkei:role:node",
-            "urn:renkei:institution:4011001098993",
-        ];
+        let uris = ["urn:renkei:role:node", "urn:renkei:institution:4011001098993"];
         let id = NetworkIdentity::from_uris(uris).ok();
         let expected = CorporateNumber::parse(CN).ok();
-        assert_eq!(
-            id.map(|i| (i.role, i.institution)),
-            Some((Role::Node, expected))
-        );
+        assert_eq!(id.map(|i| (i.role, i.institution)), Some((Role::Node, expected)));
     }
 
     #[test]

@@ -44,8 +44,8 @@ mod tls;
 
 pub use ca::{
     CA_CERT_FILE, CA_CRL_FILE, CA_KEY_FILE, CA_STATE_FILE, CA_VALIDITY_DAYS, CRL_VALIDITY,
-    CertificateRequest, DEFAULT_VALIDITY_DAYS, ISSUED_DIR, IssuedCertificate, NetworkCa,
-    RevocationReason, RevokedEntry, Validity,
+    CertificateRequest, DEFAULT_VALIDITY_DAYS, ISSUED_DIR, IssuedCertificate, NetworkCa, RevocationReason,
+    RevokedEntry, Validity,
 };
 pub use crl::{CrlWatcher, RevocationList};
 pub use error::PkiError;
@@ -57,6 +57,5 @@ pub use key::{KeyAlgorithm, UnknownKeyAlgorithm};
 pub use peer::PeerCertificate;
 pub use serial::normalize_serial;
 pub use tls::{
-    ALPN_PROTOCOLS, ClientAuth, Identity, TrustAnchors, client_config, crypto_provider,
-    server_config,
+    ALPN_PROTOCOLS, ClientAuth, Identity, TrustAnchors, client_config, crypto_provider, server_config,
 };

@@ -44,12 +44,8 @@ impl PeerCertificate {
 
     /// Parse the end-entity certificate of a verified peer chain, e.g.
     /// `tls.get_ref().1.peer_certificates()`.
-    pub fn from_peer_chain(
-        chain: Option<&[CertificateDer<'_>]>,
-    ) -> Result<PeerCertificate, PkiError> {
-        let end_entity = chain
-            .and_then(|c| c.first())
-            .ok_or(PkiError::NoPeerCertificate)?;
+    pub fn from_peer_chain(chain: Option<&[CertificateDer<'_>]>) -> Result<PeerCertificate, PkiError> {
+        let end_entity = chain.and_then(|c| c.first()).ok_or(PkiError::NoPeerCertificate)?;
         PeerCertificate::parse(end_entity)
     }
 

@@ -13,10 +13,7 @@ fn pem_error(what: &'static str) -> impl Fn(pem::Error) -> PkiError {
 }
 
 /// All certificates in a PEM buffer; at least one is required.
-pub(crate) fn certificates(
-    pem: &[u8],
-    what: &'static str,
-) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+pub(crate) fn certificates(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'static>>, PkiError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(pem_error(what))?;

@@ -42,8 +42,7 @@ impl TrustAnchors {
         let ca_cert = ca_certificate(&ca_pem).map_err(|e| e.in_file(ca_crt_path))?;
         let crl_pem = read_public(crl_path)?;
         let crl = pem::crl(&crl_pem).map_err(|e| e.in_file(crl_path))?;
-        let revocations =
-            RevocationList::from_der(&crl, &ca_cert).map_err(|e| e.in_file(crl_path))?;
+        let revocations = RevocationList::from_der(&crl, &ca_cert).map_err(|e| e.in_file(crl_path))?;
         let roots = root_store(&ca_cert).map_err(|e| e.in_file(ca_crt_path))?;
         Ok(TrustAnchors {
             ca_cert,
@@ -134,10 +133,8 @@ impl Identity {
     /// must not be accessible by group or others.
     pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self, PkiError> {
         let cert_pem = read_public(cert_path)?;
-        let cert_chain =
-            pem::certificates(&cert_pem, "certificate").map_err(|e| e.in_file(cert_path))?;
-        let certificate =
-            PeerCertificate::parse(&cert_chain[0]).map_err(|e| e.in_file(cert_path))?;
+        let cert_chain = pem::certificates(&cert_pem, "certificate").map_err(|e| e.in_file(cert_path))?;
+        let certificate = PeerCertificate::parse(&cert_chain[0]).map_err(|e| e.in_file(cert_path))?;
         let key_pem = read_private(key_path)?;
         let key = pem::private_key(&key_pem).map_err(|e| e.in_file(key_path))?;
         Ok(Identity {
@@ -238,16 +235,14 @@ pub fn server_config(
         .with_protocol_versions(&[&rustls::version::TLS13])?;
     let builder = match client_auth {
         ClientAuth::Required => {
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(trust.roots.clone(), provider)
-                    .with_crls([trust.crl.clone()])
-                    .build()?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(trust.roots.clone(), provider)
+                .with_crls([trust.crl.clone()])
+                .build()?;
             builder.with_client_cert_verifier(verifier)
         }
         ClientAuth::None => builder.with_no_client_auth(),
     };
-    let mut config =
-        builder.with_single_cert(identity.cert_chain.clone(), identity.key.clone_key())?;
+    let mut config = builder.with_single_cert(identity.cert_chain.clone(), identity.key.clone_key())?;
     config.alpn_protocols = alpn();
     if client_auth == ClientAuth::Required {
         config.send_tls13_tickets = 0;
@@ -262,15 +257,11 @@ pub fn server_config(
 ///
 /// Resumption is off on the client too, so the server's certificate is
 /// re-checked against the current CRL on every new connection.
-pub fn client_config(
-    identity: Option<&Identity>,
-    trust: &TrustAnchors,
-) -> Result<ClientConfig, PkiError> {
+pub fn client_config(identity: Option<&Identity>, trust: &TrustAnchors) -> Result<ClientConfig, PkiError> {
     let provider = crypto_provider();
-    let verifier =
-        WebPkiServerVerifier::builder_with_provider(trust.roots.clone(), provider.clone())
-            .with_crls([trust.crl.clone()])
-            .build()?;
+    let verifier = WebPkiServerVerifier::builder_with_provider(trust.roots.clone(), provider.clone())
+        .with_crls([trust.crl.clone()])
+        .build()?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_webpki_verifier(verifier);

@@ -1,3 +1,6 @@
+// Tests unwrap: a failure should stop the test with its backtrace.
+#![allow(clippy::unwrap_used)]
+
 //! End-to-end tests of the network PKI: CA files, issuance, revocation and
 //! real TLS 1.3 handshakes over loopback with tokio-rustls.
 
@@ -9,15 +12,14 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use rcgen::{
-    CertificateParams, CertificateRevocationListParams, Issuer, KeyIdMethod, KeyPair,
-    RevokedCertParams, SanType, SerialNumber,
+    CertificateParams, CertificateRevocationListParams, Issuer, KeyIdMethod, KeyPair, RevokedCertParams,
+    SanType, SerialNumber,
 };
 use renkei_ids::CorporateNumber;
 use renkei_pki::{
     CA_KEY_FILE, CA_STATE_FILE, CertificateRequest, ClientAuth, CrlWatcher, ISSUED_DIR, Identity,
-    IssuedCertificate, KeyAlgorithm, NetworkCa, NetworkIdentity, PeerCertificate, PkiError,
-    RevocationList, RevocationReason, Role, TrustAnchors, Validity, WriteMode, client_config,
-    read_private, server_config,
+    IssuedCertificate, KeyAlgorithm, NetworkCa, NetworkIdentity, PeerCertificate, PkiError, RevocationList,
+    RevocationReason, Role, TrustAnchors, Validity, WriteMode, client_config, read_private, server_config,
 };
 use rustls::client::Resumption;
 use rustls::{ClientConfig, HandshakeKind, ServerConfig};
@@ -51,8 +53,7 @@ struct Net {
 impl Net {
     fn new(alg: KeyAlgorithm) -> Net {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ca = NetworkCa::create(&dir.path().join("ca"), "renkei test network CA", alg)
-            .expect("create CA");
+        let ca = NetworkCa::create(&dir.path().join("ca"), "renkei test network CA", alg).expect("create CA");
         let hub = ca.issue(&hub_request(alg)).expect("issue hub");
         let node = ca
             .issue(&CertificateRequest::new(
@@ -118,9 +119,7 @@ async fn connect(server: Arc<ServerConfig>, client: Arc<ClientConfig>, name: &st
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
         let mut tls = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
         let peer = match tls.get_ref().1.peer_certificates() {
-            Some(chain) => {
-                Some(PeerCertificate::from_peer_chain(Some(chain)).map_err(|e| e.to_string())?)
-            }
+            Some(chain) => Some(PeerCertificate::from_peer_chain(Some(chain)).map_err(|e| e.to_string())?),
             None => None,
         };
         let mut buf = [0u8; 4];
@@ -134,13 +133,10 @@ async fn connect(server: Arc<ServerConfig>, client: Arc<ClientConfig>, name: &st
     let name = ServerName::try_from(name.to_owned()).expect("server name");
     let client_side = async move {
         let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        let mut tls = connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
         let conn = tls.get_ref().1;
-        let server_cert = PeerCertificate::from_peer_chain(conn.peer_certificates())
-            .map_err(|e| e.to_string())?;
+        let server_cert =
+            PeerCertificate::from_peer_chain(conn.peer_certificates()).map_err(|e| e.to_string())?;
         let alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
         let kind = conn.handshake_kind();
         tls.write_all(b"ping").await.map_err(|e| e.to_string())?;
@@ -227,29 +223,19 @@ async fn ca_files_and_issued_certificates(alg: KeyAlgorithm) {
 
     // Creating again over the same directory must not destroy the CA.
     let again = NetworkCa::create(dir, "second", alg);
-    assert!(
-        matches!(again, Err(PkiError::AlreadyExists { .. })),
-        "{again:?}"
-    );
+    assert!(matches!(again, Err(PkiError::AlreadyExists { .. })), "{again:?}");
     assert_eq!(mode_of(&dir.join(CA_KEY_FILE)), 0o600);
 
     for cert in [&net.hub, &net.node] {
         // Serial: 16 random bytes, positive, canonical lowercase hex.
         assert_eq!(cert.serial.len(), 32, "{}", cert.serial);
-        assert!(
-            cert.serial
-                .chars()
-                .all(|c| matches!(c, '0'..='9' | 'a'..='f'))
-        );
+        assert!(cert.serial.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
         assert!(!cert.serial.starts_with("00"));
         let parsed = PeerCertificate::parse(&cert.cert_der).expect("parse issued cert");
         assert_eq!(parsed.serial, cert.serial);
         assert_eq!(parsed.fingerprint, cert.fingerprint);
         assert_eq!(parsed.identity, cert.identity);
-        assert_eq!(
-            parsed.not_after.unix_timestamp(),
-            cert.not_after.unix_timestamp()
-        );
+        assert_eq!(parsed.not_after.unix_timestamp(), cert.not_after.unix_timestamp());
         assert!(
             dir.join(ISSUED_DIR)
                 .join(format!("{}.crt", cert.serial))
@@ -269,18 +255,12 @@ async fn mtls_handshake_shows_identities(alg: KeyAlgorithm) {
         HUB_NAME,
     )
     .await;
-    let seen_by_server = out
-        .server
-        .expect("server side succeeded")
-        .expect("client cert");
+    let seen_by_server = out.server.expect("server side succeeded").expect("client cert");
     assert_eq!(seen_by_server.identity, node_identity());
     assert_eq!(seen_by_server.serial, net.node.serial);
     assert_eq!(seen_by_server.fingerprint, net.node.fingerprint);
     let (seen_by_client, alpn, _) = out.client.expect("client side succeeded");
-    assert_eq!(
-        seen_by_client.identity,
-        NetworkIdentity::new(Role::Hub, None)
-    );
+    assert_eq!(seen_by_client.identity, NetworkIdentity::new(Role::Hub, None));
     assert_eq!(seen_by_client.serial, net.hub.serial);
     assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
 
@@ -434,10 +414,7 @@ async fn expired_certificates_are_refused(alg: KeyAlgorithm) {
         HUB_NAME,
     )
     .await;
-    assert!(
-        out.server.is_err(),
-        "not-yet-valid client accepted: {out:?}"
-    );
+    assert!(out.server.is_err(), "not-yet-valid client accepted: {out:?}");
 }
 
 async fn client_without_certificate(alg: KeyAlgorithm) {
@@ -461,10 +438,7 @@ async fn key_files_are_private(alg: KeyAlgorithm) {
     assert_eq!(mode_of(&key), 0o600);
     assert_eq!(mode_of(&crt), 0o644);
     let again = net.node.write_to(&dir, "node", WriteMode::CreateNew);
-    assert!(
-        matches!(again, Err(PkiError::AlreadyExists { .. })),
-        "{again:?}"
-    );
+    assert!(matches!(again, Err(PkiError::AlreadyExists { .. })), "{again:?}");
 
     let loaded = Identity::load(&crt, &key).expect("load identity");
     assert_eq!(loaded.certificate().identity, node_identity());
@@ -494,10 +468,7 @@ async fn key_files_are_private(alg: KeyAlgorithm) {
     let ca_key = net.ca.dir().join(CA_KEY_FILE);
     fs::set_permissions(&ca_key, fs::Permissions::from_mode(0o640)).expect("chmod");
     let ca = NetworkCa::load(net.ca.dir());
-    assert!(
-        matches!(ca, Err(PkiError::InsecureKeyFile { .. })),
-        "{ca:?}"
-    );
+    assert!(matches!(ca, Err(PkiError::InsecureKeyFile { .. })), "{ca:?}");
 }
 
 async fn revocation_bookkeeping(alg: KeyAlgorithm) {
@@ -530,18 +501,11 @@ async fn revocation_bookkeeping(alg: KeyAlgorithm) {
     assert_eq!(net.ca.crl_number(), 2);
     assert_eq!(net.ca.revoked().len(), 1);
     assert_eq!(net.ca.revoked()[0].serial, net.node.serial);
-    assert_eq!(
-        net.ca.revoked()[0].reason,
-        RevocationReason::AffiliationChanged
-    );
+    assert_eq!(net.ca.revoked()[0].reason, RevocationReason::AffiliationChanged);
 
-    let crl =
-        RevocationList::from_pem(net.ca.crl_pem().as_bytes(), net.ca.cert_der()).expect("crl");
+    let crl = RevocationList::from_pem(net.ca.crl_pem().as_bytes(), net.ca.cert_der()).expect("crl");
     assert_eq!(crl.crl_number(), 2);
-    assert_eq!(
-        crl.serials().collect::<Vec<_>>(),
-        vec![net.node.serial.as_str()]
-    );
+    assert_eq!(crl.serials().collect::<Vec<_>>(), vec![net.node.serial.as_str()]);
     assert!(!crl.is_revoked(&net.hub.serial));
     // The file on disk is the same CRL.
     let on_disk = fs::read(net.ca.crl_path()).expect("read crl");
@@ -572,10 +536,7 @@ async fn crl_from_other_ca_is_rejected(alg: KeyAlgorithm) {
     fs::copy(impostor.crl_path(), net.ca.crl_path()).expect("swap CRL");
     let err = TrustAnchors::load(&net.ca.cert_path(), &net.ca.crl_path()).expect_err("accepted");
     assert!(err.to_string().contains("ca.crl"), "{err}");
-    assert!(
-        matches!(err.root(), PkiError::CrlSignature { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err.root(), PkiError::CrlSignature { .. }), "{err:?}");
 
     // A tampered signature is caught too.
     let mut der = net.ca.crl_der().to_vec();
@@ -595,21 +556,14 @@ async fn reloaded_ca_keeps_working(alg: KeyAlgorithm) {
     assert_eq!(reloaded.crl_number(), 2);
     assert_eq!(reloaded.revoked(), net.ca.revoked());
     // Certificates issued after a reload chain to the same root.
-    let hub = reloaded
-        .issue(&hub_request(alg))
-        .expect("issue after reload");
+    let hub = reloaded.issue(&hub_request(alg)).expect("issue after reload");
     let node = reloaded
         .issue(&CertificateRequest::new("node again", node_identity(), alg))
         .expect("issue after reload");
     let trust = net.trust();
-    let server = server_config(
-        &hub.to_identity().expect("id"),
-        &trust,
-        ClientAuth::Required,
-    )
-    .expect("server config");
-    let client =
-        Arc::new(client_config(Some(&node.to_identity().expect("id")), &trust).expect("client"));
+    let server =
+        server_config(&hub.to_identity().expect("id"), &trust, ClientAuth::Required).expect("server config");
+    let client = Arc::new(client_config(Some(&node.to_identity().expect("id")), &trust).expect("client"));
     let out = connect(server, client, HUB_NAME).await;
     assert!(out.succeeded(), "{out:?}");
     // A serial issued before the reload can still be revoked.
@@ -624,19 +578,15 @@ async fn reloaded_ca_keeps_working(alg: KeyAlgorithm) {
     fs::write(reloaded.crl_path(), &stale_crl).expect("write stale CRL");
     let healed = NetworkCa::load(net.ca.dir()).expect("load after crash");
     assert!(healed.crl_number() > 3, "{}", healed.crl_number());
-    let crl = RevocationList::from_pem(
-        &fs::read(healed.crl_path()).expect("read"),
-        healed.cert_der(),
-    )
-    .expect("healed CRL");
+    let crl = RevocationList::from_pem(&fs::read(healed.crl_path()).expect("read"), healed.cert_der())
+        .expect("healed CRL");
     assert!(crl.is_revoked(&net.node.serial) && crl.is_revoked(&net.hub.serial));
     assert_eq!(crl.crl_number(), healed.crl_number());
 }
 
 async fn crl_watcher_picks_up_revocations(alg: KeyAlgorithm) {
     let mut net = Net::new(alg);
-    let (mut watcher, trust) =
-        CrlWatcher::new(net.ca.cert_path(), net.ca.crl_path()).expect("watcher");
+    let (mut watcher, trust) = CrlWatcher::new(net.ca.cert_path(), net.ca.crl_path()).expect("watcher");
     assert!(trust.revocations().is_empty());
     assert!(watcher.poll().expect("poll").is_none());
 
@@ -680,10 +630,7 @@ async fn no_resumption_with_client_auth(alg: KeyAlgorithm) {
     let net = Net::new(alg);
     let server = net.server(ClientAuth::Required);
     assert_eq!(server.send_tls13_tickets, 0);
-    assert_eq!(
-        server.alpn_protocols,
-        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-    );
+    assert_eq!(server.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
 
     // A client that would resume if it could: every connection is still a
     // full handshake (so the CRL is consulted every time).
@@ -744,8 +691,7 @@ async fn stale_crl_is_still_enforced(alg: KeyAlgorithm) {
     .signed_by(&issuer)
     .expect("sign stale CRL");
     let crl_pem = stale.pem().expect("pem");
-    let trust =
-        TrustAnchors::from_pem(net.ca.cert_pem().as_bytes(), crl_pem.as_bytes()).expect("trust");
+    let trust = TrustAnchors::from_pem(net.ca.cert_pem().as_bytes(), crl_pem.as_bytes()).expect("trust");
     assert!(trust.revocations().is_stale_at(now));
     assert!(trust.revocations().is_revoked(&net.node.serial));
 
@@ -763,14 +709,10 @@ async fn stale_crl_is_still_enforced(alg: KeyAlgorithm) {
         .ca
         .issue(&CertificateRequest::new("node 3", node_identity(), alg))
         .expect("issue");
-    let client = Arc::new(
-        client_config(Some(&fresh_node.to_identity().expect("id")), &trust).expect("client"),
-    );
+    let client =
+        Arc::new(client_config(Some(&fresh_node.to_identity().expect("id")), &trust).expect("client"));
     let out = connect(server, client, HUB_NAME).await;
-    assert!(
-        out.succeeded(),
-        "stale CRL blocked an unrevoked client: {out:?}"
-    );
+    assert!(out.succeeded(), "stale CRL blocked an unrevoked client: {out:?}");
 }
 
 #[tokio::test]
@@ -792,9 +734,8 @@ async fn mixed_algorithms_interoperate() {
             ClientAuth::Required,
         )
         .expect("server");
-        let client = Arc::new(
-            client_config(Some(&node.to_identity().expect("id")), &net.trust()).expect("client"),
-        );
+        let client =
+            Arc::new(client_config(Some(&node.to_identity().expect("id")), &net.trust()).expect("client"));
         let out = connect(server, client, HUB_NAME).await;
         assert!(out.succeeded(), "{ca_alg} CA, {leaf_alg} leaves: {out:?}");
         assert_eq!(net.alg, ca_alg);
@@ -813,16 +754,12 @@ fn parse_rejects_certificates_without_a_proper_identity() {
             matches!(e, PkiError::MultipleRoles { .. })
         }),
         (
-            &[
-                "urn:renkei:role:node",
-                "urn:renkei:institution:4011001098994",
-            ],
+            &["urn:renkei:role:node", "urn:renkei:institution:4011001098994"],
             |e| matches!(e, PkiError::MalformedInstitution { .. }),
         ),
     ];
     for (uris, expected) in cases {
-        let mut params =
-            CertificateParams::new(vec!["hub.renkei.test".to_owned()]).expect("params");
+        let mut params = CertificateParams::new(vec!["hub.renkei.test".to_owned()]).expect("params");
         for uri in uris {
             params
                 .subject_alt_names
@@ -853,15 +790,9 @@ fn invalid_requests_are_refused() {
         Err(PkiError::InstitutionRequired { .. })
     ));
     let bad_dns = hub_request(alg).with_dns_name("not a hostname");
-    assert!(matches!(
-        ca.issue(&bad_dns),
-        Err(PkiError::InvalidSan { .. })
-    ));
+    assert!(matches!(ca.issue(&bad_dns), Err(PkiError::InvalidSan { .. })));
     let zero = hub_request(alg).with_validity(Validity::Days(0));
-    assert!(matches!(
-        ca.issue(&zero),
-        Err(PkiError::InvalidRequest { .. })
-    ));
+    assert!(matches!(ca.issue(&zero), Err(PkiError::InvalidRequest { .. })));
     let too_long = hub_request(alg).with_validity(Validity::Days(365 * 20));
     assert!(matches!(
         ca.issue(&too_long),

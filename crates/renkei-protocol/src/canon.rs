@@ -57,7 +57,9 @@ impl Canon {
     /// A signature is covered by what it names (algorithm, key id) and its
     /// bytes, so that a counter-signature commits to exactly one signature.
     pub fn signature(self, s: &Signature) -> Self {
-        self.str(s.algorithm.name()).str(s.key_id.as_str()).bytes(&s.bytes)
+        self.str(s.algorithm.name())
+            .str(s.key_id.as_str())
+            .bytes(&s.bytes)
     }
 
     pub fn finish(self) -> Vec<u8> {

@@ -2,8 +2,8 @@ use std::fmt;
 
 use renkei_catalog::{ItemCode, OfficeWorkCode, TableRowRef};
 use renkei_crypto::{
-    CryptoError, Digest32, Envelope, SealingKeyPair, SealingPublicKey, Signature, SigningKey,
-    VerifyingKey, sha256,
+    CryptoError, Digest32, Envelope, SealingKeyPair, SealingPublicKey, Signature, SigningKey, VerifyingKey,
+    sha256,
 };
 use renkei_ids::{CorporateNumber, InstitutionCode, MessageId, QueryId};
 use serde::{Deserialize, Serialize};
@@ -165,7 +165,12 @@ impl ForwardedQuery {
 
     /// What the answer envelope is bound to: this linkage and nothing else.
     pub fn answer_aad(&self) -> Vec<u8> {
-        answer_aad(&self.query_id, &self.request_digest, &self.provider, &self.requester)
+        answer_aad(
+            &self.query_id,
+            &self.request_digest,
+            &self.provider,
+            &self.requester,
+        )
     }
 }
 
@@ -377,8 +382,7 @@ impl SignedReceipt {
             "the receipt is for a different answer",
         )?;
         bound(
-            answer.answer.request_digest == digest
-                && answer.answer.query_id == self.receipt.query_id,
+            answer.answer.request_digest == digest && answer.answer.query_id == self.receipt.query_id,
             "the answer is for a different request",
         )?;
         bound(
@@ -503,20 +507,26 @@ mod tests {
         let mut other = request.request.clone();
         other.message_id = MessageId::random();
         let other = other.sign(&requester.sign);
-        assert!(receipt
-            .verify_reply(&hub.verifying_key(), &other, &answer, &requester.seal)
-            .is_err());
+        assert!(
+            receipt
+                .verify_reply(&hub.verifying_key(), &other, &answer, &requester.seal)
+                .is_err()
+        );
         // A tampered ciphertext breaks the receipt's answer digest.
         let mut tampered = answer.clone();
         tampered.answer.envelope.ciphertext[0] ^= 1;
-        assert!(receipt
-            .verify_reply(&hub.verifying_key(), &request, &tampered, &requester.seal)
-            .is_err());
+        assert!(
+            receipt
+                .verify_reply(&hub.verifying_key(), &request, &tampered, &requester.seal)
+                .is_err()
+        );
         // A receipt not signed by the hub is refused.
         let forged = receipt.receipt.clone().sign(&requester.sign);
-        assert!(forged
-            .verify_reply(&hub.verifying_key(), &request, &answer, &requester.seal)
-            .is_err());
+        assert!(
+            forged
+                .verify_reply(&hub.verifying_key(), &request, &answer, &requester.seal)
+                .is_err()
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod model;
 mod store;
 
 pub use model::{
-    CodeRequestEntry, HouseholdId, IssuanceRefusal, NewResident, Resident, ResidentEvent,
-    ResidentStatus, StoredEvent, check_identity, four_facts_value,
+    CodeRequestEntry, HouseholdId, IssuanceRefusal, NewResident, Resident, ResidentEvent, ResidentStatus,
+    StoredEvent, check_identity, four_facts_value,
 };
 pub use store::{RegistryCounts, RegistryStore};

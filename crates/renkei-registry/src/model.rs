@@ -1,6 +1,6 @@
 use renkei_ids::{
-    AcquisitionNumber, Address, BirthDate, FourFacts, FourFactsMismatch, InstitutionCode,
-    KanaName, LinkId, MyNumber, ResidentRecordCode,
+    AcquisitionNumber, Address, BirthDate, FourFacts, FourFactsMismatch, InstitutionCode, KanaName, LinkId,
+    MyNumber, ResidentRecordCode,
 };
 use renkei_protocol::UnixMillis;
 
@@ -167,15 +167,26 @@ mod tests {
             r.link_id
         );
         // The 2023 mis-link pattern: name, birth date and sex match, address does not.
-        let e = check_identity(&entry(facts("神奈川県横浜市中区山下町1番地", "1990-05-05")), Some(&r)).unwrap_err();
+        let e = check_identity(
+            &entry(facts("神奈川県横浜市中区山下町1番地", "1990-05-05")),
+            Some(&r),
+        )
+        .unwrap_err();
         assert_eq!(
             e,
             IssuanceRefusal::FactsDiffer(FourFactsMismatch {
                 differing: vec![BasicFact::Address]
             })
         );
-        let e = check_identity(&entry(facts("神奈川県横浜市中区山下町1番地", "1990-05-06")), Some(&r)).unwrap_err();
-        assert_eq!(e.to_string(), "the four basic facts do not match the resident register: address, date of birth differ");
+        let e = check_identity(
+            &entry(facts("神奈川県横浜市中区山下町1番地", "1990-05-06")),
+            Some(&r),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the four basic facts do not match the resident register: address, date of birth differ"
+        );
         assert_eq!(
             check_identity(&entry(r.facts.clone()), None),
             Err(IssuanceRefusal::UnknownMyNumber)

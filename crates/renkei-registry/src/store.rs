@@ -9,10 +9,7 @@ use crate::model::{Resident, StoredEvent};
 pub trait RegistryStore: Send + Sync + 'static {
     /// Insert all or none. `Err(Conflict)` if a My Number or resident
     /// record code is already taken (the caller draws new ones).
-    fn register(
-        &self,
-        residents: Vec<Resident>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn register(&self, residents: Vec<Resident>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Residents by My Number, in the order asked (`None` if unknown).
     fn by_my_numbers(
@@ -31,10 +28,7 @@ pub trait RegistryStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Link ids of up to `limit` residents that have no own code yet.
-    fn without_own_code(
-        &self,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<LinkId>, StoreError>> + Send;
+    fn without_own_code(&self, limit: u32) -> impl Future<Output = Result<Vec<LinkId>, StoreError>> + Send;
 
     /// Link ids in order after `after`, to re-issue own codes after a
     /// code-key rotation.
@@ -80,10 +74,7 @@ pub trait RegistryStore: Send + Sync + 'static {
 
     /// The registry's own provision record as a provider; durable before
     /// it returns.
-    fn append_record(
-        &self,
-        record: NodeRecord,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn append_record(&self, record: NodeRecord) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     fn records(
         &self,

@@ -119,10 +119,10 @@ async fn migrate(pool: &SqlitePool, path: &str, migrations: &[&str]) -> Result<(
 /// once, because the role logic only needs the category.
 pub(crate) fn store_err(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                return StoreError::Conflict(format!("{context}: already exists"));
-            }
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            return StoreError::Conflict(format!("{context}: already exists"));
         }
         tracing::error!(error = %e, context, "store operation failed");
         StoreError::Unavailable(format!("{context} failed"))

@@ -35,9 +35,7 @@ pub(crate) struct GroupCommit<T> {
 
 impl<T> Clone for GroupCommit<T> {
     fn clone(&self) -> Self {
-        Self {
-            tx: self.tx.clone(),
-        }
+        Self { tx: self.tx.clone() }
     }
 }
 
@@ -89,8 +87,7 @@ async fn writer<T: Appendable>(
                 Err(_) => break,
             }
         }
-        metrics::histogram!("renkei_group_commit_batch_size", "store" => what)
-            .record(batch.len() as f64);
+        metrics::histogram!("renkei_group_commit_batch_size", "store" => what).record(batch.len() as f64);
         match commit_batch(&mut conn, &batch, next_seq).await {
             Ok(()) => {
                 let n = batch.len() as u64;
@@ -113,9 +110,7 @@ async fn writer<T: Appendable>(
                         }
                         Err(e) => {
                             tracing::error!(error = %e, what, "record append failed");
-                            let _ = reply.send(Err(StoreError::Unavailable(format!(
-                                "{what} append failed"
-                            ))));
+                            let _ = reply.send(Err(StoreError::Unavailable(format!("{what} append failed"))));
                         }
                     }
                 }

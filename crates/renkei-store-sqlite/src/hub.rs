@@ -128,9 +128,21 @@ fn record_from(row: &SqliteRow) -> Result<(u64, ProvisionRecord), StoreError> {
             request_digest: digest
                 .try_into()
                 .map_err(|_| corrupt("request_digest", "not 32 bytes"))?,
-            requester: parse_col("requester", &get::<String>(row, "requester")?, CorporateNumber::parse)?,
-            provider: parse_col("provider", &get::<String>(row, "provider")?, CorporateNumber::parse)?,
-            office_work: parse_col("office_work", &get::<String>(row, "office_work")?, OfficeWorkCode::parse)?,
+            requester: parse_col(
+                "requester",
+                &get::<String>(row, "requester")?,
+                CorporateNumber::parse,
+            )?,
+            provider: parse_col(
+                "provider",
+                &get::<String>(row, "provider")?,
+                CorporateNumber::parse,
+            )?,
+            office_work: parse_col(
+                "office_work",
+                &get::<String>(row, "office_work")?,
+                OfficeWorkCode::parse,
+            )?,
             item: parse_col("item", &get::<String>(row, "item")?, ItemCode::parse)?,
             fiscal_year: fy
                 .map(|y| {
@@ -227,7 +239,8 @@ impl HubStore for SqliteHubStore {
         if let Some(s) = f.subject {
             q.push(" AND subject = ").push_bind(s.0.to_vec());
         }
-        q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(f.limit.clamp(1, 10_000)));
+        q.push(" ORDER BY seq LIMIT ")
+            .push_bind(i64::from(f.limit.clamp(1, 10_000)));
         let rows = q
             .build()
             .fetch_all(&self.pool)
@@ -240,17 +253,20 @@ impl HubStore for SqliteHubStore {
         &self,
         since: UnixMillis,
     ) -> Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT requester, message_id, requested_at FROM records WHERE requested_at >= ?",
-        )
-        .bind(since.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err("recent message ids"))?;
+        let rows =
+            sqlx::query("SELECT requester, message_id, requested_at FROM records WHERE requested_at >= ?")
+                .bind(since.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_err("recent message ids"))?;
         rows.iter()
             .map(|r| {
                 Ok((
-                    parse_col("requester", &get::<String>(r, "requester")?, CorporateNumber::parse)?,
+                    parse_col(
+                        "requester",
+                        &get::<String>(r, "requester")?,
+                        CorporateNumber::parse,
+                    )?,
                     parse_col("message_id", &get::<String>(r, "message_id")?, MessageId::parse)?,
                     UnixMillis(get(r, "requested_at")?),
                 ))

@@ -127,8 +127,16 @@ pub(crate) fn record_from(row: &SqliteRow) -> Result<(u64, NodeRecord), StoreErr
                 .map(|q| parse_col("query_id", &q, QueryId::parse))
                 .transpose()?,
             role: NodeRole::parse(&role).ok_or_else(|| corrupt("role", &role))?,
-            counterpart: parse_col("counterpart", &get::<String>(row, "counterpart")?, CorporateNumber::parse)?,
-            office_work: parse_col("office_work", &get::<String>(row, "office_work")?, OfficeWorkCode::parse)?,
+            counterpart: parse_col(
+                "counterpart",
+                &get::<String>(row, "counterpart")?,
+                CorporateNumber::parse,
+            )?,
+            office_work: parse_col(
+                "office_work",
+                &get::<String>(row, "office_work")?,
+                OfficeWorkCode::parse,
+            )?,
             item: parse_col("item", &get::<String>(row, "item")?, ItemCode::parse)?,
             fiscal_year: get::<Option<i64>>(row, "fiscal_year")?
                 .map(fy_from)
@@ -173,7 +181,11 @@ impl NodeStore for SqliteNodeStore {
             .transpose()
     }
 
-    async fn persons_page(&self, after: Option<LocalPersonId>, limit: u32) -> Result<Vec<EnrolledPerson>, StoreError> {
+    async fn persons_page(
+        &self,
+        after: Option<LocalPersonId>,
+        limit: u32,
+    ) -> Result<Vec<EnrolledPerson>, StoreError> {
         let rows = sqlx::query("SELECT * FROM persons WHERE local_id > ? ORDER BY local_id LIMIT ?")
             .bind(after.map_or_else(String::new, |a| a.as_str().to_owned()))
             .bind(i64::from(limit.clamp(1, 10_000)))
@@ -217,7 +229,11 @@ impl NodeStore for SqliteNodeStore {
                 .await
                 .map_err(store_err("check enrolment"))?;
             for r in rows {
-                found.insert(parse_col("local_id", &get::<String>(&r, "local_id")?, LocalPersonId::parse)?);
+                found.insert(parse_col(
+                    "local_id",
+                    &get::<String>(&r, "local_id")?,
+                    LocalPersonId::parse,
+                )?);
             }
         }
         Ok(found)
@@ -265,7 +281,11 @@ impl NodeStore for SqliteNodeStore {
         self.records.append(NodeRow(record)).await
     }
 
-    async fn records(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
+    async fn records(
+        &self,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
         list_records(&self.pool, after_seq, limit).await
     }
 

@@ -2,16 +2,15 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use renkei_ids::{
-    AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, InstitutionCode, KanaName,
-    LinkId, MyNumber, PersonName, ResidentRecordCode, Sex,
+    AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, InstitutionCode, KanaName, LinkId,
+    MyNumber, PersonName, ResidentRecordCode, Sex,
 };
 use renkei_protocol::{NodeRecord, StoreError, UnixMillis};
 use renkei_registry::{
-    HouseholdId, RegistryCounts, RegistryStore, Resident, ResidentEvent, ResidentStatus,
-    StoredEvent,
+    HouseholdId, RegistryCounts, RegistryStore, Resident, ResidentEvent, ResidentStatus, StoredEvent,
 };
-use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::QueryBuilder;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 
 use crate::db::{self, DbError, Durability, corrupt, get, parse_col, store_err};
 use crate::group_commit::GroupCommit;
@@ -42,9 +41,7 @@ impl SqliteRegistryStore {
 }
 
 fn link_from(bytes: Vec<u8>) -> Result<LinkId, StoreError> {
-    let b: [u8; 16] = bytes
-        .try_into()
-        .map_err(|_| corrupt("link_id", "not 16 bytes"))?;
+    let b: [u8; 16] = bytes.try_into().map_err(|_| corrupt("link_id", "not 16 bytes"))?;
     Ok(LinkId::from_bytes(b))
 }
 
@@ -52,8 +49,7 @@ fn resident_from(row: &SqliteRow) -> Result<Resident, StoreError> {
     let sex: i64 = get(row, "sex")?;
     Ok(Resident {
         link_id: link_from(get(row, "link_id")?)?,
-        my_number: MyNumber::parse(&get::<String>(row, "my_number")?)
-            .map_err(|e| corrupt("my_number", e))?,
+        my_number: MyNumber::parse(&get::<String>(row, "my_number")?).map_err(|e| corrupt("my_number", e))?,
         resident_code: ResidentRecordCode::parse(&get::<String>(row, "resident_code")?)
             .map_err(|e| corrupt("resident_code", e))?,
         facts: FourFacts {
@@ -175,7 +171,11 @@ impl RegistryStore for SqliteRegistryStore {
         numbers: Vec<AcquisitionNumber>,
         at: UnixMillis,
     ) -> Result<Vec<bool>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err("claim acquisition numbers"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(store_err("claim acquisition numbers"))?;
         let mut claimed = Vec::with_capacity(numbers.len());
         for n in &numbers {
             let r = sqlx::query(
@@ -189,7 +189,9 @@ impl RegistryStore for SqliteRegistryStore {
             .map_err(store_err("claim acquisition numbers"))?;
             claimed.push(r.rows_affected() == 1);
         }
-        tx.commit().await.map_err(store_err("claim acquisition numbers"))?;
+        tx.commit()
+            .await
+            .map_err(store_err("claim acquisition numbers"))?;
         Ok(claimed)
     }
 
@@ -313,7 +315,11 @@ impl RegistryStore for SqliteRegistryStore {
         self.records.append(NodeRow(record)).await
     }
 
-    async fn records(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
+    async fn records(
+        &self,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
         crate::node::list_records(&self.pool, after_seq, limit).await
     }
 }

@@ -1,13 +1,18 @@
+// Tests unwrap: a failure should stop the test with its backtrace.
+#![allow(clippy::unwrap_used)]
+
 //! Behaviour of the SQLite stores through the role crates' traits.
 
 use std::collections::HashSet;
 
 use renkei_catalog::{ItemCode, KindCode, OfficeWorkCode, RowId, TableRowRef};
 use renkei_crypto::{SealingKeyPair, SigningKey, Suite};
-use renkei_hub::{Endpoint, HubStore, Institution, InstitutionStatus, Outcome, ProvisionRecord, RecordFilter, SubjectTag};
+use renkei_hub::{
+    Endpoint, HubStore, Institution, InstitutionStatus, Outcome, ProvisionRecord, RecordFilter, SubjectTag,
+};
 use renkei_ids::{
-    AcquisitionNumber, Address, BirthDate, CodeAlgorithm, CorporateNumber, FourFacts, InstitutionCode, KanaName,
-    LocalPersonId, MessageId, MyNumber, PersonName, QueryId, Sex,
+    AcquisitionNumber, Address, BirthDate, CodeAlgorithm, CorporateNumber, FourFacts, InstitutionCode,
+    KanaName, LocalPersonId, MessageId, MyNumber, PersonName, QueryId, Sex,
 };
 use renkei_node::{EnrolledPerson, ItemValue, NodeRecord, NodeRole, NodeStore, RecordOutcome};
 use renkei_protocol::{DenialCode, FiscalYear, UnixMillis};
@@ -28,15 +33,19 @@ fn record(i: u64) -> ProvisionRecord {
         office_work: OfficeWorkCode::parse("child_allowance").unwrap(),
         item: ItemCode::parse("resident_tax_income").unwrap(),
         fiscal_year: Some(FiscalYear::new(2025).unwrap()),
-        table_row: (i % 2 == 0).then(|| TableRowRef {
+        table_row: i.is_multiple_of(2).then(|| TableRowRef {
             table_version: "2026.1".into(),
             row_id: RowId::parse("R0101").unwrap(),
         }),
-        subject: (i % 3 != 0).then_some(SubjectTag([7; 32])),
+        subject: (!i.is_multiple_of(3)).then_some(SubjectTag([7; 32])),
         requested_at: UnixMillis(1_000 + i as i64),
-        provided_at: (i % 2 == 0).then_some(UnixMillis(2_000)),
-        outcome: if i % 2 == 0 { Outcome::Provided } else { Outcome::Denied(DenialCode::NotPermitted) },
-        non_disclosure: i % 5 == 0,
+        provided_at: i.is_multiple_of(2).then_some(UnixMillis(2_000)),
+        outcome: if i.is_multiple_of(2) {
+            Outcome::Provided
+        } else {
+            Outcome::Denied(DenialCode::NotPermitted)
+        },
+        non_disclosure: i.is_multiple_of(5),
     }
 }
 
@@ -50,7 +59,9 @@ async fn hub_records_are_dense_durable_and_round_trip() {
     let mut tasks = Vec::new();
     for i in 0..200u64 {
         let s = store.clone();
-        tasks.push(tokio::spawn(async move { (i, s.append_record(record(i)).await.unwrap()) }));
+        tasks.push(tokio::spawn(async move {
+            (i, s.append_record(record(i)).await.unwrap())
+        }));
     }
     let mut seqs = HashSet::new();
     for t in tasks {
@@ -59,9 +70,21 @@ async fn hub_records_are_dense_durable_and_round_trip() {
     }
     assert_eq!(seqs, (0..200).collect());
 
-    let all = store.records(RecordFilter { limit: 1000, ..Default::default() }).await.unwrap();
+    let all = store
+        .records(RecordFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 200);
-    let by_digest = |d: u8| all.iter().find(|(_, r)| r.request_digest == [d; 32]).unwrap().1.clone();
+    let by_digest = |d: u8| {
+        all.iter()
+            .find(|(_, r)| r.request_digest == [d; 32])
+            .unwrap()
+            .1
+            .clone()
+    };
     for i in [0u64, 1, 3, 10] {
         let mut expected = record(i);
         let got = by_digest(i as u8);
@@ -74,10 +97,18 @@ async fn hub_records_are_dense_durable_and_round_trip() {
     let store = SqliteHubStore::open(&path, Durability::Full).await.unwrap();
     assert_eq!(store.append_record(record(1)).await.unwrap(), 200);
     let subject = store
-        .records(RecordFilter { subject: Some(SubjectTag([7; 32])), limit: 1000, ..Default::default() })
+        .records(RecordFilter {
+            subject: Some(SubjectTag([7; 32])),
+            limit: 1000,
+            ..Default::default()
+        })
         .await
         .unwrap();
-    assert!(subject.iter().all(|(_, r)| r.subject == Some(SubjectTag([7; 32]))));
+    assert!(
+        subject
+            .iter()
+            .all(|(_, r)| r.subject == Some(SubjectTag([7; 32])))
+    );
     let recent = store.recent_message_ids(UnixMillis(1_150)).await.unwrap();
     // requested_at 1150..=1199; the re-appended record (1001) is older.
     assert_eq!(recent.len(), 50);
@@ -86,7 +117,9 @@ async fn hub_records_are_dense_durable_and_round_trip() {
 #[tokio::test]
 async fn hub_institutions_round_trip_and_status_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteHubStore::open(&dir.path().join("hub.sqlite"), Durability::Normal).await.unwrap();
+    let store = SqliteHubStore::open(&dir.path().join("hub.sqlite"), Durability::Normal)
+        .await
+        .unwrap();
     for suite in Suite::ALL {
         let inst = Institution {
             id: corp(if suite == Suite::default() { 10 } else { 11 }),
@@ -102,10 +135,27 @@ async fn hub_institutions_round_trip_and_status_changes() {
         store.upsert_institution(&inst).await.unwrap();
         let back = store.institutions().await.unwrap();
         assert!(back.contains(&inst));
-        assert!(store.set_institution_status(inst.id, InstitutionStatus::Suspended, UnixMillis(6)).await.unwrap());
+        assert!(
+            store
+                .set_institution_status(inst.id, InstitutionStatus::Suspended, UnixMillis(6))
+                .await
+                .unwrap()
+        );
     }
-    assert!(!store.set_institution_status(corp(99), InstitutionStatus::Suspended, UnixMillis(6)).await.unwrap());
-    assert!(store.institutions().await.unwrap().iter().all(|i| i.status == InstitutionStatus::Suspended));
+    assert!(
+        !store
+            .set_institution_status(corp(99), InstitutionStatus::Suspended, UnixMillis(6))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .institutions()
+            .await
+            .unwrap()
+            .iter()
+            .all(|i| i.status == InstitutionStatus::Suspended)
+    );
 }
 
 fn code(n: u8) -> InstitutionCode {
@@ -115,23 +165,38 @@ fn code(n: u8) -> InstitutionCode {
 #[tokio::test]
 async fn node_enrolment_items_and_records() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteNodeStore::open(&dir.path().join("node.sqlite"), Durability::Full).await.unwrap();
+    let store = SqliteNodeStore::open(&dir.path().join("node.sqlite"), Durability::Full)
+        .await
+        .unwrap();
     let a = LocalPersonId::parse("A-1").unwrap();
     let b = LocalPersonId::parse("A-2").unwrap();
     store
-        .enrol(vec![EnrolledPerson { local_id: a.clone(), code: code(1), enrolled_at: UnixMillis(1) }])
+        .enrol(vec![EnrolledPerson {
+            local_id: a.clone(),
+            code: code(1),
+            enrolled_at: UnixMillis(1),
+        }])
         .await
         .unwrap();
     assert_eq!(store.code_of(&a).await.unwrap(), Some(code(1)));
     assert_eq!(store.person_by_code(&code(1)).await.unwrap(), Some(a.clone()));
     assert_eq!(store.code_of(&b).await.unwrap(), None);
-    assert_eq!(store.enrolled_among(vec![a.clone(), b.clone()]).await.unwrap(), HashSet::from([a.clone()]));
+    assert_eq!(
+        store.enrolled_among(vec![a.clone(), b.clone()]).await.unwrap(),
+        HashSet::from([a.clone()])
+    );
 
     let item = ItemCode::parse("resident_tax_income").unwrap();
     let fy = Some(FiscalYear::new(2025).unwrap());
     let mut value = serde_json::Map::new();
     value.insert("taxable_income".into(), 3_000_000.into());
-    let v = ItemValue { local_id: a.clone(), item: item.clone(), fiscal_year: fy, value, updated_at: UnixMillis(2) };
+    let v = ItemValue {
+        local_id: a.clone(),
+        item: item.clone(),
+        fiscal_year: fy,
+        value,
+        updated_at: UnixMillis(2),
+    };
     assert_eq!(store.import_items(vec![v.clone()]).await.unwrap(), 1);
     assert_eq!(store.item(&a, &item, fy).await.unwrap(), Some(v));
     assert_eq!(store.item(&a, &item, None).await.unwrap(), None);
@@ -148,7 +213,13 @@ async fn node_enrolment_items_and_records() {
     ok2.local_id = a.clone();
     ok2.fiscal_year = Some(FiscalYear::new(2024).unwrap());
     assert!(store.import_items(vec![ok2, bad]).await.is_err());
-    assert_eq!(store.item(&a, &item, Some(FiscalYear::new(2024).unwrap())).await.unwrap(), None);
+    assert_eq!(
+        store
+            .item(&a, &item, Some(FiscalYear::new(2024).unwrap()))
+            .await
+            .unwrap(),
+        None
+    );
 
     let rec = NodeRecord {
         query_id: Some(QueryId::random()),
@@ -182,7 +253,9 @@ fn facts(address: &str) -> FourFacts {
 #[tokio::test]
 async fn registry_residents_codes_acquisitions_and_events() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteRegistryStore::open(&dir.path().join("registry.sqlite"), Durability::Full).await.unwrap();
+    let store = SqliteRegistryStore::open(&dir.path().join("registry.sqlite"), Durability::Full)
+        .await
+        .unwrap();
     let r = NewResident {
         facts: facts("東京都世田谷区太子堂四丁目1番1号"),
         kana: KanaName::parse("タカハシ　ケンイチ").unwrap(),
@@ -193,35 +266,98 @@ async fn registry_residents_codes_acquisitions_and_events() {
     // The same My Number again is a conflict, and nothing of the batch is stored.
     let mut dup = r.clone();
     dup.link_id = renkei_ids::LinkId::random();
-    let fresh = NewResident { facts: facts("x"), kana: r.kana.clone(), household: HouseholdId(2) }.register(UnixMillis(1));
-    assert!(matches!(store.register(vec![fresh.clone(), dup]).await, Err(renkei_protocol::StoreError::Conflict(_))));
+    let fresh = NewResident {
+        facts: facts("x"),
+        kana: r.kana.clone(),
+        household: HouseholdId(2),
+    }
+    .register(UnixMillis(1));
+    assert!(matches!(
+        store.register(vec![fresh.clone(), dup]).await,
+        Err(renkei_protocol::StoreError::Conflict(_))
+    ));
     assert_eq!(store.counts().await.unwrap().residents, 1);
 
-    let found = store.by_my_numbers(vec![r.my_number.clone(), MyNumber::random()]).await.unwrap();
+    let found = store
+        .by_my_numbers(vec![r.my_number.clone(), MyNumber::random()])
+        .await
+        .unwrap();
     assert_eq!(found[0].as_ref(), Some(&r));
     assert!(found[1].is_none());
 
     store.set_own_codes(vec![(r.link_id, code(9))]).await.unwrap();
-    assert_eq!(store.by_own_code(&code(9)).await.unwrap().unwrap().link_id, r.link_id);
+    assert_eq!(
+        store.by_own_code(&code(9)).await.unwrap().unwrap().link_id,
+        r.link_id
+    );
     assert!(store.without_own_code(10).await.unwrap().is_empty());
 
     let acq = AcquisitionNumber::random();
     let inst = corp(1);
-    assert_eq!(store.claim_acquisition_numbers(inst, vec![acq], UnixMillis(2)).await.unwrap(), vec![true]);
-    assert_eq!(store.claim_acquisition_numbers(inst, vec![acq], UnixMillis(3)).await.unwrap(), vec![false]);
-    assert_eq!(store.claim_acquisition_numbers(corp(2), vec![acq], UnixMillis(3)).await.unwrap(), vec![true]);
+    assert_eq!(
+        store
+            .claim_acquisition_numbers(inst, vec![acq], UnixMillis(2))
+            .await
+            .unwrap(),
+        vec![true]
+    );
+    assert_eq!(
+        store
+            .claim_acquisition_numbers(inst, vec![acq], UnixMillis(3))
+            .await
+            .unwrap(),
+        vec![false]
+    );
+    assert_eq!(
+        store
+            .claim_acquisition_numbers(corp(2), vec![acq], UnixMillis(3))
+            .await
+            .unwrap(),
+        vec![true]
+    );
 
     let moved = Address::parse("神奈川県横浜市中区山下町1番地").unwrap();
-    let seq = store.change_address(r.my_number.clone(), moved.clone(), UnixMillis(4)).await.unwrap().unwrap();
-    assert_eq!(store.change_address(MyNumber::random(), moved.clone(), UnixMillis(4)).await.unwrap(), None);
+    let seq = store
+        .change_address(r.my_number.clone(), moved.clone(), UnixMillis(4))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .change_address(MyNumber::random(), moved.clone(), UnixMillis(4))
+            .await
+            .unwrap(),
+        None
+    );
     let died = BirthDate::parse("2026-01-02").unwrap();
-    store.record_death(r.my_number.clone(), died, UnixMillis(5)).await.unwrap().unwrap();
-    assert_eq!(store.record_death(r.my_number.clone(), died, UnixMillis(6)).await.unwrap(), None, "only once");
+    store
+        .record_death(r.my_number.clone(), died, UnixMillis(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .record_death(r.my_number.clone(), died, UnixMillis(6))
+            .await
+            .unwrap(),
+        None,
+        "only once"
+    );
     let events = store.events(0, 10).await.unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].seq, seq);
-    assert_eq!(events[0].event, ResidentEvent::AddressChanged { new_address: moved.clone() });
+    assert_eq!(
+        events[0].event,
+        ResidentEvent::AddressChanged {
+            new_address: moved.clone()
+        }
+    );
     assert_eq!(events[1].event, ResidentEvent::Died { date: died });
-    let now = store.by_my_numbers(vec![r.my_number.clone()]).await.unwrap().remove(0).unwrap();
+    let now = store
+        .by_my_numbers(vec![r.my_number.clone()])
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
     assert_eq!(now.facts.address, moved);
 }

@@ -23,7 +23,11 @@ use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::{Durability, SqliteHubStore, SqliteNodeStore, SqliteRegistryStore};
 
 #[derive(Parser)]
-#[command(name = "renkei", version, about = "A national personal-data linkage network: hub, registry and institution nodes over mutual TLS")]
+#[command(
+    name = "renkei",
+    version,
+    about = "A national personal-data linkage network: hub, registry and institution nodes over mutual TLS"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -283,7 +287,12 @@ async fn main() -> Result<()> {
             let settings: NodeSettings = read_config(&arg.config)?;
             let store = SqliteNodeStore::open(&store_path(&arg, "node.sqlite"), Durability::Full).await?;
             let node = start_node(&settings, store).await?;
-            eprintln!("node {} serving on {} (local API {})", settings.institution, node.network.url(), node.local.url());
+            eprintln!(
+                "node {} serving on {} (local API {})",
+                settings.institution,
+                node.network.url(),
+                node.local.url()
+            );
             wait_for_shutdown().await;
             node.shutdown(Duration::from_secs(10)).await;
             Ok(())
@@ -296,9 +305,14 @@ async fn main() -> Result<()> {
         Command::Registry(RegistryCommand::Serve(arg)) => {
             init_tracing("info");
             let settings: RegistrySettings = read_config(&arg.config)?;
-            let store = SqliteRegistryStore::open(&store_path(&arg, "registry.sqlite"), Durability::Full).await?;
+            let store =
+                SqliteRegistryStore::open(&store_path(&arg, "registry.sqlite"), Durability::Full).await?;
             let reg = start_registry(&settings, store).await?;
-            eprintln!("registry serving on {} (admin {})", reg.network.url(), reg.admin.url());
+            eprintln!(
+                "registry serving on {} (admin {})",
+                reg.network.url(),
+                reg.admin.url()
+            );
             wait_for_shutdown().await;
             reg.shutdown(Duration::from_secs(10)).await;
             Ok(())
@@ -327,10 +341,17 @@ async fn import(settings: &NodeSettings, file: &Path) -> Result<()> {
     let format = renkei_node_format(&name)?;
     let bytes = std::fs::read(file).with_context(|| format!("reading {name}"))?;
     let pb = ProgressBar::new(bytes.len() as u64);
-    pb.set_style(ProgressStyle::with_template("checking {msg} [{bar:30}] {bytes}/{total_bytes}")?.progress_chars("=> "));
+    pb.set_style(
+        ProgressStyle::with_template("checking {msg} [{bar:30}] {bytes}/{total_bytes}")?
+            .progress_chars("=> "),
+    );
     pb.set_message(name.clone());
     let catalog = renkei_catalog_from(settings)?;
-    let fmt = if format == "csv" { ImportFormat::Csv } else { ImportFormat::Jsonl };
+    let fmt = if format == "csv" {
+        ImportFormat::Csv
+    } else {
+        ImportFormat::Jsonl
+    };
     let reader = std::io::BufReader::new(pb.wrap_read(bytes.as_slice()));
     let parsed = match parse_import(fmt, reader, &catalog, &settings.kind, UnixMillis::now()) {
         Ok(p) => p,
@@ -339,12 +360,23 @@ async fn import(settings: &NodeSettings, file: &Path) -> Result<()> {
     };
     pb.finish();
     eprintln!("{} rows well formed; sending to the node", parsed.len());
-    let token = String::from_utf8_lossy(&renkei_pki::read_private(&settings.local_token)?).trim().to_owned();
+    let token = String::from_utf8_lossy(&renkei_pki::read_private(&settings.local_token)?)
+        .trim()
+        .to_owned();
     let ca = std::fs::read(&settings.tls.ca_cert)?;
-    let client = renkei_http::LocalClient::new(&format!("https://{}", settings.local_listen), &ca, &token, Duration::from_secs(600))?;
+    let client = renkei_http::LocalClient::new(
+        &format!("https://{}", settings.local_listen),
+        &ca,
+        &token,
+        Duration::from_secs(600),
+    )?;
     let kind = if format == "csv" { "csv" } else { "jsonl" };
     let res: ImportResult = client
-        .post_bytes(&format!("/local/v1/imports?format={kind}"), bytes, "application/octet-stream")
+        .post_bytes(
+            &format!("/local/v1/imports?format={kind}"),
+            bytes,
+            "application/octet-stream",
+        )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("imported {} rows from {name}", res.imported);
@@ -363,7 +395,8 @@ fn renkei_node_format(name: &str) -> Result<&'static str> {
 }
 
 fn renkei_catalog_from(settings: &NodeSettings) -> Result<Catalog> {
-    let text = std::fs::read_to_string(&settings.catalog).with_context(|| format!("reading {}", settings.catalog.display()))?;
+    let text = std::fs::read_to_string(&settings.catalog)
+        .with_context(|| format!("reading {}", settings.catalog.display()))?;
     Catalog::parse(&text).with_context(|| format!("{} is not a valid catalog", settings.catalog.display()))
 }
 
@@ -371,7 +404,11 @@ fn pki(cmd: PkiCommand) -> Result<()> {
     match cmd {
         PkiCommand::Init { dir, name, suite } => {
             let ca = NetworkCa::create(&dir, &name, renkei_demo::provision::tls_algorithm(suite.into()))?;
-            println!("network CA created in {} (CRL number {})", dir.display(), ca.crl_number());
+            println!(
+                "network CA created in {} (CRL number {})",
+                dir.display(),
+                ca.crl_number()
+            );
         }
         PkiCommand::Issue {
             ca,
@@ -393,7 +430,8 @@ fn pki(cmd: PkiCommand) -> Result<()> {
             if role != Role::Hub && institution.is_none() {
                 bail!("--institution is required for a {} certificate", role.as_str());
             }
-            let files = renkei_demo::provision::provision_role(&ca, &out, role, institution, &name, suite.into())?;
+            let files =
+                renkei_demo::provision::provision_role(&ca, &out, role, institution, &name, suite.into())?;
             if role == Role::Hub {
                 renkei_demo::provision::provision_hub_secrets(&out)?;
                 renkei_demo::provision::write_sample_catalog(&out)?;
@@ -409,7 +447,11 @@ fn pki(cmd: PkiCommand) -> Result<()> {
         PkiCommand::Revoke { ca, serial } => {
             let mut ca = NetworkCa::load(&ca)?;
             ca.revoke(&serial, RevocationReason::Unspecified)?;
-            println!("revoked {serial}; CRL number {} written to {}", ca.crl_number(), ca.crl_path().display());
+            println!(
+                "revoked {serial}; CRL number {} written to {}",
+                ca.crl_number(),
+                ca.crl_path().display()
+            );
         }
         PkiCommand::RefreshCrl { ca } => {
             let mut ca = NetworkCa::load(&ca)?;

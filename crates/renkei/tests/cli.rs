@@ -1,0 +1,211 @@
+// Tests unwrap: a failure should stop the test with its backtrace.
+#![allow(clippy::unwrap_used)]
+
+//! The `renkei` binary as a user runs it.
+
+use std::path::Path;
+use std::process::Command;
+
+fn renkei(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("the renkei binary runs")
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn demo_exits_zero_writes_demo_json_and_configs_that_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("net");
+    let out = renkei(&[
+        "demo",
+        "--residents",
+        "200",
+        "--exit",
+        "--durability",
+        "normal",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("12 of 12 scenarios behaved as expected"),
+        "{stdout}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("demo.json")).unwrap()).unwrap();
+    assert!(
+        json["hub"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://127.0.0.1:")
+    );
+    assert!(
+        json["ca"]["certificate_pem"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert_eq!(json["institutions"].as_array().unwrap().len(), 7);
+    assert!(
+        json["institutions"][0]["local_api"]["token"]
+            .as_str()
+            .unwrap()
+            .len()
+            >= 40
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(data.join("demo.json"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "demo.json holds tokens");
+    for key in [
+        "hub/signing.key",
+        "hub/code-keys",
+        "hub/record.key",
+        "nodes/setagaya/tls.key",
+        "pki/ca/ca.key",
+    ] {
+        let mode = std::fs::metadata(data.join(key)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{key}");
+    }
+    // Stores live in directories named after the role and institution.
+    for store in [
+        "hub/hub.sqlite",
+        "registry/registry.sqlite",
+        "nodes/setagaya/node.sqlite",
+        "nodes/vehicle/node.sqlite",
+    ] {
+        assert!(data.join(store).exists(), "{store}");
+    }
+
+    let hub_toml = data.join("hub/hub.toml");
+    let ok = renkei(&["hub", "check", "--config", hub_toml.to_str().unwrap()]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).contains("valid"));
+
+    // A broken permission table stops the hub with the line and field.
+    let table = data.join("hub/permissions.csv");
+    let good = std::fs::read_to_string(&table).unwrap();
+    let broken = good.replacen("resident_tax_income,番号法", "resident_tax_incom,番号法", 1);
+    std::fs::write(&table, &broken).unwrap();
+    let bad = renkei(&["hub", "check", "--config", hub_toml.to_str().unwrap()]);
+    assert!(!bad.status.success());
+    let msg = text(&bad);
+    assert!(
+        msg.contains("line 8, field `item`: unknown item `resident_tax_incom`"),
+        "{msg}"
+    );
+    let serve = renkei(&["hub", "serve", "--config", hub_toml.to_str().unwrap()]);
+    assert!(!serve.status.success(), "serve refuses a bad table");
+    assert!(text(&serve).contains("field `item`"), "{}", text(&serve));
+}
+
+#[test]
+fn demo_refuses_a_non_empty_directory_and_too_few_residents() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x"), "keep me").unwrap();
+    let out = renkei(&["demo", "--exit", "--data-dir", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("is not empty"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("x")).unwrap(), "keep me");
+    let out = renkei(&["demo", "--exit", "--residents", "10"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("at least 200"), "{}", text(&out));
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn pki_commands_issue_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    let out = renkei(&[
+        "pki",
+        "init",
+        "--dir",
+        ca.to_str().unwrap(),
+        "--suite",
+        "nist-p256",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let node = dir.path().join("node");
+    let out = renkei(&[
+        "pki",
+        "issue",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--role",
+        "node",
+        "--institution",
+        "4011001098993",
+        "--name",
+        "test node",
+        "--out",
+        node.to_str().unwrap(),
+        "--suite",
+        "nist-p256",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(mode(&node.join("tls.key")), 0o600);
+    assert_eq!(mode(&node.join("signing.key")), 0o600);
+    let serial = text(&out)
+        .split("serial ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = renkei(&["pki", "revoke", "--ca", ca.to_str().unwrap(), "--serial", &serial]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = renkei(&["pki", "revoke", "--ca", ca.to_str().unwrap(), "--serial", "00ff"]);
+    assert!(!out.status.success(), "an unknown serial is an error");
+    // A node certificate needs an institution, and a valid one.
+    let out = renkei(&[
+        "pki",
+        "issue",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--role",
+        "node",
+        "--name",
+        "x",
+        "--out",
+        dir.path().join("y").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--institution is required"));
+    let out = renkei(&[
+        "pki",
+        "issue",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--role",
+        "node",
+        "--institution",
+        "4011001098994",
+        "--name",
+        "x",
+        "--out",
+        dir.path().join("z").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("check digit"), "{}", text(&out));
+}

@@ -415,10 +415,19 @@ fn cast(persons: &[Person<'_>], stale: usize) -> Result<Cast> {
     };
     let pair = |p: &Person<'_>, a: &str, b: &str| Some((id_of(p, a)?.clone(), id_of(p, b)?.clone()));
     Ok(Cast {
+        // A working parent, so the demo shows a real income (any adult
+        // mover if none works).
         mover: find("mover parent", &|p| {
-            (p.mover && p.age >= 20)
+            (p.mover && p.age >= 20 && p.employed)
                 .then(|| pair(p, SETAGAYA.key, YOKOHAMA.key))
                 .flatten()
+        })
+        .or_else(|_| {
+            find("mover parent", &|p| {
+                (p.mover && p.age >= 20)
+                    .then(|| pair(p, SETAGAYA.key, YOKOHAMA.key))
+                    .flatten()
+            })
         })?,
         pensioner: find("pensioner", &|p| {
             (p.age >= 65)

@@ -1096,6 +1096,13 @@ async fn each_surface_has_its_own_credential() {
     // Health and metrics need no token; metrics are Prometheus text.
     let health: serde_json::Value = other_node.get("/health").await.unwrap();
     assert_eq!(health["status"], "ok");
+    assert_eq!(health["institution"], YOKOHAMA.id().to_string());
+    let metrics = hub_admin_with_node_token.get_text("/metrics").await.unwrap();
+    assert!(
+        metrics.contains("# TYPE renkei_http_requests_total counter"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("renkei_node_enrolled_total"), "{metrics}");
     // The network listener refuses a client without a certificate.
     let plain =
         renkei_http::LocalClient::new(&h.net.hub.network.url(), &ca, "x", Duration::from_secs(10)).unwrap();

@@ -245,15 +245,39 @@ impl LocalClient {
         &self.base
     }
 
-    pub async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ApiFailure> {
-        let resp = self
-            .client
-            .get(format!("{}{path}", self.base))
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token)
+    }
+
+    async fn send<R: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<R, ApiFailure> {
+        decode(req.send().await.map_err(failure)?).await
+    }
+
+    /// GET a text resource (e.g. `/metrics`).
+    pub async fn get_text(&self, path: &str) -> Result<String, ApiFailure> {
+        let resp = self
+            .request(reqwest::Method::GET, path)
             .send()
             .await
             .map_err(failure)?;
-        decode(resp).await
+        let status = resp.status();
+        let text = resp.text().await.map_err(failure)?;
+        if !status.is_success() {
+            return Err(ApiFailure::Rejected {
+                status: status.as_u16(),
+                code: "http_error".into(),
+                message: text.chars().take(200).collect(),
+                retryable: status.is_server_error(),
+                query_id: None,
+            });
+        }
+        Ok(text)
+    }
+
+    pub async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ApiFailure> {
+        self.send(self.request(reqwest::Method::GET, path)).await
     }
 
     pub async fn post<B: Serialize + ?Sized, R: DeserializeOwned>(
@@ -261,15 +285,8 @@ impl LocalClient {
         path: &str,
         body: &B,
     ) -> Result<R, ApiFailure> {
-        let resp = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
+        self.send(self.request(reqwest::Method::POST, path).json(body))
             .await
-            .map_err(failure)?;
-        decode(resp).await
     }
 
     pub async fn put<B: Serialize + ?Sized, R: DeserializeOwned>(
@@ -277,15 +294,8 @@ impl LocalClient {
         path: &str,
         body: &B,
     ) -> Result<R, ApiFailure> {
-        let resp = self
-            .client
-            .put(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
+        self.send(self.request(reqwest::Method::PUT, path).json(body))
             .await
-            .map_err(failure)?;
-        decode(resp).await
     }
 
     /// POST a raw body (an import file).
@@ -295,15 +305,11 @@ impl LocalClient {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<R, ApiFailure> {
-        let resp = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body)
-            .send()
-            .await
-            .map_err(failure)?;
-        decode(resp).await
+        self.send(
+            self.request(reqwest::Method::POST, path)
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body),
+        )
+        .await
     }
 }

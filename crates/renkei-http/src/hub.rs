@@ -18,7 +18,7 @@ use renkei_hub::{
     RecordFilter, SecurityEvent,
 };
 use renkei_ids::{CorporateNumber, LinkId, MessageId};
-use renkei_pki::{ClientAuth, PeerCertificate, Role, WriteMode};
+use renkei_pki::{PeerCertificate, Role, WriteMode};
 use renkei_protocol::{Denial, DenialCode, SignedAnswer, SignedRequest, UnixMillis};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 use crate::client::{ApiFailure, Expect, NetClient};
 use crate::error::{ApiError, JsonBody, SetupError};
 use crate::peer::{Peer, require_peer};
-use crate::server::{RunningServer, TrustState, serve_tls};
+use crate::server::{RoleListeners, RunningServer, TrustState, serve_role};
 use crate::settings::{
     TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_signing_key, read_text,
     require_token,
@@ -116,6 +116,7 @@ pub async fn start_hub<S: HubStore + Clone>(
     settings: &HubSettings,
     store: S,
 ) -> Result<RunningHub, SetupError> {
+    crate::metrics_util::install_metrics();
     let (catalog, table) = load_catalog(settings)?;
     let signer = load_signing_key(&settings.signing_key, settings.suite)?;
     let keyring_text = renkei_pki::read_private(&settings.code_keys)?;
@@ -209,31 +210,18 @@ pub async fn start_hub<S: HubStore + Clone>(
         }))
         .with_state(state);
 
-    let network = serve_tls(
-        settings.listen,
+    let RoleListeners {
         network,
-        trust.server_config(ClientAuth::Required)?,
+        operator: admin,
+        crl_task,
+    } = serve_role(
+        &trust,
+        &settings.tls,
+        settings.crl_poll_secs,
+        (settings.listen, network),
+        (settings.admin_listen, admin),
     )
-    .await
-    .map_err(|source| SetupError::Listen {
-        addr: settings.listen,
-        source,
-    })?;
-    let admin = serve_tls(
-        settings.admin_listen,
-        admin,
-        trust.server_config(ClientAuth::None)?,
-    )
-    .await
-    .map_err(|source| SetupError::Listen {
-        addr: settings.admin_listen,
-        source,
-    })?;
-    let crl_task = trust.watch_crl(
-        settings.tls.ca_cert.clone(),
-        settings.tls.crl.clone(),
-        Duration::from_secs(settings.crl_poll_secs.max(1)),
-    )?;
+    .await?;
     tracing::info!(network = %network.addr, admin = %admin.addr, suite = %settings.suite, "hub started");
     Ok(RunningHub {
         network,

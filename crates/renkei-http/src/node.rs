@@ -21,9 +21,9 @@ use renkei_ids::{
 };
 use renkei_node::{
     EnrolledPerson, ImportError, ImportFormat, NodeIdentity, NodeRecord, NodeRole, NodeStore, RecordOutcome,
-    answer_forward, build_request, check_forward, parse_import, payload_of,
+    answer_forward, build_request, check_forward, parse_import, payload_of, provider_record,
 };
-use renkei_pki::{ClientAuth, Role};
+use renkei_pki::Role;
 use renkei_protocol::{
     AnswerPayload, CodeDelivery, FiscalYear, SignedAnswer, SignedForward, SignedReceipt, UnixMillis,
 };
@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::{ApiFailure, Expect, NetClient};
 use crate::error::{ApiError, JsonBody, SetupError};
 use crate::peer::{Peer, require_peer};
-use crate::server::{RunningServer, TrustState, serve_tls};
+use crate::server::{RoleListeners, RunningServer, TrustState, serve_role};
 use crate::settings::{
     TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_sealing_key,
     load_signing_key, load_verifying_key, read_text, require_token,
@@ -116,6 +116,7 @@ pub async fn start_node<S: NodeStore + Clone>(
     settings: &NodeSettings,
     store: S,
 ) -> Result<RunningNode, SetupError> {
+    crate::metrics_util::install_metrics();
     let catalog = Catalog::parse(&read_text(&settings.catalog)?)
         .map_err(|e| SetupError::config(settings.catalog.display().to_string(), e))?;
     if catalog.kind(&settings.kind).is_none() {
@@ -186,31 +187,18 @@ pub async fn start_node<S: NodeStore + Clone>(
         }))
         .with_state(state);
 
-    let network = serve_tls(
-        settings.listen,
+    let RoleListeners {
         network,
-        trust.server_config(ClientAuth::Required)?,
+        operator: local,
+        crl_task,
+    } = serve_role(
+        &trust,
+        &settings.tls,
+        settings.crl_poll_secs,
+        (settings.listen, network),
+        (settings.local_listen, local),
     )
-    .await
-    .map_err(|source| SetupError::Listen {
-        addr: settings.listen,
-        source,
-    })?;
-    let local = serve_tls(
-        settings.local_listen,
-        local,
-        trust.server_config(ClientAuth::None)?,
-    )
-    .await
-    .map_err(|source| SetupError::Listen {
-        addr: settings.local_listen,
-        source,
-    })?;
-    let crl_task = trust.watch_crl(
-        settings.tls.ca_cert.clone(),
-        settings.tls.crl.clone(),
-        Duration::from_secs(settings.crl_poll_secs.max(1)),
-    )?;
+    .await?;
     tracing::info!(institution = %settings.institution, network = %network.addr, local = %local.addr, "node started");
     Ok(RunningNode {
         institution: settings.institution,
@@ -223,16 +211,28 @@ pub async fn start_node<S: NodeStore + Clone>(
 
 // ---------------------------------------------------------------- provider
 
+/// The provider's first step, before any data is touched: the caller is the
+/// hub, the body is a forward, signed by the hub, fresh, addressed here.
+pub(crate) fn accept_forward(
+    peer: &Peer,
+    body: &SignedForwardWire,
+    identity: &NodeIdentity,
+    hub_key: &VerifyingKey,
+    max_skew_ms: i64,
+) -> Result<SignedForward, ApiError> {
+    peer.require_role(Role::Hub)?;
+    let forward = SignedForward::try_from(body).map_err(|e| ApiError::malformed(e.to_string()))?;
+    check_forward(identity, hub_key, &forward, UnixMillis::now(), max_skew_ms)
+        .map_err(|e| ApiError::forbidden("forward_rejected", e.to_string()))?;
+    Ok(forward)
+}
+
 async fn provide<S: NodeStore>(
     State(st): State<Arc<NodeState<S>>>,
     Extension(peer): Extension<Peer>,
     JsonBody(body): JsonBody<SignedForwardWire>,
 ) -> Result<Json<SignedAnswerWire>, ApiError> {
-    peer.require_role(Role::Hub)?;
-    let now = UnixMillis::now();
-    let forward = SignedForward::try_from(&body).map_err(|e| ApiError::malformed(e.to_string()))?;
-    check_forward(&st.identity, &st.hub_key, &forward, now, st.max_skew_ms)
-        .map_err(|e| ApiError::forbidden("forward_rejected", e.to_string()))?;
+    let forward = accept_forward(&peer, &body, &st.identity, &st.hub_key, st.max_skew_ms)?;
     let q = &forward.query;
     let mut local_id = st.store.person_by_code(&q.subject).await?;
     for previous in &q.previous_subjects {
@@ -252,23 +252,7 @@ async fn provide<S: NodeStore>(
         UnixMillis::now(),
     )
     .map_err(|e| ApiError::internal("sealing the answer", e))?;
-    let record = NodeRecord {
-        query_id: Some(q.query_id),
-        role: NodeRole::Provider,
-        counterpart: q.requester,
-        office_work: q.office_work.clone(),
-        item: q.item.clone(),
-        fiscal_year: q.fiscal_year,
-        local_id,
-        requested_at: q.forwarded_at,
-        completed_at: answer.answer.answered_at,
-        outcome: if value.is_some() {
-            RecordOutcome::Provided
-        } else {
-            RecordOutcome::NoData
-        },
-        non_disclosure: q.non_disclosure,
-    };
+    let record = provider_record(&forward, local_id, &answer, value.is_some());
     // Our own record is durable before the answer leaves.
     st.store.append_record(record).await?;
     metrics::counter!("renkei_node_provided_total", "found" => if value.is_some() { "yes" } else { "no" })

@@ -18,11 +18,9 @@ use renkei_ids::{
     AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, KanaName, LinkId, LocalPersonId,
     MyNumber, PersonName, Sex,
 };
-use renkei_node::{NodeIdentity, answer_forward, check_forward};
-use renkei_pki::{ClientAuth, Role};
-use renkei_protocol::{
-    AnswerPayload, CodeDelivery, NodeRecord, NodeRole, RecordOutcome, SignedForward, UnixMillis,
-};
+use renkei_node::{NodeIdentity, answer_forward};
+use renkei_pki::Role;
+use renkei_protocol::{AnswerPayload, CodeDelivery, UnixMillis};
 use renkei_registry::{
     CodeRequestEntry, HouseholdId, IssuanceRefusal, NewResident, RegistryStore, ResidentEvent,
     check_identity, four_facts_value,
@@ -33,7 +31,7 @@ use crate::client::{Expect, NetClient};
 use crate::error::{ApiError, JsonBody, SetupError};
 use crate::node::MAX_ENROL_BATCH;
 use crate::peer::{Peer, require_peer};
-use crate::server::{RunningServer, TrustState, serve_tls};
+use crate::server::{RoleListeners, RunningServer, TrustState, serve_role};
 use crate::settings::{
     TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_sealing_key,
     load_signing_key, load_verifying_key, require_token,
@@ -105,6 +103,7 @@ pub async fn start_registry<S: RegistryStore + Clone>(
     settings: &RegistrySettings,
     store: S,
 ) -> Result<RunningRegistry, SetupError> {
+    crate::metrics_util::install_metrics();
     let identity = NodeIdentity {
         institution: settings.institution,
         name: settings.name.clone(),
@@ -165,31 +164,18 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         }))
         .with_state(state.clone());
 
-    let network = serve_tls(
-        settings.listen,
+    let RoleListeners {
         network,
-        trust.server_config(ClientAuth::Required)?,
+        operator: admin,
+        crl_task,
+    } = serve_role(
+        &trust,
+        &settings.tls,
+        settings.crl_poll_secs,
+        (settings.listen, network),
+        (settings.admin_listen, admin),
     )
-    .await
-    .map_err(|source| SetupError::Listen {
-        addr: settings.listen,
-        source,
-    })?;
-    let admin = serve_tls(
-        settings.admin_listen,
-        admin,
-        trust.server_config(ClientAuth::None)?,
-    )
-    .await
-    .map_err(|source| SetupError::Listen {
-        addr: settings.admin_listen,
-        source,
-    })?;
-    let crl_task = trust.watch_crl(
-        settings.tls.ca_cert.clone(),
-        settings.tls.crl.clone(),
-        Duration::from_secs(settings.crl_poll_secs.max(1)),
-    )?;
+    .await?;
     // Residents registered while the hub was unreachable get their own
     // codes later.
     let filler = tokio::spawn(async move {
@@ -385,11 +371,7 @@ async fn provide<S: RegistryStore>(
     Extension(peer): Extension<Peer>,
     JsonBody(body): JsonBody<SignedForwardWire>,
 ) -> Result<Json<SignedAnswerWire>, ApiError> {
-    peer.require_role(Role::Hub)?;
-    let now = UnixMillis::now();
-    let forward = SignedForward::try_from(&body).map_err(|e| ApiError::malformed(e.to_string()))?;
-    check_forward(&st.identity, &st.hub_key, &forward, now, st.max_skew_ms)
-        .map_err(|e| ApiError::forbidden("forward_rejected", e.to_string()))?;
+    let forward = crate::node::accept_forward(&peer, &body, &st.identity, &st.hub_key, st.max_skew_ms)?;
     let q = &forward.query;
     let mut resident = st.store.by_own_code(&q.subject).await?;
     for previous in &q.previous_subjects {
@@ -408,24 +390,11 @@ async fn provide<S: RegistryStore>(
     };
     let answer = answer_forward(&st.identity, &forward, &payload, UnixMillis::now())
         .map_err(|e| ApiError::internal("sealing the answer", e))?;
-    let record = NodeRecord {
-        query_id: Some(q.query_id),
-        role: NodeRole::Provider,
-        counterpart: q.requester,
-        office_work: q.office_work.clone(),
-        item: q.item.clone(),
-        fiscal_year: q.fiscal_year,
-        local_id: resident
-            .as_ref()
-            .and_then(|r| LocalPersonId::parse(&r.resident_code.as_string()).ok()),
-        requested_at: q.forwarded_at,
-        completed_at: answer.answer.answered_at,
-        outcome: match payload {
-            AnswerPayload::Found { .. } => RecordOutcome::Provided,
-            AnswerPayload::NoData => RecordOutcome::NoData,
-        },
-        non_disclosure: q.non_disclosure,
-    };
+    let local_id = resident
+        .as_ref()
+        .and_then(|r| LocalPersonId::parse(&r.resident_code.as_string()).ok());
+    let found = matches!(payload, AnswerPayload::Found { .. });
+    let record = renkei_node::provider_record(&forward, local_id, &answer, found);
     st.store.append_record(record).await?;
     Ok(Json((&answer).into()))
 }

@@ -156,3 +156,46 @@ pub async fn serve_tls(
     let task = tokio::spawn(async move { server.serve(router.into_make_service()).await });
     Ok(RunningServer { addr, handle, task })
 }
+
+/// A role's two listeners — mutual TLS for the network, server TLS for its
+/// operators — and the task that keeps its CRL current.
+#[derive(Debug)]
+pub(crate) struct RoleListeners {
+    pub(crate) network: RunningServer,
+    pub(crate) operator: RunningServer,
+    pub(crate) crl_task: JoinHandle<()>,
+}
+
+pub(crate) async fn serve_role(
+    trust: &Arc<TrustState>,
+    tls: &crate::settings::TlsFiles,
+    crl_poll_secs: u64,
+    network: (SocketAddr, Router),
+    operator: (SocketAddr, Router),
+) -> Result<RoleListeners, SetupError> {
+    let listen = |addr| move |source| SetupError::Listen { addr, source };
+    let network = serve_tls(
+        network.0,
+        network.1,
+        trust.server_config(renkei_pki::ClientAuth::Required)?,
+    )
+    .await
+    .map_err(listen(network.0))?;
+    let operator = serve_tls(
+        operator.0,
+        operator.1,
+        trust.server_config(renkei_pki::ClientAuth::None)?,
+    )
+    .await
+    .map_err(listen(operator.0))?;
+    let crl_task = trust.watch_crl(
+        tls.ca_cert.clone(),
+        tls.crl.clone(),
+        Duration::from_secs(crl_poll_secs.max(1)),
+    )?;
+    Ok(RoleListeners {
+        network,
+        operator,
+        crl_task,
+    })
+}

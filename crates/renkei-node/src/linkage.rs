@@ -99,3 +99,30 @@ pub fn payload_of(value: Option<&ItemValue>) -> AnswerPayload {
         None => AnswerPayload::NoData,
     }
 }
+
+/// The provider's own record of answering `forward` with `answer`.
+pub fn provider_record(
+    forward: &SignedForward,
+    local_id: Option<renkei_ids::LocalPersonId>,
+    answer: &SignedAnswer,
+    found: bool,
+) -> renkei_protocol::NodeRecord {
+    let q = &forward.query;
+    renkei_protocol::NodeRecord {
+        query_id: Some(q.query_id),
+        role: renkei_protocol::NodeRole::Provider,
+        counterpart: q.requester,
+        office_work: q.office_work.clone(),
+        item: q.item.clone(),
+        fiscal_year: q.fiscal_year,
+        local_id,
+        requested_at: q.forwarded_at,
+        completed_at: answer.answer.answered_at,
+        outcome: if found {
+            renkei_protocol::RecordOutcome::Provided
+        } else {
+            renkei_protocol::RecordOutcome::NoData
+        },
+        non_disclosure: q.non_disclosure,
+    }
+}

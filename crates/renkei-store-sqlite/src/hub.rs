@@ -8,8 +8,8 @@ use renkei_hub::{
 };
 use renkei_ids::{CorporateNumber, MessageId, QueryId};
 use renkei_protocol::{DenialCode, FiscalYear, StoreError, UnixMillis};
+use sqlx::QueryBuilder;
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
-use sqlx::{QueryBuilder, Row};
 
 use crate::db::{self, DbError, Durability, corrupt, get, parse_col, store_err};
 use crate::group_commit::{Appendable, GroupCommit};
@@ -60,18 +60,11 @@ impl Appendable for HubRow {
 impl SqliteHubStore {
     pub async fn open(path: &Path, durability: Durability) -> Result<Self, DbError> {
         let pool = db::open(path, durability, MIGRATIONS).await?;
-        let next: i64 = sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) FROM records")
-            .fetch_one(&pool)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(|source| DbError::Open {
-                path: path.display().to_string(),
-                source,
-            })?;
+        let next = crate::node::next_seq(&pool, path).await?;
         let writer = db::writer(path, durability).await?;
         Ok(Self {
             pool,
-            records: GroupCommit::start(writer, next as u64, "hub records"),
+            records: GroupCommit::start(writer, next, "hub records"),
         })
     }
 }

@@ -912,12 +912,6 @@ async fn enrolment_checks_identity_exactly_and_never_echoes_a_my_number() {
     let setagaya = h.net.node(SETAGAYA.key).local.clone();
     // A person the registry knows, with facts as registered.
     let n = &h.country.my_numbers[0];
-    let four: serde_json::Value = {
-        // Ask the registry's four facts through the vehicle office? Simpler:
-        // enrol with deliberately wrong facts and read what differs.
-        serde_json::json!({})
-    };
-    let _ = four;
     let person = |my_number: &str, birth: &str, sex: u8| EnrolPerson {
         local_id: "S-TEST-1".into(),
         my_number: my_number.into(),
@@ -1234,4 +1228,80 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
     assert!(!contains_any_number(&log, &set), "a My Number was logged");
     assert!(!contains(&log, address.as_bytes()), "an address was logged");
     let _ = std::io::stdout().flush();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registry_records_changes_as_events_and_validates_admin_input() {
+    let h = harness().await;
+    let admin = &h.net.registry_admin;
+    let events: Vec<renkei_http::registry::EventWire> =
+        admin.get("/admin/v1/events?limit=10000").await.unwrap();
+    assert_eq!(events.len(), h.country.movers, "one address change per mover");
+    assert!(events.iter().all(|e| e.kind == "address_changed"));
+
+    // A death is an event, and the four facts say so from then on.
+    let driver = h.country.cast.driver.clone();
+    let vehicle = h.net.node(VEHICLE.key).local.clone();
+    let before: QueryResult = vehicle
+        .post(
+            "/local/v1/queries",
+            &query(&driver, &REGISTRY, "vehicle_registration", "four_facts", None),
+        )
+        .await
+        .unwrap();
+    assert!(before.value.as_ref().unwrap().get("deceased_on").is_none());
+    // The driver's My Number, from the test's own copy (ids share the index).
+    let index: usize = driver.trim_start_matches("V-").parse().unwrap();
+    let my_number = h.country.my_numbers[index].clone();
+    let ev: renkei_http::registry::EventRecorded = admin
+        .post(
+            "/admin/v1/residents/death",
+            &serde_json::json!({"my_number": my_number, "date": "2026-11-01"}),
+        )
+        .await
+        .unwrap();
+    assert!(ev.event_seq > events.last().map_or(0, |e| e.seq));
+    let after: QueryResult = vehicle
+        .post(
+            "/local/v1/queries",
+            &query(&driver, &REGISTRY, "vehicle_registration", "four_facts", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.value.unwrap()["deceased_on"], "2026-11-01");
+    let again: Result<renkei_http::registry::EventRecorded, _> = admin
+        .post(
+            "/admin/v1/residents/death",
+            &serde_json::json!({"my_number": my_number, "date": "2026-11-02"}),
+        )
+        .await;
+    assert_eq!(rejected_code(&again), "unknown_my_number");
+
+    // Bad input names the resident and field, and registers nobody.
+    let health: serde_json::Value = admin.get("/health").await.unwrap();
+    let r: Result<renkei_http::registry::RegisterResult, _> = admin
+        .post(
+            "/admin/v1/residents",
+            &serde_json::json!({"residents": [
+                {"name": "山田 花子", "kana": "ヤマダ　ハナコ", "address": "東京都世田谷区太子堂一丁目1番1号", "birth_date": "1990-01-01", "sex": 2, "household": 1},
+                {"name": "山田 太郎", "kana": "やまだ たろう", "address": "東京都世田谷区太子堂一丁目1番1号", "birth_date": "1990-01-01", "sex": 1, "household": 1}
+            ]}),
+        )
+        .await;
+    match &r {
+        Err(ApiFailure::Rejected { code, message, .. }) => {
+            assert_eq!(code, "malformed");
+            assert!(message.contains("resident 1, kana"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let after_health: serde_json::Value = admin.get("/health").await.unwrap();
+    assert_eq!(health["residents"], after_health["residents"]);
+    let r: Result<renkei_http::registry::EventRecorded, _> = admin
+        .post(
+            "/admin/v1/residents/address",
+            &serde_json::json!({"my_number": "123", "address": "x"}),
+        )
+        .await;
+    assert_eq!(rejected_code(&r), "malformed");
 }

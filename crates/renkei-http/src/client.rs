@@ -43,16 +43,27 @@ pub enum Expect {
     Role(Role),
 }
 
+/// A request that got no response: the connection failed or was refused.
+/// In TLS 1.3 a server judges the client certificate after the client has
+/// finished its handshake, so a refused certificate may surface as an alert
+/// or merely as a connection that closes under the first request.
 fn failure(e: reqwest::Error) -> ApiFailure {
     let cause = root_cause(&e);
     if e.is_timeout() {
         ApiFailure::Timeout
     } else if cause.contains("fatal alert") || cause.contains("invalid peer certificate") {
         ApiFailure::Tls(cause)
-    } else if e.is_connect() {
-        ApiFailure::Connect(cause)
     } else {
-        ApiFailure::Protocol(cause)
+        ApiFailure::Connect(cause)
+    }
+}
+
+/// A response whose body could not be read.
+fn body_failure(e: reqwest::Error) -> ApiFailure {
+    if e.is_timeout() {
+        ApiFailure::Timeout
+    } else {
+        ApiFailure::Protocol(root_cause(&e))
     }
 }
 
@@ -83,7 +94,7 @@ struct ErrorInner {
 
 async fn decode<R: DeserializeOwned>(resp: reqwest::Response) -> Result<R, ApiFailure> {
     let status = resp.status();
-    let bytes = resp.bytes().await.map_err(failure)?;
+    let bytes = resp.bytes().await.map_err(body_failure)?;
     if status.is_success() {
         return serde_json::from_slice(&bytes)
             .map_err(|e| ApiFailure::Protocol(format!("answer is not the expected JSON: {e}")));
@@ -263,7 +274,7 @@ impl LocalClient {
             .await
             .map_err(failure)?;
         let status = resp.status();
-        let text = resp.text().await.map_err(failure)?;
+        let text = resp.text().await.map_err(body_failure)?;
         if !status.is_success() {
             return Err(ApiFailure::Rejected {
                 status: status.as_u16(),

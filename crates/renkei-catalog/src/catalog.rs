@@ -46,6 +46,10 @@ pub struct OfficeWork {
     /// Exchanges for this office work carry the non-disclosure flag
     /// (不開示フラグ) in their provision records.
     pub non_disclosure: bool,
+    /// Delayed disclosure: the person sees these exchanges only this many
+    /// seconds after they happen (investigations, DV protection), with the
+    /// reason.
+    pub disclosure_delay: Option<(u64, String)>,
 }
 
 /// Kinds, items and office works of one network, with a version.
@@ -97,6 +101,27 @@ struct RawOfficeWork {
     statute: Spanned<String>,
     #[serde(default)]
     non_disclosure: bool,
+    #[serde(default)]
+    disclosure_delay: Option<Spanned<String>>,
+    #[serde(default)]
+    disclosure_reason: Option<Spanned<String>>,
+}
+
+/// `"365d"`, `"12h"`, `"30m"`, `"90s"` → seconds.
+fn parse_delay(s: &str) -> Option<u64> {
+    let (num, unit) = s.split_at(s.len().checked_sub(1)?);
+    let n: u64 = num
+        .parse()
+        .ok()
+        .filter(|_| !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|&v| v > 0)
 }
 
 struct Lines<'a>(&'a str);
@@ -175,12 +200,32 @@ impl Catalog {
         for w in &raw.office_work {
             let code =
                 OfficeWorkCode::parse(w.code.get_ref()).map_err(|e| l.err(&w.code, "code", e.to_string()))?;
+            let disclosure_delay = match (&w.disclosure_delay, &w.disclosure_reason) {
+                (None, None) => None,
+                (Some(d), Some(r)) => Some((
+                    parse_delay(d.get_ref()).ok_or_else(|| {
+                        l.err(
+                            d,
+                            "disclosure_delay",
+                            "must be a positive number with s, m, h or d, e.g. \"365d\"",
+                        )
+                    })?,
+                    l.text(r, "disclosure_reason")?,
+                )),
+                (Some(d), None) => {
+                    return Err(l.err(d, "disclosure_reason", "a delayed disclosure needs its reason"));
+                }
+                (None, Some(r)) => {
+                    return Err(l.err(r, "disclosure_delay", "a disclosure reason needs a delay"));
+                }
+            };
             let work = OfficeWork {
                 code: code.clone(),
                 name_ja: l.text(&w.name_ja, "name_ja")?,
                 name_en: l.text(&w.name_en, "name_en")?,
                 statute: l.text(&w.statute, "statute")?,
                 non_disclosure: w.non_disclosure,
+                disclosure_delay,
             };
             if office_works.insert(code.clone(), work).is_some() {
                 return Err(l.err(&w.code, "code", format!("office work `{code}` is defined twice")));
@@ -244,6 +289,21 @@ mod tests {
             matches!(e, CatalogError::Syntax(ref m) if m.contains("name_ja")),
             "{e}"
         );
+        let e = Catalog::parse("version = \"1\"\n[[office_work]]\ncode = \"x\"\nname_ja = \"x\"\nname_en = \"x\"\nstatute = \"x\"\ndisclosure_delay = \"10y\"\ndisclosure_reason = \"r\"\n").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CatalogError::Field {
+                    line: 7,
+                    field: "disclosure_delay",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(parse_delay("365d"), Some(365 * 86_400));
+        assert_eq!(parse_delay("0s"), None);
+        assert_eq!(parse_delay("d"), None);
         let e = Catalog::parse("version = \"1\"\nbogus = 1\n").unwrap_err();
         assert!(
             matches!(e, CatalogError::Syntax(ref m) if m.contains("bogus")),

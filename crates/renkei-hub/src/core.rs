@@ -10,6 +10,7 @@ use renkei_protocol::{
 use zeroize::Zeroizing;
 
 use crate::institution::{Institution, InstitutionStatus};
+use crate::person;
 use crate::record::{Outcome, ProvisionRecord, SubjectTag};
 use crate::replay::ReplayGuard;
 
@@ -63,6 +64,9 @@ pub struct HubCore {
     keyring: RwLock<CodeKeyring>,
     signer: SigningKey,
     subject_key: Zeroizing<[u8; 32]>,
+    /// Derived from the subject key: the root of person keys and
+    /// commitments (see [`crate::person`]).
+    commit_master: Zeroizing<[u8; 32]>,
     policy: HubPolicy,
     replay: ReplayGuard,
 }
@@ -95,6 +99,7 @@ impl HubCore {
             table,
             keyring: RwLock::new(keyring),
             signer,
+            commit_master: Zeroizing::new(hmac_sha256(subject_key.as_slice(), &[b"renkei/commit-master/v1"])),
             subject_key,
             policy,
             replay: ReplayGuard::default(),
@@ -437,6 +442,25 @@ impl HubCore {
         non_disclosure: bool,
     ) -> ProvisionRecord {
         let r = &request.request;
+        let delay = self
+            .catalog
+            .office_work(&r.office_work)
+            .and_then(|w| w.disclosure_delay.clone());
+        let hidden_until = delay.as_ref().map(|(secs, _)| {
+            r.issued_at.plus_ms(
+                i64::try_from(*secs)
+                    .unwrap_or(i64::MAX / 2000)
+                    .saturating_mul(1000),
+            )
+        });
+        let commitment = subject.map(|s| {
+            let key = if hidden_until.is_some() {
+                person::hidden_record_key(&self.commit_master, &s, &query_id)
+            } else {
+                person::person_key(&self.commit_master, &s)
+            };
+            person::commitment(&key, &query_id)
+        });
         ProvisionRecord {
             query_id,
             message_id: r.message_id,
@@ -448,10 +472,14 @@ impl HubCore {
             fiscal_year: r.fiscal_year,
             table_row,
             subject,
+            commitment,
+            consent: None,
             requested_at: r.issued_at,
             provided_at,
             outcome,
             non_disclosure,
+            hidden_until,
+            hidden_reason: delay.map(|(_, reason)| reason),
         }
     }
 
@@ -506,6 +534,31 @@ impl HubCore {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .current_version()
+    }
+
+    /// The subject tag of the person behind `code` (for issuing a person key).
+    pub fn subject_of_code(
+        &self,
+        institution: &CorporateNumber,
+        code: &InstitutionCode,
+        now: UnixMillis,
+    ) -> Result<SubjectTag, CodeError> {
+        let ring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
+        Ok(self.subject_of(&ring.decode(code, institution, now.0)?))
+    }
+
+    /// The person key for a subject (handed to the person through the
+    /// portal) and the hash of its access token (kept by the hub).
+    pub fn person_key(&self, subject: &SubjectTag) -> (Zeroizing<Digest32>, Digest32) {
+        let key = Zeroizing::new(person::person_key(&self.commit_master, subject));
+        let token_hash = person::token_hash(&person::access_token(&key));
+        (key, token_hash)
+    }
+
+    /// The key that opens a delayed record's commitment; released to the
+    /// person only once the record's date has passed.
+    pub fn hidden_record_key(&self, subject: &SubjectTag, query_id: &QueryId) -> Digest32 {
+        person::hidden_record_key(&self.commit_master, subject, query_id)
     }
 
     /// A fresh code for an institution's person under the current key, for

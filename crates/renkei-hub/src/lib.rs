@@ -10,13 +10,15 @@
 
 mod core;
 mod institution;
+pub mod log;
+pub mod person;
 mod record;
 mod replay;
 mod store;
 
 pub use crate::core::{Authorized, HubCore, HubPolicy, PeerInstitution, Rejected};
 pub use institution::{Endpoint, Institution, InstitutionStatus};
-pub use record::{Outcome, ProvisionRecord, RecordFilter, SecurityEvent, SubjectTag};
+pub use record::{LeafError, LogLeaf, Outcome, ProvisionRecord, RecordFilter, SecurityEvent, SubjectTag};
 pub use replay::ReplayGuard;
 pub use store::HubStore;
 

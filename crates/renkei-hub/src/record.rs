@@ -1,9 +1,9 @@
 use std::fmt;
 
-use renkei_catalog::{ItemCode, OfficeWorkCode, TableRowRef};
+use renkei_catalog::{ItemCode, OfficeWorkCode, RowId, TableRowRef};
 use renkei_crypto::{Digest32, b64};
 use renkei_ids::{CorporateNumber, MessageId, QueryId};
-use renkei_protocol::canon::Canon;
+use renkei_protocol::canon::{Canon, CanonReader};
 use renkei_protocol::{DenialCode, FiscalYear, UnixMillis};
 
 /// A keyed tag of the person an exchange was about: HMAC of the link id
@@ -44,9 +44,9 @@ impl Outcome {
 
 /// The hub's provision record (情報提供等記録) of one exchange, allowed or
 /// denied. Records are append-only and numbered densely from 0 by the store
-/// (`seq`), and [`ProvisionRecord::leaf_bytes`] is their canonical encoding:
-/// together that is what a Merkle log needs, so the transparency log adds
-/// hashing on top without changing this type's meaning.
+/// (`seq` = the leaf index in the transparency log). [`Self::leaf`] is what
+/// the log holds: everything but the subject tag, with the person as a
+/// commitment instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvisionRecord {
     pub query_id: QueryId,
@@ -60,19 +60,86 @@ pub struct ProvisionRecord {
     /// The permission-table row that allowed it (`None` when denied before
     /// a row was found).
     pub table_row: Option<TableRowRef>,
-    /// `None` when the request's code could not be opened.
+    /// The hub's index of the person; `None` when the code could not be
+    /// opened. Never in the log.
     pub subject: Option<SubjectTag>,
+    /// The person in the log: openable only with the person's key (or,
+    /// for a record hidden until a date, a per-record key released then).
+    pub commitment: Option<Digest32>,
+    /// The consent this exchange relied on (the consent API, later).
+    pub consent: Option<String>,
     /// When the requester signed the request.
     pub requested_at: UnixMillis,
     /// When the hub received the provider's answer.
     pub provided_at: Option<UnixMillis>,
     pub outcome: Outcome,
     pub non_disclosure: bool,
+    /// Delayed disclosure: the person sees the record from this time on.
+    pub hidden_until: Option<UnixMillis>,
+    pub hidden_reason: Option<String>,
 }
 
 impl ProvisionRecord {
+    pub fn leaf(&self) -> LogLeaf {
+        LogLeaf {
+            query_id: self.query_id,
+            message_id: self.message_id,
+            request_digest: self.request_digest,
+            requester: self.requester,
+            provider: self.provider,
+            office_work: self.office_work.clone(),
+            item: self.item.clone(),
+            fiscal_year: self.fiscal_year,
+            table_row: self.table_row.clone(),
+            commitment: self.commitment,
+            consent: self.consent.clone(),
+            requested_at: self.requested_at,
+            provided_at: self.provided_at,
+            outcome: self.outcome,
+            non_disclosure: self.non_disclosure,
+            hidden_until: self.hidden_until,
+            hidden_reason: self.hidden_reason.clone(),
+        }
+    }
+
     pub fn leaf_bytes(&self) -> Vec<u8> {
-        let mut c = Canon::new("renkei/provision-record/v1")
+        self.leaf().encode()
+    }
+}
+
+/// One entry of the transparency log. No personal data in clear: the
+/// person is `commitment`, a PRF output that only the person's key opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLeaf {
+    pub query_id: QueryId,
+    pub message_id: MessageId,
+    pub request_digest: Digest32,
+    pub requester: CorporateNumber,
+    pub provider: CorporateNumber,
+    pub office_work: OfficeWorkCode,
+    pub item: ItemCode,
+    pub fiscal_year: Option<FiscalYear>,
+    pub table_row: Option<TableRowRef>,
+    pub commitment: Option<Digest32>,
+    pub consent: Option<String>,
+    pub requested_at: UnixMillis,
+    pub provided_at: Option<UnixMillis>,
+    pub outcome: Outcome,
+    pub non_disclosure: bool,
+    pub hidden_until: Option<UnixMillis>,
+    pub hidden_reason: Option<String>,
+}
+
+const LEAF_LABEL: &str = "renkei/provision-record/v2";
+
+/// A log entry that is not a valid leaf.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a provision-record leaf: {0}")]
+pub struct LeafError(pub String);
+
+impl LogLeaf {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut c = Canon::new(LEAF_LABEL)
             .str(&self.query_id.to_string())
             .str(&self.message_id.to_string())
             .bytes(&self.request_digest)
@@ -85,15 +152,81 @@ impl ProvisionRecord {
             Some(r) => c.str(&r.table_version).str(r.row_id.as_str()),
             None => c.str("").str(""),
         };
-        c = match &self.subject {
-            Some(s) => c.bytes(&s.0),
-            None => c.bytes(&[]),
-        };
-        c.i64(self.requested_at.0)
+        c.bytes(self.commitment.as_ref().map_or(&[][..], |c| &c[..]))
+            .str(self.consent.as_deref().unwrap_or(""))
+            .i64(self.requested_at.0)
             .opt_u64(self.provided_at.map(|t| t.0 as u64))
             .str(self.outcome.as_str())
             .bool(self.non_disclosure)
+            .opt_u64(self.hidden_until.map(|t| t.0 as u64))
+            .str(self.hidden_reason.as_deref().unwrap_or(""))
             .finish()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, LeafError> {
+        fn e(x: impl std::fmt::Display) -> LeafError {
+            LeafError(x.to_string())
+        }
+        let mut r = CanonReader::new(bytes, LEAF_LABEL).map_err(e)?;
+        let query_id = QueryId::parse(r.str().map_err(e)?).map_err(e)?;
+        let message_id = MessageId::parse(r.str().map_err(e)?).map_err(e)?;
+        let request_digest: Digest32 = r
+            .bytes()
+            .map_err(e)?
+            .try_into()
+            .map_err(|_| e("request digest length"))?;
+        let requester = CorporateNumber::parse(r.str().map_err(e)?).map_err(e)?;
+        let provider = CorporateNumber::parse(r.str().map_err(e)?).map_err(e)?;
+        let office_work = OfficeWorkCode::parse(r.str().map_err(e)?).map_err(e)?;
+        let item = ItemCode::parse(r.str().map_err(e)?).map_err(e)?;
+        let fiscal_year = r
+            .opt_u64()
+            .map_err(e)?
+            .map(|y| {
+                u16::try_from(y)
+                    .map_err(e)
+                    .and_then(|y| FiscalYear::new(y).map_err(e))
+            })
+            .transpose()?;
+        let (version, row) = (r.str().map_err(e)?, r.str().map_err(e)?);
+        let table_row = match (version, row) {
+            ("", "") => None,
+            (v, row) => Some(TableRowRef {
+                table_version: v.to_owned(),
+                row_id: RowId::parse(row).map_err(e)?,
+            }),
+        };
+        let commitment = match r.bytes().map_err(e)? {
+            [] => None,
+            c => Some(c.try_into().map_err(|_| e("commitment length"))?),
+        };
+        let consent = Some(r.str().map_err(e)?.to_owned()).filter(|s| !s.is_empty());
+        let requested_at = UnixMillis(r.i64().map_err(e)?);
+        let provided_at = r.opt_u64().map_err(e)?.map(|t| UnixMillis(t as i64));
+        let outcome = Outcome::parse(r.str().map_err(e)?).ok_or_else(|| e("unknown outcome"))?;
+        let non_disclosure = r.bool().map_err(e)?;
+        let hidden_until = r.opt_u64().map_err(e)?.map(|t| UnixMillis(t as i64));
+        let hidden_reason = Some(r.str().map_err(e)?.to_owned()).filter(|s| !s.is_empty());
+        r.finish().map_err(e)?;
+        Ok(Self {
+            query_id,
+            message_id,
+            request_digest,
+            requester,
+            provider,
+            office_work,
+            item,
+            fiscal_year,
+            table_row,
+            commitment,
+            consent,
+            requested_at,
+            provided_at,
+            outcome,
+            non_disclosure,
+            hidden_until,
+            hidden_reason,
+        })
     }
 }
 

@@ -1,10 +1,16 @@
 use std::future::Future;
 
+use std::collections::HashMap;
+
+use renkei_crypto::Digest32;
 use renkei_ids::{CorporateNumber, MessageId};
+use renkei_log::hash::Hash;
+use renkei_log::tree::NodeId;
 use renkei_protocol::{StoreError, UnixMillis};
 
 use crate::institution::{Institution, InstitutionStatus};
-use crate::record::{ProvisionRecord, RecordFilter, SecurityEvent};
+use crate::log::LogHead;
+use crate::record::{ProvisionRecord, RecordFilter, SecurityEvent, SubjectTag};
 
 /// What the hub keeps. Implementations: `renkei-store-sqlite` (embedded).
 ///
@@ -51,4 +57,50 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<SecurityEvent>, StoreError>> + Send;
+
+    // ---- the transparency log
+
+    /// Size and root after the last durable append (in memory, no I/O).
+    fn log_head(&self) -> LogHead;
+
+    /// Stored node hashes (leaves and levels that are multiples of
+    /// [`crate::log::STORED_STRIDE`]); missing ones are absent.
+    fn stored_hashes(
+        &self,
+        nodes: Vec<NodeId>,
+    ) -> impl Future<Output = Result<HashMap<NodeId, Hash>, StoreError>> + Send;
+
+    /// Leaf bytes of `count` entries from `first`; `None` where pruned.
+    fn leaves(
+        &self,
+        first: u64,
+        count: u64,
+    ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>, StoreError>> + Send;
+
+    /// Keep a signed checkpoint (replacing the note of that size, e.g. to
+    /// add cosignatures).
+    fn save_checkpoint(
+        &self,
+        size: u64,
+        note: String,
+        at: UnixMillis,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn latest_checkpoint(&self) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
+
+    /// Delete leaf data and queryable record rows of exchanges requested
+    /// before `before`; tree hashes stay. Returns how many leaves.
+    fn prune_before(&self, before: UnixMillis) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    fn save_person_token(
+        &self,
+        token_hash: Digest32,
+        subject: SubjectTag,
+        at: UnixMillis,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn subject_for_token(
+        &self,
+        token_hash: Digest32,
+    ) -> impl Future<Output = Result<Option<SubjectTag>, StoreError>> + Send;
 }

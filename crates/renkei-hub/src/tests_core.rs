@@ -277,3 +277,69 @@ fn authorization_failures_keep_the_subject_when_known() {
         DenialCode::UnknownOfficeWork
     );
 }
+
+#[test]
+fn leaves_commit_to_the_person_unlinkably_and_delayed_ones_need_their_record_key() {
+    let (hub, ring) = hub();
+    let city = inst(1, "municipality");
+    let other = inst(2, "municipality");
+    let tax = inst(5, "tax_agency");
+    let link = LinkId::random();
+    let someone_else = LinkId::random();
+    let record_for = |from: &Inst, work: &str, link: &LinkId| {
+        let req = request(from, &other, &ring, link, work, "resident_tax_income", Some(2025));
+        let auth = hub.authorize(&req, &from.entry, Some(&other.entry), NOW).unwrap();
+        hub.record_forwarded(&req, &auth, crate::Outcome::Provided, Some(NOW))
+    };
+    let a = record_for(&city, "child_allowance", &link);
+    let b = record_for(&city, "child_allowance", &link);
+    let c = record_for(&city, "child_allowance", &someone_else);
+    let hidden = record_for(&tax, "tax_investigation", &link);
+
+    // Two leaves about one person share no person-derived value.
+    assert_eq!(a.subject, b.subject, "the hub's index links them …");
+    let (ca, cb) = (a.commitment.unwrap(), b.commitment.unwrap());
+    assert_ne!(ca, cb, "… the log's commitments do not");
+    for leaf in [a.leaf_bytes(), b.leaf_bytes()] {
+        let tag = a.subject.unwrap().0;
+        assert!(
+            !leaf.windows(32).any(|w| w == tag),
+            "the subject tag never enters the log"
+        );
+    }
+    // The person's key opens both, and only theirs.
+    let (key, token_hash) = hub.person_key(&a.subject.unwrap());
+    assert_eq!(crate::person::commitment(&key, &a.query_id), ca);
+    assert_eq!(crate::person::commitment(&key, &b.query_id), cb);
+    assert_ne!(
+        crate::person::commitment(&key, &c.query_id),
+        c.commitment.unwrap()
+    );
+    assert_eq!(
+        crate::person::token_hash(&crate::person::access_token(&key)),
+        token_hash
+    );
+
+    // A delayed record: hidden for a year, with its reason; the person key
+    // does not find it, the record key released later does.
+    let until = hidden.hidden_until.unwrap();
+    assert_eq!(until.0 - NOW.0, 365 * 86_400_000);
+    assert!(hidden.hidden_reason.as_deref().unwrap().contains("investigation"));
+    assert_ne!(
+        crate::person::commitment(&key, &hidden.query_id),
+        hidden.commitment.unwrap()
+    );
+    let rk = hub.hidden_record_key(&hidden.subject.unwrap(), &hidden.query_id);
+    assert_eq!(
+        crate::person::commitment(&rk, &hidden.query_id),
+        hidden.commitment.unwrap()
+    );
+
+    // Leaves decode to exactly what was encoded.
+    for r in [&a, &hidden] {
+        assert_eq!(crate::LogLeaf::decode(&r.leaf_bytes()).unwrap(), r.leaf());
+    }
+    let mut bytes = a.leaf_bytes();
+    bytes.push(0);
+    assert!(crate::LogLeaf::decode(&bytes).is_err());
+}

@@ -32,6 +32,8 @@ pub enum DbError {
         version: i64,
         source: sqlx::Error,
     },
+    #[error("{path} is inconsistent: {reason}")]
+    Inconsistent { path: String, reason: String },
     #[error("{path} has schema version {found}, newer than this renkei knows ({known}); upgrade renkei")]
     TooNew { path: String, found: i64, known: i64 },
 }

@@ -7,6 +7,10 @@
 //! light load is one commit; under heavy load the batch grows and the fsync
 //! cost per row falls. Sequence numbers are assigned here, densely, so no
 //! number is ever skipped or reused (a failed batch assigns nothing).
+//!
+//! A row type may carry writer state (the hub's Merkle frontier): each
+//! attempt works on a copy that is adopted only when the commit succeeds, so
+//! the state never runs ahead of what is durable.
 
 use std::future::Future;
 
@@ -19,14 +23,19 @@ pub(crate) const MAX_BATCH: usize = 1024;
 
 /// A row that can be appended with a given sequence number.
 pub(crate) trait Appendable: Send + Sync + 'static {
+    /// State the writer keeps between batches.
+    type State: Clone + Send + Sync + 'static;
+
     fn insert<'c>(
         &'c self,
         conn: &'c mut SqliteConnection,
         seq: u64,
+        state: &'c mut Self::State,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
 }
 
 type Reply = oneshot::Sender<Result<u64, StoreError>>;
+type OnCommit<S> = Box<dyn Fn(&S) + Send + Sync>;
 
 #[derive(Debug)]
 pub(crate) struct GroupCommit<T> {
@@ -41,10 +50,17 @@ impl<T> Clone for GroupCommit<T> {
 
 impl<T: Appendable> GroupCommit<T> {
     /// Start the writer on its own connection; `next_seq` is the first
-    /// sequence number to assign.
-    pub(crate) fn start(conn: SqliteConnection, next_seq: u64, what: &'static str) -> Self {
+    /// sequence number to assign; `on_commit` sees the state after every
+    /// durable commit.
+    pub(crate) fn start(
+        conn: SqliteConnection,
+        next_seq: u64,
+        state: T::State,
+        on_commit: OnCommit<T::State>,
+        what: &'static str,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-        tokio::spawn(writer(conn, rx, next_seq, what));
+        tokio::spawn(writer(conn, rx, next_seq, state, on_commit, what));
         Self { tx }
     }
 
@@ -64,10 +80,11 @@ async fn commit_batch<T: Appendable>(
     conn: &mut SqliteConnection,
     batch: &[(T, Reply)],
     first_seq: u64,
+    state: &mut T::State,
 ) -> Result<(), sqlx::Error> {
     let mut tx = conn.begin().await?;
     for (i, (row, _)) in batch.iter().enumerate() {
-        row.insert(&mut tx, first_seq + i as u64).await?;
+        row.insert(&mut tx, first_seq + i as u64, state).await?;
     }
     tx.commit().await
 }
@@ -76,6 +93,8 @@ async fn writer<T: Appendable>(
     mut conn: SqliteConnection,
     mut rx: mpsc::Receiver<(T, Reply)>,
     mut next_seq: u64,
+    mut state: T::State,
+    on_commit: OnCommit<T::State>,
     what: &'static str,
 ) {
     let mut batch: Vec<(T, Reply)> = Vec::with_capacity(MAX_BATCH);
@@ -88,8 +107,11 @@ async fn writer<T: Appendable>(
             }
         }
         metrics::histogram!("renkei_group_commit_batch_size", "store" => what).record(batch.len() as f64);
-        match commit_batch(&mut conn, &batch, next_seq).await {
+        let mut attempt = state.clone();
+        match commit_batch(&mut conn, &batch, next_seq, &mut attempt).await {
             Ok(()) => {
+                state = attempt;
+                on_commit(&state);
                 let n = batch.len() as u64;
                 for (i, (_, reply)) in batch.drain(..).enumerate() {
                     let _ = reply.send(Ok(next_seq + i as u64));
@@ -101,10 +123,13 @@ async fn writer<T: Appendable>(
                 tracing::warn!(error = %e, what, size = batch.len(), "batch commit failed; retrying rows one by one");
                 for (row, reply) in batch.drain(..) {
                     let single = [(row, reply)];
-                    let result = commit_batch(&mut conn, &single, next_seq).await;
+                    let mut attempt = state.clone();
+                    let result = commit_batch(&mut conn, &single, next_seq, &mut attempt).await;
                     let [(_, reply)] = single;
                     match result {
                         Ok(()) => {
+                            state = attempt;
+                            on_commit(&state);
                             let _ = reply.send(Ok(next_seq));
                             next_seq += 1;
                         }

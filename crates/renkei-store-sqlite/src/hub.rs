@@ -1,39 +1,82 @@
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use renkei_catalog::{ItemCode, KindCode, OfficeWorkCode, RowId, TableRowRef};
+use renkei_crypto::Digest32;
 use renkei_crypto::{SealingAlgorithm, SealingPublicKey, SignatureAlgorithm, VerifyingKey};
+use renkei_hub::log::{LogHead, hash_from_stored, is_stored, stored_needed};
 use renkei_hub::{
     Endpoint, HubStore, Institution, InstitutionStatus, Outcome, ProvisionRecord, RecordFilter,
     SecurityEvent, SubjectTag,
 };
 use renkei_ids::{CorporateNumber, MessageId, QueryId};
+use renkei_log::hash::Hash;
+use renkei_log::tree::{Frontier, NodeId};
 use renkei_protocol::{DenialCode, FiscalYear, StoreError, UnixMillis};
-use sqlx::QueryBuilder;
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
+use sqlx::{QueryBuilder, Row};
 
 use crate::db::{self, DbError, Durability, corrupt, get, parse_col, store_err};
 use crate::group_commit::{Appendable, GroupCommit};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/hub_001.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/hub_001.sql"),
+    include_str!("../migrations/hub_002.sql"),
+];
 
 /// The hub's store in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteHubStore {
     pool: SqlitePool,
     records: GroupCommit<HubRow>,
+    head: Arc<RwLock<LogHead>>,
 }
 
 #[derive(Debug)]
 struct HubRow(ProvisionRecord);
 
 impl Appendable for HubRow {
-    async fn insert(&self, conn: &mut SqliteConnection, seq: u64) -> Result<(), sqlx::Error> {
+    /// The right edge of the Merkle tree: leaf hashes and stored nodes are
+    /// written in the same transaction as the record.
+    type State = Frontier;
+
+    async fn insert(
+        &self,
+        conn: &mut SqliteConnection,
+        seq: u64,
+        frontier: &mut Frontier,
+    ) -> Result<(), sqlx::Error> {
         let r = &self.0;
+        if frontier.size() != seq {
+            return Err(sqlx::Error::Protocol(format!(
+                "log frontier is at {} but the record is {seq}",
+                frontier.size()
+            )));
+        }
+        let leaf = r.leaf_bytes();
+        let hash = renkei_log::leaf_hash(&leaf);
+        sqlx::query("INSERT INTO log_leaves (seq, leaf_hash, leaf) VALUES (?, ?, ?)")
+            .bind(seq as i64)
+            .bind(&hash[..])
+            .bind(&leaf)
+            .execute(&mut *conn)
+            .await?;
+        for (node, h) in frontier.push(hash) {
+            if node.level > 0 && is_stored(node) {
+                sqlx::query("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)")
+                    .bind(i64::from(node.level))
+                    .bind(node.index as i64)
+                    .bind(&h[..])
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
         sqlx::query(
             "INSERT INTO records (seq, query_id, message_id, request_digest, requester, provider, \
              office_work, item, fiscal_year, table_version, row_id, subject, requested_at, \
-             provided_at, outcome, non_disclosure) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             provided_at, outcome, non_disclosure, commitment, consent, hidden_until, hidden_reason) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(seq as i64)
         .bind(r.query_id.to_string())
@@ -51,6 +94,10 @@ impl Appendable for HubRow {
         .bind(r.provided_at.map(|t| t.0))
         .bind(r.outcome.as_str())
         .bind(r.non_disclosure)
+        .bind(r.commitment.map(|c| c.to_vec()))
+        .bind(r.consent.clone())
+        .bind(r.hidden_until.map(|t| t.0))
+        .bind(r.hidden_reason.clone())
         .execute(&mut *conn)
         .await
         .map(|_| ())
@@ -60,13 +107,122 @@ impl Appendable for HubRow {
 impl SqliteHubStore {
     pub async fn open(path: &Path, durability: Durability) -> Result<Self, DbError> {
         let pool = db::open(path, durability, MIGRATIONS).await?;
-        let next = crate::node::next_seq(&pool, path).await?;
+        let shown = path.display().to_string();
+        let open_err = |source| DbError::Open {
+            path: shown.clone(),
+            source,
+        };
+        let size: i64 = sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) FROM log_leaves")
+            .fetch_one(&pool)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(open_err)?;
+        let orphans: i64 = sqlx::query("SELECT COUNT(*) FROM records WHERE seq >= ?")
+            .bind(size)
+            .fetch_one(&pool)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(open_err)?;
+        if orphans > 0 {
+            return Err(DbError::Inconsistent {
+                path: shown,
+                reason: format!(
+                    "{orphans} records have no log leaf (a store from before the transparency log?)"
+                ),
+            });
+        }
+        let frontier = restore_frontier(&pool, size as u64)
+            .await
+            .map_err(|e| DbError::Inconsistent {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
+        let head = Arc::new(RwLock::new(LogHead {
+            size: frontier.size(),
+            root: frontier.root(),
+        }));
         let writer = db::writer(path, durability).await?;
+        let published = head.clone();
+        let on_commit = Box::new(move |f: &Frontier| {
+            *published.write().unwrap_or_else(|p| p.into_inner()) = LogHead {
+                size: f.size(),
+                root: f.root(),
+            };
+        });
         Ok(Self {
             pool,
-            records: GroupCommit::start(writer, next, "hub records"),
+            records: GroupCommit::start(writer, size as u64, frontier, on_commit, "hub records"),
+            head,
         })
     }
+}
+
+async fn fetch_stored(pool: &SqlitePool, nodes: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
+    let mut out = HashMap::with_capacity(nodes.len());
+    let (leaves, inner): (Vec<NodeId>, Vec<NodeId>) = nodes.iter().partition(|n| n.level == 0);
+    for chunk in leaves.chunks(500) {
+        let mut q = QueryBuilder::new("SELECT seq, leaf_hash FROM log_leaves WHERE seq IN (");
+        let mut sep = q.separated(", ");
+        for n in chunk {
+            sep.push_bind(n.index as i64);
+        }
+        q.push(")");
+        for row in q
+            .build()
+            .fetch_all(pool)
+            .await
+            .map_err(store_err("read leaf hashes"))?
+        {
+            let seq: i64 = get(&row, "seq")?;
+            let h: Vec<u8> = get(&row, "leaf_hash")?;
+            out.insert(
+                NodeId::leaf(seq as u64),
+                h.try_into().map_err(|_| corrupt("leaf_hash", "not 32 bytes"))?,
+            );
+        }
+    }
+    for chunk in inner.chunks(300) {
+        let mut q = QueryBuilder::new("SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN (");
+        let mut sep = q.separated(", ");
+        for n in chunk {
+            sep.push("(")
+                .push_bind_unseparated(i64::from(n.level))
+                .push_unseparated(", ")
+                .push_bind_unseparated(n.index as i64)
+                .push_unseparated(")");
+        }
+        q.push(")");
+        for row in q
+            .build()
+            .fetch_all(pool)
+            .await
+            .map_err(store_err("read tree nodes"))?
+        {
+            let level: i64 = get(&row, "level")?;
+            let idx: i64 = get(&row, "idx")?;
+            let h: Vec<u8> = get(&row, "hash")?;
+            out.insert(
+                NodeId::new(level as u8, idx as u64),
+                h.try_into().map_err(|_| corrupt("node hash", "not 32 bytes"))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The frontier of a tree of `size` leaves, from the stored nodes.
+async fn restore_frontier(pool: &SqlitePool, size: u64) -> Result<Frontier, StoreError> {
+    let parts = renkei_log::tree::decomposition(size);
+    let stored = fetch_stored(pool, &stored_needed(&parts)).await?;
+    let hashes = parts
+        .iter()
+        .map(|n| {
+            hash_from_stored(*n, &stored)
+                .ok_or_else(|| corrupt("log", format!("a stored node under {n:?} is missing")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Frontier::from_decomposition(size, &hashes)
+        .ok_or_else(|| corrupt("log", "frontier does not match the size"))
 }
 
 fn institution_from(row: &SqliteRow) -> Result<Institution, StoreError> {
@@ -157,6 +313,12 @@ fn record_from(row: &SqliteRow) -> Result<(u64, ProvisionRecord), StoreError> {
             provided_at: get::<Option<i64>>(row, "provided_at")?.map(UnixMillis),
             outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt("outcome", &outcome))?,
             non_disclosure: get(row, "non_disclosure")?,
+            commitment: get::<Option<Vec<u8>>>(row, "commitment")?
+                .map(|c| c.try_into().map_err(|_| corrupt("commitment", "not 32 bytes")))
+                .transpose()?,
+            consent: get(row, "consent")?,
+            hidden_until: get::<Option<i64>>(row, "hidden_until")?.map(UnixMillis),
+            hidden_reason: get(row, "hidden_reason")?,
         },
     ))
 }
@@ -304,5 +466,106 @@ impl HubStore for SqliteHubStore {
                 })
             })
             .collect()
+    }
+
+    fn log_head(&self) -> LogHead {
+        *self.head.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn stored_hashes(&self, nodes: Vec<NodeId>) -> Result<HashMap<NodeId, Hash>, StoreError> {
+        fetch_stored(&self.pool, &nodes).await
+    }
+
+    async fn leaves(&self, first: u64, count: u64) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let rows = sqlx::query("SELECT seq, leaf FROM log_leaves WHERE seq >= ? AND seq < ? ORDER BY seq")
+            .bind(first as i64)
+            .bind(first.saturating_add(count) as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("read leaves"))?;
+        if rows.len() as u64 != count {
+            return Err(StoreError::Corrupt(format!(
+                "asked for {count} leaves from {first}, {} exist",
+                rows.len()
+            )));
+        }
+        rows.iter().map(|r| get::<Option<Vec<u8>>>(r, "leaf")).collect()
+    }
+
+    async fn save_checkpoint(&self, size: u64, note: String, at: UnixMillis) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO checkpoints (size, note, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (size) DO UPDATE SET note = excluded.note",
+        )
+        .bind(size as i64)
+        .bind(note)
+        .bind(at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("save checkpoint"))?;
+        Ok(())
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read checkpoint"))?;
+        row.map(|r| Ok((get::<i64>(&r, "size")? as u64, get::<String>(&r, "note")?)))
+            .transpose()
+    }
+
+    async fn prune_before(&self, before: UnixMillis) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("prune"))?;
+        let n = sqlx::query(
+            "UPDATE log_leaves SET leaf = NULL WHERE leaf IS NOT NULL AND seq IN \
+             (SELECT seq FROM records WHERE requested_at < ?)",
+        )
+        .bind(before.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err("prune"))?
+        .rows_affected();
+        sqlx::query("DELETE FROM records WHERE requested_at < ?")
+            .bind(before.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("prune"))?;
+        tx.commit().await.map_err(store_err("prune"))?;
+        Ok(n)
+    }
+
+    async fn save_person_token(
+        &self,
+        token_hash: Digest32,
+        subject: SubjectTag,
+        at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO person_tokens (token_hash, subject, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (token_hash) DO NOTHING",
+        )
+        .bind(&token_hash[..])
+        .bind(&subject.0[..])
+        .bind(at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("save person token"))?;
+        Ok(())
+    }
+
+    async fn subject_for_token(&self, token_hash: Digest32) -> Result<Option<SubjectTag>, StoreError> {
+        let row = sqlx::query("SELECT subject FROM person_tokens WHERE token_hash = ?")
+            .bind(&token_hash[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read person token"))?;
+        row.map(|r| {
+            get::<Vec<u8>>(&r, "subject")?
+                .try_into()
+                .map(SubjectTag)
+                .map_err(|_| corrupt("subject", "not 32 bytes"))
+        })
+        .transpose()
     }
 }

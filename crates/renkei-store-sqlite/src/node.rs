@@ -39,7 +39,9 @@ fn fy_from(v: i64) -> Result<Option<FiscalYear>, StoreError> {
 }
 
 impl Appendable for NodeRow {
-    async fn insert(&self, conn: &mut SqliteConnection, seq: u64) -> Result<(), sqlx::Error> {
+    type State = ();
+
+    async fn insert(&self, conn: &mut SqliteConnection, seq: u64, _: &mut ()) -> Result<(), sqlx::Error> {
         let r = &self.0;
         sqlx::query(
             "INSERT INTO records (seq, query_id, role, counterpart, office_work, item, fiscal_year, \
@@ -71,7 +73,7 @@ impl SqliteNodeStore {
         let writer = db::writer(path, durability).await?;
         Ok(Self {
             pool,
-            records: GroupCommit::start(writer, next, "node records"),
+            records: GroupCommit::start(writer, next, (), Box::new(|_| {}), "node records"),
         })
     }
 }

@@ -35,7 +35,7 @@ impl SqliteRegistryStore {
         let writer = db::writer(path, durability).await?;
         Ok(Self {
             pool,
-            records: GroupCommit::start(writer, next, "registry records"),
+            records: GroupCommit::start(writer, next, (), Box::new(|_| {}), "registry records"),
         })
     }
 }

@@ -40,6 +40,10 @@ fn record(i: u64) -> ProvisionRecord {
         subject: (!i.is_multiple_of(3)).then_some(SubjectTag([7; 32])),
         requested_at: UnixMillis(1_000 + i as i64),
         provided_at: i.is_multiple_of(2).then_some(UnixMillis(2_000)),
+        commitment: (!i.is_multiple_of(3)).then_some([i as u8; 32]),
+        consent: None,
+        hidden_until: i.is_multiple_of(7).then_some(UnixMillis(9_000)),
+        hidden_reason: i.is_multiple_of(7).then(|| "investigation".to_owned()),
         outcome: if i.is_multiple_of(2) {
             Outcome::Provided
         } else {
@@ -360,4 +364,104 @@ async fn registry_residents_codes_acquisitions_and_events() {
         .remove(0)
         .unwrap();
     assert_eq!(now.facts.address, moved);
+}
+
+#[tokio::test]
+async fn the_log_grows_with_the_records_and_survives_a_reopen() {
+    use renkei_hub::log::{hash_from_stored, stored_needed};
+    use renkei_log::tree::NodeId;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.sqlite");
+    let store = SqliteHubStore::open(&path, Durability::Normal).await.unwrap();
+    assert_eq!(store.log_head().size, 0);
+    let mut tasks = Vec::new();
+    for i in 0..700u64 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(
+            async move { s.append_record(record(i)).await.unwrap() },
+        ));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let head = store.log_head();
+    assert_eq!(head.size, 700);
+
+    // The root equals one computed independently from the leaves.
+    let leaves = store.leaves(0, 700).await.unwrap();
+    let mut f = renkei_log::Frontier::new();
+    for l in &leaves {
+        let leaf = l.as_ref().unwrap();
+        renkei_hub::LogLeaf::decode(leaf).unwrap();
+        f.push(renkei_log::leaf_hash(leaf));
+    }
+    assert_eq!(f.root(), head.root);
+
+    // Proofs from stored nodes verify.
+    for index in [0u64, 1, 255, 256, 511, 699] {
+        let nodes = renkei_log::inclusion_nodes(index, 700);
+        let stored = store.stored_hashes(stored_needed(&nodes)).await.unwrap();
+        let mut get = |n: NodeId| hash_from_stored(n, &stored).unwrap();
+        let proof = renkei_log::prove_inclusion(index, 700, &mut get).unwrap();
+        let leaf = renkei_log::leaf_hash(leaves[index as usize].as_ref().unwrap());
+        renkei_log::verify_inclusion(index, 700, &leaf, &proof, &head.root).unwrap();
+    }
+
+    // Reopen: the frontier is rebuilt and the log continues consistently.
+    drop(store);
+    let store = SqliteHubStore::open(&path, Durability::Normal).await.unwrap();
+    assert_eq!(store.log_head(), head);
+    assert_eq!(store.append_record(record(1)).await.unwrap(), 700);
+    let new = store.log_head();
+    let nodes = renkei_log::consistency_nodes(700, 701);
+    let stored = store.stored_hashes(stored_needed(&nodes)).await.unwrap();
+    let mut get = |n: NodeId| hash_from_stored(n, &stored).unwrap();
+    let proof = renkei_log::prove_consistency(700, 701, &mut get).unwrap();
+    renkei_log::verify_consistency(700, 701, &head.root, &new.root, &proof).unwrap();
+
+    // Pruning deletes leaf data and record rows before the cut, never hashes.
+    let pruned = store.prune_before(UnixMillis(1_100)).await.unwrap();
+    // requested_at 1000..1099, and the re-appended record (1001) at 700.
+    assert_eq!(pruned, 101);
+    let after = store.leaves(0, 701).await.unwrap();
+    assert!(after[..100].iter().all(Option::is_none));
+    assert!(after[100..700].iter().all(Option::is_some));
+    assert!(after[700].is_none());
+    assert_eq!(store.log_head(), new);
+    drop(store);
+    let store = SqliteHubStore::open(&path, Durability::Normal).await.unwrap();
+    assert_eq!(store.log_head(), new, "hashes survive pruning and reopening");
+    assert_eq!(
+        store.append_record(record(2)).await.unwrap(),
+        701,
+        "no index is reused"
+    );
+
+    // Checkpoints and person tokens.
+    store
+        .save_checkpoint(700, "note 700".into(), UnixMillis(1))
+        .await
+        .unwrap();
+    store
+        .save_checkpoint(701, "note 701".into(), UnixMillis(2))
+        .await
+        .unwrap();
+    store
+        .save_checkpoint(701, "note 701 cosigned".into(), UnixMillis(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_checkpoint().await.unwrap(),
+        Some((701, "note 701 cosigned".into()))
+    );
+    store
+        .save_person_token([1; 32], SubjectTag([2; 32]), UnixMillis(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.subject_for_token([1; 32]).await.unwrap(),
+        Some(SubjectTag([2; 32]))
+    );
+    assert_eq!(store.subject_for_token([3; 32]).await.unwrap(), None);
 }

@@ -11,18 +11,28 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use renkei_crypto::{PublicKeyFile, SealingKeyPair, SigningKey, Suite, VerifyingKey};
 use renkei_http::hub::{HubSettings, InstitutionWire, RunningHub, start_hub};
+use renkei_http::hub_log::{LogSettings, WitnessPeer};
 use renkei_http::node::{NodeSettings, RunningNode, start_node};
 use renkei_http::registry::{RegistrySettings, RunningRegistry, start_registry};
 use renkei_http::wire::PublicKeyWire;
+use renkei_http::witness::{FollowedLogSettings, RunningWitness, WitnessSettings, start_witness};
 use renkei_http::{Expect, LocalClient, NetClient, TlsFiles, TrustState};
 use renkei_ids::CorporateNumber;
 use renkei_pki::{Identity, NetworkCa, RevocationReason, Role, TrustAnchors, WriteMode};
-use renkei_store_sqlite::{Durability, SqliteHubStore, SqliteNodeStore, SqliteRegistryStore};
+use renkei_store_sqlite::{
+    Durability, SqliteHubStore, SqliteNodeStore, SqliteRegistryStore, SqliteWitnessStore,
+};
 
 use crate::institutions::{InstitutionSpec, NODES, REGISTRY};
 use crate::provision::{
-    RoleFiles, provision_hub_secrets, provision_role, tls_algorithm, write_sample_catalog,
+    RoleFiles, issue_tls, note_verifier, provision_hub_secrets, provision_role, tls_algorithm,
+    write_sample_catalog,
 };
+
+/// The demo log's origin (the first line of its checkpoints).
+pub const LOG_ORIGIN: &str = "renkei.demo/provision-records";
+/// The demo witness's key name.
+pub const WITNESS_NAME: &str = "witness.renkei.demo";
 
 /// How to build the network.
 #[derive(Debug, Clone)]
@@ -33,6 +43,7 @@ pub struct NetworkOptions {
     pub provider_timeout_ms: u64,
     pub crl_poll_secs: u64,
     pub max_skew_secs: u64,
+    pub checkpoint_interval_ms: u64,
 }
 
 impl NetworkOptions {
@@ -44,6 +55,7 @@ impl NetworkOptions {
             provider_timeout_ms: 10_000,
             crl_poll_secs: 5,
             max_skew_secs: 120,
+            checkpoint_interval_ms: 1000,
         }
     }
 }
@@ -75,6 +87,8 @@ impl NodeHandle {
 pub struct Network {
     pub options: NetworkOptions,
     pub ca_dir: PathBuf,
+    pub witness: RunningWitness,
+    pub witness_settings: WitnessSettings,
     pub hub: RunningHub,
     pub hub_settings: HubSettings,
     pub hub_admin: LocalClient,
@@ -152,11 +166,49 @@ impl Network {
         let ca = NetworkCa::create(&ca_dir, "renkei demo network CA", tls_algorithm(suite))
             .with_context(|| format!("creating the network CA in {}", ca_dir.display()))?;
 
-        // --- hub
+        // --- the hub's log key, then a witness that follows the log
         let hub_dir = dir.join("hub");
         let hub_files = provision_role(&ca, &hub_dir, Role::Hub, None, "renkei hub", suite)?;
-        let (code_keys, record_key) = provision_hub_secrets(&hub_dir)?;
+        let (code_keys, record_key, log_key) = provision_hub_secrets(&hub_dir, LOG_ORIGIN)?;
         let (catalog, permissions) = write_sample_catalog(&hub_dir)?;
+        let witness_dir = dir.join("witness");
+        let (w_cert, w_key, _) = issue_tls(
+            &ca,
+            &witness_dir,
+            Role::Witness,
+            None,
+            "renkei demo witness",
+            suite,
+        )?;
+        let witness_key = witness_dir.join("witness.key");
+        renkei_pki::write_private(
+            &witness_key,
+            renkei_http::witness::new_witness_key(WITNESS_NAME)
+                .map_err(|e| anyhow::anyhow!("witness key: {e}"))?
+                .as_bytes(),
+            WriteMode::Replace,
+        )?;
+        let witness_settings = WitnessSettings {
+            listen: any_port(),
+            tls: TlsFiles {
+                ca_cert: ca_dir.join(renkei_pki::CA_CERT_FILE),
+                crl: ca_dir.join(renkei_pki::CA_CRL_FILE),
+                cert: w_cert,
+                key: w_key,
+            },
+            key: witness_key.clone(),
+            logs: vec![FollowedLogSettings {
+                origin: LOG_ORIGIN.into(),
+                key: note_verifier(&log_key, false)?,
+            }],
+            crl_poll_secs: options.crl_poll_secs,
+        };
+        let witness_store =
+            SqliteWitnessStore::open(&witness_dir.join("witness.sqlite"), options.durability).await?;
+        let witness = start_witness(&witness_settings, witness_store).await?;
+        let mut witness_settings = witness_settings;
+        witness_settings.listen = witness.server.addr;
+        write_config(&witness_dir.join("witness.toml"), &witness_settings)?;
         let hub_settings = HubSettings {
             listen: any_port(),
             admin_listen: any_port(),
@@ -171,12 +223,24 @@ impl Network {
             max_skew_secs: options.max_skew_secs,
             provider_timeout_ms: options.provider_timeout_ms,
             crl_poll_secs: options.crl_poll_secs,
+            log: LogSettings {
+                listen: any_port(),
+                key: log_key,
+                origin: LOG_ORIGIN.into(),
+                checkpoint_interval_ms: options.checkpoint_interval_ms,
+                witnesses: vec![WitnessPeer {
+                    url: witness.url(),
+                    key: witness.cosignature_key.clone(),
+                }],
+                retention_days: renkei_http::hub_log::SEVEN_YEARS_DAYS,
+            },
         };
         let hub_store = SqliteHubStore::open(&hub_dir.join("hub.sqlite"), options.durability).await?;
         let hub = start_hub(&hub_settings, hub_store).await?;
         let mut hub_settings = hub_settings;
         hub_settings.listen = hub.network.addr;
         hub_settings.admin_listen = hub.admin.addr;
+        hub_settings.log.listen = hub.log.addr;
         write_config(&hub_dir.join("hub.toml"), &hub_settings)?;
         let hub_url = hub.network.url();
         let hub_admin = local_client(&hub.admin.url(), &ca_dir, &hub_files.token)?;
@@ -275,6 +339,8 @@ impl Network {
         Ok(Self {
             options,
             ca_dir,
+            witness,
+            witness_settings,
             hub,
             hub_settings,
             hub_admin,
@@ -370,6 +436,7 @@ impl Network {
         }
         self.registry.shutdown(grace).await;
         self.hub.shutdown(grace).await;
+        self.witness.shutdown(grace).await;
     }
 }
 

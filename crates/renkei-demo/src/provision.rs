@@ -39,15 +39,16 @@ pub fn new_token() -> String {
     b64(&renkei_ids::random_bytes::<32>())
 }
 
-/// Issue a certificate and keys for one role into `dir`.
-pub fn provision_role(
+/// Issue a TLS certificate for a loopback server into `dir` (`tls.crt`,
+/// `tls.key`); returns their paths and the serial.
+pub fn issue_tls(
     ca: &NetworkCa,
     dir: &Path,
     role: Role,
     institution: Option<CorporateNumber>,
     common_name: &str,
     suite: Suite,
-) -> Result<RoleFiles> {
+) -> Result<(PathBuf, PathBuf, String)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let req = CertificateRequest::new(
         common_name,
@@ -60,6 +61,19 @@ pub fn provision_role(
         .issue(&req)
         .with_context(|| format!("issuing the certificate of {common_name}"))?;
     let (cert, key) = issued.write_to(dir, "tls", WriteMode::Replace)?;
+    Ok((cert, key, issued.serial.clone()))
+}
+
+/// Issue a certificate and keys for one role into `dir`.
+pub fn provision_role(
+    ca: &NetworkCa,
+    dir: &Path,
+    role: Role,
+    institution: Option<CorporateNumber>,
+    common_name: &str,
+    suite: Suite,
+) -> Result<RoleFiles> {
+    let (cert, key, serial) = issue_tls(ca, dir, role, institution, common_name, suite)?;
     let signing = SigningKey::generate(suite.signature());
     let sealing = SealingKeyPair::generate(suite.sealing());
     let files = RoleFiles {
@@ -74,7 +88,7 @@ pub fn provision_role(
             Role::Node => "local.token",
             _ => "admin.token",
         }),
-        serial: issued.serial.clone(),
+        serial,
     };
     renkei_pki::write_private(
         &files.signing_key,
@@ -102,14 +116,30 @@ pub fn provision_role(
     Ok(files)
 }
 
-/// The hub's extra secrets: code keyring and record key.
-pub fn provision_hub_secrets(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+/// The hub's extra secrets: code keyring, record key and the log's note
+/// key (named after the log's origin).
+pub fn provision_hub_secrets(dir: &Path, log_origin: &str) -> Result<(PathBuf, PathBuf, PathBuf)> {
     let (codes, record) = renkei_http::hub::new_hub_secrets();
     let code_keys = dir.join("code-keys");
     let record_key = dir.join("record.key");
+    let log_key = dir.join("log.key");
     renkei_pki::write_private(&code_keys, codes.as_bytes(), WriteMode::Replace)?;
     renkei_pki::write_private(&record_key, record.as_bytes(), WriteMode::Replace)?;
-    Ok((code_keys, record_key))
+    let log = renkei_http::hub_log::new_log_key(log_origin).map_err(|e| anyhow::anyhow!("log key: {e}"))?;
+    renkei_pki::write_private(&log_key, log.as_bytes(), WriteMode::Replace)?;
+    Ok((code_keys, record_key, log_key))
+}
+
+/// The public (verifier) key of a log or witness note key file.
+pub fn note_verifier(key_file: &Path, cosignature: bool) -> Result<String> {
+    let text = renkei_pki::read_private(key_file)?;
+    let signer = renkei_log::NoteSigner::parse_private(&String::from_utf8_lossy(&text))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", key_file.display()))?;
+    Ok(if cosignature {
+        signer.cosignature_verifier().to_string()
+    } else {
+        signer.verifier().to_string()
+    })
 }
 
 /// The sample catalog and permission table, as files an operator edits.

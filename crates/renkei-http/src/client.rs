@@ -117,6 +117,36 @@ async fn decode<R: DeserializeOwned>(resp: reqwest::Response) -> Result<R, ApiFa
     }
 }
 
+fn check_peer(resp: &reqwest::Response, expect: Expect) -> Result<(), ApiFailure> {
+    let der = resp
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|i| i.peer_certificate())
+        .ok_or_else(|| ApiFailure::Protocol("no server certificate".into()))?;
+    match expect {
+        Expect::Certificate(fp) => {
+            let actual: [u8; 32] = Sha256::digest(der).into();
+            if actual != fp {
+                return Err(ApiFailure::Protocol(
+                    "the server's certificate is not the one registered for this institution".into(),
+                ));
+            }
+        }
+        Expect::Role(role) => {
+            let cert = PeerCertificate::parse(der)
+                .map_err(|e| ApiFailure::Protocol(format!("server certificate: {e}")))?;
+            if cert.identity.role != role {
+                return Err(ApiFailure::Protocol(format!(
+                    "the server is a {}, expected the {}",
+                    cert.identity.role.as_str(),
+                    role.as_str()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A mutual-TLS client presenting one role's certificate. Connections are
 /// pooled and kept alive; the TLS configuration is rebuilt when the CRL
 /// changes ([`crate::TrustState::replace`]).
@@ -182,6 +212,33 @@ impl NetClient {
         decode(resp).await
     }
 
+    /// POST a text body and return the text answer (the C2SP witness
+    /// protocol speaks text), after checking the server's role.
+    pub async fn post_text(&self, url: &str, body: String, expect: Expect) -> Result<String, ApiFailure> {
+        let resp = self
+            .client()
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(body)
+            .send()
+            .await
+            .map_err(failure)?;
+        check_peer(&resp, expect)?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(body_failure)?;
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(ApiFailure::Rejected {
+                status: status.as_u16(),
+                code: "http_error".into(),
+                message: text.chars().take(500).collect(),
+                retryable: status.is_server_error(),
+                query_id: None,
+            })
+        }
+    }
+
     /// POST JSON and decode JSON, after checking the server is who it must be.
     pub async fn post<B: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
@@ -195,32 +252,7 @@ impl NetClient {
             req = req.timeout(t);
         }
         let resp = req.send().await.map_err(failure)?;
-        let der = resp
-            .extensions()
-            .get::<reqwest::tls::TlsInfo>()
-            .and_then(|i| i.peer_certificate())
-            .ok_or_else(|| ApiFailure::Protocol("no server certificate".into()))?;
-        match expect {
-            Expect::Certificate(fp) => {
-                let actual: [u8; 32] = Sha256::digest(der).into();
-                if actual != fp {
-                    return Err(ApiFailure::Protocol(
-                        "the server's certificate is not the one registered for this institution".into(),
-                    ));
-                }
-            }
-            Expect::Role(role) => {
-                let cert = PeerCertificate::parse(der)
-                    .map_err(|e| ApiFailure::Protocol(format!("server certificate: {e}")))?;
-                if cert.identity.role != role {
-                    return Err(ApiFailure::Protocol(format!(
-                        "the server is a {}, expected the {}",
-                        cert.identity.role.as_str(),
-                        role.as_str()
-                    )));
-                }
-            }
-        }
+        check_peer(&resp, expect)?;
         decode(resp).await
     }
 }

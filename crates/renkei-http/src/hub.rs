@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 use crate::client::{ApiFailure, Expect, NetClient};
 use crate::error::{ApiError, JsonBody, SetupError};
 use crate::peer::{Peer, require_peer};
-use crate::server::{RoleListeners, RunningServer, TrustState, serve_role};
+use crate::server::{RoleListeners, RunningServer, TrustState, serve_role, serve_tls};
 use crate::settings::{
     TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_signing_key, read_text,
     require_token,
@@ -67,15 +67,18 @@ pub struct HubSettings {
     pub provider_timeout_ms: u64,
     #[serde(default = "default_crl_poll_secs")]
     pub crl_poll_secs: u64,
+    /// The transparency log of provision records.
+    pub log: crate::hub_log::LogSettings,
 }
 
-struct HubState<S> {
-    core: HubCore,
-    store: S,
-    suite: Suite,
-    directory: RwLock<HashMap<CorporateNumber, Institution>>,
-    client: Arc<NetClient>,
-    code_keys: PathBuf,
+pub(crate) struct HubState<S> {
+    pub(crate) core: HubCore,
+    pub(crate) store: S,
+    pub(crate) suite: Suite,
+    pub(crate) directory: RwLock<HashMap<CorporateNumber, Institution>>,
+    pub(crate) client: Arc<NetClient>,
+    pub(crate) code_keys: PathBuf,
+    pub(crate) log: crate::hub_log::LogState,
 }
 
 /// A started hub.
@@ -83,16 +86,28 @@ struct HubState<S> {
 pub struct RunningHub {
     pub network: RunningServer,
     pub admin: RunningServer,
+    /// The public log: checkpoint, tiles, a person's records.
+    pub log: RunningServer,
     pub trust: Arc<TrustState>,
     pub verifying_key: VerifyingKey,
-    crl_task: tokio::task::JoinHandle<()>,
+    /// The log's note verifier key (`<origin>+<hash>+<key>`).
+    pub log_verifier: String,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningHub {
     pub async fn shutdown(self, grace: Duration) {
-        self.crl_task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
         self.network.shutdown(grace).await;
         self.admin.shutdown(grace).await;
+        self.log.shutdown(grace).await;
+    }
+
+    /// The URL prefix of the public log (`…/log`).
+    pub fn log_url(&self) -> String {
+        format!("{}/log", self.log.url())
     }
 }
 
@@ -166,6 +181,8 @@ pub async fn start_hub<S: HubStore + Clone>(
         .map(|i| (i.id, i))
         .collect();
 
+    let log = crate::hub_log::LogState::load(&settings.log, &store).await?;
+    let log_verifier = log.verifier().to_string();
     let state = Arc::new(HubState {
         core,
         store,
@@ -173,6 +190,7 @@ pub async fn start_hub<S: HubStore + Clone>(
         directory: RwLock::new(directory),
         client: trust.client(Duration::from_millis(settings.provider_timeout_ms))?,
         code_keys: settings.code_keys.clone(),
+        log,
     });
 
     let network = Router::new()
@@ -188,6 +206,7 @@ pub async fn start_hub<S: HubStore + Clone>(
             "/v1/codes/refresh",
             post(refresh_codes::<S>).layer(DefaultBodyLimit::max(CODE_BATCH_LIMIT)),
         )
+        .route("/v1/person/key", post(crate::hub_log::person_key::<S>))
         .route("/health", get(health::<S>))
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
         .layer(middleware::from_fn(|r, n| {
@@ -202,13 +221,14 @@ pub async fn start_hub<S: HubStore + Clone>(
         .route("/admin/v1/records", get(list_records::<S>))
         .route("/admin/v1/security-events", get(security_events::<S>))
         .route("/admin/v1/code-keys/rotate", post(rotate_code_key::<S>))
+        .route("/admin/v1/log/prune", post(crate::hub_log::prune_now::<S>))
         .layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<S>))
         .route("/metrics", get(crate::metrics_util::render))
         .layer(middleware::from_fn(|r, n| {
             crate::metrics_util::track("hub-admin", r, n)
         }))
-        .with_state(state);
+        .with_state(state.clone());
 
     let RoleListeners {
         network,
@@ -222,13 +242,33 @@ pub async fn start_hub<S: HubStore + Clone>(
         (settings.admin_listen, admin),
     )
     .await?;
-    tracing::info!(network = %network.addr, admin = %admin.addr, suite = %settings.suite, "hub started");
+    let log_router = crate::hub_log::router(state.clone());
+    let log_server = serve_tls(
+        settings.log.listen,
+        log_router,
+        trust.server_config(renkei_pki::ClientAuth::None)?,
+    )
+    .await
+    .map_err(|source| SetupError::Listen {
+        addr: settings.log.listen,
+        source,
+    })?;
+    let witness_client = trust.client(Duration::from_secs(10))?;
+    let publisher = tokio::spawn(crate::hub_log::publish_checkpoints(
+        state.clone(),
+        witness_client,
+        Duration::from_millis(settings.log.checkpoint_interval_ms.max(10)),
+    ));
+    let retention = tokio::spawn(crate::hub_log::retain(state.clone(), settings.log.retention_days));
+    tracing::info!(network = %network.addr, admin = %admin.addr, log = %log_server.addr, suite = %settings.suite, "hub started");
     Ok(RunningHub {
         network,
         admin,
+        log: log_server,
         trust,
         verifying_key,
-        crl_task,
+        log_verifier,
+        tasks: vec![crl_task, publisher, retention],
     })
 }
 

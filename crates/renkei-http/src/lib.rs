@@ -11,9 +11,11 @@
 //! logic, which decides. Errors leave through [`ApiError`], which logs the
 //! internals and shows the caller a stable code and a safe message.
 
+pub mod audit;
 pub mod client;
 mod error;
 pub mod hub;
+pub mod hub_log;
 mod metrics_util;
 pub mod node;
 mod peer;
@@ -21,6 +23,7 @@ pub mod registry;
 mod server;
 mod settings;
 pub mod wire;
+pub mod witness;
 
 pub use client::{ApiFailure, Expect, LocalClient, NetClient};
 pub use error::{ApiError, SetupError};

@@ -179,6 +179,7 @@ pub async fn start_node<S: NodeStore + Clone>(
         )
         .route("/local/v1/records", get(records::<S>))
         .route("/local/v1/codes/refresh", post(refresh_codes::<S>))
+        .route("/local/v1/persons/{local_id}/person-key", post(person_key::<S>))
         .layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<S>))
         .route("/metrics", get(crate::metrics_util::render))
@@ -887,4 +888,81 @@ async fn refresh_codes<S: NodeStore>(
         "codes refreshed"
     );
     Ok(Json(result))
+}
+
+/// A person's log key as the portal hands it over.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PersonKeyResult {
+    pub local_id: String,
+    /// Opens the person's commitments in the log (base64url).
+    pub person_key: String,
+    /// Lists the person's records at `<log>/v1/person/records` (base64url).
+    pub access_token: String,
+    pub log_origin: String,
+    pub log_key: String,
+}
+
+impl std::fmt::Debug for PersonKeyResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PersonKeyResult({}, <secret>)", self.local_id)
+    }
+}
+
+/// For the portal (a node of kind `digital_agency`): obtain a person's log
+/// key from the hub. The hub refuses any other kind of institution.
+async fn person_key<S: NodeStore>(
+    State(st): State<Arc<NodeState<S>>>,
+    Path(local_id): Path<String>,
+) -> Result<Json<PersonKeyResult>, ApiError> {
+    let id = LocalPersonId::parse(&local_id).map_err(|e| ApiError::malformed(format!("local_id: {e}")))?;
+    let code = st.store.code_of(&id).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "not_enrolled",
+            format!("person {id} is not enrolled at this node"),
+        )
+    })?;
+    let body = crate::hub_log::PersonKeyRequest {
+        code: code.to_string(),
+    };
+    let reply: crate::hub_log::PersonKeyWire = st
+        .client
+        .post(
+            &format!("{}/v1/person/key", st.hub_url),
+            &body,
+            Expect::Role(Role::Hub),
+            None,
+        )
+        .await
+        .map_err(|f| upstream(f, "hub"))?;
+    let envelope = renkei_crypto::Envelope::try_from(&reply.envelope)
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "hub_error", e.to_string()))?;
+    let key = st
+        .identity
+        .sealing
+        .open(
+            &envelope,
+            crate::hub_log::PERSON_KEY_INFO,
+            &crate::hub_log::person_key_aad(&st.identity.institution.to_string(), &body.code),
+        )
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "hub_error",
+                format!("the person key does not open: {e}"),
+            )
+        })?;
+    let key: [u8; 32] = key.as_slice().try_into().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "hub_error",
+            "the person key is not 32 bytes",
+        )
+    })?;
+    Ok(Json(PersonKeyResult {
+        local_id: id.to_string(),
+        person_key: renkei_crypto::b64(&key),
+        access_token: renkei_crypto::b64(&renkei_hub::person::access_token(&key)),
+        log_origin: reply.log_origin,
+        log_key: reply.log_key,
+    }))
 }

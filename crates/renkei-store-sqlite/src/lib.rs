@@ -16,8 +16,10 @@ mod group_commit;
 mod hub;
 mod node;
 mod registry;
+mod witness;
 
 pub use db::{DbError, Durability};
 pub use hub::SqliteHubStore;
 pub use node::SqliteNodeStore;
 pub use registry::SqliteRegistryStore;
+pub use witness::SqliteWitnessStore;

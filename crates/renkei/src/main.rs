@@ -16,11 +16,14 @@ use renkei_demo::demo::{DemoOptions, how_to_reach};
 use renkei_http::hub::{HubSettings, check_catalog, start_hub};
 use renkei_http::node::{ImportResult, NodeSettings, start_node};
 use renkei_http::registry::{RegistrySettings, start_registry};
+use renkei_http::witness::{WitnessSettings, start_witness};
 use renkei_ids::CorporateNumber;
 use renkei_node::{ImportError, ImportFormat, parse_import};
 use renkei_pki::{NetworkCa, RevocationReason, Role};
 use renkei_protocol::UnixMillis;
-use renkei_store_sqlite::{Durability, SqliteHubStore, SqliteNodeStore, SqliteRegistryStore};
+use renkei_store_sqlite::{
+    Durability, SqliteHubStore, SqliteNodeStore, SqliteRegistryStore, SqliteWitnessStore,
+};
 
 #[derive(Parser)]
 #[command(
@@ -49,9 +52,74 @@ enum Command {
     /// The network CA: certificates and revocation.
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// A witness that cosigns the hub's checkpoints (C2SP tlog-witness).
+    #[command(subcommand)]
+    Witness(WitnessCommand),
+    /// Verify the transparency log of provision records.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// A person's own records in the log.
+    #[command(subcommand)]
+    Person(PersonCommand),
     /// Benchmarks (results go to BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum WitnessCommand {
+    /// Serve a witness.
+    Serve(ConfigArg),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify signatures, cosignatures, tiles and consistency of the log.
+    Verify {
+        /// The log's URL prefix (e.g. https://127.0.0.1:8443/log).
+        #[arg(long, conflicts_with = "data_dir", required_unless_present = "data_dir")]
+        log: Option<String>,
+        /// Or a hub's data directory (reads hub.sqlite).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The CA certificate to trust for the log's TLS.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// The log's note verifier key, or @FILE holding it.
+        #[arg(long)]
+        key: String,
+        /// A witness cosignature key that must have cosigned (repeatable).
+        #[arg(long)]
+        witness: Vec<String>,
+        /// An older checkpoint (note file) the log must be consistent with.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PersonCommand {
+    /// As the portal: obtain a person's log key and write it to a file (0600).
+    Key {
+        /// The portal node's configuration (a node of kind digital_agency).
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        local_id: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// As the person: list my records, each checked against the signed log.
+    Records {
+        /// The person key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The log's URL prefix.
+        #[arg(long)]
+        log: String,
+        #[arg(long)]
+        ca: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -153,8 +221,11 @@ enum PkiCommand {
     Issue {
         #[arg(long)]
         ca: PathBuf,
-        #[arg(long, value_parser = ["hub", "registry", "node"])]
+        #[arg(long, value_parser = ["hub", "registry", "node", "witness"])]
         role: String,
+        /// For a hub: the origin (first line) of its log's checkpoints.
+        #[arg(long, default_value = "renkei.example/provision-records")]
+        log_origin: String,
         /// The institution's corporate number (registry and node).
         #[arg(long)]
         institution: Option<String>,
@@ -184,6 +255,15 @@ enum PkiCommand {
 enum BenchCommand {
     /// Linkage through the hub against the requester calling the provider directly.
     Linkage(BenchArgs),
+    /// Durable log appends per second, and proof generation and verification.
+    Log {
+        /// Records to append.
+        #[arg(long, default_value_t = 200_000)]
+        records: u64,
+        /// Appending tasks.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+    },
 }
 
 #[derive(Args)]
@@ -318,6 +398,50 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Pki(cmd) => pki(cmd),
+        Command::Witness(WitnessCommand::Serve(arg)) => {
+            init_tracing("info");
+            let settings: WitnessSettings = read_config(&arg.config)?;
+            let store =
+                SqliteWitnessStore::open(&store_path(&arg, "witness.sqlite"), Durability::Full).await?;
+            let w = start_witness(&settings, store).await?;
+            eprintln!(
+                "witness serving on {} (cosignature key {})",
+                w.url(),
+                w.cosignature_key
+            );
+            wait_for_shutdown().await;
+            w.shutdown(Duration::from_secs(10)).await;
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify {
+            log,
+            data_dir,
+            ca,
+            key,
+            witness,
+            checkpoint,
+        }) => {
+            init_tracing("warn");
+            audit(log, data_dir, ca, &key, &witness, checkpoint).await
+        }
+        Command::Person(PersonCommand::Key {
+            config,
+            local_id,
+            out,
+        }) => {
+            init_tracing("warn");
+            let settings: NodeSettings = read_config(&config)?;
+            person_key(&settings, &local_id, &out).await
+        }
+        Command::Person(PersonCommand::Records { key, log, ca }) => {
+            init_tracing("warn");
+            person_records(&key, &log, &ca).await
+        }
+        Command::Bench(BenchCommand::Log { records, concurrency }) => {
+            init_tracing("warn");
+            println!("{}", renkei_demo::bench::log(records, concurrency).await?);
+            Ok(())
+        }
         Command::Bench(BenchCommand::Linkage(args)) => {
             init_tracing("warn");
             let report = renkei_demo::bench::linkage(&renkei_demo::bench::BenchOptions {
@@ -413,6 +537,7 @@ fn pki(cmd: PkiCommand) -> Result<()> {
         PkiCommand::Issue {
             ca,
             role,
+            log_origin,
             institution,
             name,
             out,
@@ -422,18 +547,36 @@ fn pki(cmd: PkiCommand) -> Result<()> {
             let role = match role.as_str() {
                 "hub" => Role::Hub,
                 "registry" => Role::Registry,
+                "witness" => Role::Witness,
                 _ => Role::Node,
             };
+            if role == Role::Witness {
+                let (cert, _, serial) =
+                    renkei_demo::provision::issue_tls(&ca, &out, role, None, &name, suite.into())?;
+                let key = renkei_http::witness::new_witness_key(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let key_file = out.join("witness.key");
+                renkei_pki::write_private(&key_file, key.as_bytes(), renkei_pki::WriteMode::Replace)?;
+                println!(
+                    "issued witness certificate {} (serial {serial}); cosignature key: {}",
+                    cert.display(),
+                    renkei_demo::provision::note_verifier(&key_file, true)?
+                );
+                return Ok(());
+            }
             let institution = institution
                 .map(|s| CorporateNumber::parse(&s).with_context(|| format!("--institution {s}")))
                 .transpose()?;
-            if role != Role::Hub && institution.is_none() {
+            if matches!(role, Role::Registry | Role::Node) && institution.is_none() {
                 bail!("--institution is required for a {} certificate", role.as_str());
             }
             let files =
                 renkei_demo::provision::provision_role(&ca, &out, role, institution, &name, suite.into())?;
             if role == Role::Hub {
-                renkei_demo::provision::provision_hub_secrets(&out)?;
+                let (_, _, log_key) = renkei_demo::provision::provision_hub_secrets(&out, &log_origin)?;
+                println!(
+                    "log key: {}",
+                    renkei_demo::provision::note_verifier(&log_key, false)?
+                );
                 renkei_demo::provision::write_sample_catalog(&out)?;
             }
             println!(
@@ -458,6 +601,174 @@ fn pki(cmd: PkiCommand) -> Result<()> {
             ca.refresh_crl()?;
             println!("CRL re-signed, number {}", ca.crl_number());
         }
+    }
+    Ok(())
+}
+
+fn key_arg(key: &str) -> Result<String> {
+    match key.strip_prefix('@') {
+        Some(file) => Ok(std::fs::read_to_string(file)
+            .with_context(|| format!("reading {file}"))?
+            .trim()
+            .to_owned()),
+        None => Ok(key.to_owned()),
+    }
+}
+
+async fn audit(
+    log: Option<String>,
+    data_dir: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    key: &str,
+    witnesses: &[String],
+    checkpoint: Option<PathBuf>,
+) -> Result<()> {
+    use renkei_http::audit::{HttpTiles, StoreTiles, verify};
+    let log_key = renkei_log::NoteVerifier::parse(&key_arg(key)?).context("--key")?;
+    let witnesses = witnesses
+        .iter()
+        .map(|w| renkei_log::NoteVerifier::parse(&key_arg(w)?).context("--witness"))
+        .collect::<Result<Vec<_>>>()?;
+    let older = checkpoint
+        .map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display())))
+        .transpose()?;
+    let report = match (log, data_dir) {
+        (Some(url), _) => {
+            let ca = ca.context("--ca is needed with --log")?;
+            let pem = std::fs::read(&ca).with_context(|| format!("reading {}", ca.display()))?;
+            let src = HttpTiles::new(&url, &pem).map_err(|e| anyhow::anyhow!(e))?;
+            verify(&src, &log_key, &witnesses, older.as_deref()).await
+        }
+        (None, Some(dir)) => {
+            let path = if dir.join("hub.sqlite").exists() {
+                dir.join("hub.sqlite")
+            } else {
+                dir.join("hub").join("hub.sqlite")
+            };
+            let store = SqliteHubStore::open(&path, Durability::Full).await?;
+            verify(&StoreTiles(&store), &log_key, &witnesses, older.as_deref()).await
+        }
+        (None, None) => bail!("give --log URL or --data-dir DIR"),
+    };
+    match report {
+        Ok(r) => {
+            println!(
+                "log verified: size {}, {} entries checked, {} pruned (hashes checked){}{}",
+                r.size,
+                r.entries_checked,
+                r.entries_pruned,
+                if r.cosigned_by.is_empty() {
+                    String::new()
+                } else {
+                    format!(", cosigned by {}", r.cosigned_by.join(", "))
+                },
+                r.consistent_with
+                    .map(|m| format!(", consistent with the checkpoint of size {m}"))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+        Err(e) => bail!("log verification FAILED: {e}"),
+    }
+}
+
+async fn person_key(settings: &NodeSettings, local_id: &str, out: &Path) -> Result<()> {
+    let token = String::from_utf8_lossy(&renkei_pki::read_private(&settings.local_token)?)
+        .trim()
+        .to_owned();
+    let ca = std::fs::read(&settings.tls.ca_cert)?;
+    let client = renkei_http::LocalClient::new(
+        &format!("https://{}", settings.local_listen),
+        &ca,
+        &token,
+        Duration::from_secs(60),
+    )?;
+    let k: renkei_http::node::PersonKeyResult = client
+        .post(
+            &format!("/local/v1/persons/{local_id}/person-key"),
+            &serde_json::json!({}),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let text = format!(
+        "renkei-person-key-v1\norigin: {}\nlog-key: {}\nkey: {}\ntoken: {}\n",
+        k.log_origin, k.log_key, k.person_key, k.access_token
+    );
+    renkei_pki::write_private(out, text.as_bytes(), renkei_pki::WriteMode::CreateNew)?;
+    println!(
+        "person key for {local_id} written to {} (mode 0600)",
+        out.display()
+    );
+    Ok(())
+}
+
+async fn person_records(key_file: &Path, log: &str, ca: &Path) -> Result<()> {
+    let text = String::from_utf8(renkei_pki::read_private(key_file)?.to_vec())?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .map(str::to_owned)
+            .with_context(|| format!("{}: no `{name}` line", key_file.display()))
+    };
+    if text.lines().next() != Some("renkei-person-key-v1") {
+        bail!("{} is not a renkei person key file", key_file.display());
+    }
+    let log_key = renkei_log::NoteVerifier::parse(&field("log-key")?)?;
+    let key: [u8; 32] = renkei_crypto::unb64("key", &field("key")?)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the person key is not 32 bytes"))?;
+    let token = field("token")?;
+    let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+    let cert = reqwest::Certificate::from_pem(&pem)?;
+    let client = reqwest::Client::builder()
+        .tls_certs_only([cert])
+        .https_only(true)
+        .no_proxy()
+        .build()?;
+    let resp = client
+        .get(format!("{}/v1/person/records", log.trim_end_matches('/')))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        bail!(
+            "the log refused: {} {}",
+            resp.status(),
+            resp.text().await.unwrap_or_default()
+        );
+    }
+    let records: renkei_http::hub_log::PersonRecordsWire = resp.json().await?;
+    let (cp, leaves) = renkei_http::hub_log::verify_person_records(&records, &log_key, &key)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "{} records about you in the log (checkpoint size {}, signature verified)",
+        leaves.len(),
+        cp.size
+    );
+    for renkei_http::hub_log::VerifiedRecord {
+        index,
+        leaf,
+        included,
+    } in leaves
+    {
+        println!(
+            "  #{index:<7} {} {} {} → {} · {} · {}{} · {}{}",
+            if included {
+                "✔ in log"
+            } else {
+                "… next checkpoint"
+            },
+            leaf.requested_at,
+            leaf.requester,
+            leaf.provider,
+            leaf.office_work,
+            leaf.item,
+            leaf.fiscal_year.map(|y| format!(" {y}")).unwrap_or_default(),
+            leaf.outcome.as_str(),
+            leaf.hidden_reason
+                .map(|r| format!(" · disclosed late: {r}"))
+                .unwrap_or_default(),
+        );
     }
     Ok(())
 }

@@ -1,0 +1,715 @@
+//! The hub's transparency log over HTTP: checkpoint publication (signed,
+//! submitted to witnesses, cosignatures collected), the public C2SP
+//! tlog-tiles endpoints under `/log`, a person's records with their proofs,
+//! person-key issuance for the portal, and retention.
+//!
+//! Everything under `/log` is served over server-authenticated TLS without a
+//! client certificate: anyone may check the log.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router, middleware};
+use renkei_crypto::{b64, unb64};
+use renkei_hub::log::{hash_from_stored, stored_needed};
+use renkei_hub::{HubStore, InstitutionStatus, LogLeaf, RecordFilter, SubjectTag};
+use renkei_ids::InstitutionCode;
+use renkei_log::hash::Hash;
+use renkei_log::tiles::{TILE_WIDTH, TileRef, encode_bundle, parse_path, tile_node, tile_width};
+use renkei_log::tree::NodeId;
+use renkei_log::{Checkpoint, Note, NoteSigner, NoteVerifier};
+use renkei_pki::Role;
+use renkei_protocol::UnixMillis;
+use serde::{Deserialize, Serialize};
+
+use crate::client::{ApiFailure, Expect, NetClient};
+use crate::error::{ApiError, JsonBody, SetupError};
+use crate::hub::HubState;
+use crate::peer::Peer;
+use crate::wire::EnvelopeWire;
+
+/// Configuration of the hub's transparency log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// Server-TLS listener for the public log (no client certificate).
+    pub listen: SocketAddr,
+    /// The log's Ed25519 note key (`PRIVATE+KEY+…`, 0600).
+    pub key: PathBuf,
+    /// The checkpoint origin line, e.g. `renkei.example/provision-records`.
+    pub origin: String,
+    #[serde(default = "default_checkpoint_ms")]
+    pub checkpoint_interval_ms: u64,
+    #[serde(default)]
+    pub witnesses: Vec<WitnessPeer>,
+    /// Leaf data older than this is pruned (hashes are kept).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u64,
+}
+
+/// A witness the hub submits its checkpoints to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessPeer {
+    /// Base URL; the hub posts to `<url>/add-checkpoint`.
+    pub url: String,
+    /// The witness's cosignature verifier key.
+    pub key: String,
+}
+
+fn default_checkpoint_ms() -> u64 {
+    1000
+}
+
+/// Seven years, leap days included.
+pub const SEVEN_YEARS_DAYS: u64 = 7 * 365 + 2;
+
+fn default_retention_days() -> u64 {
+    SEVEN_YEARS_DAYS
+}
+
+struct Witness {
+    url: String,
+    verifier: NoteVerifier,
+    /// The size the witness last cosigned, as far as the hub knows.
+    size: RwLock<u64>,
+}
+
+/// The log's signing key, witnesses and latest checkpoint.
+pub(crate) struct LogState {
+    signer: NoteSigner,
+    origin: String,
+    witnesses: Vec<Witness>,
+    /// (size, signed note with cosignatures).
+    latest: RwLock<Option<(u64, String)>>,
+}
+
+impl LogState {
+    pub(crate) async fn load<S: HubStore>(settings: &LogSettings, store: &S) -> Result<Self, SetupError> {
+        let text = renkei_pki::read_private(&settings.key)?;
+        let signer = NoteSigner::parse_private(&String::from_utf8_lossy(&text))
+            .map_err(|e| SetupError::config(settings.key.display().to_string(), e))?;
+        if signer.name() != settings.origin {
+            return Err(SetupError::config(
+                settings.key.display().to_string(),
+                format!(
+                    "the log key is named {} but the origin is {}",
+                    signer.name(),
+                    settings.origin
+                ),
+            ));
+        }
+        let witnesses = settings
+            .witnesses
+            .iter()
+            .map(|w| {
+                let verifier =
+                    NoteVerifier::parse(&w.key).map_err(|e| SetupError::config("log.witnesses", e))?;
+                if !verifier.is_cosignature() {
+                    return Err(SetupError::config(
+                        "log.witnesses",
+                        "a witness key must be a cosignature/v1 key",
+                    ));
+                }
+                Ok(Witness {
+                    url: w.url.trim_end_matches('/').to_owned(),
+                    verifier,
+                    size: RwLock::new(0),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let latest = store.latest_checkpoint().await?;
+        if let Some((size, _)) = &latest {
+            let head = store.log_head();
+            if *size > head.size {
+                return Err(SetupError::config(
+                    "log",
+                    format!(
+                        "a checkpoint of size {size} was published but the store holds only {}",
+                        head.size
+                    ),
+                ));
+            }
+        }
+        Ok(Self {
+            signer,
+            origin: settings.origin.clone(),
+            witnesses,
+            latest: RwLock::new(latest),
+        })
+    }
+
+    pub(crate) fn verifier(&self) -> NoteVerifier {
+        self.signer.verifier()
+    }
+
+    fn latest(&self) -> Option<(u64, String)> {
+        self.latest.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A fresh log key file's content for an origin.
+pub fn new_log_key(origin: &str) -> Result<zeroize::Zeroizing<String>, renkei_log::NoteError> {
+    Ok(NoteSigner::generate(origin)?.to_private_text())
+}
+
+// ------------------------------------------------------------------ proofs
+
+async fn stored<S: HubStore>(store: &S, nodes: &[NodeId]) -> Result<HashMap<NodeId, Hash>, ApiError> {
+    Ok(store.stored_hashes(stored_needed(nodes)).await?)
+}
+
+fn from_stored(node: NodeId, stored: &HashMap<NodeId, Hash>) -> Hash {
+    // Every node below a durable size is stored; a miss is a corrupt store,
+    // which the proof's verification will then reveal.
+    hash_from_stored(node, stored).unwrap_or([0; 32])
+}
+
+pub(crate) async fn inclusion_proof<S: HubStore>(
+    store: &S,
+    index: u64,
+    size: u64,
+) -> Result<Vec<Hash>, ApiError> {
+    let nodes = renkei_log::inclusion_nodes(index, size);
+    let st = stored(store, &nodes).await?;
+    renkei_log::prove_inclusion(index, size, &mut |n| from_stored(n, &st))
+        .map_err(|e| ApiError::malformed(e.to_string()))
+}
+
+pub(crate) async fn consistency_proof<S: HubStore>(
+    store: &S,
+    old: u64,
+    new: u64,
+) -> Result<Vec<Hash>, ApiError> {
+    let nodes = renkei_log::consistency_nodes(old, new);
+    let st = stored(store, &nodes).await?;
+    renkei_log::prove_consistency(old, new, &mut |n| from_stored(n, &st))
+        .map_err(|e| ApiError::malformed(e.to_string()))
+}
+
+// ------------------------------------------------------------- publishing
+
+/// Sign a checkpoint whenever the log has grown, have the witnesses cosign
+/// it, and keep it.
+pub(crate) async fn publish_checkpoints<S: HubStore>(
+    st: Arc<HubState<S>>,
+    client: Arc<NetClient>,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let head = st.store.log_head();
+        let published = st.log.latest().map(|(s, _)| s);
+        if published == Some(head.size) {
+            continue;
+        }
+        if let Err(e) = publish(&st, &client, head.size, head.root).await {
+            tracing::error!(error = %e, size = head.size, "cannot publish a checkpoint");
+        }
+    }
+}
+
+async fn publish<S: HubStore>(
+    st: &HubState<S>,
+    client: &NetClient,
+    size: u64,
+    root: Hash,
+) -> Result<(), ApiError> {
+    let text = Checkpoint {
+        origin: st.log.origin.clone(),
+        size,
+        root,
+        extensions: Vec::new(),
+    }
+    .to_text();
+    let mut note = Note {
+        signatures: vec![st.log.signer.sign(&text)],
+        text,
+    };
+    let now = UnixMillis::now();
+    // Durable first: a checkpoint served but not stored could be lost.
+    st.store.save_checkpoint(size, note.to_text(), now).await?;
+    *st.log.latest.write().unwrap_or_else(|p| p.into_inner()) = Some((size, note.to_text()));
+    metrics::gauge!("renkei_log_size").set(size as f64);
+    for w in &st.log.witnesses {
+        match cosign(st, client, w, &note, size).await {
+            Ok(sig) => note.signatures.push(sig),
+            Err(e) => {
+                metrics::counter!("renkei_log_witness_failures_total").increment(1);
+                tracing::warn!(witness = %w.url, error = %e, "witness did not cosign");
+            }
+        }
+    }
+    if note.signatures.len() > 1 {
+        st.store.save_checkpoint(size, note.to_text(), now).await?;
+        *st.log.latest.write().unwrap_or_else(|p| p.into_inner()) = Some((size, note.to_text()));
+    }
+    tracing::debug!(
+        size,
+        cosignatures = note.signatures.len() - 1,
+        "checkpoint published"
+    );
+    Ok(())
+}
+
+/// The C2SP tlog-witness `add-checkpoint` request body.
+pub fn add_checkpoint_body(old: u64, proof: &[Hash], note: &str) -> String {
+    use base64::Engine;
+    let mut body = format!("old {old}\n");
+    for h in proof {
+        body.push_str(&base64::engine::general_purpose::STANDARD.encode(h));
+        body.push('\n');
+    }
+    body.push('\n');
+    body.push_str(note);
+    body
+}
+
+async fn cosign<S: HubStore>(
+    st: &HubState<S>,
+    client: &NetClient,
+    w: &Witness,
+    note: &Note,
+    size: u64,
+) -> Result<renkei_log::Signature, String> {
+    let mut old = *w.size.read().unwrap_or_else(|p| p.into_inner());
+    for _ in 0..2 {
+        if old > size {
+            return Err(format!("the witness is at size {old}, beyond ours ({size})"));
+        }
+        let proof = consistency_proof(&st.store, old, size)
+            .await
+            .map_err(|e| e.message)?;
+        let body = add_checkpoint_body(old, &proof, &note.to_text());
+        match client
+            .post_text(
+                &format!("{}/add-checkpoint", w.url),
+                body,
+                Expect::Role(Role::Witness),
+            )
+            .await
+        {
+            Ok(lines) => {
+                let sig = lines
+                    .lines()
+                    .filter_map(|l| renkei_log::Signature::parse_line(l).ok())
+                    .find_map(|sig| {
+                        let mut cosigned = note.clone();
+                        cosigned.signatures = vec![sig.clone()];
+                        w.verifier.cosignature(&cosigned).map(|_| sig)
+                    })
+                    .ok_or("the witness answered without a valid cosignature")?;
+                *w.size.write().unwrap_or_else(|p| p.into_inner()) = size;
+                return Ok(sig);
+            }
+            // The witness knows another size: prove from there.
+            Err(ApiFailure::Rejected {
+                status: 409, message, ..
+            }) => {
+                old = message
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("the witness refused: {message}"))?;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err("the witness kept changing its size".into())
+}
+
+// ------------------------------------------------------------ public log
+
+pub(crate) fn router<S: HubStore>(st: Arc<HubState<S>>) -> Router {
+    Router::new()
+        .route("/log/checkpoint", get(checkpoint::<S>))
+        .route("/log/tile/{*path}", get(tile::<S>))
+        .route("/log/v1/person/records", get(person_records::<S>))
+        .route("/log/v1/proof/consistency", get(consistency::<S>))
+        .route("/health", get(|| async { "ok" }))
+        .layer(middleware::from_fn(|r, n| {
+            crate::metrics_util::track("hub-log", r, n)
+        }))
+        .with_state(st)
+}
+
+fn text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+async fn checkpoint<S: HubStore>(State(st): State<Arc<HubState<S>>>) -> Result<Response, ApiError> {
+    let (_, note) = st
+        .log
+        .latest()
+        .ok_or_else(|| ApiError::not_found("no_checkpoint", "no checkpoint has been published yet"))?;
+    let mut r = text(note);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+async fn tile<S: HubStore>(
+    State(st): State<Arc<HubState<S>>>,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
+    let size = st.log.latest().map_or(0, |(s, _)| s);
+    let tile = parse_path(&format!("tile/{path}")).ok_or_else(|| {
+        ApiError::not_found("no_such_tile", "not a tile path of this log (C2SP tlog-tiles)")
+    })?;
+    let missing = || ApiError::not_found("no_such_tile", "the latest checkpoint does not cover this tile");
+    let body = match tile {
+        TileRef::Hashes { level, index, width } => {
+            if tile_width(level, index, size) < width {
+                return Err(missing());
+            }
+            let nodes: Vec<NodeId> = (0..width).map(|j| tile_node(level, index, j)).collect();
+            let hashes = st.store.stored_hashes(nodes.clone()).await?;
+            let mut out = Vec::with_capacity(nodes.len() * 32);
+            for n in &nodes {
+                out.extend_from_slice(hashes.get(n).ok_or_else(|| {
+                    ApiError::internal("serving a tile", format!("stored node {n:?} missing"))
+                })?);
+            }
+            out
+        }
+        TileRef::Entries { index, width } => {
+            if tile_width(0, index, size) < width {
+                return Err(missing());
+            }
+            let leaves = st.store.leaves(index * TILE_WIDTH, width).await?;
+            let present: Option<Vec<Vec<u8>>> = leaves.into_iter().collect();
+            let Some(present) = present else {
+                return Err(ApiError::new(
+                    StatusCode::GONE,
+                    "pruned",
+                    "entries of this tile are past the retention period; their hashes remain in the hash tiles",
+                ));
+            };
+            encode_bundle(present.iter().map(Vec::as_slice))
+                .map_err(|e| ApiError::internal("bundling entries", e))?
+        }
+    };
+    let mut r = ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
+    // Full tiles never change; partial ones are replaced by longer ones.
+    let full = !path.contains(".p/");
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if full {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        }),
+    );
+    Ok(r)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsistencyQuery {
+    old: u64,
+    new: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProofWire {
+    pub proof: Vec<String>,
+}
+
+async fn consistency<S: HubStore>(
+    State(st): State<Arc<HubState<S>>>,
+    Query(q): Query<ConsistencyQuery>,
+) -> Result<Json<ProofWire>, ApiError> {
+    let size = st.log.latest().map_or(0, |(s, _)| s);
+    if q.new > size || q.old > q.new {
+        return Err(ApiError::malformed(format!(
+            "need old ≤ new ≤ {size} (the latest checkpoint)"
+        )));
+    }
+    let proof = consistency_proof(&st.store, q.old, q.new).await?;
+    Ok(Json(ProofWire {
+        proof: proof.iter().map(|h| b64(h)).collect(),
+    }))
+}
+
+// --------------------------------------------------------- person's view
+
+/// One of a person's records, with what proves it is in the log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PersonRecordWire {
+    pub index: u64,
+    /// The leaf, base64url (`None` once pruned).
+    pub leaf: Option<String>,
+    /// Inclusion proof against the checkpoint (`None` if the record came
+    /// after it: it will be in the next one).
+    pub proof: Option<Vec<String>>,
+    /// For a record that was hidden until a date now past: the key that
+    /// opens its commitment.
+    pub record_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PersonRecordsWire {
+    /// The signed checkpoint the proofs are against.
+    pub checkpoint: String,
+    pub records: Vec<PersonRecordWire>,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<[u8; 32]> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    unb64("token", v.strip_prefix("Bearer ")?).ok()?.try_into().ok()
+}
+
+async fn person_records<S: HubStore>(
+    State(st): State<Arc<HubState<S>>>,
+    headers: HeaderMap,
+) -> Result<Json<PersonRecordsWire>, ApiError> {
+    let token = bearer(&headers)
+        .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <person access token>`"))?;
+    let subject = st
+        .store
+        .subject_for_token(renkei_hub::person::token_hash(&token))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("this access token was not issued by this hub"))?;
+    let (size, note) = st
+        .log
+        .latest()
+        .ok_or_else(|| ApiError::not_found("no_checkpoint", "no checkpoint has been published yet"))?;
+    let now = UnixMillis::now();
+    let records = st
+        .store
+        .records(RecordFilter {
+            subject: Some(subject),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await?;
+    let mut out = Vec::new();
+    for (seq, r) in records {
+        let (visible, record_key) = match r.hidden_until {
+            Some(t) if t > now => (false, None),
+            Some(_) => (true, Some(b64(&st.core.hidden_record_key(&subject, &r.query_id)))),
+            None => (true, None),
+        };
+        if !visible {
+            continue;
+        }
+        let leaf = st.store.leaves(seq, 1).await?.pop().flatten();
+        let proof = if seq < size {
+            Some(
+                inclusion_proof(&st.store, seq, size)
+                    .await?
+                    .iter()
+                    .map(|h| b64(h))
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        out.push(PersonRecordWire {
+            index: seq,
+            leaf: leaf.map(|l| b64(&l)),
+            proof,
+            record_key,
+        });
+    }
+    metrics::counter!("renkei_log_person_views_total").increment(1);
+    Ok(Json(PersonRecordsWire {
+        checkpoint: note,
+        records: out,
+    }))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonKeyRequest {
+    /// The portal's institution code for the person.
+    pub code: String,
+}
+
+/// The person key, sealed to the portal that asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PersonKeyWire {
+    pub envelope: EnvelopeWire,
+    pub log_origin: String,
+    pub log_key: String,
+}
+
+/// The AAD binding a sealed person key to who asked and for whom.
+pub fn person_key_aad(institution: &str, code: &str) -> Vec<u8> {
+    renkei_protocol::canon::Canon::new("renkei/person-key-delivery/v1")
+        .str(institution)
+        .str(code)
+        .finish()
+}
+
+pub const PERSON_KEY_INFO: &[u8] = b"renkei/person-key/v1";
+
+/// Issue a person's log key to the portal (kind `digital_agency`), which
+/// hands it to the person after card login.
+pub(crate) async fn person_key<S: HubStore>(
+    State(st): State<Arc<HubState<S>>>,
+    Extension(peer): Extension<Peer>,
+    JsonBody(body): JsonBody<PersonKeyRequest>,
+) -> Result<Json<PersonKeyWire>, ApiError> {
+    let id = peer.institution_as(&[Role::Node, Role::Portal])?;
+    let institution = st
+        .directory
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::forbidden("unknown_requester", format!("institution {id} is not registered"))
+        })?;
+    if institution.tls_certificate != peer.fingerprint || institution.status != InstitutionStatus::Active {
+        return Err(ApiError::forbidden(
+            "certificate_mismatch",
+            "not the registered, active certificate",
+        ));
+    }
+    if institution.kind.as_str() != "digital_agency" {
+        return Err(ApiError::forbidden(
+            "not_permitted",
+            "only the portal (kind digital_agency) may obtain a person's log key",
+        ));
+    }
+    let code = InstitutionCode::parse(&body.code).map_err(|e| ApiError::malformed(format!("code: {e}")))?;
+    let subject: SubjectTag = st
+        .core
+        .subject_of_code(&id, &code, UnixMillis::now())
+        .map_err(|e| ApiError::forbidden("code_invalid", e.to_string()))?;
+    let (key, token_hash) = st.core.person_key(&subject);
+    st.store
+        .save_person_token(token_hash, subject, UnixMillis::now())
+        .await?;
+    let envelope = institution
+        .sealing_key
+        .seal(
+            PERSON_KEY_INFO,
+            &person_key_aad(&id.to_string(), &body.code),
+            key.as_slice(),
+        )
+        .map_err(|e| ApiError::internal("sealing the person key", e))?;
+    Ok(Json(PersonKeyWire {
+        envelope: (&envelope).into(),
+        log_origin: st.log.origin.clone(),
+        log_key: st.log.verifier().to_string(),
+    }))
+}
+
+/// One of a person's records after checking: its index, the leaf, and
+/// whether its inclusion in the checkpoint was proven.
+#[derive(Debug, Clone)]
+pub struct VerifiedRecord {
+    pub index: u64,
+    pub leaf: LogLeaf,
+    pub included: bool,
+}
+
+/// Check what a person is shown: the checkpoint is the log's, each leaf
+/// is in it, and each commitment opens with the person's key (or the
+/// record key released for it). Returns the decoded leaves.
+pub fn verify_person_records(
+    records: &PersonRecordsWire,
+    log_key: &NoteVerifier,
+    person_key: &[u8; 32],
+) -> Result<(Checkpoint, Vec<VerifiedRecord>), String> {
+    let note = Note::parse(&records.checkpoint).map_err(|e| e.to_string())?;
+    note.verify(log_key).map_err(|e| e.to_string())?;
+    let cp = Checkpoint::parse(&note.text).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for r in &records.records {
+        let Some(leaf_b64) = &r.leaf else {
+            continue;
+        };
+        let bytes = unb64("leaf", leaf_b64).map_err(|e| e.to_string())?;
+        let leaf = LogLeaf::decode(&bytes).map_err(|e| format!("record {}: {e}", r.index))?;
+        let key: [u8; 32] = match &r.record_key {
+            Some(k) => unb64("record key", k)
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| format!("record {}: bad record key", r.index))?,
+            None => *person_key,
+        };
+        if leaf.commitment != Some(renkei_hub::person::commitment(&key, &leaf.query_id)) {
+            return Err(format!("record {} is not about this person", r.index));
+        }
+        let included = match &r.proof {
+            Some(p) => {
+                let proof: Vec<Hash> = p
+                    .iter()
+                    .map(|h| unb64("proof", h).ok().and_then(|v| v.try_into().ok()))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| format!("record {}: malformed proof", r.index))?;
+                renkei_log::verify_inclusion(
+                    r.index,
+                    cp.size,
+                    &renkei_log::leaf_hash(&bytes),
+                    &proof,
+                    &cp.root,
+                )
+                .map_err(|e| format!("record {}: {e}", r.index))?;
+                true
+            }
+            None => false,
+        };
+        out.push(VerifiedRecord {
+            index: r.index,
+            leaf,
+            included,
+        });
+    }
+    Ok((cp, out))
+}
+
+// -------------------------------------------------------------- retention
+
+/// Daily: prune leaf data older than the retention period.
+pub(crate) async fn retain<S: HubStore>(st: Arc<HubState<S>>, days: u64) {
+    let mut tick = tokio::time::interval(Duration::from_secs(24 * 3600));
+    loop {
+        tick.tick().await;
+        let cut = UnixMillis::now().plus_ms(-(days as i64) * 86_400_000);
+        match st.store.prune_before(cut).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, before = %cut, "retention: leaf data pruned"),
+            Err(e) => tracing::error!(error = %e, "retention pruning failed"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PruneBody {
+    /// Prune exchanges requested before this time (Unix ms).
+    before: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PruneResult {
+    pub pruned: u64,
+}
+
+/// Operator-triggered pruning, e.g. after a change of retention policy.
+pub(crate) async fn prune_now<S: HubStore>(
+    State(st): State<Arc<HubState<S>>>,
+    JsonBody(body): JsonBody<PruneBody>,
+) -> Result<Json<PruneResult>, ApiError> {
+    let limit = UnixMillis::now().plus_ms(-(SEVEN_YEARS_DAYS as i64) * 86_400_000);
+    if body.before > limit.0 {
+        return Err(ApiError::malformed(format!(
+            "records must be kept 7 years: `before` may be at most {limit}"
+        )));
+    }
+    Ok(Json(PruneResult {
+        pruned: st.store.prune_before(UnixMillis(body.before)).await?,
+    }))
+}

@@ -252,7 +252,7 @@ pub async fn linkage(opts: &BenchOptions) -> Result<String> {
         .certificate()
         .fingerprint;
     let fixture = Arc::new(Fixture {
-        hub_url: net.hub.network.url(),
+        hub_url: net.hub.url(),
         provider_url: setagaya.network_url(),
         requester: net.impersonate(PENSION.key)?,
         hub_client: hub_trust.client(Duration::from_secs(30))?,

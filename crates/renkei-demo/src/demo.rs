@@ -88,7 +88,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoRun> {
     say(format!(
         "network up in {:.1} s: hub {}, registry {}, {} institution nodes (mutual TLS, {} certificates)",
         started.elapsed().as_secs_f64(),
-        network.hub.network.url(),
+        network.hub.url(),
         network.registry.network.url(),
         network.nodes.len(),
         crate::provision::tls_algorithm(opts.suite)
@@ -199,8 +199,8 @@ pub fn write_demo_json(net: &Network, results: &[ScenarioResult]) -> Result<Path
             "crl": net.ca_dir.join(renkei_pki::CA_CRL_FILE),
         },
         "hub": {
-            "url": net.hub.network.url(),
-            "admin_url": net.hub.admin.url(),
+            "url": net.hub.url(),
+            "admin_url": net.hub.admin_url(),
             "admin_token": token(&net.hub_settings.admin_token)?,
             "signing_key": {
                 "alg": net.hub_key.algorithm().name(),
@@ -243,8 +243,8 @@ pub fn how_to_reach(run: &DemoRun) -> String {
          \n  curl --cacert {ca} -H \"Authorization: Bearer $(cat {hub_tok})\" {hub_admin}/admin/v1/records\n\
          \nEverything (URLs, tokens, CA) is in {json}. Press Ctrl-C to stop.",
         dir = net.options.data_dir.display(),
-        hub = net.hub.network.url(),
-        hub_admin = net.hub.admin.url(),
+        hub = net.hub.url(),
+        hub_admin = net.hub.admin_url(),
         hub_tok = net.hub_settings.admin_token.display(),
         reg_admin = net.registry.admin.url(),
         reg_tok = net.registry_files.token.display(),

@@ -44,6 +44,11 @@ pub struct NetworkOptions {
     pub crl_poll_secs: u64,
     pub max_skew_secs: u64,
     pub checkpoint_interval_ms: u64,
+    /// A catalog to use instead of the sample (tests shorten delays).
+    pub catalog: Option<String>,
+    /// Run the hub as a separate process of this `renkei` binary (tests
+    /// that kill it), instead of in this process.
+    pub hub_binary: Option<PathBuf>,
 }
 
 impl NetworkOptions {
@@ -56,6 +61,8 @@ impl NetworkOptions {
             crl_poll_secs: 5,
             max_skew_secs: 120,
             checkpoint_interval_ms: 1000,
+            catalog: None,
+            hub_binary: None,
         }
     }
 }
@@ -89,7 +96,7 @@ pub struct Network {
     pub ca_dir: PathBuf,
     pub witness: RunningWitness,
     pub witness_settings: WitnessSettings,
-    pub hub: RunningHub,
+    pub hub: HubHandle,
     pub hub_settings: HubSettings,
     pub hub_admin: LocalClient,
     pub hub_key: VerifyingKey,
@@ -171,6 +178,9 @@ impl Network {
         let hub_files = provision_role(&ca, &hub_dir, Role::Hub, None, "renkei hub", suite)?;
         let (code_keys, record_key, log_key) = provision_hub_secrets(&hub_dir, LOG_ORIGIN)?;
         let (catalog, permissions) = write_sample_catalog(&hub_dir)?;
+        if let Some(text) = &options.catalog {
+            renkei_pki::write_public(&catalog, text.as_bytes(), WriteMode::Replace)?;
+        }
         let witness_dir = dir.join("witness");
         let (w_cert, w_key, _) = issue_tls(
             &ca,
@@ -235,15 +245,30 @@ impl Network {
                 retention_days: renkei_http::hub_log::SEVEN_YEARS_DAYS,
             },
         };
-        let hub_store = SqliteHubStore::open(&hub_dir.join("hub.sqlite"), options.durability).await?;
-        let hub = start_hub(&hub_settings, hub_store).await?;
-        let mut hub_settings = hub_settings;
-        hub_settings.listen = hub.network.addr;
-        hub_settings.admin_listen = hub.admin.addr;
-        hub_settings.log.listen = hub.log.addr;
-        write_config(&hub_dir.join("hub.toml"), &hub_settings)?;
-        let hub_url = hub.network.url();
-        let hub_admin = local_client(&hub.admin.url(), &ca_dir, &hub_files.token)?;
+        let (hub, hub_settings) = match &options.hub_binary {
+            None => {
+                let hub_store = SqliteHubStore::open(&hub_dir.join("hub.sqlite"), options.durability).await?;
+                let hub = start_hub(&hub_settings, hub_store).await?;
+                let mut hub_settings = hub_settings;
+                hub_settings.listen = hub.network.addr;
+                hub_settings.admin_listen = hub.admin.addr;
+                hub_settings.log.listen = hub.log.addr;
+                write_config(&hub_dir.join("hub.toml"), &hub_settings)?;
+                (HubHandle::in_process(hub), hub_settings)
+            }
+            Some(binary) => {
+                let mut hub_settings = hub_settings;
+                hub_settings.listen = free_port()?;
+                hub_settings.admin_listen = free_port()?;
+                hub_settings.log.listen = free_port()?;
+                let config = hub_dir.join("hub.toml");
+                write_config(&config, &hub_settings)?;
+                let handle = HubHandle::process(binary, &config, &hub_settings, &ca_dir).await?;
+                (handle, hub_settings)
+            }
+        };
+        let hub_url = hub.url();
+        let hub_admin = local_client(&hub.admin_url(), &ca_dir, &hub_files.token)?;
         let hub_key = hub.verifying_key.clone();
 
         // --- registry
@@ -392,7 +417,8 @@ impl Network {
     /// Every role's trust state, to push a new CRL at once (tests do not
     /// wait for the file watcher).
     pub fn trust_states(&self) -> Vec<std::sync::Arc<TrustState>> {
-        let mut v = vec![self.hub.trust.clone(), self.registry.trust.clone()];
+        let mut v = vec![self.registry.trust.clone()];
+        v.extend(self.hub.trust());
         v.extend(
             self.nodes
                 .values()
@@ -489,5 +515,177 @@ impl RawNode {
         self.client
             .post(&format!("{hub_url}{path}"), body, Expect::Role(Role::Hub), None)
             .await
+    }
+}
+
+/// A loopback address with a port free at the time of asking.
+fn free_port() -> Result<SocketAddr> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?)
+}
+
+/// The hub, in this process or as a child process.
+#[derive(Debug)]
+pub struct HubHandle {
+    network_url: String,
+    admin_url: String,
+    log_url: String,
+    /// The log's note verifier key.
+    pub log_verifier: String,
+    pub verifying_key: VerifyingKey,
+    mode: HubMode,
+}
+
+#[derive(Debug)]
+enum HubMode {
+    InProcess(Option<Box<RunningHub>>),
+    Process {
+        child: Option<std::process::Child>,
+        binary: PathBuf,
+        config: PathBuf,
+        ca: PathBuf,
+        log_dir: PathBuf,
+        starts: u32,
+    },
+}
+
+impl HubHandle {
+    fn in_process(hub: RunningHub) -> Self {
+        Self {
+            network_url: hub.network.url(),
+            admin_url: hub.admin.url(),
+            log_url: hub.log_url(),
+            log_verifier: hub.log_verifier.clone(),
+            verifying_key: hub.verifying_key.clone(),
+            mode: HubMode::InProcess(Some(Box::new(hub))),
+        }
+    }
+
+    async fn process(binary: &Path, config: &Path, settings: &HubSettings, ca_dir: &Path) -> Result<Self> {
+        let verifying_key = match PublicKeyFile::parse(&std::fs::read_to_string(
+            settings.signing_key.with_extension("pub"),
+        )?)? {
+            PublicKeyFile::Verifying(k) => k,
+            PublicKeyFile::Sealing(_) => bail!("the hub's signing.pub is not a signing key"),
+        };
+        let mut h = Self {
+            network_url: format!("https://{}", settings.listen),
+            admin_url: format!("https://{}", settings.admin_listen),
+            log_url: format!("https://{}/log", settings.log.listen),
+            log_verifier: crate::provision::note_verifier(&settings.log.key, false)?,
+            verifying_key,
+            mode: HubMode::Process {
+                child: None,
+                binary: binary.to_path_buf(),
+                config: config.to_path_buf(),
+                ca: ca_dir.join(renkei_pki::CA_CERT_FILE),
+                log_dir: config
+                    .parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+                starts: 0,
+            },
+        };
+        h.restart().await?;
+        Ok(h)
+    }
+
+    pub fn url(&self) -> String {
+        self.network_url.clone()
+    }
+
+    pub fn admin_url(&self) -> String {
+        self.admin_url.clone()
+    }
+
+    /// The public log's URL prefix.
+    pub fn log_url(&self) -> String {
+        self.log_url.clone()
+    }
+
+    fn trust(&self) -> Option<std::sync::Arc<TrustState>> {
+        match &self.mode {
+            HubMode::InProcess(h) => h.as_ref().map(|h| h.trust.clone()),
+            HubMode::Process { .. } => None,
+        }
+    }
+
+    /// SIGKILL the hub process (a crash, mid-request).
+    pub fn kill(&mut self) -> Result<()> {
+        match &mut self.mode {
+            HubMode::InProcess(_) => {
+                bail!("the hub runs in this process; start the network with hub_binary to kill it")
+            }
+            HubMode::Process { child, .. } => {
+                if let Some(mut c) = child.take() {
+                    c.kill()?;
+                    c.wait()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Start the hub process again on the same configuration and wait until
+    /// it answers.
+    pub async fn restart(&mut self) -> Result<()> {
+        let HubMode::Process {
+            child,
+            binary,
+            config,
+            ca,
+            log_dir,
+            starts,
+        } = &mut self.mode
+        else {
+            return Ok(());
+        };
+        if child.is_some() {
+            return Ok(());
+        }
+        *starts += 1;
+        let out = std::fs::File::create(log_dir.join(format!("hub-process-{starts}.log")))?;
+        let c = std::process::Command::new(binary.as_path())
+            .args(["hub", "serve", "--config"])
+            .arg(config.as_path())
+            .env("RUST_LOG", "warn")
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        *child = Some(c);
+        let pem = std::fs::read(ca.as_path())?;
+        let probe = LocalClient::new(&self.admin_url, &pem, "-", Duration::from_secs(2))?;
+        for _ in 0..200 {
+            if probe.get::<serde_json::Value>("/health").await.is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!(
+            "the hub process did not come up within 10 s (see {})",
+            log_dir.display()
+        )
+    }
+
+    async fn shutdown(mut self, grace: Duration) {
+        match &mut self.mode {
+            HubMode::InProcess(h) => {
+                if let Some(h) = h.take() {
+                    h.shutdown(grace).await;
+                }
+            }
+            HubMode::Process { .. } => {
+                let _ = self.kill();
+            }
+        }
+    }
+}
+
+impl Drop for HubHandle {
+    fn drop(&mut self) {
+        if let HubMode::Process { child: Some(c), .. } = &mut self.mode {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }

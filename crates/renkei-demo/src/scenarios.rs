@@ -193,11 +193,7 @@ async fn foreign_code(net: &Network, country: &Country) -> Result<ScenarioResult
     }
     .sign(&vehicle.signing);
     let reply: Result<HubReplyWire, ApiFailure> = vehicle
-        .post_hub(
-            &net.hub.network.url(),
-            "/v1/linkage",
-            &SignedRequestWire::from(&request),
-        )
+        .post_hub(&net.hub.url(), "/v1/linkage", &SignedRequestWire::from(&request))
         .await;
     let mut trace = String::new();
     let _ = writeln!(

@@ -66,12 +66,22 @@ struct Harness {
 }
 
 async fn harness_with(suite: Suite, durability: Durability) -> Harness {
+    harness_tuned(suite, durability, |_| {}).await
+}
+
+async fn harness_tuned(
+    suite: Suite,
+    durability: Durability,
+    tune: impl FnOnce(&mut NetworkOptions),
+) -> Harness {
     logs();
     let dir = tempfile::tempdir().unwrap();
     let mut o = NetworkOptions::new(dir.path());
     o.suite = suite;
     o.durability = durability;
     o.provider_timeout_ms = 1500;
+    o.checkpoint_interval_ms = 100;
+    tune(&mut o);
     let net = Network::start(o).await.unwrap();
     let country = populate(
         &net,
@@ -156,7 +166,7 @@ impl Harness {
     async fn send_as_vehicle(&self, request: &SignedRequest) -> Result<HubReplyWire, ApiFailure> {
         let raw = self.net.impersonate(VEHICLE.key).unwrap();
         raw.post_hub(
-            &self.net.hub.network.url(),
+            &self.net.hub.url(),
             "/v1/linkage",
             &SignedRequestWire::from(request),
         )
@@ -431,7 +441,7 @@ async fn bad_signature_replay_and_timestamps_are_refused_without_records() {
 async fn malformed_and_oversized_bodies_get_clear_errors() {
     let h = harness().await;
     let raw = h.net.impersonate(VEHICLE.key).unwrap();
-    let url = format!("{}/v1/linkage", h.net.hub.network.url());
+    let url = format!("{}/v1/linkage", h.net.hub.url());
     let r = raw
         .client
         .post_raw::<serde_json::Value>(&url, b"{not json".to_vec())
@@ -456,7 +466,7 @@ async fn malformed_and_oversized_bodies_get_clear_errors() {
         .net
         .impersonate(VEHICLE.key)
         .unwrap()
-        .post_hub::<_, serde_json::Value>(&h.net.hub.network.url(), "/v1/linkage", &wire)
+        .post_hub::<_, serde_json::Value>(&h.net.hub.url(), "/v1/linkage", &wire)
         .await;
     match &r {
         Err(ApiFailure::Rejected { code, message, .. }) => {
@@ -510,11 +520,7 @@ async fn revoked_certificates_and_unknown_nodes_cannot_connect() {
         UnixMillis::now(),
     );
     let r = raw
-        .post_hub::<_, HubReplyWire>(
-            &h.net.hub.network.url(),
-            "/v1/linkage",
-            &SignedRequestWire::from(&req),
-        )
+        .post_hub::<_, HubReplyWire>(&h.net.hub.url(), "/v1/linkage", &SignedRequestWire::from(&req))
         .await;
     // In TLS 1.3 the server judges the client certificate after the client
     // has finished its side, so the client sees either the alert or a
@@ -555,11 +561,7 @@ async fn revoked_certificates_and_unknown_nodes_cannot_connect() {
     req.request.requester = stranger_id;
     let req = req.request.sign(&stranger.signing);
     let r = stranger
-        .post_hub::<_, HubReplyWire>(
-            &h.net.hub.network.url(),
-            "/v1/linkage",
-            &SignedRequestWire::from(&req),
-        )
+        .post_hub::<_, HubReplyWire>(&h.net.hub.url(), "/v1/linkage", &SignedRequestWire::from(&req))
         .await;
     assert_eq!(rejected_code(&r), "unknown_requester");
     // ... nor impersonate a registered one with its own certificate.
@@ -567,7 +569,7 @@ async fn revoked_certificates_and_unknown_nodes_cannot_connect() {
     req2.requester = VEHICLE.id();
     let r = stranger
         .post_hub::<_, HubReplyWire>(
-            &h.net.hub.network.url(),
+            &h.net.hub.url(),
             "/v1/linkage",
             &SignedRequestWire::from(&req2.sign(&stranger.signing)),
         )
@@ -595,11 +597,7 @@ async fn revoked_certificates_and_unknown_nodes_cannot_connect() {
         renkei_demo::network::RawNode::load(&h.net.ca_dir, &foreign_files, VEHICLE.id(), Suite::default())
             .unwrap();
     let r = foreign
-        .post_hub::<_, HubReplyWire>(
-            &h.net.hub.network.url(),
-            "/v1/linkage",
-            &SignedRequestWire::from(&req),
-        )
+        .post_hub::<_, HubReplyWire>(&h.net.hub.url(), "/v1/linkage", &SignedRequestWire::from(&req))
         .await;
     assert!(
         matches!(
@@ -1066,7 +1064,7 @@ async fn each_surface_has_its_own_credential() {
     )
     .unwrap();
     let hub_admin_with_node_token = renkei_http::LocalClient::new(
-        &h.net.hub.admin.url(),
+        &h.net.hub.admin_url(),
         &ca,
         &setagaya_token,
         Duration::from_secs(10),
@@ -1098,8 +1096,7 @@ async fn each_surface_has_its_own_credential() {
     );
     assert!(metrics.contains("renkei_node_enrolled_total"), "{metrics}");
     // The network listener refuses a client without a certificate.
-    let plain =
-        renkei_http::LocalClient::new(&h.net.hub.network.url(), &ca, "x", Duration::from_secs(10)).unwrap();
+    let plain = renkei_http::LocalClient::new(&h.net.hub.url(), &ca, "x", Duration::from_secs(10)).unwrap();
     let r = plain.get::<serde_json::Value>("/health").await;
     assert!(
         matches!(
@@ -1304,4 +1301,471 @@ async fn registry_records_changes_as_events_and_validates_admin_input() {
         )
         .await;
     assert_eq!(rejected_code(&r), "malformed");
+}
+
+// ------------------------------------------------------- transparency log
+
+use renkei_http::audit::{AuditError, HttpTiles, StoreTiles, TileSource, verify};
+use renkei_log::{Checkpoint, Note, NoteVerifier};
+
+impl Harness {
+    fn log_key(&self) -> NoteVerifier {
+        NoteVerifier::parse(&self.net.hub.log_verifier).unwrap()
+    }
+
+    fn witness_key(&self) -> NoteVerifier {
+        NoteVerifier::parse(&self.net.witness.cosignature_key).unwrap()
+    }
+
+    fn tiles(&self) -> HttpTiles {
+        let ca = std::fs::read(self.net.ca_dir.join("ca.crt")).unwrap();
+        HttpTiles::new(&self.net.hub.log_url(), &ca).unwrap()
+    }
+
+    /// Wait until a checkpoint of at least `size` leaves is published.
+    async fn checkpoint_of(&self, size: u64) -> (Checkpoint, String) {
+        let tiles = self.tiles();
+        for _ in 0..200 {
+            if let Ok(text) = tiles.checkpoint().await {
+                let note = Note::parse(&text).unwrap();
+                let cp = Checkpoint::parse(&note.text).unwrap();
+                if cp.size >= size && note.signatures.len() >= 2 {
+                    return (cp, text);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no cosigned checkpoint of size {size} within 10 s");
+    }
+
+    async fn queries(&self, n: usize) {
+        let pension = self.net.node(PENSION.key).local.clone();
+        let id = self.country.cast.contributor.0.clone();
+        let mut tasks = Vec::new();
+        for _ in 0..n {
+            let c = pension.clone();
+            let q = query(
+                &id,
+                &SETAGAYA,
+                "pension_premium_exemption",
+                "resident_tax_income",
+                Some(2025),
+            );
+            tasks.push(tokio::spawn(async move {
+                c.post::<_, QueryResult>("/local/v1/queries", &q).await.unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_log_is_published_cosigned_and_verifies_from_url_and_store() {
+    let h = harness().await;
+    let results = scenarios::run(&h.net, &h.country).await.unwrap();
+    assert!(results.iter().all(|r| r.passed));
+    let n = h.hub_records().await.len() as u64;
+    let (cp, first_note) = h.checkpoint_of(n).await;
+    assert_eq!(cp.origin, renkei_demo::network::LOG_ORIGIN);
+
+    let report = verify(&h.tiles(), &h.log_key(), &[h.witness_key()], None)
+        .await
+        .unwrap();
+    assert_eq!(report.size, n);
+    assert_eq!(report.entries_checked, n);
+    assert_eq!(report.cosigned_by.len(), 1);
+
+    // More exchanges; the new checkpoint extends the old one.
+    h.queries(5).await;
+    let (cp2, _) = h.checkpoint_of(n + 5).await;
+    let report = verify(&h.tiles(), &h.log_key(), &[], Some(&first_note))
+        .await
+        .unwrap();
+    assert_eq!(report.consistent_with, Some(cp.size));
+    assert_eq!(report.size, cp2.size);
+
+    // The same checks straight from the hub's data directory.
+    let store = renkei_store_sqlite::SqliteHubStore::open(
+        &h.net.options.data_dir.join("hub/hub.sqlite"),
+        Durability::Normal,
+    )
+    .await
+    .unwrap();
+    let report = verify(&StoreTiles(&store), &h.log_key(), &[h.witness_key()], None)
+        .await
+        .unwrap();
+    assert_eq!(report.size, cp2.size);
+
+    // Another log's key is refused, and so is a key for another origin.
+    let other = renkei_log::NoteSigner::generate(renkei_demo::network::LOG_ORIGIN)
+        .unwrap()
+        .verifier();
+    assert!(matches!(
+        verify(&h.tiles(), &other, &[], None).await,
+        Err(AuditError::Checkpoint(_))
+    ));
+    // Tiles beyond the checkpoint, and malformed paths, are not found.
+    let ca = std::fs::read(h.net.ca_dir.join("ca.crt")).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap();
+    for path in [
+        "tile/0/999",
+        "tile/0/000.p/0",
+        "tile/9/000",
+        "tile/entries/x001/000",
+        "nonsense",
+    ] {
+        let r = client
+            .get(format!("{}/{path}", h.net.hub.log_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{path}");
+    }
+}
+
+async fn flip(pool: &sqlx::SqlitePool, table: &str, column: &str, key: &str, byte: usize) {
+    use sqlx::Row;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {column} FROM {table} WHERE {key}"
+    )))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let mut v: Vec<u8> = row.try_get(0).unwrap();
+    v[byte] ^= 0x01;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET {column} = ? WHERE {key}"
+    )))
+    .bind(v)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_flipped_byte_is_found_and_named_and_pruning_keeps_the_hashes() {
+    let h = harness().await;
+    h.queries(270).await; // more than one full tile: level-1 hashes exist
+    let n = h.hub_records().await.len() as u64;
+    assert!(n >= 257);
+    h.checkpoint_of(n).await;
+    let path = h.net.options.data_dir.join("hub/hub.sqlite");
+    let store = renkei_store_sqlite::SqliteHubStore::open(&path, Durability::Normal)
+        .await
+        .unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let key = h.log_key();
+    verify(&StoreTiles(&store), &key, &[], None).await.unwrap();
+
+    // An entry.
+    flip(&pool, "log_leaves", "leaf", "seq = 3", 40).await;
+    assert_eq!(
+        verify(&StoreTiles(&store), &key, &[], None).await.unwrap_err(),
+        AuditError::EntryHash { index: 3 }
+    );
+    assert_eq!(
+        verify(&h.tiles(), &key, &[], None).await.unwrap_err(),
+        AuditError::EntryHash { index: 3 }
+    );
+    flip(&pool, "log_leaves", "leaf", "seq = 3", 40).await;
+    // A leaf hash.
+    flip(&pool, "log_leaves", "leaf_hash", "seq = 5", 0).await;
+    assert_eq!(
+        verify(&StoreTiles(&store), &key, &[], None).await.unwrap_err(),
+        AuditError::EntryHash { index: 5 }
+    );
+    flip(&pool, "log_leaves", "leaf_hash", "seq = 5", 0).await;
+    // A stored node of level 8 (what tile 1/000 holds).
+    flip(&pool, "log_nodes", "hash", "level = 8 AND idx = 0", 31).await;
+    match verify(&StoreTiles(&store), &key, &[], None).await.unwrap_err() {
+        AuditError::TileHash {
+            level: 1,
+            tile: 0,
+            position: 0,
+            first: 0,
+            last: 255,
+        } => {}
+        other => panic!("{other}"),
+    }
+    flip(&pool, "log_nodes", "hash", "level = 8 AND idx = 0", 31).await;
+    verify(&StoreTiles(&store), &key, &[], None).await.unwrap();
+
+    // Retention, with an injected clock seven years ahead: every leaf's
+    // data goes, every hash stays, and the log still verifies.
+    let later = UnixMillis::now().plus_ms(7 * 366 * 86_400_000);
+    let pruned = renkei_hub::HubStore::prune_before(&store, later).await.unwrap();
+    assert_eq!(pruned, n);
+    let report = verify(&StoreTiles(&store), &key, &[], None).await.unwrap();
+    assert_eq!((report.entries_checked, report.entries_pruned), (0, n));
+    let report = verify(&h.tiles(), &key, &[], None).await.unwrap();
+    assert_eq!(report.entries_pruned, n);
+    let r = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(
+            &std::fs::read(h.net.ca_dir.join("ca.crt")).unwrap(),
+        )
+        .unwrap()])
+        .build()
+        .unwrap()
+        .get(format!("{}/tile/entries/000", h.net.hub.log_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 410);
+    // The operator API refuses to prune anything younger than 7 years.
+    let r: Result<serde_json::Value, _> = h
+        .net
+        .hub_admin
+        .post(
+            "/admin/v1/log/prune",
+            &serde_json::json!({"before": UnixMillis::now().0}),
+        )
+        .await;
+    assert_eq!(rejected_code(&r), "malformed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_person_sees_their_records_with_proofs_and_delayed_ones_when_due() {
+    // A test catalog: benefit-payment lookups are disclosed after 3 s.
+    let catalog = renkei_catalog::SAMPLE_CATALOG.replace(
+        "statute = \"公的給付の支給等の迅速かつ確実な実施のための預貯金口座の登録等に関する法律\"",
+        "statute = \"公的給付の支給等の迅速かつ確実な実施のための預貯金口座の登録等に関する法律\"\ndisclosure_delay = \"3s\"\ndisclosure_reason = \"test delay\"",
+    );
+    assert_ne!(catalog, renkei_catalog::SAMPLE_CATALOG);
+    let h = harness_tuned(Suite::default(), Durability::Normal, |o| {
+        o.catalog = Some(catalog)
+    })
+    .await;
+    let (setagaya_id, digital_id) = h.country.cast.account_holder.clone();
+    let hidden: QueryResult = h
+        .net
+        .node(SETAGAYA.key)
+        .local
+        .post(
+            "/local/v1/queries",
+            &query(
+                &setagaya_id,
+                &DIGITAL,
+                "benefit_payment_account",
+                "public_fund_account",
+                None,
+            ),
+        )
+        .await
+        .unwrap();
+    let visible: QueryResult = h
+        .net
+        .node(DIGITAL.key)
+        .local
+        .post(
+            "/local/v1/queries",
+            &query(&digital_id, &SETAGAYA, "own_disclosure", "household", None),
+        )
+        .await
+        .unwrap();
+    let someone_else: QueryResult = h
+        .net
+        .node(PENSION.key)
+        .local
+        .post(
+            "/local/v1/queries",
+            &query(
+                &h.country.cast.contributor.0,
+                &SETAGAYA,
+                "pension_premium_exemption",
+                "resident_tax_income",
+                Some(2025),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_ne!(someone_else.query_id, visible.query_id);
+
+    // The portal obtains the person's key; only a digital_agency may.
+    let key: renkei_http::node::PersonKeyResult = h
+        .net
+        .node(DIGITAL.key)
+        .local
+        .post(
+            &format!("/local/v1/persons/{digital_id}/person-key"),
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    let refused: Result<renkei_http::node::PersonKeyResult, _> = h
+        .net
+        .node(SETAGAYA.key)
+        .local
+        .post(
+            &format!("/local/v1/persons/{setagaya_id}/person-key"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(rejected_code(&refused), "not_permitted");
+    let person_key: [u8; 32] = renkei_crypto::unb64("k", &key.person_key)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(key.log_key, h.net.hub.log_verifier);
+
+    let n = h.hub_records().await.len() as u64;
+    h.checkpoint_of(n).await;
+    let ca = std::fs::read(h.net.ca_dir.join("ca.crt")).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap();
+    let fetch = |token: String| {
+        let client = client.clone();
+        let url = format!("{}/v1/person/records", h.net.hub.log_url());
+        async move { client.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let records: renkei_http::hub_log::PersonRecordsWire =
+        fetch(key.access_token.clone()).await.json().await.unwrap();
+    let (_, seen) = renkei_http::hub_log::verify_person_records(&records, &h.log_key(), &person_key).unwrap();
+    let ids: Vec<String> = seen.iter().map(|r| r.leaf.query_id.to_string()).collect();
+    assert!(
+        ids.contains(&visible.query_id),
+        "the person's own record is shown"
+    );
+    assert!(
+        !ids.contains(&hidden.query_id),
+        "the delayed record is not shown yet"
+    );
+    assert!(!ids.contains(&someone_else.query_id), "nobody else's records");
+    assert!(
+        seen.iter().all(|r| r.included),
+        "each with a verified inclusion proof"
+    );
+
+    // A wrong token, or none, is refused.
+    assert_eq!(fetch(renkei_crypto::b64(&[7; 32])).await.status().as_u16(), 401);
+    // Another person's key cannot claim these records.
+    assert!(renkei_http::hub_log::verify_person_records(&records, &h.log_key(), &[9; 32]).is_err());
+
+    // After the delay, the record appears with its reason and opens with
+    // the record key released for it.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let records: renkei_http::hub_log::PersonRecordsWire =
+        fetch(key.access_token.clone()).await.json().await.unwrap();
+    let (_, seen) = renkei_http::hub_log::verify_person_records(&records, &h.log_key(), &person_key).unwrap();
+    let late = seen
+        .iter()
+        .find(|r| r.leaf.query_id.to_string() == hidden.query_id)
+        .expect("now disclosed");
+    assert_eq!(late.leaf.hidden_reason.as_deref(), Some("test delay"));
+    assert!(records.records.iter().any(|r| r.record_key.is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_witness_refuses_a_split_view_and_an_inconsistent_tree() {
+    let h = harness().await;
+    h.queries(3).await;
+    let (cp, _) = h.checkpoint_of(3).await;
+    let signer = renkei_log::NoteSigner::parse_private(&String::from_utf8_lossy(
+        &renkei_pki::read_private(&h.net.options.data_dir.join("hub/log.key")).unwrap(),
+    ))
+    .unwrap();
+    let ca = std::fs::read(h.net.ca_dir.join("ca.crt")).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap();
+    let sign = |size: u64, root: [u8; 32]| {
+        let text = Checkpoint {
+            origin: cp.origin.clone(),
+            size,
+            root,
+            extensions: vec![],
+        }
+        .to_text();
+        Note {
+            signatures: vec![signer.sign(&text)],
+            text,
+        }
+        .to_text()
+    };
+    // The hub's own key signing a different tree of the size the witness has.
+    let witness_size = {
+        let r = client
+            .post(format!("{}/add-checkpoint", h.net.witness.url()))
+            .body(renkei_http::hub_log::add_checkpoint_body(
+                0,
+                &[],
+                &sign(cp.size, cp.root),
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 409, "the witness is past size 0");
+        r.text().await.unwrap().trim().parse::<u64>().unwrap()
+    };
+    let forged = sign(witness_size, [0xAB; 32]);
+    let r = client
+        .post(format!("{}/add-checkpoint", h.net.witness.url()))
+        .body(renkei_http::hub_log::add_checkpoint_body(
+            witness_size,
+            &[],
+            &forged,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    assert!(r.text().await.unwrap().contains("split view"));
+    let evidence: Vec<renkei_http::witness::SplitViewWire> = client
+        .get(format!("{}/split-views", h.net.witness.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(
+        evidence[0].later_note, forged,
+        "the forged note is kept as evidence"
+    );
+    // A larger tree that does not extend the witnessed one.
+    let r = client
+        .post(format!("{}/add-checkpoint", h.net.witness.url()))
+        .body(renkei_http::hub_log::add_checkpoint_body(
+            witness_size,
+            &[[1; 32]],
+            &sign(witness_size + 10, [0xCD; 32]),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    // A checkpoint not signed by the log.
+    let stranger = renkei_log::NoteSigner::generate(&cp.origin).unwrap();
+    let text = Checkpoint {
+        origin: cp.origin.clone(),
+        size: witness_size + 1,
+        root: [1; 32],
+        extensions: vec![],
+    }
+    .to_text();
+    let bad = Note {
+        signatures: vec![stranger.sign(&text)],
+        text,
+    }
+    .to_text();
+    let r = client
+        .post(format!("{}/add-checkpoint", h.net.witness.url()))
+        .body(renkei_http::hub_log::add_checkpoint_body(witness_size, &[], &bad))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    // The real log keeps being cosigned.
+    h.queries(2).await;
+    h.checkpoint_of(witness_size + 2).await;
 }

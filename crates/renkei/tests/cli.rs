@@ -209,3 +209,147 @@ fn pki_commands_issue_and_revoke() {
     assert!(!out.status.success());
     assert!(text(&out).contains("check digit"), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn person_and_audit_commands_against_a_running_network() {
+    use renkei_demo::country::{CountryOptions, populate};
+    use renkei_demo::network::{Network, NetworkOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("net");
+    let mut o = NetworkOptions::new(&data);
+    o.checkpoint_interval_ms = 100;
+    let net = Network::start(o).await.unwrap();
+    let country = populate(
+        &net,
+        &CountryOptions {
+            residents: 220,
+            seed: 9,
+            today: renkei_protocol::UnixMillis::now().to_datetime().date(),
+            progress: false,
+        },
+    )
+    .await
+    .unwrap();
+    let results = renkei_demo::scenarios::run(&net, &country).await.unwrap();
+    assert!(results.iter().all(|r| r.passed));
+    let (_, digital_id) = &country.cast.account_holder;
+    let key_file = dir.path().join("person.key");
+    let digital_toml = data.join("nodes/digital/node.toml");
+    let run = |args: Vec<String>| {
+        let args: Vec<String> = args;
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            renkei(&refs)
+        })
+    };
+    let out = run(vec![
+        "person".into(),
+        "key".into(),
+        "--config".into(),
+        digital_toml.display().to_string(),
+        "--local-id".into(),
+        digital_id.clone(),
+        "--out".into(),
+        key_file.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(mode(&key_file), 0o600);
+    // The scenarios' public-fund lookup is about this person: it shows, proven.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let ca = data.join("pki/ca/ca.crt").display().to_string();
+    let out = run(vec![
+        "person".into(),
+        "records".into(),
+        "--key".into(),
+        key_file.display().to_string(),
+        "--log".into(),
+        net.hub.log_url(),
+        "--ca".into(),
+        ca.clone(),
+    ])
+    .await
+    .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("benefit_payment_account") && t.contains("✔ in log"),
+        "{t}"
+    );
+    // The same key file again is refused (never overwritten).
+    let out = run(vec![
+        "person".into(),
+        "key".into(),
+        "--config".into(),
+        digital_toml.display().to_string(),
+        "--local-id".into(),
+        digital_id.clone(),
+        "--out".into(),
+        key_file.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+
+    // Audit over HTTPS, with the witness's cosignature required.
+    let out = run(vec![
+        "audit".into(),
+        "verify".into(),
+        "--log".into(),
+        net.hub.log_url(),
+        "--ca".into(),
+        ca.clone(),
+        "--key".into(),
+        net.hub.log_verifier.clone(),
+        "--witness".into(),
+        net.witness.cosignature_key.clone(),
+    ])
+    .await
+    .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("log verified") && t.contains("cosigned by witness.renkei.demo"),
+        "{t}"
+    );
+    // A wrong key fails loudly.
+    let wrong = renkei_log::NoteSigner::generate(renkei_demo::network::LOG_ORIGIN)
+        .unwrap()
+        .verifier()
+        .to_string();
+    let out = run(vec![
+        "audit".into(),
+        "verify".into(),
+        "--log".into(),
+        net.hub.log_url(),
+        "--ca".into(),
+        ca,
+        "--key".into(),
+        wrong,
+    ])
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("FAILED"), "{}", text(&out));
+    net.shutdown().await;
+
+    // From the data directory once the network is down.
+    let key = std::fs::read_to_string(data.join("hub/log.key")).unwrap();
+    let verifier = renkei_log::NoteSigner::parse_private(&key)
+        .unwrap()
+        .verifier()
+        .to_string();
+    let out = run(vec![
+        "audit".into(),
+        "verify".into(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--key".into(),
+        verifier,
+    ])
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -1,0 +1,155 @@
+// Tests unwrap: a failure should stop the test with its backtrace.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+//! The hub as a real process, killed with SIGKILL at random moments under
+//! load: every linkage it acknowledged must be in its log afterwards, no
+//! index may be reused, and the checkpoints published after each restart
+//! must be consistent with the last one published before the crash.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use renkei_demo::country::{CountryOptions, populate};
+use renkei_demo::institutions::{PENSION, SETAGAYA};
+use renkei_demo::network::{Network, NetworkOptions};
+use renkei_http::audit::{HttpTiles, TileSource, verify};
+use renkei_http::hub::RecordWire;
+use renkei_http::node::{QueryRequest, QueryResult};
+use renkei_log::{Checkpoint, Note, NoteVerifier};
+use renkei_protocol::UnixMillis;
+use renkei_store_sqlite::Durability;
+
+async fn latest(tiles: &HttpTiles) -> Option<(Checkpoint, String)> {
+    let text = tiles.checkpoint().await.ok()?;
+    let note = Note::parse(&text).ok()?;
+    Some((Checkpoint::parse(&note.text).ok()?, text))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_hub_loses_no_acknowledged_record_and_its_log_stays_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = NetworkOptions::new(dir.path().join("net"));
+    o.hub_binary = Some(PathBuf::from(env!("CARGO_BIN_EXE_renkei")));
+    o.durability = Durability::Normal; // the nodes and registry; the hub process always uses FULL
+    o.checkpoint_interval_ms = 50;
+    o.provider_timeout_ms = 3000;
+    let mut net = Network::start(o).await.unwrap();
+    let country = populate(
+        &net,
+        &CountryOptions {
+            residents: 240,
+            seed: 5,
+            today: UnixMillis::now().to_datetime().date(),
+            progress: false,
+        },
+    )
+    .await
+    .unwrap();
+    let ca = std::fs::read(net.ca_dir.join("ca.crt")).unwrap();
+    let tiles = HttpTiles::new(&net.hub.log_url(), &ca).unwrap();
+    let key = NoteVerifier::parse(&net.hub.log_verifier).unwrap();
+
+    // Load: workers ask through the pension service's local API.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..12 {
+        let client = net.node(PENSION.key).local.clone();
+        let id = country.cast.contributor.0.clone();
+        let (stop, acked, failed) = (stop.clone(), acked.clone(), failed.clone());
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let q = QueryRequest {
+                    local_id: id.clone(),
+                    provider: SETAGAYA.id().to_string(),
+                    office_work: "pension_premium_exemption".into(),
+                    item: "resident_tax_income".into(),
+                    fiscal_year: Some(2025),
+                };
+                match client.post::<_, QueryResult>("/local/v1/queries", &q).await {
+                    Ok(r) => acked.lock().unwrap().push((r.query_id, r.hub_record_seq)),
+                    Err(_) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        }));
+    }
+
+    let mut rng = fastrand::Rng::with_seed(2026);
+    let mut crashes = 0;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(rng.u64(400..1200))).await;
+        let (before, before_note) = latest(&tiles).await.expect("a checkpoint before the crash");
+        net.hub.kill().unwrap();
+        crashes += 1;
+        tokio::time::sleep(Duration::from_millis(rng.u64(50..400))).await;
+        net.hub.restart().await.unwrap();
+        // The first checkpoint after the restart extends the last one before it.
+        let mut after = None;
+        for _ in 0..200 {
+            if let Some((cp, _)) = latest(&tiles).await
+                && cp.size > before.size
+            {
+                after = Some(cp);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let after = after.expect("the log grows after the restart");
+        let report = verify(&tiles, &key, &[], Some(&before_note)).await.unwrap();
+        assert_eq!(
+            report.consistent_with,
+            Some(before.size),
+            "consistent across crash {crashes}"
+        );
+        assert!(report.size >= after.size);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 50, "only {} acknowledged", acked.len());
+    let records: Vec<RecordWire> = net.hub_admin.get("/admin/v1/records?limit=10000").await.unwrap();
+    let by_seq: BTreeMap<u64, &RecordWire> = records.iter().map(|r| (r.seq, r)).collect();
+    // Dense, unique indices: nothing reused, nothing skipped.
+    assert_eq!(by_seq.len(), records.len());
+    assert_eq!(
+        by_seq.keys().copied().collect::<Vec<_>>(),
+        (0..records.len() as u64).collect::<Vec<_>>()
+    );
+    let ids: HashSet<&str> = records.iter().map(|r| r.query_id.as_str()).collect();
+    assert_eq!(ids.len(), records.len(), "query ids are unique");
+    // Every acknowledged linkage is recorded at the index it was told.
+    for (qid, seq) in &acked {
+        let r = by_seq
+            .get(seq)
+            .unwrap_or_else(|| panic!("acknowledged record {seq} is missing"));
+        assert_eq!(&r.query_id, qid, "record {seq}");
+        assert_eq!(r.outcome, "provided");
+    }
+    // And the whole log verifies once a checkpoint covers everything.
+    let n = records.len() as u64;
+    for _ in 0..200 {
+        if latest(&tiles).await.is_some_and(|(cp, _)| cp.size >= n) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = verify(&tiles, &key, &[], None).await.unwrap();
+    assert_eq!(report.size, n);
+    eprintln!(
+        "crashes: {crashes}, acknowledged: {}, failed while down: {}, log size: {n}",
+        acked.len(),
+        failed.load(Ordering::Relaxed)
+    );
+    net.shutdown().await;
+}

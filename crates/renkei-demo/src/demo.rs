@@ -209,6 +209,16 @@ pub fn write_demo_json(net: &Network, results: &[ScenarioResult]) -> Result<Path
             },
             "config": dir.join("hub").join("hub.toml"),
         },
+        "log": {
+            "prefix": net.hub.log_url(),
+            "checkpoint": format!("{}/checkpoint", net.hub.log_url()),
+            "origin": crate::network::LOG_ORIGIN,
+            "key": net.hub.log_verifier,
+        },
+        "witness": {
+            "url": net.witness.url(),
+            "cosignature_key": net.witness.cosignature_key,
+        },
         "registry": {
             "institution": REGISTRY.id().to_string(),
             "url": net.registry.network.url(),

@@ -378,6 +378,11 @@ impl Network {
         })
     }
 
+    /// Witnesses that cosign the hub's checkpoints.
+    pub fn witness_count(&self) -> usize {
+        self.hub_settings.log.witnesses.len()
+    }
+
     pub fn node(&self, key: &str) -> &NodeHandle {
         self.nodes
             .get(key)

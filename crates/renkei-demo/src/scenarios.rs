@@ -17,6 +17,7 @@ use crate::institutions::{
     DIGITAL, InstitutionSpec, KENPO, PENSION, REGISTRY, SETAGAYA, TAX, VEHICLE, YOKOHAMA,
 };
 use crate::network::Network;
+use renkei_http::audit::{HttpTiles, TileSource, verify};
 
 /// How one scenario went.
 #[derive(Debug, Clone, Serialize)]
@@ -359,6 +360,9 @@ pub async fn run(net: &Network, country: &Country) -> Result<Vec<ScenarioResult>
     results.push(foreign_code(net, country).await?);
     results.push(exact_facts(net, country).await?);
 
+    results.push(log_verifies(net).await?);
+    results.push(person_view(net, country).await?);
+
     // Every exchange above — allowed or refused — is in the hub's records.
     let records: Vec<RecordWire> = net.hub_admin.get("/admin/v1/records?limit=10000").await?;
     let missing: Vec<&str> = results
@@ -383,4 +387,150 @@ pub async fn run(net: &Network, country: &Country) -> Result<Vec<ScenarioResult>
         trace,
     });
     Ok(results)
+}
+
+async fn wait_checkpoint(net: &Network, tiles: &HttpTiles, size: u64) -> Option<String> {
+    for _ in 0..100 {
+        if let Ok(text) = tiles.checkpoint().await
+            && let Ok(note) = renkei_log::Note::parse(&text)
+            && renkei_log::Checkpoint::parse(&note.text).is_ok_and(|c| c.size >= size)
+            && note.signatures.len() > net.witness_count()
+        {
+            return Some(text);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// The log: signed by the hub, cosigned by the witness, every tile checked.
+async fn log_verifies(net: &Network) -> Result<ScenarioResult> {
+    let records: Vec<RecordWire> = net.hub_admin.get("/admin/v1/records?limit=10000").await?;
+    let ca = std::fs::read(net.ca_dir.join(renkei_pki::CA_CERT_FILE))?;
+    let tiles = HttpTiles::new(&net.hub.log_url(), &ca).map_err(anyhow::Error::msg)?;
+    let key = renkei_log::NoteVerifier::parse(&net.hub.log_verifier)?;
+    let witness = renkei_log::NoteVerifier::parse(&net.witness.cosignature_key)?;
+    let mut trace = String::new();
+    let _ = writeln!(
+        trace,
+        "     log {} · key {}",
+        net.hub.log_url(),
+        net.hub.log_verifier
+    );
+    let outcome = match wait_checkpoint(net, &tiles, records.len() as u64).await {
+        None => Err("no cosigned checkpoint covering the records".to_owned()),
+        Some(_) => verify(&tiles, &key, &[witness], None)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    let (passed, observed) = match outcome {
+        Ok(r) => {
+            let _ = writeln!(
+                trace,
+                "     checkpoint size {} · root {} · cosigned by {}\n     {} entries re-hashed from the public tiles, every tile and the root recomputed: consistent",
+                r.size,
+                &renkei_crypto::b64(&r.root)[..16],
+                r.cosigned_by.join(", "),
+                r.entries_checked
+            );
+            (
+                r.size >= records.len() as u64,
+                format!("verified at size {}", r.size),
+            )
+        }
+        Err(e) => (false, e),
+    };
+    Ok(ScenarioResult {
+        name: "the provision records form a signed, witnessed, verifiable log".into(),
+        passed,
+        expected: "the audit of all tiles passes".into(),
+        observed,
+        query_id: None,
+        trace,
+    })
+}
+
+/// A person, with the key the portal obtained for them, lists their own
+/// exchanges and checks each against the signed log.
+async fn person_view(net: &Network, country: &Country) -> Result<ScenarioResult> {
+    let (_, digital_id) = &country.cast.account_holder;
+    let key: renkei_http::node::PersonKeyResult = net
+        .node(crate::institutions::DIGITAL.key)
+        .local
+        .post(
+            &format!("/local/v1/persons/{digital_id}/person-key"),
+            &serde_json::json!({}),
+        )
+        .await?;
+    let person_key: [u8; 32] = renkei_crypto::unb64("person key", &key.person_key)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("person key length"))?;
+    let ca = std::fs::read(net.ca_dir.join(renkei_pki::CA_CERT_FILE))?;
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca)?])
+        .https_only(true)
+        .build()?;
+    let records: renkei_http::hub_log::PersonRecordsWire = client
+        .get(format!("{}/v1/person/records", net.hub.log_url()))
+        .bearer_auth(&key.access_token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut trace = String::new();
+    let _ = writeln!(
+        trace,
+        "     デジタル庁 (the portal) obtains the person's log key; the person lists and checks:"
+    );
+    let (passed, observed) = match renkei_http::hub_log::verify_person_records(
+        &records,
+        &renkei_log::NoteVerifier::parse(&key.log_key)?,
+        &person_key,
+    ) {
+        Ok((cp, seen)) => {
+            for r in &seen {
+                let _ = writeln!(
+                    trace,
+                    "     #{} {} {} → {} · {} · {} · {}",
+                    r.index,
+                    if r.included {
+                        "✔ proven in checkpoint"
+                    } else {
+                        "… in the next checkpoint"
+                    },
+                    name_of(&r.leaf.requester),
+                    name_of(&r.leaf.provider),
+                    r.leaf.office_work,
+                    r.leaf.item,
+                    r.leaf.outcome.as_str()
+                );
+            }
+            let _ = writeln!(
+                trace,
+                "     (checkpoint size {}; other people's leaves do not open with this key)",
+                cp.size
+            );
+            (
+                !seen.is_empty() && seen.iter().all(|r| r.included),
+                format!("{} records, all proven", seen.len()),
+            )
+        }
+        Err(e) => (false, e),
+    };
+    Ok(ScenarioResult {
+        name: "a person sees who looked at their data, with proofs".into(),
+        passed,
+        expected: "the person's records, each with a verified inclusion proof".into(),
+        observed,
+        query_id: None,
+        trace,
+    })
+}
+
+fn name_of(id: &renkei_ids::CorporateNumber) -> String {
+    crate::institutions::NODES
+        .iter()
+        .chain([&REGISTRY])
+        .find(|s| s.id() == *id)
+        .map_or_else(|| id.to_string(), |s| s.name.to_owned())
 }

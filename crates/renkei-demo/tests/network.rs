@@ -214,7 +214,7 @@ async fn every_scenario_behaves_in_both_suites() {
                 r.name, r.expected, r.observed
             );
         }
-        assert!(results.len() >= 12);
+        assert!(results.len() >= 14);
         h.net.shutdown().await;
     }
 }

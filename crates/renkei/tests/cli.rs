@@ -39,7 +39,7 @@ fn demo_exits_zero_writes_demo_json_and_configs_that_validate() {
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("12 of 12 scenarios behaved as expected"),
+        stdout.contains("14 of 14 scenarios behaved as expected"),
         "{stdout}"
     );
 

@@ -21,15 +21,16 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) const MAX_BATCH: usize = 1024;
 
-/// A row that can be appended with a given sequence number.
-pub(crate) trait Appendable: Send + Sync + 'static {
+/// Rows that can be appended with consecutive sequence numbers.
+pub(crate) trait Appendable: Send + Sync + Sized + 'static {
     /// State the writer keeps between batches.
     type State: Clone + Send + Sync + 'static;
 
-    fn insert<'c>(
-        &'c self,
+    /// Insert `rows`, numbered from `first_seq`, inside the open transaction.
+    fn insert_batch<'c>(
         conn: &'c mut SqliteConnection,
-        seq: u64,
+        first_seq: u64,
+        rows: Vec<&'c Self>,
         state: &'c mut Self::State,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
 }
@@ -83,9 +84,13 @@ async fn commit_batch<T: Appendable>(
     state: &mut T::State,
 ) -> Result<(), sqlx::Error> {
     let mut tx = conn.begin().await?;
-    for (i, (row, _)) in batch.iter().enumerate() {
-        row.insert(&mut tx, first_seq + i as u64, state).await?;
-    }
+    T::insert_batch(
+        &mut tx,
+        first_seq,
+        batch.iter().map(|(row, _)| row).collect(),
+        state,
+    )
+    .await?;
     tx.commit().await
 }
 

@@ -23,6 +23,7 @@ use crate::group_commit::{Appendable, GroupCommit};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/hub_001.sql"),
     include_str!("../migrations/hub_002.sql"),
+    include_str!("../migrations/hub_003.sql"),
 ];
 
 /// The hub's store in one SQLite file.
@@ -33,74 +34,103 @@ pub struct SqliteHubStore {
     head: Arc<RwLock<LogHead>>,
 }
 
+/// A record with its leaf, encoded and hashed by the appending task so
+/// that the single writer only writes.
 #[derive(Debug)]
-struct HubRow(ProvisionRecord);
+struct HubRow {
+    record: ProvisionRecord,
+    leaf: Vec<u8>,
+    hash: Hash,
+}
+
+impl HubRow {
+    fn new(record: ProvisionRecord) -> Self {
+        let leaf = record.leaf_bytes();
+        let hash = renkei_log::leaf_hash(&leaf);
+        Self { record, leaf, hash }
+    }
+}
+
+/// Rows per multi-row INSERT: SQLite allows 32766 bound values.
+const RECORDS_PER_STATEMENT: usize = 400;
+const LEAVES_PER_STATEMENT: usize = 5000;
 
 impl Appendable for HubRow {
     /// The right edge of the Merkle tree: leaf hashes and stored nodes are
-    /// written in the same transaction as the record.
+    /// written in the same transaction as the records.
     type State = Frontier;
 
-    async fn insert(
-        &self,
+    async fn insert_batch(
         conn: &mut SqliteConnection,
-        seq: u64,
+        first_seq: u64,
+        rows: Vec<&Self>,
         frontier: &mut Frontier,
     ) -> Result<(), sqlx::Error> {
-        let r = &self.0;
-        if frontier.size() != seq {
+        if frontier.size() != first_seq {
             return Err(sqlx::Error::Protocol(format!(
-                "log frontier is at {} but the record is {seq}",
+                "log frontier is at {} but the batch starts at {first_seq}",
                 frontier.size()
             )));
         }
-        let leaf = r.leaf_bytes();
-        let hash = renkei_log::leaf_hash(&leaf);
-        sqlx::query("INSERT INTO log_leaves (seq, leaf_hash, leaf) VALUES (?, ?, ?)")
-            .bind(seq as i64)
-            .bind(&hash[..])
-            .bind(&leaf)
-            .execute(&mut *conn)
-            .await?;
-        for (node, h) in frontier.push(hash) {
-            if node.level > 0 && is_stored(node) {
-                sqlx::query("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)")
-                    .bind(i64::from(node.level))
-                    .bind(node.index as i64)
-                    .bind(&h[..])
-                    .execute(&mut *conn)
-                    .await?;
-            }
+        let mut nodes = Vec::new();
+        for row in &rows {
+            nodes.extend(
+                frontier
+                    .push(row.hash)
+                    .into_iter()
+                    .filter(|(n, _)| n.level > 0 && is_stored(*n)),
+            );
         }
-        sqlx::query(
-            "INSERT INTO records (seq, query_id, message_id, request_digest, requester, provider, \
-             office_work, item, fiscal_year, table_version, row_id, subject, requested_at, \
-             provided_at, outcome, non_disclosure, commitment, consent, hidden_until, hidden_reason) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(seq as i64)
-        .bind(r.query_id.to_string())
-        .bind(r.message_id.to_string())
-        .bind(&r.request_digest[..])
-        .bind(r.requester.to_string())
-        .bind(r.provider.to_string())
-        .bind(r.office_work.as_str())
-        .bind(r.item.as_str())
-        .bind(r.fiscal_year.map(|y| i64::from(y.get())))
-        .bind(r.table_row.as_ref().map(|t| t.table_version.clone()))
-        .bind(r.table_row.as_ref().map(|t| t.row_id.as_str().to_owned()))
-        .bind(r.subject.map(|s| s.0.to_vec()))
-        .bind(r.requested_at.0)
-        .bind(r.provided_at.map(|t| t.0))
-        .bind(r.outcome.as_str())
-        .bind(r.non_disclosure)
-        .bind(r.commitment.map(|c| c.to_vec()))
-        .bind(r.consent.clone())
-        .bind(r.hidden_until.map(|t| t.0))
-        .bind(r.hidden_reason.clone())
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
+        for (c, chunk) in rows.chunks(LEAVES_PER_STATEMENT).enumerate() {
+            let mut q = QueryBuilder::new("INSERT INTO log_leaves (seq, leaf_hash, leaf) ");
+            q.push_values(chunk.iter().enumerate(), |mut b, (i, row)| {
+                b.push_bind((first_seq + (c * LEAVES_PER_STATEMENT + i) as u64) as i64)
+                    .push_bind(row.hash.to_vec())
+                    .push_bind(row.leaf.clone());
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        if !nodes.is_empty() {
+            let mut q = QueryBuilder::new("INSERT INTO log_nodes (level, idx, hash) ");
+            q.push_values(nodes.iter(), |mut b, (n, h)| {
+                b.push_bind(i64::from(n.level))
+                    .push_bind(n.index as i64)
+                    .push_bind(h.to_vec());
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        for (c, chunk) in rows.chunks(RECORDS_PER_STATEMENT).enumerate() {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO records (seq, query_id, message_id, request_digest, requester, provider, \
+                 office_work, item, fiscal_year, table_version, row_id, subject, requested_at, \
+                 provided_at, outcome, non_disclosure, commitment, consent, hidden_until, hidden_reason) ",
+            );
+            q.push_values(chunk.iter().enumerate(), |mut b, (i, row)| {
+                let r = &row.record;
+                b.push_bind((first_seq + (c * RECORDS_PER_STATEMENT + i) as u64) as i64)
+                    .push_bind(r.query_id.to_string())
+                    .push_bind(r.message_id.to_string())
+                    .push_bind(r.request_digest.to_vec())
+                    .push_bind(r.requester.to_string())
+                    .push_bind(r.provider.to_string())
+                    .push_bind(r.office_work.as_str().to_owned())
+                    .push_bind(r.item.as_str().to_owned())
+                    .push_bind(r.fiscal_year.map(|y| i64::from(y.get())))
+                    .push_bind(r.table_row.as_ref().map(|t| t.table_version.clone()))
+                    .push_bind(r.table_row.as_ref().map(|t| t.row_id.as_str().to_owned()))
+                    .push_bind(r.subject.map(|s| s.0.to_vec()))
+                    .push_bind(r.requested_at.0)
+                    .push_bind(r.provided_at.map(|t| t.0))
+                    .push_bind(r.outcome.as_str())
+                    .push_bind(r.non_disclosure)
+                    .push_bind(r.commitment.map(|c| c.to_vec()))
+                    .push_bind(r.consent.clone())
+                    .push_bind(r.hidden_until.map(|t| t.0))
+                    .push_bind(r.hidden_reason.clone());
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 }
 
@@ -377,7 +407,7 @@ impl HubStore for SqliteHubStore {
     }
 
     async fn append_record(&self, record: ProvisionRecord) -> Result<u64, StoreError> {
-        self.records.append(HubRow(record)).await
+        self.records.append(HubRow::new(record)).await
     }
 
     async fn records(&self, f: RecordFilter) -> Result<Vec<(u64, ProvisionRecord)>, StoreError> {

@@ -41,28 +41,36 @@ fn fy_from(v: i64) -> Result<Option<FiscalYear>, StoreError> {
 impl Appendable for NodeRow {
     type State = ();
 
-    async fn insert(&self, conn: &mut SqliteConnection, seq: u64, _: &mut ()) -> Result<(), sqlx::Error> {
-        let r = &self.0;
-        sqlx::query(
-            "INSERT INTO records (seq, query_id, role, counterpart, office_work, item, fiscal_year, \
-             local_id, requested_at, completed_at, outcome, non_disclosure) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(seq as i64)
-        .bind(r.query_id.map(|q| q.to_string()))
-        .bind(r.role.as_str())
-        .bind(r.counterpart.to_string())
-        .bind(r.office_work.as_str())
-        .bind(r.item.as_str())
-        .bind(r.fiscal_year.map(|y| i64::from(y.get())))
-        .bind(r.local_id.as_ref().map(|l| l.as_str().to_owned()))
-        .bind(r.requested_at.0)
-        .bind(r.completed_at.0)
-        .bind(r.outcome.as_str())
-        .bind(r.non_disclosure)
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
+    async fn insert_batch(
+        conn: &mut SqliteConnection,
+        first_seq: u64,
+        rows: Vec<&Self>,
+        _: &mut (),
+    ) -> Result<(), sqlx::Error> {
+        // 12 columns: 2000 rows stay under SQLite's bound-value limit.
+        for (c, chunk) in rows.chunks(2000).enumerate() {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO records (seq, query_id, role, counterpart, office_work, item, fiscal_year, \
+                 local_id, requested_at, completed_at, outcome, non_disclosure) ",
+            );
+            q.push_values(chunk.iter().enumerate(), |mut b, (i, row)| {
+                let r = &row.0;
+                b.push_bind((first_seq + (c * 2000 + i) as u64) as i64)
+                    .push_bind(r.query_id.map(|q| q.to_string()))
+                    .push_bind(r.role.as_str())
+                    .push_bind(r.counterpart.to_string())
+                    .push_bind(r.office_work.as_str().to_owned())
+                    .push_bind(r.item.as_str().to_owned())
+                    .push_bind(r.fiscal_year.map(|y| i64::from(y.get())))
+                    .push_bind(r.local_id.as_ref().map(|l| l.as_str().to_owned()))
+                    .push_bind(r.requested_at.0)
+                    .push_bind(r.completed_at.0)
+                    .push_bind(r.outcome.as_str().to_owned())
+                    .push_bind(r.non_disclosure);
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 }
 

@@ -341,27 +341,29 @@ pub async fn linkage(opts: &BenchOptions) -> Result<String> {
 fn synthetic_record(i: u64) -> renkei_hub::ProvisionRecord {
     use renkei_hub::{Outcome, ProvisionRecord, SubjectTag};
     ProvisionRecord {
-        query_id: QueryId::random(),
-        message_id: MessageId::random(),
-        request_digest: renkei_ids::random_bytes::<32>(),
-        requester: PENSION.id(),
-        provider: SETAGAYA.id(),
-        office_work: OfficeWorkCode::parse("pension_premium_exemption").expect("static code"),
-        item: ItemCode::parse("resident_tax_income").expect("static code"),
-        fiscal_year: Some(FiscalYear::new(2025).expect("static year")),
-        table_row: Some(TableRowRef {
-            table_version: "2026.1".into(),
-            row_id: RowId::parse("R0201").expect("static row"),
-        }),
+        leaf: renkei_hub::LogLeaf {
+            query_id: QueryId::random(),
+            message_id: MessageId::random(),
+            request_digest: renkei_ids::random_bytes::<32>(),
+            requester: PENSION.id(),
+            provider: SETAGAYA.id(),
+            office_work: OfficeWorkCode::parse("pension_premium_exemption").expect("static code"),
+            item: ItemCode::parse("resident_tax_income").expect("static code"),
+            fiscal_year: Some(FiscalYear::new(2025).expect("static year")),
+            table_row: Some(TableRowRef {
+                table_version: "2026.1".into(),
+                row_id: RowId::parse("R0201").expect("static row"),
+            }),
+            commitment: Some(renkei_ids::random_bytes::<32>()),
+            consent: None,
+            requested_at: UnixMillis::now().plus_ms(-(i as i64 % 1000)),
+            provided_at: Some(UnixMillis::now()),
+            outcome: Outcome::Provided,
+            non_disclosure: false,
+            hidden_until: None,
+            hidden_reason: None,
+        },
         subject: Some(SubjectTag(renkei_ids::random_bytes::<32>())),
-        commitment: Some(renkei_ids::random_bytes::<32>()),
-        consent: None,
-        requested_at: UnixMillis::now().plus_ms(-(i as i64 % 1000)),
-        provided_at: Some(UnixMillis::now()),
-        outcome: Outcome::Provided,
-        non_disclosure: false,
-        hidden_until: None,
-        hidden_reason: None,
     }
 }
 

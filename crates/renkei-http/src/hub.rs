@@ -303,8 +303,8 @@ impl<S: HubStore> HubState<S> {
     }
 
     async fn append(&self, record: renkei_hub::ProvisionRecord) -> Result<u64, ApiError> {
-        let outcome = record.outcome.as_str();
-        let query_id = record.query_id;
+        let outcome = record.leaf.outcome.as_str();
+        let query_id = record.leaf.query_id;
         match self.store.append_record(record).await {
             Ok(seq) => {
                 metrics::counter!("renkei_hub_linkages_total", "outcome" => outcome).increment(1);
@@ -376,7 +376,7 @@ async fn linkage<S: HubStore>(
         Ok(a) => a,
         Err(rejected) => {
             let record = st.core.record_rejected(&request, &rejected);
-            let query_id = record.query_id;
+            let query_id = record.leaf.query_id;
             st.append(record).await?;
             tracing::info!(%query_id, code = %rejected.denial.code, requester = %r.requester, provider = %r.provider, "linkage denied");
             return Err(ApiError::from(rejected.denial).with_query_id(Some(query_id)));
@@ -765,19 +765,19 @@ async fn list_records<S: HubStore>(
             .into_iter()
             .map(|(seq, r)| RecordWire {
                 seq,
-                query_id: r.query_id.to_string(),
-                message_id: r.message_id.to_string(),
-                requester: r.requester.to_string(),
-                provider: r.provider.to_string(),
-                office_work: r.office_work.to_string(),
-                item: r.item.to_string(),
-                fiscal_year: r.fiscal_year.map(|y| y.get()),
-                table_row: r.table_row.map(|t| t.to_string()),
+                query_id: r.leaf.query_id.to_string(),
+                message_id: r.leaf.message_id.to_string(),
+                requester: r.leaf.requester.to_string(),
+                provider: r.leaf.provider.to_string(),
+                office_work: r.leaf.office_work.to_string(),
+                item: r.leaf.item.to_string(),
+                fiscal_year: r.leaf.fiscal_year.map(|y| y.get()),
+                table_row: r.leaf.table_row.map(|t| t.to_string()),
                 subject: r.subject.map(|s| b64(&s.0)),
-                requested_at: r.requested_at.0,
-                provided_at: r.provided_at.map(|t| t.0),
-                outcome: r.outcome.as_str().into(),
-                non_disclosure: r.non_disclosure,
+                requested_at: r.leaf.requested_at.0,
+                provided_at: r.leaf.provided_at.map(|t| t.0),
+                outcome: r.leaf.outcome.as_str().into(),
+                non_disclosure: r.leaf.non_disclosure,
             })
             .collect(),
     ))

@@ -493,9 +493,12 @@ async fn person_records<S: HubStore>(
         .await?;
     let mut out = Vec::new();
     for (seq, r) in records {
-        let (visible, record_key) = match r.hidden_until {
+        let (visible, record_key) = match r.leaf.hidden_until {
             Some(t) if t > now => (false, None),
-            Some(_) => (true, Some(b64(&st.core.hidden_record_key(&subject, &r.query_id)))),
+            Some(_) => (
+                true,
+                Some(b64(&st.core.hidden_record_key(&subject, &r.leaf.query_id))),
+            ),
             None => (true, None),
         };
         if !visible {

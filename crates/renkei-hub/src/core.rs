@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::institution::{Institution, InstitutionStatus};
 use crate::person;
-use crate::record::{Outcome, ProvisionRecord, SubjectTag};
+use crate::record::{LogLeaf, Outcome, ProvisionRecord, SubjectTag};
 use crate::replay::ReplayGuard;
 
 /// Tunables of the hub's checks.
@@ -462,24 +462,26 @@ impl HubCore {
             person::commitment(&key, &query_id)
         });
         ProvisionRecord {
-            query_id,
-            message_id: r.message_id,
-            request_digest: request.digest(),
-            requester: r.requester,
-            provider: r.provider,
-            office_work: r.office_work.clone(),
-            item: r.item.clone(),
-            fiscal_year: r.fiscal_year,
-            table_row,
+            leaf: LogLeaf {
+                query_id,
+                message_id: r.message_id,
+                request_digest: request.digest(),
+                requester: r.requester,
+                provider: r.provider,
+                office_work: r.office_work.clone(),
+                item: r.item.clone(),
+                fiscal_year: r.fiscal_year,
+                table_row,
+                commitment,
+                consent: None,
+                requested_at: r.issued_at,
+                provided_at,
+                outcome,
+                non_disclosure,
+                hidden_until,
+                hidden_reason: delay.map(|(_, reason)| reason),
+            },
             subject,
-            commitment,
-            consent: None,
-            requested_at: r.issued_at,
-            provided_at,
-            outcome,
-            non_disclosure,
-            hidden_until,
-            hidden_reason: delay.map(|(_, reason)| reason),
         }
     }
 

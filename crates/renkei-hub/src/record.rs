@@ -43,67 +43,21 @@ impl Outcome {
 }
 
 /// The hub's provision record (情報提供等記録) of one exchange, allowed or
-/// denied. Records are append-only and numbered densely from 0 by the store
-/// (`seq` = the leaf index in the transparency log). [`Self::leaf`] is what
-/// the log holds: everything but the subject tag, with the person as a
-/// commitment instead.
+/// denied: the log leaf (everything that is public, with the person as a
+/// commitment) and the hub's private index of the person. Records are
+/// append-only and numbered densely from 0 by the store (`seq` = the leaf
+/// index in the transparency log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvisionRecord {
-    pub query_id: QueryId,
-    pub message_id: MessageId,
-    pub request_digest: Digest32,
-    pub requester: CorporateNumber,
-    pub provider: CorporateNumber,
-    pub office_work: OfficeWorkCode,
-    pub item: ItemCode,
-    pub fiscal_year: Option<FiscalYear>,
-    /// The permission-table row that allowed it (`None` when denied before
-    /// a row was found).
-    pub table_row: Option<TableRowRef>,
+    pub leaf: LogLeaf,
     /// The hub's index of the person; `None` when the code could not be
     /// opened. Never in the log.
     pub subject: Option<SubjectTag>,
-    /// The person in the log: openable only with the person's key (or,
-    /// for a record hidden until a date, a per-record key released then).
-    pub commitment: Option<Digest32>,
-    /// The consent this exchange relied on (the consent API, later).
-    pub consent: Option<String>,
-    /// When the requester signed the request.
-    pub requested_at: UnixMillis,
-    /// When the hub received the provider's answer.
-    pub provided_at: Option<UnixMillis>,
-    pub outcome: Outcome,
-    pub non_disclosure: bool,
-    /// Delayed disclosure: the person sees the record from this time on.
-    pub hidden_until: Option<UnixMillis>,
-    pub hidden_reason: Option<String>,
 }
 
 impl ProvisionRecord {
-    pub fn leaf(&self) -> LogLeaf {
-        LogLeaf {
-            query_id: self.query_id,
-            message_id: self.message_id,
-            request_digest: self.request_digest,
-            requester: self.requester,
-            provider: self.provider,
-            office_work: self.office_work.clone(),
-            item: self.item.clone(),
-            fiscal_year: self.fiscal_year,
-            table_row: self.table_row.clone(),
-            commitment: self.commitment,
-            consent: self.consent.clone(),
-            requested_at: self.requested_at,
-            provided_at: self.provided_at,
-            outcome: self.outcome,
-            non_disclosure: self.non_disclosure,
-            hidden_until: self.hidden_until,
-            hidden_reason: self.hidden_reason.clone(),
-        }
-    }
-
     pub fn leaf_bytes(&self) -> Vec<u8> {
-        self.leaf().encode()
+        self.leaf.encode()
     }
 }
 
@@ -119,13 +73,21 @@ pub struct LogLeaf {
     pub office_work: OfficeWorkCode,
     pub item: ItemCode,
     pub fiscal_year: Option<FiscalYear>,
+    /// The permission-table row that allowed it (`None` when denied before
+    /// a row was found): the legal basis.
     pub table_row: Option<TableRowRef>,
+    /// The person: openable only with the person's key (or, for a record
+    /// hidden until a date, a per-record key released then).
     pub commitment: Option<Digest32>,
+    /// The consent this exchange relied on (the consent API, later).
     pub consent: Option<String>,
+    /// When the requester signed the request.
     pub requested_at: UnixMillis,
+    /// When the hub received the provider's answer.
     pub provided_at: Option<UnixMillis>,
     pub outcome: Outcome,
     pub non_disclosure: bool,
+    /// Delayed disclosure: the person sees the record from this time on.
     pub hidden_until: Option<UnixMillis>,
     pub hidden_reason: Option<String>,
 }

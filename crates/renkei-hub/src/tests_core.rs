@@ -298,7 +298,7 @@ fn leaves_commit_to_the_person_unlinkably_and_delayed_ones_need_their_record_key
 
     // Two leaves about one person share no person-derived value.
     assert_eq!(a.subject, b.subject, "the hub's index links them …");
-    let (ca, cb) = (a.commitment.unwrap(), b.commitment.unwrap());
+    let (ca, cb) = (a.leaf.commitment.unwrap(), b.leaf.commitment.unwrap());
     assert_ne!(ca, cb, "… the log's commitments do not");
     for leaf in [a.leaf_bytes(), b.leaf_bytes()] {
         let tag = a.subject.unwrap().0;
@@ -309,11 +309,11 @@ fn leaves_commit_to_the_person_unlinkably_and_delayed_ones_need_their_record_key
     }
     // The person's key opens both, and only theirs.
     let (key, token_hash) = hub.person_key(&a.subject.unwrap());
-    assert_eq!(crate::person::commitment(&key, &a.query_id), ca);
-    assert_eq!(crate::person::commitment(&key, &b.query_id), cb);
+    assert_eq!(crate::person::commitment(&key, &a.leaf.query_id), ca);
+    assert_eq!(crate::person::commitment(&key, &b.leaf.query_id), cb);
     assert_ne!(
-        crate::person::commitment(&key, &c.query_id),
-        c.commitment.unwrap()
+        crate::person::commitment(&key, &c.leaf.query_id),
+        c.leaf.commitment.unwrap()
     );
     assert_eq!(
         crate::person::token_hash(&crate::person::access_token(&key)),
@@ -322,22 +322,29 @@ fn leaves_commit_to_the_person_unlinkably_and_delayed_ones_need_their_record_key
 
     // A delayed record: hidden for a year, with its reason; the person key
     // does not find it, the record key released later does.
-    let until = hidden.hidden_until.unwrap();
+    let until = hidden.leaf.hidden_until.unwrap();
     assert_eq!(until.0 - NOW.0, 365 * 86_400_000);
-    assert!(hidden.hidden_reason.as_deref().unwrap().contains("investigation"));
-    assert_ne!(
-        crate::person::commitment(&key, &hidden.query_id),
-        hidden.commitment.unwrap()
+    assert!(
+        hidden
+            .leaf
+            .hidden_reason
+            .as_deref()
+            .unwrap()
+            .contains("investigation")
     );
-    let rk = hub.hidden_record_key(&hidden.subject.unwrap(), &hidden.query_id);
+    assert_ne!(
+        crate::person::commitment(&key, &hidden.leaf.query_id),
+        hidden.leaf.commitment.unwrap()
+    );
+    let rk = hub.hidden_record_key(&hidden.subject.unwrap(), &hidden.leaf.query_id);
     assert_eq!(
-        crate::person::commitment(&rk, &hidden.query_id),
-        hidden.commitment.unwrap()
+        crate::person::commitment(&rk, &hidden.leaf.query_id),
+        hidden.leaf.commitment.unwrap()
     );
 
     // Leaves decode to exactly what was encoded.
     for r in [&a, &hidden] {
-        assert_eq!(crate::LogLeaf::decode(&r.leaf_bytes()).unwrap(), r.leaf());
+        assert_eq!(crate::LogLeaf::decode(&r.leaf_bytes()).unwrap(), r.leaf.clone());
     }
     let mut bytes = a.leaf_bytes();
     bytes.push(0);

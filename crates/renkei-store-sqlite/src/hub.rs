@@ -7,7 +7,7 @@ use renkei_crypto::Digest32;
 use renkei_crypto::{SealingAlgorithm, SealingPublicKey, SignatureAlgorithm, VerifyingKey};
 use renkei_hub::log::{LogHead, hash_from_stored, is_stored, stored_needed};
 use renkei_hub::{
-    Endpoint, HubStore, Institution, InstitutionStatus, Outcome, ProvisionRecord, RecordFilter,
+    Endpoint, HubStore, Institution, InstitutionStatus, LogLeaf, Outcome, ProvisionRecord, RecordFilter,
     SecurityEvent, SubjectTag,
 };
 use renkei_ids::{CorporateNumber, MessageId, QueryId};
@@ -106,7 +106,8 @@ impl Appendable for HubRow {
                  provided_at, outcome, non_disclosure, commitment, consent, hidden_until, hidden_reason) ",
             );
             q.push_values(chunk.iter().enumerate(), |mut b, (i, row)| {
-                let r = &row.record;
+                let r = &row.record.leaf;
+                let subject = row.record.subject;
                 b.push_bind((first_seq + (c * RECORDS_PER_STATEMENT + i) as u64) as i64)
                     .push_bind(r.query_id.to_string())
                     .push_bind(r.message_id.to_string())
@@ -118,7 +119,7 @@ impl Appendable for HubRow {
                     .push_bind(r.fiscal_year.map(|y| i64::from(y.get())))
                     .push_bind(r.table_row.as_ref().map(|t| t.table_version.clone()))
                     .push_bind(r.table_row.as_ref().map(|t| t.row_id.as_str().to_owned()))
-                    .push_bind(r.subject.map(|s| s.0.to_vec()))
+                    .push_bind(subject.map(|s| s.0.to_vec()))
                     .push_bind(r.requested_at.0)
                     .push_bind(r.provided_at.map(|t| t.0))
                     .push_bind(r.outcome.as_str())
@@ -302,36 +303,48 @@ fn record_from(row: &SqliteRow) -> Result<(u64, ProvisionRecord), StoreError> {
     Ok((
         seq as u64,
         ProvisionRecord {
-            query_id: parse_col("query_id", &get::<String>(row, "query_id")?, QueryId::parse)?,
-            message_id: parse_col("message_id", &get::<String>(row, "message_id")?, MessageId::parse)?,
-            request_digest: digest
-                .try_into()
-                .map_err(|_| corrupt("request_digest", "not 32 bytes"))?,
-            requester: parse_col(
-                "requester",
-                &get::<String>(row, "requester")?,
-                CorporateNumber::parse,
-            )?,
-            provider: parse_col(
-                "provider",
-                &get::<String>(row, "provider")?,
-                CorporateNumber::parse,
-            )?,
-            office_work: parse_col(
-                "office_work",
-                &get::<String>(row, "office_work")?,
-                OfficeWorkCode::parse,
-            )?,
-            item: parse_col("item", &get::<String>(row, "item")?, ItemCode::parse)?,
-            fiscal_year: fy
-                .map(|y| {
-                    u16::try_from(y)
-                        .map_err(|_| "out of range")
-                        .and_then(FiscalYear::new)
-                        .map_err(|e| corrupt("fiscal_year", e))
-                })
-                .transpose()?,
-            table_row,
+            leaf: LogLeaf {
+                query_id: parse_col("query_id", &get::<String>(row, "query_id")?, QueryId::parse)?,
+                message_id: parse_col("message_id", &get::<String>(row, "message_id")?, MessageId::parse)?,
+                request_digest: digest
+                    .try_into()
+                    .map_err(|_| corrupt("request_digest", "not 32 bytes"))?,
+                requester: parse_col(
+                    "requester",
+                    &get::<String>(row, "requester")?,
+                    CorporateNumber::parse,
+                )?,
+                provider: parse_col(
+                    "provider",
+                    &get::<String>(row, "provider")?,
+                    CorporateNumber::parse,
+                )?,
+                office_work: parse_col(
+                    "office_work",
+                    &get::<String>(row, "office_work")?,
+                    OfficeWorkCode::parse,
+                )?,
+                item: parse_col("item", &get::<String>(row, "item")?, ItemCode::parse)?,
+                fiscal_year: fy
+                    .map(|y| {
+                        u16::try_from(y)
+                            .map_err(|_| "out of range")
+                            .and_then(FiscalYear::new)
+                            .map_err(|e| corrupt("fiscal_year", e))
+                    })
+                    .transpose()?,
+                table_row,
+                requested_at: UnixMillis(get(row, "requested_at")?),
+                provided_at: get::<Option<i64>>(row, "provided_at")?.map(UnixMillis),
+                outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt("outcome", &outcome))?,
+                non_disclosure: get(row, "non_disclosure")?,
+                commitment: get::<Option<Vec<u8>>>(row, "commitment")?
+                    .map(|c| c.try_into().map_err(|_| corrupt("commitment", "not 32 bytes")))
+                    .transpose()?,
+                consent: get(row, "consent")?,
+                hidden_until: get::<Option<i64>>(row, "hidden_until")?.map(UnixMillis),
+                hidden_reason: get(row, "hidden_reason")?,
+            },
             subject: subject
                 .map(|s| {
                     s.try_into()
@@ -339,16 +352,6 @@ fn record_from(row: &SqliteRow) -> Result<(u64, ProvisionRecord), StoreError> {
                         .map_err(|_| corrupt("subject", "not 32 bytes"))
                 })
                 .transpose()?,
-            requested_at: UnixMillis(get(row, "requested_at")?),
-            provided_at: get::<Option<i64>>(row, "provided_at")?.map(UnixMillis),
-            outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt("outcome", &outcome))?,
-            non_disclosure: get(row, "non_disclosure")?,
-            commitment: get::<Option<Vec<u8>>>(row, "commitment")?
-                .map(|c| c.try_into().map_err(|_| corrupt("commitment", "not 32 bytes")))
-                .transpose()?,
-            consent: get(row, "consent")?,
-            hidden_until: get::<Option<i64>>(row, "hidden_until")?.map(UnixMillis),
-            hidden_reason: get(row, "hidden_reason")?,
         },
     ))
 }

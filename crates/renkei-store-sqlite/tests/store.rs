@@ -25,31 +25,33 @@ fn corp(n: u64) -> CorporateNumber {
 
 fn record(i: u64) -> ProvisionRecord {
     ProvisionRecord {
-        query_id: QueryId::random(),
-        message_id: MessageId::random(),
-        request_digest: [i as u8; 32],
-        requester: corp(1),
-        provider: corp(2),
-        office_work: OfficeWorkCode::parse("child_allowance").unwrap(),
-        item: ItemCode::parse("resident_tax_income").unwrap(),
-        fiscal_year: Some(FiscalYear::new(2025).unwrap()),
-        table_row: i.is_multiple_of(2).then(|| TableRowRef {
-            table_version: "2026.1".into(),
-            row_id: RowId::parse("R0101").unwrap(),
-        }),
-        subject: (!i.is_multiple_of(3)).then_some(SubjectTag([7; 32])),
-        requested_at: UnixMillis(1_000 + i as i64),
-        provided_at: i.is_multiple_of(2).then_some(UnixMillis(2_000)),
-        commitment: (!i.is_multiple_of(3)).then_some([i as u8; 32]),
-        consent: None,
-        hidden_until: i.is_multiple_of(7).then_some(UnixMillis(9_000)),
-        hidden_reason: i.is_multiple_of(7).then(|| "investigation".to_owned()),
-        outcome: if i.is_multiple_of(2) {
-            Outcome::Provided
-        } else {
-            Outcome::Denied(DenialCode::NotPermitted)
+        leaf: renkei_hub::LogLeaf {
+            query_id: QueryId::random(),
+            message_id: MessageId::random(),
+            request_digest: [i as u8; 32],
+            requester: corp(1),
+            provider: corp(2),
+            office_work: OfficeWorkCode::parse("child_allowance").unwrap(),
+            item: ItemCode::parse("resident_tax_income").unwrap(),
+            fiscal_year: Some(FiscalYear::new(2025).unwrap()),
+            table_row: i.is_multiple_of(2).then(|| TableRowRef {
+                table_version: "2026.1".into(),
+                row_id: RowId::parse("R0101").unwrap(),
+            }),
+            requested_at: UnixMillis(1_000 + i as i64),
+            provided_at: i.is_multiple_of(2).then_some(UnixMillis(2_000)),
+            commitment: (!i.is_multiple_of(3)).then_some([i as u8; 32]),
+            consent: None,
+            hidden_until: i.is_multiple_of(7).then_some(UnixMillis(9_000)),
+            hidden_reason: i.is_multiple_of(7).then(|| "investigation".to_owned()),
+            outcome: if i.is_multiple_of(2) {
+                Outcome::Provided
+            } else {
+                Outcome::Denied(DenialCode::NotPermitted)
+            },
+            non_disclosure: i.is_multiple_of(5),
         },
-        non_disclosure: i.is_multiple_of(5),
+        subject: (!i.is_multiple_of(3)).then_some(SubjectTag([7; 32])),
     }
 }
 
@@ -84,7 +86,7 @@ async fn hub_records_are_dense_durable_and_round_trip() {
     assert_eq!(all.len(), 200);
     let by_digest = |d: u8| {
         all.iter()
-            .find(|(_, r)| r.request_digest == [d; 32])
+            .find(|(_, r)| r.leaf.request_digest == [d; 32])
             .unwrap()
             .1
             .clone()
@@ -92,8 +94,8 @@ async fn hub_records_are_dense_durable_and_round_trip() {
     for i in [0u64, 1, 3, 10] {
         let mut expected = record(i);
         let got = by_digest(i as u8);
-        expected.query_id = got.query_id;
-        expected.message_id = got.message_id;
+        expected.leaf.query_id = got.leaf.query_id;
+        expected.leaf.message_id = got.leaf.message_id;
         assert_eq!(got, expected);
     }
     // Reopening continues the numbering.

@@ -102,6 +102,30 @@ async fn a_killed_hub_loses_no_acknowledged_record_and_its_log_stays_consistent(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let after = after.expect("the log grows after the restart");
+        // The consistency proof the hub serves verifies between them …
+        let proof: renkei_http::hub_log::ProofWire = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+            .build()
+            .unwrap()
+            .get(format!(
+                "{}/v1/proof/consistency?old={}&new={}",
+                net.hub.log_url(),
+                before.size,
+                after.size
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let hashes: Vec<[u8; 32]> = proof
+            .proof
+            .iter()
+            .map(|h| renkei_crypto::unb64("proof", h).unwrap().try_into().unwrap())
+            .collect();
+        renkei_log::verify_consistency(before.size, after.size, &before.root, &after.root, &hashes).unwrap();
+        // … and so does a full audit from the tiles against the old checkpoint.
         let report = verify(&tiles, &key, &[], Some(&before_note)).await.unwrap();
         assert_eq!(
             report.consistent_with,

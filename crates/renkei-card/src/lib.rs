@@ -22,6 +22,7 @@
 //! This crate does not know about residents, stores or HTTP: the registry
 //! decides what to issue and revoke, the portal what to accept.
 
+mod authority;
 mod ca;
 mod der;
 mod error;
@@ -32,6 +33,7 @@ mod serial;
 mod software;
 mod verify;
 
+pub use authority::{AuthorityError, CardAuthorities};
 pub use ca::{CA_VALIDITY_YEARS, CaOperator, CardCa, CardCertRequest, RevocationReason, RevokedCard};
 pub use error::{CardCertError, CardError};
 pub use key::{CardKey, CardSecret, ENCRYPTED_KEY_LABEL, KeyError, PBKDF2_ITERATIONS, SecretError};
@@ -40,5 +42,5 @@ pub use serial::{BadSerial, CardSerial};
 pub use software::{CARD_FILE, SoftwareCard, SoftwareCardError};
 pub use verify::{
     BadCardSignature, CardCaCertificate, CardCertificate, CardCrl, CardPublicKey, CardTrust, pem_or_der,
-    serial_of,
+    serial_of, to_pem,
 };

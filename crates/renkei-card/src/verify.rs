@@ -83,7 +83,8 @@ fn key_identifiers(cert: &X509Certificate<'_>) -> (Option<Vec<u8>>, Option<Vec<u
     (ski, aki)
 }
 
-fn to_pem(label: &str, der: &[u8]) -> String {
+/// DER as one PEM block.
+pub fn to_pem(label: &str, der: &[u8]) -> String {
     pkcs8::der::pem::encode_string(label, LineEnding::LF, der).expect("DER encodes as PEM")
 }
 

@@ -63,6 +63,42 @@ pub struct Country {
     pub cast: Cast,
     /// Every My Number issued, kept only in memory for the privacy checks.
     pub my_numbers: Vec<String>,
+    /// Every resident as the demo's business systems know them (in memory
+    /// only): whom to issue a card to, whom a scenario is about.
+    pub people: Vec<Inhabitant>,
+}
+
+/// One resident of the demo country.
+#[derive(Clone)]
+pub struct Inhabitant {
+    pub my_number: String,
+    pub name: String,
+    pub kana: String,
+    pub age: i32,
+    pub household: u32,
+    /// Head of household, spouse, child or parent.
+    pub relationship: &'static str,
+    pub employed: bool,
+    /// Local ids by institution key.
+    pub ids: BTreeMap<&'static str, String>,
+}
+
+impl std::fmt::Debug for Inhabitant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inhabitant")
+            .field("age", &self.age)
+            .field("ids", &self.ids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Country {
+    /// The resident an institution knows by `local_id`.
+    pub fn inhabitant(&self, institution: &str, local_id: &str) -> Option<&Inhabitant> {
+        self.people
+            .iter()
+            .find(|p| p.ids.get(institution).is_some_and(|id| id == local_id))
+    }
 }
 
 impl std::fmt::Debug for Country {
@@ -375,6 +411,24 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
     pb.finish_with_message("imported");
 
     let cast = cast(&persons, stale_index)?;
+    let inhabitants = persons
+        .iter()
+        .map(|p| Inhabitant {
+            my_number: p.my_number.clone(),
+            name: p.r.name.to_string(),
+            kana: p.r.kana.to_string(),
+            age: p.age,
+            household: p.r.household,
+            relationship: match p.r.relationship {
+                Relationship::Head => "head",
+                Relationship::Spouse => "spouse",
+                Relationship::Child => "child",
+                Relationship::Parent => "parent",
+            },
+            employed: p.employed,
+            ids: p.ids.iter().map(|(k, v)| (*k, v.clone())).collect(),
+        })
+        .collect();
     Ok(Country {
         residents: people.len(),
         movers: movers.len(),
@@ -383,6 +437,7 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
         imported,
         cast,
         my_numbers,
+        people: inhabitants,
     })
 }
 
@@ -610,6 +665,41 @@ fn build_imports(
         }
     }
     files.push((KENPO.key, "health_insurance_qualification.csv".into(), csv));
+    // Specific health checkups (特定健診) of insured adults, five fiscal
+    // years, drifting as real values do.
+    let mut checkups = Vec::new();
+    for p in persons.iter().filter(|p| p.age >= 35 && p.employed) {
+        let Some(id) = p.ids.get(KENPO.key) else { continue };
+        let height = if p.r.sex == renkei_ids::Sex::Female {
+            rng.f64() * 15.0 + 150.0
+        } else {
+            rng.f64() * 15.0 + 163.0
+        };
+        let mut weight = height - 105.0 + rng.f64() * 20.0 - 5.0;
+        let mut systolic = 110.0 + rng.f64() * 25.0 + f64::from(p.age - 35) * 0.4;
+        let mut hba1c = 5.1 + rng.f64() * 0.6;
+        let mut ldl = 95.0 + rng.f64() * 50.0;
+        for fy in 2021..=2025 {
+            weight += rng.f64() * 2.4 - 0.8;
+            systolic += rng.f64() * 5.0 - 1.8;
+            hba1c += rng.f64() * 0.16 - 0.05;
+            ldl += rng.f64() * 12.0 - 5.0;
+            let bmi = weight / (height / 100.0).powi(2);
+            checkups.push(
+                json!({"local_id": id, "item": "health_checkup", "fiscal_year": fy, "value": {
+                    "examined_on": format!("{fy}-{:02}-{:02}", rng.u8(5..12), rng.u8(1..28)),
+                    "height_cm": (height * 10.0).round() / 10.0,
+                    "weight_kg": (weight * 10.0).round() / 10.0,
+                    "bmi": (bmi * 10.0).round() / 10.0,
+                    "systolic_bp": systolic.round(),
+                    "diastolic_bp": (systolic * 0.63).round(),
+                    "hba1c": (hba1c * 10.0).round() / 10.0,
+                    "ldl_cholesterol": ldl.round(),
+                }}),
+            );
+        }
+    }
+    files.push((KENPO.key, "health_checkup.jsonl".into(), jsonl(&checkups)));
     let banks = [
         ("0005", "三菱ＵＦＪ銀行"),
         ("0009", "三井住友銀行"),

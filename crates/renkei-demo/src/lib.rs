@@ -7,6 +7,7 @@
 //! each behaved as it must. The integration tests use the same network.
 
 pub mod bench;
+pub mod cards;
 pub mod country;
 pub mod demo;
 pub mod institutions;

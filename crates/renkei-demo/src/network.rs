@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use renkei_card::{CaOperator, CardAuthorities, CardProfile};
 use renkei_crypto::{PublicKeyFile, SealingKeyPair, SigningKey, Suite, VerifyingKey};
 use renkei_http::hub::{HubSettings, InstitutionWire, RunningHub, start_hub};
 use renkei_http::hub_log::{LogSettings, WitnessPeer};
 use renkei_http::node::{NodeSettings, RunningNode, start_node};
 use renkei_http::registry::{RegistrySettings, RunningRegistry, start_registry};
+use renkei_http::registry_card::CardSettings;
 use renkei_http::wire::PublicKeyWire;
 use renkei_http::witness::{FollowedLogSettings, RunningWitness, WitnessSettings, start_witness};
 use renkei_http::{Expect, LocalClient, NetClient, TlsFiles, TrustState};
@@ -23,7 +25,7 @@ use renkei_store_sqlite::{
     Durability, SqliteHubStore, SqliteNodeStore, SqliteRegistryStore, SqliteWitnessStore,
 };
 
-use crate::institutions::{InstitutionSpec, NODES, REGISTRY};
+use crate::institutions::{DIGITAL, InstitutionSpec, NODES, REGISTRY};
 use crate::provision::{
     RoleFiles, issue_tls, note_verifier, provision_hub_secrets, provision_role, tls_algorithm,
     write_sample_catalog,
@@ -281,6 +283,19 @@ impl Network {
             REGISTRY.name_en,
             suite,
         )?;
+        // The card CA (JPKI role) of the registry.
+        let card_ca_dir = reg_dir.join("card-ca");
+        if !card_ca_dir.join(CardProfile::Rsa2048Sha256.as_str()).exists() {
+            CardAuthorities::create(
+                &card_ca_dir,
+                &CaOperator {
+                    name: "renkei demo card authority".into(),
+                    name_ja: REGISTRY.name.into(),
+                },
+                time::OffsetDateTime::now_utc(),
+            )
+            .context("creating the card CAs")?;
+        }
         let registry_settings = RegistrySettings {
             institution: REGISTRY.id(),
             name: REGISTRY.name.into(),
@@ -296,6 +311,14 @@ impl Network {
             max_skew_secs: options.max_skew_secs,
             request_timeout_ms: 60_000,
             crl_poll_secs: options.crl_poll_secs,
+            cards: Some(CardSettings {
+                ca_dir: card_ca_dir,
+                listen: any_port(),
+                public_url: None,
+                certificate_validity_days: 1826,
+                crl_validity_secs: 3600,
+                resolvers: vec![DIGITAL.id()],
+            }),
         };
         let reg_store =
             SqliteRegistryStore::open(&reg_dir.join("registry.sqlite"), options.durability).await?;
@@ -303,6 +326,9 @@ impl Network {
         let mut registry_settings = registry_settings;
         registry_settings.listen = registry.network.addr;
         registry_settings.admin_listen = registry.admin.addr;
+        if let (Some(cs), Some(server)) = (registry_settings.cards.as_mut(), registry.cards.as_ref()) {
+            cs.listen = server.addr;
+        }
         write_config(&reg_dir.join("registry.toml"), &registry_settings)?;
         let registry_admin = local_client(&registry.admin.url(), &ca_dir, &registry_files.token)?;
         let wire = registration(&REGISTRY, &registry_files, &registry.network.url())?;

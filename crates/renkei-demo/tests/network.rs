@@ -25,6 +25,9 @@ use renkei_ids::{CodeAlgorithm, InstitutionCode, MessageId};
 use renkei_protocol::{LinkageRequest, SignedRequest, UnixMillis};
 use renkei_store_sqlite::Durability;
 
+#[path = "network/cards.rs"]
+mod cards;
+
 // ------------------------------------------------------------------ harness
 
 /// Everything every role logs, for the privacy checks.

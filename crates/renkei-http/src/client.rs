@@ -239,6 +239,13 @@ impl NetClient {
         }
     }
 
+    /// GET JSON, after checking the server is who it must be.
+    pub async fn get<R: DeserializeOwned>(&self, url: &str, expect: Expect) -> Result<R, ApiFailure> {
+        let resp = self.client().get(url).send().await.map_err(failure)?;
+        check_peer(&resp, expect)?;
+        decode(resp).await
+    }
+
     /// POST JSON and decode JSON, after checking the server is who it must be.
     pub async fn post<B: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
@@ -354,5 +361,55 @@ impl LocalClient {
                 .body(body),
         )
         .await
+    }
+}
+
+/// A client of a public surface (the card CA's certificates and CRLs, the
+/// log): the server is verified against the network CA, no credential is
+/// sent.
+#[derive(Debug, Clone)]
+pub struct PublicClient {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl PublicClient {
+    pub fn new(base: &str, ca_pem: &[u8], timeout: Duration) -> Result<Self, ApiFailure> {
+        let cert = reqwest::Certificate::from_pem(ca_pem)
+            .map_err(|e| ApiFailure::Protocol(format!("CA certificate: {e}")))?;
+        let client = reqwest::Client::builder()
+            .tls_certs_only([cert])
+            .https_only(true)
+            .no_proxy()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| ApiFailure::Protocol(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// GET `path`; the body of a 200, otherwise a rejection.
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ApiFailure> {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(failure)?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(body_failure)?;
+        if status.is_success() {
+            Ok(bytes.to_vec())
+        } else {
+            Err(ApiFailure::Rejected {
+                status: status.as_u16(),
+                code: "http_error".into(),
+                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                retryable: status.is_server_error(),
+                query_id: None,
+            })
+        }
     }
 }

@@ -18,14 +18,16 @@ pub mod hub;
 pub mod hub_log;
 mod metrics_util;
 pub mod node;
+pub mod node_card;
 mod peer;
 pub mod registry;
+pub mod registry_card;
 mod server;
 mod settings;
 pub mod wire;
 pub mod witness;
 
-pub use client::{ApiFailure, Expect, LocalClient, NetClient};
+pub use client::{ApiFailure, Expect, LocalClient, NetClient, PublicClient};
 pub use error::{ApiError, SetupError};
 pub use metrics_util::install_metrics;
 pub use peer::Peer;

@@ -77,14 +77,14 @@ pub struct NodeSettings {
     pub crl_poll_secs: u64,
 }
 
-struct NodeState<S> {
-    identity: NodeIdentity,
+pub(crate) struct NodeState<S> {
+    pub(crate) identity: NodeIdentity,
     hub_key: VerifyingKey,
     catalog: Catalog,
-    store: S,
-    client: Arc<NetClient>,
+    pub(crate) store: S,
+    pub(crate) client: Arc<NetClient>,
     hub_url: String,
-    registry_url: String,
+    pub(crate) registry_url: String,
     max_skew_ms: i64,
 }
 
@@ -180,6 +180,7 @@ pub async fn start_node<S: NodeStore + Clone>(
         .route("/local/v1/records", get(records::<S>))
         .route("/local/v1/codes/refresh", post(refresh_codes::<S>))
         .route("/local/v1/persons/{local_id}/person-key", post(person_key::<S>))
+        .merge(crate::node_card::local_routes::<S>())
         .layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<S>))
         .route("/metrics", get(crate::metrics_util::render))
@@ -329,7 +330,7 @@ fn validate_person(p: &EnrolPerson) -> Result<ValidPerson, String> {
     })
 }
 
-fn upstream(f: ApiFailure, who: &str) -> ApiError {
+pub(crate) fn upstream(f: ApiFailure, who: &str) -> ApiError {
     match f {
         ApiFailure::Rejected {
             status,

@@ -31,7 +31,8 @@ use crate::client::{Expect, NetClient};
 use crate::error::{ApiError, JsonBody, SetupError};
 use crate::node::MAX_ENROL_BATCH;
 use crate::peer::{Peer, require_peer};
-use crate::server::{RoleListeners, RunningServer, TrustState, serve_role};
+use crate::registry_card::{CardService, CardSettings};
+use crate::server::{RoleListeners, RunningServer, TrustState, serve_role, serve_tls};
 use crate::settings::{
     TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_sealing_key,
     load_signing_key, load_verifying_key, require_token,
@@ -69,15 +70,19 @@ pub struct RegistrySettings {
     pub request_timeout_ms: u64,
     #[serde(default = "default_crl_poll_secs")]
     pub crl_poll_secs: u64,
+    /// The card CA; without it the registry issues no cards.
+    #[serde(default)]
+    pub cards: Option<CardSettings>,
 }
 
-struct RegistryState<S> {
-    identity: NodeIdentity,
+pub(crate) struct RegistryState<S> {
+    pub(crate) identity: NodeIdentity,
     hub_key: VerifyingKey,
-    store: S,
+    pub(crate) store: S,
     client: Arc<NetClient>,
     hub_url: String,
     max_skew_ms: i64,
+    pub(crate) cards: Option<Arc<CardService>>,
 }
 
 /// A started registry.
@@ -85,6 +90,8 @@ struct RegistryState<S> {
 pub struct RunningRegistry {
     pub network: RunningServer,
     pub admin: RunningServer,
+    /// The card CA's certificates and CRLs, if cards are configured.
+    pub cards: Option<RunningServer>,
     pub trust: Arc<TrustState>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -96,6 +103,9 @@ impl RunningRegistry {
         }
         self.network.shutdown(grace).await;
         self.admin.shutdown(grace).await;
+        if let Some(c) = self.cards {
+            c.shutdown(grace).await;
+        }
     }
 }
 
@@ -125,6 +135,12 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         ));
     }
     let trust = TrustState::new(tls_identity, anchors);
+    let cards = settings
+        .cards
+        .as_ref()
+        .map(CardService::load)
+        .transpose()?
+        .map(Arc::new);
     let state = Arc::new(RegistryState {
         identity,
         hub_key,
@@ -132,7 +148,26 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         client: trust.client(Duration::from_millis(settings.request_timeout_ms))?,
         hub_url: settings.hub_url.trim_end_matches('/').to_owned(),
         max_skew_ms: settings.max_skew_secs as i64 * 1000,
+        cards: cards.clone(),
     });
+    // The card listener first: its address goes into the certificates.
+    let cards_server = match (&settings.cards, &cards) {
+        (Some(cs), Some(svc)) => {
+            let server = serve_tls(
+                cs.listen,
+                crate::registry_card::public_router(state.clone()),
+                trust.server_config(renkei_pki::ClientAuth::None)?,
+            )
+            .await
+            .map_err(|source| SetupError::Listen {
+                addr: cs.listen,
+                source,
+            })?;
+            svc.set_bound_url(server.addr);
+            Some(server)
+        }
+        _ => None,
+    };
 
     let network = Router::new()
         .route(
@@ -144,6 +179,7 @@ pub async fn start_registry<S: RegistryStore + Clone>(
             post(provide::<S>).layer(DefaultBodyLimit::max(PROVIDE_BODY_LIMIT)),
         )
         .route("/health", get(health::<S>))
+        .merge(crate::registry_card::network_routes::<S>())
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
         .layer(middleware::from_fn(|r, n| {
             crate::metrics_util::track("registry", r, n)
@@ -156,6 +192,7 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         .route("/admin/v1/events", get(events::<S>))
         .route("/admin/v1/own-codes/fill", post(fill_own_codes_now::<S>))
         .route("/admin/v1/own-codes/refresh", post(refresh_own_codes::<S>))
+        .merge(crate::registry_card::admin_routes::<S>())
         .layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<S>))
         .route("/metrics", get(crate::metrics_util::render))
@@ -187,17 +224,18 @@ pub async fn start_registry<S: RegistryStore + Clone>(
             }
         }
     });
-    tracing::info!(network = %network.addr, admin = %admin.addr, "registry started");
+    tracing::info!(network = %network.addr, admin = %admin.addr, cards = ?cards_server.as_ref().map(|c| c.addr), "registry started");
     Ok(RunningRegistry {
         network,
         admin,
+        cards: cards_server,
         trust,
         tasks: vec![crl_task, filler],
     })
 }
 
 /// Ask the hub's code service for codes, sealed to `institution`.
-async fn request_codes<S>(
+pub(crate) async fn request_codes<S>(
     st: &RegistryState<S>,
     institution: CorporateNumber,
     entries: &[(AcquisitionNumber, LinkId)],
@@ -619,6 +657,7 @@ pub struct RegistryHealth {
     pub residents: u64,
     pub events: u64,
     pub acquisitions: u64,
+    pub cards: u64,
 }
 
 async fn health<S: RegistryStore>(
@@ -631,5 +670,6 @@ async fn health<S: RegistryStore>(
         residents: c.residents,
         events: c.events,
         acquisitions: c.acquisitions,
+        cards: c.cards,
     }))
 }

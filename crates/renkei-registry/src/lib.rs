@@ -6,9 +6,14 @@
 //! institution has on file **exactly**, address included (DESIGN.md §3.1,
 //! §7), before the hub's code service is asked for the code.
 
+mod card;
 mod model;
 mod store;
 
+pub use card::{
+    Card, CardAction, CardActionRefusal, CardCert, CardId, CardStatus, CertEffect, CertStanding, NewCard,
+    apply_effect, plan_action, plan_reissue,
+};
 pub use model::{
     CodeRequestEntry, HouseholdId, IssuanceRefusal, NewResident, Resident, ResidentEvent, ResidentStatus,
     StoredEvent, check_identity, four_facts_value,

@@ -1,8 +1,12 @@
 use std::future::Future;
 
-use renkei_ids::{AcquisitionNumber, Address, BirthDate, CorporateNumber, InstitutionCode, LinkId, MyNumber};
+use renkei_card::{CardProfile, CardSerial, CertPurpose, RevokedCard};
+use renkei_ids::{
+    AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, InstitutionCode, LinkId, MyNumber,
+};
 use renkei_protocol::{NodeRecord, StoreError, UnixMillis};
 
+use crate::card::{Card, CardAction, CardActionRefusal, CardCert, CardId, NewCard};
 use crate::model::{Resident, StoredEvent};
 
 /// What the registry keeps. Implementations: `renkei-store-sqlite`.
@@ -48,8 +52,10 @@ pub trait RegistryStore: Send + Sync + 'static {
         at: UnixMillis,
     ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 
-    /// Change the address and record the event in one transaction;
-    /// `Ok(None)` if no resident has this number.
+    /// Change the address and record the event in one transaction, in
+    /// which the signing certificates of the person's cards are revoked
+    /// (the address is one of the facts they certify); `Ok(None)` if no
+    /// resident has this number.
     fn change_address(
         &self,
         my_number: MyNumber,
@@ -57,12 +63,70 @@ pub trait RegistryStore: Send + Sync + 'static {
         at: UnixMillis,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
 
+    /// Record a death: the event, and the person's cards ceased with all
+    /// their certificates revoked, in one transaction.
     fn record_death(
         &self,
         my_number: MyNumber,
         date: BirthDate,
         at: UnixMillis,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
+    fn resident_by_link(
+        &self,
+        link: LinkId,
+    ) -> impl Future<Output = Result<Option<Resident>, StoreError>> + Send;
+
+    /// Store a new card for the person, provided their facts are still
+    /// `facts` (what the signing certificate certifies). An earlier card of
+    /// the person that is not final is marked reissued and its certificates
+    /// superseded, in the same transaction; its id is returned with the new
+    /// card. `Err(Conflict)` if the facts changed meanwhile or a serial is
+    /// taken (the caller issues again).
+    fn insert_card(
+        &self,
+        card: NewCard,
+        facts: FourFacts,
+    ) -> impl Future<Output = Result<(Card, Option<CardId>), StoreError>> + Send;
+
+    fn card(&self, id: CardId) -> impl Future<Output = Result<Option<Card>, StoreError>> + Send;
+
+    /// The card holding the certificate with this serial.
+    fn card_by_serial(
+        &self,
+        serial: CardSerial,
+    ) -> impl Future<Output = Result<Option<Card>, StoreError>> + Send;
+
+    /// The person's cards, newest first.
+    fn cards_of(&self, link: LinkId) -> impl Future<Output = Result<Vec<Card>, StoreError>> + Send;
+
+    /// Suspend, resume or report lost; `Ok(None)` if there is no such card.
+    fn card_action(
+        &self,
+        id: CardId,
+        action: CardAction,
+        at: UnixMillis,
+    ) -> impl Future<Output = Result<Option<Result<Card, CardActionRefusal>>, StoreError>> + Send;
+
+    /// Add a signing certificate to an active card whose holder's facts are
+    /// still `facts`; the previous signing certificate, if still good, is
+    /// superseded. `Err(Conflict)` as for [`RegistryStore::insert_card`].
+    fn add_signing_cert(
+        &self,
+        id: CardId,
+        cert: CardCert,
+        facts: FourFacts,
+    ) -> impl Future<Output = Result<Option<Result<Card, CardActionRefusal>>, StoreError>> + Send;
+
+    /// What the CRL of one card CA lists (certificates that have not
+    /// expired before `now`), and the list's version, which grows with
+    /// every change to it (the CRL publisher re-signs when it moves).
+    fn card_revocations(
+        &self,
+        profile: CardProfile,
+        purpose: CertPurpose,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<(u64, Vec<RevokedCard>), StoreError>> + Send;
 
     fn events(
         &self,
@@ -88,4 +152,5 @@ pub struct RegistryCounts {
     pub residents: u64,
     pub events: u64,
     pub acquisitions: u64,
+    pub cards: u64,
 }

@@ -16,6 +16,7 @@ mod group_commit;
 mod hub;
 mod node;
 mod registry;
+mod registry_card;
 mod witness;
 
 pub use db::{DbError, Durability};

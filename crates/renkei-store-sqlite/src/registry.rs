@@ -1,13 +1,16 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use renkei_card::{CardProfile, CardSerial, CertPurpose, RevocationReason, RevokedCard};
 use renkei_ids::{
     AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, InstitutionCode, KanaName, LinkId,
     MyNumber, PersonName, ResidentRecordCode, Sex,
 };
 use renkei_protocol::{NodeRecord, StoreError, UnixMillis};
 use renkei_registry::{
-    HouseholdId, RegistryCounts, RegistryStore, Resident, ResidentEvent, ResidentStatus, StoredEvent,
+    Card, CardAction, CardActionRefusal, CardCert, CardId, CardStatus, CertEffect, HouseholdId, NewCard,
+    RegistryCounts, RegistryStore, Resident, ResidentEvent, ResidentStatus, StoredEvent, plan_action,
+    plan_reissue,
 };
 use sqlx::QueryBuilder;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
@@ -15,10 +18,12 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use crate::db::{self, DbError, Durability, corrupt, get, parse_col, store_err};
 use crate::group_commit::GroupCommit;
 use crate::node::NodeRow;
+use crate::registry_card as cards;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/registry_001.sql"),
     include_str!("../migrations/registry_002.sql"),
+    include_str!("../migrations/registry_003.sql"),
 ];
 
 /// The registry's store in one SQLite file.
@@ -211,10 +216,10 @@ impl RegistryStore for SqliteRegistryStore {
         else {
             return Ok(None);
         };
-        let link: Vec<u8> = get(&row, "link_id")?;
+        let link_bytes: Vec<u8> = get(&row, "link_id")?;
         let detail = serde_json::json!({ "address": new_address.as_str() }).to_string();
         let seq = sqlx::query("INSERT INTO events (link_id, kind, detail, at) VALUES (?, ?, ?, ?)")
-            .bind(link)
+            .bind(link_bytes)
             .bind("address_changed")
             .bind(detail)
             .bind(at.0)
@@ -222,6 +227,18 @@ impl RegistryStore for SqliteRegistryStore {
             .await
             .map_err(store_err("change address"))?
             .last_insert_rowid();
+        let link = link_from(get(&row, "link_id")?)?;
+        for card in cards::live_cards(&mut tx, link).await? {
+            cards::apply(
+                &mut tx,
+                &card,
+                None,
+                CertEffect::Revoke(RevocationReason::FactsChanged),
+                |c| c.purpose == CertPurpose::Signing,
+                at,
+            )
+            .await?;
+        }
         tx.commit().await.map_err(store_err("change address"))?;
         Ok(Some(seq as u64))
     }
@@ -244,10 +261,10 @@ impl RegistryStore for SqliteRegistryStore {
         else {
             return Ok(None);
         };
-        let link: Vec<u8> = get(&row, "link_id")?;
+        let link_bytes: Vec<u8> = get(&row, "link_id")?;
         let detail = serde_json::json!({ "date": date.to_string() }).to_string();
         let seq = sqlx::query("INSERT INTO events (link_id, kind, detail, at) VALUES (?, ?, ?, ?)")
-            .bind(link)
+            .bind(link_bytes)
             .bind("died")
             .bind(detail)
             .bind(at.0)
@@ -255,6 +272,18 @@ impl RegistryStore for SqliteRegistryStore {
             .await
             .map_err(store_err("record death"))?
             .last_insert_rowid();
+        let link = link_from(get(&row, "link_id")?)?;
+        for card in cards::live_cards(&mut tx, link).await? {
+            cards::apply(
+                &mut tx,
+                &card,
+                Some(CardStatus::Ceased),
+                CertEffect::Revoke(RevocationReason::Ceased),
+                |_| true,
+                at,
+            )
+            .await?;
+        }
         tx.commit().await.map_err(store_err("record death"))?;
         Ok(Some(seq as u64))
     }
@@ -299,7 +328,7 @@ impl RegistryStore for SqliteRegistryStore {
     async fn counts(&self) -> Result<RegistryCounts, StoreError> {
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM residents) AS r, (SELECT COUNT(*) FROM events) AS e, \
-             (SELECT COUNT(*) FROM acquisitions) AS a",
+             (SELECT COUNT(*) FROM acquisitions) AS a, (SELECT COUNT(*) FROM cards) AS c",
         )
         .fetch_one(&self.pool)
         .await
@@ -308,7 +337,120 @@ impl RegistryStore for SqliteRegistryStore {
             residents: get::<i64>(&row, "r")? as u64,
             events: get::<i64>(&row, "e")? as u64,
             acquisitions: get::<i64>(&row, "a")? as u64,
+            cards: get::<i64>(&row, "c")? as u64,
         })
+    }
+
+    async fn resident_by_link(&self, link: LinkId) -> Result<Option<Resident>, StoreError> {
+        let row = sqlx::query("SELECT * FROM residents WHERE link_id = ?")
+            .bind(&link.as_bytes()[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("find resident"))?;
+        row.as_ref().map(resident_from).transpose()
+    }
+
+    async fn insert_card(
+        &self,
+        card: NewCard,
+        facts: FourFacts,
+    ) -> Result<(Card, Option<CardId>), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("issue card"))?;
+        cards::check_facts(&mut tx, card.link_id, &facts).await?;
+        let mut replaced = None;
+        for old in cards::live_cards(&mut tx, card.link_id).await? {
+            if let Some((status, effect)) = plan_reissue(old.status) {
+                cards::apply(&mut tx, &old, Some(status), effect, |_| true, card.issued_at).await?;
+                replaced = Some(old.id);
+            }
+        }
+        let id = cards::insert_card(&mut tx, &card).await?;
+        let stored = cards::card(&mut tx, id)
+            .await?
+            .ok_or_else(|| corrupt("card", "vanished after insert"))?;
+        tx.commit().await.map_err(store_err("issue card"))?;
+        Ok((stored, replaced))
+    }
+
+    async fn card(&self, id: CardId) -> Result<Option<Card>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(store_err("read card"))?;
+        cards::card(&mut conn, id).await
+    }
+
+    async fn card_by_serial(&self, serial: CardSerial) -> Result<Option<Card>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(store_err("find card"))?;
+        cards::card_by_serial(&mut conn, serial).await
+    }
+
+    async fn cards_of(&self, link: LinkId) -> Result<Vec<Card>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(store_err("list cards"))?;
+        cards::cards_of(&mut conn, link).await
+    }
+
+    async fn card_action(
+        &self,
+        id: CardId,
+        action: CardAction,
+        at: UnixMillis,
+    ) -> Result<Option<Result<Card, CardActionRefusal>>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("card action"))?;
+        let Some(card) = cards::card(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        let (status, effect) = match plan_action(card.status, action) {
+            Ok(p) => p,
+            Err(refusal) => return Ok(Some(Err(refusal))),
+        };
+        let after = cards::apply(&mut tx, &card, Some(status), effect, |_| true, at).await?;
+        tx.commit().await.map_err(store_err("card action"))?;
+        Ok(Some(Ok(after)))
+    }
+
+    async fn add_signing_cert(
+        &self,
+        id: CardId,
+        cert: CardCert,
+        facts: FourFacts,
+    ) -> Result<Option<Result<Card, CardActionRefusal>>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(store_err("renew signing certificate"))?;
+        let Some(card) = cards::card(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        if card.status != CardStatus::Active {
+            return Ok(Some(Err(CardActionRefusal::CannotRenew(card.status))));
+        }
+        cards::check_facts(&mut tx, card.link_id, &facts).await?;
+        let card = cards::apply(
+            &mut tx,
+            &card,
+            None,
+            CertEffect::Revoke(RevocationReason::Reissued),
+            |c| c.purpose == CertPurpose::Signing && c.revoked.is_none(),
+            cert.issued_at,
+        )
+        .await?;
+        cards::insert_cert(&mut tx, card.id, card.profile, &cert).await?;
+        let stored = cards::card(&mut tx, id)
+            .await?
+            .ok_or_else(|| corrupt("card", "vanished"))?;
+        tx.commit()
+            .await
+            .map_err(store_err("renew signing certificate"))?;
+        Ok(Some(Ok(stored)))
+    }
+
+    async fn card_revocations(
+        &self,
+        profile: CardProfile,
+        purpose: CertPurpose,
+        now: UnixMillis,
+    ) -> Result<(u64, Vec<RevokedCard>), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(store_err("list revocations"))?;
+        cards::revocations(&mut conn, profile, purpose, now).await
     }
 
     async fn append_record(&self, record: NodeRecord) -> Result<u64, StoreError> {

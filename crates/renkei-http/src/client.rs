@@ -390,6 +390,19 @@ impl PublicClient {
         })
     }
 
+    /// GET JSON presenting a person's own access token (the log's view
+    /// of a person's records): the person's credential, not the caller's.
+    pub async fn get_json_as_person<R: DeserializeOwned>(&self, path: &str, token: &str) -> Result<R, ApiFailure> {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(failure)?;
+        decode(resp).await
+    }
+
     /// GET `path`; the body of a 200, otherwise a rejection.
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ApiFailure> {
         let resp = self

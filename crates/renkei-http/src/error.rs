@@ -228,7 +228,7 @@ impl SetupError {
 
 /// A JSON body whose rejections are [`ApiError`]s in the common format.
 #[derive(Debug)]
-pub(crate) struct JsonBody<T>(pub T);
+pub struct JsonBody<T>(pub T);
 
 impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
 where

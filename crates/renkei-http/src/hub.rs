@@ -207,6 +207,11 @@ pub async fn start_hub<S: HubStore + Clone>(
             post(refresh_codes::<S>).layer(DefaultBodyLimit::max(CODE_BATCH_LIMIT)),
         )
         .route("/v1/person/key", post(crate::hub_log::person_key::<S>))
+        .route(
+            "/v1/notices",
+            post(crate::notices::hub_notice::<S>)
+                .layer(DefaultBodyLimit::max(crate::notices::NOTICE_BODY_LIMIT)),
+        )
         .route("/health", get(health::<S>))
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
         .layer(middleware::from_fn(|r, n| {

@@ -617,55 +617,112 @@ pub struct VerifiedRecord {
     pub included: bool,
 }
 
-/// Check what a person is shown: the checkpoint is the log's, each leaf
-/// is in it, and each commitment opens with the person's key (or the
-/// record key released for it). Returns the decoded leaves.
+/// How one of a person's records checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordCheck {
+    /// In the tree of the signed checkpoint, and about this person.
+    Included,
+    /// About this person; appended after the checkpoint (no proof yet).
+    Pending,
+    /// Not verifiable: why.
+    Failed(String),
+}
+
+/// One record as a person is shown it.
+#[derive(Debug, Clone)]
+pub struct CheckedRecord {
+    pub index: u64,
+    /// The decoded leaf, when it decodes.
+    pub leaf: Option<LogLeaf>,
+    pub check: RecordCheck,
+}
+
+/// Check each record a person is shown on its own: the checkpoint must be
+/// the log's (else nothing is believed), then each leaf must be about the
+/// person (its commitment opens with the person's key, or the record key
+/// released for it) and in the signed tree.
+pub fn check_person_records(
+    records: &PersonRecordsWire,
+    log_key: &NoteVerifier,
+    person_key: &[u8; 32],
+) -> Result<(Checkpoint, Vec<CheckedRecord>), String> {
+    let note = Note::parse(&records.checkpoint).map_err(|e| e.to_string())?;
+    note.verify(log_key).map_err(|e| e.to_string())?;
+    let cp = Checkpoint::parse(&note.text).map_err(|e| e.to_string())?;
+    let out = records
+        .records
+        .iter()
+        .filter(|r| r.leaf.is_some())
+        .map(|r| check_one(r, &cp, person_key))
+        .collect();
+    Ok((cp, out))
+}
+
+fn check_one(r: &PersonRecordWire, cp: &Checkpoint, person_key: &[u8; 32]) -> CheckedRecord {
+    let failed = |leaf, why: String| CheckedRecord {
+        index: r.index,
+        leaf,
+        check: RecordCheck::Failed(why),
+    };
+    let Some(bytes) = r.leaf.as_deref().and_then(|l| unb64("leaf", l).ok()) else {
+        return failed(None, "the leaf is not base64".into());
+    };
+    let leaf = match LogLeaf::decode(&bytes) {
+        Ok(l) => l,
+        Err(e) => return failed(None, e.to_string()),
+    };
+    let key: [u8; 32] = match &r.record_key {
+        Some(k) => match unb64("record key", k).ok().and_then(|v| v.try_into().ok()) {
+            Some(k) => k,
+            None => return failed(Some(leaf), "bad record key".into()),
+        },
+        None => *person_key,
+    };
+    if leaf.commitment != Some(renkei_hub::person::commitment(&key, &leaf.query_id)) {
+        return failed(Some(leaf), "not about this person".into());
+    }
+    let Some(p) = &r.proof else {
+        return CheckedRecord {
+            index: r.index,
+            leaf: Some(leaf),
+            check: RecordCheck::Pending,
+        };
+    };
+    let proof: Option<Vec<Hash>> = p
+        .iter()
+        .map(|h| unb64("proof", h).ok().and_then(|v| v.try_into().ok()))
+        .collect();
+    let Some(proof) = proof else {
+        return failed(Some(leaf), "malformed proof".into());
+    };
+    match renkei_log::verify_inclusion(r.index, cp.size, &renkei_log::leaf_hash(&bytes), &proof, &cp.root) {
+        Ok(()) => CheckedRecord {
+            index: r.index,
+            leaf: Some(leaf),
+            check: RecordCheck::Included,
+        },
+        Err(e) => failed(Some(leaf), e.to_string()),
+    }
+}
+
+/// Check what a person is shown, all or nothing: the first record that
+/// fails verification fails the whole view. Returns the decoded leaves.
 pub fn verify_person_records(
     records: &PersonRecordsWire,
     log_key: &NoteVerifier,
     person_key: &[u8; 32],
 ) -> Result<(Checkpoint, Vec<VerifiedRecord>), String> {
-    let note = Note::parse(&records.checkpoint).map_err(|e| e.to_string())?;
-    note.verify(log_key).map_err(|e| e.to_string())?;
-    let cp = Checkpoint::parse(&note.text).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for r in &records.records {
-        let Some(leaf_b64) = &r.leaf else {
-            continue;
+    let (cp, checked) = check_person_records(records, log_key, person_key)?;
+    let mut out = Vec::with_capacity(checked.len());
+    for c in checked {
+        let included = match c.check {
+            RecordCheck::Included => true,
+            RecordCheck::Pending => false,
+            RecordCheck::Failed(why) => return Err(format!("record {}: {why}", c.index)),
         };
-        let bytes = unb64("leaf", leaf_b64).map_err(|e| e.to_string())?;
-        let leaf = LogLeaf::decode(&bytes).map_err(|e| format!("record {}: {e}", r.index))?;
-        let key: [u8; 32] = match &r.record_key {
-            Some(k) => unb64("record key", k)
-                .ok()
-                .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| format!("record {}: bad record key", r.index))?,
-            None => *person_key,
-        };
-        if leaf.commitment != Some(renkei_hub::person::commitment(&key, &leaf.query_id)) {
-            return Err(format!("record {} is not about this person", r.index));
-        }
-        let included = match &r.proof {
-            Some(p) => {
-                let proof: Vec<Hash> = p
-                    .iter()
-                    .map(|h| unb64("proof", h).ok().and_then(|v| v.try_into().ok()))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| format!("record {}: malformed proof", r.index))?;
-                renkei_log::verify_inclusion(
-                    r.index,
-                    cp.size,
-                    &renkei_log::leaf_hash(&bytes),
-                    &proof,
-                    &cp.root,
-                )
-                .map_err(|e| format!("record {}: {e}", r.index))?;
-                true
-            }
-            None => false,
-        };
+        let leaf = c.leaf.ok_or_else(|| format!("record {}: undecodable", c.index))?;
         out.push(VerifiedRecord {
-            index: r.index,
+            index: c.index,
             leaf,
             included,
         });

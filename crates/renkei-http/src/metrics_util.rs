@@ -34,7 +34,7 @@ pub(crate) async fn render() -> String {
 }
 
 /// Count and time every request by role, route and status.
-pub(crate) async fn track(role: &'static str, req: Request, next: Next) -> Response {
+pub async fn track(role: &'static str, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()

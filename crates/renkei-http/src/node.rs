@@ -83,7 +83,7 @@ pub(crate) struct NodeState<S> {
     catalog: Catalog,
     pub(crate) store: S,
     pub(crate) client: Arc<NetClient>,
-    hub_url: String,
+    pub(crate) hub_url: String,
     pub(crate) registry_url: String,
     max_skew_ms: i64,
 }
@@ -163,6 +163,7 @@ pub async fn start_node<S: NodeStore + Clone>(
             post(provide::<S>).layer(DefaultBodyLimit::max(PROVIDE_BODY_LIMIT)),
         )
         .route("/health", get(health::<S>))
+        .merge(crate::notices::node_network_routes::<S>())
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
         .layer(middleware::from_fn(|r, n| {
             crate::metrics_util::track("node", r, n)
@@ -181,6 +182,7 @@ pub async fn start_node<S: NodeStore + Clone>(
         .route("/local/v1/codes/refresh", post(refresh_codes::<S>))
         .route("/local/v1/persons/{local_id}/person-key", post(person_key::<S>))
         .merge(crate::node_card::local_routes::<S>())
+        .merge(crate::notices::node_local_routes::<S>())
         .layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<S>))
         .route("/metrics", get(crate::metrics_util::render))

@@ -40,7 +40,7 @@ fn bad_gateway(m: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_GATEWAY, "registry_error", m)
 }
 
-fn new_local_id() -> LocalPersonId {
+pub(crate) fn new_local_id() -> LocalPersonId {
     let hex: String = renkei_ids::random_bytes::<8>()
         .iter()
         .map(|x| format!("{x:02x}"))

@@ -58,7 +58,7 @@ pub fn read_admin_token(path: &Path) -> Result<AdminToken, PkiError> {
 }
 
 /// Middleware of operator surfaces: `Authorization: Bearer <token>`.
-pub(crate) async fn require_token(State(token): State<AdminToken>, req: Request, next: Next) -> Response {
+pub async fn require_token(State(token): State<AdminToken>, req: Request, next: Next) -> Response {
     let presented = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)

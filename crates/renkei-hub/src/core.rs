@@ -563,6 +563,20 @@ impl HubCore {
         person::hidden_record_key(&self.commit_master, subject, query_id)
     }
 
+    /// The person behind `from`'s `code`, as `to`'s code: how a notice an
+    /// institution addresses by its own code reaches the portal.
+    pub fn translate_code(
+        &self,
+        from: &CorporateNumber,
+        code: &InstitutionCode,
+        to: &CorporateNumber,
+        now: UnixMillis,
+    ) -> Result<InstitutionCode, CodeError> {
+        let ring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
+        let link = ring.decode(code, from, now.0)?;
+        Ok(ring.encode(&link, to))
+    }
+
     /// A fresh code for an institution's person under the current key, for
     /// an institution whose code is in its grace period.
     pub fn refresh_code(

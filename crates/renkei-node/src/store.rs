@@ -7,7 +7,8 @@ use renkei_protocol::{FiscalYear, StoreError};
 
 use renkei_protocol::NodeRecord;
 
-use crate::model::{EnrolledPerson, ItemValue};
+use crate::model::{EnrolledPerson, ItemValue, Notice};
+use renkei_protocol::UnixMillis;
 
 /// What a node keeps. Implementations: `renkei-store-sqlite`.
 pub trait NodeStore: Send + Sync + 'static {
@@ -56,6 +57,24 @@ pub trait NodeStore: Send + Sync + 'static {
         after_seq: Option<u64>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(u64, NodeRecord)>, StoreError>> + Send;
+
+    /// Keep a notice for a person (idempotent by notice id).
+    fn store_notice(
+        &self,
+        local_id: &LocalPersonId,
+        notice: Notice,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A person's notices, newest first.
+    fn notices(&self, local_id: &LocalPersonId) -> impl Future<Output = Result<Vec<Notice>, StoreError>> + Send;
+
+    /// Mark read; `false` if the person has no such notice.
+    fn mark_notice_read(
+        &self,
+        local_id: &LocalPersonId,
+        id: &str,
+        at: UnixMillis,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     fn counts(&self) -> impl Future<Output = Result<NodeCounts, StoreError>> + Send;
 }

@@ -3,7 +3,9 @@ use std::path::Path;
 
 use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_ids::{CorporateNumber, InstitutionCode, LocalPersonId, QueryId};
-use renkei_node::{EnrolledPerson, ItemValue, NodeCounts, NodeRecord, NodeRole, NodeStore, RecordOutcome};
+use renkei_node::{
+    EnrolledPerson, ItemValue, NodeCounts, NodeRecord, NodeRole, NodeStore, Notice, RecordOutcome,
+};
 use renkei_protocol::{FiscalYear, StoreError, UnixMillis};
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row};
@@ -11,7 +13,10 @@ use sqlx::{QueryBuilder, Row};
 use crate::db::{self, DbError, Durability, corrupt, get, parse_col, store_err};
 use crate::group_commit::{Appendable, GroupCommit};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/node_001.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/node_001.sql"),
+    include_str!("../migrations/node_002.sql"),
+];
 
 /// An institution node's store in one SQLite file.
 #[derive(Debug, Clone)]
@@ -163,7 +168,61 @@ pub(crate) fn record_from(row: &SqliteRow) -> Result<(u64, NodeRecord), StoreErr
     ))
 }
 
+fn notice_from(row: &sqlx::sqlite::SqliteRow) -> Result<Notice, StoreError> {
+    Ok(Notice {
+        id: get(row, "id")?,
+        sender: parse_col("sender", &get::<String>(row, "sender")?, CorporateNumber::parse)?,
+        sender_name: get(row, "sender_name")?,
+        title_ja: get(row, "title_ja")?,
+        body_ja: get(row, "body_ja")?,
+        title_en: get(row, "title_en")?,
+        body_en: get(row, "body_en")?,
+        sent_at: UnixMillis(get(row, "sent_at")?),
+        read_at: get::<Option<i64>>(row, "read_at")?.map(UnixMillis),
+    })
+}
+
 impl NodeStore for SqliteNodeStore {
+    async fn store_notice(&self, local_id: &LocalPersonId, n: Notice) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO notices (id, local_id, sender, sender_name, title_ja, body_ja, title_en, body_en, sent_at, read_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&n.id)
+        .bind(local_id.as_str())
+        .bind(n.sender.to_string())
+        .bind(&n.sender_name)
+        .bind(&n.title_ja)
+        .bind(&n.body_ja)
+        .bind(&n.title_en)
+        .bind(&n.body_en)
+        .bind(n.sent_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("store notice"))?;
+        Ok(())
+    }
+
+    async fn notices(&self, local_id: &LocalPersonId) -> Result<Vec<Notice>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM notices WHERE local_id = ? ORDER BY sent_at DESC, id LIMIT 1000")
+            .bind(local_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("list notices"))?;
+        rows.iter().map(notice_from).collect()
+    }
+
+    async fn mark_notice_read(&self, local_id: &LocalPersonId, id: &str, at: UnixMillis) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE notices SET read_at = COALESCE(read_at, ?) WHERE id = ? AND local_id = ?")
+            .bind(at.0)
+            .bind(id)
+            .bind(local_id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err("mark notice read"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn enrol(&self, persons: Vec<EnrolledPerson>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err("enrol"))?;
         for p in &persons {

@@ -1,0 +1,118 @@
+//! Everything the portal asks of others: the Digital Agency's node (whose
+//! business system it is — and through it the hub and the registry), the
+//! hub's public log (with the person's own token) and the registry's card
+//! listener (CA certificates and CRLs).
+
+use std::time::Duration;
+
+use renkei_card::CardSerial;
+use renkei_http::hub_log::PersonRecordsWire;
+use renkei_http::node::{ItemUpdate, PersonKeyResult, QueryRequest, QueryResult};
+use renkei_http::node_card::CardHolder as NodeCardHolder;
+use renkei_http::notices::{MarkedRead, NoticeWire};
+use renkei_http::registry_card::{CardStatusWire, ResolveCardRequest};
+use renkei_http::{ApiFailure, LocalClient, PublicClient};
+use renkei_ids::{CorporateNumber, LocalPersonId};
+
+pub(crate) const OWN_DISCLOSURE: &str = "own_disclosure";
+
+#[derive(Debug, Clone)]
+pub(crate) struct Backend {
+    pub(crate) node: LocalClient,
+    pub(crate) log: PublicClient,
+    pub(crate) cards: PublicClient,
+}
+
+impl Backend {
+    pub(crate) fn new(
+        node_url: &str,
+        node_token: &str,
+        log_url: &str,
+        card_url: &str,
+        ca_pem: &[u8],
+    ) -> Result<Self, ApiFailure> {
+        Ok(Self {
+            node: LocalClient::new(node_url, ca_pem, node_token, Duration::from_secs(30))?,
+            log: PublicClient::new(log_url, ca_pem, Duration::from_secs(30))?,
+            cards: PublicClient::new(card_url, ca_pem, Duration::from_secs(10))?,
+        })
+    }
+
+    pub(crate) async fn resolve_card(&self, certificate_der: &[u8]) -> Result<NodeCardHolder, ApiFailure> {
+        self.node
+            .post(
+                "/local/v1/cards/resolve",
+                &ResolveCardRequest {
+                    certificate: renkei_crypto::b64(certificate_der),
+                },
+            )
+            .await
+    }
+
+    pub(crate) async fn card_status(&self, serial: CardSerial) -> Result<CardStatusWire, ApiFailure> {
+        self.node.get(&format!("/local/v1/cards/{serial}/status")).await
+    }
+
+    pub(crate) async fn query(
+        &self,
+        person: &LocalPersonId,
+        provider: CorporateNumber,
+        item: &str,
+        fiscal_year: Option<u16>,
+    ) -> Result<QueryResult, ApiFailure> {
+        self.node
+            .post(
+                "/local/v1/queries",
+                &QueryRequest {
+                    local_id: person.to_string(),
+                    provider: provider.to_string(),
+                    office_work: OWN_DISCLOSURE.to_owned(),
+                    item: item.to_owned(),
+                    fiscal_year,
+                },
+            )
+            .await
+    }
+
+    pub(crate) async fn person_key(&self, person: &LocalPersonId) -> Result<PersonKeyResult, ApiFailure> {
+        self.node
+            .post(&format!("/local/v1/persons/{person}/person-key"), &serde_json::json!({}))
+            .await
+    }
+
+    pub(crate) async fn person_records(&self, token: &str) -> Result<PersonRecordsWire, ApiFailure> {
+        self.log.get_json_as_person("/v1/person/records", token).await
+    }
+
+    pub(crate) async fn notices(&self, person: &LocalPersonId) -> Result<Vec<NoticeWire>, ApiFailure> {
+        self.node.get(&format!("/local/v1/persons/{person}/notices")).await
+    }
+
+    pub(crate) async fn mark_read(&self, person: &LocalPersonId, notice: &str) -> Result<MarkedRead, ApiFailure> {
+        self.node
+            .post(
+                &format!("/local/v1/persons/{person}/notices/{notice}/read"),
+                &serde_json::json!({}),
+            )
+            .await
+    }
+
+    pub(crate) async fn set_item(
+        &self,
+        person: &LocalPersonId,
+        item: &str,
+        value: serde_json::Value,
+    ) -> Result<(), ApiFailure> {
+        let _: renkei_http::node::ImportResult = self
+            .node
+            .put(
+                &format!("/local/v1/persons/{person}/items/{item}"),
+                &ItemUpdate {
+                    fiscal_year: None,
+                    value,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}

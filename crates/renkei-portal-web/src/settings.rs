@@ -1,0 +1,84 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use renkei_ids::CorporateNumber;
+use serde::{Deserialize, Serialize};
+
+fn default_idle() -> u64 {
+    15 * 60
+}
+fn default_max() -> u64 {
+    4 * 3600
+}
+fn default_challenge() -> u64 {
+    300
+}
+fn default_crl_poll() -> u64 {
+    60
+}
+
+/// Configuration of `renkei portal serve`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSettings {
+    /// The pages and the card app's API. Plain HTTP only on a loopback
+    /// address (browsers treat `http://localhost` as a secure context);
+    /// anything else needs `tls`.
+    pub listen: SocketAddr,
+    /// The administrators' API (guardianships), bearer token.
+    pub admin_listen: SocketAddr,
+    /// The origin people use, e.g. `https://portal.example.jp` or
+    /// `http://localhost:8080`; what cards sign and `Origin` headers must
+    /// match. Derived from the bound address when absent.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub tls: Option<renkei_http::TlsFiles>,
+    /// The Digital Agency node's local API, whose business system the
+    /// portal is.
+    pub node_url: String,
+    pub node_token: PathBuf,
+    /// The network CA: it signs the node's, the registry's and the hub's
+    /// server certificates.
+    pub network_ca: PathBuf,
+    /// The registry's card listener (CA certificates and CRLs).
+    pub card_url: String,
+    /// The hub's public log, e.g. `https://hub:port/log`.
+    pub log_url: String,
+    pub catalog: PathBuf,
+    pub admin_token: PathBuf,
+    #[serde(default = "default_idle")]
+    pub session_idle_secs: u64,
+    #[serde(default = "default_max")]
+    pub session_max_secs: u64,
+    #[serde(default = "default_challenge")]
+    pub challenge_secs: u64,
+    #[serde(default = "default_crl_poll")]
+    pub crl_poll_secs: u64,
+    /// Names of the institutions, for people to read.
+    #[serde(default)]
+    pub institutions: Vec<InstitutionName>,
+    /// What My Information shows and where it is asked for.
+    #[serde(default)]
+    pub sources: Vec<Source>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstitutionName {
+    pub id: CorporateNumber,
+    pub name_ja: String,
+    pub name_en: String,
+}
+
+/// One item of My Information: asked of each provider (a national
+/// deployment routes by the address on file instead of a list).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub item: String,
+    pub providers: Vec<CorporateNumber>,
+    /// For periodic items: the fiscal years to show.
+    #[serde(default)]
+    pub fiscal_years: Vec<u16>,
+}

@@ -1,0 +1,278 @@
+//! The running portal: its state, its two listeners and the task that
+//! keeps the card CAs' CRLs current.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use renkei_card::{CardCaCertificate, CardCrl, CardProfile, CardTrust, CertPurpose};
+use renkei_catalog::Catalog;
+use renkei_http::{RunningServer, SetupError};
+use renkei_ids::CorporateNumber;
+use axum_server::tls_rustls::RustlsConfig;
+use renkei_pki::{ClientAuth, Identity, TrustAnchors};
+use renkei_portal::{PortalStore, SecretHash, SessionPolicy};
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+use crate::backend::Backend;
+use crate::settings::PortalSettings;
+
+/// A person's log key, held for the session that obtained it.
+pub(crate) struct CachedKey {
+    pub(crate) key: Zeroizing<[u8; 32]>,
+    pub(crate) token: Zeroizing<String>,
+    pub(crate) log_key: String,
+    pub(crate) person: renkei_ids::LocalPersonId,
+}
+
+pub(crate) struct PortalState<S> {
+    pub(crate) settings: PortalSettings,
+    /// `scheme://host:port`, what cards sign and `Origin` must be.
+    pub(crate) origin: String,
+    pub(crate) store: S,
+    pub(crate) backend: Backend,
+    pub(crate) catalog: Catalog,
+    pub(crate) trust: RwLock<CardTrust>,
+    pub(crate) policy: SessionPolicy,
+    pub(crate) names: HashMap<CorporateNumber, (String, String)>,
+    pub(crate) person_keys: Mutex<HashMap<SecretHash, CachedKey>>,
+    pub(crate) admin_token: renkei_http::AdminToken,
+}
+
+/// One listener of the portal: plain HTTP on loopback, or TLS.
+#[derive(Debug)]
+pub enum Listener {
+    Plain {
+        addr: SocketAddr,
+        stop: tokio::sync::watch::Sender<bool>,
+        task: JoinHandle<()>,
+    },
+    Tls(RunningServer),
+}
+
+impl Listener {
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Self::Plain { addr, .. } => *addr,
+            Self::Tls(s) => s.addr,
+        }
+    }
+
+    pub async fn shutdown(self, grace: Duration) {
+        match self {
+            Self::Plain { stop, task, .. } => {
+                let _ = stop.send(true);
+                let _ = tokio::time::timeout(grace, task).await;
+            }
+            Self::Tls(s) => s.shutdown(grace).await,
+        }
+    }
+}
+
+/// A started portal.
+#[derive(Debug)]
+pub struct RunningPortal {
+    pub web: Listener,
+    pub admin: Listener,
+    /// The origin (what to open in a browser).
+    pub url: String,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningPortal {
+    pub async fn shutdown(self, grace: Duration) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.web.shutdown(grace).await;
+        self.admin.shutdown(grace).await;
+    }
+}
+
+async fn serve(
+    listen: SocketAddr,
+    router: axum::Router,
+    tls: Option<&(Identity, TrustAnchors)>,
+) -> Result<Listener, SetupError> {
+    let listen_err = |source| SetupError::Listen { addr: listen, source };
+    match tls {
+        Some((identity, anchors)) => {
+            let cfg = renkei_pki::server_config(identity, anchors, ClientAuth::None)?;
+            let server = renkei_http::serve_tls(listen, router, RustlsConfig::from_config(cfg))
+                .await
+                .map_err(listen_err)?;
+            Ok(Listener::Tls(server))
+        }
+        None => {
+            if !listen.ip().is_loopback() {
+                return Err(SetupError::config(
+                    "listen",
+                    format!("{listen} is not a loopback address: serve the portal with [tls] there"),
+                ));
+            }
+            let socket = tokio::net::TcpListener::bind(listen).await.map_err(listen_err)?;
+            let addr = socket.local_addr().map_err(listen_err)?;
+            let (stop, mut stopped) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(socket, router).with_graceful_shutdown(shutdown).await {
+                    tracing::error!(error = %e, "portal listener failed");
+                }
+            });
+            Ok(Listener::Plain { addr, stop, task })
+        }
+    }
+}
+
+/// Fetch the card CAs (once) and their current CRLs into `trust`.
+pub(crate) async fn refresh_card_trust<S>(st: &PortalState<S>) -> Result<(), String> {
+    let have_cas = !st.trust.read().unwrap_or_else(|p| p.into_inner()).cas().is_empty();
+    if !have_cas {
+        let mut cas = Vec::new();
+        for profile in CardProfile::ALL {
+            for purpose in CertPurpose::ALL {
+                let pem = st
+                    .backend
+                    .cards
+                    .get_bytes(&format!("/card/v1/ca/{}/{}.pem", profile.as_str(), purpose.as_str()))
+                    .await
+                    .map_err(|e| format!("card CA {profile}/{purpose}: {e}"))?;
+                let text = String::from_utf8(pem).map_err(|e| e.to_string())?;
+                cas.push(CardCaCertificate::from_pem(&text).map_err(|e| e.to_string())?);
+            }
+        }
+        *st.trust.write().unwrap_or_else(|p| p.into_inner()) = CardTrust::new(cas);
+    }
+    let cas: Vec<CardCaCertificate> = st.trust.read().unwrap_or_else(|p| p.into_inner()).cas().to_vec();
+    for ca in &cas {
+        let der = st
+            .backend
+            .cards
+            .get_bytes(&format!(
+                "/card/v1/crl/{}/{}.crl",
+                ca.profile().as_str(),
+                ca.purpose().as_str()
+            ))
+            .await
+            .map_err(|e| format!("CRL {}/{}: {e}", ca.profile(), ca.purpose()))?;
+        let crl = CardCrl::parse(&der, ca).map_err(|e| e.to_string())?;
+        let mut trust = st.trust.write().unwrap_or_else(|p| p.into_inner());
+        let newer = trust.crl_for(ca).is_none_or(|held| held.number() < crl.number());
+        if newer {
+            trust.install_crl(crl).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn start_portal<S: PortalStore + Clone>(
+    settings: &PortalSettings,
+    store: S,
+) -> Result<RunningPortal, SetupError> {
+    renkei_http::install_metrics();
+    let ca_pem = std::fs::read(&settings.network_ca)
+        .map_err(|e| SetupError::config(settings.network_ca.display().to_string(), e))?;
+    let node_token = renkei_pki::read_private(&settings.node_token)?;
+    let backend = Backend::new(
+        &settings.node_url,
+        String::from_utf8_lossy(&node_token).trim(),
+        &settings.log_url,
+        &settings.card_url,
+        &ca_pem,
+    )
+    .map_err(|e| SetupError::config("portal clients", e))?;
+    let catalog_text = std::fs::read_to_string(&settings.catalog)
+        .map_err(|e| SetupError::config(settings.catalog.display().to_string(), e))?;
+    let catalog = Catalog::parse(&catalog_text)
+        .map_err(|e| SetupError::config(settings.catalog.display().to_string(), e))?;
+    for s in &settings.sources {
+        let item = renkei_catalog::ItemCode::parse(&s.item)
+            .map_err(|e| SetupError::config(format!("sources: {}", s.item), e))?;
+        let spec = catalog
+            .item(&item)
+            .ok_or_else(|| SetupError::config(format!("sources: {}", s.item), "not an item of the catalog"))?;
+        if spec.periodic && s.fiscal_years.is_empty() {
+            return Err(SetupError::config(
+                format!("sources: {}", s.item),
+                "a periodic item needs fiscal_years",
+            ));
+        }
+    }
+    let admin_token = renkei_http::read_admin_token(&settings.admin_token)?;
+    let tls = settings.tls.as_ref().map(|t| t.load()).transpose()?;
+    // Bind first: the origin may come from the bound port.
+    let web_socket = std::net::TcpListener::bind(settings.listen)
+        .map_err(|source| SetupError::Listen { addr: settings.listen, source })?;
+    let bound = web_socket
+        .local_addr()
+        .map_err(|source| SetupError::Listen { addr: settings.listen, source })?;
+    drop(web_socket);
+    let origin = match &settings.public_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None if tls.is_some() => format!("https://localhost:{}", bound.port()),
+        None => format!("http://localhost:{}", bound.port()),
+    };
+    let names = settings
+        .institutions
+        .iter()
+        .map(|i| (i.id, (i.name_ja.clone(), i.name_en.clone())))
+        .collect();
+    let st = Arc::new(PortalState {
+        settings: settings.clone(),
+        origin: origin.clone(),
+        store,
+        backend,
+        catalog,
+        trust: RwLock::new(CardTrust::default()),
+        policy: SessionPolicy {
+            idle_ms: settings.session_idle_secs as i64 * 1000,
+            max_ms: settings.session_max_secs as i64 * 1000,
+        },
+        names,
+        person_keys: Mutex::new(HashMap::new()),
+        admin_token: admin_token.clone(),
+    });
+    if let Err(e) = refresh_card_trust(&st).await {
+        tracing::warn!(error = %e, "card CAs and CRLs not available yet; logins fail until they are");
+    }
+    let web = serve(
+        bound,
+        crate::routes::web_router(st.clone()),
+        tls.as_ref(),
+    )
+    .await?;
+    let admin = serve(
+        settings.admin_listen,
+        crate::admin::router(st.clone()),
+        tls.as_ref(),
+    )
+    .await?;
+    let refresher = {
+        let st = st.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(st.settings.crl_poll_secs.max(1)));
+            loop {
+                tick.tick().await;
+                if let Err(e) = refresh_card_trust(&st).await {
+                    metrics::counter!("renkei_portal_crl_refresh_failures_total").increment(1);
+                    tracing::error!(error = %e, "cannot refresh the card CRLs; keeping the held ones");
+                }
+                let now = renkei_protocol::UnixMillis::now();
+                if let Err(e) = st.store.purge(now, st.policy.max_ms).await {
+                    tracing::warn!(error = %e, "purging expired portal state failed");
+                }
+            }
+        })
+    };
+    tracing::info!(url = %origin, admin = %admin.addr(), "portal started");
+    Ok(RunningPortal {
+        web,
+        admin,
+        url: origin,
+        tasks: vec![refresher],
+    })
+}

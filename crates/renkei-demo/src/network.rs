@@ -21,8 +21,9 @@ use renkei_http::witness::{FollowedLogSettings, RunningWitness, WitnessSettings,
 use renkei_http::{Expect, LocalClient, NetClient, TlsFiles, TrustState};
 use renkei_ids::CorporateNumber;
 use renkei_pki::{Identity, NetworkCa, RevocationReason, Role, TrustAnchors, WriteMode};
+use renkei_portal_web::{InstitutionName, PortalSettings, RunningPortal, Source, start_portal};
 use renkei_store_sqlite::{
-    Durability, SqliteHubStore, SqliteNodeStore, SqliteRegistryStore, SqliteWitnessStore,
+    Durability, SqliteHubStore, SqliteNodeStore, SqlitePortalStore, SqliteRegistryStore, SqliteWitnessStore,
 };
 
 use crate::institutions::{DIGITAL, InstitutionSpec, NODES, REGISTRY};
@@ -107,6 +108,11 @@ pub struct Network {
     pub registry_admin: LocalClient,
     pub registry_files: RoleFiles,
     pub nodes: BTreeMap<&'static str, NodeHandle>,
+    /// The citizen portal, a business system of the Digital Agency's node.
+    pub portal: RunningPortal,
+    pub portal_settings: PortalSettings,
+    /// The portal administrators' bearer token.
+    pub portal_admin_token: String,
 }
 
 fn any_port() -> SocketAddr {
@@ -387,6 +393,37 @@ impl Network {
                 },
             );
         }
+        // --- the portal
+        let portal_dir = dir.join("portal");
+        std::fs::create_dir_all(&portal_dir)?;
+        let portal_admin_token = crate::provision::new_token();
+        renkei_pki::write_private(
+            &portal_dir.join("admin.token"),
+            portal_admin_token.as_bytes(),
+            WriteMode::Replace,
+        )?;
+        let digital = nodes.get(DIGITAL.key).context("the Digital Agency's node")?;
+        let portal_settings = portal_settings(
+            &portal_dir,
+            &ca_dir,
+            &digital.local.base().to_owned(),
+            &digital.files.token,
+            &registry
+                .cards
+                .as_ref()
+                .map(|c| c.url())
+                .context("the registry's card listener")?,
+            &format!("https://{}/log", hub_settings.log.listen),
+            &catalog,
+        );
+        let portal_store =
+            SqlitePortalStore::open(&portal_dir.join("portal.sqlite"), options.durability).await?;
+        let portal = start_portal(&portal_settings, portal_store).await?;
+        let mut portal_settings = portal_settings;
+        portal_settings.listen = portal.web.addr();
+        portal_settings.admin_listen = portal.admin.addr();
+        write_config(&portal_dir.join("portal.toml"), &portal_settings)?;
+
         Ok(Self {
             options,
             ca_dir,
@@ -401,7 +438,15 @@ impl Network {
             registry_admin,
             registry_files,
             nodes,
+            portal,
+            portal_settings,
+            portal_admin_token,
         })
+    }
+
+    /// The portal's admin API base (plain HTTP on loopback).
+    pub fn portal_admin_url(&self) -> String {
+        format!("http://{}", self.portal.admin.addr())
     }
 
     /// Witnesses that cosign the hub's checkpoints.
@@ -486,6 +531,7 @@ impl Network {
 
     pub async fn shutdown(self) {
         let grace = Duration::from_secs(2);
+        self.portal.shutdown(grace).await;
         for (_, n) in self.nodes {
             if let Some(r) = n.running {
                 r.shutdown(grace).await;
@@ -494,6 +540,65 @@ impl Network {
         self.registry.shutdown(grace).await;
         self.hub.shutdown(grace).await;
         self.witness.shutdown(grace).await;
+    }
+}
+
+/// The demo portal's configuration: every institution's name, and My
+/// Information asked of the institutions that hold each item.
+fn portal_settings(
+    dir: &Path,
+    ca_dir: &Path,
+    node_url: &str,
+    node_token: &Path,
+    card_url: &str,
+    log_url: &str,
+    catalog: &Path,
+) -> PortalSettings {
+    use crate::institutions::{KENPO, PENSION, SETAGAYA, YOKOHAMA};
+    let municipalities = vec![SETAGAYA.id(), YOKOHAMA.id()];
+    let source = |item: &str, providers: Vec<CorporateNumber>, fiscal_years: Vec<u16>| Source {
+        item: item.to_owned(),
+        providers,
+        fiscal_years,
+    };
+    PortalSettings {
+        listen: any_port(),
+        admin_listen: any_port(),
+        public_url: None,
+        tls: None,
+        node_url: node_url.to_owned(),
+        node_token: node_token.to_owned(),
+        network_ca: ca_dir.join(renkei_pki::CA_CERT_FILE),
+        card_url: card_url.to_owned(),
+        log_url: log_url.to_owned(),
+        catalog: catalog.to_owned(),
+        admin_token: dir.join("admin.token"),
+        session_idle_secs: 15 * 60,
+        session_max_secs: 4 * 3600,
+        challenge_secs: 300,
+        crl_poll_secs: 30,
+        institutions: NODES
+            .iter()
+            .chain([&REGISTRY])
+            .map(|s| InstitutionName {
+                id: s.id(),
+                name_ja: s.name.to_owned(),
+                name_en: s.name_en.to_owned(),
+            })
+            .collect(),
+        sources: vec![
+            source("four_facts", vec![REGISTRY.id()], vec![]),
+            source("resident_tax_income", municipalities.clone(), vec![2025]),
+            source("household", municipalities.clone(), vec![]),
+            source("child_allowance_status", municipalities.clone(), vec![]),
+            source("disability_certificate", municipalities.clone(), vec![]),
+            source("public_assistance_status", municipalities.clone(), vec![]),
+            source("vaccination_records", municipalities, vec![]),
+            source("pension_benefits", vec![PENSION.id()], vec![2025]),
+            source("health_insurance_qualification", vec![KENPO.id()], vec![]),
+            source("health_checkup", vec![KENPO.id()], (2021..=2025).collect()),
+            source("public_fund_account", vec![DIGITAL.id()], vec![]),
+        ],
     }
 }
 

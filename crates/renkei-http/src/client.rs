@@ -392,7 +392,11 @@ impl PublicClient {
 
     /// GET JSON presenting a person's own access token (the log's view
     /// of a person's records): the person's credential, not the caller's.
-    pub async fn get_json_as_person<R: DeserializeOwned>(&self, path: &str, token: &str) -> Result<R, ApiFailure> {
+    pub async fn get_json_as_person<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> Result<R, ApiFailure> {
         let resp = self
             .client
             .get(format!("{}{path}", self.base))

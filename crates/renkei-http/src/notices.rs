@@ -49,7 +49,11 @@ impl NoticeText {
                 check_notice_text("body_en", b, true).map_err(bad)?;
             }
             (None, None) => {}
-            _ => return Err(ApiError::malformed("title_en and body_en come together or not at all")),
+            _ => {
+                return Err(ApiError::malformed(
+                    "title_en and body_en come together or not at all",
+                ));
+            }
         }
         Ok(())
     }
@@ -209,7 +213,10 @@ async fn send<S: NodeStore>(
     let id = local_id(&body.local_id)?;
     body.notice.check()?;
     let code = st.store.code_of(&id).await?.ok_or_else(|| {
-        ApiError::not_found("not_enrolled", format!("person {id} is not enrolled at this node"))
+        ApiError::not_found(
+            "not_enrolled",
+            format!("person {id} is not enrolled at this node"),
+        )
     })?;
     let delivered: NoticeDelivered = st
         .client
@@ -236,11 +243,15 @@ async fn deliver<S: NodeStore>(
 ) -> Result<Json<NoticeDelivered>, ApiError> {
     peer.require_role(Role::Hub)?;
     if st.identity.kind.as_str() != "digital_agency" {
-        return Err(ApiError::forbidden("not_a_portal", "this node does not receive notices"));
+        return Err(ApiError::forbidden(
+            "not_a_portal",
+            "this node does not receive notices",
+        ));
     }
     body.notice.check()?;
     let code = InstitutionCode::parse(&body.code).map_err(|e| ApiError::malformed(format!("code: {e}")))?;
-    let sender = CorporateNumber::parse(&body.sender).map_err(|e| ApiError::malformed(format!("sender: {e}")))?;
+    let sender =
+        CorporateNumber::parse(&body.sender).map_err(|e| ApiError::malformed(format!("sender: {e}")))?;
     let person = match st.store.person_by_code(&code).await? {
         Some(id) => id,
         None => {
@@ -309,7 +320,10 @@ async fn read<S: NodeStore>(
 ) -> Result<Json<MarkedRead>, ApiError> {
     let id = local_id(&local)?;
     if !st.store.mark_notice_read(&id, &notice, UnixMillis::now()).await? {
-        return Err(ApiError::not_found("unknown_notice", "this person has no such notice"));
+        return Err(ApiError::not_found(
+            "unknown_notice",
+            "this person has no such notice",
+        ));
     }
     Ok(Json(MarkedRead { read: true }))
 }

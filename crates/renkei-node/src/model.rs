@@ -51,15 +51,25 @@ pub fn check_notice_text(field: &'static str, text: &str, body: bool) -> Result<
     let max = if body { 4000 } else { 120 };
     let n = text.chars().count();
     if text.trim().is_empty() {
-        return Err(NoticeTextError { field, problem: "must not be empty" });
+        return Err(NoticeTextError {
+            field,
+            problem: "must not be empty",
+        });
     }
     if n > max {
         return Err(NoticeTextError {
             field,
-            problem: if body { "longer than 4000 characters" } else { "longer than 120 characters" },
+            problem: if body {
+                "longer than 4000 characters"
+            } else {
+                "longer than 120 characters"
+            },
         });
     }
-    if text.chars().any(|c| c.is_control() && !(body && (c == '\n' || c == '\r'))) {
+    if text
+        .chars()
+        .any(|c| c.is_control() && !(body && (c == '\n' || c == '\r')))
+    {
         return Err(NoticeTextError {
             field,
             problem: "contains control characters",

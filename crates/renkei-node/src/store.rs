@@ -66,7 +66,10 @@ pub trait NodeStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// A person's notices, newest first.
-    fn notices(&self, local_id: &LocalPersonId) -> impl Future<Output = Result<Vec<Notice>, StoreError>> + Send;
+    fn notices(
+        &self,
+        local_id: &LocalPersonId,
+    ) -> impl Future<Output = Result<Vec<Notice>, StoreError>> + Send;
 
     /// Mark read; `false` if the person has no such notice.
     fn mark_notice_read(

@@ -51,7 +51,12 @@ pub(crate) enum Staged {
 impl<S: PortalStore> PortalState<S> {
     /// Stage `action` for this session and send the browser to confirm it
     /// with the card; `text` is what the card app shows.
-    pub(crate) async fn stage(&self, li: &LoggedIn, action: Staged, text: String) -> Result<Response, PageError> {
+    pub(crate) async fn stage(
+        &self,
+        li: &LoggedIn,
+        action: Staged,
+        text: String,
+    ) -> Result<Response, PageError> {
         let tr = &li.tr;
         let now = UnixMillis::now();
         let challenge = Challenge::new(
@@ -81,7 +86,11 @@ impl<S: PortalStore> PortalState<S> {
 
     /// The registered reading of a person's name, from their own four
     /// facts through the hub.
-    pub(crate) async fn four_facts(&self, person: &LocalPersonId, tr: &Tr) -> Result<serde_json::Value, PageError> {
+    pub(crate) async fn four_facts(
+        &self,
+        person: &LocalPersonId,
+        tr: &Tr,
+    ) -> Result<serde_json::Value, PageError> {
         let registry = self
             .settings
             .sources
@@ -101,10 +110,18 @@ impl<S: PortalStore> PortalState<S> {
 
     pub(crate) async fn own_name(&self, person: &LocalPersonId, tr: &Tr) -> Result<String, PageError> {
         let facts = self.four_facts(person, tr).await?;
-        Ok(facts.get("name").and_then(|v| v.as_str()).unwrap_or_default().to_owned())
+        Ok(facts
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned())
     }
 
-    async fn current_account(&self, person: &LocalPersonId, tr: &Tr) -> Result<Option<Vec<(String, String)>>, PageError> {
+    async fn current_account(
+        &self,
+        person: &LocalPersonId,
+        tr: &Tr,
+    ) -> Result<Option<Vec<(String, String)>>, PageError> {
         let Some(provider) = self
             .settings
             .sources
@@ -119,7 +136,9 @@ impl<S: PortalStore> PortalState<S> {
             .query(person, provider, "public_fund_account", None)
             .await
             .map_err(|e| PageError::backend("account", e, tr))?;
-        Ok(q.value.filter(|_| q.status == "found").map(|v| crate::pages::fields(&v, tr)))
+        Ok(q.value
+            .filter(|_| q.status == "found")
+            .map(|v| crate::pages::fields(&v, tr)))
     }
 }
 
@@ -292,7 +311,12 @@ fn pending_id(s: &str, tr: &Tr) -> Result<Secret, PageError> {
 }
 
 impl<S: PortalStore> PortalState<S> {
-    async fn confirm_view(&self, li: &LoggedIn, id: &str, message: Option<String>) -> Result<Response, PageError> {
+    async fn confirm_view(
+        &self,
+        li: &LoggedIn,
+        id: &str,
+        message: Option<String>,
+    ) -> Result<Response, PageError> {
         let tr = &li.tr;
         let secret = pending_id(id, tr)?;
         let gone = || PageError::show(StatusCode::GONE, tr.s("confirm_gone"));
@@ -366,7 +390,13 @@ pub(crate) async fn confirm_status<S: PortalStore + Clone>(
     let Some(secret) = Secret::parse(&id) else {
         return crate::routes::state_json(None, UnixMillis::now()).into_response();
     };
-    let pending = st.store.pending(secret.hash()).await.ok().flatten().filter(|p| p.session == li.session.id);
+    let pending = st
+        .store
+        .pending(secret.hash())
+        .await
+        .ok()
+        .flatten()
+        .filter(|p| p.session == li.session.id);
     let challenge = match pending {
         Some(p) => st.store.challenge(&p.challenge).await.ok().flatten(),
         None => None,
@@ -402,10 +432,15 @@ pub(crate) async fn commit<S: PortalStore + Clone>(
             .await
             .map_err(|e| PageError::store(e, &tr))?;
         let Some(holder) = holder else {
-            let c = st.store.challenge(&pending.challenge).await.map_err(|e| PageError::store(e, &tr))?;
+            let c = st
+                .store
+                .challenge(&pending.challenge)
+                .await
+                .map_err(|e| PageError::store(e, &tr))?;
             return match c {
                 Some(c) if c.state == ChallengeState::Pending && !c.is_expired(now) => {
-                    st.confirm_view(&li, &id, Some(tr.s("confirm_not_yet").to_owned())).await
+                    st.confirm_view(&li, &id, Some(tr.s("confirm_not_yet").to_owned()))
+                        .await
                 }
                 _ => Err(gone()),
             };
@@ -437,8 +472,9 @@ pub(crate) async fn commit<S: PortalStore + Clone>(
                 if now_subject.as_str() != subject {
                     return Err(PageError::forbidden(tr.s("error_forbidden")));
                 }
-                let account = FundAccount::parse(&bank_code, &branch_code, &account_kind, &number, &holder_kana)
-                    .map_err(|_| PageError::bad(tr.s("error_bad_input")))?;
+                let account =
+                    FundAccount::parse(&bank_code, &branch_code, &account_kind, &number, &holder_kana)
+                        .map_err(|_| PageError::bad(tr.s("error_bad_input")))?;
                 let value = serde_json::json!({
                     "bank_code": account.bank_code,
                     "bank": account.bank_name(),
@@ -453,7 +489,10 @@ pub(crate) async fn commit<S: PortalStore + Clone>(
                     .set_item(&now_subject, "public_fund_account", value)
                     .await
                     .map_err(|e| PageError::backend("account registration", e, &tr))?;
-                tracing::info!(acting = li.session.acting_for.is_some(), "public-fund account registered");
+                tracing::info!(
+                    acting = li.session.acting_for.is_some(),
+                    "public-fund account registered"
+                );
                 Ok(Redirect::to("/account?done=1").into_response())
             }
             other => crate::proxies::commit_staged(&st, &li, other).await,

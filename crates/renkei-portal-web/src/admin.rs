@@ -19,10 +19,15 @@ pub(crate) fn router<S: PortalStore + Clone>(st: Arc<PortalState<S>>) -> Router 
     Router::new()
         .route("/admin/v1/guardians", post(register::<S>))
         .route("/admin/v1/guardians/{id}/end", post(end::<S>))
-        .layer(middleware::from_fn_with_state(st.admin_token.clone(), renkei_http::require_token))
+        .layer(middleware::from_fn_with_state(
+            st.admin_token.clone(),
+            renkei_http::require_token,
+        ))
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(metrics_text))
-        .layer(middleware::from_fn(|r, n| renkei_http::track("portal-admin", r, n)))
+        .layer(middleware::from_fn(|r, n| {
+            renkei_http::track("portal-admin", r, n)
+        }))
         .with_state(st)
 }
 
@@ -98,7 +103,10 @@ async fn register<S: PortalStore>(
     if scopes.is_empty() {
         return Err(ApiError::malformed("scopes must name at least one scope"));
     }
-    let (from, until) = (date("valid_from", &b.valid_from)?, date("valid_until", &b.valid_until)?);
+    let (from, until) = (
+        date("valid_from", &b.valid_from)?,
+        date("valid_until", &b.valid_until)?,
+    );
     if until < from {
         return Err(ApiError::malformed("valid_until is before valid_from"));
     }
@@ -132,7 +140,10 @@ async fn end<S: PortalStore>(
     State(st): State<Arc<PortalState<S>>>,
     Path(id): Path<String>,
 ) -> Result<Json<GuardianRegistered>, ApiError> {
-    let id = ProxyId(id.parse().map_err(|_| ApiError::malformed("the proxy id is a number"))?);
+    let id = ProxyId(
+        id.parse()
+            .map_err(|_| ApiError::malformed("the proxy id is a number"))?,
+    );
     let mut p = st
         .store
         .proxy(id)
@@ -147,7 +158,9 @@ async fn end<S: PortalStore>(
             "the guardianship has ended already",
         ));
     }
-    p.status = ProxyStatus::Revoked { at: UnixMillis::now() };
+    p.status = ProxyStatus::Revoked {
+        at: UnixMillis::now(),
+    };
     if !st.store.update_proxy(&p, before).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

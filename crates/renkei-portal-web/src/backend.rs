@@ -76,7 +76,10 @@ impl Backend {
 
     pub(crate) async fn person_key(&self, person: &LocalPersonId) -> Result<PersonKeyResult, ApiFailure> {
         self.node
-            .post(&format!("/local/v1/persons/{person}/person-key"), &serde_json::json!({}))
+            .post(
+                &format!("/local/v1/persons/{person}/person-key"),
+                &serde_json::json!({}),
+            )
             .await
     }
 
@@ -85,10 +88,16 @@ impl Backend {
     }
 
     pub(crate) async fn notices(&self, person: &LocalPersonId) -> Result<Vec<NoticeWire>, ApiFailure> {
-        self.node.get(&format!("/local/v1/persons/{person}/notices")).await
+        self.node
+            .get(&format!("/local/v1/persons/{person}/notices"))
+            .await
     }
 
-    pub(crate) async fn mark_read(&self, person: &LocalPersonId, notice: &str) -> Result<MarkedRead, ApiFailure> {
+    pub(crate) async fn mark_read(
+        &self,
+        person: &LocalPersonId,
+        notice: &str,
+    ) -> Result<MarkedRead, ApiFailure> {
         self.node
             .post(
                 &format!("/local/v1/persons/{person}/notices/{notice}/read"),

@@ -8,10 +8,10 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use renkei_card::{CardCertError, CertPurpose};
@@ -68,10 +68,18 @@ pub(crate) async fn show<S: PortalStore>(
     let c = st.store.challenge(&code).await?.ok_or_else(unknown)?;
     let now = UnixMillis::now();
     if c.is_expired(now) {
-        return Err(ApiError::new(StatusCode::GONE, "challenge_expired", "the challenge has expired"));
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "challenge_expired",
+            "the challenge has expired",
+        ));
     }
     if c.state != ChallengeState::Pending {
-        return Err(ApiError::new(StatusCode::CONFLICT, "challenge_used", "the challenge was already approved"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "challenge_used",
+            "the challenge was already approved",
+        ));
     }
     let tbs = c.to_be_signed(&st.origin);
     Ok(Json(ChallengeWire {
@@ -110,10 +118,19 @@ pub(crate) async fn approve<S: PortalStore>(
         tracing::info!(code = %e.code, "card approval refused");
         e.into_response()
     };
-    let c = st.store.challenge(&code).await.map_err(|e| ApiError::from(e).into_response())?.ok_or_else(|| fail(unknown()))?;
+    let c = st
+        .store
+        .challenge(&code)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?
+        .ok_or_else(|| fail(unknown()))?;
     let now = UnixMillis::now();
     if c.is_expired(now) {
-        return Err(fail(ApiError::new(StatusCode::GONE, "challenge_expired", "the challenge has expired")));
+        return Err(fail(ApiError::new(
+            StatusCode::GONE,
+            "challenge_expired",
+            "the challenge has expired",
+        )));
     }
     if c.state != ChallengeState::Pending {
         // A replayed signature, or a second card: the challenge is spent.
@@ -126,7 +143,9 @@ pub(crate) async fn approve<S: PortalStore>(
     let cert = if body.certificate.trim_start().starts_with("-----BEGIN") {
         renkei_card::pem_or_der(body.certificate.as_bytes(), "CERTIFICATE")
     } else {
-        STANDARD.decode(body.certificate.trim()).map_err(|e| e.to_string())
+        STANDARD
+            .decode(body.certificate.trim())
+            .map_err(|e| e.to_string())
     }
     .map_err(|e| fail(ApiError::malformed(format!("certificate: {e}"))))?;
     let signature = STANDARD
@@ -151,16 +170,25 @@ pub(crate) async fn approve<S: PortalStore>(
         })?;
     // The registry decides who it is, and checks the card's status once more.
     let holder = st.backend.resolve_card(&cert).await.map_err(|f| match f {
-        renkei_http::ApiFailure::Rejected { status, code, message, .. } => fail(ApiError::new(
+        renkei_http::ApiFailure::Rejected {
+            status,
+            code,
+            message,
+            ..
+        } => fail(ApiError::new(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
             code,
             message,
         )),
         other => {
             tracing::error!(error = %other, "card resolution failed");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable", "the card cannot be checked now; try again")
-                .retryable(true)
-                .into_response()
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "registry_unavailable",
+                "the card cannot be checked now; try again",
+            )
+            .retryable(true)
+            .into_response()
         }
     })?;
     let person = renkei_ids::LocalPersonId::parse(&holder.local_id)

@@ -70,9 +70,12 @@ impl CardApp {
     /// network's own CA (the system roots otherwise).
     pub fn new(portal_url: &str, ca_pem: Option<&[u8]>) -> Result<Self, CardAppError> {
         let origin = origin_of(portal_url)?;
-        let mut b = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30));
+        let mut b = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30));
         if let Some(pem) = ca_pem {
-            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| CardAppError::Malformed(e.to_string()))?;
+            let cert =
+                reqwest::Certificate::from_pem(pem).map_err(|e| CardAppError::Malformed(e.to_string()))?;
             b = b.tls_certs_only([cert]);
         }
         Ok(Self {
@@ -101,7 +104,9 @@ impl CardApp {
         if !resp.status().is_success() {
             return Err(refused(resp).await);
         }
-        resp.json().await.map_err(|e| CardAppError::Malformed(e.to_string()))
+        resp.json()
+            .await
+            .map_err(|e| CardAppError::Malformed(e.to_string()))
     }
 
     /// The bytes to sign, after checking they are what they claim: the
@@ -111,7 +116,8 @@ impl CardApp {
             .decode(&c.to_be_signed)
             .map_err(|e| CardAppError::Malformed(e.to_string()))?;
         let text = std::str::from_utf8(&bytes).map_err(|e| CardAppError::Malformed(e.to_string()))?;
-        let fields = parse_to_be_signed(text).ok_or_else(|| CardAppError::Malformed("unknown format".into()))?;
+        let fields =
+            parse_to_be_signed(text).ok_or_else(|| CardAppError::Malformed("unknown format".into()))?;
         let get = |k: &str| fields.iter().find(|(f, _)| *f == k).map(|(_, v)| *v);
         let origin = get("origin").unwrap_or_default();
         if origin != self.origin {
@@ -121,14 +127,22 @@ impl CardApp {
             });
         }
         if get("code") != Some(c.code.as_str()) {
-            return Err(CardAppError::Malformed("the signed text names another code".into()));
+            return Err(CardAppError::Malformed(
+                "the signed text names another code".into(),
+            ));
         }
         Ok(bytes)
     }
 
     /// Send a signature made elsewhere (a card reader, OpenSSL).
-    pub async fn submit(&self, code: &str, certificate_der: &[u8], signature: &[u8]) -> Result<Approved, CardAppError> {
-        let code = ShortCode::parse(code).ok_or_else(|| CardAppError::Malformed(format!("{code:?} is not a code")))?;
+    pub async fn submit(
+        &self,
+        code: &str,
+        certificate_der: &[u8],
+        signature: &[u8],
+    ) -> Result<Approved, CardAppError> {
+        let code = ShortCode::parse(code)
+            .ok_or_else(|| CardAppError::Malformed(format!("{code:?} is not a code")))?;
         let resp = self
             .client
             .post(self.url(&code))
@@ -142,7 +156,9 @@ impl CardApp {
         if !resp.status().is_success() {
             return Err(refused(resp).await);
         }
-        resp.json().await.map_err(|e| CardAppError::Malformed(e.to_string()))
+        resp.json()
+            .await
+            .map_err(|e| CardAppError::Malformed(e.to_string()))
     }
 
     /// Fetch, check, sign with the card's authentication key, submit.
@@ -157,9 +173,10 @@ impl CardApp {
         let cert = card.certificate(CertPurpose::Authentication)?;
         let (card2, pin2) = (card.clone(), pin.clone());
         // Opening the key (PBKDF2) and signing are CPU work.
-        let signature = tokio::task::spawn_blocking(move || card2.sign(CertPurpose::Authentication, &pin2, &tbs))
-            .await
-            .map_err(|e| CardAppError::Http(e.to_string()))??;
+        let signature =
+            tokio::task::spawn_blocking(move || card2.sign(CertPurpose::Authentication, &pin2, &tbs))
+                .await
+                .map_err(|e| CardAppError::Http(e.to_string()))??;
         let approved = self.submit(code, &cert, &signature).await?;
         Ok((c, approved))
     }
@@ -171,8 +188,14 @@ mod tests {
 
     #[test]
     fn portals_are_https_except_on_this_machine() {
-        assert_eq!(origin_of("https://portal.example/x").unwrap(), "https://portal.example");
-        assert_eq!(origin_of("http://localhost:8080/").unwrap(), "http://localhost:8080");
+        assert_eq!(
+            origin_of("https://portal.example/x").unwrap(),
+            "https://portal.example"
+        );
+        assert_eq!(
+            origin_of("http://localhost:8080/").unwrap(),
+            "http://localhost:8080"
+        );
         assert_eq!(origin_of("http://127.0.0.1:1").unwrap(), "http://127.0.0.1:1");
         assert!(origin_of("http://portal.example").is_err());
         assert!(origin_of("portal.example").is_err());

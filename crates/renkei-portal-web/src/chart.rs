@@ -31,7 +31,10 @@ fn scale(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The chart, or `None` with fewer than two years of data.
@@ -90,7 +93,11 @@ pub(crate) fn svg(points: &[Point], systolic_label: &str, hba1c_label: &str) -> 
             }
         }
         // Axis ends, on the series' side.
-        let (ax, anchor) = if k == 0 { (PAD_L - 4.0, "end") } else { (W - PAD_R + 4.0, "start") };
+        let (ax, anchor) = if k == 0 {
+            (PAD_L - 4.0, "end")
+        } else {
+            (W - PAD_R + 4.0, "start")
+        };
         for v in [lo, hi] {
             let _ = write!(
                 out,

@@ -55,38 +55,106 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("nav_proxies", "代理人", "Proxies"),
     ("logout", "ログアウト", "Log out"),
     ("login", "ログイン", "Log in"),
-    ("landing_lead", "マイナンバーカードでログインすると、行政機関が保有するあなたの情報、情報のやりとりの記録、お知らせ、公金受取口座、代理人を確認できます。", "Log in with your My Number Card to see the information public bodies hold about you, the record of every exchange of it, your notices, your public-fund account and your proxies."),
-    ("login_title", "マイナンバーカードでログイン", "Log in with your My Number Card"),
+    (
+        "landing_lead",
+        "マイナンバーカードでログインすると、行政機関が保有するあなたの情報、情報のやりとりの記録、お知らせ、公金受取口座、代理人を確認できます。",
+        "Log in with your My Number Card to see the information public bodies hold about you, the record of every exchange of it, your notices, your public-fund account and your proxies.",
+    ),
+    (
+        "login_title",
+        "マイナンバーカードでログイン",
+        "Log in with your My Number Card",
+    ),
     ("login_code_label", "確認コード", "Code"),
-    ("login_scan", "カードアプリでQRコードを読み取るか、確認コードを入力して承認してください。", "Scan the QR code with the card app, or enter the code in it, and approve."),
-    ("login_cli", "コマンドで承認する場合:", "To approve from the command line:"),
-    ("login_waiting", "カードでの承認を待っています…", "Waiting for approval with your card…"),
+    (
+        "login_scan",
+        "カードアプリでQRコードを読み取るか、確認コードを入力して承認してください。",
+        "Scan the QR code with the card app, or enter the code in it, and approve.",
+    ),
+    (
+        "login_cli",
+        "コマンドで承認する場合:",
+        "To approve from the command line:",
+    ),
+    (
+        "login_waiting",
+        "カードでの承認を待っています…",
+        "Waiting for approval with your card…",
+    ),
     ("login_done_button", "承認しました", "I have approved"),
-    ("login_not_yet", "まだ承認されていません。カードアプリで承認してから、もう一度押してください。", "Not approved yet. Approve in the card app, then press the button again."),
-    ("login_expired", "確認コードの有効期限が切れました。もう一度ログインしてください。", "The code has expired. Please log in again."),
-    ("login_restart", "新しいコードでやり直す", "Start again with a new code"),
+    (
+        "login_not_yet",
+        "まだ承認されていません。カードアプリで承認してから、もう一度押してください。",
+        "Not approved yet. Approve in the card app, then press the button again.",
+    ),
+    (
+        "login_expired",
+        "確認コードの有効期限が切れました。もう一度ログインしてください。",
+        "The code has expired. Please log in again.",
+    ),
+    (
+        "login_restart",
+        "新しいコードでやり直す",
+        "Start again with a new code",
+    ),
     ("qr_label", "承認用のQRコード", "QR code for approval"),
-    ("session_expired", "一定時間操作がなかったため、ログアウトしました。もう一度ログインしてください。", "You were logged out after a period of inactivity. Please log in again."),
+    (
+        "session_expired",
+        "一定時間操作がなかったため、ログアウトしました。もう一度ログインしてください。",
+        "You were logged out after a period of inactivity. Please log in again.",
+    ),
     ("logged_out", "ログアウトしました。", "You have logged out."),
     ("home_title", "ホーム", "Home"),
-    ("home_lead", "ご利用になるメニューを選んでください。", "Choose what you want to see."),
+    (
+        "home_lead",
+        "ご利用になるメニューを選んでください。",
+        "Choose what you want to see.",
+    ),
     ("home_unread", "未読のお知らせ", "Unread notices"),
     ("card_profile", "カードの方式", "Card type"),
     ("me_title", "わたしの情報", "My Information"),
-    ("me_lead", "各機関から情報提供ネットワークを通じて、いま取得した情報です（本人への情報提供として記録されます）。", "Fetched just now from each institution through the information provision network (recorded as a disclosure to you)."),
+    (
+        "me_lead",
+        "各機関から情報提供ネットワークを通じて、いま取得した情報です（本人への情報提供として記録されます）。",
+        "Fetched just now from each institution through the information provision network (recorded as a disclosure to you).",
+    ),
     ("me_source", "提供元", "Source"),
     ("me_fetched", "取得日時", "Fetched"),
     ("me_updated", "更新日", "Updated"),
     ("fiscal_year", "年度", "Fiscal year"),
-    ("me_no_data", "提供された情報はありません", "No information was provided"),
-    ("me_unavailable", "取得できませんでした（時間をおいてお試しください）", "Could not be fetched (please try again later)"),
-    ("chart_title", "特定健診の結果の推移", "Health checkups over the years"),
-    ("chart_systolic", "収縮期血圧 (mmHg)", "Systolic blood pressure (mmHg)"),
+    (
+        "me_no_data",
+        "提供された情報はありません",
+        "No information was provided",
+    ),
+    (
+        "me_unavailable",
+        "取得できませんでした（時間をおいてお試しください）",
+        "Could not be fetched (please try again later)",
+    ),
+    (
+        "chart_title",
+        "特定健診の結果の推移",
+        "Health checkups over the years",
+    ),
+    (
+        "chart_systolic",
+        "収縮期血圧 (mmHg)",
+        "Systolic blood pressure (mmHg)",
+    ),
     ("chart_hba1c", "HbA1c（％）", "HbA1c (%)"),
     ("chart_table", "数値の一覧", "Values"),
     ("history_title", "やりとり履歴", "Exchange history"),
-    ("history_lead", "あなたの情報が、いつ、どの機関の間で、何のためにやりとりされたかの記録です。各記録は、ハブが署名したチェックポイントに含まれることを検証しています。", "When your information was exchanged, between which institutions and for what. Each record is checked to be in the log the hub signed."),
-    ("history_checkpoint", "署名を検証したチェックポイントの大きさ", "Size of the verified, signed checkpoint"),
+    (
+        "history_lead",
+        "あなたの情報が、いつ、どの機関の間で、何のためにやりとりされたかの記録です。各記録は、ハブが署名したチェックポイントに含まれることを検証しています。",
+        "When your information was exchanged, between which institutions and for what. Each record is checked to be in the log the hub signed.",
+    ),
+    (
+        "history_checkpoint",
+        "署名を検証したチェックポイントの大きさ",
+        "Size of the verified, signed checkpoint",
+    ),
     ("filter_legend", "絞り込み", "Filter"),
     ("filter_institution", "機関", "Institution"),
     ("filter_office_work", "事務", "Office work"),
@@ -96,7 +164,11 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("filter_apply", "絞り込む", "Apply"),
     ("history_count", "件数", "Records"),
     ("history_verified", "検証済み", "Verified"),
-    ("history_pending", "次のチェックポイント待ち", "Awaiting the next checkpoint"),
+    (
+        "history_pending",
+        "次のチェックポイント待ち",
+        "Awaiting the next checkpoint",
+    ),
     ("history_failed", "検証できません", "Failed verification"),
     ("col_date", "日時", "Date"),
     ("col_requester", "照会機関", "Requester"),
@@ -116,10 +188,22 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("notices_none", "お知らせはありません。", "No notices."),
     ("notice_from", "差出人", "From"),
     ("account_title", "公金受取口座", "Public-fund receiving account"),
-    ("account_lead", "給付金などを受け取る、ご本人名義の口座を一つ登録できます。", "Register one account in your own name to receive benefits."),
+    (
+        "account_lead",
+        "給付金などを受け取る、ご本人名義の口座を一つ登録できます。",
+        "Register one account in your own name to receive benefits.",
+    ),
     ("account_current", "登録中の口座", "Registered account"),
-    ("account_none", "登録されている口座はありません。", "No account is registered."),
-    ("account_form", "口座を登録・変更する", "Register or change the account"),
+    (
+        "account_none",
+        "登録されている口座はありません。",
+        "No account is registered.",
+    ),
+    (
+        "account_form",
+        "口座を登録・変更する",
+        "Register or change the account",
+    ),
     ("bank_code", "金融機関コード（4桁）", "Bank code (4 digits)"),
     ("branch_code", "支店コード（3桁）", "Branch code (3 digits)"),
     ("account_kind", "預金種目", "Account type"),
@@ -129,51 +213,147 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("kind_current", "当座", "Current"),
     ("kind_savings", "貯蓄", "Savings"),
     ("account_next", "確認へ進む", "Continue"),
-    ("account_saved", "公金受取口座を登録しました。", "Your public-fund account is registered."),
-    ("err_four_digits", "4桁の数字で入力してください。", "Enter 4 digits."),
-    ("err_three_digits", "3桁の数字で入力してください。", "Enter 3 digits."),
-    ("err_seven_digits", "7桁の数字で入力してください。", "Enter 7 digits."),
-    ("err_unknown_bank", "この金融機関コードは登録できません。", "This bank code is not accepted."),
-    ("err_unknown_kind", "預金種目を選んでください。", "Choose an account type."),
-    ("err_katakana", "カタカナで入力してください。", "Enter the name in katakana."),
-    ("err_form", "入力内容を確認してください。", "Please check what you entered."),
+    (
+        "account_saved",
+        "公金受取口座を登録しました。",
+        "Your public-fund account is registered.",
+    ),
+    (
+        "err_four_digits",
+        "4桁の数字で入力してください。",
+        "Enter 4 digits.",
+    ),
+    (
+        "err_three_digits",
+        "3桁の数字で入力してください。",
+        "Enter 3 digits.",
+    ),
+    (
+        "err_seven_digits",
+        "7桁の数字で入力してください。",
+        "Enter 7 digits.",
+    ),
+    (
+        "err_unknown_bank",
+        "この金融機関コードは登録できません。",
+        "This bank code is not accepted.",
+    ),
+    (
+        "err_unknown_kind",
+        "預金種目を選んでください。",
+        "Choose an account type.",
+    ),
+    (
+        "err_katakana",
+        "カタカナで入力してください。",
+        "Enter the name in katakana.",
+    ),
+    (
+        "err_form",
+        "入力内容を確認してください。",
+        "Please check what you entered.",
+    ),
     ("confirm_title", "カードで確定", "Confirm with your card"),
-    ("confirm_lead", "この操作を確定するには、もう一度マイナンバーカードで本人確認してください（共用の端末で他の方が操作することを防ぐためです）。", "To commit this, confirm with your My Number Card once more (so that nobody else can do it on a shared device)."),
+    (
+        "confirm_lead",
+        "この操作を確定するには、もう一度マイナンバーカードで本人確認してください（共用の端末で他の方が操作することを防ぐためです）。",
+        "To commit this, confirm with your My Number Card once more (so that nobody else can do it on a shared device).",
+    ),
     ("confirm_action", "確定する内容", "What you confirm"),
     ("confirm_button", "確定する", "Commit"),
-    ("confirm_not_yet", "まだカードで承認されていません。", "Not approved with the card yet."),
-    ("confirm_wrong_card", "ログインしている方とは別のカードで承認されました。確定できません。", "A card other than the logged-in person's approved this; it cannot be committed."),
-    ("confirm_gone", "この確認は有効期限が切れたか、すでに使われています。最初からやり直してください。", "This confirmation has expired or was already used. Please start again."),
+    (
+        "confirm_not_yet",
+        "まだカードで承認されていません。",
+        "Not approved with the card yet.",
+    ),
+    (
+        "confirm_wrong_card",
+        "ログインしている方とは別のカードで承認されました。確定できません。",
+        "A card other than the logged-in person's approved this; it cannot be committed.",
+    ),
+    (
+        "confirm_gone",
+        "この確認は有効期限が切れたか、すでに使われています。最初からやり直してください。",
+        "This confirmation has expired or was already used. Please start again.",
+    ),
     ("cancel", "やめる", "Cancel"),
     ("proxies_title", "代理人", "Proxies"),
-    ("proxies_lead", "代理人は、ご自身のマイナンバーカードで、決められた範囲と期間だけ、あなたの代わりに操作できます。取り消せるのはあなただけです。", "A proxy acts for you with their own My Number Card, within the scope and period you set. Only you can revoke it."),
+    (
+        "proxies_lead",
+        "代理人は、ご自身のマイナンバーカードで、決められた範囲と期間だけ、あなたの代わりに操作できます。取り消せるのはあなただけです。",
+        "A proxy acts for you with their own My Number Card, within the scope and period you set. Only you can revoke it.",
+    ),
     ("proxies_mine", "あなたの代理人", "Your proxies"),
-    ("proxies_theirs", "あなたが代理人となっている方", "People you act for"),
+    (
+        "proxies_theirs",
+        "あなたが代理人となっている方",
+        "People you act for",
+    ),
     ("proxies_none", "ありません。", "None."),
     ("proxy_scope", "範囲", "Scope"),
     ("proxy_period", "期間", "Period"),
     ("proxy_status", "状態", "Status"),
     ("proxy_basis", "根拠", "Basis"),
-    ("proxy_basis_principal", "ご本人による指定", "Appointed by the principal"),
-    ("proxy_basis_guardian", "成年後見（審判）", "Guardianship (court decision)"),
+    (
+        "proxy_basis_principal",
+        "ご本人による指定",
+        "Appointed by the principal",
+    ),
+    (
+        "proxy_basis_guardian",
+        "成年後見（審判）",
+        "Guardianship (court decision)",
+    ),
     ("status_active", "有効", "Active"),
-    ("status_on_hold", "保留中（カードの状態が変わったため、ご本人の再確認が必要です）", "On hold (a card changed; the principal must confirm again)"),
+    (
+        "status_on_hold",
+        "保留中（カードの状態が変わったため、ご本人の再確認が必要です）",
+        "On hold (a card changed; the principal must confirm again)",
+    ),
     ("status_revoked", "取消済み", "Revoked"),
     ("proxy_revoke", "取り消す", "Revoke"),
     ("proxy_confirm", "再確認する", "Confirm again"),
     ("proxy_act", "この方の代理として操作する", "Act for this person"),
     ("proxy_person", "相手", "Person"),
     ("proxy_invite_title", "代理人を指定する", "Appoint a proxy"),
-    ("proxy_invite_lead", "範囲と期間を決めて招待コードを作り、代理人となる方に伝えてください。代理人はご自身のカードでログインしてコードを入力します。", "Choose the scope and period to create an invitation code, and give it to your proxy. They log in with their own card and enter the code."),
-    ("proxy_invite_button", "招待コードを作る", "Create an invitation code"),
+    (
+        "proxy_invite_lead",
+        "範囲と期間を決めて招待コードを作り、代理人となる方に伝えてください。代理人はご自身のカードでログインしてコードを入力します。",
+        "Choose the scope and period to create an invitation code, and give it to your proxy. They log in with their own card and enter the code.",
+    ),
+    (
+        "proxy_invite_button",
+        "招待コードを作る",
+        "Create an invitation code",
+    ),
     ("proxy_invitation_code", "招待コード", "Invitation code"),
-    ("proxy_invitation_made", "招待コードを作りました。7日以内に代理人に入力してもらってください。", "The invitation code is ready. Your proxy must enter it within 7 days."),
+    (
+        "proxy_invitation_made",
+        "招待コードを作りました。7日以内に代理人に入力してもらってください。",
+        "The invitation code is ready. Your proxy must enter it within 7 days.",
+    ),
     ("proxy_accept_title", "代理人になる", "Become a proxy"),
     ("proxy_accept_button", "招待を受ける", "Accept the invitation"),
-    ("proxy_accepted", "代理人として登録されました。", "You are registered as the proxy."),
-    ("proxy_revoked", "代理人を取り消しました。", "The proxy was revoked."),
-    ("proxy_confirmed", "代理人を再確認しました。", "The proxy is confirmed again."),
-    ("proxy_acts_title", "代理人による操作の記録", "What proxies did for you"),
+    (
+        "proxy_accepted",
+        "代理人として登録されました。",
+        "You are registered as the proxy.",
+    ),
+    (
+        "proxy_revoked",
+        "代理人を取り消しました。",
+        "The proxy was revoked.",
+    ),
+    (
+        "proxy_confirmed",
+        "代理人を再確認しました。",
+        "The proxy is confirmed again.",
+    ),
+    (
+        "proxy_acts_title",
+        "代理人による操作の記録",
+        "What proxies did for you",
+    ),
     ("proxy_actor", "操作した方", "By"),
     ("proxy_action", "操作", "Action"),
     ("acting_for", "代理として操作中", "Acting as proxy"),
@@ -184,11 +364,27 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("scope_account", "公金受取口座", "Public-fund account"),
     ("error_title", "エラー", "Error"),
     ("error_back", "ホームへ戻る", "Back to home"),
-    ("error_forbidden", "この操作はできません。", "This is not allowed."),
-    ("error_csrf", "フォームの有効期限が切れたか、別のサイトから送信されました。ページを開き直してください。", "The form has expired or was sent from another site. Please reload the page."),
+    (
+        "error_forbidden",
+        "この操作はできません。",
+        "This is not allowed.",
+    ),
+    (
+        "error_csrf",
+        "フォームの有効期限が切れたか、別のサイトから送信されました。ページを開き直してください。",
+        "The form has expired or was sent from another site. Please reload the page.",
+    ),
     ("error_not_found", "ページが見つかりません。", "Page not found."),
-    ("error_unavailable", "一時的に利用できません。時間をおいてお試しください。", "Temporarily unavailable. Please try again later."),
-    ("error_bad_input", "入力内容が正しくありません。", "What was sent is not valid."),
+    (
+        "error_unavailable",
+        "一時的に利用できません。時間をおいてお試しください。",
+        "Temporarily unavailable. Please try again later.",
+    ),
+    (
+        "error_bad_input",
+        "入力内容が正しくありません。",
+        "What was sent is not valid.",
+    ),
 ];
 
 /// The texts of one language.
@@ -254,7 +450,11 @@ mod tests {
                 let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
                 for part in text.split(".s(\"").skip(1) {
                     let key: String = part.chars().take_while(|c| *c != '"').collect();
-                    if key.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()) && !key.is_empty() {
+                    if key
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
+                        && !key.is_empty()
+                    {
                         used.push(key);
                     }
                 }
@@ -262,7 +462,10 @@ mod tests {
         }
         assert!(used.len() > 50, "found only {} uses", used.len());
         for key in &used {
-            assert!(TEXTS.iter().any(|(k, _, _)| k == key), "text {key:?} is used but not defined");
+            assert!(
+                TEXTS.iter().any(|(k, _, _)| k == key),
+                "text {key:?} is used but not defined"
+            );
         }
         let mut keys: Vec<_> = TEXTS.iter().map(|(k, _, _)| *k).collect();
         keys.sort();
@@ -274,8 +477,18 @@ mod tests {
             assert_ne!(ja, en, "{k}: the Japanese text is the English one");
         }
         // Field-error keys built at run time.
-        for problem in ["four_digits", "three_digits", "seven_digits", "unknown_bank", "unknown_kind", "katakana"] {
-            assert!(TEXTS.iter().any(|(k, _, _)| *k == format!("err_{problem}")), "{problem}");
+        for problem in [
+            "four_digits",
+            "three_digits",
+            "seven_digits",
+            "unknown_bank",
+            "unknown_kind",
+            "katakana",
+        ] {
+            assert!(
+                TEXTS.iter().any(|(k, _, _)| *k == format!("err_{problem}")),
+                "{problem}"
+            );
         }
     }
 }

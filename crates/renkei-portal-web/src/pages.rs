@@ -18,7 +18,9 @@ use crate::chart::{self, Point};
 use crate::i18n::Tr;
 use crate::routes::{CsrfForm, page_result};
 use crate::state::{CachedKey, PortalState};
-use crate::templates::{ChartRow, HistoryPage, HistoryRow, ItemView, MePage, NoticeView, NoticesPage, Opt, render};
+use crate::templates::{
+    ChartRow, HistoryPage, HistoryRow, ItemView, MePage, NoticeView, NoticesPage, Opt, render,
+};
 use crate::web::{PageError, jst, lang_of};
 
 /// Labels of the fields items carry (unknown ones show their key).
@@ -60,7 +62,11 @@ const FIELD_LABELS: &[(&str, &str, &str)] = &[
     ("bank_code", "金融機関コード", "Bank code"),
     ("branch_code", "支店コード", "Branch code"),
     ("account_type", "預金種目", "Account type"),
-    ("account_number_last4", "口座番号（下4桁）", "Account number (last 4)"),
+    (
+        "account_number_last4",
+        "口座番号（下4桁）",
+        "Account number (last 4)",
+    ),
     ("holder_kana", "口座名義（カナ）", "Account holder"),
 ];
 
@@ -85,17 +91,27 @@ fn field_value(key: &str, v: &serde_json::Value, tr: &Tr) -> String {
             _ => tr.pick("不明", "Unknown").into(),
         },
         (_, Value::String(s)) => s.clone(),
-        (_, Value::Bool(b)) => tr.pick(if *b { "はい" } else { "いいえ" }, if *b { "Yes" } else { "No" }).into(),
+        (_, Value::Bool(b)) => tr
+            .pick(if *b { "はい" } else { "いいえ" }, if *b { "Yes" } else { "No" })
+            .into(),
         (_, Value::Number(n)) => n.to_string(),
         (_, Value::Array(a)) => a
             .iter()
             .map(|x| match x {
-                Value::Object(o) => o.values().map(|v| field_value("", v, tr)).collect::<Vec<_>>().join(" "),
+                Value::Object(o) => o
+                    .values()
+                    .map(|v| field_value("", v, tr))
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 other => field_value("", other, tr),
             })
             .collect::<Vec<_>>()
             .join("、"),
-        (_, Value::Object(o)) => o.iter().map(|(k, v)| format!("{k}: {}", field_value(k, v, tr))).collect::<Vec<_>>().join(", "),
+        (_, Value::Object(o)) => o
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", field_value(k, v, tr)))
+            .collect::<Vec<_>>()
+            .join(", "),
         (_, Value::Null) => String::new(),
     }
 }
@@ -134,7 +150,11 @@ impl<S: PortalStore> PortalState<S> {
 
     /// Ask every configured source, concurrently, under the own-disclosure
     /// office work.
-    pub(crate) async fn my_information(&self, person: &LocalPersonId, tr: &Tr) -> Vec<(String, u16, ItemView, Option<serde_json::Value>)>
+    pub(crate) async fn my_information(
+        &self,
+        person: &LocalPersonId,
+        tr: &Tr,
+    ) -> Vec<(String, u16, ItemView, Option<serde_json::Value>)>
     where
         S: Clone,
     {
@@ -161,7 +181,9 @@ impl<S: PortalStore> PortalState<S> {
         }
         let mut results = Vec::new();
         while let Some(joined) = tasks.join_next().await {
-            let Ok((n, item, provider, fy, r)) = joined else { continue };
+            let Ok((n, item, provider, fy, r)) = joined else {
+                continue;
+            };
             let fetched = jst(UnixMillis::now().0);
             let source = self.institution_name(&provider.to_string(), tr);
             let (status, fields, updated, value) = match r {
@@ -197,7 +219,10 @@ impl<S: PortalStore> PortalState<S> {
             ));
         }
         results.sort_by_key(|r| r.0);
-        results.into_iter().map(|(_, i, fy, v, val)| (i, fy, v, val)).collect()
+        results
+            .into_iter()
+            .map(|(_, i, fy, v, val)| (i, fy, v, val))
+            .collect()
     }
 
     /// The person's key for the log, from the cache of this session or
@@ -208,7 +233,11 @@ impl<S: PortalStore> PortalState<S> {
         person: &LocalPersonId,
         tr: &Tr,
     ) -> Result<(Zeroizing<[u8; 32]>, Zeroizing<String>, String), PageError> {
-        if let Some(k) = self.person_keys.lock().unwrap_or_else(|p| p.into_inner()).get(&session)
+        if let Some(k) = self
+            .person_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&session)
             && &k.person == person
         {
             return Ok((k.key.clone(), k.token.clone(), k.log_key.clone()));
@@ -237,7 +266,10 @@ impl<S: PortalStore> PortalState<S> {
     }
 }
 
-pub(crate) async fn me<S: PortalStore + Clone>(State(st): State<Arc<PortalState<S>>>, headers: HeaderMap) -> Response {
+pub(crate) async fn me<S: PortalStore + Clone>(
+    State(st): State<Arc<PortalState<S>>>,
+    headers: HeaderMap,
+) -> Response {
     let tr = Tr::new(lang_of(&headers));
     let r = async {
         let li = st.logged_in(&headers).await?;
@@ -338,7 +370,8 @@ pub(crate) async fn history<S: PortalStore + Clone>(
             .person_records(&token)
             .await
             .map_err(|e| PageError::backend("person records", e, &tr))?;
-        let verifier = renkei_log::NoteVerifier::parse(&log_key).map_err(|e| PageError::backend("log key", e, &tr))?;
+        let verifier =
+            renkei_log::NoteVerifier::parse(&log_key).map_err(|e| PageError::backend("log key", e, &tr))?;
         let (cp, checked) = check_person_records(&records, &verifier, &key).map_err(|e| {
             // A checkpoint that does not verify: nothing is shown as verified.
             metrics::counter!("renkei_portal_history_failures_total").increment(1);
@@ -372,7 +405,11 @@ pub(crate) async fn history<S: PortalStore + Clone>(
                 });
                 continue;
             };
-            let (req, prov, w) = (leaf.requester.to_string(), leaf.provider.to_string(), leaf.office_work.to_string());
+            let (req, prov, w) = (
+                leaf.requester.to_string(),
+                leaf.provider.to_string(),
+                leaf.office_work.to_string(),
+            );
             seen_institutions.insert(req.clone());
             seen_institutions.insert(prov.clone());
             seen_works.insert(w.clone());
@@ -392,7 +429,12 @@ pub(crate) async fn history<S: PortalStore + Clone>(
                 continue;
             }
             let item = match leaf.fiscal_year {
-                Some(fy) => format!("{} ({} {})", st.item_name(&leaf.item.to_string(), &tr), tr.s("fiscal_year"), fy),
+                Some(fy) => format!(
+                    "{} ({} {})",
+                    st.item_name(&leaf.item.to_string(), &tr),
+                    tr.s("fiscal_year"),
+                    fy
+                ),
                 None => st.item_name(&leaf.item.to_string(), &tr),
             };
             rows.push(HistoryRow {
@@ -461,7 +503,10 @@ pub(crate) async fn history<S: PortalStore + Clone>(
     page_result(&tr, r)
 }
 
-pub(crate) async fn notices<S: PortalStore + Clone>(State(st): State<Arc<PortalState<S>>>, headers: HeaderMap) -> Response {
+pub(crate) async fn notices<S: PortalStore + Clone>(
+    State(st): State<Arc<PortalState<S>>>,
+    headers: HeaderMap,
+) -> Response {
     let tr = Tr::new(lang_of(&headers));
     let r = async {
         let li = st.logged_in(&headers).await?;
@@ -509,11 +554,17 @@ pub(crate) async fn mark_read<S: PortalStore + Clone>(
         let li = st.logged_in(&headers).await?;
         st.check_form(&li, &headers, &form.csrf)?;
         let (subject, _) = st.subject(&li, Scope::Notices, "notice_read").await?;
-        if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if id.len() > 64
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(PageError::bad(li.tr.s("error_bad_input")));
         }
         match st.backend.mark_read(&subject, &id).await {
-            Ok(_) => Ok(axum::response::IntoResponse::into_response(Redirect::to("/notices"))),
+            Ok(_) => Ok(axum::response::IntoResponse::into_response(Redirect::to(
+                "/notices",
+            ))),
             Err(renkei_http::ApiFailure::Rejected { status: 404, .. }) => Err(PageError::show(
                 axum::http::StatusCode::NOT_FOUND,
                 li.tr.s("error_not_found"),

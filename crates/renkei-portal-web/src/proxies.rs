@@ -22,7 +22,10 @@ use crate::web::{LoggedIn, PageError, jst, lang_of, today_jst};
 const INVITATION_DAYS: i64 = 7;
 
 fn scopes_text(s: ScopeSet, tr: &Tr) -> String {
-    s.iter().map(|x| tr.s(scope_key(x))).collect::<Vec<_>>().join("、")
+    s.iter()
+        .map(|x| tr.s(scope_key(x)))
+        .collect::<Vec<_>>()
+        .join("、")
 }
 
 fn view(p: &Proxy, me: &renkei_ids::LocalPersonId, tr: &Tr, today: time::Date) -> ProxyView {
@@ -34,7 +37,11 @@ fn view(p: &Proxy, me: &renkei_ids::LocalPersonId, tr: &Tr, today: time::Date) -
     };
     ProxyView {
         id: p.id.0,
-        person: if mine { p.representative_name.clone() } else { p.principal_name.clone() },
+        person: if mine {
+            p.representative_name.clone()
+        } else {
+            p.principal_name.clone()
+        },
         scopes: scopes_text(p.scopes, tr),
         period: format!("{} – {}", p.valid_from, p.valid_until),
         status: status.to_owned(),
@@ -45,10 +52,7 @@ fn view(p: &Proxy, me: &renkei_ids::LocalPersonId, tr: &Tr, today: time::Date) -
         },
         can_revoke: mine && !matches!(p.status, ProxyStatus::Revoked { .. }),
         can_confirm: mine && matches!(p.status, ProxyStatus::OnHold { .. }),
-        can_act: !mine
-            && p.status == ProxyStatus::Active
-            && today >= p.valid_from
-            && today <= p.valid_until,
+        can_act: !mine && p.status == ProxyStatus::Active && today >= p.valid_from && today <= p.valid_until,
     }
 }
 
@@ -61,16 +65,36 @@ pub(crate) struct ProxiesQuery {
 }
 
 impl<S: PortalStore> PortalState<S> {
-    async fn proxies_page(&self, li: &LoggedIn, invitation: Option<String>, flash: Option<String>, error: Option<String>) -> Result<Response, PageError> {
+    async fn proxies_page(
+        &self,
+        li: &LoggedIn,
+        invitation: Option<String>,
+        flash: Option<String>,
+        error: Option<String>,
+    ) -> Result<Response, PageError> {
         let tr = li.tr;
         let me = &li.session.holder.person;
         let now = UnixMillis::now();
         let today = today_jst(now);
-        let all = self.store.proxies_of(me).await.map_err(|e| PageError::store(e, &tr))?;
-        let mine = all.iter().filter(|p| &p.principal == me).map(|p| view(p, me, &tr, today)).collect();
-        let theirs = all.iter().filter(|p| &p.representative == me).map(|p| view(p, me, &tr, today)).collect();
-        let names: std::collections::HashMap<_, _> =
-            all.iter().map(|p| (p.id, p.representative_name.clone())).collect();
+        let all = self
+            .store
+            .proxies_of(me)
+            .await
+            .map_err(|e| PageError::store(e, &tr))?;
+        let mine = all
+            .iter()
+            .filter(|p| &p.principal == me)
+            .map(|p| view(p, me, &tr, today))
+            .collect();
+        let theirs = all
+            .iter()
+            .filter(|p| &p.representative == me)
+            .map(|p| view(p, me, &tr, today))
+            .collect();
+        let names: std::collections::HashMap<_, _> = all
+            .iter()
+            .map(|p| (p.id, p.representative_name.clone()))
+            .collect();
         let acts = self
             .store
             .acts_for(me, 50)
@@ -79,11 +103,18 @@ impl<S: PortalStore> PortalState<S> {
             .into_iter()
             .map(|a| ActView {
                 at: jst(a.at.0),
-                actor: names.get(&a.proxy).cloned().unwrap_or_else(|| a.actor.to_string()),
+                actor: names
+                    .get(&a.proxy)
+                    .cloned()
+                    .unwrap_or_else(|| a.actor.to_string()),
                 action: a.action,
             })
             .collect();
-        let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+        let status = if error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        };
         let mut resp = render(&ProxiesPage {
             ctx: self.ctx(li, "proxies_title", "/proxies").await.with_flash(flash),
             mine,
@@ -124,7 +155,10 @@ pub(crate) async fn page<S: PortalStore + Clone>(
     let r = async {
         let li = st.logged_in(&headers).await?;
         st.not_acting(&li)?;
-        let invitation = q.invited.and_then(|c| ShortCode::parse(&c)).map(|c| c.to_string());
+        let invitation = q
+            .invited
+            .and_then(|c| ShortCode::parse(&c))
+            .map(|c| c.to_string());
         let flash = q.done.as_deref().map(|d| {
             li.tr
                 .s(match d {
@@ -144,11 +178,19 @@ pub(crate) async fn page<S: PortalStore + Clone>(
 type Pairs = Vec<(String, String)>;
 
 fn field<'a>(pairs: &'a Pairs, name: &str) -> &'a str {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
 }
 
 fn date(s: &str) -> Option<time::Date> {
-    time::Date::parse(s.trim(), time::macros::format_description!("[year]-[month]-[day]")).ok()
+    time::Date::parse(
+        s.trim(),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
 }
 
 pub(crate) async fn invite<S: PortalStore + Clone>(
@@ -168,14 +210,20 @@ pub(crate) async fn invite<S: PortalStore + Clone>(
             .map(|(_, v)| Scope::parse(v))
             .collect();
         let scopes = scopes.map(ScopeSet::new).filter(|s| !s.is_empty());
-        let (from, until) = (date(field(&pairs, "valid_from")), date(field(&pairs, "valid_until")));
+        let (from, until) = (
+            date(field(&pairs, "valid_from")),
+            date(field(&pairs, "valid_until")),
+        );
         let today = today_jst(UnixMillis::now());
         let problem = match (scopes, from, until) {
             (None, _, _) => Some(tr.pick("範囲を一つ以上選んでください。", "Choose at least one scope.")),
-            (_, None, _) | (_, _, None) => Some(tr.pick("期間を日付で入力してください。", "Enter the period as dates.")),
-            (_, Some(f), Some(u)) if u < f || u < today => {
-                Some(tr.pick("期間の終わりは始まりと今日より後にしてください。", "The period must end after it starts and after today."))
+            (_, None, _) | (_, _, None) => {
+                Some(tr.pick("期間を日付で入力してください。", "Enter the period as dates."))
             }
+            (_, Some(f), Some(u)) if u < f || u < today => Some(tr.pick(
+                "期間の終わりは始まりと今日より後にしてください。",
+                "The period must end after it starts and after today.",
+            )),
             (_, Some(f), Some(u)) if u > f.replace_year(f.year() + 5).unwrap_or(f) => {
                 Some(tr.pick("期間は5年までです。", "The period can be at most 5 years."))
             }
@@ -184,7 +232,11 @@ pub(crate) async fn invite<S: PortalStore + Clone>(
         if let Some(p) = problem {
             return st.proxies_page(&li, None, None, Some(p.to_owned())).await;
         }
-        let (scopes, from, until) = (scopes.unwrap_or_default(), from.unwrap_or(today), until.unwrap_or(today));
+        let (scopes, from, until) = (
+            scopes.unwrap_or_default(),
+            from.unwrap_or(today),
+            until.unwrap_or(today),
+        );
         let principal_name = st.own_name(&li.session.holder.person, &tr).await?;
         let text = format!(
             "{}: {} / {} – {}",
@@ -230,7 +282,18 @@ pub(crate) async fn accept<S: PortalStore + Clone>(
         let tr = li.tr;
         let Some(code) = ShortCode::parse(&f.code) else {
             return st
-                .proxies_page(&li, None, None, Some(tr.pick("招待コードの形式が正しくありません。", "That is not an invitation code.").to_owned()))
+                .proxies_page(
+                    &li,
+                    None,
+                    None,
+                    Some(
+                        tr.pick(
+                            "招待コードの形式が正しくありません。",
+                            "That is not an invitation code.",
+                        )
+                        .to_owned(),
+                    ),
+                )
                 .await;
         };
         let representative_name = st.own_name(&li.session.holder.person, &tr).await?;
@@ -275,7 +338,12 @@ pub(crate) async fn revoke<S: PortalStore + Clone>(
         let before = p.status;
         p.revoke(&li.session.holder.person, UnixMillis::now())
             .map_err(|r| PageError::forbidden(proxy_refusal_text(&r, &li.tr)))?;
-        if !st.store.update_proxy(&p, before).await.map_err(|e| PageError::store(e, &li.tr))? {
+        if !st
+            .store
+            .update_proxy(&p, before)
+            .await
+            .map_err(|e| PageError::store(e, &li.tr))?
+        {
             return Err(PageError::show(StatusCode::CONFLICT, li.tr.s("confirm_gone")));
         }
         tracing::info!(proxy = %p.id, "proxy revoked by the principal");
@@ -298,12 +366,20 @@ pub(crate) async fn confirm<S: PortalStore + Clone>(
         st.not_acting(&li)?;
         let p = own_proxy(&st, &li, &id).await?;
         if p.principal != li.session.holder.person {
-            return Err(PageError::forbidden(proxy_refusal_text(&renkei_portal::ProxyRefusal::NotPrincipal, &li.tr)));
+            return Err(PageError::forbidden(proxy_refusal_text(
+                &renkei_portal::ProxyRefusal::NotPrincipal,
+                &li.tr,
+            )));
         }
         if !matches!(p.status, ProxyStatus::OnHold { .. }) {
             return Err(PageError::show(StatusCode::CONFLICT, li.tr.s("error_forbidden")));
         }
-        let text = format!("{}: {} ({})", li.tr.s("proxy_confirm"), p.representative_name, scopes_text(p.scopes, &li.tr));
+        let text = format!(
+            "{}: {} ({})",
+            li.tr.s("proxy_confirm"),
+            p.representative_name,
+            scopes_text(p.scopes, &li.tr)
+        );
         st.stage(&li, Staged::ConfirmProxy { proxy: p.id.0 }, text).await
     }
     .await;
@@ -311,7 +387,11 @@ pub(crate) async fn confirm<S: PortalStore + Clone>(
 }
 
 /// Commit a staged proxy action (the card has confirmed it).
-pub(crate) async fn commit_staged<S: PortalStore>(st: &PortalState<S>, li: &LoggedIn, staged: Staged) -> Result<Response, PageError> {
+pub(crate) async fn commit_staged<S: PortalStore>(
+    st: &PortalState<S>,
+    li: &LoggedIn,
+    staged: Staged,
+) -> Result<Response, PageError> {
     let tr = li.tr;
     let me = &li.session.holder.person;
     let now = UnixMillis::now();
@@ -322,7 +402,8 @@ pub(crate) async fn commit_staged<S: PortalStore>(st: &PortalState<S>, li: &Logg
             valid_until,
             principal_name,
         } => {
-            let scopes = ScopeSet::from_text(&scopes).ok_or_else(|| PageError::bad(tr.s("error_bad_input")))?;
+            let scopes =
+                ScopeSet::from_text(&scopes).ok_or_else(|| PageError::bad(tr.s("error_bad_input")))?;
             let (Some(from), Some(until)) = (date(&valid_from), date(&valid_until)) else {
                 return Err(PageError::bad(tr.s("error_bad_input")));
             };
@@ -348,14 +429,38 @@ pub(crate) async fn commit_staged<S: PortalStore>(st: &PortalState<S>, li: &Logg
             representative_name,
         } => {
             let code = ShortCode::parse(&code).ok_or_else(|| PageError::bad(tr.s("error_bad_input")))?;
-            let Some(inv) = st.store.take_invitation(&code, now).await.map_err(|e| PageError::store(e, &tr))? else {
+            let Some(inv) = st
+                .store
+                .take_invitation(&code, now)
+                .await
+                .map_err(|e| PageError::store(e, &tr))?
+            else {
                 return st
-                    .proxies_page(li, None, None, Some(tr.pick("この招待コードは無効か、期限切れです。", "This invitation code is not valid or has expired.").to_owned()))
+                    .proxies_page(
+                        li,
+                        None,
+                        None,
+                        Some(
+                            tr.pick(
+                                "この招待コードは無効か、期限切れです。",
+                                "This invitation code is not valid or has expired.",
+                            )
+                            .to_owned(),
+                        ),
+                    )
                     .await;
             };
             if &inv.principal == me {
                 return st
-                    .proxies_page(li, None, None, Some(tr.pick("ご自身の代理人にはなれません。", "You cannot be your own proxy.").to_owned()))
+                    .proxies_page(
+                        li,
+                        None,
+                        None,
+                        Some(
+                            tr.pick("ご自身の代理人にはなれません。", "You cannot be your own proxy.")
+                                .to_owned(),
+                        ),
+                    )
                     .await;
             }
             let p = st
@@ -397,7 +502,12 @@ pub(crate) async fn commit_staged<S: PortalStore>(st: &PortalState<S>, li: &Logg
                 .map(|h| h.serial);
             p.confirm(me, li.session.holder.serial, rep_card, now)
                 .map_err(|r| PageError::forbidden(proxy_refusal_text(&r, &tr)))?;
-            if !st.store.update_proxy(&p, before).await.map_err(|e| PageError::store(e, &tr))? {
+            if !st
+                .store
+                .update_proxy(&p, before)
+                .await
+                .map_err(|e| PageError::store(e, &tr))?
+            {
                 return Err(PageError::show(StatusCode::CONFLICT, tr.s("confirm_gone")));
             }
             tracing::info!(proxy = %p.id, "proxy confirmed again by the principal");

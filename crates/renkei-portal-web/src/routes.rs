@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use renkei_portal::{
-    Challenge, ChallengePurpose, ChallengeState, PortalStore, ProxyRefusal, ProxyStatus, Scope, Secret, Session,
-    ShortCode,
+    Challenge, ChallengePurpose, ChallengeState, PortalStore, ProxyRefusal, ProxyStatus, Scope, Secret,
+    Session, ShortCode,
 };
 use renkei_protocol::UnixMillis;
 use serde::Deserialize;
@@ -34,7 +34,10 @@ pub(crate) fn web_router<S: PortalStore + Clone>(st: Arc<PortalState<S>>) -> Rou
         .route("/history", get(crate::pages::history::<S>))
         .route("/notices", get(crate::pages::notices::<S>))
         .route("/notices/{id}/read", post(crate::pages::mark_read::<S>))
-        .route("/account", get(crate::account::page::<S>).post(crate::account::submit::<S>))
+        .route(
+            "/account",
+            get(crate::account::page::<S>).post(crate::account::submit::<S>),
+        )
         .route(
             "/confirm/{id}",
             get(crate::account::confirm_page::<S>).post(crate::account::commit::<S>),
@@ -135,17 +138,14 @@ impl<S: PortalStore> PortalState<S> {
             },
             None => None,
         };
-        PageCtx::member(
-            li.tr,
-            li.tr.s(title_key),
-            path,
-            li.session.csrf.expose(),
-            acting,
-        )
+        PageCtx::member(li.tr, li.tr.s(title_key), path, li.session.csrf.expose(), acting)
     }
 
     pub(crate) fn card_cli(&self, code: &ShortCode) -> String {
-        format!("renkei card approve {code} --portal {} --card <card directory>", self.origin)
+        format!(
+            "renkei card approve {code} --portal {} --card <card directory>",
+            self.origin
+        )
     }
 }
 
@@ -200,7 +200,12 @@ async fn home<S: PortalStore>(
             .map(|p| ActFor {
                 proxy: p.id.0,
                 name: p.principal_name.clone(),
-                scopes: p.scopes.iter().map(|s| tr.s(scope_key(s))).collect::<Vec<_>>().join("、"),
+                scopes: p
+                    .scopes
+                    .iter()
+                    .map(|s| tr.s(scope_key(s)))
+                    .collect::<Vec<_>>()
+                    .join("、"),
             })
             .collect();
         Ok(render(&HomePage {
@@ -323,17 +328,26 @@ async fn login_complete<S: PortalStore>(
         // same code again if it is still pending for this browser.
         let c = st.store.challenge(&code).await.ok().flatten();
         let message = match &c {
-            Some(c) if c.binding == binding.hash() && !c.is_expired(now) && c.state == ChallengeState::Pending => {
+            Some(c)
+                if c.binding == binding.hash()
+                    && !c.is_expired(now)
+                    && c.state == ChallengeState::Pending =>
+            {
                 tr.s("login_not_yet")
             }
             _ => tr.s("login_expired"),
         };
-        let pending = c
-            .filter(|c| c.binding == binding.hash() && !c.is_expired(now) && c.state == ChallengeState::Pending);
+        let pending = c.filter(|c| {
+            c.binding == binding.hash() && !c.is_expired(now) && c.state == ChallengeState::Pending
+        });
         return match pending {
             Some(c) => render(&LoginPage {
                 ctx: PageCtx::anonymous(tr, tr.s("login_title"), "/login"),
-                qr_svg: crate::qr::svg(&format!("{}/api/card/v1/challenges/{}", st.origin, c.code.as_str())),
+                qr_svg: crate::qr::svg(&format!(
+                    "{}/api/card/v1/challenges/{}",
+                    st.origin,
+                    c.code.as_str()
+                )),
                 cli: st.card_cli(&c.code),
                 code: c.code.to_string(),
                 message: Some(message.to_owned()),

@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use axum_server::tls_rustls::RustlsConfig;
 use renkei_card::{CardCaCertificate, CardCrl, CardProfile, CardTrust, CertPurpose};
 use renkei_catalog::Catalog;
 use renkei_http::{RunningServer, SetupError};
 use renkei_ids::CorporateNumber;
-use axum_server::tls_rustls::RustlsConfig;
 use renkei_pki::{ClientAuth, Identity, TrustAnchors};
 use renkei_portal::{PortalStore, SecretHash, SessionPolicy};
 use tokio::task::JoinHandle;
@@ -130,7 +130,12 @@ async fn serve(
 
 /// Fetch the card CAs (once) and their current CRLs into `trust`.
 pub(crate) async fn refresh_card_trust<S>(st: &PortalState<S>) -> Result<(), String> {
-    let have_cas = !st.trust.read().unwrap_or_else(|p| p.into_inner()).cas().is_empty();
+    let have_cas = !st
+        .trust
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .cas()
+        .is_empty();
     if !have_cas {
         let mut cas = Vec::new();
         for profile in CardProfile::ALL {
@@ -138,7 +143,11 @@ pub(crate) async fn refresh_card_trust<S>(st: &PortalState<S>) -> Result<(), Str
                 let pem = st
                     .backend
                     .cards
-                    .get_bytes(&format!("/card/v1/ca/{}/{}.pem", profile.as_str(), purpose.as_str()))
+                    .get_bytes(&format!(
+                        "/card/v1/ca/{}/{}.pem",
+                        profile.as_str(),
+                        purpose.as_str()
+                    ))
                     .await
                     .map_err(|e| format!("card CA {profile}/{purpose}: {e}"))?;
                 let text = String::from_utf8(pem).map_err(|e| e.to_string())?;
@@ -192,9 +201,9 @@ pub async fn start_portal<S: PortalStore + Clone>(
     for s in &settings.sources {
         let item = renkei_catalog::ItemCode::parse(&s.item)
             .map_err(|e| SetupError::config(format!("sources: {}", s.item), e))?;
-        let spec = catalog
-            .item(&item)
-            .ok_or_else(|| SetupError::config(format!("sources: {}", s.item), "not an item of the catalog"))?;
+        let spec = catalog.item(&item).ok_or_else(|| {
+            SetupError::config(format!("sources: {}", s.item), "not an item of the catalog")
+        })?;
         if spec.periodic && s.fiscal_years.is_empty() {
             return Err(SetupError::config(
                 format!("sources: {}", s.item),
@@ -205,11 +214,14 @@ pub async fn start_portal<S: PortalStore + Clone>(
     let admin_token = renkei_http::read_admin_token(&settings.admin_token)?;
     let tls = settings.tls.as_ref().map(|t| t.load()).transpose()?;
     // Bind first: the origin may come from the bound port.
-    let web_socket = std::net::TcpListener::bind(settings.listen)
-        .map_err(|source| SetupError::Listen { addr: settings.listen, source })?;
-    let bound = web_socket
-        .local_addr()
-        .map_err(|source| SetupError::Listen { addr: settings.listen, source })?;
+    let web_socket = std::net::TcpListener::bind(settings.listen).map_err(|source| SetupError::Listen {
+        addr: settings.listen,
+        source,
+    })?;
+    let bound = web_socket.local_addr().map_err(|source| SetupError::Listen {
+        addr: settings.listen,
+        source,
+    })?;
     drop(web_socket);
     let origin = match &settings.public_url {
         Some(u) => u.trim_end_matches('/').to_owned(),
@@ -239,12 +251,7 @@ pub async fn start_portal<S: PortalStore + Clone>(
     if let Err(e) = refresh_card_trust(&st).await {
         tracing::warn!(error = %e, "card CAs and CRLs not available yet; logins fail until they are");
     }
-    let web = serve(
-        bound,
-        crate::routes::web_router(st.clone()),
-        tls.as_ref(),
-    )
-    .await?;
+    let web = serve(bound, crate::routes::web_router(st.clone()), tls.as_ref()).await?;
     let admin = serve(
         settings.admin_listen,
         crate::admin::router(st.clone()),

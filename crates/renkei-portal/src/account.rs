@@ -73,7 +73,13 @@ pub struct FundAccount {
 
 impl fmt::Debug for FundAccount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FundAccount({} {} ****{})", self.bank_code, self.branch_code, self.last4())
+        write!(
+            f,
+            "FundAccount({} {} ****{})",
+            self.bank_code,
+            self.branch_code,
+            self.last4()
+        )
     }
 }
 
@@ -135,7 +141,11 @@ impl FundAccount {
             err("number", "seven_digits");
         }
         let kana = normalize_kana(holder_kana);
-        if kana.is_empty() || !kana.chars().all(|c| c == '　' || ('\u{30A1}'..='\u{30FC}').contains(&c)) {
+        if kana.is_empty()
+            || !kana
+                .chars()
+                .all(|c| c == '　' || ('\u{30A1}'..='\u{30FC}').contains(&c))
+        {
             err("holder_kana", "katakana");
         }
         match (bank, branch, kind, number) {
@@ -202,7 +212,11 @@ pub fn normalize_kana(s: &str) -> String {
                 }
                 continue;
             }
-            c => HALF.chars().position(|h| h == c).and_then(|i| FULL.chars().nth(i)).unwrap_or(c),
+            c => HALF
+                .chars()
+                .position(|h| h == c)
+                .and_then(|i| FULL.chars().nth(i))
+                .unwrap_or(c),
         };
         out.push(c);
     }

@@ -25,7 +25,12 @@ impl ShortCode {
         let bytes = renkei_ids::random_bytes::<8>();
         // 256 is not a multiple of 29: rejection would be exact; the bias
         // of the modulo (under 4%) is irrelevant for a minutes-long code.
-        Self(bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect())
+        Self(
+            bytes
+                .iter()
+                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+                .collect(),
+        )
     }
 
     /// Read a code as a person types it: any case, with or without the
@@ -133,7 +138,10 @@ impl Challenge {
         );
         if let ChallengePurpose::Confirm { action } = &self.purpose {
             // One line: the action text cannot forge further fields.
-            let one_line: String = action.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+            let one_line: String = action
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             s.push_str(&format!("action: {one_line}\n"));
         }
         s.into_bytes()
@@ -162,7 +170,14 @@ mod tests {
             assert_eq!(ShortCode::parse(&c.to_string().to_lowercase()), Some(c.clone()));
             assert_eq!(ShortCode::parse(c.as_str()), Some(c));
         }
-        for bad in ["", "ABCD-EFG", "ABCD-EFGHJ", "ABCD-EF0H", "ABCD-EFIH", "ABCD_EFGH"] {
+        for bad in [
+            "",
+            "ABCD-EFG",
+            "ABCD-EFGHJ",
+            "ABCD-EF0H",
+            "ABCD-EFIH",
+            "ABCD_EFGH",
+        ] {
             assert_eq!(ShortCode::parse(bad), None, "{bad}");
         }
     }

@@ -38,7 +38,12 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::MyInformation, Scope::History, Scope::Notices, Scope::Account];
+    pub const ALL: [Scope; 4] = [
+        Scope::MyInformation,
+        Scope::History,
+        Scope::Notices,
+        Scope::Account,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -91,7 +96,10 @@ impl ScopeSet {
         if s.is_empty() {
             return Some(Self(0));
         }
-        s.split(',').map(Scope::parse).collect::<Option<Vec<_>>>().map(Self::new)
+        s.split(',')
+            .map(Scope::parse)
+            .collect::<Option<Vec<_>>>()
+            .map(Self::new)
     }
 }
 
@@ -234,7 +242,11 @@ impl Proxy {
     /// hold: either card not in good standing, not the card held at the
     /// last confirmation, or its status changed since (a suspension that
     /// was lifted again still counts).
-    pub fn hold_needed(&self, principal: Option<CardView>, representative: Option<CardView>) -> Option<HoldReason> {
+    pub fn hold_needed(
+        &self,
+        principal: Option<CardView>,
+        representative: Option<CardView>,
+    ) -> Option<HoldReason> {
         let changed = |held: Option<CardSerial>, now: Option<CardView>| match (held, now) {
             (Some(h), Some(v)) => v.serial != h || !v.good || v.status_since > self.confirmed_at.0,
             // A guardian registered before the person had a card: nothing to compare.
@@ -347,7 +359,9 @@ mod tests {
         assert_eq!(p.may_act(&r, Scope::History, today), Ok(()));
         assert_eq!(
             p.may_act(&r, Scope::Account, today),
-            Err(ProxyRefusal::OutsideScope { scope: Scope::Account })
+            Err(ProxyRefusal::OutsideScope {
+                scope: Scope::Account
+            })
         );
         assert!(matches!(
             p.may_act(&r, Scope::History, date!(2027 - 01 - 01)),
@@ -375,7 +389,10 @@ mod tests {
         };
         assert_eq!(p.hold_needed(good(7, 500), good(8, 500)), None);
         // Suspended and resumed since the confirmation: still a hold.
-        assert_eq!(p.hold_needed(good(7, 2000), good(8, 500)), Some(HoldReason::PrincipalCardChanged));
+        assert_eq!(
+            p.hold_needed(good(7, 2000), good(8, 500)),
+            Some(HoldReason::PrincipalCardChanged)
+        );
         // Reissued representative card.
         assert_eq!(
             p.hold_needed(good(7, 500), good(9, 500)),

@@ -24,7 +24,10 @@ pub struct PendingAction {
 pub trait PortalStore: Send + Sync + 'static {
     fn insert_challenge(&self, c: Challenge) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn challenge(&self, code: &ShortCode) -> impl Future<Output = Result<Option<Challenge>, StoreError>> + Send;
+    fn challenge(
+        &self,
+        code: &ShortCode,
+    ) -> impl Future<Output = Result<Option<Challenge>, StoreError>> + Send;
 
     /// Pending → Approved, only if still pending and not expired at `now`;
     /// `false` otherwise (already approved: a replayed signature).
@@ -57,7 +60,11 @@ pub trait PortalStore: Send + Sync + 'static {
     fn delete_session(&self, id: SecretHash) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Remember the card a person last logged in with.
-    fn record_login(&self, holder: &CardHolder, now: UnixMillis) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn record_login(
+        &self,
+        holder: &CardHolder,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The card a person last logged in with.
     fn last_card(
@@ -74,7 +81,10 @@ pub trait PortalStore: Send + Sync + 'static {
         session: SecretHash,
     ) -> impl Future<Output = Result<Option<PendingAction>, StoreError>> + Send;
 
-    fn pending(&self, id: SecretHash) -> impl Future<Output = Result<Option<PendingAction>, StoreError>> + Send;
+    fn pending(
+        &self,
+        id: SecretHash,
+    ) -> impl Future<Output = Result<Option<PendingAction>, StoreError>> + Send;
 
     /// Store a new proxy (its id is assigned here).
     fn insert_proxy(&self, p: Proxy) -> impl Future<Output = Result<Proxy, StoreError>> + Send;
@@ -82,7 +92,10 @@ pub trait PortalStore: Send + Sync + 'static {
     fn proxy(&self, id: ProxyId) -> impl Future<Output = Result<Option<Proxy>, StoreError>> + Send;
 
     /// Proxies where the person is principal or representative.
-    fn proxies_of(&self, person: &LocalPersonId) -> impl Future<Output = Result<Vec<Proxy>, StoreError>> + Send;
+    fn proxies_of(
+        &self,
+        person: &LocalPersonId,
+    ) -> impl Future<Output = Result<Vec<Proxy>, StoreError>> + Send;
 
     /// Replace status, cards and confirmation time, if the proxy is still
     /// in `expected` status (`false` if it changed meanwhile).
@@ -111,5 +124,9 @@ pub trait PortalStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<ProxyAct>, StoreError>> + Send;
 
     /// Drop expired challenges, sessions and invitations.
-    fn purge(&self, now: UnixMillis, session_max_ms: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn purge(
+        &self,
+        now: UnixMillis,
+        session_max_ms: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

@@ -204,22 +204,29 @@ impl NodeStore for SqliteNodeStore {
     }
 
     async fn notices(&self, local_id: &LocalPersonId) -> Result<Vec<Notice>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM notices WHERE local_id = ? ORDER BY sent_at DESC, id LIMIT 1000")
-            .bind(local_id.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err("list notices"))?;
+        let rows =
+            sqlx::query("SELECT * FROM notices WHERE local_id = ? ORDER BY sent_at DESC, id LIMIT 1000")
+                .bind(local_id.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_err("list notices"))?;
         rows.iter().map(notice_from).collect()
     }
 
-    async fn mark_notice_read(&self, local_id: &LocalPersonId, id: &str, at: UnixMillis) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE notices SET read_at = COALESCE(read_at, ?) WHERE id = ? AND local_id = ?")
-            .bind(at.0)
-            .bind(id)
-            .bind(local_id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(store_err("mark notice read"))?;
+    async fn mark_notice_read(
+        &self,
+        local_id: &LocalPersonId,
+        id: &str,
+        at: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        let r =
+            sqlx::query("UPDATE notices SET read_at = COALESCE(read_at, ?) WHERE id = ? AND local_id = ?")
+                .bind(at.0)
+                .bind(id)
+                .bind(local_id.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(store_err("mark notice read"))?;
         Ok(r.rows_affected() == 1)
     }
 

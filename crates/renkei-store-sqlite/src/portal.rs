@@ -3,8 +3,9 @@ use std::path::Path;
 use renkei_card::{CardProfile, CardSerial};
 use renkei_ids::LocalPersonId;
 use renkei_portal::{
-    CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, PendingAction, PortalStore,
-    Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, ScopeSet, Secret, SecretHash, Session, ShortCode,
+    CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, PendingAction,
+    PortalStore, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, ScopeSet, Secret, SecretHash, Session,
+    ShortCode,
 };
 use renkei_protocol::{StoreError, UnixMillis};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
@@ -31,7 +32,9 @@ impl SqlitePortalStore {
 
 fn hash_col(row: &SqliteRow, col: &str) -> Result<SecretHash, StoreError> {
     let v: Vec<u8> = get(row, col)?;
-    Ok(SecretHash(v.try_into().map_err(|_| corrupt(col, "not 32 bytes"))?))
+    Ok(SecretHash(
+        v.try_into().map_err(|_| corrupt(col, "not 32 bytes"))?,
+    ))
 }
 
 fn person_col(row: &SqliteRow, col: &str) -> Result<LocalPersonId, StoreError> {
@@ -57,7 +60,9 @@ fn holder_from(row: &SqliteRow) -> Result<CardHolder, StoreError> {
     Ok(CardHolder {
         person: person_col(row, "person")?,
         serial: serial_col(row, "serial")?,
-        profile: parse_col("profile", &get::<String>(row, "profile")?, |s| s.parse::<CardProfile>())?,
+        profile: parse_col("profile", &get::<String>(row, "profile")?, |s| {
+            s.parse::<CardProfile>()
+        })?,
         card_status_since: get(row, "card_status_since")?,
     })
 }
@@ -85,7 +90,9 @@ fn challenge_from(row: &SqliteRow) -> Result<Challenge, StoreError> {
         _ => ChallengeState::Used,
     };
     Ok(Challenge {
-        code: parse_col("code", &get::<String>(row, "code")?, |s| ShortCode::parse(s).ok_or("bad code"))?,
+        code: parse_col("code", &get::<String>(row, "code")?, |s| {
+            ShortCode::parse(s).ok_or("bad code")
+        })?,
         nonce: nonce.try_into().map_err(|_| corrupt("nonce", "not 32 bytes"))?,
         purpose,
         binding: hash_col(row, "binding")?,
@@ -112,9 +119,11 @@ fn proxy_from(row: &SqliteRow) -> Result<Proxy, StoreError> {
         "active" => ProxyStatus::Active,
         "on_hold" => ProxyStatus::OnHold {
             since: status_at.ok_or_else(|| corrupt("status_at", "missing"))?,
-            reason: parse_col("hold_reason", &get::<Option<String>>(row, "hold_reason")?.unwrap_or_default(), |s| {
-                HoldReason::parse(s).ok_or("unknown reason")
-            })?,
+            reason: parse_col(
+                "hold_reason",
+                &get::<Option<String>>(row, "hold_reason")?.unwrap_or_default(),
+                |s| HoldReason::parse(s).ok_or("unknown reason"),
+            )?,
         },
         _ => ProxyStatus::Revoked {
             at: status_at.ok_or_else(|| corrupt("status_at", "missing"))?,
@@ -186,7 +195,12 @@ impl PortalStore for SqlitePortalStore {
         row.as_ref().map(challenge_from).transpose()
     }
 
-    async fn approve_challenge(&self, code: &ShortCode, h: CardHolder, now: UnixMillis) -> Result<bool, StoreError> {
+    async fn approve_challenge(
+        &self,
+        code: &ShortCode,
+        h: CardHolder,
+        now: UnixMillis,
+    ) -> Result<bool, StoreError> {
         let r = sqlx::query(
             "UPDATE challenges SET state = 'approved', person = ?, serial = ?, profile = ?, card_status_since = ? \
              WHERE code = ? AND state = 'pending' AND expires_at >= ?",
@@ -252,7 +266,12 @@ impl PortalStore for SqlitePortalStore {
         row.as_ref().map(session_from).transpose()
     }
 
-    async fn touch_session(&self, id: SecretHash, now: UnixMillis, acting_for: Option<ProxyId>) -> Result<(), StoreError> {
+    async fn touch_session(
+        &self,
+        id: SecretHash,
+        now: UnixMillis,
+        acting_for: Option<ProxyId>,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE sessions SET last_seen = ?, acting_for = ? WHERE id = ?")
             .bind(now.0)
             .bind(acting_for.map(|p| p.0 as i64))
@@ -304,19 +323,25 @@ impl PortalStore for SqlitePortalStore {
     }
 
     async fn insert_pending(&self, p: PendingAction) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO pending (id, session, challenge, action, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&p.id.0[..])
-            .bind(&p.session.0[..])
-            .bind(p.challenge.as_str())
-            .bind(&p.action)
-            .bind(p.created_at.0)
-            .execute(&self.pool)
-            .await
-            .map_err(store_err("stage action"))?;
+        sqlx::query(
+            "INSERT INTO pending (id, session, challenge, action, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&p.id.0[..])
+        .bind(&p.session.0[..])
+        .bind(p.challenge.as_str())
+        .bind(&p.action)
+        .bind(p.created_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("stage action"))?;
         Ok(())
     }
 
-    async fn take_pending(&self, id: SecretHash, session: SecretHash) -> Result<Option<PendingAction>, StoreError> {
+    async fn take_pending(
+        &self,
+        id: SecretHash,
+        session: SecretHash,
+    ) -> Result<Option<PendingAction>, StoreError> {
         let row = sqlx::query("DELETE FROM pending WHERE id = ? AND session = ? RETURNING *")
             .bind(&id.0[..])
             .bind(&session.0[..])
@@ -433,7 +458,11 @@ impl PortalStore for SqlitePortalStore {
         Ok(())
     }
 
-    async fn take_invitation(&self, code: &ShortCode, now: UnixMillis) -> Result<Option<Invitation>, StoreError> {
+    async fn take_invitation(
+        &self,
+        code: &ShortCode,
+        now: UnixMillis,
+    ) -> Result<Option<Invitation>, StoreError> {
         let row = sqlx::query("DELETE FROM invitations WHERE code = ? AND expires_at >= ? RETURNING *")
             .bind(code.as_str())
             .bind(now.0)
@@ -493,7 +522,10 @@ impl PortalStore for SqlitePortalStore {
         let mut n = 0;
         for (sql, at) in [
             ("DELETE FROM challenges WHERE expires_at < ?", now.0 - 3_600_000),
-            ("DELETE FROM sessions WHERE created_at < ?", now.0 - session_max_ms),
+            (
+                "DELETE FROM sessions WHERE created_at < ?",
+                now.0 - session_max_ms,
+            ),
             ("DELETE FROM invitations WHERE expires_at < ?", now.0),
             ("DELETE FROM pending WHERE created_at < ?", now.0 - session_max_ms),
         ] {

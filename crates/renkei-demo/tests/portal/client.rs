@@ -56,7 +56,9 @@ pub(crate) fn encode_form(fields: &[(&str, &str)]) -> String {
     let enc = |s: &str| {
         s.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
                 b' ' => "+".to_owned(),
                 _ => format!("%{b:02X}"),
             })
@@ -130,7 +132,10 @@ impl Client {
     }
 
     pub(crate) async fn get(&mut self, path: &str) -> Page {
-        let mut req = self.http.get(format!("{}{path}", self.base)).header("cookie", self.cookie_header());
+        let mut req = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header());
         if let Some(l) = self.lang {
             req = req.header("cookie", format!("renkei-lang={l}"));
         }
@@ -152,7 +157,12 @@ impl Client {
     }
 
     /// POST with extra headers (a forged `Origin`).
-    pub(crate) async fn post_with(&mut self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post_with(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Page {
         let mut req = self
             .http
             .post(format!("{}{path}", self.base))

@@ -234,3 +234,616 @@ async fn in_chromium_login_my_information_history_and_english() {
     .await
     .unwrap();
 }
+
+fn code_of(page: &client::Page) -> String {
+    page.id_text("login-code").unwrap()
+}
+
+fn rejected(r: Result<impl std::fmt::Debug, renkei_portal_web::cardapp::CardAppError>) -> String {
+    match r {
+        Err(renkei_portal_web::cardapp::CardAppError::Refused { code, message }) => {
+            eprintln!("refused: {code}: {message}");
+            code
+        }
+        other => format!("not refused: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
+    let h = harness().await;
+    let me = h.account_holder();
+    let card = h.card(&me, "me", CardProfile::EcdsaP384Sha384).await;
+    let app = CardApp::new(&h.url(), None).unwrap();
+    let cert = card
+        .certificate(renkei_card::CertPurpose::Authentication)
+        .unwrap();
+
+    // A signature made with OpenSSL from the card's key file is accepted.
+    let mut c = Client::new(&h.url());
+    let code = code_of(&c.get("/login").await);
+    let challenge = app.challenge(&code).await.unwrap();
+    let tbs = app.to_sign(&challenge).unwrap();
+    let tmp = h.dir.path().join("openssl");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(tmp.join("tbs"), &tbs).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha384", "-sign"])
+        .arg(card.key_path(renkei_card::CertPurpose::Authentication))
+        .args(["-passin", "pass:1234", "-out"])
+        .arg(tmp.join("sig"))
+        .arg(tmp.join("tbs"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sig = std::fs::read(tmp.join("sig")).unwrap();
+    app.submit(&code, &cert, &sig).await.unwrap();
+    // Replaying the same signature: the challenge is spent.
+    assert_eq!(rejected(app.submit(&code, &cert, &sig).await), "challenge_used");
+    // The signature of one challenge does not approve another.
+    let mut other = Client::new(&h.url());
+    let other_code = code_of(&other.get("/login").await);
+    assert_eq!(
+        rejected(app.submit(&other_code, &cert, &sig).await),
+        "bad_signature"
+    );
+    // Another browser cannot take the approved login (it is bound to the
+    // cookie of the browser that asked) ...
+    let stolen = other.post("/login/complete", &[("code", &code)]).await;
+    assert_eq!(stolen.status, 400);
+    assert!(!other.cookies.contains_key("__Host-renkei-session"));
+    // ... the one that asked can, once.
+    let planted = "A".repeat(43);
+    c.cookies.insert("__Host-renkei-session".into(), planted.clone());
+    let done = c.post("/login/complete", &[("code", &code)]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    // Session fixation: the session id is fresh, never one the browser had.
+    let session = c.cookies.get("__Host-renkei-session").unwrap().clone();
+    assert_ne!(session, planted);
+    assert!(
+        done.set_cookies
+            .iter()
+            .any(|s| s.starts_with("__Host-renkei-session=")
+                && s.contains("Secure")
+                && s.contains("HttpOnly")
+                && s.contains("SameSite=Strict"))
+    );
+    assert_eq!(c.get("/me").await.status, 200);
+    // A planted id is no session at all.
+    let mut attacker = Client::new(&h.url());
+    attacker.cookies.insert("__Host-renkei-session".into(), planted);
+    let r = attacker.get("/me").await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/login")));
+    assert_eq!(
+        c.post("/login/complete", &[("code", &code)]).await.status,
+        303,
+        "a used code only redirects"
+    );
+
+    // A certificate from another CA, even with the JPKI names.
+    let foreign_ca = renkei_card::CardCa::create(
+        CardProfile::EcdsaP384Sha384,
+        renkei_card::CertPurpose::Authentication,
+        &renkei_card::CaOperator {
+            name: "Japan Agency for Local Authority Information Systems".into(),
+            name_ja: "地方公共団体情報システム機構".into(),
+        },
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let key = renkei_card::CardKey::generate(CardProfile::EcdsaP384Sha384).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let issue_with = |ca: &renkei_card::CardCa, not_before, not_after| {
+        ca.issue(&renkei_card::CardCertRequest {
+            spki_der: &key.spki_der(),
+            serial: renkei_card::CardSerial::random(),
+            not_before,
+            not_after,
+            facts: None,
+            crl_url: None,
+        })
+        .unwrap()
+    };
+    let sign_for = |code: &str| {
+        let app = app.clone();
+        let code = code.to_owned();
+        async move {
+            let c = app.challenge(&code).await.unwrap();
+            app.to_sign(&c).unwrap()
+        }
+    };
+    let code = code_of(&Client::new(&h.url()).get("/login").await);
+    let foreign = issue_with(
+        &foreign_ca,
+        now - time::Duration::hours(1),
+        now + time::Duration::days(1),
+    );
+    let sig = key.sign(&sign_for(&code).await).unwrap();
+    assert_eq!(
+        rejected(app.submit(&code, &foreign, &sig).await),
+        "unknown_issuer"
+    );
+    // An expired certificate of the registry's own CA.
+    let authorities =
+        renkei_card::CardAuthorities::load(&h.net.registry_settings.cards.as_ref().unwrap().ca_dir).unwrap();
+    let own_ca = authorities.get(
+        CardProfile::EcdsaP384Sha384,
+        renkei_card::CertPurpose::Authentication,
+    );
+    let expired = issue_with(
+        own_ca,
+        now - time::Duration::days(10),
+        now - time::Duration::days(1),
+    );
+    assert_eq!(
+        rejected(app.submit(&code, &expired, &sig).await),
+        "certificate_expired"
+    );
+    // Our CA but never issued by the registry: verified, then unknown to it.
+    let unissued = issue_with(
+        own_ca,
+        now - time::Duration::hours(1),
+        now + time::Duration::days(1),
+    );
+    assert_eq!(rejected(app.submit(&code, &unissued, &sig).await), "unknown_card");
+    // A revoked card (reported lost).
+    let lost_card = h.card(&me, "lost", CardProfile::Rsa2048Sha256).await;
+    let lookup: Vec<renkei_http::registry_card::CardWire> = h
+        .net
+        .registry_admin
+        .post(
+            "/admin/v1/cards/lookup",
+            &renkei_http::registry_card::CardLookupRequest {
+                my_number: me.my_number.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let _: renkei_http::registry_card::CardWire = h
+        .net
+        .registry_admin
+        .post(
+            &format!("/admin/v1/cards/{}/lost", lookup[0].card_id),
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    let code = code_of(&Client::new(&h.url()).get("/login").await);
+    assert_eq!(
+        rejected(app.approve(&code, &lost_card, &pin()).await),
+        "certificate_revoked"
+    );
+    // The first card was superseded by the reissue: refused too.
+    assert_eq!(
+        rejected(app.approve(&code, &card, &pin()).await),
+        "certificate_revoked"
+    );
+    // The challenge survives refusals: a good card can still approve it.
+    assert_eq!(app.challenge(&code).await.unwrap().purpose, "login");
+    // Garbage.
+    assert_eq!(
+        rejected(app.submit(&code, b"not a certificate", b"x").await),
+        "certificate_malformed"
+    );
+    assert_eq!(rejected(app.challenge("ABCD-EFGH").await), "unknown_challenge");
+    assert!(matches!(
+        app.challenge("not a code").await,
+        Err(renkei_portal_web::cardapp::CardAppError::Malformed(_))
+    ));
+    // A card app for another portal refuses to sign this one's challenge.
+    let phish = CardApp::new("http://localhost:1", None).unwrap();
+    let c = app.challenge(&code).await.unwrap();
+    assert!(matches!(
+        phish.to_sign(&c),
+        Err(renkei_portal_web::cardapp::CardAppError::OriginMismatch { .. })
+    ));
+}
+
+async fn send_notice(h: &Harness, key: &str, local_id: &str, title: &str) -> String {
+    let sent: renkei_http::notices::NoticeSent = h
+        .net
+        .node(key)
+        .local
+        .post(
+            "/local/v1/notices",
+            &renkei_http::notices::SendNoticeRequest {
+                local_id: local_id.to_owned(),
+                notice: renkei_http::notices::NoticeText {
+                    title_ja: title.to_owned(),
+                    body_ja: "児童手当の現況届の提出は不要です。".to_owned(),
+                    title_en: Some(format!("{title} (en)")),
+                    body_en: Some("No annual report is needed.".to_owned()),
+                },
+            },
+        )
+        .await
+        .unwrap();
+    sent.notice_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notices_csrf_idle_timeout_and_other_peoples_ids() {
+    let h = harness().await;
+    let me = h.account_holder();
+    let (setagaya_id, _) = h.country.cast.account_holder.clone();
+    let other = h
+        .country
+        .people
+        .iter()
+        .find(|p| {
+            p.age >= 20
+                && p.my_number != me.my_number
+                && p.ids
+                    .get("setagaya")
+                    .is_some_and(|id| *id != h.country.cast.stale)
+        })
+        .unwrap()
+        .clone();
+    let card = h.card(&me, "me", CardProfile::EcdsaP384Sha384).await;
+    let other_card = h.card(&other, "other", CardProfile::Rsa2048Sha256).await;
+
+    // Setagaya sends a notice by its own code; it reaches the portal.
+    let notice = send_notice(&h, "setagaya", &setagaya_id, "児童手当のお知らせ").await;
+    let other_notice = send_notice(&h, "setagaya", &other.ids["setagaya"], "別の方へのお知らせ").await;
+    let mut c = h.login(&card).await;
+    let home = c.get("/").await;
+    assert!(
+        home.id_text("unread-count").unwrap().contains('1'),
+        "{}",
+        home.body
+    );
+    let inbox = c.get("/notices").await;
+    assert!(inbox.body.contains("児童手当のお知らせ"));
+    assert!(inbox.body.contains("世田谷区"), "the sender is named");
+    assert!(
+        !inbox.body.contains("別の方へのお知らせ"),
+        "only one's own notices"
+    );
+    c.lang = Some("en");
+    assert!(c.get("/notices").await.body.contains("児童手当のお知らせ (en)"));
+    c.lang = None;
+    let csrf = inbox.input_value("csrf").unwrap();
+
+    // CSRF: no token, a wrong token, or another site's Origin: refused, nothing changes.
+    let r = c.post(&format!("/notices/{notice}/read"), &[]).await;
+    assert_eq!(r.status, 403);
+    let r = c
+        .post(&format!("/notices/{notice}/read"), &[("csrf", &"B".repeat(43))])
+        .await;
+    assert_eq!(r.status, 403);
+    let r = c
+        .post_with(
+            &format!("/notices/{notice}/read"),
+            &[("csrf", &csrf)],
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(
+        c.get("/notices").await.body.contains("class=\"badge\""),
+        "still unread"
+    );
+    // Another person's notice by its id: not found, not marked.
+    let r = c
+        .post(&format!("/notices/{other_notice}/read"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, 404);
+    let r = c.post("/notices/..%2F..%2Fx/read", &[("csrf", &csrf)]).await;
+    assert!(r.status == 400 || r.status == 404, "{}", r.status);
+    // With the token: read.
+    let r = c
+        .post(&format!("/notices/{notice}/read"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(!c.get("/notices").await.body.contains("class=\"badge\""));
+    let mut o = h.login(&other_card).await;
+    assert!(
+        o.get("/notices").await.body.contains("class=\"badge\""),
+        "the other's stays unread"
+    );
+
+    // Another person's proxy or staged confirmation by id: not found / gone.
+    let o_csrf = o.get("/proxies").await.input_value("csrf").unwrap();
+    let r = o.post("/proxies/1/revoke", &[("csrf", &o_csrf)]).await;
+    assert_eq!(r.status, 404);
+    let staged = c
+        .post(
+            "/account",
+            &[
+                ("csrf", &csrf),
+                ("bank_code", "0005"),
+                ("branch_code", "123"),
+                ("kind", "ordinary"),
+                ("number", "1234567"),
+                ("holder_kana", &me.kana),
+            ],
+        )
+        .await;
+    assert_eq!(staged.status, 303, "{}", staged.body);
+    let confirm_path = staged.location.clone().unwrap();
+    let r = o.get(&confirm_path).await;
+    assert_eq!(r.status, 410, "another session cannot see a staged confirmation");
+    // The other person's card cannot confirm my staged action.
+    let confirm_page = c.get(&confirm_path).await;
+    let confirm_code = confirm_page.id_text("confirm-code").unwrap();
+    CardApp::new(&h.url(), None)
+        .unwrap()
+        .approve(&confirm_code, &other_card, &pin())
+        .await
+        .unwrap();
+    let r = c.post(&confirm_path, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("別のカード"));
+    assert!(
+        !c.get("/account").await.body.contains("****"),
+        "nothing was registered"
+    );
+
+    // Idle timeout: a session untouched for longer than the limit is gone.
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        h.net.options.data_dir.join("portal/portal.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE sessions SET last_seen = last_seen - 3600000")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let r = c.get("/me").await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/login?expired=1")));
+    let r = c.get("/").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("ログイン"), "logged out");
+}
+
+/// Stage → approve with the card → commit, as a person at the portal does.
+async fn confirm_with(
+    h: &Harness,
+    c: &mut Client,
+    staged: client::Page,
+    card: &SoftwareCard,
+) -> client::Page {
+    assert_eq!(staged.status, 303, "{}", staged.body);
+    let path = staged.location.unwrap();
+    assert!(path.starts_with("/confirm/"), "{path}");
+    let page = c.get(&path).await;
+    let code = page.id_text("confirm-code").unwrap();
+    let csrf = page.input_value("csrf").unwrap();
+    // Not approved yet: the commit waits, nothing happens.
+    let early = c.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(early.status, 409, "{}", early.body);
+    CardApp::new(&h.url(), None)
+        .unwrap()
+        .approve(&code, card, &pin())
+        .await
+        .unwrap();
+    c.post(&path, &[("csrf", &csrf)]).await
+}
+
+async fn admin_post(
+    h: &Harness,
+    path: &str,
+    body: serde_json::Value,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}{path}", h.net.portal_admin_url()))
+        .json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
+}
+
+async fn registry_card_action(h: &Harness, who: &Inhabitant, action: &str) {
+    let cards: Vec<renkei_http::registry_card::CardWire> = h
+        .net
+        .registry_admin
+        .post(
+            "/admin/v1/cards/lookup",
+            &renkei_http::registry_card::CardLookupRequest {
+                my_number: who.my_number.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let _: renkei_http::registry_card::CardWire = h
+        .net
+        .registry_admin
+        .post(
+            &format!("/admin/v1/cards/{}/{action}", cards[0].card_id),
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn proxies_act_within_scope_and_period_and_hold_when_a_card_changes() {
+    let h = harness().await;
+    let principal = h.account_holder();
+    let rep = h
+        .country
+        .people
+        .iter()
+        .find(|p| p.age >= 20 && p.household != principal.household && p.my_number != principal.my_number)
+        .unwrap()
+        .clone();
+    let p_card = h
+        .card(&principal, "principal", CardProfile::EcdsaP384Sha384)
+        .await;
+    let r_card = h.card(&rep, "rep", CardProfile::Rsa2048Sha256).await;
+    let mut p = h.login(&p_card).await;
+    let mut r = h.login(&r_card).await;
+
+    // The principal appoints: history and notices, from today for a year.
+    let page = p.get("/proxies").await;
+    let csrf = page.input_value("csrf").unwrap();
+    let today = renkei_demo_today();
+    let until = today.replace_year(today.year() + 1).unwrap();
+    let staged = p
+        .post(
+            "/proxies/invite",
+            &[
+                ("csrf", &csrf),
+                ("scope", "history"),
+                ("scope", "notices"),
+                ("valid_from", &today.to_string()),
+                ("valid_until", &until.to_string()),
+            ],
+        )
+        .await;
+    let done = confirm_with(&h, &mut p, staged, &p_card).await;
+    let invited = done.location.unwrap();
+    let invitation = invited.split("invited=").nth(1).unwrap().to_owned();
+    // The representative accepts with their own card.
+    let r_csrf = r.get("/proxies").await.input_value("csrf").unwrap();
+    let staged = r
+        .post("/proxies/accept", &[("csrf", &r_csrf), ("code", &invitation)])
+        .await;
+    let done = confirm_with(&h, &mut r, staged, &r_card).await;
+    assert_eq!(done.location.as_deref(), Some("/proxies?done=accepted"));
+    let listing = r.get("/proxies").await;
+    assert!(
+        listing.body.contains(&principal.name),
+        "the representative sees whom they act for"
+    );
+    let proxy_id: String = listing
+        .body
+        .split("id=\"act-")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    // An invitation is used once.
+    let staged = r
+        .post("/proxies/accept", &[("csrf", &r_csrf), ("code", &invitation)])
+        .await;
+    let again = confirm_with(&h, &mut r, staged, &r_card).await;
+    assert_eq!(again.status, 422);
+
+    // Acting: history is in scope, My Information and the account are not.
+    let acting = r
+        .post("/acting", &[("csrf", &r_csrf), ("proxy", &proxy_id)])
+        .await;
+    assert_eq!(acting.location.as_deref(), Some("/history"));
+    let hist = r.get("/history").await;
+    assert_eq!(hist.status, 200, "{}", hist.body);
+    assert!(hist.id_text("acting-banner").unwrap().contains(&principal.name));
+    assert_eq!(r.get("/me").await.status, 403);
+    let acct = r.get("/account").await;
+    assert_eq!(acct.status, 403);
+    assert!(acct.body.contains("範囲外"));
+    assert_eq!(
+        r.get("/proxies").await.status,
+        403,
+        "no proxy management while acting"
+    );
+    // The principal sees what was done, by whom.
+    let acts = p.get("/proxies").await;
+    assert!(
+        acts.id_text("proxy-acts").unwrap().contains("history"),
+        "{}",
+        acts.body
+    );
+    assert!(acts.id_text("proxy-acts").unwrap().contains(&rep.name));
+    // Only the principal revokes.
+    let r_csrf2 = r.get("/history").await.input_value("csrf").unwrap();
+    let stop = r.post("/acting/stop", &[("csrf", &r_csrf2)]).await;
+    assert_eq!(stop.status, 303);
+    let r_csrf = r.get("/proxies").await.input_value("csrf").unwrap();
+    let refused = r
+        .post(&format!("/proxies/{proxy_id}/revoke"), &[("csrf", &r_csrf)])
+        .await;
+    assert_eq!(refused.status, 403);
+
+    // The principal's card is suspended and resumed: the proxy goes on hold.
+    registry_card_action(&h, &principal, "suspend").await;
+    registry_card_action(&h, &principal, "resume").await;
+    let acting = r
+        .post("/acting", &[("csrf", &r_csrf), ("proxy", &proxy_id)])
+        .await;
+    assert_eq!(acting.status, 403, "{}", acting.body);
+    assert!(acting.body.contains("保留"));
+    let listing = p.get("/proxies").await;
+    assert!(listing.body.contains("on_hold"), "{}", listing.body);
+    // The representative cannot confirm it; the principal can, with the card.
+    let confirm = p.get("/proxies").await;
+    let p_csrf = confirm.input_value("csrf").unwrap();
+    let staged = p
+        .post(&format!("/proxies/{proxy_id}/confirm"), &[("csrf", &p_csrf)])
+        .await;
+    let done = confirm_with(&h, &mut p, staged, &p_card).await;
+    assert_eq!(done.location.as_deref(), Some("/proxies?done=confirmed"));
+    let acting = r
+        .post("/acting", &[("csrf", &r_csrf), ("proxy", &proxy_id)])
+        .await;
+    assert_eq!(acting.status, 303, "{}", acting.body);
+    // Revoked by the principal: over.
+    let revoke = p
+        .post(&format!("/proxies/{proxy_id}/revoke"), &[("csrf", &p_csrf)])
+        .await;
+    assert_eq!(revoke.status, 303);
+    assert_eq!(r.get("/history").await.status, 403);
+
+    // A court-appointed guardian, registered by an administrator, valid
+    // from tomorrow: not yet usable.
+    let guardian_id = r.get("/").await;
+    let _ = guardian_id;
+    let people = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        h.net.options.data_dir.join("portal/portal.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    let ids: Vec<String> = sqlx::query_scalar("SELECT person FROM people ORDER BY last_login")
+        .fetch_all(&people)
+        .await
+        .unwrap();
+    let (p_id, r_id) = (ids[0].clone(), ids[1].clone());
+    let tomorrow = today.next_day().unwrap();
+    let body = serde_json::json!({
+        "principal": p_id, "principal_name": principal.name, "guardian": r_id, "guardian_name": rep.name,
+        "reference": "東京家庭裁判所 令和8年(家)第1234号", "valid_from": tomorrow.to_string(),
+        "valid_until": until.to_string()
+    });
+    let token = h.net.portal_admin_token.clone();
+    assert_eq!(
+        admin_post(&h, "/admin/v1/guardians", body.clone(), None).await.0,
+        401
+    );
+    assert_eq!(
+        admin_post(&h, "/admin/v1/guardians", body.clone(), Some("wrong"))
+            .await
+            .0,
+        401
+    );
+    let mut bad = body.clone();
+    bad["valid_from"] = "2026-13-01".into();
+    assert_eq!(
+        admin_post(&h, "/admin/v1/guardians", bad, Some(&token)).await.0,
+        400
+    );
+    let mut bad = body.clone();
+    bad["guardian"] = bad["principal"].clone();
+    assert_eq!(
+        admin_post(&h, "/admin/v1/guardians", bad, Some(&token)).await.0,
+        400
+    );
+    let (status, reply) = admin_post(&h, "/admin/v1/guardians", body, Some(&token)).await;
+    assert_eq!(status, 200, "{reply}");
+    let gid = reply["proxy"].as_u64().unwrap().to_string();
+    let r_csrf = r.get("/proxies").await.input_value("csrf").unwrap();
+    let early = r.post("/acting", &[("csrf", &r_csrf), ("proxy", &gid)]).await;
+    assert_eq!(early.status, 403);
+    assert!(early.body.contains("期間外"), "{}", early.body);
+    assert!(p.get("/proxies").await.body.contains("令和8年(家)第1234号"));
+}
+
+fn renkei_demo_today() -> time::Date {
+    (time::OffsetDateTime::now_utc() + time::Duration::hours(9)).date()
+}

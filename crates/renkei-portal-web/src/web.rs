@@ -196,10 +196,25 @@ impl<S: PortalStore> PortalState<S> {
             .map_err(|e| PageError::store(e, tr))?
             .ok_or_else(|| PageError::forbidden(tr.s("error_forbidden")))?;
         let now = UnixMillis::now();
-        proxy
-            .may_act(me, scope, today_jst(now))
-            .map_err(|r| PageError::forbidden(crate::routes::proxy_refusal_text(&r, tr)))?;
-        self.hold_if_cards_changed(&proxy, Some(&li.session), tr).await?;
+        let checked = match proxy.may_act(me, scope, today_jst(now)) {
+            Ok(()) => self.hold_if_cards_changed(&proxy, Some(&li.session), tr).await,
+            Err(r) => Err(PageError::forbidden(crate::routes::proxy_refusal_text(&r, tr))),
+        };
+        if let Err(e) = checked {
+            // A proxy that is over (revoked, on hold, out of its period) ends
+            // the acting; a page out of its scope only is refused.
+            let out_of_scope_only = matches!(
+                proxy.may_act(me, scope, today_jst(now)),
+                Err(renkei_portal::ProxyRefusal::OutsideScope { .. })
+            );
+            if !out_of_scope_only {
+                self.store
+                    .touch_session(li.session.id, now, None)
+                    .await
+                    .map_err(|e| PageError::store(e, tr))?;
+            }
+            return Err(e);
+        }
         self.store
             .record_act(ProxyAct {
                 proxy: proxy.id,

@@ -30,10 +30,15 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
+    harness_with_catalog(None).await
+}
+
+async fn harness_with_catalog(catalog: Option<String>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut o = NetworkOptions::new(dir.path().join("net"));
     o.durability = Durability::Normal;
     o.checkpoint_interval_ms = 100;
+    o.catalog = catalog;
     let net = Network::start(o).await.unwrap();
     let country = populate(
         &net,
@@ -846,4 +851,335 @@ async fn proxies_act_within_scope_and_period_and_hold_when_a_card_changes() {
 
 fn renkei_demo_today() -> time::Date {
     (time::OffsetDateTime::now_utc() + time::Duration::hours(9)).date()
+}
+
+/// Approve a code with a card from a blocking test thread.
+fn approve_blocking(url: &str, code: &str, card: &SoftwareCard) {
+    let (url, code, card) = (url.to_owned(), code.to_owned(), card.clone());
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                CardApp::new(&url, None)
+                    .unwrap()
+                    .approve(&code, &card, &pin())
+                    .await
+            })
+    })
+    .join()
+    .unwrap()
+    .unwrap();
+}
+
+/// WCAG contrast of an element's text against its (first opaque) background.
+const CONTRAST_JS: &str = r#"
+function lum(c) {
+  const v = c.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number).map(x => x / 255)
+    .map(x => x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4));
+  return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
+}
+function bg(e) {
+  for (; e; e = e.parentElement) {
+    const c = getComputedStyle(e).backgroundColor;
+    if (c && !c.startsWith('rgba(0, 0, 0, 0)') && c !== 'transparent') return c;
+  }
+  return 'rgb(255, 255, 255)';
+}
+return Array.from(document.querySelectorAll(arguments_selector)).map(e => {
+  const a = lum(getComputedStyle(e).color), b = lum(bg(e));
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+});
+"#;
+
+fn min_contrast(b: &webdriver::Browser, selector: &str) -> f64 {
+    let js = CONTRAST_JS.replace("arguments_selector", &format!("{selector:?}"));
+    b.script(&js)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn assert_accessible(b: &webdriver::Browser) {
+    assert_eq!(
+        b.script(
+            "return Array.from(document.querySelectorAll('input:not([type=hidden]), select'))\
+             .every(e => e.labels && e.labels.length > 0);"
+        ),
+        true,
+        "every field has a label"
+    );
+    assert_eq!(b.script("return document.documentElement.lang.length > 0;"), true);
+    for sel in ["main p", "main a", "button", "header a", "label"] {
+        let c = min_contrast(b, sel);
+        assert!(c >= 4.5, "contrast of {sel} is {c:.2}, below 4.5:1");
+    }
+    assert_fits(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_chromium_the_account_is_registered_only_in_ones_own_name() {
+    let h = harness().await;
+    let me = h.account_holder();
+    let card = h.card(&me, "browser", CardProfile::EcdsaP384Sha384).await;
+    let url = h.url();
+    let kana = me.kana.clone();
+    tokio::task::spawn_blocking(move || {
+        let driver = webdriver::Driver::start();
+        let mut b = driver.browser("account", 360);
+        browser_login(&mut b, &url, &card);
+
+        b.step("keyboard");
+        // The first Tab reaches the skip link; it leads to the content.
+        b.keys("\u{E004}");
+        assert_eq!(b.script("return document.activeElement.className;"), "skip");
+        assert_accessible(&b);
+
+        b.step("a family member's account");
+        b.click("a[href='/account']");
+        b.find("#bank_code");
+        assert_accessible(&b);
+        let before = b.text("main h2 + *");
+        b.type_into("#bank_code", "0005");
+        b.type_into("#branch_code", "123");
+        b.type_into("#number", "7654321");
+        let (family, given) = kana.split_once('　').unwrap_or((kana.as_str(), ""));
+        let wrong = format!(
+            "{family}　{}",
+            if given == "タロウ" {
+                "ハナコ"
+            } else {
+                "タロウ"
+            }
+        );
+        b.type_into("#holder_kana", &wrong);
+        b.click("#account-next");
+        b.find("#account-error");
+        let error = b.text("#account-error");
+        assert!(error.contains("一致しません"), "{error}");
+        assert!(error.contains(&kana), "the registered reading is named: {error}");
+        assert_eq!(
+            b.script("return document.querySelector('#holder_kana').getAttribute('aria-invalid');"),
+            "true"
+        );
+        assert_eq!(b.text("main h2 + *"), before, "nothing was registered");
+
+        b.step("bad digits");
+        b.clear("#number");
+        b.type_into("#number", "12");
+        b.click("#account-next");
+        b.find("#number-error");
+        assert!(b.text("#number-error").contains("7桁"));
+
+        b.step("one's own account, confirmed with the card");
+        b.clear("#number");
+        b.type_into("#number", "7654321");
+        b.clear("#holder_kana");
+        // Hiragana and half-width spacing are what a bank form allows too.
+        let hiragana: String = kana
+            .chars()
+            .map(|c| match c {
+                'ァ'..='ヶ' => char::from_u32(c as u32 - 0x60).unwrap(),
+                '　' => ' ',
+                c => c,
+            })
+            .collect();
+        b.type_into("#holder_kana", &hiragana);
+        b.click("#account-next");
+        b.find("#confirm-code");
+        assert!(b.text("#confirm-action").contains("****4321"));
+        assert_accessible(&b);
+        let code = b.text("#confirm-code");
+        approve_blocking(&url, &code, &card);
+        // The page notices the approval and commits by itself.
+        b.wait_for(
+            "location.pathname === '/account' && document.querySelector('#flash') !== null",
+            "the commit",
+        );
+        assert!(b.text("#flash").contains("登録しました"));
+        let current = b.text("#current-account");
+        assert!(current.contains("三菱ＵＦＪ銀行"), "{current}");
+        assert!(
+            current.contains("4321") && !current.contains("7654321"),
+            "the number is masked: {current}"
+        );
+
+        b.step("english");
+        b.click("#lang-switch");
+        b.wait_for("document.documentElement.lang === 'en'", "English");
+        assert!(b.text("h1").contains("Public-fund receiving account"));
+        assert_accessible(&b);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_chromium_a_proxy_is_appointed_and_acts_within_its_scope() {
+    let h = harness().await;
+    let principal = h.account_holder();
+    let rep = h
+        .country
+        .people
+        .iter()
+        .find(|p| p.age >= 20 && p.household != principal.household)
+        .unwrap()
+        .clone();
+    let p_card = h.card(&principal, "p", CardProfile::EcdsaP384Sha384).await;
+    let r_card = h.card(&rep, "r", CardProfile::Rsa2048Sha256).await;
+    let url = h.url();
+    let principal_name = principal.name.clone();
+    tokio::task::spawn_blocking(move || {
+        let driver = webdriver::Driver::start();
+        let mut pb = driver.browser("proxy-principal", 360);
+        let mut rb = driver.browser("proxy-representative", 360);
+        browser_login(&mut pb, &url, &p_card);
+        browser_login(&mut rb, &url, &r_card);
+
+        pb.step("invite");
+        pb.click("a[href='/proxies']");
+        pb.find("#invite-button");
+        assert_accessible(&pb);
+        // History only: untick the defaults, tick history.
+        for s in ["my_information", "notices"] {
+            if pb.script(&format!("return document.querySelector('#scope-{s}').checked;")) == true {
+                pb.click(&format!("#scope-{s}"));
+            }
+        }
+        pb.click("#scope-history");
+        pb.click("#invite-button");
+        let code = pb.text("#confirm-code");
+        approve_blocking(&url, &code, &p_card);
+        pb.wait_for(
+            "document.querySelector('#invitation-code') !== null",
+            "the invitation code",
+        );
+        let invitation = pb.text("#invitation-code");
+
+        rb.step("accept");
+        rb.click("a[href='/proxies']");
+        rb.type_into("#invitation", &invitation.to_lowercase());
+        rb.click("#accept-button");
+        let code = rb.text("#confirm-code");
+        approve_blocking(&url, &code, &r_card);
+        rb.wait_for("document.querySelector('#flash') !== null", "the acceptance");
+        assert!(rb.text("#their-proxies").contains(&principal_name));
+
+        rb.step("act");
+        rb.click("button[id^='act-']");
+        rb.wait_for("document.querySelector('#acting-banner') !== null", "acting");
+        assert!(rb.text("#acting-banner").contains(&principal_name));
+        assert!(rb.url().ends_with("/history"));
+        rb.find("#record-count");
+        assert_fits(&rb);
+
+        rb.step("out of scope");
+        rb.click("a[href='/me']");
+        rb.find("#error-message");
+        assert!(rb.text("#error-message").contains("範囲外"));
+
+        pb.step("the principal sees the act and revokes");
+        pb.goto(&format!("{url}/proxies"));
+        assert!(pb.text("#proxy-acts").contains("history"));
+        pb.click("button[id^='revoke-proxy-']");
+        pb.wait_for("document.querySelector('#flash') !== null", "the revocation");
+
+        rb.step("revoked");
+        rb.goto(&format!("{url}/history"));
+        rb.find("#error-message");
+        rb.goto(&format!("{url}/"));
+        assert!(!rb.exists("#acting-banner"), "acting ended with the proxy");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn history_filters_and_shows_delayed_records_when_due() {
+    // Benefit-payment lookups are disclosed 3 s after they happen.
+    let catalog = renkei_catalog::SAMPLE_CATALOG.replace(
+        "statute = \"公的給付の支給等の迅速かつ確実な実施のための預貯金口座の登録等に関する法律\"",
+        "statute = \"公的給付の支給等の迅速かつ確実な実施のための預貯金口座の登録等に関する法律\"\ndisclosure_delay = \"3s\"\ndisclosure_reason = \"調査のため延期 / test delay\"",
+    );
+    let h = harness_with_catalog(Some(catalog)).await;
+    let me = h.account_holder();
+    let (setagaya_id, _) = h.country.cast.account_holder.clone();
+    let card = h.card(&me, "me", CardProfile::EcdsaP384Sha384).await;
+    // Setagaya looks the account up for a benefit payment.
+    let _: renkei_http::node::QueryResult = h
+        .net
+        .node("setagaya")
+        .local
+        .post(
+            "/local/v1/queries",
+            &renkei_http::node::QueryRequest {
+                local_id: setagaya_id,
+                provider: DIGITAL.id().to_string(),
+                office_work: "benefit_payment_account".into(),
+                item: "public_fund_account".into(),
+                fiscal_year: None,
+            },
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut c = h.login(&card).await;
+    let _ = c.get("/me").await; // some own-disclosure records
+    let all = c.get("/history").await;
+    assert_eq!(all.status, 200);
+    assert!(
+        !all.body
+            .contains("公的給付の支給に係る公金受取口座情報の利用に関する事務"),
+        "hidden until due"
+    );
+    let total: usize = all.id_text("record-count").unwrap().parse().unwrap();
+    assert!(total >= 21, "{total}");
+    // Filters: by office work, by institution, by period.
+    let own = c.get("/history?office_work=own_disclosure").await;
+    assert_eq!(
+        own.id_text("record-count").unwrap().parse::<usize>().unwrap(),
+        total
+    );
+    let registry = c
+        .get(&format!(
+            "/history?institution={}",
+            renkei_demo::institutions::REGISTRY.id()
+        ))
+        .await;
+    assert_eq!(
+        registry.id_text("record-count").unwrap(),
+        "1",
+        "one four-facts lookup"
+    );
+    let future = c.get("/history?from=2099-01-01").await;
+    assert!(future.body.contains("id=\"no-records\""));
+    let bad = c.get("/history?from=yesterday").await;
+    assert_eq!(bad.status, 200);
+    assert!(bad.id_text("message").unwrap().contains("開始日"));
+    let past = c.get("/history?from=2000-01-01&to=2099-12-31").await;
+    assert_eq!(
+        past.id_text("record-count").unwrap().parse::<usize>().unwrap(),
+        total
+    );
+    // After the delay the record appears, with its reason, verified.
+    let wait = std::time::Duration::from_millis(3500).saturating_sub(started.elapsed());
+    tokio::time::sleep(wait).await;
+    let later = c.get("/history?office_work=benefit_payment_account").await;
+    assert_eq!(later.id_text("record-count").unwrap(), "1", "{}", later.body);
+    assert!(later.body.contains("調査のため延期"));
+    assert!(later.body.contains("世田谷区"));
+    // Page through: 100 per page.
+    let _ = c.get("/me").await;
+    let _ = c.get("/me").await;
+    let _ = c.get("/me").await;
+    let _ = c.get("/me").await;
+    let many = c.get("/history").await;
+    let n: usize = many.id_text("record-count").unwrap().parse().unwrap();
+    assert!(n > 100, "{n}");
+    assert_eq!(many.body.matches("class=\"record\"").count(), 100);
+    let next = c.get("/history?page=1").await;
+    assert_eq!(next.body.matches("class=\"record\"").count(), n - 100);
 }

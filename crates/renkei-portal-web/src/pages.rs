@@ -492,6 +492,10 @@ pub(crate) async fn history<S: PortalStore + Clone>(
             rows,
             institutions,
             works,
+            filtered: institution.is_some()
+                || work.is_some()
+                || q.from.as_deref().is_some_and(|f| !f.is_empty())
+                || q.to.as_deref().is_some_and(|t| !t.is_empty()),
             from: q.from.clone().unwrap_or_default(),
             to: q.to.clone().unwrap_or_default(),
             prev: (page > 0).then(|| link(page - 1)),

@@ -204,6 +204,8 @@ pub(crate) struct HistoryPage {
     pub(crate) works: Vec<Opt>,
     pub(crate) from: String,
     pub(crate) to: String,
+    /// Any filter set: the filter form is shown open.
+    pub(crate) filtered: bool,
     pub(crate) prev: Option<String>,
     pub(crate) next: Option<String>,
     pub(crate) error: Option<String>,

@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use renkei_card::{CardProfile, CardSecret, CertPurpose, SoftwareCard, pem_or_der, to_pem};
+use renkei_card::{CardProfile, CardSecret, SoftwareCard};
 use renkei_http::LocalClient;
-use renkei_http::registry_card::{IssueCardRequest, IssuedCard};
+use renkei_http::registry_card::IssuedCard;
 
 /// The PIN and password of every demo card (printed by `renkei demo`).
 pub const DEMO_PIN: &str = "1234";
@@ -40,28 +40,12 @@ pub async fn certify(
     my_number: &str,
     card: &SoftwareCard,
 ) -> Result<IssuedCard> {
-    let pem = |purpose| -> Result<String> {
-        let der = card.public_key(purpose)?;
-        Ok(to_pem("PUBLIC KEY", &der))
-    };
-    let issued: IssuedCard = registry_admin
-        .post(
-            "/admin/v1/cards",
-            &IssueCardRequest {
-                my_number: my_number.to_owned(),
-                profile: card.profile().as_str().to_owned(),
-                auth_public_key: pem(CertPurpose::Authentication)?,
-                sign_public_key: pem(CertPurpose::Signing)?,
-            },
-        )
+    renkei_http::registry_card::certify_card(registry_admin, my_number, card)
         .await
-        .context("issuing the card's certificates")?;
-    for (purpose, text) in [
-        (CertPurpose::Authentication, &issued.auth_certificate),
-        (CertPurpose::Signing, &issued.sign_certificate),
-    ] {
-        let der = pem_or_der(text.as_bytes(), "CERTIFICATE").map_err(anyhow::Error::msg)?;
-        card.install_certificate(purpose, &der)?;
-    }
-    Ok(issued)
+        .map_err(|e| match e {
+            // Keep the registry's refusal reachable for callers that match on it.
+            renkei_http::registry_card::CertifyError::Registry(f) => anyhow::Error::new(f),
+            other => anyhow::Error::new(other),
+        })
+        .context("issuing the card's certificates")
 }

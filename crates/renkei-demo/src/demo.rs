@@ -39,6 +39,78 @@ pub struct DemoRun {
     pub country: Country,
     pub results: Vec<ScenarioResult>,
     pub demo_json: PathBuf,
+    /// Ready software cards of a few residents, to log in to the portal.
+    pub cards: Vec<DemoCard>,
+}
+
+/// A resident's software card, ready to use.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoCard {
+    /// Who it is, for people to read (name, age, what they show).
+    pub holder: String,
+    pub about: String,
+    pub dir: PathBuf,
+    pub profile: String,
+    pub pin: String,
+    pub password: String,
+}
+
+/// Cards for the cast the portal shows best: an account holder, a worker
+/// with health checkups, a pensioner.
+async fn issue_demo_cards(net: &Network, country: &Country, dir: &Path) -> Result<Vec<DemoCard>> {
+    use crate::institutions::{DIGITAL, KENPO, PENSION};
+    use renkei_card::{CardProfile, CardSecret};
+    let pin = CardSecret::auth_pin(crate::cards::DEMO_PIN)?;
+    let password = CardSecret::signing_password(crate::cards::DEMO_PASSWORD)?;
+    let checkup_holder = country
+        .people
+        .iter()
+        .find(|p| p.age >= 35 && p.employed && p.ids.contains_key(KENPO.key))
+        .cloned();
+    let picks = [
+        (
+            country
+                .inhabitant(DIGITAL.key, &country.cast.account_holder.1)
+                .cloned(),
+            "public-fund account holder / 公金受取口座を登録済み",
+            CardProfile::EcdsaP384Sha384,
+        ),
+        (
+            checkup_holder,
+            "insured worker with health checkups / 特定健診の結果あり",
+            CardProfile::Rsa2048Sha256,
+        ),
+        (
+            country
+                .inhabitant(PENSION.key, &country.cast.pensioner.1)
+                .cloned(),
+            "pensioner / 年金受給者",
+            CardProfile::EcdsaP384Sha384,
+        ),
+    ];
+    let mut out = Vec::new();
+    for (i, (who, about, profile)) in picks.into_iter().enumerate() {
+        let Some(who) = who else { continue };
+        let card_dir = dir.join("cards").join(format!("resident-{}", i + 1));
+        crate::cards::issue_card(
+            &net.registry_admin,
+            &who.my_number,
+            &card_dir,
+            profile,
+            &pin,
+            &password,
+        )
+        .await?;
+        out.push(DemoCard {
+            holder: format!("{} ({})", who.name, who.age),
+            about: about.to_owned(),
+            dir: card_dir,
+            profile: profile.as_str().to_owned(),
+            pin: crate::cards::DEMO_PIN.to_owned(),
+            password: crate::cards::DEMO_PASSWORD.to_owned(),
+        });
+    }
+    Ok(out)
 }
 
 impl DemoRun {
@@ -141,13 +213,21 @@ pub async fn run(opts: DemoOptions) -> Result<DemoRun> {
         results.len()
     ));
 
-    let demo_json = write_demo_json(&network, &results)?;
+    let cards = issue_demo_cards(&network, &country, &dir).await?;
+    say(format!(
+        "\nportal {} — {} residents have a card ready (PIN {})",
+        network.portal.url,
+        cards.len(),
+        crate::cards::DEMO_PIN
+    ));
+    let demo_json = write_demo_json(&network, &results, &cards)?;
     say(format!("network description: {}", demo_json.display()));
     Ok(DemoRun {
         network,
         country,
         results,
         demo_json,
+        cards,
     })
 }
 
@@ -163,7 +243,7 @@ fn token(path: &Path) -> Result<String> {
 
 /// `DIR/demo.json`: every role's URL, the CA, the operator and local-API
 /// credentials. It holds bearer tokens, so it is written 0600.
-pub fn write_demo_json(net: &Network, results: &[ScenarioResult]) -> Result<PathBuf> {
+pub fn write_demo_json(net: &Network, results: &[ScenarioResult], cards: &[DemoCard]) -> Result<PathBuf> {
     let dir = &net.options.data_dir;
     let ca_cert = net.ca_dir.join(renkei_pki::CA_CERT_FILE);
     let institutions: Vec<_> = net
@@ -227,6 +307,14 @@ pub fn write_demo_json(net: &Network, results: &[ScenarioResult]) -> Result<Path
             "config": dir.join("registry").join("registry.toml"),
         },
         "institutions": institutions,
+        "portal": {
+            "url": net.portal.url,
+            "login": format!("{}/login", net.portal.url),
+            "admin_url": net.portal_admin_url(),
+            "admin_token": net.portal_admin_token,
+            "config": dir.join("portal").join("portal.toml"),
+            "cards": cards,
+        },
         "scenarios": results,
     });
     let path = dir.join("demo.json");
@@ -251,7 +339,7 @@ pub fn how_to_reach(run: &DemoRun) -> String {
          {local}/local/v1/queries\n\
          \nand list the hub's provision records:\n\
          \n  curl --cacert {ca} -H \"Authorization: Bearer $(cat {hub_tok})\" {hub_admin}/admin/v1/records\n\
-         \nEverything (URLs, tokens, CA) is in {json}. Press Ctrl-C to stop.",
+         \nLog in to the portal from a browser on this machine: open {portal}/login, then approve the\n         code it shows with a resident's card (PIN {pin}):\n         \n  renkei card approve <CODE> --portal {portal} --card {card}\n{cards}         \nEverything (URLs, tokens, CA, cards) is in {json}. Press Ctrl-C to stop.",
         dir = net.options.data_dir.display(),
         hub = net.hub.url(),
         hub_admin = net.hub.admin_url(),
@@ -264,5 +352,16 @@ pub fn how_to_reach(run: &DemoRun) -> String {
         mover = run.country.cast.mover.0,
         yokohama = crate::institutions::YOKOHAMA.id(),
         json = run.demo_json.display(),
+        portal = net.portal.url,
+        pin = crate::cards::DEMO_PIN,
+        card = run
+            .cards
+            .first()
+            .map_or_else(|| "<card directory>".into(), |c| c.dir.display().to_string()),
+        cards = run
+            .cards
+            .iter()
+            .map(|c| format!("    {}  {} — {}\n", c.dir.display(), c.holder, c.about))
+            .collect::<String>(),
     )
 }

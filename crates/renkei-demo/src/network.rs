@@ -406,7 +406,7 @@ impl Network {
         let portal_settings = portal_settings(
             &portal_dir,
             &ca_dir,
-            &digital.local.base().to_owned(),
+            digital.local.base(),
             &digital.files.token,
             &registry
                 .cards

@@ -731,3 +731,44 @@ async fn resolve<S: RegistryStore>(
         card: status_wire(&card, cert, now),
     }))
 }
+
+/// Have the registry issue certificates for a software card's two keys
+/// (the municipal window's step), and install them in the card.
+pub async fn certify_card(
+    registry_admin: &crate::LocalClient,
+    my_number: &str,
+    card: &renkei_card::SoftwareCard,
+) -> Result<IssuedCard, CertifyError> {
+    let pem = |purpose| -> Result<String, CertifyError> {
+        Ok(renkei_card::to_pem("PUBLIC KEY", &card.public_key(purpose)?))
+    };
+    let issued: IssuedCard = registry_admin
+        .post(
+            "/admin/v1/cards",
+            &IssueCardRequest {
+                my_number: my_number.to_owned(),
+                profile: card.profile().as_str().to_owned(),
+                auth_public_key: pem(CertPurpose::Authentication)?,
+                sign_public_key: pem(CertPurpose::Signing)?,
+            },
+        )
+        .await?;
+    for (purpose, text) in [
+        (CertPurpose::Authentication, &issued.auth_certificate),
+        (CertPurpose::Signing, &issued.sign_certificate),
+    ] {
+        let der = pem_or_der(text.as_bytes(), "CERTIFICATE").map_err(CertifyError::Certificate)?;
+        card.install_certificate(purpose, &der)?;
+    }
+    Ok(issued)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertifyError {
+    #[error(transparent)]
+    Registry(#[from] crate::ApiFailure),
+    #[error(transparent)]
+    Card(#[from] renkei_card::SoftwareCardError),
+    #[error("the registry's certificate is unusable: {0}")]
+    Certificate(String),
+}

@@ -37,6 +37,9 @@ fn xml_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Colour, dash pattern, label and value of one line.
+type Series<'a> = (&'a str, &'a str, &'a str, fn(&Point) -> Option<f64>);
+
 /// The chart, or `None` with fewer than two years of data.
 pub(crate) fn svg(points: &[Point], systolic_label: &str, hba1c_label: &str) -> Option<String> {
     if points.len() < 2 {
@@ -61,12 +64,12 @@ pub(crate) fn svg(points: &[Point], systolic_label: &str, hba1c_label: &str) -> 
             p.year
         );
     }
-    let series: [(&str, &str, &str, Box<dyn Fn(&Point) -> Option<f64>>); 2] = [
-        ("#0b4f9c", "", systolic_label, Box::new(|p: &Point| p.systolic)),
-        ("#a30000", "6 3", hba1c_label, Box::new(|p: &Point| p.hba1c)),
+    let series: [Series<'_>; 2] = [
+        ("#0b4f9c", "", systolic_label, |p: &Point| p.systolic),
+        ("#a30000", "6 3", hba1c_label, |p: &Point| p.hba1c),
     ];
     for (k, (color, dash, label, get)) in series.iter().enumerate() {
-        let Some((lo, hi)) = scale(points.iter().filter_map(|p| get(p))) else {
+        let Some((lo, hi)) = scale(points.iter().filter_map(get)) else {
             continue;
         };
         let y = |v: f64| PAD_T + (H - PAD_T - PAD_B) * (1.0 - (v - lo) / (hi - lo));

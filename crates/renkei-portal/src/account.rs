@@ -229,7 +229,7 @@ fn voiced(base: char, semi: bool) -> Option<char> {
         return Some('ヴ');
     }
     let k_to_d = ('カ' as u32..='ド' as u32).contains(&b);
-    let h_row = ('ハ' as u32..='ホ' as u32).contains(&b) && (b - 'ハ' as u32) % 3 == 0;
+    let h_row = ('ハ' as u32..='ホ' as u32).contains(&b) && (b - 'ハ' as u32).is_multiple_of(3);
     if semi {
         return h_row.then(|| char::from_u32(b + 2)).flatten();
     }

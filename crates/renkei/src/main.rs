@@ -4,6 +4,8 @@
 // A command-line program talks to its user on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod card_cli;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -61,9 +63,21 @@ enum Command {
     /// A person's own records in the log.
     #[command(subcommand)]
     Person(PersonCommand),
+    /// The citizen portal (マイナポータル).
+    #[command(subcommand)]
+    Portal(PortalCommand),
+    /// A software card (the smartphone app): keys, issuance, approvals, signatures.
+    #[command(subcommand)]
+    Card(card_cli::CardCommand),
     /// Benchmarks (results go to BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum PortalCommand {
+    /// Serve the portal.
+    Serve(ConfigArg),
 }
 
 #[derive(Subcommand)]
@@ -194,6 +208,23 @@ enum NodeCommand {
 enum RegistryCommand {
     /// Serve the registry.
     Serve(ConfigArg),
+    /// The card CA (JPKI role).
+    #[command(subcommand)]
+    CardCa(CardCaCommand),
+}
+
+#[derive(Subcommand)]
+enum CardCaCommand {
+    /// Create the card CAs (both profiles, both purposes) in a directory.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Who runs the CA, as it appears in the CA names.
+        #[arg(long, default_value = "renkei card authority")]
+        operator: String,
+        #[arg(long, default_value = "れんけい公的個人認証")]
+        operator_ja: String,
+    },
 }
 
 #[derive(Args)]
@@ -396,6 +427,29 @@ async fn main() -> Result<()> {
             wait_for_shutdown().await;
             reg.shutdown(Duration::from_secs(10)).await;
             Ok(())
+        }
+        Command::Registry(RegistryCommand::CardCa(CardCaCommand::Init {
+            dir,
+            operator,
+            operator_ja,
+        })) => card_cli::init_card_ca(&dir, &operator, &operator_ja),
+        Command::Portal(PortalCommand::Serve(arg)) => {
+            init_tracing("info");
+            let settings: renkei_portal_web::PortalSettings = read_config(&arg.config)?;
+            let store = renkei_store_sqlite::SqlitePortalStore::open(
+                &store_path(&arg, "portal.sqlite"),
+                Durability::Full,
+            )
+            .await?;
+            let portal = renkei_portal_web::start_portal(&settings, store).await?;
+            eprintln!("portal serving on {} (admin {})", portal.url, portal.admin.addr());
+            wait_for_shutdown().await;
+            portal.shutdown(Duration::from_secs(10)).await;
+            Ok(())
+        }
+        Command::Card(cmd) => {
+            init_tracing("warn");
+            card_cli::run(cmd).await
         }
         Command::Pki(cmd) => pki(cmd),
         Command::Witness(WitnessCommand::Serve(arg)) => {

@@ -14,6 +14,15 @@ fn renkei(args: &[&str]) -> std::process::Output {
         .expect("the renkei binary runs")
 }
 
+fn renkei_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("the renkei binary runs")
+}
+
 fn text(o: &std::process::Output) -> String {
     format!(
         "{}{}",
@@ -58,6 +67,22 @@ fn demo_exits_zero_writes_demo_json_and_configs_that_validate() {
             .contains("BEGIN CERTIFICATE")
     );
     assert_eq!(json["institutions"].as_array().unwrap().len(), 7);
+    // The portal, and cards ready to log in with.
+    assert!(
+        json["portal"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://localhost:")
+    );
+    let cards = json["portal"]["cards"].as_array().unwrap();
+    assert_eq!(cards.len(), 3, "{cards:?}");
+    for c in cards {
+        let dir = Path::new(c["dir"].as_str().unwrap());
+        assert!(dir.join("auth.crt.pem").exists());
+        assert_eq!(mode(&dir.join("auth.key.pem")), 0o600);
+        assert_eq!(c["pin"], "1234");
+    }
+    assert!(stdout.contains("have a card ready (PIN 1234)"), "{stdout}");
     assert!(
         json["institutions"][0]["local_api"]["token"]
             .as_str()
@@ -352,4 +377,220 @@ async fn person_and_audit_commands_against_a_running_network() {
     .await
     .unwrap();
     assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn card_commands_create_issue_approve_sign_and_show() {
+    use renkei_demo::country::{CountryOptions, populate};
+    use renkei_demo::network::{Network, NetworkOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("net");
+    let mut o = NetworkOptions::new(&data);
+    o.durability = renkei_store_sqlite::Durability::Normal;
+    let net = Network::start(o).await.unwrap();
+    let country = populate(
+        &net,
+        &CountryOptions {
+            residents: 220,
+            seed: 5,
+            today: renkei_protocol::UnixMillis::now().to_datetime().date(),
+            progress: false,
+        },
+    )
+    .await
+    .unwrap();
+    let who = country.people.iter().find(|p| p.age >= 20).unwrap().clone();
+    let run = |args: Vec<String>, env: Vec<(&'static str, String)>| {
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            renkei_env(&refs, &envs)
+        })
+    };
+    let s = |v: &str| v.to_owned();
+    let card = dir.path().join("card");
+    let card_s = card.display().to_string();
+    let secrets = || {
+        vec![
+            ("RENKEI_CARD_PIN", s("1234")),
+            ("RENKEI_CARD_PASSWORD", s("CARD2026")),
+        ]
+    };
+
+    // A bad PIN is refused before anything is written.
+    let out = run(
+        vec![s("card"), s("create"), s("--card"), card_s.clone()],
+        vec![
+            ("RENKEI_CARD_PIN", s("12")),
+            ("RENKEI_CARD_PASSWORD", s("CARD2026")),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("4 digits"), "{}", text(&out));
+    assert!(!card.exists());
+    let out = run(
+        vec![
+            s("card"),
+            s("create"),
+            s("--card"),
+            card_s.clone(),
+            s("--profile"),
+            s("rsa2048-sha256"),
+        ],
+        secrets(),
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(mode(&card.join("auth.key.pem")), 0o600);
+    assert_eq!(mode(&card.join("sign.key.pem")), 0o600);
+
+    let ca = data.join("pki/ca/ca.crt").display().to_string();
+    let out = run(
+        vec![
+            s("card"),
+            s("issue"),
+            s("--card"),
+            card_s.clone(),
+            s("--registry-admin"),
+            net.registry.admin.url(),
+            s("--token"),
+            net.registry_files.token.display().to_string(),
+            s("--ca"),
+            ca.clone(),
+        ],
+        vec![("RENKEI_MY_NUMBER", who.my_number.clone())],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !text(&out).contains(&who.my_number),
+        "the My Number is not echoed"
+    );
+    let out = run(vec![s("card"), s("show"), s("--card"), card_s.clone()], vec![])
+        .await
+        .unwrap();
+    assert!(
+        text(&out).contains("auth  serial") && text(&out).contains("RSA-2048"),
+        "{}",
+        text(&out)
+    );
+
+    // Approve the code the login page shows.
+    let page = reqwest::get(format!("{}/login", net.portal.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let code: String = page
+        .split("id=\"login-code\">")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(9)
+        .collect();
+    let approve = |pin: &str| {
+        run(
+            vec![
+                s("card"),
+                s("approve"),
+                code.clone(),
+                s("--portal"),
+                net.portal.url.clone(),
+                s("--card"),
+                card_s.clone(),
+            ],
+            vec![("RENKEI_CARD_PIN", pin.to_owned())],
+        )
+    };
+    let out = approve("9999").await.unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("PIN"), "{}", text(&out));
+    let out = approve("1234").await.unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("log in") && text(&out).contains("approved"),
+        "{}",
+        text(&out)
+    );
+    // The same code again: spent.
+    let out = approve("1234").await.unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("challenge_used"), "{}", text(&out));
+
+    // Sign a document with the signing key; OpenSSL verifies it with the
+    // signing certificate's key.
+    let doc = dir.path().join("consent.txt");
+    std::fs::write(&doc, "I agree.").unwrap();
+    let sig = dir.path().join("consent.sig");
+    let out = run(
+        vec![
+            s("card"),
+            s("sign"),
+            s("--card"),
+            card_s.clone(),
+            s("--in"),
+            doc.display().to_string(),
+            s("--out"),
+            sig.display().to_string(),
+        ],
+        secrets(),
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let pubkey = dir.path().join("sign.pub.pem");
+    let o = Command::new("openssl")
+        .args(["x509", "-pubkey", "-noout", "-in"])
+        .arg(card.join("sign.crt.pem"))
+        .args(["-out"])
+        .arg(&pubkey)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&pubkey)
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&doc)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+
+    // The card CA of a new registry, never overwritten.
+    let ca_dir = dir.path().join("card-ca");
+    let out = run(
+        vec![
+            s("registry"),
+            s("card-ca"),
+            s("init"),
+            s("--dir"),
+            ca_dir.display().to_string(),
+        ],
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(mode(&ca_dir.join("p384-sha384/auth.key.pem")), 0o600);
+    let out = run(
+        vec![
+            s("registry"),
+            s("card-ca"),
+            s("init"),
+            s("--dir"),
+            ca_dir.display().to_string(),
+        ],
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    net.shutdown().await;
 }

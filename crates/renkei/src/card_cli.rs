@@ -1,0 +1,229 @@
+//! `renkei card …` (the software card, "smartphone app"), `renkei registry
+//! card-ca init` and `renkei portal serve`.
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use renkei_card::{CaOperator, CardAuthorities, CardProfile, CardSecret, CertPurpose, SoftwareCard};
+use renkei_portal_web::cardapp::CardApp;
+
+#[derive(Subcommand)]
+pub(crate) enum CardCommand {
+    /// Generate a card's two key pairs in a directory (PIN from
+    /// RENKEI_CARD_PIN, signing password from RENKEI_CARD_PASSWORD, else asked).
+    Create {
+        #[arg(long)]
+        card: PathBuf,
+        #[arg(long, default_value = "p384-sha384")]
+        profile: String,
+    },
+    /// Have the registry certify the card (the municipal window's step).
+    Issue {
+        #[arg(long)]
+        card: PathBuf,
+        /// The registry's admin URL.
+        #[arg(long)]
+        registry_admin: String,
+        /// The registry's admin token file.
+        #[arg(long)]
+        token: PathBuf,
+        /// The network CA certificate (for the registry's TLS).
+        #[arg(long)]
+        ca: PathBuf,
+        /// The holder's My Number (read from RENKEI_MY_NUMBER if omitted).
+        #[arg(long)]
+        my_number: Option<String>,
+    },
+    /// Approve a code shown by the portal: login or a confirmation.
+    Approve {
+        /// The code, e.g. K7PQ-4XR2.
+        code: String,
+        /// The portal's URL.
+        #[arg(long)]
+        portal: String,
+        #[arg(long)]
+        card: PathBuf,
+        /// A CA certificate to trust for an https portal of the network's CA.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+    },
+    /// Sign a file with the card's signing key (RSASSA-PKCS1-v1_5/SHA-256
+    /// or ECDSA P-384/SHA-384, as the card's profile).
+    Sign {
+        #[arg(long)]
+        card: PathBuf,
+        #[arg(long = "in")]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Show the card: profile, serials, validity, the facts it certifies.
+    Show {
+        #[arg(long)]
+        card: PathBuf,
+    },
+}
+
+/// A secret from the environment, or typed on stdin.
+fn secret(
+    env: &str,
+    prompt: &str,
+    parse: fn(&str) -> Result<CardSecret, renkei_card::SecretError>,
+) -> Result<CardSecret> {
+    if let Ok(v) = std::env::var(env) {
+        return parse(&v).with_context(|| format!("${env}"));
+    }
+    eprint!("{prompt}: ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(parse(line.trim())?)
+}
+
+fn pin() -> Result<CardSecret> {
+    secret(
+        "RENKEI_CARD_PIN",
+        "authentication PIN (4 digits)",
+        CardSecret::auth_pin,
+    )
+}
+
+fn password() -> Result<CardSecret> {
+    secret(
+        "RENKEI_CARD_PASSWORD",
+        "signing password (6-16 capital letters and digits)",
+        CardSecret::signing_password,
+    )
+}
+
+pub(crate) async fn run(cmd: CardCommand) -> Result<()> {
+    match cmd {
+        CardCommand::Create { card, profile } => {
+            let profile: CardProfile = profile.parse()?;
+            let (pin, password) = (pin()?, password()?);
+            let dir = card.clone();
+            let c = tokio::task::spawn_blocking(move || SoftwareCard::create(&dir, profile, &pin, &password))
+                .await??;
+            println!(
+                "card created in {} ({}); have the registry issue it: renkei card issue",
+                c.dir().display(),
+                profile.label()
+            );
+            Ok(())
+        }
+        CardCommand::Issue {
+            card,
+            registry_admin,
+            token,
+            ca,
+            my_number,
+        } => {
+            let c = SoftwareCard::open(&card)?;
+            let my_number = match my_number {
+                Some(n) => n,
+                None => std::env::var("RENKEI_MY_NUMBER").context("--my-number or $RENKEI_MY_NUMBER")?,
+            };
+            let token = String::from_utf8(renkei_pki::read_private(&token)?.to_vec())?;
+            let ca_pem = std::fs::read(&ca).with_context(|| format!("reading {}", ca.display()))?;
+            let admin = renkei_http::LocalClient::new(
+                &registry_admin,
+                &ca_pem,
+                token.trim(),
+                Duration::from_secs(30),
+            )?;
+            let issued = renkei_http::registry_card::certify_card(&admin, &my_number, &c).await?;
+            println!(
+                "card {} issued: authentication certificate {}, signing certificate {}",
+                issued.card.card_id, issued.card.certificates[0].serial, issued.card.certificates[1].serial
+            );
+            if let Some(old) = issued.replaced_card {
+                println!("card {old} was replaced; its certificates are revoked");
+            }
+            Ok(())
+        }
+        CardCommand::Approve {
+            code,
+            portal,
+            card,
+            ca,
+        } => {
+            let c = SoftwareCard::open(&card)?;
+            let ca_pem = ca
+                .map(|p| std::fs::read(&p).with_context(|| format!("reading {}", p.display())))
+                .transpose()?;
+            let app = CardApp::new(&portal, ca_pem.as_deref())?;
+            let challenge = app.challenge(&code).await?;
+            app.to_sign(&challenge)?;
+            println!(
+                "{} asks you to {}:",
+                app.origin(),
+                match challenge.purpose.as_str() {
+                    "login" => "log in",
+                    _ => "confirm",
+                }
+            );
+            if let Some(a) = &challenge.action {
+                println!("  {a}");
+            }
+            let pin = pin()?;
+            let (_, approved) = app.approve(&code, &c, &pin).await?;
+            println!("approved ({}); the browser continues by itself", approved.purpose);
+            Ok(())
+        }
+        CardCommand::Sign { card, input, out } => {
+            let c = SoftwareCard::open(&card)?;
+            let data = std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
+            let password = password()?;
+            let sig =
+                tokio::task::spawn_blocking(move || c.sign(CertPurpose::Signing, &password, &data)).await??;
+            std::fs::write(&out, &sig).with_context(|| format!("writing {}", out.display()))?;
+            println!("signature written to {} ({} bytes)", out.display(), sig.len());
+            Ok(())
+        }
+        CardCommand::Show { card } => show(&card),
+    }
+}
+
+fn show(dir: &Path) -> Result<()> {
+    let c = SoftwareCard::open(dir)?;
+    println!("card {} — {}", dir.display(), c.profile().label());
+    for purpose in CertPurpose::ALL {
+        match c.certificate(purpose) {
+            Ok(der) => {
+                let (_, cert) =
+                    x509_parser::parse_x509_certificate(&der).map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!(
+                    "  {:<5} serial {} valid {} – {}",
+                    purpose.as_str(),
+                    renkei_card::serial_of(&der)?,
+                    cert.validity().not_before,
+                    cert.validity().not_after
+                );
+            }
+            Err(renkei_card::SoftwareCardError::NotIssued(_)) => {
+                println!("  {:<5} not issued yet", purpose.as_str())
+            }
+            Err(e) => bail!(e),
+        }
+    }
+    Ok(())
+}
+
+/// `renkei registry card-ca init`: the four card CAs.
+pub(crate) fn init_card_ca(dir: &Path, operator: &str, operator_ja: &str) -> Result<()> {
+    CardAuthorities::create(
+        dir,
+        &CaOperator {
+            name: operator.to_owned(),
+            name_ja: operator_ja.to_owned(),
+        },
+        time::OffsetDateTime::now_utc(),
+    )?;
+    println!(
+        "card CAs created in {} (RSA-2048 and P-384, authentication and signing)",
+        dir.display()
+    );
+    Ok(())
+}

@@ -7,6 +7,7 @@
 //! each behaved as it must. The integration tests use the same network.
 
 pub mod bench;
+pub mod bench_portal;
 pub mod cards;
 pub mod country;
 pub mod demo;

@@ -286,6 +286,15 @@ enum PkiCommand {
 enum BenchCommand {
     /// Linkage through the hub against the requester calling the provider directly.
     Linkage(BenchArgs),
+    /// Card login server time and the exchange-history page with its proofs.
+    Portal {
+        /// Logins per card profile.
+        #[arg(long, default_value_t = 100)]
+        logins: usize,
+        /// Records about the person shown in the history.
+        #[arg(long, default_value_t = 1000)]
+        records: usize,
+    },
     /// Durable log appends per second, and proof generation and verification.
     Log {
         /// Records to append.
@@ -490,6 +499,11 @@ async fn main() -> Result<()> {
         Command::Person(PersonCommand::Records { key, log, ca }) => {
             init_tracing("warn");
             person_records(&key, &log, &ca).await
+        }
+        Command::Bench(BenchCommand::Portal { logins, records }) => {
+            init_tracing("warn");
+            println!("{}", renkei_demo::bench_portal::portal(logins, records).await?);
+            Ok(())
         }
         Command::Bench(BenchCommand::Log { records, concurrency }) => {
             init_tracing("warn");

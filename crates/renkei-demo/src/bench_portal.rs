@@ -1,0 +1,381 @@
+//! `renkei bench portal`: card login (challenge → session) server time in
+//! both card profiles, and the exchange-history page with 1,000 records and
+//! their proofs — each beside a baseline measured in the same run.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use renkei_card::{CardKey, CardProfile, CardSecret, CertPurpose, SoftwareCard};
+use renkei_http::node::QueryRequest;
+use renkei_portal_web::card_api::{ApproveRequest, ChallengeWire};
+use renkei_protocol::UnixMillis;
+use renkei_store_sqlite::Durability;
+
+use crate::bench::{cpu_model, percentile};
+use crate::country::{CountryOptions, populate};
+use crate::institutions::{DIGITAL, REGISTRY};
+use crate::network::{Network, NetworkOptions};
+
+/// A browser's cookies, by hand (the bench measures the server, so it
+/// follows nothing it need not).
+struct Session {
+    http: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+impl Session {
+    fn new(base: &str) -> Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .build()?,
+            base: base.to_owned(),
+            cookies: Vec::new(),
+        })
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, resp: &reqwest::Response) {
+        for v in resp.headers().get_all("set-cookie") {
+            let Some((k, v)) = v
+                .to_str()
+                .ok()
+                .and_then(|s| s.split(';').next())
+                .and_then(|s| s.split_once('='))
+            else {
+                continue;
+            };
+            self.cookies.retain(|(name, _)| name != k);
+            if !v.is_empty() {
+                self.cookies.push((k.to_owned(), v.to_owned()));
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Result<(u16, String)> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await?;
+        self.keep(&resp);
+        let status = resp.status().as_u16();
+        Ok((status, resp.text().await?))
+    }
+
+    async fn post_form(&mut self, path: &str, body: String) -> Result<u16> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await?;
+        self.keep(&resp);
+        Ok(resp.status().as_u16())
+    }
+}
+
+fn code_in(page: &str) -> Result<String> {
+    let rest = page
+        .split("id=\"login-code\">")
+        .nth(1)
+        .context("no code on the login page")?;
+    Ok(rest.chars().take_while(|c| *c != '<').collect())
+}
+
+/// One login; returns the server time (the card's signing excluded).
+async fn login(base: &str, key: &CardKey, cert: &[u8]) -> Result<(Duration, Session)> {
+    let mut s = Session::new(base)?;
+    let t = Instant::now();
+    let (status, page) = s.get("/login").await?;
+    if status != 200 {
+        bail!("login page: {status}");
+    }
+    let code = code_in(&page)?;
+    let challenge: ChallengeWire = s
+        .http
+        .get(format!("{base}/api/card/v1/challenges/{}", code.replace('-', "")))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let before_sign = t.elapsed();
+    let tbs = base64::engine::general_purpose::STANDARD.decode(&challenge.to_be_signed)?;
+    let sig = key.sign(&tbs)?;
+    let t2 = Instant::now();
+    let resp = s
+        .http
+        .post(format!("{base}/api/card/v1/challenges/{}", code.replace('-', "")))
+        .json(&ApproveRequest {
+            certificate: base64::engine::general_purpose::STANDARD.encode(cert),
+            signature: base64::engine::general_purpose::STANDARD.encode(&sig),
+        })
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        bail!(
+            "approve: {} {}",
+            resp.status(),
+            resp.text().await.unwrap_or_default()
+        );
+    }
+    let done = s.post_form("/login/complete", format!("code={code}")).await?;
+    if done != 303 {
+        bail!("login completion: {done}");
+    }
+    Ok((before_sign + t2.elapsed(), s))
+}
+
+fn row(out: &mut String, label: &str, v: &mut [Duration], base_p50: f64) {
+    v.sort();
+    let p50 = percentile(v, 0.5);
+    let _ = writeln!(
+        out,
+        "| {label} | {} | {p50:.1} | {:.1} | {:.1} |",
+        v.len(),
+        percentile(v, 0.99),
+        p50 / base_p50
+    );
+}
+
+pub async fn portal(logins: usize, records: usize) -> Result<String> {
+    if logins == 0 || records == 0 {
+        bail!("logins and records must be positive");
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("renkei-bench-portal-")
+        .tempdir()?;
+    let mut o = NetworkOptions::new(dir.path());
+    o.durability = Durability::Full;
+    let net = Network::start(o).await?;
+    let country = populate(
+        &net,
+        &CountryOptions {
+            residents: 200,
+            seed: 7,
+            today: UnixMillis::now().to_datetime().date(),
+            progress: false,
+        },
+    )
+    .await?;
+    let who = country
+        .inhabitant(DIGITAL.key, &country.cast.account_holder.1)
+        .context("the account holder")?
+        .clone();
+    let pin = CardSecret::auth_pin("1234")?;
+    let password = CardSecret::signing_password("BENCH2026")?;
+    let base = net.portal.url.clone();
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## Portal: card login and the exchange history ({})\n",
+        UnixMillis::now()
+    );
+    let _ = writeln!(
+        out,
+        "- machine: {} × {}, {}\n- command: `renkei bench portal --logins {logins} --records {records}`\n- stores: SQLite, synchronous=FULL; every role on loopback; server time = wall time of the requests (the card's signature is made before and excluded)\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model(),
+        std::env::consts::ARCH,
+    );
+
+    // Baseline 1: the portal's HTTP floor.
+    let mut floor = Vec::new();
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    for _ in 0..logins {
+        let t = Instant::now();
+        http.get(format!("{base}/health")).send().await?.text().await?;
+        floor.push(t.elapsed());
+    }
+    floor.sort();
+    let floor_p50 = percentile(&floor, 0.5);
+
+    let mut login_rows = Vec::new();
+    let mut last_session = None;
+    for profile in CardProfile::ALL {
+        // A new card reissues the previous one: each profile is measured
+        // right after its card is issued, while it is the live one.
+        let card_dir = dir.path().join(format!("live-{}", profile.as_str()));
+        let (card, _) = crate::cards::issue_card(
+            &net.registry_admin,
+            &who.my_number,
+            &card_dir,
+            profile,
+            &pin,
+            &password,
+        )
+        .await?;
+        let key = open_key(&card, &pin)?;
+        let cert = card.certificate(CertPurpose::Authentication)?;
+        // Baseline 2: resolving the card alone (node → registry → hub).
+        let mut resolve = Vec::new();
+        for _ in 0..logins {
+            let t = Instant::now();
+            let _: renkei_http::node_card::CardHolder = net
+                .node(DIGITAL.key)
+                .local
+                .post(
+                    "/local/v1/cards/resolve",
+                    &renkei_http::registry_card::ResolveCardRequest {
+                        certificate: base64::engine::general_purpose::STANDARD.encode(&cert),
+                    },
+                )
+                .await?;
+            resolve.push(t.elapsed());
+        }
+        let mut times = Vec::new();
+        for _ in 0..logins {
+            let (t, s) = login(&base, &key, &cert).await?;
+            times.push(t);
+            last_session = Some(s);
+        }
+        login_rows.push((profile, resolve, times));
+    }
+    let _ = writeln!(
+        out,
+        "### Login (challenge → session), {logins} logins per profile\n"
+    );
+    let _ = writeln!(out, "| | n | p50 ms | p99 ms | p50 ÷ HTTP floor |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    let mut f = floor.clone();
+    row(
+        &mut out,
+        "baseline: `GET /health` (HTTP floor)",
+        &mut f,
+        floor_p50,
+    );
+    for (profile, mut resolve, mut times) in login_rows {
+        row(
+            &mut out,
+            &format!("card resolution alone, {}", profile.label()),
+            &mut resolve,
+            floor_p50,
+        );
+        row(
+            &mut out,
+            &format!("**login**, {}", profile.label()),
+            &mut times,
+            floor_p50,
+        );
+    }
+
+    // The history: `records` exchanges about the person, then the page.
+    let mut session = last_session.context("a session")?;
+    let local = net.node(DIGITAL.key).local.clone();
+    // The card resolves to the Digital Agency's id of the account holder.
+    let person_id = country.cast.account_holder.1.clone();
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = Vec::new();
+    for _ in 0..records {
+        let (local, id, sem) = (local.clone(), person_id.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire().await?;
+            let _: renkei_http::node::QueryResult = local
+                .post(
+                    "/local/v1/queries",
+                    &QueryRequest {
+                        local_id: id,
+                        provider: REGISTRY.id().to_string(),
+                        office_work: "own_disclosure".into(),
+                        item: "four_facts".into(),
+                        fiscal_year: None,
+                    },
+                )
+                .await?;
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    // Let a checkpoint cover them all, so that every record has its proof.
+    tokio::time::sleep(Duration::from_millis(
+        net.options.checkpoint_interval_ms * 2 + 200,
+    ))
+    .await;
+    let (status, page) = session.get("/history").await?;
+    if status != 200 {
+        bail!("history: {status}");
+    }
+    let count: usize = page
+        .split("id=\"record-count\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .and_then(|n| n.parse().ok())
+        .context("the record count")?;
+    let verified = page.matches("mark verified").count();
+    // Baseline: the hub's view of the same records with proofs, fetched
+    // and decoded but neither verified nor rendered.
+    let key: renkei_http::node::PersonKeyResult = local
+        .post(
+            &format!("/local/v1/persons/{person_id}/person-key"),
+            &serde_json::json!({}),
+        )
+        .await?;
+    let ca = std::fs::read(net.ca_dir.join(renkei_pki::CA_CERT_FILE))?;
+    let log = renkei_http::PublicClient::new(&net.hub.log_url(), &ca, Duration::from_secs(30))?;
+    let rounds = logins.clamp(10, 50);
+    let (mut raw, mut pages) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let r: renkei_http::hub_log::PersonRecordsWire = log
+            .get_json_as_person("/v1/person/records", &key.access_token)
+            .await?;
+        raw.push(t.elapsed());
+        if r.records.len() < records {
+            bail!("the log holds {} records of the person", r.records.len());
+        }
+        let t = Instant::now();
+        let (status, _) = session.get("/history").await?;
+        pages.push(t.elapsed());
+        if status != 200 {
+            bail!("history: {status}");
+        }
+    }
+    raw.sort();
+    let raw_p50 = percentile(&raw, 0.5);
+    let _ = writeln!(
+        out,
+        "\n### Exchange history: {count} records of one person, {verified} shown per page with a verified proof, {rounds} views\n"
+    );
+    let _ = writeln!(out, "| | n | p50 ms | p99 ms | p50 ÷ baseline |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    row(
+        &mut out,
+        "baseline: the log's records + proofs (JSON, not verified)",
+        &mut raw,
+        raw_p50,
+    );
+    row(
+        &mut out,
+        "**history page** (fetch, verify every proof, filter, render)",
+        &mut pages,
+        raw_p50,
+    );
+    net.shutdown().await;
+    Ok(out)
+}
+
+fn open_key(card: &SoftwareCard, pin: &CardSecret) -> Result<CardKey> {
+    let pem = renkei_pki::read_private(&card.key_path(CertPurpose::Authentication))?;
+    Ok(CardKey::from_encrypted_pem(
+        card.profile(),
+        std::str::from_utf8(&pem)?,
+        pin,
+    )?)
+}

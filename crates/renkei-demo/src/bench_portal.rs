@@ -232,7 +232,7 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
                 .post(
                     "/local/v1/cards/resolve",
                     &renkei_http::registry_card::ResolveCardRequest {
-                        certificate: base64::engine::general_purpose::STANDARD.encode(&cert),
+                        certificate: renkei_crypto::b64(&cert),
                     },
                 )
                 .await?;

@@ -70,6 +70,12 @@ pub trait HubStore: Send + Sync + 'static {
         nodes: Vec<NodeId>,
     ) -> impl Future<Output = Result<HashMap<NodeId, Hash>, StoreError>> + Send;
 
+    /// Leaf bytes of the given entries (which must exist); `None` where pruned.
+    fn leaves_at(
+        &self,
+        seqs: Vec<u64>,
+    ) -> impl Future<Output = Result<HashMap<u64, Option<Vec<u8>>>, StoreError>> + Send;
+
     /// Leaf bytes of `count` entries from `first`; `None` where pruned.
     fn leaves(
         &self,

@@ -509,6 +509,33 @@ impl HubStore for SqliteHubStore {
         fetch_stored(&self.pool, &nodes).await
     }
 
+    async fn leaves_at(&self, seqs: Vec<u64>) -> Result<HashMap<u64, Option<Vec<u8>>>, StoreError> {
+        let mut out = HashMap::with_capacity(seqs.len());
+        for chunk in seqs.chunks(500) {
+            let mut q = QueryBuilder::new("SELECT seq, leaf FROM log_leaves WHERE seq IN (");
+            let mut sep = q.separated(", ");
+            for s in chunk {
+                sep.push_bind(*s as i64);
+            }
+            q.push(")");
+            for row in q
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_err("read leaves"))?
+            {
+                out.insert(
+                    get::<i64>(&row, "seq")? as u64,
+                    get::<Option<Vec<u8>>>(&row, "leaf")?,
+                );
+            }
+        }
+        if let Some(missing) = seqs.iter().find(|s| !out.contains_key(s)) {
+            return Err(StoreError::Corrupt(format!("leaf {missing} does not exist")));
+        }
+        Ok(out)
+    }
+
     async fn leaves(&self, first: u64, count: u64) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let rows = sqlx::query("SELECT seq, leaf FROM log_leaves WHERE seq >= ? AND seq < ? ORDER BY seq")
             .bind(first as i64)

@@ -8,6 +8,8 @@
 
 #[path = "portal/client.rs"]
 mod client;
+#[path = "portal/consent.rs"]
+mod consent;
 #[path = "portal/webdriver.rs"]
 mod webdriver;
 

@@ -291,6 +291,35 @@ impl LocalClient {
         })
     }
 
+    /// A client of an operator surface served over plain HTTP, which the
+    /// portal allows only on loopback; any other host is refused here too,
+    /// so a token is never sent in clear over a network.
+    pub fn loopback(base: &str, token: &str, timeout: Duration) -> Result<Self, ApiFailure> {
+        let url = reqwest::Url::parse(base).map_err(|e| ApiFailure::Protocol(format!("{base:?}: {e}")))?;
+        let host = url.host_str().unwrap_or_default();
+        let loopback = host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if url.scheme() != "http" || !loopback {
+            return Err(ApiFailure::Protocol(format!(
+                "{base}: plain HTTP only to a loopback address (use https with a CA otherwise)"
+            )));
+        }
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| ApiFailure::Protocol(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.trim().to_owned(),
+        })
+    }
+
     pub fn base(&self) -> &str {
         &self.base
     }

@@ -8,8 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use renkei_ids::LocalPersonId;
 use renkei_portal::{
-    AccountKind, Challenge, ChallengePurpose, ChallengeState, FundAccount, PendingAction, PortalStore, Scope,
-    Secret,
+    AccountKind, Challenge, ChallengePurpose, ChallengeState, FundAccount, PendingAction, Scope, Secret,
 };
 use renkei_protocol::UnixMillis;
 use serde::{Deserialize, Serialize};
@@ -48,7 +47,7 @@ pub(crate) enum Staged {
     },
 }
 
-impl<S: PortalStore> PortalState<S> {
+impl<S: crate::Store> PortalState<S> {
     /// Stage `action` for this session and send the browser to confirm it
     /// with the card; `text` is what the card app shows.
     pub(crate) async fn stage(
@@ -163,7 +162,7 @@ pub(crate) struct DoneQuery {
     done: Option<String>,
 }
 
-pub(crate) async fn page<S: PortalStore + Clone>(
+pub(crate) async fn page<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Query(q): Query<DoneQuery>,
@@ -208,7 +207,7 @@ pub(crate) struct AccountSubmit {
 
 /// Check the form, and the holder against the registered reading; stage
 /// the registration for confirmation with the card. Nothing is stored yet.
-pub(crate) async fn submit<S: PortalStore + Clone>(
+pub(crate) async fn submit<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Form(f): Form<AccountSubmit>,
@@ -310,7 +309,7 @@ fn pending_id(s: &str, tr: &Tr) -> Result<Secret, PageError> {
     Secret::parse(s).ok_or_else(|| PageError::show(StatusCode::NOT_FOUND, tr.s("confirm_gone")))
 }
 
-impl<S: PortalStore> PortalState<S> {
+impl<S: crate::Store> PortalState<S> {
     async fn confirm_view(
         &self,
         li: &LoggedIn,
@@ -365,7 +364,7 @@ impl<S: PortalStore> PortalState<S> {
     }
 }
 
-pub(crate) async fn confirm_page<S: PortalStore + Clone>(
+pub(crate) async fn confirm_page<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -379,7 +378,7 @@ pub(crate) async fn confirm_page<S: PortalStore + Clone>(
     page_result(&tr, r)
 }
 
-pub(crate) async fn confirm_status<S: PortalStore + Clone>(
+pub(crate) async fn confirm_status<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -405,7 +404,7 @@ pub(crate) async fn confirm_status<S: PortalStore + Clone>(
 }
 
 /// Commit a staged action once the logged-in person's own card approved it.
-pub(crate) async fn commit<S: PortalStore + Clone>(
+pub(crate) async fn commit<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Path(id): Path<String>,

@@ -9,16 +9,17 @@ use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use renkei_http::{ApiError, JsonBody};
 use renkei_ids::LocalPersonId;
-use renkei_portal::{PortalStore, Proxy, ProxyBasis, ProxyId, ProxyStatus, ScopeSet};
+use renkei_portal::{Proxy, ProxyBasis, ProxyId, ProxyStatus, ScopeSet};
 use renkei_protocol::UnixMillis;
 use serde::{Deserialize, Serialize};
 
 use crate::state::PortalState;
 
-pub(crate) fn router<S: PortalStore + Clone>(st: Arc<PortalState<S>>) -> Router {
+pub(crate) fn router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> Router {
     Router::new()
         .route("/admin/v1/guardians", post(register::<S>))
         .route("/admin/v1/guardians/{id}/end", post(end::<S>))
+        .merge(crate::clients::routes::<S>())
         .layer(middleware::from_fn_with_state(
             st.admin_token.clone(),
             renkei_http::require_token,
@@ -73,7 +74,7 @@ fn text(field: &str, s: &str, max: usize) -> Result<String, ApiError> {
     Ok(t.to_owned())
 }
 
-async fn register<S: PortalStore>(
+async fn register<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
     JsonBody(b): JsonBody<GuardianRequest>,
 ) -> Result<Json<GuardianRegistered>, ApiError> {
@@ -136,7 +137,7 @@ async fn register<S: PortalStore>(
     Ok(Json(GuardianRegistered { proxy: p.id.0 }))
 }
 
-async fn end<S: PortalStore>(
+async fn end<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
     Path(id): Path<String>,
 ) -> Result<Json<GuardianRegistered>, ApiError> {

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use renkei_card::{CardCertError, CertPurpose};
 use renkei_http::{ApiError, JsonBody};
-use renkei_portal::{CHALLENGE_FORMAT, CardHolder, ChallengePurpose, ChallengeState, PortalStore, ShortCode};
+use renkei_portal::{CHALLENGE_FORMAT, CardHolder, ChallengePurpose, ChallengeState, ShortCode};
 use renkei_protocol::UnixMillis;
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +60,7 @@ fn code_of(s: &str) -> Result<ShortCode, ApiError> {
     ShortCode::parse(s).ok_or_else(|| ApiError::malformed("a code is 8 letters and digits, e.g. K7PQ-4XR2"))
 }
 
-pub(crate) async fn show<S: PortalStore>(
+pub(crate) async fn show<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
     Path(code): Path<String>,
 ) -> Result<Json<ChallengeWire>, ApiError> {
@@ -106,7 +106,7 @@ fn cert_error(e: &CardCertError) -> ApiError {
     ApiError::new(status, e.code(), e.to_string())
 }
 
-pub(crate) async fn approve<S: PortalStore>(
+pub(crate) async fn approve<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
     Path(code): Path<String>,
     JsonBody(body): JsonBody<ApproveRequest>,

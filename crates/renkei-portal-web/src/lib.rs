@@ -22,6 +22,7 @@ mod backend;
 pub mod card_api;
 pub mod cardapp;
 mod chart;
+mod clients;
 pub mod i18n;
 mod pages;
 mod proxies;
@@ -33,5 +34,11 @@ mod templates;
 mod web;
 
 pub use admin::{GuardianRegistered, GuardianRequest};
+pub use clients::{ClientActionRequest, ClientView, ClientWithEvents};
+
+/// What the portal role keeps: its own records and the consent API's.
+pub trait Store: renkei_portal::PortalStore + renkei_consent::ConsentStore {}
+
+impl<T: renkei_portal::PortalStore + renkei_consent::ConsentStore> Store for T {}
 pub use settings::{InstitutionName, PortalSettings, Source};
 pub use state::{Listener, RunningPortal, start_portal};

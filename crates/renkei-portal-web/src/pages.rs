@@ -9,7 +9,7 @@ use axum::response::{Redirect, Response};
 use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_http::hub_log::{RecordCheck, check_person_records};
 use renkei_ids::LocalPersonId;
-use renkei_portal::{PortalStore, Scope, SecretHash};
+use renkei_portal::{Scope, SecretHash};
 use renkei_protocol::UnixMillis;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -131,7 +131,7 @@ fn date_of(ms: i64) -> String {
     jst(ms).chars().take(10).collect()
 }
 
-impl<S: PortalStore> PortalState<S> {
+impl<S: crate::Store> PortalState<S> {
     fn item_name(&self, item: &str, tr: &Tr) -> String {
         ItemCode::parse(item)
             .ok()
@@ -266,7 +266,7 @@ impl<S: PortalStore> PortalState<S> {
     }
 }
 
-pub(crate) async fn me<S: PortalStore + Clone>(
+pub(crate) async fn me<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
 ) -> Response {
@@ -343,7 +343,7 @@ fn parse_date(s: &Option<String>) -> Result<Option<time::Date>, ()> {
     }
 }
 
-pub(crate) async fn history<S: PortalStore + Clone>(
+pub(crate) async fn history<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Query(q): Query<HistoryQuery>,
@@ -507,7 +507,7 @@ pub(crate) async fn history<S: PortalStore + Clone>(
     page_result(&tr, r)
 }
 
-pub(crate) async fn notices<S: PortalStore + Clone>(
+pub(crate) async fn notices<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
 ) -> Response {
@@ -547,7 +547,7 @@ pub(crate) async fn notices<S: PortalStore + Clone>(
     page_result(&tr, r)
 }
 
-pub(crate) async fn mark_read<S: PortalStore + Clone>(
+pub(crate) async fn mark_read<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Path(id): Path<String>,

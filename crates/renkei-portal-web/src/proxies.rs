@@ -6,9 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use renkei_portal::{
-    Invitation, PortalStore, Proxy, ProxyBasis, ProxyId, ProxyStatus, Scope, ScopeSet, ShortCode,
-};
+use renkei_portal::{Invitation, Proxy, ProxyBasis, ProxyId, ProxyStatus, Scope, ScopeSet, ShortCode};
 use renkei_protocol::UnixMillis;
 use serde::Deserialize;
 
@@ -64,7 +62,7 @@ pub(crate) struct ProxiesQuery {
     done: Option<String>,
 }
 
-impl<S: PortalStore> PortalState<S> {
+impl<S: crate::Store> PortalState<S> {
     async fn proxies_page(
         &self,
         li: &LoggedIn,
@@ -146,7 +144,7 @@ impl<S: PortalStore> PortalState<S> {
     }
 }
 
-pub(crate) async fn page<S: PortalStore + Clone>(
+pub(crate) async fn page<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Query(q): Query<ProxiesQuery>,
@@ -193,7 +191,7 @@ fn date(s: &str) -> Option<time::Date> {
     .ok()
 }
 
-pub(crate) async fn invite<S: PortalStore + Clone>(
+pub(crate) async fn invite<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Form(pairs): Form<Pairs>,
@@ -269,7 +267,7 @@ pub(crate) struct AcceptForm {
     code: String,
 }
 
-pub(crate) async fn accept<S: PortalStore + Clone>(
+pub(crate) async fn accept<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Form(f): Form<AcceptForm>,
@@ -311,7 +309,11 @@ pub(crate) async fn accept<S: PortalStore + Clone>(
     page_result(&tr, r)
 }
 
-async fn own_proxy<S: PortalStore>(st: &PortalState<S>, li: &LoggedIn, id: &str) -> Result<Proxy, PageError> {
+async fn own_proxy<S: crate::Store>(
+    st: &PortalState<S>,
+    li: &LoggedIn,
+    id: &str,
+) -> Result<Proxy, PageError> {
     let id = ProxyId(number(id, &li.tr)?);
     st.store
         .proxy(id)
@@ -323,7 +325,7 @@ async fn own_proxy<S: PortalStore>(st: &PortalState<S>, li: &LoggedIn, id: &str)
         .ok_or_else(|| PageError::show(StatusCode::NOT_FOUND, li.tr.s("error_not_found")))
 }
 
-pub(crate) async fn revoke<S: PortalStore + Clone>(
+pub(crate) async fn revoke<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -353,7 +355,7 @@ pub(crate) async fn revoke<S: PortalStore + Clone>(
     page_result(&tr, r)
 }
 
-pub(crate) async fn confirm<S: PortalStore + Clone>(
+pub(crate) async fn confirm<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -387,7 +389,7 @@ pub(crate) async fn confirm<S: PortalStore + Clone>(
 }
 
 /// Commit a staged proxy action (the card has confirmed it).
-pub(crate) async fn commit_staged<S: PortalStore>(
+pub(crate) async fn commit_staged<S: crate::Store>(
     st: &PortalState<S>,
     li: &LoggedIn,
     staged: Staged,
@@ -527,7 +529,7 @@ pub(crate) struct ActForm {
 
 /// Start acting for a principal: the proxy must be this person's, active,
 /// in its period, and both cards unchanged.
-pub(crate) async fn act<S: PortalStore + Clone>(
+pub(crate) async fn act<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Form(f): Form<ActForm>,
@@ -560,7 +562,7 @@ pub(crate) async fn act<S: PortalStore + Clone>(
     page_result(&tr, r)
 }
 
-pub(crate) async fn stop_acting<S: PortalStore + Clone>(
+pub(crate) async fn stop_acting<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,

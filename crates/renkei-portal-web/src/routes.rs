@@ -9,8 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use renkei_portal::{
-    Challenge, ChallengePurpose, ChallengeState, PortalStore, ProxyRefusal, ProxyStatus, Scope, Secret,
-    Session, ShortCode,
+    Challenge, ChallengePurpose, ChallengeState, ProxyRefusal, ProxyStatus, Scope, Secret, Session, ShortCode,
 };
 use renkei_protocol::UnixMillis;
 use serde::Deserialize;
@@ -22,7 +21,7 @@ use crate::web::{
     LOGIN_COOKIE, LoggedIn, PageError, SESSION_COOKIE, clear_cookie, cookie, lang_of, secret_cookie,
 };
 
-pub(crate) fn web_router<S: PortalStore + Clone>(st: Arc<PortalState<S>>) -> Router {
+pub(crate) fn web_router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> Router {
     Router::new()
         .route("/", get(home::<S>))
         .route("/login", get(login_page::<S>))
@@ -128,7 +127,7 @@ pub(crate) fn scope_key(s: Scope) -> &'static str {
     }
 }
 
-impl<S: PortalStore> PortalState<S> {
+impl<S: crate::Store> PortalState<S> {
     /// The frame of a logged-in page (with the acting banner).
     pub(crate) async fn ctx(&self, li: &LoggedIn, title_key: &str, path: &str) -> PageCtx {
         let acting = match li.session.acting_for {
@@ -157,7 +156,7 @@ pub(crate) struct LandingQuery {
     bye: Option<String>,
 }
 
-async fn home<S: PortalStore>(
+async fn home<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Query(q): Query<LandingQuery>,
@@ -227,7 +226,7 @@ pub(crate) struct LoginQuery {
 
 /// Start a login: a fresh challenge bound to a fresh cookie of this
 /// browser, shown as a code and a QR code.
-async fn login_page<S: PortalStore>(
+async fn login_page<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
@@ -280,7 +279,7 @@ pub(crate) fn state_json(c: Option<&Challenge>, now: UnixMillis) -> Json<serde_j
     Json(serde_json::json!({ "state": state }))
 }
 
-async fn login_status<S: PortalStore>(
+async fn login_status<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Query(q): Query<CodeQuery>,
@@ -307,7 +306,7 @@ pub(crate) struct CompleteForm {
 
 /// The browser takes the approved login: a new session (never the id of
 /// any cookie it already had: no fixation), the login cookie cleared.
-async fn login_complete<S: PortalStore>(
+async fn login_complete<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Form(form): Form<CompleteForm>,
@@ -394,7 +393,7 @@ pub(crate) struct CsrfForm {
     pub(crate) csrf: String,
 }
 
-async fn logout<S: PortalStore>(
+async fn logout<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,

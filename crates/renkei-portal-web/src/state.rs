@@ -12,7 +12,7 @@ use renkei_catalog::Catalog;
 use renkei_http::{RunningServer, SetupError};
 use renkei_ids::CorporateNumber;
 use renkei_pki::{ClientAuth, Identity, TrustAnchors};
-use renkei_portal::{PortalStore, SecretHash, SessionPolicy};
+use renkei_portal::{SecretHash, SessionPolicy};
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
@@ -178,7 +178,7 @@ pub(crate) async fn refresh_card_trust<S>(st: &PortalState<S>) -> Result<(), Str
     Ok(())
 }
 
-pub async fn start_portal<S: PortalStore + Clone>(
+pub async fn start_portal<S: crate::Store + Clone>(
     settings: &PortalSettings,
     store: S,
 ) -> Result<RunningPortal, SetupError> {

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use renkei_ids::LocalPersonId;
-use renkei_portal::{PortalStore, Proxy, ProxyAct, Scope, Secret, Session};
+use renkei_portal::{Proxy, ProxyAct, Scope, Secret, Session};
 use renkei_protocol::UnixMillis;
 
 use crate::i18n::{Lang, Tr};
@@ -121,7 +121,7 @@ pub(crate) struct LoggedIn {
     pub(crate) tr: Tr,
 }
 
-impl<S: PortalStore> PortalState<S> {
+impl<S: crate::Store> PortalState<S> {
     /// The live session of this request, touched; or where to go instead.
     pub(crate) async fn logged_in(&self, headers: &HeaderMap) -> Result<LoggedIn, PageError> {
         let tr = Tr::new(lang_of(headers));

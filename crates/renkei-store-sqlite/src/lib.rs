@@ -11,6 +11,7 @@
 //!
 //! [`group commit`]: group_commit
 
+mod consent;
 mod db;
 mod group_commit;
 mod hub;

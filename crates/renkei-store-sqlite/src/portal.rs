@@ -14,12 +14,15 @@ use time::Date;
 use crate::db::{self, DbError, Durability, corrupt, get, parse_col, store_err};
 use crate::registry_card::serial_sql;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/portal_001.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/portal_001.sql"),
+    include_str!("../migrations/portal_002.sql"),
+];
 
 /// The portal's store in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqlitePortalStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqlitePortalStore {

@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod card_cli;
+mod client_cli;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -69,6 +70,9 @@ enum Command {
     /// A software card (the smartphone app): keys, issuance, approvals, signatures.
     #[command(subcommand)]
     Card(card_cli::CardCommand),
+    /// The self-information API's clients: applications and screening.
+    #[command(subcommand)]
+    Client(client_cli::ClientCommand),
     /// Benchmarks (results go to BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -459,6 +463,10 @@ async fn main() -> Result<()> {
         Command::Card(cmd) => {
             init_tracing("warn");
             card_cli::run(cmd).await
+        }
+        Command::Client(cmd) => {
+            init_tracing("warn");
+            client_cli::run(cmd).await
         }
         Command::Pki(cmd) => pki(cmd),
         Command::Witness(WitnessCommand::Serve(arg)) => {

@@ -1,0 +1,24 @@
+//! The self-information API (DESIGN.md §3.6) as pure logic.
+//!
+//! A private service applies as an [`ApiClient`], is screened by an
+//! administrator and may later be suspended, revoked or transferred to a
+//! successor corporation; every change is a [`ClientEvent`]. What it asks
+//! a person for is a Rich Authorization Request of type
+//! `self_information` ([`SelfInformation`]), checked against what it was
+//! approved for. Nothing here does I/O: [`ConsentStore`] is what the portal
+//! keeps, implemented by `renkei-store-sqlite`.
+
+mod client;
+mod rar;
+mod store;
+
+pub use client::{
+    Actor, ApiClient, ApplicationError, ApplicationForm, ClientAction, ClientApplication, ClientAuth,
+    ClientEvent, ClientId, ClientKeys, ClientStatus, MAX_DATA_LIFE_DAYS, TransitionError, apply,
+    check_redirect_uri,
+};
+pub use rar::{Frequency, MAX_PERIODIC_DAYS, RarError, SELF_INFORMATION, SelfInformation, parse_days};
+pub use store::ConsentStore;
+
+#[cfg(test)]
+mod tests;

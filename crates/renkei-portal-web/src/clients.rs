@@ -1,0 +1,229 @@
+//! Administrators' API for the consent API's clients: applications,
+//! screening, suspension, revocation, transfer; every change recorded.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Json, Router, routing::get, routing::post};
+use renkei_consent::{
+    Actor, ApiClient, ApplicationForm, ClientAction, ClientAuth, ClientEvent, ClientId, ClientKeys,
+    ConsentStore,
+};
+use renkei_http::{ApiError, JsonBody};
+use renkei_ids::CorporateNumber;
+use renkei_protocol::UnixMillis;
+use serde::{Deserialize, Serialize};
+
+use crate::state::PortalState;
+
+pub(crate) fn routes<S: crate::Store + Clone>() -> Router<Arc<PortalState<S>>> {
+    Router::new()
+        .route("/admin/v1/clients", post(apply_for::<S>).get(list::<S>))
+        .route("/admin/v1/clients/{id}", get(show::<S>))
+        .route("/admin/v1/clients/{id}/{action}", post(change::<S>))
+}
+
+/// A client as administrators see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub corporate_number: String,
+    pub name: String,
+    pub name_en: Option<String>,
+    pub purpose: String,
+    pub redirect_uris: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    pub jwks_uri: Option<String>,
+    pub items: Vec<String>,
+    pub max_data_life_days: u32,
+    pub contact: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&ApiClient> for ClientView {
+    fn from(c: &ApiClient) -> Self {
+        Self {
+            client_id: c.id.to_string(),
+            corporate_number: c.app.corporate_number.to_string(),
+            name: c.app.name.clone(),
+            name_en: c.app.name_en.clone(),
+            purpose: c.app.purpose.clone(),
+            redirect_uris: c.app.redirect_uris.clone(),
+            token_endpoint_auth_method: match c.app.auth {
+                ClientAuth::PrivateKeyJwt => "private_key_jwt".into(),
+                ClientAuth::TlsClientAuth { .. } => "tls_client_auth".into(),
+            },
+            jwks_uri: match &c.app.keys {
+                ClientKeys::JwksUri(u) => Some(u.clone()),
+                ClientKeys::Jwks(_) => None,
+            },
+            items: c.app.items.iter().map(|i| i.as_str().to_owned()).collect(),
+            max_data_life_days: c.app.max_data_life_days,
+            contact: c.app.contact.clone(),
+            status: c.status.as_str().into(),
+            status_reason: c.status_reason.clone(),
+            created_at: c.created_at.to_string(),
+            updated_at: c.updated_at.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventView {
+    pub at: String,
+    pub actor: Actor,
+    pub action: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub reason: Option<String>,
+    pub previous_corporate_number: Option<String>,
+}
+
+impl From<&ClientEvent> for EventView {
+    fn from(e: &ClientEvent) -> Self {
+        Self {
+            at: e.at.to_string(),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            from: e.from.map(|s| s.as_str().into()),
+            to: e.to.as_str().into(),
+            reason: e.reason.clone(),
+            previous_corporate_number: e.previous_corporate_number.map(|c| c.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientWithEvents {
+    pub client: ClientView,
+    pub events: Vec<EventView>,
+}
+
+/// `POST /admin/v1/clients/{id}/{action}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientActionRequest {
+    /// The administrator acting (kept in the event).
+    pub by: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// For `transfer`: the successor's corporate number.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+fn client_id(s: &str) -> Result<ClientId, ApiError> {
+    ClientId::parse(s).ok_or_else(|| ApiError::malformed(format!("{s:?} is not a client id")))
+}
+
+async fn apply_for<S: crate::Store>(
+    State(st): State<Arc<PortalState<S>>>,
+    JsonBody(form): JsonBody<ApplicationForm>,
+) -> Result<(StatusCode, Json<ClientView>), ApiError> {
+    let app = form
+        .validate(&st.catalog)
+        .map_err(|e| ApiError::malformed(e.to_string()))?;
+    let mut id = [0u8; 16];
+    renkei_jose::random_bytes(&mut id).map_err(|e| ApiError::internal("client id", e))?;
+    let client = ApiClient::new(ClientId::from_random(id), app, UnixMillis::now());
+    st.store
+        .insert_client(&client, &ClientEvent::applied(&client))
+        .await?;
+    tracing::info!(client = %client.id, corporate_number = %client.app.corporate_number, "API client applied");
+    metrics::counter!("renkei_consent_client_changes_total", "action" => "applied").increment(1);
+    Ok((StatusCode::CREATED, Json(ClientView::from(&client))))
+}
+
+async fn list<S: crate::Store>(
+    State(st): State<Arc<PortalState<S>>>,
+) -> Result<Json<Vec<ClientView>>, ApiError> {
+    Ok(Json(
+        st.store.clients().await?.iter().map(ClientView::from).collect(),
+    ))
+}
+
+async fn show<S: crate::Store>(
+    State(st): State<Arc<PortalState<S>>>,
+    Path(id): Path<String>,
+) -> Result<Json<ClientWithEvents>, ApiError> {
+    let id = client_id(&id)?;
+    let client = st
+        .store
+        .client(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no_client", "no such client"))?;
+    let events = st.store.client_events(&id).await?;
+    Ok(Json(ClientWithEvents {
+        client: ClientView::from(&client),
+        events: events.iter().map(EventView::from).collect(),
+    }))
+}
+
+async fn change<S: crate::Store>(
+    State(st): State<Arc<PortalState<S>>>,
+    Path((id, action)): Path<(String, String)>,
+    JsonBody(b): JsonBody<ClientActionRequest>,
+) -> Result<Json<ClientView>, ApiError> {
+    let id = client_id(&id)?;
+    let by = b.by.trim();
+    if by.is_empty() || by.chars().count() > 64 || by.chars().any(char::is_control) {
+        return Err(ApiError::malformed(
+            "by: the administrator's name, 1 to 64 characters",
+        ));
+    }
+    let reason = || b.reason.clone().unwrap_or_default();
+    let action = match action.as_str() {
+        "approve" => ClientAction::Approve,
+        "reject" => ClientAction::Reject { reason: reason() },
+        "suspend" => ClientAction::Suspend { reason: reason() },
+        "resume" => ClientAction::Resume,
+        "revoke" => ClientAction::Revoke { reason: reason() },
+        "transfer" => ClientAction::Transfer {
+            to: CorporateNumber::parse(b.to.as_deref().unwrap_or_default())
+                .map_err(|e| ApiError::malformed(format!("to: {e}")))?,
+            reason: reason(),
+        },
+        other => {
+            return Err(ApiError::not_found(
+                "no_action",
+                format!("{other:?}: use approve, reject, suspend, resume, revoke or transfer"),
+            ));
+        }
+    };
+    change_client(&st, &id, &action, Actor::Administrator(by.to_owned()))
+        .await
+        .map(|c| Json(ClientView::from(&c)))
+}
+
+/// Apply a change and store it with its event; shared with the monitor.
+pub(crate) async fn change_client<S: ConsentStore>(
+    st: &PortalState<S>,
+    id: &ClientId,
+    action: &ClientAction,
+    actor: Actor,
+) -> Result<ApiClient, ApiError> {
+    let client = st
+        .store
+        .client(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no_client", "no such client"))?;
+    let (next, event) =
+        renkei_consent::apply(&client, action, actor, UnixMillis::now()).map_err(|e| match e {
+            renkei_consent::TransitionError::ReasonRequired(_) => ApiError::malformed(e.to_string()),
+            _ => ApiError::new(StatusCode::CONFLICT, "client_state", e.to_string()),
+        })?;
+    if !st.store.update_client(&next, client.status, &event).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "client_state",
+            "the client changed meanwhile; read it again",
+        ));
+    }
+    tracing::info!(client = %id, action = action.name(), to = next.status.as_str(), "API client changed");
+    metrics::counter!("renkei_consent_client_changes_total", "action" => action.name()).increment(1);
+    Ok(next)
+}

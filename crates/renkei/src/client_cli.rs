@@ -1,0 +1,118 @@
+//! `renkei client …`: administrators screen and manage the consent API's
+//! clients through the portal's admin API.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use renkei_http::LocalClient;
+use renkei_portal_web::{ClientActionRequest, ClientView, ClientWithEvents};
+
+#[derive(Args)]
+pub(crate) struct AdminArgs {
+    /// The portal's admin URL (plain HTTP on loopback).
+    #[arg(long)]
+    admin: String,
+    /// File holding the portal's admin token.
+    #[arg(long)]
+    token: PathBuf,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ClientCommand {
+    /// File an application (a JSON document: corporate_number, name,
+    /// purpose, redirect_uris, jwks or jwks_uri, items, max_data_life_days,
+    /// contact).
+    Apply {
+        #[command(flatten)]
+        admin: AdminArgs,
+        file: PathBuf,
+    },
+    /// List every client.
+    List {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// A client and every change made to it.
+    Show {
+        #[command(flatten)]
+        admin: AdminArgs,
+        client_id: String,
+    },
+    /// Screening and later changes: approve, reject, suspend, resume,
+    /// revoke, transfer.
+    Change {
+        #[command(flatten)]
+        admin: AdminArgs,
+        client_id: String,
+        #[arg(value_parser = ["approve", "reject", "suspend", "resume", "revoke", "transfer"])]
+        action: String,
+        /// The administrator acting.
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        reason: Option<String>,
+        /// For transfer: the successor's corporate number.
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+fn connect(a: &AdminArgs) -> Result<LocalClient> {
+    let token = std::fs::read_to_string(&a.token).with_context(|| format!("{}", a.token.display()))?;
+    Ok(LocalClient::loopback(&a.admin, &token, Duration::from_secs(30))?)
+}
+
+fn line(c: &ClientView) -> String {
+    format!(
+        "{}  {:<9}  {}  {}  items: {}",
+        c.client_id,
+        c.status,
+        c.corporate_number,
+        c.name,
+        c.items.join(",")
+    )
+}
+
+#[allow(clippy::print_stdout)]
+pub(crate) async fn run(cmd: ClientCommand) -> Result<()> {
+    match cmd {
+        ClientCommand::Apply { admin, file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("{}", file.display()))?;
+            let body: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+            let c: ClientView = connect(&admin)?.post("/admin/v1/clients", &body).await?;
+            println!("applied: {}", line(&c));
+        }
+        ClientCommand::List { admin } => {
+            let list: Vec<ClientView> = connect(&admin)?.get("/admin/v1/clients").await?;
+            for c in &list {
+                println!("{}", line(c));
+            }
+        }
+        ClientCommand::Show { admin, client_id } => {
+            let c: ClientWithEvents = connect(&admin)?
+                .get(&format!("/admin/v1/clients/{client_id}"))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&c)?);
+        }
+        ClientCommand::Change {
+            admin,
+            client_id,
+            action,
+            by,
+            reason,
+            to,
+        } => {
+            let c: ClientView = connect(&admin)?
+                .post(
+                    &format!("/admin/v1/clients/{client_id}/{action}"),
+                    &ClientActionRequest { by, reason, to },
+                )
+                .await?;
+            println!("{}", line(&c));
+        }
+    }
+    Ok(())
+}

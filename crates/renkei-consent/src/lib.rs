@@ -9,6 +9,8 @@
 //! keeps, implemented by `renkei-store-sqlite`.
 
 mod client;
+mod flow;
+mod grant;
 mod rar;
 mod store;
 
@@ -17,8 +19,16 @@ pub use client::{
     ClientEvent, ClientId, ClientKeys, ClientStatus, MAX_DATA_LIFE_DAYS, TransitionError, apply,
     check_redirect_uri,
 };
+pub use flow::{
+    ACCESS_TOKEN_TTL_MS, ASSERTION_MAX_LIFETIME_MS, AssertionOk, AuthorizationRequest, CLIENT_ASSERTION_TYPE,
+    CODE_TTL_MS, DPOP_MAX_AGE_MS, DpopOk, OAuthError, Params, REQUEST_URI_PREFIX, REQUEST_URI_TTL_MS,
+    SKEW_MS, check_assertion, check_dpop, check_par, check_pkce,
+};
+pub use grant::{Grant, GrantId, ONE_TIME_VALIDITY_MS, RevokedBy, artefact_claims};
 pub use rar::{Frequency, MAX_PERIODIC_DAYS, RarError, SELF_INFORMATION, SelfInformation, parse_days};
 pub use store::ConsentStore;
 
+#[cfg(test)]
+mod flow_tests;
 #[cfg(test)]
 mod tests;

@@ -42,6 +42,10 @@ fn form() -> ApplicationForm {
     }
 }
 
+pub(crate) fn approved_client() -> ApiClient {
+    client(ClientStatus::Approved)
+}
+
 fn client(status: ClientStatus) -> ApiClient {
     let app = form().validate(&catalog()).expect("valid");
     let mut c = ApiClient::new(ClientId::from_random([7; 16]), app, UnixMillis(1_000));

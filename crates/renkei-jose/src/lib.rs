@@ -14,7 +14,7 @@ mod jws;
 pub use error::JoseError;
 pub use jwe::{DecryptionKey, encrypt};
 pub use jwk::{Jwk, Jwks};
-pub use jws::{Alg, Header, SigningKey, Verified, decode_unverified, verify};
+pub use jws::{Alg, Header, SigningKey, Unverified, Verified, decode_unverified, verify};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

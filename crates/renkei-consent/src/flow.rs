@@ -12,8 +12,9 @@ use crate::rar::SelfInformation;
 
 /// Authorization codes live 60 s at most (FAPI 2.0 §5.3.2.1).
 pub const CODE_TTL_MS: i64 = 60_000;
-/// A `request_uri` lives 90 s (FAPI 2.0 asks for less than 600 s).
-pub const REQUEST_URI_TTL_MS: i64 = 90_000;
+/// A `request_uri` lives 5 minutes — long enough for a card login and a
+/// card confirmation — within FAPI 2.0's limit of 600 s.
+pub const REQUEST_URI_TTL_MS: i64 = 300_000;
 /// Access tokens are short: a client fetches right after consent.
 pub const ACCESS_TOKEN_TTL_MS: i64 = 300_000;
 /// Clock difference tolerated on `iat`, `nbf` and `exp`.

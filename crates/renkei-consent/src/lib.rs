@@ -12,6 +12,7 @@ mod client;
 mod flow;
 mod grant;
 mod rar;
+mod records;
 mod store;
 
 pub use client::{
@@ -26,6 +27,9 @@ pub use flow::{
 };
 pub use grant::{Grant, GrantId, ONE_TIME_VALIDITY_MS, RevokedBy, artefact_claims};
 pub use rar::{Frequency, MAX_PERIODIC_DAYS, RarError, SELF_INFORMATION, SelfInformation, parse_days};
+pub use records::{
+    CodeRecord, CodeRedemption, FetchOutcome, FetchRecord, PushedRequest, SecretDigest, TokenRecord,
+};
 pub use store::ConsentStore;
 
 #[cfg(test)]

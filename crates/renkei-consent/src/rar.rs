@@ -153,6 +153,27 @@ impl SelfInformation {
         })
     }
 
+    /// Read back the canonical form written by [`Self::to_json`] (from the
+    /// store: it was checked when it was made).
+    pub fn from_canonical(v: &Value) -> Option<Self> {
+        let d: Detail = serde_json::from_value(v.as_array()?.first()?.clone()).ok()?;
+        Some(Self {
+            items: d
+                .items
+                .iter()
+                .map(|i| ItemCode::parse(i).ok())
+                .collect::<Option<Vec<_>>>()?,
+            tax_year: d.tax_year,
+            purpose: d.purpose,
+            data_life_days: parse_days(&d.data_life)?,
+            frequency: d.frequency,
+            duration_days: match d.duration {
+                Some(s) => Some(parse_days(&s)?),
+                None => None,
+            },
+        })
+    }
+
     /// The canonical JSON array, as returned in the token response and kept
     /// in the consent.
     pub fn to_json(&self) -> Value {

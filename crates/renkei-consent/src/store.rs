@@ -2,7 +2,11 @@ use std::future::Future;
 
 use renkei_protocol::StoreError;
 
-use crate::{ApiClient, ClientEvent, ClientId, ClientStatus};
+use renkei_ids::LocalPersonId;
+use renkei_protocol::UnixMillis;
+
+use crate::records::{CodeRecord, CodeRedemption, FetchRecord, PushedRequest, SecretDigest, TokenRecord};
+use crate::{ApiClient, ClientEvent, ClientId, ClientStatus, Grant, GrantId, RevokedBy};
 
 /// What the consent API keeps. Implementations: `renkei-store-sqlite`.
 pub trait ConsentStore: Send + Sync + 'static {
@@ -32,4 +36,72 @@ pub trait ConsentStore: Send + Sync + 'static {
         &self,
         id: &ClientId,
     ) -> impl Future<Output = Result<Vec<ClientEvent>, StoreError>> + Send;
+
+    fn insert_request(&self, r: &PushedRequest) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A pushed request still unused and unexpired at `now`.
+    fn request(
+        &self,
+        uri: &SecretDigest,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<Option<PushedRequest>, StoreError>> + Send;
+
+    /// Store the consent, its code, and mark the request used — together,
+    /// and only if the request was still unused (`false` otherwise).
+    fn insert_grant(
+        &self,
+        request: &SecretDigest,
+        grant: &Grant,
+        code: &CodeRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Spend a code. A second use answers `Replayed`; the caller revokes.
+    fn redeem_code(
+        &self,
+        code: &SecretDigest,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<CodeRedemption, StoreError>> + Send;
+
+    fn insert_token(&self, t: &TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// An unrevoked token.
+    fn token(
+        &self,
+        token: &SecretDigest,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send;
+
+    fn grant(&self, id: &GrantId) -> impl Future<Output = Result<Option<Grant>, StoreError>> + Send;
+
+    /// A person's consents, newest first.
+    fn grants_of(
+        &self,
+        person: &LocalPersonId,
+    ) -> impl Future<Output = Result<Vec<Grant>, StoreError>> + Send;
+
+    /// End a consent and every token issued under it; `false` if it had
+    /// ended already.
+    fn revoke_grant(
+        &self,
+        id: &GrantId,
+        by: RevokedBy,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Remember a one-time value (a `jti`) in `scope` until `until`;
+    /// `false` if it was seen before (a replay).
+    fn remember_once(
+        &self,
+        scope: &str,
+        value: &str,
+        until: UnixMillis,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn record_fetch(&self, f: &FetchRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Fetches under a grant, oldest first.
+    fn fetches_of(
+        &self,
+        grant: &GrantId,
+    ) -> impl Future<Output = Result<Vec<FetchRecord>, StoreError>> + Send;
 }

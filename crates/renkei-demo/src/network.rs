@@ -402,6 +402,12 @@ impl Network {
             portal_admin_token.as_bytes(),
             WriteMode::Replace,
         )?;
+        let oauth_key = renkei_jose::SigningKey::generate(renkei_jose::Alg::Es256)?;
+        renkei_pki::write_private(
+            &portal_dir.join("oauth-signing.key"),
+            oauth_key.pkcs8(),
+            WriteMode::Replace,
+        )?;
         let digital = nodes.get(DIGITAL.key).context("the Digital Agency's node")?;
         let portal_settings = portal_settings(
             &portal_dir,
@@ -599,6 +605,7 @@ fn portal_settings(
             source("health_checkup", vec![KENPO.id()], (2021..=2025).collect()),
             source("public_fund_account", vec![DIGITAL.id()], vec![]),
         ],
+        oauth_signing_key: Some(dir.join("oauth-signing.key")),
     }
 }
 

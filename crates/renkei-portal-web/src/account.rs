@@ -45,6 +45,11 @@ pub(crate) enum Staged {
     ConfirmProxy {
         proxy: u64,
     },
+    Consent {
+        client_id: String,
+        request_uri: String,
+        preview_digest: String,
+    },
 }
 
 impl<S: crate::Store> PortalState<S> {
@@ -341,6 +346,7 @@ impl<S: crate::Store> PortalState<S> {
         };
         let cancel = match serde_json::from_str::<Staged>(&pending.action) {
             Ok(Staged::RegisterAccount { .. }) => "/account",
+            Ok(Staged::Consent { .. }) => "/",
             _ => "/proxies",
         };
         let mut resp = render(&ConfirmPage {
@@ -494,6 +500,11 @@ pub(crate) async fn commit<S: crate::Store + Clone>(
                 );
                 Ok(Redirect::to("/account?done=1").into_response())
             }
+            Staged::Consent {
+                client_id,
+                request_uri,
+                preview_digest,
+            } => crate::oauth::commit_consent(&st, &li, &client_id, &request_uri, &preview_digest).await,
             other => crate::proxies::commit_staged(&st, &li, other).await,
         }
     }

@@ -24,6 +24,7 @@ pub mod cardapp;
 mod chart;
 mod clients;
 pub mod i18n;
+mod oauth;
 mod pages;
 mod proxies;
 mod qr;

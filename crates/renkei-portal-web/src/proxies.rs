@@ -515,7 +515,9 @@ pub(crate) async fn commit_staged<S: crate::Store>(
             tracing::info!(proxy = %p.id, "proxy confirmed again by the principal");
             Ok(Redirect::to("/proxies?done=confirmed").into_response())
         }
-        Staged::RegisterAccount { .. } => Err(PageError::bad(tr.s("error_bad_input"))),
+        Staged::RegisterAccount { .. } | Staged::Consent { .. } => {
+            Err(PageError::bad(tr.s("error_bad_input")))
+        }
     }
 }
 

@@ -53,6 +53,7 @@ pub(crate) fn web_router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> Ro
             "/api/card/v1/challenges/{code}",
             get(crate::card_api::show::<S>).post(crate::card_api::approve::<S>),
         )
+        .merge(crate::oauth::routes::<S>())
         .route("/static/portal.css", get(css))
         .route("/static/portal.js", get(js))
         .route("/health", get(|| async { "ok" }))
@@ -377,12 +378,16 @@ async fn login_complete<S: crate::Store>(
     }
     metrics::counter!("renkei_portal_logins_total", "profile" => holder.profile.as_str()).increment(1);
     tracing::info!(profile = %holder.profile, "card login");
-    let mut resp = Redirect::to("/").into_response();
+    let next = crate::oauth::next_after_login(&headers);
+    let mut resp = Redirect::to(next.as_deref().unwrap_or("/")).into_response();
     let h = resp.headers_mut();
     h.append(
         header::SET_COOKIE,
         secret_cookie(SESSION_COOKIE, &id.expose(), st.settings.session_max_secs),
     );
+    if next.is_some() {
+        h.append(header::SET_COOKIE, clear_cookie(crate::oauth::NEXT_COOKIE));
+    }
     h.append(header::SET_COOKIE, clear_cookie(LOGIN_COOKIE));
     resp
 }

@@ -61,6 +61,10 @@ pub struct PortalSettings {
     /// What My Information shows and where it is asked for.
     #[serde(default)]
     pub sources: Vec<Source>,
+    /// The self-information API's authorization server: the portal's
+    /// ES256 signing key (PKCS#8 DER, 0600). Without it the API is off.
+    #[serde(default)]
+    pub oauth_signing_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -39,6 +39,8 @@ pub(crate) struct PortalState<S> {
     pub(crate) names: HashMap<CorporateNumber, (String, String)>,
     pub(crate) person_keys: Mutex<HashMap<SecretHash, CachedKey>>,
     pub(crate) admin_token: renkei_http::AdminToken,
+    /// The consent API's keys, when it is configured.
+    pub(crate) oauth: Option<crate::oauth::OAuthKeys>,
 }
 
 /// One listener of the portal: plain HTTP on loopback, or TLS.
@@ -212,6 +214,15 @@ pub async fn start_portal<S: crate::Store + Clone>(
         }
     }
     let admin_token = renkei_http::read_admin_token(&settings.admin_token)?;
+    let oauth = settings
+        .oauth_signing_key
+        .as_ref()
+        .map(|path| {
+            let der = renkei_pki::read_private(path)?;
+            crate::oauth::OAuthKeys::from_pkcs8(&der)
+                .map_err(|e| SetupError::config(path.display().to_string(), e))
+        })
+        .transpose()?;
     let tls = settings.tls.as_ref().map(|t| t.load()).transpose()?;
     // Bind first: the origin may come from the bound port.
     let web_socket = std::net::TcpListener::bind(settings.listen).map_err(|source| SetupError::Listen {
@@ -247,6 +258,7 @@ pub async fn start_portal<S: crate::Store + Clone>(
         names,
         person_keys: Mutex::new(HashMap::new()),
         admin_token: admin_token.clone(),
+        oauth,
     });
     if let Err(e) = refresh_card_trust(&st).await {
         tracing::warn!(error = %e, "card CAs and CRLs not available yet; logins fail until they are");

@@ -318,3 +318,29 @@ pub(crate) struct ErrorPage {
     pub(crate) ctx: PageCtx,
     pub(crate) message: String,
 }
+
+/// One item on the consent page: exactly what would be sent.
+#[derive(Debug, Clone)]
+pub(crate) struct ConsentItem {
+    pub(crate) name: String,
+    pub(crate) year: Option<String>,
+    pub(crate) source: String,
+    pub(crate) fields: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub(crate) struct ConsentPage {
+    pub(crate) ctx: PageCtx,
+    pub(crate) client_name: String,
+    pub(crate) corporate_number: String,
+    pub(crate) client_purpose: String,
+    pub(crate) purpose: String,
+    pub(crate) data_life_days: u32,
+    pub(crate) periodic: bool,
+    pub(crate) duration_days: u32,
+    pub(crate) items: Vec<ConsentItem>,
+    pub(crate) client_id: String,
+    pub(crate) request_uri: String,
+    pub(crate) preview_digest: String,
+}

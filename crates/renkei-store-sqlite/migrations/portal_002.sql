@@ -31,3 +31,68 @@ CREATE TABLE api_client_events (
     previous_corporate_number TEXT
 ) STRICT;
 CREATE INDEX api_client_events_client ON api_client_events (client, seq);
+
+-- The flow: pushed requests, consents (grants), codes, tokens — secrets
+-- only as their SHA-256 — one-time values seen, and every fetch.
+CREATE TABLE oauth_requests (
+    uri_digest  TEXT PRIMARY KEY,
+    client      TEXT NOT NULL REFERENCES api_clients (id),
+    request     TEXT NOT NULL, -- JSON
+    expires_at  INTEGER NOT NULL,
+    used        INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE grants (
+    id             TEXT PRIMARY KEY,
+    client         TEXT NOT NULL REFERENCES api_clients (id),
+    person         TEXT NOT NULL,
+    details        TEXT NOT NULL, -- the canonical authorization_details
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    revoked_at     INTEGER,
+    revoked_by     TEXT CHECK (revoked_by IN ('person', 'client', 'server')),
+    preview_digest TEXT NOT NULL,
+    artefact       TEXT NOT NULL
+) STRICT;
+CREATE INDEX grants_person ON grants (person, created_at);
+
+CREATE TABLE oauth_codes (
+    code_digest    TEXT PRIMARY KEY,
+    grant_id       TEXT NOT NULL REFERENCES grants (id),
+    client         TEXT NOT NULL,
+    redirect_uri   TEXT NOT NULL,
+    code_challenge TEXT NOT NULL,
+    dpop_jkt       TEXT,
+    expires_at     INTEGER NOT NULL,
+    used_at        INTEGER
+) STRICT;
+
+CREATE TABLE access_tokens (
+    token_digest TEXT PRIMARY KEY,
+    grant_id     TEXT NOT NULL REFERENCES grants (id),
+    client       TEXT NOT NULL,
+    jkt          TEXT NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    revoked      INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX access_tokens_grant ON access_tokens (grant_id);
+
+CREATE TABLE seen_once (
+    scope      TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    until      INTEGER NOT NULL,
+    PRIMARY KEY (scope, value)
+) STRICT;
+CREATE INDEX seen_once_until ON seen_once (until);
+
+CREATE TABLE api_fetches (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    client      TEXT NOT NULL,
+    grant_id    TEXT,
+    at          INTEGER NOT NULL,
+    items       TEXT NOT NULL,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('delivered', 'refused', 'failed')),
+    hub_records TEXT NOT NULL -- JSON array
+) STRICT;
+CREATE INDEX api_fetches_grant ON api_fetches (grant_id, seq);
+CREATE INDEX api_fetches_client ON api_fetches (client, at);

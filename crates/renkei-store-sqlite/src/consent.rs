@@ -2,11 +2,13 @@
 
 use renkei_catalog::ItemCode;
 use renkei_consent::{
-    Actor, ApiClient, ClientApplication, ClientAuth, ClientEvent, ClientId, ClientKeys, ClientStatus,
-    ConsentStore,
+    Actor, ApiClient, AuthorizationRequest, ClientApplication, ClientAuth, ClientEvent, ClientId, ClientKeys,
+    ClientStatus, CodeRecord, CodeRedemption, ConsentStore, FetchOutcome, FetchRecord, Grant, GrantId,
+    PushedRequest, RevokedBy, SecretDigest, SelfInformation, TokenRecord,
 };
-use renkei_ids::CorporateNumber;
+use renkei_ids::{CorporateNumber, LocalPersonId};
 use renkei_protocol::{StoreError, UnixMillis};
+use serde_json::json;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, Transaction};
 
@@ -196,4 +198,316 @@ impl ConsentStore for SqlitePortalStore {
             })
             .collect()
     }
+
+    async fn insert_request(&self, r: &PushedRequest) -> Result<(), StoreError> {
+        let req = json!({
+            "redirect_uri": r.request.redirect_uri,
+            "state": r.request.state,
+            "code_challenge": r.request.code_challenge,
+            "details": r.request.details.to_json(),
+            "dpop_jkt": r.request.dpop_jkt,
+        });
+        sqlx::query(
+            "INSERT INTO oauth_requests (uri_digest, client, request, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&r.uri.0)
+        .bind(r.client.as_str())
+        .bind(req.to_string())
+        .bind(r.expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("insert pushed request"))?;
+        Ok(())
+    }
+
+    async fn request(
+        &self,
+        uri: &SecretDigest,
+        now: UnixMillis,
+    ) -> Result<Option<PushedRequest>, StoreError> {
+        let Some(row) =
+            sqlx::query("SELECT * FROM oauth_requests WHERE uri_digest = ? AND used = 0 AND expires_at > ?")
+                .bind(&uri.0)
+                .bind(now.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_err("read pushed request"))?
+        else {
+            return Ok(None);
+        };
+        let v: serde_json::Value = from_json(&row, "request")?;
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let request = AuthorizationRequest {
+            redirect_uri: text("redirect_uri").ok_or_else(|| corrupt("request", "redirect_uri"))?,
+            state: text("state"),
+            code_challenge: text("code_challenge").ok_or_else(|| corrupt("request", "code_challenge"))?,
+            details: SelfInformation::from_canonical(&v["details"])
+                .ok_or_else(|| corrupt("request", "details"))?,
+            dpop_jkt: text("dpop_jkt"),
+        };
+        Ok(Some(PushedRequest {
+            uri: uri.clone(),
+            client: client_id_col(&row, "client")?,
+            request,
+            expires_at: UnixMillis(get(&row, "expires_at")?),
+        }))
+    }
+
+    async fn insert_grant(
+        &self,
+        request: &SecretDigest,
+        g: &Grant,
+        code: &CodeRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
+        let used = sqlx::query("UPDATE oauth_requests SET used = 1 WHERE uri_digest = ? AND used = 0")
+            .bind(&request.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("use pushed request"))?
+            .rows_affected();
+        if used != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO grants (id, client, person, details, created_at, expires_at, preview_digest, artefact) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(g.id.as_str())
+        .bind(g.client.as_str())
+        .bind(g.person.to_string())
+        .bind(g.details.to_json().to_string())
+        .bind(g.created_at.0)
+        .bind(g.expires_at.0)
+        .bind(&g.preview_digest)
+        .bind(&g.artefact)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err("insert grant"))?;
+        sqlx::query(
+            "INSERT INTO oauth_codes (code_digest, grant_id, client, redirect_uri, code_challenge, dpop_jkt, \
+             expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&code.code.0)
+        .bind(code.grant.as_str())
+        .bind(code.client.as_str())
+        .bind(&code.redirect_uri)
+        .bind(&code.code_challenge)
+        .bind(&code.dpop_jkt)
+        .bind(code.expires_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err("insert code"))?;
+        tx.commit().await.map_err(store_err("commit grant"))?;
+        Ok(true)
+    }
+
+    async fn redeem_code(&self, code: &SecretDigest, now: UnixMillis) -> Result<CodeRedemption, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
+        let Some(row) = sqlx::query("SELECT * FROM oauth_codes WHERE code_digest = ?")
+            .bind(&code.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_err("read code"))?
+        else {
+            return Ok(CodeRedemption::Unknown);
+        };
+        let grant = grant_id_col(&row, "grant_id")?;
+        if get::<Option<i64>>(&row, "used_at")?.is_some() {
+            return Ok(CodeRedemption::Replayed(grant));
+        }
+        sqlx::query("UPDATE oauth_codes SET used_at = ? WHERE code_digest = ? AND used_at IS NULL")
+            .bind(now.0)
+            .bind(&code.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("spend code"))?;
+        tx.commit().await.map_err(store_err("commit code"))?;
+        Ok(CodeRedemption::Fresh(CodeRecord {
+            code: code.clone(),
+            grant,
+            client: client_id_col(&row, "client")?,
+            redirect_uri: get(&row, "redirect_uri")?,
+            code_challenge: get(&row, "code_challenge")?,
+            dpop_jkt: get(&row, "dpop_jkt")?,
+            expires_at: UnixMillis(get(&row, "expires_at")?),
+        }))
+    }
+
+    async fn insert_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO access_tokens (token_digest, grant_id, client, jkt, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&t.token.0)
+        .bind(t.grant.as_str())
+        .bind(t.client.as_str())
+        .bind(&t.jkt)
+        .bind(t.expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("insert token"))?;
+        Ok(())
+    }
+
+    async fn token(&self, token: &SecretDigest) -> Result<Option<TokenRecord>, StoreError> {
+        sqlx::query("SELECT * FROM access_tokens WHERE token_digest = ? AND revoked = 0")
+            .bind(&token.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read token"))?
+            .map(|r| {
+                Ok(TokenRecord {
+                    token: token.clone(),
+                    grant: grant_id_col(&r, "grant_id")?,
+                    client: client_id_col(&r, "client")?,
+                    jkt: get(&r, "jkt")?,
+                    expires_at: UnixMillis(get(&r, "expires_at")?),
+                })
+            })
+            .transpose()
+    }
+
+    async fn grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        sqlx::query("SELECT * FROM grants WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read grant"))?
+            .as_ref()
+            .map(grant_from)
+            .transpose()
+    }
+
+    async fn grants_of(&self, person: &LocalPersonId) -> Result<Vec<Grant>, StoreError> {
+        sqlx::query("SELECT * FROM grants WHERE person = ? ORDER BY created_at DESC, id")
+            .bind(person.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("read grants"))?
+            .iter()
+            .map(grant_from)
+            .collect()
+    }
+
+    async fn revoke_grant(&self, id: &GrantId, by: RevokedBy, now: UnixMillis) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
+        let n = sqlx::query(
+            "UPDATE grants SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(now.0)
+        .bind(by.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err("revoke grant"))?
+        .rows_affected();
+        sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE grant_id = ?")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("revoke tokens"))?;
+        tx.commit().await.map_err(store_err("commit revocation"))?;
+        Ok(n == 1)
+    }
+
+    async fn remember_once(
+        &self,
+        scope: &str,
+        value: &str,
+        until: UnixMillis,
+        now: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
+        sqlx::query("DELETE FROM seen_once WHERE until < ?")
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("forget old one-time values"))?;
+        let fresh = sqlx::query("INSERT OR IGNORE INTO seen_once (scope, value, until) VALUES (?, ?, ?)")
+            .bind(scope)
+            .bind(value)
+            .bind(until.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("remember one-time value"))?
+            .rows_affected()
+            == 1;
+        tx.commit().await.map_err(store_err("commit one-time value"))?;
+        Ok(fresh)
+    }
+
+    async fn record_fetch(&self, f: &FetchRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_fetches (client, grant_id, at, items, outcome, hub_records) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(f.client.as_str())
+        .bind(f.grant.as_ref().map(GrantId::as_str))
+        .bind(f.at.0)
+        .bind(&f.items)
+        .bind(f.outcome.as_str())
+        .bind(json!(f.hub_records).to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("record fetch"))?;
+        Ok(())
+    }
+
+    async fn fetches_of(&self, grant: &GrantId) -> Result<Vec<FetchRecord>, StoreError> {
+        sqlx::query("SELECT * FROM api_fetches WHERE grant_id = ? ORDER BY seq")
+            .bind(grant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("read fetches"))?
+            .iter()
+            .map(|r| {
+                let outcome: String = get(r, "outcome")?;
+                Ok(FetchRecord {
+                    client: client_id_col(r, "client")?,
+                    grant: Some(grant.clone()),
+                    at: UnixMillis(get(r, "at")?),
+                    items: get(r, "items")?,
+                    outcome: FetchOutcome::parse(&outcome).ok_or_else(|| corrupt("outcome", outcome))?,
+                    hub_records: from_json(r, "hub_records")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn client_id_col(row: &SqliteRow, col: &str) -> Result<ClientId, StoreError> {
+    parse_col(col, &get::<String>(row, col)?, |s| {
+        ClientId::parse(s).ok_or("not a client id")
+    })
+}
+
+fn grant_id_col(row: &SqliteRow, col: &str) -> Result<GrantId, StoreError> {
+    parse_col(col, &get::<String>(row, col)?, |s| {
+        GrantId::parse(s).ok_or("not a grant id")
+    })
+}
+
+fn grant_from(r: &SqliteRow) -> Result<Grant, StoreError> {
+    let details: serde_json::Value = from_json(r, "details")?;
+    let revoked = match (
+        get::<Option<i64>>(r, "revoked_at")?,
+        get::<Option<String>>(r, "revoked_by")?,
+    ) {
+        (Some(at), Some(by)) => Some((
+            UnixMillis(at),
+            RevokedBy::parse(&by).ok_or_else(|| corrupt("revoked_by", by))?,
+        )),
+        _ => None,
+    };
+    Ok(Grant {
+        id: grant_id_col(r, "id")?,
+        client: client_id_col(r, "client")?,
+        person: parse_col("person", &get::<String>(r, "person")?, LocalPersonId::parse)?,
+        details: SelfInformation::from_canonical(&details)
+            .ok_or_else(|| corrupt("details", "not canonical"))?,
+        created_at: UnixMillis(get(r, "created_at")?),
+        expires_at: UnixMillis(get(r, "expires_at")?),
+        revoked,
+        preview_digest: get(r, "preview_digest")?,
+        artefact: get(r, "artefact")?,
+    })
 }

@@ -242,3 +242,438 @@ async fn api_clients_are_screened_and_every_change_is_recorded() {
     );
     net.shutdown().await;
 }
+
+/// A relying party in Rust: private_key_jwt, DPoP, PKCE — what any FAPI
+/// 2.0 client library does.
+pub(crate) struct RelyingParty {
+    pub(crate) client_id: String,
+    pub(crate) key: SigningKey,
+    pub(crate) dpop_key: SigningKey,
+    pub(crate) meta: Value,
+    http: reqwest::Client,
+}
+
+fn now_s() -> i64 {
+    renkei_protocol::UnixMillis::now().0 / 1000
+}
+
+impl RelyingParty {
+    pub(crate) async fn new(issuer: &str, client_id: &str, key: SigningKey) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap();
+        let meta: Value = http
+            .get(format!("{issuer}/.well-known/oauth-authorization-server"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Self {
+            client_id: client_id.to_owned(),
+            key,
+            dpop_key: SigningKey::generate(Alg::Es256).unwrap(),
+            meta,
+            http,
+        }
+    }
+
+    pub(crate) fn endpoint(&self, name: &str) -> String {
+        self.meta[name].as_str().unwrap().to_owned()
+    }
+
+    pub(crate) fn assertion_with(&self, claims: Value) -> String {
+        self.key.sign(serde_json::Map::new(), &claims).unwrap()
+    }
+
+    pub(crate) fn assertion(&self) -> String {
+        self.assertion_with(json!({
+            "iss": self.client_id, "sub": self.client_id, "aud": self.meta["issuer"],
+            "iat": now_s(), "exp": now_s() + 60, "jti": renkei_jose::random_b64(16).unwrap(),
+        }))
+    }
+
+    pub(crate) fn dpop_with(&self, key: &SigningKey, claims: Value) -> String {
+        let mut h = serde_json::Map::new();
+        h.insert("typ".into(), "dpop+jwt".into());
+        h.insert("jwk".into(), serde_json::to_value(key.public_jwk()).unwrap());
+        key.sign(h, &claims).unwrap()
+    }
+
+    pub(crate) fn dpop(&self, method: &str, url: &str, token: Option<&str>) -> String {
+        let mut c =
+            json!({"jti": renkei_jose::random_b64(12).unwrap(), "htm": method, "htu": url, "iat": now_s()});
+        if let Some(t) = token {
+            c["ath"] = renkei_jose::sha256_b64(t.as_bytes()).into();
+        }
+        self.dpop_with(&self.dpop_key, c)
+    }
+
+    pub(crate) async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        dpop: Option<String>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(super::client::encode_form(form));
+        if let Some(d) = dpop {
+            req = req.header("DPoP", d);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or_default())
+    }
+
+    /// PAR with the usual parameters, `change` applied (`""` removes).
+    pub(crate) async fn par(&self, details: &Value, verifier: &str, change: &[(&str, &str)]) -> (u16, Value) {
+        let challenge = renkei_jose::sha256_b64(verifier.as_bytes());
+        let assertion = self.assertion();
+        let details = details.to_string();
+        let mut form: Vec<(&str, &str)> = vec![
+            ("client_id", &self.client_id),
+            ("response_type", "code"),
+            ("redirect_uri", "https://bank.example/callback"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("state", "st-1"),
+            ("authorization_details", &details),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ];
+        for (k, v) in change {
+            form.retain(|(x, _)| x != k);
+            if !v.is_empty() {
+                form.push((k, v));
+            }
+        }
+        self.post_form(
+            &self.endpoint("pushed_authorization_request_endpoint"),
+            &form,
+            None,
+        )
+        .await
+    }
+
+    pub(crate) async fn token(&self, code: &str, verifier: &str, dpop: Option<String>) -> (u16, Value) {
+        let assertion = self.assertion();
+        self.post_form(
+            &self.endpoint("token_endpoint"),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", "https://bank.example/callback"),
+                ("code_verifier", verifier),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &assertion),
+            ],
+            dpop,
+        )
+        .await
+    }
+
+    pub(crate) async fn resource(
+        &self,
+        method: &str,
+        url: &str,
+        token: &str,
+        dpop: Option<String>,
+    ) -> (u16, String, String) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .http
+            .request(m, url)
+            .header("authorization", format!("DPoP {token}"));
+        if let Some(d) = dpop {
+            req = req.header("DPoP", d);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, ct, resp.text().await.unwrap_or_default())
+    }
+}
+
+pub(crate) fn income_request() -> Value {
+    json!([{
+        "type": "self_information", "items": ["resident_tax_income"], "tax_year": 2025,
+        "purpose": "住宅ローン審査", "data_life": "P90D", "frequency": "one_time"
+    }])
+}
+
+/// The person's side: log in with the card via the consent page, agree,
+/// confirm with the card; the 303 back to the client.
+pub(crate) async fn consent_in_browser(
+    h: &super::Harness,
+    card: &renkei_card::SoftwareCard,
+    client_id: &str,
+    request_uri: &str,
+    decision: &str,
+) -> (super::client::Client, super::client::Page) {
+    let mut b = super::client::Client::new(&h.url());
+    let path = format!(
+        "/authorize?client_id={client_id}&request_uri={}",
+        super::client::encode_form(&[("x", request_uri)]).trim_start_matches("x=")
+    );
+    let first = b.get(&path).await;
+    assert_eq!(
+        (first.status, first.location.as_deref()),
+        (303, Some("/login")),
+        "{}",
+        first.body
+    );
+    // The card login brings the browser back to the consent page.
+    let login = b.get("/login").await;
+    let code = login.id_text("login-code").unwrap();
+    renkei_portal_web::cardapp::CardApp::new(&h.url(), None)
+        .unwrap()
+        .approve(&code, card, &super::pin())
+        .await
+        .unwrap();
+    let done = b.post("/login/complete", &[("code", &code)]).await;
+    assert_eq!(done.status, 303);
+    let back = done.location.clone().unwrap();
+    assert!(back.starts_with("/authorize?"), "{back}");
+    let page = b.get(&back).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let form = [
+        ("csrf", page.input_value("csrf").unwrap()),
+        ("client_id", page.input_value("client_id").unwrap()),
+        ("request_uri", page.input_value("request_uri").unwrap()),
+        ("preview_digest", page.input_value("preview_digest").unwrap()),
+        ("decision", decision.to_owned()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let staged = b.post("/authorize/decide", &form).await;
+    if decision != "approve" {
+        return (b, staged);
+    }
+    let done = super::confirm_with(h, &mut b, staged, card).await;
+    (b, done)
+}
+
+fn query_param(location: &str, name: &str) -> Option<String> {
+    let q = location.split_once('?')?.1;
+    q.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| {
+            let bytes = v.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] == b'%' {
+                    out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(bytes[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        })
+    })
+}
+
+async fn approved_bank(h: &super::Harness) -> RelyingParty {
+    let token = h.net.portal_admin_token.clone();
+    let (app, key) = bank_application(BANK);
+    let (status, c) = admin(&h.net, "POST", "/admin/v1/clients", Some(app), Some(&token)).await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["client_id"].as_str().unwrap().to_owned();
+    let (status, _) = admin(
+        &h.net,
+        "POST",
+        &format!("/admin/v1/clients/{id}/approve"),
+        Some(json!({"by": "officer"})),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 200);
+    RelyingParty::new(&h.url(), &id, key).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bank_receives_the_income_the_person_consented_to_and_nothing_more() {
+    let h = super::harness().await;
+    let me = h.account_holder();
+    let card = h.card(&me, "me", renkei_card::CardProfile::EcdsaP384Sha384).await;
+    let rp = approved_bank(&h).await;
+    assert_eq!(rp.meta["issuer"].as_str(), Some(h.url().as_str()));
+    assert_eq!(rp.meta["require_pushed_authorization_requests"], true);
+    assert_eq!(rp.meta["code_challenge_methods_supported"], json!(["S256"]));
+
+    let verifier = renkei_jose::random_b64(40).unwrap();
+    let (status, par) = rp.par(&income_request(), &verifier, &[]).await;
+    assert_eq!(status, 201, "{par}");
+    let request_uri = par["request_uri"].as_str().unwrap().to_owned();
+    assert!(par["expires_in"].as_i64().unwrap() <= 600);
+
+    let (_, back) = consent_in_browser(&h, &card, &rp.client_id, &request_uri, "approve").await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let location = back.location.unwrap();
+    assert!(
+        location.starts_with("https://bank.example/callback?"),
+        "{location}"
+    );
+    assert_eq!(query_param(&location, "state").as_deref(), Some("st-1"));
+    assert_eq!(query_param(&location, "iss").as_deref(), Some(h.url().as_str()));
+    let code = query_param(&location, "code").unwrap();
+
+    // The request_uri is spent.
+    let again = super::client::Client::new(&h.url())
+        .get(&format!(
+            "/authorize?client_id={}&{}",
+            rp.client_id,
+            super::client::encode_form(&[("request_uri", &request_uri)])
+        ))
+        .await;
+    assert_eq!(
+        (again.status, again.location),
+        (410, None),
+        "a used request_uri shows an error, never redirects"
+    );
+
+    // Token: DPoP required, PKCE checked, then a DPoP-bound token.
+    let token_url = rp.endpoint("token_endpoint");
+    let (status, e) = rp.token(&code, &verifier, None).await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{e}"
+    );
+    let (status, tok) = rp
+        .token(&code, &verifier, Some(rp.dpop("POST", &token_url, None)))
+        .await;
+    assert_eq!(status, 200, "{tok}");
+    assert_eq!(tok["token_type"], "DPoP");
+    let access = tok["access_token"].as_str().unwrap().to_owned();
+    let grant_id = tok["grant_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        tok["authorization_details"][0]["items"],
+        json!(["resident_tax_income"])
+    );
+
+    // The consent artefact is signed by the portal.
+    let jwks = renkei_jose::Jwks::parse(
+        &reqwest::get(rp.endpoint("jwks_uri"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let portal_key = &jwks.keys[0];
+    let consent = renkei_jose::verify(tok["consent"].as_str().unwrap(), portal_key).unwrap();
+    assert_eq!(consent.header.typ.as_deref(), Some("consent+jwt"));
+    assert_eq!(consent.claims["grant_id"], grant_id.as_str());
+    assert_eq!(consent.claims["confirmed_with"], "card");
+
+    // The data: signed, the income of 2025 from the municipality.
+    let res_url = format!("{}/api/v1/self-information", h.url());
+    let (status, ct, body) = rp
+        .resource(
+            "GET",
+            &res_url,
+            &access,
+            Some(rp.dpop("GET", &res_url, Some(&access))),
+        )
+        .await;
+    assert_eq!((status, ct.as_str()), (200, "application/jwt"), "{body}");
+    let data = renkei_jose::verify(&body, portal_key).unwrap();
+    assert_eq!(data.claims["aud"], rp.client_id.as_str());
+    let items = data.claims["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "only what was consented to");
+    assert_eq!(items[0]["item"], "resident_tax_income");
+    assert_eq!(items[0]["tax_year"], 2025);
+    assert!(
+        items[0]["value"]["taxable_income"].is_number() || items[0]["value"].is_object(),
+        "{}",
+        items[0]
+    );
+    assert_ne!(
+        data.claims["sub"],
+        json!(me.ids[renkei_demo::institutions::DIGITAL.key]),
+        "the client sees a pairwise subject"
+    );
+    assert!(!body.contains(&me.my_number));
+
+    // One-time: a second fetch is refused.
+    let (status, _, body) = rp
+        .resource(
+            "GET",
+            &res_url,
+            &access,
+            Some(rp.dpop("GET", &res_url, Some(&access))),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+
+    // The token is bound: no proof, a proof by another key, Bearer — refused.
+    let (status, _, _) = rp.resource("GET", &res_url, &access, None).await;
+    assert_eq!(status, 400);
+    let other = SigningKey::generate(Alg::Es256).unwrap();
+    let foreign = rp.dpop_with(
+        &other,
+        json!({"jti": "x1", "htm": "GET", "htu": res_url, "iat": now_s(),
+        "ath": renkei_jose::sha256_b64(access.as_bytes())}),
+    );
+    let (status, _, body) = rp.resource("GET", &res_url, &access, Some(foreign)).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("another key"), "{body}");
+
+    // Grant management: the client reads and revokes its grant.
+    let grant_url = format!("{}/grants/{grant_id}", h.url());
+    let (status, _, body) = rp
+        .resource(
+            "GET",
+            &grant_url,
+            &access,
+            Some(rp.dpop("GET", &grant_url, Some(&access))),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"active\""), "{body}");
+    let (status, _, _) = rp
+        .resource(
+            "DELETE",
+            &grant_url,
+            &access,
+            Some(rp.dpop("DELETE", &grant_url, Some(&access))),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _, body) = rp
+        .resource(
+            "GET",
+            &grant_url,
+            &access,
+            Some(rp.dpop("GET", &grant_url, Some(&access))),
+        )
+        .await;
+    assert_eq!(status, 401, "the revoked grant's token is dead: {body}");
+
+    // Replaying the code fails.
+    let (status, e) = rp
+        .token(&code, &verifier, Some(rp.dpop("POST", &token_url, None)))
+        .await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
+    h.net.shutdown().await;
+}

@@ -1,0 +1,100 @@
+//! What the flow keeps between its steps. Secrets (request URIs, codes,
+//! tokens) are kept only as their SHA-256, so a copy of the store cannot
+//! be replayed.
+
+use renkei_jose::sha256_b64;
+use renkei_protocol::UnixMillis;
+
+use crate::client::ClientId;
+use crate::flow::AuthorizationRequest;
+use crate::grant::GrantId;
+
+/// SHA-256 (base64url) of a secret handed to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SecretDigest(pub String);
+
+impl SecretDigest {
+    pub fn of(secret: &str) -> Self {
+        Self(sha256_b64(secret.as_bytes()))
+    }
+}
+
+/// A pushed request, until the person decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedRequest {
+    pub uri: SecretDigest,
+    pub client: ClientId,
+    pub request: AuthorizationRequest,
+    pub expires_at: UnixMillis,
+}
+
+/// An authorization code: single use, 60 s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub code: SecretDigest,
+    pub grant: GrantId,
+    pub client: ClientId,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub dpop_jkt: Option<String>,
+    pub expires_at: UnixMillis,
+}
+
+/// What redeeming a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRedemption {
+    /// First use: the code, now spent.
+    Fresh(CodeRecord),
+    /// Used before: whatever it issued must be revoked.
+    Replayed(GrantId),
+    Unknown,
+}
+
+/// A DPoP-bound access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub token: SecretDigest,
+    pub grant: GrantId,
+    pub client: ClientId,
+    /// The thumbprint of the key every request must prove.
+    pub jkt: String,
+    pub expires_at: UnixMillis,
+}
+
+/// How a fetch went, for the person's view and the monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchOutcome {
+    Delivered,
+    Refused,
+    Failed,
+}
+
+impl FetchOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Refused => "refused",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Delivered, Self::Refused, Self::Failed]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// One fetch by a client under a grant: what the person sees as
+/// "Bank X received your 2025 income".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRecord {
+    pub client: ClientId,
+    pub grant: Option<GrantId>,
+    pub at: UnixMillis,
+    /// Items delivered (space-separated codes), empty when refused.
+    pub items: String,
+    pub outcome: FetchOutcome,
+    /// The hub's record numbers of the linkages behind it.
+    pub hub_records: Vec<u64>,
+}

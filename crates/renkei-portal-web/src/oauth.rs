@@ -1,0 +1,1146 @@
+//! The self-information API (DESIGN.md §3.6): a FAPI 2.0 authorization
+//! server in the portal role — metadata, PAR, the consent page with its
+//! preview, the token endpoint, Grant Management — and the resource API
+//! that relays the person's data, signed by the portal (JWS) and encrypted
+//! to the client (JWE) when it registered an encryption key.
+//!
+//! The rules live in `renkei_consent`; this module parses the HTTP, keeps
+//! one-time values through the store and carries out the decisions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use renkei_consent::{
+    ACCESS_TOKEN_TTL_MS, ApiClient, CLIENT_ASSERTION_TYPE, CODE_TTL_MS, ClientId, ClientKeys, CodeRecord,
+    CodeRedemption, DPOP_MAX_AGE_MS, FetchOutcome, FetchRecord, Frequency, Grant, GrantId, OAuthError,
+    Params, PushedRequest, REQUEST_URI_PREFIX, REQUEST_URI_TTL_MS, RevokedBy, SKEW_MS, SecretDigest,
+    TokenRecord,
+};
+use renkei_jose::{Alg, JoseError, Jwks, SigningKey};
+use renkei_protocol::UnixMillis;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::account::Staged;
+use crate::i18n::Tr;
+use crate::state::PortalState;
+use crate::templates::{ConsentItem, ConsentPage, render};
+use crate::web::{LoggedIn, PageError, cookie, lang_of};
+
+/// Where `/login` sends the browser back to after a card login.
+pub(crate) const NEXT_COOKIE: &str = "__Host-renkei-next";
+
+/// The authorization server's keys and the results of asynchronous
+/// fetches (kept in memory for their short life).
+pub(crate) struct OAuthKeys {
+    signing: SigningKey,
+    /// Derives the pairwise subject each client sees.
+    pairwise: [u8; 32],
+    processes: Mutex<HashMap<String, Process>>,
+}
+
+#[derive(Clone)]
+enum Process {
+    Running {
+        client: ClientId,
+        since: UnixMillis,
+    },
+    Done {
+        client: ClientId,
+        body: String,
+        content_type: &'static str,
+        at: UnixMillis,
+    },
+    Failed {
+        client: ClientId,
+        error: String,
+        at: UnixMillis,
+    },
+}
+
+/// How long a finished asynchronous result can be collected.
+const PROCESS_KEEP_MS: i64 = 600_000;
+
+impl OAuthKeys {
+    pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self, JoseError> {
+        let signing = SigningKey::from_pkcs8(Alg::Es256, der)?;
+        let pairwise = renkei_crypto::hmac_sha256(der, &[b"renkei/pairwise-subject/v1"]);
+        Ok(Self {
+            signing,
+            pairwise,
+            processes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn sub_for(&self, client: &ClientId, person: &renkei_ids::LocalPersonId) -> String {
+        let h = renkei_crypto::hmac_sha256(
+            &self.pairwise,
+            &[client.as_str().as_bytes(), b"\0", person.to_string().as_bytes()],
+        );
+        renkei_jose::b64(h.as_ref())
+    }
+}
+
+pub(crate) fn routes<S: crate::Store + Clone>() -> Router<Arc<PortalState<S>>> {
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata::<S>))
+        .route("/jwks", get(jwks::<S>))
+        .route("/par", post(par::<S>))
+        .route("/authorize", get(authorize::<S>))
+        .route("/authorize/decide", post(decide::<S>))
+        .route("/token", post(token::<S>))
+        .route("/grants/{id}", get(grant_status::<S>).delete(grant_revoke::<S>))
+        .route("/api/v1/self-information", get(fetch_direct::<S>))
+        .route("/api/v1/self-information/requests", post(fetch_start::<S>))
+        .route("/api/v1/self-information/requests/{id}", get(fetch_result::<S>))
+}
+
+// ------------------------------------------------------------------ errors
+
+struct OAuthFailure(OAuthError, StatusCode);
+
+impl From<OAuthError> for OAuthFailure {
+    fn from(e: OAuthError) -> Self {
+        let status = match e.code {
+            "invalid_client" | "invalid_token" => StatusCode::UNAUTHORIZED,
+            "insufficient_scope" | "access_denied" => StatusCode::FORBIDDEN,
+            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "not_found" => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self(e, status)
+    }
+}
+
+impl IntoResponse for OAuthFailure {
+    fn into_response(self) -> Response {
+        let OAuthFailure(e, status) = self;
+        metrics::counter!("renkei_consent_errors_total", "error" => e.code).increment(1);
+        tracing::info!(error = e.code, description = %e.description, "consent API request refused");
+        let mut resp = (
+            status,
+            Json(json!({"error": e.code, "error_description": e.description})),
+        )
+            .into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if e.code == "invalid_token" || e.code == "invalid_dpop_proof" {
+            let v = format!("DPoP error=\"{}\", algs=\"ES256 EdDSA PS256\"", e.code);
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        resp
+    }
+}
+
+fn unavailable(context: &str, e: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, context, "consent API backend failed");
+    OAuthError::new("temporarily_unavailable", "try again later")
+}
+
+fn store_err(e: renkei_protocol::StoreError) -> OAuthError {
+    unavailable("consent store", e)
+}
+
+impl<S: crate::Store> PortalState<S> {
+    fn keys(&self) -> Result<&OAuthKeys, OAuthError> {
+        self.oauth
+            .as_ref()
+            .ok_or_else(|| OAuthError::new("not_found", "the self-information API is not configured here"))
+    }
+
+    fn issuer(&self) -> &str {
+        &self.origin
+    }
+
+    /// `private_key_jwt`: the client's assertion, signed with a key of its
+    /// registered JWKS, by the FAPI 2.0 rules, its `jti` used once.
+    async fn authenticate_client(&self, p: &Params) -> Result<ApiClient, OAuthError> {
+        if p.get("client_secret").is_some() {
+            return Err(OAuthError::invalid_client(
+                "client secrets are not accepted; use private_key_jwt",
+            ));
+        }
+        if p.get("client_assertion_type") != Some(CLIENT_ASSERTION_TYPE) {
+            return Err(OAuthError::invalid_client(format!(
+                "authenticate with private_key_jwt: client_assertion_type must be {CLIENT_ASSERTION_TYPE}"
+            )));
+        }
+        let assertion = p
+            .get("client_assertion")
+            .ok_or_else(|| OAuthError::invalid_client("client_assertion is required"))?;
+        let unverified = renkei_jose::decode_unverified(assertion)
+            .map_err(|e| OAuthError::invalid_client(format!("client assertion: {e}")))?;
+        let claimed = p
+            .get("client_id")
+            .or_else(|| unverified.claims.get("iss").and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_owned();
+        let id = ClientId::parse(&claimed).ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+        let client = self
+            .store
+            .client(&id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+        if !client.is_active() {
+            return Err(OAuthError::invalid_client(format!(
+                "this client is {}",
+                client.status.as_str()
+            )));
+        }
+        let jwks = match &client.app.keys {
+            ClientKeys::Jwks(j) => j,
+            ClientKeys::JwksUri(_) => {
+                return Err(OAuthError::invalid_client(
+                    "this server does not fetch jwks_uri yet; register the JWKS itself",
+                ));
+            }
+        };
+        let key = jwks
+            .signing_key(unverified.header.kid.as_deref(), unverified.header.alg)
+            .map_err(|e| OAuthError::invalid_client(format!("client assertion: {e}")))?;
+        let verified = unverified
+            .verify_with(key)
+            .map_err(|e| OAuthError::invalid_client(format!("client assertion: {e}")))?;
+        let now = UnixMillis::now();
+        let ok = renkei_consent::check_assertion(&verified.claims, id.as_str(), self.issuer(), now)?;
+        if !self
+            .store
+            .remember_once(&format!("assertion:{id}"), &ok.jti, ok.exp.plus_ms(SKEW_MS), now)
+            .await
+            .map_err(store_err)?
+        {
+            return Err(OAuthError::invalid_client(
+                "client assertion: this jti was used before",
+            ));
+        }
+        Ok(client)
+    }
+
+    /// A DPoP proof for `method` at `path`, its `jti` used once.
+    async fn dpop(
+        &self,
+        headers: &HeaderMap,
+        method: &str,
+        path: &str,
+        access_token: Option<&str>,
+    ) -> Result<Option<renkei_consent::DpopOk>, OAuthError> {
+        let mut proofs = headers.get_all("dpop").iter();
+        let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+            return if headers.contains_key("dpop") {
+                Err(OAuthError::invalid_dpop("send exactly one DPoP header"))
+            } else {
+                Ok(None)
+            };
+        };
+        let proof = proof
+            .to_str()
+            .map_err(|_| OAuthError::invalid_dpop("the DPoP header is not ASCII"))?;
+        let now = UnixMillis::now();
+        let uri = format!("{}{path}", self.issuer());
+        let ok = renkei_consent::check_dpop(proof, method, &uri, access_token, now)?;
+        if !self
+            .store
+            .remember_once(
+                &format!("dpop:{}", ok.jkt),
+                &ok.jti,
+                now.plus_ms(DPOP_MAX_AGE_MS + 2 * SKEW_MS),
+                now,
+            )
+            .await
+            .map_err(store_err)?
+        {
+            return Err(OAuthError::invalid_dpop("this DPoP proof's jti was used before"));
+        }
+        Ok(Some(ok))
+    }
+
+    /// A resource request: `Authorization: DPoP <token>` and a proof bound
+    /// to it, for an unexpired token of an active client.
+    async fn bearer(
+        &self,
+        headers: &HeaderMap,
+        method: &str,
+        path: &str,
+    ) -> Result<(TokenRecord, ApiClient, Grant), OAuthError> {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| OAuthError::invalid_token("send Authorization: DPoP <access token>"))?;
+        let Some(token) = auth.strip_prefix("DPoP ") else {
+            return Err(OAuthError::invalid_token(
+                "the token is DPoP-bound: use the DPoP scheme, not Bearer",
+            ));
+        };
+        let proof = self
+            .dpop(headers, method, path, Some(token.trim()))
+            .await?
+            .ok_or_else(|| OAuthError::invalid_dpop("a DPoP proof is required"))?;
+        let record = self
+            .store
+            .token(&SecretDigest::of(token.trim()))
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| OAuthError::invalid_token("unknown or revoked access token"))?;
+        let now = UnixMillis::now();
+        if record.expires_at <= now {
+            return Err(OAuthError::invalid_token("the access token has expired"));
+        }
+        if record.jkt != proof.jkt {
+            return Err(OAuthError::invalid_token(
+                "the DPoP proof is signed by another key than the token is bound to",
+            ));
+        }
+        let client = self
+            .store
+            .client(&record.client)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| OAuthError::invalid_token("unknown client"))?;
+        if !client.is_active() {
+            return Err(OAuthError::invalid_token(format!(
+                "this client is {}",
+                client.status.as_str()
+            )));
+        }
+        let grant = self
+            .store
+            .grant(&record.grant)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| OAuthError::invalid_token("unknown grant"))?;
+        Ok((record, client, grant))
+    }
+}
+
+// ---------------------------------------------------------------- metadata
+
+async fn metadata<S: crate::Store>(State(st): State<Arc<PortalState<S>>>) -> Result<Response, OAuthFailure> {
+    st.keys()?;
+    let i = st.issuer();
+    let algs = ["ES256", "EdDSA", "PS256"];
+    Ok(Json(json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/authorize"),
+        "token_endpoint": format!("{i}/token"),
+        "pushed_authorization_request_endpoint": format!("{i}/par"),
+        "require_pushed_authorization_requests": true,
+        "jwks_uri": format!("{i}/jwks"),
+        "grant_management_endpoint": format!("{i}/grants"),
+        "grant_management_actions_supported": ["query", "revoke"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "dpop_signing_alg_values_supported": algs,
+        "authorization_response_iss_parameter_supported": true,
+        "authorization_details_types_supported": [renkei_consent::SELF_INFORMATION],
+        "scopes_supported": [],
+        "self_information_endpoint": format!("{i}/api/v1/self-information"),
+    }))
+    .into_response())
+}
+
+async fn jwks<S: crate::Store>(State(st): State<Arc<PortalState<S>>>) -> Result<Response, OAuthFailure> {
+    let keys = st.keys()?;
+    Ok(Json(Jwks {
+        keys: vec![keys.signing.public_jwk().clone()],
+    })
+    .into_response())
+}
+
+// --------------------------------------------------------------------- PAR
+
+async fn par<S: crate::Store>(
+    State(st): State<Arc<PortalState<S>>>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, OAuthFailure> {
+    st.keys()?;
+    let p = Params::parse(&pairs)?;
+    let client = st.authenticate_client(&p).await?;
+    let proof = st.dpop(&headers, "POST", "/par", None).await?;
+    let request =
+        renkei_consent::check_par(&p, &client, &st.catalog, proof.as_ref().map(|d| d.jkt.as_str()))?;
+    let request_uri = format!(
+        "{REQUEST_URI_PREFIX}{}",
+        renkei_jose::random_b64(32).map_err(|e| unavailable("random", e))?
+    );
+    let now = UnixMillis::now();
+    st.store
+        .insert_request(&PushedRequest {
+            uri: SecretDigest::of(&request_uri),
+            client: client.id.clone(),
+            request,
+            expires_at: now.plus_ms(REQUEST_URI_TTL_MS),
+        })
+        .await
+        .map_err(store_err)?;
+    metrics::counter!("renkei_consent_par_total").increment(1);
+    let mut resp = (
+        StatusCode::CREATED,
+        Json(json!({"request_uri": request_uri, "expires_in": REQUEST_URI_TTL_MS / 1000})),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+// ----------------------------------------------------------- consent page
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AuthorizeQuery {
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    request_uri: Option<String>,
+}
+
+/// The request behind an `/authorize` visit, or the page that says why
+/// there is none. Errors here are never redirected: without a valid
+/// request the redirect URI is not known to be the client's.
+async fn pushed<S: crate::Store>(
+    st: &PortalState<S>,
+    client_id: Option<&str>,
+    request_uri: Option<&str>,
+    tr: &Tr,
+) -> Result<(PushedRequest, ApiClient), PageError> {
+    let bad = || PageError::bad(tr.s("consent_bad_request"));
+    let id = client_id.and_then(ClientId::parse).ok_or_else(bad)?;
+    let uri = request_uri
+        .filter(|u| u.starts_with(REQUEST_URI_PREFIX))
+        .ok_or_else(bad)?;
+    let req = st
+        .store
+        .request(&SecretDigest::of(uri), UnixMillis::now())
+        .await
+        .map_err(|e| PageError::store(e, tr))?
+        .ok_or_else(|| PageError::show(StatusCode::GONE, tr.s("consent_gone")))?;
+    if req.client != id {
+        return Err(bad());
+    }
+    let client = st
+        .store
+        .client(&id)
+        .await
+        .map_err(|e| PageError::store(e, tr))?
+        .filter(ApiClient::is_active)
+        .ok_or_else(|| PageError::forbidden(tr.s("consent_client_inactive")))?;
+    Ok((req, client))
+}
+
+/// The person's values for the items asked, fetched live through the hub
+/// as the portal's own linkage (own disclosure); each with its source.
+pub(crate) async fn gather<S: crate::Store>(
+    st: &PortalState<S>,
+    person: &renkei_ids::LocalPersonId,
+    details: &renkei_consent::SelfInformation,
+) -> Result<(Vec<Value>, Vec<u64>), renkei_http::ApiFailure> {
+    let mut values = Vec::new();
+    let mut records = Vec::new();
+    for item in &details.items {
+        let spec = st.catalog.item(item);
+        let year = details.tax_year.filter(|_| spec.is_some_and(|s| s.periodic));
+        let providers = st
+            .settings
+            .sources
+            .iter()
+            .filter(|s| s.item == item.as_str())
+            .flat_map(|s| s.providers.iter().copied());
+        let mut found = false;
+        for provider in providers {
+            let r = st.backend.query(person, provider, item.as_str(), year).await?;
+            records.push(r.hub_record_seq);
+            if r.status == "found" {
+                values.push(json!({
+                    "item": item.as_str(),
+                    "tax_year": year,
+                    "provider": provider.to_string(),
+                    "value": r.value,
+                    "updated_at": r.updated_at,
+                }));
+                found = true;
+            }
+        }
+        if !found {
+            values.push(json!({"item": item.as_str(), "tax_year": year, "value": null}));
+        }
+    }
+    Ok((values, records))
+}
+
+fn preview_digest(values: &[Value]) -> String {
+    renkei_jose::sha256_b64(Value::Array(values.to_vec()).to_string().as_bytes())
+}
+
+async fn authorize<S: crate::Store + Clone>(
+    State(st): State<Arc<PortalState<S>>>,
+    headers: HeaderMap,
+    Query(q): Query<AuthorizeQuery>,
+) -> Response {
+    let tr = Tr::new(lang_of(&headers));
+    let r = async {
+        if st.oauth.is_none() {
+            return Err(PageError::show(StatusCode::NOT_FOUND, tr.s("error_not_found")));
+        }
+        let (req, client) = pushed(&st, q.client_id.as_deref(), q.request_uri.as_deref(), &tr).await?;
+        let li = match st.logged_in(&headers).await {
+            Ok(li) => li,
+            Err(PageError::Redirect(_)) => {
+                // Log in with the card, then come back here.
+                let back = format!(
+                    "/authorize?client_id={}&request_uri={}",
+                    client.id,
+                    crate::templates::encode_component(q.request_uri.as_deref().unwrap_or_default())
+                );
+                let mut resp = Redirect::to("/login").into_response();
+                resp.headers_mut().insert(
+                    header::SET_COOKIE,
+                    HeaderValue::from_str(&format!(
+                        "{NEXT_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600",
+                        crate::templates::encode_component(&back)
+                    ))
+                    .map_err(|_| PageError::bad(tr.s("consent_bad_request")))?,
+                );
+                return Ok(resp);
+            }
+            Err(e) => return Err(e),
+        };
+        consent_page(
+            &st,
+            &li,
+            &req,
+            &client,
+            q.request_uri.as_deref().unwrap_or_default(),
+        )
+        .await
+    }
+    .await;
+    match r {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(&tr),
+    }
+}
+
+async fn consent_page<S: crate::Store + Clone>(
+    st: &PortalState<S>,
+    li: &LoggedIn,
+    req: &PushedRequest,
+    client: &ApiClient,
+    request_uri: &str,
+) -> Result<Response, PageError> {
+    let tr = li.tr;
+    if li.session.acting_for.is_some() {
+        return Err(PageError::forbidden(tr.s("consent_not_as_proxy")));
+    }
+    let person = &li.session.holder.person;
+    let (values, _) = gather(st, person, &req.request.details)
+        .await
+        .map_err(|e| PageError::backend("consent preview", e, &tr))?;
+    let d = &req.request.details;
+    let items = values
+        .iter()
+        .map(|v| {
+            let code = v["item"].as_str().unwrap_or_default();
+            let name = renkei_catalog::ItemCode::parse(code)
+                .ok()
+                .and_then(|c| {
+                    st.catalog
+                        .item(&c)
+                        .map(|i| tr.pick(&i.name_ja, &i.name_en).to_owned())
+                })
+                .unwrap_or_else(|| code.to_owned());
+            ConsentItem {
+                name,
+                year: v["tax_year"].as_u64().map(|y| y.to_string()),
+                source: v["provider"]
+                    .as_str()
+                    .map(|p| st.institution_name(p, &tr))
+                    .unwrap_or_else(|| tr.s("consent_no_data").to_owned()),
+                fields: if v["value"].is_null() {
+                    vec![(String::new(), tr.s("consent_no_data").to_owned())]
+                } else {
+                    crate::pages::fields(&v["value"], &tr)
+                },
+            }
+        })
+        .collect();
+    let page = ConsentPage {
+        ctx: st.ctx(li, "consent_title", "/authorize").await,
+        client_name: tr
+            .pick(
+                &client.app.name,
+                client.app.name_en.as_deref().unwrap_or(&client.app.name),
+            )
+            .to_owned(),
+        corporate_number: client.app.corporate_number.to_string(),
+        client_purpose: client.app.purpose.clone(),
+        purpose: d.purpose.clone(),
+        data_life_days: d.data_life_days,
+        periodic: d.frequency == Frequency::Periodic,
+        duration_days: d.duration_days.unwrap_or(0),
+        items,
+        request_uri: request_uri.to_owned(),
+        client_id: client.id.to_string(),
+        preview_digest: preview_digest(&values),
+    };
+    Ok(render(&page))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DecideForm {
+    csrf: String,
+    client_id: String,
+    request_uri: String,
+    decision: String,
+    preview_digest: String,
+}
+
+fn redirect_with(uri: &str, params: &[(&str, &str)]) -> Response {
+    let mut target = uri.to_owned();
+    let mut sep = if uri.contains('?') { '&' } else { '?' };
+    for (k, v) in params {
+        target.push(sep);
+        target.push_str(k);
+        target.push('=');
+        target.push_str(&crate::templates::encode_component(v).replace('/', "%2F"));
+        sep = '&';
+    }
+    let mut resp = Redirect::to(&target).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn decide<S: crate::Store + Clone>(
+    State(st): State<Arc<PortalState<S>>>,
+    headers: HeaderMap,
+    Form(form): Form<DecideForm>,
+) -> Response {
+    let tr = Tr::new(lang_of(&headers));
+    let r = async {
+        let li = st.logged_in(&headers).await?;
+        st.check_form(&li, &headers, &form.csrf)?;
+        let tr = li.tr;
+        let (req, client) = pushed(&st, Some(&form.client_id), Some(&form.request_uri), &tr).await?;
+        match form.decision.as_str() {
+            "decline" => {
+                metrics::counter!("renkei_consent_decisions_total", "decision" => "decline").increment(1);
+                let mut params = vec![("error", "access_denied")];
+                if let Some(s) = &req.request.state {
+                    params.push(("state", s));
+                }
+                params.push(("iss", st.issuer()));
+                Ok(redirect_with(&req.request.redirect_uri, &params))
+            }
+            "approve" => {
+                let text = format!(
+                    "{}: {} — {}",
+                    tr.s("consent_confirm_text"),
+                    client.app.name,
+                    req.request.details.purpose
+                );
+                st.stage(
+                    &li,
+                    Staged::Consent {
+                        client_id: client.id.to_string(),
+                        request_uri: form.request_uri.clone(),
+                        preview_digest: form.preview_digest.clone(),
+                    },
+                    text,
+                )
+                .await
+            }
+            _ => Err(PageError::bad(tr.s("error_bad_input"))),
+        }
+    }
+    .await;
+    match r {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(&tr),
+    }
+}
+
+/// After the card confirmed: the consent (signed), its code, and the 303
+/// back to the client with `code`, `state` and `iss` (RFC 9207).
+pub(crate) async fn commit_consent<S: crate::Store + Clone>(
+    st: &PortalState<S>,
+    li: &LoggedIn,
+    client_id: &str,
+    request_uri: &str,
+    preview: &str,
+) -> Result<Response, PageError> {
+    let tr = li.tr;
+    let keys = st
+        .oauth
+        .as_ref()
+        .ok_or_else(|| PageError::show(StatusCode::NOT_FOUND, tr.s("error_not_found")))?;
+    let (req, client) = pushed(st, Some(client_id), Some(request_uri), &tr).await?;
+    let now = UnixMillis::now();
+    let mut raw = [0u8; 16];
+    renkei_jose::random_bytes(&mut raw).map_err(|e| PageError::backend("random", e, &tr))?;
+    let id = GrantId::from_random(raw);
+    let person = li.session.holder.person.clone();
+    let expires_at = Grant::expiry(&req.request.details, now);
+    let claims = renkei_consent::artefact_claims(
+        st.issuer(),
+        &id,
+        &client,
+        &keys.sub_for(&client.id, &person),
+        &req.request.details,
+        now,
+        expires_at,
+        preview,
+    );
+    let mut h = Map::new();
+    h.insert("typ".into(), "consent+jwt".into());
+    let artefact = keys
+        .signing
+        .sign(h, &claims)
+        .map_err(|e| PageError::backend("consent signature", e, &tr))?;
+    let grant = Grant {
+        id: id.clone(),
+        client: client.id.clone(),
+        person,
+        details: req.request.details.clone(),
+        created_at: now,
+        expires_at,
+        revoked: None,
+        preview_digest: preview.to_owned(),
+        artefact,
+    };
+    let code = renkei_jose::random_b64(32).map_err(|e| PageError::backend("random", e, &tr))?;
+    let record = CodeRecord {
+        code: SecretDigest::of(&code),
+        grant: id.clone(),
+        client: client.id.clone(),
+        redirect_uri: req.request.redirect_uri.clone(),
+        code_challenge: req.request.code_challenge.clone(),
+        dpop_jkt: req.request.dpop_jkt.clone(),
+        expires_at: now.plus_ms(CODE_TTL_MS),
+    };
+    if !st
+        .store
+        .insert_grant(&req.uri, &grant, &record)
+        .await
+        .map_err(|e| PageError::store(e, &tr))?
+    {
+        return Err(PageError::show(StatusCode::GONE, tr.s("consent_gone")));
+    }
+    metrics::counter!("renkei_consent_decisions_total", "decision" => "approve").increment(1);
+    tracing::info!(client = %client.id, grant = %id, "consent given");
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = &req.request.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", st.issuer()));
+    Ok(redirect_with(&req.request.redirect_uri, &params))
+}
+
+// ------------------------------------------------------------------- token
+
+async fn token<S: crate::Store>(
+    State(st): State<Arc<PortalState<S>>>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, OAuthFailure> {
+    st.keys()?;
+    let p = Params::parse(&pairs)?;
+    let client = st.authenticate_client(&p).await?;
+    if p.require("grant_type")? != "authorization_code" {
+        return Err(
+            OAuthError::new("unsupported_grant_type", "grant_type must be authorization_code").into(),
+        );
+    }
+    let proof = st
+        .dpop(&headers, "POST", "/token", None)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_dpop("a DPoP proof is required: tokens are DPoP-bound"))?;
+    let code = p.require("code")?;
+    let now = UnixMillis::now();
+    let record = match st
+        .store
+        .redeem_code(&SecretDigest::of(code), now)
+        .await
+        .map_err(store_err)?
+    {
+        CodeRedemption::Unknown => return Err(OAuthError::invalid_grant("unknown code").into()),
+        CodeRedemption::Replayed(grant) => {
+            // RFC 6749 §4.1.2: a code used twice revokes what it issued.
+            st.store
+                .revoke_grant(&grant, RevokedBy::Server, now)
+                .await
+                .map_err(store_err)?;
+            metrics::counter!("renkei_consent_code_replays_total").increment(1);
+            tracing::warn!(grant = %grant, "authorization code replayed; grant revoked");
+            return Err(OAuthError::invalid_grant(
+                "the code was already used; everything issued with it is revoked",
+            )
+            .into());
+        }
+        CodeRedemption::Fresh(r) => r,
+    };
+    if record.client != client.id {
+        return Err(OAuthError::invalid_grant("the code was issued to another client").into());
+    }
+    if record.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the code has expired").into());
+    }
+    if p.get("redirect_uri").is_some_and(|u| u != record.redirect_uri) {
+        return Err(OAuthError::invalid_grant("redirect_uri differs from the authorization request").into());
+    }
+    renkei_consent::check_pkce(p.require("code_verifier")?, &record.code_challenge)?;
+    if record.dpop_jkt.as_deref().is_some_and(|j| j != proof.jkt) {
+        return Err(OAuthError::invalid_dpop("the DPoP key is not the one the request was bound to").into());
+    }
+    let grant = st
+        .store
+        .grant(&record.grant)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| OAuthError::invalid_grant("unknown grant"))?;
+    if !grant.is_active(now) {
+        return Err(OAuthError::invalid_grant("the consent is no longer active").into());
+    }
+    let access_token = renkei_jose::random_b64(32).map_err(|e| unavailable("random", e))?;
+    st.store
+        .insert_token(&TokenRecord {
+            token: SecretDigest::of(&access_token),
+            grant: grant.id.clone(),
+            client: client.id.clone(),
+            jkt: proof.jkt,
+            expires_at: now.plus_ms(ACCESS_TOKEN_TTL_MS),
+        })
+        .await
+        .map_err(store_err)?;
+    metrics::counter!("renkei_consent_tokens_total").increment(1);
+    let mut resp = Json(json!({
+        "access_token": access_token,
+        "token_type": "DPoP",
+        "expires_in": ACCESS_TOKEN_TTL_MS / 1000,
+        "authorization_details": grant.details.to_json(),
+        "grant_id": grant.id.as_str(),
+        "consent": grant.artefact,
+    }))
+    .into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}
+
+// -------------------------------------------------------- grant management
+
+fn grant_json(g: &Grant, now: UnixMillis) -> Value {
+    json!({
+        "grant_id": g.id.as_str(),
+        "client_id": g.client.as_str(),
+        "status": g.status(now),
+        "authorization_details": g.details.to_json(),
+        "created_at": g.created_at.0 / 1000,
+        "expires_at": g.expires_at.0 / 1000,
+        "consent": g.artefact,
+    })
+}
+
+async fn own_grant<S: crate::Store>(
+    st: &PortalState<S>,
+    headers: &HeaderMap,
+    method: &str,
+    id: &str,
+) -> Result<Grant, OAuthError> {
+    let gid = GrantId::parse(id).ok_or_else(|| OAuthError::new("not_found", "no such grant"))?;
+    let (_, client, grant) = st.bearer(headers, method, &format!("/grants/{id}")).await?;
+    if grant.id != gid || grant.client != client.id {
+        return Err(OAuthError::new("not_found", "no such grant"));
+    }
+    Ok(grant)
+}
+
+async fn grant_status<S: crate::Store>(
+    State(st): State<Arc<PortalState<S>>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, OAuthFailure> {
+    st.keys()?;
+    let g = own_grant(&st, &headers, "GET", &id).await?;
+    Ok(Json(grant_json(&g, UnixMillis::now())).into_response())
+}
+
+async fn grant_revoke<S: crate::Store>(
+    State(st): State<Arc<PortalState<S>>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, OAuthFailure> {
+    st.keys()?;
+    let g = own_grant(&st, &headers, "DELETE", &id).await?;
+    st.store
+        .revoke_grant(&g.id, RevokedBy::Client, UnixMillis::now())
+        .await
+        .map_err(store_err)?;
+    tracing::info!(grant = %g.id, "grant revoked by its client");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ------------------------------------------------------------- resource API
+
+/// Fetch under a grant: the values (live), signed; encrypted to the client
+/// if it registered an encryption key; the fetch recorded.
+async fn deliver<S: crate::Store>(
+    st: &PortalState<S>,
+    client: &ApiClient,
+    grant: &Grant,
+) -> Result<(String, &'static str), OAuthError> {
+    let keys = st.keys()?;
+    let now = UnixMillis::now();
+    if !grant.is_active(now) {
+        record(st, client, Some(grant), FetchOutcome::Refused, &[], "").await;
+        return Err(OAuthError::invalid_token(format!(
+            "the consent is {}",
+            grant.status(now)
+        )));
+    }
+    if grant.details.frequency == Frequency::OneTime {
+        let earlier = st.store.fetches_of(&grant.id).await.map_err(store_err)?;
+        if earlier.iter().any(|f| f.outcome == FetchOutcome::Delivered) {
+            record(st, client, Some(grant), FetchOutcome::Refused, &[], "").await;
+            return Err(OAuthError::new(
+                "access_denied",
+                "a one-time consent was used already",
+            ));
+        }
+    }
+    let (values, hub_records) = match gather(st, &grant.person, &grant.details).await {
+        Ok(v) => v,
+        Err(e) => {
+            record(st, client, Some(grant), FetchOutcome::Failed, &[], "").await;
+            return Err(unavailable("self-information fetch", e));
+        }
+    };
+    let claims = json!({
+        "iss": st.issuer(),
+        "aud": client.id.as_str(),
+        "sub": keys.sub_for(&client.id, &grant.person),
+        "grant_id": grant.id.as_str(),
+        "iat": now.0 / 1000,
+        "purpose": grant.details.purpose,
+        "data_life": format!("P{}D", grant.details.data_life_days),
+        "items": values,
+    });
+    let mut h = Map::new();
+    h.insert("typ".into(), "JWT".into());
+    let jws = keys
+        .signing
+        .sign(h, &claims)
+        .map_err(|e| unavailable("response signature", e))?;
+    let enc_key = match &client.app.keys {
+        ClientKeys::Jwks(j) => j.encryption_key().cloned(),
+        ClientKeys::JwksUri(_) => None,
+    };
+    let (body, content_type) = match enc_key {
+        Some(k) => (
+            renkei_jose::encrypt(jws.as_bytes(), &k, Some("JWT"))
+                .map_err(|e| unavailable("encryption", e))?,
+            "application/jose",
+        ),
+        None => (jws, "application/jwt"),
+    };
+    let items = grant
+        .details
+        .items
+        .iter()
+        .map(|i| i.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    record(
+        st,
+        client,
+        Some(grant),
+        FetchOutcome::Delivered,
+        &hub_records,
+        &items,
+    )
+    .await;
+    metrics::counter!("renkei_consent_fetches_total", "outcome" => "delivered").increment(1);
+    Ok((body, content_type))
+}
+
+async fn record<S: crate::Store>(
+    st: &PortalState<S>,
+    client: &ApiClient,
+    grant: Option<&Grant>,
+    outcome: FetchOutcome,
+    hub_records: &[u64],
+    items: &str,
+) {
+    let f = FetchRecord {
+        client: client.id.clone(),
+        grant: grant.map(|g| g.id.clone()),
+        at: UnixMillis::now(),
+        items: items.to_owned(),
+        outcome,
+        hub_records: hub_records.to_vec(),
+    };
+    if let Err(e) = st.store.record_fetch(&f).await {
+        tracing::error!(error = %e, "cannot record a fetch");
+    }
+}
+
+fn typed(body: String, content_type: &'static str) -> Response {
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn fetch_direct<S: crate::Store>(
+    State(st): State<Arc<PortalState<S>>>,
+    headers: HeaderMap,
+) -> Result<Response, OAuthFailure> {
+    st.keys()?;
+    let (_, client, grant) = st.bearer(&headers, "GET", "/api/v1/self-information").await?;
+    let (body, ct) = deliver(&st, &client, &grant).await?;
+    Ok(typed(body, ct))
+}
+
+/// Start an asynchronous fetch: `202` with a process id to poll.
+async fn fetch_start<S: crate::Store + Clone>(
+    State(st): State<Arc<PortalState<S>>>,
+    headers: HeaderMap,
+) -> Result<Response, OAuthFailure> {
+    let keys = st.keys()?;
+    let (_, client, grant) = st
+        .bearer(&headers, "POST", "/api/v1/self-information/requests")
+        .await?;
+    let id = format!(
+        "pr_{}",
+        renkei_jose::random_b64(16).map_err(|e| unavailable("random", e))?
+    );
+    let now = UnixMillis::now();
+    {
+        let mut p = keys.processes.lock().unwrap_or_else(|e| e.into_inner());
+        p.retain(|_, v| match v {
+            Process::Running { since, .. } => since.plus_ms(PROCESS_KEEP_MS) > now,
+            Process::Done { at, .. } | Process::Failed { at, .. } => at.plus_ms(PROCESS_KEEP_MS) > now,
+        });
+        p.insert(
+            id.clone(),
+            Process::Running {
+                client: client.id.clone(),
+                since: now,
+            },
+        );
+    }
+    let task_st = st.clone();
+    let task_id = id.clone();
+    tokio::spawn(async move {
+        let outcome = deliver(&task_st, &client, &grant).await;
+        let at = UnixMillis::now();
+        let done = match outcome {
+            Ok((body, content_type)) => Process::Done {
+                client: client.id.clone(),
+                body,
+                content_type,
+                at,
+            },
+            Err(e) => Process::Failed {
+                client: client.id.clone(),
+                error: e.to_string(),
+                at,
+            },
+        };
+        if let Some(k) = task_st.oauth.as_ref() {
+            k.processes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(task_id, done);
+        }
+    });
+    let mut resp = (
+        StatusCode::ACCEPTED,
+        Json(json!({"process_id": id, "status": "processing"})),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/self-information/requests/{id}")) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+async fn fetch_result<S: crate::Store>(
+    State(st): State<Arc<PortalState<S>>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, OAuthFailure> {
+    let keys = st.keys()?;
+    let (_, client, _) = st
+        .bearer(
+            &headers,
+            "GET",
+            &format!("/api/v1/self-information/requests/{id}"),
+        )
+        .await?;
+    let p = keys
+        .processes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        .cloned();
+    let not_found = || OAuthError::new("not_found", "no such process (results are kept 10 minutes)");
+    match p {
+        Some(Process::Running { client: c, .. }) if c == client.id => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"process_id": id, "status": "processing"})),
+        )
+            .into_response()),
+        Some(Process::Done {
+            client: c,
+            body,
+            content_type,
+            ..
+        }) if c == client.id => Ok(typed(body, content_type)),
+        Some(Process::Failed { client: c, error, .. }) if c == client.id => Ok((
+            StatusCode::OK,
+            Json(json!({"process_id": id, "status": "failed", "error": error})),
+        )
+            .into_response()),
+        _ => Err(not_found().into()),
+    }
+}
+
+/// After a card login: back to the consent page if that is where the
+/// browser came from (only `/authorize` paths are honoured).
+pub(crate) fn next_after_login(headers: &HeaderMap) -> Option<String> {
+    let raw = cookie(headers, NEXT_COOKIE)?;
+    let decoded = percent_decode(&raw)?;
+    (decoded.starts_with("/authorize?") && !decoded.contains("//") && !decoded.contains('\\'))
+        .then_some(decoded)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}

@@ -677,3 +677,67 @@ async fn a_bank_receives_the_income_the_person_consented_to_and_nothing_more() {
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
     h.net.shutdown().await;
 }
+
+/// The whole flow driven by `openid-client` (npm), a certified FAPI 2.0
+/// client library, unchanged: `examples/interop/fapi-client.mjs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn openid_client_completes_the_flow_unchanged() {
+    use std::io::{BufRead as _, Write as _};
+
+    let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/interop");
+    assert!(
+        interop.join("node_modules/openid-client").is_dir(),
+        "run `npm ci` in examples/interop first (.ci/run does)"
+    );
+    let h = super::harness().await;
+    let me = h.account_holder();
+    let card = h.card(&me, "me", renkei_card::CardProfile::Rsa2048Sha256).await;
+    let rp = approved_bank(&h).await;
+    let key_file = h.dir.path().join("bank-client.key");
+    std::fs::write(&key_file, rp.key.pkcs8()).unwrap();
+
+    let mut node = std::process::Command::new("node")
+        .arg(interop.join("fapi-client.mjs"))
+        .env("ISSUER", h.url())
+        .env("CLIENT_ID", &rp.client_id)
+        .env("KEY_FILE", &key_file)
+        .env("KID", rp.key.kid())
+        .env("REDIRECT_URI", "https://bank.example/callback")
+        .env("DETAILS", income_request().to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node (Debian's nodejs) must be installed");
+    let mut out = std::io::BufReader::new(node.stdout.take().unwrap());
+    let mut line = String::new();
+    let read = tokio::task::block_in_place(|| out.read_line(&mut line)).unwrap();
+    assert!(read > 0, "openid-client printed nothing");
+    let first: Value = serde_json::from_str(&line).unwrap();
+    let authorize = first["authorize"].as_str().unwrap_or_else(|| panic!("openid-client failed: {first}"));
+    let url = reqwest::Url::parse(authorize).unwrap();
+    assert_eq!(url.path(), "/authorize");
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q.len(), 2, "PAR leaves only client_id and request_uri: {q:?}");
+
+    let (_, back) = consent_in_browser(&h, &card, &q["client_id"], &q["request_uri"], "approve").await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let callback = back.location.unwrap();
+    {
+        let mut stdin = node.stdin.take().unwrap();
+        writeln!(stdin, "{callback}").unwrap();
+    }
+    line.clear();
+    tokio::task::block_in_place(|| out.read_line(&mut line)).unwrap();
+    let status = tokio::task::block_in_place(|| node.wait()).unwrap();
+    let done: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+    assert!(status.success(), "openid-client failed: {done}");
+    let r = &done["result"];
+    assert_eq!(r["token_type"].as_str().map(str::to_ascii_lowercase).as_deref(), Some("dpop"));
+    assert_eq!(r["status"], 200);
+    assert_eq!(r["content_type"], "application/jwt");
+    assert_eq!(r["alg"], "ES256");
+    assert!(r["grant_id"].as_str().unwrap().starts_with("gr_"));
+    assert_eq!(r["items"][0]["item"], "resident_tax_income");
+    assert!(!r["items"][0]["value"].is_null(), "{r}");
+    h.net.shutdown().await;
+}

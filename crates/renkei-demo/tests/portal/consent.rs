@@ -713,7 +713,9 @@ async fn openid_client_completes_the_flow_unchanged() {
     let read = tokio::task::block_in_place(|| out.read_line(&mut line)).unwrap();
     assert!(read > 0, "openid-client printed nothing");
     let first: Value = serde_json::from_str(&line).unwrap();
-    let authorize = first["authorize"].as_str().unwrap_or_else(|| panic!("openid-client failed: {first}"));
+    let authorize = first["authorize"]
+        .as_str()
+        .unwrap_or_else(|| panic!("openid-client failed: {first}"));
     let url = reqwest::Url::parse(authorize).unwrap();
     assert_eq!(url.path(), "/authorize");
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
@@ -732,12 +734,288 @@ async fn openid_client_completes_the_flow_unchanged() {
     let done: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
     assert!(status.success(), "openid-client failed: {done}");
     let r = &done["result"];
-    assert_eq!(r["token_type"].as_str().map(str::to_ascii_lowercase).as_deref(), Some("dpop"));
+    assert_eq!(
+        r["token_type"].as_str().map(str::to_ascii_lowercase).as_deref(),
+        Some("dpop")
+    );
     assert_eq!(r["status"], 200);
     assert_eq!(r["content_type"], "application/jwt");
     assert_eq!(r["alg"], "ES256");
     assert!(r["grant_id"].as_str().unwrap().starts_with("gr_"));
     assert_eq!(r["items"][0]["item"], "resident_tax_income");
     assert!(!r["items"][0]["value"].is_null(), "{r}");
+    h.net.shutdown().await;
+}
+
+/// The OpenID conformance suite's categories, over HTTP: each refused with
+/// the error a client can act on, and nothing issued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fapi_negative_cases_are_refused() {
+    let h = super::harness().await;
+    let me = h.account_holder();
+    let card = h.card(&me, "me", renkei_card::CardProfile::EcdsaP384Sha384).await;
+    let rp = approved_bank(&h).await;
+    let par_url = rp.endpoint("pushed_authorization_request_endpoint");
+    let token_url = rp.endpoint("token_endpoint");
+    let issuer = h.url();
+    let verifier = renkei_jose::random_b64(40).unwrap();
+    let details = income_request();
+
+    // PKCE missing or plain; an unregistered redirect_uri; a request object.
+    for (change, want) in [
+        (vec![("code_challenge", "")], "PKCE is required"),
+        (vec![("code_challenge_method", "plain")], "plain is not allowed"),
+        (
+            vec![("redirect_uri", "https://evil.example/cb")],
+            "not one this client registered",
+        ),
+        (
+            vec![("request", "eyJhbGciOiJub25lIn0.e30.")],
+            "request is not accepted",
+        ),
+    ] {
+        let (status, e) = rp.par(&details, &verifier, &change).await;
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{want}: {e}"
+        );
+        assert!(e["error_description"].as_str().unwrap().contains(want), "{e}");
+    }
+    // Client assertions: wrong aud, expired, iat in the future, RS256, reused jti.
+    let t = now_s();
+    let id = rp.client_id.clone();
+    let claims = |aud: &str, iat: i64, exp: i64, jti: &str| json!({"iss": id, "sub": id, "aud": aud, "iat": iat, "exp": exp, "jti": jti});
+    let rs256 = format!(
+        "{}.{}.AAAA",
+        renkei_jose::b64(br#"{"alg":"RS256"}"#),
+        renkei_jose::b64(claims(&issuer, t, t + 60, "r").to_string().as_bytes())
+    );
+    let reused = rp.assertion_with(claims(&issuer, t, t + 60, "once"));
+    let cases = [
+        (
+            rp.assertion_with(claims(&token_url, t, t + 60, "a1")),
+            "aud must be",
+        ),
+        (
+            rp.assertion_with(claims(&issuer, t - 600, t - 300, "a2")),
+            "expired",
+        ),
+        (
+            rp.assertion_with(claims(&issuer, t + 300, t + 360, "a3")),
+            "iat is in the future",
+        ),
+        (rs256, "RS256"),
+        (reused.clone(), ""),
+        (reused, "used before"),
+    ];
+    let challenge = renkei_jose::sha256_b64(verifier.as_bytes());
+    let details_s = details.to_string();
+    for (assertion, want) in cases {
+        let form = [
+            ("client_id", id.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", "https://bank.example/callback"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("authorization_details", &details_s),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ];
+        let (status, e) = rp.post_form(&par_url, &form, None).await;
+        if want.is_empty() {
+            assert_eq!(status, 201, "the first use is fine: {e}");
+            continue;
+        }
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{want}: {e}"
+        );
+        assert!(
+            e["error_description"].as_str().unwrap().contains(want),
+            "{want}: {e}"
+        );
+    }
+
+    // No PAR: parameters straight to /authorize get an error page, no redirect.
+    let mut b = super::client::Client::new(&h.url());
+    let direct = b
+        .get(&format!(
+            "/authorize?client_id={id}&response_type=code&redirect_uri=https%3A%2F%2Fbank.example%2Fcallback"
+        ))
+        .await;
+    assert_eq!((direct.status, direct.location), (400, None));
+
+    // A request_uri of another client.
+    let other_rp = {
+        let token = h.net.portal_admin_token.clone();
+        let (app, key) = bank_application(SUCCESSOR);
+        let (_, c) = admin(&h.net, "POST", "/admin/v1/clients", Some(app), Some(&token)).await;
+        let oid = c["client_id"].as_str().unwrap().to_owned();
+        admin(
+            &h.net,
+            "POST",
+            &format!("/admin/v1/clients/{oid}/approve"),
+            Some(json!({"by": "o"})),
+            Some(&token),
+        )
+        .await;
+        RelyingParty::new(&h.url(), &oid, key).await
+    };
+    let (_, par) = rp.par(&details, &verifier, &[]).await;
+    let request_uri = par["request_uri"].as_str().unwrap().to_owned();
+    let foreign = b
+        .get(&format!(
+            "/authorize?client_id={}&{}",
+            other_rp.client_id,
+            super::client::encode_form(&[("request_uri", &request_uri)])
+        ))
+        .await;
+    assert_eq!((foreign.status, foreign.location), (400, None));
+
+    // A real consent, then DPoP mistakes at the token endpoint (the code
+    // survives those: they are refused before it is looked at).
+    let (_, back) = consent_in_browser(&h, &card, &rp.client_id, &request_uri, "approve").await;
+    let code = query_param(back.location.as_deref().unwrap(), "code").unwrap();
+    let k = &rp.dpop_key;
+    let dp = |c: Value| rp.dpop_with(k, c);
+    let none = format!(
+        "{}.{}.",
+        renkei_jose::b64(br#"{"alg":"none","typ":"dpop+jwt"}"#),
+        renkei_jose::b64(
+            json!({"jti": "n", "htm": "POST", "htu": token_url, "iat": t})
+                .to_string()
+                .as_bytes()
+        )
+    );
+    let replayed_jti = dp(json!({"jti": "same", "htm": "POST", "htu": token_url, "iat": t}));
+    for (proof, want) in [
+        (
+            dp(json!({"jti": "d1", "htm": "GET", "htu": token_url, "iat": t})),
+            "htm must be POST",
+        ),
+        (
+            dp(json!({"jti": "d2", "htm": "POST", "htu": par_url, "iat": t})),
+            "htu must be",
+        ),
+        (
+            dp(json!({"jti": "d3", "htm": "POST", "htu": token_url, "iat": t - 3600})),
+            "too old",
+        ),
+        (none, "\"none\""),
+    ] {
+        let (status, e) = rp.token(&code, &verifier, Some(proof)).await;
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (400, Some("invalid_dpop_proof")),
+            "{want}: {e}"
+        );
+        assert!(
+            e["error_description"].as_str().unwrap().contains(want),
+            "{want}: {e}"
+        );
+    }
+    // PAR bound nothing here, so the first good proof's key binds the token.
+    let (status, tok) = rp.token(&code, &verifier, Some(replayed_jti.clone())).await;
+    assert_eq!(status, 200, "{tok}");
+    let access = tok["access_token"].as_str().unwrap().to_owned();
+    let res_url = format!("{}/api/v1/self-information", h.url());
+    // The same DPoP jti again, at the resource: refused.
+    let (status, _, body) = rp.resource("GET", &res_url, &access, Some(replayed_jti)).await;
+    assert_eq!(status, 400, "{body}");
+    // ath of another token; a Bearer token; another client's key.
+    let wrong_ath = dp(json!({"jti": "r1", "htm": "GET", "htu": res_url, "iat": t,
+        "ath": renkei_jose::sha256_b64(b"another token")}));
+    let (status, _, body) = rp.resource("GET", &res_url, &access, Some(wrong_ath)).await;
+    assert!(
+        status == 400 && body.contains("ath is not the hash"),
+        "{status} {body}"
+    );
+    let bearer = reqwest::Client::new()
+        .get(&res_url)
+        .header("authorization", format!("Bearer {access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status().as_u16(), 401);
+    let stolen = other_rp.dpop("GET", &res_url, Some(&access));
+    let (status, _, body) = other_rp.resource("GET", &res_url, &access, Some(stolen)).await;
+    assert!(
+        status == 401 && body.contains("another key"),
+        "a token used by another client: {status} {body}"
+    );
+
+    // A suspended client can do nothing, even with a live token.
+    let token = h.net.portal_admin_token.clone();
+    admin(
+        &h.net,
+        "POST",
+        &format!("/admin/v1/clients/{id}/suspend"),
+        Some(json!({"by": "o", "reason": "investigation"})),
+        Some(&token),
+    )
+    .await;
+    let (status, _, body) = rp
+        .resource(
+            "GET",
+            &res_url,
+            &access,
+            Some(rp.dpop("GET", &res_url, Some(&access))),
+        )
+        .await;
+    assert!(status == 401 && body.contains("suspended"), "{status} {body}");
+    let (status, e) = rp.par(&details, &verifier, &[]).await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{e}"
+    );
+    admin(
+        &h.net,
+        "POST",
+        &format!("/admin/v1/clients/{id}/resume"),
+        Some(json!({"by": "o"})),
+        Some(&token),
+    )
+    .await;
+
+    // A code with the wrong verifier is burnt; its grant dies on replay.
+    let (_, par) = rp.par(&details, &verifier, &[]).await;
+    let (_, back) = consent_in_browser(
+        &h,
+        &card,
+        &rp.client_id,
+        par["request_uri"].as_str().unwrap(),
+        "approve",
+    )
+    .await;
+    let code = query_param(back.location.as_deref().unwrap(), "code").unwrap();
+    let (status, e) = rp
+        .token(&code, &"x".repeat(43), Some(rp.dpop("POST", &token_url, None)))
+        .await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
+    let (status, e) = rp
+        .token(&code, &verifier, Some(rp.dpop("POST", &token_url, None)))
+        .await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
+
+    // Declining sends access_denied with state and iss.
+    let (_, par) = rp.par(&details, &verifier, &[]).await;
+    let (_, declined) = consent_in_browser(
+        &h,
+        &card,
+        &rp.client_id,
+        par["request_uri"].as_str().unwrap(),
+        "decline",
+    )
+    .await;
+    let loc = declined.location.unwrap();
+    assert_eq!(query_param(&loc, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_param(&loc, "iss").as_deref(), Some(issuer.as_str()));
+    assert!(query_param(&loc, "code").is_none());
     h.net.shutdown().await;
 }

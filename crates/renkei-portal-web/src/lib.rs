@@ -23,6 +23,7 @@ pub mod card_api;
 pub mod cardapp;
 mod chart;
 mod clients;
+mod consents;
 pub mod i18n;
 mod oauth;
 mod pages;

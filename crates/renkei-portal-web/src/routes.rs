@@ -54,6 +54,8 @@ pub(crate) fn web_router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> Ro
             get(crate::card_api::show::<S>).post(crate::card_api::approve::<S>),
         )
         .merge(crate::oauth::routes::<S>())
+        .route("/consents", get(crate::consents::page::<S>))
+        .route("/consents/{id}/revoke", post(crate::consents::revoke::<S>))
         .route("/static/portal.css", get(css))
         .route("/static/portal.js", get(js))
         .route("/health", get(|| async { "ok" }))

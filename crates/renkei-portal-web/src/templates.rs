@@ -32,13 +32,14 @@ pub(crate) struct PageCtx {
     pub(crate) flash: Option<String>,
 }
 
-const NAV: [(&str, &str); 6] = [
+const NAV: [(&str, &str); 7] = [
     ("/", "nav_home"),
     ("/me", "nav_me"),
     ("/history", "nav_history"),
     ("/notices", "nav_notices"),
     ("/account", "nav_account"),
     ("/proxies", "nav_proxies"),
+    ("/consents", "nav_consents"),
 ];
 
 /// Percent-encode a path for a query parameter.
@@ -343,4 +344,31 @@ pub(crate) struct ConsentPage {
     pub(crate) client_id: String,
     pub(crate) request_uri: String,
     pub(crate) preview_digest: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FetchView {
+    pub(crate) at: String,
+    pub(crate) text: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ConsentView {
+    pub(crate) id: String,
+    pub(crate) client: String,
+    pub(crate) items: String,
+    pub(crate) purpose: String,
+    pub(crate) data_life_days: u32,
+    pub(crate) given: String,
+    pub(crate) until: String,
+    pub(crate) status: String,
+    pub(crate) active: bool,
+    pub(crate) fetches: Vec<FetchView>,
+}
+
+#[derive(Template)]
+#[template(path = "consents.html")]
+pub(crate) struct ConsentsPage {
+    pub(crate) ctx: PageCtx,
+    pub(crate) consents: Vec<ConsentView>,
 }

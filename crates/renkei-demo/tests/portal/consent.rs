@@ -525,7 +525,7 @@ async fn a_bank_receives_the_income_the_person_consented_to_and_nothing_more() {
     let request_uri = par["request_uri"].as_str().unwrap().to_owned();
     assert!(par["expires_in"].as_i64().unwrap() <= 600);
 
-    let (_, back) = consent_in_browser(&h, &card, &rp.client_id, &request_uri, "approve").await;
+    let (mut browser, back) = consent_in_browser(&h, &card, &rp.client_id, &request_uri, "approve").await;
     assert_eq!(back.status, 303, "{}", back.body);
     let location = back.location.unwrap();
     assert!(
@@ -614,6 +614,20 @@ async fn a_bank_receives_the_income_the_person_consented_to_and_nothing_more() {
         "the client sees a pairwise subject"
     );
     assert!(!body.contains(&me.my_number));
+
+    // The person sees what the bank received, and for what.
+    let mine = browser.get("/consents").await;
+    assert_eq!(mine.status, 200);
+    assert!(
+        mine.body.contains("れんけい銀行 が次の情報を受け取りました"),
+        "{}",
+        mine.body
+    );
+    assert!(mine.body.contains("住宅ローン審査"));
+    assert!(
+        mine.body.contains(&format!("revoke-{grant_id}")),
+        "an active consent can be revoked"
+    );
 
     // One-time: a second fetch is refused.
     let (status, _, body) = rp
@@ -982,6 +996,50 @@ async fn fapi_negative_cases_are_refused() {
         Some(&token),
     )
     .await;
+
+    // The person revokes the consent in the portal: the next fetch fails.
+    let mut person = {
+        let mut c = super::client::Client::new(&h.url());
+        let p = c.get("/login").await;
+        let code = p.id_text("login-code").unwrap();
+        renkei_portal_web::cardapp::CardApp::new(&h.url(), None)
+            .unwrap()
+            .approve(&code, &card, &super::pin())
+            .await
+            .unwrap();
+        c.post("/login/complete", &[("code", &code)]).await;
+        c
+    };
+    let page = person.get("/consents").await;
+    let gid = tok["grant_id"].as_str().unwrap();
+    assert!(page.body.contains(&format!("revoke-{gid}")), "{}", page.body);
+    let csrf = page.input_value("csrf").unwrap();
+    let forged = person
+        .post_with(
+            &format!("/consents/{gid}/revoke"),
+            &[("csrf", &csrf)],
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "CSRF");
+    let done = person
+        .post(&format!("/consents/{gid}/revoke"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(done.status, 303);
+    let (status, _, body) = rp
+        .resource(
+            "GET",
+            &res_url,
+            &access,
+            Some(rp.dpop("GET", &res_url, Some(&access))),
+        )
+        .await;
+    assert!(
+        status == 401 && body.contains("revoked"),
+        "revocation stops fetches at once: {status} {body}"
+    );
+    let page = person.get("/consents").await;
+    assert!(page.body.contains("取り消し済み") && !page.body.contains(&format!("revoke-{gid}")));
 
     // A code with the wrong verifier is burnt; its grant dies on replay.
     let (_, par) = rp.par(&details, &verifier, &[]).await;

@@ -11,6 +11,7 @@
 mod client;
 mod flow;
 mod grant;
+mod monitor;
 mod rar;
 mod records;
 mod store;
@@ -26,9 +27,11 @@ pub use flow::{
     SKEW_MS, check_assertion, check_dpop, check_par, check_pkce,
 };
 pub use grant::{Grant, GrantId, ONE_TIME_VALIDITY_MS, RevokedBy, artefact_claims};
+pub use monitor::{Admission, Alert, ClientWatch, MonitorPolicy};
 pub use rar::{Frequency, MAX_PERIODIC_DAYS, RarError, SELF_INFORMATION, SelfInformation, parse_days};
 pub use records::{
-    CodeRecord, CodeRedemption, FetchOutcome, FetchRecord, PushedRequest, SecretDigest, TokenRecord,
+    ClientAlert, CodeRecord, CodeRedemption, FetchOutcome, FetchRecord, PushedRequest, SecretDigest,
+    TokenRecord, Usage,
 };
 pub use store::ConsentStore;
 

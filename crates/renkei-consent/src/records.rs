@@ -98,3 +98,21 @@ pub struct FetchRecord {
     /// The hub's record numbers of the linkages behind it.
     pub hub_records: Vec<u64>,
 }
+
+/// An alert the monitor raised about a client, kept for administrators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAlert {
+    pub client: ClientId,
+    pub at: UnixMillis,
+    /// [`crate::Alert::kind`].
+    pub kind: String,
+    pub detail: String,
+}
+
+/// Fetches by outcome since a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub delivered: u64,
+    pub refused: u64,
+    pub failed: u64,
+}

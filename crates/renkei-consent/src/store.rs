@@ -5,7 +5,9 @@ use renkei_protocol::StoreError;
 use renkei_ids::LocalPersonId;
 use renkei_protocol::UnixMillis;
 
-use crate::records::{CodeRecord, CodeRedemption, FetchRecord, PushedRequest, SecretDigest, TokenRecord};
+use crate::records::{
+    ClientAlert, CodeRecord, CodeRedemption, FetchRecord, PushedRequest, SecretDigest, TokenRecord, Usage,
+};
 use crate::{ApiClient, ClientEvent, ClientId, ClientStatus, Grant, GrantId, RevokedBy};
 
 /// What the consent API keeps. Implementations: `renkei-store-sqlite`.
@@ -104,4 +106,20 @@ pub trait ConsentStore: Send + Sync + 'static {
         &self,
         grant: &GrantId,
     ) -> impl Future<Output = Result<Vec<FetchRecord>, StoreError>> + Send;
+
+    fn insert_alert(&self, a: &ClientAlert) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Alerts, newest first; of one client when given.
+    fn alerts(
+        &self,
+        client: Option<&ClientId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<ClientAlert>, StoreError>> + Send;
+
+    /// A client's fetches by outcome since `since`.
+    fn usage(
+        &self,
+        client: &ClientId,
+        since: UnixMillis,
+    ) -> impl Future<Output = Result<Usage, StoreError>> + Send;
 }

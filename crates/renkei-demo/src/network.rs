@@ -52,6 +52,8 @@ pub struct NetworkOptions {
     /// Run the hub as a separate process of this `renkei` binary (tests
     /// that kill it), instead of in this process.
     pub hub_binary: Option<PathBuf>,
+    /// The portal's monitor of API clients (tests lower the thresholds).
+    pub consent_monitor: renkei_consent::MonitorPolicy,
 }
 
 impl NetworkOptions {
@@ -66,6 +68,7 @@ impl NetworkOptions {
             checkpoint_interval_ms: 1000,
             catalog: None,
             hub_binary: None,
+            consent_monitor: renkei_consent::MonitorPolicy::default(),
         }
     }
 }
@@ -422,6 +425,8 @@ impl Network {
             &format!("https://{}/log", hub_settings.log.listen),
             &catalog,
         );
+        let mut portal_settings = portal_settings;
+        portal_settings.consent_monitor = options.consent_monitor.clone();
         let portal_store =
             SqlitePortalStore::open(&portal_dir.join("portal.sqlite"), options.durability).await?;
         let portal = start_portal(&portal_settings, portal_store).await?;
@@ -606,6 +611,7 @@ fn portal_settings(
             source("public_fund_account", vec![DIGITAL.id()], vec![]),
         ],
         oauth_signing_key: Some(dir.join("oauth-signing.key")),
+        consent_monitor: renkei_consent::MonitorPolicy::default(),
     }
 }
 

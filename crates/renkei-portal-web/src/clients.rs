@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use axum::{Json, Router, routing::get, routing::post};
 use renkei_consent::{
     Actor, ApiClient, ApplicationForm, ClientAction, ClientAuth, ClientEvent, ClientId, ClientKeys,
-    ConsentStore,
 };
 use renkei_http::{ApiError, JsonBody};
 use renkei_ids::CorporateNumber;
@@ -22,6 +21,8 @@ pub(crate) fn routes<S: crate::Store + Clone>() -> Router<Arc<PortalState<S>>> {
         .route("/admin/v1/clients", post(apply_for::<S>).get(list::<S>))
         .route("/admin/v1/clients/{id}", get(show::<S>))
         .route("/admin/v1/clients/{id}/{action}", post(change::<S>))
+        .route("/admin/v1/clients/{id}/usage", get(usage::<S>))
+        .route("/admin/v1/alerts", get(alerts::<S>))
 }
 
 /// A client as administrators see it.
@@ -200,7 +201,7 @@ async fn change<S: crate::Store>(
 }
 
 /// Apply a change and store it with its event; shared with the monitor.
-pub(crate) async fn change_client<S: ConsentStore>(
+pub(crate) async fn change_client<S: crate::Store>(
     st: &PortalState<S>,
     id: &ClientId,
     action: &ClientAction,
@@ -223,7 +224,102 @@ pub(crate) async fn change_client<S: ConsentStore>(
             "the client changed meanwhile; read it again",
         ));
     }
+    if matches!(action, ClientAction::Resume)
+        && let Some(k) = st.oauth.as_ref()
+    {
+        k.reset_watch(id);
+    }
     tracing::info!(client = %id, action = action.name(), to = next.status.as_str(), "API client changed");
     metrics::counter!("renkei_consent_client_changes_total", "action" => action.name()).increment(1);
     Ok(next)
+}
+
+/// A client's use of the API, for administrators.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsageView {
+    pub client_id: String,
+    pub status: String,
+    /// Fetches in the last 24 hours, by outcome.
+    pub last_24h: UsageCounts,
+    /// All fetches, by outcome.
+    pub total: UsageCounts,
+    /// The monitor's window (this process): requests, failures, refusals
+    /// over the rate limit.
+    pub window_requests: u64,
+    pub window_failures: u64,
+    pub rate_limited: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsageCounts {
+    pub delivered: u64,
+    pub refused: u64,
+    pub failed: u64,
+}
+
+impl From<renkei_consent::Usage> for UsageCounts {
+    fn from(u: renkei_consent::Usage) -> Self {
+        Self {
+            delivered: u.delivered,
+            refused: u.refused,
+            failed: u.failed,
+        }
+    }
+}
+
+async fn usage<S: crate::Store>(
+    State(st): State<Arc<PortalState<S>>>,
+    Path(id): Path<String>,
+) -> Result<Json<UsageView>, ApiError> {
+    let id = client_id(&id)?;
+    let client = st
+        .store
+        .client(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no_client", "no such client"))?;
+    let now = UnixMillis::now();
+    let last = st.store.usage(&id, now.plus_ms(-86_400_000)).await?;
+    let total = st.store.usage(&id, UnixMillis(0)).await?;
+    let (w_req, w_fail, limited) = st.oauth.as_ref().map(|k| k.watch_counts(&id)).unwrap_or_default();
+    Ok(Json(UsageView {
+        client_id: id.to_string(),
+        status: client.status.as_str().into(),
+        last_24h: last.into(),
+        total: total.into(),
+        window_requests: w_req,
+        window_failures: w_fail,
+        rate_limited: limited,
+    }))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertView {
+    pub client_id: String,
+    pub at: String,
+    pub kind: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct AlertQuery {
+    #[serde(default)]
+    client: Option<String>,
+}
+
+async fn alerts<S: crate::Store>(
+    State(st): State<Arc<PortalState<S>>>,
+    axum::extract::Query(q): axum::extract::Query<AlertQuery>,
+) -> Result<Json<Vec<AlertView>>, ApiError> {
+    let client = q.client.as_deref().map(client_id).transpose()?;
+    let list = st.store.alerts(client.as_ref(), 500).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|a| AlertView {
+                client_id: a.client.to_string(),
+                at: a.at.to_string(),
+                kind: a.kind,
+                detail: a.detail,
+            })
+            .collect(),
+    ))
 }

@@ -36,7 +36,7 @@ mod templates;
 mod web;
 
 pub use admin::{GuardianRegistered, GuardianRequest};
-pub use clients::{ClientActionRequest, ClientView, ClientWithEvents};
+pub use clients::{AlertView, ClientActionRequest, ClientView, ClientWithEvents, UsageCounts, UsageView};
 
 /// What the portal role keeps: its own records and the consent API's.
 pub trait Store: renkei_portal::PortalStore + renkei_consent::ConsentStore {}

@@ -16,10 +16,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use renkei_consent::{
-    ACCESS_TOKEN_TTL_MS, ApiClient, CLIENT_ASSERTION_TYPE, CODE_TTL_MS, ClientId, ClientKeys, CodeRecord,
-    CodeRedemption, DPOP_MAX_AGE_MS, FetchOutcome, FetchRecord, Frequency, Grant, GrantId, OAuthError,
-    Params, PushedRequest, REQUEST_URI_PREFIX, REQUEST_URI_TTL_MS, RevokedBy, SKEW_MS, SecretDigest,
-    TokenRecord,
+    ACCESS_TOKEN_TTL_MS, Actor, Admission, Alert, ApiClient, CLIENT_ASSERTION_TYPE, CODE_TTL_MS,
+    ClientAction, ClientAlert, ClientId, ClientKeys, ClientWatch, CodeRecord, CodeRedemption,
+    DPOP_MAX_AGE_MS, FetchOutcome, FetchRecord, Frequency, Grant, GrantId, OAuthError, Params, PushedRequest,
+    REQUEST_URI_PREFIX, REQUEST_URI_TTL_MS, RevokedBy, SKEW_MS, SecretDigest, TokenRecord,
 };
 use renkei_jose::{Alg, JoseError, Jwks, SigningKey};
 use renkei_protocol::UnixMillis;
@@ -42,6 +42,8 @@ pub(crate) struct OAuthKeys {
     /// Derives the pairwise subject each client sees.
     pairwise: [u8; 32],
     processes: Mutex<HashMap<String, Process>>,
+    /// Each client's recent requests and failures (the monitor).
+    watches: Mutex<HashMap<ClientId, ClientWatch>>,
 }
 
 #[derive(Clone)]
@@ -74,7 +76,26 @@ impl OAuthKeys {
             signing,
             pairwise,
             processes: Mutex::new(HashMap::new()),
+            watches: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Requests and failures in the monitor's window, and rate refusals.
+    pub(crate) fn watch_counts(&self, client: &ClientId) -> (u64, u64, u64) {
+        self.watches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client)
+            .map(|w| (w.recent_requests() as u64, w.recent_failures() as u64, w.limited))
+            .unwrap_or_default()
+    }
+
+    /// Forget a client's history (an administrator resumed it).
+    pub(crate) fn reset_watch(&self, client: &ClientId) {
+        self.watches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(client);
     }
 
     fn sub_for(&self, client: &ClientId, person: &renkei_ids::LocalPersonId) -> String {
@@ -102,7 +123,7 @@ pub(crate) fn routes<S: crate::Store + Clone>() -> Router<Arc<PortalState<S>>> {
 
 // ------------------------------------------------------------------ errors
 
-struct OAuthFailure(OAuthError, StatusCode);
+struct OAuthFailure(OAuthError, StatusCode, Option<u32>);
 
 impl From<OAuthError> for OAuthFailure {
     fn from(e: OAuthError) -> Self {
@@ -113,13 +134,13 @@ impl From<OAuthError> for OAuthFailure {
             "not_found" => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,
         };
-        Self(e, status)
+        Self(e, status, None)
     }
 }
 
 impl IntoResponse for OAuthFailure {
     fn into_response(self) -> Response {
-        let OAuthFailure(e, status) = self;
+        let OAuthFailure(e, status, retry_after) = self;
         metrics::counter!("renkei_consent_errors_total", "error" => e.code).increment(1);
         tracing::info!(error = e.code, description = %e.description, "consent API request refused");
         let mut resp = (
@@ -129,6 +150,9 @@ impl IntoResponse for OAuthFailure {
             .into_response();
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if e.code == "invalid_token" || e.code == "invalid_dpop_proof" {
             let v = format!("DPoP error=\"{}\", algs=\"ES256 EdDSA PS256\"", e.code);
             if let Ok(v) = HeaderValue::from_str(&v) {
@@ -157,6 +181,75 @@ impl<S: crate::Store> PortalState<S> {
 
     fn issuer(&self) -> &str {
         &self.origin
+    }
+
+    /// The monitor's word on a request of `client`: refused over the rate
+    /// (429 with Retry-After), and any volume alert recorded.
+    async fn admit(&self, client: &ApiClient) -> Result<(), OAuthFailure> {
+        let keys = self.keys()?;
+        let now = UnixMillis::now();
+        let (admission, alert) = keys
+            .watches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(client.id.clone())
+            .or_default()
+            .admit(&self.settings.consent_monitor, now);
+        if let Some(a) = alert {
+            self.raise(client, a).await;
+        }
+        match admission {
+            Admission::Allow => Ok(()),
+            Admission::Limited { retry_after_secs } => {
+                metrics::counter!("renkei_consent_rate_limited_total").increment(1);
+                Err(OAuthFailure(
+                    OAuthError::new("too_many_requests", "this client is over its rate limit"),
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Some(retry_after_secs),
+                ))
+            }
+        }
+    }
+
+    /// After a request of an identified client: failures feed the monitor,
+    /// which may alert and, above its threshold, suspend the client.
+    async fn outcome(&self, client: &ApiClient, ok: bool) {
+        let Ok(keys) = self.keys() else { return };
+        if ok {
+            return;
+        }
+        let alert = keys
+            .watches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(client.id.clone())
+            .or_default()
+            .failed(&self.settings.consent_monitor, UnixMillis::now());
+        if let Some(a) = alert {
+            self.raise(client, a).await;
+        }
+    }
+
+    async fn raise(&self, client: &ApiClient, alert: Alert) {
+        metrics::counter!("renkei_consent_alerts_total", "kind" => alert.kind()).increment(1);
+        tracing::warn!(client = %client.id, kind = alert.kind(), detail = %alert.detail(), "API client alert");
+        let record = ClientAlert {
+            client: client.id.clone(),
+            at: UnixMillis::now(),
+            kind: alert.kind().to_owned(),
+            detail: alert.detail(),
+        };
+        if let Err(e) = self.store.insert_alert(&record).await {
+            tracing::error!(error = %e, "cannot record an alert");
+        }
+        if let Alert::Suspend { .. } = alert {
+            let action = ClientAction::Suspend {
+                reason: alert.detail(),
+            };
+            if let Err(e) = crate::clients::change_client(self, &client.id, &action, Actor::Monitor).await {
+                tracing::error!(error = ?e, client = %client.id, "automatic suspension failed");
+            }
+        }
     }
 
     /// `private_key_jwt`: the client's assertion, signed with a key of its
@@ -368,7 +461,19 @@ async fn par<S: crate::Store>(
     st.keys()?;
     let p = Params::parse(&pairs)?;
     let client = st.authenticate_client(&p).await?;
-    let proof = st.dpop(&headers, "POST", "/par", None).await?;
+    st.admit(&client).await?;
+    let r = par_for(&st, &headers, &p, &client).await;
+    st.outcome(&client, r.is_ok()).await;
+    r
+}
+
+async fn par_for<S: crate::Store>(
+    st: &PortalState<S>,
+    headers: &HeaderMap,
+    p: &Params,
+    client: &ApiClient,
+) -> Result<Response, OAuthFailure> {
+    let proof = st.dpop(headers, "POST", "/par", None).await?;
     let request =
         renkei_consent::check_par(&p, &client, &st.catalog, proof.as_ref().map(|d| d.jkt.as_str()))?;
     let request_uri = format!(
@@ -757,13 +862,25 @@ async fn token<S: crate::Store>(
     st.keys()?;
     let p = Params::parse(&pairs)?;
     let client = st.authenticate_client(&p).await?;
+    st.admit(&client).await?;
+    let r = token_for(&st, &headers, &p, &client).await;
+    st.outcome(&client, r.is_ok()).await;
+    r
+}
+
+async fn token_for<S: crate::Store>(
+    st: &PortalState<S>,
+    headers: &HeaderMap,
+    p: &Params,
+    client: &ApiClient,
+) -> Result<Response, OAuthFailure> {
     if p.require("grant_type")? != "authorization_code" {
         return Err(
             OAuthError::new("unsupported_grant_type", "grant_type must be authorization_code").into(),
         );
     }
     let proof = st
-        .dpop(&headers, "POST", "/token", None)
+        .dpop(headers, "POST", "/token", None)
         .await?
         .ok_or_else(|| OAuthError::invalid_dpop("a DPoP proof is required: tokens are DPoP-bound"))?;
     let code = p.require("code")?;
@@ -1010,7 +1127,10 @@ async fn fetch_direct<S: crate::Store>(
 ) -> Result<Response, OAuthFailure> {
     st.keys()?;
     let (_, client, grant) = st.bearer(&headers, "GET", "/api/v1/self-information").await?;
-    let (body, ct) = deliver(&st, &client, &grant).await?;
+    st.admit(&client).await?;
+    let r = deliver(&st, &client, &grant).await.map_err(OAuthFailure::from);
+    st.outcome(&client, r.is_ok()).await;
+    let (body, ct) = r?;
     Ok(typed(body, ct))
 }
 
@@ -1023,6 +1143,7 @@ async fn fetch_start<S: crate::Store + Clone>(
     let (_, client, grant) = st
         .bearer(&headers, "POST", "/api/v1/self-information/requests")
         .await?;
+    st.admit(&client).await?;
     let id = format!(
         "pr_{}",
         renkei_jose::random_b64(16).map_err(|e| unavailable("random", e))?
@@ -1045,7 +1166,10 @@ async fn fetch_start<S: crate::Store + Clone>(
     let task_st = st.clone();
     let task_id = id.clone();
     tokio::spawn(async move {
-        let outcome = deliver(&task_st, &client, &grant).await;
+        let outcome = deliver(&task_st, &client, &grant)
+            .await
+            .map_err(OAuthFailure::from);
+        task_st.outcome(&client, outcome.is_ok()).await;
         let at = UnixMillis::now();
         let done = match outcome {
             Ok((body, content_type)) => Process::Done {
@@ -1054,7 +1178,7 @@ async fn fetch_start<S: crate::Store + Clone>(
                 content_type,
                 at,
             },
-            Err(e) => Process::Failed {
+            Err(OAuthFailure(e, ..)) => Process::Failed {
                 client: client.id.clone(),
                 error: e.to_string(),
                 at,

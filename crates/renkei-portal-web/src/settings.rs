@@ -65,6 +65,9 @@ pub struct PortalSettings {
     /// ES256 signing key (PKCS#8 DER, 0600). Without it the API is off.
     #[serde(default)]
     pub oauth_signing_key: Option<PathBuf>,
+    /// Rate limits, alerts and automatic suspension of API clients.
+    #[serde(default)]
+    pub consent_monitor: renkei_consent::MonitorPolicy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -96,3 +96,12 @@ CREATE TABLE api_fetches (
 ) STRICT;
 CREATE INDEX api_fetches_grant ON api_fetches (grant_id, seq);
 CREATE INDEX api_fetches_client ON api_fetches (client, at);
+
+CREATE TABLE api_alerts (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    client TEXT NOT NULL,
+    at     INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    detail TEXT NOT NULL
+) STRICT;
+CREATE INDEX api_alerts_client ON api_alerts (client, seq);

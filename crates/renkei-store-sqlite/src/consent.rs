@@ -2,9 +2,9 @@
 
 use renkei_catalog::ItemCode;
 use renkei_consent::{
-    Actor, ApiClient, AuthorizationRequest, ClientApplication, ClientAuth, ClientEvent, ClientId, ClientKeys,
-    ClientStatus, CodeRecord, CodeRedemption, ConsentStore, FetchOutcome, FetchRecord, Grant, GrantId,
-    PushedRequest, RevokedBy, SecretDigest, SelfInformation, TokenRecord,
+    Actor, ApiClient, AuthorizationRequest, ClientAlert, ClientApplication, ClientAuth, ClientEvent,
+    ClientId, ClientKeys, ClientStatus, CodeRecord, CodeRedemption, ConsentStore, FetchOutcome, FetchRecord,
+    Grant, GrantId, PushedRequest, RevokedBy, SecretDigest, SelfInformation, TokenRecord, Usage,
 };
 use renkei_ids::{CorporateNumber, LocalPersonId};
 use renkei_protocol::{StoreError, UnixMillis};
@@ -471,6 +471,68 @@ impl ConsentStore for SqlitePortalStore {
                 })
             })
             .collect()
+    }
+
+    async fn insert_alert(&self, a: &ClientAlert) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO api_alerts (client, at, kind, detail) VALUES (?, ?, ?, ?)")
+            .bind(a.client.as_str())
+            .bind(a.at.0)
+            .bind(&a.kind)
+            .bind(&a.detail)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err("record alert"))?;
+        Ok(())
+    }
+
+    async fn alerts(&self, client: Option<&ClientId>, limit: u32) -> Result<Vec<ClientAlert>, StoreError> {
+        let rows = match client {
+            Some(c) => {
+                sqlx::query("SELECT * FROM api_alerts WHERE client = ? ORDER BY seq DESC LIMIT ?")
+                    .bind(c.as_str())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT * FROM api_alerts ORDER BY seq DESC LIMIT ?")
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(store_err("read alerts"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(ClientAlert {
+                    client: client_id_col(r, "client")?,
+                    at: UnixMillis(get(r, "at")?),
+                    kind: get(r, "kind")?,
+                    detail: get(r, "detail")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn usage(&self, client: &ClientId, since: UnixMillis) -> Result<Usage, StoreError> {
+        let rows = sqlx::query(
+            "SELECT outcome, COUNT(*) AS n FROM api_fetches WHERE client = ? AND at >= ? GROUP BY outcome",
+        )
+        .bind(client.as_str())
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("read usage"))?;
+        let mut u = Usage::default();
+        for r in &rows {
+            let n = get::<i64>(r, "n")?.max(0) as u64;
+            match get::<String>(r, "outcome")?.as_str() {
+                "delivered" => u.delivered = n,
+                "refused" => u.refused = n,
+                _ => u.failed = n,
+            }
+        }
+        Ok(u)
     }
 }
 

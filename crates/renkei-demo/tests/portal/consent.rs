@@ -6,9 +6,14 @@ use renkei_store_sqlite::Durability;
 use serde_json::{Value, json};
 
 async fn network() -> (Network, tempfile::TempDir) {
+    network_with(renkei_consent::MonitorPolicy::default()).await
+}
+
+async fn network_with(policy: renkei_consent::MonitorPolicy) -> (Network, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut o = NetworkOptions::new(dir.path().join("net"));
     o.durability = Durability::Normal;
+    o.consent_monitor = policy;
     (Network::start(o).await.unwrap(), dir)
 }
 
@@ -1076,4 +1081,157 @@ async fn fapi_negative_cases_are_refused() {
     assert_eq!(query_param(&loc, "iss").as_deref(), Some(issuer.as_str()));
     assert!(query_param(&loc, "code").is_none());
     h.net.shutdown().await;
+}
+
+async fn approved(net: &Network, corporate_number: &str) -> RelyingParty {
+    let token = net.portal_admin_token.clone();
+    let (app, key) = bank_application(corporate_number);
+    let (status, c) = admin(net, "POST", "/admin/v1/clients", Some(app), Some(&token)).await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["client_id"].as_str().unwrap().to_owned();
+    let (status, _) = admin(
+        net,
+        "POST",
+        &format!("/admin/v1/clients/{id}/approve"),
+        Some(json!({"by": "officer"})),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 200);
+    RelyingParty::new(&net.portal.url, &id, key).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_are_rate_limited_and_suspended_automatically_on_failures() {
+    let policy = renkei_consent::MonitorPolicy {
+        rate_per_minute: 6,
+        burst: 5,
+        window_secs: 600,
+        failure_alert: 2,
+        failure_suspend: 4,
+        volume_factor: 10,
+        volume_min: 1000,
+    };
+    let (net, _dir) = network_with(policy).await;
+    let token = net.portal_admin_token.clone();
+    let t = Some(token.as_str());
+    let verifier = renkei_jose::random_b64(40).unwrap();
+
+    // Over the rate: 429 with Retry-After, counted for administrators.
+    let a = approved(&net, BANK).await;
+    for i in 0..5 {
+        assert_eq!(
+            a.par(&income_request(), &verifier, &[]).await.0,
+            201,
+            "request {i}"
+        );
+    }
+    let challenge = renkei_jose::sha256_b64(verifier.as_bytes());
+    let assertion = a.assertion();
+    let details = income_request().to_string();
+    let resp = reqwest::Client::new()
+        .post(a.endpoint("pushed_authorization_request_endpoint"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(super::client::encode_form(&[
+            ("client_id", a.client_id.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", "https://bank.example/callback"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("authorization_details", &details),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry: u32 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let (_, usage) = admin(
+        &net,
+        "GET",
+        &format!("/admin/v1/clients/{}/usage", a.client_id),
+        None,
+        t,
+    )
+    .await;
+    assert_eq!(
+        (usage["rate_limited"].as_u64(), usage["window_requests"].as_u64()),
+        (Some(1), Some(5)),
+        "{usage}"
+    );
+
+    // Failures: an alert, then an automatic suspension, recorded.
+    let b = approved(&net, SUCCESSOR).await;
+    for _ in 0..4 {
+        let (status, _) = b
+            .par(
+                &income_request(),
+                &verifier,
+                &[("code_challenge_method", "plain")],
+            )
+            .await;
+        assert_eq!(status, 400);
+    }
+    let (_, alerts) = admin(
+        &net,
+        "GET",
+        &format!("/admin/v1/alerts?client={}", b.client_id),
+        None,
+        t,
+    )
+    .await;
+    let kinds: Vec<&str> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["auto_suspension", "failure_burst"], "{alerts}");
+    let (_, shown) = admin(
+        &net,
+        "GET",
+        &format!("/admin/v1/clients/{}", b.client_id),
+        None,
+        t,
+    )
+    .await;
+    assert_eq!(shown["client"]["status"], "suspended");
+    assert!(
+        shown["client"]["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("automatically")
+    );
+    let last = shown["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["actor"], json!({"kind": "monitor"}));
+    let (status, e) = b.par(&income_request(), &verifier, &[]).await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{e}"
+    );
+    assert!(e["error_description"].as_str().unwrap().contains("suspended"));
+    // The other client is untouched; an administrator resumes this one.
+    let (_, all) = admin(&net, "GET", "/admin/v1/alerts", None, t).await;
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["client_id"] == b.client_id.as_str())
+    );
+    admin(
+        &net,
+        "POST",
+        &format!("/admin/v1/clients/{}/resume", b.client_id),
+        Some(json!({"by": "officer"})),
+        t,
+    )
+    .await;
+    assert_eq!(b.par(&income_request(), &verifier, &[]).await.0, 201);
+    net.shutdown().await;
 }

@@ -474,8 +474,7 @@ async fn par_for<S: crate::Store>(
     client: &ApiClient,
 ) -> Result<Response, OAuthFailure> {
     let proof = st.dpop(headers, "POST", "/par", None).await?;
-    let request =
-        renkei_consent::check_par(&p, &client, &st.catalog, proof.as_ref().map(|d| d.jkt.as_str()))?;
+    let request = renkei_consent::check_par(p, client, &st.catalog, proof.as_ref().map(|d| d.jkt.as_str()))?;
     let request_uri = format!(
         "{REQUEST_URI_PREFIX}{}",
         renkei_jose::random_b64(32).map_err(|e| unavailable("random", e))?

@@ -412,7 +412,7 @@ impl Network {
             WriteMode::Replace,
         )?;
         let digital = nodes.get(DIGITAL.key).context("the Digital Agency's node")?;
-        let portal_settings = portal_settings(
+        let mut portal_settings = portal_settings(
             &portal_dir,
             &ca_dir,
             digital.local.base(),
@@ -425,12 +425,10 @@ impl Network {
             &format!("https://{}/log", hub_settings.log.listen),
             &catalog,
         );
-        let mut portal_settings = portal_settings;
         portal_settings.consent_monitor = options.consent_monitor.clone();
         let portal_store =
             SqlitePortalStore::open(&portal_dir.join("portal.sqlite"), options.durability).await?;
         let portal = start_portal(&portal_settings, portal_store).await?;
-        let mut portal_settings = portal_settings;
         portal_settings.listen = portal.web.addr();
         portal_settings.admin_listen = portal.admin.addr();
         write_config(&portal_dir.join("portal.toml"), &portal_settings)?;

@@ -28,7 +28,9 @@ pub use flow::{
 };
 pub use grant::{Grant, GrantId, ONE_TIME_VALIDITY_MS, RevokedBy, artefact_claims};
 pub use monitor::{Admission, Alert, ClientWatch, MonitorPolicy};
-pub use rar::{Frequency, MAX_PERIODIC_DAYS, RarError, SELF_INFORMATION, SelfInformation, parse_days};
+pub use rar::{
+    Frequency, MAX_PERIOD_YEARS, MAX_PERIODIC_DAYS, RarError, SELF_INFORMATION, SelfInformation, parse_days,
+};
 pub use records::{
     ClientAlert, CodeRecord, CodeRedemption, FetchOutcome, FetchRecord, PushedRequest, SecretDigest,
     TokenRecord, Usage,

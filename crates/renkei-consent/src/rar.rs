@@ -26,8 +26,10 @@ pub enum Frequency {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelfInformation {
     pub items: Vec<ItemCode>,
-    /// For items that are per fiscal year (income, tax).
+    /// For items that are per fiscal year (income, tax): one year…
     pub tax_year: Option<u16>,
+    /// …or a range of fiscal years, both ends included (checkup trends).
+    pub period: Option<(u16, u16)>,
     pub purpose: String,
     /// How long the client may keep what it receives, in days.
     pub data_life_days: u32,
@@ -71,6 +73,8 @@ struct Detail {
     items: Vec<String>,
     #[serde(default)]
     tax_year: Option<u16>,
+    #[serde(default)]
+    period: Option<Period>,
     purpose: String,
     data_life: String,
     frequency: Frequency,
@@ -78,7 +82,28 @@ struct Detail {
     duration: Option<String>,
 }
 
+/// Fiscal years `from` to `to`, both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Period {
+    from: u16,
+    to: u16,
+}
+
+/// At most this many fiscal years in one request.
+pub const MAX_PERIOD_YEARS: u16 = 10;
+
 impl SelfInformation {
+    /// The fiscal years to fetch per-year items for (`None`: items that
+    /// are not per year).
+    pub fn fiscal_years(&self) -> Vec<u16> {
+        match (self.tax_year, self.period) {
+            (Some(y), _) => vec![y],
+            (None, Some((from, to))) => (from..=to).collect(),
+            (None, None) => Vec::new(),
+        }
+    }
+
     /// Parse `authorization_details` (a JSON array with exactly one
     /// `self_information` object) and check it against the client.
     pub fn parse(json: &str, client: &ApiClient, catalog: &Catalog) -> Result<Self, RarError> {
@@ -114,11 +139,23 @@ impl SelfInformation {
                 items.push(code);
             }
         }
-        match d.tax_year {
-            None if needs_year => return Err(err("tax_year is required for these items")),
-            Some(y) if !(2000..=2100).contains(&y) => return Err(err("tax_year is out of range")),
-            _ => {}
-        }
+        let period = match (d.tax_year, d.period) {
+            (Some(_), Some(_)) => return Err(err("give tax_year or period, not both")),
+            (None, None) if needs_year => {
+                return Err(err("tax_year (or a period of years) is required for these items"));
+            }
+            (Some(y), None) if !(2000..=2100).contains(&y) => return Err(err("tax_year is out of range")),
+            (None, Some(p)) => {
+                if !(2000..=2100).contains(&p.from) || !(2000..=2100).contains(&p.to) || p.from > p.to {
+                    return Err(err("period: from and to are fiscal years, from ≤ to"));
+                }
+                if p.to - p.from >= MAX_PERIOD_YEARS {
+                    return Err(err(format!("period: at most {MAX_PERIOD_YEARS} years")));
+                }
+                Some((p.from, p.to))
+            }
+            _ => None,
+        };
         let purpose = d.purpose.trim();
         if purpose.is_empty() || purpose.chars().count() > 200 {
             return Err(err("purpose must be 1 to 200 characters"));
@@ -146,6 +183,7 @@ impl SelfInformation {
         Ok(Self {
             items,
             tax_year: d.tax_year,
+            period,
             purpose: purpose.to_owned(),
             data_life_days,
             frequency: d.frequency,
@@ -164,6 +202,7 @@ impl SelfInformation {
                 .map(|i| ItemCode::parse(i).ok())
                 .collect::<Option<Vec<_>>>()?,
             tax_year: d.tax_year,
+            period: d.period.map(|p| (p.from, p.to)),
             purpose: d.purpose,
             data_life_days: parse_days(&d.data_life)?,
             frequency: d.frequency,
@@ -186,6 +225,9 @@ impl SelfInformation {
         });
         if let Some(y) = self.tax_year {
             o["tax_year"] = y.into();
+        }
+        if let Some((from, to)) = self.period {
+            o["period"] = serde_json::json!({"from": from, "to": to});
         }
         if let Some(d) = self.duration_days {
             o["duration"] = format!("P{d}D").into();

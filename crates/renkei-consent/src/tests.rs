@@ -311,7 +311,24 @@ fn a_self_information_request_is_checked_against_the_client() {
             b["items"] = serde_json::json!(["credit_score"]);
             serde_json::json!([b])
         }),
-        ("tax_year is required", {
+        ("not both", {
+            let mut b = base.clone();
+            b["period"] = serde_json::json!({"from": 2021, "to": 2025});
+            serde_json::json!([b])
+        }),
+        ("at most 10 years", {
+            let mut b = base.clone();
+            b.as_object_mut().expect("obj").remove("tax_year");
+            b["period"] = serde_json::json!({"from": 2010, "to": 2025});
+            serde_json::json!([b])
+        }),
+        ("from ≤ to", {
+            let mut b = base.clone();
+            b.as_object_mut().expect("obj").remove("tax_year");
+            b["period"] = serde_json::json!({"from": 2025, "to": 2021});
+            serde_json::json!([b])
+        }),
+        ("tax_year (or a period", {
             let mut b = base.clone();
             b.as_object_mut().expect("obj").remove("tax_year");
             serde_json::json!([b])

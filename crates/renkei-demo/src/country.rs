@@ -40,7 +40,8 @@ pub struct Cast {
     pub pensioner: (String, String),
     /// Aged 20–59: (pension id, Setagaya id).
     pub contributor: (String, String),
-    /// Employed and insured: (Kyokai Kenpo id, Setagaya id).
+    /// Employed, insured and 35 or older (checkups on file): (Kyokai
+    /// Kenpo id, Setagaya id).
     pub insured: (String, String),
     /// Owns a car: vehicle office id.
     pub driver: String,
@@ -79,6 +80,8 @@ pub struct Inhabitant {
     /// Head of household, spouse, child or parent.
     pub relationship: &'static str,
     pub employed: bool,
+    /// Holds a disability certificate (the municipality's file says so).
+    pub disability: bool,
     /// Local ids by institution key.
     pub ids: BTreeMap<&'static str, String>,
 }
@@ -426,6 +429,7 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
                 Relationship::Parent => "parent",
             },
             employed: p.employed,
+            disability: p.disability,
             ids: p.ids.iter().map(|(k, v)| (*k, v.clone())).collect(),
         })
         .collect();
@@ -494,8 +498,9 @@ fn cast(persons: &[Person<'_>], stale: usize) -> Result<Cast> {
                 .then(|| pair(p, PENSION.key, SETAGAYA.key))
                 .flatten()
         })?,
+        // From 35, so that the insurer also holds their checkups.
         insured: find("insured worker", &|p| {
-            (p.employed && !p.mover)
+            (p.employed && !p.mover && p.age >= 35)
                 .then(|| pair(p, KENPO.key, SETAGAYA.key))
                 .flatten()
         })?,

@@ -220,7 +220,13 @@ pub async fn run(opts: DemoOptions) -> Result<DemoRun> {
         cards.len(),
         crate::cards::DEMO_PIN
     ));
-    let demo_json = write_demo_json(&network, &results, &cards)?;
+    let clients = crate::examples::register(&network, &dir, crate::examples::demo_redirect_uri).await?;
+    say(format!(
+        "consent API {} — example clients registered and approved: {}",
+        network.portal.url,
+        clients.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+    ));
+    let demo_json = write_demo_json(&network, &results, &cards, &clients)?;
     say(format!("network description: {}", demo_json.display()));
     Ok(DemoRun {
         network,
@@ -243,7 +249,12 @@ fn token(path: &Path) -> Result<String> {
 
 /// `DIR/demo.json`: every role's URL, the CA, the operator and local-API
 /// credentials. It holds bearer tokens, so it is written 0600.
-pub fn write_demo_json(net: &Network, results: &[ScenarioResult], cards: &[DemoCard]) -> Result<PathBuf> {
+pub fn write_demo_json(
+    net: &Network,
+    results: &[ScenarioResult],
+    cards: &[DemoCard],
+    clients: &[crate::examples::ExampleClient],
+) -> Result<PathBuf> {
     let dir = &net.options.data_dir;
     let ca_cert = net.ca_dir.join(renkei_pki::CA_CERT_FILE);
     let institutions: Vec<_> = net
@@ -314,6 +325,11 @@ pub fn write_demo_json(net: &Network, results: &[ScenarioResult], cards: &[DemoC
             "admin_token": net.portal_admin_token,
             "config": dir.join("portal").join("portal.toml"),
             "cards": cards,
+        },
+        "consent_api": {
+            "issuer": net.portal.url,
+            "metadata": format!("{}/.well-known/oauth-authorization-server", net.portal.url),
+            "clients": clients,
         },
         "scenarios": results,
     });

@@ -11,6 +11,7 @@ pub mod bench_portal;
 pub mod cards;
 pub mod country;
 pub mod demo;
+pub mod examples;
 pub mod institutions;
 pub mod network;
 pub mod population;

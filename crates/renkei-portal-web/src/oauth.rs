@@ -553,31 +553,38 @@ pub(crate) async fn gather<S: crate::Store>(
     let mut values = Vec::new();
     let mut records = Vec::new();
     for item in &details.items {
-        let spec = st.catalog.item(item);
-        let year = details.tax_year.filter(|_| spec.is_some_and(|s| s.periodic));
-        let providers = st
+        let per_year = st.catalog.item(item).is_some_and(|s| s.periodic);
+        let years: Vec<Option<u16>> = if per_year {
+            details.fiscal_years().into_iter().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        let providers: Vec<renkei_ids::CorporateNumber> = st
             .settings
             .sources
             .iter()
             .filter(|s| s.item == item.as_str())
-            .flat_map(|s| s.providers.iter().copied());
-        let mut found = false;
-        for provider in providers {
-            let r = st.backend.query(person, provider, item.as_str(), year).await?;
-            records.push(r.hub_record_seq);
-            if r.status == "found" {
-                values.push(json!({
-                    "item": item.as_str(),
-                    "tax_year": year,
-                    "provider": provider.to_string(),
-                    "value": r.value,
-                    "updated_at": r.updated_at,
-                }));
-                found = true;
+            .flat_map(|s| s.providers.iter().copied())
+            .collect();
+        for year in years {
+            let mut found = false;
+            for provider in &providers {
+                let r = st.backend.query(person, *provider, item.as_str(), year).await?;
+                records.push(r.hub_record_seq);
+                if r.status == "found" {
+                    values.push(json!({
+                        "item": item.as_str(),
+                        "tax_year": year,
+                        "provider": provider.to_string(),
+                        "value": r.value,
+                        "updated_at": r.updated_at,
+                    }));
+                    found = true;
+                }
             }
-        }
-        if !found {
-            values.push(json!({"item": item.as_str(), "tax_year": year, "value": null}));
+            if !found {
+                values.push(json!({"item": item.as_str(), "tax_year": year, "value": null}));
+            }
         }
     }
     Ok((values, records))

@@ -705,8 +705,8 @@ async fn openid_client_completes_the_flow_unchanged() {
 
     let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/interop");
     assert!(
-        interop.join("node_modules/openid-client").is_dir(),
-        "run `npm ci` in examples/interop first (.ci/run does)"
+        interop.join("../node_modules/openid-client").is_dir(),
+        "run `npm ci` in examples first (.ci/run does)"
     );
     let h = super::harness().await;
     let me = h.account_holder();
@@ -1234,4 +1234,180 @@ async fn clients_are_rate_limited_and_suspended_automatically_on_failures() {
     .await;
     assert_eq!(b.par(&income_request(), &verifier, &[]).await.0, 201);
     net.shutdown().await;
+}
+
+/// Run an example of `examples/` with the browser part done here; its
+/// last JSON line.
+async fn run_example(
+    h: &super::Harness,
+    card: &renkei_card::SoftwareCard,
+    args: &[&std::ffi::OsStr],
+) -> (bool, Value) {
+    use std::io::{BufRead as _, Write as _};
+    let mut node = std::process::Command::new("node")
+        .args(args)
+        .env("CALLBACK", "stdin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node must be installed");
+    let mut out = std::io::BufReader::new(node.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::task::block_in_place(|| out.read_line(&mut line)).unwrap();
+    let first: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line:?}"));
+    let url = reqwest::Url::parse(first["authorize"].as_str().unwrap_or_else(|| panic!("{first}"))).unwrap();
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let (_, back) = consent_in_browser(h, card, &q["client_id"], &q["request_uri"], "approve").await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    writeln!(node.stdin.take().unwrap(), "{}", back.location.unwrap()).unwrap();
+    let mut last = String::new();
+    loop {
+        line.clear();
+        if tokio::task::block_in_place(|| out.read_line(&mut line)).unwrap() == 0 {
+            break;
+        }
+        if line.trim_start().starts_with('{') {
+            last = line.clone();
+        }
+    }
+    let ok = tokio::task::block_in_place(|| node.wait()).unwrap().success();
+    (
+        ok,
+        serde_json::from_str(&last).unwrap_or_else(|_| panic!("not JSON: {last:?}")),
+    )
+}
+
+/// The example relying parties, registered as `renkei demo` does, run
+/// against the network: the bank, the PHR app (five years, encrypted to
+/// it), and the disability-card app with its offline gate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_example_relying_parties_work() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    assert!(
+        examples.join("node_modules/openid-client").is_dir(),
+        "run `npm ci` in examples first (scripts/test does)"
+    );
+    let h = super::harness().await;
+    let clients = renkei_demo::examples::register(&h.net, h.dir.path(), |name| {
+        format!("http://127.0.0.1:9/{name}/callback")
+    })
+    .await
+    .unwrap();
+    assert_eq!(clients.len(), 3);
+    let demo_json = h.dir.path().join("demo.json");
+    std::fs::write(
+        &demo_json,
+        json!({"consent_api": {"issuer": h.url(), "clients": clients}}).to_string(),
+    )
+    .unwrap();
+    let arg = |p: &std::path::Path| p.as_os_str().to_owned();
+
+    // The bank: FY2025 income.
+    let me = h.account_holder();
+    let card = h.card(&me, "me", renkei_card::CardProfile::EcdsaP384Sha384).await;
+    let (ok, r) = run_example(
+        &h,
+        &card,
+        &[&arg(&examples.join("bank/income-check.mjs")), &arg(&demo_json)],
+    )
+    .await;
+    assert!(ok, "{r}");
+    assert!(r["result"]["income"]["taxable_income"].is_number(), "{r}");
+    assert!(r["result"]["max_loan_yen"].as_u64().is_some(), "{r}");
+
+    // The PHR app: five years of checkups, delivered as a JWE.
+    // Checkups are kept for insured workers from 35.
+    let worker = h
+        .country
+        .people
+        .iter()
+        .find(|p| {
+            p.employed
+                && p.age >= 35
+                && p.ids.contains_key(renkei_demo::institutions::KENPO.key)
+                && p.ids.contains_key(renkei_demo::institutions::DIGITAL.key)
+        })
+        .expect("an insured worker the portal knows")
+        .clone();
+    let worker_card = h
+        .card(&worker, "worker", renkei_card::CardProfile::Rsa2048Sha256)
+        .await;
+    let (ok, r) = run_example(
+        &h,
+        &worker_card,
+        &[&arg(&examples.join("phr/checkups.mjs")), &arg(&demo_json)],
+    )
+    .await;
+    assert!(ok, "{r}");
+    assert_eq!(r["result"]["encrypted"], true, "{r}");
+    assert_eq!(r["result"]["years"], json!([2021, 2022, 2023, 2024, 2025]), "{r}");
+    assert!(r["result"]["checkups"][0]["bmi"].is_number());
+
+    // The disability-card app, then the gate offline.
+    let holder = h
+        .country
+        .people
+        .iter()
+        .find(|p| p.disability && p.ids.contains_key(renkei_demo::institutions::DIGITAL.key))
+        .expect("a certificate holder the portal knows")
+        .clone();
+    let holder_card = h
+        .card(&holder, "holder", renkei_card::CardProfile::EcdsaP384Sha384)
+        .await;
+    let out = h.dir.path().join("wallet");
+    let (ok, r) = run_example(
+        &h,
+        &holder_card,
+        &[
+            &arg(&examples.join("disability-card/app.mjs")),
+            &arg(&demo_json),
+            &arg(&out),
+        ],
+    )
+    .await;
+    assert!(ok, "{r}");
+    assert_eq!(r["result"]["certificate"]["certificate"], "身体障害者手帳", "{r}");
+    let gate = |cert: &std::path::Path, jwks: &std::path::Path| {
+        let o = std::process::Command::new("node")
+            .arg(examples.join("disability-card/gate.mjs"))
+            .arg(cert)
+            .arg(jwks)
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        (o.status.success(), v)
+    };
+    let (cert, jwks) = (out.join("certificate.jwt"), out.join("portal-jwks.json"));
+    let (ok, v) = gate(&cert, &jwks);
+    assert!(ok && v["ok"] == true, "{v}");
+    assert_eq!(v["grade"], r["result"]["certificate"]["grade"]);
+    // A forged certificate (one claim changed) and another portal's keys fail.
+    let jwt = std::fs::read_to_string(&cert).unwrap();
+    let parts: Vec<&str> = jwt.trim().split('.').collect();
+    let mut claims: Value = serde_json::from_slice(&renkei_jose::unb64("claims", parts[1]).unwrap()).unwrap();
+    claims["items"][0]["value"]["grade"] =
+        json!(1 + (claims["items"][0]["value"]["grade"].as_u64().unwrap() % 6));
+    let forged = out.join("forged.jwt");
+    std::fs::write(
+        &forged,
+        format!(
+            "{}.{}.{}",
+            parts[0],
+            renkei_jose::b64(claims.to_string().as_bytes()),
+            parts[2]
+        ),
+    )
+    .unwrap();
+    let (ok, v) = gate(&forged, &jwks);
+    assert!(!ok && v["ok"] == false, "{v}");
+    let stranger = SigningKey::generate(Alg::Es256).unwrap();
+    let other = out.join("other-jwks.json");
+    std::fs::write(
+        &other,
+        json!({"issuer": h.url(), "keys": [stranger.public_jwk()]}).to_string(),
+    )
+    .unwrap();
+    let (ok, _) = gate(&cert, &other);
+    assert!(!ok, "a certificate under another portal's keys is refused");
+    h.net.shutdown().await;
 }

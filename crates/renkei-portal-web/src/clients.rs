@@ -128,6 +128,13 @@ async fn apply_for<S: crate::Store>(
     let app = form
         .validate(&st.catalog)
         .map_err(|e| ApiError::malformed(e.to_string()))?;
+    if matches!(app.auth, ClientAuth::TlsClientAuth { .. }) {
+        // The portal's listener does not ask browsers' or clients' TLS
+        // certificates yet; a client registered so could never log in.
+        return Err(ApiError::malformed(
+            "token_endpoint_auth_method: tls_client_auth is not served by this portal yet; use private_key_jwt",
+        ));
+    }
     let mut id = [0u8; 16];
     renkei_jose::random_bytes(&mut id).map_err(|e| ApiError::internal("client id", e))?;
     let client = ApiClient::new(ClientId::from_random(id), app, UnixMillis::now());

@@ -594,3 +594,115 @@ async fn card_commands_create_issue_approve_sign_and_show() {
     assert!(!out.status.success());
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_commands_apply_screen_and_show() {
+    use renkei_demo::network::{Network, NetworkOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = NetworkOptions::new(dir.path().join("net"));
+    o.durability = renkei_store_sqlite::Durability::Normal;
+    let net = Network::start(o).await.unwrap();
+    let token = dir.path().join("net/portal/admin.token");
+    let admin = net.portal_admin_url();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            renkei(&refs)
+        })
+    };
+    let base = |cmd: &str| {
+        vec![
+            "client".to_owned(),
+            cmd.to_owned(),
+            "--admin".to_owned(),
+            admin.clone(),
+            "--token".to_owned(),
+            token.display().to_string(),
+        ]
+    };
+    let key = renkei_jose::SigningKey::generate(renkei_jose::Alg::EdDsa).unwrap();
+    let app = serde_json::json!({
+        "corporate_number": "4010001234567",
+        "name": "れんけい銀行",
+        "purpose": "住宅ローンの審査",
+        "redirect_uris": ["https://bank.example/callback"],
+        "jwks": {"keys": [key.public_jwk()]},
+        "items": ["resident_tax_income"],
+        "max_data_life_days": 90,
+        "contact": "api@bank.example"
+    });
+    let file = dir.path().join("application.json");
+    std::fs::write(&file, app.to_string()).unwrap();
+    let mut apply = base("apply");
+    apply.push(file.display().to_string());
+    let out = run(apply).await.unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let id = t
+        .split_whitespace()
+        .find(|w| w.starts_with("rc_"))
+        .unwrap()
+        .to_owned();
+    assert!(t.contains("applied"), "{t}");
+
+    // A bad application names the field; the list stays as it was.
+    std::fs::write(&file, serde_json::json!({"name": "x"}).to_string()).unwrap();
+    let mut bad = base("apply");
+    bad.push(file.display().to_string());
+    let out = run(bad).await.unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("corporate_number"), "{}", text(&out));
+
+    let mut approve = base("change");
+    approve.extend([id.clone(), "approve".into(), "--by".into(), "officer".into()]);
+    let out = run(approve).await.unwrap();
+    assert!(
+        out.status.success() && text(&out).contains("approved"),
+        "{}",
+        text(&out)
+    );
+    let mut reject = base("change");
+    reject.extend([
+        id.clone(),
+        "reject".into(),
+        "--by".into(),
+        "officer".into(),
+        "--reason".into(),
+        "late".into(),
+    ]);
+    let out = run(reject).await.unwrap();
+    assert!(!out.status.success(), "an approved client cannot be rejected");
+    assert!(
+        text(&out).contains("cannot reject a client that is approved"),
+        "{}",
+        text(&out)
+    );
+
+    let out = run(base("list")).await.unwrap();
+    let t = text(&out);
+    assert!(
+        out.status.success() && t.lines().filter(|l| l.starts_with("rc_")).count() == 1,
+        "{t}"
+    );
+    let mut show = base("show");
+    show.push(id);
+    let out = run(show).await.unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["events"].as_array().unwrap().len(), 2);
+
+    // Plain HTTP to a non-loopback host is refused before any token is sent.
+    let out = run(vec![
+        "client".into(),
+        "list".into(),
+        "--admin".into(),
+        "http://portal.example:8080".into(),
+        "--token".into(),
+        token.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("loopback"), "{}", text(&out));
+    net.shutdown().await;
+}

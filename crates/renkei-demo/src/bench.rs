@@ -83,6 +83,7 @@ fn request(f: &Fixture) -> renkei_protocol::SignedRequest {
         fiscal_year: Some(FiscalYear::new(2025).expect("static year")),
         subject: f.requester_code.clone(),
         issued_at: UnixMillis::now(),
+        consent: None,
     }
     .sign(&f.requester.signing)
 }

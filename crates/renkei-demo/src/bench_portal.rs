@@ -294,6 +294,7 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
                         office_work: "own_disclosure".into(),
                         item: "four_facts".into(),
                         fiscal_year: None,
+                        consent: None,
                     },
                 )
                 .await?;

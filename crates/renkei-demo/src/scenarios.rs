@@ -99,6 +99,7 @@ async fn run_query(net: &Network, q: Query<'_>) -> ScenarioResult {
         office_work: q.office_work.into(),
         item: q.item.into(),
         fiscal_year: q.fiscal_year,
+        consent: None,
     };
     let result: Result<QueryResult, ApiFailure> =
         net.node(q.from.key).local.post("/local/v1/queries", &body).await;
@@ -191,6 +192,7 @@ async fn foreign_code(net: &Network, country: &Country) -> Result<ScenarioResult
         fiscal_year: None::<FiscalYear>,
         subject: stolen,
         issued_at: UnixMillis::now(),
+        consent: None,
     }
     .sign(&vehicle.signing);
     let reply: Result<HubReplyWire, ApiFailure> = vehicle

@@ -162,6 +162,7 @@ impl Harness {
             fiscal_year: None,
             subject,
             issued_at,
+            consent: None,
         }
         .sign(signer)
     }
@@ -200,6 +201,7 @@ fn query(
         office_work: work.into(),
         item: item.into(),
         fiscal_year: fy,
+        consent: None,
     }
 }
 
@@ -773,6 +775,7 @@ async fn misbehaving_providers_are_caught_and_recorded() {
             office_work: "child_allowance".into(),
             item: "resident_tax_income".into(),
             fiscal_year: Some(2025),
+            consent: None,
         };
         let r: Result<QueryResult, _> = h.net.node(SETAGAYA.key).local.post("/local/v1/queries", &q).await;
         assert_eq!(rejected_code(&r), expected, "{mode:?}");

@@ -1123,6 +1123,7 @@ async fn history_filters_and_shows_delayed_records_when_due() {
                 office_work: "benefit_payment_account".into(),
                 item: "public_fund_account".into(),
                 fiscal_year: None,
+                consent: None,
             },
         )
         .await

@@ -746,6 +746,9 @@ pub struct RecordWire {
     pub provided_at: Option<i64>,
     pub outcome: String,
     pub non_disclosure: bool,
+    /// The consent the exchange relied on (consent API grant id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 async fn list_records<S: HubStore>(
@@ -783,6 +786,7 @@ async fn list_records<S: HubStore>(
                 provided_at: r.leaf.provided_at.map(|t| t.0),
                 outcome: r.leaf.outcome.as_str().into(),
                 non_disclosure: r.leaf.non_disclosure,
+                consent: r.leaf.consent.clone(),
             })
             .collect(),
     ))

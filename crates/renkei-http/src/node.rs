@@ -534,6 +534,10 @@ pub struct QueryRequest {
     pub item: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fiscal_year: Option<u16>,
+    /// The person's consent this query relies on (the consent API's grant
+    /// id); kept in the hub's provision record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 /// The verified, decrypted answer.
@@ -567,6 +571,14 @@ async fn query<S: NodeStore>(
         .map(FiscalYear::new)
         .transpose()
         .map_err(|e| ApiError::malformed(format!("fiscal_year: {e}")))?;
+    let consent = body
+        .consent
+        .as_deref()
+        .map(|c| {
+            renkei_protocol::ConsentRef::parse(c)
+                .ok_or_else(|| ApiError::malformed("consent: 1 to 64 characters of A-Z a-z 0-9 _ -"))
+        })
+        .transpose()?;
     let code = st.store.code_of(&local_id).await?.ok_or_else(|| {
         ApiError::not_found(
             "not_enrolled",
@@ -580,6 +592,7 @@ async fn query<S: NodeStore>(
         item.clone(),
         fiscal_year,
         code,
+        consent,
         requested_at,
     );
     let record = |query_id, outcome, completed_at| NodeRecord {

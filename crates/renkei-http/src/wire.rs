@@ -157,6 +157,8 @@ pub struct LinkageRequestWire {
     pub fiscal_year: Option<u16>,
     pub subject: String,
     pub issued_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,6 +181,7 @@ impl From<&SignedRequest> for SignedRequestWire {
                 fiscal_year: r.fiscal_year.map(FiscalYear::get),
                 subject: r.subject.to_string(),
                 issued_at: r.issued_at.0,
+                consent: r.consent.as_ref().map(|c| c.as_str().to_owned()),
             },
             signature: (&s.signature).into(),
         }
@@ -199,6 +202,16 @@ impl TryFrom<&SignedRequestWire> for SignedRequest {
                 fiscal_year: fiscal(r.fiscal_year)?,
                 subject: field("request.subject", InstitutionCode::parse(&r.subject))?,
                 issued_at: UnixMillis(r.issued_at),
+                consent: r
+                    .consent
+                    .as_deref()
+                    .map(|c| {
+                        renkei_protocol::ConsentRef::parse(c).ok_or_else(|| WireError {
+                            field: "request.consent",
+                            message: "1 to 64 characters of A-Z a-z 0-9 _ -".into(),
+                        })
+                    })
+                    .transpose()?,
             },
             signature: (&w.signature).try_into()?,
         })

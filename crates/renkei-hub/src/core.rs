@@ -473,7 +473,7 @@ impl HubCore {
                 fiscal_year: r.fiscal_year,
                 table_row,
                 commitment,
-                consent: None,
+                consent: r.consent.as_ref().map(|c| c.as_str().to_owned()),
                 requested_at: r.issued_at,
                 provided_at,
                 outcome,

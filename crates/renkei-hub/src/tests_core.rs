@@ -65,6 +65,7 @@ fn request(
         fiscal_year: fy.map(|y| FiscalYear::new(y).unwrap()),
         subject: ring.encode(link, &from.entry.id),
         issued_at: NOW,
+        consent: None,
     }
     .sign(&from.sign)
 }

@@ -18,6 +18,7 @@ pub fn build_request(
     item: ItemCode,
     fiscal_year: Option<FiscalYear>,
     subject: InstitutionCode,
+    consent: Option<renkei_protocol::ConsentRef>,
     now: UnixMillis,
 ) -> SignedRequest {
     LinkageRequest {
@@ -29,6 +30,7 @@ pub fn build_request(
         fiscal_year,
         subject,
         issued_at: now,
+        consent,
     }
     .sign(&identity.signing)
 }

@@ -60,6 +60,19 @@ impl Backend {
         item: &str,
         fiscal_year: Option<u16>,
     ) -> Result<QueryResult, ApiFailure> {
+        self.query_for(person, provider, item, fiscal_year, None).await
+    }
+
+    /// A query relaying to a private service under the person's consent:
+    /// the hub's provision record (and its log leaf) names the consent.
+    pub(crate) async fn query_for(
+        &self,
+        person: &LocalPersonId,
+        provider: CorporateNumber,
+        item: &str,
+        fiscal_year: Option<u16>,
+        consent: Option<&str>,
+    ) -> Result<QueryResult, ApiFailure> {
         self.node
             .post(
                 "/local/v1/queries",
@@ -69,6 +82,7 @@ impl Backend {
                     office_work: OWN_DISCLOSURE.to_owned(),
                     item: item.to_owned(),
                     fiscal_year,
+                    consent: consent.map(str::to_owned),
                 },
             )
             .await

@@ -549,6 +549,7 @@ pub(crate) async fn gather<S: crate::Store>(
     st: &PortalState<S>,
     person: &renkei_ids::LocalPersonId,
     details: &renkei_consent::SelfInformation,
+    consent: Option<&GrantId>,
 ) -> Result<(Vec<Value>, Vec<u64>), renkei_http::ApiFailure> {
     let mut values = Vec::new();
     let mut records = Vec::new();
@@ -569,7 +570,16 @@ pub(crate) async fn gather<S: crate::Store>(
         for year in years {
             let mut found = false;
             for provider in &providers {
-                let r = st.backend.query(person, *provider, item.as_str(), year).await?;
+                let r = st
+                    .backend
+                    .query_for(
+                        person,
+                        *provider,
+                        item.as_str(),
+                        year,
+                        consent.map(GrantId::as_str),
+                    )
+                    .await?;
                 records.push(r.hub_record_seq);
                 if r.status == "found" {
                     values.push(json!({
@@ -655,7 +665,7 @@ async fn consent_page<S: crate::Store + Clone>(
         return Err(PageError::forbidden(tr.s("consent_not_as_proxy")));
     }
     let person = &li.session.holder.person;
-    let (values, _) = gather(st, person, &req.request.details)
+    let (values, _) = gather(st, person, &req.request.details, None)
         .await
         .map_err(|e| PageError::backend("consent preview", e, &tr))?;
     let d = &req.request.details;
@@ -1043,7 +1053,7 @@ async fn deliver<S: crate::Store>(
             ));
         }
     }
-    let (values, hub_records) = match gather(st, &grant.person, &grant.details).await {
+    let (values, hub_records) = match gather(st, &grant.person, &grant.details, Some(&grant.id)).await {
         Ok(v) => v,
         Err(e) => {
             record(st, client, Some(grant), FetchOutcome::Failed, &[], "").await;

@@ -22,8 +22,8 @@ mod time_util;
 
 pub use denial::{Denial, DenialCode};
 pub use messages::{
-    AnswerPayload, FiscalYear, ForwardedQuery, HubReceipt, LinkageAnswer, LinkageRequest, SignedAnswer,
-    SignedForward, SignedReceipt, SignedRequest, VerifiedAnswer,
+    AnswerPayload, ConsentRef, FiscalYear, ForwardedQuery, HubReceipt, LinkageAnswer, LinkageRequest,
+    SignedAnswer, SignedForward, SignedReceipt, SignedRequest, VerifiedAnswer,
 };
 pub use own_record::{NodeRecord, NodeRole, RecordOutcome};
 pub use time_util::{UnixMillis, date_of};

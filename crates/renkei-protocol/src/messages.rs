@@ -49,6 +49,30 @@ impl fmt::Display for FiscalYear {
     }
 }
 
+/// The consent a linkage relies on (the consent API's grant id): 1 to 64
+/// characters of `A-Z a-z 0-9 _ -`, so it can never carry personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConsentRef(String);
+
+impl ConsentRef {
+    pub fn parse(s: &str) -> Option<Self> {
+        ((1..=64).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+        .then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ConsentRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// "For office work W, give me item I about the person with my code C."
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkageRequest {
@@ -61,6 +85,9 @@ pub struct LinkageRequest {
     /// The requester's own institution code for the person.
     pub subject: InstitutionCode,
     pub issued_at: UnixMillis,
+    /// The person's consent this request relies on, if any; the hub keeps
+    /// it in the provision record (and its log leaf).
+    pub consent: Option<ConsentRef>,
 }
 
 impl LinkageRequest {
@@ -74,6 +101,7 @@ impl LinkageRequest {
             .opt_u64(self.fiscal_year.map(|y| u64::from(y.get())))
             .str(&self.subject.to_string())
             .i64(self.issued_at.0)
+            .str(self.consent.as_ref().map_or("", ConsentRef::as_str))
             .finish()
     }
 
@@ -443,6 +471,7 @@ mod tests {
             fiscal_year: Some(FiscalYear::new(2025).unwrap()),
             subject: ring.encode(&link, &requester.id),
             issued_at: UnixMillis(1_700_000_000_000),
+            consent: None,
         }
         .sign(&requester.sign);
         request.verify(&requester.sign.verifying_key()).unwrap();

@@ -69,6 +69,7 @@ async fn a_killed_hub_loses_no_acknowledged_record_and_its_log_stays_consistent(
                     office_work: "pension_premium_exemption".into(),
                     item: "resident_tax_income".into(),
                     fiscal_year: Some(2025),
+                    consent: None,
                 };
                 match client.post::<_, QueryResult>("/local/v1/queries", &q).await {
                     Ok(r) => acked.lock().unwrap().push((r.query_id, r.hub_record_seq)),

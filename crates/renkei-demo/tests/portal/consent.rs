@@ -620,6 +620,46 @@ async fn a_bank_receives_the_income_the_person_consented_to_and_nothing_more() {
     );
     assert!(!body.contains(&me.my_number));
 
+    // The hub's provision record of that relay names the consent (and so
+    // does its leaf in the transparency log); the preview's did not.
+    let records: Vec<renkei_http::hub::RecordWire> = h
+        .net
+        .hub_admin
+        .get("/admin/v1/records?limit=10000")
+        .await
+        .unwrap();
+    let with_consent: Vec<_> = records
+        .iter()
+        .filter(|r| r.consent.as_deref() == Some(grant_id.as_str()))
+        .collect();
+    assert_eq!(with_consent.len(), 2, "one relay from each municipality asked");
+    assert!(
+        with_consent
+            .iter()
+            .all(|r| r.item == "resident_tax_income" && r.office_work == "own_disclosure")
+    );
+    // A consent reference that could carry anything else is refused at the node.
+    let bad: Result<renkei_http::node::QueryResult, _> = h
+        .net
+        .node(renkei_demo::institutions::DIGITAL.key)
+        .local
+        .post(
+            "/local/v1/queries",
+            &renkei_http::node::QueryRequest {
+                local_id: me.ids[renkei_demo::institutions::DIGITAL.key].clone(),
+                provider: renkei_demo::institutions::SETAGAYA.id().to_string(),
+                office_work: "own_disclosure".into(),
+                item: "household".into(),
+                fiscal_year: None,
+                consent: Some("山田 太郎".into()),
+            },
+        )
+        .await;
+    assert!(
+        matches!(bad, Err(renkei_http::ApiFailure::Rejected { status: 400, .. })),
+        "{bad:?}"
+    );
+
     // The person sees what the bank received, and for what.
     let mine = browser.get("/consents").await;
     assert_eq!(mine.status, 200);

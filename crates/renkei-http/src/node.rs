@@ -587,12 +587,14 @@ async fn query<S: NodeStore>(
     })?;
     let request = build_request(
         &st.identity,
-        provider,
-        office_work.clone(),
-        item.clone(),
-        fiscal_year,
-        code,
-        consent,
+        renkei_node::Ask {
+            provider,
+            office_work: office_work.clone(),
+            item: item.clone(),
+            fiscal_year,
+            subject: code,
+            consent,
+        },
         requested_at,
     );
     let record = |query_id, outcome, completed_at| NodeRecord {

@@ -9,28 +9,30 @@ use renkei_protocol::{
 use crate::identity::NodeIdentity;
 use crate::model::ItemValue;
 
-/// The requester side: a signed request for `item` about the person with
-/// this node's `subject` code.
-pub fn build_request(
-    identity: &NodeIdentity,
-    provider: CorporateNumber,
-    office_work: OfficeWorkCode,
-    item: ItemCode,
-    fiscal_year: Option<FiscalYear>,
-    subject: InstitutionCode,
-    consent: Option<renkei_protocol::ConsentRef>,
-    now: UnixMillis,
-) -> SignedRequest {
+/// What a business system asks its node for.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub provider: CorporateNumber,
+    pub office_work: OfficeWorkCode,
+    pub item: ItemCode,
+    pub fiscal_year: Option<FiscalYear>,
+    /// This node's code for the person.
+    pub subject: InstitutionCode,
+    pub consent: Option<renkei_protocol::ConsentRef>,
+}
+
+/// The requester side: the ask, signed, with a fresh message id.
+pub fn build_request(identity: &NodeIdentity, ask: Ask, now: UnixMillis) -> SignedRequest {
     LinkageRequest {
         message_id: MessageId::random(),
         requester: identity.institution,
-        provider,
-        office_work,
-        item,
-        fiscal_year,
-        subject,
+        provider: ask.provider,
+        office_work: ask.office_work,
+        item: ask.item,
+        fiscal_year: ask.fiscal_year,
+        subject: ask.subject,
         issued_at: now,
-        consent,
+        consent: ask.consent,
     }
     .sign(&identity.signing)
 }

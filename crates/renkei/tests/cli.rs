@@ -83,6 +83,30 @@ fn demo_exits_zero_writes_demo_json_and_configs_that_validate() {
         assert_eq!(c["pin"], "1234");
     }
     assert!(stdout.contains("have a card ready (PIN 1234)"), "{stdout}");
+    // The consent API and its example clients, registered and approved.
+    let api = &json["consent_api"];
+    assert_eq!(api["issuer"], json["portal"]["url"]);
+    let clients = api["clients"].as_array().unwrap();
+    let names: Vec<&str> = clients.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["bank", "disability-card", "phr"]);
+    for c in clients {
+        assert!(c["client_id"].as_str().unwrap().starts_with("rc_"));
+        assert!(
+            c["redirect_uri"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://127.0.0.1:")
+        );
+        assert_eq!(mode(Path::new(c["key"].as_str().unwrap())), 0o600);
+    }
+    assert_eq!(
+        mode(Path::new(clients[2]["encryption_key"].as_str().unwrap())),
+        0o600
+    );
+    assert!(
+        stdout.contains("example clients registered and approved"),
+        "{stdout}"
+    );
     assert!(
         json["institutions"][0]["local_api"]["token"]
             .as_str()

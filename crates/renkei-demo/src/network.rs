@@ -68,7 +68,13 @@ impl NetworkOptions {
             checkpoint_interval_ms: 1000,
             catalog: None,
             hub_binary: None,
-            consent_monitor: renkei_consent::MonitorPolicy::default(),
+            // A demo is one person clicking and benchmarks driving flows
+            // back to back: limits far above either.
+            consent_monitor: renkei_consent::MonitorPolicy {
+                rate_per_minute: 60_000,
+                burst: 1_000,
+                ..renkei_consent::MonitorPolicy::default()
+            },
         }
     }
 }

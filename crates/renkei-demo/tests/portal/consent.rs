@@ -1451,3 +1451,62 @@ async fn the_example_relying_parties_work() {
     assert!(!ok, "a certificate under another portal's keys is refused");
     h.net.shutdown().await;
 }
+
+/// Time limits: a request_uri or a code past its life is refused. The
+/// store's clock is moved (the server reads expiry from it), not the test's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expired_request_uris_and_codes_are_refused() {
+    let h = super::harness().await;
+    let me = h.account_holder();
+    let card = h.card(&me, "me", renkei_card::CardProfile::EcdsaP384Sha384).await;
+    let rp = approved_bank(&h).await;
+    let db = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(h.net.options.data_dir.join("portal/portal.sqlite")),
+    )
+    .await
+    .unwrap();
+    let verifier = renkei_jose::random_b64(40).unwrap();
+
+    // A request_uri past its 300 s: an error page, no redirect.
+    let (_, par) = rp.par(&income_request(), &verifier, &[]).await;
+    let request_uri = par["request_uri"].as_str().unwrap().to_owned();
+    sqlx::query("UPDATE oauth_requests SET expires_at = 0")
+        .execute(&db)
+        .await
+        .unwrap();
+    let page = super::client::Client::new(&h.url())
+        .get(&format!(
+            "/authorize?client_id={}&{}",
+            rp.client_id,
+            super::client::encode_form(&[("request_uri", &request_uri)])
+        ))
+        .await;
+    assert_eq!((page.status, page.location), (410, None));
+
+    // A code past its 60 s.
+    let (_, par) = rp.par(&income_request(), &verifier, &[]).await;
+    let (_, back) = consent_in_browser(
+        &h,
+        &card,
+        &rp.client_id,
+        par["request_uri"].as_str().unwrap(),
+        "approve",
+    )
+    .await;
+    let code = query_param(back.location.as_deref().unwrap(), "code").unwrap();
+    sqlx::query("UPDATE oauth_codes SET expires_at = 0")
+        .execute(&db)
+        .await
+        .unwrap();
+    let token_url = rp.endpoint("token_endpoint");
+    let (status, e) = rp
+        .token(&code, &verifier, Some(rp.dpop("POST", &token_url, None)))
+        .await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
+    assert!(
+        e["error_description"].as_str().unwrap().contains("expired"),
+        "{e}"
+    );
+    h.net.shutdown().await;
+}

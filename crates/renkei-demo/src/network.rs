@@ -615,6 +615,8 @@ fn portal_settings(
             source("public_fund_account", vec![DIGITAL.id()], vec![]),
         ],
         oauth_signing_key: Some(dir.join("oauth-signing.key")),
+        mtls_listen: None,
+        mtls_url: None,
         consent_monitor: renkei_consent::MonitorPolicy::default(),
     }
 }

@@ -200,6 +200,68 @@ pub enum ClientAuth {
     Required,
     /// No client certificate is requested (e.g. a public portal endpoint).
     None,
+    /// A client certificate is asked for but optional, and any certificate
+    /// is accepted once its handshake signature verifies: the application
+    /// pins it (RFC 8705's self-signed certificate method, the consent
+    /// API's `tls_client_auth` by registered SHA-256).
+    Pinned,
+}
+
+/// Accepts any client certificate whose key signed the handshake; who it
+/// belongs to is the application's decision (by fingerprint).
+#[derive(Debug)]
+struct PinnedClientCert {
+    algs: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::server::danger::ClientCertVerifier for PinnedClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        // Well-formed is all TLS checks; the pin is checked per request.
+        X509Certificate::from_der(end_entity)
+            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algs.supported_schemes()
+    }
 }
 
 fn alpn() -> Vec<Vec<u8>> {
@@ -241,10 +303,13 @@ pub fn server_config(
             builder.with_client_cert_verifier(verifier)
         }
         ClientAuth::None => builder.with_no_client_auth(),
+        ClientAuth::Pinned => builder.with_client_cert_verifier(Arc::new(PinnedClientCert {
+            algs: provider.signature_verification_algorithms,
+        })),
     };
     let mut config = builder.with_single_cert(identity.cert_chain.clone(), identity.key.clone_key())?;
     config.alpn_protocols = alpn();
-    if client_auth == ClientAuth::Required {
+    if client_auth != ClientAuth::None {
         config.send_tls13_tickets = 0;
         config.session_storage = Arc::new(NoServerSessionStorage {});
     }

@@ -128,11 +128,11 @@ async fn apply_for<S: crate::Store>(
     let app = form
         .validate(&st.catalog)
         .map_err(|e| ApiError::malformed(e.to_string()))?;
-    if matches!(app.auth, ClientAuth::TlsClientAuth { .. }) {
-        // The portal's listener does not ask browsers' or clients' TLS
-        // certificates yet; a client registered so could never log in.
+    if matches!(app.auth, ClientAuth::TlsClientAuth { .. }) && st.mtls_origin.is_none() {
+        // Without the mutual-TLS listener a client registered so could
+        // never authenticate.
         return Err(ApiError::malformed(
-            "token_endpoint_auth_method: tls_client_auth is not served by this portal yet; use private_key_jwt",
+            "token_endpoint_auth_method: tls_client_auth needs the portal's mtls_listen; use private_key_jwt",
         ));
     }
     let mut id = [0u8; 16];

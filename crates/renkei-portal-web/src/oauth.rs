@@ -107,6 +107,49 @@ impl OAuthKeys {
     }
 }
 
+/// Which listener a request came through, and the client certificate the
+/// mutual-TLS listener saw (its pin is checked per client).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Transport {
+    mtls: bool,
+    peer: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ViaMtls;
+
+impl<St: Send + Sync> axum::extract::FromRequestParts<St> for Transport {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &St,
+    ) -> Result<Self, Self::Rejection> {
+        let mtls = parts.extensions.get::<ViaMtls>().is_some();
+        let peer = parts
+            .extensions
+            .get::<Arc<axum_server::tls::TlsInfo>>()
+            .and_then(|i| i.peer_certificates.first().cloned());
+        Ok(Self { mtls, peer })
+    }
+}
+
+/// The RFC 8705 aliases on the mutual-TLS listener.
+pub(crate) fn mtls_router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> Router {
+    Router::new()
+        .route("/par", post(par::<S>))
+        .route("/token", post(token::<S>))
+        .route("/grants/{id}", get(grant_status::<S>).delete(grant_revoke::<S>))
+        .route("/api/v1/self-information", get(fetch_direct::<S>))
+        .route("/api/v1/self-information/requests", post(fetch_start::<S>))
+        .route("/api/v1/self-information/requests/{id}", get(fetch_result::<S>))
+        .layer(axum::Extension(ViaMtls))
+        .layer(axum::middleware::from_fn(|r, n| {
+            renkei_http::track("portal-mtls", r, n)
+        }))
+        .with_state(st)
+}
+
 pub(crate) fn routes<S: crate::Store + Clone>() -> Router<Arc<PortalState<S>>> {
     Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata::<S>))
@@ -183,6 +226,14 @@ impl<S: crate::Store> PortalState<S> {
         &self.origin
     }
 
+    /// Where this request was addressed: the issuer, or the mTLS alias.
+    fn base(&self, t: &Transport) -> &str {
+        match (&self.mtls_origin, t.mtls) {
+            (Some(m), true) => m,
+            _ => &self.origin,
+        }
+    }
+
     /// The monitor's word on a request of `client`: refused over the rate
     /// (429 with Retry-After), and any volume alert recorded.
     async fn admit(&self, client: &ApiClient) -> Result<(), OAuthFailure> {
@@ -253,12 +304,39 @@ impl<S: crate::Store> PortalState<S> {
     }
 
     /// `private_key_jwt`: the client's assertion, signed with a key of its
-    /// registered JWKS, by the FAPI 2.0 rules, its `jti` used once.
-    async fn authenticate_client(&self, p: &Params) -> Result<ApiClient, OAuthError> {
+    /// registered JWKS, by the FAPI 2.0 rules, its `jti` used once; or
+    /// `tls_client_auth`: the registered certificate on this connection.
+    async fn authenticate_client(&self, p: &Params, t: &Transport) -> Result<ApiClient, OAuthError> {
         if p.get("client_secret").is_some() {
             return Err(OAuthError::invalid_client(
                 "client secrets are not accepted; use private_key_jwt",
             ));
+        }
+        if p.get("client_assertion").is_none()
+            && let Some(id) = p.get("client_id").and_then(ClientId::parse)
+            && let Some(client) = self.store.client(&id).await.map_err(store_err)?
+            && let renkei_consent::ClientAuth::TlsClientAuth { certificate_sha256 } = &client.app.auth
+        {
+            if !client.is_active() {
+                return Err(OAuthError::invalid_client(format!(
+                    "this client is {}",
+                    client.status.as_str()
+                )));
+            }
+            let Some(der) = t.peer.as_deref().filter(|_| t.mtls) else {
+                return Err(OAuthError::invalid_client(
+                    "tls_client_auth: present the registered client certificate at the mtls_endpoint_aliases",
+                ));
+            };
+            let seen = renkei_crypto::sha256(&[der]);
+            let hex: String = seen.iter().map(|b| format!("{b:02x}")).collect();
+            if &hex != certificate_sha256 {
+                self.outcome(&client, false).await;
+                return Err(OAuthError::invalid_client(
+                    "tls_client_auth: the client certificate is not the registered one",
+                ));
+            }
+            return Ok(client);
         }
         if p.get("client_assertion_type") != Some(CLIENT_ASSERTION_TYPE) {
             return Err(OAuthError::invalid_client(format!(
@@ -287,6 +365,11 @@ impl<S: crate::Store> PortalState<S> {
                 "this client is {}",
                 client.status.as_str()
             )));
+        }
+        if !matches!(client.app.auth, renkei_consent::ClientAuth::PrivateKeyJwt) {
+            return Err(OAuthError::invalid_client(
+                "this client authenticates with tls_client_auth, not a client assertion",
+            ));
         }
         let jwks = match &client.app.keys {
             ClientKeys::Jwks(j) => j,
@@ -321,6 +404,7 @@ impl<S: crate::Store> PortalState<S> {
     async fn dpop(
         &self,
         headers: &HeaderMap,
+        t: &Transport,
         method: &str,
         path: &str,
         access_token: Option<&str>,
@@ -337,7 +421,7 @@ impl<S: crate::Store> PortalState<S> {
             .to_str()
             .map_err(|_| OAuthError::invalid_dpop("the DPoP header is not ASCII"))?;
         let now = UnixMillis::now();
-        let uri = format!("{}{path}", self.issuer());
+        let uri = format!("{}{path}", self.base(t));
         let ok = renkei_consent::check_dpop(proof, method, &uri, access_token, now)?;
         if !self
             .store
@@ -360,6 +444,7 @@ impl<S: crate::Store> PortalState<S> {
     async fn bearer(
         &self,
         headers: &HeaderMap,
+        t: &Transport,
         method: &str,
         path: &str,
     ) -> Result<(TokenRecord, ApiClient, Grant), OAuthError> {
@@ -373,7 +458,7 @@ impl<S: crate::Store> PortalState<S> {
             ));
         };
         let proof = self
-            .dpop(headers, method, path, Some(token.trim()))
+            .dpop(headers, t, method, path, Some(token.trim()))
             .await?
             .ok_or_else(|| OAuthError::invalid_dpop("a DPoP proof is required"))?;
         let record = self
@@ -419,7 +504,17 @@ async fn metadata<S: crate::Store>(State(st): State<Arc<PortalState<S>>>) -> Res
     st.keys()?;
     let i = st.issuer();
     let algs = ["ES256", "EdDSA", "PS256"];
-    Ok(Json(json!({
+    let mut methods = vec!["private_key_jwt"];
+    let aliases = st.mtls_origin.as_ref().map(|m| {
+        methods.push("tls_client_auth");
+        json!({
+            "pushed_authorization_request_endpoint": format!("{m}/par"),
+            "token_endpoint": format!("{m}/token"),
+            "grant_management_endpoint": format!("{m}/grants"),
+            "self_information_endpoint": format!("{m}/api/v1/self-information"),
+        })
+    });
+    let mut meta = json!({
         "issuer": i,
         "authorization_endpoint": format!("{i}/authorize"),
         "token_endpoint": format!("{i}/token"),
@@ -432,15 +527,18 @@ async fn metadata<S: crate::Store>(State(st): State<Arc<PortalState<S>>>) -> Res
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_methods_supported": methods,
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "dpop_signing_alg_values_supported": algs,
         "authorization_response_iss_parameter_supported": true,
         "authorization_details_types_supported": [renkei_consent::SELF_INFORMATION],
         "scopes_supported": [],
         "self_information_endpoint": format!("{i}/api/v1/self-information"),
-    }))
-    .into_response())
+    });
+    if let Some(a) = aliases {
+        meta["mtls_endpoint_aliases"] = a;
+    }
+    Ok(Json(meta).into_response())
 }
 
 async fn jwks<S: crate::Store>(State(st): State<Arc<PortalState<S>>>) -> Result<Response, OAuthFailure> {
@@ -455,14 +553,15 @@ async fn jwks<S: crate::Store>(State(st): State<Arc<PortalState<S>>>) -> Result<
 
 async fn par<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
+    t: Transport,
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, OAuthFailure> {
     st.keys()?;
     let p = Params::parse(&pairs)?;
-    let client = st.authenticate_client(&p).await?;
+    let client = st.authenticate_client(&p, &t).await?;
     st.admit(&client).await?;
-    let r = par_for(&st, &headers, &p, &client).await;
+    let r = par_for(&st, &headers, &t, &p, &client).await;
     st.outcome(&client, r.is_ok()).await;
     r
 }
@@ -470,10 +569,11 @@ async fn par<S: crate::Store>(
 async fn par_for<S: crate::Store>(
     st: &PortalState<S>,
     headers: &HeaderMap,
+    t: &Transport,
     p: &Params,
     client: &ApiClient,
 ) -> Result<Response, OAuthFailure> {
-    let proof = st.dpop(headers, "POST", "/par", None).await?;
+    let proof = st.dpop(headers, t, "POST", "/par", None).await?;
     let request = renkei_consent::check_par(p, client, &st.catalog, proof.as_ref().map(|d| d.jkt.as_str()))?;
     let request_uri = format!(
         "{REQUEST_URI_PREFIX}{}",
@@ -872,14 +972,15 @@ pub(crate) async fn commit_consent<S: crate::Store + Clone>(
 
 async fn token<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
+    t: Transport,
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, OAuthFailure> {
     st.keys()?;
     let p = Params::parse(&pairs)?;
-    let client = st.authenticate_client(&p).await?;
+    let client = st.authenticate_client(&p, &t).await?;
     st.admit(&client).await?;
-    let r = token_for(&st, &headers, &p, &client).await;
+    let r = token_for(&st, &headers, &t, &p, &client).await;
     st.outcome(&client, r.is_ok()).await;
     r
 }
@@ -887,6 +988,7 @@ async fn token<S: crate::Store>(
 async fn token_for<S: crate::Store>(
     st: &PortalState<S>,
     headers: &HeaderMap,
+    t: &Transport,
     p: &Params,
     client: &ApiClient,
 ) -> Result<Response, OAuthFailure> {
@@ -896,7 +998,7 @@ async fn token_for<S: crate::Store>(
         );
     }
     let proof = st
-        .dpop(headers, "POST", "/token", None)
+        .dpop(headers, t, "POST", "/token", None)
         .await?
         .ok_or_else(|| OAuthError::invalid_dpop("a DPoP proof is required: tokens are DPoP-bound"))?;
     let code = p.require("code")?;
@@ -989,11 +1091,12 @@ fn grant_json(g: &Grant, now: UnixMillis) -> Value {
 async fn own_grant<S: crate::Store>(
     st: &PortalState<S>,
     headers: &HeaderMap,
+    t: &Transport,
     method: &str,
     id: &str,
 ) -> Result<Grant, OAuthError> {
     let gid = GrantId::parse(id).ok_or_else(|| OAuthError::new("not_found", "no such grant"))?;
-    let (_, client, grant) = st.bearer(headers, method, &format!("/grants/{id}")).await?;
+    let (_, client, grant) = st.bearer(headers, t, method, &format!("/grants/{id}")).await?;
     if grant.id != gid || grant.client != client.id {
         return Err(OAuthError::new("not_found", "no such grant"));
     }
@@ -1002,21 +1105,23 @@ async fn own_grant<S: crate::Store>(
 
 async fn grant_status<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
+    t: Transport,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, OAuthFailure> {
     st.keys()?;
-    let g = own_grant(&st, &headers, "GET", &id).await?;
+    let g = own_grant(&st, &headers, &t, "GET", &id).await?;
     Ok(Json(grant_json(&g, UnixMillis::now())).into_response())
 }
 
 async fn grant_revoke<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
+    t: Transport,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, OAuthFailure> {
     st.keys()?;
-    let g = own_grant(&st, &headers, "DELETE", &id).await?;
+    let g = own_grant(&st, &headers, &t, "DELETE", &id).await?;
     st.store
         .revoke_grant(&g.id, RevokedBy::Client, UnixMillis::now())
         .await
@@ -1139,10 +1244,11 @@ fn typed(body: String, content_type: &'static str) -> Response {
 
 async fn fetch_direct<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
+    t: Transport,
     headers: HeaderMap,
 ) -> Result<Response, OAuthFailure> {
     st.keys()?;
-    let (_, client, grant) = st.bearer(&headers, "GET", "/api/v1/self-information").await?;
+    let (_, client, grant) = st.bearer(&headers, &t, "GET", "/api/v1/self-information").await?;
     st.admit(&client).await?;
     let r = deliver(&st, &client, &grant).await.map_err(OAuthFailure::from);
     st.outcome(&client, r.is_ok()).await;
@@ -1153,11 +1259,12 @@ async fn fetch_direct<S: crate::Store>(
 /// Start an asynchronous fetch: `202` with a process id to poll.
 async fn fetch_start<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
+    t: Transport,
     headers: HeaderMap,
 ) -> Result<Response, OAuthFailure> {
     let keys = st.keys()?;
     let (_, client, grant) = st
-        .bearer(&headers, "POST", "/api/v1/self-information/requests")
+        .bearer(&headers, &t, "POST", "/api/v1/self-information/requests")
         .await?;
     st.admit(&client).await?;
     let id = format!(
@@ -1220,6 +1327,7 @@ async fn fetch_start<S: crate::Store + Clone>(
 
 async fn fetch_result<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
+    t: Transport,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, OAuthFailure> {
@@ -1227,6 +1335,7 @@ async fn fetch_result<S: crate::Store>(
     let (_, client, _) = st
         .bearer(
             &headers,
+            &t,
             "GET",
             &format!("/api/v1/self-information/requests/{id}"),
         )

@@ -65,6 +65,14 @@ pub struct PortalSettings {
     /// ES256 signing key (PKCS#8 DER, 0600). Without it the API is off.
     #[serde(default)]
     pub oauth_signing_key: Option<PathBuf>,
+    /// The consent API's mutual-TLS endpoints (RFC 8705 aliases of PAR,
+    /// token, grants and the resource API) for clients that authenticate
+    /// with `tls_client_auth`. Needs `tls`.
+    #[serde(default)]
+    pub mtls_listen: Option<SocketAddr>,
+    /// Their public origin; derived from the bound port when absent.
+    #[serde(default)]
+    pub mtls_url: Option<String>,
     /// Rate limits, alerts and automatic suspension of API clients.
     #[serde(default)]
     pub consent_monitor: renkei_consent::MonitorPolicy,

@@ -41,6 +41,8 @@ pub(crate) struct PortalState<S> {
     pub(crate) admin_token: renkei_http::AdminToken,
     /// The consent API's keys, when it is configured.
     pub(crate) oauth: Option<crate::oauth::OAuthKeys>,
+    /// The origin of the mutual-TLS aliases, when they are served.
+    pub(crate) mtls_origin: Option<String>,
 }
 
 /// One listener of the portal: plain HTTP on loopback, or TLS.
@@ -78,6 +80,8 @@ impl Listener {
 pub struct RunningPortal {
     pub web: Listener,
     pub admin: Listener,
+    /// The consent API's mutual-TLS aliases, when configured.
+    pub mtls: Option<Listener>,
     /// The origin (what to open in a browser).
     pub url: String,
     tasks: Vec<JoinHandle<()>>,
@@ -90,6 +94,9 @@ impl RunningPortal {
         }
         self.web.shutdown(grace).await;
         self.admin.shutdown(grace).await;
+        if let Some(m) = self.mtls {
+            m.shutdown(grace).await;
+        }
     }
 }
 
@@ -239,6 +246,28 @@ pub async fn start_portal<S: crate::Store + Clone>(
         None if tls.is_some() => format!("https://localhost:{}", bound.port()),
         None => format!("http://localhost:{}", bound.port()),
     };
+    let mtls_bound = match (settings.mtls_listen, &tls) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(SetupError::config(
+                "mtls_listen",
+                "the mutual-TLS endpoints need [tls] (a server certificate)",
+            ));
+        }
+        (Some(addr), Some(_)) => {
+            let s =
+                std::net::TcpListener::bind(addr).map_err(|source| SetupError::Listen { addr, source })?;
+            let bound = s
+                .local_addr()
+                .map_err(|source| SetupError::Listen { addr, source })?;
+            drop(s);
+            Some(bound)
+        }
+    };
+    let mtls_origin = mtls_bound.map(|b| match &settings.mtls_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => format!("https://localhost:{}", b.port()),
+    });
     let names = settings
         .institutions
         .iter()
@@ -259,6 +288,7 @@ pub async fn start_portal<S: crate::Store + Clone>(
         person_keys: Mutex::new(HashMap::new()),
         admin_token: admin_token.clone(),
         oauth,
+        mtls_origin,
     });
     if let Err(e) = refresh_card_trust(&st).await {
         tracing::warn!(error = %e, "card CAs and CRLs not available yet; logins fail until they are");
@@ -270,6 +300,20 @@ pub async fn start_portal<S: crate::Store + Clone>(
         tls.as_ref(),
     )
     .await?;
+    let mtls = match (mtls_bound, tls.as_ref()) {
+        (Some(addr), Some((identity, anchors))) => {
+            let cfg = renkei_pki::server_config(identity, anchors, ClientAuth::Pinned)?;
+            let server = renkei_http::serve_tls(
+                addr,
+                crate::oauth::mtls_router(st.clone()),
+                RustlsConfig::from_config(cfg),
+            )
+            .await
+            .map_err(|source| SetupError::Listen { addr, source })?;
+            Some(Listener::Tls(server))
+        }
+        _ => None,
+    };
     let refresher = {
         let st = st.clone();
         tokio::spawn(async move {
@@ -291,6 +335,7 @@ pub async fn start_portal<S: crate::Store + Clone>(
     Ok(RunningPortal {
         web,
         admin,
+        mtls,
         url: origin,
         tasks: vec![refresher],
     })

@@ -1510,3 +1510,206 @@ async fn expired_request_uris_and_codes_are_refused() {
     );
     h.net.shutdown().await;
 }
+
+/// `tls_client_auth` (RFC 8705): a client registered with its certificate's
+/// SHA-256 authenticates at the mutual-TLS aliases with that certificate;
+/// another certificate, none, or the plain listener is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_client_auth_clients_authenticate_with_their_pinned_certificate() {
+    let (net, dir) = network().await;
+    // The same portal role served with TLS and the mTLS aliases.
+    let ca = renkei_pki::NetworkCa::load(&net.ca_dir).unwrap();
+    let tls_dir = dir.path().join("tls-portal");
+    let (cert, key, _) = renkei_demo::provision::issue_tls(
+        &ca,
+        &tls_dir,
+        renkei_pki::Role::Portal,
+        None,
+        "renkei portal (TLS)",
+        net.options.suite,
+    )
+    .unwrap();
+    let mut settings = net.portal_settings.clone();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.admin_listen = "127.0.0.1:0".parse().unwrap();
+    settings.mtls_listen = Some("127.0.0.1:0".parse().unwrap());
+    settings.tls = Some(renkei_http::TlsFiles {
+        ca_cert: net.ca_dir.join(renkei_pki::CA_CERT_FILE),
+        crl: net.ca_dir.join(renkei_pki::CA_CRL_FILE),
+        cert,
+        key,
+    });
+    let store =
+        renkei_store_sqlite::SqlitePortalStore::open(&tls_dir.join("portal.sqlite"), Durability::Normal)
+            .await
+            .unwrap();
+    let portal = renkei_portal_web::start_portal(&settings, store).await.unwrap();
+    let mtls = portal.mtls.as_ref().expect("the mTLS listener").addr();
+    let ca_pem = std::fs::read(net.ca_dir.join(renkei_pki::CA_CERT_FILE)).unwrap();
+    let trust = reqwest::Certificate::from_pem(&ca_pem).unwrap();
+
+    // The metadata advertises the aliases and the method.
+    let web = reqwest::Client::builder()
+        .tls_certs_only([trust.clone()])
+        .no_proxy()
+        .build()
+        .unwrap();
+    let meta: Value = web
+        .get(format!("{}/.well-known/oauth-authorization-server", portal.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        meta["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("tls_client_auth"))
+    );
+    let par_alias = meta["mtls_endpoint_aliases"]["pushed_authorization_request_endpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        par_alias.ends_with(&format!(":{}/par", mtls.port())),
+        "{par_alias}"
+    );
+
+    // A client certificate of the bank's own making, pinned at registration.
+    let bank_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let bank_cert = rcgen::CertificateParams::new(vec!["bank.example".to_owned()])
+        .unwrap()
+        .self_signed(&bank_key)
+        .unwrap();
+    let fingerprint: String = renkei_crypto::sha256(&[bank_cert.der()])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (mut app, _) = bank_application(BANK);
+    app["token_endpoint_auth_method"] = "tls_client_auth".into();
+    app["tls_client_certificate_sha256"] = fingerprint.clone().into();
+    let admin_url = format!("https://localhost:{}", portal.admin.addr().port());
+    let token = net.portal_admin_token.clone();
+    let c: Value = web
+        .post(format!("{admin_url}/admin/v1/clients"))
+        .bearer_auth(&token)
+        .json(&app)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = c["client_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{c}"))
+        .to_owned();
+    assert_eq!(c["token_endpoint_auth_method"], "tls_client_auth");
+    web.post(format!("{admin_url}/admin/v1/clients/{id}/approve"))
+        .bearer_auth(&token)
+        .json(&json!({"by": "officer"}))
+        .send()
+        .await
+        .unwrap();
+
+    let identity = |cert: &rcgen::Certificate, key: &rcgen::KeyPair| {
+        reqwest::Identity::from_pem(format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes()).unwrap()
+    };
+    let client_with = |id: Option<reqwest::Identity>| {
+        let mut b = reqwest::Client::builder()
+            .tls_certs_only([trust.clone()])
+            .no_proxy();
+        if let Some(i) = id {
+            b = b.identity(i);
+        }
+        b.build().unwrap()
+    };
+    let verifier = renkei_jose::random_b64(40).unwrap();
+    let challenge = renkei_jose::sha256_b64(verifier.as_bytes());
+    let details = income_request().to_string();
+    let form = super::client::encode_form(&[
+        ("client_id", &id),
+        ("response_type", "code"),
+        ("redirect_uri", "https://bank.example/callback"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+        ("authorization_details", &details),
+    ]);
+    let par = |client: reqwest::Client, url: String| {
+        let form = form.clone();
+        async move {
+            let r = client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or_default())
+        }
+    };
+
+    // The registered certificate at the alias: accepted.
+    let (status, body) = par(
+        client_with(Some(identity(&bank_cert, &bank_key))),
+        par_alias.clone(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        body["request_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:ietf:params:oauth:request_uri:")
+    );
+    // Another certificate, none, or the plain (server-TLS) endpoint: refused.
+    let other_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let other = rcgen::CertificateParams::new(vec!["bank.example".to_owned()])
+        .unwrap()
+        .self_signed(&other_key)
+        .unwrap();
+    let (status, e) = par(client_with(Some(identity(&other, &other_key))), par_alias.clone()).await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{e}"
+    );
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("not the registered one")
+    );
+    let (status, e) = par(client_with(None), par_alias.clone()).await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{e}"
+    );
+    let (status, e) = par(
+        client_with(Some(identity(&bank_cert, &bank_key))),
+        format!("{}/par", portal.url),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{e}"
+    );
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("mtls_endpoint_aliases"),
+        "{e}"
+    );
+
+    // The plain-HTTP demo portal, without the aliases, refuses such a client.
+    let (status, body) = admin(&net, "POST", "/admin/v1/clients", Some(app), Some(&token)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("mtls_listen"));
+    portal.shutdown(std::time::Duration::from_secs(1)).await;
+    net.shutdown().await;
+}

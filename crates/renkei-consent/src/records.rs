@@ -50,6 +50,17 @@ pub enum CodeRedemption {
     Unknown,
 }
 
+/// What redeeming a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshRedemption {
+    Fresh(TokenRecord),
+    Replayed(GrantId),
+    /// Presented with another DPoP key: refused, and not spent (a thief
+    /// without the key cannot burn the client's token).
+    WrongKey,
+    Unknown,
+}
+
 /// A DPoP-bound access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {

@@ -6,7 +6,8 @@ use renkei_ids::LocalPersonId;
 use renkei_protocol::UnixMillis;
 
 use crate::records::{
-    ClientAlert, CodeRecord, CodeRedemption, FetchRecord, PushedRequest, SecretDigest, TokenRecord, Usage,
+    ClientAlert, CodeRecord, CodeRedemption, FetchRecord, PushedRequest, RefreshRedemption, SecretDigest,
+    TokenRecord, Usage,
 };
 use crate::{ApiClient, ClientEvent, ClientId, ClientStatus, Grant, GrantId, RevokedBy};
 
@@ -65,6 +66,18 @@ pub trait ConsentStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<CodeRedemption, StoreError>> + Send;
 
     fn insert_token(&self, t: &TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A refresh token (periodic consents): bound like the access token.
+    fn insert_refresh(&self, t: &TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Spend a refresh token presented with the DPoP key `jkt` (they
+    /// rotate). A second use answers `Replayed`; the caller revokes the
+    /// grant.
+    fn redeem_refresh(
+        &self,
+        token: &SecretDigest,
+        jkt: &str,
+    ) -> impl Future<Output = Result<RefreshRedemption, StoreError>> + Send;
 
     /// An unrevoked token.
     fn token(

@@ -525,7 +525,7 @@ async fn metadata<S: crate::Store>(State(st): State<Arc<PortalState<S>>>) -> Res
         "grant_management_actions_supported": ["query", "revoke"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": methods,
         "token_endpoint_auth_signing_alg_values_supported": algs,
@@ -992,15 +992,21 @@ async fn token_for<S: crate::Store>(
     p: &Params,
     client: &ApiClient,
 ) -> Result<Response, OAuthFailure> {
-    if p.require("grant_type")? != "authorization_code" {
-        return Err(
-            OAuthError::new("unsupported_grant_type", "grant_type must be authorization_code").into(),
-        );
+    let grant_type = p.require("grant_type")?;
+    if !matches!(grant_type, "authorization_code" | "refresh_token") {
+        return Err(OAuthError::new(
+            "unsupported_grant_type",
+            "grant_type must be authorization_code or refresh_token",
+        )
+        .into());
     }
     let proof = st
         .dpop(headers, t, "POST", "/token", None)
         .await?
         .ok_or_else(|| OAuthError::invalid_dpop("a DPoP proof is required: tokens are DPoP-bound"))?;
+    if grant_type == "refresh_token" {
+        return refresh(st, p, client, proof).await;
+    }
     let code = p.require("code")?;
     let now = UnixMillis::now();
     let record = match st
@@ -1047,31 +1053,116 @@ async fn token_for<S: crate::Store>(
     if !grant.is_active(now) {
         return Err(OAuthError::invalid_grant("the consent is no longer active").into());
     }
+    issue_tokens(st, client, &grant, &proof.jkt, now).await
+}
+
+/// An access token — and, for a periodic consent, a rotating refresh
+/// token — bound to the DPoP key `jkt`.
+async fn issue_tokens<S: crate::Store>(
+    st: &PortalState<S>,
+    client: &ApiClient,
+    grant: &Grant,
+    jkt: &str,
+    now: UnixMillis,
+) -> Result<Response, OAuthFailure> {
     let access_token = renkei_jose::random_b64(32).map_err(|e| unavailable("random", e))?;
     st.store
         .insert_token(&TokenRecord {
             token: SecretDigest::of(&access_token),
             grant: grant.id.clone(),
             client: client.id.clone(),
-            jkt: proof.jkt,
+            jkt: jkt.to_owned(),
             expires_at: now.plus_ms(ACCESS_TOKEN_TTL_MS),
         })
         .await
         .map_err(store_err)?;
+    let refresh_token = if grant.details.frequency == Frequency::Periodic {
+        let r = renkei_jose::random_b64(32).map_err(|e| unavailable("random", e))?;
+        st.store
+            .insert_refresh(&TokenRecord {
+                token: SecretDigest::of(&r),
+                grant: grant.id.clone(),
+                client: client.id.clone(),
+                jkt: jkt.to_owned(),
+                expires_at: grant.expires_at,
+            })
+            .await
+            .map_err(store_err)?;
+        Some(r)
+    } else {
+        None
+    };
     metrics::counter!("renkei_consent_tokens_total").increment(1);
-    let mut resp = Json(json!({
+    let mut body = json!({
         "access_token": access_token,
         "token_type": "DPoP",
         "expires_in": ACCESS_TOKEN_TTL_MS / 1000,
         "authorization_details": grant.details.to_json(),
         "grant_id": grant.id.as_str(),
         "consent": grant.artefact,
-    }))
-    .into_response();
+    });
+    if let Some(r) = refresh_token {
+        body["refresh_token"] = r.into();
+    }
+    let mut resp = Json(body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(resp)
+}
+
+/// `grant_type=refresh_token`: a periodic consent's next access token, for
+/// the same client and the same DPoP key, while the consent holds. Refresh
+/// tokens rotate; a spent one used again revokes the consent.
+async fn refresh<S: crate::Store>(
+    st: &PortalState<S>,
+    p: &Params,
+    client: &ApiClient,
+    proof: renkei_consent::DpopOk,
+) -> Result<Response, OAuthFailure> {
+    let now = UnixMillis::now();
+    let token = p.require("refresh_token")?;
+    let record = match st
+        .store
+        .redeem_refresh(&SecretDigest::of(token), &proof.jkt)
+        .await
+        .map_err(store_err)?
+    {
+        renkei_consent::RefreshRedemption::Unknown => {
+            return Err(OAuthError::invalid_grant("unknown refresh token").into());
+        }
+        renkei_consent::RefreshRedemption::Replayed(grant) => {
+            st.store
+                .revoke_grant(&grant, RevokedBy::Server, now)
+                .await
+                .map_err(store_err)?;
+            tracing::warn!(grant = %grant, "refresh token replayed; grant revoked");
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; the consent is revoked",
+            )
+            .into());
+        }
+        renkei_consent::RefreshRedemption::WrongKey => {
+            return Err(OAuthError::invalid_dpop(
+                "the DPoP key is not the one the refresh token is bound to",
+            )
+            .into());
+        }
+        renkei_consent::RefreshRedemption::Fresh(r) => r,
+    };
+    if record.client != client.id {
+        return Err(OAuthError::invalid_grant("the refresh token was issued to another client").into());
+    }
+    let grant = st
+        .store
+        .grant(&record.grant)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| OAuthError::invalid_grant("unknown grant"))?;
+    if !grant.is_active(now) {
+        return Err(OAuthError::invalid_grant(format!("the consent is {}", grant.status(now))).into());
+    }
+    issue_tokens(st, client, &grant, &proof.jkt, now).await
 }
 
 // -------------------------------------------------------- grant management

@@ -105,3 +105,15 @@ CREATE TABLE api_alerts (
     detail TEXT NOT NULL
 ) STRICT;
 CREATE INDEX api_alerts_client ON api_alerts (client, seq);
+
+-- Refresh tokens of periodic consents: they rotate; a spent one used
+-- again revokes the grant.
+CREATE TABLE refresh_tokens (
+    token_digest TEXT PRIMARY KEY,
+    grant_id     TEXT NOT NULL REFERENCES grants (id),
+    client       TEXT NOT NULL,
+    jkt          TEXT NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    used         INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);

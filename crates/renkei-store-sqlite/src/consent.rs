@@ -4,7 +4,8 @@ use renkei_catalog::ItemCode;
 use renkei_consent::{
     Actor, ApiClient, AuthorizationRequest, ClientAlert, ClientApplication, ClientAuth, ClientEvent,
     ClientId, ClientKeys, ClientStatus, CodeRecord, CodeRedemption, ConsentStore, FetchOutcome, FetchRecord,
-    Grant, GrantId, PushedRequest, RevokedBy, SecretDigest, SelfInformation, TokenRecord, Usage,
+    Grant, GrantId, PushedRequest, RefreshRedemption, RevokedBy, SecretDigest, SelfInformation, TokenRecord,
+    Usage,
 };
 use renkei_ids::{CorporateNumber, LocalPersonId};
 use renkei_protocol::{StoreError, UnixMillis};
@@ -347,6 +348,53 @@ impl ConsentStore for SqlitePortalStore {
         .await
         .map_err(store_err("insert token"))?;
         Ok(())
+    }
+
+    async fn insert_refresh(&self, t: &TokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_digest, grant_id, client, jkt, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&t.token.0)
+        .bind(t.grant.as_str())
+        .bind(t.client.as_str())
+        .bind(&t.jkt)
+        .bind(t.expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("insert refresh token"))?;
+        Ok(())
+    }
+
+    async fn redeem_refresh(&self, token: &SecretDigest, jkt: &str) -> Result<RefreshRedemption, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
+        let Some(r) = sqlx::query("SELECT * FROM refresh_tokens WHERE token_digest = ?")
+            .bind(&token.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_err("read refresh token"))?
+        else {
+            return Ok(RefreshRedemption::Unknown);
+        };
+        let grant = grant_id_col(&r, "grant_id")?;
+        if get::<i64>(&r, "used")? != 0 {
+            return Ok(RefreshRedemption::Replayed(grant));
+        }
+        if get::<String>(&r, "jkt")? != jkt {
+            return Ok(RefreshRedemption::WrongKey);
+        }
+        sqlx::query("UPDATE refresh_tokens SET used = 1 WHERE token_digest = ?")
+            .bind(&token.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("spend refresh token"))?;
+        tx.commit().await.map_err(store_err("commit refresh token"))?;
+        Ok(RefreshRedemption::Fresh(TokenRecord {
+            token: token.clone(),
+            grant,
+            client: client_id_col(&r, "client")?,
+            jkt: get(&r, "jkt")?,
+            expires_at: UnixMillis(get(&r, "expires_at")?),
+        }))
     }
 
     async fn token(&self, token: &SecretDigest) -> Result<Option<TokenRecord>, StoreError> {

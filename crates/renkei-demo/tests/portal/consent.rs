@@ -1713,3 +1713,143 @@ async fn tls_client_auth_clients_authenticate_with_their_pinned_certificate() {
     portal.shutdown(std::time::Duration::from_secs(1)).await;
     net.shutdown().await;
 }
+
+/// A periodic consent: a rotating, DPoP-bound refresh token gives the
+/// client its next access tokens while the consent holds; a spent refresh
+/// token used again, or another key, is refused — the replay revokes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn periodic_consents_refresh_with_rotating_dpop_bound_tokens() {
+    let h = super::harness().await;
+    let me = h.account_holder();
+    let card = h.card(&me, "me", renkei_card::CardProfile::EcdsaP384Sha384).await;
+    let rp = approved_bank(&h).await;
+    assert!(
+        rp.meta["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("refresh_token"))
+    );
+    let monthly = json!([{
+        "type": "self_information", "items": ["household"], "purpose": "家族割引の確認",
+        "data_life": "P30D", "frequency": "periodic", "duration": "P6M"
+    }]);
+    let verifier = renkei_jose::random_b64(40).unwrap();
+    let (_, par) = rp.par(&monthly, &verifier, &[]).await;
+    let (_, back) = consent_in_browser(
+        &h,
+        &card,
+        &rp.client_id,
+        par["request_uri"].as_str().unwrap(),
+        "approve",
+    )
+    .await;
+    let code = query_param(back.location.as_deref().unwrap(), "code").unwrap();
+    let token_url = rp.endpoint("token_endpoint");
+    let (status, tok) = rp
+        .token(&code, &verifier, Some(rp.dpop("POST", &token_url, None)))
+        .await;
+    assert_eq!(status, 200, "{tok}");
+    let first_refresh = tok["refresh_token"]
+        .as_str()
+        .expect("a periodic consent has a refresh token")
+        .to_owned();
+
+    let rp = &rp;
+    let refresh = |token: String, key: Option<&SigningKey>| {
+        let assertion = rp.assertion();
+        let proof = match key {
+            Some(k) => rp.dpop_with(k, json!({"jti": renkei_jose::random_b64(9).unwrap(), "htm": "POST", "htu": token_url, "iat": now_s()})),
+            None => rp.dpop("POST", &token_url, None),
+        };
+        let url = token_url.clone();
+        async move {
+            rp.post_form(
+                &url,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &assertion),
+                ],
+                Some(proof),
+            )
+            .await
+        }
+    };
+    // Another DPoP key cannot use it, nor burn it: the client still can.
+    let stranger = SigningKey::generate(Alg::Es256).unwrap();
+    let (status, e) = refresh(first_refresh.clone(), Some(&stranger)).await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{e}"
+    );
+    let (status, t) = refresh(first_refresh, None).await;
+    assert_eq!(status, 200, "{t}");
+
+    // A fresh periodic consent, refreshed twice with its own key.
+    let (_, par) = rp.par(&monthly, &verifier, &[]).await;
+    let (_, back) = consent_in_browser(
+        &h,
+        &card,
+        &rp.client_id,
+        par["request_uri"].as_str().unwrap(),
+        "approve",
+    )
+    .await;
+    let code = query_param(back.location.as_deref().unwrap(), "code").unwrap();
+    let (_, tok) = rp
+        .token(&code, &verifier, Some(rp.dpop("POST", &token_url, None)))
+        .await;
+    let r1 = tok["refresh_token"].as_str().unwrap().to_owned();
+    let (status, t2) = refresh(r1.clone(), None).await;
+    assert_eq!(status, 200, "{t2}");
+    let r2 = t2["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2, "refresh tokens rotate");
+    let access = t2["access_token"].as_str().unwrap().to_owned();
+    let res_url = format!("{}/api/v1/self-information", h.url());
+    for _ in 0..2 {
+        let (status, _, body) = rp
+            .resource(
+                "GET",
+                &res_url,
+                &access,
+                Some(rp.dpop("GET", &res_url, Some(&access))),
+            )
+            .await;
+        assert_eq!(status, 200, "periodic consents allow repeated fetches: {body}");
+    }
+    // The spent refresh token again: refused, and the consent is revoked.
+    let (status, e) = refresh(r1, None).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
+    let (status, e) = refresh(r2, None).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
+    let (status, _, _) = rp
+        .resource(
+            "GET",
+            &res_url,
+            &access,
+            Some(rp.dpop("GET", &res_url, Some(&access))),
+        )
+        .await;
+    assert_eq!(status, 401, "the revoked consent's access token is dead");
+    // One-time consents get no refresh token.
+    let (_, par) = rp.par(&income_request(), &verifier, &[]).await;
+    let (_, back) = consent_in_browser(
+        &h,
+        &card,
+        &rp.client_id,
+        par["request_uri"].as_str().unwrap(),
+        "approve",
+    )
+    .await;
+    let code = query_param(back.location.as_deref().unwrap(), "code").unwrap();
+    let (_, tok) = rp
+        .token(&code, &verifier, Some(rp.dpop("POST", &token_url, None)))
+        .await;
+    assert!(tok.get("refresh_token").is_none(), "{tok}");
+    h.net.shutdown().await;
+}

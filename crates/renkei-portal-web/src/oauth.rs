@@ -44,7 +44,17 @@ pub(crate) struct OAuthKeys {
     processes: Mutex<HashMap<String, Process>>,
     /// Each client's recent requests and failures (the monitor).
     watches: Mutex<HashMap<ClientId, ClientWatch>>,
+    /// Clients' JWKS fetched from their `jwks_uri`, with when.
+    jwks_cache: Mutex<HashMap<ClientId, (UnixMillis, Jwks)>>,
+    http: reqwest::Client,
 }
+
+/// How long a fetched JWKS is used before it is fetched again, and how
+/// soon an unknown `kid` may cause a refetch (key rotation; at most one
+/// fetch a second per client, whatever kids an attacker sends).
+const JWKS_TTL_MS: i64 = 300_000;
+const JWKS_REFETCH_MS: i64 = 1_000;
+const JWKS_MAX_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 enum Process {
@@ -77,7 +87,62 @@ impl OAuthKeys {
             pairwise,
             processes: Mutex::new(HashMap::new()),
             watches: Mutex::new(HashMap::new()),
+            jwks_cache: Mutex::new(HashMap::new()),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(5))
+                .no_proxy()
+                .build()
+                .map_err(|_| JoseError::Crypto("HTTP client for jwks_uri"))?,
         })
+    }
+
+    /// A client's JWKS from its `jwks_uri`: cached for 5 minutes, fetched
+    /// again sooner (at most once a second) when a `kid` is not in it.
+    async fn client_jwks(&self, client: &ClientId, uri: &str, kid: Option<&str>) -> Result<Jwks, OAuthError> {
+        let now = UnixMillis::now();
+        let cached = self
+            .jwks_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client)
+            .cloned();
+        if let Some((at, jwks)) = &cached {
+            let fresh = now.0 - at.0 < JWKS_TTL_MS;
+            let has_kid = kid.is_none_or(|k| jwks.keys.iter().any(|j| j.kid.as_deref() == Some(k)));
+            if fresh && (has_kid || now.0 - at.0 < JWKS_REFETCH_MS) {
+                return Ok(jwks.clone());
+            }
+        }
+        let bad = |why: String| OAuthError::invalid_client(format!("jwks_uri: {why}"));
+        let resp = self
+            .http
+            .get(uri)
+            .header(header::ACCEPT, "application/json, application/jwk-set+json")
+            .send()
+            .await
+            .map_err(|e| bad(format!("cannot fetch ({e})")))?;
+        if !resp.status().is_success() {
+            return Err(bad(format!("answered {}", resp.status())));
+        }
+        if resp.content_length().is_some_and(|n| n > JWKS_MAX_BYTES as u64) {
+            return Err(bad("larger than 64 KiB".into()));
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| bad(format!("cannot read ({e})")))?;
+        if body.len() > JWKS_MAX_BYTES {
+            return Err(bad("larger than 64 KiB".into()));
+        }
+        let text = std::str::from_utf8(&body).map_err(|_| bad("not UTF-8".into()))?;
+        let jwks = Jwks::parse(text).map_err(|e| bad(e.to_string()))?;
+        self.jwks_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(client.clone(), (now, jwks.clone()));
+        metrics::counter!("renkei_consent_jwks_fetches_total").increment(1);
+        Ok(jwks)
     }
 
     /// Requests and failures in the monitor's window, and rate refusals.
@@ -371,12 +436,13 @@ impl<S: crate::Store> PortalState<S> {
                 "this client authenticates with tls_client_auth, not a client assertion",
             ));
         }
+        let fetched;
         let jwks = match &client.app.keys {
             ClientKeys::Jwks(j) => j,
-            ClientKeys::JwksUri(_) => {
-                return Err(OAuthError::invalid_client(
-                    "this server does not fetch jwks_uri yet; register the JWKS itself",
-                ));
+            ClientKeys::JwksUri(uri) => {
+                let kid = unverified.header.kid.as_deref();
+                fetched = self.keys()?.client_jwks(&client.id, uri, kid).await?;
+                &fetched
             }
         };
         let key = jwks

@@ -1853,3 +1853,98 @@ async fn periodic_consents_refresh_with_rotating_dpop_bound_tokens() {
     assert!(tok.get("refresh_token").is_none(), "{tok}");
     h.net.shutdown().await;
 }
+
+/// A client that registered a `jwks_uri`: its keys are fetched (and cached);
+/// a rotated key is picked up; a failing or malformed JWKS refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_with_a_jwks_uri_are_authenticated_with_the_fetched_keys() {
+    use std::sync::{Arc, Mutex};
+    let (net, _dir) = network().await;
+    let served: Arc<Mutex<(u16, String)>> = Arc::new(Mutex::new((200, String::new())));
+    let app = {
+        let served = served.clone();
+        axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let (status, body) = served.lock().unwrap().clone();
+                async move { (axum::http::StatusCode::from_u16(status).unwrap(), body) }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_uri = format!("http://127.0.0.1:{}/jwks", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let jwks_of = |k: &SigningKey| {
+        Jwks {
+            keys: vec![k.public_jwk().clone()],
+        }
+        .to_json()
+    };
+
+    let key1 = SigningKey::generate(Alg::Es256).unwrap();
+    served.lock().unwrap().1 = jwks_of(&key1);
+    let (mut app_json, _) = bank_application(BANK);
+    app_json.as_object_mut().unwrap().remove("jwks");
+    app_json["jwks_uri"] = jwks_uri.clone().into();
+    let token = net.portal_admin_token.clone();
+    let (status, c) = admin(&net, "POST", "/admin/v1/clients", Some(app_json), Some(&token)).await;
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(c["jwks_uri"], jwks_uri.as_str());
+    let id = c["client_id"].as_str().unwrap().to_owned();
+    admin(
+        &net,
+        "POST",
+        &format!("/admin/v1/clients/{id}/approve"),
+        Some(json!({"by": "o"})),
+        Some(&token),
+    )
+    .await;
+    let verifier = renkei_jose::random_b64(40).unwrap();
+
+    let rp1 = RelyingParty::new(&net.portal.url, &id, key1).await;
+    assert_eq!(rp1.par(&income_request(), &verifier, &[]).await.0, 201);
+
+    // Rotation: the client now publishes key 2 only.
+    let key2 = SigningKey::generate(Alg::Es256).unwrap();
+    served.lock().unwrap().1 = jwks_of(&key2);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let rp2 = RelyingParty::new(&net.portal.url, &id, key2).await;
+    let (status, body) = rp2.par(&income_request(), &verifier, &[]).await;
+    assert_eq!(status, 201, "the new kid is fetched: {body}");
+    // The retired key no longer works once the fresh JWKS is cached.
+    let (status, e) = rp1.par(&income_request(), &verifier, &[]).await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{e}"
+    );
+
+    // A JWKS endpoint that fails, or serves a private key, refuses.
+    let key3 = SigningKey::generate(Alg::Es256).unwrap();
+    *served.lock().unwrap() = (500, String::new());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let rp3 = RelyingParty::new(&net.portal.url, &id, key3).await;
+    let (status, e) = rp3.par(&income_request(), &verifier, &[]).await;
+    assert_eq!(status, 401, "{e}");
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("jwks_uri: answered 500"),
+        "{e}"
+    );
+    let mut leaked: Value = serde_json::from_str(&jwks_of(&rp3.key)).unwrap();
+    leaked["keys"][0]["d"] = "AAAA".into();
+    *served.lock().unwrap() = (200, leaked.to_string());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, e) = rp3.par(&income_request(), &verifier, &[]).await;
+    assert_eq!(status, 401, "{e}");
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("private key members"),
+        "{e}"
+    );
+    net.shutdown().await;
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use renkei_http::LocalClient;
-use renkei_portal_web::{ClientActionRequest, ClientView, ClientWithEvents};
+use renkei_portal_web::{AlertView, ClientActionRequest, ClientView, ClientWithEvents, UsageView};
 
 #[derive(Args)]
 pub(crate) struct AdminArgs {
@@ -39,6 +39,19 @@ pub(crate) enum ClientCommand {
         #[command(flatten)]
         admin: AdminArgs,
         client_id: String,
+    },
+    /// A client's use of the API: fetches by outcome, the monitor's window.
+    Usage {
+        #[command(flatten)]
+        admin: AdminArgs,
+        client_id: String,
+    },
+    /// The monitor's alerts (of one client with --client), newest first.
+    Alerts {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(long)]
+        client: Option<String>,
     },
     /// Screening and later changes: approve, reject, suspend, resume,
     /// revoke, transfer.
@@ -96,6 +109,36 @@ pub(crate) async fn run(cmd: ClientCommand) -> Result<()> {
                 .get(&format!("/admin/v1/clients/{client_id}"))
                 .await?;
             println!("{}", serde_json::to_string_pretty(&c)?);
+        }
+        ClientCommand::Usage { admin, client_id } => {
+            let u: UsageView = connect(&admin)?
+                .get(&format!("/admin/v1/clients/{client_id}/usage"))
+                .await?;
+            println!(
+                "{} {}: last 24 h delivered {} refused {} failed {}; total delivered {} refused {} failed {}; \
+                 monitor window {} requests, {} failures, {} over the rate",
+                u.client_id,
+                u.status,
+                u.last_24h.delivered,
+                u.last_24h.refused,
+                u.last_24h.failed,
+                u.total.delivered,
+                u.total.refused,
+                u.total.failed,
+                u.window_requests,
+                u.window_failures,
+                u.rate_limited
+            );
+        }
+        ClientCommand::Alerts { admin, client } => {
+            let path = match &client {
+                Some(c) => format!("/admin/v1/alerts?client={c}"),
+                None => "/admin/v1/alerts".to_owned(),
+            };
+            let list: Vec<AlertView> = connect(&admin)?.get(&path).await?;
+            for a in &list {
+                println!("{}  {}  {:<16} {}", a.at, a.client_id, a.kind, a.detail);
+            }
         }
         ClientCommand::Change {
             admin,

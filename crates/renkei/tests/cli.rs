@@ -709,6 +709,20 @@ async fn client_commands_apply_screen_and_show() {
         out.status.success() && t.lines().filter(|l| l.starts_with("rc_")).count() == 1,
         "{t}"
     );
+    let mut usage = base("usage");
+    usage.push(id.clone());
+    let out = run(usage).await.unwrap();
+    assert!(
+        out.status.success() && text(&out).contains("approved: last 24 h delivered 0"),
+        "{}",
+        text(&out)
+    );
+    let out = run(base("alerts")).await.unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "no alerts yet: {}",
+        text(&out)
+    );
     let mut show = base("show");
     show.push(id);
     let out = run(show).await.unwrap();

@@ -48,14 +48,19 @@ impl WitnessStore for SqliteWitnessStore {
         next: Known,
     ) -> Result<bool, StoreError> {
         let now = UnixMillis::now().0;
-        let r = match expected_size {
+        // A size SQLite cannot hold is refused, never wrapped to a negative.
+        let size = i64::try_from(next.size).map_err(|e| corrupt("size", e))?;
+        let old = expected_size
+            .map(|o| i64::try_from(o).map_err(|e| corrupt("size", e)))
+            .transpose()?;
+        let r = match old {
             None => {
                 sqlx::query(
                     "INSERT INTO logs (origin, size, root, note, updated_at) VALUES (?, ?, ?, ?, ?) \
                  ON CONFLICT (origin) DO NOTHING",
                 )
                 .bind(origin)
-                .bind(next.size as i64)
+                .bind(size)
                 .bind(&next.root[..])
                 .bind(&next.note)
                 .bind(now)
@@ -65,12 +70,12 @@ impl WitnessStore for SqliteWitnessStore {
             Some(old) => sqlx::query(
                 "UPDATE logs SET size = ?, root = ?, note = ?, updated_at = ? WHERE origin = ? AND size = ?",
             )
-            .bind(next.size as i64)
+            .bind(size)
             .bind(&next.root[..])
             .bind(&next.note)
             .bind(now)
             .bind(origin)
-            .bind(old as i64)
+            .bind(old)
             .execute(&self.pool)
             .await,
         }

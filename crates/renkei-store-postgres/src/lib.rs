@@ -1,0 +1,13 @@
+//! The store traits of renkei on PostgreSQL, chosen by a database URL.
+//!
+//! The embedded SQLite store (`renkei-store-sqlite`) is the default; this
+//! crate implements the same traits with the same behaviour — the shared
+//! behavioural tests run against both — for deployments that outgrow one
+//! file and for several hubs on one database (DESIGN.md §5). Only this
+//! crate and the SQLite one contain SQL.
+
+mod db;
+mod witness;
+
+pub use db::DbError;
+pub use witness::PgWitnessStore;

@@ -239,6 +239,10 @@ struct ConfigArg {
     /// Path of the SQLite store (default: next to the configuration).
     #[arg(long)]
     store: Option<PathBuf>,
+    /// A PostgreSQL database instead of the SQLite file
+    /// (postgres://user@host/db). Available for the witness so far.
+    #[arg(long, env = "RENKEI_DATABASE_URL", conflicts_with = "store")]
+    database_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -339,12 +343,35 @@ fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     toml::from_str(&text).with_context(|| format!("{} is not a valid configuration", path.display()))
 }
 
-fn store_path(arg: &ConfigArg, name: &str) -> PathBuf {
+/// The SQLite file of a role that has no PostgreSQL store yet.
+fn store_path(arg: &ConfigArg, name: &str) -> Result<PathBuf> {
+    if arg.database_url.is_some() {
+        anyhow::bail!(
+            "--database-url: this role has no PostgreSQL store yet (only the witness has); \
+             leave it out to use the embedded SQLite store"
+        );
+    }
+    Ok(sqlite_path(arg, name))
+}
+
+fn sqlite_path(arg: &ConfigArg, name: &str) -> PathBuf {
     arg.store.clone().unwrap_or_else(|| {
         arg.config
             .parent()
             .map_or_else(|| PathBuf::from(name), |d| d.join(name))
     })
+}
+
+async fn serve_witness<S: renkei_witness::WitnessStore>(settings: &WitnessSettings, store: S) -> Result<()> {
+    let w = start_witness(settings, store).await?;
+    eprintln!(
+        "witness serving on {} (cosignature key {})",
+        w.url(),
+        w.cosignature_key
+    );
+    wait_for_shutdown().await;
+    w.shutdown(Duration::from_secs(10)).await;
+    Ok(())
 }
 
 async fn wait_for_shutdown() {
@@ -393,7 +420,7 @@ async fn main() -> Result<()> {
         Command::Hub(HubCommand::Serve(arg)) => {
             init_tracing("info");
             let settings: HubSettings = read_config(&arg.config)?;
-            let store = SqliteHubStore::open(&store_path(&arg, "hub.sqlite"), Durability::Full).await?;
+            let store = SqliteHubStore::open(&store_path(&arg, "hub.sqlite")?, Durability::Full).await?;
             let hub = start_hub(&settings, store).await?;
             eprintln!("hub serving on {} (admin {})", hub.network.url(), hub.admin.url());
             wait_for_shutdown().await;
@@ -409,7 +436,7 @@ async fn main() -> Result<()> {
         Command::Node(NodeCommand::Serve(arg)) => {
             init_tracing("info");
             let settings: NodeSettings = read_config(&arg.config)?;
-            let store = SqliteNodeStore::open(&store_path(&arg, "node.sqlite"), Durability::Full).await?;
+            let store = SqliteNodeStore::open(&store_path(&arg, "node.sqlite")?, Durability::Full).await?;
             let node = start_node(&settings, store).await?;
             eprintln!(
                 "node {} serving on {} (local API {})",
@@ -430,7 +457,7 @@ async fn main() -> Result<()> {
             init_tracing("info");
             let settings: RegistrySettings = read_config(&arg.config)?;
             let store =
-                SqliteRegistryStore::open(&store_path(&arg, "registry.sqlite"), Durability::Full).await?;
+                SqliteRegistryStore::open(&store_path(&arg, "registry.sqlite")?, Durability::Full).await?;
             let reg = start_registry(&settings, store).await?;
             eprintln!(
                 "registry serving on {} (admin {})",
@@ -450,7 +477,7 @@ async fn main() -> Result<()> {
             init_tracing("info");
             let settings: renkei_portal_web::PortalSettings = read_config(&arg.config)?;
             let store = renkei_store_sqlite::SqlitePortalStore::open(
-                &store_path(&arg, "portal.sqlite"),
+                &store_path(&arg, "portal.sqlite")?,
                 Durability::Full,
             )
             .await?;
@@ -472,17 +499,18 @@ async fn main() -> Result<()> {
         Command::Witness(WitnessCommand::Serve(arg)) => {
             init_tracing("info");
             let settings: WitnessSettings = read_config(&arg.config)?;
-            let store =
-                SqliteWitnessStore::open(&store_path(&arg, "witness.sqlite"), Durability::Full).await?;
-            let w = start_witness(&settings, store).await?;
-            eprintln!(
-                "witness serving on {} (cosignature key {})",
-                w.url(),
-                w.cosignature_key
-            );
-            wait_for_shutdown().await;
-            w.shutdown(Duration::from_secs(10)).await;
-            Ok(())
+            match &arg.database_url {
+                Some(url) => {
+                    let store = renkei_store_postgres::PgWitnessStore::open(url).await?;
+                    serve_witness(&settings, store).await
+                }
+                None => {
+                    let store =
+                        SqliteWitnessStore::open(&sqlite_path(&arg, "witness.sqlite"), Durability::Full)
+                            .await?;
+                    serve_witness(&settings, store).await
+                }
+            }
         }
         Command::Audit(AuditCommand::Verify {
             log,

@@ -744,3 +744,64 @@ async fn client_commands_apply_screen_and_show() {
     assert!(text(&out).contains("loopback"), "{}", text(&out));
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_url_serves_the_witness_on_postgres_and_is_refused_elsewhere() {
+    use renkei_demo::network::{Network, NetworkOptions};
+    use std::io::{BufRead as _, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("net");
+    let mut o = NetworkOptions::new(&data);
+    o.durability = renkei_store_sqlite::Durability::Normal;
+    let net = Network::start(o).await.unwrap();
+    // Roles without a PostgreSQL store yet say so and start nothing.
+    let hub_toml = data.join("hub/hub.toml").display().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        renkei(&[
+            "hub",
+            "serve",
+            "--config",
+            &hub_toml,
+            "--database-url",
+            "postgres://postgres@127.0.0.1/none",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no PostgreSQL store yet"), "{}", text(&out));
+
+    let Ok(url) = std::env::var("RENKEI_TEST_DATABASE_URL") else {
+        eprintln!("RENKEI_TEST_DATABASE_URL is not set; the witness is not started on PostgreSQL");
+        net.shutdown().await;
+        return;
+    };
+    // The witness on PostgreSQL, on a free port.
+    let toml = std::fs::read_to_string(data.join("witness/witness.toml")).unwrap();
+    let mut cfg: toml::Value = toml::from_str(&toml).unwrap();
+    cfg["listen"] = toml::Value::String("127.0.0.1:0".into());
+    let cfg_path = data.join("witness/witness-pg.toml");
+    std::fs::write(&cfg_path, toml::to_string(&cfg).unwrap()).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args(["witness", "serve", "--config"])
+        .arg(&cfg_path)
+        .env("RENKEI_DATABASE_URL", &url)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("witness serving on") || l.contains("Error"))
+    })
+    .await
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.unwrap_or_default();
+    assert!(line.contains("witness serving on https://127.0.0.1:"), "{line}");
+    net.shutdown().await;
+}

@@ -41,21 +41,13 @@ pub(crate) async fn page<S: crate::Store + Clone>(
                 .map_err(|e| PageError::store(e, &tr))?;
             let client_name = client
                 .as_ref()
-                .map(|c| {
-                    tr.pick(&c.app.name, c.app.name_en.as_deref().unwrap_or(&c.app.name))
-                        .to_owned()
-                })
+                .map(|c| crate::oauth::client_name(c, &tr))
                 .unwrap_or_else(|| g.client.to_string());
             let item_names: Vec<String> = g
                 .details
                 .items
                 .iter()
-                .map(|i| {
-                    st.catalog
-                        .item(i)
-                        .map(|x| tr.pick(&x.name_ja, &x.name_en).to_owned())
-                        .unwrap_or_else(|| i.to_string())
-                })
+                .map(|i| st.item_name(i.as_str(), &tr))
                 .collect();
             let year = g.details.tax_year.map(|y| format!(" ({y})")).unwrap_or_default();
             let fetches = st

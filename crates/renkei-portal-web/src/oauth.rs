@@ -766,6 +766,12 @@ pub(crate) async fn gather<S: crate::Store>(
     Ok((values, records))
 }
 
+/// A client's name in the page's language (Japanese when it gave no other).
+pub(crate) fn client_name(c: &ApiClient, tr: &Tr) -> String {
+    tr.pick(&c.app.name, c.app.name_en.as_deref().unwrap_or(&c.app.name))
+        .to_owned()
+}
+
 fn preview_digest(values: &[Value]) -> String {
     renkei_jose::sha256_b64(Value::Array(values.to_vec()).to_string().as_bytes())
 }
@@ -795,7 +801,7 @@ async fn authorize<S: crate::Store + Clone>(
                     header::SET_COOKIE,
                     HeaderValue::from_str(&format!(
                         "{NEXT_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600",
-                        crate::templates::encode_component(&back)
+                        renkei_jose::b64(back.as_bytes())
                     ))
                     .map_err(|_| PageError::bad(tr.s("consent_bad_request")))?,
                 );
@@ -837,39 +843,23 @@ async fn consent_page<S: crate::Store + Clone>(
     let d = &req.request.details;
     let items = values
         .iter()
-        .map(|v| {
-            let code = v["item"].as_str().unwrap_or_default();
-            let name = renkei_catalog::ItemCode::parse(code)
-                .ok()
-                .and_then(|c| {
-                    st.catalog
-                        .item(&c)
-                        .map(|i| tr.pick(&i.name_ja, &i.name_en).to_owned())
-                })
-                .unwrap_or_else(|| code.to_owned());
-            ConsentItem {
-                name,
-                year: v["tax_year"].as_u64().map(|y| y.to_string()),
-                source: v["provider"]
-                    .as_str()
-                    .map(|p| st.institution_name(p, &tr))
-                    .unwrap_or_else(|| tr.s("consent_no_data").to_owned()),
-                fields: if v["value"].is_null() {
-                    vec![(String::new(), tr.s("consent_no_data").to_owned())]
-                } else {
-                    crate::pages::fields(&v["value"], &tr)
-                },
-            }
+        .map(|v| ConsentItem {
+            name: st.item_name(v["item"].as_str().unwrap_or_default(), &tr),
+            year: v["tax_year"].as_u64().map(|y| y.to_string()),
+            source: v["provider"]
+                .as_str()
+                .map(|p| st.institution_name(p, &tr))
+                .unwrap_or_else(|| tr.s("consent_no_data").to_owned()),
+            fields: if v["value"].is_null() {
+                vec![(String::new(), tr.s("consent_no_data").to_owned())]
+            } else {
+                crate::pages::fields(&v["value"], &tr)
+            },
         })
         .collect();
     let page = ConsentPage {
         ctx: st.ctx(li, "consent_title", "/authorize").await,
-        client_name: tr
-            .pick(
-                &client.app.name,
-                client.app.name_en.as_deref().unwrap_or(&client.app.name),
-            )
-            .to_owned(),
+        client_name: client_name(client, &tr),
         corporate_number: client.app.corporate_number.to_string(),
         client_purpose: client.app.purpose.clone(),
         purpose: d.purpose.clone(),
@@ -893,7 +883,15 @@ pub(crate) struct DecideForm {
     preview_digest: String,
 }
 
-fn redirect_with(uri: &str, params: &[(&str, &str)]) -> Response {
+/// The 303 back to the client: `first` (the code, or the error), then
+/// `state` if the client sent one and `iss` (RFC 9207).
+fn authorization_response(req: &PushedRequest, issuer: &str, first: (&str, &str)) -> Response {
+    let mut params = vec![first];
+    if let Some(s) = &req.request.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", issuer));
+    let uri = &req.request.redirect_uri;
     let mut target = uri.to_owned();
     let mut sep = if uri.contains('?') { '&' } else { '?' };
     for (k, v) in params {
@@ -923,12 +921,11 @@ async fn decide<S: crate::Store + Clone>(
         match form.decision.as_str() {
             "decline" => {
                 metrics::counter!("renkei_consent_decisions_total", "decision" => "decline").increment(1);
-                let mut params = vec![("error", "access_denied")];
-                if let Some(s) = &req.request.state {
-                    params.push(("state", s));
-                }
-                params.push(("iss", st.issuer()));
-                Ok(redirect_with(&req.request.redirect_uri, &params))
+                Ok(authorization_response(
+                    &req,
+                    st.issuer(),
+                    ("error", "access_denied"),
+                ))
             }
             "approve" => {
                 let text = format!(
@@ -1026,12 +1023,7 @@ pub(crate) async fn commit_consent<S: crate::Store + Clone>(
     }
     metrics::counter!("renkei_consent_decisions_total", "decision" => "approve").increment(1);
     tracing::info!(client = %client.id, grant = %id, "consent given");
-    let mut params = vec![("code", code.as_str())];
-    if let Some(s) = &req.request.state {
-        params.push(("state", s));
-    }
-    params.push(("iss", st.issuer()));
-    Ok(redirect_with(&req.request.redirect_uri, &params))
+    Ok(authorization_response(&req, st.issuer(), ("code", &code)))
 }
 
 // ------------------------------------------------------------------- token
@@ -1529,24 +1521,7 @@ async fn fetch_result<S: crate::Store>(
 /// browser came from (only `/authorize` paths are honoured).
 pub(crate) fn next_after_login(headers: &HeaderMap) -> Option<String> {
     let raw = cookie(headers, NEXT_COOKIE)?;
-    let decoded = percent_decode(&raw)?;
+    let decoded = String::from_utf8(renkei_jose::unb64("next", &raw).ok()?).ok()?;
     (decoded.starts_with("/authorize?") && !decoded.contains("//") && !decoded.contains('\\'))
         .then_some(decoded)
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }

@@ -132,7 +132,7 @@ fn date_of(ms: i64) -> String {
 }
 
 impl<S: crate::Store> PortalState<S> {
-    fn item_name(&self, item: &str, tr: &Tr) -> String {
+    pub(crate) fn item_name(&self, item: &str, tr: &Tr) -> String {
         ItemCode::parse(item)
             .ok()
             .and_then(|c| self.catalog.item(&c))

@@ -38,9 +38,7 @@ fn client_from(row: &SqliteRow) -> Result<ApiClient, StoreError> {
     let keys: ClientKeys = from_json(row, "keys")?;
     let auth: ClientAuth = from_json(row, "auth")?;
     Ok(ApiClient {
-        id: parse_col("id", &get::<String>(row, "id")?, |s| {
-            ClientId::parse(s).ok_or("not a client id")
-        })?,
+        id: client_id_col(row, "id")?,
         app: ClientApplication {
             corporate_number: parse_col(
                 "corporate_number",
@@ -336,33 +334,19 @@ impl ConsentStore for SqlitePortalStore {
     }
 
     async fn insert_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        self.insert_bound_token(
             "INSERT INTO access_tokens (token_digest, grant_id, client, jkt, expires_at) VALUES (?, ?, ?, ?, ?)",
+            t,
         )
-        .bind(&t.token.0)
-        .bind(t.grant.as_str())
-        .bind(t.client.as_str())
-        .bind(&t.jkt)
-        .bind(t.expires_at.0)
-        .execute(&self.pool)
         .await
-        .map_err(store_err("insert token"))?;
-        Ok(())
     }
 
     async fn insert_refresh(&self, t: &TokenRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        self.insert_bound_token(
             "INSERT INTO refresh_tokens (token_digest, grant_id, client, jkt, expires_at) VALUES (?, ?, ?, ?, ?)",
+            t,
         )
-        .bind(&t.token.0)
-        .bind(t.grant.as_str())
-        .bind(t.client.as_str())
-        .bind(&t.jkt)
-        .bind(t.expires_at.0)
-        .execute(&self.pool)
         .await
-        .map_err(store_err("insert refresh token"))?;
-        Ok(())
     }
 
     async fn redeem_refresh(&self, token: &SecretDigest, jkt: &str) -> Result<RefreshRedemption, StoreError> {
@@ -388,13 +372,7 @@ impl ConsentStore for SqlitePortalStore {
             .await
             .map_err(store_err("spend refresh token"))?;
         tx.commit().await.map_err(store_err("commit refresh token"))?;
-        Ok(RefreshRedemption::Fresh(TokenRecord {
-            token: token.clone(),
-            grant,
-            client: client_id_col(&r, "client")?,
-            jkt: get(&r, "jkt")?,
-            expires_at: UnixMillis(get(&r, "expires_at")?),
-        }))
+        Ok(RefreshRedemption::Fresh(token_from(&r, token)?))
     }
 
     async fn token(&self, token: &SecretDigest) -> Result<Option<TokenRecord>, StoreError> {
@@ -403,15 +381,7 @@ impl ConsentStore for SqlitePortalStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("read token"))?
-            .map(|r| {
-                Ok(TokenRecord {
-                    token: token.clone(),
-                    grant: grant_id_col(&r, "grant_id")?,
-                    client: client_id_col(&r, "client")?,
-                    jkt: get(&r, "jkt")?,
-                    expires_at: UnixMillis(get(&r, "expires_at")?),
-                })
-            })
+            .map(|r| token_from(&r, token))
             .transpose()
     }
 
@@ -582,6 +552,32 @@ impl ConsentStore for SqlitePortalStore {
         }
         Ok(u)
     }
+}
+
+impl SqlitePortalStore {
+    /// Access and refresh tokens share their columns; `sql` names the table.
+    async fn insert_bound_token(&self, sql: &'static str, t: &TokenRecord) -> Result<(), StoreError> {
+        sqlx::query(sql)
+            .bind(&t.token.0)
+            .bind(t.grant.as_str())
+            .bind(t.client.as_str())
+            .bind(&t.jkt)
+            .bind(t.expires_at.0)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err("insert token"))?;
+        Ok(())
+    }
+}
+
+fn token_from(r: &SqliteRow, token: &SecretDigest) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        token: token.clone(),
+        grant: grant_id_col(r, "grant_id")?,
+        client: client_id_col(r, "client")?,
+        jkt: get(r, "jkt")?,
+        expires_at: UnixMillis(get(r, "expires_at")?),
+    })
 }
 
 fn client_id_col(row: &SqliteRow, col: &str) -> Result<ClientId, StoreError> {

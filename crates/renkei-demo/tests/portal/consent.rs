@@ -475,43 +475,15 @@ pub(crate) async fn consent_in_browser(
 }
 
 fn query_param(location: &str, name: &str) -> Option<String> {
-    let q = location.split_once('?')?.1;
-    q.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| {
-            let bytes = v.as_bytes();
-            let mut out = Vec::new();
-            let mut i = 0;
-            while i < bytes.len() {
-                if bytes[i] == b'%' {
-                    out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
-                    i += 3;
-                } else {
-                    out.push(bytes[i]);
-                    i += 1;
-                }
-            }
-            String::from_utf8(out).unwrap()
-        })
-    })
+    reqwest::Url::parse(location)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 async fn approved_bank(h: &super::Harness) -> RelyingParty {
-    let token = h.net.portal_admin_token.clone();
-    let (app, key) = bank_application(BANK);
-    let (status, c) = admin(&h.net, "POST", "/admin/v1/clients", Some(app), Some(&token)).await;
-    assert_eq!(status, 201, "{c}");
-    let id = c["client_id"].as_str().unwrap().to_owned();
-    let (status, _) = admin(
-        &h.net,
-        "POST",
-        &format!("/admin/v1/clients/{id}/approve"),
-        Some(json!({"by": "officer"})),
-        Some(&token),
-    )
-    .await;
-    assert_eq!(status, 200);
-    RelyingParty::new(&h.url(), &id, key).await
+    approved(&h.net, BANK).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1043,18 +1015,7 @@ async fn fapi_negative_cases_are_refused() {
     .await;
 
     // The person revokes the consent in the portal: the next fetch fails.
-    let mut person = {
-        let mut c = super::client::Client::new(&h.url());
-        let p = c.get("/login").await;
-        let code = p.id_text("login-code").unwrap();
-        renkei_portal_web::cardapp::CardApp::new(&h.url(), None)
-            .unwrap()
-            .approve(&code, &card, &super::pin())
-            .await
-            .unwrap();
-        c.post("/login/complete", &[("code", &code)]).await;
-        c
-    };
+    let mut person = h.login(&card).await;
     let page = person.get("/consents").await;
     let gid = tok["grant_id"].as_str().unwrap();
     assert!(page.body.contains(&format!("revoke-{gid}")), "{}", page.body);

@@ -54,7 +54,7 @@ pub use files::{
 };
 pub use identity::{INSTITUTION_URI_PREFIX, NetworkIdentity, ROLE_URI_PREFIX, Role};
 pub use key::{KeyAlgorithm, UnknownKeyAlgorithm};
-pub use peer::PeerCertificate;
+pub use peer::{PeerCertificate, certificate_fingerprint_hex};
 pub use serial::normalize_serial;
 pub use tls::{
     ALPN_PROTOCOLS, ClientAuth, Identity, TrustAnchors, client_config, crypto_provider, server_config,

@@ -58,6 +58,12 @@ pub(crate) fn fingerprint(der: &[u8]) -> [u8; 32] {
     Sha256::digest(der).into()
 }
 
+/// SHA-256 of a DER certificate as lowercase hex — how certificates are
+/// registered and pinned (for any certificate, not only the network's).
+pub fn certificate_fingerprint_hex(der: &[u8]) -> String {
+    serial::hex(&fingerprint(der))
+}
+
 fn identity_of(cert: &X509Certificate<'_>) -> Result<NetworkIdentity, PkiError> {
     let san = cert.subject_alternative_name().map_err(|e| PkiError::Der {
         what: "subject alternative name extension",

@@ -393,9 +393,7 @@ impl<S: crate::Store> PortalState<S> {
                     "tls_client_auth: present the registered client certificate at the mtls_endpoint_aliases",
                 ));
             };
-            let seen = renkei_crypto::sha256(&[der]);
-            let hex: String = seen.iter().map(|b| format!("{b:02x}")).collect();
-            if &hex != certificate_sha256 {
+            if &renkei_pki::certificate_fingerprint_hex(der) != certificate_sha256 {
                 self.outcome(&client, false).await;
                 return Err(OAuthError::invalid_client(
                     "tls_client_auth: the client certificate is not the registered one",

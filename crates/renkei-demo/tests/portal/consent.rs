@@ -1544,10 +1544,23 @@ async fn tls_client_auth_clients_authenticate_with_their_pinned_certificate() {
         .unwrap()
         .self_signed(&bank_key)
         .unwrap();
-    let fingerprint: String = renkei_crypto::sha256(&[bank_cert.der()])
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    // The fingerprint as the bank's operator computes it, with OpenSSL.
+    let pem_path = dir.path().join("bank-client.pem");
+    std::fs::write(&pem_path, bank_cert.pem()).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&pem_path)
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .replace(':', "")
+        .to_ascii_lowercase();
+    assert_eq!(fingerprint.len(), 64, "{fingerprint}");
     let (mut app, _) = bank_application(BANK);
     app["token_endpoint_auth_method"] = "tls_client_auth".into();
     app["tls_client_certificate_sha256"] = fingerprint.clone().into();

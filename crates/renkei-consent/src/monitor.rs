@@ -151,7 +151,14 @@ impl ClientWatch {
         self.tokens -= 1.0;
         self.trim(p, now);
         self.requests.push_back(now);
-        let last_minute = self.requests.iter().filter(|t| t.0 >= now.0 - 60_000).count() as u32;
+        // The deque is in time order: count back from the newest only, so a
+        // busy client's hour of history is not scanned on every request.
+        let last_minute = self
+            .requests
+            .iter()
+            .rev()
+            .take_while(|t| t.0 >= now.0 - 60_000)
+            .count() as u32;
         let minutes = (p.window_secs / 60).max(1);
         let average = self.requests.len() as u32 / minutes;
         let spike = last_minute >= p.volume_min

@@ -6,7 +6,14 @@
 //! file and for several hubs on one database (DESIGN.md §5). Only this
 //! crate and the SQLite one contain SQL.
 
+mod consent;
 mod db;
+mod group_commit;
+mod hub;
+mod node;
+mod portal;
+mod registry;
+mod registry_card;
 mod witness;
 
 pub use db::DbError;

@@ -1,39 +1,10 @@
-// Tests unwrap: a failure should stop the test with its backtrace.
-#![allow(clippy::unwrap_used, clippy::print_stderr)]
+//! The witness store.
 
-//! One behavioural suite per store trait, run against the embedded SQLite
-//! store and against PostgreSQL. The PostgreSQL half runs when
-//! `RENKEI_TEST_DATABASE_URL` is set (`.ci/run` sets it to a fresh database
-//! on this machine's server); each test works in its own schema.
-
+use crate::pg_url;
 use renkei_protocol::StoreError;
 use renkei_store_postgres::PgWitnessStore;
 use renkei_store_sqlite::{Durability, SqliteWitnessStore};
 use renkei_witness::{Known, WitnessStore};
-
-/// A fresh schema on the test database, as a URL that selects it; `None`
-/// when no database is configured.
-async fn pg_url(test: &str) -> Option<String> {
-    let Ok(base) = std::env::var("RENKEI_TEST_DATABASE_URL") else {
-        eprintln!("{test}: RENKEI_TEST_DATABASE_URL is not set; the PostgreSQL half is not run");
-        return None;
-    };
-    let schema = format!(
-        "t_{}_{}",
-        test,
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let pool = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options[search_path]={schema}"))
-}
 
 fn known(size: u64, byte: u8) -> Known {
     Known {

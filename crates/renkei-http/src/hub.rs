@@ -19,7 +19,7 @@ use renkei_hub::{
 };
 use renkei_ids::{CorporateNumber, LinkId, MessageId};
 use renkei_pki::{PeerCertificate, Role, WriteMode};
-use renkei_protocol::{Denial, DenialCode, SignedAnswer, SignedRequest, UnixMillis};
+use renkei_protocol::{Denial, DenialCode, SignedAnswer, SignedRequest, StoreError, UnixMillis};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -265,6 +265,7 @@ pub async fn start_hub<S: HubStore + Clone>(
         Duration::from_millis(settings.log.checkpoint_interval_ms.max(10)),
     ));
     let retention = tokio::spawn(crate::hub_log::retain(state.clone(), settings.log.retention_days));
+    let directory = tokio::spawn(refresh_directory(state.clone()));
     tracing::info!(network = %network.addr, admin = %admin.addr, log = %log_server.addr, suite = %settings.suite, "hub started");
     Ok(RunningHub {
         network,
@@ -273,11 +274,19 @@ pub async fn start_hub<S: HubStore + Clone>(
         trust,
         verifying_key,
         log_verifier,
-        tasks: vec![crl_task, publisher, retention],
+        tasks: vec![crl_task, publisher, retention, directory],
     })
 }
 
 impl<S: HubStore> HubState<S> {
+    /// Replace the in-memory directory with the store's: registrations
+    /// and suspensions made through another hub on the same store.
+    async fn reload_directory(&self) -> Result<(), StoreError> {
+        let fresh: HashMap<_, _> = self.store.institutions().await?.into_iter().map(|i| (i.id, i)).collect();
+        *self.directory.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+
     fn lookup(&self, id: &CorporateNumber) -> Option<Institution> {
         self.directory
             .read()
@@ -323,6 +332,21 @@ impl<S: HubStore> HubState<S> {
                 ))
                 .with_query_id(Some(query_id)))
             }
+        }
+    }
+}
+
+/// How soon a suspension made through one hub holds at the others on the
+/// same store.
+const DIRECTORY_REFRESH: Duration = Duration::from_secs(1);
+
+async fn refresh_directory<S: HubStore>(st: Arc<HubState<S>>) {
+    let mut tick = tokio::time::interval(DIRECTORY_REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = st.reload_directory().await {
+            tracing::warn!(error = %e, "cannot refresh the institution directory; keeping the last one");
         }
     }
 }
@@ -373,6 +397,29 @@ async fn linkage<S: HubStore>(
         st.security_event(&denial, Some(peer_institution), Some(r.message_id), now)
             .await;
         return Err(denial.into());
+    }
+    // Other hub processes on the same store saw other ids: claim this one
+    // for all of them (the in-memory guard above only knows this process).
+    let forget_after = r.issued_at.plus_ms(st.core.policy().max_skew_ms);
+    match st.store.claim_message(r.requester, r.message_id, forget_after).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let denial = Denial::new(
+                DenialCode::Replayed,
+                format!("message id {} was already received", r.message_id),
+            );
+            st.security_event(&denial, Some(peer_institution), Some(r.message_id), now)
+                .await;
+            return Err(denial.into());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot claim a message id; refusing the request");
+            return Err(Denial::new(
+                DenialCode::HubUnavailable,
+                "the hub could not check the message id for replay; retry with a new message id",
+            )
+            .into());
+        }
     }
     let requester =
         requester.ok_or_else(|| ApiError::internal("linkage", "requester vanished after authentication"))?;
@@ -710,14 +757,13 @@ async fn set_status<S: HubStore>(
             format!("institution {id} is not registered"),
         ));
     }
-    let mut dir = st.directory.write().unwrap_or_else(|p| p.into_inner());
-    let entry = dir
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::internal("set status", "directory out of step with the store"))?;
-    entry.status = status;
-    entry.updated_at = now;
+    // Another hub on the same store may have registered it: read back.
+    st.reload_directory().await?;
+    let entry = st
+        .lookup(&id)
+        .ok_or_else(|| ApiError::internal("set status", "institution vanished after its status changed"))?;
     tracing::info!(institution = %id, status = status.as_str(), "institution status changed");
-    Ok(Json(institution_wire(entry)))
+    Ok(Json(institution_wire(&entry)))
 }
 
 #[derive(Debug, Deserialize)]

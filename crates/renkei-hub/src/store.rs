@@ -12,7 +12,9 @@ use crate::institution::{Institution, InstitutionStatus};
 use crate::log::LogHead;
 use crate::record::{ProvisionRecord, RecordFilter, SecurityEvent, SubjectTag};
 
-/// What the hub keeps. Implementations: `renkei-store-sqlite` (embedded).
+/// What the hub keeps. Implementations: `renkei-store-sqlite` (embedded,
+/// one hub process) and `renkei-store-postgres` (several hub processes on
+/// one database serving one log).
 ///
 /// `append_record` must return only once the record is durable: the HTTP
 /// layer answers the requester after it returns, and the law (and the
@@ -47,6 +49,18 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         since: UnixMillis,
     ) -> impl Future<Output = Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError>> + Send;
+
+    /// Claim a request's message id for every hub process sharing this
+    /// store, until `forget_after`; `Ok(false)` if another process already
+    /// claimed it (a replay sent to another hub). The core's in-memory guard
+    /// runs first, so a store that only one process uses may answer
+    /// `Ok(true)` without I/O.
+    fn claim_message(
+        &self,
+        requester: CorporateNumber,
+        id: MessageId,
+        forget_after: UnixMillis,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     fn append_security_event(
         &self,

@@ -22,6 +22,8 @@ pub enum DbError {
         version: i64,
         source: sqlx::Error,
     },
+    #[error("the database's contents disagree: {reason}")]
+    Inconsistent { reason: String },
     #[error("{component} has schema version {found}, newer than this renkei knows ({known}); upgrade renkei")]
     TooNew {
         component: &'static str,
@@ -141,4 +143,37 @@ where
     T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
     row.try_get(col).map_err(|e| corrupt(col, e))
+}
+
+/// Parse a stored text column with the domain's parser; a failure is a
+/// corrupt store.
+pub(crate) fn parse_col<T, E: std::fmt::Display>(
+    what: &str,
+    s: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, StoreError> {
+    parse(s).map_err(|e| corrupt(what, e))
+}
+
+/// PostgreSQL binds at most this many parameters in one statement:
+/// multi-row statements go in chunks of `MAX_BINDS / columns` rows.
+pub(crate) const MAX_BINDS: usize = 65_535;
+
+/// A caller's number as a BIGINT: one beyond `i64` is refused, not wrapped.
+pub(crate) fn to_i64(what: &str, v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|e| corrupt(what, e))
+}
+
+/// A stored BIGINT that must not be negative.
+pub(crate) fn to_u64(what: &str, v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|e| corrupt(what, e))
+}
+
+/// PostgreSQL text cannot hold NUL: a caller's text with one is refused
+/// before anything is written (SQLite would store it).
+pub(crate) fn text_fits(what: &str, s: &str) -> Result<(), StoreError> {
+    if s.contains('\0') {
+        return Err(corrupt(what, "contains NUL, which PostgreSQL text cannot hold"));
+    }
+    Ok(())
 }

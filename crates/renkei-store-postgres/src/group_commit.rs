@@ -11,8 +11,8 @@
 use std::future::Future;
 
 use renkei_protocol::StoreError;
+use sqlx::Acquire;
 use sqlx::postgres::{PgConnection, PgPool};
-use sqlx::{Acquire, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) const MAX_BATCH: usize = 1024;
@@ -48,7 +48,12 @@ impl<T> Clone for GroupCommit<T> {
 impl<T: Appendable> GroupCommit<T> {
     /// Start the writer on `pool`; `on_commit` sees the state after every
     /// durable commit.
-    pub(crate) fn start(pool: PgPool, state: T::State, on_commit: OnCommit<T::State>, what: &'static str) -> Self {
+    pub(crate) fn start(
+        pool: PgPool,
+        state: T::State,
+        on_commit: OnCommit<T::State>,
+        what: &'static str,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         tokio::spawn(writer(pool, rx, state, on_commit, what));
         Self { tx }
@@ -73,7 +78,12 @@ async fn commit_batch<T: Appendable>(
 ) -> Result<u64, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
-    let first = T::insert_batch(tx.acquire().await?, batch.iter().map(|(row, _)| row).collect(), state).await?;
+    let first = T::insert_batch(
+        tx.acquire().await?,
+        batch.iter().map(|(row, _)| row).collect(),
+        state,
+    )
+    .await?;
     tx.commit().await?;
     Ok(first)
 }

@@ -17,4 +17,5 @@ mod registry_card;
 mod witness;
 
 pub use db::DbError;
+pub use hub::{HEAD_REFRESH, PgHubStore};
 pub use witness::PgWitnessStore;

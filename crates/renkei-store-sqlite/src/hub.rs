@@ -416,7 +416,8 @@ impl HubStore for SqliteHubStore {
     async fn records(&self, f: RecordFilter) -> Result<Vec<(u64, ProvisionRecord)>, StoreError> {
         let mut q = QueryBuilder::new("SELECT * FROM records WHERE 1 = 1");
         if let Some(after) = f.after_seq {
-            q.push(" AND seq > ").push_bind(after as i64);
+            // Nothing follows a number beyond i64 (it must not wrap).
+            q.push(" AND seq > ").push_bind(i64::try_from(after).unwrap_or(i64::MAX));
         }
         if let Some(r) = f.requester {
             q.push(" AND requester = ").push_bind(r.to_string());
@@ -460,6 +461,12 @@ impl HubStore for SqliteHubStore {
                 ))
             })
             .collect()
+    }
+
+    async fn claim_message(&self, _: CorporateNumber, _: MessageId, _: UnixMillis) -> Result<bool, StoreError> {
+        // One file, one hub process: the core's in-memory guard has seen
+        // every id this store will ever be asked about.
+        Ok(true)
     }
 
     async fn append_security_event(&self, e: SecurityEvent) -> Result<(), StoreError> {
@@ -557,7 +564,7 @@ impl HubStore for SqliteHubStore {
             "INSERT INTO checkpoints (size, note, created_at) VALUES (?, ?, ?) \
              ON CONFLICT (size) DO UPDATE SET note = excluded.note",
         )
-        .bind(size as i64)
+        .bind(i64::try_from(size).map_err(|_| corrupt("checkpoint size", "does not fit an INTEGER"))?)
         .bind(note)
         .bind(at.0)
         .execute(&self.pool)

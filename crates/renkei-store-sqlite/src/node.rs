@@ -110,7 +110,7 @@ pub(crate) async fn list_records(
     limit: u32,
 ) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
     let rows = sqlx::query("SELECT * FROM records WHERE seq > ? ORDER BY seq LIMIT ?")
-        .bind(after_seq.map_or(-1, |s| s as i64))
+        .bind(after_seq.map_or(-1, |s| i64::try_from(s).unwrap_or(i64::MAX)))
         .bind(i64::from(limit.clamp(1, 10_000)))
         .fetch_all(pool)
         .await

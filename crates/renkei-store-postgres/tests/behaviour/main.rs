@@ -9,6 +9,7 @@
 //! One module per store; each has a generic `…_behaves(&impl Trait)` and
 //! runs it on both backends.
 
+mod hub;
 mod witness;
 
 /// A fresh schema on the test database, as a URL that selects it; `None`

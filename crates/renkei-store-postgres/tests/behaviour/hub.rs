@@ -1,0 +1,456 @@
+//! The hub store: records, the transparency log, institutions, tokens; and
+//! on PostgreSQL, several hub processes sharing one log.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use renkei_catalog::{ItemCode, KindCode, OfficeWorkCode, RowId, TableRowRef};
+use renkei_crypto::{SealingKeyPair, SigningKey, Suite};
+use renkei_hub::log::{hash_from_stored, stored_needed};
+use renkei_hub::{
+    Endpoint, HubStore, Institution, InstitutionStatus, Outcome, ProvisionRecord, RecordFilter,
+    SecurityEvent, SubjectTag,
+};
+use renkei_ids::{CorporateNumber, MessageId, QueryId};
+use renkei_log::tree::NodeId;
+use renkei_protocol::{DenialCode, FiscalYear, StoreError, UnixMillis};
+use renkei_store_postgres::{HEAD_REFRESH, PgHubStore};
+use renkei_store_sqlite::{Durability, SqliteHubStore};
+
+use crate::pg_url;
+
+fn corp(n: u64) -> CorporateNumber {
+    CorporateNumber::from_base_number(n).unwrap()
+}
+
+fn record(i: u64) -> ProvisionRecord {
+    ProvisionRecord {
+        leaf: renkei_hub::LogLeaf {
+            query_id: QueryId::random(),
+            message_id: MessageId::random(),
+            request_digest: [i as u8; 32],
+            requester: corp(1 + i % 2),
+            provider: corp(3),
+            office_work: OfficeWorkCode::parse("child_allowance").unwrap(),
+            item: ItemCode::parse("resident_tax_income").unwrap(),
+            fiscal_year: Some(FiscalYear::new(2025).unwrap()),
+            table_row: i.is_multiple_of(2).then(|| TableRowRef {
+                table_version: "2026.1".into(),
+                row_id: RowId::parse("R0101").unwrap(),
+            }),
+            requested_at: UnixMillis(1_000 + i as i64),
+            provided_at: i.is_multiple_of(2).then_some(UnixMillis(2_000)),
+            commitment: (!i.is_multiple_of(3)).then_some([i as u8; 32]),
+            consent: i.is_multiple_of(4).then(|| format!("grant-{i}")),
+            hidden_until: i.is_multiple_of(7).then_some(UnixMillis(9_000)),
+            hidden_reason: i.is_multiple_of(7).then(|| "investigation".to_owned()),
+            outcome: if i.is_multiple_of(2) {
+                Outcome::Provided
+            } else {
+                Outcome::Denied(DenialCode::NotPermitted)
+            },
+            non_disclosure: i.is_multiple_of(5),
+        },
+        subject: (!i.is_multiple_of(3)).then_some(SubjectTag([7; 32])),
+    }
+}
+
+fn all() -> RecordFilter {
+    RecordFilter {
+        limit: 10_000,
+        ..Default::default()
+    }
+}
+
+/// Append `range` concurrently; the sequence numbers they got.
+async fn append_all<S: HubStore + Clone>(s: &S, range: std::ops::Range<u64>) -> Vec<u64> {
+    let tasks: Vec<_> = range
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.append_record(record(i)).await.unwrap() })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// The root computed independently from every leaf the store holds.
+async fn independent_root(s: &impl HubStore, size: u64) -> renkei_log::hash::Hash {
+    let mut f = renkei_log::Frontier::new();
+    for l in s.leaves(0, size).await.unwrap() {
+        let leaf = l.unwrap();
+        renkei_hub::LogLeaf::decode(&leaf).unwrap();
+        f.push(renkei_log::leaf_hash(&leaf));
+    }
+    f.root()
+}
+
+/// What every hub store must do; `open` opens the same store again (a
+/// restart).
+async fn hub_store_behaves<S, F, Fut>(open: F)
+where
+    S: HubStore + Clone,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    let store = open().await;
+    assert_eq!(store.log_head().size, 0);
+    assert_eq!(store.latest_checkpoint().await.unwrap(), None);
+
+    // Concurrent appends share commits but every one gets its own number,
+    // densely from 0.
+    let seqs: HashSet<u64> = append_all(&store, 0..700).await.into_iter().collect();
+    assert_eq!(seqs, (0..700).collect());
+    let head = store.log_head();
+    assert_eq!(head.size, 700);
+    assert_eq!(independent_root(&store, 700).await, head.root);
+
+    // Records round-trip field by field.
+    let records = store.records(all()).await.unwrap();
+    assert_eq!(records.len(), 700);
+    assert!(records.windows(2).all(|w| w[0].0 < w[1].0), "ordered by seq");
+    for i in [0u64, 1, 3, 4, 7, 10, 35] {
+        let (seq, got) = records
+            .iter()
+            .find(|(_, r)| {
+                r.leaf.request_digest == [i as u8; 32] && r.leaf.requested_at.0 == 1_000 + i as i64
+            })
+            .unwrap();
+        let mut expected = record(i);
+        expected.leaf.query_id = got.leaf.query_id;
+        expected.leaf.message_id = got.leaf.message_id;
+        assert_eq!(got, &expected);
+        // The leaf is the record's leaf.
+        let leaf = store.leaves_at(vec![*seq]).await.unwrap()[seq].clone().unwrap();
+        assert_eq!(leaf, got.leaf_bytes());
+    }
+
+    // Filters: subject, requester, provider, after, limit.
+    let subject = store
+        .records(RecordFilter {
+            subject: Some(SubjectTag([7; 32])),
+            ..all()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        subject.len(),
+        (0..700u64).filter(|i| !i.is_multiple_of(3)).count()
+    );
+    assert!(
+        subject
+            .iter()
+            .all(|(_, r)| r.subject == Some(SubjectTag([7; 32])))
+    );
+    let by_requester = store
+        .records(RecordFilter {
+            requester: Some(corp(2)),
+            ..all()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_requester.len(), 350);
+    assert!(by_requester.iter().all(|(_, r)| r.leaf.requester == corp(2)));
+    let none = store
+        .records(RecordFilter {
+            provider: Some(corp(1)),
+            ..all()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let page = store
+        .records(RecordFilter {
+            after_seq: Some(100),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![101, 102, 103, 104, 105]
+    );
+    // Nothing follows the largest number (it must not wrap to -1 and
+    // return everything).
+    let beyond = store
+        .records(RecordFilter {
+            after_seq: Some(u64::MAX),
+            ..all()
+        })
+        .await
+        .unwrap();
+    assert_eq!(beyond.len(), 0);
+
+    // Replay seeding: requested_at 1150..=1699.
+    assert_eq!(
+        store.recent_message_ids(UnixMillis(1_150)).await.unwrap().len(),
+        550
+    );
+
+    // Proofs from stored nodes verify against the head.
+    for index in [0u64, 1, 255, 256, 511, 699] {
+        let nodes = renkei_log::inclusion_nodes(index, 700);
+        let stored = store.stored_hashes(stored_needed(&nodes)).await.unwrap();
+        let mut get = |n: NodeId| hash_from_stored(n, &stored).unwrap();
+        let proof = renkei_log::prove_inclusion(index, 700, &mut get).unwrap();
+        let leaf = store.leaves_at(vec![index]).await.unwrap()[&index]
+            .clone()
+            .unwrap();
+        renkei_log::verify_inclusion(index, 700, &renkei_log::leaf_hash(&leaf), &proof, &head.root).unwrap();
+    }
+    // Asking for leaves that do not exist is an error, not a short answer.
+    assert!(matches!(
+        store.leaves_at(vec![5, 700]).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(store.leaves(690, 20).await, Err(StoreError::Corrupt(_))));
+
+    // Restart: the frontier is rebuilt and the log continues consistently.
+    drop(store);
+    let store = open().await;
+    assert_eq!(store.log_head(), head);
+    assert_eq!(store.append_record(record(1)).await.unwrap(), 700);
+    let new = store.log_head();
+    let nodes = renkei_log::consistency_nodes(700, 701);
+    let stored = store.stored_hashes(stored_needed(&nodes)).await.unwrap();
+    let mut get = |n: NodeId| hash_from_stored(n, &stored).unwrap();
+    let proof = renkei_log::prove_consistency(700, 701, &mut get).unwrap();
+    renkei_log::verify_consistency(700, 701, &head.root, &new.root, &proof).unwrap();
+
+    // Pruning deletes leaf data and record rows before the cut, never hashes.
+    let pruned = store.prune_before(UnixMillis(1_100)).await.unwrap();
+    assert_eq!(pruned, 101, "requested_at 1000..1099 and the re-appended 1001");
+    let after = store.leaves(0, 701).await.unwrap();
+    assert!(after[..100].iter().all(Option::is_none));
+    assert!(after[100..700].iter().all(Option::is_some));
+    assert!(after[700].is_none());
+    assert_eq!(store.records(all()).await.unwrap().len(), 600);
+    assert_eq!(store.log_head(), new);
+    drop(store);
+    let store = open().await;
+    assert_eq!(store.log_head(), new, "hashes survive pruning and a restart");
+    assert_eq!(
+        store.append_record(record(2)).await.unwrap(),
+        701,
+        "no index is reused"
+    );
+
+    // Checkpoints: the latest size wins; a size's note can be replaced.
+    for (size, note, at) in [
+        (700, "note 700", 1),
+        (701, "note 701", 2),
+        (701, "note 701 cosigned", 3),
+    ] {
+        store
+            .save_checkpoint(size, note.into(), UnixMillis(at))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.latest_checkpoint().await.unwrap(),
+        Some((701, "note 701 cosigned".into()))
+    );
+    let huge = store.save_checkpoint(u64::MAX, "x".into(), UnixMillis(4)).await;
+    assert!(matches!(huge, Err(StoreError::Corrupt(_))), "{huge:?}");
+    assert_eq!(store.latest_checkpoint().await.unwrap().unwrap().0, 701);
+
+    // Person tokens: the first subject for a token stays.
+    store
+        .save_person_token([1; 32], SubjectTag([2; 32]), UnixMillis(1))
+        .await
+        .unwrap();
+    store
+        .save_person_token([1; 32], SubjectTag([9; 32]), UnixMillis(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.subject_for_token([1; 32]).await.unwrap(),
+        Some(SubjectTag([2; 32]))
+    );
+    assert_eq!(store.subject_for_token([3; 32]).await.unwrap(), None);
+
+    // Security events: newest first, limited.
+    for (i, code) in [
+        DenialCode::BadSignature,
+        DenialCode::Replayed,
+        DenialCode::NotPermitted,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .append_security_event(SecurityEvent {
+                at: UnixMillis(i as i64),
+                code,
+                peer: (i != 1).then(|| corp(1)),
+                message_id: (i == 2).then(MessageId::random),
+                detail: format!("event {i}"),
+            })
+            .await
+            .unwrap();
+    }
+    let events = store.security_events(2).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(),
+        vec!["event 2", "event 1"]
+    );
+    assert_eq!(events[1].peer, None);
+    assert!(events[0].message_id.is_some());
+
+    // Institutions: every suite's keys round-trip; status changes.
+    for suite in Suite::ALL {
+        let inst = Institution {
+            id: corp(if suite == Suite::default() { 10 } else { 11 }),
+            name: "世田谷区".into(),
+            kind: KindCode::parse("municipality").unwrap(),
+            endpoint: Endpoint::parse("https://127.0.0.1:9443").unwrap(),
+            tls_certificate: [3; 32],
+            signing_key: SigningKey::generate(suite.signature()).verifying_key(),
+            sealing_key: SealingKeyPair::generate(suite.sealing()).public_key(),
+            status: InstitutionStatus::Active,
+            updated_at: UnixMillis(5),
+        };
+        store.upsert_institution(&inst).await.unwrap();
+        assert!(store.institutions().await.unwrap().contains(&inst));
+        let renamed = Institution {
+            name: "世田谷区役所".into(),
+            ..inst.clone()
+        };
+        store.upsert_institution(&renamed).await.unwrap();
+        assert!(store.institutions().await.unwrap().contains(&renamed));
+        assert!(
+            store
+                .set_institution_status(inst.id, InstitutionStatus::Suspended, UnixMillis(6))
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        !store
+            .set_institution_status(corp(99), InstitutionStatus::Suspended, UnixMillis(6))
+            .await
+            .unwrap()
+    );
+    let institutions = store.institutions().await.unwrap();
+    assert_eq!(institutions.len(), 2);
+    assert!(
+        institutions
+            .iter()
+            .all(|i| i.status == InstitutionStatus::Suspended && i.updated_at == UnixMillis(6))
+    );
+}
+
+#[tokio::test]
+async fn hub_store_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.sqlite");
+    hub_store_behaves(|| {
+        let path = path.clone();
+        async move { SqliteHubStore::open(&path, Durability::Normal).await.unwrap() }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn hub_store_on_postgres() {
+    let Some(url) = pg_url("hub").await else {
+        return;
+    };
+    hub_store_behaves(|| {
+        let url = url.clone();
+        async move { PgHubStore::open(&url).await.unwrap() }
+    })
+    .await;
+}
+
+/// Two hub processes on one database: one log, dense numbers, each hub's
+/// head follows the other's appends, and a message id claimed at one hub
+/// is a replay at the other.
+#[tokio::test]
+async fn two_hubs_on_one_database_keep_one_log() {
+    let Some(url) = pg_url("two_hubs").await else {
+        return;
+    };
+    let a = PgHubStore::open(&url).await.unwrap();
+    let b = PgHubStore::open(&url).await.unwrap();
+    // Forty waves in which both hubs append at once.
+    let (mut from_a, mut from_b) = (Vec::new(), Vec::new());
+    for wave in 0..40u64 {
+        let (x, y) = tokio::join!(
+            append_all(&a, wave * 20..wave * 20 + 10),
+            append_all(&b, wave * 20 + 10..wave * 20 + 20)
+        );
+        from_a.extend(x);
+        from_b.extend(y);
+    }
+    let all_seqs: HashSet<u64> = from_a.iter().chain(&from_b).copied().collect();
+    assert_eq!(all_seqs.len(), 800, "no number given twice");
+    assert_eq!(all_seqs, (0..800).collect(), "no gap");
+    // Both wrote throughout: neither hub's numbers form one block.
+    for mine in [&from_a, &from_b] {
+        let span = mine.iter().max().unwrap() - mine.iter().min().unwrap() + 1;
+        assert!(span > mine.len() as u64, "numbers interleave");
+    }
+
+    // Each head catches up with the other hub's appends.
+    tokio::time::sleep(HEAD_REFRESH * 3).await;
+    let root = independent_root(&a, 800).await;
+    for s in [&a, &b] {
+        let head = s.log_head();
+        assert_eq!((head.size, head.root), (800, root));
+    }
+    // Appends after a gap continue the same tree.
+    let next = b.append_record(record(900)).await.unwrap();
+    assert_eq!(next, 800);
+    let c = PgHubStore::open(&url).await.unwrap();
+    assert_eq!(
+        c.log_head(),
+        b.log_head(),
+        "a third hub starting now sees the same log"
+    );
+    assert_eq!(a.append_record(record(901)).await.unwrap(), 801);
+    assert_eq!(independent_root(&c, 802).await, a.log_head().root);
+
+    // Message ids: one claim across all hubs.
+    let (requester, id) = (corp(1), MessageId::random());
+    assert!(
+        a.claim_message(requester, id, UnixMillis(i64::MAX))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.claim_message(requester, id, UnixMillis(i64::MAX))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !a.claim_message(requester, id, UnixMillis(i64::MAX))
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.claim_message(corp(2), id, UnixMillis(i64::MAX)).await.unwrap(),
+        "ids are per requester"
+    );
+}
+
+#[tokio::test]
+async fn a_hub_database_that_disagrees_with_itself_is_refused() {
+    let Some(url) = pg_url("hub_inconsistent").await else {
+        return;
+    };
+    let s = PgHubStore::open(&url).await.unwrap();
+    append_all(&s, 0..20).await;
+    drop(s);
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE log_state SET size = 10")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = PgHubStore::open(&url).await.unwrap_err().to_string();
+    assert!(err.contains("beyond the log's size 10"), "{err}");
+}

@@ -27,6 +27,8 @@ pub struct DemoOptions {
     pub seed: u64,
     pub suite: Suite,
     pub durability: Durability,
+    /// Every role on this PostgreSQL database instead of SQLite files.
+    pub database_url: Option<String>,
     pub progress: bool,
     /// Print the trace (tests turn it off).
     pub print: bool,
@@ -156,6 +158,13 @@ pub async fn run(opts: DemoOptions) -> Result<DemoRun> {
     let mut net_opts = NetworkOptions::new(&dir);
     net_opts.suite = opts.suite;
     net_opts.durability = opts.durability;
+    net_opts.database_url = opts.database_url.clone();
+    if let Some(url) = &opts.database_url {
+        say(format!(
+            "stores: PostgreSQL at {}, one schema per role",
+            redact_password(url)
+        ));
+    }
     let network = Network::start(net_opts).await?;
     say(format!(
         "network up in {:.1} s: hub {}, registry {}, {} institution nodes (mutual TLS, {} certificates)",
@@ -380,4 +389,36 @@ pub fn how_to_reach(run: &DemoRun) -> String {
             .map(|c| format!("    {}  {} — {}\n", c.dir.display(), c.holder, c.about))
             .collect::<String>(),
     )
+}
+
+/// A database URL as it may be shown: without its password.
+fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_password;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redact_password("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(
+            redact_password("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(redact_password("postgres://h/db"), "postgres://h/db");
+    }
 }

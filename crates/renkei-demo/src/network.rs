@@ -22,6 +22,7 @@ use renkei_http::{Expect, LocalClient, NetClient, TlsFiles, TrustState};
 use renkei_ids::CorporateNumber;
 use renkei_pki::{Identity, NetworkCa, RevocationReason, Role, TrustAnchors, WriteMode};
 use renkei_portal_web::{InstitutionName, PortalSettings, RunningPortal, Source, start_portal};
+use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::{
     Durability, SqliteHubStore, SqliteNodeStore, SqlitePortalStore, SqliteRegistryStore, SqliteWitnessStore,
 };
@@ -54,6 +55,12 @@ pub struct NetworkOptions {
     pub hub_binary: Option<PathBuf>,
     /// The portal's monitor of API clients (tests lower the thresholds).
     pub consent_monitor: renkei_consent::MonitorPolicy,
+    /// Keep every role's data in this PostgreSQL database (each role in a
+    /// schema of its own) instead of SQLite files.
+    pub database_url: Option<String>,
+    /// Hub processes on the shared database behind one balanced address
+    /// (more than one needs `hub_binary` and `database_url`).
+    pub hubs: usize,
 }
 
 impl NetworkOptions {
@@ -68,6 +75,8 @@ impl NetworkOptions {
             checkpoint_interval_ms: 1000,
             catalog: None,
             hub_binary: None,
+            database_url: None,
+            hubs: 1,
             // A demo is one person clicking and benchmarks driving flows
             // back to back: limits far above either.
             consent_monitor: renkei_consent::MonitorPolicy {
@@ -88,7 +97,9 @@ pub struct NodeHandle {
     pub local: LocalClient,
     pub files: RoleFiles,
     pub settings: NodeSettings,
+    /// The SQLite file, or the PostgreSQL URL (with its schema) of the store.
     pub store_path: PathBuf,
+    pub database_url: Option<String>,
 }
 
 impl NodeHandle {
@@ -180,9 +191,46 @@ fn registration(spec: &InstitutionSpec, files: &RoleFiles, endpoint: &str) -> Re
     })
 }
 
+/// Where one role keeps its data: `None` for its SQLite file, or its own
+/// schema of the network's PostgreSQL database.
+async fn role_database(options: &NetworkOptions, prefix: &str, role: &str) -> Result<Option<String>> {
+    match &options.database_url {
+        None => Ok(None),
+        Some(base) => Ok(Some(
+            renkei_store_postgres::schema_url(base, &format!("{prefix}_{role}"))
+                .await
+                .with_context(|| format!("preparing the {role} schema"))?,
+        )),
+    }
+}
+
+/// Open a role's store on the backend chosen and hand it to `start`,
+/// which is generic over the store type.
+macro_rules! with_store {
+    ($url:expr, $sqlite:expr, $pg:ty, |$store:ident| $start:expr) => {
+        match $url {
+            Some(url) => {
+                let $store = <$pg>::open(url).await?;
+                $start
+            }
+            None => {
+                let $store = $sqlite.await?;
+                $start
+            }
+        }
+    };
+}
+
 impl Network {
     /// Provision everything under `options.data_dir` and start every role.
     pub async fn start(options: NetworkOptions) -> Result<Self> {
+        if options.hubs > 1 && (options.hub_binary.is_none() || options.database_url.is_none()) {
+            bail!(
+                "several hubs need hub processes (hub_binary) sharing a PostgreSQL database (database_url)"
+            );
+        }
+        // Schemas of this network: unique, so runs never see each other's data.
+        let prefix = format!("rk{}", UnixMillis::now().0);
         let dir = &options.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let suite = options.suite;
@@ -230,9 +278,12 @@ impl Network {
             }],
             crl_poll_secs: options.crl_poll_secs,
         };
-        let witness_store =
-            SqliteWitnessStore::open(&witness_dir.join("witness.sqlite"), options.durability).await?;
-        let witness = start_witness(&witness_settings, witness_store).await?;
+        let witness = with_store!(
+            &role_database(&options, &prefix, "witness").await?,
+            SqliteWitnessStore::open(&witness_dir.join("witness.sqlite"), options.durability),
+            renkei_store_postgres::PgWitnessStore,
+            |store| start_witness(&witness_settings, store).await?
+        );
         let mut witness_settings = witness_settings;
         witness_settings.listen = witness.server.addr;
         write_config(&witness_dir.join("witness.toml"), &witness_settings)?;
@@ -264,8 +315,12 @@ impl Network {
         };
         let (hub, hub_settings) = match &options.hub_binary {
             None => {
-                let hub_store = SqliteHubStore::open(&hub_dir.join("hub.sqlite"), options.durability).await?;
-                let hub = start_hub(&hub_settings, hub_store).await?;
+                let hub = with_store!(
+                    &role_database(&options, &prefix, "hub").await?,
+                    SqliteHubStore::open(&hub_dir.join("hub.sqlite"), options.durability),
+                    renkei_store_postgres::PgHubStore,
+                    |store| start_hub(&hub_settings, store).await?
+                );
                 let mut hub_settings = hub_settings;
                 hub_settings.listen = hub.network.addr;
                 hub_settings.admin_listen = hub.admin.addr;
@@ -274,14 +329,26 @@ impl Network {
                 (HubHandle::in_process(hub), hub_settings)
             }
             Some(binary) => {
-                let mut hub_settings = hub_settings;
-                hub_settings.listen = free_port()?;
-                hub_settings.admin_listen = free_port()?;
-                hub_settings.log.listen = free_port()?;
-                let config = hub_dir.join("hub.toml");
-                write_config(&config, &hub_settings)?;
-                let handle = HubHandle::process(binary, &config, &hub_settings, &ca_dir).await?;
-                (handle, hub_settings)
+                let database = role_database(&options, &prefix, "hub").await?;
+                let mut configs = Vec::new();
+                let mut first = None;
+                for i in 0..options.hubs.max(1) {
+                    let mut s = hub_settings.clone();
+                    s.listen = free_port()?;
+                    s.admin_listen = free_port()?;
+                    s.log.listen = free_port()?;
+                    let config = hub_dir.join(if i == 0 {
+                        "hub.toml".to_owned()
+                    } else {
+                        format!("hub-{i}.toml")
+                    });
+                    write_config(&config, &s)?;
+                    configs.push((config, s.clone()));
+                    first.get_or_insert(s);
+                }
+                let first = first.context("at least one hub")?;
+                let handle = HubHandle::processes(binary, &configs, &ca_dir, database).await?;
+                (handle, first)
             }
         };
         let hub_url = hub.url();
@@ -335,9 +402,12 @@ impl Network {
                 resolvers: vec![DIGITAL.id()],
             }),
         };
-        let reg_store =
-            SqliteRegistryStore::open(&reg_dir.join("registry.sqlite"), options.durability).await?;
-        let registry = start_registry(&registry_settings, reg_store).await?;
+        let registry = with_store!(
+            &role_database(&options, &prefix, "registry").await?,
+            SqliteRegistryStore::open(&reg_dir.join("registry.sqlite"), options.durability),
+            renkei_store_postgres::PgRegistryStore,
+            |store| start_registry(&registry_settings, store).await?
+        );
         let mut registry_settings = registry_settings;
         registry_settings.listen = registry.network.addr;
         registry_settings.admin_listen = registry.admin.addr;
@@ -377,8 +447,13 @@ impl Network {
                 crl_poll_secs: options.crl_poll_secs,
             };
             let store_path = node_dir.join("node.sqlite");
-            let store = SqliteNodeStore::open(&store_path, options.durability).await?;
-            let running = start_node(&settings, store).await?;
+            let database_url = role_database(&options, &prefix, &format!("node_{}", spec.id())).await?;
+            let running = with_store!(
+                &database_url,
+                SqliteNodeStore::open(&store_path, options.durability),
+                renkei_store_postgres::PgNodeStore,
+                |store| start_node(&settings, store).await?
+            );
             let mut settings = settings;
             settings.listen = running.network.addr;
             settings.local_listen = running.local.addr;
@@ -399,6 +474,7 @@ impl Network {
                     files,
                     settings,
                     store_path,
+                    database_url,
                 },
             );
         }
@@ -428,13 +504,16 @@ impl Network {
                 .as_ref()
                 .map(|c| c.url())
                 .context("the registry's card listener")?,
-            &format!("https://{}/log", hub_settings.log.listen),
+            &hub.log_url(),
             &catalog,
         );
         portal_settings.consent_monitor = options.consent_monitor.clone();
-        let portal_store =
-            SqlitePortalStore::open(&portal_dir.join("portal.sqlite"), options.durability).await?;
-        let portal = start_portal(&portal_settings, portal_store).await?;
+        let portal = with_store!(
+            &role_database(&options, &prefix, "portal").await?,
+            SqlitePortalStore::open(&portal_dir.join("portal.sqlite"), options.durability),
+            renkei_store_postgres::PgPortalStore,
+            |store| start_portal(&portal_settings, store).await?
+        );
         portal_settings.listen = portal.web.addr();
         portal_settings.admin_listen = portal.admin.addr();
         write_config(&portal_dir.join("portal.toml"), &portal_settings)?;
@@ -489,22 +568,36 @@ impl Network {
         if n.running.is_some() {
             return Ok(());
         }
-        let store = SqliteNodeStore::open(&n.store_path, durability).await?;
-        // The old listener may take a moment to release the port.
+        n.running = Some(with_store!(
+            &n.database_url,
+            SqliteNodeStore::open(&n.store_path, durability),
+            renkei_store_postgres::PgNodeStore,
+            |store| start_node_again(&n.settings, store).await?
+        ));
+        Ok(())
+    }
+}
+
+/// Start a node on the ports it had: the old listener may take a moment
+/// to release them.
+async fn start_node_again<S: renkei_node::NodeStore + Clone>(
+    settings: &NodeSettings,
+    store: S,
+) -> Result<RunningNode> {
+    {
         let mut last = None;
         for _ in 0..50 {
-            match start_node(&n.settings, store.clone()).await {
-                Ok(r) => {
-                    n.running = Some(r);
-                    return Ok(());
-                }
+            match start_node(settings, store.clone()).await {
+                Ok(r) => return Ok(r),
                 Err(e) => last = Some(e),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(last.map_or_else(|| anyhow::anyhow!("restart failed"), anyhow::Error::from))
     }
+}
 
+impl Network {
     /// Every role's trust state, to push a new CRL at once (tests do not
     /// wait for the file watcher).
     pub fn trust_states(&self) -> Vec<std::sync::Arc<TrustState>> {
@@ -679,7 +772,8 @@ fn free_port() -> Result<SocketAddr> {
     Ok(l.local_addr()?)
 }
 
-/// The hub, in this process or as a child process.
+/// The hub, in this process or as child processes (several sharing one
+/// PostgreSQL database behind one balanced address).
 #[derive(Debug)]
 pub struct HubHandle {
     network_url: String,
@@ -695,13 +789,23 @@ pub struct HubHandle {
 enum HubMode {
     InProcess(Option<Box<RunningHub>>),
     Process {
-        child: Option<std::process::Child>,
+        procs: Vec<HubProcess>,
         binary: PathBuf,
-        config: PathBuf,
         ca: PathBuf,
         log_dir: PathBuf,
+        database_url: Option<String>,
         starts: u32,
+        /// With several hubs: the network and log balancers.
+        balancers: Vec<renkei_http::balancer::Balancer>,
     },
+}
+
+/// One hub process.
+#[derive(Debug)]
+struct HubProcess {
+    child: Option<std::process::Child>,
+    config: PathBuf,
+    admin_url: String,
 }
 
 impl HubHandle {
@@ -716,40 +820,85 @@ impl HubHandle {
         }
     }
 
-    async fn process(binary: &Path, config: &Path, settings: &HubSettings, ca_dir: &Path) -> Result<Self> {
-        let verifying_key = match PublicKeyFile::parse(&std::fs::read_to_string(
-            settings.signing_key.with_extension("pub"),
-        )?)? {
-            PublicKeyFile::Verifying(k) => k,
-            PublicKeyFile::Sealing(_) => bail!("the hub's signing.pub is not a signing key"),
+    /// Start one hub process per configuration; with more than one, put
+    /// a balancer in front of their network and log listeners.
+    async fn processes(
+        binary: &Path,
+        configs: &[(PathBuf, HubSettings)],
+        ca_dir: &Path,
+        database_url: Option<String>,
+    ) -> Result<Self> {
+        let first = &configs.first().context("no hub configuration")?.1;
+        let verifying_key =
+            match PublicKeyFile::parse(&std::fs::read_to_string(first.signing_key.with_extension("pub"))?)? {
+                PublicKeyFile::Verifying(k) => k,
+                PublicKeyFile::Sealing(_) => bail!("the hub's signing.pub is not a signing key"),
+            };
+        let mut balancers = Vec::new();
+        let (network, log) = if configs.len() == 1 {
+            (first.listen, first.log.listen)
+        } else {
+            let any = SocketAddr::from(([127, 0, 0, 1], 0));
+            let net =
+                renkei_http::balancer::Balancer::start(any, configs.iter().map(|(_, s)| s.listen).collect())
+                    .await?;
+            let log = renkei_http::balancer::Balancer::start(
+                any,
+                configs.iter().map(|(_, s)| s.log.listen).collect(),
+            )
+            .await?;
+            let addrs = (net.addr, log.addr);
+            balancers.push(net);
+            balancers.push(log);
+            addrs
         };
+        let log_dir = configs[0]
+            .0
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let mut h = Self {
-            network_url: format!("https://{}", settings.listen),
-            admin_url: format!("https://{}", settings.admin_listen),
-            log_url: format!("https://{}/log", settings.log.listen),
-            log_verifier: crate::provision::note_verifier(&settings.log.key, false)?,
+            network_url: format!("https://{network}"),
+            admin_url: format!("https://{}", first.admin_listen),
+            log_url: format!("https://{log}/log"),
+            log_verifier: crate::provision::note_verifier(&first.log.key, false)?,
             verifying_key,
             mode: HubMode::Process {
-                child: None,
+                procs: configs
+                    .iter()
+                    .map(|(config, s)| HubProcess {
+                        child: None,
+                        config: config.clone(),
+                        admin_url: format!("https://{}", s.admin_listen),
+                    })
+                    .collect(),
                 binary: binary.to_path_buf(),
-                config: config.to_path_buf(),
                 ca: ca_dir.join(renkei_pki::CA_CERT_FILE),
-                log_dir: config
-                    .parent()
-                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+                log_dir,
+                database_url,
                 starts: 0,
+                balancers,
             },
         };
         h.restart().await?;
         Ok(h)
     }
 
+    /// The network address (the balancer's, with several hubs).
     pub fn url(&self) -> String {
         self.network_url.clone()
     }
 
+    /// The first hub's admin API (every hub's admin sees the same store).
     pub fn admin_url(&self) -> String {
         self.admin_url.clone()
+    }
+
+    /// Hub `i`'s admin API.
+    pub fn process_admin_url(&self, i: usize) -> Option<String> {
+        match &self.mode {
+            HubMode::InProcess(_) => (i == 0).then(|| self.admin_url.clone()),
+            HubMode::Process { procs, .. } => procs.get(i).map(|p| p.admin_url.clone()),
+        }
     }
 
     /// The public log's URL prefix.
@@ -764,14 +913,24 @@ impl HubHandle {
         }
     }
 
-    /// SIGKILL the hub process (a crash, mid-request).
+    /// SIGKILL every hub process (a crash, mid-request).
     pub fn kill(&mut self) -> Result<()> {
+        let n = match &self.mode {
+            HubMode::InProcess(_) => 1,
+            HubMode::Process { procs, .. } => procs.len(),
+        };
+        (0..n).try_for_each(|i| self.kill_process(i))
+    }
+
+    /// SIGKILL hub process `i`.
+    pub fn kill_process(&mut self, i: usize) -> Result<()> {
         match &mut self.mode {
             HubMode::InProcess(_) => {
                 bail!("the hub runs in this process; start the network with hub_binary to kill it")
             }
-            HubMode::Process { child, .. } => {
-                if let Some(mut c) = child.take() {
+            HubMode::Process { procs, .. } => {
+                let p = procs.get_mut(i).context("no such hub process")?;
+                if let Some(mut c) = p.child.take() {
                     c.kill()?;
                     c.wait()?;
                 }
@@ -780,46 +939,61 @@ impl HubHandle {
         }
     }
 
-    /// Start the hub process again on the same configuration and wait until
-    /// it answers.
+    /// Start every hub process that is not running again on its
+    /// configuration and wait until each answers.
     pub async fn restart(&mut self) -> Result<()> {
         let HubMode::Process {
-            child,
+            procs,
             binary,
-            config,
             ca,
             log_dir,
+            database_url,
             starts,
+            ..
         } = &mut self.mode
         else {
             return Ok(());
         };
-        if child.is_some() {
-            return Ok(());
-        }
-        *starts += 1;
-        let out = std::fs::File::create(log_dir.join(format!("hub-process-{starts}.log")))?;
-        let c = std::process::Command::new(binary.as_path())
-            .args(["hub", "serve", "--config"])
-            .arg(config.as_path())
-            .env("RUST_LOG", "warn")
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        *child = Some(c);
         let pem = std::fs::read(ca.as_path())?;
-        let probe = LocalClient::new(&self.admin_url, &pem, "-", Duration::from_secs(2))?;
-        for _ in 0..200 {
-            if probe.get::<serde_json::Value>("/health").await.is_ok() {
-                return Ok(());
+        for p in procs.iter_mut().filter(|p| p.child.is_none()) {
+            *starts += 1;
+            let log_path = log_dir.join(format!("hub-process-{starts}.log"));
+            let out = std::fs::File::create(&log_path)?;
+            let mut cmd = std::process::Command::new(binary.as_path());
+            cmd.args(["hub", "serve", "--config"])
+                .arg(p.config.as_path())
+                .env("RUST_LOG", "warn")
+                .env("RUST_BACKTRACE", "0")
+                .env_remove("RENKEI_DATABASE_URL")
+                .stdout(out.try_clone()?)
+                .stderr(out);
+            if let Some(url) = database_url {
+                cmd.env("RENKEI_DATABASE_URL", url);
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            p.child = Some(
+                cmd.spawn()
+                    .with_context(|| format!("starting {}", binary.display()))?,
+            );
+            let probe = LocalClient::new(&p.admin_url, &pem, "-", Duration::from_secs(2))?;
+            let mut up = false;
+            for _ in 0..200 {
+                if probe.get::<serde_json::Value>("/health").await.is_ok() {
+                    up = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if !up {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                bail!(
+                    "the hub process did not come up within 10 s; the end of {}:\n{}",
+                    log_path.display(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
         }
-        bail!(
-            "the hub process did not come up within 10 s (see {})",
-            log_dir.display()
-        )
+        Ok(())
     }
 
     async fn shutdown(mut self, grace: Duration) {
@@ -829,7 +1003,10 @@ impl HubHandle {
                     h.shutdown(grace).await;
                 }
             }
-            HubMode::Process { .. } => {
+            HubMode::Process { balancers, .. } => {
+                for b in balancers.drain(..) {
+                    b.stop();
+                }
                 let _ = self.kill();
             }
         }
@@ -838,9 +1015,11 @@ impl HubHandle {
 
 impl Drop for HubHandle {
     fn drop(&mut self) {
-        if let HubMode::Process { child: Some(c), .. } = &mut self.mode {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let HubMode::Process { procs, .. } = &mut self.mode {
+            for c in procs.iter_mut().filter_map(|p| p.child.as_mut()) {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
         }
     }
 }

@@ -76,6 +76,8 @@ pub(crate) struct HubState<S> {
     pub(crate) store: S,
     pub(crate) suite: Suite,
     pub(crate) directory: RwLock<HashMap<CorporateNumber, Institution>>,
+    /// When a lookup miss last reloaded the directory (ms).
+    directory_miss_reload: std::sync::atomic::AtomicI64,
     pub(crate) client: Arc<NetClient>,
     pub(crate) code_keys: PathBuf,
     pub(crate) log: crate::hub_log::LogState,
@@ -188,6 +190,7 @@ pub async fn start_hub<S: HubStore + Clone>(
         store,
         suite: settings.suite,
         directory: RwLock::new(directory),
+        directory_miss_reload: std::sync::atomic::AtomicI64::new(0),
         client: trust.client(Duration::from_millis(settings.provider_timeout_ms))?,
         code_keys: settings.code_keys.clone(),
         log,
@@ -282,9 +285,48 @@ impl<S: HubStore> HubState<S> {
     /// Replace the in-memory directory with the store's: registrations
     /// and suspensions made through another hub on the same store.
     async fn reload_directory(&self) -> Result<(), StoreError> {
-        let fresh: HashMap<_, _> = self.store.institutions().await?.into_iter().map(|i| (i.id, i)).collect();
+        let fresh: HashMap<_, _> = self
+            .store
+            .institutions()
+            .await?
+            .into_iter()
+            .map(|i| (i.id, i))
+            .collect();
         *self.directory.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         Ok(())
+    }
+
+    /// Both parties; an unknown one may have been registered through
+    /// another hub on the same store in the last second, so look again
+    /// after reloading (at most ten reloads a second).
+    async fn lookup_pair(
+        &self,
+        a: &CorporateNumber,
+        b: &CorporateNumber,
+    ) -> (Option<Institution>, Option<Institution>) {
+        let (x, y) = (self.lookup(a), self.lookup(b));
+        if x.is_some() && y.is_some() {
+            return (x, y);
+        }
+        let now = UnixMillis::now().0;
+        let last = self
+            .directory_miss_reload
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if now - last >= 100
+            && self
+                .directory_miss_reload
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+            && let Err(e) = self.reload_directory().await
+        {
+            tracing::warn!(error = %e, "cannot reload the institution directory");
+        }
+        (self.lookup(a), self.lookup(b))
     }
 
     fn lookup(&self, id: &CorporateNumber) -> Option<Institution> {
@@ -387,8 +429,7 @@ async fn linkage<S: HubStore>(
     let peer_institution = peer.institution_as(&[Role::Node, Role::Registry, Role::Portal])?;
     let request = SignedRequest::try_from(&body).map_err(|e| ApiError::malformed(e.to_string()))?;
     let r = &request.request;
-    let requester = st.lookup(&r.requester);
-    let provider = st.lookup(&r.provider);
+    let (requester, provider) = st.lookup_pair(&r.requester, &r.provider).await;
     let peer_id = PeerInstitution {
         institution: peer_institution,
         certificate_fingerprint: peer.fingerprint,
@@ -401,7 +442,11 @@ async fn linkage<S: HubStore>(
     // Other hub processes on the same store saw other ids: claim this one
     // for all of them (the in-memory guard above only knows this process).
     let forget_after = r.issued_at.plus_ms(st.core.policy().max_skew_ms);
-    match st.store.claim_message(r.requester, r.message_id, forget_after).await {
+    match st
+        .store
+        .claim_message(r.requester, r.message_id, forget_after)
+        .await
+    {
         Ok(true) => {}
         Ok(false) => {
             let denial = Denial::new(

@@ -127,7 +127,9 @@ impl LogState {
             .collect::<Result<Vec<_>, _>>()?;
         let latest = store.latest_checkpoint().await?;
         if let Some((size, _)) = &latest {
-            let head = store.log_head();
+            // Another hub on a shared store may have published since this
+            // one opened it: compare with the store's head as it is now.
+            let head = store.refresh_log_head().await?;
             if *size > head.size {
                 return Err(SetupError::config(
                     "log",
@@ -197,8 +199,17 @@ pub(crate) async fn publish_checkpoints<S: HubStore>(
     loop {
         tick.tick().await;
         let head = st.store.log_head();
+        // Another hub on the same store may have published this size (or
+        // a later one) already: serve that rather than sign it again.
+        match st.store.latest_checkpoint().await {
+            Ok(Some((size, note))) if st.log.latest().is_none_or(|(s, _)| s < size) => {
+                *st.log.latest.write().unwrap_or_else(|p| p.into_inner()) = Some((size, note));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the latest checkpoint"),
+        }
         let published = st.log.latest().map(|(s, _)| s);
-        if published == Some(head.size) {
+        if published.is_some_and(|s| s >= head.size) {
             continue;
         }
         if let Err(e) = publish(&st, &client, head.size, head.root).await {

@@ -12,6 +12,7 @@
 //! internals and shows the caller a stable code and a safe message.
 
 pub mod audit;
+pub mod balancer;
 pub mod client;
 mod error;
 pub mod hub;

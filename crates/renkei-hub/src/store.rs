@@ -75,7 +75,15 @@ pub trait HubStore: Send + Sync + 'static {
     // ---- the transparency log
 
     /// Size and root after the last durable append (in memory, no I/O).
+    /// With several hub processes on one store, other hubs' appends show
+    /// here after a short delay (the store follows them).
     fn log_head(&self) -> LogHead;
+
+    /// The head as the store holds it now, other processes' appends
+    /// included (for checks that must not race them).
+    fn refresh_log_head(&self) -> impl Future<Output = Result<LogHead, StoreError>> + Send {
+        async { Ok(self.log_head()) }
+    }
 
     /// Stored node hashes (leaves and levels that are multiples of
     /// [`crate::log::STORED_STRIDE`]); missing ones are absent.

@@ -177,3 +177,44 @@ pub(crate) fn text_fits(what: &str, s: &str) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// `base` with `schema` as its search path, creating the schema if needed:
+/// several roles (a demo's hub, registry, nodes and portal) can then share
+/// one database, each in its own schema, as they would own databases.
+pub async fn schema_url(base: &str, schema: &str) -> Result<String, DbError> {
+    if schema.is_empty()
+        || schema.len() > 63
+        || !schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        || schema.as_bytes()[0].is_ascii_digit()
+    {
+        return Err(DbError::Url(format!(
+            "schema name `{schema}`: use 1 to 63 lower-case letters, digits and _, not starting with a digit"
+        )));
+    }
+    if !(base.starts_with("postgres://") || base.starts_with("postgresql://")) {
+        return Err(DbError::Url(
+            "the scheme must be postgres:// or postgresql://".into(),
+        ));
+    }
+    if base.contains("search_path") {
+        return Err(DbError::Url("the URL already chooses a search_path".into()));
+    }
+    let options: PgConnectOptions = base
+        .parse()
+        .map_err(|e: sqlx::Error| DbError::Url(e.to_string()))?;
+    let mut conn = sqlx::PgConnection::connect_with(&options)
+        .await
+        .map_err(DbError::Connect)?;
+    // The name was checked above to be a plain identifier.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}"
+    )))
+    .execute(&mut conn)
+    .await
+    .map_err(DbError::Connect)?;
+    let _ = conn.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Ok(format!("{base}{sep}options[search_path]={schema}"))
+}

@@ -215,15 +215,19 @@ impl PgHubStore {
         let pool = db::open(url, "hub", MIGRATIONS).await?;
         let inconsistent = |reason: String| DbError::Inconsistent { reason };
         let mut conn = pool.acquire().await.map_err(DbError::Connect)?;
-        let size = log_size(&mut conn)
-            .await
-            .map_err(|e| inconsistent(e.to_string()))?;
-        let orphans: i64 = sqlx::query("SELECT COUNT(*) FROM records WHERE seq >= $1")
-            .bind(size as i64)
-            .fetch_one(&mut *conn)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(DbError::Connect)?;
+        // One statement, one snapshot: other hubs may be appending now.
+        let row = sqlx::query(
+            "SELECT s.size, (SELECT COUNT(*) FROM records r WHERE r.seq >= s.size) AS orphans \
+             FROM log_state s WHERE s.id = 1",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(DbError::Connect)?;
+        let (size, orphans): (i64, i64) = (
+            row.try_get("size").map_err(DbError::Connect)?,
+            row.try_get("orphans").map_err(DbError::Connect)?,
+        );
+        let size = size as u64;
         if orphans > 0 {
             return Err(inconsistent(format!(
                 "{orphans} records lie beyond the log's size {size}"
@@ -626,6 +630,26 @@ impl HubStore for PgHubStore {
 
     fn log_head(&self) -> LogHead {
         *self.head.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn refresh_log_head(&self) -> Result<LogHead, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(store_err("refresh the log head"))?;
+        let size = log_size(&mut conn).await?;
+        if size > self.log_head().size {
+            let f = restore_frontier(&mut conn, size).await?;
+            publish(
+                &self.head,
+                LogHead {
+                    size: f.size(),
+                    root: f.root(),
+                },
+            );
+        }
+        Ok(self.log_head())
     }
 
     async fn stored_hashes(&self, nodes: Vec<NodeId>) -> Result<HashMap<NodeId, Hash>, StoreError> {

@@ -16,6 +16,9 @@ mod registry;
 mod registry_card;
 mod witness;
 
-pub use db::DbError;
+pub use db::{DbError, schema_url};
 pub use hub::{HEAD_REFRESH, PgHubStore};
+pub use node::PgNodeStore;
+pub use portal::PgPortalStore;
+pub use registry::PgRegistryStore;
 pub use witness::PgWitnessStore;

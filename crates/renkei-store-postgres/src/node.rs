@@ -1,1 +1,426 @@
-//! (being written)
+//! An institution node's store: enrolments, items, notices and the node's
+//! own provision records, which one group-commit writer numbers densely
+//! from 0. The registry keeps its own records in a table of the same shape
+//! and shares [`NodeRow`], [`next_seq`] and [`list_records`].
+
+use std::collections::{HashMap, HashSet};
+
+use renkei_catalog::{ItemCode, OfficeWorkCode};
+use renkei_ids::{CorporateNumber, InstitutionCode, LocalPersonId, QueryId};
+use renkei_node::{
+    EnrolledPerson, ItemValue, NodeCounts, NodeRecord, NodeRole, NodeStore, Notice, RecordOutcome,
+};
+use renkei_protocol::{FiscalYear, StoreError, UnixMillis};
+use sqlx::QueryBuilder;
+use sqlx::postgres::{PgConnection, PgPool, PgRow};
+
+use crate::db::{self, DbError, MAX_BINDS, corrupt, get, parse_col, store_err, text_fits, to_u64};
+use crate::group_commit::{Appendable, GroupCommit};
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/node_001.sql")];
+
+/// An institution node's store in a PostgreSQL database, in a schema or
+/// database of its own (the registry's store has a `records` table too).
+/// One process per node: its record writer numbers on from what it found
+/// at open.
+#[derive(Debug, Clone)]
+pub struct PgNodeStore {
+    pool: PgPool,
+    records: GroupCommit<NodeRow>,
+}
+
+impl PgNodeStore {
+    pub async fn open(url: &str) -> Result<Self, DbError> {
+        let pool = db::open(url, "node", MIGRATIONS).await?;
+        let next = next_seq(&pool).await?;
+        Ok(Self {
+            records: GroupCommit::start(pool.clone(), next, Box::new(|_| {}), "node records"),
+            pool,
+        })
+    }
+}
+
+/// A provision record on its way to the record writer.
+#[derive(Debug)]
+pub(crate) struct NodeRow(NodeRecord);
+
+impl NodeRow {
+    /// Refuse, before it reaches the writer, what PostgreSQL cannot store
+    /// (the free-text denial code).
+    pub(crate) fn new(record: NodeRecord) -> Result<Self, StoreError> {
+        text_fits("outcome", record.outcome.as_str())?;
+        Ok(Self(record))
+    }
+}
+
+const RECORD_COLUMNS: usize = 12;
+
+impl Appendable for NodeRow {
+    /// The next sequence number.
+    type State = u64;
+
+    async fn insert_batch(
+        conn: &mut PgConnection,
+        rows: Vec<&Self>,
+        next: &mut u64,
+    ) -> Result<u64, sqlx::Error> {
+        let first = *next;
+        let after = first
+            .checked_add(rows.len() as u64)
+            .filter(|n| i64::try_from(*n).is_ok())
+            .ok_or_else(|| sqlx::Error::Protocol("record sequence numbers exhausted".into()))?;
+        // Every number below `after` fits a BIGINT.
+        let mut seq = first as i64;
+        for chunk in rows.chunks(MAX_BINDS / RECORD_COLUMNS) {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO records (seq, query_id, role, counterpart, office_work, item, fiscal_year, \
+                 local_id, requested_at, completed_at, outcome, non_disclosure) ",
+            );
+            q.push_values(chunk, |mut b, row| {
+                let r = &row.0;
+                b.push_bind(seq)
+                    .push_bind(r.query_id.map(|q| q.to_string()))
+                    .push_bind(r.role.as_str())
+                    .push_bind(r.counterpart.to_string())
+                    .push_bind(r.office_work.as_str().to_owned())
+                    .push_bind(r.item.as_str().to_owned())
+                    .push_bind(r.fiscal_year.map(|y| i64::from(y.get())))
+                    .push_bind(r.local_id.as_ref().map(|l| l.as_str().to_owned()))
+                    .push_bind(r.requested_at.0)
+                    .push_bind(r.completed_at.0)
+                    .push_bind(r.outcome.as_str().to_owned())
+                    .push_bind(r.non_disclosure);
+                seq += 1;
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        *next = after;
+        Ok(first)
+    }
+}
+
+/// The next sequence number of a `records` table (dense from 0).
+pub(crate) async fn next_seq(pool: &PgPool) -> Result<u64, DbError> {
+    let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM records")
+        .fetch_one(pool)
+        .await
+        .map_err(DbError::Connect)?;
+    u64::try_from(next).map_err(|_| DbError::Inconsistent {
+        reason: format!("records: next sequence number {next}"),
+    })
+}
+
+pub(crate) async fn list_records(
+    pool: &PgPool,
+    after_seq: Option<u64>,
+    limit: u32,
+) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
+    let after = match after_seq.map(i64::try_from) {
+        None => -1,
+        Some(Ok(s)) => s,
+        // No record is numbered beyond a BIGINT.
+        Some(Err(_)) => return Ok(Vec::new()),
+    };
+    let rows = sqlx::query("SELECT * FROM records WHERE seq > $1 ORDER BY seq LIMIT $2")
+        .bind(after)
+        .bind(i64::from(limit.clamp(1, 10_000)))
+        .fetch_all(pool)
+        .await
+        .map_err(store_err("list records"))?;
+    rows.iter().map(record_from).collect()
+}
+
+fn fy_col(fy: Option<FiscalYear>) -> i64 {
+    fy.map_or(0, |y| i64::from(y.get()))
+}
+
+fn fy_from(v: i64) -> Result<Option<FiscalYear>, StoreError> {
+    if v == 0 {
+        return Ok(None);
+    }
+    u16::try_from(v)
+        .map_err(|_| "out of range")
+        .and_then(FiscalYear::new)
+        .map(Some)
+        .map_err(|e| corrupt("fiscal_year", e))
+}
+
+fn local_id_col(row: &PgRow) -> Result<LocalPersonId, StoreError> {
+    parse_col("local_id", &get::<String>(row, "local_id")?, LocalPersonId::parse)
+}
+
+fn item_from(row: &PgRow) -> Result<ItemValue, StoreError> {
+    let value: String = get(row, "value")?;
+    let value = match serde_json::from_str(&value) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => return Err(corrupt("item value", "not a JSON object")),
+    };
+    Ok(ItemValue {
+        local_id: local_id_col(row)?,
+        item: parse_col("item", &get::<String>(row, "item")?, ItemCode::parse)?,
+        fiscal_year: fy_from(get(row, "fiscal_year")?)?,
+        value,
+        updated_at: UnixMillis(get(row, "updated_at")?),
+    })
+}
+
+fn record_from(row: &PgRow) -> Result<(u64, NodeRecord), StoreError> {
+    let role: String = get(row, "role")?;
+    Ok((
+        to_u64("seq", get(row, "seq")?)?,
+        NodeRecord {
+            query_id: get::<Option<String>>(row, "query_id")?
+                .map(|q| parse_col("query_id", &q, QueryId::parse))
+                .transpose()?,
+            role: NodeRole::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+            counterpart: parse_col(
+                "counterpart",
+                &get::<String>(row, "counterpart")?,
+                CorporateNumber::parse,
+            )?,
+            office_work: parse_col(
+                "office_work",
+                &get::<String>(row, "office_work")?,
+                OfficeWorkCode::parse,
+            )?,
+            item: parse_col("item", &get::<String>(row, "item")?, ItemCode::parse)?,
+            fiscal_year: get::<Option<i64>>(row, "fiscal_year")?
+                .map(fy_from)
+                .transpose()?
+                .flatten(),
+            local_id: get::<Option<String>>(row, "local_id")?
+                .map(|l| parse_col("local_id", &l, LocalPersonId::parse))
+                .transpose()?,
+            requested_at: UnixMillis(get(row, "requested_at")?),
+            completed_at: UnixMillis(get(row, "completed_at")?),
+            outcome: RecordOutcome::parse(&get::<String>(row, "outcome")?),
+            non_disclosure: get(row, "non_disclosure")?,
+        },
+    ))
+}
+
+fn notice_from(row: &PgRow) -> Result<Notice, StoreError> {
+    Ok(Notice {
+        id: get(row, "id")?,
+        sender: parse_col("sender", &get::<String>(row, "sender")?, CorporateNumber::parse)?,
+        sender_name: get(row, "sender_name")?,
+        title_ja: get(row, "title_ja")?,
+        body_ja: get(row, "body_ja")?,
+        title_en: get(row, "title_en")?,
+        body_en: get(row, "body_en")?,
+        sent_at: UnixMillis(get(row, "sent_at")?),
+        read_at: get::<Option<i64>>(row, "read_at")?.map(UnixMillis),
+    })
+}
+
+impl NodeStore for PgNodeStore {
+    async fn store_notice(&self, local_id: &LocalPersonId, n: Notice) -> Result<(), StoreError> {
+        text_fits("notice id", &n.id)?;
+        text_fits("sender_name", &n.sender_name)?;
+        text_fits("title_ja", &n.title_ja)?;
+        text_fits("body_ja", &n.body_ja)?;
+        text_fits("title_en", n.title_en.as_deref().unwrap_or_default())?;
+        text_fits("body_en", n.body_en.as_deref().unwrap_or_default())?;
+        sqlx::query(
+            "INSERT INTO notices (id, local_id, sender, sender_name, title_ja, body_ja, title_en, body_en, sent_at, read_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&n.id)
+        .bind(local_id.as_str())
+        .bind(n.sender.to_string())
+        .bind(&n.sender_name)
+        .bind(&n.title_ja)
+        .bind(&n.body_ja)
+        .bind(&n.title_en)
+        .bind(&n.body_en)
+        .bind(n.sent_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("store notice"))?;
+        Ok(())
+    }
+
+    async fn notices(&self, local_id: &LocalPersonId) -> Result<Vec<Notice>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM notices WHERE local_id = $1 ORDER BY sent_at DESC, id LIMIT 1000")
+                .bind(local_id.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_err("list notices"))?;
+        rows.iter().map(notice_from).collect()
+    }
+
+    async fn mark_notice_read(
+        &self,
+        local_id: &LocalPersonId,
+        id: &str,
+        at: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        if text_fits("notice id", id).is_err() {
+            // No stored id holds NUL.
+            return Ok(false);
+        }
+        let r =
+            sqlx::query("UPDATE notices SET read_at = COALESCE(read_at, $1) WHERE id = $2 AND local_id = $3")
+                .bind(at.0)
+                .bind(id)
+                .bind(local_id.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(store_err("mark notice read"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn enrol(&self, persons: Vec<EnrolledPerson>) -> Result<(), StoreError> {
+        // One statement per person, in order, as on SQLite: a batch that
+        // moves a code from one person to another behaves the same.
+        let mut tx = self.pool.begin().await.map_err(store_err("enrol"))?;
+        for p in &persons {
+            sqlx::query(
+                "INSERT INTO persons (local_id, code, enrolled_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (local_id) DO UPDATE SET code = excluded.code, enrolled_at = excluded.enrolled_at",
+            )
+            .bind(p.local_id.as_str())
+            .bind(p.code.to_string())
+            .bind(p.enrolled_at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("enrol"))?;
+        }
+        tx.commit().await.map_err(store_err("enrol"))
+    }
+
+    async fn code_of(&self, local_id: &LocalPersonId) -> Result<Option<InstitutionCode>, StoreError> {
+        let code: Option<String> = sqlx::query_scalar("SELECT code FROM persons WHERE local_id = $1")
+            .bind(local_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("find code"))?;
+        code.map(|c| parse_col("code", &c, InstitutionCode::parse))
+            .transpose()
+    }
+
+    async fn persons_page(
+        &self,
+        after: Option<LocalPersonId>,
+        limit: u32,
+    ) -> Result<Vec<EnrolledPerson>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM persons WHERE local_id > $1 ORDER BY local_id LIMIT $2")
+            .bind(after.map_or_else(String::new, |a| a.as_str().to_owned()))
+            .bind(i64::from(limit.clamp(1, 10_000)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("list persons"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(EnrolledPerson {
+                    local_id: local_id_col(r)?,
+                    code: parse_col("code", &get::<String>(r, "code")?, InstitutionCode::parse)?,
+                    enrolled_at: UnixMillis(get(r, "enrolled_at")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn person_by_code(&self, code: &InstitutionCode) -> Result<Option<LocalPersonId>, StoreError> {
+        let id: Option<String> = sqlx::query_scalar("SELECT local_id FROM persons WHERE code = $1")
+            .bind(code.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("find person"))?;
+        id.map(|l| parse_col("local_id", &l, LocalPersonId::parse))
+            .transpose()
+    }
+
+    async fn enrolled_among(&self, ids: Vec<LocalPersonId>) -> Result<HashSet<LocalPersonId>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
+        let rows: Vec<String> = sqlx::query_scalar("SELECT local_id FROM persons WHERE local_id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("check enrolment"))?;
+        rows.iter()
+            .map(|l| parse_col("local_id", l, LocalPersonId::parse))
+            .collect()
+    }
+
+    async fn import_items(&self, items: Vec<ItemValue>) -> Result<usize, StoreError> {
+        // One multi-row upsert may not touch a row twice: of items with the
+        // same key the last is kept, which is what SQLite's one statement
+        // per item leaves behind.
+        let mut last: HashMap<(&str, &str, i64), usize> = HashMap::new();
+        for (i, v) in items.iter().enumerate() {
+            last.insert((v.local_id.as_str(), v.item.as_str(), fy_col(v.fiscal_year)), i);
+        }
+        let kept: Vec<&ItemValue> = items
+            .iter()
+            .enumerate()
+            .filter(|(i, v)| {
+                last.get(&(v.local_id.as_str(), v.item.as_str(), fy_col(v.fiscal_year))) == Some(i)
+            })
+            .map(|(_, v)| v)
+            .collect();
+        let mut tx = self.pool.begin().await.map_err(store_err("import"))?;
+        for chunk in kept.chunks(MAX_BINDS / 5) {
+            let mut q =
+                QueryBuilder::new("INSERT INTO items (local_id, item, fiscal_year, value, updated_at) ");
+            q.push_values(chunk, |mut b, v| {
+                b.push_bind(v.local_id.as_str().to_owned())
+                    .push_bind(v.item.as_str().to_owned())
+                    .push_bind(fy_col(v.fiscal_year))
+                    .push_bind(serde_json::Value::Object(v.value.clone()).to_string())
+                    .push_bind(v.updated_at.0);
+            });
+            q.push(
+                " ON CONFLICT (local_id, item, fiscal_year) DO UPDATE SET value = excluded.value, \
+                 updated_at = excluded.updated_at",
+            );
+            q.build().execute(&mut *tx).await.map_err(store_err("import"))?;
+        }
+        tx.commit().await.map_err(store_err("import"))?;
+        Ok(items.len())
+    }
+
+    async fn item(
+        &self,
+        local_id: &LocalPersonId,
+        item: &ItemCode,
+        fiscal_year: Option<FiscalYear>,
+    ) -> Result<Option<ItemValue>, StoreError> {
+        let row = sqlx::query("SELECT * FROM items WHERE local_id = $1 AND item = $2 AND fiscal_year = $3")
+            .bind(local_id.as_str())
+            .bind(item.as_str())
+            .bind(fy_col(fiscal_year))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read item"))?;
+        row.as_ref().map(item_from).transpose()
+    }
+
+    async fn append_record(&self, record: NodeRecord) -> Result<u64, StoreError> {
+        self.records.append(NodeRow::new(record)?).await
+    }
+
+    async fn records(
+        &self,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
+        list_records(&self.pool, after_seq, limit).await
+    }
+
+    async fn counts(&self) -> Result<NodeCounts, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM persons) AS p, (SELECT COUNT(*) FROM items) AS i, \
+             (SELECT COUNT(*) FROM records) AS r",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_err("count"))?;
+        Ok(NodeCounts {
+            persons: to_u64("persons", get(&row, "p")?)?,
+            items: to_u64("items", get(&row, "i")?)?,
+            records: to_u64("records", get(&row, "r")?)?,
+        })
+    }
+}

@@ -1,1 +1,604 @@
-//! (being written)
+//! The citizen portal's store: card challenges, sessions, staged actions,
+//! proxies and invitations (and, in `consent.rs`, the self-information
+//! API's tables), with the behaviour of the SQLite store. Everything that
+//! may happen once — taking a challenge, a staged action, an invitation —
+//! is one atomic statement, so it stays once with many portals on one
+//! database.
+
+use renkei_card::{CardProfile, CardSerial};
+use renkei_ids::LocalPersonId;
+use renkei_portal::{
+    CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, PendingAction,
+    PortalStore, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, ScopeSet, Secret, SecretHash, Session,
+    ShortCode,
+};
+use renkei_protocol::{StoreError, UnixMillis};
+use sqlx::postgres::{PgPool, PgRow};
+use time::Date;
+
+use crate::db::{self, DbError, corrupt, get, parse_col, store_err};
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/portal_001.sql")];
+
+/// The portal's store (portal and consent API) in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgPortalStore {
+    pub(crate) pool: PgPool,
+}
+
+impl PgPortalStore {
+    pub async fn open(url: &str) -> Result<Self, DbError> {
+        Ok(Self {
+            pool: db::open(url, "portal", MIGRATIONS).await?,
+        })
+    }
+}
+
+/// Card serials have 63 bits and fit a BIGINT; checked all the same.
+fn serial_sql(s: CardSerial) -> Result<i64, StoreError> {
+    i64::try_from(s.value()).map_err(|e| corrupt("card serial", e))
+}
+
+fn opt_serial_sql(s: Option<CardSerial>) -> Result<Option<i64>, StoreError> {
+    s.map(serial_sql).transpose()
+}
+
+/// A proxy id to store: one beyond BIGINT is refused, not wrapped.
+fn proxy_sql(id: ProxyId) -> Result<i64, StoreError> {
+    i64::try_from(id.0).map_err(|e| corrupt("proxy id", e))
+}
+
+fn proxy_col(row: &PgRow, col: &str) -> Result<ProxyId, StoreError> {
+    let v: i64 = get(row, col)?;
+    u64::try_from(v).map(ProxyId).map_err(|e| corrupt(col, e))
+}
+
+fn hash_col(row: &PgRow, col: &str) -> Result<SecretHash, StoreError> {
+    let v: Vec<u8> = get(row, col)?;
+    Ok(SecretHash(
+        v.try_into().map_err(|_| corrupt(col, "not 32 bytes"))?,
+    ))
+}
+
+fn person_col(row: &PgRow, col: &str) -> Result<LocalPersonId, StoreError> {
+    parse_col(col, &get::<String>(row, col)?, LocalPersonId::parse)
+}
+
+fn code_col(row: &PgRow, col: &str) -> Result<ShortCode, StoreError> {
+    parse_col(col, &get::<String>(row, col)?, |s| {
+        ShortCode::parse(s).ok_or("bad code")
+    })
+}
+
+fn serial_col(row: &PgRow, col: &str) -> Result<CardSerial, StoreError> {
+    let v: i64 = get(row, col)?;
+    u64::try_from(v)
+        .ok()
+        .and_then(CardSerial::from_u64)
+        .ok_or_else(|| corrupt(col, v))
+}
+
+fn opt_serial(row: &PgRow, col: &str) -> Result<Option<CardSerial>, StoreError> {
+    match get::<Option<i64>>(row, col)? {
+        None => Ok(None),
+        Some(_) => serial_col(row, col).map(Some),
+    }
+}
+
+fn scopes_col(row: &PgRow, col: &str) -> Result<ScopeSet, StoreError> {
+    parse_col(col, &get::<String>(row, col)?, |s| {
+        ScopeSet::from_text(s).ok_or("unknown scope")
+    })
+}
+
+fn holder_from(row: &PgRow) -> Result<CardHolder, StoreError> {
+    Ok(CardHolder {
+        person: person_col(row, "person")?,
+        serial: serial_col(row, "serial")?,
+        profile: parse_col("profile", &get::<String>(row, "profile")?, |s| {
+            s.parse::<CardProfile>()
+        })?,
+        card_status_since: get(row, "card_status_since")?,
+    })
+}
+
+fn date_col(row: &PgRow, col: &str) -> Result<Date, StoreError> {
+    let s: String = get(row, col)?;
+    Date::parse(&s, time::macros::format_description!("[year]-[month]-[day]")).map_err(|e| corrupt(col, e))
+}
+
+fn date_text(d: Date) -> String {
+    d.to_string()
+}
+
+fn challenge_from(row: &PgRow) -> Result<Challenge, StoreError> {
+    let nonce: Vec<u8> = get(row, "nonce")?;
+    let purpose = match get::<String>(row, "purpose")?.as_str() {
+        "login" => ChallengePurpose::Login,
+        _ => ChallengePurpose::Confirm {
+            action: get::<Option<String>>(row, "action")?.unwrap_or_default(),
+        },
+    };
+    let state = match get::<String>(row, "state")?.as_str() {
+        "pending" => ChallengeState::Pending,
+        "approved" => ChallengeState::Approved(holder_from(row)?),
+        _ => ChallengeState::Used,
+    };
+    Ok(Challenge {
+        code: code_col(row, "code")?,
+        nonce: nonce.try_into().map_err(|_| corrupt("nonce", "not 32 bytes"))?,
+        purpose,
+        binding: hash_col(row, "binding")?,
+        created_at: UnixMillis(get(row, "created_at")?),
+        expires_at: UnixMillis(get(row, "expires_at")?),
+        state,
+    })
+}
+
+fn session_from(row: &PgRow) -> Result<Session, StoreError> {
+    Ok(Session {
+        id: hash_col(row, "id")?,
+        holder: holder_from(row)?,
+        csrf: Secret::parse(&get::<String>(row, "csrf")?).ok_or_else(|| corrupt("csrf", "not a secret"))?,
+        created_at: UnixMillis(get(row, "created_at")?),
+        last_seen: UnixMillis(get(row, "last_seen")?),
+        acting_for: match get::<Option<i64>>(row, "acting_for")? {
+            None => None,
+            Some(_) => Some(proxy_col(row, "acting_for")?),
+        },
+    })
+}
+
+fn proxy_from(row: &PgRow) -> Result<Proxy, StoreError> {
+    let status_at = get::<Option<i64>>(row, "status_at")?.map(UnixMillis);
+    let status = match get::<String>(row, "status")?.as_str() {
+        "active" => ProxyStatus::Active,
+        "on_hold" => ProxyStatus::OnHold {
+            since: status_at.ok_or_else(|| corrupt("status_at", "missing"))?,
+            reason: parse_col(
+                "hold_reason",
+                &get::<Option<String>>(row, "hold_reason")?.unwrap_or_default(),
+                |s| HoldReason::parse(s).ok_or("unknown reason"),
+            )?,
+        },
+        _ => ProxyStatus::Revoked {
+            at: status_at.ok_or_else(|| corrupt("status_at", "missing"))?,
+        },
+    };
+    let basis = match get::<String>(row, "basis")?.as_str() {
+        "principal" => ProxyBasis::Principal,
+        _ => ProxyBasis::Guardianship {
+            reference: get::<Option<String>>(row, "reference")?.unwrap_or_default(),
+        },
+    };
+    Ok(Proxy {
+        id: proxy_col(row, "id")?,
+        principal: person_col(row, "principal")?,
+        representative: person_col(row, "representative")?,
+        principal_name: get(row, "principal_name")?,
+        representative_name: get(row, "representative_name")?,
+        scopes: scopes_col(row, "scopes")?,
+        valid_from: date_col(row, "valid_from")?,
+        valid_until: date_col(row, "valid_until")?,
+        basis,
+        status,
+        principal_card: opt_serial(row, "principal_card")?,
+        representative_card: opt_serial(row, "representative_card")?,
+        confirmed_at: UnixMillis(get(row, "confirmed_at")?),
+        created_at: UnixMillis(get(row, "created_at")?),
+    })
+}
+
+fn pending_from(row: &PgRow) -> Result<PendingAction, StoreError> {
+    Ok(PendingAction {
+        id: hash_col(row, "id")?,
+        session: hash_col(row, "session")?,
+        challenge: code_col(row, "challenge")?,
+        action: get(row, "action")?,
+        created_at: UnixMillis(get(row, "created_at")?),
+    })
+}
+
+fn invitation_from(row: &PgRow) -> Result<Invitation, StoreError> {
+    Ok(Invitation {
+        code: code_col(row, "code")?,
+        principal: person_col(row, "principal")?,
+        principal_name: get(row, "principal_name")?,
+        principal_card: serial_col(row, "principal_card")?,
+        scopes: scopes_col(row, "scopes")?,
+        valid_from: date_col(row, "valid_from")?,
+        valid_until: date_col(row, "valid_until")?,
+        created_at: UnixMillis(get(row, "created_at")?),
+        expires_at: UnixMillis(get(row, "expires_at")?),
+    })
+}
+
+fn status_cols(s: ProxyStatus) -> (&'static str, Option<i64>, Option<&'static str>) {
+    match s {
+        ProxyStatus::Active => ("active", None, None),
+        ProxyStatus::OnHold { since, reason } => ("on_hold", Some(since.0), Some(reason.as_str())),
+        ProxyStatus::Revoked { at } => ("revoked", Some(at.0), None),
+    }
+}
+
+impl PortalStore for PgPortalStore {
+    async fn insert_challenge(&self, c: Challenge) -> Result<(), StoreError> {
+        let action = match &c.purpose {
+            ChallengePurpose::Confirm { action } => Some(action.clone()),
+            ChallengePurpose::Login => None,
+        };
+        sqlx::query(
+            "INSERT INTO challenges (code, nonce, purpose, action, binding, created_at, expires_at, state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')",
+        )
+        .bind(c.code.as_str())
+        .bind(&c.nonce[..])
+        .bind(c.purpose.as_str())
+        .bind(action)
+        .bind(&c.binding.0[..])
+        .bind(c.created_at.0)
+        .bind(c.expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("store challenge"))?;
+        Ok(())
+    }
+
+    async fn challenge(&self, code: &ShortCode) -> Result<Option<Challenge>, StoreError> {
+        let row = sqlx::query("SELECT * FROM challenges WHERE code = $1")
+            .bind(code.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read challenge"))?;
+        row.as_ref().map(challenge_from).transpose()
+    }
+
+    async fn approve_challenge(
+        &self,
+        code: &ShortCode,
+        h: CardHolder,
+        now: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        // One statement: of two approvals at once, the second finds the
+        // row no longer pending.
+        let r = sqlx::query(
+            "UPDATE challenges SET state = 'approved', person = $1, serial = $2, profile = $3, \
+             card_status_since = $4 WHERE code = $5 AND state = 'pending' AND expires_at >= $6",
+        )
+        .bind(h.person.as_str())
+        .bind(serial_sql(h.serial)?)
+        .bind(h.profile.as_str())
+        .bind(h.card_status_since)
+        .bind(code.as_str())
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("approve challenge"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn take_challenge(
+        &self,
+        code: &ShortCode,
+        binding: SecretHash,
+        now: UnixMillis,
+    ) -> Result<Option<CardHolder>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE challenges SET state = 'used' \
+             WHERE code = $1 AND binding = $2 AND state = 'approved' AND expires_at >= $3 \
+             RETURNING person, serial, profile, card_status_since",
+        )
+        .bind(code.as_str())
+        .bind(&binding.0[..])
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err("take challenge"))?;
+        row.as_ref().map(holder_from).transpose()
+    }
+
+    async fn insert_session(&self, s: Session) -> Result<(), StoreError> {
+        let acting_for = s.acting_for.map(proxy_sql).transpose()?;
+        sqlx::query(
+            "INSERT INTO sessions (id, person, serial, profile, card_status_since, csrf, created_at, \
+             last_seen, acting_for) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&s.id.0[..])
+        .bind(s.holder.person.as_str())
+        .bind(serial_sql(s.holder.serial)?)
+        .bind(s.holder.profile.as_str())
+        .bind(s.holder.card_status_since)
+        .bind(s.csrf.expose())
+        .bind(s.created_at.0)
+        .bind(s.last_seen.0)
+        .bind(acting_for)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("store session"))?;
+        Ok(())
+    }
+
+    async fn session(&self, id: SecretHash) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE id = $1")
+            .bind(&id.0[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read session"))?;
+        row.as_ref().map(session_from).transpose()
+    }
+
+    async fn touch_session(
+        &self,
+        id: SecretHash,
+        now: UnixMillis,
+        acting_for: Option<ProxyId>,
+    ) -> Result<(), StoreError> {
+        let acting_for = acting_for.map(proxy_sql).transpose()?;
+        sqlx::query("UPDATE sessions SET last_seen = $1, acting_for = $2 WHERE id = $3")
+            .bind(now.0)
+            .bind(acting_for)
+            .bind(&id.0[..])
+            .execute(&self.pool)
+            .await
+            .map_err(store_err("touch session"))?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id: SecretHash) -> Result<(), StoreError> {
+        // The session and what it staged go together.
+        sqlx::query(
+            "WITH gone AS (DELETE FROM sessions WHERE id = $1) DELETE FROM pending WHERE session = $1",
+        )
+        .bind(&id.0[..])
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("delete session"))?;
+        Ok(())
+    }
+
+    async fn record_login(&self, h: &CardHolder, now: UnixMillis) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO people (person, serial, profile, card_status_since, last_login) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (person) DO UPDATE SET serial = excluded.serial, profile = excluded.profile, \
+             card_status_since = excluded.card_status_since, last_login = excluded.last_login",
+        )
+        .bind(h.person.as_str())
+        .bind(serial_sql(h.serial)?)
+        .bind(h.profile.as_str())
+        .bind(h.card_status_since)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("record login"))?;
+        Ok(())
+    }
+
+    async fn last_card(&self, person: &LocalPersonId) -> Result<Option<CardHolder>, StoreError> {
+        let row = sqlx::query("SELECT * FROM people WHERE person = $1")
+            .bind(person.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read person"))?;
+        row.as_ref().map(holder_from).transpose()
+    }
+
+    async fn insert_pending(&self, p: PendingAction) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pending (id, session, challenge, action, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&p.id.0[..])
+        .bind(&p.session.0[..])
+        .bind(p.challenge.as_str())
+        .bind(&p.action)
+        .bind(p.created_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("stage action"))?;
+        Ok(())
+    }
+
+    async fn take_pending(
+        &self,
+        id: SecretHash,
+        session: SecretHash,
+    ) -> Result<Option<PendingAction>, StoreError> {
+        let row = sqlx::query("DELETE FROM pending WHERE id = $1 AND session = $2 RETURNING *")
+            .bind(&id.0[..])
+            .bind(&session.0[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("take staged action"))?;
+        row.as_ref().map(pending_from).transpose()
+    }
+
+    async fn pending(&self, id: SecretHash) -> Result<Option<PendingAction>, StoreError> {
+        let row = sqlx::query("SELECT * FROM pending WHERE id = $1")
+            .bind(&id.0[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read staged action"))?;
+        row.as_ref().map(pending_from).transpose()
+    }
+
+    async fn insert_proxy(&self, p: Proxy) -> Result<Proxy, StoreError> {
+        let (status, status_at, hold) = status_cols(p.status);
+        let (basis, reference) = match &p.basis {
+            ProxyBasis::Principal => ("principal", None),
+            ProxyBasis::Guardianship { reference } => ("guardianship", Some(reference.clone())),
+        };
+        let row = sqlx::query(
+            "INSERT INTO proxies (principal, representative, principal_name, representative_name, scopes, \
+             valid_from, valid_until, basis, reference, status, status_at, hold_reason, principal_card, \
+             representative_card, confirmed_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+        )
+        .bind(p.principal.as_str())
+        .bind(p.representative.as_str())
+        .bind(&p.principal_name)
+        .bind(&p.representative_name)
+        .bind(p.scopes.to_text())
+        .bind(date_text(p.valid_from))
+        .bind(date_text(p.valid_until))
+        .bind(basis)
+        .bind(reference)
+        .bind(status)
+        .bind(status_at)
+        .bind(hold)
+        .bind(opt_serial_sql(p.principal_card)?)
+        .bind(opt_serial_sql(p.representative_card)?)
+        .bind(p.confirmed_at.0)
+        .bind(p.created_at.0)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_err("store proxy"))?;
+        Ok(Proxy {
+            id: proxy_col(&row, "id")?,
+            ..p
+        })
+    }
+
+    async fn proxy(&self, id: ProxyId) -> Result<Option<Proxy>, StoreError> {
+        // An id beyond BIGINT was never assigned.
+        let Ok(id) = i64::try_from(id.0) else {
+            return Ok(None);
+        };
+        let row = sqlx::query("SELECT * FROM proxies WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read proxy"))?;
+        row.as_ref().map(proxy_from).transpose()
+    }
+
+    async fn proxies_of(&self, person: &LocalPersonId) -> Result<Vec<Proxy>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM proxies WHERE principal = $1 OR representative = $1 ORDER BY id")
+                .bind(person.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_err("list proxies"))?;
+        rows.iter().map(proxy_from).collect()
+    }
+
+    async fn update_proxy(&self, p: &Proxy, expected: ProxyStatus) -> Result<bool, StoreError> {
+        // An id beyond BIGINT was never assigned.
+        let Ok(id) = i64::try_from(p.id.0) else {
+            return Ok(false);
+        };
+        let (status, status_at, hold) = status_cols(p.status);
+        let (old, _, _) = status_cols(expected);
+        let r = sqlx::query(
+            "UPDATE proxies SET status = $1, status_at = $2, hold_reason = $3, principal_card = $4, \
+             representative_card = $5, confirmed_at = $6 WHERE id = $7 AND status = $8",
+        )
+        .bind(status)
+        .bind(status_at)
+        .bind(hold)
+        .bind(opt_serial_sql(p.principal_card)?)
+        .bind(opt_serial_sql(p.representative_card)?)
+        .bind(p.confirmed_at.0)
+        .bind(id)
+        .bind(old)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("update proxy"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn insert_invitation(&self, i: Invitation) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO invitations (code, principal, principal_name, principal_card, scopes, valid_from, \
+             valid_until, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(i.code.as_str())
+        .bind(i.principal.as_str())
+        .bind(&i.principal_name)
+        .bind(serial_sql(i.principal_card)?)
+        .bind(i.scopes.to_text())
+        .bind(date_text(i.valid_from))
+        .bind(date_text(i.valid_until))
+        .bind(i.created_at.0)
+        .bind(i.expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("store invitation"))?;
+        Ok(())
+    }
+
+    async fn take_invitation(
+        &self,
+        code: &ShortCode,
+        now: UnixMillis,
+    ) -> Result<Option<Invitation>, StoreError> {
+        let row = sqlx::query("DELETE FROM invitations WHERE code = $1 AND expires_at >= $2 RETURNING *")
+            .bind(code.as_str())
+            .bind(now.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("take invitation"))?;
+        row.as_ref().map(invitation_from).transpose()
+    }
+
+    async fn record_act(&self, a: ProxyAct) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO proxy_acts (proxy, actor, principal, action, at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(proxy_sql(a.proxy)?)
+        .bind(a.actor.as_str())
+        .bind(a.principal.as_str())
+        .bind(&a.action)
+        .bind(a.at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("record proxy act"))?;
+        Ok(())
+    }
+
+    async fn acts_for(&self, principal: &LocalPersonId, limit: u32) -> Result<Vec<ProxyAct>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM proxy_acts WHERE principal = $1 ORDER BY seq DESC LIMIT $2")
+            .bind(principal.as_str())
+            .bind(i64::from(limit.clamp(1, 1000)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("list proxy acts"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(ProxyAct {
+                    proxy: proxy_col(r, "proxy")?,
+                    actor: person_col(r, "actor")?,
+                    principal: person_col(r, "principal")?,
+                    action: get(r, "action")?,
+                    at: UnixMillis(get(r, "at")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn purge(&self, now: UnixMillis, session_max_ms: i64) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for (sql, at) in [
+            (
+                "DELETE FROM challenges WHERE expires_at < $1",
+                now.0.saturating_sub(3_600_000),
+            ),
+            (
+                "DELETE FROM sessions WHERE created_at < $1",
+                now.0.saturating_sub(session_max_ms),
+            ),
+            ("DELETE FROM invitations WHERE expires_at < $1", now.0),
+            (
+                "DELETE FROM pending WHERE created_at < $1",
+                now.0.saturating_sub(session_max_ms),
+            ),
+        ] {
+            n += sqlx::query(sql)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(store_err("purge"))?
+                .rows_affected();
+        }
+        Ok(n)
+    }
+}

@@ -1,1 +1,372 @@
-//! (being written)
+//! The card tables of the registry store. The decisions (what an action
+//! does to a card and its certificates) are the registry crate's; here
+//! they are read, applied and written back in the caller's transaction.
+//!
+//! Several registries may share the database, and nothing serialises
+//! writers as SQLite's single writer does, so a transaction that reads
+//! what it is about to change locks it first, always in the same order —
+//! the resident's row, then their card rows, then the CRL numbers (bumped
+//! once per list just before the commit, in key order), then the events
+//! table — so that concurrent transactions wait for each other instead of
+//! deciding on stale reads, and never deadlock.
+
+use std::collections::BTreeMap;
+
+use renkei_card::{CardProfile, CardSerial, CertPurpose, RevocationReason, RevokedCard};
+use renkei_ids::{FourFacts, LinkId};
+use renkei_protocol::{StoreError, UnixMillis};
+use renkei_registry::{Card, CardCert, CardId, CardStatus, CertEffect, NewCard, apply_effect};
+use sqlx::postgres::{PgConnection, PgRow};
+use time::OffsetDateTime;
+
+use crate::db::{corrupt, get, parse_col, store_err, to_i64, to_u64};
+
+fn serial_col(v: i64) -> Result<CardSerial, StoreError> {
+    u64::try_from(v)
+        .ok()
+        .and_then(CardSerial::from_u64)
+        .ok_or_else(|| corrupt("card serial", v))
+}
+
+/// 63-bit serials fit a BIGINT.
+fn serial_sql(s: CardSerial) -> Result<i64, StoreError> {
+    to_i64("card serial", s.value())
+}
+
+fn cert_from(row: &PgRow) -> Result<CardCert, StoreError> {
+    let purpose: String = get(row, "purpose")?;
+    let revoked = match (
+        get::<Option<i64>>(row, "revoked_at")?,
+        get::<Option<String>>(row, "revoked_reason")?,
+    ) {
+        (Some(at), Some(r)) => Some((
+            UnixMillis(at),
+            RevocationReason::parse(&r).ok_or_else(|| corrupt("revoked_reason", &r))?,
+        )),
+        (None, None) => None,
+        _ => return Err(corrupt("card_certs", "revoked_at and revoked_reason disagree")),
+    };
+    Ok(CardCert {
+        serial: serial_col(get(row, "serial")?)?,
+        purpose: parse_col("purpose", &purpose, |s| s.parse::<CertPurpose>())?,
+        der: get(row, "der")?,
+        issued_at: UnixMillis(get(row, "issued_at")?),
+        not_after: UnixMillis(get(row, "not_after")?),
+        revoked,
+    })
+}
+
+async fn card_from(conn: &mut PgConnection, row: &PgRow) -> Result<Card, StoreError> {
+    let id: i64 = get(row, "card_id")?;
+    let link: Vec<u8> = get(row, "link_id")?;
+    let link: [u8; 16] = link.try_into().map_err(|_| corrupt("link_id", "not 16 bytes"))?;
+    let certs = sqlx::query("SELECT * FROM card_certs WHERE card_id = $1 ORDER BY issued_at, issue_order")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(store_err("read card certificates"))?;
+    Ok(Card {
+        id: CardId(to_u64("card_id", id)?),
+        link_id: LinkId::from_bytes(link),
+        profile: parse_col("profile", &get::<String>(row, "profile")?, |s| {
+            s.parse::<CardProfile>()
+        })?,
+        status: parse_col("status", &get::<String>(row, "status")?, |s| {
+            CardStatus::parse(s).ok_or("unknown card status")
+        })?,
+        status_since: UnixMillis(get(row, "status_since")?),
+        issued_at: UnixMillis(get(row, "issued_at")?),
+        certs: certs.iter().map(cert_from).collect::<Result<_, _>>()?,
+    })
+}
+
+/// A card; with `lock`, its row stays locked to the end of the transaction.
+pub(crate) async fn card(
+    conn: &mut PgConnection,
+    id: CardId,
+    lock: bool,
+) -> Result<Option<Card>, StoreError> {
+    let Ok(id) = i64::try_from(id.0) else {
+        // No card is numbered beyond a BIGINT.
+        return Ok(None);
+    };
+    let sql = if lock {
+        "SELECT * FROM cards WHERE card_id = $1 FOR UPDATE"
+    } else {
+        "SELECT * FROM cards WHERE card_id = $1"
+    };
+    let row = sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(store_err("read card"))?;
+    match row {
+        Some(r) => Ok(Some(card_from(conn, &r).await?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn card_by_serial(
+    conn: &mut PgConnection,
+    serial: CardSerial,
+) -> Result<Option<Card>, StoreError> {
+    let id: Option<i64> = sqlx::query_scalar("SELECT card_id FROM card_certs WHERE serial = $1")
+        .bind(serial_sql(serial)?)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(store_err("find card"))?;
+    match id {
+        Some(id) => card(conn, CardId(to_u64("card_id", id)?), false).await,
+        None => Ok(None),
+    }
+}
+
+/// A person's cards, newest first; with `lock`, their rows stay locked.
+pub(crate) async fn cards_of(
+    conn: &mut PgConnection,
+    link: LinkId,
+    lock: bool,
+) -> Result<Vec<Card>, StoreError> {
+    let sql = if lock {
+        "SELECT * FROM cards WHERE link_id = $1 ORDER BY card_id DESC FOR UPDATE"
+    } else {
+        "SELECT * FROM cards WHERE link_id = $1 ORDER BY card_id DESC"
+    };
+    let rows = sqlx::query(sql)
+        .bind(&link.as_bytes()[..])
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(store_err("list cards"))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(card_from(conn, r).await?);
+    }
+    Ok(out)
+}
+
+/// The revocation lists a transaction changed, and how often: each is
+/// bumped once per card saved that changed it (as on SQLite), but all at
+/// the end and in key order.
+#[derive(Debug, Default)]
+pub(crate) struct CrlBumps(BTreeMap<(&'static str, &'static str), i64>);
+
+impl CrlBumps {
+    fn add(&mut self, profile: CardProfile, purpose: CertPurpose) {
+        *self.0.entry((profile.as_str(), purpose.as_str())).or_default() += 1;
+    }
+
+    pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), StoreError> {
+        for ((profile, purpose), n) in self.0 {
+            sqlx::query(
+                "INSERT INTO card_crls (profile, purpose, number) VALUES ($1, $2, $3) \
+                 ON CONFLICT (profile, purpose) DO UPDATE SET number = card_crls.number + excluded.number",
+            )
+            .bind(profile)
+            .bind(purpose)
+            .bind(n)
+            .execute(&mut *conn)
+            .await
+            .map_err(store_err("bump CRL number"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Write back what changed between `before` and `after` (status and
+/// certificate revocations), noting the lists touched.
+async fn save(
+    conn: &mut PgConnection,
+    crls: &mut CrlBumps,
+    before: &Card,
+    after: &Card,
+) -> Result<(), StoreError> {
+    let id = to_i64("card_id", after.id.0)?;
+    if before.status != after.status || before.status_since != after.status_since {
+        sqlx::query("UPDATE cards SET status = $1, status_since = $2 WHERE card_id = $3")
+            .bind(after.status.as_str())
+            .bind(after.status_since.0)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(store_err("update card"))?;
+    }
+    let mut auth = false;
+    let mut sign = false;
+    for (b, a) in before.certs.iter().zip(&after.certs) {
+        if b.revoked != a.revoked {
+            sqlx::query("UPDATE card_certs SET revoked_at = $1, revoked_reason = $2 WHERE serial = $3")
+                .bind(a.revoked.map(|(at, _)| at.0))
+                .bind(a.revoked.map(|(_, r)| r.as_str()))
+                .bind(serial_sql(a.serial)?)
+                .execute(&mut *conn)
+                .await
+                .map_err(store_err("update certificate"))?;
+            match a.purpose {
+                CertPurpose::Authentication => auth = true,
+                CertPurpose::Signing => sign = true,
+            }
+        }
+    }
+    if auth {
+        crls.add(after.profile, CertPurpose::Authentication);
+    }
+    if sign {
+        crls.add(after.profile, CertPurpose::Signing);
+    }
+    Ok(())
+}
+
+/// Apply `effect` to the certificates of `card` selected by `which`, and
+/// the new status if any; write the changes.
+pub(crate) async fn apply(
+    conn: &mut PgConnection,
+    crls: &mut CrlBumps,
+    card: &Card,
+    status: Option<CardStatus>,
+    effect: CertEffect,
+    which: impl Fn(&CardCert) -> bool,
+    at: UnixMillis,
+) -> Result<Card, StoreError> {
+    let mut after = card.clone();
+    if let Some(s) = status {
+        after.status = s;
+        after.status_since = at;
+    }
+    for c in after.certs.iter_mut().filter(|c| which(c)) {
+        apply_effect(c, effect, at);
+    }
+    save(conn, crls, card, &after).await?;
+    Ok(after)
+}
+
+/// Non-final cards of a person (normally at most one), locked.
+pub(crate) async fn live_cards(conn: &mut PgConnection, link: LinkId) -> Result<Vec<Card>, StoreError> {
+    Ok(cards_of(conn, link, true)
+        .await?
+        .into_iter()
+        .filter(|c| !c.status.is_final())
+        .collect())
+}
+
+/// Lock the resident's row (if any) to the end of the transaction.
+pub(crate) async fn lock_resident(conn: &mut PgConnection, link: LinkId) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1 FROM residents WHERE link_id = $1 FOR UPDATE")
+        .bind(&link.as_bytes()[..])
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(store_err("lock resident"))?;
+    Ok(())
+}
+
+/// The facts on file must still be those certified; the person alive.
+/// The resident's row stays locked: the facts cannot change before the
+/// commit.
+pub(crate) async fn check_facts(
+    conn: &mut PgConnection,
+    link: LinkId,
+    facts: &FourFacts,
+) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "SELECT name, address, birth_date, sex, deceased_on FROM residents WHERE link_id = $1 FOR UPDATE",
+    )
+    .bind(&link.as_bytes()[..])
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_err("check facts"))?
+    .ok_or_else(|| StoreError::Conflict("no such resident".to_owned()))?;
+    let same = get::<String>(&row, "name")? == facts.name.as_str()
+        && get::<String>(&row, "address")? == facts.address.as_str()
+        && get::<String>(&row, "birth_date")? == facts.birth_date.to_string()
+        && get::<i64>(&row, "sex")? == i64::from(facts.sex.iso5218());
+    if !same {
+        return Err(StoreError::Conflict(
+            "the resident's facts changed meanwhile".to_owned(),
+        ));
+    }
+    if get::<Option<String>>(&row, "deceased_on")?.is_some() {
+        return Err(StoreError::Conflict("the resident is deceased".to_owned()));
+    }
+    Ok(())
+}
+
+pub(crate) async fn insert_cert(
+    conn: &mut PgConnection,
+    card: CardId,
+    profile: CardProfile,
+    c: &CardCert,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO card_certs (serial, card_id, purpose, profile, der, issued_at, not_after, revoked_at, revoked_reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)",
+    )
+    .bind(serial_sql(c.serial)?)
+    .bind(to_i64("card_id", card.0)?)
+    .bind(c.purpose.as_str())
+    .bind(profile.as_str())
+    .bind(&c.der)
+    .bind(c.issued_at.0)
+    .bind(c.not_after.0)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_err("store certificate"))?;
+    Ok(())
+}
+
+pub(crate) async fn insert_card(conn: &mut PgConnection, new: &NewCard) -> Result<CardId, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO cards (link_id, profile, status, status_since, issued_at) \
+         VALUES ($1, $2, 'active', $3, $4) RETURNING card_id",
+    )
+    .bind(&new.link_id.as_bytes()[..])
+    .bind(new.profile.as_str())
+    .bind(new.issued_at.0)
+    .bind(new.issued_at.0)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(store_err("store card"))?;
+    let id = CardId(to_u64("card_id", id)?);
+    for c in &new.certs {
+        insert_cert(conn, id, new.profile, c).await?;
+    }
+    Ok(id)
+}
+
+fn datetime(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub(crate) async fn revocations(
+    conn: &mut PgConnection,
+    profile: CardProfile,
+    purpose: CertPurpose,
+    now: UnixMillis,
+) -> Result<(u64, Vec<RevokedCard>), StoreError> {
+    let number: Option<i64> =
+        sqlx::query_scalar("SELECT number FROM card_crls WHERE profile = $1 AND purpose = $2")
+            .bind(profile.as_str())
+            .bind(purpose.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(store_err("read CRL number"))?;
+    let rows = sqlx::query(
+        "SELECT serial, revoked_at, revoked_reason FROM card_certs \
+         WHERE profile = $1 AND purpose = $2 AND revoked_at IS NOT NULL AND not_after >= $3 ORDER BY serial",
+    )
+    .bind(profile.as_str())
+    .bind(purpose.as_str())
+    .bind(now.0)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(store_err("list revocations"))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let reason: String = get(r, "revoked_reason")?;
+        out.push(RevokedCard {
+            serial: serial_col(get(r, "serial")?)?,
+            at: datetime(get(r, "revoked_at")?),
+            reason: RevocationReason::parse(&reason).ok_or_else(|| corrupt("revoked_reason", &reason))?,
+        });
+    }
+    Ok((to_u64("CRL number", number.unwrap_or(0))?, out))
+}

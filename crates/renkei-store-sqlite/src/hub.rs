@@ -417,7 +417,8 @@ impl HubStore for SqliteHubStore {
         let mut q = QueryBuilder::new("SELECT * FROM records WHERE 1 = 1");
         if let Some(after) = f.after_seq {
             // Nothing follows a number beyond i64 (it must not wrap).
-            q.push(" AND seq > ").push_bind(i64::try_from(after).unwrap_or(i64::MAX));
+            q.push(" AND seq > ")
+                .push_bind(i64::try_from(after).unwrap_or(i64::MAX));
         }
         if let Some(r) = f.requester {
             q.push(" AND requester = ").push_bind(r.to_string());
@@ -463,7 +464,12 @@ impl HubStore for SqliteHubStore {
             .collect()
     }
 
-    async fn claim_message(&self, _: CorporateNumber, _: MessageId, _: UnixMillis) -> Result<bool, StoreError> {
+    async fn claim_message(
+        &self,
+        _: CorporateNumber,
+        _: MessageId,
+        _: UnixMillis,
+    ) -> Result<bool, StoreError> {
         // One file, one hub process: the core's in-memory guard has seen
         // every id this store will ever be asked about.
         Ok(true)

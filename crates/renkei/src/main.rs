@@ -182,6 +182,10 @@ struct DemoArgs {
     suite: SuiteArg,
     #[arg(long, value_enum, default_value = "full")]
     durability: DurabilityArg,
+    /// Run every role on this PostgreSQL database (one schema per role)
+    /// instead of SQLite files (postgres://user@host/db).
+    #[arg(long, env = "RENKEI_DATABASE_URL")]
+    database_url: Option<String>,
     /// Stop after the scenarios; exit status 0 only if every one behaved as expected.
     #[arg(long)]
     exit: bool,
@@ -193,6 +197,16 @@ enum HubCommand {
     Serve(ConfigArg),
     /// Validate the catalog and permission table of a configuration.
     Check(ConfigArg),
+    /// Several hub processes behind one address: a TCP balancer (TLS passes
+    /// through, so mutual TLS stays between the caller and a hub).
+    Balance {
+        /// Where callers connect (host:port).
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// A hub's network (or log) listener; give it once per hub.
+        #[arg(long = "backend", required = true)]
+        backends: Vec<std::net::SocketAddr>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -240,7 +254,7 @@ struct ConfigArg {
     #[arg(long)]
     store: Option<PathBuf>,
     /// A PostgreSQL database instead of the SQLite file
-    /// (postgres://user@host/db). Available for the witness so far.
+    /// (postgres://user@host/db). Several hubs may share one.
     #[arg(long, env = "RENKEI_DATABASE_URL", conflicts_with = "store")]
     database_url: Option<String>,
 }
@@ -343,23 +357,59 @@ fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     toml::from_str(&text).with_context(|| format!("{} is not a valid configuration", path.display()))
 }
 
-/// The SQLite file of a role that has no PostgreSQL store yet.
-fn store_path(arg: &ConfigArg, name: &str) -> Result<PathBuf> {
-    if arg.database_url.is_some() {
-        anyhow::bail!(
-            "--database-url: this role has no PostgreSQL store yet (only the witness has); \
-             leave it out to use the embedded SQLite store"
-        );
-    }
-    Ok(sqlite_path(arg, name))
-}
-
 fn sqlite_path(arg: &ConfigArg, name: &str) -> PathBuf {
     arg.store.clone().unwrap_or_else(|| {
         arg.config
             .parent()
             .map_or_else(|| PathBuf::from(name), |d| d.join(name))
     })
+}
+
+async fn serve_hub<S: renkei_hub::HubStore + Clone>(settings: &HubSettings, store: S) -> Result<()> {
+    let hub = start_hub(settings, store).await?;
+    eprintln!("hub serving on {} (admin {})", hub.network.url(), hub.admin.url());
+    wait_for_shutdown().await;
+    hub.shutdown(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+async fn serve_node<S: renkei_node::NodeStore + Clone>(settings: &NodeSettings, store: S) -> Result<()> {
+    let node = start_node(settings, store).await?;
+    eprintln!(
+        "node {} serving on {} (local API {})",
+        settings.institution,
+        node.network.url(),
+        node.local.url()
+    );
+    wait_for_shutdown().await;
+    node.shutdown(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+async fn serve_registry<S: renkei_registry::RegistryStore + Clone>(
+    settings: &RegistrySettings,
+    store: S,
+) -> Result<()> {
+    let reg = start_registry(settings, store).await?;
+    eprintln!(
+        "registry serving on {} (admin {})",
+        reg.network.url(),
+        reg.admin.url()
+    );
+    wait_for_shutdown().await;
+    reg.shutdown(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+async fn serve_portal<S: renkei_portal_web::Store + Clone>(
+    settings: &renkei_portal_web::PortalSettings,
+    store: S,
+) -> Result<()> {
+    let portal = renkei_portal_web::start_portal(settings, store).await?;
+    eprintln!("portal serving on {} (admin {})", portal.url, portal.admin.addr());
+    wait_for_shutdown().await;
+    portal.shutdown(Duration::from_secs(10)).await;
+    Ok(())
 }
 
 async fn serve_witness<S: renkei_witness::WitnessStore>(settings: &WitnessSettings, store: S) -> Result<()> {
@@ -400,6 +450,7 @@ async fn main() -> Result<()> {
                     DurabilityArg::Full => Durability::Full,
                     DurabilityArg::Normal => Durability::Normal,
                 },
+                database_url: a.database_url,
                 progress: true,
                 print: true,
             })
@@ -420,11 +471,30 @@ async fn main() -> Result<()> {
         Command::Hub(HubCommand::Serve(arg)) => {
             init_tracing("info");
             let settings: HubSettings = read_config(&arg.config)?;
-            let store = SqliteHubStore::open(&store_path(&arg, "hub.sqlite")?, Durability::Full).await?;
-            let hub = start_hub(&settings, store).await?;
-            eprintln!("hub serving on {} (admin {})", hub.network.url(), hub.admin.url());
+            match &arg.database_url {
+                Some(url) => serve_hub(&settings, renkei_store_postgres::PgHubStore::open(url).await?).await,
+                None => {
+                    let path = sqlite_path(&arg, "hub.sqlite");
+                    serve_hub(&settings, SqliteHubStore::open(&path, Durability::Full).await?).await
+                }
+            }
+        }
+        Command::Hub(HubCommand::Balance { listen, backends }) => {
+            init_tracing("info");
+            let lb = renkei_http::balancer::Balancer::start(listen, backends.clone())
+                .await
+                .with_context(|| format!("listening on {listen}"))?;
+            eprintln!(
+                "balancing {} over {}",
+                lb.addr,
+                backends
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             wait_for_shutdown().await;
-            hub.shutdown(Duration::from_secs(10)).await;
+            lb.stop();
             Ok(())
         }
         Command::Hub(HubCommand::Check(arg)) => {
@@ -436,17 +506,15 @@ async fn main() -> Result<()> {
         Command::Node(NodeCommand::Serve(arg)) => {
             init_tracing("info");
             let settings: NodeSettings = read_config(&arg.config)?;
-            let store = SqliteNodeStore::open(&store_path(&arg, "node.sqlite")?, Durability::Full).await?;
-            let node = start_node(&settings, store).await?;
-            eprintln!(
-                "node {} serving on {} (local API {})",
-                settings.institution,
-                node.network.url(),
-                node.local.url()
-            );
-            wait_for_shutdown().await;
-            node.shutdown(Duration::from_secs(10)).await;
-            Ok(())
+            match &arg.database_url {
+                Some(url) => {
+                    serve_node(&settings, renkei_store_postgres::PgNodeStore::open(url).await?).await
+                }
+                None => {
+                    let path = sqlite_path(&arg, "node.sqlite");
+                    serve_node(&settings, SqliteNodeStore::open(&path, Durability::Full).await?).await
+                }
+            }
         }
         Command::Node(NodeCommand::Import { config, file }) => {
             init_tracing("warn");
@@ -456,17 +524,23 @@ async fn main() -> Result<()> {
         Command::Registry(RegistryCommand::Serve(arg)) => {
             init_tracing("info");
             let settings: RegistrySettings = read_config(&arg.config)?;
-            let store =
-                SqliteRegistryStore::open(&store_path(&arg, "registry.sqlite")?, Durability::Full).await?;
-            let reg = start_registry(&settings, store).await?;
-            eprintln!(
-                "registry serving on {} (admin {})",
-                reg.network.url(),
-                reg.admin.url()
-            );
-            wait_for_shutdown().await;
-            reg.shutdown(Duration::from_secs(10)).await;
-            Ok(())
+            match &arg.database_url {
+                Some(url) => {
+                    serve_registry(
+                        &settings,
+                        renkei_store_postgres::PgRegistryStore::open(url).await?,
+                    )
+                    .await
+                }
+                None => {
+                    let path = sqlite_path(&arg, "registry.sqlite");
+                    serve_registry(
+                        &settings,
+                        SqliteRegistryStore::open(&path, Durability::Full).await?,
+                    )
+                    .await
+                }
+            }
         }
         Command::Registry(RegistryCommand::CardCa(CardCaCommand::Init {
             dir,
@@ -476,16 +550,16 @@ async fn main() -> Result<()> {
         Command::Portal(PortalCommand::Serve(arg)) => {
             init_tracing("info");
             let settings: renkei_portal_web::PortalSettings = read_config(&arg.config)?;
-            let store = renkei_store_sqlite::SqlitePortalStore::open(
-                &store_path(&arg, "portal.sqlite")?,
-                Durability::Full,
-            )
-            .await?;
-            let portal = renkei_portal_web::start_portal(&settings, store).await?;
-            eprintln!("portal serving on {} (admin {})", portal.url, portal.admin.addr());
-            wait_for_shutdown().await;
-            portal.shutdown(Duration::from_secs(10)).await;
-            Ok(())
+            match &arg.database_url {
+                Some(url) => {
+                    serve_portal(&settings, renkei_store_postgres::PgPortalStore::open(url).await?).await
+                }
+                None => {
+                    let path = sqlite_path(&arg, "portal.sqlite");
+                    let store = renkei_store_sqlite::SqlitePortalStore::open(&path, Durability::Full).await?;
+                    serve_portal(&settings, store).await
+                }
+            }
         }
         Command::Card(cmd) => {
             init_tracing("warn");

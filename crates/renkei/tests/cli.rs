@@ -746,7 +746,7 @@ async fn client_commands_apply_screen_and_show() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn database_url_serves_the_witness_on_postgres_and_is_refused_elsewhere() {
+async fn database_url_serves_the_witness_on_postgres_and_bad_urls_are_clear_errors() {
     use renkei_demo::network::{Network, NetworkOptions};
     use std::io::{BufRead as _, BufReader};
 
@@ -755,22 +755,31 @@ async fn database_url_serves_the_witness_on_postgres_and_is_refused_elsewhere() 
     let mut o = NetworkOptions::new(&data);
     o.durability = renkei_store_sqlite::Durability::Normal;
     let net = Network::start(o).await.unwrap();
-    // Roles without a PostgreSQL store yet say so and start nothing.
-    let hub_toml = data.join("hub/hub.toml").display().to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        renkei(&[
-            "hub",
-            "serve",
-            "--config",
-            &hub_toml,
-            "--database-url",
-            "postgres://postgres@127.0.0.1/none",
-        ])
-    })
-    .await
-    .unwrap();
-    assert!(!out.status.success());
-    assert!(text(&out).contains("no PostgreSQL store yet"), "{}", text(&out));
+    // Every role refuses a URL that is not PostgreSQL's, or a server that
+    // is not there, by name, and starts nothing.
+    for (role, config) in [
+        ("hub", "hub/hub.toml"),
+        ("registry", "registry/registry.toml"),
+        ("portal", "portal/portal.toml"),
+        ("witness", "witness/witness.toml"),
+    ] {
+        // (An unreachable server costs the 10 s connect timeout: one role.)
+        let unreachable = (
+            "postgres://postgres@127.0.0.1:1/none",
+            "cannot connect to the database",
+        );
+        let urls = [("mysql://root@127.0.0.1/test", "not a PostgreSQL URL")];
+        for (url, expected) in urls.into_iter().chain((role == "hub").then_some(unreachable)) {
+            let config = data.join(config).display().to_string();
+            let out = tokio::task::spawn_blocking(move || {
+                renkei(&[role, "serve", "--config", &config, "--database-url", url])
+            })
+            .await
+            .unwrap();
+            assert!(!out.status.success(), "{role} {url}");
+            assert!(text(&out).contains(expected), "{role} {url}: {}", text(&out));
+        }
+    }
 
     let Ok(url) = std::env::var("RENKEI_TEST_DATABASE_URL") else {
         eprintln!("RENKEI_TEST_DATABASE_URL is not set; the witness is not started on PostgreSQL");

@@ -178,3 +178,208 @@ async fn a_killed_hub_loses_no_acknowledged_record_and_its_log_stays_consistent(
     );
     net.shutdown().await;
 }
+
+/// The sum of a counter's samples in a Prometheus text page.
+fn counter_sum(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Linkages hub process `i` has recorded since it started.
+async fn linkages_at(net: &Network, http: &reqwest::Client, i: usize) -> f64 {
+    let url = format!("{}/metrics", net.hub.process_admin_url(i).unwrap());
+    let page = http.get(url).send().await.unwrap().text().await.unwrap();
+    counter_sum(&page, "renkei_hub_linkages_total")
+}
+
+/// Three hub processes on one PostgreSQL database behind one balanced
+/// address. Four institutions drive load, which reaches every hub; two of
+/// the hubs are killed with SIGKILL (and restarted) under load. Afterwards
+/// the one log is dense, every acknowledged linkage is in it at the index
+/// it was told, and the whole log verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_hubs_on_one_database_keep_one_log_when_one_is_killed() {
+    use renkei_demo::institutions::{KENPO, REGISTRY, VEHICLE, YOKOHAMA};
+
+    let Ok(database) = std::env::var("RENKEI_TEST_DATABASE_URL") else {
+        eprintln!("RENKEI_TEST_DATABASE_URL is not set; several hubs need PostgreSQL, not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = NetworkOptions::new(dir.path().join("net"));
+    o.hub_binary = Some(PathBuf::from(env!("CARGO_BIN_EXE_renkei")));
+    o.database_url = Some(database);
+    o.hubs = 3;
+    o.durability = Durability::Normal;
+    o.checkpoint_interval_ms = 50;
+    o.provider_timeout_ms = 3000;
+    let mut net = Network::start(o).await.unwrap();
+    let country = populate(
+        &net,
+        &CountryOptions {
+            residents: 240,
+            seed: 7,
+            today: UnixMillis::now().to_datetime().date(),
+            progress: false,
+        },
+    )
+    .await
+    .unwrap();
+    let ca = std::fs::read(net.ca_dir.join("ca.crt")).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap();
+    let c = &country.cast;
+    let asks = [
+        (
+            PENSION.key,
+            c.contributor.0.clone(),
+            SETAGAYA.id(),
+            "pension_premium_exemption",
+            "resident_tax_income",
+            Some(2025),
+        ),
+        (
+            KENPO.key,
+            c.insured.0.clone(),
+            SETAGAYA.id(),
+            "high_cost_medical",
+            "resident_tax_income",
+            Some(2025),
+        ),
+        (
+            SETAGAYA.key,
+            c.mover.0.clone(),
+            YOKOHAMA.id(),
+            "child_allowance",
+            "resident_tax_income",
+            Some(2025),
+        ),
+        (
+            VEHICLE.key,
+            c.driver.clone(),
+            REGISTRY.id(),
+            "vehicle_registration",
+            "four_facts",
+            None,
+        ),
+    ];
+    let query = |i: usize| {
+        let (_, id, provider, work, item, fy) = &asks[i];
+        QueryRequest {
+            local_id: id.clone(),
+            provider: provider.to_string(),
+            office_work: (*work).into(),
+            item: (*item).into(),
+            fiscal_year: *fy,
+            consent: None,
+        }
+    };
+    // Every node's connection to the hub address is re-made after this
+    // restart, one institution after the other, so the balancer deals the
+    // four connections round robin over the three hubs.
+    net.hub.kill().unwrap();
+    net.hub.restart().await.unwrap();
+    for (i, (key, ..)) in asks.iter().enumerate() {
+        let client = net.node(key).local.clone();
+        let mut ok = false;
+        for _ in 0..50 {
+            if client
+                .post::<_, QueryResult>("/local/v1/queries", &query(i))
+                .await
+                .is_ok()
+            {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(ok, "{key} reaches a hub");
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for w in 0..12 {
+        let i = w % asks.len();
+        let client = net.node(asks[i].0).local.clone();
+        let q = query(i);
+        let (stop, acked, failed) = (stop.clone(), acked.clone(), failed.clone());
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                match client.post::<_, QueryResult>("/local/v1/queries", &q).await {
+                    Ok(r) => acked.lock().unwrap().push((r.query_id, r.hub_record_seq)),
+                    Err(_) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        }));
+    }
+
+    // Load reaches every hub.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut served = [0.0; 3];
+    for (i, s) in served.iter_mut().enumerate() {
+        *s = linkages_at(&net, &http, i).await;
+    }
+    assert!(
+        served.iter().all(|s| *s > 0.0),
+        "linkages per hub before the kills: {served:?}"
+    );
+
+    // Kill two of them in turn under load, and start them again.
+    for victim in [1, 2] {
+        net.hub.kill_process(victim).unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        net.hub.restart().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 50, "only {} acknowledged", acked.len());
+    let records: Vec<RecordWire> = net.hub_admin.get("/admin/v1/records?limit=10000").await.unwrap();
+    let by_seq: BTreeMap<u64, &RecordWire> = records.iter().map(|r| (r.seq, r)).collect();
+    assert_eq!(by_seq.len(), records.len());
+    assert_eq!(
+        by_seq.keys().copied().collect::<Vec<_>>(),
+        (0..records.len() as u64).collect::<Vec<_>>(),
+        "one dense log: no gap, no reused index"
+    );
+    let ids: HashSet<&str> = records.iter().map(|r| r.query_id.as_str()).collect();
+    assert_eq!(ids.len(), records.len(), "query ids are unique");
+    for (qid, seq) in &acked {
+        let r = by_seq
+            .get(seq)
+            .unwrap_or_else(|| panic!("acknowledged record {seq} is missing"));
+        assert_eq!(&r.query_id, qid, "record {seq}");
+        assert_eq!(r.outcome, "provided");
+    }
+    // Every hub's log view converges, and the whole log verifies.
+    let tiles = HttpTiles::new(&net.hub.log_url(), &ca).unwrap();
+    let key = NoteVerifier::parse(&net.hub.log_verifier).unwrap();
+    let n = records.len() as u64;
+    for _ in 0..200 {
+        if latest(&tiles).await.is_some_and(|(cp, _)| cp.size >= n) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = verify(&tiles, &key, &[], None).await.unwrap();
+    assert_eq!(report.size, n);
+    eprintln!(
+        "3 hubs, 2 killed: acknowledged {}, failed while a hub was down {}, log size {n}, linkages per hub before the kills {served:?}",
+        acked.len(),
+        failed.load(Ordering::Relaxed)
+    );
+    net.shutdown().await;
+}

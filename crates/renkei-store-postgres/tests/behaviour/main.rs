@@ -9,7 +9,11 @@
 //! One module per store; each has a generic `…_behaves(&impl Trait)` and
 //! runs it on both backends.
 
+mod consent;
 mod hub;
+mod node;
+mod portal;
+mod registry;
 mod witness;
 
 /// A fresh schema on the test database, as a URL that selects it; `None`
@@ -35,4 +39,3 @@ pub(crate) async fn pg_url(test: &str) -> Option<String> {
     let sep = if base.contains('?') { '&' } else { '?' };
     Some(format!("{base}{sep}options[search_path]={schema}"))
 }
-

@@ -1,0 +1,419 @@
+//! The institution node's store.
+
+use std::collections::HashSet;
+
+use crate::pg_url;
+use renkei_catalog::{ItemCode, OfficeWorkCode};
+use renkei_ids::{CodeAlgorithm, CorporateNumber, InstitutionCode, LocalPersonId, QueryId};
+use renkei_node::{EnrolledPerson, ItemValue, NodeRecord, NodeRole, NodeStore, Notice, RecordOutcome};
+use renkei_protocol::{FiscalYear, StoreError, UnixMillis};
+use renkei_store_postgres::PgNodeStore;
+use renkei_store_sqlite::{Durability, SqliteNodeStore};
+
+fn corp(n: u64) -> CorporateNumber {
+    CorporateNumber::from_base_number(n).unwrap()
+}
+
+fn code(n: u8) -> InstitutionCode {
+    InstitutionCode::new(CodeAlgorithm::Aes256Siv, 1, vec![n; 32]).unwrap()
+}
+
+fn lid(s: &str) -> LocalPersonId {
+    LocalPersonId::parse(s).unwrap()
+}
+
+fn fy(y: u16) -> Option<FiscalYear> {
+    Some(FiscalYear::new(y).unwrap())
+}
+
+fn person(id: &str, c: u8, at: i64) -> EnrolledPerson {
+    EnrolledPerson {
+        local_id: lid(id),
+        code: code(c),
+        enrolled_at: UnixMillis(at),
+    }
+}
+
+fn value(json: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match json {
+        serde_json::Value::Object(m) => m,
+        _ => panic!("not an object"),
+    }
+}
+
+fn item_value(id: &str, item: &str, fiscal_year: Option<FiscalYear>, n: i64) -> ItemValue {
+    ItemValue {
+        local_id: lid(id),
+        item: ItemCode::parse(item).unwrap(),
+        fiscal_year,
+        value: value(serde_json::json!({
+            "taxable_income": n,
+            "note": "所得 \u{1F600} \"quoted\"",
+            "ratio": 0.1,
+            "nested": { "list": [1, null, true] },
+        })),
+        updated_at: UnixMillis(n),
+    }
+}
+
+pub(crate) fn node_record(i: i64) -> NodeRecord {
+    let provider = i % 2 == 0;
+    NodeRecord {
+        query_id: (i % 3 != 0).then(QueryId::random),
+        role: if provider {
+            NodeRole::Provider
+        } else {
+            NodeRole::Requester
+        },
+        counterpart: corp(3 + i as u64),
+        office_work: OfficeWorkCode::parse("child_allowance").unwrap(),
+        item: ItemCode::parse("resident_tax_income").unwrap(),
+        fiscal_year: (i % 4 != 0).then(|| FiscalYear::new(2020 + i as u16 % 5).unwrap()),
+        local_id: provider.then(|| lid(&format!("P-{i}"))),
+        requested_at: UnixMillis(1_000 + i),
+        completed_at: UnixMillis(2_000 + i),
+        outcome: match i % 3 {
+            0 => RecordOutcome::Provided,
+            1 => RecordOutcome::NoData,
+            _ => RecordOutcome::Denied("not_permitted".into()),
+        },
+        non_disclosure: i % 5 == 0,
+    }
+}
+
+fn notice(id: &str, sent_at: i64, title: &str) -> Notice {
+    Notice {
+        id: id.into(),
+        sender: corp(7),
+        sender_name: "世田谷区".into(),
+        title_ja: title.into(),
+        body_ja: "本文\n二行目".into(),
+        title_en: (sent_at % 2 == 0).then(|| "Title".to_owned()),
+        body_en: (sent_at % 2 == 0).then(|| "Body".to_owned()),
+        sent_at: UnixMillis(sent_at),
+        read_at: None,
+    }
+}
+
+/// What every node store must do: enrolments, items, notices, records.
+async fn node_store_behaves<S: NodeStore + Clone>(s: &S) {
+    let c = s.counts().await.unwrap();
+    assert_eq!((c.persons, c.items, c.records), (0, 0, 0));
+    assert!(s.records(None, 10).await.unwrap().is_empty());
+    assert!(s.persons_page(None, 10).await.unwrap().is_empty());
+
+    enrolment(s).await;
+    paging_persons(s).await;
+    items(s).await;
+    notices(s).await;
+    records(s).await;
+
+    let c = s.counts().await.unwrap();
+    // Persons and the six paged ones; 3 items of A-1 and the bulk
+    // ones of A-2; 2 + 100 records.
+    assert_eq!((c.persons, c.items, c.records), (8, 13_503, 102));
+}
+
+async fn enrolment<S: NodeStore>(s: &S) {
+    let (a, b) = (lid("A-1"), lid("A-2"));
+    s.enrol(vec![person("A-1", 1, 1), person("A-2", 2, 1)])
+        .await
+        .unwrap();
+    assert_eq!(s.code_of(&a).await.unwrap(), Some(code(1)));
+    assert_eq!(s.person_by_code(&code(2)).await.unwrap(), Some(b.clone()));
+    assert_eq!(s.code_of(&lid("nobody")).await.unwrap(), None);
+    assert_eq!(s.person_by_code(&code(99)).await.unwrap(), None);
+
+    // Re-enrolment after a code-key rotation replaces the code.
+    s.enrol(vec![person("A-1", 3, 5)]).await.unwrap();
+    assert_eq!(s.code_of(&a).await.unwrap(), Some(code(3)));
+    assert_eq!(s.person_by_code(&code(1)).await.unwrap(), None);
+    assert_eq!(s.person_by_code(&code(3)).await.unwrap(), Some(a.clone()));
+    assert_eq!(s.persons_page(None, 1).await.unwrap(), vec![person("A-1", 3, 5)]);
+
+    // A code another person holds is a conflict, and nothing of the batch
+    // is stored.
+    let taken = s.enrol(vec![person("C-1", 4, 6), person("C-2", 2, 6)]).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    assert_eq!(s.code_of(&lid("C-1")).await.unwrap(), None);
+    assert_eq!(s.person_by_code(&code(2)).await.unwrap(), Some(b.clone()));
+    // One statement per person, in order: a code freed earlier in the
+    // batch can be taken later in it, but not the other way round.
+    let swapped = s.enrol(vec![person("A-2", 3, 7), person("A-1", 2, 7)]).await;
+    assert!(matches!(swapped, Err(StoreError::Conflict(_))), "{swapped:?}");
+    assert_eq!(s.code_of(&a).await.unwrap(), Some(code(3)), "unchanged");
+    s.enrol(vec![
+        person("A-1", 5, 7),
+        person("A-2", 3, 7),
+        person("A-1", 2, 7),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.code_of(&a).await.unwrap(), Some(code(2)));
+    assert_eq!(s.code_of(&b).await.unwrap(), Some(code(3)));
+    assert_eq!(s.person_by_code(&code(5)).await.unwrap(), None);
+    s.enrol(Vec::new()).await.unwrap();
+    assert_eq!(s.counts().await.unwrap().persons, 2);
+
+    assert_eq!(
+        s.enrolled_among(vec![a.clone(), lid("X-1"), a.clone()])
+            .await
+            .unwrap(),
+        HashSet::from([a.clone()])
+    );
+    assert!(s.enrolled_among(Vec::new()).await.unwrap().is_empty());
+    // Many at once (SQLite asks in chunks).
+    let many: Vec<LocalPersonId> = (0..1200)
+        .map(|i| lid(&format!("M-{i}")))
+        .chain([b.clone()])
+        .collect();
+    assert_eq!(s.enrolled_among(many).await.unwrap(), HashSet::from([b.clone()]));
+}
+
+/// Paging is in byte order of the local id, whatever the database's
+/// collation would say.
+async fn paging_persons<S: NodeStore>(s: &S) {
+    let ids = ["_x", "a", "B", "a-b", "Z9", "0"];
+    s.enrol(
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| person(id, 10 + i as u8, 9))
+            .collect(),
+    )
+    .await
+    .unwrap();
+    let mut expected: Vec<&str> = ids.iter().copied().chain(["A-1", "A-2"]).collect();
+    expected.sort_unstable();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.persons_page(after.clone(), 3).await.unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some(last.local_id.clone());
+        seen.extend(page.iter().map(|p| p.local_id.as_str().to_owned()));
+    }
+    assert_eq!(seen, expected);
+    let all = s.persons_page(None, 100).await.unwrap();
+    assert_eq!(all.len(), 8);
+    assert_eq!(all[0], person("0", 15, 9));
+    // A limit of 0 is read as 1.
+    assert_eq!(s.persons_page(None, 0).await.unwrap().len(), 1);
+    assert!(s.persons_page(Some(lid("zzz")), 10).await.unwrap().is_empty());
+}
+
+async fn items<S: NodeStore>(s: &S) {
+    let a = lid("A-1");
+    let tax = ItemCode::parse("resident_tax_income").unwrap();
+    let v = item_value("A-1", "resident_tax_income", fy(2025), 3_000_000);
+    assert_eq!(s.import_items(vec![v.clone()]).await.unwrap(), 1);
+    assert_eq!(s.item(&a, &tax, fy(2025)).await.unwrap(), Some(v.clone()));
+    assert_eq!(s.item(&a, &tax, None).await.unwrap(), None);
+    assert_eq!(s.item(&a, &tax, fy(2024)).await.unwrap(), None);
+    assert_eq!(s.item(&lid("A-2"), &tax, fy(2025)).await.unwrap(), None);
+
+    // Not periodic is its own key; a later import replaces; of the same key
+    // twice in one import the last wins; the count is of the items given.
+    let once = item_value("A-1", "resident_tax_income", None, 1);
+    let first = item_value("A-1", "resident_tax_income", fy(2025), 10);
+    let second = item_value("A-1", "resident_tax_income", fy(2025), 20);
+    let other = item_value("A-1", "household_members", fy(2025), 30);
+    assert_eq!(
+        s.import_items(vec![first, once.clone(), second.clone(), other.clone()])
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(s.item(&a, &tax, None).await.unwrap(), Some(once));
+    assert_eq!(s.item(&a, &tax, fy(2025)).await.unwrap(), Some(second.clone()));
+    assert_eq!(s.item(&a, &other.item, fy(2025)).await.unwrap(), Some(other));
+
+    // An import that breaks a constraint changes nothing (all or nothing).
+    let ok = item_value("A-1", "resident_tax_income", fy(2024), 40);
+    let replace = item_value("A-1", "resident_tax_income", fy(2025), 50);
+    let bad = item_value("not-enrolled", "resident_tax_income", fy(2025), 60);
+    assert!(s.import_items(vec![ok, replace, bad]).await.is_err());
+    assert_eq!(s.item(&a, &tax, fy(2024)).await.unwrap(), None);
+    assert_eq!(s.item(&a, &tax, fy(2025)).await.unwrap(), Some(second));
+    assert_eq!(s.import_items(Vec::new()).await.unwrap(), 0);
+
+    // A bigger import (PostgreSQL binds in chunks); of each repeated key
+    // the last wins here too.
+    let big: Vec<ItemValue> = (0..14_000)
+        .map(|i| item_value("A-2", &format!("bulk_{}", i % 13_500), fy(2025), i))
+        .collect();
+    assert_eq!(s.import_items(big).await.unwrap(), 14_000);
+    for (key, n) in [
+        ("bulk_0", 13_500),
+        ("bulk_499", 13_999),
+        ("bulk_500", 500),
+        ("bulk_13499", 13_499),
+    ] {
+        let item = ItemCode::parse(key).unwrap();
+        assert_eq!(
+            s.item(&lid("A-2"), &item, fy(2025)).await.unwrap(),
+            Some(item_value("A-2", key, fy(2025), n))
+        );
+    }
+    assert_eq!(s.counts().await.unwrap().items, 13_503);
+}
+
+async fn notices<S: NodeStore>(s: &S) {
+    let (a, b) = (lid("A-1"), lid("A-2"));
+    assert!(s.notices(&a).await.unwrap().is_empty());
+    s.store_notice(&a, notice("n1", 11, "一")).await.unwrap();
+    s.store_notice(&a, notice("n2", 20, "二")).await.unwrap();
+    s.store_notice(&a, notice("n0", 20, "零")).await.unwrap();
+    // Idempotent by id: a second delivery changes nothing, even for
+    // another person.
+    s.store_notice(&a, notice("n1", 99, "changed")).await.unwrap();
+    s.store_notice(&b, notice("n1", 12, "other")).await.unwrap();
+    assert!(s.notices(&b).await.unwrap().is_empty());
+    // Newest first; the same instant in id order.
+    assert_eq!(
+        s.notices(&a).await.unwrap(),
+        vec![
+            notice("n0", 20, "零"),
+            notice("n2", 20, "二"),
+            notice("n1", 11, "一")
+        ]
+    );
+    // A notice for a person not enrolled is refused.
+    assert!(s.store_notice(&lid("ghost"), notice("n9", 1, "x")).await.is_err());
+
+    // Read once: the first time stays.
+    assert!(s.mark_notice_read(&a, "n1", UnixMillis(100)).await.unwrap());
+    assert!(s.mark_notice_read(&a, "n1", UnixMillis(200)).await.unwrap());
+    assert!(!s.mark_notice_read(&b, "n1", UnixMillis(300)).await.unwrap());
+    assert!(!s.mark_notice_read(&a, "n7", UnixMillis(300)).await.unwrap());
+    let list = s.notices(&a).await.unwrap();
+    assert_eq!(list[2].read_at, Some(UnixMillis(100)));
+    assert_eq!(list[0].read_at, None);
+
+    // At most 1000, the newest.
+    for i in 0..1001 {
+        s.store_notice(&b, notice(&format!("b{i:04}"), 1000 + i, "多"))
+            .await
+            .unwrap();
+    }
+    let list = s.notices(&b).await.unwrap();
+    assert_eq!(list.len(), 1000);
+    assert_eq!(list[0].id, "b1000");
+    assert_eq!(list[999].id, "b0001");
+}
+
+async fn records<S: NodeStore + Clone>(s: &S) {
+    assert_eq!(s.append_record(node_record(0)).await.unwrap(), 0);
+    assert_eq!(s.append_record(node_record(1)).await.unwrap(), 1);
+    let all = s.records(None, 10).await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            (0, node_record_like(&all[0].1, 0)),
+            (1, node_record_like(&all[1].1, 1))
+        ]
+    );
+    assert_eq!(s.records(Some(0), 10).await.unwrap(), all[1..].to_vec());
+    assert!(s.records(Some(1), 10).await.unwrap().is_empty());
+    assert!(s.records(Some(5), 10).await.unwrap().is_empty());
+    // A cursor beyond BIGINT finds nothing (is not wrapped to everything).
+    assert!(s.records(Some(u64::MAX), 10).await.unwrap().is_empty());
+    assert!(s.records(Some(i64::MAX as u64 + 1), 10).await.unwrap().is_empty());
+    // A limit of 0 is read as 1.
+    assert_eq!(s.records(None, 0).await.unwrap(), all[..1].to_vec());
+
+    // Concurrent appends share commits; every one gets its own number,
+    // densely.
+    let mut tasks = Vec::new();
+    for i in 2..102 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            (i, s.append_record(node_record(i)).await.unwrap())
+        }));
+    }
+    let mut seqs = HashSet::new();
+    for t in tasks {
+        let (_, seq) = t.await.unwrap();
+        assert!(seqs.insert(seq));
+    }
+    assert_eq!(seqs, (2..102).collect());
+    let page = s.records(Some(1), 10_000).await.unwrap();
+    assert_eq!(page.len(), 100);
+    assert!(page.windows(2).all(|w| w[0].0 + 1 == w[1].0));
+    for (_, r) in &page {
+        // Every variant round-trips (the random query id aside).
+        let i = r.requested_at.0 - 1_000;
+        assert_eq!(*r, node_record_like(r, i));
+    }
+    assert_eq!(s.records(Some(50), 10).await.unwrap()[0].0, 51);
+}
+
+/// `node_record(i)` with the random query id of `got`.
+pub(crate) fn node_record_like(got: &NodeRecord, i: i64) -> NodeRecord {
+    let mut r = node_record(i);
+    if r.query_id.is_some() {
+        r.query_id = got.query_id;
+    }
+    r
+}
+
+/// A reopened store keeps what it had and numbers on.
+async fn reopened_node_store_continues<S: NodeStore>(s: &S) {
+    let c = s.counts().await.unwrap();
+    assert_eq!((c.persons, c.items, c.records), (8, 13_503, 102));
+    assert_eq!(s.append_record(node_record(7)).await.unwrap(), 102);
+    assert_eq!(s.code_of(&lid("A-1")).await.unwrap(), Some(code(2)));
+}
+
+#[tokio::test]
+async fn node_store_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.sqlite");
+    let s = SqliteNodeStore::open(&path, Durability::Normal).await.unwrap();
+    node_store_behaves(&s).await;
+    drop(s);
+    let s = SqliteNodeStore::open(&path, Durability::Normal).await.unwrap();
+    reopened_node_store_continues(&s).await;
+}
+
+#[tokio::test]
+async fn node_store_on_postgres() {
+    let Some(url) = pg_url("node").await else {
+        return;
+    };
+    let s = PgNodeStore::open(&url).await.unwrap();
+    node_store_behaves(&s).await;
+    postgres_refuses_what_it_cannot_hold(&s).await;
+    drop(s);
+    let s = PgNodeStore::open(&url).await.unwrap();
+    reopened_node_store_continues(&s).await;
+}
+
+/// Text PostgreSQL cannot hold (NUL) is refused and nothing is stored.
+/// (The SQLite store stores it.)
+async fn postgres_refuses_what_it_cannot_hold(s: &PgNodeStore) {
+    let a = lid("A-1");
+    let before = s.notices(&a).await.unwrap();
+    for bad in [
+        notice("nul\0id", 5, "x"),
+        notice("ok-id", 5, "ti\0tle"),
+        Notice {
+            body_en: Some("b\0".into()),
+            ..notice("ok-id", 6, "x")
+        },
+    ] {
+        let r = s.store_notice(&a, bad).await;
+        assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+    }
+    assert_eq!(s.notices(&a).await.unwrap(), before, "nothing stored");
+    assert!(!s.mark_notice_read(&a, "n1\0", UnixMillis(1)).await.unwrap());
+
+    let mut bad = node_record(3);
+    bad.outcome = RecordOutcome::Denied("no\0pe".into());
+    let r = s.append_record(bad).await;
+    assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+    assert!(
+        s.records(Some(101), 10).await.unwrap().is_empty(),
+        "nothing stored"
+    );
+}

@@ -339,8 +339,15 @@ pub async fn linkage(opts: &BenchOptions) -> Result<String> {
 
 // ------------------------------------------------------------- log bench
 
-fn synthetic_record(i: u64) -> renkei_hub::ProvisionRecord {
-    use renkei_hub::{Outcome, ProvisionRecord, SubjectTag};
+/// A synthetic provision record about a random subject.
+pub(crate) fn synthetic_record(i: u64) -> renkei_hub::ProvisionRecord {
+    synthetic_record_for(i, renkei_hub::SubjectTag(renkei_ids::random_bytes::<32>()))
+}
+
+/// A synthetic provision record (pension service asking 世田谷区 for
+/// income) about `subject`; `i` only varies its request time.
+pub(crate) fn synthetic_record_for(i: u64, subject: renkei_hub::SubjectTag) -> renkei_hub::ProvisionRecord {
+    use renkei_hub::{Outcome, ProvisionRecord};
     ProvisionRecord {
         leaf: renkei_hub::LogLeaf {
             query_id: QueryId::random(),
@@ -364,16 +371,79 @@ fn synthetic_record(i: u64) -> renkei_hub::ProvisionRecord {
             hidden_until: None,
             hidden_reason: None,
         },
-        subject: Some(SubjectTag(renkei_ids::random_bytes::<32>())),
+        subject: Some(subject),
     }
 }
 
-async fn append_rate(
-    store: &renkei_store_sqlite::SqliteHubStore,
+/// A fresh schema on a PostgreSQL server for one benchmark run, dropped
+/// (with its disk) by [`PgSchema::drop`].
+#[derive(Debug)]
+pub(crate) struct PgSchema {
+    pub(crate) base: String,
+    pub(crate) name: String,
+    /// `base` selecting the schema.
+    pub(crate) url: String,
+}
+
+impl PgSchema {
+    pub(crate) async fn create(base: &str, purpose: &str) -> Result<Self> {
+        let name = format!("renkei_bench_{purpose}_{:012x}", fastrand::u64(..1 << 48));
+        let url = renkei_store_postgres::schema_url(base, &name)
+            .await
+            .context("--database-url")?;
+        Ok(Self {
+            base: base.to_owned(),
+            name,
+            url,
+        })
+    }
+
+    /// `DROP SCHEMA … CASCADE`: the run's tables and their disk are gone.
+    pub(crate) async fn drop(&self) -> Result<()> {
+        renkei_store_postgres::drop_schema(&self.base, &self.name)
+            .await
+            .with_context(|| format!("dropping the benchmark schema {}", self.name))
+    }
+
+    /// "PostgreSQL 15.2 (shared_buffers 128MB, …)" for a report.
+    pub(crate) async fn describe_server(&self) -> String {
+        match renkei_store_postgres::server_settings(
+            &self.base,
+            &["shared_buffers", "synchronous_commit", "fsync", "max_wal_size"],
+        )
+        .await
+        {
+            Ok(s) => {
+                let mut it = s.into_iter();
+                let version = it.next().map(|(_, v)| v).unwrap_or_default();
+                let rest: Vec<String> = it.map(|(k, v)| format!("{k}={v}")).collect();
+                format!("PostgreSQL {version} ({})", rest.join(", "))
+            }
+            Err(e) => format!("PostgreSQL (settings unreadable: {e})"),
+        }
+    }
+}
+
+/// A database URL for a report: the password, if any, is not shown.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:***@{host}{tail}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn append_rate<S: renkei_hub::HubStore + Clone>(
+    store: &S,
     records: u64,
     concurrency: usize,
 ) -> Result<f64> {
-    use renkei_hub::HubStore;
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -396,23 +466,37 @@ async fn append_rate(
     Ok(records as f64 / start.elapsed().as_secs_f64())
 }
 
-/// `renkei bench log`: durable appends per second with group commit (and
-/// without, as the baseline), then inclusion-proof generation from the store
-/// and verification.
-pub async fn log(records: u64, concurrency: usize) -> Result<String> {
-    use renkei_hub::HubStore;
+/// One store's figures in the log benchmark.
+#[derive(Debug)]
+struct LogRun {
+    single_n: u64,
+    single: f64,
+    grouped: f64,
+    size: u64,
+    gen_t: Vec<Duration>,
+    ver_t: Vec<Duration>,
+    min_len: usize,
+    max_len: usize,
+}
+
+async fn log_run<S: renkei_hub::HubStore + Clone>(
+    store: &S,
+    records: u64,
+    concurrency: usize,
+) -> Result<LogRun> {
     use renkei_hub::log::{hash_from_stored, stored_needed};
-    if records == 0 || concurrency == 0 {
-        bail!("records and concurrency must be positive");
-    }
-    let dir = tempfile::Builder::new().prefix("renkei-bench-log-").tempdir()?;
-    let store =
-        renkei_store_sqlite::SqliteHubStore::open(&dir.path().join("hub.sqlite"), Durability::Full).await?;
     // Baseline: one appender, so every record waits for its own fsync.
     let single_n = (records / 100).clamp(200, 2000);
-    let single = append_rate(&store, single_n, 1).await?;
-    let grouped = append_rate(&store, records, concurrency).await?;
-    let head = store.log_head();
+    let single = append_rate(store, single_n, 1).await?;
+    let grouped = append_rate(store, records, concurrency).await?;
+    let head = store.refresh_log_head().await?;
+    if head.size != single_n + records {
+        bail!(
+            "the log holds {} leaves after {} appends",
+            head.size,
+            single_n + records
+        );
+    }
 
     let mut rng = fastrand::Rng::with_seed(3);
     let (mut gen_t, mut ver_t, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
@@ -434,54 +518,181 @@ pub async fn log(records: u64, concurrency: usize) -> Result<String> {
     }
     gen_t.sort();
     ver_t.sort();
+    Ok(LogRun {
+        single_n,
+        single,
+        grouped,
+        size: head.size,
+        gen_t,
+        ver_t,
+        min_len: sizes.iter().copied().min().unwrap_or(0),
+        max_len: sizes.iter().copied().max().unwrap_or(0),
+    })
+}
+
+fn us(v: &[Duration], p: f64) -> f64 {
+    percentile(v, p) * 1000.0
+}
+
+/// `renkei bench log`: durable appends per second with group commit (and
+/// without, as the baseline), then inclusion-proof generation from the store
+/// and verification. With `database_url` the same run measures the SQLite
+/// store and then the PostgreSQL one (in a fresh schema, dropped at the
+/// end) and reports them side by side.
+pub async fn log(records: u64, concurrency: usize, database_url: Option<&str>) -> Result<String> {
+    if records == 0 || concurrency == 0 {
+        bail!("--records and --concurrency must be positive");
+    }
+    // The PostgreSQL schema first: a bad URL is refused before any work.
+    let pg = match database_url {
+        Some(url) => Some(PgSchema::create(url, "log").await?),
+        None => None,
+    };
+    let runs = async {
+        let dir = tempfile::Builder::new().prefix("renkei-bench-log-").tempdir()?;
+        let sqlite = {
+            let store =
+                renkei_store_sqlite::SqliteHubStore::open(&dir.path().join("hub.sqlite"), Durability::Full)
+                    .await?;
+            log_run(&store, records, concurrency).await.context("SQLite")?
+        };
+        let postgres = match &pg {
+            Some(pg) => {
+                let store = renkei_store_postgres::PgHubStore::open(&pg.url).await?;
+                let run = log_run(&store, records, concurrency)
+                    .await
+                    .context("PostgreSQL")?;
+                Some((run, pg.describe_server().await))
+            }
+            None => None,
+        };
+        Ok::<_, anyhow::Error>((sqlite, postgres))
+    }
+    .await;
+    if let Some(pg) = &pg {
+        pg.drop().await?;
+    }
+    let (sqlite, postgres) = runs?;
+
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "## Log: durable appends and proofs ({})\n",
-        UnixMillis::now()
-    );
-    let _ = writeln!(
-        out,
-        "- machine: {} × {}, {}\n- command: `renkei bench log --records {records} --concurrency {concurrency}`\n- store: SQLite, WAL, synchronous=FULL (an fsync per commit); each append writes the record, its leaf and the tree nodes it completes in one group-commit transaction\n",
+    let machine = format!(
+        "{} × {}, {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model(),
         std::env::consts::ARCH,
     );
+    let Some((pg, server)) = postgres else {
+        let s = &sqlite;
+        let _ = writeln!(
+            out,
+            "## Log: durable appends and proofs ({})\n",
+            UnixMillis::now()
+        );
+        let _ = writeln!(
+            out,
+            "- machine: {machine}\n- command: `renkei bench log --records {records} --concurrency {concurrency}`\n- store: SQLite, WAL, synchronous=FULL (an fsync per commit); each append writes the record, its leaf and the tree nodes it completes in one group-commit transaction\n",
+        );
+        let _ = writeln!(
+            out,
+            "| appenders | records | durable appends/s | ratio to 1 appender |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "| 1 (baseline: one fsync each) | {} | {:.0} | 1.0 |",
+            s.single_n, s.single
+        );
+        let _ = writeln!(
+            out,
+            "| {concurrency} (group commit) | {records} | {:.0} | {:.1} |",
+            s.grouped,
+            s.grouped / s.single
+        );
+        let _ = writeln!(
+            out,
+            "\nInclusion proofs in a log of {} leaves (1,000 random leaves; proof length {}–{} hashes):\n",
+            s.size, s.min_len, s.max_len
+        );
+        let _ = writeln!(out, "| | p50 µs | p99 µs |");
+        let _ = writeln!(out, "|---|---|---|");
+        let _ = writeln!(
+            out,
+            "| generate (from the store) | {:.0} | {:.0} |",
+            us(&s.gen_t, 0.5),
+            us(&s.gen_t, 0.99)
+        );
+        let _ = writeln!(
+            out,
+            "| verify | {:.1} | {:.1} |",
+            us(&s.ver_t, 0.5),
+            us(&s.ver_t, 0.99)
+        );
+        return Ok(out);
+    };
+
+    let s = &sqlite;
     let _ = writeln!(
         out,
-        "| appenders | records | durable appends/s | ratio to 1 appender |"
+        "## Log: durable appends and proofs, SQLite and PostgreSQL ({})\n",
+        UnixMillis::now()
     );
+    let _ = writeln!(
+        out,
+        "- machine: {machine}\n- command: `renkei bench log --records {records} --concurrency {concurrency} --database-url {}`\n- SQLite: WAL, synchronous=FULL (an fsync per commit), a temporary file\n- PostgreSQL: {server}, a fresh schema dropped after the run; one transaction per group-commit batch (≤ 1024 records) locking the `log_state` row\n- both: each append writes the record, its leaf and the tree nodes it completes in one group-commit transaction; the same records, appenders and proofs, one store after the other\n",
+        redact_url(database_url.unwrap_or_default()),
+    );
+    let _ = writeln!(out, "| | SQLite | PostgreSQL | ratio PostgreSQL / SQLite |");
     let _ = writeln!(out, "|---|---|---|---|");
-    let _ = writeln!(
-        out,
-        "| 1 (baseline: one fsync each) | {single_n} | {single:.0} | 1.0 |"
+    let row = |out: &mut String, what: &str, a: f64, b: f64, prec: usize| {
+        let _ = writeln!(out, "| {what} | {a:.prec$} | {b:.prec$} | {:.2} |", b / a);
+    };
+    row(
+        &mut out,
+        &format!("durable appends/s, 1 appender ({} records)", s.single_n),
+        s.single,
+        pg.single,
+        0,
+    );
+    row(
+        &mut out,
+        &format!("durable appends/s, {concurrency} appenders, group commit ({records} records)"),
+        s.grouped,
+        pg.grouped,
+        0,
     );
     let _ = writeln!(
         out,
-        "| {concurrency} (group commit) | {records} | {grouped:.0} | {:.1} |",
-        grouped / single
+        "| group commit ÷ 1 appender | {:.1} | {:.1} | |",
+        s.grouped / s.single,
+        pg.grouped / pg.single
+    );
+    row(
+        &mut out,
+        "proof generation from the store, p50 µs",
+        us(&s.gen_t, 0.5),
+        us(&pg.gen_t, 0.5),
+        0,
+    );
+    row(
+        &mut out,
+        "proof generation from the store, p99 µs",
+        us(&s.gen_t, 0.99),
+        us(&pg.gen_t, 0.99),
+        0,
+    );
+    row(
+        &mut out,
+        "proof verification, p50 µs",
+        us(&s.ver_t, 0.5),
+        us(&pg.ver_t, 0.5),
+        1,
     );
     let _ = writeln!(
         out,
-        "\nInclusion proofs in a log of {} leaves (1,000 random leaves; proof length {}–{} hashes):\n",
-        head.size,
-        sizes.iter().min().unwrap_or(&0),
-        sizes.iter().max().unwrap_or(&0)
-    );
-    let _ = writeln!(out, "| | p50 µs | p99 µs |");
-    let _ = writeln!(out, "|---|---|---|");
-    let us = |v: &[Duration], p: f64| percentile(v, p) * 1000.0;
-    let _ = writeln!(
-        out,
-        "| generate (from the store) | {:.0} | {:.0} |",
-        us(&gen_t, 0.5),
-        us(&gen_t, 0.99)
-    );
-    let _ = writeln!(
-        out,
-        "| verify | {:.1} | {:.1} |",
-        us(&ver_t, 0.5),
-        us(&ver_t, 0.99)
+        "\nProofs: 1,000 random leaves of a log of {} leaves on each store (proof length {}–{} hashes).",
+        s.size,
+        s.min_len.min(pg.min_len),
+        s.max_len.max(pg.max_len)
     );
     Ok(out)
 }

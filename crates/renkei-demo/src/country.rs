@@ -139,7 +139,7 @@ struct Person<'a> {
     ids: HashMap<&'static str, String>,
 }
 
-fn bar(multi: &MultiProgress, len: u64, label: &str) -> ProgressBar {
+pub(crate) fn bar(multi: &MultiProgress, len: u64, label: &str) -> ProgressBar {
     let pb = multi.add(ProgressBar::new(len));
     pb.set_style(
         ProgressStyle::with_template("{prefix:>22} [{bar:30}] {pos:>7}/{len:7} {msg}")
@@ -161,7 +161,11 @@ fn enrol_entry(p: &Person<'_>, local_id: &str, address: &str) -> EnrolPerson {
     }
 }
 
-async fn enrol_all(client: LocalClient, entries: Vec<EnrolPerson>, pb: ProgressBar) -> Result<EnrolResult> {
+pub(crate) async fn enrol_all(
+    client: LocalClient,
+    entries: Vec<EnrolPerson>,
+    pb: ProgressBar,
+) -> Result<EnrolResult> {
     let mut all = EnrolResult {
         enrolled: Vec::new(),
         refused: Vec::new(),
@@ -182,6 +186,38 @@ async fn enrol_all(client: LocalClient, entries: Vec<EnrolPerson>, pb: ProgressB
     }
     pb.finish_with_message(format!("enrolled, {} refused", all.refused.len()));
     Ok(all)
+}
+
+/// Register `people` at the registry in batches of 5,000 (an address from
+/// `address_of` overrides the resident's own); their My Numbers in order.
+pub(crate) async fn register_residents(
+    net: &Network,
+    people: &[population::Resident],
+    address_of: impl Fn(&population::Resident) -> Option<String>,
+    pb: &ProgressBar,
+) -> Result<Vec<String>> {
+    let mut my_numbers = Vec::with_capacity(people.len());
+    for chunk in people.chunks(5000) {
+        let residents = chunk
+            .iter()
+            .map(|r| ResidentWire {
+                name: r.name.to_string(),
+                kana: r.kana.to_string(),
+                address: address_of(r).unwrap_or_else(|| r.address.to_string()),
+                birth_date: r.birth_date.to_string(),
+                sex: r.sex.iso5218(),
+                household: u64::from(r.household),
+            })
+            .collect();
+        let res: RegisterResult = net
+            .registry_admin
+            .post("/admin/v1/residents", &RegisterRequest { residents })
+            .await
+            .context("registering residents")?;
+        my_numbers.extend(res.my_numbers);
+        pb.inc(chunk.len() as u64);
+    }
+    Ok(my_numbers)
 }
 
 /// Build the country: register, enrol, import.
@@ -225,30 +261,8 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
 
     // --- registration at the registry (by the municipalities)
     let pb = bar(&multi, people.len() as u64, "registering residents");
-    let mut my_numbers = Vec::with_capacity(people.len());
-    for chunk in people.chunks(5000) {
-        let residents = chunk
-            .iter()
-            .map(|r| ResidentWire {
-                name: r.name.to_string(),
-                kana: r.kana.to_string(),
-                address: mover_households
-                    .get(&r.household)
-                    .cloned()
-                    .unwrap_or_else(|| r.address.to_string()),
-                birth_date: r.birth_date.to_string(),
-                sex: r.sex.iso5218(),
-                household: u64::from(r.household),
-            })
-            .collect();
-        let res: RegisterResult = net
-            .registry_admin
-            .post("/admin/v1/residents", &RegisterRequest { residents })
-            .await
-            .context("registering residents")?;
-        my_numbers.extend(res.my_numbers);
-        pb.inc(chunk.len() as u64);
-    }
+    let my_numbers =
+        register_residents(net, &people, |r| mover_households.get(&r.household).cloned(), &pb).await?;
     pb.finish_with_message("registered");
 
     let mut persons: Vec<Person<'_>> = people

@@ -283,7 +283,11 @@ pub fn write_demo_json(
                     "token_file": n.files.token,
                 },
                 "config": n.files.dir.join("node.toml"),
-                "store": n.store_path,
+                // The SQLite file, or the PostgreSQL schema (no password).
+                "store": n.database_url.as_deref().map_or_else(
+                    || n.store_path.display().to_string(),
+                    redact_password,
+                ),
                 "tls_certificate": n.files.cert,
                 "tls_certificate_serial": n.files.serial,
             }))

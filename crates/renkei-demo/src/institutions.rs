@@ -83,6 +83,33 @@ pub const DIGITAL: InstitutionSpec = InstitutionSpec {
     base: 100_000_100_007,
 };
 
+pub const OSAKA: InstitutionSpec = InstitutionSpec {
+    key: "osaka",
+    name: "大阪市",
+    name_en: "City of Osaka",
+    kind: "municipality",
+    base: 100_000_127_001,
+};
+
+pub const SAPPORO: InstitutionSpec = InstitutionSpec {
+    key: "sapporo",
+    name: "札幌市",
+    name_en: "City of Sapporo",
+    kind: "municipality",
+    base: 100_000_101_002,
+};
+
+pub const KOKUHO: InstitutionSpec = InstitutionSpec {
+    key: "kokuho",
+    name: "東京都国民健康保険団体連合会",
+    name_en: "Tokyo Federation of National Health Insurance Organizations",
+    kind: "health_insurer",
+    base: 100_000_113_009,
+};
+
+/// Three more institutions for benchmarks that need ten nodes.
+pub const BENCH_NODES: [InstitutionSpec; 3] = [OSAKA, SAPPORO, KOKUHO];
+
 /// Every institution node of the demo (the registry is separate).
 pub const NODES: [InstitutionSpec; 7] = [SETAGAYA, YOKOHAMA, PENSION, TAX, KENPO, VEHICLE, DIGITAL];
 
@@ -92,9 +119,14 @@ mod tests {
 
     #[test]
     fn ids_are_distinct_and_valid() {
-        let mut ids: Vec<_> = NODES.iter().chain([&REGISTRY]).map(|s| s.id()).collect();
+        let mut ids: Vec<_> = NODES
+            .iter()
+            .chain(&BENCH_NODES)
+            .chain([&REGISTRY])
+            .map(|s| s.id())
+            .collect();
         ids.sort();
         ids.dedup();
-        assert_eq!(ids.len(), NODES.len() + 1);
+        assert_eq!(ids.len(), NODES.len() + BENCH_NODES.len() + 1);
     }
 }

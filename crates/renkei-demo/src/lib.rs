@@ -1,12 +1,14 @@
 //! `renkei demo`: a whole small country on loopback.
 //!
 //! [`network::Network`] provisions and starts the registry, the hub and
-//! seven institution nodes as real mutual-TLS servers with their own SQLite
-//! stores; [`country`] fills them with a synthetic population through the
+//! seven institution nodes as real mutual-TLS servers with their own stores
+//! (SQLite files, or schemas of one PostgreSQL database); [`country`] fills them with a synthetic population through the
 //! real APIs; [`scenarios`] runs the linkages of DESIGN.md §3 and checks
 //! each behaved as it must. The integration tests use the same network.
 
 pub mod bench;
+pub mod bench_enrol;
+pub mod bench_history;
 pub mod bench_portal;
 pub mod cards;
 pub mod country;

@@ -61,6 +61,8 @@ pub struct NetworkOptions {
     /// Hub processes on the shared database behind one balanced address
     /// (more than one needs `hub_binary` and `database_url`).
     pub hubs: usize,
+    /// Nodes beyond the demo's seven (benchmarks that want ten).
+    pub extra_nodes: Vec<InstitutionSpec>,
 }
 
 impl NetworkOptions {
@@ -77,6 +79,7 @@ impl NetworkOptions {
             hub_binary: None,
             database_url: None,
             hubs: 1,
+            extra_nodes: Vec::new(),
             // A demo is one person clicking and benchmarks driving flows
             // back to back: limits far above either.
             consent_monitor: renkei_consent::MonitorPolicy {
@@ -401,6 +404,7 @@ impl Network {
                 crl_validity_secs: 3600,
                 resolvers: vec![DIGITAL.id()],
             }),
+            outbox: None,
         };
         let registry = with_store!(
             &role_database(&options, &prefix, "registry").await?,
@@ -424,7 +428,7 @@ impl Network {
 
         // --- nodes
         let mut nodes = BTreeMap::new();
-        for spec in NODES {
+        for spec in NODES.into_iter().chain(options.extra_nodes.iter().copied()) {
             let node_dir = dir.join("nodes").join(spec.key);
             let files = provision_role(&ca, &node_dir, Role::Node, Some(spec.id()), spec.name_en, suite)?;
             let settings = NodeSettings {
@@ -891,6 +895,17 @@ impl HubHandle {
     /// The first hub's admin API (every hub's admin sees the same store).
     pub fn admin_url(&self) -> String {
         self.admin_url.clone()
+    }
+
+    /// The operating-system ids of the hub processes that are running.
+    pub fn process_ids(&self) -> Vec<u32> {
+        match &self.mode {
+            HubMode::InProcess(_) => Vec::new(),
+            HubMode::Process { procs, .. } => procs
+                .iter()
+                .filter_map(|p| p.child.as_ref().map(|c| c.id()))
+                .collect(),
+        }
     }
 
     /// Hub `i`'s admin API.

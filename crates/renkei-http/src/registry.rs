@@ -19,6 +19,7 @@ use renkei_ids::{
     MyNumber, PersonName, Sex,
 };
 use renkei_node::{NodeIdentity, answer_forward};
+use renkei_outbox::{OutboxSettings, RegistryEvents, Relay, RelayWaker};
 use renkei_pki::Role;
 use renkei_protocol::{AnswerPayload, CodeDelivery, UnixMillis};
 use renkei_registry::{
@@ -73,6 +74,10 @@ pub struct RegistrySettings {
     /// The card CA; without it the registry issues no cards.
     #[serde(default)]
     pub cards: Option<CardSettings>,
+    /// `[outbox]`: relay the change events to NATS JetStream for fan-out
+    /// at scale. Without it there is no relay and nothing needs NATS.
+    #[serde(default)]
+    pub outbox: Option<OutboxSettings>,
 }
 
 pub(crate) struct RegistryState<S> {
@@ -83,6 +88,8 @@ pub(crate) struct RegistryState<S> {
     hub_url: String,
     max_skew_ms: i64,
     pub(crate) cards: Option<Arc<CardService>>,
+    /// Wakes the outbox relay, if there is one, when an event is recorded.
+    outbox: Option<RelayWaker>,
 }
 
 /// A started registry.
@@ -114,6 +121,14 @@ pub async fn start_registry<S: RegistryStore + Clone>(
     store: S,
 ) -> Result<RunningRegistry, SetupError> {
     crate::metrics_util::install_metrics();
+    // A bad `[outbox]` is refused before anything starts; NATS itself is
+    // not contacted here (the relay retries until it is there).
+    let relay = settings
+        .outbox
+        .as_ref()
+        .map(|o| Relay::new(o, settings.institution.to_string(), RegistryEvents(store.clone())))
+        .transpose()
+        .map_err(|e| SetupError::config("the registry's settings", e))?;
     let identity = NodeIdentity {
         institution: settings.institution,
         name: settings.name.clone(),
@@ -149,6 +164,7 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         hub_url: settings.hub_url.trim_end_matches('/').to_owned(),
         max_skew_ms: settings.max_skew_secs as i64 * 1000,
         cards: cards.clone(),
+        outbox: relay.as_ref().map(Relay::waker),
     });
     // The card listener first: its address goes into the certificates.
     let cards_server = match (&settings.cards, &cards) {
@@ -224,13 +240,17 @@ pub async fn start_registry<S: RegistryStore + Clone>(
             }
         }
     });
+    let mut tasks = vec![crl_task, filler];
+    if let Some(relay) = relay {
+        tasks.push(relay.spawn().into_task());
+    }
     tracing::info!(network = %network.addr, admin = %admin.addr, cards = ?cards_server.as_ref().map(|c| c.addr), "registry started");
     Ok(RunningRegistry {
         network,
         admin,
         cards: cards_server,
         trust,
-        tasks: vec![crl_task, filler],
+        tasks,
     })
 }
 
@@ -594,6 +614,9 @@ async fn change_address<S: RegistryStore>(
         .change_address(n, a, UnixMillis::now())
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_my_number", "no resident has this My Number"))?;
+    if let Some(w) = &st.outbox {
+        w.wake();
+    }
     Ok(Json(EventRecorded { event_seq: seq }))
 }
 
@@ -608,6 +631,9 @@ async fn record_death<S: RegistryStore>(
         .record_death(n, d, UnixMillis::now())
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_my_number", "no living resident has this My Number"))?;
+    if let Some(w) = &st.outbox {
+        w.wake();
+    }
     Ok(Json(EventRecorded { event_seq: seq }))
 }
 
@@ -672,4 +698,88 @@ async fn health<S: RegistryStore>(
         acquisitions: c.acquisitions,
         cards: c.cards,
     }))
+}
+
+#[cfg(test)]
+mod outbox_settings_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn base() -> String {
+        let institution = CorporateNumber::from_base_number(123_456_789_012).unwrap();
+        format!("institution = \"{institution}\"\n{REST}")
+    }
+
+    const REST: &str = r#"
+name = "registry"
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+signing_key = "signing.key"
+sealing_key = "sealing.key"
+hub_url = "https://127.0.0.1:1"
+hub_signing_key = "hub.pub"
+admin_token = "admin.token"
+
+[tls]
+ca_cert = "ca.pem"
+crl = "ca.crl"
+cert = "registry.pem"
+key = "registry.key"
+"#;
+
+    #[test]
+    fn outbox_is_optional() {
+        let s: RegistrySettings = toml::from_str(&base()).unwrap();
+        assert!(s.outbox.is_none());
+    }
+
+    #[test]
+    fn outbox_table_with_defaults() {
+        let s: RegistrySettings = toml::from_str(&format!(
+            "{}\n[outbox]\nnats_url = \"nats://127.0.0.1:4222\"\n",
+            base()
+        ))
+        .unwrap();
+        let o = s.outbox.unwrap();
+        assert_eq!(o.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(o.stream, "RENKEI_EVENTS");
+        assert_eq!(o.subject, "renkei.registry.events");
+        let s: RegistrySettings = toml::from_str(&format!(
+            "{}\n[outbox]\nnats_url = \"tls://nats:4222\"\nstream = \"EV\"\nsubject = \"a.b\"\n",
+            base()
+        ))
+        .unwrap();
+        let o = s.outbox.unwrap();
+        assert_eq!((o.stream.as_str(), o.subject.as_str()), ("EV", "a.b"));
+    }
+
+    #[test]
+    fn outbox_unknown_field_is_refused() {
+        let e = toml::from_str::<RegistrySettings>(&format!(
+            "{}\n[outbox]\nnats_url = \"nats://h:4222\"\nsubjects = \"x\"\n",
+            base()
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("subjects"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn outbox_bad_scheme_is_refused_at_start() {
+        let mut s: RegistrySettings = toml::from_str(&base()).unwrap();
+        s.outbox = Some(OutboxSettings::new("http://127.0.0.1:4222"));
+        let dir = tempfile::tempdir().unwrap();
+        let store = renkei_store_sqlite::SqliteRegistryStore::open(
+            &dir.path().join("registry.sqlite"),
+            renkei_store_sqlite::Durability::Normal,
+        )
+        .await
+        .unwrap();
+        // Refused for the outbox, before any key or certificate is read.
+        let e = start_registry(&s, store).await.unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("outbox.nats_url") && text.contains("\"http\"") && text.contains("nats://"),
+            "{text}"
+        );
+    }
 }

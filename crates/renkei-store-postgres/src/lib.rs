@@ -6,6 +6,7 @@
 //! file and for several hubs on one database (DESIGN.md §5). Only this
 //! crate and the SQLite one contain SQL.
 
+mod admin;
 mod consent;
 mod db;
 mod group_commit;
@@ -16,6 +17,7 @@ mod registry;
 mod registry_card;
 mod witness;
 
+pub use admin::{BtreeIndex, btree_index, drop_schema, schema_size, server_settings};
 pub use db::{DbError, schema_url};
 pub use hub::{HEAD_REFRESH, PgHubStore};
 pub use node::PgNodeStore;

@@ -317,6 +317,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1000)]
         records: usize,
     },
+    /// Register a population and enrol everyone at ten institutions through
+    /// the network; time, rate and peak memory (the hub in its own process).
+    Enrol {
+        /// People to register and enrol.
+        #[arg(long, default_value_t = 100_000)]
+        people: usize,
+        /// Every role on this PostgreSQL database instead of SQLite files.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Durable log appends per second, and proof generation and verification.
     Log {
         /// Records to append.
@@ -325,6 +335,30 @@ enum BenchCommand {
         /// Appending tasks.
         #[arg(long, default_value_t = 256)]
         concurrency: usize,
+        /// Also run on this PostgreSQL database (a fresh schema, dropped
+        /// after the run) and compare it with SQLite side by side.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// A person's history (records and their proofs) as the log grows to
+    /// `--records`, with fill rate and size on disk.
+    History {
+        /// Records in the log at the end (measured at 1 %, 10 % and 100 %).
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        /// Records about the measured person.
+        #[arg(long, default_value_t = 1000)]
+        person_records: u64,
+        /// Run on this PostgreSQL database (a fresh schema, dropped after
+        /// the run) instead of a SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Appending tasks while filling.
+        #[arg(long, default_value_t = 1024)]
+        concurrency: usize,
+        /// History reads measured at each size.
+        #[arg(long, default_value_t = 200)]
+        repetitions: usize,
     },
 }
 
@@ -615,9 +649,45 @@ async fn main() -> Result<()> {
             println!("{}", renkei_demo::bench_portal::portal(logins, records).await?);
             Ok(())
         }
-        Command::Bench(BenchCommand::Log { records, concurrency }) => {
+        Command::Bench(BenchCommand::Log {
+            records,
+            concurrency,
+            database_url,
+        }) => {
             init_tracing("warn");
-            println!("{}", renkei_demo::bench::log(records, concurrency).await?);
+            let report = renkei_demo::bench::log(records, concurrency, database_url.as_deref()).await?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Bench(BenchCommand::History {
+            records,
+            person_records,
+            database_url,
+            concurrency,
+            repetitions,
+        }) => {
+            init_tracing("warn");
+            let report = renkei_demo::bench_history::history(&renkei_demo::bench_history::HistoryOptions {
+                records,
+                person_records,
+                concurrency,
+                repetitions,
+                database_url,
+            })
+            .await?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Enrol { people, database_url }) => {
+            init_tracing("warn");
+            let report = renkei_demo::bench_enrol::enrol(&renkei_demo::bench_enrol::EnrolBenchOptions {
+                people,
+                database_url,
+                hub_binary: std::env::current_exe().context("finding this renkei binary")?,
+                progress: true,
+            })
+            .await?;
+            println!("{report}");
             Ok(())
         }
         Command::Bench(BenchCommand::Linkage(args)) => {

@@ -164,6 +164,59 @@ fn demo_exits_zero_writes_demo_json_and_configs_that_validate() {
 }
 
 #[test]
+fn demo_runs_every_role_on_postgres() {
+    let Ok(url) = std::env::var("RENKEI_TEST_DATABASE_URL") else {
+        eprintln!("RENKEI_TEST_DATABASE_URL is not set; the demo is not run on PostgreSQL");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("net");
+    let out = renkei(&[
+        "demo",
+        "--residents",
+        "200",
+        "--exit",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--database-url",
+        &url,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("stores: PostgreSQL"), "{stdout}");
+    assert!(
+        stdout.contains("14 of 14 scenarios behaved as expected"),
+        "{stdout}"
+    );
+    // No role kept a SQLite file: everything is in the database.
+    let sqlite: Vec<_> = walk(&data)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "sqlite"))
+        .collect();
+    assert!(sqlite.is_empty(), "{sqlite:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("demo.json")).unwrap()).unwrap();
+    let store = json["institutions"][0]["store"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(store.contains("search_path"), "{json}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().map_while(Result::ok) {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
 fn demo_refuses_a_non_empty_directory_and_too_few_residents() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("x"), "keep me").unwrap();
@@ -813,4 +866,83 @@ async fn database_url_serves_the_witness_on_postgres_and_bad_urls_are_clear_erro
     let line = line.unwrap_or_default();
     assert!(line.contains("witness serving on https://127.0.0.1:"), "{line}");
     net.shutdown().await;
+}
+
+#[test]
+fn bench_log_and_history_refuse_bad_options_and_ignore_the_database_env() {
+    for (args, expected) in [
+        (
+            &["bench", "history", "--records", "0"][..],
+            "--records must be positive",
+        ),
+        (
+            &["bench", "history", "--records", "100", "--person-records", "101"][..],
+            "--person-records (101) cannot exceed --records (100)",
+        ),
+        (
+            &["bench", "history", "--records", "100", "--person-records", "0"][..],
+            "--person-records must be positive",
+        ),
+        (
+            &[
+                "bench",
+                "history",
+                "--records",
+                "5000",
+                "--database-url",
+                "mysql://root@127.0.0.1/test",
+            ][..],
+            "not a PostgreSQL URL",
+        ),
+        (&["bench", "log", "--records", "0"][..], "must be positive"),
+        (
+            &[
+                "bench",
+                "log",
+                "--records",
+                "10",
+                "--database-url",
+                "sqlite:///tmp/x.sqlite",
+            ][..],
+            "not a PostgreSQL URL",
+        ),
+        (
+            &["bench", "history", "--records", "ten"][..],
+            "invalid value 'ten'",
+        ),
+    ] {
+        let out = renkei(args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
+    }
+    // RENKEI_DATABASE_URL is not taken implicitly: without --database-url
+    // both benchmarks run on SQLite only (a bad URL there changes nothing).
+    let env = [("RENKEI_DATABASE_URL", "mysql://root@127.0.0.1/test")];
+    let out = renkei_env(&["bench", "log", "--records", "300", "--concurrency", "8"], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("PostgreSQL"), "{}", text(&out));
+    let out = renkei_env(
+        &[
+            "bench",
+            "history",
+            "--records",
+            "2000",
+            "--person-records",
+            "10",
+            "--repetitions",
+            "3",
+        ],
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("History: one person's records as the log grows, SQLite"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the store's root equals the root recomputed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("| 2000 |"), "{stdout}");
 }

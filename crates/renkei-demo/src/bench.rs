@@ -47,10 +47,10 @@ pub struct BenchOptions {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Measure {
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub(crate) struct Measure {
+    pub(crate) per_second: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
 }
 
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -65,6 +65,10 @@ struct Fixture {
     hub_url: String,
     provider_url: String,
     requester: RawNode,
+    /// Clients (connections) the requests to the hub address take turns
+    /// on: behind a balancer each connection may reach another hub.
+    hub_callers: Vec<RawNode>,
+    next_caller: std::sync::atomic::AtomicUsize,
     hub_client: Arc<NetClient>,
     hub_signing: renkei_crypto::SigningKey,
     provider_key: renkei_crypto::VerifyingKey,
@@ -90,8 +94,8 @@ fn request(f: &Fixture) -> renkei_protocol::SignedRequest {
 
 async fn through_hub(f: &Fixture) -> Result<()> {
     let req = request(f);
-    let reply: HubReplyWire = f
-        .requester
+    let turn = f.next_caller.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let reply: HubReplyWire = f.hub_callers[turn % f.hub_callers.len()]
         .post_hub(&f.hub_url, "/v1/linkage", &SignedRequestWire::from(&req))
         .await?;
     let answer = SignedAnswer::try_from(&reply.answer)?;
@@ -197,6 +201,59 @@ pub(crate) fn cpu_model() -> String {
 
 /// Run the benchmark and return a Markdown report.
 pub async fn linkage(opts: &BenchOptions) -> Result<String> {
+    let rows = linkage_rounds(opts, |_| {}).await?;
+    let mut out = String::new();
+    let date = UnixMillis::now();
+    let _ = writeln!(out, "## Linkage: price of trust ({})\n", opts.suite);
+    let _ = writeln!(
+        out,
+        "- date: {date}\n- machine: {} × {}, {}\n- command: `renkei bench linkage --requests {} --concurrency {} --rounds {} --suite {}`\n- setup: one process; registry, hub and 7 nodes on loopback mutual TLS (TLS 1.3, {} certificates); SQLite stores with synchronous=FULL; client = pension service asking 世田谷区 for FY2025 income\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model(),
+        std::env::consts::ARCH,
+        opts.requests,
+        opts.concurrency,
+        opts.rounds,
+        opts.suite,
+        crate::provision::tls_algorithm(opts.suite),
+    );
+    let _ = writeln!(
+        out,
+        "| round | direct req/s | direct p50 ms | direct p99 ms | hub req/s | hub p50 ms | hub p99 ms | ratio hub/direct |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let mut ratios = Vec::new();
+    for (i, (d, h)) in rows.iter().enumerate() {
+        let ratio = h.per_second / d.per_second;
+        ratios.push(ratio);
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            i + 1,
+            d.per_second,
+            d.p50_ms,
+            d.p99_ms,
+            h.per_second,
+            h.p50_ms,
+            h.p99_ms,
+            ratio
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    let _ = writeln!(
+        out,
+        "\nMedian price of trust: **{:.2}** (target ≥ 0.5; X-Road's published figure ≈ 0.11).",
+        ratios[ratios.len() / 2]
+    );
+    Ok(out)
+}
+
+/// Direct and through-the-hub measurements, `opts.rounds` of each, on a
+/// network that `configure` may change (stores, hub processes).
+pub(crate) async fn linkage_rounds(
+    opts: &BenchOptions,
+    configure: impl FnOnce(&mut NetworkOptions),
+) -> Result<Vec<(Measure, Measure)>> {
     if opts.requests == 0 || opts.concurrency == 0 || opts.rounds == 0 {
         bail!("requests, concurrency and rounds must be positive");
     }
@@ -204,6 +261,7 @@ pub async fn linkage(opts: &BenchOptions) -> Result<String> {
     let mut net_opts = NetworkOptions::new(dir.path());
     net_opts.suite = opts.suite;
     net_opts.durability = Durability::Full;
+    configure(&mut net_opts);
     let net = Network::start(net_opts).await?;
     let country = populate(
         &net,
@@ -256,6 +314,10 @@ pub async fn linkage(opts: &BenchOptions) -> Result<String> {
         hub_url: net.hub.url(),
         provider_url: setagaya.network_url(),
         requester: net.impersonate(PENSION.key)?,
+        hub_callers: (0..opts.concurrency.clamp(1, 8))
+            .map(|_| net.impersonate(PENSION.key))
+            .collect::<Result<_>>()?,
+        next_caller: std::sync::atomic::AtomicUsize::new(0),
         hub_client: hub_trust.client(Duration::from_secs(30))?,
         hub_signing,
         provider_key,
@@ -290,51 +352,7 @@ pub async fn linkage(opts: &BenchOptions) -> Result<String> {
         rows.push((d, h));
     }
     net.shutdown().await;
-
-    let mut out = String::new();
-    let date = UnixMillis::now();
-    let _ = writeln!(out, "## Linkage: price of trust ({})\n", opts.suite);
-    let _ = writeln!(
-        out,
-        "- date: {date}\n- machine: {} × {}, {}\n- command: `renkei bench linkage --requests {} --concurrency {} --rounds {} --suite {}`\n- setup: one process; registry, hub and 7 nodes on loopback mutual TLS (TLS 1.3, {} certificates); SQLite stores with synchronous=FULL; client = pension service asking 世田谷区 for FY2025 income\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        cpu_model(),
-        std::env::consts::ARCH,
-        opts.requests,
-        opts.concurrency,
-        opts.rounds,
-        opts.suite,
-        crate::provision::tls_algorithm(opts.suite),
-    );
-    let _ = writeln!(
-        out,
-        "| round | direct req/s | direct p50 ms | direct p99 ms | hub req/s | hub p50 ms | hub p99 ms | ratio hub/direct |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
-    let mut ratios = Vec::new();
-    for (i, (d, h)) in rows.iter().enumerate() {
-        let ratio = h.per_second / d.per_second;
-        ratios.push(ratio);
-        let _ = writeln!(
-            out,
-            "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
-            i + 1,
-            d.per_second,
-            d.p50_ms,
-            d.p99_ms,
-            h.per_second,
-            h.p50_ms,
-            h.p99_ms,
-            ratio
-        );
-    }
-    ratios.sort_by(f64::total_cmp);
-    let _ = writeln!(
-        out,
-        "\nMedian price of trust: **{:.2}** (target ≥ 0.5; X-Road's published figure ≈ 0.11).",
-        ratios[ratios.len() / 2]
-    );
-    Ok(out)
+    Ok(rows)
 }
 
 // ------------------------------------------------------------- log bench

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod bench_enrol;
 pub mod bench_history;
 pub mod bench_portal;
+pub mod bench_scale;
 pub mod cards;
 pub mod country;
 pub mod demo;

@@ -317,6 +317,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1000)]
         records: usize,
     },
+    /// The price of trust on SQLite and on PostgreSQL, and one hub vs two
+    /// behind a balancer, in one run.
+    Scale {
+        #[command(flatten)]
+        linkage: BenchArgs,
+        /// The PostgreSQL database (fresh schemas per configuration).
+        #[arg(long)]
+        database_url: String,
+    },
     /// Register a population and enrol everyone at ten institutions through
     /// the network; time, rate and peak memory (the hub in its own process).
     Enrol {
@@ -685,6 +694,22 @@ async fn main() -> Result<()> {
                 database_url,
                 hub_binary: std::env::current_exe().context("finding this renkei binary")?,
                 progress: true,
+            })
+            .await?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Scale { linkage, database_url }) => {
+            init_tracing("warn");
+            let report = renkei_demo::bench_scale::scale(&renkei_demo::bench_scale::ScaleOptions {
+                linkage: renkei_demo::bench::BenchOptions {
+                    requests: linkage.requests,
+                    concurrency: linkage.concurrency,
+                    rounds: linkage.rounds,
+                    suite: linkage.suite.into(),
+                },
+                database_url,
+                hub_binary: std::env::current_exe().context("finding this renkei binary")?,
             })
             .await?;
             println!("{report}");

@@ -40,7 +40,7 @@ pub async fn scale(opts: &ScaleOptions) -> Result<String> {
     ];
     let mut results: Vec<(&str, Vec<(Measure, Measure)>)> = Vec::new();
     for (name, db, hubs) in configs {
-        eprintln!("measuring: {name}");
+        tracing::info!(configuration = name, "measuring");
         let rows = linkage_rounds(&opts.linkage, |o| {
             o.hub_binary = Some(opts.hub_binary.clone());
             o.database_url = db.map(str::to_owned);

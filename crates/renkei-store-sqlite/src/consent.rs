@@ -302,29 +302,32 @@ impl ConsentStore for SqlitePortalStore {
     }
 
     async fn redeem_code(&self, code: &SecretDigest, now: UnixMillis) -> Result<CodeRedemption, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
-        let Some(row) = sqlx::query("SELECT * FROM oauth_codes WHERE code_digest = ?")
-            .bind(&code.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(store_err("read code"))?
-        else {
-            return Ok(CodeRedemption::Unknown);
+        // Spend first, in one statement: of concurrent redeemers exactly one
+        // gets the row, the others see it spent and are told it is a replay
+        // (a read-then-write transaction made them fail with "busy" instead,
+        // and a replay that is not recognised does not revoke the grant).
+        let spent = sqlx::query(
+            "UPDATE oauth_codes SET used_at = ? WHERE code_digest = ? AND used_at IS NULL RETURNING *",
+        )
+        .bind(now.0)
+        .bind(&code.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err("spend code"))?;
+        let Some(row) = spent else {
+            let known = sqlx::query("SELECT grant_id FROM oauth_codes WHERE code_digest = ?")
+                .bind(&code.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_err("read code"))?;
+            return Ok(match known {
+                Some(row) => CodeRedemption::Replayed(grant_id_col(&row, "grant_id")?),
+                None => CodeRedemption::Unknown,
+            });
         };
-        let grant = grant_id_col(&row, "grant_id")?;
-        if get::<Option<i64>>(&row, "used_at")?.is_some() {
-            return Ok(CodeRedemption::Replayed(grant));
-        }
-        sqlx::query("UPDATE oauth_codes SET used_at = ? WHERE code_digest = ? AND used_at IS NULL")
-            .bind(now.0)
-            .bind(&code.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err("spend code"))?;
-        tx.commit().await.map_err(store_err("commit code"))?;
         Ok(CodeRedemption::Fresh(CodeRecord {
             code: code.clone(),
-            grant,
+            grant: grant_id_col(&row, "grant_id")?,
             client: client_id_col(&row, "client")?,
             redirect_uri: get(&row, "redirect_uri")?,
             code_challenge: get(&row, "code_challenge")?,
@@ -350,29 +353,30 @@ impl ConsentStore for SqlitePortalStore {
     }
 
     async fn redeem_refresh(&self, token: &SecretDigest, jkt: &str) -> Result<RefreshRedemption, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
-        let Some(r) = sqlx::query("SELECT * FROM refresh_tokens WHERE token_digest = ?")
+        // As for codes: spend in one statement, then say why not.
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET used = 1 WHERE token_digest = ? AND used = 0 AND jkt = ? RETURNING *",
+        )
+        .bind(&token.0)
+        .bind(jkt)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err("spend refresh token"))?;
+        if let Some(r) = spent {
+            return Ok(RefreshRedemption::Fresh(token_from(&r, token)?));
+        }
+        let Some(r) = sqlx::query("SELECT grant_id, used FROM refresh_tokens WHERE token_digest = ?")
             .bind(&token.0)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.pool)
             .await
             .map_err(store_err("read refresh token"))?
         else {
             return Ok(RefreshRedemption::Unknown);
         };
-        let grant = grant_id_col(&r, "grant_id")?;
         if get::<i64>(&r, "used")? != 0 {
-            return Ok(RefreshRedemption::Replayed(grant));
+            return Ok(RefreshRedemption::Replayed(grant_id_col(&r, "grant_id")?));
         }
-        if get::<String>(&r, "jkt")? != jkt {
-            return Ok(RefreshRedemption::WrongKey);
-        }
-        sqlx::query("UPDATE refresh_tokens SET used = 1 WHERE token_digest = ?")
-            .bind(&token.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err("spend refresh token"))?;
-        tx.commit().await.map_err(store_err("commit refresh token"))?;
-        Ok(RefreshRedemption::Fresh(token_from(&r, token)?))
+        Ok(RefreshRedemption::WrongKey)
     }
 
     async fn token(&self, token: &SecretDigest) -> Result<Option<TokenRecord>, StoreError> {

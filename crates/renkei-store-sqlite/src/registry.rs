@@ -97,7 +97,7 @@ impl RegistryStore for SqliteRegistryStore {
             .bind(r.facts.address.as_str())
             .bind(r.facts.birth_date.to_string())
             .bind(i64::from(r.facts.sex.iso5218()))
-            .bind(r.household.0 as i64)
+            .bind(i64::try_from(r.household.0).map_err(|_| corrupt("household", "does not fit an INTEGER"))?)
             .bind(r.own_code.as_ref().map(ToString::to_string))
             .bind(r.registered_at.0)
             .execute(&mut *tx)
@@ -290,7 +290,7 @@ impl RegistryStore for SqliteRegistryStore {
 
     async fn events(&self, after_seq: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
-            .bind(after_seq as i64)
+            .bind(i64::try_from(after_seq).unwrap_or(i64::MAX))
             .bind(i64::from(limit.clamp(1, 10_000)))
             .fetch_all(&self.pool)
             .await

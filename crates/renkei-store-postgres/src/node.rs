@@ -272,16 +272,46 @@ impl NodeStore for PgNodeStore {
     }
 
     async fn enrol(&self, persons: Vec<EnrolledPerson>) -> Result<(), StoreError> {
-        // One statement per person, in order, as on SQLite: a batch that
-        // moves a code from one person to another behaves the same.
         let mut tx = self.pool.begin().await.map_err(store_err("enrol"))?;
-        for p in &persons {
+        // Bulk enrolment: one array statement for the whole batch when no
+        // person or code appears twice in it (the usual case). A conflict
+        // with stored rows that only the order of inserts resolves (a code
+        // moving from one person to another) rolls the savepoint back and
+        // the batch goes one statement per person, in order, as on SQLite.
+        let ids: HashSet<&str> = persons.iter().map(|p| p.local_id.as_str()).collect();
+        let codes: Vec<String> = persons.iter().map(|p| p.code.to_string()).collect();
+        let distinct =
+            ids.len() == persons.len() && codes.iter().collect::<HashSet<_>>().len() == codes.len();
+        if distinct && persons.len() > 1 {
+            let mut bulk = sqlx::Acquire::begin(&mut *tx).await.map_err(store_err("enrol"))?;
+            let done = sqlx::query(
+                "INSERT INTO persons (local_id, code, enrolled_at) \
+                 SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[]) \
+                 ON CONFLICT (local_id) DO UPDATE SET code = excluded.code, enrolled_at = excluded.enrolled_at",
+            )
+            .bind(persons.iter().map(|p| p.local_id.as_str()).collect::<Vec<_>>())
+            .bind(&codes)
+            .bind(persons.iter().map(|p| p.enrolled_at.0).collect::<Vec<_>>())
+            .execute(&mut *bulk)
+            .await;
+            match done {
+                Ok(_) => {
+                    bulk.commit().await.map_err(store_err("enrol"))?;
+                    return tx.commit().await.map_err(store_err("enrol"));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "bulk enrolment conflicted; enrolling one by one");
+                    bulk.rollback().await.map_err(store_err("enrol"))?;
+                }
+            }
+        }
+        for (p, code) in persons.iter().zip(&codes) {
             sqlx::query(
                 "INSERT INTO persons (local_id, code, enrolled_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (local_id) DO UPDATE SET code = excluded.code, enrolled_at = excluded.enrolled_at",
             )
             .bind(p.local_id.as_str())
-            .bind(p.code.to_string())
+            .bind(code)
             .bind(p.enrolled_at.0)
             .execute(&mut *tx)
             .await

@@ -72,7 +72,7 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
-    fn push(&mut self, e: RowError) {
+    pub(crate) fn push(&mut self, e: RowError) {
         self.error_count += 1;
         if self.errors.len() < MAX_LISTED {
             self.errors.push(e);

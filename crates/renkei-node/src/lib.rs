@@ -6,12 +6,14 @@
 //! through at enrolment, the node forwards it to the registry and keeps only
 //! the code that comes back.
 
+mod enrolment;
 mod identity;
 mod import;
 mod linkage;
 mod model;
 mod store;
 
+pub use enrolment::{ENROLMENT_FIELDS, EnrolmentRow, parse_enrolment};
 pub use identity::NodeIdentity;
 pub use import::{ImportError, ImportFormat, ImportReport, ParsedImport, RowError, parse_import};
 pub use linkage::{

@@ -220,6 +220,17 @@ enum NodeCommand {
         /// The file (.jsonl or .csv).
         file: PathBuf,
     },
+    /// Enrol the people of a JSONL or CSV file (local_id, my_number, name,
+    /// address, birth_date, sex) through the node's local API, in batches.
+    Enrol {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The file (.jsonl or .csv).
+        file: PathBuf,
+        /// People per request to the node.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        batch: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -559,6 +570,11 @@ async fn main() -> Result<()> {
                 }
             }
         }
+        Command::Node(NodeCommand::Enrol { config, file, batch }) => {
+            init_tracing("warn");
+            let settings: NodeSettings = read_config(&config.config)?;
+            enrol_file(&settings, &file, batch as usize).await
+        }
         Command::Node(NodeCommand::Import { config, file }) => {
             init_tracing("warn");
             let settings: NodeSettings = read_config(&config.config)?;
@@ -699,7 +715,10 @@ async fn main() -> Result<()> {
             println!("{report}");
             Ok(())
         }
-        Command::Bench(BenchCommand::Scale { linkage, database_url }) => {
+        Command::Bench(BenchCommand::Scale {
+            linkage,
+            database_url,
+        }) => {
             init_tracing("warn");
             let report = renkei_demo::bench_scale::scale(&renkei_demo::bench_scale::ScaleOptions {
                 linkage: renkei_demo::bench::BenchOptions {
@@ -757,16 +776,7 @@ async fn import(settings: &NodeSettings, file: &Path) -> Result<()> {
     };
     pb.finish();
     eprintln!("{} rows well formed; sending to the node", parsed.len());
-    let token = String::from_utf8_lossy(&renkei_pki::read_private(&settings.local_token)?)
-        .trim()
-        .to_owned();
-    let ca = std::fs::read(&settings.tls.ca_cert)?;
-    let client = renkei_http::LocalClient::new(
-        &format!("https://{}", settings.local_listen),
-        &ca,
-        &token,
-        Duration::from_secs(600),
-    )?;
+    let client = local_client(settings)?;
     let kind = if format == "csv" { "csv" } else { "jsonl" };
     let res: ImportResult = client
         .post_bytes(
@@ -778,6 +788,85 @@ async fn import(settings: &NodeSettings, file: &Path) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("imported {} rows from {name}", res.imported);
     Ok(())
+}
+
+/// `renkei node enrol`: check the whole file, then send it in batches with
+/// a progress bar; refusals are listed by local id (never a My Number).
+async fn enrol_file(settings: &NodeSettings, file: &Path, batch: usize) -> Result<()> {
+    use renkei_http::node::{EnrolPerson, EnrolRequest, EnrolResult};
+    let name = file.display().to_string();
+    let format = if renkei_node_format(&name)? == "csv" {
+        ImportFormat::Csv
+    } else {
+        ImportFormat::Jsonl
+    };
+    let bytes = std::fs::read(file).with_context(|| format!("reading {name}"))?;
+    let pb = ProgressBar::new(bytes.len() as u64);
+    pb.set_style(
+        ProgressStyle::with_template("checking {msg} [{bar:30}] {bytes}/{total_bytes}")?
+            .progress_chars("=> "),
+    );
+    pb.set_message(name.clone());
+    let reader = std::io::BufReader::new(pb.wrap_read(bytes.as_slice()));
+    let rows = match renkei_node::parse_enrolment(format, reader) {
+        Ok(r) => r,
+        Err(ImportError::Rejected(report)) => bail!("{name}: {report}; nothing was sent"),
+        Err(ImportError::Read(e)) => bail!("{name}: {e}"),
+    };
+    pb.finish();
+    let client = local_client(settings)?;
+    let pb = ProgressBar::new(rows.len() as u64);
+    pb.set_style(
+        ProgressStyle::with_template("enrolling [{bar:30}] {pos}/{len} {per_sec} {msg}")?
+            .progress_chars("=> "),
+    );
+    let (mut enrolled, mut refused) = (0usize, Vec::new());
+    for chunk in rows.chunks(batch) {
+        let persons = chunk
+            .iter()
+            .map(|r| EnrolPerson {
+                local_id: r.local_id.as_str().to_owned(),
+                my_number: r.my_number.expose(),
+                name: r.name.as_str().to_owned(),
+                address: r.address.as_str().to_owned(),
+                birth_date: r.birth_date.to_string(),
+                sex: r.sex.iso5218(),
+            })
+            .collect();
+        let res: EnrolResult = client
+            .post("/local/v1/persons", &EnrolRequest { persons })
+            .await
+            .map_err(|e| anyhow::anyhow!("the node refused a batch (after {enrolled} enrolled): {e}"))?;
+        enrolled += res.enrolled.len();
+        refused.extend(res.refused);
+        pb.inc(chunk.len() as u64);
+    }
+    pb.finish_with_message("done");
+    println!("enrolled {enrolled} of {} people from {name}", rows.len());
+    if refused.is_empty() {
+        return Ok(());
+    }
+    for r in refused.iter().take(100) {
+        eprintln!("refused {}: {}: {}", r.local_id, r.code, r.message);
+    }
+    if refused.len() > 100 {
+        eprintln!("… and {} more", refused.len() - 100);
+    }
+    bail!("{} people were refused; the others are enrolled", refused.len())
+}
+
+/// The node's local API, as its configuration describes it.
+fn local_client(settings: &NodeSettings) -> Result<renkei_http::LocalClient> {
+    let token = String::from_utf8_lossy(&renkei_pki::read_private(&settings.local_token)?)
+        .trim()
+        .to_owned();
+    let ca = std::fs::read(&settings.tls.ca_cert)?;
+    Ok(renkei_http::LocalClient::new(
+        &format!("https://{}", settings.local_listen),
+        &ca,
+        &token,
+        Duration::from_secs(600),
+    )?)
 }
 
 fn renkei_node_format(name: &str) -> Result<&'static str> {

@@ -946,3 +946,106 @@ fn bench_log_and_history_refuse_bad_options_and_ignore_the_database_env() {
     );
     assert!(stdout.contains("| 2000 |"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_enrol_sends_a_checked_file_in_batches_and_lists_refusals() {
+    use renkei_demo::network::{Network, NetworkOptions};
+    use renkei_http::node::PersonWire;
+    use renkei_http::registry::{RegisterRequest, RegisterResult, ResidentWire};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("net");
+    let mut o = NetworkOptions::new(&data);
+    o.durability = renkei_store_sqlite::Durability::Normal;
+    let net = Network::start(o).await.unwrap();
+    let people: Vec<ResidentWire> = (0..5)
+        .map(|i| ResidentWire {
+            name: format!("試験 {}", ["一郎", "二郎", "三郎", "四郎", "五郎"][i]),
+            kana: "シケン タロウ".into(),
+            address: format!("東京都世田谷区世田谷4丁目{}番1号", i + 1),
+            birth_date: format!("1980-04-0{}", i + 1),
+            sex: 1,
+            household: 90 + i as u64,
+        })
+        .collect();
+    let registered: RegisterResult = net
+        .registry_admin
+        .post(
+            "/admin/v1/residents",
+            &RegisterRequest {
+                residents: people.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    // Four registered people, and one whose facts differ from the register.
+    let mut csv = "local_id,my_number,name,address,birth_date,sex\n".to_owned();
+    for (i, (p, n)) in people.iter().zip(&registered.my_numbers).enumerate() {
+        let address = if i == 4 {
+            "東京都世田谷区1番"
+        } else {
+            p.address.as_str()
+        };
+        csv.push_str(&format!("T-{i},{n},{},{address},{},1\n", p.name, p.birth_date));
+    }
+    let file = dir.path().join("people.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let tax = data.join("nodes/tax/node.toml").display().to_string();
+    let (t, f) = (tax.clone(), file.display().to_string());
+    let out =
+        tokio::task::spawn_blocking(move || renkei(&["node", "enrol", "--config", &t, &f, "--batch", "2"]))
+            .await
+            .unwrap();
+    assert!(
+        !out.status.success(),
+        "a refusal fails the command: {}",
+        text(&out)
+    );
+    let t = text(&out);
+    assert!(t.contains("enrolled 4 of 5 people"), "{t}");
+    assert!(t.contains("refused T-4: facts_differ"), "{t}");
+    assert!(
+        !registered.my_numbers.iter().any(|n| t.contains(n.as_str())),
+        "no My Number in the output: {t}"
+    );
+    let node = &net.node(renkei_demo::institutions::TAX.key).local;
+    for i in 0..4 {
+        let p: PersonWire = node.get(&format!("/local/v1/persons/T-{i}")).await.unwrap();
+        assert!(!p.code.is_empty());
+    }
+    assert!(node.get::<PersonWire>("/local/v1/persons/T-4").await.is_err());
+
+    // A file with a problem is refused whole, by line and field, and
+    // nothing is sent.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!(
+            "local_id,my_number,name,address,birth_date,sex\nT-9,{},試験 九郎,東京都世田谷区1番,1980-13-01,1\n",
+            registered.my_numbers[0]
+        ),
+    )
+    .unwrap();
+    let (t, f) = (tax.clone(), bad.display().to_string());
+    let out = tokio::task::spawn_blocking(move || renkei(&["node", "enrol", "--config", &t, &f]))
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("line 2, field `birth_date`") && text(&out).contains("nothing was sent"),
+        "{}",
+        text(&out)
+    );
+    assert!(node.get::<PersonWire>("/local/v1/persons/T-9").await.is_err());
+    // A file that is neither CSV nor JSONL is refused by name.
+    let (t, f) = (tax, dir.path().join("people.txt").display().to_string());
+    let out = tokio::task::spawn_blocking(move || renkei(&["node", "enrol", "--config", &t, &f]))
+        .await
+        .unwrap();
+    assert!(
+        text(&out).contains("give a .jsonl or .csv file"),
+        "{}",
+        text(&out)
+    );
+    net.shutdown().await;
+}

@@ -212,6 +212,16 @@ pub(crate) async fn publish_checkpoints<S: HubStore>(
         if published.is_some_and(|s| s >= head.size) {
             continue;
         }
+        // One publisher among hubs sharing a store: the others serve what
+        // it stored (adopted above), so witnesses see one growing sequence.
+        match st.store.publisher_lease().await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell whether this hub publishes checkpoints");
+                continue;
+            }
+        }
         if let Err(e) = publish(&st, &client, head.size, head.root).await {
             tracing::error!(error = %e, size = head.size, "cannot publish a checkpoint");
         }

@@ -105,6 +105,14 @@ pub trait HubStore: Send + Sync + 'static {
         count: u64,
     ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>, StoreError>> + Send;
 
+    /// Whether this process should sign and publish checkpoints now. With
+    /// several hubs on one store exactly one holds the lease at a time (and
+    /// it passes on when that process dies); a store only one process uses
+    /// always answers `true`.
+    fn publisher_lease(&self) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async { Ok(true) }
+    }
+
     /// Keep a signed checkpoint (replacing the note of that size, e.g. to
     /// add cosignatures).
     fn save_checkpoint(

@@ -47,7 +47,14 @@ pub struct PgHubStore {
     pool: PgPool,
     records: GroupCommit<HubRow>,
     head: Arc<RwLock<LogHead>>,
+    /// The connection holding the checkpoint publisher's advisory lock,
+    /// when this process holds it (the lock ends with the session, so a
+    /// killed hub hands it on).
+    lease: Arc<tokio::sync::Mutex<Option<PgConnection>>>,
 }
+
+/// The advisory-lock key of the checkpoint publisher's lease.
+const PUBLISHER_LOCK: i64 = 7_263_540_153;
 
 /// A record with its leaf, encoded and hashed by the appending task so
 /// that the single writer only writes.
@@ -256,6 +263,7 @@ impl PgHubStore {
             records: GroupCommit::start(pool.clone(), frontier, on_commit, "hub records"),
             pool,
             head,
+            lease: Arc::default(),
         })
     }
 }
@@ -694,6 +702,33 @@ impl HubStore for PgHubStore {
             )));
         }
         rows.iter().map(|r| get::<Option<Vec<u8>>>(r, "leaf")).collect()
+    }
+
+    async fn publisher_lease(&self) -> Result<bool, StoreError> {
+        let mut lease = self.lease.lock().await;
+        if let Some(conn) = lease.as_mut() {
+            // Still ours while the session that took it is alive.
+            if sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok() {
+                return Ok(true);
+            }
+            *lease = None;
+        }
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(store_err("take the publisher lease"))?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(PUBLISHER_LOCK)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(store_err("take the publisher lease"))?;
+        if got {
+            // Out of the pool: the session (and the lock) lives as long as
+            // this store, and closes with it.
+            *lease = Some(conn.detach());
+        }
+        Ok(got)
     }
 
     async fn save_checkpoint(&self, size: u64, note: String, at: UnixMillis) -> Result<(), StoreError> {

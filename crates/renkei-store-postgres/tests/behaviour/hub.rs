@@ -415,6 +415,25 @@ async fn two_hubs_on_one_database_keep_one_log() {
     assert_eq!(a.append_record(record(901)).await.unwrap(), 801);
     assert_eq!(independent_root(&c, 802).await, a.log_head().root);
 
+    // One checkpoint publisher at a time; the lease passes on when its
+    // holder goes away.
+    assert!(a.publisher_lease().await.unwrap());
+    assert!(a.publisher_lease().await.unwrap(), "kept");
+    assert!(!b.publisher_lease().await.unwrap());
+    assert!(!c.publisher_lease().await.unwrap());
+    drop(a);
+    let mut passed = false;
+    for _ in 0..50 {
+        if b.publisher_lease().await.unwrap() {
+            passed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(passed, "the lease passes to another hub");
+    assert!(!c.publisher_lease().await.unwrap());
+    let a = PgHubStore::open(&url).await.unwrap();
+
     // Message ids: one claim across all hubs.
     let (requester, id) = (corp(1), MessageId::random());
     assert!(

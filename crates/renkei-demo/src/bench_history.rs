@@ -141,6 +141,10 @@ struct StageResult {
     stored_nodes: usize,
     proof_len: (usize, usize),
     query: Vec<Duration>,
+    /// Reading the records' leaves alone.
+    leaves: Vec<Duration>,
+    /// Reading the proof nodes alone.
+    nodes: Vec<Duration>,
     full: Vec<Duration>,
 }
 
@@ -266,21 +270,25 @@ async fn measure<S: HubStore>(
         ..Default::default()
     };
     let expected = st.person_records.min(u64::from(HISTORY_LIMIT)) as usize;
-    let (mut query, mut full) = (Vec::new(), Vec::new());
+    let (mut query, mut leaves_t, mut nodes_t, mut full) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut stored_nodes, mut proof_len) = (0, (usize::MAX, 0));
     for rep in 0..repetitions {
         let t = Instant::now();
         let records = store.records(filter.clone()).await?;
         query.push(t.elapsed());
         let seqs: Vec<u64> = records.iter().map(|(s, _)| *s).collect();
+        let tl = Instant::now();
         let leaves = store.leaves_at(seqs.clone()).await?;
+        leaves_t.push(tl.elapsed());
         let needed: Vec<_> = seqs
             .iter()
             .flat_map(|s| renkei_log::inclusion_nodes(*s, head.size))
             .collect();
         let needed = stored_needed(&needed);
         let count = needed.len();
+        let tn = Instant::now();
         let hashes = store.stored_hashes(needed).await?;
+        nodes_t.push(tn.elapsed());
         let proofs = seqs
             .iter()
             .map(|s| {
@@ -327,6 +335,8 @@ async fn measure<S: HubStore>(
         pb.inc(1);
     }
     query.sort();
+    leaves_t.sort();
+    nodes_t.sort();
     full.sort();
     Ok(StageResult {
         size: st.size,
@@ -338,6 +348,8 @@ async fn measure<S: HubStore>(
         stored_nodes,
         proof_len: (proof_len.0.min(proof_len.1), proof_len.1),
         query,
+        leaves: leaves_t,
+        nodes: nodes_t,
         full,
     })
 }
@@ -509,10 +521,10 @@ pub async fn history(opts: &HistoryOptions) -> Result<String> {
     let pg = opts.database_url.is_some();
     let _ = writeln!(
         out,
-        "| log size | fill records/s (this stage) | on disk{} | history records | query alone p50 / p99 ms | history with proofs p50 / p99 ms | proof nodes read | ratio history p50 to first size |",
+        "| log size | fill records/s (this stage) | on disk{} | history records | query alone p50 / p99 ms | leaves read p50 ms | proof nodes read: count, p50 ms | history with proofs p50 / p99 ms | ratio history p50 to first size |",
         if pg { " (subject index, B-tree levels)" } else { "" }
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     let base = results.first().map_or(1.0, |r| percentile(&r.full, 0.5));
     for r in &results {
         let disk = match (pg, r.index) {
@@ -526,15 +538,17 @@ pub async fn history(opts: &HistoryOptions) -> Result<String> {
         };
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {disk} | {} | {:.2} / {:.2} | {:.1} / {:.1} | {} | {:.2} |",
+            "| {} | {:.0} | {disk} | {} | {:.2} / {:.2} | {:.1} | {}, {:.1} | {:.1} / {:.1} | {:.2} |",
             r.size,
             r.fill_rate,
             r.returned,
             percentile(&r.query, 0.5),
             percentile(&r.query, 0.99),
+            percentile(&r.leaves, 0.5),
+            r.stored_nodes,
+            percentile(&r.nodes, 0.5),
             percentile(&r.full, 0.5),
             percentile(&r.full, 0.99),
-            r.stored_nodes,
             percentile(&r.full, 0.5) / base,
         );
     }

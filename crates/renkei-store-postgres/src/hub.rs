@@ -348,9 +348,14 @@ async fn fetch_stored(
             .map(|n| to_i64("node index", n.index))
             .collect::<Result<Vec<_>, _>>()?;
         for row in sqlx::query(
-            "SELECT n.level, n.idx, n.hash FROM log_nodes n \
-             JOIN UNNEST($1::SMALLINT[], $2::BIGINT[]) AS w(level, idx) \
-             ON n.level = w.level AND n.idx = w.idx",
+            // One primary-key lookup per wanted node. As a plain join the
+            // planner sometimes chose a hash join over a scan of the whole
+            // table (518 ms instead of 150 ms for a history page at 20 M
+            // records); LIMIT 1 keeps the lateral subquery from being
+            // flattened back into that join (the key is unique anyway).
+            "SELECT n.level, n.idx, n.hash FROM UNNEST($1::SMALLINT[], $2::BIGINT[]) AS w(level, idx) \
+             CROSS JOIN LATERAL (SELECT level, idx, hash FROM log_nodes \
+             WHERE level = w.level AND idx = w.idx LIMIT 1) AS n",
         )
         .bind(inner.iter().map(|n| i16::from(n.level)).collect::<Vec<_>>())
         .bind(idx)

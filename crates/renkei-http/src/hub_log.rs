@@ -199,28 +199,28 @@ pub(crate) async fn publish_checkpoints<S: HubStore>(
     loop {
         tick.tick().await;
         let head = st.store.log_head();
-        // Another hub on the same store may have published this size (or
-        // a later one) already: serve that rather than sign it again.
-        match st.store.latest_checkpoint().await {
-            Ok(Some((size, note))) if st.log.latest().is_none_or(|(s, _)| s < size) => {
-                *st.log.latest.write().unwrap_or_else(|p| p.into_inner()) = Some((size, note));
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot read the latest checkpoint"),
-        }
-        let published = st.log.latest().map(|(s, _)| s);
-        if published.is_some_and(|s| s >= head.size) {
-            continue;
-        }
-        // One publisher among hubs sharing a store: the others serve what
-        // it stored (adopted above), so witnesses see one growing sequence.
+        // One publisher among hubs sharing a store; the others serve what
+        // it stored, so witnesses see one growing sequence. (A store only
+        // one process uses always grants the lease: no extra reads.)
         match st.store.publisher_lease().await {
             Ok(true) => {}
-            Ok(false) => continue,
+            Ok(false) => {
+                match st.store.latest_checkpoint().await {
+                    Ok(Some((size, note))) if st.log.latest().is_none_or(|(s, _)| s < size) => {
+                        *st.log.latest.write().unwrap_or_else(|p| p.into_inner()) = Some((size, note));
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot read the latest checkpoint"),
+                }
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot tell whether this hub publishes checkpoints");
                 continue;
             }
+        }
+        if st.log.latest().is_some_and(|(s, _)| s >= head.size) {
+            continue;
         }
         if let Err(e) = publish(&st, &client, head.size, head.root).await {
             tracing::error!(error = %e, size = head.size, "cannot publish a checkpoint");

@@ -287,20 +287,9 @@ async fn follow_other_hubs(pool: PgPool, head: std::sync::Weak<RwLock<LogHead>>)
         tick.tick().await;
         let Some(slot) = head.upgrade() else { return };
         ticks += 1;
-        let known = slot.read().unwrap_or_else(|p| p.into_inner()).size;
         let refreshed = async {
             let mut conn = pool.acquire().await.map_err(store_err("refresh the log head"))?;
-            let size = log_size(&mut conn).await?;
-            if size > known {
-                let f = restore_frontier(&mut conn, size).await?;
-                publish(
-                    &slot,
-                    LogHead {
-                        size: f.size(),
-                        root: f.root(),
-                    },
-                );
-            }
+            follow(&mut conn, &slot).await?;
             if ticks.is_multiple_of(120) {
                 sqlx::query("DELETE FROM message_claims WHERE forget_after < $1")
                     .bind(UnixMillis::now().0)
@@ -315,6 +304,22 @@ async fn follow_other_hubs(pool: PgPool, head: std::sync::Weak<RwLock<LogHead>>)
             tracing::warn!(error = %e, "cannot follow the shared log");
         }
     }
+}
+
+/// Bring `slot` up to the log's size in the store (other hubs' appends).
+async fn follow(conn: &mut PgConnection, slot: &RwLock<LogHead>) -> Result<LogHead, StoreError> {
+    let size = log_size(conn).await?;
+    if size > slot.read().unwrap_or_else(|p| p.into_inner()).size {
+        let f = restore_frontier(conn, size).await?;
+        publish(
+            slot,
+            LogHead {
+                size: f.size(),
+                root: f.root(),
+            },
+        );
+    }
+    Ok(*slot.read().unwrap_or_else(|p| p.into_inner()))
 }
 
 async fn fetch_stored(
@@ -651,18 +656,7 @@ impl HubStore for PgHubStore {
             .acquire()
             .await
             .map_err(store_err("refresh the log head"))?;
-        let size = log_size(&mut conn).await?;
-        if size > self.log_head().size {
-            let f = restore_frontier(&mut conn, size).await?;
-            publish(
-                &self.head,
-                LogHead {
-                    size: f.size(),
-                    root: f.root(),
-                },
-            );
-        }
-        Ok(self.log_head())
+        follow(&mut conn, &self.head).await
     }
 
     async fn stored_hashes(&self, nodes: Vec<NodeId>) -> Result<HashMap<NodeId, Hash>, StoreError> {

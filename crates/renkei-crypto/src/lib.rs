@@ -7,8 +7,12 @@
 //! NIST-curve suite (ECDSA P-256, HPKE with DHKEM(P-256) and AES-128-GCM)
 //! for deployments bound to an approved-cipher list such as CRYPTREC's.
 //!
+//! [`AtRestCipher`] seals personal data in the stores under a data key
+//! (AES-256-GCM-SIV, keyed blind indexes).
+//!
 //! Nothing here does I/O; key files are written by `renkei-pki`.
 
+mod at_rest;
 mod codes;
 mod encoding;
 mod error;
@@ -18,6 +22,7 @@ mod sealing;
 mod signing;
 mod suite;
 
+pub use at_rest::{AtRestCipher, AtRestError, DATA_KEY_FILE_LABEL, DataKey, Place};
 pub use codes::{CodeError, CodeKeyState, CodeKeyring};
 pub use encoding::{b64, unb64};
 pub use error::CryptoError;

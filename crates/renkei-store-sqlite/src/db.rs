@@ -36,6 +36,40 @@ pub enum DbError {
     Inconsistent { path: String, reason: String },
     #[error("{path} has schema version {found}, newer than this renkei knows ({known}); upgrade renkei")]
     TooNew { path: String, found: i64, known: i64 },
+    /// A store file or its directory is open to group or others.
+    #[error(
+        "{path} has mode {mode:04o}: group or others can {access} it, and a store is for its owner alone; \
+         renkei will not use it. Run `chmod {fix} {path}` (and consider who may have read it)"
+    )]
+    Permissions {
+        path: String,
+        mode: u32,
+        access: &'static str,
+        fix: &'static str,
+    },
+    #[error("cannot check or create {path}: {source}")]
+    File { path: String, source: std::io::Error },
+    /// The store's data key does not fit the store (see `DataKeyProblem`).
+    #[error("{path}: {problem}")]
+    DataKey { path: String, problem: DataKeyProblem },
+}
+
+/// Why a store and the data key given to open it do not go together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DataKeyProblem {
+    #[error(
+        "the store is encrypted at rest and no data key was given; configure `data_key` with the key file it was created with"
+    )]
+    Missing,
+    #[error(
+        "the store was encrypted with another data key (its key check value differs); configure the key file it was created with"
+    )]
+    Wrong,
+    #[error(
+        "the store was created without a data key and holds its data in clear; opening it with one would mix clear and encrypted rows. \
+         Remove `data_key` from the configuration, or start a new store with the key"
+    )]
+    PlainStore,
 }
 
 pub(crate) fn options(path: &Path, durability: Durability) -> SqliteConnectOptions {
@@ -58,12 +92,87 @@ pub(crate) fn options(path: &Path, durability: Durability) -> SqliteConnectOptio
         .pragma("wal_autocheckpoint", "8192")
 }
 
+/// Group or others may do nothing with a store file (0600)...
+const FILE_OPEN: u32 = 0o077;
+/// ...nor list or change its directory (0700; 0711 is allowed: search
+/// permission alone reveals no name and no content).
+const DIR_OPEN: u32 = 0o066;
+
+fn access(mode: u32) -> &'static str {
+    match (mode & 0o044 != 0, mode & 0o022 != 0) {
+        (true, true) => "read and write",
+        (true, false) => "read",
+        (false, true) => "write",
+        (false, false) => "execute",
+    }
+}
+
+/// Refuse a store whose directory, file, WAL, shared memory or journal is
+/// open to group or others; create a missing store file 0600 before SQLite
+/// opens it. SQLite creates the WAL, shared-memory and journal files with
+/// the mode of the database file, so they are 0600 too.
+pub(crate) fn secure_files(path: &Path) -> Result<(), DbError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file_err = |p: &Path| {
+        let shown = p.display().to_string();
+        move |source| DbError::File { path: shown, source }
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mode = std::fs::metadata(&dir)
+        .map_err(file_err(&dir))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode & DIR_OPEN != 0 {
+        return Err(DbError::Permissions {
+            path: dir.display().to_string(),
+            mode,
+            access: access(mode & DIR_OPEN),
+            fix: "700",
+        });
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(file_err(path)(e)),
+    }
+    let name = path.as_os_str().to_owned();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = name.clone();
+        p.push(suffix);
+        let p = std::path::PathBuf::from(p);
+        let mode = match std::fs::metadata(&p) {
+            Ok(m) => m.permissions().mode() & 0o7777,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(file_err(&p)(e)),
+        };
+        if mode & FILE_OPEN != 0 {
+            return Err(DbError::Permissions {
+                path: p.display().to_string(),
+                mode,
+                access: access(mode & FILE_OPEN),
+                fix: "600",
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Open (creating if needed) and bring the schema up to date.
 pub(crate) async fn open(
     path: &Path,
     durability: Durability,
     migrations: &[&str],
 ) -> Result<SqlitePool, DbError> {
+    secure_files(path)?;
     let shown = path.display().to_string();
     let pool = SqlitePoolOptions::new()
         .max_connections(4)

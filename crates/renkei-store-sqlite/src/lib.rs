@@ -21,7 +21,7 @@ mod registry;
 mod registry_card;
 mod witness;
 
-pub use db::{DbError, Durability};
+pub use db::{DataKeyProblem, DbError, Durability};
 pub use hub::SqliteHubStore;
 pub use node::SqliteNodeStore;
 pub use portal::SqlitePortalStore;

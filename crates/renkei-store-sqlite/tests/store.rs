@@ -19,6 +19,18 @@ use renkei_protocol::{DenialCode, FiscalYear, UnixMillis};
 use renkei_registry::{HouseholdId, NewResident, RegistryStore, ResidentEvent};
 use renkei_store_sqlite::{Durability, SqliteHubStore, SqliteNodeStore, SqliteRegistryStore};
 
+#[path = "store/files.rs"]
+mod files;
+
+/// A temporary directory only its owner can use (stores refuse any other).
+fn private_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .unwrap()
+}
+
 fn corp(n: u64) -> CorporateNumber {
     CorporateNumber::from_base_number(n).unwrap()
 }
@@ -57,7 +69,7 @@ fn record(i: u64) -> ProvisionRecord {
 
 #[tokio::test]
 async fn hub_records_are_dense_durable_and_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_dir();
     let path = dir.path().join("hub.sqlite");
     let store = SqliteHubStore::open(&path, Durability::Full).await.unwrap();
 
@@ -122,7 +134,7 @@ async fn hub_records_are_dense_durable_and_round_trip() {
 
 #[tokio::test]
 async fn hub_institutions_round_trip_and_status_changes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_dir();
     let store = SqliteHubStore::open(&dir.path().join("hub.sqlite"), Durability::Normal)
         .await
         .unwrap();
@@ -170,7 +182,7 @@ fn code(n: u8) -> InstitutionCode {
 
 #[tokio::test]
 async fn node_enrolment_items_and_records() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_dir();
     let store = SqliteNodeStore::open(&dir.path().join("node.sqlite"), Durability::Full)
         .await
         .unwrap();
@@ -258,7 +270,7 @@ fn facts(address: &str) -> FourFacts {
 
 #[tokio::test]
 async fn registry_residents_codes_acquisitions_and_events() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_dir();
     let store = SqliteRegistryStore::open(&dir.path().join("registry.sqlite"), Durability::Full)
         .await
         .unwrap();
@@ -373,7 +385,7 @@ async fn the_log_grows_with_the_records_and_survives_a_reopen() {
     use renkei_hub::log::{hash_from_stored, stored_needed};
     use renkei_log::tree::NodeId;
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_dir();
     let path = dir.path().join("hub.sqlite");
     let store = SqliteHubStore::open(&path, Durability::Normal).await.unwrap();
     assert_eq!(store.log_head().size, 0);

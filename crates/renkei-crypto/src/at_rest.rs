@@ -54,6 +54,39 @@ pub enum AtRestError {
     OpenFailed,
 }
 
+/// Why a store and the data key given to open it do not go together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DataKeyProblem {
+    #[error(
+        "the store is encrypted at rest and no data key was given; configure `data_key` with the key file it was created with"
+    )]
+    Missing,
+    #[error(
+        "the store was encrypted with another data key (its key check value differs); configure the key file it was created with"
+    )]
+    Wrong,
+    #[error(
+        "the store was created without a data key and holds its data in clear; opening it with one would mix clear and encrypted rows. \
+         Remove `data_key` from the configuration, or start a new store with the key"
+    )]
+    PlainStore,
+}
+
+/// Whether a store whose recorded key check value is `stored` (`None`: a
+/// store in clear) may be opened with `key`, and the cipher to use.
+pub fn settle_store_key(
+    stored: Option<&[u8]>,
+    key: Option<&DataKey>,
+) -> Result<Option<AtRestCipher>, DataKeyProblem> {
+    match (stored, key.map(AtRestCipher::new)) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(DataKeyProblem::PlainStore),
+        (Some(_), None) => Err(DataKeyProblem::Missing),
+        (Some(check), Some(c)) if c.is_key_check(check) => Ok(Some(c)),
+        (Some(_), Some(_)) => Err(DataKeyProblem::Wrong),
+    }
+}
+
 /// A role's data key: 32 random bytes, zeroized on drop, never printed.
 pub struct DataKey(Zeroizing<[u8; 32]>);
 
@@ -309,6 +342,21 @@ mod tests {
         assert!(c.is_key_check(&c2.key_check()));
         assert!(!c.is_key_check(&cipher(9).key_check()));
         assert!(!c.is_key_check(&c.key_check()[..31]));
+        let check = c.key_check();
+        assert!(settle_store_key(Some(&check), Some(&again)).unwrap().is_some());
+        assert!(settle_store_key(None, None).unwrap().is_none());
+        assert_eq!(
+            settle_store_key(Some(&check), Some(&DataKey::from_bytes([9; 32]))).err(),
+            Some(DataKeyProblem::Wrong)
+        );
+        assert_eq!(
+            settle_store_key(Some(&check), None).err(),
+            Some(DataKeyProblem::Missing)
+        );
+        assert_eq!(
+            settle_store_key(None, Some(&k)).err(),
+            Some(DataKeyProblem::PlainStore)
+        );
         assert_eq!(format!("{k:?}"), "DataKey(redacted)");
         for bad in [
             "",

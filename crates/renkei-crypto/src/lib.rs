@@ -22,7 +22,9 @@ mod sealing;
 mod signing;
 mod suite;
 
-pub use at_rest::{AtRestCipher, AtRestError, DATA_KEY_FILE_LABEL, DataKey, Place};
+pub use at_rest::{
+    AtRestCipher, AtRestError, DATA_KEY_FILE_LABEL, DataKey, DataKeyProblem, Place, settle_store_key,
+};
 pub use codes::{CodeError, CodeKeyState, CodeKeyring};
 pub use encoding::{b64, unb64};
 pub use error::CryptoError;

@@ -6,6 +6,7 @@
 //! through at enrolment, the node forwards it to the registry and keeps only
 //! the code that comes back.
 
+pub mod at_rest;
 mod enrolment;
 mod identity;
 mod import;

@@ -6,6 +6,7 @@
 //! institution has on file **exactly**, address included (DESIGN.md §3.1,
 //! §7), before the hub's code service is asked for the code.
 
+pub mod at_rest;
 mod card;
 mod model;
 mod store;

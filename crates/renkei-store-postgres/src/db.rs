@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+pub use renkei_crypto::DataKeyProblem;
 use renkei_protocol::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Row};
@@ -29,6 +30,12 @@ pub enum DbError {
         component: &'static str,
         found: i64,
         known: i64,
+    },
+    /// The store's data key does not fit the store.
+    #[error("the {component} store: {problem}")]
+    DataKey {
+        component: &'static str,
+        problem: DataKeyProblem,
     },
 }
 

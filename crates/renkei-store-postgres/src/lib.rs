@@ -7,6 +7,7 @@
 //! crate and the SQLite one contain SQL.
 
 mod admin;
+mod at_rest;
 mod consent;
 mod db;
 mod group_commit;
@@ -18,7 +19,7 @@ mod registry_card;
 mod witness;
 
 pub use admin::{BtreeIndex, btree_index, drop_schema, schema_size, server_settings};
-pub use db::{DbError, schema_url};
+pub use db::{DataKeyProblem, DbError, schema_url};
 pub use hub::{HEAD_REFRESH, PgHubStore};
 pub use node::PgNodeStore;
 pub use portal::PgPortalStore;

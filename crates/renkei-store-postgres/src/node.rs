@@ -6,7 +6,11 @@
 use std::collections::{HashMap, HashSet};
 
 use renkei_catalog::{ItemCode, OfficeWorkCode};
+use renkei_crypto::{AtRestCipher, DataKey};
 use renkei_ids::{CorporateNumber, InstitutionCode, LocalPersonId, QueryId};
+use renkei_node::at_rest::{
+    NoticeField, open_item_value, open_notice_text, seal_item_value, seal_notice_text,
+};
 use renkei_node::{
     EnrolledPerson, ItemValue, NodeCounts, NodeRecord, NodeRole, NodeStore, Notice, RecordOutcome,
 };
@@ -14,28 +18,50 @@ use renkei_protocol::{FiscalYear, StoreError, UnixMillis};
 use sqlx::QueryBuilder;
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 
+use crate::at_rest::{self, Cipher};
 use crate::db::{self, DbError, MAX_BINDS, corrupt, get, parse_col, store_err, text_fits, to_u64};
 use crate::group_commit::{Appendable, GroupCommit};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/node_001.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/node_001.sql"),
+    include_str!("../migrations/node_002.sql"),
+];
 
 /// An institution node's store in a PostgreSQL database, in a schema or
 /// database of its own (the registry's store has a `records` table too).
 /// One process per node: its record writer numbers on from what it found
-/// at open.
+/// at open. Opened with a data key, it seals item values and notice texts
+/// (`renkei_node::at_rest`).
 #[derive(Debug, Clone)]
 pub struct PgNodeStore {
     pool: PgPool,
     records: GroupCommit<NodeRow>,
+    cipher: Cipher,
 }
 
 impl PgNodeStore {
+    /// Open a store in clear (refused if it was created with a data key).
     pub async fn open(url: &str) -> Result<Self, DbError> {
+        Self::open_with_key(url, None).await
+    }
+
+    /// Open with the node's data key, if it has one: a new store is then
+    /// encrypted at rest; an existing one must have been created with the
+    /// same key (or, without a key, in clear).
+    pub async fn open_with_key(url: &str, key: Option<&DataKey>) -> Result<Self, DbError> {
         let pool = db::open(url, "node", MIGRATIONS).await?;
+        let cipher = at_rest::settle(
+            &pool,
+            "node",
+            key,
+            "SELECT EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM notices)",
+        )
+        .await?;
         let next = next_seq(&pool).await?;
         Ok(Self {
             records: GroupCommit::start(pool.clone(), next, Box::new(|_| {}), "node records"),
             pool,
+            cipher,
         })
     }
 }
@@ -149,19 +175,39 @@ fn local_id_col(row: &PgRow) -> Result<LocalPersonId, StoreError> {
     parse_col("local_id", &get::<String>(row, "local_id")?, LocalPersonId::parse)
 }
 
-fn item_from(row: &PgRow) -> Result<ItemValue, StoreError> {
-    let value: String = get(row, "value")?;
-    let value = match serde_json::from_str(&value) {
+fn item_from(row: &PgRow, cipher: Option<&AtRestCipher>) -> Result<ItemValue, StoreError> {
+    let local_id = local_id_col(row)?;
+    let item = parse_col("item", &get::<String>(row, "item")?, ItemCode::parse)?;
+    let fiscal_year = fy_from(get(row, "fiscal_year")?)?;
+    let stored: String = get(row, "value")?;
+    let parsed = match cipher {
+        None => serde_json::from_str(&stored),
+        Some(c) => {
+            let plain = open_item_value(c, &local_id, &item, fiscal_year, &stored)
+                .map_err(|e| corrupt("item value", e))?;
+            serde_json::from_slice(&plain)
+        }
+    };
+    let value = match parsed {
         Ok(serde_json::Value::Object(m)) => m,
         _ => return Err(corrupt("item value", "not a JSON object")),
     };
     Ok(ItemValue {
-        local_id: local_id_col(row)?,
-        item: parse_col("item", &get::<String>(row, "item")?, ItemCode::parse)?,
-        fiscal_year: fy_from(get(row, "fiscal_year")?)?,
+        local_id,
+        item,
+        fiscal_year,
         value,
         updated_at: UnixMillis(get(row, "updated_at")?),
     })
+}
+
+/// The value column of an item: its JSON, sealed in an encrypted store.
+fn item_col(v: &ItemValue, cipher: Option<&AtRestCipher>) -> String {
+    let json = zeroize::Zeroizing::new(serde_json::Value::Object(v.value.clone()).to_string());
+    match cipher {
+        None => json.to_string(),
+        Some(c) => seal_item_value(c, &v.local_id, &v.item, v.fiscal_year, &json),
+    }
 }
 
 fn record_from(row: &PgRow) -> Result<(u64, NodeRecord), StoreError> {
@@ -199,17 +245,46 @@ fn record_from(row: &PgRow) -> Result<(u64, NodeRecord), StoreError> {
     ))
 }
 
-fn notice_from(row: &PgRow) -> Result<Notice, StoreError> {
+fn notice_from(
+    row: &PgRow,
+    local_id: &LocalPersonId,
+    cipher: Option<&AtRestCipher>,
+) -> Result<Notice, StoreError> {
+    let id: String = get(row, "id")?;
+    let text = |col: &str, field: NoticeField| -> Result<Option<String>, StoreError> {
+        let stored: Option<String> = get(row, col)?;
+        match (cipher, stored) {
+            (Some(c), Some(s)) => open_notice_text(c, &id, local_id, field, &s)
+                .map(Some)
+                .map_err(|e| corrupt(col, e)),
+            (_, stored) => Ok(stored),
+        }
+    };
+    let required = |col: &str, field| text(col, field)?.ok_or_else(|| corrupt(col, "missing"));
     Ok(Notice {
-        id: get(row, "id")?,
         sender: parse_col("sender", &get::<String>(row, "sender")?, CorporateNumber::parse)?,
         sender_name: get(row, "sender_name")?,
-        title_ja: get(row, "title_ja")?,
-        body_ja: get(row, "body_ja")?,
-        title_en: get(row, "title_en")?,
-        body_en: get(row, "body_en")?,
+        title_ja: required("title_ja", NoticeField::TitleJa)?,
+        body_ja: required("body_ja", NoticeField::BodyJa)?,
+        title_en: text("title_en", NoticeField::TitleEn)?,
+        body_en: text("body_en", NoticeField::BodyEn)?,
         sent_at: UnixMillis(get(row, "sent_at")?),
         read_at: get::<Option<i64>>(row, "read_at")?.map(UnixMillis),
+        id,
+    })
+}
+
+/// A notice's text column: sealed in an encrypted store.
+fn notice_col(
+    cipher: Option<&AtRestCipher>,
+    n: &Notice,
+    local_id: &LocalPersonId,
+    field: NoticeField,
+    text: Option<&str>,
+) -> Option<String> {
+    text.map(|t| match cipher {
+        None => t.to_owned(),
+        Some(c) => seal_notice_text(c, &n.id, local_id, field, t),
     })
 }
 
@@ -221,6 +296,7 @@ impl NodeStore for PgNodeStore {
         text_fits("body_ja", &n.body_ja)?;
         text_fits("title_en", n.title_en.as_deref().unwrap_or_default())?;
         text_fits("body_en", n.body_en.as_deref().unwrap_or_default())?;
+        let c = self.cipher.as_deref();
         sqlx::query(
             "INSERT INTO notices (id, local_id, sender, sender_name, title_ja, body_ja, title_en, body_en, sent_at, read_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) ON CONFLICT (id) DO NOTHING",
@@ -229,10 +305,10 @@ impl NodeStore for PgNodeStore {
         .bind(local_id.as_str())
         .bind(n.sender.to_string())
         .bind(&n.sender_name)
-        .bind(&n.title_ja)
-        .bind(&n.body_ja)
-        .bind(&n.title_en)
-        .bind(&n.body_en)
+        .bind(notice_col(c, &n, local_id, NoticeField::TitleJa, Some(&n.title_ja)))
+        .bind(notice_col(c, &n, local_id, NoticeField::BodyJa, Some(&n.body_ja)))
+        .bind(notice_col(c, &n, local_id, NoticeField::TitleEn, n.title_en.as_deref()))
+        .bind(notice_col(c, &n, local_id, NoticeField::BodyEn, n.body_en.as_deref()))
         .bind(n.sent_at.0)
         .execute(&self.pool)
         .await
@@ -247,7 +323,9 @@ impl NodeStore for PgNodeStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(store_err("list notices"))?;
-        rows.iter().map(notice_from).collect()
+        rows.iter()
+            .map(|r| notice_from(r, local_id, self.cipher.as_deref()))
+            .collect()
     }
 
     async fn mark_notice_read(
@@ -398,7 +476,7 @@ impl NodeStore for PgNodeStore {
                 b.push_bind(v.local_id.as_str().to_owned())
                     .push_bind(v.item.as_str().to_owned())
                     .push_bind(fy_col(v.fiscal_year))
-                    .push_bind(serde_json::Value::Object(v.value.clone()).to_string())
+                    .push_bind(item_col(v, self.cipher.as_deref()))
                     .push_bind(v.updated_at.0);
             });
             q.push(
@@ -424,7 +502,9 @@ impl NodeStore for PgNodeStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("read item"))?;
-        row.as_ref().map(item_from).transpose()
+        row.as_ref()
+            .map(|r| item_from(r, self.cipher.as_deref()))
+            .transpose()
     }
 
     async fn append_record(&self, record: NodeRecord) -> Result<u64, StoreError> {

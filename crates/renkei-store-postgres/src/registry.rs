@@ -5,11 +5,15 @@
 use std::collections::{HashMap, HashSet};
 
 use renkei_card::{CardProfile, CardSerial, CertPurpose, RevocationReason, RevokedCard};
+use renkei_crypto::{AtRestCipher, DataKey};
 use renkei_ids::{
     AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, InstitutionCode, KanaName, LinkId,
     MyNumber, PersonName, ResidentRecordCode, Sex,
 };
 use renkei_protocol::{NodeRecord, StoreError, UnixMillis};
+use renkei_registry::at_rest::{
+    ResidentSecrets, my_number_index, open_event_detail, resident_code_index, seal_event_detail,
+};
 use renkei_registry::{
     Card, CardAction, CardActionRefusal, CardCert, CardId, CardStatus, CertEffect, HouseholdId, NewCard,
     RegistryCounts, RegistryStore, Resident, ResidentEvent, ResidentStatus, StoredEvent, plan_action,
@@ -18,31 +22,61 @@ use renkei_registry::{
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 
+use crate::at_rest::{self, Cipher};
 use crate::db::{self, DbError, MAX_BINDS, corrupt, get, parse_col, store_err, to_i64, to_u64};
 use crate::group_commit::GroupCommit;
 use crate::node::NodeRow;
 use crate::registry_card::{self as cards, CrlBumps};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/registry_001.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/registry_001.sql"),
+    include_str!("../migrations/registry_002.sql"),
+];
 
 /// The registry's store in a PostgreSQL database, in a schema or database
 /// of its own (a node's store has a `records` table too). One process
 /// appends the registry's provision records; everything else may be
-/// shared by several processes.
+/// shared by several processes. Opened with a data key, it seals
+/// residents' personal data, event details and card certificates
+/// (`renkei_registry::at_rest`) and finds residents by blind indexes.
 #[derive(Debug, Clone)]
 pub struct PgRegistryStore {
     pool: PgPool,
     records: GroupCommit<NodeRow>,
+    cipher: Cipher,
 }
 
 impl PgRegistryStore {
+    /// Open a store in clear (refused if it was created with a data key).
     pub async fn open(url: &str) -> Result<Self, DbError> {
+        Self::open_with_key(url, None).await
+    }
+
+    /// Open with the registry's data key, if it has one: a new store is
+    /// then encrypted at rest; an existing one must have been created with
+    /// the same key (or, without a key, in clear).
+    pub async fn open_with_key(url: &str, key: Option<&DataKey>) -> Result<Self, DbError> {
         let pool = db::open(url, "registry", MIGRATIONS).await?;
+        let cipher =
+            at_rest::settle(&pool, "registry", key, "SELECT EXISTS (SELECT 1 FROM residents)").await?;
         let next = crate::node::next_seq(&pool).await?;
         Ok(Self {
             records: GroupCommit::start(pool.clone(), next, Box::new(|_| {}), "registry records"),
             pool,
+            cipher,
         })
+    }
+
+    fn cipher(&self) -> Option<&AtRestCipher> {
+        self.cipher.as_deref()
+    }
+
+    /// What the store keeps (and looks up) for a My Number.
+    fn my_number_key(&self, n: &MyNumber) -> String {
+        match self.cipher() {
+            None => n.expose(),
+            Some(c) => my_number_index(c, n),
+        }
     }
 
     /// A read-only transaction on one snapshot: a card and its
@@ -62,34 +96,100 @@ fn link_from(bytes: Vec<u8>) -> Result<LinkId, StoreError> {
     Ok(LinkId::from_bytes(b))
 }
 
-fn resident_from(row: &PgRow) -> Result<Resident, StoreError> {
-    let sex: i64 = get(row, "sex")?;
+/// A resident's personal fields from their row: the sealed value in an
+/// encrypted store, the columns in a store in clear. A row of the other
+/// kind is corrupt (the two are never mixed).
+pub(crate) fn secrets_from(
+    row: &PgRow,
+    link: LinkId,
+    cipher: Option<&AtRestCipher>,
+) -> Result<ResidentSecrets, StoreError> {
+    let sealed: Option<Vec<u8>> = get(row, "sealed")?;
+    match (cipher, sealed) {
+        (Some(c), Some(sealed)) => {
+            ResidentSecrets::open(c, link, &sealed).map_err(|e| corrupt("resident", e))
+        }
+        (Some(_), None) => Err(corrupt("resident", "a row in clear in an encrypted store")),
+        (None, Some(_)) => Err(corrupt("resident", "a sealed row in a store in clear")),
+        (None, None) => {
+            let sex: i64 = get(row, "sex")?;
+            Ok(ResidentSecrets {
+                my_number: MyNumber::parse(&get::<String>(row, "my_number")?)
+                    .map_err(|e| corrupt("my_number", e))?,
+                resident_code: ResidentRecordCode::parse(&get::<String>(row, "resident_code")?)
+                    .map_err(|e| corrupt("resident_code", e))?,
+                facts: FourFacts {
+                    name: parse_col("name", &get::<String>(row, "name")?, PersonName::parse)?,
+                    address: parse_col("address", &get::<String>(row, "address")?, Address::parse)?,
+                    birth_date: parse_col(
+                        "birth_date",
+                        &get::<String>(row, "birth_date")?,
+                        BirthDate::parse,
+                    )?,
+                    sex: u8::try_from(sex)
+                        .map_err(|_| corrupt("sex", sex))
+                        .and_then(|s| Sex::from_iso5218(s).map_err(|e| corrupt("sex", e)))?,
+                },
+                kana: parse_col("kana", &get::<String>(row, "kana")?, KanaName::parse)?,
+                status: match get::<Option<String>>(row, "deceased_on")? {
+                    None => ResidentStatus::Living,
+                    Some(d) => ResidentStatus::Deceased {
+                        date: parse_col("deceased_on", &d, BirthDate::parse)?,
+                    },
+                },
+            })
+        }
+    }
+}
+
+fn resident_from(row: &PgRow, cipher: Option<&AtRestCipher>) -> Result<Resident, StoreError> {
+    let link_id = link_from(get(row, "link_id")?)?;
+    let s = secrets_from(row, link_id, cipher)?;
     Ok(Resident {
-        link_id: link_from(get(row, "link_id")?)?,
-        my_number: MyNumber::parse(&get::<String>(row, "my_number")?).map_err(|e| corrupt("my_number", e))?,
-        resident_code: ResidentRecordCode::parse(&get::<String>(row, "resident_code")?)
-            .map_err(|e| corrupt("resident_code", e))?,
-        facts: FourFacts {
-            name: parse_col("name", &get::<String>(row, "name")?, PersonName::parse)?,
-            address: parse_col("address", &get::<String>(row, "address")?, Address::parse)?,
-            birth_date: parse_col("birth_date", &get::<String>(row, "birth_date")?, BirthDate::parse)?,
-            sex: u8::try_from(sex)
-                .map_err(|_| corrupt("sex", sex))
-                .and_then(|s| Sex::from_iso5218(s).map_err(|e| corrupt("sex", e)))?,
-        },
-        kana: parse_col("kana", &get::<String>(row, "kana")?, KanaName::parse)?,
+        link_id,
+        my_number: s.my_number,
+        resident_code: s.resident_code,
+        facts: s.facts,
+        kana: s.kana,
         household: HouseholdId(to_u64("household", get(row, "household")?)?),
-        status: match get::<Option<String>>(row, "deceased_on")? {
-            None => ResidentStatus::Living,
-            Some(d) => ResidentStatus::Deceased {
-                date: parse_col("deceased_on", &d, BirthDate::parse)?,
-            },
-        },
+        status: s.status,
         own_code: get::<Option<String>>(row, "own_code")?
             .map(|c| parse_col("own_code", &c, InstitutionCode::parse))
             .transpose()?,
         registered_at: UnixMillis(get(row, "registered_at")?),
     })
+}
+
+/// In an encrypted store: find and lock a resident by My Number index,
+/// change their sealed fields with `change` (which returns `false` to leave
+/// them as they are) and write them back. The row lock is the first of the
+/// transaction (see `registry_card`).
+async fn update_sealed(
+    conn: &mut PgConnection,
+    c: &AtRestCipher,
+    my_number: &MyNumber,
+    change: impl FnOnce(&mut ResidentSecrets) -> bool,
+) -> Result<Option<LinkId>, StoreError> {
+    let Some(row) = sqlx::query("SELECT * FROM residents WHERE my_number = $1 FOR UPDATE")
+        .bind(my_number_index(c, my_number))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(store_err("update resident"))?
+    else {
+        return Ok(None);
+    };
+    let link = link_from(get(&row, "link_id")?)?;
+    let mut secrets = secrets_from(&row, link, Some(c))?;
+    if !change(&mut secrets) {
+        return Ok(None);
+    }
+    sqlx::query("UPDATE residents SET sealed = $1 WHERE link_id = $2")
+        .bind(secrets.seal(c, link))
+        .bind(&link.as_bytes()[..])
+        .execute(&mut *conn)
+        .await
+        .map_err(store_err("update resident"))?;
+    Ok(Some(link))
 }
 
 /// Record an event. Numbers follow the commit order — the table stays
@@ -98,11 +198,16 @@ fn resident_from(row: &PgRow) -> Result<Resident, StoreError> {
 /// stay dense, as SQLite's.
 async fn append_event(
     conn: &mut PgConnection,
+    cipher: Option<&AtRestCipher>,
     link: LinkId,
     kind: &str,
     detail: serde_json::Value,
     at: UnixMillis,
 ) -> Result<u64, StoreError> {
+    let detail = match cipher {
+        None => detail.to_string(),
+        Some(c) => seal_event_detail(c, link, kind, at, &detail.to_string()),
+    };
     sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
         .execute(&mut *conn)
         .await
@@ -113,7 +218,7 @@ async fn append_event(
     )
     .bind(&link.as_bytes()[..])
     .bind(kind)
-    .bind(detail.to_string())
+    .bind(detail)
     .bind(at.0)
     .fetch_one(&mut *conn)
     .await
@@ -121,7 +226,7 @@ async fn append_event(
     to_u64("event seq", seq)
 }
 
-const RESIDENT_COLUMNS: usize = 11;
+const RESIDENT_COLUMNS: usize = 12;
 
 impl RegistryStore for PgRegistryStore {
     async fn register(&self, residents: Vec<Resident>) -> Result<(), StoreError> {
@@ -134,20 +239,45 @@ impl RegistryStore for PgRegistryStore {
         for chunk in rows.chunks(MAX_BINDS / RESIDENT_COLUMNS) {
             let mut q = QueryBuilder::new(
                 "INSERT INTO residents (link_id, my_number, resident_code, name, kana, address, \
-                 birth_date, sex, household, own_code, registered_at) ",
+                 birth_date, sex, household, own_code, registered_at, sealed) ",
             );
+            let cipher = self.cipher();
             q.push_values(chunk, |mut b, (r, household)| {
-                b.push_bind(r.link_id.as_bytes().to_vec())
-                    .push_bind(r.my_number.expose())
-                    .push_bind(r.resident_code.as_string())
-                    .push_bind(r.facts.name.as_str().to_owned())
-                    .push_bind(r.kana.as_str().to_owned())
-                    .push_bind(r.facts.address.as_str().to_owned())
-                    .push_bind(r.facts.birth_date.to_string())
-                    .push_bind(i64::from(r.facts.sex.iso5218()))
-                    .push_bind(*household)
+                b.push_bind(r.link_id.as_bytes().to_vec());
+                match cipher {
+                    None => {
+                        b.push_bind(r.my_number.expose())
+                            .push_bind(r.resident_code.as_string())
+                            .push_bind(r.facts.name.as_str().to_owned())
+                            .push_bind(r.kana.as_str().to_owned())
+                            .push_bind(r.facts.address.as_str().to_owned())
+                            .push_bind(r.facts.birth_date.to_string())
+                            .push_bind(i64::from(r.facts.sex.iso5218()));
+                    }
+                    // Blind indexes, empty personal columns.
+                    Some(c) => {
+                        b.push_bind(my_number_index(c, &r.my_number))
+                            .push_bind(resident_code_index(c, &r.resident_code))
+                            .push_bind("")
+                            .push_bind("")
+                            .push_bind("")
+                            .push_bind("")
+                            .push_bind(0_i64);
+                    }
+                }
+                // A registered resident is living (the status is not
+                // taken from the caller, as in clear).
+                let sealed = cipher.map(|c| {
+                    ResidentSecrets {
+                        status: ResidentStatus::Living,
+                        ..ResidentSecrets::of(r)
+                    }
+                    .seal(c, r.link_id)
+                });
+                b.push_bind(*household)
                     .push_bind(r.own_code.as_ref().map(ToString::to_string))
-                    .push_bind(r.registered_at.0);
+                    .push_bind(r.registered_at.0)
+                    .push_bind(sealed);
             });
             q.build()
                 .execute(&mut *tx)
@@ -158,7 +288,7 @@ impl RegistryStore for PgRegistryStore {
     }
 
     async fn by_my_numbers(&self, numbers: Vec<MyNumber>) -> Result<Vec<Option<Resident>>, StoreError> {
-        let asked: Vec<String> = numbers.iter().map(MyNumber::expose).collect();
+        let asked: Vec<String> = numbers.iter().map(|n| self.my_number_key(n)).collect();
         let rows = sqlx::query("SELECT * FROM residents WHERE my_number = ANY($1)")
             .bind(&asked)
             .fetch_all(&self.pool)
@@ -166,8 +296,8 @@ impl RegistryStore for PgRegistryStore {
             .map_err(store_err("find residents"))?;
         let mut found: HashMap<String, Resident> = HashMap::new();
         for row in &rows {
-            let r = resident_from(row)?;
-            found.insert(r.my_number.expose(), r);
+            let r = resident_from(row, self.cipher())?;
+            found.insert(self.my_number_key(&r.my_number), r);
         }
         Ok(asked.iter().map(|n| found.get(n).cloned()).collect())
     }
@@ -178,7 +308,7 @@ impl RegistryStore for PgRegistryStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("find resident by code"))?;
-        row.as_ref().map(resident_from).transpose()
+        row.as_ref().map(|r| resident_from(r, self.cipher())).transpose()
     }
 
     async fn set_own_codes(&self, codes: Vec<(LinkId, InstitutionCode)>) -> Result<(), StoreError> {
@@ -251,20 +381,35 @@ impl RegistryStore for PgRegistryStore {
     ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err("change address"))?;
         // The update locks the resident's row (the first lock, see registry_card).
-        let Some(link) = sqlx::query_scalar::<_, Vec<u8>>(
-            "UPDATE residents SET address = $1 WHERE my_number = $2 RETURNING link_id",
-        )
-        .bind(new_address.as_str())
-        .bind(my_number.expose())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_err("change address"))?
-        else {
-            return Ok(None);
+        let link = match self.cipher() {
+            None => {
+                let Some(link) = sqlx::query_scalar::<_, Vec<u8>>(
+                    "UPDATE residents SET address = $1 WHERE my_number = $2 RETURNING link_id",
+                )
+                .bind(new_address.as_str())
+                .bind(my_number.expose())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_err("change address"))?
+                else {
+                    return Ok(None);
+                };
+                link_from(link)?
+            }
+            Some(c) => {
+                let Some(link) = update_sealed(&mut tx, c, &my_number, |s| {
+                    s.facts.address = new_address.clone();
+                    true
+                })
+                .await?
+                else {
+                    return Ok(None);
+                };
+                link
+            }
         };
-        let link = link_from(link)?;
         let mut crls = CrlBumps::default();
-        for card in cards::live_cards(&mut tx, link).await? {
+        for card in cards::live_cards(&mut tx, link, self.cipher()).await? {
             cards::apply(
                 &mut tx,
                 &mut crls,
@@ -278,7 +423,7 @@ impl RegistryStore for PgRegistryStore {
         }
         crls.write(&mut tx).await?;
         let detail = serde_json::json!({ "address": new_address.as_str() });
-        let seq = append_event(&mut tx, link, "address_changed", detail, at).await?;
+        let seq = append_event(&mut tx, self.cipher(), link, "address_changed", detail, at).await?;
         tx.commit().await.map_err(store_err("change address"))?;
         Ok(Some(seq))
     }
@@ -290,21 +435,39 @@ impl RegistryStore for PgRegistryStore {
         at: UnixMillis,
     ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err("record death"))?;
-        let Some(link) = sqlx::query_scalar::<_, Vec<u8>>(
-            "UPDATE residents SET deceased_on = $1 WHERE my_number = $2 AND deceased_on IS NULL \
-             RETURNING link_id",
-        )
-        .bind(date.to_string())
-        .bind(my_number.expose())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_err("record death"))?
-        else {
-            return Ok(None);
+        let link = match self.cipher() {
+            None => {
+                let Some(link) = sqlx::query_scalar::<_, Vec<u8>>(
+                    "UPDATE residents SET deceased_on = $1 WHERE my_number = $2 AND deceased_on IS NULL \
+                     RETURNING link_id",
+                )
+                .bind(date.to_string())
+                .bind(my_number.expose())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_err("record death"))?
+                else {
+                    return Ok(None);
+                };
+                link_from(link)?
+            }
+            Some(c) => {
+                let Some(link) = update_sealed(&mut tx, c, &my_number, |s| {
+                    if s.status != ResidentStatus::Living {
+                        return false;
+                    }
+                    s.status = ResidentStatus::Deceased { date };
+                    true
+                })
+                .await?
+                else {
+                    return Ok(None);
+                };
+                link
+            }
         };
-        let link = link_from(link)?;
         let mut crls = CrlBumps::default();
-        for card in cards::live_cards(&mut tx, link).await? {
+        for card in cards::live_cards(&mut tx, link, self.cipher()).await? {
             cards::apply(
                 &mut tx,
                 &mut crls,
@@ -318,7 +481,7 @@ impl RegistryStore for PgRegistryStore {
         }
         crls.write(&mut tx).await?;
         let detail = serde_json::json!({ "date": date.to_string() });
-        let seq = append_event(&mut tx, link, "died", detail, at).await?;
+        let seq = append_event(&mut tx, self.cipher(), link, "died", detail, at).await?;
         tx.commit().await.map_err(store_err("record death"))?;
         Ok(Some(seq))
     }
@@ -337,8 +500,18 @@ impl RegistryStore for PgRegistryStore {
         rows.iter()
             .map(|r| {
                 let kind: String = get(r, "kind")?;
-                let detail: serde_json::Value = serde_json::from_str(&get::<String>(r, "detail")?)
-                    .map_err(|e| corrupt("event detail", e))?;
+                let link_id = link_from(get(r, "link_id")?)?;
+                let at = UnixMillis(get(r, "at")?);
+                let stored: String = get(r, "detail")?;
+                let detail: serde_json::Value = match self.cipher() {
+                    None => serde_json::from_str(&stored),
+                    Some(c) => {
+                        let plain = open_event_detail(c, link_id, &kind, at, &stored)
+                            .map_err(|e| corrupt("event detail", e))?;
+                        serde_json::from_slice(&plain)
+                    }
+                }
+                .map_err(|e| corrupt("event detail", e))?;
                 let text = |k: &str| {
                     detail[k]
                         .as_str()
@@ -356,9 +529,9 @@ impl RegistryStore for PgRegistryStore {
                 };
                 Ok(StoredEvent {
                     seq: to_u64("seq", get(r, "seq")?)?,
-                    link_id: link_from(get(r, "link_id")?)?,
+                    link_id,
                     event,
-                    at: UnixMillis(get(r, "at")?),
+                    at,
                 })
             })
             .collect()
@@ -386,7 +559,7 @@ impl RegistryStore for PgRegistryStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("find resident"))?;
-        row.as_ref().map(resident_from).transpose()
+        row.as_ref().map(|r| resident_from(r, self.cipher())).transpose()
     }
 
     async fn insert_card(
@@ -397,10 +570,10 @@ impl RegistryStore for PgRegistryStore {
         let mut tx = self.pool.begin().await.map_err(store_err("issue card"))?;
         // Locks the resident: a concurrent issuance waits and then
         // replaces this card; an address change waits and then revokes it.
-        cards::check_facts(&mut tx, card.link_id, &facts).await?;
+        cards::check_facts(&mut tx, card.link_id, &facts, self.cipher()).await?;
         let mut crls = CrlBumps::default();
         let mut replaced = None;
-        for old in cards::live_cards(&mut tx, card.link_id).await? {
+        for old in cards::live_cards(&mut tx, card.link_id, self.cipher()).await? {
             if let Some((status, effect)) = plan_reissue(old.status) {
                 cards::apply(
                     &mut tx,
@@ -415,9 +588,9 @@ impl RegistryStore for PgRegistryStore {
                 replaced = Some(old.id);
             }
         }
-        let id = cards::insert_card(&mut tx, &card).await?;
+        let id = cards::insert_card(&mut tx, &card, self.cipher()).await?;
         crls.write(&mut tx).await?;
-        let stored = cards::card(&mut tx, id, false)
+        let stored = cards::card(&mut tx, id, false, self.cipher())
             .await?
             .ok_or_else(|| corrupt("card", "vanished after insert"))?;
         tx.commit().await.map_err(store_err("issue card"))?;
@@ -426,21 +599,21 @@ impl RegistryStore for PgRegistryStore {
 
     async fn card(&self, id: CardId) -> Result<Option<Card>, StoreError> {
         let mut tx = self.snapshot("read card").await?;
-        let card = cards::card(&mut tx, id, false).await?;
+        let card = cards::card(&mut tx, id, false, self.cipher()).await?;
         tx.commit().await.map_err(store_err("read card"))?;
         Ok(card)
     }
 
     async fn card_by_serial(&self, serial: CardSerial) -> Result<Option<Card>, StoreError> {
         let mut tx = self.snapshot("find card").await?;
-        let card = cards::card_by_serial(&mut tx, serial).await?;
+        let card = cards::card_by_serial(&mut tx, serial, self.cipher()).await?;
         tx.commit().await.map_err(store_err("find card"))?;
         Ok(card)
     }
 
     async fn cards_of(&self, link: LinkId) -> Result<Vec<Card>, StoreError> {
         let mut tx = self.snapshot("list cards").await?;
-        let list = cards::cards_of(&mut tx, link, false).await?;
+        let list = cards::cards_of(&mut tx, link, false, self.cipher()).await?;
         tx.commit().await.map_err(store_err("list cards"))?;
         Ok(list)
     }
@@ -453,7 +626,7 @@ impl RegistryStore for PgRegistryStore {
     ) -> Result<Option<Result<Card, CardActionRefusal>>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err("card action"))?;
         // Locked: a concurrent action decides on what this one leaves.
-        let Some(card) = cards::card(&mut tx, id, true).await? else {
+        let Some(card) = cards::card(&mut tx, id, true, self.cipher()).await? else {
             return Ok(None);
         };
         let (status, effect) = match plan_action(card.status, action) {
@@ -475,18 +648,18 @@ impl RegistryStore for PgRegistryStore {
     ) -> Result<Option<Result<Card, CardActionRefusal>>, StoreError> {
         let what = "renew signing certificate";
         let mut tx = self.pool.begin().await.map_err(store_err(what))?;
-        let Some(card) = cards::card(&mut tx, id, false).await? else {
+        let Some(card) = cards::card(&mut tx, id, false, self.cipher()).await? else {
             return Ok(None);
         };
         // The resident before the card (the lock order), then read again.
         cards::lock_resident(&mut tx, card.link_id).await?;
-        let card = cards::card(&mut tx, id, true)
+        let card = cards::card(&mut tx, id, true, self.cipher())
             .await?
             .ok_or_else(|| corrupt("card", "vanished"))?;
         if card.status != CardStatus::Active {
             return Ok(Some(Err(CardActionRefusal::CannotRenew(card.status))));
         }
-        cards::check_facts(&mut tx, card.link_id, &facts).await?;
+        cards::check_facts(&mut tx, card.link_id, &facts, self.cipher()).await?;
         let mut crls = CrlBumps::default();
         let card = cards::apply(
             &mut tx,
@@ -498,9 +671,9 @@ impl RegistryStore for PgRegistryStore {
             cert.issued_at,
         )
         .await?;
-        cards::insert_cert(&mut tx, card.id, card.profile, &cert).await?;
+        cards::insert_cert(&mut tx, card.id, card.profile, &cert, self.cipher()).await?;
         crls.write(&mut tx).await?;
-        let stored = cards::card(&mut tx, id, false)
+        let stored = cards::card(&mut tx, id, false, self.cipher())
             .await?
             .ok_or_else(|| corrupt("card", "vanished"))?;
         tx.commit().await.map_err(store_err(what))?;

@@ -13,9 +13,13 @@
 use std::collections::BTreeMap;
 
 use renkei_card::{CardProfile, CardSerial, CertPurpose, RevocationReason, RevokedCard};
+use renkei_crypto::AtRestCipher;
 use renkei_ids::{FourFacts, LinkId};
 use renkei_protocol::{StoreError, UnixMillis};
-use renkei_registry::{Card, CardCert, CardId, CardStatus, CertEffect, NewCard, apply_effect};
+use renkei_registry::at_rest::{open_cert, seal_cert};
+use renkei_registry::{
+    Card, CardCert, CardId, CardStatus, CertEffect, NewCard, ResidentStatus, apply_effect,
+};
 use sqlx::postgres::{PgConnection, PgRow};
 use time::OffsetDateTime;
 
@@ -33,7 +37,7 @@ fn serial_sql(s: CardSerial) -> Result<i64, StoreError> {
     to_i64("card serial", s.value())
 }
 
-fn cert_from(row: &PgRow) -> Result<CardCert, StoreError> {
+fn cert_from(row: &PgRow, cipher: Option<&AtRestCipher>) -> Result<CardCert, StoreError> {
     let purpose: String = get(row, "purpose")?;
     let revoked = match (
         get::<Option<i64>>(row, "revoked_at")?,
@@ -46,17 +50,26 @@ fn cert_from(row: &PgRow) -> Result<CardCert, StoreError> {
         (None, None) => None,
         _ => return Err(corrupt("card_certs", "revoked_at and revoked_reason disagree")),
     };
+    let serial = serial_col(get(row, "serial")?)?;
+    let der: Vec<u8> = get(row, "der")?;
     Ok(CardCert {
-        serial: serial_col(get(row, "serial")?)?,
+        serial,
         purpose: parse_col("purpose", &purpose, |s| s.parse::<CertPurpose>())?,
-        der: get(row, "der")?,
+        der: match cipher {
+            None => der,
+            Some(c) => open_cert(c, serial, &der).map_err(|e| corrupt("card certificate", e))?,
+        },
         issued_at: UnixMillis(get(row, "issued_at")?),
         not_after: UnixMillis(get(row, "not_after")?),
         revoked,
     })
 }
 
-async fn card_from(conn: &mut PgConnection, row: &PgRow) -> Result<Card, StoreError> {
+async fn card_from(
+    conn: &mut PgConnection,
+    row: &PgRow,
+    cipher: Option<&AtRestCipher>,
+) -> Result<Card, StoreError> {
     let id: i64 = get(row, "card_id")?;
     let link: Vec<u8> = get(row, "link_id")?;
     let link: [u8; 16] = link.try_into().map_err(|_| corrupt("link_id", "not 16 bytes"))?;
@@ -76,7 +89,10 @@ async fn card_from(conn: &mut PgConnection, row: &PgRow) -> Result<Card, StoreEr
         })?,
         status_since: UnixMillis(get(row, "status_since")?),
         issued_at: UnixMillis(get(row, "issued_at")?),
-        certs: certs.iter().map(cert_from).collect::<Result<_, _>>()?,
+        certs: certs
+            .iter()
+            .map(|c| cert_from(c, cipher))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -85,6 +101,7 @@ pub(crate) async fn card(
     conn: &mut PgConnection,
     id: CardId,
     lock: bool,
+    cipher: Option<&AtRestCipher>,
 ) -> Result<Option<Card>, StoreError> {
     let Ok(id) = i64::try_from(id.0) else {
         // No card is numbered beyond a BIGINT.
@@ -101,7 +118,7 @@ pub(crate) async fn card(
         .await
         .map_err(store_err("read card"))?;
     match row {
-        Some(r) => Ok(Some(card_from(conn, &r).await?)),
+        Some(r) => Ok(Some(card_from(conn, &r, cipher).await?)),
         None => Ok(None),
     }
 }
@@ -109,6 +126,7 @@ pub(crate) async fn card(
 pub(crate) async fn card_by_serial(
     conn: &mut PgConnection,
     serial: CardSerial,
+    cipher: Option<&AtRestCipher>,
 ) -> Result<Option<Card>, StoreError> {
     let id: Option<i64> = sqlx::query_scalar("SELECT card_id FROM card_certs WHERE serial = $1")
         .bind(serial_sql(serial)?)
@@ -116,7 +134,7 @@ pub(crate) async fn card_by_serial(
         .await
         .map_err(store_err("find card"))?;
     match id {
-        Some(id) => card(conn, CardId(to_u64("card_id", id)?), false).await,
+        Some(id) => card(conn, CardId(to_u64("card_id", id)?), false, cipher).await,
         None => Ok(None),
     }
 }
@@ -126,6 +144,7 @@ pub(crate) async fn cards_of(
     conn: &mut PgConnection,
     link: LinkId,
     lock: bool,
+    cipher: Option<&AtRestCipher>,
 ) -> Result<Vec<Card>, StoreError> {
     let sql = if lock {
         "SELECT * FROM cards WHERE link_id = $1 ORDER BY card_id DESC FOR UPDATE"
@@ -139,7 +158,7 @@ pub(crate) async fn cards_of(
         .map_err(store_err("list cards"))?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
-        out.push(card_from(conn, r).await?);
+        out.push(card_from(conn, r, cipher).await?);
     }
     Ok(out)
 }
@@ -240,8 +259,12 @@ pub(crate) async fn apply(
 }
 
 /// Non-final cards of a person (normally at most one), locked.
-pub(crate) async fn live_cards(conn: &mut PgConnection, link: LinkId) -> Result<Vec<Card>, StoreError> {
-    Ok(cards_of(conn, link, true)
+pub(crate) async fn live_cards(
+    conn: &mut PgConnection,
+    link: LinkId,
+    cipher: Option<&AtRestCipher>,
+) -> Result<Vec<Card>, StoreError> {
+    Ok(cards_of(conn, link, true, cipher)
         .await?
         .into_iter()
         .filter(|c| !c.status.is_final())
@@ -265,25 +288,21 @@ pub(crate) async fn check_facts(
     conn: &mut PgConnection,
     link: LinkId,
     facts: &FourFacts,
+    cipher: Option<&AtRestCipher>,
 ) -> Result<(), StoreError> {
-    let row = sqlx::query(
-        "SELECT name, address, birth_date, sex, deceased_on FROM residents WHERE link_id = $1 FOR UPDATE",
-    )
-    .bind(&link.as_bytes()[..])
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(store_err("check facts"))?
-    .ok_or_else(|| StoreError::Conflict("no such resident".to_owned()))?;
-    let same = get::<String>(&row, "name")? == facts.name.as_str()
-        && get::<String>(&row, "address")? == facts.address.as_str()
-        && get::<String>(&row, "birth_date")? == facts.birth_date.to_string()
-        && get::<i64>(&row, "sex")? == i64::from(facts.sex.iso5218());
-    if !same {
+    let row = sqlx::query("SELECT * FROM residents WHERE link_id = $1 FOR UPDATE")
+        .bind(&link.as_bytes()[..])
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(store_err("check facts"))?
+        .ok_or_else(|| StoreError::Conflict("no such resident".to_owned()))?;
+    let on_file = crate::registry::secrets_from(&row, link, cipher)?;
+    if on_file.facts != *facts {
         return Err(StoreError::Conflict(
             "the resident's facts changed meanwhile".to_owned(),
         ));
     }
-    if get::<Option<String>>(&row, "deceased_on")?.is_some() {
+    if on_file.status != ResidentStatus::Living {
         return Err(StoreError::Conflict("the resident is deceased".to_owned()));
     }
     Ok(())
@@ -294,6 +313,7 @@ pub(crate) async fn insert_cert(
     card: CardId,
     profile: CardProfile,
     c: &CardCert,
+    cipher: Option<&AtRestCipher>,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO card_certs (serial, card_id, purpose, profile, der, issued_at, not_after, revoked_at, revoked_reason) \
@@ -303,7 +323,10 @@ pub(crate) async fn insert_cert(
     .bind(to_i64("card_id", card.0)?)
     .bind(c.purpose.as_str())
     .bind(profile.as_str())
-    .bind(&c.der)
+    .bind(match cipher {
+        None => c.der.clone(),
+        Some(k) => seal_cert(k, c.serial, &c.der),
+    })
     .bind(c.issued_at.0)
     .bind(c.not_after.0)
     .execute(&mut *conn)
@@ -312,7 +335,11 @@ pub(crate) async fn insert_cert(
     Ok(())
 }
 
-pub(crate) async fn insert_card(conn: &mut PgConnection, new: &NewCard) -> Result<CardId, StoreError> {
+pub(crate) async fn insert_card(
+    conn: &mut PgConnection,
+    new: &NewCard,
+    cipher: Option<&AtRestCipher>,
+) -> Result<CardId, StoreError> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO cards (link_id, profile, status, status_since, issued_at) \
          VALUES ($1, $2, 'active', $3, $4) RETURNING card_id",
@@ -326,7 +353,7 @@ pub(crate) async fn insert_card(conn: &mut PgConnection, new: &NewCard) -> Resul
     .map_err(store_err("store card"))?;
     let id = CardId(to_u64("card_id", id)?);
     for c in &new.certs {
-        insert_cert(conn, id, new.profile, c).await?;
+        insert_cert(conn, id, new.profile, c, cipher).await?;
     }
     Ok(id)
 }

@@ -2,6 +2,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use renkei_crypto::DataKeyProblem;
 use renkei_protocol::StoreError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -52,24 +53,6 @@ pub enum DbError {
     /// The store's data key does not fit the store (see `DataKeyProblem`).
     #[error("{path}: {problem}")]
     DataKey { path: String, problem: DataKeyProblem },
-}
-
-/// Why a store and the data key given to open it do not go together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DataKeyProblem {
-    #[error(
-        "the store is encrypted at rest and no data key was given; configure `data_key` with the key file it was created with"
-    )]
-    Missing,
-    #[error(
-        "the store was encrypted with another data key (its key check value differs); configure the key file it was created with"
-    )]
-    Wrong,
-    #[error(
-        "the store was created without a data key and holds its data in clear; opening it with one would mix clear and encrypted rows. \
-         Remove `data_key` from the configuration, or start a new store with the key"
-    )]
-    PlainStore,
 }
 
 pub(crate) fn options(path: &Path, durability: Durability) -> SqliteConnectOptions {

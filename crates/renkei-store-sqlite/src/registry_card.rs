@@ -5,9 +5,13 @@
 use std::collections::BTreeSet;
 
 use renkei_card::{CardProfile, CardSerial, CertPurpose, RevocationReason, RevokedCard};
+use renkei_crypto::AtRestCipher;
 use renkei_ids::{FourFacts, LinkId};
 use renkei_protocol::{StoreError, UnixMillis};
-use renkei_registry::{Card, CardCert, CardId, CardStatus, CertEffect, NewCard, apply_effect};
+use renkei_registry::at_rest::{open_cert, seal_cert};
+use renkei_registry::{
+    Card, CardCert, CardId, CardStatus, CertEffect, NewCard, ResidentStatus, apply_effect,
+};
 use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
@@ -26,7 +30,7 @@ pub(crate) fn serial_sql(s: CardSerial) -> i64 {
     s.value() as i64
 }
 
-fn cert_from(row: &SqliteRow) -> Result<CardCert, StoreError> {
+fn cert_from(row: &SqliteRow, cipher: Option<&AtRestCipher>) -> Result<CardCert, StoreError> {
     let purpose: String = get(row, "purpose")?;
     let revoked = match (
         get::<Option<i64>>(row, "revoked_at")?,
@@ -39,17 +43,26 @@ fn cert_from(row: &SqliteRow) -> Result<CardCert, StoreError> {
         (None, None) => None,
         _ => return Err(corrupt("card_certs", "revoked_at and revoked_reason disagree")),
     };
+    let serial = serial_col(get(row, "serial")?)?;
+    let der: Vec<u8> = get(row, "der")?;
     Ok(CardCert {
-        serial: serial_col(get(row, "serial")?)?,
+        serial,
         purpose: parse_col("purpose", &purpose, |s| s.parse::<CertPurpose>())?,
-        der: get(row, "der")?,
+        der: match cipher {
+            None => der,
+            Some(c) => open_cert(c, serial, &der).map_err(|e| corrupt("card certificate", e))?,
+        },
         issued_at: UnixMillis(get(row, "issued_at")?),
         not_after: UnixMillis(get(row, "not_after")?),
         revoked,
     })
 }
 
-async fn card_from(conn: &mut SqliteConnection, row: &SqliteRow) -> Result<Card, StoreError> {
+async fn card_from(
+    conn: &mut SqliteConnection,
+    row: &SqliteRow,
+    cipher: Option<&AtRestCipher>,
+) -> Result<Card, StoreError> {
     let id: i64 = get(row, "card_id")?;
     let link: Vec<u8> = get(row, "link_id")?;
     let link: [u8; 16] = link.try_into().map_err(|_| corrupt("link_id", "not 16 bytes"))?;
@@ -69,18 +82,25 @@ async fn card_from(conn: &mut SqliteConnection, row: &SqliteRow) -> Result<Card,
         })?,
         status_since: UnixMillis(get(row, "status_since")?),
         issued_at: UnixMillis(get(row, "issued_at")?),
-        certs: certs.iter().map(cert_from).collect::<Result<_, _>>()?,
+        certs: certs
+            .iter()
+            .map(|c| cert_from(c, cipher))
+            .collect::<Result<_, _>>()?,
     })
 }
 
-pub(crate) async fn card(conn: &mut SqliteConnection, id: CardId) -> Result<Option<Card>, StoreError> {
+pub(crate) async fn card(
+    conn: &mut SqliteConnection,
+    id: CardId,
+    cipher: Option<&AtRestCipher>,
+) -> Result<Option<Card>, StoreError> {
     let row = sqlx::query("SELECT * FROM cards WHERE card_id = ?")
         .bind(id.0 as i64)
         .fetch_optional(&mut *conn)
         .await
         .map_err(store_err("read card"))?;
     match row {
-        Some(r) => Ok(Some(card_from(conn, &r).await?)),
+        Some(r) => Ok(Some(card_from(conn, &r, cipher).await?)),
         None => Ok(None),
     }
 }
@@ -88,6 +108,7 @@ pub(crate) async fn card(conn: &mut SqliteConnection, id: CardId) -> Result<Opti
 pub(crate) async fn card_by_serial(
     conn: &mut SqliteConnection,
     serial: CardSerial,
+    cipher: Option<&AtRestCipher>,
 ) -> Result<Option<Card>, StoreError> {
     let id: Option<i64> = sqlx::query_scalar("SELECT card_id FROM card_certs WHERE serial = ?")
         .bind(serial_sql(serial))
@@ -95,12 +116,16 @@ pub(crate) async fn card_by_serial(
         .await
         .map_err(store_err("find card"))?;
     match id {
-        Some(id) => card(conn, CardId(id as u64)).await,
+        Some(id) => card(conn, CardId(id as u64), cipher).await,
         None => Ok(None),
     }
 }
 
-pub(crate) async fn cards_of(conn: &mut SqliteConnection, link: LinkId) -> Result<Vec<Card>, StoreError> {
+pub(crate) async fn cards_of(
+    conn: &mut SqliteConnection,
+    link: LinkId,
+    cipher: Option<&AtRestCipher>,
+) -> Result<Vec<Card>, StoreError> {
     let rows = sqlx::query("SELECT * FROM cards WHERE link_id = ? ORDER BY card_id DESC")
         .bind(&link.as_bytes()[..])
         .fetch_all(&mut *conn)
@@ -108,7 +133,7 @@ pub(crate) async fn cards_of(conn: &mut SqliteConnection, link: LinkId) -> Resul
         .map_err(store_err("list cards"))?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
-        out.push(card_from(conn, r).await?);
+        out.push(card_from(conn, r, cipher).await?);
     }
     Ok(out)
 }
@@ -184,8 +209,12 @@ pub(crate) async fn apply(
 }
 
 /// Non-final cards of a person (normally at most one).
-pub(crate) async fn live_cards(conn: &mut SqliteConnection, link: LinkId) -> Result<Vec<Card>, StoreError> {
-    Ok(cards_of(conn, link)
+pub(crate) async fn live_cards(
+    conn: &mut SqliteConnection,
+    link: LinkId,
+    cipher: Option<&AtRestCipher>,
+) -> Result<Vec<Card>, StoreError> {
+    Ok(cards_of(conn, link, cipher)
         .await?
         .into_iter()
         .filter(|c| !c.status.is_final())
@@ -197,24 +226,21 @@ pub(crate) async fn check_facts(
     conn: &mut SqliteConnection,
     link: LinkId,
     facts: &FourFacts,
+    cipher: Option<&AtRestCipher>,
 ) -> Result<(), StoreError> {
-    let row =
-        sqlx::query("SELECT name, address, birth_date, sex, deceased_on FROM residents WHERE link_id = ?")
-            .bind(&link.as_bytes()[..])
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(store_err("check facts"))?
-            .ok_or_else(|| StoreError::Conflict("no such resident".to_owned()))?;
-    let same = get::<String>(&row, "name")? == facts.name.as_str()
-        && get::<String>(&row, "address")? == facts.address.as_str()
-        && get::<String>(&row, "birth_date")? == facts.birth_date.to_string()
-        && get::<i64>(&row, "sex")? == i64::from(facts.sex.iso5218());
-    if !same {
+    let row = sqlx::query("SELECT * FROM residents WHERE link_id = ?")
+        .bind(&link.as_bytes()[..])
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(store_err("check facts"))?
+        .ok_or_else(|| StoreError::Conflict("no such resident".to_owned()))?;
+    let on_file = crate::registry::secrets_from(&row, link, cipher)?;
+    if on_file.facts != *facts {
         return Err(StoreError::Conflict(
             "the resident's facts changed meanwhile".to_owned(),
         ));
     }
-    if get::<Option<String>>(&row, "deceased_on")?.is_some() {
+    if on_file.status != ResidentStatus::Living {
         return Err(StoreError::Conflict("the resident is deceased".to_owned()));
     }
     Ok(())
@@ -225,6 +251,7 @@ pub(crate) async fn insert_cert(
     card: CardId,
     profile: CardProfile,
     c: &CardCert,
+    cipher: Option<&AtRestCipher>,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO card_certs (serial, card_id, purpose, profile, der, issued_at, not_after, revoked_at, revoked_reason) \
@@ -234,7 +261,10 @@ pub(crate) async fn insert_cert(
     .bind(card.0 as i64)
     .bind(c.purpose.as_str())
     .bind(profile.as_str())
-    .bind(&c.der)
+    .bind(match cipher {
+        None => c.der.clone(),
+        Some(k) => seal_cert(k, c.serial, &c.der),
+    })
     .bind(c.issued_at.0)
     .bind(c.not_after.0)
     .execute(&mut *conn)
@@ -243,7 +273,11 @@ pub(crate) async fn insert_cert(
     Ok(())
 }
 
-pub(crate) async fn insert_card(conn: &mut SqliteConnection, new: &NewCard) -> Result<CardId, StoreError> {
+pub(crate) async fn insert_card(
+    conn: &mut SqliteConnection,
+    new: &NewCard,
+    cipher: Option<&AtRestCipher>,
+) -> Result<CardId, StoreError> {
     let id = sqlx::query(
         "INSERT INTO cards (link_id, profile, status, status_since, issued_at) VALUES (?, ?, 'active', ?, ?)",
     )
@@ -257,7 +291,7 @@ pub(crate) async fn insert_card(conn: &mut SqliteConnection, new: &NewCard) -> R
     .last_insert_rowid();
     let id = CardId(id as u64);
     for c in &new.certs {
-        insert_cert(conn, id, new.profile, c).await?;
+        insert_cert(conn, id, new.profile, c, cipher).await?;
     }
     Ok(id)
 }

@@ -644,7 +644,7 @@ async fn alerts(s: &impl ConsentStore, bank: &ApiClient) {
 }
 
 async fn sqlite() -> (SqlitePortalStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::private_dir();
     let s = SqlitePortalStore::open(&dir.path().join("portal.sqlite"), Durability::Normal)
         .await
         .unwrap();

@@ -346,7 +346,7 @@ where
 
 #[tokio::test]
 async fn hub_store_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::private_dir();
     let path = dir.path().join("hub.sqlite");
     hub_store_behaves(|| {
         let path = path.clone();

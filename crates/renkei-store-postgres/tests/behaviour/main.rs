@@ -9,12 +9,23 @@
 //! One module per store; each has a generic `…_behaves(&impl Trait)` and
 //! runs it on both backends.
 
+mod at_rest;
 mod consent;
 mod hub;
 mod node;
 mod portal;
 mod registry;
 mod witness;
+
+/// A temporary directory only its owner can use (SQLite stores refuse any
+/// other).
+pub(crate) fn private_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .unwrap()
+}
 
 /// A fresh schema on the test database, as a URL that selects it; `None`
 /// when no database is configured.

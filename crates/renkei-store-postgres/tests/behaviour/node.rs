@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use crate::pg_url;
 use renkei_catalog::{ItemCode, OfficeWorkCode};
+use renkei_crypto::DataKey;
 use renkei_ids::{CodeAlgorithm, CorporateNumber, InstitutionCode, LocalPersonId, QueryId};
 use renkei_node::{EnrolledPerson, ItemValue, NodeRecord, NodeRole, NodeStore, Notice, RecordOutcome};
 use renkei_protocol::{FiscalYear, StoreError, UnixMillis};
@@ -367,7 +368,7 @@ async fn reopened_node_store_continues<S: NodeStore>(s: &S) {
 
 #[tokio::test]
 async fn node_store_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::private_dir();
     let path = dir.path().join("node.sqlite");
     let s = SqliteNodeStore::open(&path, Durability::Normal).await.unwrap();
     node_store_behaves(&s).await;
@@ -386,6 +387,37 @@ async fn node_store_on_postgres() {
     postgres_refuses_what_it_cannot_hold(&s).await;
     drop(s);
     let s = PgNodeStore::open(&url).await.unwrap();
+    reopened_node_store_continues(&s).await;
+}
+
+/// The same suite on stores encrypted at rest: sealing changes no behaviour.
+#[tokio::test]
+async fn node_store_encrypted_on_sqlite() {
+    let dir = crate::private_dir();
+    let path = dir.path().join("node.sqlite");
+    let key = DataKey::generate();
+    let s = SqliteNodeStore::open_with_key(&path, Durability::Normal, Some(&key))
+        .await
+        .unwrap();
+    node_store_behaves(&s).await;
+    drop(s);
+    let s = SqliteNodeStore::open_with_key(&path, Durability::Normal, Some(&key))
+        .await
+        .unwrap();
+    reopened_node_store_continues(&s).await;
+}
+
+#[tokio::test]
+async fn node_store_encrypted_on_postgres() {
+    let Some(url) = pg_url("node_sealed").await else {
+        return;
+    };
+    let key = DataKey::generate();
+    let s = PgNodeStore::open_with_key(&url, Some(&key)).await.unwrap();
+    node_store_behaves(&s).await;
+    postgres_refuses_what_it_cannot_hold(&s).await;
+    drop(s);
+    let s = PgNodeStore::open_with_key(&url, Some(&key)).await.unwrap();
     reopened_node_store_continues(&s).await;
 }
 

@@ -477,7 +477,7 @@ async fn purge_counts(s: &impl PortalStore) {
 }
 
 async fn sqlite() -> (SqlitePortalStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::private_dir();
     let s = SqlitePortalStore::open(&dir.path().join("portal.sqlite"), Durability::Normal)
         .await
         .unwrap();

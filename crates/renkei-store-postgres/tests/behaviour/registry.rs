@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use crate::node::{node_record, node_record_like};
 use crate::pg_url;
 use renkei_card::{CardProfile, CardSerial, CertPurpose, RevocationReason, RevokedCard};
+use renkei_crypto::DataKey;
 use renkei_ids::{
     AcquisitionNumber, Address, BirthDate, CodeAlgorithm, CorporateNumber, FourFacts, InstitutionCode,
     KanaName, LinkId, MyNumber, PersonName, Sex,
@@ -891,7 +892,7 @@ async fn races_keep_invariants<S: RegistryStore + Clone>(s: &S, strict: bool) {
 
 #[tokio::test]
 async fn registry_store_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::private_dir();
     let path = dir.path().join("registry.sqlite");
     let s = SqliteRegistryStore::open(&path, Durability::Normal)
         .await
@@ -916,6 +917,40 @@ async fn registry_store_on_postgres() {
     refuses_what_it_cannot_hold(&s).await;
     drop(s);
     let s = PgRegistryStore::open(&url).await.unwrap();
+    reopened_registry_store_continues(&s).await;
+    races_keep_invariants(&s, true).await;
+}
+
+/// The same suite on stores encrypted at rest: sealing changes no behaviour.
+#[tokio::test]
+async fn registry_store_encrypted_on_sqlite() {
+    let dir = crate::private_dir();
+    let path = dir.path().join("registry.sqlite");
+    let key = DataKey::generate();
+    let s = SqliteRegistryStore::open_with_key(&path, Durability::Normal, Some(&key))
+        .await
+        .unwrap();
+    registry_store_behaves(&s).await;
+    refuses_what_it_cannot_hold(&s).await;
+    drop(s);
+    let s = SqliteRegistryStore::open_with_key(&path, Durability::Normal, Some(&key))
+        .await
+        .unwrap();
+    reopened_registry_store_continues(&s).await;
+    races_keep_invariants(&s, false).await;
+}
+
+#[tokio::test]
+async fn registry_store_encrypted_on_postgres() {
+    let Some(url) = pg_url("registry_sealed").await else {
+        return;
+    };
+    let key = DataKey::generate();
+    let s = PgRegistryStore::open_with_key(&url, Some(&key)).await.unwrap();
+    registry_store_behaves(&s).await;
+    refuses_what_it_cannot_hold(&s).await;
+    drop(s);
+    let s = PgRegistryStore::open_with_key(&url, Some(&key)).await.unwrap();
     reopened_registry_store_continues(&s).await;
     races_keep_invariants(&s, true).await;
 }

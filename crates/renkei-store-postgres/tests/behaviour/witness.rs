@@ -52,7 +52,7 @@ async fn witness_store_behaves(s: &impl WitnessStore) {
 
 #[tokio::test]
 async fn witness_store_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::private_dir();
     let s = SqliteWitnessStore::open(&dir.path().join("w.sqlite"), Durability::Normal)
         .await
         .unwrap();

@@ -567,7 +567,10 @@ pub async fn log(records: u64, concurrency: usize, database_url: Option<&str>) -
         None => None,
     };
     let runs = async {
-        let dir = tempfile::Builder::new().prefix("renkei-bench-log-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("renkei-bench-log-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()?;
         let sqlite = {
             let store =
                 renkei_store_sqlite::SqliteHubStore::open(&dir.path().join("hub.sqlite"), Durability::Full)

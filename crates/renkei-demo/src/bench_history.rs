@@ -457,6 +457,7 @@ pub async fn history(opts: &HistoryOptions) -> Result<String> {
             Backend::Sqlite(
                 tempfile::Builder::new()
                     .prefix("renkei-bench-history-")
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
                     .tempdir()?,
             ),
             "SQLite, WAL, synchronous=FULL, a temporary file; group-commit transactions of ≤ 1024 records"

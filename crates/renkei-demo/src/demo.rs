@@ -130,11 +130,12 @@ fn prepare_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
                     d.display()
                 );
             }
-            std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+            crate::provision::private_dir(&d)?;
             Ok(d)
         }
         None => Ok(tempfile::Builder::new()
             .prefix("renkei-demo-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .context("creating a temporary directory")?
             .keep()),

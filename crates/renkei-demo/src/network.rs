@@ -29,8 +29,8 @@ use renkei_store_sqlite::{
 
 use crate::institutions::{DIGITAL, InstitutionSpec, NODES, REGISTRY};
 use crate::provision::{
-    RoleFiles, issue_tls, note_verifier, provision_hub_secrets, provision_role, tls_algorithm,
-    write_sample_catalog,
+    RoleFiles, issue_tls, note_verifier, private_dir, provision_hub_secrets, provision_role, read_data_key,
+    tls_algorithm, write_sample_catalog,
 };
 
 /// The demo log's origin (the first line of its checkpoints).
@@ -63,6 +63,9 @@ pub struct NetworkOptions {
     pub hubs: usize,
     /// Nodes beyond the demo's seven (benchmarks that want ten).
     pub extra_nodes: Vec<InstitutionSpec>,
+    /// Seal the registry's and the nodes' personal data at rest under
+    /// their data keys (the default).
+    pub encrypt_at_rest: bool,
 }
 
 impl NetworkOptions {
@@ -80,6 +83,7 @@ impl NetworkOptions {
             database_url: None,
             hubs: 1,
             extra_nodes: Vec::new(),
+            encrypt_at_rest: true,
             // A demo is one person clicking and benchmarks driving flows
             // back to back: limits far above either.
             consent_monitor: renkei_consent::MonitorPolicy {
@@ -222,6 +226,24 @@ macro_rules! with_store {
             }
         }
     };
+    // A store that holds personal data, opened with the role's data key.
+    ($url:expr, $sqlite:expr, $pg:ty, key $key:expr, |$store:ident| $start:expr) => {
+        match $url {
+            Some(url) => {
+                let $store = <$pg>::open_with_key(url, $key).await?;
+                $start
+            }
+            None => {
+                let $store = $sqlite.await?;
+                $start
+            }
+        }
+    };
+}
+
+/// The data key a role's settings name, if any.
+fn data_key_of(path: Option<&Path>) -> Result<Option<renkei_crypto::DataKey>> {
+    path.map(read_data_key).transpose()
 }
 
 impl Network {
@@ -235,7 +257,7 @@ impl Network {
         // Schemas of this network: unique, so runs never see each other's data.
         let prefix = format!("rk{}", UnixMillis::now().0);
         let dir = &options.data_dir;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        private_dir(dir)?;
         let suite = options.suite;
         let ca_dir = dir.join("pki").join("ca");
         let ca = NetworkCa::create(&ca_dir, "renkei demo network CA", tls_algorithm(suite))
@@ -405,11 +427,21 @@ impl Network {
                 resolvers: vec![DIGITAL.id()],
             }),
             outbox: None,
+            data_key: registry_files
+                .data_key
+                .clone()
+                .filter(|_| options.encrypt_at_rest),
         };
+        let key = data_key_of(registry_settings.data_key.as_deref())?;
         let registry = with_store!(
             &role_database(&options, &prefix, "registry").await?,
-            SqliteRegistryStore::open(&reg_dir.join("registry.sqlite"), options.durability),
+            SqliteRegistryStore::open_with_key(
+                &reg_dir.join("registry.sqlite"),
+                options.durability,
+                key.as_ref()
+            ),
             renkei_store_postgres::PgRegistryStore,
+            key key.as_ref(),
             |store| start_registry(&registry_settings, store).await?
         );
         let mut registry_settings = registry_settings;
@@ -449,13 +481,16 @@ impl Network {
                 max_skew_secs: options.max_skew_secs,
                 request_timeout_ms: 60_000,
                 crl_poll_secs: options.crl_poll_secs,
+                data_key: files.data_key.clone().filter(|_| options.encrypt_at_rest),
             };
             let store_path = node_dir.join("node.sqlite");
             let database_url = role_database(&options, &prefix, &format!("node_{}", spec.id())).await?;
+            let key = data_key_of(settings.data_key.as_deref())?;
             let running = with_store!(
                 &database_url,
-                SqliteNodeStore::open(&store_path, options.durability),
+                SqliteNodeStore::open_with_key(&store_path, options.durability, key.as_ref()),
                 renkei_store_postgres::PgNodeStore,
+                key key.as_ref(),
                 |store| start_node(&settings, store).await?
             );
             let mut settings = settings;
@@ -484,7 +519,7 @@ impl Network {
         }
         // --- the portal
         let portal_dir = dir.join("portal");
-        std::fs::create_dir_all(&portal_dir)?;
+        private_dir(&portal_dir)?;
         let portal_admin_token = crate::provision::new_token();
         renkei_pki::write_private(
             &portal_dir.join("admin.token"),
@@ -572,10 +607,12 @@ impl Network {
         if n.running.is_some() {
             return Ok(());
         }
+        let key = data_key_of(n.settings.data_key.as_deref())?;
         n.running = Some(with_store!(
             &n.database_url,
-            SqliteNodeStore::open(&n.store_path, durability),
+            SqliteNodeStore::open_with_key(&n.store_path, durability, key.as_ref()),
             renkei_store_postgres::PgNodeStore,
+            key key.as_ref(),
             |store| start_node_again(&n.settings, store).await?
         ));
         Ok(())

@@ -1,13 +1,14 @@
 //! Provisioning: the files every role needs — certificates from the network
-//! CA, signing and sealing keys, tokens, the hub's secrets — written with
-//! the right modes. `renkei demo` provisions a whole network this way, and
+//! CA, signing and sealing keys, tokens, the hub's secrets, the data keys of
+//! the roles that hold personal data — written with the right modes, in
+//! directories only their owner can use (0700). `renkei demo` provisions a whole network this way, and
 //! `renkei pki …` uses the same functions for one role at a time.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use renkei_crypto::{KeyFile, PublicKeyFile, SealingKeyPair, SigningKey, Suite, b64};
+use renkei_crypto::{DataKey, KeyFile, PublicKeyFile, SealingKeyPair, SigningKey, Suite, b64};
 use renkei_ids::CorporateNumber;
 use renkei_pki::{CertificateRequest, KeyAlgorithm, NetworkCa, NetworkIdentity, Role, WriteMode};
 
@@ -32,6 +33,45 @@ pub struct RoleFiles {
     pub token: PathBuf,
     /// The serial of the TLS certificate (for revocation).
     pub serial: String,
+    /// The key that seals the store's personal data at rest (the registry
+    /// and nodes).
+    pub data_key: Option<PathBuf>,
+}
+
+/// Create `dir` (and missing parents) for the owner alone (0700): the
+/// stores refuse a directory others can read or write.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
+/// The file name of a role's data key.
+pub const DATA_KEY_FILE: &str = "data.key";
+
+/// Write a fresh data key (32 random bytes) to `dir/data.key`, 0600; an
+/// existing one is never replaced (the store it seals would be lost).
+pub fn provision_data_key(dir: &Path) -> Result<PathBuf> {
+    private_dir(dir)?;
+    let path = dir.join(DATA_KEY_FILE);
+    renkei_pki::write_private(
+        &path,
+        DataKey::generate().to_file_text().as_bytes(),
+        WriteMode::CreateNew,
+    )
+    .with_context(|| format!("writing the data key {}", path.display()))?;
+    Ok(path)
+}
+
+/// Read a data key file, refusing one that group or others can read.
+pub fn read_data_key(path: &Path) -> Result<DataKey> {
+    let bytes = renkei_pki::read_private(path)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| anyhow::anyhow!("{}: not a data key file (not text)", path.display()))?;
+    DataKey::parse_file_text(text).with_context(|| format!("reading the data key {}", path.display()))
 }
 
 /// A random bearer token as file content.
@@ -49,7 +89,7 @@ pub fn issue_tls(
     common_name: &str,
     suite: Suite,
 ) -> Result<(PathBuf, PathBuf, String)> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    private_dir(dir)?;
     let req = CertificateRequest::new(
         common_name,
         NetworkIdentity::new(role, institution),
@@ -64,7 +104,8 @@ pub fn issue_tls(
     Ok((cert, key, issued.serial.clone()))
 }
 
-/// Issue a certificate and keys for one role into `dir`.
+/// Issue a certificate and keys for one role into `dir`; the registry and
+/// nodes also get a data key (an existing one is kept).
 pub fn provision_role(
     ca: &NetworkCa,
     dir: &Path,
@@ -89,6 +130,22 @@ pub fn provision_role(
             _ => "admin.token",
         }),
         serial,
+        data_key: None,
+    };
+    let files = match role {
+        Role::Registry | Role::Node => {
+            let path = dir.join(DATA_KEY_FILE);
+            let path = if path.exists() {
+                path
+            } else {
+                provision_data_key(dir)?
+            };
+            RoleFiles {
+                data_key: Some(path),
+                ..files
+            }
+        }
+        _ => files,
     };
     renkei_pki::write_private(
         &files.signing_key,

@@ -75,6 +75,11 @@ pub struct NodeSettings {
     pub request_timeout_ms: u64,
     #[serde(default = "default_crl_poll_secs")]
     pub crl_poll_secs: u64,
+    /// The data key file (0600, `renkei-data-key-v1`): with it the store
+    /// seals personal data at rest; a store made with a key opens only
+    /// with it. Read where the store is opened (`renkei … serve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key: Option<PathBuf>,
 }
 
 pub(crate) struct NodeState<S> {

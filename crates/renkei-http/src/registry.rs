@@ -71,6 +71,11 @@ pub struct RegistrySettings {
     pub request_timeout_ms: u64,
     #[serde(default = "default_crl_poll_secs")]
     pub crl_poll_secs: u64,
+    /// The data key file (0600, `renkei-data-key-v1`): with it the store
+    /// seals personal data at rest; a store made with a key opens only
+    /// with it. Read where the store is opened (`renkei … serve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key: Option<PathBuf>,
     /// The card CA; without it the registry issues no cards.
     #[serde(default)]
     pub cards: Option<CardSettings>,
@@ -767,7 +772,10 @@ key = "registry.key"
     async fn outbox_bad_scheme_is_refused_at_start() {
         let mut s: RegistrySettings = toml::from_str(&base()).unwrap();
         s.outbox = Some(OutboxSettings::new("http://127.0.0.1:4222"));
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()
+            .unwrap();
         let store = renkei_store_sqlite::SqliteRegistryStore::open(
             &dir.path().join("registry.sqlite"),
             renkei_store_sqlite::Durability::Normal,

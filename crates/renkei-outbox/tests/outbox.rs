@@ -191,6 +191,15 @@ fn facts(address: &str) -> FourFacts {
     }
 }
 
+/// A temporary directory only its owner can use (stores refuse any other).
+fn private_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .unwrap()
+}
+
 async fn registry_with_residents(dir: &std::path::Path, n: usize) -> (SqliteRegistryStore, Vec<Resident>) {
     let store = SqliteRegistryStore::open(&dir.join("registry.sqlite"), Durability::Normal)
         .await
@@ -215,7 +224,7 @@ async fn registry_events_published_in_order_without_personal_data() {
         return;
     };
     let s = settings(&url, "order");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_dir();
     let (store, people) = registry_with_residents(dir.path(), 3).await;
     let new_addresses = [
         "大阪府大阪市北区梅田三丁目1番1号",
@@ -442,7 +451,7 @@ async fn unreachable_nats_is_retried_and_the_registry_goes_on() {
         nats_url: format!("nats://{addr}"),
         ..real.clone()
     };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_dir();
     let (store, people) = registry_with_residents(dir.path(), 2).await;
     let relay = Relay::new(&s, ORIGIN, RegistryEvents(store.clone()))
         .unwrap()

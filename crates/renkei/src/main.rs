@@ -346,6 +346,10 @@ enum BenchCommand {
         /// Every role on this PostgreSQL database instead of SQLite files.
         #[arg(long)]
         database_url: Option<String>,
+        /// Keep the registry's and nodes' personal data in clear (no data
+        /// key), to measure what encryption at rest costs.
+        #[arg(long)]
+        clear_stores: bool,
     },
     /// Durable log appends per second, and proof generation and verification.
     Log {
@@ -409,6 +413,11 @@ fn init_tracing(default: &str) {
 fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("{} is not a valid configuration", path.display()))
+}
+
+/// The role's data key, if its configuration names one.
+fn data_key(path: Option<&Path>) -> Result<Option<renkei_crypto::DataKey>> {
+    path.map(renkei_demo::provision::read_data_key).transpose()
 }
 
 fn sqlite_path(arg: &ConfigArg, name: &str) -> PathBuf {
@@ -560,13 +569,16 @@ async fn main() -> Result<()> {
         Command::Node(NodeCommand::Serve(arg)) => {
             init_tracing("info");
             let settings: NodeSettings = read_config(&arg.config)?;
+            let key = data_key(settings.data_key.as_deref())?;
             match &arg.database_url {
                 Some(url) => {
-                    serve_node(&settings, renkei_store_postgres::PgNodeStore::open(url).await?).await
+                    let store = renkei_store_postgres::PgNodeStore::open_with_key(url, key.as_ref()).await?;
+                    serve_node(&settings, store).await
                 }
                 None => {
                     let path = sqlite_path(&arg, "node.sqlite");
-                    serve_node(&settings, SqliteNodeStore::open(&path, Durability::Full).await?).await
+                    let store = SqliteNodeStore::open_with_key(&path, Durability::Full, key.as_ref()).await?;
+                    serve_node(&settings, store).await
                 }
             }
         }
@@ -583,21 +595,18 @@ async fn main() -> Result<()> {
         Command::Registry(RegistryCommand::Serve(arg)) => {
             init_tracing("info");
             let settings: RegistrySettings = read_config(&arg.config)?;
+            let key = data_key(settings.data_key.as_deref())?;
             match &arg.database_url {
                 Some(url) => {
-                    serve_registry(
-                        &settings,
-                        renkei_store_postgres::PgRegistryStore::open(url).await?,
-                    )
-                    .await
+                    let store =
+                        renkei_store_postgres::PgRegistryStore::open_with_key(url, key.as_ref()).await?;
+                    serve_registry(&settings, store).await
                 }
                 None => {
                     let path = sqlite_path(&arg, "registry.sqlite");
-                    serve_registry(
-                        &settings,
-                        SqliteRegistryStore::open(&path, Durability::Full).await?,
-                    )
-                    .await
+                    let store =
+                        SqliteRegistryStore::open_with_key(&path, Durability::Full, key.as_ref()).await?;
+                    serve_registry(&settings, store).await
                 }
             }
         }
@@ -703,13 +712,18 @@ async fn main() -> Result<()> {
             println!("{report}");
             Ok(())
         }
-        Command::Bench(BenchCommand::Enrol { people, database_url }) => {
+        Command::Bench(BenchCommand::Enrol {
+            people,
+            database_url,
+            clear_stores,
+        }) => {
             init_tracing("warn");
             let report = renkei_demo::bench_enrol::enrol(&renkei_demo::bench_enrol::EnrolBenchOptions {
                 people,
                 database_url,
                 hub_binary: std::env::current_exe().context("finding this renkei binary")?,
                 progress: true,
+                encrypt_at_rest: !clear_stores,
             })
             .await?;
             println!("{report}");
@@ -948,6 +962,14 @@ fn pki(cmd: PkiCommand) -> Result<()> {
                 files.serial,
                 out.display()
             );
+            if let Some(key) = &files.data_key {
+                println!(
+                    "data key {} (mode 0600): set `data_key = \"{}\"` in the {} configuration to seal its store's personal data at rest; keep a copy, without it the store cannot be read",
+                    key.display(),
+                    key.display(),
+                    role.as_str()
+                );
+            }
         }
         PkiCommand::Revoke { ca, serial } => {
             let mut ca = NetworkCa::load(&ca)?;

@@ -139,7 +139,54 @@ fn demo_exits_zero_writes_demo_json_and_configs_that_validate() {
         "nodes/vehicle/node.sqlite",
     ] {
         assert!(data.join(store).exists(), "{store}");
+        // The owner's alone, in directories that are too.
+        assert_eq!(crate::mode(&data.join(store)), 0o600, "{store}");
+        assert_eq!(crate::mode(data.join(store).parent().unwrap()), 0o700, "{store}");
     }
+    assert_eq!(crate::mode(&data.join("portal")), 0o700);
+    assert_eq!(crate::mode(&data.join("witness")), 0o700);
+    // The registry and the nodes seal their stores under their data keys.
+    for key in ["registry/data.key", "nodes/setagaya/data.key"] {
+        assert_eq!(crate::mode(&data.join(key)), 0o600, "{key}");
+    }
+    let reg_toml = data.join("registry/registry.toml");
+    let config = std::fs::read_to_string(&reg_toml).unwrap();
+    assert!(config.contains("data_key = "), "{config}");
+    // A store others can read is refused, naming the file, its mode and
+    // the fix...
+    let reg_store = data.join("registry/registry.sqlite");
+    std::fs::set_permissions(&reg_store, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let serve = renkei(&["registry", "serve", "--config", reg_toml.to_str().unwrap()]);
+    assert!(!serve.status.success());
+    let msg = text(&serve);
+    assert!(
+        msg.contains(&format!("{} has mode 0644", reg_store.display()))
+            && msg.contains(&format!("chmod 600 {}", reg_store.display())),
+        "{msg}"
+    );
+    std::fs::set_permissions(&reg_store, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // ...and so is the sealed store without its key.
+    let keyless = data.join("registry/keyless.toml");
+    let without: String = config
+        .lines()
+        .filter(|l| !l.starts_with("data_key"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&keyless, without).unwrap();
+    let serve = renkei(&[
+        "registry",
+        "serve",
+        "--config",
+        keyless.to_str().unwrap(),
+        "--store",
+        reg_store.to_str().unwrap(),
+    ]);
+    assert!(!serve.status.success());
+    assert!(
+        text(&serve).contains("encrypted at rest and no data key was given"),
+        "{}",
+        text(&serve)
+    );
 
     let hub_toml = data.join("hub/hub.toml");
     let ok = renkei(&["hub", "check", "--config", hub_toml.to_str().unwrap()]);
@@ -267,6 +314,10 @@ fn pki_commands_issue_and_revoke() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(mode(&node.join("tls.key")), 0o600);
     assert_eq!(mode(&node.join("signing.key")), 0o600);
+    // The node's directory is its owner's alone, with a data key for its store.
+    assert_eq!(mode(&node), 0o700);
+    assert_eq!(mode(&node.join("data.key")), 0o600);
+    assert!(text(&out).contains("data_key = "), "{}", text(&out));
     let serial = text(&out)
         .split("serial ")
         .nth(1)

@@ -3,10 +3,11 @@
 //!
 //! A resident's personal fields — My Number, resident record code, the four
 //! facts, the kana reading and the date of death — are sealed together
-//! under the resident's link id (the associated data), so a sealed resident
-//! copied onto another row does not open. The store looks residents up by
-//! keyed blind indexes of the My Number and the resident record code, which
-//! also keep both unique. The link id, household number, own institution
+//! under the resident's link id and the row's two blind indexes (the
+//! associated data), so a sealed resident copied onto another row does not
+//! open, nor one whose index was changed to another person's. The store
+//! looks residents up by keyed blind indexes of the My Number and the
+//! resident record code, which also keep both unique. The link id, household number, own institution
 //! code and registration time stay in clear: they are what the store joins,
 //! pages and looks up by, and name no one outside the registry.
 //!
@@ -56,8 +57,20 @@ pub struct ResidentSecrets {
     pub status: ResidentStatus,
 }
 
-fn resident_place(link: LinkId) -> Place {
-    Place::new("residents.sealed").with(link.as_bytes())
+fn resident_place(link: LinkId, my_number_index: &str, resident_code_index: &str) -> Place {
+    Place::new("residents.sealed")
+        .with(link.as_bytes())
+        .with(my_number_index.as_bytes())
+        .with(resident_code_index.as_bytes())
+}
+
+/// What an encrypted store writes for a resident: the two blind indexes
+/// (its `my_number` and `resident_code` columns) and the sealed fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedResident {
+    pub my_number_index: String,
+    pub resident_code_index: String,
+    pub sealed: Vec<u8>,
 }
 
 impl ResidentSecrets {
@@ -71,8 +84,8 @@ impl ResidentSecrets {
         }
     }
 
-    /// Seal for the resident `link`.
-    pub fn seal(&self, c: &AtRestCipher, link: LinkId) -> Vec<u8> {
+    /// Seal for the resident `link`, with the row's blind indexes.
+    pub fn seal(&self, c: &AtRestCipher, link: LinkId) -> SealedResident {
         let deceased = match &self.status {
             ResidentStatus::Living => serde_json::Value::Null,
             ResidentStatus::Deceased { date } => date.to_string().into(),
@@ -90,12 +103,33 @@ impl ResidentSecrets {
             })
             .to_string(),
         );
-        c.seal(&resident_place(link), json.as_bytes())
+        let my_number_index = my_number_index(c, &self.my_number);
+        let resident_code_index = resident_code_index(c, &self.resident_code);
+        let sealed = c.seal(
+            &resident_place(link, &my_number_index, &resident_code_index),
+            json.as_bytes(),
+        );
+        SealedResident {
+            my_number_index,
+            resident_code_index,
+            sealed,
+        }
     }
 
-    /// Open what [`ResidentSecrets::seal`] sealed for `link`.
-    pub fn open(c: &AtRestCipher, link: LinkId, sealed: &[u8]) -> Result<Self, SealedError> {
-        let plain = c.open(&resident_place(link), sealed)?;
+    /// Open what [`ResidentSecrets::seal`] sealed for `link`, with the
+    /// indexes stored beside it (a row whose index was changed does not
+    /// open).
+    pub fn open(
+        c: &AtRestCipher,
+        link: LinkId,
+        my_number_index: &str,
+        resident_code_index: &str,
+        sealed: &[u8],
+    ) -> Result<Self, SealedError> {
+        let plain = c.open(
+            &resident_place(link, my_number_index, resident_code_index),
+            sealed,
+        )?;
         let v: serde_json::Value =
             serde_json::from_slice(&plain).map_err(|_| SealedError::Field("the whole value"))?;
         let text = |k: &'static str| v[k].as_str().ok_or(SealedError::Field(k));
@@ -198,24 +232,39 @@ mod tests {
         let mut r = resident();
         let s = ResidentSecrets::of(&r);
         let sealed = s.seal(&c, r.link_id);
-        assert_eq!(ResidentSecrets::open(&c, r.link_id, &sealed).unwrap(), s);
+        let (mi, ri) = (&sealed.my_number_index, &sealed.resident_code_index);
+        assert_eq!(mi, &my_number_index(&c, &r.my_number));
+        assert_eq!(ri, &resident_code_index(&c, &r.resident_code));
+        assert_ne!(mi, ri);
         assert_eq!(
-            ResidentSecrets::open(&c, LinkId::random(), &sealed),
-            Err(SealedError::Open(AtRestError::OpenFailed))
+            ResidentSecrets::open(&c, r.link_id, mi, ri, &sealed.sealed).unwrap(),
+            s
+        );
+        let refused = Err(SealedError::Open(AtRestError::OpenFailed));
+        assert_eq!(
+            ResidentSecrets::open(&c, LinkId::random(), mi, ri, &sealed.sealed),
+            refused
+        );
+        // Another person's index on this row: the row does not open.
+        let other = my_number_index(&c, &MyNumber::random());
+        assert_eq!(
+            ResidentSecrets::open(&c, r.link_id, &other, ri, &sealed.sealed),
+            refused
+        );
+        assert_eq!(
+            ResidentSecrets::open(&c, r.link_id, mi, &other, &sealed.sealed),
+            refused
         );
         let name = "高橋".as_bytes();
-        assert!(!sealed.windows(name.len()).any(|w| w == name));
+        assert!(!sealed.sealed.windows(name.len()).any(|w| w == name));
         r.status = ResidentStatus::Deceased {
             date: BirthDate::parse("2026-01-02").unwrap(),
         };
         let s = ResidentSecrets::of(&r);
+        let again = s.seal(&c, r.link_id);
         assert_eq!(
-            ResidentSecrets::open(&c, r.link_id, &s.seal(&c, r.link_id)).unwrap(),
+            ResidentSecrets::open(&c, r.link_id, mi, ri, &again.sealed).unwrap(),
             s
-        );
-        assert_ne!(
-            my_number_index(&c, &r.my_number),
-            resident_code_index(&c, &r.resident_code)
         );
     }
 

@@ -11,9 +11,7 @@ use renkei_ids::{
     MyNumber, PersonName, ResidentRecordCode, Sex,
 };
 use renkei_protocol::{NodeRecord, StoreError, UnixMillis};
-use renkei_registry::at_rest::{
-    ResidentSecrets, my_number_index, open_event_detail, resident_code_index, seal_event_detail,
-};
+use renkei_registry::at_rest::{ResidentSecrets, my_number_index, open_event_detail, seal_event_detail};
 use renkei_registry::{
     Card, CardAction, CardActionRefusal, CardCert, CardId, CardStatus, CertEffect, HouseholdId, NewCard,
     RegistryCounts, RegistryStore, Resident, ResidentEvent, ResidentStatus, StoredEvent, plan_action,
@@ -106,9 +104,14 @@ pub(crate) fn secrets_from(
 ) -> Result<ResidentSecrets, StoreError> {
     let sealed: Option<Vec<u8>> = get(row, "sealed")?;
     match (cipher, sealed) {
-        (Some(c), Some(sealed)) => {
-            ResidentSecrets::open(c, link, &sealed).map_err(|e| corrupt("resident", e))
-        }
+        (Some(c), Some(sealed)) => ResidentSecrets::open(
+            c,
+            link,
+            &get::<String>(row, "my_number")?,
+            &get::<String>(row, "resident_code")?,
+            &sealed,
+        )
+        .map_err(|e| corrupt("resident", e)),
         (Some(_), None) => Err(corrupt("resident", "a row in clear in an encrypted store")),
         (None, Some(_)) => Err(corrupt("resident", "a sealed row in a store in clear")),
         (None, None) => {
@@ -184,7 +187,7 @@ async fn update_sealed(
         return Ok(None);
     }
     sqlx::query("UPDATE residents SET sealed = $1 WHERE link_id = $2")
-        .bind(secrets.seal(c, link))
+        .bind(secrets.seal(c, link).sealed)
         .bind(&link.as_bytes()[..])
         .execute(&mut *conn)
         .await
@@ -244,7 +247,16 @@ impl RegistryStore for PgRegistryStore {
             let cipher = self.cipher();
             q.push_values(chunk, |mut b, (r, household)| {
                 b.push_bind(r.link_id.as_bytes().to_vec());
-                match cipher {
+                // A registered resident is living (the status is not
+                // taken from the caller, as in clear).
+                let sealed = cipher.map(|c| {
+                    ResidentSecrets {
+                        status: ResidentStatus::Living,
+                        ..ResidentSecrets::of(r)
+                    }
+                    .seal(c, r.link_id)
+                });
+                match &sealed {
                     None => {
                         b.push_bind(r.my_number.expose())
                             .push_bind(r.resident_code.as_string())
@@ -255,9 +267,9 @@ impl RegistryStore for PgRegistryStore {
                             .push_bind(i64::from(r.facts.sex.iso5218()));
                     }
                     // Blind indexes, empty personal columns.
-                    Some(c) => {
-                        b.push_bind(my_number_index(c, &r.my_number))
-                            .push_bind(resident_code_index(c, &r.resident_code))
+                    Some(sr) => {
+                        b.push_bind(sr.my_number_index.clone())
+                            .push_bind(sr.resident_code_index.clone())
                             .push_bind("")
                             .push_bind("")
                             .push_bind("")
@@ -265,19 +277,10 @@ impl RegistryStore for PgRegistryStore {
                             .push_bind(0_i64);
                     }
                 }
-                // A registered resident is living (the status is not
-                // taken from the caller, as in clear).
-                let sealed = cipher.map(|c| {
-                    ResidentSecrets {
-                        status: ResidentStatus::Living,
-                        ..ResidentSecrets::of(r)
-                    }
-                    .seal(c, r.link_id)
-                });
                 b.push_bind(*household)
                     .push_bind(r.own_code.as_ref().map(ToString::to_string))
                     .push_bind(r.registered_at.0)
-                    .push_bind(sealed);
+                    .push_bind(sealed.map(|sr| sr.sealed));
             });
             q.build()
                 .execute(&mut *tx)
@@ -296,8 +299,8 @@ impl RegistryStore for PgRegistryStore {
             .map_err(store_err("find residents"))?;
         let mut found: HashMap<String, Resident> = HashMap::new();
         for row in &rows {
-            let r = resident_from(row, self.cipher())?;
-            found.insert(self.my_number_key(&r.my_number), r);
+            // The column holds what was asked: the number, or its index.
+            found.insert(get(row, "my_number")?, resident_from(row, self.cipher())?);
         }
         Ok(asked.iter().map(|n| found.get(n).cloned()).collect())
     }

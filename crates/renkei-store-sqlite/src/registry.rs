@@ -8,9 +8,7 @@ use renkei_ids::{
     MyNumber, PersonName, ResidentRecordCode, Sex,
 };
 use renkei_protocol::{NodeRecord, StoreError, UnixMillis};
-use renkei_registry::at_rest::{
-    ResidentSecrets, my_number_index, open_event_detail, resident_code_index, seal_event_detail,
-};
+use renkei_registry::at_rest::{ResidentSecrets, my_number_index, open_event_detail, seal_event_detail};
 use renkei_registry::{
     Card, CardAction, CardActionRefusal, CardCert, CardId, CardStatus, CertEffect, HouseholdId, NewCard,
     RegistryCounts, RegistryStore, Resident, ResidentEvent, ResidentStatus, StoredEvent, plan_action,
@@ -95,9 +93,14 @@ pub(crate) fn secrets_from(
 ) -> Result<ResidentSecrets, StoreError> {
     let sealed: Option<Vec<u8>> = get(row, "sealed")?;
     match (cipher, sealed) {
-        (Some(c), Some(sealed)) => {
-            ResidentSecrets::open(c, link, &sealed).map_err(|e| corrupt("resident", e))
-        }
+        (Some(c), Some(sealed)) => ResidentSecrets::open(
+            c,
+            link,
+            &get::<String>(row, "my_number")?,
+            &get::<String>(row, "resident_code")?,
+            &sealed,
+        )
+        .map_err(|e| corrupt("resident", e)),
         (Some(_), None) => Err(corrupt("resident", "a row in clear in an encrypted store")),
         (None, Some(_)) => Err(corrupt("resident", "a sealed row in a store in clear")),
         (None, None) => {
@@ -188,7 +191,7 @@ async fn update_sealed(
         return Ok(None);
     }
     sqlx::query("UPDATE residents SET sealed = ? WHERE link_id = ?")
-        .bind(secrets.seal(c, link))
+        .bind(secrets.seal(c, link).sealed)
         .bind(&link.as_bytes()[..])
         .execute(&mut *conn)
         .await
@@ -206,7 +209,16 @@ impl RegistryStore for SqliteRegistryStore {
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
             )
             .bind(&r.link_id.as_bytes()[..]);
-            let q = match self.cipher() {
+            // A registered resident is living (the status is not taken from
+            // the caller, as in clear).
+            let sealed = self.cipher().map(|c| {
+                ResidentSecrets {
+                    status: ResidentStatus::Living,
+                    ..ResidentSecrets::of(r)
+                }
+                .seal(c, r.link_id)
+            });
+            let q = match &sealed {
                 None => q
                     .bind(r.my_number.expose())
                     .bind(r.resident_code.as_string())
@@ -215,25 +227,17 @@ impl RegistryStore for SqliteRegistryStore {
                     .bind(r.facts.address.as_str())
                     .bind(r.facts.birth_date.to_string())
                     .bind(i64::from(r.facts.sex.iso5218())),
-                // Blind indexes, empty personal columns; a registered
-                // resident is living (the status is not taken from the
-                // caller, as in clear).
-                Some(c) => q
-                    .bind(my_number_index(c, &r.my_number))
-                    .bind(resident_code_index(c, &r.resident_code))
+                // Blind indexes, empty personal columns.
+                Some(sr) => q
+                    .bind(sr.my_number_index.clone())
+                    .bind(sr.resident_code_index.clone())
                     .bind("")
                     .bind("")
                     .bind("")
                     .bind("")
                     .bind(0_i64),
             };
-            let sealed = self.cipher().map(|c| {
-                ResidentSecrets {
-                    status: ResidentStatus::Living,
-                    ..ResidentSecrets::of(r)
-                }
-                .seal(c, r.link_id)
-            });
+            let sealed = sealed.map(|sr| sr.sealed);
             q.bind(
                 i64::try_from(r.household.0).map_err(|_| corrupt("household", "does not fit an INTEGER"))?,
             )
@@ -263,8 +267,8 @@ impl RegistryStore for SqliteRegistryStore {
                 .await
                 .map_err(store_err("find residents"))?;
             for row in &rows {
-                let r = resident_from(row, self.cipher())?;
-                found.insert(self.my_number_key(&r.my_number), r);
+                // The column holds what was asked: the number, or its index.
+                found.insert(get(row, "my_number")?, resident_from(row, self.cipher())?);
             }
         }
         Ok(keys.iter().map(|k| found.get(k).cloned()).collect())

@@ -327,11 +327,17 @@ async fn an_encrypted_postgres_registry_and_node_hold_nothing_personal_in_clear(
     );
 }
 
-/// The statements that copy one person's sealed values onto another's.
-const MOVES: [&str; 3] = [
+/// The statements that copy one person's sealed values onto another's, and
+/// swap two residents' My Number indexes (so that a look-up of one would
+/// find the other).
+const MOVES: [&str; 4] = [
     "UPDATE items SET value = (SELECT value FROM items WHERE local_id = 'A-2') WHERE local_id = 'A-1'",
     "UPDATE notices SET body_ja = title_ja",
     "UPDATE residents SET sealed = (SELECT sealed FROM residents WHERE household = 1) WHERE household = 0",
+    "CREATE TEMP TABLE swap AS SELECT household, my_number FROM residents WHERE household IN (2, 3); \
+     UPDATE residents SET my_number = 'tmp' || household WHERE household IN (2, 3); \
+     UPDATE residents SET my_number = (SELECT my_number FROM swap WHERE swap.household = 5 - residents.household) \
+     WHERE household IN (2, 3)",
 ];
 
 fn corrupt<T: std::fmt::Debug>(r: Result<T, StoreError>) {
@@ -347,6 +353,10 @@ async fn moved_values_do_not_open<N: NodeStore, R: RegistryStore>(n: &N, r: &R, 
     corrupt(r.resident_by_link(all[0].link_id).await);
     corrupt(r.by_my_numbers(vec![all[0].my_number.clone()]).await);
     assert!(r.resident_by_link(all[1].link_id).await.unwrap().is_some());
+    // The look-up by index finds the other row, which does not open.
+    corrupt(r.by_my_numbers(vec![all[2].my_number.clone()]).await);
+    corrupt(r.resident_by_link(all[3].link_id).await);
+    assert!(r.resident_by_link(all[4].link_id).await.unwrap().is_some());
 }
 
 #[tokio::test]
@@ -362,7 +372,7 @@ async fn a_sealed_value_moved_to_another_row_does_not_open() {
         .await
         .unwrap();
     let all = fill_registry(&r).await;
-    for (path, sql) in [(&np, MOVES[0]), (&np, MOVES[1]), (&rp, MOVES[2])] {
+    for (path, sql) in [(&np, MOVES[0]), (&np, MOVES[1]), (&rp, MOVES[2]), (&rp, MOVES[3])] {
         let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
             .await
             .unwrap();
@@ -377,7 +387,7 @@ async fn a_sealed_value_moved_to_another_row_does_not_open() {
     fill_node(&n).await;
     let r = PgRegistryStore::open_with_key(&ru, Some(&key)).await.unwrap();
     let all = fill_registry(&r).await;
-    for (url, sql) in [(&nu, MOVES[0]), (&nu, MOVES[1]), (&ru, MOVES[2])] {
+    for (url, sql) in [(&nu, MOVES[0]), (&nu, MOVES[1]), (&ru, MOVES[2]), (&ru, MOVES[3])] {
         let mut c = sqlx::PgConnection::connect(url).await.unwrap();
         sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
     }

@@ -400,7 +400,7 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
 
     // --- imports
     let import_dir = net.options.data_dir.join("import");
-    std::fs::create_dir_all(&import_dir)?;
+    crate::provision::private_dir(&import_dir)?;
     let mut imported = BTreeMap::new();
     let files = build_imports(&persons, stale_index, &mut rng);
     let pb = bar(
@@ -410,7 +410,9 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
     );
     for (key, name, text) in &files {
         let path = import_dir.join(format!("{key}-{name}"));
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        // The business systems' exports hold personal data: the owner's alone.
+        renkei_pki::write_private(&path, text.as_bytes(), renkei_pki::WriteMode::Replace)
+            .with_context(|| format!("writing {}", path.display()))?;
         let format = if name.ends_with(".csv") { "csv" } else { "jsonl" };
         let res: ImportResult = net
             .node(key)

@@ -145,6 +145,13 @@ fn demo_exits_zero_writes_demo_json_and_configs_that_validate() {
     }
     assert_eq!(crate::mode(&data.join("portal")), 0o700);
     assert_eq!(crate::mode(&data.join("witness")), 0o700);
+    // The business systems' import files hold personal data.
+    assert_eq!(crate::mode(&data.join("import")), 0o700);
+    let imports = walk(&data.join("import"));
+    assert!(!imports.is_empty());
+    for f in imports {
+        assert_eq!(crate::mode(&f), 0o600, "{}", f.display());
+    }
     // The registry and the nodes seal their stores under their data keys.
     for key in ["registry/data.key", "nodes/setagaya/data.key"] {
         assert_eq!(crate::mode(&data.join(key)), 0o600, "{key}");

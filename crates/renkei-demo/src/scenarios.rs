@@ -194,7 +194,7 @@ async fn foreign_code(net: &Network, country: &Country) -> Result<ScenarioResult
         issued_at: UnixMillis::now(),
         consent: None,
     }
-    .sign(&vehicle.signing);
+    .sign(&vehicle.signing, vehicle.certificate.clone());
     let reply: Result<HubReplyWire, ApiFailure> = vehicle
         .post_hub(&net.hub.url(), "/v1/linkage", &SignedRequestWire::from(&request))
         .await;

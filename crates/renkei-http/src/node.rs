@@ -21,17 +21,16 @@ use renkei_ids::{
 };
 use renkei_node::{
     EnrolledPerson, ImportError, ImportFormat, NodeIdentity, NodeRecord, NodeRole, NodeStore, RecordOutcome,
-    answer_forward, build_request, check_forward, parse_import, payload_of, provider_record,
+    build_request, parse_import, payload_of, provider_record,
 };
 use renkei_pki::Role;
-use renkei_protocol::{
-    AnswerPayload, CodeDelivery, FiscalYear, SignedAnswer, SignedForward, SignedReceipt, UnixMillis,
-};
+use renkei_protocol::{AnswerPayload, CodeDelivery, FiscalYear, SignedAnswer, SignedReceipt, UnixMillis};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{ApiFailure, Expect, NetClient};
 use crate::error::{ApiError, JsonBody, SetupError};
 use crate::peer::{Peer, require_peer};
+use crate::provider::{Provider, certified_identity};
 use crate::server::{RoleListeners, RunningServer, TrustState, serve_role};
 use crate::settings::{
     TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_sealing_key,
@@ -78,14 +77,16 @@ pub struct NodeSettings {
 }
 
 pub(crate) struct NodeState<S> {
-    pub(crate) identity: NodeIdentity,
+    /// The provider's half; holds this institution's identity and keys.
+    pub(crate) provider: Provider,
     hub_key: VerifyingKey,
     catalog: Catalog,
     pub(crate) store: S,
     pub(crate) client: Arc<NetClient>,
+    pub(crate) trust: Arc<TrustState>,
+    suite: Suite,
     pub(crate) hub_url: String,
     pub(crate) registry_url: String,
-    max_skew_ms: i64,
 }
 
 /// A started node.
@@ -131,10 +132,12 @@ pub async fn start_node<S: NodeStore + Clone>(
         kind: settings.kind.clone(),
         signing: load_signing_key(&settings.signing_key, settings.suite)?,
         sealing: load_sealing_key(&settings.sealing_key, settings.suite)?,
+        certificate: Vec::new(),
     };
     let hub_key = load_verifying_key(&settings.hub_signing_key, settings.suite)?;
     let token = crate::settings::read_admin_token(&settings.local_token)?;
     let (tls_identity, anchors) = settings.tls.load()?;
+    let identity = certified_identity(&tls_identity, &settings.tls.cert, settings.suite, identity)?;
     let cert_identity = tls_identity.certificate().identity;
     if cert_identity.role != Role::Node || cert_identity.institution != Some(settings.institution) {
         return Err(SetupError::config(
@@ -146,15 +149,24 @@ pub async fn start_node<S: NodeStore + Clone>(
         ));
     }
     let trust = TrustState::new(tls_identity, anchors);
-    let state = Arc::new(NodeState {
+    let provider = Provider::new(
         identity,
+        hub_key.clone(),
+        trust.clone(),
+        settings.suite,
+        settings.max_skew_secs as i64 * 1000,
+    );
+    provider.seed(store.recent_provided(provider.seed_since()).await?);
+    let state = Arc::new(NodeState {
+        provider,
         hub_key,
         catalog,
         store,
         client: trust.client(Duration::from_millis(settings.request_timeout_ms))?,
+        trust: trust.clone(),
+        suite: settings.suite,
         hub_url: settings.hub_url.trim_end_matches('/').to_owned(),
         registry_url: settings.registry_url.trim_end_matches('/').to_owned(),
-        max_skew_ms: settings.max_skew_secs as i64 * 1000,
     });
 
     let network = Router::new()
@@ -215,29 +227,17 @@ pub async fn start_node<S: NodeStore + Clone>(
 
 // ---------------------------------------------------------------- provider
 
-/// The provider's first step, before any data is touched: the caller is the
-/// hub, the body is a forward, signed by the hub, fresh, addressed here.
-pub(crate) fn accept_forward(
-    peer: &Peer,
-    body: &SignedForwardWire,
-    identity: &NodeIdentity,
-    hub_key: &VerifyingKey,
-    max_skew_ms: i64,
-) -> Result<SignedForward, ApiError> {
-    peer.require_role(Role::Hub)?;
-    let forward = SignedForward::try_from(body).map_err(|e| ApiError::malformed(e.to_string()))?;
-    check_forward(identity, hub_key, &forward, UnixMillis::now(), max_skew_ms)
-        .map_err(|e| ApiError::forbidden("forward_rejected", e.to_string()))?;
-    Ok(forward)
-}
-
 async fn provide<S: NodeStore>(
     State(st): State<Arc<NodeState<S>>>,
     Extension(peer): Extension<Peer>,
     JsonBody(body): JsonBody<SignedForwardWire>,
 ) -> Result<Json<SignedAnswerWire>, ApiError> {
-    let forward = accept_forward(&peer, &body, &st.identity, &st.hub_key, st.max_skew_ms)?;
+    let (forward, requester) = match st.provider.accept(&peer, &body) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return Err(refusal.recorded(|r| st.store.append_record(r)).await),
+    };
     let q = &forward.query;
+    let core = &q.request.core;
     let mut local_id = st.store.person_by_code(&q.subject).await?;
     for previous in &q.previous_subjects {
         if local_id.is_some() {
@@ -246,16 +246,12 @@ async fn provide<S: NodeStore>(
         local_id = st.store.person_by_code(previous).await?;
     }
     let value = match &local_id {
-        Some(l) => st.store.item(l, &q.item, q.fiscal_year).await?,
+        Some(l) => st.store.item(l, &core.item, core.fiscal_year).await?,
         None => None,
     };
-    let answer = answer_forward(
-        &st.identity,
-        &forward,
-        &payload_of(value.as_ref()),
-        UnixMillis::now(),
-    )
-    .map_err(|e| ApiError::internal("sealing the answer", e))?;
+    let answer = st
+        .provider
+        .answer(&forward, &requester, &payload_of(value.as_ref()))?;
     let record = provider_record(&forward, local_id, &answer, value.is_some());
     // Our own record is durable before the answer leaves.
     st.store.append_record(record).await?;
@@ -416,7 +412,7 @@ async fn enrol<S: NodeStore>(
     let mut enrolled = Vec::new();
     if !entries.is_empty() {
         let request = CodeRequestWire {
-            institution: st.identity.institution.to_string(),
+            institution: st.provider.identity.institution.to_string(),
             entries,
         };
         let response: CodeResponseWire = st
@@ -462,20 +458,22 @@ async fn enrol<S: NodeStore>(
         if let Some(d) = &response.delivery {
             let delivery = CodeDelivery::try_from(d)
                 .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "registry_error", e.to_string()))?;
-            if delivery.institution != st.identity.institution {
+            if delivery.institution != st.provider.identity.institution {
                 return Err(ApiError::new(
                     StatusCode::BAD_GATEWAY,
                     "registry_error",
                     "the code delivery is for another institution",
                 ));
             }
-            let codes = delivery.open(&st.identity.sealing, &issued).map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "registry_error",
-                    format!("the code delivery does not open: {e}"),
-                )
-            })?;
+            let codes = delivery
+                .open(&st.provider.identity.sealing, &issued)
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "registry_error",
+                        format!("the code delivery does not open: {e}"),
+                    )
+                })?;
             let now = UnixMillis::now();
             let persons: Vec<EnrolledPerson> = codes
                 .into_iter()
@@ -586,7 +584,7 @@ async fn query<S: NodeStore>(
         )
     })?;
     let request = build_request(
-        &st.identity,
+        &st.provider.identity,
         renkei_node::Ask {
             provider,
             office_work: office_work.clone(),
@@ -597,8 +595,10 @@ async fn query<S: NodeStore>(
         },
         requested_at,
     );
+    let message_id = request.request.message_id;
     let record = |query_id, outcome, completed_at| NodeRecord {
         query_id,
+        message_id: Some(message_id),
         role: NodeRole::Requester,
         counterpart: provider,
         office_work: office_work.clone(),
@@ -633,30 +633,25 @@ async fn query<S: NodeStore>(
             return Err(err);
         }
     };
-    let verified = SignedAnswer::try_from(&reply.answer)
-        .map_err(|e| e.to_string())
-        .and_then(|answer| {
-            let receipt = SignedReceipt::try_from(&reply.receipt).map_err(|e| e.to_string())?;
-            receipt
-                .verify_reply(&st.hub_key, &request, &answer, &st.identity.sealing)
-                .map_err(|e| e.to_string())
-        });
+    let verified = verify_reply(&st, &request, &reply);
     let verified = match verified {
         Ok(v) => v,
-        Err(e) => {
-            tracing::error!(error = %e, "the hub's reply failed verification");
+        Err((code, e, query_id)) => {
+            metrics::counter!("renkei_node_replies_refused_total", "code" => code).increment(1);
+            tracing::error!(code, error = %e, "the hub's reply failed verification; discarded");
             st.store
                 .append_record(record(
-                    None,
-                    RecordOutcome::Denied("reply_invalid".into()),
+                    query_id,
+                    RecordOutcome::Denied(code.into()),
                     UnixMillis::now(),
                 ))
                 .await?;
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "reply_invalid",
-                format!("the reply failed verification and was discarded: {e}"),
-            ));
+                format!("the reply failed verification and was discarded ({code}): {e}"),
+            )
+            .with_query_id(query_id));
         }
     };
     let (status, value, updated_at, outcome) = match verified.payload {
@@ -679,6 +674,45 @@ async fn query<S: NodeStore>(
         hub_record_seq: verified.record_seq,
         node_record_seq: node_seq,
     }))
+}
+
+/// The requester's check of the hub's reply: the provider's certificate
+/// (carried in the answer) verified against the CA and CRL and naming the
+/// provider asked, then [`SignedReceipt::verify_reply`]. On failure: a
+/// stable code for the record, the reason, and the query id if the
+/// receipt named one.
+fn verify_reply<S>(
+    st: &NodeState<S>,
+    request: &renkei_protocol::SignedRequest,
+    reply: &HubReplyWire,
+) -> Result<renkei_protocol::VerifiedAnswer, (&'static str, String, Option<QueryId>)> {
+    let query_id = QueryId::parse(&reply.receipt.receipt.query_id).ok();
+    let fail = |code, e: String| (code, e, query_id);
+    let answer = SignedAnswer::try_from(&reply.answer).map_err(|e| fail("reply_malformed", e.to_string()))?;
+    let receipt =
+        SignedReceipt::try_from(&reply.receipt).map_err(|e| fail("reply_malformed", e.to_string()))?;
+    let provider = st
+        .trust
+        .certified_party(&answer.certificate, request.request.provider, st.suite)
+        .map_err(|e| fail("provider_certificate_refused", e.to_string()))?;
+    receipt
+        .verify_reply(
+            &st.hub_key,
+            request,
+            &answer,
+            &provider,
+            &st.provider.identity.sealing,
+        )
+        .map_err(|e| {
+            let code = match e {
+                renkei_protocol::ReplyError::BadReceipt(_) => "receipt_invalid",
+                renkei_protocol::ReplyError::WrongProvider { .. } => "answer_wrong_provider",
+                renkei_protocol::ReplyError::BadAnswerSignature(_) => "answer_signature_invalid",
+                renkei_protocol::ReplyError::NotBound(_) => "answer_not_bound",
+                renkei_protocol::ReplyError::Unsealed(_) => "answer_unsealed",
+            };
+            fail(code, e.to_string())
+        })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -745,7 +779,7 @@ async fn import_text<S: NodeStore>(
             format,
             body.as_slice(),
             &me.catalog,
-            &me.identity.kind,
+            &me.provider.identity.kind,
             UnixMillis::now(),
         )
     })
@@ -830,9 +864,9 @@ async fn health<S: NodeStore>(State(st): State<Arc<NodeState<S>>>) -> Result<Jso
     Ok(Json(NodeHealth {
         status: "ok".into(),
         role: "node".into(),
-        institution: st.identity.institution.to_string(),
-        name: st.identity.name.clone(),
-        kind: st.identity.kind.to_string(),
+        institution: st.provider.identity.institution.to_string(),
+        name: st.provider.identity.name.clone(),
+        kind: st.provider.identity.kind.to_string(),
         persons: c.persons,
         items: c.items,
         records: c.records,
@@ -955,12 +989,13 @@ async fn person_key<S: NodeStore>(
     let envelope = renkei_crypto::Envelope::try_from(&reply.envelope)
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "hub_error", e.to_string()))?;
     let key = st
+        .provider
         .identity
         .sealing
         .open(
             &envelope,
             crate::hub_log::PERSON_KEY_INFO,
-            &crate::hub_log::person_key_aad(&st.identity.institution.to_string(), &body.code),
+            &crate::hub_log::person_key_aad(&st.provider.identity.institution.to_string(), &body.code),
         )
         .map_err(|e| {
             ApiError::new(

@@ -242,7 +242,7 @@ async fn deliver<S: NodeStore>(
     JsonBody(body): JsonBody<DeliverNoticeRequest>,
 ) -> Result<Json<NoticeDelivered>, ApiError> {
     peer.require_role(Role::Hub)?;
-    if st.identity.kind.as_str() != "digital_agency" {
+    if st.provider.identity.kind.as_str() != "digital_agency" {
         return Err(ApiError::forbidden(
             "not_a_portal",
             "this node does not receive notices",

@@ -23,7 +23,10 @@ use crate::group_commit::GroupCommit;
 use crate::node::NodeRow;
 use crate::registry_card::{self as cards, CrlBumps};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/registry_001.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/registry_001.sql"),
+    include_str!("../migrations/registry_002.sql"),
+];
 
 /// The registry's store in a PostgreSQL database, in a schema or database
 /// of its own (a node's store has a `records` table too). One process
@@ -529,5 +532,12 @@ impl RegistryStore for PgRegistryStore {
         limit: u32,
     ) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
         crate::node::list_records(&self.pool, after_seq, limit).await
+    }
+
+    async fn recent_provided(
+        &self,
+        since: UnixMillis,
+    ) -> Result<Vec<(CorporateNumber, renkei_ids::MessageId, UnixMillis)>, StoreError> {
+        crate::node::recent_provided(&self.pool, since).await
     }
 }

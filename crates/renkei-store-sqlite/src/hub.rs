@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/hub_001.sql"),
     include_str!("../migrations/hub_002.sql"),
     include_str!("../migrations/hub_003.sql"),
+    include_str!("../migrations/hub_004.sql"),
 ];
 
 /// The hub's store in one SQLite file.
@@ -103,7 +104,8 @@ impl Appendable for HubRow {
             let mut q = QueryBuilder::new(
                 "INSERT INTO records (seq, query_id, message_id, request_digest, requester, provider, \
                  office_work, item, fiscal_year, table_version, row_id, subject, requested_at, \
-                 provided_at, outcome, non_disclosure, commitment, consent, hidden_until, hidden_reason) ",
+                 provided_at, outcome, non_disclosure, commitment, consent, hidden_until, hidden_reason, \
+                 consent_commitment) ",
             );
             q.push_values(chunk.iter().enumerate(), |mut b, (i, row)| {
                 let r = &row.record.leaf;
@@ -125,9 +127,10 @@ impl Appendable for HubRow {
                     .push_bind(r.outcome.as_str())
                     .push_bind(r.non_disclosure)
                     .push_bind(r.commitment.map(|c| c.to_vec()))
-                    .push_bind(r.consent.clone())
+                    .push_bind(row.record.consent.clone())
                     .push_bind(r.hidden_until.map(|t| t.0))
-                    .push_bind(r.hidden_reason.clone());
+                    .push_bind(r.hidden_reason.clone())
+                    .push_bind(r.consent_commitment.map(|c| c.to_vec()));
             });
             q.build().execute(&mut *conn).await?;
         }
@@ -341,10 +344,16 @@ fn record_from(row: &SqliteRow) -> Result<(u64, ProvisionRecord), StoreError> {
                 commitment: get::<Option<Vec<u8>>>(row, "commitment")?
                     .map(|c| c.try_into().map_err(|_| corrupt("commitment", "not 32 bytes")))
                     .transpose()?,
-                consent: get(row, "consent")?,
+                consent_commitment: get::<Option<Vec<u8>>>(row, "consent_commitment")?
+                    .map(|c| {
+                        c.try_into()
+                            .map_err(|_| corrupt("consent_commitment", "not 32 bytes"))
+                    })
+                    .transpose()?,
                 hidden_until: get::<Option<i64>>(row, "hidden_until")?.map(UnixMillis),
                 hidden_reason: get(row, "hidden_reason")?,
             },
+            consent: get(row, "consent")?,
             subject: subject
                 .map(|s| {
                     s.try_into()

@@ -2,7 +2,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use renkei_catalog::{ItemCode, OfficeWorkCode};
-use renkei_ids::{CorporateNumber, InstitutionCode, LocalPersonId, QueryId};
+use renkei_ids::{CorporateNumber, InstitutionCode, LocalPersonId, MessageId, QueryId};
 use renkei_node::{
     EnrolledPerson, ItemValue, NodeCounts, NodeRecord, NodeRole, NodeStore, Notice, RecordOutcome,
 };
@@ -16,6 +16,7 @@ use crate::group_commit::{Appendable, GroupCommit};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/node_001.sql"),
     include_str!("../migrations/node_002.sql"),
+    include_str!("../migrations/node_003.sql"),
 ];
 
 /// An institution node's store in one SQLite file.
@@ -52,11 +53,11 @@ impl Appendable for NodeRow {
         rows: Vec<&Self>,
         _: &mut (),
     ) -> Result<(), sqlx::Error> {
-        // 12 columns: 2000 rows stay under SQLite's bound-value limit.
+        // 13 columns: 2000 rows stay under SQLite's bound-value limit.
         for (c, chunk) in rows.chunks(2000).enumerate() {
             let mut q = QueryBuilder::new(
                 "INSERT INTO records (seq, query_id, role, counterpart, office_work, item, fiscal_year, \
-                 local_id, requested_at, completed_at, outcome, non_disclosure) ",
+                 local_id, requested_at, completed_at, outcome, non_disclosure, message_id) ",
             );
             q.push_values(chunk.iter().enumerate(), |mut b, (i, row)| {
                 let r = &row.0;
@@ -71,7 +72,8 @@ impl Appendable for NodeRow {
                     .push_bind(r.requested_at.0)
                     .push_bind(r.completed_at.0)
                     .push_bind(r.outcome.as_str().to_owned())
-                    .push_bind(r.non_disclosure);
+                    .push_bind(r.non_disclosure)
+                    .push_bind(r.message_id.map(|m| m.to_string()));
             });
             q.build().execute(&mut *conn).await?;
         }
@@ -102,6 +104,35 @@ pub(crate) async fn next_seq(pool: &SqlitePool, path: &Path) -> Result<u64, DbEr
             source,
         })?;
     Ok(next as u64)
+}
+
+/// The requests this institution answered as a provider since `since`
+/// (by completion time): requester, message id, when.
+pub(crate) async fn recent_provided(
+    pool: &SqlitePool,
+    since: UnixMillis,
+) -> Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT counterpart, message_id, completed_at FROM records \
+         WHERE role = 'provider' AND completed_at >= ? AND message_id IS NOT NULL",
+    )
+    .bind(since.0)
+    .fetch_all(pool)
+    .await
+    .map_err(store_err("recent provided requests"))?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                parse_col(
+                    "counterpart",
+                    &get::<String>(row, "counterpart")?,
+                    CorporateNumber::parse,
+                )?,
+                parse_col("message_id", &get::<String>(row, "message_id")?, MessageId::parse)?,
+                UnixMillis(get(row, "completed_at")?),
+            ))
+        })
+        .collect()
 }
 
 pub(crate) async fn list_records(
@@ -140,6 +171,9 @@ pub(crate) fn record_from(row: &SqliteRow) -> Result<(u64, NodeRecord), StoreErr
         NodeRecord {
             query_id: get::<Option<String>>(row, "query_id")?
                 .map(|q| parse_col("query_id", &q, QueryId::parse))
+                .transpose()?,
+            message_id: get::<Option<String>>(row, "message_id")?
+                .map(|m| parse_col("message_id", &m, MessageId::parse))
                 .transpose()?,
             role: NodeRole::parse(&role).ok_or_else(|| corrupt("role", &role))?,
             counterpart: parse_col(
@@ -355,6 +389,13 @@ impl NodeStore for SqliteNodeStore {
 
     async fn append_record(&self, record: NodeRecord) -> Result<u64, StoreError> {
         self.records.append(NodeRow(record)).await
+    }
+
+    async fn recent_provided(
+        &self,
+        since: UnixMillis,
+    ) -> Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError> {
+        recent_provided(&self.pool, since).await
     }
 
     async fn records(

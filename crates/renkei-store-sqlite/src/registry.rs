@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/registry_001.sql"),
     include_str!("../migrations/registry_002.sql"),
     include_str!("../migrations/registry_003.sql"),
+    include_str!("../migrations/registry_004.sql"),
 ];
 
 /// The registry's store in one SQLite file.
@@ -463,5 +464,12 @@ impl RegistryStore for SqliteRegistryStore {
         limit: u32,
     ) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
         crate::node::list_records(&self.pool, after_seq, limit).await
+    }
+
+    async fn recent_provided(
+        &self,
+        since: UnixMillis,
+    ) -> Result<Vec<(CorporateNumber, renkei_ids::MessageId, UnixMillis)>, StoreError> {
+        crate::node::recent_provided(&self.pool, since).await
     }
 }

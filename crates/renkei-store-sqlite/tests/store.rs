@@ -41,7 +41,7 @@ fn record(i: u64) -> ProvisionRecord {
             requested_at: UnixMillis(1_000 + i as i64),
             provided_at: i.is_multiple_of(2).then_some(UnixMillis(2_000)),
             commitment: (!i.is_multiple_of(3)).then_some([i as u8; 32]),
-            consent: None,
+            consent_commitment: i.is_multiple_of(4).then_some([i as u8 ^ 0x5a; 32]),
             hidden_until: i.is_multiple_of(7).then_some(UnixMillis(9_000)),
             hidden_reason: i.is_multiple_of(7).then(|| "investigation".to_owned()),
             outcome: if i.is_multiple_of(2) {
@@ -52,6 +52,7 @@ fn record(i: u64) -> ProvisionRecord {
             non_disclosure: i.is_multiple_of(5),
         },
         subject: (!i.is_multiple_of(3)).then_some(SubjectTag([7; 32])),
+        consent: i.is_multiple_of(4).then(|| format!("grant-{i}")),
     }
 }
 
@@ -229,6 +230,7 @@ async fn node_enrolment_items_and_records() {
 
     let rec = NodeRecord {
         query_id: Some(QueryId::random()),
+        message_id: Some(renkei_ids::MessageId::random()),
         role: NodeRole::Provider,
         counterpart: corp(3),
         office_work: OfficeWorkCode::parse("child_allowance").unwrap(),

@@ -449,6 +449,7 @@ impl Network {
                 max_skew_secs: options.max_skew_secs,
                 request_timeout_ms: 60_000,
                 crl_poll_secs: options.crl_poll_secs,
+                notice_recipient: (spec.kind != DIGITAL.kind).then(|| DIGITAL.id()),
             };
             let store_path = node_dir.join("node.sqlite");
             let database_url = role_database(&options, &prefix, &format!("node_{}", spec.id())).await?;

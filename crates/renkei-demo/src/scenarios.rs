@@ -193,6 +193,7 @@ async fn foreign_code(net: &Network, country: &Country) -> Result<ScenarioResult
         subject: stolen,
         issued_at: UnixMillis::now(),
         consent: None,
+        payload: None,
     }
     .sign(&vehicle.signing, vehicle.certificate.clone());
     let reply: Result<HubReplyWire, ApiFailure> = vehicle

@@ -29,6 +29,8 @@ use renkei_store_sqlite::Durability;
 mod cards;
 #[path = "network/hub_blind.rs"]
 mod hub_blind;
+#[path = "network/notices.rs"]
+mod notices;
 
 // ------------------------------------------------------------------ harness
 
@@ -165,6 +167,7 @@ impl Harness {
             subject,
             issued_at,
             consent: None,
+            payload: None,
         }
         .sign(signer, self.net.impersonate(VEHICLE.key).unwrap().certificate)
     }

@@ -213,9 +213,8 @@ pub async fn start_hub<S: HubStore + Clone>(
         )
         .route("/v1/person/key", post(crate::hub_log::person_key::<S>))
         .route(
-            "/v1/notices",
-            post(crate::notices::hub_notice::<S>)
-                .layer(DefaultBodyLimit::max(crate::notices::NOTICE_BODY_LIMIT)),
+            "/v1/institutions/{id}/certificate",
+            get(crate::notices::registered_certificate::<S>),
         )
         .route("/health", get(health::<S>))
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
@@ -331,7 +330,7 @@ impl<S: HubStore> HubState<S> {
         (self.lookup(a), self.lookup(b))
     }
 
-    fn lookup(&self, id: &CorporateNumber) -> Option<Institution> {
+    pub(crate) fn lookup(&self, id: &CorporateNumber) -> Option<Institution> {
         self.directory
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -704,7 +703,7 @@ fn registered_certificate<S>(
     st: &HubState<S>,
     pem: &str,
     id: &CorporateNumber,
-) -> Result<([u8; 32], renkei_protocol::CertifiedParty), ApiError> {
+) -> Result<(Vec<u8>, [u8; 32], renkei_protocol::CertifiedParty), ApiError> {
     let der = pem_to_der(pem)
         .ok_or_else(|| ApiError::malformed("certificate must be one PEM CERTIFICATE block"))?;
     let cert = st
@@ -722,7 +721,7 @@ fn registered_certificate<S>(
     }
     let party = crate::certified::party_of(&cert, st.suite)
         .map_err(|e| ApiError::malformed(format!("certificate: {e}")))?;
-    Ok((cert.fingerprint, party))
+    Ok((der, cert.fingerprint, party))
 }
 
 fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
@@ -764,7 +763,7 @@ async fn register_institution<S: HubStore>(
         )));
     }
     let endpoint = field("endpoint", Endpoint::parse(&body.endpoint)).map_err(bad)?;
-    let (tls_certificate, certified) = registered_certificate(&st, &body.certificate, &id)?;
+    let (certificate, tls_certificate, certified) = registered_certificate(&st, &body.certificate, &id)?;
     if let Some(k) = &body.signing_key
         && k.verifying("signing_key").map_err(bad)? != certified.signing
     {
@@ -792,6 +791,7 @@ async fn register_institution<S: HubStore>(
         tls_certificate,
         signing_key: certified.signing,
         sealing_key: certified.sealing,
+        certificate,
         status,
         updated_at: UnixMillis::now(),
     };

@@ -74,6 +74,11 @@ pub struct NodeSettings {
     pub request_timeout_ms: u64,
     #[serde(default = "default_crl_poll_secs")]
     pub crl_poll_secs: u64,
+    /// The institution this node sends notices to (the portal's, of kind
+    /// `digital_agency`); notices are refused without it. Its certificate
+    /// is fetched from the hub and verified against the network CA.
+    #[serde(default)]
+    pub notice_recipient: Option<CorporateNumber>,
 }
 
 pub(crate) struct NodeState<S> {
@@ -84,7 +89,9 @@ pub(crate) struct NodeState<S> {
     pub(crate) store: S,
     pub(crate) client: Arc<NetClient>,
     pub(crate) trust: Arc<TrustState>,
-    suite: Suite,
+    pub(crate) suite: Suite,
+    /// Where this institution's notices go (the portal's node), if anywhere.
+    pub(crate) notice_recipient: Option<CorporateNumber>,
     pub(crate) hub_url: String,
     pub(crate) registry_url: String,
 }
@@ -165,6 +172,7 @@ pub async fn start_node<S: NodeStore + Clone>(
         client: trust.client(Duration::from_millis(settings.request_timeout_ms))?,
         trust: trust.clone(),
         suite: settings.suite,
+        notice_recipient: settings.notice_recipient,
         hub_url: settings.hub_url.trim_end_matches('/').to_owned(),
         registry_url: settings.registry_url.trim_end_matches('/').to_owned(),
     });
@@ -175,7 +183,6 @@ pub async fn start_node<S: NodeStore + Clone>(
             post(provide::<S>).layer(DefaultBodyLimit::max(PROVIDE_BODY_LIMIT)),
         )
         .route("/health", get(health::<S>))
-        .merge(crate::notices::node_network_routes::<S>())
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
         .layer(middleware::from_fn(|r, n| {
             crate::metrics_util::track("node", r, n)
@@ -238,6 +245,9 @@ async fn provide<S: NodeStore>(
     };
     let q = &forward.query;
     let core = &q.request.core;
+    if core.payload.is_some() || core.item.as_str() == crate::notices::NOTICE_ITEM {
+        return crate::notices::receive(&st, &forward, &requester).await;
+    }
     let mut local_id = st.store.person_by_code(&q.subject).await?;
     for previous in &q.previous_subjects {
         if local_id.is_some() {
@@ -595,15 +605,50 @@ async fn query<S: NodeStore>(
         },
         requested_at,
     );
-    let message_id = request.request.message_id;
+    let (verified, node_seq) = exchange(&st, &request, local_id, requested_at, |p| match p {
+        AnswerPayload::Found { .. } => Some(RecordOutcome::Provided),
+        AnswerPayload::NoData => Some(RecordOutcome::NoData),
+        AnswerPayload::Accepted => None,
+    })
+    .await?;
+    let (status, value, updated_at) = match verified.payload {
+        AnswerPayload::Found { value, updated_at_ms } => ("found", Some(value), Some(updated_at_ms)),
+        _ => ("no_data", None, None),
+    };
+    Ok(Json(QueryResult {
+        query_id: verified.query_id.to_string(),
+        provider: verified.provider.to_string(),
+        status: status.into(),
+        value,
+        updated_at,
+        answered_at: verified.answered_at.0,
+        hub_record_seq: verified.record_seq,
+        node_record_seq: node_seq,
+    }))
+}
+
+/// The requester's side of one exchange through the hub: send the signed
+/// request, check the reply end to end, and keep this node's record of it
+/// whatever happens (a refusal, an unusable reply, or the answer).
+/// `outcome` says what a verified answer means here, or `None` if such an
+/// answer makes no sense for this request (a provider answering a query
+/// with "accepted"); that is refused and recorded like a forged reply.
+pub(crate) async fn exchange<S: NodeStore>(
+    st: &NodeState<S>,
+    request: &renkei_protocol::SignedRequest,
+    local_id: LocalPersonId,
+    requested_at: UnixMillis,
+    outcome: impl FnOnce(&AnswerPayload) -> Option<RecordOutcome>,
+) -> Result<(renkei_protocol::VerifiedAnswer, u64), ApiError> {
+    let r = &request.request;
     let record = |query_id, outcome, completed_at| NodeRecord {
         query_id,
-        message_id: Some(message_id),
+        message_id: Some(r.message_id),
         role: NodeRole::Requester,
-        counterpart: provider,
-        office_work: office_work.clone(),
-        item: item.clone(),
-        fiscal_year,
+        counterpart: r.provider,
+        office_work: r.office_work.clone(),
+        item: r.item.clone(),
+        fiscal_year: r.fiscal_year,
         local_id: Some(local_id.clone()),
         requested_at,
         completed_at,
@@ -614,7 +659,7 @@ async fn query<S: NodeStore>(
         .client
         .post(
             &format!("{}/v1/linkage", st.hub_url),
-            &SignedRequestWire::from(&request),
+            &SignedRequestWire::from(request),
             Expect::Role(Role::Hub),
             None,
         )
@@ -633,8 +678,15 @@ async fn query<S: NodeStore>(
             return Err(err);
         }
     };
-    let verified = verify_reply(&st, &request, &reply);
-    let verified = match verified {
+    let verified = verify_reply(st, request, &reply).and_then(|v| match outcome(&v.payload) {
+        Some(o) => Ok((v, o)),
+        None => Err((
+            "answer_unexpected",
+            "the provider's answer does not fit the request".to_owned(),
+            Some(v.query_id),
+        )),
+    });
+    let (verified, outcome) = match verified {
         Ok(v) => v,
         Err((code, e, query_id)) => {
             metrics::counter!("renkei_node_replies_refused_total", "code" => code).increment(1);
@@ -654,26 +706,11 @@ async fn query<S: NodeStore>(
             .with_query_id(query_id));
         }
     };
-    let (status, value, updated_at, outcome) = match verified.payload {
-        AnswerPayload::Found { value, updated_at_ms } => {
-            ("found", Some(value), Some(updated_at_ms), RecordOutcome::Provided)
-        }
-        AnswerPayload::NoData => ("no_data", None, None, RecordOutcome::NoData),
-    };
     let node_seq = st
         .store
         .append_record(record(Some(verified.query_id), outcome, UnixMillis::now()))
         .await?;
-    Ok(Json(QueryResult {
-        query_id: verified.query_id.to_string(),
-        provider: verified.provider.to_string(),
-        status: status.into(),
-        value,
-        updated_at,
-        answered_at: verified.answered_at.0,
-        hub_record_seq: verified.record_seq,
-        node_record_seq: node_seq,
-    }))
+    Ok((verified, node_seq))
 }
 
 /// The requester's check of the hub's reply: the provider's certificate

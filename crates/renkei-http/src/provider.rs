@@ -89,14 +89,7 @@ impl Provider {
         let forward =
             SignedForward::try_from(body).map_err(|e| unread(ApiError::malformed(e.to_string())))?;
         let now = UnixMillis::now();
-        let refuse = |e: ProvideError| {
-            metrics::counter!("renkei_node_forwards_refused_total", "code" => e.code()).increment(1);
-            tracing::warn!(code = e.code(), error = %e, query_id = %forward.query.query_id, "forward refused");
-            Refusal {
-                record: Some(Box::new(refused_forward_record(&forward, &e, now))),
-                error: ApiError::forbidden(e.code(), e.to_string()),
-            }
-        };
+        let refuse = |e: ProvideError| Refusal::of(&forward, e);
         let core = &forward.query.request.core;
         let requester = self
             .trust
@@ -138,6 +131,31 @@ impl Provider {
 }
 
 impl Refusal {
+    /// A forward refused after it could be read: counted, logged, and
+    /// recorded in the provider's own records.
+    pub(crate) fn of(forward: &SignedForward, e: ProvideError) -> Self {
+        metrics::counter!("renkei_node_forwards_refused_total", "code" => e.code()).increment(1);
+        tracing::warn!(code = e.code(), error = %e, query_id = %forward.query.query_id, "forward refused");
+        Refusal {
+            record: Some(Box::new(refused_forward_record(forward, &e, UnixMillis::now()))),
+            error: ApiError::forbidden(e.code(), e.to_string()),
+        }
+    }
+
+    /// A push where a query was expected, or the other way round.
+    pub(crate) fn unexpected_payload(forward: &SignedForward) -> Self {
+        Self::of(
+            forward,
+            ProvideError::Push {
+                code: "push_not_accepted",
+                reason: format!(
+                    "this institution does not accept pushed `{}`",
+                    forward.query.request.core.item
+                ),
+            },
+        )
+    }
+
     /// Keep the record of the refusal (if any), then hand back the error.
     pub(crate) async fn recorded<F>(self, append: impl FnOnce(NodeRecord) -> F) -> ApiError
     where

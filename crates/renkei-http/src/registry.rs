@@ -443,6 +443,10 @@ async fn provide<S: RegistryStore>(
         Err(refusal) => return Err(refusal.recorded(|r| st.store.append_record(r)).await),
     };
     let q = &forward.query;
+    if q.request.core.payload.is_some() {
+        let refusal = crate::provider::Refusal::unexpected_payload(&forward);
+        return Err(refusal.recorded(|r| st.store.append_record(r)).await);
+    }
     let mut resident = st.store.by_own_code(&q.subject).await?;
     for previous in &q.previous_subjects {
         if resident.is_some() {

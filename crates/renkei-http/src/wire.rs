@@ -169,6 +169,9 @@ pub struct LinkageRequestWire {
     pub issued_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<String>,
+    /// A push's payload, sealed to the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<EnvelopeWire>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -208,6 +211,7 @@ impl From<&SignedRequest> for SignedRequestWire {
                 subject: r.subject.to_string(),
                 issued_at: r.issued_at.0,
                 consent: r.consent.as_ref().map(|c| c.as_str().to_owned()),
+                payload: r.payload.as_ref().map(Into::into),
             },
             signature: (&s.signature).into(),
             certificate: b64(&s.certificate),
@@ -239,6 +243,7 @@ impl TryFrom<&SignedRequestWire> for SignedRequest {
                         })
                     })
                     .transpose()?,
+                payload: r.payload.as_ref().map(TryInto::try_into).transpose()?,
             },
             signature: (&w.signature).try_into()?,
             certificate: certificate("certificate", &w.certificate)?,
@@ -259,6 +264,8 @@ pub struct RequestViewWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fiscal_year: Option<u16>,
     pub issued_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<EnvelopeWire>,
     pub hub_digest: String,
     pub signature: SignatureWire,
     pub certificate: String,
@@ -275,6 +282,7 @@ impl From<&RequestView> for RequestViewWire {
             item: c.item.to_string(),
             fiscal_year: c.fiscal_year.map(FiscalYear::get),
             issued_at: c.issued_at.0,
+            payload: c.payload.as_ref().map(Into::into),
             hub_digest: b64(&v.hub_digest),
             signature: (&v.signature).into(),
             certificate: b64(&v.certificate),
@@ -294,6 +302,7 @@ impl TryFrom<&RequestViewWire> for RequestView {
                 item: field("request.item", ItemCode::parse(&w.item))?,
                 fiscal_year: fiscal(w.fiscal_year)?,
                 issued_at: UnixMillis(w.issued_at),
+                payload: w.payload.as_ref().map(TryInto::try_into).transpose()?,
             },
             hub_digest: digest("request.hub_digest", &w.hub_digest)?,
             signature: (&w.signature).try_into()?,

@@ -29,6 +29,7 @@ fn inst(n: u64, kind: &str) -> Inst {
         sealing_key: SealingKeyPair::generate(suite.sealing()).public_key(),
         status: InstitutionStatus::Active,
         updated_at: UnixMillis(0),
+        certificate: cert.clone(),
     };
     Inst { entry, sign, cert }
 }
@@ -69,6 +70,7 @@ fn request(
         subject: ring.encode(link, &from.entry.id),
         issued_at: NOW,
         consent: None,
+        payload: None,
     }
     .sign(&from.sign, from.cert.clone())
 }

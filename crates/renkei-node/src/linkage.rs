@@ -33,6 +33,7 @@ pub fn build_request(identity: &NodeIdentity, ask: Ask, now: UnixMillis) -> Sign
         subject: ask.subject,
         issued_at: now,
         consent: ask.consent,
+        payload: None,
     }
     .sign(&identity.signing, identity.certificate.clone())
 }
@@ -63,6 +64,8 @@ pub enum ProvideError {
         requester: CorporateNumber,
         message_id: MessageId,
     },
+    #[error("{reason}")]
+    Push { code: &'static str, reason: String },
     #[error("the answer could not be sealed: {0}")]
     Seal(CryptoError),
 }
@@ -78,6 +81,7 @@ impl ProvideError {
             Self::NotFromRequester { .. } => "request_not_from_requester",
             Self::RequestStale { .. } => "request_stale",
             Self::Replayed { .. } => "request_replayed",
+            Self::Push { code, .. } => code,
             Self::Seal(_) => "seal_failed",
         }
     }

@@ -96,13 +96,19 @@ pub struct RequestCore {
     pub item: ItemCode,
     pub fiscal_year: Option<FiscalYear>,
     pub issued_at: UnixMillis,
+    /// What a *push* carries to the provider (a notice, say): sealed in HPKE
+    /// auth mode from the requester's certified key to the provider's, bound
+    /// to this request's fields. The hub forwards it and cannot open it.
+    pub payload: Option<Envelope>,
 }
+
+const PUSH_INFO: &[u8] = b"renkei/push/v1";
 
 impl RequestCore {
     /// What the requester signs: these fields and the digest of the fields
     /// only the hub sees.
     fn signing_bytes(&self, hub_digest: &Digest32) -> Vec<u8> {
-        Canon::new("renkei/linkage-request/v2")
+        let c = Canon::new("renkei/linkage-request/v2")
             .str(&self.message_id.to_string())
             .str(&self.requester.to_string())
             .str(&self.provider.to_string())
@@ -110,8 +116,69 @@ impl RequestCore {
             .str(self.item.as_str())
             .opt_u64(self.fiscal_year.map(|y| u64::from(y.get())))
             .i64(self.issued_at.0)
-            .bytes(hub_digest)
+            .bytes(hub_digest);
+        match &self.payload {
+            None => c.bool(false),
+            Some(e) => c
+                .bool(true)
+                .str(e.algorithm.name())
+                .str(e.recipient.as_str())
+                .str(e.sender.as_ref().map_or("", |k| k.as_str()))
+                .bytes(&e.enc)
+                .bytes(&e.ciphertext),
+        }
+        .finish()
+    }
+
+    /// What a push payload is bound to: who pushes what to whom, in which
+    /// message (so it cannot be moved to another request).
+    fn push_aad(&self) -> Vec<u8> {
+        Canon::new("renkei/push-aad/v1")
+            .str(&self.message_id.to_string())
+            .str(&self.requester.to_string())
+            .str(&self.provider.to_string())
+            .str(self.office_work.as_str())
+            .str(self.item.as_str())
             .finish()
+    }
+
+    /// Seal `plaintext` as this request's push payload, from the requester's
+    /// own key to the provider's certified key.
+    pub fn seal_payload(
+        &mut self,
+        own_key: &SealingKeyPair,
+        provider: &CertifiedParty,
+        plaintext: &[u8],
+    ) -> Result<(), CryptoError> {
+        if provider.institution != self.provider {
+            return Err(CryptoError::Malformed {
+                what: "push payload",
+                reason: "the sealing key is certified for another institution than the provider",
+            });
+        }
+        self.payload = Some(own_key.seal_to(&provider.sealing, PUSH_INFO, &self.push_aad(), plaintext)?);
+        Ok(())
+    }
+
+    /// The provider's opening of a push payload: only the certified
+    /// requester could have sealed it, and only for this request.
+    pub fn open_payload(
+        &self,
+        own_key: &SealingKeyPair,
+        requester: &CertifiedParty,
+    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, CryptoError> {
+        let Some(envelope) = &self.payload else {
+            return Ok(None);
+        };
+        if requester.institution != self.requester {
+            return Err(CryptoError::Malformed {
+                what: "push payload",
+                reason: "the sender's key is certified for another institution than the requester",
+            });
+        }
+        own_key
+            .open_from(&requester.sealing, envelope, PUSH_INFO, &self.push_aad())
+            .map(Some)
     }
 }
 
@@ -135,6 +202,8 @@ pub struct LinkageRequest {
     pub issued_at: UnixMillis,
     /// The person's consent this request relies on, if any (hub only).
     pub consent: Option<ConsentRef>,
+    /// A push's sealed payload (see [`RequestCore::payload`]).
+    pub payload: Option<Envelope>,
 }
 
 impl LinkageRequest {
@@ -147,6 +216,7 @@ impl LinkageRequest {
             item: self.item.clone(),
             fiscal_year: self.fiscal_year,
             issued_at: self.issued_at,
+            payload: self.payload.clone(),
         }
     }
 
@@ -335,6 +405,8 @@ pub enum AnswerPayload {
         updated_at_ms: i64,
     },
     NoData,
+    /// A push's payload was received and kept.
+    Accepted,
 }
 
 impl AnswerPayload {
@@ -639,6 +711,7 @@ mod tests {
             subject,
             issued_at: UnixMillis(1_700_000_000_000),
             consent: None,
+            payload: None,
         }
         .sign(&requester.sign, requester.cert.clone())
     }
@@ -734,7 +807,7 @@ mod tests {
             assert_eq!(v.record_seq, 7);
             match v.payload {
                 AnswerPayload::Found { value, .. } => assert_eq!(value["taxable_income"], 4_200_000),
-                AnswerPayload::NoData => panic!("expected data"),
+                other => panic!("expected data, got {other:?}"),
             }
             assert_eq!(x.forward.query.request.digest(), x.request.digest());
         }
@@ -903,5 +976,52 @@ mod tests {
         r.request.issued_at = UnixMillis(r.request.issued_at.0 + 1);
         assert!(r.verify(&key).is_err());
         assert_ne!(r.digest(), request.digest());
+    }
+
+    #[test]
+    fn a_push_payload_opens_only_at_the_provider_from_the_certified_sender() {
+        let x = exchange(Suite::default());
+        let mut request = x.request.request.clone();
+        request.message_id = MessageId::random();
+        let mut core = request.core();
+        core.seal_payload(&x.requester.seal, &x.provider.certified(), b"notice text")
+            .unwrap();
+        request.payload = core.payload.clone();
+        let signed = request.sign(&x.requester.sign, x.requester.cert.clone());
+        let view = signed.provider_view();
+        view.verify(&x.requester.certified()).unwrap();
+        let plain = view
+            .core
+            .open_payload(&x.provider.seal, &x.requester.certified())
+            .unwrap()
+            .unwrap();
+        assert_eq!(&*plain, b"notice text");
+        // The payload is signed: the hub cannot swap it for one of its own.
+        let hub_seal = SealingKeyPair::generate(Suite::default().sealing());
+        let mut swapped = view.clone();
+        swapped
+            .core
+            .seal_payload(&hub_seal, &x.provider.certified(), b"forged")
+            .unwrap();
+        assert!(swapped.verify(&x.requester.certified()).is_err());
+        // Nor move it to another request: the AAD names the message.
+        let mut moved = view.core.clone();
+        moved.message_id = MessageId::random();
+        assert!(
+            moved
+                .open_payload(&x.provider.seal, &x.requester.certified())
+                .is_err()
+        );
+        // Another institution's key does not open it, nor another sender's.
+        assert!(
+            view.core
+                .open_payload(&x.requester.seal, &x.requester.certified())
+                .is_err()
+        );
+        assert!(
+            view.core
+                .open_payload(&x.provider.seal, &x.provider.certified())
+                .is_err()
+        );
     }
 }

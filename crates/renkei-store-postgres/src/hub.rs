@@ -35,6 +35,7 @@ use crate::group_commit::{Appendable, GroupCommit};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/hub_001.sql"),
     include_str!("../migrations/hub_002.sql"),
+    include_str!("../migrations/hub_003.sql"),
 ];
 
 /// How far behind the other hubs' appends this process's log head may be.
@@ -427,6 +428,7 @@ fn institution_from(row: &PgRow) -> Result<Institution, StoreError> {
         .map_err(|e| corrupt("sealing_key", e))?,
         status: InstitutionStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         updated_at: UnixMillis(get(row, "updated_at")?),
+        certificate: get(row, "certificate")?,
     })
 }
 
@@ -491,23 +493,29 @@ fn record_from(row: &PgRow) -> Result<(u64, ProvisionRecord), StoreError> {
 
 impl HubStore for PgHubStore {
     async fn institutions(&self) -> Result<Vec<Institution>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM institutions ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err("list institutions"))?;
+        // Columns by name, not `*`: a statement a connection prepared before
+        // a migration added a column must not change shape under it.
+        let rows = sqlx::query(
+            "SELECT id, name, kind, endpoint, tls_certificate, signing_alg, signing_key, sealing_alg, \
+             sealing_key, status, updated_at, certificate FROM institutions ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("list institutions"))?;
         rows.iter().map(institution_from).collect()
     }
 
     async fn upsert_institution(&self, i: &Institution) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO institutions (id, name, kind, endpoint, tls_certificate, signing_alg, \
-             signing_key, sealing_alg, sealing_key, status, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             signing_key, sealing_alg, sealing_key, status, updated_at, certificate) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
              endpoint = excluded.endpoint, tls_certificate = excluded.tls_certificate, \
              signing_alg = excluded.signing_alg, signing_key = excluded.signing_key, \
              sealing_alg = excluded.sealing_alg, sealing_key = excluded.sealing_key, \
-             status = excluded.status, updated_at = excluded.updated_at",
+             status = excluded.status, updated_at = excluded.updated_at, \
+             certificate = excluded.certificate",
         )
         .bind(i.id.to_string())
         .bind(&i.name)
@@ -520,6 +528,7 @@ impl HubStore for PgHubStore {
         .bind(i.sealing_key.to_bytes())
         .bind(i.status.as_str())
         .bind(i.updated_at.0)
+        .bind(&i.certificate)
         .execute(&self.pool)
         .await
         .map_err(store_err("register institution"))?;

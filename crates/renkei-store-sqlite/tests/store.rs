@@ -138,6 +138,7 @@ async fn hub_institutions_round_trip_and_status_changes() {
             sealing_key: SealingKeyPair::generate(suite.sealing()).public_key(),
             status: InstitutionStatus::Active,
             updated_at: UnixMillis(5),
+            certificate: vec![0x30, 0x82, 9],
         };
         store.upsert_institution(&inst).await.unwrap();
         let back = store.institutions().await.unwrap();

@@ -314,6 +314,7 @@ where
             sealing_key: SealingKeyPair::generate(suite.sealing()).public_key(),
             status: InstitutionStatus::Active,
             updated_at: UnixMillis(5),
+            certificate: vec![0x30, 0x82, 1, 2, 3],
         };
         store.upsert_institution(&inst).await.unwrap();
         assert!(store.institutions().await.unwrap().contains(&inst));

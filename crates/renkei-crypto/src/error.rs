@@ -20,6 +20,8 @@ pub enum CryptoError {
     BadSignature,
     #[error("envelope is addressed to key {actual}, not to this key ({expected})")]
     WrongRecipient { expected: String, actual: String },
+    #[error("envelope was sealed by key {actual}, not by the expected sender ({expected})")]
+    WrongSender { expected: String, actual: String },
     #[error("envelope cannot be opened: tampered, or bound to a different request")]
     OpenFailed,
     #[error("sealing failed")]

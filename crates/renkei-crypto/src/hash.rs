@@ -15,6 +15,12 @@ pub fn sha256(parts: &[&[u8]]) -> Digest32 {
     h.finalize().into()
 }
 
+/// The plain SHA-256 of one byte string — how certificates are
+/// fingerprinted (what `openssl x509 -fingerprint -sha256` prints).
+pub fn sha256_plain(bytes: &[u8]) -> Digest32 {
+    Sha256::digest(bytes).into()
+}
+
 /// HMAC-SHA-256 over length-prefixed parts.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Digest32 {
     let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");

@@ -28,7 +28,7 @@ pub use at_rest::{
 pub use codes::{CodeError, CodeKeyState, CodeKeyring};
 pub use encoding::{b64, unb64};
 pub use error::CryptoError;
-pub use hash::{Digest32, hmac_sha256, sha256};
+pub use hash::{Digest32, hmac_sha256, sha256, sha256_plain};
 pub use keyfile::{KeyFile, KeyFileKind, PublicKeyFile};
 pub use sealing::{Envelope, SealingKeyPair, SealingPublicKey};
 pub use signing::{Signature, SigningKey, VerifyingKey};

@@ -2,12 +2,13 @@
 //!
 //! One network, one run, two paths over the same mutual-TLS setup:
 //!
-//! * **direct** — the requester's request goes straight to the provider's
-//!   `/v1/provide`: the provider verifies a signature, looks the person up,
-//!   seals the answer with HPKE, signs it and writes its own record
-//!   durably; the requester verifies and opens it. This is everything but
-//!   the hub (the forward is signed with the hub's key by the client, which
-//!   stands in for the requester's own request signature).
+//! * **direct** — the requester's signed request goes straight to the
+//!   provider's `/v1/provide` (wrapped in a forward the client signs with
+//!   the hub's key): the provider verifies the requester's certificate and
+//!   signature, looks the person up, seals the answer with HPKE auth mode,
+//!   signs it and writes its own record durably; the requester verifies the
+//!   provider's certificate and signature and opens it. This is everything
+//!   but the hub.
 //! * **hub** — the same request through `/v1/linkage`: the hub adds
 //!   authentication, the permission table, two code translations, its
 //!   signed forward, the check of the provider's answer, a durable record
@@ -71,8 +72,8 @@ struct Fixture {
     next_caller: std::sync::atomic::AtomicUsize,
     hub_client: Arc<NetClient>,
     hub_signing: renkei_crypto::SigningKey,
-    provider_key: renkei_crypto::VerifyingKey,
     provider_cert: [u8; 32],
+    suite: Suite,
     requester_code: InstitutionCode,
     provider_code: InstitutionCode,
 }
@@ -88,8 +89,9 @@ fn request(f: &Fixture) -> renkei_protocol::SignedRequest {
         subject: f.requester_code.clone(),
         issued_at: UnixMillis::now(),
         consent: None,
+        payload: None,
     }
-    .sign(&f.requester.signing)
+    .sign(&f.requester.signing, f.requester.certificate.clone())
 }
 
 async fn through_hub(f: &Fixture) -> Result<()> {
@@ -101,7 +103,11 @@ async fn through_hub(f: &Fixture) -> Result<()> {
     let answer = SignedAnswer::try_from(&reply.answer)?;
     let receipt = SignedReceipt::try_from(&reply.receipt)?;
     let hub_key = f.hub_signing.verifying_key();
-    let v = receipt.verify_reply(&hub_key, &req, &answer, &f.requester.sealing)?;
+    let provider = f
+        .requester
+        .trust
+        .certified_party(&answer.certificate, SETAGAYA.id(), f.suite)?;
+    let v = receipt.verify_reply(&hub_key, &req, &answer, &provider, &f.requester.sealing)?;
     if !matches!(v.payload, AnswerPayload::Found { .. }) {
         bail!("the provider had no data");
     }
@@ -110,17 +116,9 @@ async fn through_hub(f: &Fixture) -> Result<()> {
 
 async fn direct(f: &Fixture) -> Result<()> {
     let req = request(f);
-    // Stand-in for the provider verifying the requester's own signature.
-    req.verify(&f.requester.signing.verifying_key())?;
     let forward = ForwardedQuery {
         query_id: QueryId::random(),
-        request_digest: req.digest(),
-        requester: PENSION.id(),
-        requester_key: f.requester.sealing.public_key(),
-        provider: SETAGAYA.id(),
-        office_work: req.request.office_work.clone(),
-        item: req.request.item.clone(),
-        fiscal_year: req.request.fiscal_year,
+        request: req.provider_view(),
         subject: f.provider_code.clone(),
         previous_subjects: Vec::new(),
         table_row: TableRowRef {
@@ -141,10 +139,15 @@ async fn direct(f: &Fixture) -> Result<()> {
         )
         .await?;
     let answer = SignedAnswer::try_from(&w)?;
-    answer.verify(&f.provider_key)?;
-    let plain = f.requester.sealing.open(
+    let provider = f
+        .requester
+        .trust
+        .certified_party(&answer.certificate, SETAGAYA.id(), f.suite)?;
+    answer.verify(&provider.signing)?;
+    let plain = f.requester.sealing.open_from(
+        &provider.sealing,
         &answer.answer.envelope,
-        b"renkei/answer/v1",
+        b"renkei/answer/v2",
         &forward.query.answer_aad(),
     )?;
     if plain.is_empty() {
@@ -302,11 +305,6 @@ pub(crate) async fn linkage_rounds(
     }
     let hub_trust = TrustState::new(hub_identity, anchors);
     let setagaya = net.node(SETAGAYA.key);
-    let provider_key =
-        match renkei_crypto::PublicKeyFile::parse(&std::fs::read_to_string(&setagaya.files.signing_pub)?)? {
-            renkei_crypto::PublicKeyFile::Verifying(k) => k,
-            renkei_crypto::PublicKeyFile::Sealing(_) => bail!("not a signing key"),
-        };
     let provider_cert = renkei_pki::Identity::load(&setagaya.files.cert, &setagaya.files.key)?
         .certificate()
         .fingerprint;
@@ -320,8 +318,8 @@ pub(crate) async fn linkage_rounds(
         next_caller: std::sync::atomic::AtomicUsize::new(0),
         hub_client: hub_trust.client(Duration::from_secs(30))?,
         hub_signing,
-        provider_key,
         provider_cert,
+        suite: opts.suite,
         requester_code: InstitutionCode::parse(&requester_code.code)?,
         provider_code: InstitutionCode::parse(&provider_code.code)?,
     });
@@ -381,7 +379,7 @@ pub(crate) fn synthetic_record_for(i: u64, subject: renkei_hub::SubjectTag) -> r
                 row_id: RowId::parse("R0201").expect("static row"),
             }),
             commitment: Some(renkei_ids::random_bytes::<32>()),
-            consent: None,
+            consent_commitment: None,
             requested_at: UnixMillis::now().plus_ms(-(i as i64 % 1000)),
             provided_at: Some(UnixMillis::now()),
             outcome: Outcome::Provided,
@@ -390,6 +388,7 @@ pub(crate) fn synthetic_record_for(i: u64, subject: renkei_hub::SubjectTag) -> r
             hidden_reason: None,
         },
         subject: Some(subject),
+        consent: None,
     }
 }
 

@@ -192,8 +192,8 @@ fn registration(spec: &InstitutionSpec, files: &RoleFiles, endpoint: &str) -> Re
         kind: spec.kind.into(),
         endpoint: endpoint.into(),
         certificate: std::fs::read_to_string(&files.cert)?,
-        signing_key: PublicKeyWire::from(&signing),
-        sealing_key: PublicKeyWire::from(&sealing),
+        signing_key: Some(PublicKeyWire::from(&signing)),
+        sealing_key: Some(PublicKeyWire::from(&sealing)),
         status: None,
     })
 }
@@ -482,6 +482,7 @@ impl Network {
                 request_timeout_ms: 60_000,
                 crl_poll_secs: options.crl_poll_secs,
                 data_key: files.data_key.clone().filter(|_| options.encrypt_at_rest),
+                notice_recipient: (spec.kind != DIGITAL.kind).then(|| DIGITAL.id()),
             };
             let store_path = node_dir.join("node.sqlite");
             let database_url = role_database(&options, &prefix, &format!("node_{}", spec.id())).await?;
@@ -761,6 +762,8 @@ pub struct RawNode {
     pub id: CorporateNumber,
     pub signing: SigningKey,
     pub sealing: SealingKeyPair,
+    /// The node's certificate (DER), which certifies the two keys.
+    pub certificate: Vec<u8>,
     pub client: std::sync::Arc<NetClient>,
     pub trust: std::sync::Arc<TrustState>,
 }
@@ -779,6 +782,11 @@ impl RawNode {
         };
         debug_assert_eq!(signing.algorithm(), suite.signature());
         let identity = Identity::load(&files.cert, &files.key)?;
+        let certificate = identity
+            .cert_chain()
+            .first()
+            .map(|c| c.as_ref().to_vec())
+            .context("the certificate file holds no certificate")?;
         let anchors = TrustAnchors::load(
             &ca_dir.join(renkei_pki::CA_CERT_FILE),
             &ca_dir.join(renkei_pki::CA_CRL_FILE),
@@ -789,6 +797,7 @@ impl RawNode {
             id,
             signing,
             sealing,
+            certificate,
             client,
             trust,
         })

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use renkei_crypto::{DataKey, KeyFile, PublicKeyFile, SealingKeyPair, SigningKey, Suite, b64};
 use renkei_ids::CorporateNumber;
-use renkei_pki::{CertificateRequest, KeyAlgorithm, NetworkCa, NetworkIdentity, Role, WriteMode};
+use renkei_pki::{
+    CertificateRequest, CertifiedKey, KeyAlgorithm, KeyPurpose, NetworkCa, NetworkIdentity, Role, WriteMode,
+};
 
 /// The certificate key type that goes with a suite.
 pub fn tls_algorithm(suite: Suite) -> KeyAlgorithm {
@@ -89,14 +91,48 @@ pub fn issue_tls(
     common_name: &str,
     suite: Suite,
 ) -> Result<(PathBuf, PathBuf, String)> {
+    issue_certificate(ca, dir, role, institution, common_name, suite, None)
+}
+
+/// The CA's certification of an institution's signing and sealing keys,
+/// carried in its certificate.
+pub fn certified_keys(signing: &SigningKey, sealing: &SealingKeyPair) -> Result<[CertifiedKey; 2]> {
+    Ok([
+        CertifiedKey::new(
+            KeyPurpose::Signing,
+            signing.algorithm().name(),
+            signing.verifying_key().to_bytes(),
+        )?,
+        CertifiedKey::new(
+            KeyPurpose::Sealing,
+            sealing.algorithm().name(),
+            sealing.public_key().to_bytes().to_vec(),
+        )?,
+    ])
+}
+
+fn issue_certificate(
+    ca: &NetworkCa,
+    dir: &Path,
+    role: Role,
+    institution: Option<CorporateNumber>,
+    common_name: &str,
+    suite: Suite,
+    keys: Option<(&SigningKey, &SealingKeyPair)>,
+) -> Result<(PathBuf, PathBuf, String)> {
     private_dir(dir)?;
-    let req = CertificateRequest::new(
+    let mut req = CertificateRequest::new(
         common_name,
         NetworkIdentity::new(role, institution),
         tls_algorithm(suite),
     )
     .with_dns_name("localhost")
     .with_ip_address(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    if let Some((signing, sealing)) = keys {
+        for key in certified_keys(signing, sealing)? {
+            req = req.with_certified_key(key);
+        }
+    }
     let issued = ca
         .issue(&req)
         .with_context(|| format!("issuing the certificate of {common_name}"))?;
@@ -104,8 +140,10 @@ pub fn issue_tls(
     Ok((cert, key, issued.serial.clone()))
 }
 
-/// Issue a certificate and keys for one role into `dir`; the registry and
-/// nodes also get a data key (an existing one is kept).
+/// Issue a certificate and keys for one role into `dir`. An institution's
+/// certificate (one that names an institution) certifies its signing and
+/// sealing keys, so its peers take them from the certificate. The registry
+/// and nodes also get a data key (an existing one is kept).
 pub fn provision_role(
     ca: &NetworkCa,
     dir: &Path,
@@ -114,9 +152,10 @@ pub fn provision_role(
     common_name: &str,
     suite: Suite,
 ) -> Result<RoleFiles> {
-    let (cert, key, serial) = issue_tls(ca, dir, role, institution, common_name, suite)?;
     let signing = SigningKey::generate(suite.signature());
     let sealing = SealingKeyPair::generate(suite.sealing());
+    let keys = institution.is_some().then_some((&signing, &sealing));
+    let (cert, key, serial) = issue_certificate(ca, dir, role, institution, common_name, suite, keys)?;
     let files = RoleFiles {
         dir: dir.to_path_buf(),
         cert,

@@ -193,8 +193,9 @@ async fn foreign_code(net: &Network, country: &Country) -> Result<ScenarioResult
         subject: stolen,
         issued_at: UnixMillis::now(),
         consent: None,
+        payload: None,
     }
-    .sign(&vehicle.signing);
+    .sign(&vehicle.signing, vehicle.certificate.clone());
     let reply: Result<HubReplyWire, ApiFailure> = vehicle
         .post_hub(&net.hub.url(), "/v1/linkage", &SignedRequestWire::from(&request))
         .await;

@@ -27,6 +27,10 @@ use renkei_store_sqlite::Durability;
 
 #[path = "network/cards.rs"]
 mod cards;
+#[path = "network/hub_blind.rs"]
+mod hub_blind;
+#[path = "network/notices.rs"]
+mod notices;
 
 // ------------------------------------------------------------------ harness
 
@@ -163,8 +167,9 @@ impl Harness {
             subject,
             issued_at,
             consent: None,
+            payload: None,
         }
-        .sign(signer)
+        .sign(signer, self.net.impersonate(VEHICLE.key).unwrap().certificate)
     }
 
     async fn send_as_vehicle(&self, request: &SignedRequest) -> Result<HubReplyWire, ApiFailure> {
@@ -564,7 +569,7 @@ async fn revoked_certificates_and_unknown_nodes_cannot_connect() {
         UnixMillis::now(),
     );
     req.request.requester = stranger_id;
-    let req = req.request.sign(&stranger.signing);
+    let req = req.request.sign(&stranger.signing, stranger.certificate.clone());
     let r = stranger
         .post_hub::<_, HubReplyWire>(&h.net.hub.url(), "/v1/linkage", &SignedRequestWire::from(&req))
         .await;
@@ -576,7 +581,7 @@ async fn revoked_certificates_and_unknown_nodes_cannot_connect() {
         .post_hub::<_, HubReplyWire>(
             &h.net.hub.url(),
             "/v1/linkage",
-            &SignedRequestWire::from(&req2.sign(&stranger.signing)),
+            &SignedRequestWire::from(&req2.sign(&stranger.signing, stranger.certificate.clone())),
         )
         .await;
     assert_eq!(rejected_code(&r), "certificate_mismatch");
@@ -663,7 +668,7 @@ mod rogue {
     use axum::routing::post;
     use renkei_http::wire::{SignedAnswerWire, SignedForwardWire};
     use renkei_node::{NodeIdentity, answer_forward};
-    use renkei_protocol::{AnswerPayload, SignedForward};
+    use renkei_protocol::{AnswerPayload, CertifiedParty, SignedForward};
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub(crate) enum Mode {
@@ -693,6 +698,7 @@ mod rogue {
             kind: renkei_catalog::KindCode::parse("municipality").unwrap(),
             signing: raw.signing,
             sealing: raw.sealing,
+            certificate: raw.certificate,
         });
         let app = axum::Router::new().route(
             "/v1/provide",
@@ -703,21 +709,26 @@ mod rogue {
                     if mode == Mode::Slow {
                         tokio::time::sleep(Duration::from_secs(5)).await;
                     }
-                    let mut fwd2 = fwd.clone();
+                    // The requester as its certificate says (this rogue does
+                    // not bother to verify it).
+                    let cert = renkei_pki::PeerCertificate::parse(&fwd.query.request.certificate).unwrap();
+                    let mut requester: CertifiedParty =
+                        renkei_http::certified::party_of(&cert, Suite::default()).unwrap();
                     if mode == Mode::SealToSelf {
-                        fwd2.query.requester_key = identity.sealing.public_key();
+                        requester.sealing = identity.sealing.public_key();
                     }
                     let payload = AnswerPayload::Found {
                         value: serde_json::json!({"x": 1}),
                         updated_at_ms: 0,
                     };
-                    let mut answer = answer_forward(&identity, &fwd2, &payload, UnixMillis::now()).unwrap();
+                    let mut answer =
+                        answer_forward(&identity, &fwd, &requester, &payload, UnixMillis::now()).unwrap();
                     match mode {
                         Mode::TamperAfterSigning => answer.answer.envelope.ciphertext[0] ^= 1,
                         Mode::ResignedGarbage => {
                             let mut a = answer.answer.clone();
                             a.envelope.ciphertext[0] ^= 1;
-                            answer = a.sign(&identity.signing);
+                            answer = a.sign(&identity.signing, identity.certificate.clone());
                         }
                         _ => {}
                     }
@@ -729,22 +740,15 @@ mod rogue {
         let server = renkei_http::serve_tls("127.0.0.1:0".parse().unwrap(), app, cfg)
             .await
             .unwrap();
-        let sign_pub = std::fs::read_to_string(&files.signing_pub).unwrap();
-        let seal_pub = std::fs::read_to_string(&files.sealing_pub).unwrap();
-        let (renkei_crypto::PublicKeyFile::Verifying(s), renkei_crypto::PublicKeyFile::Sealing(e)) = (
-            renkei_crypto::PublicKeyFile::parse(&sign_pub).unwrap(),
-            renkei_crypto::PublicKeyFile::parse(&seal_pub).unwrap(),
-        ) else {
-            panic!("key kinds")
-        };
+        // Registered by its certificate alone: the hub reads the keys from it.
         let wire = InstitutionWire {
             id: String::new(),
             name: format!("rogue {mode:?}"),
             kind: "municipality".into(),
             endpoint: server.url(),
             certificate: std::fs::read_to_string(&files.cert).unwrap(),
-            signing_key: (&s).into(),
-            sealing_key: (&e).into(),
+            signing_key: None,
+            sealing_key: None,
             status: None,
         };
         let _: InstitutionWire = h
@@ -762,11 +766,17 @@ mod rogue {
 async fn misbehaving_providers_are_caught_and_recorded() {
     let h = harness().await;
     let mover = h.country.cast.mover.0.clone();
-    for (mode, expected) in [
-        (rogue::Mode::Slow, "provider_timeout"),
-        (rogue::Mode::TamperAfterSigning, "provider_error"),
-        (rogue::Mode::SealToSelf, "provider_error"),
-        (rogue::Mode::ResignedGarbage, "reply_invalid"),
+    for (mode, expected, recorded) in [
+        (rogue::Mode::Slow, "provider_timeout", "provider_timeout"),
+        (
+            rogue::Mode::TamperAfterSigning,
+            "provider_error",
+            "provider_error",
+        ),
+        (rogue::Mode::SealToSelf, "provider_error", "provider_error"),
+        // Well signed by the provider but unopenable: only the requester
+        // can tell; it refuses and records why.
+        (rogue::Mode::ResignedGarbage, "reply_invalid", "answer_unsealed"),
     ] {
         let id = rogue::start(&h, mode).await;
         let q = QueryRequest {
@@ -781,7 +791,7 @@ async fn misbehaving_providers_are_caught_and_recorded() {
         assert_eq!(rejected_code(&r), expected, "{mode:?}");
         let last = h.node_records(SETAGAYA.key).await.pop().unwrap();
         assert_eq!(
-            last.outcome, expected,
+            last.outcome, recorded,
             "the requester keeps its record of {mode:?}"
         );
     }

@@ -18,7 +18,7 @@ use renkei_hub::{
     RecordFilter, SecurityEvent,
 };
 use renkei_ids::{CorporateNumber, LinkId, MessageId};
-use renkei_pki::{PeerCertificate, Role, WriteMode};
+use renkei_pki::{Role, WriteMode};
 use renkei_protocol::{Denial, DenialCode, SignedAnswer, SignedRequest, StoreError, UnixMillis};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -73,6 +73,7 @@ pub struct HubSettings {
 
 pub(crate) struct HubState<S> {
     pub(crate) core: HubCore,
+    pub(crate) trust: Arc<TrustState>,
     pub(crate) store: S,
     pub(crate) suite: Suite,
     pub(crate) directory: RwLock<HashMap<CorporateNumber, Institution>>,
@@ -187,6 +188,7 @@ pub async fn start_hub<S: HubStore + Clone>(
     let log_verifier = log.verifier().to_string();
     let state = Arc::new(HubState {
         core,
+        trust: trust.clone(),
         store,
         suite: settings.suite,
         directory: RwLock::new(directory),
@@ -211,9 +213,8 @@ pub async fn start_hub<S: HubStore + Clone>(
         )
         .route("/v1/person/key", post(crate::hub_log::person_key::<S>))
         .route(
-            "/v1/notices",
-            post(crate::notices::hub_notice::<S>)
-                .layer(DefaultBodyLimit::max(crate::notices::NOTICE_BODY_LIMIT)),
+            "/v1/institutions/{id}/certificate",
+            get(crate::notices::registered_certificate::<S>),
         )
         .route("/health", get(health::<S>))
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
@@ -329,7 +330,7 @@ impl<S: HubStore> HubState<S> {
         (self.lookup(a), self.lookup(b))
     }
 
-    fn lookup(&self, id: &CorporateNumber) -> Option<Institution> {
+    pub(crate) fn lookup(&self, id: &CorporateNumber) -> Option<Institution> {
         self.directory
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -481,7 +482,7 @@ async fn linkage<S: HubStore>(
     };
     let provider =
         provider.ok_or_else(|| ApiError::internal("linkage", "provider vanished after authorization"))?;
-    let forward = st.core.forward(&request, &authorized, &requester, now);
+    let forward = st.core.forward(&request, &authorized, now);
 
     let answer = match st
         .client
@@ -501,7 +502,11 @@ async fn linkage<S: HubStore>(
                     format!("provider {} answered unusably: {e}", provider.id),
                 )
             })
-            .and_then(|a| st.core.check_answer(&forward, &a, &provider).map(|()| a)),
+            .and_then(|a| {
+                st.core
+                    .check_answer(&forward, &a, &requester, &provider)
+                    .map(|()| a)
+            }),
     };
     let answer = match answer {
         Ok(a) => a,
@@ -657,11 +662,16 @@ pub struct InstitutionWire {
     pub name: String,
     pub kind: String,
     pub endpoint: String,
-    /// The institution's TLS certificate (PEM) when registering; its
+    /// The institution's network certificate (PEM) when registering; its
     /// SHA-256 fingerprint (base64url) when listing.
     pub certificate: String,
-    pub signing_key: PublicKeyWire,
-    pub sealing_key: PublicKeyWire,
+    /// The keys the certificate certifies. Shown when listing; when
+    /// registering they may be omitted (they are read from the certificate)
+    /// and, if given, must be the certified ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<PublicKeyWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealing_key: Option<PublicKeyWire>,
     #[serde(default)]
     pub status: Option<String>,
 }
@@ -673,8 +683,8 @@ fn institution_wire(i: &Institution) -> InstitutionWire {
         kind: i.kind.to_string(),
         endpoint: i.endpoint.to_string(),
         certificate: b64(&i.tls_certificate),
-        signing_key: (&i.signing_key).into(),
-        sealing_key: (&i.sealing_key).into(),
+        signing_key: Some((&i.signing_key).into()),
+        sealing_key: Some((&i.sealing_key).into()),
         status: Some(i.status.as_str().into()),
     }
 }
@@ -686,10 +696,21 @@ async fn list_institutions<S: HubStore>(State(st): State<Arc<HubState<S>>>) -> J
     Json(v)
 }
 
-fn cert_fingerprint(pem: &str, id: &CorporateNumber) -> Result<[u8; 32], ApiError> {
+/// The registered certificate: issued by the network CA, not revoked, an
+/// institution role naming `id`, certifying the institution's signing and
+/// sealing keys in the network suite. Returns its fingerprint and the keys.
+fn registered_certificate<S>(
+    st: &HubState<S>,
+    pem: &str,
+    id: &CorporateNumber,
+) -> Result<(Vec<u8>, [u8; 32], renkei_protocol::CertifiedParty), ApiError> {
     let der = pem_to_der(pem)
         .ok_or_else(|| ApiError::malformed("certificate must be one PEM CERTIFICATE block"))?;
-    let cert = PeerCertificate::parse(&der).map_err(|e| ApiError::malformed(format!("certificate: {e}")))?;
+    let cert = st
+        .trust
+        .anchors()
+        .verify_certificate(&der, rustls_pki_types::UnixTime::now())
+        .map_err(|e| ApiError::malformed(format!("certificate: {e}")))?;
     if cert.identity.institution != Some(*id) {
         return Err(ApiError::malformed(format!(
             "certificate is issued to {}, not to institution {id}",
@@ -698,12 +719,9 @@ fn cert_fingerprint(pem: &str, id: &CorporateNumber) -> Result<[u8; 32], ApiErro
                 .map_or_else(|| "no institution".into(), |i| i.to_string())
         )));
     }
-    if !matches!(cert.identity.role, Role::Node | Role::Registry | Role::Portal) {
-        return Err(ApiError::malformed(
-            "certificate role must be node, registry or portal",
-        ));
-    }
-    Ok(cert.fingerprint)
+    let party = crate::certified::party_of(&cert, st.suite)
+        .map_err(|e| ApiError::malformed(format!("certificate: {e}")))?;
+    Ok((der, cert.fingerprint, party))
 }
 
 fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
@@ -745,15 +763,20 @@ async fn register_institution<S: HubStore>(
         )));
     }
     let endpoint = field("endpoint", Endpoint::parse(&body.endpoint)).map_err(bad)?;
-    let signing_key = body.signing_key.verifying("signing_key").map_err(bad)?;
-    let sealing_key = body.sealing_key.sealing("sealing_key").map_err(bad)?;
-    if signing_key.algorithm() != st.suite.signature() || sealing_key.algorithm() != st.suite.sealing() {
-        return Err(ApiError::malformed(format!(
-            "keys must be of the network suite {} ({} and {})",
-            st.suite,
-            st.suite.signature(),
-            st.suite.sealing()
-        )));
+    let (certificate, tls_certificate, certified) = registered_certificate(&st, &body.certificate, &id)?;
+    if let Some(k) = &body.signing_key
+        && k.verifying("signing_key").map_err(bad)? != certified.signing
+    {
+        return Err(ApiError::malformed(
+            "field `signing_key`: not the signing key the certificate certifies",
+        ));
+    }
+    if let Some(k) = &body.sealing_key
+        && k.sealing("sealing_key").map_err(bad)? != certified.sealing
+    {
+        return Err(ApiError::malformed(
+            "field `sealing_key`: not the sealing key the certificate certifies",
+        ));
     }
     let status = match body.status.as_deref() {
         None => InstitutionStatus::Active,
@@ -765,9 +788,10 @@ async fn register_institution<S: HubStore>(
         name,
         kind,
         endpoint,
-        tls_certificate: cert_fingerprint(&body.certificate, &id)?,
-        signing_key,
-        sealing_key,
+        tls_certificate,
+        signing_key: certified.signing,
+        sealing_key: certified.sealing,
+        certificate,
         status,
         updated_at: UnixMillis::now(),
     };
@@ -877,7 +901,7 @@ async fn list_records<S: HubStore>(
                 provided_at: r.leaf.provided_at.map(|t| t.0),
                 outcome: r.leaf.outcome.as_str().into(),
                 non_disclosure: r.leaf.non_disclosure,
-                consent: r.leaf.consent.clone(),
+                consent: r.consent.clone(),
             })
             .collect(),
     ))

@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod balancer;
+pub mod certified;
 pub mod client;
 mod error;
 pub mod hub;
@@ -22,6 +23,7 @@ pub mod node;
 pub mod node_card;
 pub mod notices;
 mod peer;
+mod provider;
 pub mod registry;
 pub mod registry_card;
 mod server;

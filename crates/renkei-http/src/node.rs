@@ -21,17 +21,16 @@ use renkei_ids::{
 };
 use renkei_node::{
     EnrolledPerson, ImportError, ImportFormat, NodeIdentity, NodeRecord, NodeRole, NodeStore, RecordOutcome,
-    answer_forward, build_request, check_forward, parse_import, payload_of, provider_record,
+    build_request, parse_import, payload_of, provider_record,
 };
 use renkei_pki::Role;
-use renkei_protocol::{
-    AnswerPayload, CodeDelivery, FiscalYear, SignedAnswer, SignedForward, SignedReceipt, UnixMillis,
-};
+use renkei_protocol::{AnswerPayload, CodeDelivery, FiscalYear, SignedAnswer, SignedReceipt, UnixMillis};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{ApiFailure, Expect, NetClient};
 use crate::error::{ApiError, JsonBody, SetupError};
 use crate::peer::{Peer, require_peer};
+use crate::provider::{Provider, certified_identity};
 use crate::server::{RoleListeners, RunningServer, TrustState, serve_role};
 use crate::settings::{
     TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_sealing_key,
@@ -80,17 +79,26 @@ pub struct NodeSettings {
     /// with it. Read where the store is opened (`renkei … serve`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_key: Option<PathBuf>,
+    /// The institution this node sends notices to (the portal's, of kind
+    /// `digital_agency`); notices are refused without it. Its certificate
+    /// is fetched from the hub and verified against the network CA.
+    #[serde(default)]
+    pub notice_recipient: Option<CorporateNumber>,
 }
 
 pub(crate) struct NodeState<S> {
-    pub(crate) identity: NodeIdentity,
+    /// The provider's half; holds this institution's identity and keys.
+    pub(crate) provider: Provider,
     hub_key: VerifyingKey,
     catalog: Catalog,
     pub(crate) store: S,
     pub(crate) client: Arc<NetClient>,
+    pub(crate) trust: Arc<TrustState>,
+    pub(crate) suite: Suite,
+    /// Where this institution's notices go (the portal's node), if anywhere.
+    pub(crate) notice_recipient: Option<CorporateNumber>,
     pub(crate) hub_url: String,
     pub(crate) registry_url: String,
-    max_skew_ms: i64,
 }
 
 /// A started node.
@@ -136,10 +144,12 @@ pub async fn start_node<S: NodeStore + Clone>(
         kind: settings.kind.clone(),
         signing: load_signing_key(&settings.signing_key, settings.suite)?,
         sealing: load_sealing_key(&settings.sealing_key, settings.suite)?,
+        certificate: Vec::new(),
     };
     let hub_key = load_verifying_key(&settings.hub_signing_key, settings.suite)?;
     let token = crate::settings::read_admin_token(&settings.local_token)?;
     let (tls_identity, anchors) = settings.tls.load()?;
+    let identity = certified_identity(&tls_identity, &settings.tls.cert, settings.suite, identity)?;
     let cert_identity = tls_identity.certificate().identity;
     if cert_identity.role != Role::Node || cert_identity.institution != Some(settings.institution) {
         return Err(SetupError::config(
@@ -151,15 +161,25 @@ pub async fn start_node<S: NodeStore + Clone>(
         ));
     }
     let trust = TrustState::new(tls_identity, anchors);
-    let state = Arc::new(NodeState {
+    let provider = Provider::new(
         identity,
+        hub_key.clone(),
+        trust.clone(),
+        settings.suite,
+        settings.max_skew_secs as i64 * 1000,
+    );
+    provider.seed(store.recent_provided(provider.seed_since()).await?);
+    let state = Arc::new(NodeState {
+        provider,
         hub_key,
         catalog,
         store,
         client: trust.client(Duration::from_millis(settings.request_timeout_ms))?,
+        trust: trust.clone(),
+        suite: settings.suite,
+        notice_recipient: settings.notice_recipient,
         hub_url: settings.hub_url.trim_end_matches('/').to_owned(),
         registry_url: settings.registry_url.trim_end_matches('/').to_owned(),
-        max_skew_ms: settings.max_skew_secs as i64 * 1000,
     });
 
     let network = Router::new()
@@ -168,7 +188,6 @@ pub async fn start_node<S: NodeStore + Clone>(
             post(provide::<S>).layer(DefaultBodyLimit::max(PROVIDE_BODY_LIMIT)),
         )
         .route("/health", get(health::<S>))
-        .merge(crate::notices::node_network_routes::<S>())
         .layer(middleware::from_fn_with_state(trust.clone(), require_peer))
         .layer(middleware::from_fn(|r, n| {
             crate::metrics_util::track("node", r, n)
@@ -220,29 +239,20 @@ pub async fn start_node<S: NodeStore + Clone>(
 
 // ---------------------------------------------------------------- provider
 
-/// The provider's first step, before any data is touched: the caller is the
-/// hub, the body is a forward, signed by the hub, fresh, addressed here.
-pub(crate) fn accept_forward(
-    peer: &Peer,
-    body: &SignedForwardWire,
-    identity: &NodeIdentity,
-    hub_key: &VerifyingKey,
-    max_skew_ms: i64,
-) -> Result<SignedForward, ApiError> {
-    peer.require_role(Role::Hub)?;
-    let forward = SignedForward::try_from(body).map_err(|e| ApiError::malformed(e.to_string()))?;
-    check_forward(identity, hub_key, &forward, UnixMillis::now(), max_skew_ms)
-        .map_err(|e| ApiError::forbidden("forward_rejected", e.to_string()))?;
-    Ok(forward)
-}
-
 async fn provide<S: NodeStore>(
     State(st): State<Arc<NodeState<S>>>,
     Extension(peer): Extension<Peer>,
     JsonBody(body): JsonBody<SignedForwardWire>,
 ) -> Result<Json<SignedAnswerWire>, ApiError> {
-    let forward = accept_forward(&peer, &body, &st.identity, &st.hub_key, st.max_skew_ms)?;
+    let (forward, requester) = match st.provider.accept(&peer, &body) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return Err(refusal.recorded(|r| st.store.append_record(r)).await),
+    };
     let q = &forward.query;
+    let core = &q.request.core;
+    if core.payload.is_some() || core.item.as_str() == crate::notices::NOTICE_ITEM {
+        return crate::notices::receive(&st, &forward, &requester).await;
+    }
     let mut local_id = st.store.person_by_code(&q.subject).await?;
     for previous in &q.previous_subjects {
         if local_id.is_some() {
@@ -251,16 +261,12 @@ async fn provide<S: NodeStore>(
         local_id = st.store.person_by_code(previous).await?;
     }
     let value = match &local_id {
-        Some(l) => st.store.item(l, &q.item, q.fiscal_year).await?,
+        Some(l) => st.store.item(l, &core.item, core.fiscal_year).await?,
         None => None,
     };
-    let answer = answer_forward(
-        &st.identity,
-        &forward,
-        &payload_of(value.as_ref()),
-        UnixMillis::now(),
-    )
-    .map_err(|e| ApiError::internal("sealing the answer", e))?;
+    let answer = st
+        .provider
+        .answer(&forward, &requester, &payload_of(value.as_ref()))?;
     let record = provider_record(&forward, local_id, &answer, value.is_some());
     // Our own record is durable before the answer leaves.
     st.store.append_record(record).await?;
@@ -421,7 +427,7 @@ async fn enrol<S: NodeStore>(
     let mut enrolled = Vec::new();
     if !entries.is_empty() {
         let request = CodeRequestWire {
-            institution: st.identity.institution.to_string(),
+            institution: st.provider.identity.institution.to_string(),
             entries,
         };
         let response: CodeResponseWire = st
@@ -467,20 +473,22 @@ async fn enrol<S: NodeStore>(
         if let Some(d) = &response.delivery {
             let delivery = CodeDelivery::try_from(d)
                 .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "registry_error", e.to_string()))?;
-            if delivery.institution != st.identity.institution {
+            if delivery.institution != st.provider.identity.institution {
                 return Err(ApiError::new(
                     StatusCode::BAD_GATEWAY,
                     "registry_error",
                     "the code delivery is for another institution",
                 ));
             }
-            let codes = delivery.open(&st.identity.sealing, &issued).map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "registry_error",
-                    format!("the code delivery does not open: {e}"),
-                )
-            })?;
+            let codes = delivery
+                .open(&st.provider.identity.sealing, &issued)
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "registry_error",
+                        format!("the code delivery does not open: {e}"),
+                    )
+                })?;
             let now = UnixMillis::now();
             let persons: Vec<EnrolledPerson> = codes
                 .into_iter()
@@ -591,7 +599,7 @@ async fn query<S: NodeStore>(
         )
     })?;
     let request = build_request(
-        &st.identity,
+        &st.provider.identity,
         renkei_node::Ask {
             provider,
             office_work: office_work.clone(),
@@ -602,13 +610,50 @@ async fn query<S: NodeStore>(
         },
         requested_at,
     );
+    let (verified, node_seq) = exchange(&st, &request, local_id, requested_at, |p| match p {
+        AnswerPayload::Found { .. } => Some(RecordOutcome::Provided),
+        AnswerPayload::NoData => Some(RecordOutcome::NoData),
+        AnswerPayload::Accepted => None,
+    })
+    .await?;
+    let (status, value, updated_at) = match verified.payload {
+        AnswerPayload::Found { value, updated_at_ms } => ("found", Some(value), Some(updated_at_ms)),
+        _ => ("no_data", None, None),
+    };
+    Ok(Json(QueryResult {
+        query_id: verified.query_id.to_string(),
+        provider: verified.provider.to_string(),
+        status: status.into(),
+        value,
+        updated_at,
+        answered_at: verified.answered_at.0,
+        hub_record_seq: verified.record_seq,
+        node_record_seq: node_seq,
+    }))
+}
+
+/// The requester's side of one exchange through the hub: send the signed
+/// request, check the reply end to end, and keep this node's record of it
+/// whatever happens (a refusal, an unusable reply, or the answer).
+/// `outcome` says what a verified answer means here, or `None` if such an
+/// answer makes no sense for this request (a provider answering a query
+/// with "accepted"); that is refused and recorded like a forged reply.
+pub(crate) async fn exchange<S: NodeStore>(
+    st: &NodeState<S>,
+    request: &renkei_protocol::SignedRequest,
+    local_id: LocalPersonId,
+    requested_at: UnixMillis,
+    outcome: impl FnOnce(&AnswerPayload) -> Option<RecordOutcome>,
+) -> Result<(renkei_protocol::VerifiedAnswer, u64), ApiError> {
+    let r = &request.request;
     let record = |query_id, outcome, completed_at| NodeRecord {
         query_id,
+        message_id: Some(r.message_id),
         role: NodeRole::Requester,
-        counterpart: provider,
-        office_work: office_work.clone(),
-        item: item.clone(),
-        fiscal_year,
+        counterpart: r.provider,
+        office_work: r.office_work.clone(),
+        item: r.item.clone(),
+        fiscal_year: r.fiscal_year,
         local_id: Some(local_id.clone()),
         requested_at,
         completed_at,
@@ -619,7 +664,7 @@ async fn query<S: NodeStore>(
         .client
         .post(
             &format!("{}/v1/linkage", st.hub_url),
-            &SignedRequestWire::from(&request),
+            &SignedRequestWire::from(request),
             Expect::Role(Role::Hub),
             None,
         )
@@ -638,52 +683,78 @@ async fn query<S: NodeStore>(
             return Err(err);
         }
     };
-    let verified = SignedAnswer::try_from(&reply.answer)
-        .map_err(|e| e.to_string())
-        .and_then(|answer| {
-            let receipt = SignedReceipt::try_from(&reply.receipt).map_err(|e| e.to_string())?;
-            receipt
-                .verify_reply(&st.hub_key, &request, &answer, &st.identity.sealing)
-                .map_err(|e| e.to_string())
-        });
-    let verified = match verified {
+    let verified = verify_reply(st, request, &reply).and_then(|v| match outcome(&v.payload) {
+        Some(o) => Ok((v, o)),
+        None => Err((
+            "answer_unexpected",
+            "the provider's answer does not fit the request".to_owned(),
+            Some(v.query_id),
+        )),
+    });
+    let (verified, outcome) = match verified {
         Ok(v) => v,
-        Err(e) => {
-            tracing::error!(error = %e, "the hub's reply failed verification");
+        Err((code, e, query_id)) => {
+            metrics::counter!("renkei_node_replies_refused_total", "code" => code).increment(1);
+            tracing::error!(code, error = %e, "the hub's reply failed verification; discarded");
             st.store
                 .append_record(record(
-                    None,
-                    RecordOutcome::Denied("reply_invalid".into()),
+                    query_id,
+                    RecordOutcome::Denied(code.into()),
                     UnixMillis::now(),
                 ))
                 .await?;
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "reply_invalid",
-                format!("the reply failed verification and was discarded: {e}"),
-            ));
+                format!("the reply failed verification and was discarded ({code}): {e}"),
+            )
+            .with_query_id(query_id));
         }
-    };
-    let (status, value, updated_at, outcome) = match verified.payload {
-        AnswerPayload::Found { value, updated_at_ms } => {
-            ("found", Some(value), Some(updated_at_ms), RecordOutcome::Provided)
-        }
-        AnswerPayload::NoData => ("no_data", None, None, RecordOutcome::NoData),
     };
     let node_seq = st
         .store
         .append_record(record(Some(verified.query_id), outcome, UnixMillis::now()))
         .await?;
-    Ok(Json(QueryResult {
-        query_id: verified.query_id.to_string(),
-        provider: verified.provider.to_string(),
-        status: status.into(),
-        value,
-        updated_at,
-        answered_at: verified.answered_at.0,
-        hub_record_seq: verified.record_seq,
-        node_record_seq: node_seq,
-    }))
+    Ok((verified, node_seq))
+}
+
+/// The requester's check of the hub's reply: the provider's certificate
+/// (carried in the answer) verified against the CA and CRL and naming the
+/// provider asked, then [`SignedReceipt::verify_reply`]. On failure: a
+/// stable code for the record, the reason, and the query id if the
+/// receipt named one.
+fn verify_reply<S>(
+    st: &NodeState<S>,
+    request: &renkei_protocol::SignedRequest,
+    reply: &HubReplyWire,
+) -> Result<renkei_protocol::VerifiedAnswer, (&'static str, String, Option<QueryId>)> {
+    let query_id = QueryId::parse(&reply.receipt.receipt.query_id).ok();
+    let fail = |code, e: String| (code, e, query_id);
+    let answer = SignedAnswer::try_from(&reply.answer).map_err(|e| fail("reply_malformed", e.to_string()))?;
+    let receipt =
+        SignedReceipt::try_from(&reply.receipt).map_err(|e| fail("reply_malformed", e.to_string()))?;
+    let provider = st
+        .trust
+        .certified_party(&answer.certificate, request.request.provider, st.suite)
+        .map_err(|e| fail("provider_certificate_refused", e.to_string()))?;
+    receipt
+        .verify_reply(
+            &st.hub_key,
+            request,
+            &answer,
+            &provider,
+            &st.provider.identity.sealing,
+        )
+        .map_err(|e| {
+            let code = match e {
+                renkei_protocol::ReplyError::BadReceipt(_) => "receipt_invalid",
+                renkei_protocol::ReplyError::WrongProvider { .. } => "answer_wrong_provider",
+                renkei_protocol::ReplyError::BadAnswerSignature(_) => "answer_signature_invalid",
+                renkei_protocol::ReplyError::NotBound(_) => "answer_not_bound",
+                renkei_protocol::ReplyError::Unsealed(_) => "answer_unsealed",
+            };
+            fail(code, e.to_string())
+        })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -750,7 +821,7 @@ async fn import_text<S: NodeStore>(
             format,
             body.as_slice(),
             &me.catalog,
-            &me.identity.kind,
+            &me.provider.identity.kind,
             UnixMillis::now(),
         )
     })
@@ -835,9 +906,9 @@ async fn health<S: NodeStore>(State(st): State<Arc<NodeState<S>>>) -> Result<Jso
     Ok(Json(NodeHealth {
         status: "ok".into(),
         role: "node".into(),
-        institution: st.identity.institution.to_string(),
-        name: st.identity.name.clone(),
-        kind: st.identity.kind.to_string(),
+        institution: st.provider.identity.institution.to_string(),
+        name: st.provider.identity.name.clone(),
+        kind: st.provider.identity.kind.to_string(),
         persons: c.persons,
         items: c.items,
         records: c.records,
@@ -960,12 +1031,13 @@ async fn person_key<S: NodeStore>(
     let envelope = renkei_crypto::Envelope::try_from(&reply.envelope)
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "hub_error", e.to_string()))?;
     let key = st
+        .provider
         .identity
         .sealing
         .open(
             &envelope,
             crate::hub_log::PERSON_KEY_INFO,
-            &crate::hub_log::person_key_aad(&st.identity.institution.to_string(), &body.code),
+            &crate::hub_log::person_key_aad(&st.provider.identity.institution.to_string(), &body.code),
         )
         .map_err(|e| {
             ApiError::new(

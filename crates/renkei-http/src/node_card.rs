@@ -65,11 +65,11 @@ async fn resolve<S: NodeStore>(
     let acq = AcquisitionNumber::parse(&resolved.acquisition_number)
         .map_err(|e| bad_gateway(format!("acquisition number: {e}")))?;
     let delivery = CodeDelivery::try_from(&resolved.delivery).map_err(|e| bad_gateway(e.to_string()))?;
-    if delivery.institution != st.identity.institution {
+    if delivery.institution != st.provider.identity.institution {
         return Err(bad_gateway("the code delivery is for another institution"));
     }
     let code = delivery
-        .open(&st.identity.sealing, &[acq])
+        .open(&st.provider.identity.sealing, &[acq])
         .map_err(|e| bad_gateway(format!("the code delivery does not open: {e}")))?
         .into_iter()
         .find(|c| c.acquisition_number == acq)

@@ -1,21 +1,29 @@
 //! Notices (お知らせ): an institution sends a notice to a person by its own
-//! code; the hub translates the code into the portal's and hands the
-//! notice to the portal's node (every registered, active institution of
-//! kind `digital_agency`), which keeps it for the person. Nobody on the way
-//! learns who the person is; the sender learns nothing back but that it
-//! was delivered.
+//! code, as a *push* through the hub with every check of a linkage. The
+//! sender's node seals the text (HPKE auth mode) to the portal's node —
+//! the institution it is configured to send notices to, whose certificate
+//! it fetches from the hub's directory and verifies against the network
+//! CA — signs the request, and sends it like a query: the hub
+//! authenticates it, checks the permission table (office work
+//! `notice_delivery`, item `notice`), refuses replays, translates the code
+//! and records the exchange as a log leaf, and never sees the text. The
+//! portal's node checks the sender's signature and certificate, opens the
+//! text, keeps it for the person and answers "accepted", sealed back.
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use renkei_hub::{HubStore, InstitutionStatus};
-use renkei_ids::{CorporateNumber, InstitutionCode, LocalPersonId, MessageId};
-use renkei_node::{EnrolledPerson, NodeStore, Notice, check_notice_text};
+use renkei_catalog::{ItemCode, OfficeWorkCode};
+use renkei_hub::HubStore;
+use renkei_ids::{CorporateNumber, LocalPersonId, MessageId};
+use renkei_node::{EnrolledPerson, NodeStore, Notice, ProvideError, check_notice_text};
 use renkei_pki::Role;
-use renkei_protocol::UnixMillis;
+use renkei_protocol::{
+    AnswerPayload, CertifiedParty, LinkageRequest, RecordOutcome, SignedForward, UnixMillis,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Expect;
@@ -23,6 +31,12 @@ use crate::error::{ApiError, JsonBody};
 use crate::hub::HubState;
 use crate::node::{NodeState, upstream};
 use crate::peer::Peer;
+use crate::provider::Refusal;
+use crate::wire::SignedAnswerWire;
+
+/// The item a notice is pushed as, and the office work it is sent under.
+pub const NOTICE_ITEM: &str = "notice";
+pub const NOTICE_OFFICE_WORK: &str = "notice_delivery";
 
 pub(crate) const NOTICE_BODY_LIMIT: usize = 32 * 1024;
 
@@ -72,29 +86,22 @@ pub struct NoticeSent {
     pub notice_id: String,
 }
 
-/// Node → hub.
+/// What is sealed to the portal's node: the text and the sender's name
+/// as the sender gives it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HubNoticeRequest {
-    pub code: String,
-    pub notice: NoticeText,
+struct SealedNotice {
+    sender_name: String,
+    notice: NoticeText,
 }
 
-/// Hub → the portal's node.
+/// An institution's registered certificate, as the hub's directory holds it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DeliverNoticeRequest {
-    pub notice_id: String,
-    pub code: String,
-    pub sender: String,
-    pub sender_name: String,
-    pub sent_at: i64,
-    pub notice: NoticeText,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NoticeDelivered {
-    pub notice_id: String,
+pub struct RegisteredCertificateWire {
+    pub institution: String,
+    /// DER, base64url.
+    pub certificate: String,
 }
 
 /// A notice as the portal reads it from its node.
@@ -118,85 +125,38 @@ pub struct MarkedRead {
 
 // ---- hub -----------------------------------------------------------------
 
-pub(crate) async fn hub_notice<S: HubStore>(
+/// An institution's registered certificate, for an institution that pushes
+/// to it. Nothing secret, and nothing to trust the hub for: the caller
+/// verifies it against the network CA and the CRL and takes the keys from it.
+pub(crate) async fn registered_certificate<S: HubStore>(
     State(st): State<Arc<HubState<S>>>,
     Extension(peer): Extension<Peer>,
-    JsonBody(body): JsonBody<HubNoticeRequest>,
-) -> Result<Json<NoticeDelivered>, ApiError> {
-    let id = peer.institution_as(&[Role::Node])?;
-    let (sender, portals) = {
-        let dir = st.directory.read().unwrap_or_else(|p| p.into_inner());
-        let sender = dir.get(&id).cloned().ok_or_else(|| {
-            ApiError::forbidden("unknown_requester", format!("institution {id} is not registered"))
-        })?;
-        let portals: Vec<_> = dir
-            .values()
-            .filter(|i| i.kind.as_str() == "digital_agency" && i.status == InstitutionStatus::Active)
-            .cloned()
-            .collect();
-        (sender, portals)
-    };
-    if sender.tls_certificate != peer.fingerprint || sender.status != InstitutionStatus::Active {
-        return Err(ApiError::forbidden(
-            "certificate_mismatch",
-            "not the registered, active certificate",
-        ));
-    }
-    body.notice.check()?;
-    let code = InstitutionCode::parse(&body.code).map_err(|e| ApiError::malformed(format!("code: {e}")))?;
-    let now = UnixMillis::now();
-    if portals.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_portal",
-            "no portal (institution of kind digital_agency) is registered to receive notices",
-        )
-        .retryable(true));
-    }
-    let notice_id = MessageId::random().to_string();
-    for portal in &portals {
-        let portal_code = st
-            .core
-            .translate_code(&id, &code, &portal.id, now)
-            .map_err(|e| ApiError::forbidden("code_invalid", e.to_string()))?;
-        let deliver = DeliverNoticeRequest {
-            notice_id: notice_id.clone(),
-            code: portal_code.to_string(),
-            sender: id.to_string(),
-            sender_name: sender.name.clone(),
-            sent_at: now.0,
-            notice: body.notice.clone(),
-        };
-        let _: NoticeDelivered = st
-            .client
-            .post(
-                &format!("{}/v1/notices/deliver", portal.endpoint),
-                &deliver,
-                Expect::Certificate(portal.tls_certificate),
-                None,
+    Path(id): Path<String>,
+) -> Result<Json<RegisteredCertificateWire>, ApiError> {
+    peer.institution_as(&[Role::Node, Role::Registry, Role::Portal])?;
+    let id = CorporateNumber::parse(&id).map_err(|e| ApiError::malformed(format!("institution: {e}")))?;
+    let entry = st
+        .lookup(&id)
+        .filter(|i| !i.certificate.is_empty())
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_institution",
+                format!("no certificate is registered for institution {id}"),
             )
-            .await
-            .map_err(|f| upstream(f, "portal"))?;
-    }
-    metrics::counter!("renkei_hub_notices_total").increment(1);
-    tracing::info!(sender = %id, %notice_id, "notice delivered");
-    Ok(Json(NoticeDelivered { notice_id }))
+        })?;
+    Ok(Json(RegisteredCertificateWire {
+        institution: id.to_string(),
+        certificate: renkei_crypto::b64(&entry.certificate),
+    }))
 }
 
 // ---- node ----------------------------------------------------------------
-
-pub(crate) fn node_network_routes<S: NodeStore + Clone>() -> Router<Arc<NodeState<S>>> {
-    Router::new().route(
-        "/v1/notices/deliver",
-        post(deliver::<S>).layer(DefaultBodyLimit::max(NOTICE_BODY_LIMIT)),
-    )
-}
 
 pub(crate) fn node_local_routes<S: NodeStore + Clone>() -> Router<Arc<NodeState<S>>> {
     Router::new()
         .route(
             "/local/v1/notices",
-            post(send::<S>).layer(DefaultBodyLimit::max(NOTICE_BODY_LIMIT)),
+            post(send::<S>).layer(axum::extract::DefaultBodyLimit::max(NOTICE_BODY_LIMIT)),
         )
         .route("/local/v1/persons/{local_id}/notices", get(list::<S>))
         .route("/local/v1/persons/{local_id}/notices/{id}/read", post(read::<S>))
@@ -212,56 +172,146 @@ async fn send<S: NodeStore>(
 ) -> Result<Json<NoticeSent>, ApiError> {
     let id = local_id(&body.local_id)?;
     body.notice.check()?;
+    let recipient = st.notice_recipient.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_notice_recipient",
+            "this node is not configured to send notices (set notice_recipient to the portal's institution)",
+        )
+    })?;
     let code = st.store.code_of(&id).await?.ok_or_else(|| {
         ApiError::not_found(
             "not_enrolled",
             format!("person {id} is not enrolled at this node"),
         )
     })?;
-    let delivered: NoticeDelivered = st
-        .client
-        .post(
-            &format!("{}/v1/notices", st.hub_url),
-            &HubNoticeRequest {
-                code: code.to_string(),
-                notice: body.notice,
-            },
-            Expect::Role(Role::Hub),
-            None,
-        )
-        .await
-        .map_err(|f| upstream(f, "hub"))?;
+    let portal = recipient_party(&st, recipient).await?;
+    let identity = &st.provider.identity;
+    let sealed = serde_json::to_vec(&SealedNotice {
+        sender_name: identity.name.clone(),
+        notice: body.notice,
+    })
+    .map_err(|e| ApiError::internal("encoding the notice", e))?;
+    let requested_at = UnixMillis::now();
+    let mut request = LinkageRequest {
+        message_id: MessageId::random(),
+        requester: identity.institution,
+        provider: recipient,
+        office_work: OfficeWorkCode::parse(NOTICE_OFFICE_WORK)
+            .map_err(|e| ApiError::internal("office work", e))?,
+        item: ItemCode::parse(NOTICE_ITEM).map_err(|e| ApiError::internal("item", e))?,
+        fiscal_year: None,
+        subject: code,
+        issued_at: requested_at,
+        consent: None,
+        payload: None,
+    };
+    let mut core = request.core();
+    core.seal_payload(&identity.sealing, &portal, &sealed)
+        .map_err(|e| ApiError::internal("sealing the notice", e))?;
+    request.payload = core.payload;
+    let request = request.sign(&identity.signing, identity.certificate.clone());
+    let (verified, _) = crate::node::exchange(&st, &request, id, requested_at, |p| {
+        matches!(p, AnswerPayload::Accepted).then_some(RecordOutcome::Provided)
+    })
+    .await?;
+    metrics::counter!("renkei_node_notices_sent_total").increment(1);
     Ok(Json(NoticeSent {
-        notice_id: delivered.notice_id,
+        notice_id: verified.query_id.to_string(),
     }))
 }
 
-async fn deliver<S: NodeStore>(
-    State(st): State<Arc<NodeState<S>>>,
-    Extension(peer): Extension<Peer>,
-    JsonBody(body): JsonBody<DeliverNoticeRequest>,
-) -> Result<Json<NoticeDelivered>, ApiError> {
-    peer.require_role(Role::Hub)?;
-    if st.identity.kind.as_str() != "digital_agency" {
-        return Err(ApiError::forbidden(
-            "not_a_portal",
-            "this node does not receive notices",
-        ));
+/// The institution notices go to, with the keys its certificate certifies.
+/// The certificate comes from the hub's directory but is trusted only once
+/// it verifies against the network CA and CRL and names `recipient`.
+async fn recipient_party<S>(
+    st: &NodeState<S>,
+    recipient: CorporateNumber,
+) -> Result<CertifiedParty, ApiError> {
+    let wire: RegisteredCertificateWire = st
+        .client
+        .get(
+            &format!("{}/v1/institutions/{recipient}/certificate", st.hub_url),
+            Expect::Role(Role::Hub),
+        )
+        .await
+        .map_err(|f| upstream(f, "hub"))?;
+    let der = renkei_crypto::unb64("certificate", &wire.certificate)
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "hub_error", e.to_string()))?;
+    st.trust.certified_party(&der, recipient, st.suite).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "recipient_certificate_refused",
+            format!("the notice recipient's certificate is refused: {e}"),
+        )
+    })
+}
+
+/// The portal's node receives a pushed notice (the forward already passed
+/// every check of [`crate::provider::Provider::accept`]): open it, keep it
+/// for the person, answer "accepted". Any other node refuses pushes.
+pub(crate) async fn receive<S: NodeStore>(
+    st: &NodeState<S>,
+    forward: &SignedForward,
+    requester: &CertifiedParty,
+) -> Result<Json<SignedAnswerWire>, ApiError> {
+    let q = &forward.query;
+    let core = &q.request.core;
+    let refuse = |code, reason: String| Refusal::of(forward, ProvideError::Push { code, reason });
+    let refused = match () {
+        _ if st.provider.identity.kind.as_str() != "digital_agency" || core.item.as_str() != NOTICE_ITEM => {
+            Some(Refusal::unexpected_payload(forward))
+        }
+        _ => None,
+    };
+    if let Some(r) = refused {
+        return Err(r.recorded(|r| st.store.append_record(r)).await);
     }
-    body.notice.check()?;
-    let code = InstitutionCode::parse(&body.code).map_err(|e| ApiError::malformed(format!("code: {e}")))?;
-    let sender =
-        CorporateNumber::parse(&body.sender).map_err(|e| ApiError::malformed(format!("sender: {e}")))?;
-    let person = match st.store.person_by_code(&code).await? {
+    let opened = match core.open_payload(&st.provider.identity.sealing, requester) {
+        Ok(Some(plain)) => serde_json::from_slice::<SealedNotice>(&plain)
+            .map_err(|e| {
+                refuse(
+                    "push_malformed",
+                    format!("the notice is not a valid notice document: {e}"),
+                )
+            })
+            .and_then(|n| {
+                n.notice
+                    .check()
+                    .map_err(|e| refuse("push_malformed", e.message))?;
+                check_notice_text("sender_name", &n.sender_name, false)
+                    .map_err(|e| refuse("push_malformed", e.to_string()))?;
+                Ok(n)
+            }),
+        Ok(None) => Err(refuse(
+            "push_without_payload",
+            "a notice must carry its sealed text".into(),
+        )),
+        Err(e) => Err(refuse("push_unopened", format!("the notice does not open: {e}"))),
+    };
+    let sealed = match opened {
+        Ok(n) => n,
+        Err(r) => return Err(r.recorded(|r| st.store.append_record(r)).await),
+    };
+    let mut person = st.store.person_by_code(&q.subject).await?;
+    for previous in &q.previous_subjects {
+        if person.is_some() {
+            break;
+        }
+        person = st.store.person_by_code(previous).await?;
+    }
+    let person = match person {
         Some(id) => id,
         None => {
-            // Not known here yet: enrolled under the code, as a card
-            // resolution would; the person sees it at first login.
+            // Not known here yet: kept under the code the hub translated, as
+            // a card resolution would enrol them; the person sees it at their
+            // first login. The enrolment opens nothing: the portal can read a
+            // person's data only with their card (see the person proofs).
             let id = crate::node_card::new_local_id();
             st.store
                 .enrol(vec![EnrolledPerson {
                     local_id: id.clone(),
-                    code,
+                    code: q.subject.clone(),
                     enrolled_at: UnixMillis::now(),
                 }])
                 .await?;
@@ -272,22 +322,23 @@ async fn deliver<S: NodeStore>(
         .store_notice(
             &person,
             Notice {
-                id: body.notice_id.chars().take(64).collect(),
-                sender,
-                sender_name: body.sender_name.chars().take(200).collect(),
-                title_ja: body.notice.title_ja,
-                body_ja: body.notice.body_ja,
-                title_en: body.notice.title_en,
-                body_en: body.notice.body_en,
-                sent_at: UnixMillis(body.sent_at),
+                id: q.query_id.to_string(),
+                sender: core.requester,
+                sender_name: sealed.sender_name,
+                title_ja: sealed.notice.title_ja,
+                body_ja: sealed.notice.body_ja,
+                title_en: sealed.notice.title_en,
+                body_en: sealed.notice.body_en,
+                sent_at: core.issued_at,
                 read_at: None,
             },
         )
         .await?;
+    let answer = st.provider.answer(forward, requester, &AnswerPayload::Accepted)?;
+    let record = renkei_node::provider_record(forward, Some(person), &answer, true);
+    st.store.append_record(record).await?;
     metrics::counter!("renkei_node_notices_received_total").increment(1);
-    Ok(Json(NoticeDelivered {
-        notice_id: body.notice_id,
-    }))
+    Ok(Json((&answer).into()))
 }
 
 async fn list<S: NodeStore>(

@@ -13,12 +13,12 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router, middleware};
 use renkei_catalog::{ItemCode, KindCode};
-use renkei_crypto::{Suite, VerifyingKey, b64};
+use renkei_crypto::{Suite, b64};
 use renkei_ids::{
     AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, KanaName, LinkId, LocalPersonId,
     MyNumber, PersonName, Sex,
 };
-use renkei_node::{NodeIdentity, answer_forward};
+use renkei_node::NodeIdentity;
 use renkei_outbox::{OutboxSettings, RegistryEvents, Relay, RelayWaker};
 use renkei_pki::Role;
 use renkei_protocol::{AnswerPayload, CodeDelivery, UnixMillis};
@@ -86,12 +86,12 @@ pub struct RegistrySettings {
 }
 
 pub(crate) struct RegistryState<S> {
-    pub(crate) identity: NodeIdentity,
-    hub_key: VerifyingKey,
+    /// The provider's half (the registry answers `four_facts`); holds the
+    /// registry's identity and keys.
+    pub(crate) provider: crate::provider::Provider,
     pub(crate) store: S,
     client: Arc<NetClient>,
     hub_url: String,
-    max_skew_ms: i64,
     pub(crate) cards: Option<Arc<CardService>>,
     /// Wakes the outbox relay, if there is one, when an event is recorded.
     outbox: Option<RelayWaker>,
@@ -140,6 +140,7 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         kind: KindCode::parse("registry").map_err(|e| SetupError::config("kind", e))?,
         signing: load_signing_key(&settings.signing_key, settings.suite)?,
         sealing: load_sealing_key(&settings.sealing_key, settings.suite)?,
+        certificate: Vec::new(),
     };
     let hub_key = load_verifying_key(&settings.hub_signing_key, settings.suite)?;
     let token = crate::settings::read_admin_token(&settings.admin_token)?;
@@ -154,7 +155,17 @@ pub async fn start_registry<S: RegistryStore + Clone>(
             ),
         ));
     }
+    let identity =
+        crate::provider::certified_identity(&tls_identity, &settings.tls.cert, settings.suite, identity)?;
     let trust = TrustState::new(tls_identity, anchors);
+    let provider = crate::provider::Provider::new(
+        identity,
+        hub_key,
+        trust.clone(),
+        settings.suite,
+        settings.max_skew_secs as i64 * 1000,
+    );
+    provider.seed(store.recent_provided(provider.seed_since()).await?);
     let cards = settings
         .cards
         .as_ref()
@@ -162,12 +173,10 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         .transpose()?
         .map(Arc::new);
     let state = Arc::new(RegistryState {
-        identity,
-        hub_key,
+        provider,
         store,
         client: trust.client(Duration::from_millis(settings.request_timeout_ms))?,
         hub_url: settings.hub_url.trim_end_matches('/').to_owned(),
-        max_skew_ms: settings.max_skew_secs as i64 * 1000,
         cards: cards.clone(),
         outbox: relay.as_ref().map(Relay::waker),
     });
@@ -299,11 +308,11 @@ async fn issue_own_codes<S: RegistryStore>(
     links: &[LinkId],
 ) -> Result<usize, ApiError> {
     let entries: Vec<_> = links.iter().map(|l| (AcquisitionNumber::random(), *l)).collect();
-    let wire = request_codes(st, st.identity.institution, &entries).await?;
+    let wire = request_codes(st, st.provider.identity.institution, &entries).await?;
     let delivery = CodeDelivery::try_from(&wire).map_err(|e| ApiError::internal("own codes", e))?;
     let acqs: Vec<_> = entries.iter().map(|(a, _)| *a).collect();
     let codes = delivery
-        .open(&st.identity.sealing, &acqs)
+        .open(&st.provider.identity.sealing, &acqs)
         .map_err(|e| ApiError::internal("own codes", e))?;
     let by_acq: HashMap<_, _> = entries.into_iter().collect();
     let pairs: Vec<_> = codes
@@ -434,8 +443,15 @@ async fn provide<S: RegistryStore>(
     Extension(peer): Extension<Peer>,
     JsonBody(body): JsonBody<SignedForwardWire>,
 ) -> Result<Json<SignedAnswerWire>, ApiError> {
-    let forward = crate::node::accept_forward(&peer, &body, &st.identity, &st.hub_key, st.max_skew_ms)?;
+    let (forward, requester) = match st.provider.accept(&peer, &body) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return Err(refusal.recorded(|r| st.store.append_record(r)).await),
+    };
     let q = &forward.query;
+    if q.request.core.payload.is_some() {
+        let refusal = crate::provider::Refusal::unexpected_payload(&forward);
+        return Err(refusal.recorded(|r| st.store.append_record(r)).await);
+    }
     let mut resident = st.store.by_own_code(&q.subject).await?;
     for previous in &q.previous_subjects {
         if resident.is_some() {
@@ -445,14 +461,13 @@ async fn provide<S: RegistryStore>(
     }
     let four_facts = ItemCode::parse("four_facts").map_err(|e| ApiError::internal("item code", e))?;
     let payload = match &resident {
-        Some(r) if q.item == four_facts => AnswerPayload::Found {
+        Some(r) if q.request.core.item == four_facts => AnswerPayload::Found {
             value: serde_json::Value::Object(four_facts_value(r)),
             updated_at_ms: r.registered_at.0,
         },
         _ => AnswerPayload::NoData,
     };
-    let answer = answer_forward(&st.identity, &forward, &payload, UnixMillis::now())
-        .map_err(|e| ApiError::internal("sealing the answer", e))?;
+    let answer = st.provider.answer(&forward, &requester, &payload)?;
     let local_id = resident
         .as_ref()
         .and_then(|r| LocalPersonId::parse(&r.resident_code.as_string()).ok());

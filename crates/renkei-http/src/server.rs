@@ -22,6 +22,8 @@ pub struct TrustState {
     identity: Arc<Identity>,
     servers: RwLock<Vec<(RustlsConfig, ClientAuth)>>,
     clients: RwLock<Vec<Arc<NetClient>>>,
+    /// Certificates verified inside messages, dropped with every new CRL.
+    certified: crate::certified::CertifiedCache,
 }
 
 impl TrustState {
@@ -31,7 +33,20 @@ impl TrustState {
             identity: Arc::new(identity),
             servers: RwLock::new(Vec::new()),
             clients: RwLock::new(Vec::new()),
+            certified: crate::certified::CertifiedCache::default(),
         })
+    }
+
+    /// The institution and keys a certificate carried inside a message
+    /// certifies: verified against the CA and the current CRL, and naming
+    /// `expected`.
+    pub fn certified_party(
+        &self,
+        der: &[u8],
+        expected: renkei_ids::CorporateNumber,
+        suite: renkei_crypto::Suite,
+    ) -> Result<renkei_protocol::CertifiedParty, crate::certified::CertifiedError> {
+        self.certified.verify(|| self.anchors(), der, expected, suite)
     }
 
     pub fn identity(&self) -> &Arc<Identity> {
@@ -82,6 +97,7 @@ impl TrustState {
             c.rebuild(&anchors)?;
         }
         *self.anchors.write().unwrap_or_else(|p| p.into_inner()) = anchors;
+        self.certified.clear();
         Ok(())
     }
 

@@ -8,8 +8,8 @@ use renkei_crypto::{
 };
 use renkei_ids::{AcquisitionNumber, CorporateNumber, InstitutionCode, MessageId, QueryId};
 use renkei_protocol::{
-    CodeDelivery, FiscalYear, ForwardedQuery, HubReceipt, LinkageAnswer, LinkageRequest, SignedAnswer,
-    SignedForward, SignedReceipt, SignedRequest, UnixMillis,
+    CodeDelivery, FiscalYear, ForwardedQuery, HubReceipt, LinkageAnswer, LinkageRequest, RequestCore,
+    RequestView, SignedAnswer, SignedForward, SignedReceipt, SignedRequest, UnixMillis,
 };
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +73,11 @@ impl TryFrom<&SignatureWire> for Signature {
 #[serde(deny_unknown_fields)]
 pub struct EnvelopeWire {
     pub alg: String,
+    /// The recipient's key id.
     pub kid: String,
+    /// The sender's key id, in HPKE auth mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skid: Option<String>,
     pub enc: String,
     pub ct: String,
 }
@@ -83,6 +87,7 @@ impl From<&Envelope> for EnvelopeWire {
         Self {
             alg: e.algorithm.name().into(),
             kid: e.recipient.to_string(),
+            skid: e.sender.as_ref().map(ToString::to_string),
             enc: b64(&e.enc),
             ct: b64(&e.ciphertext),
         }
@@ -95,6 +100,11 @@ impl TryFrom<&EnvelopeWire> for Envelope {
         Ok(Envelope {
             algorithm: field("envelope.alg", SealingAlgorithm::parse(&w.alg))?,
             recipient: field("envelope.kid", KeyId::parse(&w.kid))?,
+            sender: w
+                .skid
+                .as_deref()
+                .map(|k| field("envelope.skid", KeyId::parse(k)))
+                .transpose()?,
             enc: field("envelope.enc", unb64("enc", &w.enc))?,
             ciphertext: field("envelope.ct", unb64("ct", &w.ct))?,
         })
@@ -159,6 +169,9 @@ pub struct LinkageRequestWire {
     pub issued_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<String>,
+    /// A push's payload, sealed to the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<EnvelopeWire>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +179,22 @@ pub struct LinkageRequestWire {
 pub struct SignedRequestWire {
     pub request: LinkageRequestWire,
     pub signature: SignatureWire,
+    /// The requester's network certificate, DER in base64url.
+    pub certificate: String,
+}
+
+/// Largest certificate accepted inside a message (DER bytes).
+const MAX_CERTIFICATE: usize = 8 * 1024;
+
+fn certificate(name: &'static str, s: &str) -> Result<Vec<u8>, WireError> {
+    let der = field(name, unb64("certificate", s))?;
+    if der.is_empty() || der.len() > MAX_CERTIFICATE {
+        return Err(WireError {
+            field: name,
+            message: format!("must be 1 to {MAX_CERTIFICATE} bytes of DER"),
+        });
+    }
+    Ok(der)
 }
 
 impl From<&SignedRequest> for SignedRequestWire {
@@ -182,8 +211,10 @@ impl From<&SignedRequest> for SignedRequestWire {
                 subject: r.subject.to_string(),
                 issued_at: r.issued_at.0,
                 consent: r.consent.as_ref().map(|c| c.as_str().to_owned()),
+                payload: r.payload.as_ref().map(Into::into),
             },
             signature: (&s.signature).into(),
+            certificate: b64(&s.certificate),
         }
     }
 }
@@ -212,8 +243,70 @@ impl TryFrom<&SignedRequestWire> for SignedRequest {
                         })
                     })
                     .transpose()?,
+                payload: r.payload.as_ref().map(TryInto::try_into).transpose()?,
             },
             signature: (&w.signature).try_into()?,
+            certificate: certificate("certificate", &w.certificate)?,
+        })
+    }
+}
+
+/// The requester's signed request as the provider receives it: no code
+/// for the person, only the digest of the fields the hub alone reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestViewWire {
+    pub message_id: String,
+    pub requester: String,
+    pub provider: String,
+    pub office_work: String,
+    pub item: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiscal_year: Option<u16>,
+    pub issued_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<EnvelopeWire>,
+    pub hub_digest: String,
+    pub signature: SignatureWire,
+    pub certificate: String,
+}
+
+impl From<&RequestView> for RequestViewWire {
+    fn from(v: &RequestView) -> Self {
+        let c = &v.core;
+        Self {
+            message_id: c.message_id.to_string(),
+            requester: c.requester.to_string(),
+            provider: c.provider.to_string(),
+            office_work: c.office_work.to_string(),
+            item: c.item.to_string(),
+            fiscal_year: c.fiscal_year.map(FiscalYear::get),
+            issued_at: c.issued_at.0,
+            payload: c.payload.as_ref().map(Into::into),
+            hub_digest: b64(&v.hub_digest),
+            signature: (&v.signature).into(),
+            certificate: b64(&v.certificate),
+        }
+    }
+}
+
+impl TryFrom<&RequestViewWire> for RequestView {
+    type Error = WireError;
+    fn try_from(w: &RequestViewWire) -> Result<Self, WireError> {
+        Ok(RequestView {
+            core: RequestCore {
+                message_id: field("request.message_id", MessageId::parse(&w.message_id))?,
+                requester: field("request.requester", CorporateNumber::parse(&w.requester))?,
+                provider: field("request.provider", CorporateNumber::parse(&w.provider))?,
+                office_work: field("request.office_work", OfficeWorkCode::parse(&w.office_work))?,
+                item: field("request.item", ItemCode::parse(&w.item))?,
+                fiscal_year: fiscal(w.fiscal_year)?,
+                issued_at: UnixMillis(w.issued_at),
+                payload: w.payload.as_ref().map(TryInto::try_into).transpose()?,
+            },
+            hub_digest: digest("request.hub_digest", &w.hub_digest)?,
+            signature: (&w.signature).try_into()?,
+            certificate: certificate("request.certificate", &w.certificate)?,
         })
     }
 }
@@ -222,14 +315,7 @@ impl TryFrom<&SignedRequestWire> for SignedRequest {
 #[serde(deny_unknown_fields)]
 pub struct ForwardedQueryWire {
     pub query_id: String,
-    pub request_digest: String,
-    pub requester: String,
-    pub requester_key: PublicKeyWire,
-    pub provider: String,
-    pub office_work: String,
-    pub item: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fiscal_year: Option<u16>,
+    pub request: RequestViewWire,
     pub subject: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_subjects: Vec<String>,
@@ -252,13 +338,7 @@ impl From<&SignedForward> for SignedForwardWire {
         Self {
             query: ForwardedQueryWire {
                 query_id: q.query_id.to_string(),
-                request_digest: b64(&q.request_digest),
-                requester: q.requester.to_string(),
-                requester_key: (&q.requester_key).into(),
-                provider: q.provider.to_string(),
-                office_work: q.office_work.to_string(),
-                item: q.item.to_string(),
-                fiscal_year: q.fiscal_year.map(FiscalYear::get),
+                request: (&q.request).into(),
                 subject: q.subject.to_string(),
                 previous_subjects: q.previous_subjects.iter().map(ToString::to_string).collect(),
                 table_version: q.table_row.table_version.clone(),
@@ -278,13 +358,7 @@ impl TryFrom<&SignedForwardWire> for SignedForward {
         Ok(SignedForward {
             query: ForwardedQuery {
                 query_id: field("query.query_id", QueryId::parse(&q.query_id))?,
-                request_digest: digest("query.request_digest", &q.request_digest)?,
-                requester: field("query.requester", CorporateNumber::parse(&q.requester))?,
-                requester_key: q.requester_key.sealing("query.requester_key")?,
-                provider: field("query.provider", CorporateNumber::parse(&q.provider))?,
-                office_work: field("query.office_work", OfficeWorkCode::parse(&q.office_work))?,
-                item: field("query.item", ItemCode::parse(&q.item))?,
-                fiscal_year: fiscal(q.fiscal_year)?,
+                request: (&q.request).try_into()?,
                 subject: field("query.subject", InstitutionCode::parse(&q.subject))?,
                 previous_subjects: q
                     .previous_subjects
@@ -320,6 +394,8 @@ pub struct LinkageAnswerWire {
 pub struct SignedAnswerWire {
     pub answer: LinkageAnswerWire,
     pub signature: SignatureWire,
+    /// The provider's network certificate, DER in base64url.
+    pub certificate: String,
 }
 
 impl From<&SignedAnswer> for SignedAnswerWire {
@@ -335,6 +411,7 @@ impl From<&SignedAnswer> for SignedAnswerWire {
                 answered_at: a.answered_at.0,
             },
             signature: (&s.signature).into(),
+            certificate: b64(&s.certificate),
         }
     }
 }
@@ -353,6 +430,7 @@ impl TryFrom<&SignedAnswerWire> for SignedAnswer {
                 answered_at: UnixMillis(a.answered_at),
             },
             signature: (&w.signature).try_into()?,
+            certificate: certificate("certificate", &w.certificate)?,
         })
     }
 }

@@ -1,7 +1,9 @@
 use std::sync::RwLock;
 
 use renkei_catalog::{Catalog, PermissionTable, TableRowRef};
-use renkei_crypto::{CodeError, CodeKeyring, CryptoError, Digest32, SigningKey, VerifyingKey, hmac_sha256};
+use renkei_crypto::{
+    CodeError, CodeKeyring, CryptoError, Digest32, SigningKey, VerifyingKey, hmac_sha256, sha256_plain,
+};
 use renkei_ids::{AcquisitionNumber, CorporateNumber, InstitutionCode, LinkId, QueryId};
 use renkei_protocol::{
     CodeDelivery, DeliveredCode, Denial, DenialCode, ForwardedQuery, HubReceipt, SignedAnswer, SignedForward,
@@ -173,6 +175,14 @@ impl HubCore {
                 "the TLS client certificate is not the one registered for this institution",
             ));
         }
+        // The certificate the request carries is what the provider will
+        // verify the signature with: it must be the registered one too.
+        if sha256_plain(&request.certificate) != requester.tls_certificate {
+            return Err(deny(
+                DenialCode::CertificateMismatch,
+                "the certificate in the request is not the one registered for this institution",
+            ));
+        }
         request.verify(&requester.signing_key).map_err(|e| {
             deny(
                 DenialCode::BadSignature,
@@ -336,24 +346,17 @@ impl HubCore {
         })
     }
 
-    /// Step 3: the signed forward to the provider.
+    /// Step 3: the signed forward to the provider: the requester's own
+    /// signed request without the hub-only fields, and what the hub adds.
     pub fn forward(
         &self,
         request: &SignedRequest,
         authorized: &Authorized,
-        requester: &Institution,
         now: UnixMillis,
     ) -> SignedForward {
-        let r = &request.request;
         ForwardedQuery {
             query_id: authorized.query_id,
-            request_digest: request.digest(),
-            requester: r.requester,
-            requester_key: requester.sealing_key.clone(),
-            provider: r.provider,
-            office_work: r.office_work.clone(),
-            item: r.item.clone(),
-            fiscal_year: r.fiscal_year,
+            request: request.provider_view(),
             subject: authorized.provider_code.clone(),
             previous_subjects: authorized.provider_previous_codes.clone(),
             table_row: authorized.table_row.clone(),
@@ -363,14 +366,24 @@ impl HubCore {
         .sign(&self.signer)
     }
 
-    /// The provider's answer must be signed by the provider and be the
-    /// answer to this very forward.
+    /// The provider's answer must be signed by the provider (with the key
+    /// of its registered certificate, which the answer carries), be the
+    /// answer to this very forward, and be sealed to the requester's
+    /// certified key: the hub refuses what the requester would refuse, so a
+    /// faulty provider costs no one a wasted record of "provided".
     pub fn check_answer(
         &self,
         forward: &SignedForward,
         answer: &SignedAnswer,
+        requester: &Institution,
         provider: &Institution,
     ) -> Result<(), Denial> {
+        if sha256_plain(&answer.certificate) != provider.tls_certificate {
+            return Err(deny(
+                DenialCode::ProviderError,
+                "the provider's answer carries a certificate other than the one registered",
+            ));
+        }
         answer.verify(&provider.signing_key).map_err(|e| {
             deny(
                 DenialCode::ProviderError,
@@ -380,19 +393,21 @@ impl HubCore {
         let q = &forward.query;
         let a = &answer.answer;
         if a.query_id != q.query_id
-            || a.request_digest != q.request_digest
-            || a.provider != q.provider
-            || a.requester != q.requester
+            || a.request_digest != q.request.digest()
+            || a.provider != q.request.core.provider
+            || a.requester != q.request.core.requester
         {
             return Err(deny(
                 DenialCode::ProviderError,
                 "the provider answered a different query",
             ));
         }
-        if a.envelope.recipient != *q.requester_key.key_id() {
+        if a.envelope.recipient != *requester.sealing_key.key_id()
+            || a.envelope.sender.as_ref() != Some(provider.sealing_key.key_id())
+        {
             return Err(deny(
                 DenialCode::ProviderError,
-                "the provider sealed the answer to a key other than the requester's",
+                "the provider did not seal the answer from its own certified key to the requester's",
             ));
         }
         Ok(())
@@ -453,13 +468,22 @@ impl HubCore {
                     .saturating_mul(1000),
             )
         });
-        let commitment = subject.map(|s| {
-            let key = if hidden_until.is_some() {
+        let key = subject.map(|s| {
+            if hidden_until.is_some() {
                 person::hidden_record_key(&self.commit_master, &s, &query_id)
             } else {
                 person::person_key(&self.commit_master, &s)
-            };
-            person::commitment(&key, &query_id)
+            }
+        });
+        let commitment = key.as_ref().map(|k| person::commitment(k, &query_id));
+        let consent = r.consent.as_ref().map(|c| c.as_str().to_owned());
+        let consent_commitment = consent.as_deref().map(|grant| {
+            // Without a person there is no person key: commit under a key
+            // of the hub's alone, which no one else can open.
+            let key = key.unwrap_or_else(|| {
+                hmac_sha256(self.commit_master.as_slice(), &[b"renkei/unowned-consent/v1"])
+            });
+            person::consent_commitment(&key, &query_id, grant)
         });
         ProvisionRecord {
             leaf: LogLeaf {
@@ -473,7 +497,7 @@ impl HubCore {
                 fiscal_year: r.fiscal_year,
                 table_row,
                 commitment,
-                consent: r.consent.as_ref().map(|c| c.as_str().to_owned()),
+                consent_commitment,
                 requested_at: r.issued_at,
                 provided_at,
                 outcome,
@@ -482,6 +506,7 @@ impl HubCore {
                 hidden_reason: delay.map(|(_, reason)| reason),
             },
             subject,
+            consent,
         }
     }
 
@@ -495,7 +520,7 @@ impl HubCore {
     ) -> SignedReceipt {
         HubReceipt {
             query_id: forward.query.query_id,
-            request_digest: forward.query.request_digest,
+            request_digest: forward.query.request.digest(),
             answer_digest: answer.digest(),
             record_seq,
             recorded_at: now,

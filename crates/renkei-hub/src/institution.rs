@@ -75,4 +75,8 @@ pub struct Institution {
     pub sealing_key: SealingPublicKey,
     pub status: InstitutionStatus,
     pub updated_at: UnixMillis,
+    /// The registered certificate (DER) whose fingerprint is
+    /// `tls_certificate`; what the hub hands to an institution that pushes
+    /// to this one. Empty for an entry registered before it was kept.
+    pub certificate: Vec<u8>,
 }

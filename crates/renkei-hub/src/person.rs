@@ -14,7 +14,12 @@
 //!   K's place in C, so the person cannot find the record with K alone; the
 //!   hub releases R with the record once the date has passed;
 //! * the **access token** `T = HMAC(K, "person-access")`, which the person
-//!   presents to list their records. The hub keeps only SHA-256(T).
+//!   presents to list their records. The hub keeps only SHA-256(T);
+//! * for an exchange under a consent, the **consent commitment**
+//!   `HMAC(key, "leaf-consent" ‖ query id ‖ grant id)` with the same key as
+//!   C: the grant id itself never enters the log, so exchanges under one
+//!   grant are as unlinkable as exchanges about one person. An exchange
+//!   whose person is unknown commits under a key only the hub holds.
 
 use renkei_crypto::{Digest32, hmac_sha256, sha256};
 use renkei_ids::QueryId;
@@ -43,6 +48,20 @@ pub(crate) fn hidden_record_key(
 /// The commitment of a leaf, from the person key or a record key.
 pub fn commitment(key: &Digest32, query_id: &QueryId) -> Digest32 {
     hmac_sha256(key, &[b"renkei/leaf-subject/v1", query_id.to_string().as_bytes()])
+}
+
+/// The commitment to the consent (grant id) a leaf's exchange relied on,
+/// under the key of its subject commitment.
+pub fn consent_commitment(key: &Digest32, query_id: &QueryId, grant: &str) -> Digest32 {
+    hmac_sha256(
+        key,
+        &[
+            b"renkei/leaf-consent/v1",
+            query_id.to_string().as_bytes(),
+            &(grant.len() as u64).to_be_bytes(),
+            grant.as_bytes(),
+        ],
+    )
 }
 
 /// The token a person presents to list their records.

@@ -53,6 +53,10 @@ pub struct ProvisionRecord {
     /// The hub's index of the person; `None` when the code could not be
     /// opened. Never in the log.
     pub subject: Option<SubjectTag>,
+    /// The consent the exchange relied on (the consent API's grant id), for
+    /// the hub's own records and auditors. Never in the log: the leaf
+    /// carries only a commitment to it.
+    pub consent: Option<String>,
 }
 
 impl ProvisionRecord {
@@ -79,8 +83,11 @@ pub struct LogLeaf {
     /// The person: openable only with the person's key (or, for a record
     /// hidden until a date, a per-record key released then).
     pub commitment: Option<Digest32>,
-    /// The consent this exchange relied on (the consent API, later).
-    pub consent: Option<String>,
+    /// The consent this exchange relied on, as a commitment under the same
+    /// key as the person's (`person::consent_commitment`): the person can
+    /// tell which of their grants it was, a reader of the public log cannot
+    /// link two exchanges under one grant.
+    pub consent_commitment: Option<Digest32>,
     /// When the requester signed the request.
     pub requested_at: UnixMillis,
     /// When the hub received the provider's answer.
@@ -92,7 +99,7 @@ pub struct LogLeaf {
     pub hidden_reason: Option<String>,
 }
 
-const LEAF_LABEL: &str = "renkei/provision-record/v2";
+const LEAF_LABEL: &str = "renkei/provision-record/v3";
 
 /// A log entry that is not a valid leaf.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,7 +122,7 @@ impl LogLeaf {
             None => c.str("").str(""),
         };
         c.bytes(self.commitment.as_ref().map_or(&[][..], |c| &c[..]))
-            .str(self.consent.as_deref().unwrap_or(""))
+            .bytes(self.consent_commitment.as_ref().map_or(&[][..], |c| &c[..]))
             .i64(self.requested_at.0)
             .opt_u64(self.provided_at.map(|t| t.0 as u64))
             .str(self.outcome.as_str())
@@ -162,7 +169,10 @@ impl LogLeaf {
             [] => None,
             c => Some(c.try_into().map_err(|_| e("commitment length"))?),
         };
-        let consent = Some(r.str().map_err(e)?.to_owned()).filter(|s| !s.is_empty());
+        let consent_commitment = match r.bytes().map_err(e)? {
+            [] => None,
+            c => Some(c.try_into().map_err(|_| e("consent commitment length"))?),
+        };
         let requested_at = UnixMillis(r.i64().map_err(e)?);
         let provided_at = r.opt_u64().map_err(e)?.map(|t| UnixMillis(t as i64));
         let outcome = Outcome::parse(r.str().map_err(e)?).ok_or_else(|| e("unknown outcome"))?;
@@ -181,7 +191,7 @@ impl LogLeaf {
             fiscal_year,
             table_row,
             commitment,
-            consent,
+            consent_commitment,
             requested_at,
             provided_at,
             outcome,

@@ -11,23 +11,27 @@ use crate::{Endpoint, HubCore, HubPolicy, Institution, InstitutionStatus, PeerIn
 struct Inst {
     entry: Institution,
     sign: SigningKey,
+    /// Stands in for the DER certificate; registered by its SHA-256.
+    cert: Vec<u8>,
 }
 
 fn inst(n: u64, kind: &str) -> Inst {
     let suite = Suite::default();
     let sign = SigningKey::generate(suite.signature());
+    let cert = format!("certificate of {n}").into_bytes();
     let entry = Institution {
         id: CorporateNumber::from_base_number(n).unwrap(),
         name: format!("inst {n}"),
         kind: KindCode::parse(kind).unwrap(),
         endpoint: Endpoint::parse("https://127.0.0.1:1").unwrap(),
-        tls_certificate: [n as u8; 32],
+        tls_certificate: renkei_crypto::sha256_plain(&cert),
         signing_key: sign.verifying_key(),
         sealing_key: SealingKeyPair::generate(suite.sealing()).public_key(),
         status: InstitutionStatus::Active,
         updated_at: UnixMillis(0),
+        certificate: cert.clone(),
     };
-    Inst { entry, sign }
+    Inst { entry, sign, cert }
 }
 
 const NOW: UnixMillis = UnixMillis(1_790_000_000_000);
@@ -66,8 +70,9 @@ fn request(
         subject: ring.encode(link, &from.entry.id),
         issued_at: NOW,
         consent: None,
+        payload: None,
     }
-    .sign(&from.sign)
+    .sign(&from.sign, from.cert.clone())
 }
 
 fn peer(i: &Inst) -> PeerInstitution {
@@ -100,9 +105,12 @@ fn lawful_request_is_authorized_and_translated() {
     assert_eq!(auth.table_row.row_id.as_str(), "R0101");
     // The provider gets its own code for the same person.
     assert_eq!(auth.provider_code, ring.encode(&link, &other_city.entry.id));
-    let fwd = hub.forward(&req, &auth, &city.entry, NOW);
+    let fwd = hub.forward(&req, &auth, NOW);
     fwd.verify(&hub.verifying_key()).unwrap();
-    assert_eq!(fwd.query.request_digest, req.digest());
+    assert_eq!(fwd.query.request.digest(), req.digest());
+    // The provider sees who asked what, not the requester's code.
+    assert_eq!(fwd.query.request.core, req.request.core());
+    assert!(!format!("{:?}", fwd.query).contains(&req.request.subject.to_string()));
 }
 
 #[test]
@@ -134,6 +142,14 @@ fn authentication_failures() {
     wrong_cert.certificate_fingerprint = [0; 32];
     assert_eq!(
         code(hub.authenticate(&wrong_cert, &req, Some(&city.entry), NOW)),
+        DenialCode::CertificateMismatch
+    );
+    // Another certificate in the request than the registered one: the
+    // provider would verify the signature with its keys.
+    let mut other_cert = req.clone();
+    other_cert.certificate = other.cert.clone();
+    assert_eq!(
+        code(hub.authenticate(&peer(&city), &other_cert, Some(&city.entry), NOW)),
         DenialCode::CertificateMismatch
     );
     let mut forged = req.clone();
@@ -198,7 +214,7 @@ fn authorization_failures_keep_the_subject_when_known() {
     // The registry's code presented by the vehicle office is refused.
     let mut stolen = ok.request.clone();
     stolen.subject = ring.encode(&link, &registry.entry.id);
-    let stolen = stolen.sign(&vehicle.sign);
+    let stolen = stolen.sign(&vehicle.sign, vehicle.cert.clone());
     let rej = deny(hub.authorize(&stolen, &vehicle.entry, Some(&registry.entry), NOW));
     assert_eq!(rej.denial.code, DenialCode::CodeInvalid);
     assert!(rej.subject.is_none());
@@ -350,4 +366,84 @@ fn leaves_commit_to_the_person_unlinkably_and_delayed_ones_need_their_record_key
     let mut bytes = a.leaf_bytes();
     bytes.push(0);
     assert!(crate::LogLeaf::decode(&bytes).is_err());
+}
+
+#[test]
+fn a_grant_id_never_enters_the_log_and_only_the_person_can_tell_their_grants() {
+    let (hub, ring) = hub();
+    let portal = inst(9, "digital_agency");
+    let city = inst(2, "municipality");
+    let link = LinkId::random();
+    let grant = "grant-7f3a9c2e41";
+    let record = |link: &LinkId, consent: Option<&str>| {
+        let mut req = request(
+            &portal,
+            &city,
+            &ring,
+            link,
+            "own_disclosure",
+            "resident_tax_income",
+            Some(2025),
+        )
+        .request;
+        req.consent = consent.map(|c| renkei_protocol::ConsentRef::parse(c).unwrap());
+        let req = req.sign(&portal.sign, portal.cert.clone());
+        let auth = hub
+            .authorize(&req, &portal.entry, Some(&city.entry), NOW)
+            .unwrap();
+        hub.record_forwarded(&req, &auth, crate::Outcome::Provided, Some(NOW))
+    };
+    let a = record(&link, Some(grant));
+    let b = record(&link, Some(grant));
+    let none = record(&link, None);
+
+    // The hub's own record keeps the grant id; the public leaf does not,
+    // and two exchanges under one grant share no value in the log.
+    assert_eq!(a.consent.as_deref(), Some(grant));
+    for leaf in [a.leaf_bytes(), b.leaf_bytes()] {
+        assert!(!leaf.windows(grant.len()).any(|w| w == grant.as_bytes()));
+    }
+    let (ca, cb) = (
+        a.leaf.consent_commitment.unwrap(),
+        b.leaf.consent_commitment.unwrap(),
+    );
+    assert_ne!(ca, cb);
+    assert_eq!(none.leaf.consent_commitment, None);
+    // The person, with their key, recognises which of their grants it was.
+    let (key, _) = hub.person_key(&a.subject.unwrap());
+    assert_eq!(
+        crate::person::consent_commitment(&key, &a.leaf.query_id, grant),
+        ca
+    );
+    assert_ne!(
+        crate::person::consent_commitment(&key, &a.leaf.query_id, "grant-other"),
+        ca
+    );
+    assert_eq!(crate::LogLeaf::decode(&a.leaf_bytes()).unwrap(), a.leaf);
+
+    // With no person (a forged code), the commitment opens for no one.
+    let mut forged = request(
+        &portal,
+        &city,
+        &ring,
+        &link,
+        "own_disclosure",
+        "resident_tax_income",
+        Some(2025),
+    )
+    .request;
+    forged.subject = ring.encode(&link, &city.entry.id);
+    forged.consent = renkei_protocol::ConsentRef::parse(grant);
+    let forged = forged.sign(&portal.sign, portal.cert.clone());
+    let rejected = *hub
+        .authorize(&forged, &portal.entry, Some(&city.entry), NOW)
+        .unwrap_err();
+    let r = hub.record_rejected(&forged, &rejected);
+    assert_eq!(r.subject, None);
+    let c = r.leaf.consent_commitment.unwrap();
+    assert_ne!(
+        crate::person::consent_commitment(&key, &r.leaf.query_id, grant),
+        c
+    );
+    assert!(!r.leaf_bytes().windows(grant.len()).any(|w| w == grant.as_bytes()));
 }

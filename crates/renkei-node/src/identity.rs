@@ -10,4 +10,7 @@ pub struct NodeIdentity {
     pub kind: KindCode,
     pub signing: SigningKey,
     pub sealing: SealingKeyPair,
+    /// This institution's network certificate (DER), which certifies the
+    /// two keys above; sent with every signed request and answer.
+    pub certificate: Vec<u8>,
 }

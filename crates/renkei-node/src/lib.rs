@@ -19,6 +19,7 @@ pub use identity::NodeIdentity;
 pub use import::{ImportError, ImportFormat, ImportReport, ParsedImport, RowError, parse_import};
 pub use linkage::{
     Ask, ProvideError, answer_forward, build_request, check_forward, payload_of, provider_record,
+    refused_forward_record,
 };
 pub use model::{EnrolledPerson, ItemValue, Notice, NoticeTextError, check_notice_text};
 pub use renkei_protocol::{NodeRecord, NodeRole, RecordOutcome};

@@ -2,7 +2,7 @@ use std::collections::HashSet;
 use std::future::Future;
 
 use renkei_catalog::ItemCode;
-use renkei_ids::{InstitutionCode, LocalPersonId};
+use renkei_ids::{CorporateNumber, InstitutionCode, LocalPersonId, MessageId};
 use renkei_protocol::{FiscalYear, StoreError};
 
 use renkei_protocol::NodeRecord;
@@ -57,6 +57,14 @@ pub trait NodeStore: Send + Sync + 'static {
         after_seq: Option<u64>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(u64, NodeRecord)>, StoreError>> + Send;
+
+    /// The requests answered as a provider whose records completed at or
+    /// after `since`: (requester, message id, completion time). A provider
+    /// re-arms its once-only check from these after a restart.
+    fn recent_provided(
+        &self,
+        since: UnixMillis,
+    ) -> impl Future<Output = Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError>> + Send;
 
     /// Keep a notice for a person (idempotent by notice id).
     fn store_notice(

@@ -21,8 +21,8 @@ use zeroize::Zeroizing;
 
 use crate::files::{WriteMode, read_private, read_public, write_private, write_public};
 use crate::{
-    Identity, KeyAlgorithm, NetworkIdentity, PkiError, RevocationList, TrustAnchors, peer::fingerprint, pem,
-    serial,
+    CertifiedKey, Identity, KeyAlgorithm, NetworkIdentity, PkiError, RevocationList, TrustAnchors,
+    peer::fingerprint, pem, serial,
 };
 
 /// CA certificate, PEM.
@@ -135,6 +135,8 @@ pub struct CertificateRequest {
     pub ip_addresses: Vec<IpAddr>,
     pub validity: Validity,
     pub key_algorithm: KeyAlgorithm,
+    /// The holder's application keys the CA certifies (URI SANs).
+    pub certified_keys: Vec<CertifiedKey>,
 }
 
 impl CertificateRequest {
@@ -150,7 +152,14 @@ impl CertificateRequest {
             ip_addresses: Vec::new(),
             validity: Validity::Days(DEFAULT_VALIDITY_DAYS),
             key_algorithm,
+            certified_keys: Vec::new(),
         }
+    }
+
+    /// Certify one of the holder's application keys (at most one per purpose).
+    pub fn with_certified_key(mut self, key: CertifiedKey) -> Self {
+        self.certified_keys.push(key);
+        self
     }
 
     pub fn with_dns_name(mut self, name: impl Into<String>) -> Self {
@@ -434,6 +443,12 @@ impl NetworkCa {
         let mut sans = Vec::new();
         for uri in req.identity.to_uris() {
             sans.push(SanType::URI(ia5(&uri)?));
+        }
+        let key_uris: Vec<String> = req.certified_keys.iter().map(CertifiedKey::to_uri).collect();
+        // The same rules a verifier applies: well-formed, one per purpose.
+        crate::keys::keys_from_uris(key_uris.iter().map(String::as_str))?;
+        for uri in &key_uris {
+            sans.push(SanType::URI(ia5(uri)?));
         }
         for name in &req.dns_names {
             // Check with the same rules the peers' verifier will apply.

@@ -78,11 +78,22 @@ pub enum PkiError {
         source: IdError,
     },
 
-    #[error("unknown renkei URI `{uri}` (only urn:renkei:role: and urn:renkei:institution: are defined)")]
+    #[error(
+        "unknown renkei URI `{uri}` (only urn:renkei:role:, urn:renkei:institution:, urn:renkei:signing-key: and urn:renkei:sealing-key: are defined)"
+    )]
     UnknownRenkeiUri { uri: String },
 
     #[error("role {role} requires an institution (urn:renkei:institution:<corporate number>)")]
     InstitutionRequired { role: crate::Role },
+
+    #[error("invalid certified {purpose} key: {reason}")]
+    InvalidCertifiedKey {
+        purpose: crate::KeyPurpose,
+        reason: String,
+    },
+
+    #[error("certificate refused: {reason}")]
+    CertificateRefused { reason: String },
 
     #[error("invalid SAN `{value}`: {reason}")]
     InvalidSan { value: String, reason: String },

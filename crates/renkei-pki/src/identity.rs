@@ -130,6 +130,8 @@ impl NetworkIdentity {
                     return Err(PkiError::MultipleInstitutions);
                 }
                 institution = Some(cn);
+            } else if crate::keys::is_key_uri(uri) {
+                // Certified keys, read by `keys_from_uris`.
             } else if uri.starts_with(RENKEI_URN_PREFIX) {
                 return Err(PkiError::UnknownRenkeiUri { uri: uri.to_owned() });
             }

@@ -16,6 +16,10 @@
 //!   number>`. [`PeerCertificate::parse`] turns a verified peer certificate
 //!   into a [`NetworkIdentity`]; authorisation decisions use that, never the
 //!   common name or a DNS name.
+//! * **URI SANs also certify an institution's own keys** — the signing key
+//!   of its linkage messages and the HPKE key its answers are sealed to
+//!   ([`CertifiedKey`]) — so a party that verifies the certificate knows
+//!   them without trusting the hub's directory.
 //! * **Revocation by CRL, checked twice.** rustls checks the CRL at every
 //!   handshake ([`server_config`], [`client_config`]; session resumption is
 //!   off so there is no handshake that skips it), and the application checks
@@ -37,6 +41,7 @@ mod error;
 mod files;
 mod identity;
 mod key;
+mod keys;
 mod peer;
 mod pem;
 mod serial;
@@ -54,6 +59,7 @@ pub use files::{
 };
 pub use identity::{INSTITUTION_URI_PREFIX, NetworkIdentity, ROLE_URI_PREFIX, Role};
 pub use key::{KeyAlgorithm, UnknownKeyAlgorithm};
+pub use keys::{CertifiedKey, KeyPurpose, SEALING_KEY_URI_PREFIX, SIGNING_KEY_URI_PREFIX};
 pub use peer::{PeerCertificate, certificate_fingerprint_hex};
 pub use serial::normalize_serial;
 pub use tls::{

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::{NetworkIdentity, PkiError, serial};
+use crate::{CertifiedKey, KeyPurpose, NetworkIdentity, PkiError, serial};
 
 /// What the application needs to know about a peer's (already verified)
 /// certificate.
@@ -18,6 +18,8 @@ pub struct PeerCertificate {
     pub fingerprint: [u8; 32],
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    /// The holder's application keys certified by the CA (URI SANs).
+    pub certified_keys: Vec<CertifiedKey>,
 }
 
 impl PeerCertificate {
@@ -32,9 +34,12 @@ impl PeerCertificate {
                 reason: format!("{} bytes of trailing data", rest.len()),
             });
         }
-        let identity = identity_of(&cert)?;
+        let uris = uri_sans(&cert)?;
+        let identity = NetworkIdentity::from_uris(uris.iter().copied())?;
+        let certified_keys = crate::keys::keys_from_uris(uris.iter().copied())?;
         Ok(PeerCertificate {
             identity,
+            certified_keys,
             serial: serial::from_der_bytes(cert.raw_serial()),
             fingerprint: fingerprint(der),
             not_before: cert.validity().not_before.to_datetime(),
@@ -52,6 +57,11 @@ impl PeerCertificate {
     pub fn fingerprint_hex(&self) -> String {
         serial::hex(&self.fingerprint)
     }
+
+    /// The key the CA certified for `purpose`, if any.
+    pub fn certified_key(&self, purpose: KeyPurpose) -> Option<&CertifiedKey> {
+        self.certified_keys.iter().find(|k| k.purpose == purpose)
+    }
 }
 
 pub(crate) fn fingerprint(der: &[u8]) -> [u8; 32] {
@@ -64,17 +74,17 @@ pub fn certificate_fingerprint_hex(der: &[u8]) -> String {
     serial::hex(&fingerprint(der))
 }
 
-fn identity_of(cert: &X509Certificate<'_>) -> Result<NetworkIdentity, PkiError> {
+fn uri_sans<'a>(cert: &'a X509Certificate<'_>) -> Result<Vec<&'a str>, PkiError> {
     let san = cert.subject_alternative_name().map_err(|e| PkiError::Der {
         what: "subject alternative name extension",
         reason: e.to_string(),
     })?;
-    let uris = san
+    Ok(san
         .iter()
         .flat_map(|ext| ext.value.general_names.iter())
         .filter_map(|name| match name {
             GeneralName::URI(uri) => Some(*uri),
             _ => None,
-        });
-    NetworkIdentity::from_uris(uris)
+        })
+        .collect())
 }

@@ -17,9 +17,10 @@ use rcgen::{
 };
 use renkei_ids::CorporateNumber;
 use renkei_pki::{
-    CA_KEY_FILE, CA_STATE_FILE, CertificateRequest, ClientAuth, CrlWatcher, ISSUED_DIR, Identity,
-    IssuedCertificate, KeyAlgorithm, NetworkCa, NetworkIdentity, PeerCertificate, PkiError, RevocationList,
-    RevocationReason, Role, TrustAnchors, Validity, WriteMode, client_config, read_private, server_config,
+    CA_KEY_FILE, CA_STATE_FILE, CertificateRequest, CertifiedKey, ClientAuth, CrlWatcher, ISSUED_DIR,
+    Identity, IssuedCertificate, KeyAlgorithm, KeyPurpose, NetworkCa, NetworkIdentity, PeerCertificate,
+    PkiError, RevocationList, RevocationReason, Role, TrustAnchors, Validity, WriteMode, client_config,
+    read_private, server_config,
 };
 use rustls::client::Resumption;
 use rustls::{ClientConfig, HandshakeKind, ServerConfig};
@@ -192,6 +193,7 @@ both_algorithms!(
     crl_watcher_picks_up_revocations,
     no_resumption_with_client_auth,
     stale_crl_is_still_enforced,
+    certified_keys_travel_in_messages,
 );
 
 fn mode_of(p: &Path) -> u32 {
@@ -812,4 +814,72 @@ fn invalid_requests_are_refused() {
         .expect("issued dir")
         .count();
     assert_eq!(issued, 0);
+}
+
+/// An institution's application keys, certified in its certificate and
+/// read back by anyone who verifies it — as a handshake would, outside one.
+async fn certified_keys_travel_in_messages(alg: KeyAlgorithm) {
+    let net = Net::new(alg);
+    let signing = CertifiedKey::new(KeyPurpose::Signing, "ed25519", vec![7; 32]).unwrap();
+    let sealing = CertifiedKey::new(
+        KeyPurpose::Sealing,
+        "hpke-x25519-sha256-chacha20poly1305",
+        vec![9; 32],
+    )
+    .unwrap();
+    let req = CertificateRequest::new("node with keys", node_identity(), alg)
+        .with_certified_key(signing.clone())
+        .with_certified_key(sealing.clone());
+    let issued = net.ca.issue(&req).unwrap();
+    let now = rustls_pki_types::UnixTime::now();
+    let cert = net.trust().verify_certificate(&issued.cert_der, now).unwrap();
+    assert_eq!(cert.identity, node_identity());
+    assert_eq!(cert.certified_key(KeyPurpose::Signing), Some(&signing));
+    assert_eq!(cert.certified_key(KeyPurpose::Sealing), Some(&sealing));
+
+    // OpenSSL reads the same names from the certificate.
+    let pem_file = net.dir.path().join("with-keys.crt");
+    fs::write(&pem_file, &issued.cert_pem).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(&pem_file)
+        .output()
+        .expect("openssl is installed for the tests");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(&format!("URI:{}", signing.to_uri())), "{text}");
+    assert!(text.contains(&format!("URI:{}", sealing.to_uri())), "{text}");
+
+    // Two keys for one purpose are refused at issuance.
+    let twice = CertificateRequest::new("twice", node_identity(), alg)
+        .with_certified_key(signing.clone())
+        .with_certified_key(CertifiedKey::new(KeyPurpose::Signing, "ed25519", vec![8; 32]).unwrap());
+    assert!(matches!(
+        net.ca.issue(&twice),
+        Err(PkiError::InvalidCertifiedKey { .. })
+    ));
+
+    // Another CA's certificate, however well formed, is refused …
+    let other = Net::new(alg);
+    let foreign = other.ca.issue(&req).unwrap();
+    assert!(matches!(
+        net.trust().verify_certificate(&foreign.cert_der, now),
+        Err(PkiError::CertificateRefused { .. })
+    ));
+    // … so is an expired one …
+    let past = OffsetDateTime::now_utc() - Duration::days(10);
+    let expired = net
+        .ca
+        .issue(&req.clone().with_validity(Validity::Window {
+            not_before: past - Duration::days(1),
+            not_after: past,
+        }))
+        .unwrap();
+    assert!(net.trust().verify_certificate(&expired.cert_der, now).is_err());
+    // … and a revoked one, as soon as the CRL says so.
+    let mut ca = NetworkCa::load(&net.dir.path().join("ca")).unwrap();
+    ca.revoke(&issued.serial, RevocationReason::KeyCompromise)
+        .unwrap();
+    let err = net.trust().verify_certificate(&issued.cert_der, now).unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("revoked"), "{err}");
 }

@@ -9,10 +9,17 @@
 //!
 //! Each message has one canonical byte encoding ([`canon`]) that is what
 //! gets signed, so the JSON the HTTP layer uses is never itself signed and
-//! can change without breaking signatures. The answer is an HPKE envelope to
-//! the requester whose associated data carries the digest of the requester's
-//! signed request: the hub can forward it but neither read it nor attach it
-//! to another request.
+//! can change without breaking signatures.
+//!
+//! The hub is trusted to translate codes and to check the permission table,
+//! and for nothing else: the provider receives the requester's own signed
+//! request (without the requester's code for the person, which only the hub
+//! reads) and the requester's certificate, and seals its answer in HPKE auth
+//! mode to the sealing key that certificate certifies; the requester checks
+//! the provider's signature and opens the envelope with the provider's
+//! certified key. Keys come from certificates the network CA issued
+//! ([`CertifiedParty`]), never from the hub, so a hub that substitutes keys,
+//! invents a request or forges an answer is refused at the node.
 
 pub mod canon;
 mod denial;
@@ -22,8 +29,9 @@ mod time_util;
 
 pub use denial::{Denial, DenialCode};
 pub use messages::{
-    AnswerPayload, ConsentRef, FiscalYear, ForwardedQuery, HubReceipt, LinkageAnswer, LinkageRequest,
-    SignedAnswer, SignedForward, SignedReceipt, SignedRequest, VerifiedAnswer,
+    AnswerPayload, CertifiedParty, ConsentRef, FiscalYear, ForwardedQuery, HubReceipt, LinkageAnswer,
+    LinkageRequest, ReplyError, RequestCore, RequestView, SignedAnswer, SignedForward, SignedReceipt,
+    SignedRequest, VerifiedAnswer,
 };
 pub use own_record::{NodeRecord, NodeRole, RecordOutcome};
 pub use time_util::{UnixMillis, date_of};

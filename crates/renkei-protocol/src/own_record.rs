@@ -1,5 +1,5 @@
 use renkei_catalog::{ItemCode, OfficeWorkCode};
-use renkei_ids::{CorporateNumber, LocalPersonId, QueryId};
+use renkei_ids::{CorporateNumber, LocalPersonId, MessageId, QueryId};
 
 use crate::{FiscalYear, UnixMillis};
 
@@ -61,6 +61,9 @@ impl RecordOutcome {
 pub struct NodeRecord {
     /// `None` when the hub refused before assigning one.
     pub query_id: Option<QueryId>,
+    /// The requester's message id: a provider answers each request once,
+    /// and after a restart re-arms that check from its recent records.
+    pub message_id: Option<MessageId>,
     pub role: NodeRole,
     pub counterpart: CorporateNumber,
     pub office_work: OfficeWorkCode,

@@ -2,7 +2,8 @@ use std::future::Future;
 
 use renkei_card::{CardProfile, CardSerial, CertPurpose, RevokedCard};
 use renkei_ids::{
-    AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, InstitutionCode, LinkId, MyNumber,
+    AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, InstitutionCode, LinkId, MessageId,
+    MyNumber,
 };
 use renkei_protocol::{NodeRecord, StoreError, UnixMillis};
 
@@ -145,6 +146,14 @@ pub trait RegistryStore: Send + Sync + 'static {
         after_seq: Option<u64>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(u64, NodeRecord)>, StoreError>> + Send;
+
+    /// The requests answered as a provider whose records completed at or
+    /// after `since`: (requester, message id, completion time). A provider
+    /// re-arms its once-only check from these after a restart.
+    fn recent_provided(
+        &self,
+        since: UnixMillis,
+    ) -> impl Future<Output = Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError>> + Send;
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

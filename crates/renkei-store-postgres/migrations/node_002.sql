@@ -1,9 +1,4 @@
--- Encryption at rest: whether this store seals item values and notice
--- texts under a data key (renkei-crypto's at_rest), settled when the store
--- is first opened and never changed, so that clear and sealed rows are not
--- mixed. One row; key_check is the key's check value, NULL for a store
--- in clear.
-CREATE TABLE data_key (
-    id        BIGINT PRIMARY KEY CHECK (id = 1),
-    key_check BYTEA
-);
+-- The requester's message id of each exchange: a provider answers a
+-- request once, and re-arms that check from its recent records on start.
+ALTER TABLE records ADD COLUMN message_id TEXT;
+CREATE INDEX records_provided_recent ON records (completed_at) WHERE role = 'provider';

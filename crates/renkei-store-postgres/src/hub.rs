@@ -32,7 +32,11 @@ use sqlx::{QueryBuilder, Row};
 use crate::db::{self, DbError, corrupt, get, parse_col, store_err, to_i64};
 use crate::group_commit::{Appendable, GroupCommit};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/hub_001.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/hub_001.sql"),
+    include_str!("../migrations/hub_002.sql"),
+    include_str!("../migrations/hub_003.sql"),
+];
 
 /// How far behind the other hubs' appends this process's log head may be.
 pub const HEAD_REFRESH: Duration = Duration::from_millis(500);
@@ -146,10 +150,12 @@ async fn insert_records(conn: &mut PgConnection, seqs: &[i64], rows: &[&HubRow])
     sqlx::query(
         "INSERT INTO records (seq, query_id, message_id, request_digest, requester, provider, \
          office_work, item, fiscal_year, table_version, row_id, subject, requested_at, \
-         provided_at, outcome, non_disclosure, commitment, consent, hidden_until, hidden_reason) \
+         provided_at, outcome, non_disclosure, commitment, consent, hidden_until, hidden_reason, \
+         consent_commitment) \
          SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::TEXT[], $6::TEXT[], \
          $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::TEXT[], $11::TEXT[], $12::BYTEA[], $13::BIGINT[], \
-         $14::BIGINT[], $15::TEXT[], $16::BOOLEAN[], $17::BYTEA[], $18::TEXT[], $19::BIGINT[], $20::TEXT[])",
+         $14::BIGINT[], $15::TEXT[], $16::BOOLEAN[], $17::BYTEA[], $18::TEXT[], $19::BIGINT[], $20::TEXT[], \
+         $21::BYTEA[])",
     )
     .bind(seqs)
     .bind(leaf(|l| Some(l.query_id.to_string())))
@@ -178,9 +184,10 @@ async fn insert_records(conn: &mut PgConnection, seqs: &[i64], rows: &[&HubRow])
             .collect::<Vec<_>>(),
     )
     .bind(leaf_bytes(|l| l.commitment.map(|c| c.to_vec())))
-    .bind(leaf(|l| l.consent.clone()))
+    .bind(rows.iter().map(|r| r.record.consent.clone()).collect::<Vec<_>>())
     .bind(leaf_i64(|l| l.hidden_until.map(|t| t.0)))
     .bind(leaf(|l| l.hidden_reason.clone()))
+    .bind(leaf_bytes(|l| l.consent_commitment.map(|c| c.to_vec())))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -421,6 +428,7 @@ fn institution_from(row: &PgRow) -> Result<Institution, StoreError> {
         .map_err(|e| corrupt("sealing_key", e))?,
         status: InstitutionStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         updated_at: UnixMillis(get(row, "updated_at")?),
+        certificate: get(row, "certificate")?,
     })
 }
 
@@ -469,10 +477,13 @@ fn record_from(row: &PgRow) -> Result<(u64, ProvisionRecord), StoreError> {
                 commitment: get::<Option<Vec<u8>>>(row, "commitment")?
                     .map(|c| digest(c, "commitment"))
                     .transpose()?,
-                consent: get(row, "consent")?,
+                consent_commitment: get::<Option<Vec<u8>>>(row, "consent_commitment")?
+                    .map(|c| digest(c, "consent_commitment"))
+                    .transpose()?,
                 hidden_until: get::<Option<i64>>(row, "hidden_until")?.map(UnixMillis),
                 hidden_reason: get(row, "hidden_reason")?,
             },
+            consent: get(row, "consent")?,
             subject: get::<Option<Vec<u8>>>(row, "subject")?
                 .map(|s| digest(s, "subject").map(SubjectTag))
                 .transpose()?,
@@ -482,23 +493,29 @@ fn record_from(row: &PgRow) -> Result<(u64, ProvisionRecord), StoreError> {
 
 impl HubStore for PgHubStore {
     async fn institutions(&self) -> Result<Vec<Institution>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM institutions ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err("list institutions"))?;
+        // Columns by name, not `*`: a statement a connection prepared before
+        // a migration added a column must not change shape under it.
+        let rows = sqlx::query(
+            "SELECT id, name, kind, endpoint, tls_certificate, signing_alg, signing_key, sealing_alg, \
+             sealing_key, status, updated_at, certificate FROM institutions ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("list institutions"))?;
         rows.iter().map(institution_from).collect()
     }
 
     async fn upsert_institution(&self, i: &Institution) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO institutions (id, name, kind, endpoint, tls_certificate, signing_alg, \
-             signing_key, sealing_alg, sealing_key, status, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             signing_key, sealing_alg, sealing_key, status, updated_at, certificate) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
              endpoint = excluded.endpoint, tls_certificate = excluded.tls_certificate, \
              signing_alg = excluded.signing_alg, signing_key = excluded.signing_key, \
              sealing_alg = excluded.sealing_alg, sealing_key = excluded.sealing_key, \
-             status = excluded.status, updated_at = excluded.updated_at",
+             status = excluded.status, updated_at = excluded.updated_at, \
+             certificate = excluded.certificate",
         )
         .bind(i.id.to_string())
         .bind(&i.name)
@@ -511,6 +528,7 @@ impl HubStore for PgHubStore {
         .bind(i.sealing_key.to_bytes())
         .bind(i.status.as_str())
         .bind(i.updated_at.0)
+        .bind(&i.certificate)
         .execute(&self.pool)
         .await
         .map_err(store_err("register institution"))?;

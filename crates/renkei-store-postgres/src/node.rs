@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_crypto::{AtRestCipher, DataKey};
-use renkei_ids::{CorporateNumber, InstitutionCode, LocalPersonId, QueryId};
+use renkei_ids::{CorporateNumber, InstitutionCode, LocalPersonId, MessageId, QueryId};
 use renkei_node::at_rest::{
     NoticeField, open_item_value, open_notice_text, seal_item_value, seal_notice_text,
 };
@@ -25,6 +25,7 @@ use crate::group_commit::{Appendable, GroupCommit};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/node_001.sql"),
     include_str!("../migrations/node_002.sql"),
+    include_str!("../migrations/node_003.sql"),
 ];
 
 /// An institution node's store in a PostgreSQL database, in a schema or
@@ -79,7 +80,7 @@ impl NodeRow {
     }
 }
 
-const RECORD_COLUMNS: usize = 12;
+const RECORD_COLUMNS: usize = 13;
 
 impl Appendable for NodeRow {
     /// The next sequence number.
@@ -100,7 +101,7 @@ impl Appendable for NodeRow {
         for chunk in rows.chunks(MAX_BINDS / RECORD_COLUMNS) {
             let mut q = QueryBuilder::new(
                 "INSERT INTO records (seq, query_id, role, counterpart, office_work, item, fiscal_year, \
-                 local_id, requested_at, completed_at, outcome, non_disclosure) ",
+                 local_id, requested_at, completed_at, outcome, non_disclosure, message_id) ",
             );
             q.push_values(chunk, |mut b, row| {
                 let r = &row.0;
@@ -115,7 +116,8 @@ impl Appendable for NodeRow {
                     .push_bind(r.requested_at.0)
                     .push_bind(r.completed_at.0)
                     .push_bind(r.outcome.as_str().to_owned())
-                    .push_bind(r.non_disclosure);
+                    .push_bind(r.non_disclosure)
+                    .push_bind(r.message_id.map(|m| m.to_string()));
                 seq += 1;
             });
             q.build().execute(&mut *conn).await?;
@@ -134,6 +136,35 @@ pub(crate) async fn next_seq(pool: &PgPool) -> Result<u64, DbError> {
     u64::try_from(next).map_err(|_| DbError::Inconsistent {
         reason: format!("records: next sequence number {next}"),
     })
+}
+
+/// The requests this institution answered as a provider since `since`
+/// (by completion time): requester, message id, when.
+pub(crate) async fn recent_provided(
+    pool: &PgPool,
+    since: UnixMillis,
+) -> Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT counterpart, message_id, completed_at FROM records \
+         WHERE role = 'provider' AND completed_at >= $1 AND message_id IS NOT NULL",
+    )
+    .bind(since.0)
+    .fetch_all(pool)
+    .await
+    .map_err(store_err("recent provided requests"))?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                parse_col(
+                    "counterpart",
+                    &get::<String>(row, "counterpart")?,
+                    CorporateNumber::parse,
+                )?,
+                parse_col("message_id", &get::<String>(row, "message_id")?, MessageId::parse)?,
+                UnixMillis(get(row, "completed_at")?),
+            ))
+        })
+        .collect()
 }
 
 pub(crate) async fn list_records(
@@ -217,6 +248,9 @@ fn record_from(row: &PgRow) -> Result<(u64, NodeRecord), StoreError> {
         NodeRecord {
             query_id: get::<Option<String>>(row, "query_id")?
                 .map(|q| parse_col("query_id", &q, QueryId::parse))
+                .transpose()?,
+            message_id: get::<Option<String>>(row, "message_id")?
+                .map(|m| parse_col("message_id", &m, MessageId::parse))
                 .transpose()?,
             role: NodeRole::parse(&role).ok_or_else(|| corrupt("role", &role))?,
             counterpart: parse_col(
@@ -517,6 +551,13 @@ impl NodeStore for PgNodeStore {
         limit: u32,
     ) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
         list_records(&self.pool, after_seq, limit).await
+    }
+
+    async fn recent_provided(
+        &self,
+        since: UnixMillis,
+    ) -> Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError> {
+        recent_provided(&self.pool, since).await
     }
 
     async fn counts(&self) -> Result<NodeCounts, StoreError> {

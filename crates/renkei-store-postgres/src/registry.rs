@@ -29,6 +29,7 @@ use crate::registry_card::{self as cards, CrlBumps};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/registry_001.sql"),
     include_str!("../migrations/registry_002.sql"),
+    include_str!("../migrations/registry_003.sql"),
 ];
 
 /// The registry's store in a PostgreSQL database, in a schema or database
@@ -705,5 +706,12 @@ impl RegistryStore for PgRegistryStore {
         limit: u32,
     ) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
         crate::node::list_records(&self.pool, after_seq, limit).await
+    }
+
+    async fn recent_provided(
+        &self,
+        since: UnixMillis,
+    ) -> Result<Vec<(CorporateNumber, renkei_ids::MessageId, UnixMillis)>, StoreError> {
+        crate::node::recent_provided(&self.pool, since).await
     }
 }

@@ -24,6 +24,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/hub_001.sql"),
     include_str!("../migrations/hub_002.sql"),
     include_str!("../migrations/hub_003.sql"),
+    include_str!("../migrations/hub_004.sql"),
+    include_str!("../migrations/hub_005.sql"),
 ];
 
 /// The hub's store in one SQLite file.
@@ -103,7 +105,8 @@ impl Appendable for HubRow {
             let mut q = QueryBuilder::new(
                 "INSERT INTO records (seq, query_id, message_id, request_digest, requester, provider, \
                  office_work, item, fiscal_year, table_version, row_id, subject, requested_at, \
-                 provided_at, outcome, non_disclosure, commitment, consent, hidden_until, hidden_reason) ",
+                 provided_at, outcome, non_disclosure, commitment, consent, hidden_until, hidden_reason, \
+                 consent_commitment) ",
             );
             q.push_values(chunk.iter().enumerate(), |mut b, (i, row)| {
                 let r = &row.record.leaf;
@@ -125,9 +128,10 @@ impl Appendable for HubRow {
                     .push_bind(r.outcome.as_str())
                     .push_bind(r.non_disclosure)
                     .push_bind(r.commitment.map(|c| c.to_vec()))
-                    .push_bind(r.consent.clone())
+                    .push_bind(row.record.consent.clone())
                     .push_bind(r.hidden_until.map(|t| t.0))
-                    .push_bind(r.hidden_reason.clone());
+                    .push_bind(r.hidden_reason.clone())
+                    .push_bind(r.consent_commitment.map(|c| c.to_vec()));
             });
             q.build().execute(&mut *conn).await?;
         }
@@ -282,6 +286,7 @@ fn institution_from(row: &SqliteRow) -> Result<Institution, StoreError> {
         .map_err(|e| corrupt("sealing_key", e))?,
         status: InstitutionStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         updated_at: UnixMillis(get(row, "updated_at")?),
+        certificate: get(row, "certificate")?,
     })
 }
 
@@ -341,10 +346,16 @@ fn record_from(row: &SqliteRow) -> Result<(u64, ProvisionRecord), StoreError> {
                 commitment: get::<Option<Vec<u8>>>(row, "commitment")?
                     .map(|c| c.try_into().map_err(|_| corrupt("commitment", "not 32 bytes")))
                     .transpose()?,
-                consent: get(row, "consent")?,
+                consent_commitment: get::<Option<Vec<u8>>>(row, "consent_commitment")?
+                    .map(|c| {
+                        c.try_into()
+                            .map_err(|_| corrupt("consent_commitment", "not 32 bytes"))
+                    })
+                    .transpose()?,
                 hidden_until: get::<Option<i64>>(row, "hidden_until")?.map(UnixMillis),
                 hidden_reason: get(row, "hidden_reason")?,
             },
+            consent: get(row, "consent")?,
             subject: subject
                 .map(|s| {
                     s.try_into()
@@ -358,23 +369,29 @@ fn record_from(row: &SqliteRow) -> Result<(u64, ProvisionRecord), StoreError> {
 
 impl HubStore for SqliteHubStore {
     async fn institutions(&self) -> Result<Vec<Institution>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM institutions ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err("list institutions"))?;
+        // Columns by name, not `*`: a statement a connection prepared before
+        // a migration added a column must not change shape under it.
+        let rows = sqlx::query(
+            "SELECT id, name, kind, endpoint, tls_certificate, signing_alg, signing_key, sealing_alg, \
+             sealing_key, status, updated_at, certificate FROM institutions ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("list institutions"))?;
         rows.iter().map(institution_from).collect()
     }
 
     async fn upsert_institution(&self, i: &Institution) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO institutions (id, name, kind, endpoint, tls_certificate, signing_alg, \
-             signing_key, sealing_alg, sealing_key, status, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             signing_key, sealing_alg, sealing_key, status, updated_at, certificate) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
              endpoint = excluded.endpoint, tls_certificate = excluded.tls_certificate, \
              signing_alg = excluded.signing_alg, signing_key = excluded.signing_key, \
              sealing_alg = excluded.sealing_alg, sealing_key = excluded.sealing_key, \
-             status = excluded.status, updated_at = excluded.updated_at",
+             status = excluded.status, updated_at = excluded.updated_at, \
+             certificate = excluded.certificate",
         )
         .bind(i.id.to_string())
         .bind(&i.name)
@@ -387,6 +404,7 @@ impl HubStore for SqliteHubStore {
         .bind(i.sealing_key.to_bytes())
         .bind(i.status.as_str())
         .bind(i.updated_at.0)
+        .bind(&i.certificate)
         .execute(&self.pool)
         .await
         .map_err(store_err("register institution"))?;

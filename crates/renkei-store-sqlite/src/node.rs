@@ -3,7 +3,7 @@ use std::path::Path;
 
 use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_crypto::{AtRestCipher, DataKey};
-use renkei_ids::{CorporateNumber, InstitutionCode, LocalPersonId, QueryId};
+use renkei_ids::{CorporateNumber, InstitutionCode, LocalPersonId, MessageId, QueryId};
 use renkei_node::at_rest::{
     NoticeField, open_item_value, open_notice_text, seal_item_value, seal_notice_text,
 };
@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/node_001.sql"),
     include_str!("../migrations/node_002.sql"),
     include_str!("../migrations/node_003.sql"),
+    include_str!("../migrations/node_004.sql"),
 ];
 
 /// An institution node's store in one SQLite file. Opened with a data
@@ -60,11 +61,11 @@ impl Appendable for NodeRow {
         rows: Vec<&Self>,
         _: &mut (),
     ) -> Result<(), sqlx::Error> {
-        // 12 columns: 2000 rows stay under SQLite's bound-value limit.
+        // 13 columns: 2000 rows stay under SQLite's bound-value limit.
         for (c, chunk) in rows.chunks(2000).enumerate() {
             let mut q = QueryBuilder::new(
                 "INSERT INTO records (seq, query_id, role, counterpart, office_work, item, fiscal_year, \
-                 local_id, requested_at, completed_at, outcome, non_disclosure) ",
+                 local_id, requested_at, completed_at, outcome, non_disclosure, message_id) ",
             );
             q.push_values(chunk.iter().enumerate(), |mut b, (i, row)| {
                 let r = &row.0;
@@ -79,7 +80,8 @@ impl Appendable for NodeRow {
                     .push_bind(r.requested_at.0)
                     .push_bind(r.completed_at.0)
                     .push_bind(r.outcome.as_str().to_owned())
-                    .push_bind(r.non_disclosure);
+                    .push_bind(r.non_disclosure)
+                    .push_bind(r.message_id.map(|m| m.to_string()));
             });
             q.build().execute(&mut *conn).await?;
         }
@@ -130,6 +132,35 @@ pub(crate) async fn next_seq(pool: &SqlitePool, path: &Path) -> Result<u64, DbEr
             source,
         })?;
     Ok(next as u64)
+}
+
+/// The requests this institution answered as a provider since `since`
+/// (by completion time): requester, message id, when.
+pub(crate) async fn recent_provided(
+    pool: &SqlitePool,
+    since: UnixMillis,
+) -> Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT counterpart, message_id, completed_at FROM records \
+         WHERE role = 'provider' AND completed_at >= ? AND message_id IS NOT NULL",
+    )
+    .bind(since.0)
+    .fetch_all(pool)
+    .await
+    .map_err(store_err("recent provided requests"))?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                parse_col(
+                    "counterpart",
+                    &get::<String>(row, "counterpart")?,
+                    CorporateNumber::parse,
+                )?,
+                parse_col("message_id", &get::<String>(row, "message_id")?, MessageId::parse)?,
+                UnixMillis(get(row, "completed_at")?),
+            ))
+        })
+        .collect()
 }
 
 pub(crate) async fn list_records(
@@ -188,6 +219,9 @@ pub(crate) fn record_from(row: &SqliteRow) -> Result<(u64, NodeRecord), StoreErr
         NodeRecord {
             query_id: get::<Option<String>>(row, "query_id")?
                 .map(|q| parse_col("query_id", &q, QueryId::parse))
+                .transpose()?,
+            message_id: get::<Option<String>>(row, "message_id")?
+                .map(|m| parse_col("message_id", &m, MessageId::parse))
                 .transpose()?,
             role: NodeRole::parse(&role).ok_or_else(|| corrupt("role", &role))?,
             counterpart: parse_col(
@@ -437,6 +471,13 @@ impl NodeStore for SqliteNodeStore {
 
     async fn append_record(&self, record: NodeRecord) -> Result<u64, StoreError> {
         self.records.append(NodeRow(record)).await
+    }
+
+    async fn recent_provided(
+        &self,
+        since: UnixMillis,
+    ) -> Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError> {
+        recent_provided(&self.pool, since).await
     }
 
     async fn records(

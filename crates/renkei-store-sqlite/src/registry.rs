@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/registry_002.sql"),
     include_str!("../migrations/registry_003.sql"),
     include_str!("../migrations/registry_004.sql"),
+    include_str!("../migrations/registry_005.sql"),
 ];
 
 /// The registry's store in one SQLite file. Opened with a data key, it
@@ -658,5 +659,12 @@ impl RegistryStore for SqliteRegistryStore {
         limit: u32,
     ) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
         crate::node::list_records(&self.pool, after_seq, limit).await
+    }
+
+    async fn recent_provided(
+        &self,
+        since: UnixMillis,
+    ) -> Result<Vec<(CorporateNumber, renkei_ids::MessageId, UnixMillis)>, StoreError> {
+        crate::node::recent_provided(&self.pool, since).await
     }
 }

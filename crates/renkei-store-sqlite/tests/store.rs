@@ -53,7 +53,7 @@ fn record(i: u64) -> ProvisionRecord {
             requested_at: UnixMillis(1_000 + i as i64),
             provided_at: i.is_multiple_of(2).then_some(UnixMillis(2_000)),
             commitment: (!i.is_multiple_of(3)).then_some([i as u8; 32]),
-            consent: None,
+            consent_commitment: i.is_multiple_of(4).then_some([i as u8 ^ 0x5a; 32]),
             hidden_until: i.is_multiple_of(7).then_some(UnixMillis(9_000)),
             hidden_reason: i.is_multiple_of(7).then(|| "investigation".to_owned()),
             outcome: if i.is_multiple_of(2) {
@@ -64,6 +64,7 @@ fn record(i: u64) -> ProvisionRecord {
             non_disclosure: i.is_multiple_of(5),
         },
         subject: (!i.is_multiple_of(3)).then_some(SubjectTag([7; 32])),
+        consent: i.is_multiple_of(4).then(|| format!("grant-{i}")),
     }
 }
 
@@ -149,6 +150,7 @@ async fn hub_institutions_round_trip_and_status_changes() {
             sealing_key: SealingKeyPair::generate(suite.sealing()).public_key(),
             status: InstitutionStatus::Active,
             updated_at: UnixMillis(5),
+            certificate: vec![0x30, 0x82, 9],
         };
         store.upsert_institution(&inst).await.unwrap();
         let back = store.institutions().await.unwrap();
@@ -241,6 +243,7 @@ async fn node_enrolment_items_and_records() {
 
     let rec = NodeRecord {
         query_id: Some(QueryId::random()),
+        message_id: Some(renkei_ids::MessageId::random()),
         role: NodeRole::Provider,
         counterpart: corp(3),
         office_work: OfficeWorkCode::parse("child_allowance").unwrap(),

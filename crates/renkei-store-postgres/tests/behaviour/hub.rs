@@ -41,7 +41,7 @@ fn record(i: u64) -> ProvisionRecord {
             requested_at: UnixMillis(1_000 + i as i64),
             provided_at: i.is_multiple_of(2).then_some(UnixMillis(2_000)),
             commitment: (!i.is_multiple_of(3)).then_some([i as u8; 32]),
-            consent: i.is_multiple_of(4).then(|| format!("grant-{i}")),
+            consent_commitment: i.is_multiple_of(4).then_some([i as u8 ^ 0x5a; 32]),
             hidden_until: i.is_multiple_of(7).then_some(UnixMillis(9_000)),
             hidden_reason: i.is_multiple_of(7).then(|| "investigation".to_owned()),
             outcome: if i.is_multiple_of(2) {
@@ -52,6 +52,7 @@ fn record(i: u64) -> ProvisionRecord {
             non_disclosure: i.is_multiple_of(5),
         },
         subject: (!i.is_multiple_of(3)).then_some(SubjectTag([7; 32])),
+        consent: i.is_multiple_of(4).then(|| format!("grant-{i}")),
     }
 }
 
@@ -313,6 +314,7 @@ where
             sealing_key: SealingKeyPair::generate(suite.sealing()).public_key(),
             status: InstitutionStatus::Active,
             updated_at: UnixMillis(5),
+            certificate: vec![0x30, 0x82, 1, 2, 3],
         };
         store.upsert_institution(&inst).await.unwrap();
         assert!(store.institutions().await.unwrap().contains(&inst));

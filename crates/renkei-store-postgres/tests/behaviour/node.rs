@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use crate::pg_url;
 use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_crypto::DataKey;
-use renkei_ids::{CodeAlgorithm, CorporateNumber, InstitutionCode, LocalPersonId, QueryId};
+use renkei_ids::{CodeAlgorithm, CorporateNumber, InstitutionCode, LocalPersonId, MessageId, QueryId};
 use renkei_node::{EnrolledPerson, ItemValue, NodeRecord, NodeRole, NodeStore, Notice, RecordOutcome};
 use renkei_protocol::{FiscalYear, StoreError, UnixMillis};
 use renkei_store_postgres::PgNodeStore;
@@ -61,6 +61,7 @@ pub(crate) fn node_record(i: i64) -> NodeRecord {
     let provider = i % 2 == 0;
     NodeRecord {
         query_id: (i % 3 != 0).then(QueryId::random),
+        message_id: (i % 4 != 1).then(MessageId::random),
         role: if provider {
             NodeRole::Provider
         } else {
@@ -347,6 +348,10 @@ async fn records<S: NodeStore + Clone>(s: &S) {
         assert_eq!(*r, node_record_like(r, i));
     }
     assert_eq!(s.records(Some(50), 10).await.unwrap()[0].0, 51);
+    let all = s.records(None, 10_000).await.unwrap();
+    let since = UnixMillis(2_090);
+    expect_recent_provided(&all, s.recent_provided(since).await.unwrap(), since);
+    assert!(s.recent_provided(UnixMillis(i64::MAX)).await.unwrap().is_empty());
 }
 
 /// `node_record(i)` with the random query id of `got`.
@@ -355,7 +360,30 @@ pub(crate) fn node_record_like(got: &NodeRecord, i: i64) -> NodeRecord {
     if r.query_id.is_some() {
         r.query_id = got.query_id;
     }
+    if r.message_id.is_some() {
+        r.message_id = got.message_id;
+    }
     r
+}
+
+/// What a provider re-arms its once-only check from: the provider records
+/// with a message id completed since the time asked, as stored.
+pub(crate) fn expect_recent_provided(
+    all: &[(u64, NodeRecord)],
+    got: Vec<(CorporateNumber, MessageId, UnixMillis)>,
+    since: UnixMillis,
+) {
+    let mut want: Vec<_> = all
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.role == NodeRole::Provider && r.completed_at >= since)
+        .filter_map(|r| r.message_id.map(|m| (r.counterpart, m, r.completed_at)))
+        .collect();
+    let mut got = got;
+    want.sort_by_key(|w| w.2);
+    got.sort_by_key(|g| g.2);
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
 }
 
 /// A reopened store keeps what it had and numbers on.

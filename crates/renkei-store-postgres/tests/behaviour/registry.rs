@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::node::{node_record, node_record_like};
+use crate::node::{expect_recent_provided, node_record, node_record_like};
 use crate::pg_url;
 use renkei_card::{CardProfile, CardSerial, CertPurpose, RevocationReason, RevokedCard};
 use renkei_crypto::DataKey;
@@ -747,6 +747,12 @@ async fn records<S: RegistryStore>(s: &S) {
     assert!(s.records(Some(1), 10).await.unwrap().is_empty());
     assert!(s.records(Some(u64::MAX), 10).await.unwrap().is_empty());
     assert_eq!(s.records(None, 0).await.unwrap(), all[..1].to_vec());
+    // Record 0 is a provider's with a message id; 1 a requester's.
+    expect_recent_provided(
+        &all,
+        s.recent_provided(UnixMillis(0)).await.unwrap(),
+        UnixMillis(0),
+    );
 }
 
 /// Concurrent transactions keep the invariants. With `strict`

@@ -228,6 +228,17 @@ async fn in_chromium_login_my_information_history_and_english() {
         b.click("#lang-switch");
         b.wait_for("document.documentElement.lang === 'ja'", "the Japanese page");
 
+        // (The host is a closed port on loopback: before the fix Chromium
+        // went there, ERR_CONNECTION_REFUSED.)
+        b.step("a language switch with a return path that leaves the site");
+        b.goto(&format!("{url}/lang?to=ja&back=/%09/127.0.0.1:1/"));
+        b.wait_for("document.readyState === 'complete'", "the page after the switch");
+        let here = b.url();
+        assert!(
+            here.starts_with(&url),
+            "Chromium must stay on the portal, not go to {here}"
+        );
+
         b.step("logout");
         b.click("#logout");
         b.wait_for(
@@ -444,6 +455,114 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
         phish.to_sign(&c),
         Err(renkei_portal_web::cardapp::CardAppError::OriginMismatch { .. })
     ));
+}
+
+/// Return paths an attacker may try: each, as it appears in a URL, leads
+/// off the site in some browser unless refused (issue 11, item 10).
+const OFF_SITE_VECTORS: &[&str] = &[
+    "/%09/evil.example",
+    "/%09%09/evil.example",
+    "%09//evil.example",
+    "/%0D%0A/evil.example",
+    "/%0a/evil.example",
+    "/%0d/evil.example",
+    "/%00/evil.example",
+    "/%20/evil.example",
+    "%20//evil.example",
+    "/%E3%80%80/evil.example",
+    "//evil.example",
+    "///evil.example",
+    "/%2F/evil.example",
+    "/%2fevil.example",
+    "%2F%2Fevil.example",
+    "/%252F/evil.example",
+    "/%5Cevil.example",
+    "/%5C/evil.example",
+    "%5C%5Cevil.example",
+    "/.//evil.example",
+    "/me/..//evil.example",
+    "https://evil.example",
+    "https:evil.example",
+    "http:/evil.example",
+    "javascript:alert(1)",
+    "evil.example",
+    "/me%09",
+    "/me/",
+    "/me?x=1",
+    "/me%23x",
+    "/unknown",
+];
+
+/// Log in with a `__Host-renkei-next` cookie holding `next` (as the
+/// portal would have set it, base64url); where the login sends the browser.
+async fn login_with_next(h: &Harness, card: &SoftwareCard, next: &str) -> (u16, Option<String>) {
+    let mut c = Client::new(&h.url());
+    let code = code_of(&c.get("/login").await);
+    CardApp::new(&h.url(), None)
+        .unwrap()
+        .approve(&code, card, &pin())
+        .await
+        .unwrap();
+    c.cookies
+        .insert("__Host-renkei-next".into(), renkei_jose::b64(next.as_bytes()));
+    let done = c.post("/login/complete", &[("code", &code)]).await;
+    (done.status, done.location)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn return_parameters_lead_only_to_the_portals_own_pages() {
+    let h = harness().await;
+    let mut c = Client::new(&h.url());
+    // The language switch: known pages come back, anything else goes home.
+    for good in [
+        "/",
+        "/me",
+        "/history",
+        "/notices",
+        "/account",
+        "/proxies",
+        "/consents",
+        "/login",
+    ] {
+        let r = c.get(&format!("/lang?to=en&back={good}")).await;
+        assert_eq!((r.status, r.location.as_deref()), (303, Some(good)), "{good}");
+    }
+    let r = c.get("/lang?to=en").await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/")));
+    for v in OFF_SITE_VECTORS {
+        let r = c.get(&format!("/lang?to=ja&back={v}")).await;
+        assert_eq!(
+            (r.status, r.location.as_deref()),
+            (303, Some("/")),
+            "back={v} must lead home, not elsewhere"
+        );
+    }
+    // The login's return path (set by /authorize, read at /login/complete).
+    let me = h.account_holder();
+    let card = h.card(&me, "me", CardProfile::EcdsaP384Sha384).await;
+    let good = "/authorize?client_id=rc_AAAAAAAAAAAAAAAAAAAAAA&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Aabc_DEF-123";
+    assert_eq!(
+        login_with_next(&h, &card, good).await,
+        (303, Some(good.to_owned()))
+    );
+    for bad in [
+        "/authorize?client_id=x\r\nSet-Cookie: a=b",
+        "/authorize?\r\n//evil.example",
+        "/authorize?client_id=rc_AAAAAAAAAAAAAAAAAAAAAA\t//evil.example",
+        "//evil.example/authorize?client_id=x",
+        "/authorize/..//evil.example?",
+        "/authorize?client_id=rc_AAAAAAAAAAAAAAAAAAAAAA&request_uri=https://evil.example",
+        "/authorize?client_id=x&request_uri=y&next=//evil.example",
+        "https://evil.example/authorize?",
+        "/%09/evil.example",
+    ] {
+        assert_eq!(
+            login_with_next(&h, &card, bad).await,
+            (303, Some("/".to_owned())),
+            "next={bad:?} must lead home"
+        );
+    }
+    h.net.shutdown().await;
 }
 
 async fn send_notice(h: &Harness, key: &str, local_id: &str, title: &str) -> String {

@@ -789,11 +789,7 @@ async fn authorize<S: crate::Store + Clone>(
             Ok(li) => li,
             Err(PageError::Redirect(_)) => {
                 // Log in with the card, then come back here.
-                let back = format!(
-                    "/authorize?client_id={}&request_uri={}",
-                    client.id,
-                    crate::templates::encode_component(q.request_uri.as_deref().unwrap_or_default())
-                );
+                let back = authorize_path(&client.id, q.request_uri.as_deref().unwrap_or_default());
                 let mut resp = Redirect::to("/login").into_response();
                 resp.headers_mut().insert(
                     header::SET_COOKIE,
@@ -1516,10 +1512,81 @@ async fn fetch_result<S: crate::Store>(
 }
 
 /// After a card login: back to the consent page if that is where the
-/// browser came from (only `/authorize` paths are honoured).
+/// browser came from. Only the exact form [`authorize_path`] writes is
+/// honoured, rebuilt from its two checked values; anything else is
+/// ignored (home).
 pub(crate) fn next_after_login(headers: &HeaderMap) -> Option<String> {
     let raw = cookie(headers, NEXT_COOKIE)?;
     let decoded = String::from_utf8(renkei_jose::unb64("next", &raw).ok()?).ok()?;
-    (decoded.starts_with("/authorize?") && !decoded.contains("//") && !decoded.contains('\\'))
-        .then_some(decoded)
+    let parsed = parse_authorize_path(&decoded);
+    if parsed.is_none() {
+        metrics::counter!("renkei_portal_return_refusals_total").increment(1);
+    }
+    parsed
+}
+
+/// `/authorize?client_id=…&request_uri=…` for a pushed request: the one
+/// return path a card login honours.
+fn authorize_path(client: &ClientId, request_uri: &str) -> String {
+    format!(
+        "/authorize?client_id={}&request_uri={}",
+        client.as_str(),
+        crate::templates::encode_component(request_uri)
+    )
+}
+
+/// Read back what [`authorize_path`] wrote: a client id, and a request URI
+/// of the portal's own form (its prefix and up to 128 base64url
+/// characters); `None` for any other text.
+fn parse_authorize_path(s: &str) -> Option<String> {
+    let query = s.strip_prefix("/authorize?client_id=")?;
+    let (client, rest) = query.split_once("&request_uri=")?;
+    let client = ClientId::parse(client)?;
+    let handle = rest.strip_prefix(&crate::templates::encode_component(REQUEST_URI_PREFIX))?;
+    let handle_ok = !handle.is_empty()
+        && handle.len() <= 128
+        && handle
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    handle_ok.then(|| authorize_path(&client, &format!("{REQUEST_URI_PREFIX}{handle}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_returns_only_to_a_pushed_requests_consent_page() {
+        let client = ClientId::parse(&format!("rc_{}", "A".repeat(22))).unwrap();
+        let good = authorize_path(&client, &format!("{REQUEST_URI_PREFIX}abc_DEF-123"));
+        assert_eq!(
+            good,
+            "/authorize?client_id=rc_AAAAAAAAAAAAAAAAAAAAAA&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Aabc_DEF-123"
+        );
+        assert_eq!(parse_authorize_path(&good), Some(good.clone()));
+        for bad in [
+            format!("{good}\r\n//evil.example"),
+            format!("{good}\t"),
+            format!("{good}&next=//evil.example"),
+            format!("{good}%2F%2Fevil.example"),
+            format!("/{good}"),
+            good.replace("/authorize", "//evil.example/authorize"),
+            good.replace("/authorize", "/authorize/..//evil.example"),
+            good.replace("/authorize", "https://evil.example/authorize"),
+            good.replace("urn%3Aietf", "https://evil.example/urn%3Aietf"),
+            good.replace("abc_DEF-123", ""),
+            good.replace("abc_DEF-123", "abc%2F%2Fevil"),
+            good.replace("abc_DEF-123", &"a".repeat(129)),
+            good.replace("rc_AAAAAAAAAAAAAAAAAAAAAA", "rc_A"),
+            "/authorize?\r\n//evil.example".into(),
+            "/authorize?client_id=x\r\nSet-Cookie: a=b".into(),
+            "/%09/evil.example".into(),
+            String::new(),
+        ] {
+            assert_eq!(parse_authorize_path(&bad), None, "{bad:?}");
+        }
+        for v in crate::routes::tests::OFF_SITE {
+            assert_eq!(parse_authorize_path(v), None, "{v:?}");
+        }
+    }
 }

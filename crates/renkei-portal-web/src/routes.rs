@@ -426,16 +426,38 @@ pub(crate) struct LangQuery {
     back: Option<String>,
 }
 
-/// Switch language and come back; only to a path of this site.
+/// The pages a return parameter (`/lang?back=`) may name. An allow-list
+/// rather than a parser: no spelling of another host (TAB or CR/LF that
+/// browsers strip, `//`, backslashes, encodings of either) can get
+/// through a list of eight exact strings.
+pub(crate) const RETURN_PAGES: &[&str] = &[
+    "/",
+    "/me",
+    "/history",
+    "/notices",
+    "/account",
+    "/proxies",
+    "/consents",
+    "/login",
+];
+
+/// Where a return parameter leads: the page it names exactly if it is
+/// one of [`RETURN_PAGES`], else home.
+pub(crate) fn return_page(back: Option<&str>) -> &'static str {
+    back.and_then(|b| RETURN_PAGES.iter().copied().find(|p| *p == b))
+        .unwrap_or("/")
+}
+
+/// Switch language and come back; only to a page of this site.
 async fn switch_lang(Query(q): Query<LangQuery>) -> Response {
     let Some(lang) = crate::i18n::Lang::parse(&q.to) else {
         return (StatusCode::BAD_REQUEST, "to must be ja or en").into_response();
     };
-    let back = q
-        .back
-        .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
-        .unwrap_or_else(|| "/".into());
-    let mut resp = Redirect::to(&back).into_response();
+    let back = return_page(q.back.as_deref());
+    if q.back.as_deref().is_some_and(|b| b != back) {
+        metrics::counter!("renkei_portal_return_refusals_total").increment(1);
+    }
+    let mut resp = Redirect::to(back).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&format!(
@@ -451,4 +473,50 @@ async fn switch_lang(Query(q): Query<LangQuery>) -> Response {
 /// A path parameter that must be a number.
 pub(crate) fn number(s: &str, tr: &Tr) -> Result<u64, PageError> {
     s.parse().map_err(|_| PageError::bad(tr.s("error_bad_input")))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Decoded return paths that lead off the site in some browser.
+    pub(crate) const OFF_SITE: &[&str] = &[
+        "/\t/evil.example",
+        "\t//evil.example",
+        "/\r\n/evil.example",
+        "/\n/evil.example",
+        "/\0/evil.example",
+        "/ /evil.example",
+        " //evil.example",
+        "/\u{3000}/evil.example",
+        "//evil.example",
+        "///evil.example",
+        "/%2F/evil.example",
+        "/%2fevil.example",
+        "/\\evil.example",
+        "/\\/evil.example",
+        "\\\\evil.example",
+        "/.//evil.example",
+        "/me/..//evil.example",
+        "https://evil.example",
+        "https:evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "",
+        "/me\t",
+        "/me/",
+        "/ME",
+        "/me?x=1",
+    ];
+
+    #[test]
+    fn return_pages_are_the_portals_own_and_nothing_else() {
+        for p in RETURN_PAGES {
+            assert_eq!(return_page(Some(p)), *p);
+        }
+        assert_eq!(return_page(None), "/");
+        for v in OFF_SITE {
+            assert_eq!(return_page(Some(v)), "/", "{v:?}");
+        }
+    }
 }

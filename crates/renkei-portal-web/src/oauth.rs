@@ -18,8 +18,9 @@ use axum::{Json, Router};
 use renkei_consent::{
     ACCESS_TOKEN_TTL_MS, Actor, Admission, Alert, ApiClient, CLIENT_ASSERTION_TYPE, CODE_TTL_MS,
     ClientAction, ClientAlert, ClientId, ClientKeys, ClientWatch, CodeRecord, CodeRedemption,
-    DPOP_MAX_AGE_MS, FetchOutcome, FetchRecord, Frequency, Grant, GrantId, OAuthError, Params, PushedRequest,
-    REQUEST_URI_PREFIX, REQUEST_URI_TTL_MS, RevokedBy, SKEW_MS, SecretDigest, TokenRecord,
+    DELIVERY_LEASE_MS, DPOP_MAX_AGE_MS, DeliveryClaim, FetchOutcome, FetchRecord, Frequency, Grant, GrantId,
+    OAuthError, Params, PushedRequest, REQUEST_URI_PREFIX, REQUEST_URI_TTL_MS, RevokedBy, SKEW_MS,
+    SecretDigest, TokenRecord,
 };
 use renkei_jose::{Alg, JoseError, Jwks, SigningKey};
 use renkei_protocol::UnixMillis;
@@ -77,6 +78,13 @@ enum Process {
 
 /// How long a finished asynchronous result can be collected.
 const PROCESS_KEEP_MS: i64 = 600_000;
+/// How long gathering a delivery may take: less than its claim's lease,
+/// so that a live holder completes (or gives up) before anyone else may
+/// claim the delivery.
+const GATHER_LIMIT: std::time::Duration =
+    std::time::Duration::from_millis((DELIVERY_LEASE_MS - 60_000) as u64);
+/// A delivery's body and its content type.
+type Body = (String, &'static str);
 
 impl OAuthKeys {
     pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self, JoseError> {
@@ -238,6 +246,7 @@ impl From<OAuthError> for OAuthFailure {
         let status = match e.code {
             "invalid_client" | "invalid_token" => StatusCode::UNAUTHORIZED,
             "insufficient_scope" | "access_denied" => StatusCode::FORBIDDEN,
+            "delivery_in_progress" => StatusCode::CONFLICT,
             "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             "not_found" => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,
@@ -1291,23 +1300,111 @@ async fn deliver<S: crate::Store>(
             grant.status(now)
         )));
     }
-    if grant.details.frequency == Frequency::OneTime {
-        let earlier = st.store.fetches_of(&grant.id).await.map_err(store_err)?;
-        if earlier.iter().any(|f| f.outcome == FetchOutcome::Delivered) {
-            record(st, client, Some(grant), FetchOutcome::Refused, &[], "").await;
-            return Err(OAuthError::new(
-                "access_denied",
-                "a one-time consent was used already",
-            ));
+    // A one-time consent is claimed before anything is asked of the
+    // network: of parallel requests exactly one gathers and delivers.
+    let claim = match grant.details.frequency {
+        Frequency::OneTime => {
+            let claim = renkei_jose::random_b64(16).map_err(|e| unavailable("random", e))?;
+            match st
+                .store
+                .claim_delivery(&grant.id, &claim, now, DELIVERY_LEASE_MS)
+                .await
+                .map_err(store_err)?
+            {
+                DeliveryClaim::Claimed => Some(claim),
+                DeliveryClaim::Delivered => {
+                    record(st, client, Some(grant), FetchOutcome::Refused, &[], "").await;
+                    return Err(OAuthError::new(
+                        "access_denied",
+                        "a one-time consent was used already",
+                    ));
+                }
+                DeliveryClaim::InProgress => {
+                    record(st, client, Some(grant), FetchOutcome::Refused, &[], "").await;
+                    metrics::counter!("renkei_consent_fetches_total", "outcome" => "in_progress")
+                        .increment(1);
+                    return Err(OAuthError::new(
+                        "delivery_in_progress",
+                        "this one-time consent is being delivered to another request",
+                    ));
+                }
+            }
         }
-    }
-    let (values, hub_records) = match gather(st, &grant.person, &grant.details, Some(&grant.id)).await {
+        Frequency::Periodic => None,
+    };
+    let r = match tokio::time::timeout(
+        GATHER_LIMIT,
+        gather(st, &grant.person, &grant.details, Some(&grant.id)),
+    )
+    .await
+    {
+        Ok(Ok(v)) => seal(st, keys, client, grant, now, v),
+        Ok(Err(e)) => Err(unavailable("self-information fetch", e)),
+        Err(_) => Err(unavailable(
+            "self-information fetch",
+            "took longer than its limit",
+        )),
+    };
+    let ((body, content_type), hub_records) = match r {
         Ok(v) => v,
         Err(e) => {
-            record(st, client, Some(grant), FetchOutcome::Failed, &[], "").await;
-            return Err(unavailable("self-information fetch", e));
+            let f = fetch_record(client, grant, FetchOutcome::Failed, &[], "");
+            let released = match &claim {
+                Some(c) => st.store.release_delivery(&grant.id, c, &f).await,
+                None => st.store.record_fetch(&f).await,
+            };
+            if let Err(se) = released {
+                tracing::error!(error = %se, grant = %grant.id, "cannot release a failed delivery");
+            }
+            metrics::counter!("renkei_consent_fetches_total", "outcome" => "failed").increment(1);
+            return Err(e);
         }
     };
+    let items = grant
+        .details
+        .items
+        .iter()
+        .map(|i| i.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let f = fetch_record(client, grant, FetchOutcome::Delivered, &hub_records, &items);
+    match &claim {
+        Some(c) => {
+            // Only while the claim is still ours: a holder that outlived
+            // its lease delivers nothing (another request may have).
+            if !st
+                .store
+                .complete_delivery(&grant.id, c, &f)
+                .await
+                .map_err(store_err)?
+            {
+                tracing::warn!(grant = %grant.id, "a delivery's claim ran out before it completed");
+                return Err(OAuthError::new(
+                    "delivery_in_progress",
+                    "this one-time consent is being delivered to another request",
+                ));
+            }
+        }
+        None => {
+            if let Err(e) = st.store.record_fetch(&f).await {
+                tracing::error!(error = %e, "cannot record a fetch");
+            }
+        }
+    }
+    metrics::counter!("renkei_consent_fetches_total", "outcome" => "delivered").increment(1);
+    Ok((body, content_type))
+}
+
+/// Sign the values for the client (and encrypt them to it, if it
+/// registered an encryption key).
+fn seal<S: crate::Store>(
+    st: &PortalState<S>,
+    keys: &OAuthKeys,
+    client: &ApiClient,
+    grant: &Grant,
+    now: UnixMillis,
+    (values, hub_records): (Vec<Value>, Vec<u64>),
+) -> Result<(Body, Vec<u64>), OAuthError> {
     let claims = json!({
         "iss": st.issuer(),
         "aud": client.id.as_str(),
@@ -1336,24 +1433,24 @@ async fn deliver<S: crate::Store>(
         ),
         None => (jws, "application/jwt"),
     };
-    let items = grant
-        .details
-        .items
-        .iter()
-        .map(|i| i.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    record(
-        st,
-        client,
-        Some(grant),
-        FetchOutcome::Delivered,
-        &hub_records,
-        &items,
-    )
-    .await;
-    metrics::counter!("renkei_consent_fetches_total", "outcome" => "delivered").increment(1);
-    Ok((body, content_type))
+    Ok(((body, content_type), hub_records))
+}
+
+fn fetch_record(
+    client: &ApiClient,
+    grant: &Grant,
+    outcome: FetchOutcome,
+    hub_records: &[u64],
+    items: &str,
+) -> FetchRecord {
+    FetchRecord {
+        client: client.id.clone(),
+        grant: Some(grant.id.clone()),
+        at: UnixMillis::now(),
+        items: items.to_owned(),
+        outcome,
+        hub_records: hub_records.to_vec(),
+    }
 }
 
 async fn record<S: crate::Store>(

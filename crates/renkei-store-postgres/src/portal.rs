@@ -18,7 +18,10 @@ use time::Date;
 
 use crate::db::{self, DbError, corrupt, get, parse_col, store_err};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/portal_001.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/portal_001.sql"),
+    include_str!("../migrations/portal_002.sql"),
+];
 
 /// The portal's store (portal and consent API) in a PostgreSQL database.
 #[derive(Debug, Clone)]

@@ -17,6 +17,7 @@ use crate::registry_card::serial_sql;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/portal_001.sql"),
     include_str!("../migrations/portal_002.sql"),
+    include_str!("../migrations/portal_003.sql"),
 ];
 
 /// The portal's store in one SQLite file.

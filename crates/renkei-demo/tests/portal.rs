@@ -565,6 +565,184 @@ async fn return_parameters_lead_only_to_the_portals_own_pages() {
     h.net.shutdown().await;
 }
 
+/// A second portal on the harness's network with small limits of its own
+/// (its own store, so what it keeps can be counted); its web and admin URLs.
+async fn small_portal(
+    h: &Harness,
+    name: &str,
+    change: impl FnOnce(&mut renkei_portal_web::PortalSettings),
+) -> (renkei_portal_web::RunningPortal, PathBuf) {
+    let mut settings = h.net.portal_settings.clone();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.admin_listen = "127.0.0.1:0".parse().unwrap();
+    settings.public_url = None;
+    change(&mut settings);
+    let db = h.dir.path().join(format!("{name}.sqlite"));
+    let store = renkei_store_sqlite::SqlitePortalStore::open(&db, Durability::Normal)
+        .await
+        .unwrap();
+    let portal = renkei_portal_web::start_portal(&settings, store).await.unwrap();
+    (portal, db)
+}
+
+async fn portal_state(portal: &renkei_portal_web::RunningPortal, h: &Harness) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("http://{}/admin/v1/state", portal.admin.addr()))
+        .bearer_auth(&h.net.portal_admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn count_rows(db: &std::path::Path, table: &str) -> i64 {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let n: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n.0
+}
+
+/// Log in at `portal` from the loopback address `from`; the client.
+async fn login_from(portal: &str, from: [u8; 4], card: &SoftwareCard) -> Client {
+    let mut c = Client::from_address(portal, Some(std::net::IpAddr::from(from)));
+    let page = c.get("/login").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let code = code_of(&page);
+    CardApp::new(portal, None)
+        .unwrap()
+        .approve(&code, card, &pin())
+        .await
+        .unwrap();
+    let done = c.post("/login/complete", &[("code", &code)]).await;
+    assert_eq!(
+        (done.status, done.location.as_deref()),
+        (303, Some("/")),
+        "{}",
+        done.body
+    );
+    c
+}
+
+/// Issue 11, item 14: a session that lapses without a logout (idle, or
+/// past its absolute limit) takes its cached person key with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lapsed_sessions_person_key_is_swept() {
+    let h = harness().await;
+    let me = h.account_holder();
+    let card = h.card(&me, "me", CardProfile::EcdsaP384Sha384).await;
+    let (portal, _) = small_portal(&h, "keys", |s| {
+        s.session_idle_secs = 4;
+        s.sweep_secs = 1;
+    })
+    .await;
+    let mut c = login_from(&portal.url, [127, 0, 0, 1], &card).await;
+    let history = c.get("/history").await;
+    assert_eq!(history.status, 200, "{}", history.body);
+    assert_eq!(
+        portal_state(&portal, &h).await["person_keys"],
+        1,
+        "the key is cached"
+    );
+    // Still used (every 1.5 s, the idle limit is 4 s): kept.
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_eq!(c.get("/").await.status, 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        portal_state(&portal, &h).await["person_keys"],
+        1,
+        "a live session keeps it"
+    );
+    // Left alone past the idle limit (no logout): gone with the next sweep.
+    tokio::time::sleep(std::time::Duration::from_millis(4000)).await;
+    assert_eq!(
+        portal_state(&portal, &h).await["person_keys"],
+        0,
+        "the lapsed session's key is gone"
+    );
+    let r = c.get("/history").await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/login?expired=1")));
+    portal.shutdown(std::time::Duration::from_secs(1)).await;
+    h.net.shutdown().await;
+}
+
+/// Issue 11, item 14: anonymous `GET /login` stores a challenge; a flood
+/// is refused with 429 per address and in total, the store never holds
+/// more than the bound, and other people still log in; expired challenges
+/// are swept and free their places.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn anonymous_login_floods_are_refused_and_bounded() {
+    let h = harness().await;
+    let me = h.account_holder();
+    let card = h.card(&me, "me", CardProfile::EcdsaP384Sha384).await;
+    let (portal, db) = small_portal(&h, "flood", |s| {
+        s.login_challenges_per_address = 5;
+        s.login_challenges_total = 12;
+        s.challenge_secs = 10;
+        s.sweep_secs = 1;
+    })
+    .await;
+    let url = portal.url.clone();
+    let flood = |from: [u8; 4], n: usize| {
+        let url = url.clone();
+        async move {
+            let mut statuses = Vec::new();
+            let mut c = Client::from_address(&url, Some(std::net::IpAddr::from(from)));
+            for _ in 0..n {
+                let page = c.get("/login").await;
+                if page.status == 429 {
+                    assert!(
+                        page.body.contains("ログイン"),
+                        "a page that says why: {}",
+                        page.body
+                    );
+                }
+                statuses.push(page.status);
+            }
+            statuses
+        }
+    };
+    // One address: five, then refused.
+    let statuses = flood([127, 0, 0, 1], 20).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 15, "{statuses:?}");
+    assert_eq!(count_rows(&db, "challenges").await, 5, "the store did not grow");
+    // Someone else logs in meanwhile.
+    login_from(&url, [127, 0, 0, 2], &card).await;
+    // Many addresses: the total holds (12 in all, 6 already).
+    let mut granted = 0;
+    for i in 3..13u8 {
+        let s = flood([127, 0, 0, i], 5).await;
+        assert!(s.iter().all(|s| *s == 200 || *s == 429), "{s:?}");
+        granted += s.iter().filter(|s| **s == 200).count();
+    }
+    assert_eq!(granted, 6, "up to the total");
+    assert!(count_rows(&db, "challenges").await <= 12);
+    let refused = Client::from_address(&url, Some(std::net::IpAddr::from([127, 0, 0, 20])))
+        .get("/login")
+        .await;
+    assert_eq!(refused.status, 429);
+    // Challenges expire (10 s) and are swept (every second): logins again.
+    tokio::time::sleep(std::time::Duration::from_millis(11_500)).await;
+    assert_eq!(
+        count_rows(&db, "challenges").await,
+        0,
+        "expired challenges are swept"
+    );
+    login_from(&url, [127, 0, 0, 20], &card).await;
+    login_from(&url, [127, 0, 0, 1], &card).await;
+    portal.shutdown(std::time::Duration::from_secs(1)).await;
+    h.net.shutdown().await;
+}
+
 async fn send_notice(h: &Harness, key: &str, local_id: &str, title: &str) -> String {
     let sent: renkei_http::notices::NoticeSent = h
         .net

@@ -473,6 +473,11 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
         "入力内容が正しくありません。",
         "What was sent is not valid.",
     ),
+    (
+        "login_too_many",
+        "このネットワークからのログインの要求が多すぎます。しばらくおいてから、もう一度お試しください。",
+        "Too many login requests from this network. Please wait a moment and try again.",
+    ),
 ];
 
 /// The texts of one language.

@@ -18,7 +18,8 @@ use crate::i18n::Tr;
 use crate::state::PortalState;
 use crate::templates::{ActFor, HomePage, LandingPage, LoginPage, PageCtx, render};
 use crate::web::{
-    LOGIN_COOKIE, LoggedIn, PageError, SESSION_COOKIE, clear_cookie, cookie, lang_of, secret_cookie,
+    ClientAddr, LOGIN_COOKIE, LoggedIn, PageError, SESSION_COOKIE, clear_cookie, cookie, lang_of,
+    secret_cookie,
 };
 
 pub(crate) fn web_router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> Router {
@@ -231,6 +232,7 @@ pub(crate) struct LoginQuery {
 /// browser, shown as a code and a QR code.
 async fn login_page<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
@@ -243,6 +245,25 @@ async fn login_page<S: crate::Store>(
         now,
         st.settings.challenge_secs as i64 * 1000,
     );
+    // Anonymous: counted per address and in total before anything is
+    // stored, so no client can fill the store.
+    let admitted =
+        st.login_limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(addr, now, challenge.expires_at);
+    if let Err(refused) = admitted {
+        metrics::counter!("renkei_portal_login_refusals_total", "limit" => refused.kind()).increment(1);
+        tracing::info!(
+            limit = refused.kind(),
+            "login challenge refused: too many outstanding"
+        );
+        let mut resp =
+            PageError::show(StatusCode::TOO_MANY_REQUESTS, tr.s("login_too_many")).into_response(&tr);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(refused.retry_after_secs()));
+        return resp;
+    }
     let code = challenge.code.clone();
     if let Err(e) = st.store.insert_challenge(challenge).await {
         return PageError::store(e, &tr).into_response(&tr);

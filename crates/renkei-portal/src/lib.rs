@@ -11,6 +11,7 @@
 
 mod account;
 mod challenge;
+mod limits;
 mod proxy;
 mod secret;
 mod session;
@@ -20,10 +21,11 @@ pub use account::{AccountError, AccountKind, FundAccount, KanaMismatch, bank_nam
 pub use challenge::{
     CHALLENGE_FORMAT, Challenge, ChallengePurpose, ChallengeState, ShortCode, parse_to_be_signed,
 };
+pub use limits::{AddressKey, ChallengeLimiter, ChallengeLimits, ChallengeRefused};
 pub use proxy::{
     CardView, HoldReason, Invitation, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyRefusal, ProxyStatus, Scope,
     ScopeSet,
 };
 pub use secret::{Secret, SecretHash};
-pub use session::{CardHolder, Session, SessionPolicy};
+pub use session::{CardHolder, Session, SessionCache, SessionPolicy};
 pub use store::{PendingAction, PortalStore};

@@ -123,7 +123,11 @@ pub trait PortalStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<ProxyAct>, StoreError>> + Send;
 
-    /// Drop expired challenges, sessions and invitations.
+    /// Drop what has lapsed at `now`: challenges and invitations past
+    /// their expiry, sessions and staged actions older than
+    /// `session_max_ms` (an idle session stays until then, so that its
+    /// browser is told it expired; it is refused all the same). How many
+    /// rows in all.
     fn purge(
         &self,
         now: UnixMillis,

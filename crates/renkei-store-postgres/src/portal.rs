@@ -581,10 +581,7 @@ impl PortalStore for PgPortalStore {
     async fn purge(&self, now: UnixMillis, session_max_ms: i64) -> Result<u64, StoreError> {
         let mut n = 0;
         for (sql, at) in [
-            (
-                "DELETE FROM challenges WHERE expires_at < $1",
-                now.0.saturating_sub(3_600_000),
-            ),
+            ("DELETE FROM challenges WHERE expires_at < $1", now.0),
             (
                 "DELETE FROM sessions WHERE created_at < $1",
                 now.0.saturating_sub(session_max_ms),

@@ -525,13 +525,16 @@ impl PortalStore for SqlitePortalStore {
     async fn purge(&self, now: UnixMillis, session_max_ms: i64) -> Result<u64, StoreError> {
         let mut n = 0;
         for (sql, at) in [
-            ("DELETE FROM challenges WHERE expires_at < ?", now.0 - 3_600_000),
+            ("DELETE FROM challenges WHERE expires_at < ?", now.0),
             (
                 "DELETE FROM sessions WHERE created_at < ?",
-                now.0 - session_max_ms,
+                now.0.saturating_sub(session_max_ms),
             ),
             ("DELETE FROM invitations WHERE expires_at < ?", now.0),
-            ("DELETE FROM pending WHERE created_at < ?", now.0 - session_max_ms),
+            (
+                "DELETE FROM pending WHERE created_at < ?",
+                now.0.saturating_sub(session_max_ms),
+            ),
         ] {
             n += sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(at)

@@ -408,14 +408,20 @@ async fn purge(s: &impl PortalStore) {
     let now = T0 + 10 * 86_400_000;
     let max = 4 * 3_600_000;
     let binding = Secret::random();
+    // Challenges go as soon as they expire.
     let gone = Challenge::new(
         ChallengePurpose::Login,
         &binding,
-        UnixMillis(now - 3_600_000 - 2),
-        1,
+        UnixMillis(now - 300_001),
+        300_000,
     );
     s.insert_challenge(gone.clone()).await.unwrap();
-    let kept = Challenge::new(ChallengePurpose::Login, &binding, UnixMillis(now - 3_600_000), 0);
+    let kept = Challenge::new(
+        ChallengePurpose::Login,
+        &binding,
+        UnixMillis(now - 300_000),
+        300_000,
+    );
     s.insert_challenge(kept.clone()).await.unwrap();
     let old = session("C-1", now - max - 1);
     let young = session("C-1", now - max);

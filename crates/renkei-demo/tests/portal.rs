@@ -90,9 +90,10 @@ impl Harness {
         let page = c.get("/login").await;
         assert_eq!(page.status, 200);
         let code = page.id_text("login-code").unwrap();
+        let shown = match_of(&page);
         CardApp::new(&self.url(), None)
             .unwrap()
-            .approve(&code, card, &pin())
+            .approve(&code, Some(&shown), card, &pin())
             .await
             .unwrap();
         let done = c.post("/login/complete", &[("code", &code)]).await;
@@ -146,6 +147,10 @@ fn browser_login(b: &mut webdriver::Browser, url: &str, card: &SoftwareCard) {
     b.step("login page");
     b.goto(&format!("{url}/login"));
     let code = b.text("#login-code");
+    // The person reads the number off this screen and types it in the card app.
+    let shown = b.text("#login-match");
+    assert_eq!(shown.len(), 2, "{shown}");
+    assert!(b.text("#login-browser").contains("127.0.0.1"));
     b.step("approve with the card");
     let (url2, card2) = (url.to_owned(), card.clone());
     std::thread::spawn(move || {
@@ -156,7 +161,7 @@ fn browser_login(b: &mut webdriver::Browser, url: &str, card: &SoftwareCard) {
             .block_on(async {
                 CardApp::new(&url2, None)
                     .unwrap()
-                    .approve(&code, &card2, &pin())
+                    .approve(&code, Some(&shown), &card2, &pin())
                     .await
             })
     })
@@ -257,6 +262,11 @@ fn code_of(page: &client::Page) -> String {
     page.id_text("login-code").unwrap()
 }
 
+/// The number a login page shows, to enter on the card app.
+fn match_of(page: &client::Page) -> String {
+    page.id_text("login-match").unwrap()
+}
+
 fn rejected(r: Result<impl std::fmt::Debug, renkei_portal_web::cardapp::CardAppError>) -> String {
     match r {
         Err(renkei_portal_web::cardapp::CardAppError::Refused { code, message }) => {
@@ -279,9 +289,10 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
 
     // A signature made with OpenSSL from the card's key file is accepted.
     let mut c = Client::new(&h.url());
-    let code = code_of(&c.get("/login").await);
+    let page = c.get("/login").await;
+    let (code, shown) = (code_of(&page), match_of(&page));
     let challenge = app.challenge(&code).await.unwrap();
-    let tbs = app.to_sign(&challenge).unwrap();
+    let tbs = app.to_sign(&challenge, Some(&shown)).unwrap();
     let tmp = h.dir.path().join("openssl");
     std::fs::create_dir_all(&tmp).unwrap();
     std::fs::write(tmp.join("tbs"), &tbs).unwrap();
@@ -295,14 +306,17 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let sig = std::fs::read(tmp.join("sig")).unwrap();
-    app.submit(&code, &cert, &sig).await.unwrap();
+    app.submit(&code, Some(&shown), &cert, &sig).await.unwrap();
     // Replaying the same signature: the challenge is spent.
-    assert_eq!(rejected(app.submit(&code, &cert, &sig).await), "challenge_used");
+    assert_eq!(
+        rejected(app.submit(&code, Some(&shown), &cert, &sig).await),
+        "challenge_used"
+    );
     // The signature of one challenge does not approve another.
     let mut other = Client::new(&h.url());
     let other_code = code_of(&other.get("/login").await);
     assert_eq!(
-        rejected(app.submit(&other_code, &cert, &sig).await),
+        rejected(app.submit(&other_code, Some(&shown), &cert, &sig).await),
         "bad_signature"
     );
     // Another browser cannot take the approved login (it is bound to the
@@ -362,23 +376,24 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
         })
         .unwrap()
     };
-    let sign_for = |code: &str| {
+    let sign_for = |code: &str, shown: &str| {
         let app = app.clone();
-        let code = code.to_owned();
+        let (code, shown) = (code.to_owned(), shown.to_owned());
         async move {
             let c = app.challenge(&code).await.unwrap();
-            app.to_sign(&c).unwrap()
+            app.to_sign(&c, Some(&shown)).unwrap()
         }
     };
-    let code = code_of(&Client::new(&h.url()).get("/login").await);
+    let page = Client::new(&h.url()).get("/login").await;
+    let (code, shown) = (code_of(&page), match_of(&page));
     let foreign = issue_with(
         &foreign_ca,
         now - time::Duration::hours(1),
         now + time::Duration::days(1),
     );
-    let sig = key.sign(&sign_for(&code).await).unwrap();
+    let sig = key.sign(&sign_for(&code, &shown).await).unwrap();
     assert_eq!(
-        rejected(app.submit(&code, &foreign, &sig).await),
+        rejected(app.submit(&code, Some(&shown), &foreign, &sig).await),
         "unknown_issuer"
     );
     // An expired certificate of the registry's own CA.
@@ -394,7 +409,7 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
         now - time::Duration::days(1),
     );
     assert_eq!(
-        rejected(app.submit(&code, &expired, &sig).await),
+        rejected(app.submit(&code, Some(&shown), &expired, &sig).await),
         "certificate_expired"
     );
     // Our CA but never issued by the registry: verified, then unknown to it.
@@ -403,7 +418,10 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
         now - time::Duration::hours(1),
         now + time::Duration::days(1),
     );
-    assert_eq!(rejected(app.submit(&code, &unissued, &sig).await), "unknown_card");
+    assert_eq!(
+        rejected(app.submit(&code, Some(&shown), &unissued, &sig).await),
+        "unknown_card"
+    );
     // A revoked card (reported lost).
     let lost_card = h.card(&me, "lost", CardProfile::Rsa2048Sha256).await;
     let lookup: Vec<renkei_http::registry_card::CardWire> = h
@@ -426,21 +444,22 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
         )
         .await
         .unwrap();
-    let code = code_of(&Client::new(&h.url()).get("/login").await);
+    let page = Client::new(&h.url()).get("/login").await;
+    let (code, shown) = (code_of(&page), match_of(&page));
     assert_eq!(
-        rejected(app.approve(&code, &lost_card, &pin()).await),
+        rejected(app.approve(&code, Some(&shown), &lost_card, &pin()).await),
         "certificate_revoked"
     );
     // The first card was superseded by the reissue: refused too.
     assert_eq!(
-        rejected(app.approve(&code, &card, &pin()).await),
+        rejected(app.approve(&code, Some(&shown), &card, &pin()).await),
         "certificate_revoked"
     );
     // The challenge survives refusals: a good card can still approve it.
     assert_eq!(app.challenge(&code).await.unwrap().purpose, "login");
     // Garbage.
     assert_eq!(
-        rejected(app.submit(&code, b"not a certificate", b"x").await),
+        rejected(app.submit(&code, Some(&shown), b"not a certificate", b"x").await),
         "certificate_malformed"
     );
     assert_eq!(rejected(app.challenge("ABCD-EFGH").await), "unknown_challenge");
@@ -452,9 +471,120 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
     let phish = CardApp::new("http://localhost:1", None).unwrap();
     let c = app.challenge(&code).await.unwrap();
     assert!(matches!(
-        phish.to_sign(&c),
+        phish.to_sign(&c, Some(&shown)),
         Err(renkei_portal_web::cardapp::CardAppError::OriginMismatch { .. })
     ));
+}
+
+/// Issue 11, item 7 (reproduced: the attacker's browser was signed in as
+/// the victim). QR-login phishing: the attacker opens the login page in
+/// their own browser and relays its code to a victim (a look-alike page, a
+/// message); the victim approves it on their own card app. The card app
+/// now shows where and when the login was asked, and asks for the number
+/// shown on that screen, which the card signs; the victim, who cannot see
+/// the attacker's screen, enters another, and the portal refuses: no
+/// session, and the code is finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_phished_approval_does_not_sign_the_attackers_browser_in() {
+    let h = harness().await;
+    let victim = h.account_holder();
+    let card = h.card(&victim, "victim", CardProfile::EcdsaP384Sha384).await;
+    let attacker_ip: std::net::IpAddr = [127, 0, 0, 66].into();
+    let mut attacker = Client::from_address(&h.url(), Some(attacker_ip));
+    let page = attacker.get("/login").await;
+    let (code, on_attackers_screen) = (code_of(&page), match_of(&page));
+    let app = CardApp::new(&h.url(), None).unwrap();
+
+    // The card app shows the requesting browser's address and time.
+    let c = app.challenge(&code).await.unwrap();
+    assert_eq!(c.browser_address, "127.0.0.66");
+    assert!((UnixMillis::now().0 - c.requested_at).abs() < 60_000);
+    assert!(c.match_required);
+    let text = String::from_utf8(app.to_sign(&c, Some("00")).unwrap()).unwrap();
+    assert!(text.contains("\nbrowser: 127.0.0.66\n"), "{text}");
+    assert!(
+        text.contains(&format!("\nrequested: {}\n", c.requested_at)),
+        "{text}"
+    );
+    assert!(text.ends_with("\nmatch: 00\n"), "{text}");
+    // Without the number it does not sign at all.
+    assert!(matches!(
+        app.approve(&code, None, &card, &pin()).await,
+        Err(renkei_portal_web::cardapp::CardAppError::MatchRequired)
+    ));
+
+    // The victim enters what they see — any number but the one on the
+    // attacker's screen — and approves with PIN: refused.
+    let n: u8 = on_attackers_screen.parse().unwrap();
+    let wrong = format!("{:02}", (n + 1) % 100);
+    assert_eq!(
+        rejected(app.approve(&code, Some(&wrong), &card, &pin()).await),
+        "match_mismatch"
+    );
+    // The attacker's browser gets no session, and is told the login ended.
+    let done = attacker.post("/login/complete", &[("code", &code)]).await;
+    assert_eq!(done.status, 403, "{}", done.body);
+    assert!(done.body.contains("一致しませんでした"), "{}", done.body);
+    assert!(!attacker.cookies.contains_key("__Host-renkei-session"));
+    assert_ne!(attacker.get("/me").await.status, 200);
+    let status = attacker.get(&format!("/login/status?code={code}")).await;
+    assert!(
+        status.body.contains("unknown") || status.body.contains("refused"),
+        "{}",
+        status.body
+    );
+    // The code is finished: the right number later changes nothing.
+    assert_eq!(
+        rejected(
+            app.approve(&code, Some(&on_attackers_screen), &card, &pin())
+                .await
+        ),
+        "challenge_refused"
+    );
+    let again = attacker.post("/login/complete", &[("code", &code)]).await;
+    assert_eq!(
+        (again.status, again.location.as_deref()),
+        (303, Some("/login")),
+        "its login cookie is gone: start again"
+    );
+    assert!(!attacker.cookies.contains_key("__Host-renkei-session"));
+
+    // A signature over one number is not accepted for another (and spends
+    // nothing): the signed text is what is checked, not the claim.
+    let mut me = Client::from_address(&h.url(), Some([127, 0, 0, 7].into()));
+    let page = me.get("/login").await;
+    let (code, shown) = (code_of(&page), match_of(&page));
+    let c = app.challenge(&code).await.unwrap();
+    let other = format!("{:02}", (shown.parse::<u8>().unwrap() + 1) % 100);
+    let cert = card
+        .certificate(renkei_card::CertPurpose::Authentication)
+        .unwrap();
+    let sig_over_other = card
+        .sign(
+            renkei_card::CertPurpose::Authentication,
+            &pin(),
+            &app.to_sign(&c, Some(&other)).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        rejected(app.submit(&code, Some(&shown), &cert, &sig_over_other).await),
+        "bad_signature"
+    );
+    assert_eq!(
+        rejected(app.submit(&code, None, &cert, &sig_over_other).await),
+        "match_required"
+    );
+    // The person's own login, with the number on their own screen: in.
+    app.approve(&code, Some(&shown), &card, &pin()).await.unwrap();
+    let done = me.post("/login/complete", &[("code", &code)]).await;
+    assert_eq!(
+        (done.status, done.location.as_deref()),
+        (303, Some("/")),
+        "{}",
+        done.body
+    );
+    assert_eq!(me.get("/me").await.status, 200);
+    h.net.shutdown().await;
 }
 
 /// Return paths an attacker may try: each, as it appears in a URL, leads
@@ -497,10 +627,11 @@ const OFF_SITE_VECTORS: &[&str] = &[
 /// portal would have set it, base64url); where the login sends the browser.
 async fn login_with_next(h: &Harness, card: &SoftwareCard, next: &str) -> (u16, Option<String>) {
     let mut c = Client::new(&h.url());
-    let code = code_of(&c.get("/login").await);
+    let page = c.get("/login").await;
+    let (code, shown) = (code_of(&page), match_of(&page));
     CardApp::new(&h.url(), None)
         .unwrap()
-        .approve(&code, card, &pin())
+        .approve(&code, Some(&shown), card, &pin())
         .await
         .unwrap();
     c.cookies
@@ -614,10 +745,10 @@ async fn login_from(portal: &str, from: [u8; 4], card: &SoftwareCard) -> Client 
     let mut c = Client::from_address(portal, Some(std::net::IpAddr::from(from)));
     let page = c.get("/login").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    let code = code_of(&page);
+    let (code, shown) = (code_of(&page), match_of(&page));
     CardApp::new(portal, None)
         .unwrap()
-        .approve(&code, card, &pin())
+        .approve(&code, Some(&shown), card, &pin())
         .await
         .unwrap();
     let done = c.post("/login/complete", &[("code", &code)]).await;
@@ -872,7 +1003,7 @@ async fn notices_csrf_idle_timeout_and_other_peoples_ids() {
     let confirm_code = confirm_page.id_text("confirm-code").unwrap();
     CardApp::new(&h.url(), None)
         .unwrap()
-        .approve(&confirm_code, &other_card, &pin())
+        .approve(&confirm_code, None, &other_card, &pin())
         .await
         .unwrap();
     let r = c.post(&confirm_path, &[("csrf", &csrf)]).await;
@@ -919,7 +1050,7 @@ async fn confirm_with(
     assert_eq!(early.status, 409, "{}", early.body);
     CardApp::new(&h.url(), None)
         .unwrap()
-        .approve(&code, card, &pin())
+        .approve(&code, None, card, &pin())
         .await
         .unwrap();
     c.post(&path, &[("csrf", &csrf)]).await
@@ -1152,7 +1283,7 @@ fn renkei_demo_today() -> time::Date {
     (time::OffsetDateTime::now_utc() + time::Duration::hours(9)).date()
 }
 
-/// Approve a code with a card from a blocking test thread.
+/// Approve a confirmation code with a card from a blocking test thread.
 fn approve_blocking(url: &str, code: &str, card: &SoftwareCard) {
     let (url, code, card) = (url.to_owned(), code.to_owned(), card.clone());
     std::thread::spawn(move || {
@@ -1163,7 +1294,7 @@ fn approve_blocking(url: &str, code: &str, card: &SoftwareCard) {
             .block_on(async {
                 CardApp::new(&url, None)
                     .unwrap()
-                    .approve(&code, &card, &pin())
+                    .approve(&code, None, &card, &pin())
                     .await
             })
     })

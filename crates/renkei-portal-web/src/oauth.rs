@@ -31,7 +31,7 @@ use crate::account::Staged;
 use crate::i18n::Tr;
 use crate::state::PortalState;
 use crate::templates::{ConsentItem, ConsentPage, render};
-use crate::web::{LoggedIn, PageError, cookie, lang_of};
+use crate::web::{ClientAddr, LoggedIn, PageError, cookie, lang_of};
 
 /// Where `/login` sends the browser back to after a card login.
 pub(crate) const NEXT_COOKIE: &str = "__Host-renkei-next";
@@ -912,6 +912,7 @@ fn authorization_response(req: &PushedRequest, issuer: &str, first: (&str, &str)
 
 async fn decide<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Form(form): Form<DecideForm>,
 ) -> Response {
@@ -939,6 +940,7 @@ async fn decide<S: crate::Store + Clone>(
                 );
                 st.stage(
                     &li,
+                    addr,
                     Staged::Consent {
                         client_id: client.id.to_string(),
                         request_uri: form.request_uri.clone(),

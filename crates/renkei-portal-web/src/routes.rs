@@ -150,6 +150,26 @@ impl<S: crate::Store> PortalState<S> {
             self.origin
         )
     }
+
+    /// The login page of a pending login challenge: its code and QR code,
+    /// the number to enter on the card app, and this browser's address
+    /// and time as the card app will show them.
+    pub(crate) fn login_page_of(&self, c: &Challenge, tr: Tr, message: Option<String>) -> LoginPage {
+        LoginPage {
+            ctx: PageCtx::anonymous(tr, tr.s("login_title"), "/login"),
+            qr_svg: crate::qr::svg(&format!(
+                "{}/api/card/v1/challenges/{}",
+                self.origin,
+                c.code.as_str()
+            )),
+            cli: self.card_cli(&c.code),
+            code: c.code.to_string(),
+            match_value: c.match_value.map(|m| m.to_string()).unwrap_or_default(),
+            browser: c.browser.to_string(),
+            requested: crate::web::jst(c.created_at.0),
+            message,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,6 +262,7 @@ async fn login_page<S: crate::Store>(
     let challenge = Challenge::new(
         ChallengePurpose::Login,
         &binding,
+        addr,
         now,
         st.settings.challenge_secs as i64 * 1000,
     );
@@ -264,18 +285,15 @@ async fn login_page<S: crate::Store>(
             .insert(header::RETRY_AFTER, HeaderValue::from(refused.retry_after_secs()));
         return resp;
     }
-    let code = challenge.code.clone();
+    let page = st.login_page_of(
+        &challenge,
+        tr,
+        q.expired.map(|_| tr.s("session_expired").to_owned()),
+    );
     if let Err(e) = st.store.insert_challenge(challenge).await {
         return PageError::store(e, &tr).into_response(&tr);
     }
     metrics::counter!("renkei_portal_login_challenges_total").increment(1);
-    let page = LoginPage {
-        ctx: PageCtx::anonymous(tr, tr.s("login_title"), "/login"),
-        qr_svg: crate::qr::svg(&format!("{}/api/card/v1/challenges/{}", st.origin, code.as_str())),
-        cli: st.card_cli(&code),
-        code: code.to_string(),
-        message: q.expired.map(|_| tr.s("session_expired").to_owned()),
-    };
     let mut resp = render(&page);
     resp.headers_mut().insert(
         header::SET_COOKIE,
@@ -298,6 +316,7 @@ pub(crate) fn state_json(c: Option<&Challenge>, now: UnixMillis) -> Json<serde_j
             ChallengeState::Pending => "pending",
             ChallengeState::Approved(_) => "approved",
             ChallengeState::Used => "used",
+            ChallengeState::Refused => "refused",
         },
     };
     Json(serde_json::json!({ "state": state }))
@@ -350,32 +369,21 @@ async fn login_complete<S: crate::Store>(
         // Not approved yet (or expired, or not this browser's): show the
         // same code again if it is still pending for this browser.
         let c = st.store.challenge(&code).await.ok().flatten();
-        let message = match &c {
-            Some(c)
-                if c.binding == binding.hash()
-                    && !c.is_expired(now)
-                    && c.state == ChallengeState::Pending =>
-            {
-                tr.s("login_not_yet")
+        let mine = c.filter(|c| c.binding == binding.hash());
+        return match mine {
+            Some(c) if !c.is_expired(now) && c.state == ChallengeState::Pending => {
+                render(&st.login_page_of(&c, tr, Some(tr.s("login_not_yet").to_owned())))
             }
-            _ => tr.s("login_expired"),
-        };
-        let pending = c.filter(|c| {
-            c.binding == binding.hash() && !c.is_expired(now) && c.state == ChallengeState::Pending
-        });
-        return match pending {
-            Some(c) => render(&LoginPage {
-                ctx: PageCtx::anonymous(tr, tr.s("login_title"), "/login"),
-                qr_svg: crate::qr::svg(&format!(
-                    "{}/api/card/v1/challenges/{}",
-                    st.origin,
-                    c.code.as_str()
-                )),
-                cli: st.card_cli(&c.code),
-                code: c.code.to_string(),
-                message: Some(message.to_owned()),
-            }),
-            None => PageError::show(StatusCode::BAD_REQUEST, message).into_response(&tr),
+            // A card signed another number: tell this browser (it may be
+            // the person's own, whose code was used by someone else).
+            Some(c) if c.state == ChallengeState::Refused => {
+                let mut resp =
+                    PageError::show(StatusCode::FORBIDDEN, tr.s("login_match_refused")).into_response(&tr);
+                resp.headers_mut()
+                    .append(header::SET_COOKIE, clear_cookie(LOGIN_COOKIE));
+                resp
+            }
+            _ => PageError::show(StatusCode::BAD_REQUEST, tr.s("login_expired")).into_response(&tr),
         };
     };
     let id = Secret::random();

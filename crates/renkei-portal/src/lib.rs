@@ -19,7 +19,8 @@ mod store;
 
 pub use account::{AccountError, AccountKind, FundAccount, KanaMismatch, bank_name, normalize_kana};
 pub use challenge::{
-    CHALLENGE_FORMAT, Challenge, ChallengePurpose, ChallengeState, ShortCode, parse_to_be_signed,
+    CHALLENGE_FORMAT, Challenge, ChallengePurpose, ChallengeState, ChallengeText, ChallengeTextError,
+    MatchValue, ShortCode,
 };
 pub use limits::{AddressKey, ChallengeLimiter, ChallengeLimits, ChallengeRefused};
 pub use proxy::{

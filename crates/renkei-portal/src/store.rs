@@ -38,6 +38,15 @@ pub trait PortalStore: Send + Sync + 'static {
         now: UnixMillis,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Pending → Refused (a card signed another number than the page
+    /// showed), only if still pending and not expired at `now`; `false`
+    /// otherwise.
+    fn refuse_challenge(
+        &self,
+        code: &ShortCode,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Approved → Used for the browser holding `binding`; the holder, once.
     fn take_challenge(
         &self,

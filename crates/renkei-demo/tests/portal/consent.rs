@@ -447,9 +447,10 @@ pub(crate) async fn consent_in_browser(
     // The card login brings the browser back to the consent page.
     let login = b.get("/login").await;
     let code = login.id_text("login-code").unwrap();
+    let shown = super::match_of(&login);
     renkei_portal_web::cardapp::CardApp::new(&h.url(), None)
         .unwrap()
-        .approve(&code, card, &super::pin())
+        .approve(&code, Some(&shown), card, &super::pin())
         .await
         .unwrap();
     let done = b.post("/login/complete", &[("code", &code)]).await;

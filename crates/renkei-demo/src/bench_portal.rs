@@ -97,6 +97,14 @@ fn code_in(page: &str) -> Result<String> {
     Ok(rest.chars().take_while(|c| *c != '<').collect())
 }
 
+fn match_in(page: &str) -> Result<String> {
+    let rest = page
+        .split("id=\"login-match\">")
+        .nth(1)
+        .context("no number on the login page")?;
+    Ok(rest.chars().take_while(|c| *c != '<').collect())
+}
+
 /// One login; returns the server time (the card's signing excluded).
 async fn login(base: &str, key: &CardKey, cert: &[u8]) -> Result<(Duration, Session)> {
     let mut s = Session::new(base)?;
@@ -114,7 +122,12 @@ async fn login(base: &str, key: &CardKey, cert: &[u8]) -> Result<(Duration, Sess
         .json()
         .await?;
     let before_sign = t.elapsed();
-    let tbs = base64::engine::general_purpose::STANDARD.decode(&challenge.to_be_signed)?;
+    // The number the login page shows, entered as a person would.
+    let shown = match_in(&page)?;
+    let template = base64::engine::general_purpose::STANDARD.decode(&challenge.to_be_signed)?;
+    let tbs = renkei_portal::ChallengeText::parse(std::str::from_utf8(&template)?)?
+        .with_match(renkei_portal::MatchValue::parse(&shown).context("the login page's number")?)?
+        .to_bytes();
     let sig = key.sign(&tbs)?;
     let t2 = Instant::now();
     let resp = s
@@ -123,6 +136,7 @@ async fn login(base: &str, key: &CardKey, cert: &[u8]) -> Result<(Duration, Sess
         .json(&ApproveRequest {
             certificate: base64::engine::general_purpose::STANDARD.encode(cert),
             signature: base64::engine::general_purpose::STANDARD.encode(&sig),
+            match_value: Some(shown),
         })
         .send()
         .await?;

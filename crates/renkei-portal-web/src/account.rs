@@ -17,7 +17,7 @@ use crate::i18n::Tr;
 use crate::routes::page_result;
 use crate::state::PortalState;
 use crate::templates::{AccountForm, AccountPage, ConfirmPage, FieldError, Opt, render};
-use crate::web::{LoggedIn, PageError, lang_of};
+use crate::web::{ClientAddr, LoggedIn, PageError, lang_of};
 
 /// What a session staged, committed once the card confirms it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +58,7 @@ impl<S: crate::Store> PortalState<S> {
     pub(crate) async fn stage(
         &self,
         li: &LoggedIn,
+        browser: std::net::IpAddr,
         action: Staged,
         text: String,
     ) -> Result<Response, PageError> {
@@ -66,6 +67,7 @@ impl<S: crate::Store> PortalState<S> {
         let challenge = Challenge::new(
             ChallengePurpose::Confirm { action: text },
             &li.secret,
+            browser,
             now,
             self.settings.challenge_secs as i64 * 1000,
         );
@@ -214,6 +216,7 @@ pub(crate) struct AccountSubmit {
 /// the registration for confirmation with the card. Nothing is stored yet.
 pub(crate) async fn submit<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Form(f): Form<AccountSubmit>,
 ) -> Response {
@@ -293,6 +296,7 @@ pub(crate) async fn submit<S: crate::Store + Clone>(
         );
         st.stage(
             &li,
+            addr,
             Staged::RegisterAccount {
                 subject: subject.to_string(),
                 proxy: proxy.map(|p| p.id.0),

@@ -9,7 +9,7 @@ use axum::response::{Redirect, Response};
 use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_http::hub_log::{RecordCheck, check_person_records};
 use renkei_ids::LocalPersonId;
-use renkei_portal::{Scope, SecretHash};
+use renkei_portal::Scope;
 use renkei_protocol::UnixMillis;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -229,16 +229,15 @@ impl<S: crate::Store> PortalState<S> {
     /// from the hub through the node.
     pub(crate) async fn person_key(
         &self,
-        session: SecretHash,
+        session: &renkei_portal::Session,
         person: &LocalPersonId,
         tr: &Tr,
     ) -> Result<(Zeroizing<[u8; 32]>, Zeroizing<String>, String), PageError> {
-        if let Some(k) = self
-            .person_keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&session)
-            && &k.person == person
+        if let Some(k) = self.person_keys.lock().unwrap_or_else(|p| p.into_inner()).get(
+            &session.id,
+            &self.policy,
+            UnixMillis::now(),
+        ) && &k.person == person
         {
             return Ok((k.key.clone(), k.token.clone(), k.log_key.clone()));
         }
@@ -261,7 +260,7 @@ impl<S: crate::Store> PortalState<S> {
         self.person_keys
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(session, cached);
+            .insert(session, UnixMillis::now(), cached);
         Ok(out)
     }
 }
@@ -364,7 +363,7 @@ pub(crate) async fn history<S: crate::Store + Clone>(
         });
         let institution = q.institution.clone().filter(|s| !s.is_empty());
         let work = q.office_work.clone().filter(|s| !s.is_empty());
-        let (key, token, log_key) = st.person_key(li.session.id, &subject, &tr).await?;
+        let (key, token, log_key) = st.person_key(&li.session, &subject, &tr).await?;
         let records = st
             .backend
             .person_records(&token)

@@ -15,7 +15,7 @@ use crate::i18n::Tr;
 use crate::routes::{CsrfForm, number, page_result, proxy_refusal_text, scope_key};
 use crate::state::PortalState;
 use crate::templates::{ActView, Opt, ProxiesPage, ProxyView, render};
-use crate::web::{LoggedIn, PageError, jst, lang_of, today_jst};
+use crate::web::{ClientAddr, LoggedIn, PageError, jst, lang_of, today_jst};
 
 const INVITATION_DAYS: i64 = 7;
 
@@ -193,6 +193,7 @@ fn date(s: &str) -> Option<time::Date> {
 
 pub(crate) async fn invite<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Form(pairs): Form<Pairs>,
 ) -> Response {
@@ -245,6 +246,7 @@ pub(crate) async fn invite<S: crate::Store + Clone>(
         );
         st.stage(
             &li,
+            addr,
             Staged::Invite {
                 scopes: scopes.to_text(),
                 valid_from: from.to_string(),
@@ -269,6 +271,7 @@ pub(crate) struct AcceptForm {
 
 pub(crate) async fn accept<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Form(f): Form<AcceptForm>,
 ) -> Response {
@@ -297,6 +300,7 @@ pub(crate) async fn accept<S: crate::Store + Clone>(
         let representative_name = st.own_name(&li.session.holder.person, &tr).await?;
         st.stage(
             &li,
+            addr,
             Staged::Accept {
                 code: code.as_str().to_owned(),
                 representative_name,
@@ -357,6 +361,7 @@ pub(crate) async fn revoke<S: crate::Store + Clone>(
 
 pub(crate) async fn confirm<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
@@ -382,7 +387,8 @@ pub(crate) async fn confirm<S: crate::Store + Clone>(
             p.representative_name,
             scopes_text(p.scopes, &li.tr)
         );
-        st.stage(&li, Staged::ConfirmProxy { proxy: p.id.0 }, text).await
+        st.stage(&li, addr, Staged::ConfirmProxy { proxy: p.id.0 }, text)
+            .await
     }
     .await;
     page_result(&tr, r)

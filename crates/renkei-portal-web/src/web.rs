@@ -1,7 +1,10 @@
 //! The web surface's plumbing: cookies, the visitor (language, session),
 //! CSRF, security headers, page errors.
 
-use axum::extract::Request;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -114,6 +117,26 @@ impl PageError {
     }
 }
 
+/// The client's address as the portal's listener saw it: the TCP peer
+/// (behind a reverse proxy that would be the proxy). IPv4 clients of a
+/// dual-stack listener are shown as IPv4. Without connection information
+/// (a router served without it) every client is `0.0.0.0`, one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip().to_canonical()),
+        ))
+    }
+}
+
 /// A logged-in request: the session and the secret that names it.
 pub(crate) struct LoggedIn {
     pub(crate) session: Session,
@@ -135,6 +158,11 @@ impl<S: crate::Store> PortalState<S> {
             .await
             .map_err(|e| PageError::store(e, &tr))?;
         let Some(session) = session else {
+            // Swept, or ended elsewhere: nothing of it stays in memory.
+            self.person_keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&secret.hash());
             return Err(PageError::Redirect("/login".into()));
         };
         if !self.policy.is_live(&session, now) {
@@ -145,6 +173,10 @@ impl<S: crate::Store> PortalState<S> {
             .touch_session(session.id, now, session.acting_for)
             .await
             .map_err(|e| PageError::store(e, &tr))?;
+        self.person_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .touch(&session.id, now);
         Ok(LoggedIn { session, secret, tr })
     }
 

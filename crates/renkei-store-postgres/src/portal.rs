@@ -8,9 +8,9 @@
 use renkei_card::{CardProfile, CardSerial};
 use renkei_ids::LocalPersonId;
 use renkei_portal::{
-    CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, PendingAction,
-    PortalStore, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, ScopeSet, Secret, SecretHash, Session,
-    ShortCode,
+    CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, MatchValue,
+    PendingAction, PortalStore, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, ScopeSet, Secret,
+    SecretHash, Session, ShortCode,
 };
 use renkei_protocol::{StoreError, UnixMillis};
 use sqlx::postgres::{PgPool, PgRow};
@@ -18,7 +18,10 @@ use time::Date;
 
 use crate::db::{self, DbError, corrupt, get, parse_col, store_err};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/portal_001.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/portal_001.sql"),
+    include_str!("../migrations/portal_002.sql"),
+];
 
 /// The portal's store (portal and consent API) in a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -122,15 +125,24 @@ fn challenge_from(row: &PgRow) -> Result<Challenge, StoreError> {
     let state = match get::<String>(row, "state")?.as_str() {
         "pending" => ChallengeState::Pending,
         "approved" => ChallengeState::Approved(holder_from(row)?),
+        "refused" => ChallengeState::Refused,
         _ => ChallengeState::Used,
     };
+    let browser: String = get(row, "browser")?;
+    let match_value = get::<Option<String>>(row, "match_value")?
+        .map(|m| MatchValue::parse(&m).ok_or_else(|| corrupt("match_value", "not two digits")))
+        .transpose()?;
     Ok(Challenge {
         code: code_col(row, "code")?,
         nonce: nonce.try_into().map_err(|_| corrupt("nonce", "not 32 bytes"))?,
         purpose,
         binding: hash_col(row, "binding")?,
+        browser: browser
+            .parse()
+            .map_err(|_| corrupt("browser", "not an IP address"))?,
         created_at: UnixMillis(get(row, "created_at")?),
         expires_at: UnixMillis(get(row, "expires_at")?),
+        match_value,
         state,
     })
 }
@@ -228,16 +240,18 @@ impl PortalStore for PgPortalStore {
             ChallengePurpose::Login => None,
         };
         sqlx::query(
-            "INSERT INTO challenges (code, nonce, purpose, action, binding, created_at, expires_at, state) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')",
+            "INSERT INTO challenges (code, nonce, purpose, action, binding, browser, created_at, expires_at, \
+             match_value, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')",
         )
         .bind(c.code.as_str())
         .bind(&c.nonce[..])
         .bind(c.purpose.as_str())
         .bind(action)
         .bind(&c.binding.0[..])
+        .bind(c.browser.to_string())
         .bind(c.created_at.0)
         .bind(c.expires_at.0)
+        .bind(c.match_value.map(|m| m.to_string()))
         .execute(&self.pool)
         .await
         .map_err(store_err("store challenge"))?;
@@ -274,6 +288,18 @@ impl PortalStore for PgPortalStore {
         .execute(&self.pool)
         .await
         .map_err(store_err("approve challenge"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn refuse_challenge(&self, code: &ShortCode, now: UnixMillis) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE challenges SET state = 'refused' WHERE code = $1 AND state = 'pending' AND expires_at >= $2",
+        )
+        .bind(code.as_str())
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("refuse challenge"))?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -578,10 +604,7 @@ impl PortalStore for PgPortalStore {
     async fn purge(&self, now: UnixMillis, session_max_ms: i64) -> Result<u64, StoreError> {
         let mut n = 0;
         for (sql, at) in [
-            (
-                "DELETE FROM challenges WHERE expires_at < $1",
-                now.0.saturating_sub(3_600_000),
-            ),
+            ("DELETE FROM challenges WHERE expires_at < $1", now.0),
             (
                 "DELETE FROM sessions WHERE created_at < $1",
                 now.0.saturating_sub(session_max_ms),

@@ -3,9 +3,9 @@ use std::path::Path;
 use renkei_card::{CardProfile, CardSerial};
 use renkei_ids::LocalPersonId;
 use renkei_portal::{
-    CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, PendingAction,
-    PortalStore, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, ScopeSet, Secret, SecretHash, Session,
-    ShortCode,
+    CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, MatchValue,
+    PendingAction, PortalStore, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, ScopeSet, Secret,
+    SecretHash, Session, ShortCode,
 };
 use renkei_protocol::{StoreError, UnixMillis};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
@@ -17,6 +17,7 @@ use crate::registry_card::serial_sql;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/portal_001.sql"),
     include_str!("../migrations/portal_002.sql"),
+    include_str!("../migrations/portal_003.sql"),
 ];
 
 /// The portal's store in one SQLite file.
@@ -90,8 +91,13 @@ fn challenge_from(row: &SqliteRow) -> Result<Challenge, StoreError> {
     let state = match get::<String>(row, "state")?.as_str() {
         "pending" => ChallengeState::Pending,
         "approved" => ChallengeState::Approved(holder_from(row)?),
+        "refused" => ChallengeState::Refused,
         _ => ChallengeState::Used,
     };
+    let browser: String = get(row, "browser")?;
+    let match_value = get::<Option<String>>(row, "match_value")?
+        .map(|m| MatchValue::parse(&m).ok_or_else(|| corrupt("match_value", "not two digits")))
+        .transpose()?;
     Ok(Challenge {
         code: parse_col("code", &get::<String>(row, "code")?, |s| {
             ShortCode::parse(s).ok_or("bad code")
@@ -99,8 +105,12 @@ fn challenge_from(row: &SqliteRow) -> Result<Challenge, StoreError> {
         nonce: nonce.try_into().map_err(|_| corrupt("nonce", "not 32 bytes"))?,
         purpose,
         binding: hash_col(row, "binding")?,
+        browser: browser
+            .parse()
+            .map_err(|_| corrupt("browser", "not an IP address"))?,
         created_at: UnixMillis(get(row, "created_at")?),
         expires_at: UnixMillis(get(row, "expires_at")?),
+        match_value,
         state,
     })
 }
@@ -173,16 +183,18 @@ impl PortalStore for SqlitePortalStore {
             ChallengePurpose::Login => None,
         };
         sqlx::query(
-            "INSERT INTO challenges (code, nonce, purpose, action, binding, created_at, expires_at, state) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+            "INSERT INTO challenges (code, nonce, purpose, action, binding, browser, created_at, expires_at, \
+             match_value, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
         )
         .bind(c.code.as_str())
         .bind(&c.nonce[..])
         .bind(c.purpose.as_str())
         .bind(action)
         .bind(&c.binding.0[..])
+        .bind(c.browser.to_string())
         .bind(c.created_at.0)
         .bind(c.expires_at.0)
+        .bind(c.match_value.map(|m| m.to_string()))
         .execute(&self.pool)
         .await
         .map_err(store_err("store challenge"))?;
@@ -217,6 +229,18 @@ impl PortalStore for SqlitePortalStore {
         .execute(&self.pool)
         .await
         .map_err(store_err("approve challenge"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn refuse_challenge(&self, code: &ShortCode, now: UnixMillis) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE challenges SET state = 'refused' WHERE code = ? AND state = 'pending' AND expires_at >= ?",
+        )
+        .bind(code.as_str())
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("refuse challenge"))?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -524,13 +548,16 @@ impl PortalStore for SqlitePortalStore {
     async fn purge(&self, now: UnixMillis, session_max_ms: i64) -> Result<u64, StoreError> {
         let mut n = 0;
         for (sql, at) in [
-            ("DELETE FROM challenges WHERE expires_at < ?", now.0 - 3_600_000),
+            ("DELETE FROM challenges WHERE expires_at < ?", now.0),
             (
                 "DELETE FROM sessions WHERE created_at < ?",
-                now.0 - session_max_ms,
+                now.0.saturating_sub(session_max_ms),
             ),
             ("DELETE FROM invitations WHERE expires_at < ?", now.0),
-            ("DELETE FROM pending WHERE created_at < ?", now.0 - session_max_ms),
+            (
+                "DELETE FROM pending WHERE created_at < ?",
+                now.0.saturating_sub(session_max_ms),
+            ),
         ] {
             n += sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(at)

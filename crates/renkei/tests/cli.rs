@@ -571,12 +571,21 @@ async fn card_commands_create_issue_approve_sign_and_show() {
         .chars()
         .take(9)
         .collect();
+    let shown: String = page
+        .split("id=\"login-match\">")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(2)
+        .collect();
     let approve = |pin: &str| {
         run(
             vec![
                 s("card"),
                 s("approve"),
                 code.clone(),
+                s("--match"),
+                shown.clone(),
                 s("--portal"),
                 net.portal.url.clone(),
                 s("--card"),
@@ -593,6 +602,11 @@ async fn card_commands_create_issue_approve_sign_and_show() {
     assert!(
         text(&out).contains("log in") && text(&out).contains("approved"),
         "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("asked by a browser at 127.0.0.1"),
+        "the card app shows where the login was asked: {}",
         text(&out)
     );
     // The same code again: spent.

@@ -32,7 +32,13 @@ fn holder(who: &str, serial: u64) -> CardHolder {
 }
 
 fn challenge(purpose: ChallengePurpose, binding: &Secret, ttl_ms: i64) -> Challenge {
-    Challenge::new(purpose, binding, UnixMillis(T0), ttl_ms)
+    Challenge::new(
+        purpose,
+        binding,
+        "203.0.113.7".parse().unwrap(),
+        UnixMillis(T0),
+        ttl_ms,
+    )
 }
 
 fn session(who: &str, created_at: i64) -> Session {
@@ -204,6 +210,60 @@ async fn challenges(s: &impl PortalStore) {
     );
     s.insert_challenge(confirm.clone()).await.unwrap();
     assert_eq!(s.challenge(&confirm.code).await.unwrap(), Some(confirm));
+
+    // A login keeps the asking browser's address (IPv6 too) and its number;
+    // one signed with another number is refused: never approved after.
+    let other = Secret::random();
+    let phished = Challenge::new(
+        ChallengePurpose::Login,
+        &other,
+        "2001:db8::42".parse().unwrap(),
+        UnixMillis(T0),
+        60_000,
+    );
+    assert!(phished.match_value.is_some());
+    s.insert_challenge(phished.clone()).await.unwrap();
+    assert_eq!(s.challenge(&phished.code).await.unwrap(), Some(phished.clone()));
+    let end = phished.expires_at.0;
+    assert!(
+        !s.refuse_challenge(&phished.code, UnixMillis(end + 1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.refuse_challenge(&ShortCode::random(), UnixMillis(T0))
+            .await
+            .unwrap()
+    );
+    assert!(s.refuse_challenge(&phished.code, UnixMillis(end)).await.unwrap());
+    assert!(
+        !s.refuse_challenge(&phished.code, UnixMillis(T0)).await.unwrap(),
+        "once"
+    );
+    assert_eq!(
+        s.challenge(&phished.code).await.unwrap().unwrap().state,
+        ChallengeState::Refused
+    );
+    assert!(
+        !s.approve_challenge(&phished.code, holder("C-1", 42), UnixMillis(T0))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.take_challenge(&phished.code, other.hash(), UnixMillis(T0))
+            .await
+            .unwrap(),
+        None
+    );
+    // An approved one cannot be refused.
+    let fine = challenge(ChallengePurpose::Login, &other, 60_000);
+    s.insert_challenge(fine.clone()).await.unwrap();
+    assert!(
+        s.approve_challenge(&fine.code, holder("C-1", 42), UnixMillis(T0))
+            .await
+            .unwrap()
+    );
+    assert!(!s.refuse_challenge(&fine.code, UnixMillis(T0)).await.unwrap());
 }
 
 async fn sessions_and_staged_actions(s: &impl PortalStore) {
@@ -408,14 +468,22 @@ async fn purge(s: &impl PortalStore) {
     let now = T0 + 10 * 86_400_000;
     let max = 4 * 3_600_000;
     let binding = Secret::random();
+    // Challenges go as soon as they expire.
     let gone = Challenge::new(
         ChallengePurpose::Login,
         &binding,
-        UnixMillis(now - 3_600_000 - 2),
-        1,
+        "::1".parse().unwrap(),
+        UnixMillis(now - 300_001),
+        300_000,
     );
     s.insert_challenge(gone.clone()).await.unwrap();
-    let kept = Challenge::new(ChallengePurpose::Login, &binding, UnixMillis(now - 3_600_000), 0);
+    let kept = Challenge::new(
+        ChallengePurpose::Login,
+        &binding,
+        "::1".parse().unwrap(),
+        UnixMillis(now - 300_000),
+        300_000,
+    );
     s.insert_challenge(kept.clone()).await.unwrap();
     let old = session("C-1", now - max - 1);
     let young = session("C-1", now - max);
@@ -461,6 +529,7 @@ async fn purge_counts(s: &impl PortalStore) {
     s.insert_challenge(Challenge::new(
         ChallengePurpose::Login,
         &binding,
+        "::1".parse().unwrap(),
         UnixMillis(now - 7_200_000),
         1,
     ))
@@ -540,6 +609,10 @@ async fn out_of_range_proxy_ids_are_refused_on_postgres() {
     assert_eq!(s.proxy(p.id).await.unwrap(), Some(p));
 }
 
+fn rand_bit() -> bool {
+    renkei_ids::random_bytes::<1>()[0] & 1 == 1
+}
+
 /// Run `n` copies of `f` at once; how many succeeded.
 async fn race<S, F, Fut>(s: &Arc<S>, n: usize, f: F) -> usize
 where
@@ -579,6 +652,22 @@ async fn single_use_under_concurrency<S: PortalStore>(s: Arc<S>) {
         })
         .await;
         assert_eq!(approvals, 1, "round {round}: approvals");
+        // Approval and refusal racing: one of them, never both.
+        let raced = challenge(ChallengePurpose::Login, &Secret::random(), 300_000);
+        s.insert_challenge(raced.clone()).await.unwrap();
+        let code2 = raced.code.clone();
+        let decided = race(&s, 4, |s| {
+            let code = code2.clone();
+            async move {
+                if rand_bit() {
+                    s.approve_challenge(&code, holder("C-1", 5), now).await.unwrap()
+                } else {
+                    s.refuse_challenge(&code, now).await.unwrap()
+                }
+            }
+        })
+        .await;
+        assert_eq!(decided, 1, "round {round}: approve or refuse");
         let binding = browser.hash();
         let takes = race(&s, 4, |s| {
             let code = code.clone();

@@ -36,6 +36,15 @@ async fn harness() -> Harness {
 }
 
 async fn harness_with_catalog(catalog: Option<String>) -> Harness {
+    // What the roles log goes to the test's output (shown when it fails);
+    // RUST_LOG chooses how much (warnings and errors by default).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let mut o = NetworkOptions::new(dir.path().join("net"));
     o.durability = Durability::Normal;
@@ -1552,6 +1561,7 @@ async fn history_filters_and_shows_delayed_records_when_due() {
                 item: "public_fund_account".into(),
                 fiscal_year: None,
                 consent: None,
+                person_proof: None,
             },
         )
         .await

@@ -157,6 +157,9 @@ async fn register<S: crate::Store>(
             representative_card: guardian_card,
             confirmed_at: now,
             created_at: now,
+            // No card of the principal confirmed a court's guardianship:
+            // the network cannot check it (see SECURITY.md).
+            authority: None,
         })
         .await?;
     tracing::info!(proxy = %p.id, "guardian registered by an administrator");

@@ -118,7 +118,7 @@ pub(crate) async fn show<S: crate::Store>(
         to_be_signed: STANDARD.encode(&tbs),
         text: String::from_utf8_lossy(&tbs).into_owned(),
         action: match &c.purpose {
-            ChallengePurpose::Confirm { action } => Some(action.clone()),
+            ChallengePurpose::Confirm { action, .. } => Some(action.clone()),
             ChallengePurpose::Login => None,
         },
         browser_address: c.browser.to_string(),
@@ -204,9 +204,10 @@ pub(crate) async fn approve<S: crate::Store>(
         trust.verify(&cert, CertPurpose::Authentication, now.to_datetime())
     }
     .map_err(|e| fail(cert_error(&e)))?;
+    let signed_text = c.to_be_signed(&st.origin, entered);
     verified
         .public_key
-        .verify(&c.to_be_signed(&st.origin, entered), &signature)
+        .verify(&signed_text, &signature)
         .map_err(|_| {
             fail(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -236,29 +237,57 @@ pub(crate) async fn approve<S: crate::Store>(
              this login is cancelled (if you did not start it yourself, someone else did)",
         )));
     }
-    // The registry decides who it is, and checks the card's status once more.
-    let holder = st.backend.resolve_card(&cert).await.map_err(|f| match f {
-        renkei_http::ApiFailure::Rejected {
-            status,
-            code,
-            message,
-            ..
-        } => fail(ApiError::new(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-            code,
-            message,
-        )),
-        other => {
-            tracing::error!(error = %other, "card resolution failed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "registry_unavailable",
-                "the card cannot be checked now; try again",
-            )
-            .retryable(true)
-            .into_response()
-        }
-    })?;
+    // The registry decides who it is, checks the card's status once more
+    // and verifies the card's signature itself; for a login (and for a
+    // confirmation that gives a consent) the hub states the person's
+    // presence in a proof the node and the hub check on every request for
+    // the person's own data. The portal's credential alone gets no one's.
+    const CONSENT_PROOF_MS: i64 = 400 * 86_400_000;
+    let proof = match &c.purpose {
+        ChallengePurpose::Login => Some(renkei_http::wire::ProofIssueWire {
+            purpose: "session".into(),
+            grant: None,
+            until: now.plus_ms(st.settings.session_max_secs as i64 * 1000).0,
+            card_challenge: String::new(),
+        }),
+        ChallengePurpose::Confirm { grant: Some(g), .. } => Some(renkei_http::wire::ProofIssueWire {
+            purpose: "consent".into(),
+            grant: Some(g.clone()),
+            // The hub caps it; the portal stops relaying when the consent
+            // ends or is revoked.
+            until: now.plus_ms(CONSENT_PROOF_MS).0,
+            card_challenge: String::new(),
+        }),
+        ChallengePurpose::Confirm { grant: None, .. } => None,
+    };
+    let text = String::from_utf8(signed_text)
+        .map_err(|e| ApiError::internal("challenge text", e).into_response())?;
+    let holder = st
+        .backend
+        .resolve_card(&cert, &text, &signature, proof)
+        .await
+        .map_err(|f| match f {
+            renkei_http::ApiFailure::Rejected {
+                status,
+                code,
+                message,
+                ..
+            } => fail(ApiError::new(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                code,
+                message,
+            )),
+            other => {
+                tracing::error!(error = %other, "card resolution failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "registry_unavailable",
+                    "the card cannot be checked now; try again",
+                )
+                .retryable(true)
+                .into_response()
+            }
+        })?;
     let person = renkei_ids::LocalPersonId::parse(&holder.local_id)
         .map_err(|e| ApiError::internal("card resolution", e).into_response())?;
     let approved = st
@@ -270,6 +299,7 @@ pub(crate) async fn approve<S: crate::Store>(
                 serial: verified.serial,
                 profile: verified.profile,
                 card_status_since: holder.card.status_since,
+                person_proof: holder.person_proof,
             },
             now,
         )

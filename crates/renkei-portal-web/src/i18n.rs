@@ -376,6 +376,16 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
         "This service cannot receive information at present.",
     ),
     (
+        "proof_login_again",
+        "ご本人の確認が必要です。マイナンバーカードでもう一度ログインしてください。",
+        "Your card confirmation is needed. Please log in again with your My Number Card.",
+    ),
+    (
+        "proof_proxy_unconfirmed",
+        "この代理は、ご本人のカードで確認されていないため、ご本人の情報をネットワークから取得できません。ご本人による確認が必要です。",
+        "This proxy was not confirmed with the person's own card, so their information cannot be obtained through the network. The person must confirm it.",
+    ),
+    (
         "consent_not_as_proxy",
         "代理人として同意することはできません。ご本人のカードでログインしてください。",
         "You cannot consent as a proxy. Please log in with the person's own card.",

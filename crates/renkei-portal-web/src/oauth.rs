@@ -718,11 +718,16 @@ async fn pushed<S: crate::Store>(
 
 /// The person's values for the items asked, fetched live through the hub
 /// as the portal's own linkage (own disclosure); each with its source.
+///
+/// `proof` is the person's authority the node and the hub check: the
+/// session's proof for the preview (the person is there), the consent's
+/// proof for a delivery (the person confirmed this consent with their card).
 pub(crate) async fn gather<S: crate::Store>(
     st: &PortalState<S>,
     person: &renkei_ids::LocalPersonId,
     details: &renkei_consent::SelfInformation,
     consent: Option<&GrantId>,
+    proof: Option<&str>,
 ) -> Result<(Vec<Value>, Vec<u64>), renkei_http::ApiFailure> {
     let mut values = Vec::new();
     let mut records = Vec::new();
@@ -751,6 +756,7 @@ pub(crate) async fn gather<S: crate::Store>(
                         item.as_str(),
                         year,
                         consent.map(GrantId::as_str),
+                        proof,
                     )
                     .await?;
                 records.push(r.hub_record_seq);
@@ -840,9 +846,15 @@ async fn consent_page<S: crate::Store + Clone>(
         return Err(PageError::forbidden(tr.s("consent_not_as_proxy")));
     }
     let person = &li.session.holder.person;
-    let (values, _) = gather(st, person, &req.request.details, None)
-        .await
-        .map_err(|e| PageError::backend("consent preview", e, &tr))?;
+    let (values, _) = gather(
+        st,
+        person,
+        &req.request.details,
+        None,
+        li.session.holder.person_proof.as_deref(),
+    )
+    .await
+    .map_err(|e| PageError::backend("consent preview", e, &tr))?;
     let d = &req.request.details;
     let items = values
         .iter()
@@ -938,6 +950,11 @@ async fn decide<S: crate::Store + Clone>(
                     client.app.name,
                     req.request.details.purpose
                 );
+                // The grant's id is chosen now, so that the card's
+                // confirmation names it and the hub's proof of the person's
+                // consent is for this grant alone.
+                let mut raw = [0u8; 16];
+                renkei_jose::random_bytes(&mut raw).map_err(|e| PageError::backend("random", e, &tr))?;
                 st.stage(
                     &li,
                     addr,
@@ -945,6 +962,7 @@ async fn decide<S: crate::Store + Clone>(
                         client_id: client.id.to_string(),
                         request_uri: form.request_uri.clone(),
                         preview_digest: form.preview_digest.clone(),
+                        grant_id: GrantId::from_random(raw).as_str().to_owned(),
                     },
                     text,
                 )
@@ -960,15 +978,31 @@ async fn decide<S: crate::Store + Clone>(
     }
 }
 
+/// What the card's confirmation of a consent commits.
+pub(crate) struct ConsentCommit<'a> {
+    pub(crate) client_id: &'a str,
+    pub(crate) request_uri: &'a str,
+    pub(crate) preview: &'a str,
+    /// The id chosen when the person agreed, which the card confirmed.
+    pub(crate) grant_id: &'a str,
+    /// The hub's proof of this consent, from the card's confirmation.
+    pub(crate) person_proof: Option<String>,
+}
+
 /// After the card confirmed: the consent (signed), its code, and the 303
 /// back to the client with `code`, `state` and `iss` (RFC 9207).
 pub(crate) async fn commit_consent<S: crate::Store + Clone>(
     st: &PortalState<S>,
     li: &LoggedIn,
-    client_id: &str,
-    request_uri: &str,
-    preview: &str,
+    commit: ConsentCommit<'_>,
 ) -> Result<Response, PageError> {
+    let ConsentCommit {
+        client_id,
+        request_uri,
+        preview,
+        grant_id,
+        person_proof,
+    } = commit;
     let tr = li.tr;
     let keys = st
         .oauth
@@ -976,9 +1010,17 @@ pub(crate) async fn commit_consent<S: crate::Store + Clone>(
         .ok_or_else(|| PageError::show(StatusCode::NOT_FOUND, tr.s("error_not_found")))?;
     let (req, client) = pushed(st, Some(client_id), Some(request_uri), &tr).await?;
     let now = UnixMillis::now();
-    let mut raw = [0u8; 16];
-    renkei_jose::random_bytes(&mut raw).map_err(|e| PageError::backend("random", e, &tr))?;
-    let id = GrantId::from_random(raw);
+    let id = GrantId::parse(grant_id).ok_or_else(|| PageError::bad(tr.s("error_bad_input")))?;
+    // Without the hub's proof of the consent, no relay under it could pass
+    // the node or the hub: refuse now rather than hand the client a grant
+    // that delivers nothing.
+    let Some(person_proof) = person_proof else {
+        return Err(PageError::backend(
+            "consent",
+            "the card's confirmation yielded no proof of the consent",
+            &tr,
+        ));
+    };
     let person = li.session.holder.person.clone();
     let expires_at = Grant::expiry(&req.request.details, now);
     let claims = renkei_consent::artefact_claims(
@@ -1007,6 +1049,7 @@ pub(crate) async fn commit_consent<S: crate::Store + Clone>(
         revoked: None,
         preview_digest: preview.to_owned(),
         artefact,
+        person_proof: Some(person_proof),
     };
     let code = renkei_jose::random_b64(32).map_err(|e| PageError::backend("random", e, &tr))?;
     let record = CodeRecord {
@@ -1336,7 +1379,13 @@ async fn deliver<S: crate::Store>(
     };
     let r = match tokio::time::timeout(
         GATHER_LIMIT,
-        gather(st, &grant.person, &grant.details, Some(&grant.id)),
+        gather(
+            st,
+            &grant.person,
+            &grant.details,
+            Some(&grant.id),
+            grant.person_proof.as_deref(),
+        ),
     )
     .await
     {

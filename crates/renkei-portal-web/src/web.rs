@@ -144,6 +144,57 @@ pub(crate) struct LoggedIn {
     pub(crate) tr: Tr,
 }
 
+/// On whose authority the portal asks the network for a person's data:
+/// the person's own card login (the session's person proof), or — acting
+/// as a proxy — the principal's card-confirmed consent to the proxy. The
+/// portal's credential alone opens no one's data: the node and the hub
+/// check the proof on every request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Authority {
+    pub(crate) proof: Option<String>,
+    pub(crate) consent: Option<String>,
+}
+
+impl Authority {
+    pub(crate) fn own(li: &LoggedIn) -> Self {
+        Self {
+            proof: li.session.holder.person_proof.clone(),
+            consent: None,
+        }
+    }
+
+    /// Refuse, with what to do about it, before anything is asked of the
+    /// network on no authority (a session from before person proofs, or a
+    /// guardianship no card of the principal confirmed).
+    pub(crate) fn require(&self, tr: &Tr) -> Result<(), PageError> {
+        match (&self.proof, &self.consent) {
+            (Some(_), _) => Ok(()),
+            (None, None) => Err(PageError::forbidden(tr.s("proof_login_again"))),
+            (None, Some(_)) => Err(PageError::forbidden(tr.s("proof_proxy_unconfirmed"))),
+        }
+    }
+
+    /// For the subject [`PortalState::subject`] chose.
+    pub(crate) fn of(li: &LoggedIn, proxy: Option<&Proxy>) -> Self {
+        match proxy {
+            None => Self::own(li),
+            Some(p) => match &p.authority {
+                Some(a) => Self {
+                    proof: Some(a.proof.clone()),
+                    consent: Some(a.grant.clone()),
+                },
+                // A guardianship registered by an administrator: no card of
+                // the principal confirmed it, so the network has nothing to
+                // check and refuses.
+                None => Self {
+                    proof: None,
+                    consent: Some(String::new()),
+                },
+            },
+        }
+    }
+}
+
 impl<S: crate::Store> PortalState<S> {
     /// The live session of this request, touched; or where to go instead.
     pub(crate) async fn logged_in(&self, headers: &HeaderMap) -> Result<LoggedIn, PageError> {

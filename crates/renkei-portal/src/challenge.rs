@@ -121,8 +121,11 @@ pub enum ChallengePurpose {
     /// Log in to the browser session that asked.
     Login,
     /// Confirm one action of a logged-in session at the moment it commits
-    /// (re-authentication); `action` is what the card app shows.
-    Confirm { action: String },
+    /// (re-authentication); `action` is what the card app shows. `grant`
+    /// names the consent the action gives (a consent to a private service,
+    /// an appointment of a proxy), for which the card's confirmation also
+    /// yields a person proof.
+    Confirm { action: String, grant: Option<String> },
 }
 
 impl ChallengePurpose {
@@ -165,7 +168,7 @@ pub struct Challenge {
 }
 
 /// The first line of every text a card signs for the portal.
-pub const CHALLENGE_FORMAT: &str = "renkei-card-challenge-v2";
+pub use renkei_card::CHALLENGE_FORMAT;
 
 impl Challenge {
     /// A challenge for the browser at `browser` holding `binding`; a login
@@ -209,7 +212,11 @@ impl Challenge {
             match_required: self.match_value.is_some(),
             entered: None,
             action: match &self.purpose {
-                ChallengePurpose::Confirm { action } => Some(one_line(action)),
+                ChallengePurpose::Confirm { action, .. } => Some(one_line(action)),
+                ChallengePurpose::Login => None,
+            },
+            grant: match &self.purpose {
+                ChallengePurpose::Confirm { grant, .. } => grant.as_deref().map(one_line),
                 ChallengePurpose::Login => None,
             },
         }
@@ -251,6 +258,7 @@ fn one_line(s: &str) -> String {
 /// requested: <when it asked, Unix milliseconds>
 /// match: <the two digits the person entered>       (login only)
 /// action: <what is confirmed, on one line>          (confirm only)
+/// grant: <the consent the confirmation gives>       (confirm, if any)
 /// ```
 ///
 /// Text, so that the card app can show the person what they approve, for
@@ -277,6 +285,8 @@ pub struct ChallengeText {
     /// The number the person entered.
     pub entered: Option<MatchValue>,
     pub action: Option<String>,
+    /// The consent a confirmation gives (a grant id, a proxy appointment).
+    pub grant: Option<String>,
 }
 
 /// A text that is not a challenge of [`CHALLENGE_FORMAT`].
@@ -313,6 +323,9 @@ impl ChallengeText {
         }
         if let Some(action) = &self.action {
             s.push_str(&format!("action: {}\n", one_line(action)));
+        }
+        if let Some(grant) = &self.grant {
+            s.push_str(&format!("grant: {}\n", one_line(grant)));
         }
         s.into_bytes()
     }
@@ -381,6 +394,7 @@ impl ChallengeText {
         let match_required = purpose == "login";
         let mut entered = None;
         let mut action = None;
+        let mut grant = None;
         if match_required {
             if lines.len() > 8 {
                 let m = field("match")?;
@@ -396,12 +410,19 @@ impl ChallengeText {
                 return Err(bad("action", "a control character"));
             }
             action = Some(a.to_owned());
+            if lines.len() > 9 {
+                let g = field("grant")?;
+                if g.is_empty() || one_line(g) != g {
+                    return Err(bad("grant", "empty or a control character"));
+                }
+                grant = Some(g.to_owned());
+            }
         }
-        // The header and seven fields, then `match` or `action`.
+        // The header and seven fields, then `match`, or `action` and `grant`.
         let read = if match_required {
             8 + usize::from(entered.is_some())
         } else {
-            9
+            9 + usize::from(grant.is_some())
         };
         if lines.len() != read {
             return Err(ChallengeTextError::Field {
@@ -420,6 +441,7 @@ impl ChallengeText {
             match_required,
             entered,
             action,
+            grant,
         })
     }
 }
@@ -460,6 +482,7 @@ mod tests {
         let c = Challenge::new(
             ChallengePurpose::Confirm {
                 action: "口座を登録\npurpose: login".into(),
+                grant: None,
             },
             &binding,
             browser(),

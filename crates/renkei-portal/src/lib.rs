@@ -24,8 +24,8 @@ pub use challenge::{
 };
 pub use limits::{AddressKey, ChallengeLimiter, ChallengeLimits, ChallengeRefused};
 pub use proxy::{
-    CardView, HoldReason, Invitation, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyRefusal, ProxyStatus, Scope,
-    ScopeSet,
+    CardView, HoldReason, Invitation, PrincipalAuthority, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyRefusal,
+    ProxyStatus, Scope, ScopeSet,
 };
 pub use secret::{Secret, SecretHash};
 pub use session::{CardHolder, Session, SessionCache, SessionPolicy};

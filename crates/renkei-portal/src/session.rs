@@ -15,6 +15,10 @@ pub struct CardHolder {
     pub profile: CardProfile,
     /// When the card's status last changed (registry).
     pub card_status_since: i64,
+    /// The hub's person proof the card's approval yielded (its text form):
+    /// a session proof for a login, a consent proof for a confirmation
+    /// that gives one. The portal shows the person's own data only with it.
+    pub person_proof: Option<String>,
 }
 
 /// A logged-in browser.
@@ -155,6 +159,7 @@ mod tests {
                 serial: CardSerial::random(),
                 profile: CardProfile::EcdsaP384Sha384,
                 card_status_since: 0,
+                person_proof: None,
             },
             csrf: Secret::random(),
             created_at: UnixMillis(0),
@@ -181,6 +186,7 @@ mod tests {
                 serial: CardSerial::random(),
                 profile: CardProfile::EcdsaP384Sha384,
                 card_status_since: 0,
+                person_proof: None,
             },
             csrf: Secret::random(),
             created_at: UnixMillis(created),

@@ -130,6 +130,7 @@ fn grant_from(r: &PgRow) -> Result<Grant, StoreError> {
         revoked,
         preview_digest: get(r, "preview_digest")?,
         artefact: get(r, "artefact")?,
+        person_proof: get(r, "person_proof")?,
     })
 }
 
@@ -361,7 +362,7 @@ impl ConsentStore for PgPortalStore {
         }
         sqlx::query(
             "INSERT INTO grants (id, client, person, details, created_at, expires_at, preview_digest, \
-             artefact) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             artefact, person_proof) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(g.id.as_str())
         .bind(g.client.as_str())
@@ -371,6 +372,7 @@ impl ConsentStore for PgPortalStore {
         .bind(g.expires_at.0)
         .bind(&g.preview_digest)
         .bind(&g.artefact)
+        .bind(&g.person_proof)
         .execute(&mut *tx)
         .await
         .map_err(store_err("insert grant"))?;

@@ -285,8 +285,8 @@ impl ConsentStore for SqlitePortalStore {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO grants (id, client, person, details, created_at, expires_at, preview_digest, artefact) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO grants (id, client, person, details, created_at, expires_at, preview_digest, artefact, \
+             person_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(g.id.as_str())
         .bind(g.client.as_str())
@@ -296,6 +296,7 @@ impl ConsentStore for SqlitePortalStore {
         .bind(g.expires_at.0)
         .bind(&g.preview_digest)
         .bind(&g.artefact)
+        .bind(&g.person_proof)
         .execute(&mut *tx)
         .await
         .map_err(store_err("insert grant"))?;
@@ -714,5 +715,6 @@ fn grant_from(r: &SqliteRow) -> Result<Grant, StoreError> {
         revoked,
         preview_digest: get(r, "preview_digest")?,
         artefact: get(r, "artefact")?,
+        person_proof: get(r, "person_proof")?,
     })
 }

@@ -4,8 +4,8 @@ use renkei_card::{CardProfile, CardSerial};
 use renkei_ids::LocalPersonId;
 use renkei_portal::{
     CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, MatchValue,
-    PendingAction, PortalStore, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, ScopeSet, Secret,
-    SecretHash, Session, ShortCode,
+    PendingAction, PortalStore, PrincipalAuthority, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus,
+    ScopeSet, Secret, SecretHash, Session, ShortCode,
 };
 use renkei_protocol::{StoreError, UnixMillis};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/portal_001.sql"),
     include_str!("../migrations/portal_002.sql"),
     include_str!("../migrations/portal_003.sql"),
+    include_str!("../migrations/portal_004.sql"),
 ];
 
 /// The portal's store in one SQLite file.
@@ -68,6 +69,12 @@ fn holder_from(row: &SqliteRow) -> Result<CardHolder, StoreError> {
             s.parse::<CardProfile>()
         })?,
         card_status_since: get(row, "card_status_since")?,
+        // Kept for challenges and sessions; the `people` table has none.
+        person_proof: match sqlx::Row::try_get::<Option<String>, _>(row, "person_proof") {
+            Ok(p) => p,
+            Err(sqlx::Error::ColumnNotFound(_)) => None,
+            Err(e) => return Err(corrupt("person_proof", e)),
+        },
     })
 }
 
@@ -86,6 +93,7 @@ fn challenge_from(row: &SqliteRow) -> Result<Challenge, StoreError> {
         "login" => ChallengePurpose::Login,
         _ => ChallengePurpose::Confirm {
             action: get::<Option<String>>(row, "action")?.unwrap_or_default(),
+            grant: get(row, "grant_ref")?,
         },
     };
     let state = match get::<String>(row, "state")?.as_str() {
@@ -165,7 +173,22 @@ fn proxy_from(row: &SqliteRow) -> Result<Proxy, StoreError> {
         representative_card: opt_serial(row, "representative_card")?,
         confirmed_at: UnixMillis(get(row, "confirmed_at")?),
         created_at: UnixMillis(get(row, "created_at")?),
+        authority: authority_from(row)?,
     })
+}
+
+fn authority_from(row: &SqliteRow) -> Result<Option<PrincipalAuthority>, StoreError> {
+    match (
+        get::<Option<String>>(row, "grant_ref")?,
+        get::<Option<String>>(row, "principal_proof")?,
+    ) {
+        (Some(grant), Some(proof)) => Ok(Some(PrincipalAuthority { grant, proof })),
+        (None, None) => Ok(None),
+        _ => Err(corrupt(
+            "principal_proof",
+            "a grant without its proof, or the other way round",
+        )),
+    }
 }
 
 fn status_cols(s: ProxyStatus) -> (&'static str, Option<i64>, Option<&'static str>) {
@@ -178,13 +201,13 @@ fn status_cols(s: ProxyStatus) -> (&'static str, Option<i64>, Option<&'static st
 
 impl PortalStore for SqlitePortalStore {
     async fn insert_challenge(&self, c: Challenge) -> Result<(), StoreError> {
-        let action = match &c.purpose {
-            ChallengePurpose::Confirm { action } => Some(action.clone()),
-            ChallengePurpose::Login => None,
+        let (action, grant) = match &c.purpose {
+            ChallengePurpose::Confirm { action, grant } => (Some(action.clone()), grant.clone()),
+            ChallengePurpose::Login => (None, None),
         };
         sqlx::query(
             "INSERT INTO challenges (code, nonce, purpose, action, binding, browser, created_at, expires_at, \
-             match_value, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+             match_value, state, grant_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
         )
         .bind(c.code.as_str())
         .bind(&c.nonce[..])
@@ -195,6 +218,7 @@ impl PortalStore for SqlitePortalStore {
         .bind(c.created_at.0)
         .bind(c.expires_at.0)
         .bind(c.match_value.map(|m| m.to_string()))
+        .bind(grant)
         .execute(&self.pool)
         .await
         .map_err(store_err("store challenge"))?;
@@ -217,13 +241,14 @@ impl PortalStore for SqlitePortalStore {
         now: UnixMillis,
     ) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "UPDATE challenges SET state = 'approved', person = ?, serial = ?, profile = ?, card_status_since = ? \
-             WHERE code = ? AND state = 'pending' AND expires_at >= ?",
+            "UPDATE challenges SET state = 'approved', person = ?, serial = ?, profile = ?, card_status_since = ?, \
+             person_proof = ? WHERE code = ? AND state = 'pending' AND expires_at >= ?",
         )
         .bind(h.person.as_str())
         .bind(serial_sql(h.serial))
         .bind(h.profile.as_str())
         .bind(h.card_status_since)
+        .bind(h.person_proof.clone())
         .bind(code.as_str())
         .bind(now.0)
         .execute(&self.pool)
@@ -253,7 +278,7 @@ impl PortalStore for SqlitePortalStore {
         let row = sqlx::query(
             "UPDATE challenges SET state = 'used' \
              WHERE code = ? AND binding = ? AND state = 'approved' AND expires_at >= ? \
-             RETURNING person, serial, profile, card_status_since",
+             RETURNING person, serial, profile, card_status_since, person_proof",
         )
         .bind(code.as_str())
         .bind(&binding.0[..])
@@ -266,8 +291,8 @@ impl PortalStore for SqlitePortalStore {
 
     async fn insert_session(&self, s: Session) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sessions (id, person, serial, profile, card_status_since, csrf, created_at, last_seen, acting_for) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id, person, serial, profile, card_status_since, csrf, created_at, last_seen, acting_for, \
+             person_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.id.0[..])
         .bind(s.holder.person.as_str())
@@ -278,6 +303,7 @@ impl PortalStore for SqlitePortalStore {
         .bind(s.created_at.0)
         .bind(s.last_seen.0)
         .bind(s.acting_for.map(|p| p.0 as i64))
+        .bind(s.holder.person_proof.clone())
         .execute(&self.pool)
         .await
         .map_err(store_err("store session"))?;
@@ -396,8 +422,8 @@ impl PortalStore for SqlitePortalStore {
         let id = sqlx::query(
             "INSERT INTO proxies (principal, representative, principal_name, representative_name, scopes, \
              valid_from, valid_until, basis, reference, status, status_at, hold_reason, principal_card, \
-             representative_card, confirmed_at, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             representative_card, confirmed_at, created_at, grant_ref, principal_proof) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(p.principal.as_str())
         .bind(p.representative.as_str())
@@ -415,6 +441,8 @@ impl PortalStore for SqlitePortalStore {
         .bind(p.representative_card.map(serial_sql))
         .bind(p.confirmed_at.0)
         .bind(p.created_at.0)
+        .bind(p.authority.as_ref().map(|a| a.grant.clone()))
+        .bind(p.authority.as_ref().map(|a| a.proof.clone()))
         .execute(&self.pool)
         .await
         .map_err(store_err("store proxy"))?
@@ -449,7 +477,8 @@ impl PortalStore for SqlitePortalStore {
         let (old, _, _) = status_cols(expected);
         let r = sqlx::query(
             "UPDATE proxies SET status = ?, status_at = ?, hold_reason = ?, principal_card = ?, \
-             representative_card = ?, confirmed_at = ? WHERE id = ? AND status = ?",
+             representative_card = ?, confirmed_at = ?, grant_ref = ?, principal_proof = ? \
+             WHERE id = ? AND status = ?",
         )
         .bind(status)
         .bind(status_at)
@@ -457,6 +486,8 @@ impl PortalStore for SqlitePortalStore {
         .bind(p.principal_card.map(serial_sql))
         .bind(p.representative_card.map(serial_sql))
         .bind(p.confirmed_at.0)
+        .bind(p.authority.as_ref().map(|a| a.grant.clone()))
+        .bind(p.authority.as_ref().map(|a| a.proof.clone()))
         .bind(p.id.0 as i64)
         .bind(old)
         .execute(&self.pool)
@@ -468,7 +499,8 @@ impl PortalStore for SqlitePortalStore {
     async fn insert_invitation(&self, i: Invitation) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO invitations (code, principal, principal_name, principal_card, scopes, valid_from, \
-             valid_until, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             valid_until, created_at, expires_at, grant_ref, principal_proof) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(i.code.as_str())
         .bind(i.principal.as_str())
@@ -479,6 +511,8 @@ impl PortalStore for SqlitePortalStore {
         .bind(date_text(i.valid_until))
         .bind(i.created_at.0)
         .bind(i.expires_at.0)
+        .bind(i.authority.as_ref().map(|a| a.grant.clone()))
+        .bind(i.authority.as_ref().map(|a| a.proof.clone()))
         .execute(&self.pool)
         .await
         .map_err(store_err("store invitation"))?;
@@ -509,6 +543,7 @@ impl PortalStore for SqlitePortalStore {
             valid_until: date_col(&row, "valid_until")?,
             created_at: UnixMillis(get(&row, "created_at")?),
             expires_at: UnixMillis(get(&row, "expires_at")?),
+            authority: authority_from(&row)?,
         }))
     }
 

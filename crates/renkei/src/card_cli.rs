@@ -74,7 +74,7 @@ pub(crate) enum CardCommand {
 }
 
 /// A secret from the environment, or typed on stdin.
-fn secret(
+pub(crate) fn secret(
     env: &str,
     prompt: &str,
     parse: fn(&str) -> Result<CardSecret, renkei_card::SecretError>,

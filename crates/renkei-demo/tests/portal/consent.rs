@@ -625,6 +625,7 @@ async fn a_bank_receives_the_income_the_person_consented_to_and_nothing_more() {
                 item: "household".into(),
                 fiscal_year: None,
                 consent: Some("山田 太郎".into()),
+                person_proof: None,
             },
         )
         .await;

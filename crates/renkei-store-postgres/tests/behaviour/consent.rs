@@ -103,6 +103,7 @@ fn grant(id: GrantId, client: &ClientId, who: &str, created_at: i64) -> Grant {
         expires_at: UnixMillis(created_at + 3_600_000),
         revoked: None,
         preview_digest: "preview-digest".into(),
+        person_proof: Some(format!("proof-of-{who}.sig")),
         artefact: "eyJhbGciOiJFUzI1NiJ9.e30.sig".into(),
     }
 }

@@ -8,8 +8,8 @@ use renkei_card::{CardProfile, CardSerial};
 use renkei_ids::LocalPersonId;
 use renkei_portal::{
     CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, PendingAction,
-    PortalStore, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, Scope, ScopeSet, Secret, SecretHash,
-    Session, ShortCode,
+    PortalStore, PrincipalAuthority, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, Scope, ScopeSet,
+    Secret, SecretHash, Session, ShortCode,
 };
 use renkei_protocol::{StoreError, UnixMillis};
 use renkei_store_postgres::PgPortalStore;
@@ -28,6 +28,16 @@ fn holder(who: &str, serial: u64) -> CardHolder {
         serial: CardSerial::from_u64(serial).unwrap(),
         profile: CardProfile::EcdsaP384Sha384,
         card_status_since: 1_600_000_000,
+        person_proof: None,
+    }
+}
+
+/// A holder with the person proof a card approval yields (what challenges
+/// and sessions keep; a person's last card does not).
+fn proven(who: &str, serial: u64) -> CardHolder {
+    CardHolder {
+        person_proof: Some(format!("proof-of-{who}.sig")),
+        ..holder(who, serial)
     }
 }
 
@@ -44,7 +54,7 @@ fn challenge(purpose: ChallengePurpose, binding: &Secret, ttl_ms: i64) -> Challe
 fn session(who: &str, created_at: i64) -> Session {
     Session {
         id: Secret::random().hash(),
-        holder: holder(who, 0x1234_5678_9abc_def0),
+        holder: proven(who, 0x1234_5678_9abc_def0),
         csrf: Secret::random(),
         created_at: UnixMillis(created_at),
         last_seen: UnixMillis(created_at),
@@ -78,6 +88,10 @@ fn proxy(principal: &str, representative: &str) -> Proxy {
         representative_card: CardSerial::from_u64(i64::MAX as u64),
         confirmed_at: UnixMillis(T0),
         created_at: UnixMillis(T0),
+        authority: Some(PrincipalAuthority {
+            grant: format!("proxy-{principal}"),
+            proof: format!("proof-of-{principal}.sig"),
+        }),
     }
 }
 
@@ -92,6 +106,10 @@ fn invitation(expires_at: i64) -> Invitation {
         valid_until: date!(2025 - 12 - 31),
         created_at: UnixMillis(T0),
         expires_at: UnixMillis(expires_at),
+        authority: Some(PrincipalAuthority {
+            grant: "proxy-0123".into(),
+            proof: "proof.sig".into(),
+        }),
     }
 }
 
@@ -137,7 +155,7 @@ async fn challenges(s: &impl PortalStore) {
         None
     );
     // Too late to approve one millisecond after expiry; unknown codes neither.
-    let h = holder("C-1", 42);
+    let h = proven("C-1", 42);
     assert!(
         !s.approve_challenge(&c.code, h.clone(), UnixMillis(expires + 1))
             .await
@@ -204,12 +222,24 @@ async fn challenges(s: &impl PortalStore) {
     let confirm = challenge(
         ChallengePurpose::Confirm {
             action: "口座を登録: れんけい銀行 本店 普通 1234567".into(),
+            grant: None,
         },
         &session,
         60_000,
     );
     s.insert_challenge(confirm.clone()).await.unwrap();
     assert_eq!(s.challenge(&confirm.code).await.unwrap(), Some(confirm));
+    // … and the consent it gives.
+    let consenting = challenge(
+        ChallengePurpose::Confirm {
+            action: "同意: れんけい銀行に所得を提供".into(),
+            grant: Some("gr_0123456789abcdef0123456789".into()),
+        },
+        &session,
+        60_000,
+    );
+    s.insert_challenge(consenting.clone()).await.unwrap();
+    assert_eq!(s.challenge(&consenting.code).await.unwrap(), Some(consenting));
 
     // A login keeps the asking browser's address (IPv6 too) and its number;
     // one signed with another number is refused: never approved after.

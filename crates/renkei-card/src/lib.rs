@@ -24,6 +24,7 @@
 
 mod authority;
 mod ca;
+mod challenge;
 mod der;
 mod error;
 mod facts;
@@ -35,6 +36,7 @@ mod verify;
 
 pub use authority::{AuthorityError, CardAuthorities};
 pub use ca::{CA_VALIDITY_YEARS, CaOperator, CardCa, CardCertRequest, RevocationReason, RevokedCard};
+pub use challenge::{BadChallenge, CHALLENGE_FORMAT, ChallengeHeader};
 pub use error::{CardCertError, CardError};
 pub use key::{CardKey, CardSecret, ENCRYPTED_KEY_LABEL, KeyError, PBKDF2_ITERATIONS, SecretError};
 pub use profile::{CardProfile, CertPurpose, UnknownProfile, UnknownPurpose};
@@ -42,5 +44,5 @@ pub use serial::{BadSerial, CardSerial};
 pub use software::{CARD_FILE, SoftwareCard, SoftwareCardError};
 pub use verify::{
     BadCardSignature, CardCaCertificate, CardCertificate, CardCrl, CardPublicKey, CardTrust, pem_or_der,
-    serial_of, to_pem,
+    public_key_of, serial_of, to_pem,
 };

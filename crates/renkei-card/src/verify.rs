@@ -531,6 +531,22 @@ fn read_facts(cert: &X509Certificate<'_>) -> Result<Option<FourFacts>, String> {
     facts::decode(pairs.iter().map(|(o, t)| (o.clone(), t.as_str())))
 }
 
+/// The public key of a certificate the caller already trusts — the card
+/// CA's own issued certificate, say, found by its exact DER — without the
+/// chain and CRL checks of [`CardTrust::verify`].
+pub fn public_key_of(der: &[u8]) -> Result<CardPublicKey, CardCertError> {
+    let cert = parse_x509(der).map_err(|e| CardCertError::Malformed(e.to_string()))?;
+    let profile =
+        profile_of_spki(cert.public_key()).map_err(|e| CardCertError::UnsupportedAlgorithm(e.to_string()))?;
+    match cert.public_key().parsed() {
+        Ok(PublicKey::RSA(_)) | Ok(PublicKey::EC(_)) => Ok(CardPublicKey {
+            profile,
+            key: cert.public_key().subject_public_key.data.to_vec(),
+        }),
+        _ => Err(CardCertError::UnsupportedAlgorithm("public key".to_owned())),
+    }
+}
+
 /// The serial of a certificate, without verifying anything (for logs and
 /// for looking a card up).
 pub fn serial_of(der: &[u8]) -> Result<CardSerial, CardCertError> {

@@ -50,6 +50,10 @@ pub struct OfficeWork {
     /// seconds after they happen (investigations, DV protection), with the
     /// reason.
     pub disclosure_delay: Option<(u64, String)>,
+    /// Done for the person themselves (their own disclosure, a relay they
+    /// consented to): every request must carry the hub's proof that the
+    /// person was present with their card.
+    pub person_proof: bool,
 }
 
 /// Kinds, items and office works of one network, with a version.
@@ -105,6 +109,8 @@ struct RawOfficeWork {
     disclosure_delay: Option<Spanned<String>>,
     #[serde(default)]
     disclosure_reason: Option<Spanned<String>>,
+    #[serde(default)]
+    person_proof: bool,
 }
 
 /// `"365d"`, `"12h"`, `"30m"`, `"90s"` → seconds.
@@ -226,6 +232,7 @@ impl Catalog {
                 statute: l.text(&w.statute, "statute")?,
                 non_disclosure: w.non_disclosure,
                 disclosure_delay,
+                person_proof: w.person_proof,
             };
             if office_works.insert(code.clone(), work).is_some() {
                 return Err(l.err(&w.code, "code", format!("office work `{code}` is defined twice")));

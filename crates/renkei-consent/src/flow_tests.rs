@@ -263,6 +263,7 @@ fn grant_expiry_and_status() {
         revoked: None,
         preview_digest: "d".into(),
         artefact: "a.b.c".into(),
+        person_proof: None,
     };
     assert_eq!(g.status(NOW), "active");
     assert_eq!(g.status(g.expires_at), "expired");

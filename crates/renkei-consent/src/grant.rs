@@ -86,6 +86,10 @@ pub struct Grant {
     pub preview_digest: String,
     /// The compact JWS the portal signed when the person consented.
     pub artefact: String,
+    /// The hub's person proof for this consent (its text form), from the
+    /// card's confirmation: every relay under the consent carries it, so
+    /// the hub can tell the grant is real and the person gave it.
+    pub person_proof: Option<String>,
 }
 
 impl Grant {

@@ -32,8 +32,8 @@ pub use rar::{
     Frequency, MAX_PERIOD_YEARS, MAX_PERIODIC_DAYS, RarError, SELF_INFORMATION, SelfInformation, parse_days,
 };
 pub use records::{
-    ClientAlert, CodeRecord, CodeRedemption, FetchOutcome, FetchRecord, PushedRequest, RefreshRedemption,
-    SecretDigest, TokenRecord, Usage,
+    ClientAlert, CodeRecord, CodeRedemption, DELIVERY_LEASE_MS, DeliveryClaim, FetchOutcome, FetchRecord,
+    PushedRequest, RefreshRedemption, SecretDigest, TokenRecord, Usage,
 };
 pub use store::ConsentStore;
 

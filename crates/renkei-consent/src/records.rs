@@ -110,6 +110,24 @@ pub struct FetchRecord {
     pub hub_records: Vec<u64>,
 }
 
+/// What claiming a one-time consent's delivery found
+/// ([`crate::ConsentStore::claim_delivery`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryClaim {
+    /// This caller holds the delivery: gather, then complete or release.
+    Claimed,
+    /// Another request holds it (and its lease has not run out).
+    InProgress,
+    /// Delivered already: never again.
+    Delivered,
+}
+
+/// How long a claimed delivery may take before another request may claim
+/// it again (the holder died). The holder gives up gathering before this
+/// and can complete only while its claim is still the one stored, so a
+/// one-time consent is delivered at most once even then.
+pub const DELIVERY_LEASE_MS: i64 = 10 * 60_000;
+
 /// An alert the monitor raised about a client, kept for administrators.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientAlert {

@@ -6,8 +6,8 @@ use renkei_ids::LocalPersonId;
 use renkei_protocol::UnixMillis;
 
 use crate::records::{
-    ClientAlert, CodeRecord, CodeRedemption, FetchRecord, PushedRequest, RefreshRedemption, SecretDigest,
-    TokenRecord, Usage,
+    ClientAlert, CodeRecord, CodeRedemption, DeliveryClaim, FetchRecord, PushedRequest, RefreshRedemption,
+    SecretDigest, TokenRecord, Usage,
 };
 use crate::{ApiClient, ClientEvent, ClientId, ClientStatus, Grant, GrantId, RevokedBy};
 
@@ -119,6 +119,37 @@ pub trait ConsentStore: Send + Sync + 'static {
         &self,
         grant: &GrantId,
     ) -> impl Future<Output = Result<Vec<FetchRecord>, StoreError>> + Send;
+
+    /// Claim the single delivery of a one-time consent before gathering
+    /// anything, under `claim` (a random value of the caller's): atomic,
+    /// so of concurrent callers exactly one is answered `Claimed`. A claim
+    /// older than `lease_ms` at `now` (its holder died) may be taken over.
+    fn claim_delivery(
+        &self,
+        grant: &GrantId,
+        claim: &str,
+        now: UnixMillis,
+        lease_ms: i64,
+    ) -> impl Future<Output = Result<DeliveryClaim, StoreError>> + Send;
+
+    /// Mark the delivery done and record the fetch `f`, together — only
+    /// if `claim` still holds it; `false` (nothing changed) if it does not,
+    /// and then the caller must not deliver.
+    fn complete_delivery(
+        &self,
+        grant: &GrantId,
+        claim: &str,
+        f: &FetchRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gathering failed: give the claim up (if `claim` still holds it) so
+    /// that the client can try again, and record the fetch `f`, together.
+    fn release_delivery(
+        &self,
+        grant: &GrantId,
+        claim: &str,
+        f: &FetchRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn insert_alert(&self, a: &ClientAlert) -> impl Future<Output = Result<(), StoreError>> + Send;
 

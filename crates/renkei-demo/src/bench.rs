@@ -89,6 +89,7 @@ fn request(f: &Fixture) -> renkei_protocol::SignedRequest {
         subject: f.requester_code.clone(),
         issued_at: UnixMillis::now(),
         consent: None,
+        person_proof: None,
         payload: None,
     }
     .sign(&f.requester.signing, f.requester.certificate.clone())

@@ -97,6 +97,14 @@ fn code_in(page: &str) -> Result<String> {
     Ok(rest.chars().take_while(|c| *c != '<').collect())
 }
 
+fn match_in(page: &str) -> Result<String> {
+    let rest = page
+        .split("id=\"login-match\">")
+        .nth(1)
+        .context("no number on the login page")?;
+    Ok(rest.chars().take_while(|c| *c != '<').collect())
+}
+
 /// One login; returns the server time (the card's signing excluded).
 async fn login(base: &str, key: &CardKey, cert: &[u8]) -> Result<(Duration, Session)> {
     let mut s = Session::new(base)?;
@@ -114,7 +122,12 @@ async fn login(base: &str, key: &CardKey, cert: &[u8]) -> Result<(Duration, Sess
         .json()
         .await?;
     let before_sign = t.elapsed();
-    let tbs = base64::engine::general_purpose::STANDARD.decode(&challenge.to_be_signed)?;
+    // The number the login page shows, entered as a person would.
+    let shown = match_in(&page)?;
+    let template = base64::engine::general_purpose::STANDARD.decode(&challenge.to_be_signed)?;
+    let tbs = renkei_portal::ChallengeText::parse(std::str::from_utf8(&template)?)?
+        .with_match(renkei_portal::MatchValue::parse(&shown).context("the login page's number")?)?
+        .to_bytes();
     let sig = key.sign(&tbs)?;
     let t2 = Instant::now();
     let resp = s
@@ -123,6 +136,7 @@ async fn login(base: &str, key: &CardKey, cert: &[u8]) -> Result<(Duration, Sess
         .json(&ApproveRequest {
             certificate: base64::engine::general_purpose::STANDARD.encode(cert),
             signature: base64::engine::general_purpose::STANDARD.encode(&sig),
+            match_value: Some(shown),
         })
         .send()
         .await?;
@@ -207,6 +221,7 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
 
     let mut login_rows = Vec::new();
     let mut last_session = None;
+    let mut last_proof = None;
     for profile in CardProfile::ALL {
         // A new card reissues the previous one: each profile is measured
         // right after its card is issued, while it is the live one.
@@ -222,21 +237,21 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
         .await?;
         let key = open_key(&card, &pin)?;
         let cert = card.certificate(CertPurpose::Authentication)?;
-        // Baseline 2: resolving the card alone (node → registry → hub).
+        // Baseline 2: resolving the card alone (node → registry → hub),
+        // with the card's signature over a fresh challenge and a session
+        // proof, as a login does (the card's signing included).
         let mut resolve = Vec::new();
         for _ in 0..logins {
             let t = Instant::now();
-            let _: renkei_http::node_card::CardHolder = net
-                .node(DIGITAL.key)
-                .local
-                .post(
-                    "/local/v1/cards/resolve",
-                    &renkei_http::registry_card::ResolveCardRequest {
-                        certificate: renkei_crypto::b64(&cert),
-                    },
-                )
-                .await?;
+            let holder = crate::cards::resolve_with_card(
+                &net.node(DIGITAL.key).local,
+                |t| Ok(key.sign(t)?),
+                &cert,
+                None,
+            )
+            .await?;
             resolve.push(t.elapsed());
+            last_proof = holder.person_proof;
         }
         let mut times = Vec::new();
         for _ in 0..logins {
@@ -279,10 +294,11 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
     let local = net.node(DIGITAL.key).local.clone();
     // The card resolves to the Digital Agency's id of the account holder.
     let person_id = country.cast.account_holder.1.clone();
+    let proof = last_proof.context("a person proof from the card")?;
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
     let mut tasks = Vec::new();
     for _ in 0..records {
-        let (local, id, sem) = (local.clone(), person_id.clone(), sem.clone());
+        let (local, id, sem, proof) = (local.clone(), person_id.clone(), sem.clone(), proof.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await?;
             let _: renkei_http::node::QueryResult = local
@@ -295,6 +311,7 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
                         item: "four_facts".into(),
                         fiscal_year: None,
                         consent: None,
+                        person_proof: Some(proof),
                     },
                 )
                 .await?;
@@ -325,7 +342,10 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
     let key: renkei_http::node::PersonKeyResult = local
         .post(
             &format!("/local/v1/persons/{person_id}/person-key"),
-            &serde_json::json!({}),
+            &renkei_http::node::PersonKeyAsk {
+                person_proof: proof.clone(),
+                consent: None,
+            },
         )
         .await?;
     let ca = std::fs::read(net.ca_dir.join(renkei_pki::CA_CERT_FILE))?;

@@ -49,3 +49,87 @@ pub async fn certify(
         })
         .context("issuing the card's certificates")
 }
+
+/// Resolve a card at the Digital Agency's node as a login does — the card
+/// signs a fresh login challenge (built as the portal builds it) and the
+/// registry checks that signature — asking for `proof` (a session proof, or
+/// a consent proof for `grant`). For benchmarks and tests that act for a
+/// person without a browser.
+pub async fn resolve_with_card(
+    node_local: &LocalClient,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
+    certificate: &[u8],
+    grant: Option<&str>,
+) -> Result<renkei_http::node_card::CardHolder> {
+    use base64::Engine as _;
+    let now = renkei_protocol::UnixMillis::now();
+    let purpose = match grant {
+        None => renkei_portal::ChallengePurpose::Login,
+        Some(g) => renkei_portal::ChallengePurpose::Confirm {
+            action: "同意".into(),
+            grant: Some(g.to_owned()),
+        },
+    };
+    let challenge = renkei_portal::Challenge::new(
+        purpose,
+        &renkei_portal::Secret::random(),
+        std::net::IpAddr::from([127, 0, 0, 1]),
+        now,
+        300_000,
+    );
+    let text = challenge.to_be_signed("https://portal.invalid", challenge.match_value);
+    let signature = sign(&text)?;
+    let proof = renkei_http::wire::ProofIssueWire {
+        purpose: if grant.is_some() { "consent" } else { "session" }.into(),
+        grant: grant.map(str::to_owned),
+        until: now.plus_ms(3_600_000).0,
+        card_challenge: String::new(),
+    };
+    Ok(node_local
+        .post(
+            "/local/v1/cards/resolve",
+            &renkei_http::registry_card::ResolveCardRequest {
+                certificate: renkei_crypto::b64(certificate),
+                challenge: String::from_utf8(text).context("challenge text")?,
+                signature: base64::engine::general_purpose::STANDARD.encode(&signature),
+                proof: Some(proof),
+            },
+        )
+        .await?)
+}
+
+/// A card for the resident the Digital Agency knows as `digital_id`, issued
+/// into `dir`, and the session proof its signature over a login challenge
+/// yields: what a person's own login gives the portal.
+pub async fn login_proof(
+    net: &crate::network::Network,
+    country: &crate::country::Country,
+    digital_id: &str,
+    dir: &Path,
+) -> Result<String> {
+    let who = country
+        .inhabitant(crate::institutions::DIGITAL.key, digital_id)
+        .context("no such resident at the Digital Agency")?;
+    let pin = CardSecret::auth_pin(DEMO_PIN)?;
+    let password = CardSecret::signing_password(DEMO_PASSWORD)?;
+    let (card, _) = issue_card(
+        &net.registry_admin,
+        &who.my_number,
+        dir,
+        CardProfile::EcdsaP384Sha384,
+        &pin,
+        &password,
+    )
+    .await?;
+    let cert = card.certificate(renkei_card::CertPurpose::Authentication)?;
+    let holder = resolve_with_card(
+        &net.node(crate::institutions::DIGITAL.key).local,
+        |t| Ok(card.sign(renkei_card::CertPurpose::Authentication, &pin, t)?),
+        &cert,
+        None,
+    )
+    .await?;
+    holder
+        .person_proof
+        .context("the registry returned no person proof")
+}

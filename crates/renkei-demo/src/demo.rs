@@ -369,7 +369,7 @@ pub fn how_to_reach(run: &DemoRun) -> String {
          {local}/local/v1/queries\n\
          \nand list the hub's provision records:\n\
          \n  curl --cacert {ca} -H \"Authorization: Bearer $(cat {hub_tok})\" {hub_admin}/admin/v1/records\n\
-         \nLog in to the portal from a browser on this machine: open {portal}/login, then approve the\n         code it shows with a resident's card (PIN {pin}):\n         \n  renkei card approve <CODE> --portal {portal} --card {card}\n{cards}         \nEverything (URLs, tokens, CA, cards) is in {json}. Press Ctrl-C to stop.",
+         \nLog in to the portal from a browser on this machine: open {portal}/login, then approve the\n         code it shows, entering the two-digit number it shows, with a resident's card (PIN {pin}):\n         \n  renkei card approve <CODE> --match <NUMBER> --portal {portal} --card {card}\n{cards}         \nEverything (URLs, tokens, CA, cards) is in {json}. Press Ctrl-C to stop.",
         dir = net.options.data_dir.display(),
         hub = net.hub.url(),
         hub_admin = net.hub.admin_url(),

@@ -100,6 +100,7 @@ async fn run_query(net: &Network, q: Query<'_>) -> ScenarioResult {
         item: q.item.into(),
         fiscal_year: q.fiscal_year,
         consent: None,
+        person_proof: None,
     };
     let result: Result<QueryResult, ApiFailure> =
         net.node(q.from.key).local.post("/local/v1/queries", &body).await;
@@ -193,6 +194,7 @@ async fn foreign_code(net: &Network, country: &Country) -> Result<ScenarioResult
         subject: stolen,
         issued_at: UnixMillis::now(),
         consent: None,
+        person_proof: None,
         payload: None,
     }
     .sign(&vehicle.signing, vehicle.certificate.clone());
@@ -457,12 +459,27 @@ async fn log_verifies(net: &Network) -> Result<ScenarioResult> {
 /// exchanges and checks each against the signed log.
 async fn person_view(net: &Network, country: &Country) -> Result<ScenarioResult> {
     let (_, digital_id) = &country.cast.account_holder;
+    // The person logs in with their card: the portal's node obtains the
+    // hub's proof of it, without which no one's log key is handed over.
+    let proof = crate::cards::login_proof(
+        net,
+        country,
+        digital_id,
+        &net.options.data_dir.join(format!(
+            "scenario-card-{}",
+            renkei_crypto::b64(&renkei_ids::random_bytes::<6>())
+        )),
+    )
+    .await?;
     let key: renkei_http::node::PersonKeyResult = net
         .node(crate::institutions::DIGITAL.key)
         .local
         .post(
             &format!("/local/v1/persons/{digital_id}/person-key"),
-            &serde_json::json!({}),
+            &renkei_http::node::PersonKeyAsk {
+                person_proof: proof,
+                consent: None,
+            },
         )
         .await?;
     let person_key: [u8; 32] = renkei_crypto::unb64("person key", &key.person_key)?
@@ -483,7 +500,7 @@ async fn person_view(net: &Network, country: &Country) -> Result<ScenarioResult>
     let mut trace = String::new();
     let _ = writeln!(
         trace,
-        "     デジタル庁 (the portal) obtains the person's log key; the person lists and checks:"
+        "     the person logs in with their card; デジタル庁 (the portal) obtains their log key with the hub's proof of it; the person lists and checks:"
     );
     let (passed, observed) = match renkei_http::hub_log::verify_person_records(
         &records,

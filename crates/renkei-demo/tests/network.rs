@@ -31,6 +31,8 @@ mod cards;
 mod hub_blind;
 #[path = "network/notices.rs"]
 mod notices;
+#[path = "network/person_proofs.rs"]
+mod person_proofs;
 
 // ------------------------------------------------------------------ harness
 
@@ -167,6 +169,7 @@ impl Harness {
             subject,
             issued_at,
             consent: None,
+            person_proof: None,
             payload: None,
         }
         .sign(signer, self.net.impersonate(VEHICLE.key).unwrap().certificate)
@@ -207,6 +210,7 @@ fn query(
         item: item.into(),
         fiscal_year: fy,
         consent: None,
+        person_proof: None,
     }
 }
 
@@ -786,6 +790,7 @@ async fn misbehaving_providers_are_caught_and_recorded() {
             item: "resident_tax_income".into(),
             fiscal_year: Some(2025),
             consent: None,
+            person_proof: None,
         };
         let r: Result<QueryResult, _> = h.net.node(SETAGAYA.key).local.post("/local/v1/queries", &q).await;
         assert_eq!(rejected_code(&r), expected, "{mode:?}");
@@ -1610,14 +1615,19 @@ async fn a_person_sees_their_records_with_proofs_and_delayed_ones_when_due() {
         )
         .await
         .unwrap();
+    // The person logs in with their card: the portal's node holds the
+    // hub's proof of it, without which it reads none of their data.
+    let card_dir = tempfile::tempdir().unwrap();
+    let proof = renkei_demo::cards::login_proof(&h.net, &h.country, &digital_id, card_dir.path())
+        .await
+        .unwrap();
+    let mut own = query(&digital_id, &SETAGAYA, "own_disclosure", "household", None);
+    own.person_proof = Some(proof.clone());
     let visible: QueryResult = h
         .net
         .node(DIGITAL.key)
         .local
-        .post(
-            "/local/v1/queries",
-            &query(&digital_id, &SETAGAYA, "own_disclosure", "household", None),
-        )
+        .post("/local/v1/queries", &own)
         .await
         .unwrap();
     let someone_else: QueryResult = h
@@ -1638,24 +1648,31 @@ async fn a_person_sees_their_records_with_proofs_and_delayed_ones_when_due() {
         .unwrap();
     assert_ne!(someone_else.query_id, visible.query_id);
 
-    // The portal obtains the person's key; only a digital_agency may.
+    // The portal obtains the person's key with that proof; only a
+    // digital_agency may, whatever it presents.
     let key: renkei_http::node::PersonKeyResult = h
         .net
         .node(DIGITAL.key)
         .local
         .post(
             &format!("/local/v1/persons/{digital_id}/person-key"),
-            &serde_json::json!({}),
+            &renkei_http::node::PersonKeyAsk {
+                person_proof: proof.clone(),
+                consent: None,
+            },
         )
         .await
         .unwrap();
-    let refused: Result<renkei_http::node::PersonKeyResult, _> = h
-        .net
-        .node(SETAGAYA.key)
-        .local
-        .post(
-            &format!("/local/v1/persons/{setagaya_id}/person-key"),
-            &serde_json::json!({}),
+    let setagaya = h.net.impersonate(SETAGAYA.key).unwrap();
+    let refused: Result<renkei_http::hub_log::PersonKeyWire, _> = setagaya
+        .post_hub(
+            &h.net.hub.url(),
+            "/v1/person/key",
+            &renkei_http::hub_log::PersonKeyRequest {
+                code: h.code(SETAGAYA.key, &setagaya_id).await.to_string(),
+                person_proof: proof.clone(),
+                consent: None,
+            },
         )
         .await;
     assert_eq!(rejected_code(&refused), "not_permitted");

@@ -36,6 +36,15 @@ async fn harness() -> Harness {
 }
 
 async fn harness_with_catalog(catalog: Option<String>) -> Harness {
+    // What the roles log goes to the test's output (shown when it fails);
+    // RUST_LOG chooses how much (warnings and errors by default).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let mut o = NetworkOptions::new(dir.path().join("net"));
     o.durability = Durability::Normal;
@@ -90,9 +99,10 @@ impl Harness {
         let page = c.get("/login").await;
         assert_eq!(page.status, 200);
         let code = page.id_text("login-code").unwrap();
+        let shown = match_of(&page);
         CardApp::new(&self.url(), None)
             .unwrap()
-            .approve(&code, card, &pin())
+            .approve(&code, Some(&shown), card, &pin())
             .await
             .unwrap();
         let done = c.post("/login/complete", &[("code", &code)]).await;
@@ -146,6 +156,10 @@ fn browser_login(b: &mut webdriver::Browser, url: &str, card: &SoftwareCard) {
     b.step("login page");
     b.goto(&format!("{url}/login"));
     let code = b.text("#login-code");
+    // The person reads the number off this screen and types it in the card app.
+    let shown = b.text("#login-match");
+    assert_eq!(shown.len(), 2, "{shown}");
+    assert!(b.text("#login-browser").contains("127.0.0.1"));
     b.step("approve with the card");
     let (url2, card2) = (url.to_owned(), card.clone());
     std::thread::spawn(move || {
@@ -156,7 +170,7 @@ fn browser_login(b: &mut webdriver::Browser, url: &str, card: &SoftwareCard) {
             .block_on(async {
                 CardApp::new(&url2, None)
                     .unwrap()
-                    .approve(&code, &card2, &pin())
+                    .approve(&code, Some(&shown), &card2, &pin())
                     .await
             })
     })
@@ -228,6 +242,17 @@ async fn in_chromium_login_my_information_history_and_english() {
         b.click("#lang-switch");
         b.wait_for("document.documentElement.lang === 'ja'", "the Japanese page");
 
+        // (The host is a closed port on loopback: before the fix Chromium
+        // went there, ERR_CONNECTION_REFUSED.)
+        b.step("a language switch with a return path that leaves the site");
+        b.goto(&format!("{url}/lang?to=ja&back=/%09/127.0.0.1:1/"));
+        b.wait_for("document.readyState === 'complete'", "the page after the switch");
+        let here = b.url();
+        assert!(
+            here.starts_with(&url),
+            "Chromium must stay on the portal, not go to {here}"
+        );
+
         b.step("logout");
         b.click("#logout");
         b.wait_for(
@@ -244,6 +269,11 @@ async fn in_chromium_login_my_information_history_and_english() {
 
 fn code_of(page: &client::Page) -> String {
     page.id_text("login-code").unwrap()
+}
+
+/// The number a login page shows, to enter on the card app.
+fn match_of(page: &client::Page) -> String {
+    page.id_text("login-match").unwrap()
 }
 
 fn rejected(r: Result<impl std::fmt::Debug, renkei_portal_web::cardapp::CardAppError>) -> String {
@@ -268,9 +298,10 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
 
     // A signature made with OpenSSL from the card's key file is accepted.
     let mut c = Client::new(&h.url());
-    let code = code_of(&c.get("/login").await);
+    let page = c.get("/login").await;
+    let (code, shown) = (code_of(&page), match_of(&page));
     let challenge = app.challenge(&code).await.unwrap();
-    let tbs = app.to_sign(&challenge).unwrap();
+    let tbs = app.to_sign(&challenge, Some(&shown)).unwrap();
     let tmp = h.dir.path().join("openssl");
     std::fs::create_dir_all(&tmp).unwrap();
     std::fs::write(tmp.join("tbs"), &tbs).unwrap();
@@ -284,14 +315,17 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let sig = std::fs::read(tmp.join("sig")).unwrap();
-    app.submit(&code, &cert, &sig).await.unwrap();
+    app.submit(&code, Some(&shown), &cert, &sig).await.unwrap();
     // Replaying the same signature: the challenge is spent.
-    assert_eq!(rejected(app.submit(&code, &cert, &sig).await), "challenge_used");
+    assert_eq!(
+        rejected(app.submit(&code, Some(&shown), &cert, &sig).await),
+        "challenge_used"
+    );
     // The signature of one challenge does not approve another.
     let mut other = Client::new(&h.url());
     let other_code = code_of(&other.get("/login").await);
     assert_eq!(
-        rejected(app.submit(&other_code, &cert, &sig).await),
+        rejected(app.submit(&other_code, Some(&shown), &cert, &sig).await),
         "bad_signature"
     );
     // Another browser cannot take the approved login (it is bound to the
@@ -351,23 +385,24 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
         })
         .unwrap()
     };
-    let sign_for = |code: &str| {
+    let sign_for = |code: &str, shown: &str| {
         let app = app.clone();
-        let code = code.to_owned();
+        let (code, shown) = (code.to_owned(), shown.to_owned());
         async move {
             let c = app.challenge(&code).await.unwrap();
-            app.to_sign(&c).unwrap()
+            app.to_sign(&c, Some(&shown)).unwrap()
         }
     };
-    let code = code_of(&Client::new(&h.url()).get("/login").await);
+    let page = Client::new(&h.url()).get("/login").await;
+    let (code, shown) = (code_of(&page), match_of(&page));
     let foreign = issue_with(
         &foreign_ca,
         now - time::Duration::hours(1),
         now + time::Duration::days(1),
     );
-    let sig = key.sign(&sign_for(&code).await).unwrap();
+    let sig = key.sign(&sign_for(&code, &shown).await).unwrap();
     assert_eq!(
-        rejected(app.submit(&code, &foreign, &sig).await),
+        rejected(app.submit(&code, Some(&shown), &foreign, &sig).await),
         "unknown_issuer"
     );
     // An expired certificate of the registry's own CA.
@@ -383,7 +418,7 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
         now - time::Duration::days(1),
     );
     assert_eq!(
-        rejected(app.submit(&code, &expired, &sig).await),
+        rejected(app.submit(&code, Some(&shown), &expired, &sig).await),
         "certificate_expired"
     );
     // Our CA but never issued by the registry: verified, then unknown to it.
@@ -392,7 +427,10 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
         now - time::Duration::hours(1),
         now + time::Duration::days(1),
     );
-    assert_eq!(rejected(app.submit(&code, &unissued, &sig).await), "unknown_card");
+    assert_eq!(
+        rejected(app.submit(&code, Some(&shown), &unissued, &sig).await),
+        "unknown_card"
+    );
     // A revoked card (reported lost).
     let lost_card = h.card(&me, "lost", CardProfile::Rsa2048Sha256).await;
     let lookup: Vec<renkei_http::registry_card::CardWire> = h
@@ -415,21 +453,22 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
         )
         .await
         .unwrap();
-    let code = code_of(&Client::new(&h.url()).get("/login").await);
+    let page = Client::new(&h.url()).get("/login").await;
+    let (code, shown) = (code_of(&page), match_of(&page));
     assert_eq!(
-        rejected(app.approve(&code, &lost_card, &pin()).await),
+        rejected(app.approve(&code, Some(&shown), &lost_card, &pin()).await),
         "certificate_revoked"
     );
     // The first card was superseded by the reissue: refused too.
     assert_eq!(
-        rejected(app.approve(&code, &card, &pin()).await),
+        rejected(app.approve(&code, Some(&shown), &card, &pin()).await),
         "certificate_revoked"
     );
     // The challenge survives refusals: a good card can still approve it.
     assert_eq!(app.challenge(&code).await.unwrap().purpose, "login");
     // Garbage.
     assert_eq!(
-        rejected(app.submit(&code, b"not a certificate", b"x").await),
+        rejected(app.submit(&code, Some(&shown), b"not a certificate", b"x").await),
         "certificate_malformed"
     );
     assert_eq!(rejected(app.challenge("ABCD-EFGH").await), "unknown_challenge");
@@ -441,9 +480,407 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
     let phish = CardApp::new("http://localhost:1", None).unwrap();
     let c = app.challenge(&code).await.unwrap();
     assert!(matches!(
-        phish.to_sign(&c),
+        phish.to_sign(&c, Some(&shown)),
         Err(renkei_portal_web::cardapp::CardAppError::OriginMismatch { .. })
     ));
+}
+
+/// Issue 11, item 7 (reproduced: the attacker's browser was signed in as
+/// the victim). QR-login phishing: the attacker opens the login page in
+/// their own browser and relays its code to a victim (a look-alike page, a
+/// message); the victim approves it on their own card app. The card app
+/// now shows where and when the login was asked, and asks for the number
+/// shown on that screen, which the card signs; the victim, who cannot see
+/// the attacker's screen, enters another, and the portal refuses: no
+/// session, and the code is finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_phished_approval_does_not_sign_the_attackers_browser_in() {
+    let h = harness().await;
+    let victim = h.account_holder();
+    let card = h.card(&victim, "victim", CardProfile::EcdsaP384Sha384).await;
+    let attacker_ip: std::net::IpAddr = [127, 0, 0, 66].into();
+    let mut attacker = Client::from_address(&h.url(), Some(attacker_ip));
+    let page = attacker.get("/login").await;
+    let (code, on_attackers_screen) = (code_of(&page), match_of(&page));
+    let app = CardApp::new(&h.url(), None).unwrap();
+
+    // The card app shows the requesting browser's address and time.
+    let c = app.challenge(&code).await.unwrap();
+    assert_eq!(c.browser_address, "127.0.0.66");
+    assert!((UnixMillis::now().0 - c.requested_at).abs() < 60_000);
+    assert!(c.match_required);
+    let text = String::from_utf8(app.to_sign(&c, Some("00")).unwrap()).unwrap();
+    assert!(text.contains("\nbrowser: 127.0.0.66\n"), "{text}");
+    assert!(
+        text.contains(&format!("\nrequested: {}\n", c.requested_at)),
+        "{text}"
+    );
+    assert!(text.ends_with("\nmatch: 00\n"), "{text}");
+    // Without the number it does not sign at all.
+    assert!(matches!(
+        app.approve(&code, None, &card, &pin()).await,
+        Err(renkei_portal_web::cardapp::CardAppError::MatchRequired)
+    ));
+
+    // The victim enters what they see — any number but the one on the
+    // attacker's screen — and approves with PIN: refused.
+    let n: u8 = on_attackers_screen.parse().unwrap();
+    let wrong = format!("{:02}", (n + 1) % 100);
+    assert_eq!(
+        rejected(app.approve(&code, Some(&wrong), &card, &pin()).await),
+        "match_mismatch"
+    );
+    // The attacker's browser gets no session, and is told the login ended.
+    let done = attacker.post("/login/complete", &[("code", &code)]).await;
+    assert_eq!(done.status, 403, "{}", done.body);
+    assert!(done.body.contains("一致しませんでした"), "{}", done.body);
+    assert!(!attacker.cookies.contains_key("__Host-renkei-session"));
+    assert_ne!(attacker.get("/me").await.status, 200);
+    let status = attacker.get(&format!("/login/status?code={code}")).await;
+    assert!(
+        status.body.contains("unknown") || status.body.contains("refused"),
+        "{}",
+        status.body
+    );
+    // The code is finished: the right number later changes nothing.
+    assert_eq!(
+        rejected(
+            app.approve(&code, Some(&on_attackers_screen), &card, &pin())
+                .await
+        ),
+        "challenge_refused"
+    );
+    let again = attacker.post("/login/complete", &[("code", &code)]).await;
+    assert_eq!(
+        (again.status, again.location.as_deref()),
+        (303, Some("/login")),
+        "its login cookie is gone: start again"
+    );
+    assert!(!attacker.cookies.contains_key("__Host-renkei-session"));
+
+    // A signature over one number is not accepted for another (and spends
+    // nothing): the signed text is what is checked, not the claim.
+    let mut me = Client::from_address(&h.url(), Some([127, 0, 0, 7].into()));
+    let page = me.get("/login").await;
+    let (code, shown) = (code_of(&page), match_of(&page));
+    let c = app.challenge(&code).await.unwrap();
+    let other = format!("{:02}", (shown.parse::<u8>().unwrap() + 1) % 100);
+    let cert = card
+        .certificate(renkei_card::CertPurpose::Authentication)
+        .unwrap();
+    let sig_over_other = card
+        .sign(
+            renkei_card::CertPurpose::Authentication,
+            &pin(),
+            &app.to_sign(&c, Some(&other)).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        rejected(app.submit(&code, Some(&shown), &cert, &sig_over_other).await),
+        "bad_signature"
+    );
+    assert_eq!(
+        rejected(app.submit(&code, None, &cert, &sig_over_other).await),
+        "match_required"
+    );
+    // The person's own login, with the number on their own screen: in.
+    app.approve(&code, Some(&shown), &card, &pin()).await.unwrap();
+    let done = me.post("/login/complete", &[("code", &code)]).await;
+    assert_eq!(
+        (done.status, done.location.as_deref()),
+        (303, Some("/")),
+        "{}",
+        done.body
+    );
+    assert_eq!(me.get("/me").await.status, 200);
+    h.net.shutdown().await;
+}
+
+/// Return paths an attacker may try: each, as it appears in a URL, leads
+/// off the site in some browser unless refused (issue 11, item 10).
+const OFF_SITE_VECTORS: &[&str] = &[
+    "/%09/evil.example",
+    "/%09%09/evil.example",
+    "%09//evil.example",
+    "/%0D%0A/evil.example",
+    "/%0a/evil.example",
+    "/%0d/evil.example",
+    "/%00/evil.example",
+    "/%20/evil.example",
+    "%20//evil.example",
+    "/%E3%80%80/evil.example",
+    "//evil.example",
+    "///evil.example",
+    "/%2F/evil.example",
+    "/%2fevil.example",
+    "%2F%2Fevil.example",
+    "/%252F/evil.example",
+    "/%5Cevil.example",
+    "/%5C/evil.example",
+    "%5C%5Cevil.example",
+    "/.//evil.example",
+    "/me/..//evil.example",
+    "https://evil.example",
+    "https:evil.example",
+    "http:/evil.example",
+    "javascript:alert(1)",
+    "evil.example",
+    "/me%09",
+    "/me/",
+    "/me?x=1",
+    "/me%23x",
+    "/unknown",
+];
+
+/// Log in with a `__Host-renkei-next` cookie holding `next` (as the
+/// portal would have set it, base64url); where the login sends the browser.
+async fn login_with_next(h: &Harness, card: &SoftwareCard, next: &str) -> (u16, Option<String>) {
+    let mut c = Client::new(&h.url());
+    let page = c.get("/login").await;
+    let (code, shown) = (code_of(&page), match_of(&page));
+    CardApp::new(&h.url(), None)
+        .unwrap()
+        .approve(&code, Some(&shown), card, &pin())
+        .await
+        .unwrap();
+    c.cookies
+        .insert("__Host-renkei-next".into(), renkei_jose::b64(next.as_bytes()));
+    let done = c.post("/login/complete", &[("code", &code)]).await;
+    (done.status, done.location)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn return_parameters_lead_only_to_the_portals_own_pages() {
+    let h = harness().await;
+    let mut c = Client::new(&h.url());
+    // The language switch: known pages come back, anything else goes home.
+    for good in [
+        "/",
+        "/me",
+        "/history",
+        "/notices",
+        "/account",
+        "/proxies",
+        "/consents",
+        "/login",
+    ] {
+        let r = c.get(&format!("/lang?to=en&back={good}")).await;
+        assert_eq!((r.status, r.location.as_deref()), (303, Some(good)), "{good}");
+    }
+    let r = c.get("/lang?to=en").await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/")));
+    for v in OFF_SITE_VECTORS {
+        let r = c.get(&format!("/lang?to=ja&back={v}")).await;
+        assert_eq!(
+            (r.status, r.location.as_deref()),
+            (303, Some("/")),
+            "back={v} must lead home, not elsewhere"
+        );
+    }
+    // The login's return path (set by /authorize, read at /login/complete).
+    let me = h.account_holder();
+    let card = h.card(&me, "me", CardProfile::EcdsaP384Sha384).await;
+    let good = "/authorize?client_id=rc_AAAAAAAAAAAAAAAAAAAAAA&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Aabc_DEF-123";
+    assert_eq!(
+        login_with_next(&h, &card, good).await,
+        (303, Some(good.to_owned()))
+    );
+    for bad in [
+        "/authorize?client_id=x\r\nSet-Cookie: a=b",
+        "/authorize?\r\n//evil.example",
+        "/authorize?client_id=rc_AAAAAAAAAAAAAAAAAAAAAA\t//evil.example",
+        "//evil.example/authorize?client_id=x",
+        "/authorize/..//evil.example?",
+        "/authorize?client_id=rc_AAAAAAAAAAAAAAAAAAAAAA&request_uri=https://evil.example",
+        "/authorize?client_id=x&request_uri=y&next=//evil.example",
+        "https://evil.example/authorize?",
+        "/%09/evil.example",
+    ] {
+        assert_eq!(
+            login_with_next(&h, &card, bad).await,
+            (303, Some("/".to_owned())),
+            "next={bad:?} must lead home"
+        );
+    }
+    h.net.shutdown().await;
+}
+
+/// A second portal on the harness's network with small limits of its own
+/// (its own store, so what it keeps can be counted); its web and admin URLs.
+async fn small_portal(
+    h: &Harness,
+    name: &str,
+    change: impl FnOnce(&mut renkei_portal_web::PortalSettings),
+) -> (renkei_portal_web::RunningPortal, PathBuf) {
+    let mut settings = h.net.portal_settings.clone();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.admin_listen = "127.0.0.1:0".parse().unwrap();
+    settings.public_url = None;
+    change(&mut settings);
+    let db = h.dir.path().join(format!("{name}.sqlite"));
+    let store = renkei_store_sqlite::SqlitePortalStore::open(&db, Durability::Normal)
+        .await
+        .unwrap();
+    let portal = renkei_portal_web::start_portal(&settings, store).await.unwrap();
+    (portal, db)
+}
+
+async fn portal_state(portal: &renkei_portal_web::RunningPortal, h: &Harness) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("http://{}/admin/v1/state", portal.admin.addr()))
+        .bearer_auth(&h.net.portal_admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn count_rows(db: &std::path::Path, table: &str) -> i64 {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let n: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n.0
+}
+
+/// Log in at `portal` from the loopback address `from`; the client.
+async fn login_from(portal: &str, from: [u8; 4], card: &SoftwareCard) -> Client {
+    let mut c = Client::from_address(portal, Some(std::net::IpAddr::from(from)));
+    let page = c.get("/login").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (code, shown) = (code_of(&page), match_of(&page));
+    CardApp::new(portal, None)
+        .unwrap()
+        .approve(&code, Some(&shown), card, &pin())
+        .await
+        .unwrap();
+    let done = c.post("/login/complete", &[("code", &code)]).await;
+    assert_eq!(
+        (done.status, done.location.as_deref()),
+        (303, Some("/")),
+        "{}",
+        done.body
+    );
+    c
+}
+
+/// Issue 11, item 14: a session that lapses without a logout (idle, or
+/// past its absolute limit) takes its cached person key with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lapsed_sessions_person_key_is_swept() {
+    let h = harness().await;
+    let me = h.account_holder();
+    let card = h.card(&me, "me", CardProfile::EcdsaP384Sha384).await;
+    let (portal, _) = small_portal(&h, "keys", |s| {
+        s.session_idle_secs = 4;
+        s.sweep_secs = 1;
+    })
+    .await;
+    let mut c = login_from(&portal.url, [127, 0, 0, 1], &card).await;
+    let history = c.get("/history").await;
+    assert_eq!(history.status, 200, "{}", history.body);
+    assert_eq!(
+        portal_state(&portal, &h).await["person_keys"],
+        1,
+        "the key is cached"
+    );
+    // Still used (every 1.5 s, the idle limit is 4 s): kept.
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_eq!(c.get("/").await.status, 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        portal_state(&portal, &h).await["person_keys"],
+        1,
+        "a live session keeps it"
+    );
+    // Left alone past the idle limit (no logout): gone with the next sweep.
+    tokio::time::sleep(std::time::Duration::from_millis(4000)).await;
+    assert_eq!(
+        portal_state(&portal, &h).await["person_keys"],
+        0,
+        "the lapsed session's key is gone"
+    );
+    let r = c.get("/history").await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/login?expired=1")));
+    portal.shutdown(std::time::Duration::from_secs(1)).await;
+    h.net.shutdown().await;
+}
+
+/// Issue 11, item 14: anonymous `GET /login` stores a challenge; a flood
+/// is refused with 429 per address and in total, the store never holds
+/// more than the bound, and other people still log in; expired challenges
+/// are swept and free their places.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn anonymous_login_floods_are_refused_and_bounded() {
+    let h = harness().await;
+    let me = h.account_holder();
+    let card = h.card(&me, "me", CardProfile::EcdsaP384Sha384).await;
+    let (portal, db) = small_portal(&h, "flood", |s| {
+        s.login_challenges_per_address = 5;
+        s.login_challenges_total = 12;
+        s.challenge_secs = 10;
+        s.sweep_secs = 1;
+    })
+    .await;
+    let url = portal.url.clone();
+    let flood = |from: [u8; 4], n: usize| {
+        let url = url.clone();
+        async move {
+            let mut statuses = Vec::new();
+            let mut c = Client::from_address(&url, Some(std::net::IpAddr::from(from)));
+            for _ in 0..n {
+                let page = c.get("/login").await;
+                if page.status == 429 {
+                    assert!(
+                        page.body.contains("ログイン"),
+                        "a page that says why: {}",
+                        page.body
+                    );
+                }
+                statuses.push(page.status);
+            }
+            statuses
+        }
+    };
+    // One address: five, then refused.
+    let statuses = flood([127, 0, 0, 1], 20).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 15, "{statuses:?}");
+    assert_eq!(count_rows(&db, "challenges").await, 5, "the store did not grow");
+    // Someone else logs in meanwhile.
+    login_from(&url, [127, 0, 0, 2], &card).await;
+    // Many addresses: the total holds (12 in all, 6 already).
+    let mut granted = 0;
+    for i in 3..13u8 {
+        let s = flood([127, 0, 0, i], 5).await;
+        assert!(s.iter().all(|s| *s == 200 || *s == 429), "{s:?}");
+        granted += s.iter().filter(|s| **s == 200).count();
+    }
+    assert_eq!(granted, 6, "up to the total");
+    assert!(count_rows(&db, "challenges").await <= 12);
+    let refused = Client::from_address(&url, Some(std::net::IpAddr::from([127, 0, 0, 20])))
+        .get("/login")
+        .await;
+    assert_eq!(refused.status, 429);
+    // Challenges expire (10 s) and are swept (every second): logins again.
+    tokio::time::sleep(std::time::Duration::from_millis(11_500)).await;
+    assert_eq!(
+        count_rows(&db, "challenges").await,
+        0,
+        "expired challenges are swept"
+    );
+    login_from(&url, [127, 0, 0, 20], &card).await;
+    login_from(&url, [127, 0, 0, 1], &card).await;
+    portal.shutdown(std::time::Duration::from_secs(1)).await;
+    h.net.shutdown().await;
 }
 
 async fn send_notice(h: &Harness, key: &str, local_id: &str, title: &str) -> String {
@@ -575,7 +1012,7 @@ async fn notices_csrf_idle_timeout_and_other_peoples_ids() {
     let confirm_code = confirm_page.id_text("confirm-code").unwrap();
     CardApp::new(&h.url(), None)
         .unwrap()
-        .approve(&confirm_code, &other_card, &pin())
+        .approve(&confirm_code, None, &other_card, &pin())
         .await
         .unwrap();
     let r = c.post(&confirm_path, &[("csrf", &csrf)]).await;
@@ -622,7 +1059,7 @@ async fn confirm_with(
     assert_eq!(early.status, 409, "{}", early.body);
     CardApp::new(&h.url(), None)
         .unwrap()
-        .approve(&code, card, &pin())
+        .approve(&code, None, card, &pin())
         .await
         .unwrap();
     c.post(&path, &[("csrf", &csrf)]).await
@@ -855,7 +1292,7 @@ fn renkei_demo_today() -> time::Date {
     (time::OffsetDateTime::now_utc() + time::Duration::hours(9)).date()
 }
 
-/// Approve a code with a card from a blocking test thread.
+/// Approve a confirmation code with a card from a blocking test thread.
 fn approve_blocking(url: &str, code: &str, card: &SoftwareCard) {
     let (url, code, card) = (url.to_owned(), code.to_owned(), card.clone());
     std::thread::spawn(move || {
@@ -866,7 +1303,7 @@ fn approve_blocking(url: &str, code: &str, card: &SoftwareCard) {
             .block_on(async {
                 CardApp::new(&url, None)
                     .unwrap()
-                    .approve(&code, &card, &pin())
+                    .approve(&code, None, &card, &pin())
                     .await
             })
     })
@@ -1124,6 +1561,7 @@ async fn history_filters_and_shows_delayed_records_when_due() {
                 item: "public_fund_account".into(),
                 fiscal_year: None,
                 consent: None,
+                person_proof: None,
             },
         )
         .await

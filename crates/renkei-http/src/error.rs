@@ -130,7 +130,9 @@ pub(crate) fn denial_status(code: DenialCode) -> StatusCode {
         | D::NotPermitted
         | D::CodeInvalid
         | D::CodeKeyExpired
-        | D::CodeKeyUnknown => StatusCode::FORBIDDEN,
+        | D::CodeKeyUnknown
+        | D::PersonProofRequired
+        | D::PersonProofInvalid => StatusCode::FORBIDDEN,
         D::UnknownProvider => StatusCode::NOT_FOUND,
         D::Replayed => StatusCode::CONFLICT,
         D::ProviderUnavailable | D::HubUnavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -572,7 +572,41 @@ async fn issue_codes<S: HubStore>(
         .issue_codes(&institution, &entries)
         .map_err(|e| ApiError::internal("code issuance", e))?;
     metrics::counter!("renkei_hub_codes_issued_total").increment(entries.len() as u64);
-    Ok(Json((&delivery).into()))
+    let mut wire = CodeDeliveryWire::from(&delivery);
+    if let Some(p) = &body.proof {
+        // The registry vouches that the card holder just signed a fresh
+        // challenge; the hub states it, for this institution's code only.
+        let [(acq, link)] = entries.as_slice() else {
+            return Err(ApiError::malformed(
+                "a person proof is issued for exactly one person",
+            ));
+        };
+        let purpose = p.purpose().map_err(|e| ApiError::malformed(e.to_string()))?;
+        let card_challenge: [u8; 32] = unb64("card challenge", &p.card_challenge)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| {
+                ApiError::malformed("field `proof.card_challenge`: must be 32 bytes in base64url")
+            })?;
+        let now = UnixMillis::now();
+        if p.until <= now.0 {
+            return Err(ApiError::malformed("field `proof.until`: must be in the future"));
+        }
+        let proof = st.core.issue_person_proof(
+            &institution.id,
+            link,
+            purpose,
+            card_challenge,
+            UnixMillis(p.until),
+            now,
+        );
+        let sealed = proof
+            .seal(&institution.sealing_key, acq)
+            .map_err(|e| ApiError::internal("sealing a person proof", e))?;
+        metrics::counter!("renkei_hub_person_proofs_issued_total").increment(1);
+        wire.proof = Some((&sealed).into());
+    }
+    Ok(Json(wire))
 }
 
 /// Exchange an institution's codes for ones under the current key.

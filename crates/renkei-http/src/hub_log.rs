@@ -553,6 +553,12 @@ async fn person_records<S: HubStore>(
 pub struct PersonKeyRequest {
     /// The portal's institution code for the person.
     pub code: String,
+    /// The hub's session proof that the person logged in with their card
+    /// (or the principal's consent proof for a proxy): a person's log key
+    /// is handed over on the person's authority only.
+    pub person_proof: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 /// The person key, sealed to the portal that asked.
@@ -603,9 +609,28 @@ pub(crate) async fn person_key<S: HubStore>(
         ));
     }
     let code = InstitutionCode::parse(&body.code).map_err(|e| ApiError::malformed(format!("code: {e}")))?;
+    let proof = renkei_protocol::SignedPersonProof::parse(&body.person_proof)
+        .map_err(|e| ApiError::malformed(format!("person_proof: {e}")))?;
+    let consent = body
+        .consent
+        .as_deref()
+        .map(|c| {
+            renkei_protocol::ConsentRef::parse(c)
+                .ok_or_else(|| ApiError::malformed("consent: 1 to 64 characters of A-Z a-z 0-9 _ -"))
+        })
+        .transpose()?;
+    let now = UnixMillis::now();
+    if let Err(e) = st
+        .core
+        .check_person_proof(&proof, &id, &code, consent.as_ref(), now)
+    {
+        metrics::counter!("renkei_hub_person_keys_refused_total").increment(1);
+        tracing::warn!(institution = %id, reason = %e, "person key refused");
+        return Err(ApiError::forbidden("person_proof_invalid", e));
+    }
     let subject: SubjectTag = st
         .core
-        .subject_of_code(&id, &code, UnixMillis::now())
+        .subject_of_code(&id, &code, now)
         .map_err(|e| ApiError::forbidden("code_invalid", e.to_string()))?;
     let (key, token_hash) = st.core.person_key(&subject);
     st.store

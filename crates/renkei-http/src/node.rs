@@ -89,7 +89,7 @@ pub struct NodeSettings {
 pub(crate) struct NodeState<S> {
     /// The provider's half; holds this institution's identity and keys.
     pub(crate) provider: Provider,
-    hub_key: VerifyingKey,
+    pub(crate) hub_key: VerifyingKey,
     catalog: Catalog,
     pub(crate) store: S,
     pub(crate) client: Arc<NetClient>,
@@ -551,6 +551,11 @@ pub struct QueryRequest {
     /// id); kept in the hub's provision record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<String>,
+    /// For office works done for the person themselves (their own
+    /// disclosure): the hub's person proof from their card login or from
+    /// the card-confirmed consent, as the card resolution returned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_proof: Option<String>,
 }
 
 /// The verified, decrypted answer.
@@ -592,12 +597,69 @@ async fn query<S: NodeStore>(
                 .ok_or_else(|| ApiError::malformed("consent: 1 to 64 characters of A-Z a-z 0-9 _ -"))
         })
         .transpose()?;
+    let person_proof = body
+        .person_proof
+        .as_deref()
+        .map(renkei_protocol::SignedPersonProof::parse)
+        .transpose()
+        .map_err(|e| ApiError::malformed(format!("person_proof: {e}")))?;
     let code = st.store.code_of(&local_id).await?.ok_or_else(|| {
         ApiError::not_found(
             "not_enrolled",
             format!("person {local_id} is not enrolled at this node"),
         )
     })?;
+    if st
+        .catalog
+        .office_work(&office_work)
+        .is_some_and(|w| w.person_proof)
+    {
+        let checked = match &person_proof {
+            None => Err((
+                "person_proof_required",
+                format!(
+                    "office work `{office_work}` is done for the person themselves: a person proof is required"
+                ),
+            )),
+            Some(p) => p
+                .verify(
+                    &st.hub_key,
+                    &st.provider.identity.institution,
+                    consent.as_ref(),
+                    requested_at,
+                )
+                .map_err(|e| ("person_proof_invalid", e.to_string()))
+                .and_then(|()| {
+                    (p.proof.subject == code).then_some(()).ok_or((
+                        "person_proof_invalid",
+                        "the person proof is about another person".to_owned(),
+                    ))
+                }),
+        };
+        if let Err((code, message)) = checked {
+            // Refused before anything leaves, and kept in this node's own
+            // records: who was asked about, and why it was refused.
+            metrics::counter!("renkei_node_person_proofs_refused_total", "code" => code).increment(1);
+            tracing::warn!(code, %local_id, office_work = %office_work, "query refused without a valid person proof");
+            st.store
+                .append_record(NodeRecord {
+                    query_id: None,
+                    message_id: None,
+                    role: NodeRole::Requester,
+                    counterpart: provider,
+                    office_work: office_work.clone(),
+                    item: item.clone(),
+                    fiscal_year,
+                    local_id: Some(local_id.clone()),
+                    requested_at,
+                    completed_at: UnixMillis::now(),
+                    outcome: RecordOutcome::Denied(code.into()),
+                    non_disclosure: false,
+                })
+                .await?;
+            return Err(ApiError::forbidden(code, message));
+        }
+    }
     let request = build_request(
         &st.provider.identity,
         renkei_node::Ask {
@@ -607,6 +669,7 @@ async fn query<S: NodeStore>(
             fiscal_year,
             subject: code,
             consent,
+            person_proof,
         },
         requested_at,
     );
@@ -1004,9 +1067,22 @@ impl std::fmt::Debug for PersonKeyResult {
 
 /// For the portal (a node of kind `digital_agency`): obtain a person's log
 /// key from the hub. The hub refuses any other kind of institution.
+/// The person's session proof, which the hub checks before it hands over
+/// the person's log key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonKeyAsk {
+    pub person_proof: String,
+    /// The consent the proof is for, when a proxy reads the principal's
+    /// history (the principal's consent to the proxy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
+}
+
 async fn person_key<S: NodeStore>(
     State(st): State<Arc<NodeState<S>>>,
     Path(local_id): Path<String>,
+    JsonBody(ask): JsonBody<PersonKeyAsk>,
 ) -> Result<Json<PersonKeyResult>, ApiError> {
     let id = LocalPersonId::parse(&local_id).map_err(|e| ApiError::malformed(format!("local_id: {e}")))?;
     let code = st.store.code_of(&id).await?.ok_or_else(|| {
@@ -1015,7 +1091,33 @@ async fn person_key<S: NodeStore>(
             format!("person {id} is not enrolled at this node"),
         )
     })?;
+    let proof = renkei_protocol::SignedPersonProof::parse(&ask.person_proof)
+        .map_err(|e| ApiError::malformed(format!("person_proof: {e}")))?;
+    let consent = ask
+        .consent
+        .as_deref()
+        .map(|c| {
+            renkei_protocol::ConsentRef::parse(c)
+                .ok_or_else(|| ApiError::malformed("consent: 1 to 64 characters of A-Z a-z 0-9 _ -"))
+        })
+        .transpose()?;
+    proof
+        .verify(
+            &st.hub_key,
+            &st.provider.identity.institution,
+            consent.as_ref(),
+            UnixMillis::now(),
+        )
+        .map_err(|e| ApiError::forbidden("person_proof_invalid", e.to_string()))?;
+    if proof.proof.subject != code {
+        return Err(ApiError::forbidden(
+            "person_proof_invalid",
+            "the person proof is about another person",
+        ));
+    }
     let body = crate::hub_log::PersonKeyRequest {
+        person_proof: ask.person_proof,
+        consent: ask.consent,
         code: code.to_string(),
     };
     let reply: crate::hub_log::PersonKeyWire = st

@@ -34,6 +34,10 @@ pub struct CardHolder {
     /// Enrolled by this resolution (the person was not known here).
     pub enrolled_now: bool,
     pub card: CardStatusWire,
+    /// The person proof asked for (text form), checked by this node: the
+    /// hub's, for this institution, about this person, for that purpose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_proof: Option<String>,
 }
 
 fn bad_gateway(m: impl Into<String>) -> ApiError {
@@ -75,6 +79,34 @@ async fn resolve<S: NodeStore>(
         .find(|c| c.acquisition_number == acq)
         .ok_or_else(|| bad_gateway("the delivery holds no code for the number asked"))?
         .code;
+    let person_proof = match (&body.proof, &resolved.delivery.proof) {
+        (None, _) => None,
+        (Some(_), None) => return Err(bad_gateway("the registry returned no person proof")),
+        (Some(asked), Some(sealed)) => {
+            let envelope =
+                renkei_crypto::Envelope::try_from(sealed).map_err(|e| bad_gateway(e.to_string()))?;
+            let identity = &st.provider.identity;
+            let proof = renkei_protocol::SignedPersonProof::open(
+                &envelope,
+                &identity.sealing,
+                &identity.institution,
+                &acq,
+            )
+            .map_err(|e| bad_gateway(e.to_string()))?;
+            let purpose = asked.purpose().map_err(|e| ApiError::malformed(e.to_string()))?;
+            let consent = match &purpose {
+                renkei_protocol::ProofPurpose::Consent(c) => Some(c),
+                renkei_protocol::ProofPurpose::Session => None,
+            };
+            proof
+                .verify(&st.hub_key, &identity.institution, consent, UnixMillis::now())
+                .map_err(|e| bad_gateway(e.to_string()))?;
+            if proof.proof.subject != code || proof.proof.purpose != purpose {
+                return Err(bad_gateway("the person proof is for another person or purpose"));
+            }
+            Some(proof.to_text())
+        }
+    };
     let (local_id, enrolled_now) = match st.store.person_by_code(&code).await? {
         Some(id) => (id, false),
         None => {
@@ -94,6 +126,7 @@ async fn resolve<S: NodeStore>(
         local_id: local_id.to_string(),
         enrolled_now,
         card: resolved.card,
+        person_proof,
     }))
 }
 

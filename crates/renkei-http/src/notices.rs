@@ -204,6 +204,7 @@ async fn send<S: NodeStore>(
         subject: code,
         issued_at: requested_at,
         consent: None,
+        person_proof: None,
         payload: None,
     };
     let mut core = request.core();

@@ -274,7 +274,19 @@ pub(crate) async fn request_codes<S>(
     institution: CorporateNumber,
     entries: &[(AcquisitionNumber, LinkId)],
 ) -> Result<CodeDeliveryWire, ApiError> {
+    request_codes_with_proof(st, institution, entries, None).await
+}
+
+/// [`request_codes`], and for a person whose card the registry has just
+/// verified, a person proof for the institution.
+pub(crate) async fn request_codes_with_proof<S>(
+    st: &RegistryState<S>,
+    institution: CorporateNumber,
+    entries: &[(AcquisitionNumber, LinkId)],
+    proof: Option<crate::wire::ProofIssueWire>,
+) -> Result<CodeDeliveryWire, ApiError> {
     let body = CodeIssueWire {
+        proof,
         institution: institution.to_string(),
         entries: entries
             .iter()

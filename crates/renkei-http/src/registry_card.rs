@@ -87,6 +87,9 @@ pub(crate) struct CardService {
     crl_validity: time::Duration,
     resolvers: Vec<CorporateNumber>,
     crls: Mutex<HashMap<(CardProfile, CertPurpose), PublishedCrl>>,
+    /// Nonces of the challenges cards signed for a resolution, until they
+    /// expire: a signature approves one resolution.
+    used_challenges: Mutex<HashMap<String, i64>>,
 }
 
 impl std::fmt::Debug for CardService {
@@ -106,6 +109,7 @@ impl CardService {
             crl_validity: time::Duration::seconds(settings.crl_validity_secs.clamp(60, 7 * 86_400) as i64),
             resolvers: settings.resolvers.clone(),
             crls: Mutex::new(HashMap::new()),
+            used_challenges: Mutex::new(HashMap::new()),
         };
         if let Some(u) = &settings.public_url {
             let _ = svc.public_url.set(u.trim_end_matches('/').to_owned());
@@ -256,20 +260,38 @@ pub struct CardStatusWire {
     pub not_after: i64,
 }
 
+/// Resolve a card's authentication certificate into the requesting
+/// institution's code for its holder — only with the card's signature over
+/// a fresh challenge, which the registry checks itself: the certificate is
+/// public, possession of the card is not.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveCardRequest {
     /// The authentication certificate, base64 DER or PEM.
     pub certificate: String,
+    /// The exact challenge text the card signed (see
+    /// `renkei_card::ChallengeHeader`).
+    pub challenge: String,
+    /// The card's signature over it, base64 (standard alphabet).
+    pub signature: String,
+    /// A person proof for the resolving institution: `session` after a
+    /// login challenge, `consent` with the grant its confirmation names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<crate::wire::ProofIssueWire>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResolvedCard {
     pub acquisition_number: String,
-    /// The requester's code for the holder, sealed to the requester.
+    /// The requester's code for the holder, sealed to the requester (and
+    /// the person proof asked for, sealed likewise).
     pub delivery: CodeDeliveryWire,
     pub card: CardStatusWire,
 }
+
+/// Longest a challenge may still have to run when it reaches the registry:
+/// an old signature (or one made for far ahead) is not a fresh presence.
+const MAX_CHALLENGE_AHEAD_MS: i64 = 15 * 60_000;
 
 fn pem(label: &str, der: &[u8]) -> String {
     renkei_card::to_pem(label, der)
@@ -713,11 +735,17 @@ async fn resolve<S: RegistryStore>(
             ));
         }
     }
+    let card_challenge = check_card_challenge(svc, &body, &der, now)?;
+    let proof = body.proof.clone().map(|mut p| {
+        p.card_challenge = renkei_crypto::b64(&card_challenge);
+        p
+    });
     let acq = AcquisitionNumber::random();
     st.store
         .claim_acquisition_numbers(institution, vec![acq], now)
         .await?;
-    let delivery = crate::registry::request_codes(&st, institution, &[(acq, card.link_id)]).await?;
+    let delivery =
+        crate::registry::request_codes_with_proof(&st, institution, &[(acq, card.link_id)], proof).await?;
     if delivery.institution != institution.to_string() {
         return Err(ApiError::internal(
             "card resolution",
@@ -730,6 +758,82 @@ async fn resolve<S: RegistryStore>(
         delivery,
         card: status_wire(&card, cert, now),
     }))
+}
+
+/// The card signed a fresh challenge for what is asked: the signature
+/// verifies with the issued certificate's key, the challenge has not
+/// expired (nor runs for longer than a quarter of an hour), was not used
+/// before, and says what it is for — a login for a session proof, the
+/// confirmation of exactly that grant for a consent proof. Returns the
+/// challenge's digest, which the proof names.
+fn check_card_challenge(
+    svc: &CardService,
+    body: &ResolveCardRequest,
+    der: &[u8],
+    now: UnixMillis,
+) -> Result<[u8; 32], ApiError> {
+    let refused = |code: &str, m: String| {
+        metrics::counter!("renkei_registry_card_challenges_refused_total").increment(1);
+        tracing::warn!(code, reason = %m, "card challenge refused");
+        ApiError::forbidden(code, m)
+    };
+    let text = body.challenge.as_bytes();
+    let header = renkei_card::ChallengeHeader::parse(text)
+        .map_err(|e| ApiError::malformed(format!("challenge: {e}")))?;
+    use base64::Engine as _;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(body.signature.trim())
+        .map_err(|_| ApiError::malformed("signature: not base64"))?;
+    let key =
+        renkei_card::public_key_of(der).map_err(|e| ApiError::malformed(format!("certificate: {e}")))?;
+    key.verify(text, &signature).map_err(|_| {
+        refused(
+            "card_signature_invalid",
+            "the card's signature does not verify over this challenge".into(),
+        )
+    })?;
+    if header.expires_at < now.0 {
+        return Err(refused("challenge_expired", "the challenge has expired".into()));
+    }
+    if header.expires_at > now.0 + MAX_CHALLENGE_AHEAD_MS {
+        return Err(refused(
+            "challenge_invalid",
+            "the challenge runs for longer than a quarter of an hour".into(),
+        ));
+    }
+    if let Some(p) = &body.proof {
+        let fits = match (p.purpose.as_str(), header.purpose.as_str()) {
+            ("session", "login") => header.grant.is_none(),
+            ("consent", "confirm") => header.grant.is_some() && header.grant == p.grant,
+            _ => false,
+        };
+        if !fits {
+            return Err(refused(
+                "challenge_invalid",
+                format!(
+                    "a {} challenge{} does not prove presence for a {} proof",
+                    header.purpose,
+                    header
+                        .grant
+                        .as_deref()
+                        .map(|g| format!(" for grant {g}"))
+                        .unwrap_or_default(),
+                    p.purpose
+                ),
+            ));
+        }
+    }
+    {
+        let mut used = svc.used_challenges.lock().unwrap_or_else(|p| p.into_inner());
+        used.retain(|_, expires| *expires >= now.0);
+        if used.insert(header.nonce.clone(), header.expires_at).is_some() {
+            return Err(refused(
+                "challenge_replayed",
+                "this challenge was already used to resolve the card".into(),
+            ));
+        }
+    }
+    Ok(renkei_crypto::sha256_plain(text))
 }
 
 /// Have the registry issue certificates for a software card's two keys

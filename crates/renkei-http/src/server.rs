@@ -169,7 +169,13 @@ pub async fn serve_tls(
     let addr = listener.local_addr()?;
     let handle = Handle::new();
     let server = axum_server::from_tcp_rustls(listener, config)?.handle(handle.clone());
-    let task = tokio::spawn(async move { server.serve(router.into_make_service()).await });
+    // ConnectInfo: handlers may see the peer's address (the portal counts
+    // anonymous login challenges per address).
+    let task = tokio::spawn(async move {
+        server
+            .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+    });
     Ok(RunningServer { addr, handle, task })
 }
 

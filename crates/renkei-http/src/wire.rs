@@ -169,6 +169,10 @@ pub struct LinkageRequestWire {
     pub issued_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<String>,
+    /// The hub's person proof (its text form), for office works done for
+    /// the person themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_proof: Option<String>,
     /// A push's payload, sealed to the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<EnvelopeWire>,
@@ -211,6 +215,10 @@ impl From<&SignedRequest> for SignedRequestWire {
                 subject: r.subject.to_string(),
                 issued_at: r.issued_at.0,
                 consent: r.consent.as_ref().map(|c| c.as_str().to_owned()),
+                person_proof: r
+                    .person_proof
+                    .as_ref()
+                    .map(renkei_protocol::SignedPersonProof::to_text),
                 payload: r.payload.as_ref().map(Into::into),
             },
             signature: (&s.signature).into(),
@@ -241,6 +249,16 @@ impl TryFrom<&SignedRequestWire> for SignedRequest {
                             field: "request.consent",
                             message: "1 to 64 characters of A-Z a-z 0-9 _ -".into(),
                         })
+                    })
+                    .transpose()?,
+                person_proof: r
+                    .person_proof
+                    .as_deref()
+                    .map(|p| {
+                        field(
+                            "request.person_proof",
+                            renkei_protocol::SignedPersonProof::parse(p),
+                        )
                     })
                     .transpose()?,
                 payload: r.payload.as_ref().map(TryInto::try_into).transpose()?,
@@ -499,6 +517,44 @@ pub struct HubReplyWire {
 pub struct CodeIssueWire {
     pub institution: String,
     pub entries: Vec<CodeIssueEntryWire>,
+    /// With exactly one entry: the registry verified that person's card over
+    /// a fresh challenge, and asks for a person proof for the institution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<ProofIssueWire>,
+}
+
+/// What a person proof is asked for (see `renkei_protocol::PersonProof`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofIssueWire {
+    /// `session` or `consent`.
+    pub purpose: String,
+    /// The consent grant, for `consent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
+    /// Until when it should hold (Unix ms); the hub caps it by purpose.
+    pub until: i64,
+    /// SHA-256 of the challenge text the card signed, base64url.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub card_challenge: String,
+}
+
+impl ProofIssueWire {
+    pub fn purpose(&self) -> Result<renkei_protocol::ProofPurpose, WireError> {
+        let bad = |m: &str| WireError {
+            field: "proof.purpose",
+            message: m.to_owned(),
+        };
+        match (self.purpose.as_str(), self.grant.as_deref()) {
+            ("session", None) => Ok(renkei_protocol::ProofPurpose::Session),
+            ("consent", Some(g)) => renkei_protocol::ConsentRef::parse(g)
+                .map(renkei_protocol::ProofPurpose::Consent)
+                .ok_or_else(|| bad("grant: 1 to 64 characters of A-Z a-z 0-9 _ -")),
+            ("session", Some(_)) => Err(bad("a session proof names no grant")),
+            ("consent", None) => Err(bad("a consent proof names its grant")),
+            _ => Err(bad("must be session or consent")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -514,6 +570,10 @@ pub struct CodeIssueEntryWire {
 pub struct CodeDeliveryWire {
     pub institution: String,
     pub envelope: EnvelopeWire,
+    /// The person proof asked for, sealed to the institution like the codes
+    /// (it names the institution's code for the person).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<EnvelopeWire>,
 }
 
 impl From<&CodeDelivery> for CodeDeliveryWire {
@@ -521,6 +581,7 @@ impl From<&CodeDelivery> for CodeDeliveryWire {
         Self {
             institution: d.institution.to_string(),
             envelope: (&d.envelope).into(),
+            proof: None,
         }
     }
 }

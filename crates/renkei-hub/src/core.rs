@@ -6,8 +6,8 @@ use renkei_crypto::{
 };
 use renkei_ids::{AcquisitionNumber, CorporateNumber, InstitutionCode, LinkId, QueryId};
 use renkei_protocol::{
-    CodeDelivery, DeliveredCode, Denial, DenialCode, ForwardedQuery, HubReceipt, SignedAnswer, SignedForward,
-    SignedReceipt, SignedRequest, UnixMillis, date_of,
+    CodeDelivery, DeliveredCode, Denial, DenialCode, ForwardedQuery, HubReceipt, PersonProof, ProofPurpose,
+    SignedAnswer, SignedForward, SignedPersonProof, SignedReceipt, SignedRequest, UnixMillis, date_of,
 };
 use zeroize::Zeroizing;
 
@@ -287,6 +287,23 @@ impl HubCore {
                 format!("item `{}` is not in catalog {}", r.item, self.catalog.version),
             );
         };
+        if work.person_proof {
+            let Some(proof) = &r.person_proof else {
+                return fail(
+                    rejected,
+                    DenialCode::PersonProofRequired,
+                    format!(
+                        "office work `{}` is done for the person themselves: the request must carry \
+                         the hub's proof that they are present with their card",
+                        r.office_work
+                    ),
+                );
+            };
+            if let Err(e) = self.check_person_proof(proof, &r.requester, &r.subject, r.consent.as_ref(), now)
+            {
+                return fail(rejected, DenialCode::PersonProofInvalid, e);
+            }
+        }
         match (item.periodic, r.fiscal_year) {
             (true, None) => {
                 return fail(
@@ -545,6 +562,66 @@ impl HubCore {
             })
             .collect();
         CodeDelivery::seal(institution.id, &institution.sealing_key, &codes)
+    }
+
+    /// A person proof presented by `presenter` with its `code` for the
+    /// person: the hub's own signature, for this presenter and purpose,
+    /// unexpired, and about the same person as the code.
+    pub fn check_person_proof(
+        &self,
+        proof: &SignedPersonProof,
+        presenter: &CorporateNumber,
+        code: &InstitutionCode,
+        consent: Option<&renkei_protocol::ConsentRef>,
+        now: UnixMillis,
+    ) -> Result<(), String> {
+        proof
+            .verify(&self.signer.verifying_key(), presenter, consent, now)
+            .map_err(|e| e.to_string())?;
+        let ring = self.keyring.read().unwrap_or_else(|p| p.into_inner());
+        let same = match (
+            ring.decode(&proof.proof.subject, presenter, now.0),
+            ring.decode(code, presenter, now.0),
+        ) {
+            (Ok(a), Ok(b)) => a.as_bytes() == b.as_bytes(),
+            _ => false,
+        };
+        if same {
+            Ok(())
+        } else {
+            Err("the person proof is about another person".into())
+        }
+    }
+
+    /// A person proof (see `renkei_protocol::SignedPersonProof`) for
+    /// `institution`'s code of the person behind `link`, after the registry
+    /// verified the person's card over the challenge whose digest is
+    /// `card_challenge`. It holds until `until`, or the purpose's limit if
+    /// that comes first.
+    pub fn issue_person_proof(
+        &self,
+        institution: &CorporateNumber,
+        link: &LinkId,
+        purpose: ProofPurpose,
+        card_challenge: Digest32,
+        until: UnixMillis,
+        now: UnixMillis,
+    ) -> SignedPersonProof {
+        let subject = self
+            .keyring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .encode(link, institution);
+        let limit = now.plus_ms(purpose.max_lifetime_ms());
+        PersonProof {
+            institution: *institution,
+            subject,
+            card_challenge,
+            issued_at: now,
+            expires_at: UnixMillis(until.0.min(limit.0)),
+            purpose,
+        }
+        .sign(&self.signer)
     }
 
     /// Rotate the code key; returns the new version and the keyring's file

@@ -70,6 +70,7 @@ fn request(
         subject: ring.encode(link, &from.entry.id),
         issued_at: NOW,
         consent: None,
+        person_proof: None,
         payload: None,
     }
     .sign(&from.sign, from.cert.clone())
@@ -387,6 +388,12 @@ fn a_grant_id_never_enters_the_log_and_only_the_person_can_tell_their_grants() {
         )
         .request;
         req.consent = consent.map(|c| renkei_protocol::ConsentRef::parse(c).unwrap());
+        let purpose = match &req.consent {
+            Some(c) => renkei_protocol::ProofPurpose::Consent(c.clone()),
+            None => renkei_protocol::ProofPurpose::Session,
+        };
+        req.person_proof =
+            Some(hub.issue_person_proof(&portal.entry.id, link, purpose, [3; 32], NOW.plus_ms(60_000), NOW));
         let req = req.sign(&portal.sign, portal.cert.clone());
         let auth = hub
             .authorize(&req, &portal.entry, Some(&city.entry), NOW)
@@ -446,4 +453,123 @@ fn a_grant_id_never_enters_the_log_and_only_the_person_can_tell_their_grants() {
         c
     );
     assert!(!r.leaf_bytes().windows(grant.len()).any(|w| w == grant.as_bytes()));
+}
+
+#[test]
+fn the_persons_own_office_works_need_the_hubs_proof_of_their_card() {
+    use renkei_protocol::{ConsentRef, ProofPurpose};
+    let (hub, ring) = hub();
+    let portal = inst(9, "digital_agency");
+    let city = inst(2, "municipality");
+    let link = LinkId::random();
+    let someone_else = LinkId::random();
+    let ask = |proof: Option<renkei_protocol::SignedPersonProof>, consent: Option<&str>| {
+        let mut r = request(
+            &portal,
+            &city,
+            &ring,
+            &link,
+            "own_disclosure",
+            "resident_tax_income",
+            Some(2025),
+        )
+        .request;
+        r.person_proof = proof;
+        r.consent = consent.map(|c| ConsentRef::parse(c).unwrap());
+        r.sign(&portal.sign, portal.cert.clone())
+    };
+    let code = |r: &renkei_protocol::SignedRequest, now| {
+        hub.authorize(r, &portal.entry, Some(&city.entry), now)
+            .map(|_| ())
+            .map_err(|e| e.denial.code)
+    };
+    let hour = 3_600_000;
+    let session = |l: &LinkId, by: &Inst| {
+        hub.issue_person_proof(
+            &by.entry.id,
+            l,
+            ProofPurpose::Session,
+            [1; 32],
+            NOW.plus_ms(hour),
+            NOW,
+        )
+    };
+
+    // No proof: refused, and recorded with the person (they see it).
+    let r = ask(None, None);
+    let rejected = *hub
+        .authorize(&r, &portal.entry, Some(&city.entry), NOW)
+        .unwrap_err();
+    assert_eq!(rejected.denial.code, DenialCode::PersonProofRequired);
+    assert!(rejected.subject.is_some());
+
+    // The person's own session proof: allowed.
+    assert_eq!(code(&ask(Some(session(&link, &portal)), None), NOW), Ok(()));
+    // Someone else's proof, another institution's, an expired one.
+    assert_eq!(
+        code(&ask(Some(session(&someone_else, &portal)), None), NOW),
+        Err(DenialCode::PersonProofInvalid)
+    );
+    assert_eq!(
+        code(&ask(Some(session(&link, &city)), None), NOW),
+        Err(DenialCode::PersonProofInvalid)
+    );
+    assert_eq!(
+        code(&ask(Some(session(&link, &portal)), None), NOW.plus_ms(hour + 1)),
+        Err(DenialCode::PersonProofInvalid)
+    );
+    // A consent proof serves its own grant only, and a session proof no grant.
+    let grant = ConsentRef::parse("grant-1").unwrap();
+    let consent = hub.issue_person_proof(
+        &portal.entry.id,
+        &link,
+        ProofPurpose::Consent(grant),
+        [2; 32],
+        NOW.plus_ms(30 * 24 * hour),
+        NOW,
+    );
+    assert_eq!(code(&ask(Some(consent.clone()), Some("grant-1")), NOW), Ok(()));
+    assert_eq!(
+        code(&ask(Some(consent.clone()), Some("grant-2")), NOW),
+        Err(DenialCode::PersonProofInvalid)
+    );
+    assert_eq!(
+        code(&ask(Some(consent), None), NOW),
+        Err(DenialCode::PersonProofInvalid)
+    );
+    assert_eq!(
+        code(&ask(Some(session(&link, &portal)), Some("grant-1")), NOW),
+        Err(DenialCode::PersonProofInvalid)
+    );
+    // A proof the portal made up (signed with its own key) is not the hub's.
+    let mut forged = session(&link, &portal);
+    forged.signature = portal.sign.sign(b"anything");
+    assert_eq!(
+        code(&ask(Some(forged), None), NOW),
+        Err(DenialCode::PersonProofInvalid)
+    );
+    // Lifetimes are capped by purpose whatever is asked for.
+    let long = hub.issue_person_proof(
+        &portal.entry.id,
+        &link,
+        ProofPurpose::Session,
+        [1; 32],
+        UnixMillis(i64::MAX),
+        NOW,
+    );
+    assert_eq!(long.proof.expires_at, NOW.plus_ms(12 * hour));
+    // Office works not done for the person need none.
+    let lawful = request(
+        &city,
+        &city,
+        &ring,
+        &link,
+        "child_allowance",
+        "resident_tax_income",
+        Some(2025),
+    );
+    assert!(
+        hub.authorize(&lawful, &city.entry, Some(&city.entry), NOW)
+            .is_ok()
+    );
 }

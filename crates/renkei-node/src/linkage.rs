@@ -19,6 +19,8 @@ pub struct Ask {
     /// This node's code for the person.
     pub subject: InstitutionCode,
     pub consent: Option<renkei_protocol::ConsentRef>,
+    /// The hub's person proof, for office works done for the person.
+    pub person_proof: Option<renkei_protocol::SignedPersonProof>,
 }
 
 /// The requester side: the ask, signed, with a fresh message id.
@@ -33,6 +35,7 @@ pub fn build_request(identity: &NodeIdentity, ask: Ask, now: UnixMillis) -> Sign
         subject: ask.subject,
         issued_at: now,
         consent: ask.consent,
+        person_proof: ask.person_proof,
         payload: None,
     }
     .sign(&identity.signing, identity.certificate.clone())
@@ -255,6 +258,7 @@ mod tests {
             subject: renkei_crypto::CodeKeyring::generate()
                 .encode(&renkei_ids::LinkId::random(), &provider.institution),
             consent: None,
+            person_proof: None,
         }
     }
 

@@ -17,7 +17,7 @@ use crate::i18n::Tr;
 use crate::routes::page_result;
 use crate::state::PortalState;
 use crate::templates::{AccountForm, AccountPage, ConfirmPage, FieldError, Opt, render};
-use crate::web::{LoggedIn, PageError, lang_of};
+use crate::web::{ClientAddr, LoggedIn, PageError, lang_of};
 
 /// What a session staged, committed once the card confirms it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +37,9 @@ pub(crate) enum Staged {
         valid_from: String,
         valid_until: String,
         principal_name: String,
+        /// The principal's consent to be represented, which the card
+        /// confirms (and the hub's proof of it).
+        grant_id: String,
     },
     Accept {
         code: String,
@@ -44,11 +47,15 @@ pub(crate) enum Staged {
     },
     ConfirmProxy {
         proxy: u64,
+        grant_id: String,
     },
     Consent {
         client_id: String,
         request_uri: String,
         preview_digest: String,
+        /// Chosen when the person agrees, so that the card's confirmation
+        /// names it (and the hub's proof of it is for this consent only).
+        grant_id: String,
     },
 }
 
@@ -58,14 +65,22 @@ impl<S: crate::Store> PortalState<S> {
     pub(crate) async fn stage(
         &self,
         li: &LoggedIn,
+        browser: std::net::IpAddr,
         action: Staged,
         text: String,
     ) -> Result<Response, PageError> {
         let tr = &li.tr;
         let now = UnixMillis::now();
+        let grant = match &action {
+            Staged::Consent { grant_id, .. }
+            | Staged::Invite { grant_id, .. }
+            | Staged::ConfirmProxy { grant_id, .. } => Some(grant_id.clone()),
+            _ => None,
+        };
         let challenge = Challenge::new(
-            ChallengePurpose::Confirm { action: text },
+            ChallengePurpose::Confirm { action: text, grant },
             &li.secret,
+            browser,
             now,
             self.settings.challenge_secs as i64 * 1000,
         );
@@ -93,6 +108,7 @@ impl<S: crate::Store> PortalState<S> {
     pub(crate) async fn four_facts(
         &self,
         person: &LocalPersonId,
+        authority: &crate::web::Authority,
         tr: &Tr,
     ) -> Result<serde_json::Value, PageError> {
         let registry = self
@@ -104,7 +120,7 @@ impl<S: crate::Store> PortalState<S> {
             .ok_or_else(|| PageError::backend("four facts", "no source configured for four_facts", tr))?;
         let q = self
             .backend
-            .query(person, registry, "four_facts", None)
+            .query(person, registry, "four_facts", None, authority)
             .await
             .map_err(|e| PageError::backend("four facts", e, tr))?;
         q.value
@@ -112,8 +128,13 @@ impl<S: crate::Store> PortalState<S> {
             .ok_or_else(|| PageError::backend("four facts", "the registry has no facts for the person", tr))
     }
 
-    pub(crate) async fn own_name(&self, person: &LocalPersonId, tr: &Tr) -> Result<String, PageError> {
-        let facts = self.four_facts(person, tr).await?;
+    pub(crate) async fn own_name(
+        &self,
+        person: &LocalPersonId,
+        authority: &crate::web::Authority,
+        tr: &Tr,
+    ) -> Result<String, PageError> {
+        let facts = self.four_facts(person, authority, tr).await?;
         Ok(facts
             .get("name")
             .and_then(|v| v.as_str())
@@ -124,6 +145,7 @@ impl<S: crate::Store> PortalState<S> {
     async fn current_account(
         &self,
         person: &LocalPersonId,
+        authority: &crate::web::Authority,
         tr: &Tr,
     ) -> Result<Option<Vec<(String, String)>>, PageError> {
         let Some(provider) = self
@@ -137,7 +159,7 @@ impl<S: crate::Store> PortalState<S> {
         };
         let q = self
             .backend
-            .query(person, provider, "public_fund_account", None)
+            .query(person, provider, "public_fund_account", None, authority)
             .await
             .map_err(|e| PageError::backend("account", e, tr))?;
         Ok(q.value
@@ -175,8 +197,10 @@ pub(crate) async fn page<S: crate::Store + Clone>(
     let tr = Tr::new(lang_of(&headers));
     let r = async {
         let li = st.logged_in(&headers).await?;
-        let (subject, _) = st.subject(&li, Scope::Account, "account_view").await?;
-        let current = st.current_account(&subject, &li.tr).await?;
+        let (subject, proxy) = st.subject(&li, Scope::Account, "account_view").await?;
+        let authority = crate::web::Authority::of(&li, proxy.as_ref());
+        authority.require(&li.tr)?;
+        let current = st.current_account(&subject, &authority, &li.tr).await?;
         let flash = q.done.map(|_| li.tr.s("account_saved").to_owned());
         Ok(render(&AccountPage {
             ctx: st.ctx(&li, "account_title", "/account").await.with_flash(flash),
@@ -214,6 +238,7 @@ pub(crate) struct AccountSubmit {
 /// the registration for confirmation with the card. Nothing is stored yet.
 pub(crate) async fn submit<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Form(f): Form<AccountSubmit>,
 ) -> Response {
@@ -223,6 +248,8 @@ pub(crate) async fn submit<S: crate::Store + Clone>(
         st.check_form(&li, &headers, &f.csrf)?;
         let tr = li.tr;
         let (subject, proxy) = st.subject(&li, Scope::Account, "account_submit").await?;
+        let authority = crate::web::Authority::of(&li, proxy.as_ref());
+        authority.require(&tr)?;
         let form = AccountForm {
             bank_code: f.bank_code.clone(),
             branch_code: f.branch_code.clone(),
@@ -257,11 +284,11 @@ pub(crate) async fn submit<S: crate::Store + Clone>(
                         message: tr.s(&format!("err_{}", e.problem)).to_owned(),
                     })
                     .collect();
-                let current = st.current_account(&subject, &tr).await?;
+                let current = st.current_account(&subject, &authority, &tr).await?;
                 return Ok(again(errors, Some(tr.s("err_form").to_owned()), current).await);
             }
         };
-        let facts = st.four_facts(&subject, &tr).await?;
+        let facts = st.four_facts(&subject, &authority, &tr).await?;
         let registered = facts.get("kana").and_then(|v| v.as_str()).unwrap_or_default();
         if let Err(m) = account.check_holder(registered) {
             metrics::counter!("renkei_portal_account_kana_mismatches_total").increment(1);
@@ -275,7 +302,7 @@ pub(crate) async fn submit<S: crate::Store + Clone>(
                     m.entered, m.registered
                 ),
             };
-            let current = st.current_account(&subject, &tr).await?;
+            let current = st.current_account(&subject, &authority, &tr).await?;
             let errors = vec![FieldError {
                 field: "holder_kana",
                 message: message.clone(),
@@ -293,6 +320,7 @@ pub(crate) async fn submit<S: crate::Store + Clone>(
         );
         st.stage(
             &li,
+            addr,
             Staged::RegisterAccount {
                 subject: subject.to_string(),
                 proxy: proxy.map(|p| p.id.0),
@@ -341,7 +369,7 @@ impl<S: crate::Store> PortalState<S> {
             return Err(gone());
         }
         let action = match &challenge.purpose {
-            ChallengePurpose::Confirm { action } => action.clone(),
+            ChallengePurpose::Confirm { action, .. } => action.clone(),
             ChallengePurpose::Login => String::new(),
         };
         let cancel = match serde_json::from_str::<Staged>(&pending.action) {
@@ -504,8 +532,22 @@ pub(crate) async fn commit<S: crate::Store + Clone>(
                 client_id,
                 request_uri,
                 preview_digest,
-            } => crate::oauth::commit_consent(&st, &li, &client_id, &request_uri, &preview_digest).await,
-            other => crate::proxies::commit_staged(&st, &li, other).await,
+                grant_id,
+            } => {
+                crate::oauth::commit_consent(
+                    &st,
+                    &li,
+                    crate::oauth::ConsentCommit {
+                        client_id: &client_id,
+                        request_uri: &request_uri,
+                        preview: &preview_digest,
+                        grant_id: &grant_id,
+                        person_proof: holder.person_proof,
+                    },
+                )
+                .await
+            }
+            other => crate::proxies::commit_staged(&st, &li, other, holder.person_proof).await,
         }
     }
     .await;

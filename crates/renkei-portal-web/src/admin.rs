@@ -19,6 +19,7 @@ pub(crate) fn router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> Router
     Router::new()
         .route("/admin/v1/guardians", post(register::<S>))
         .route("/admin/v1/guardians/{id}/end", post(end::<S>))
+        .route("/admin/v1/state", get(state::<S>))
         .merge(crate::clients::routes::<S>())
         .layer(middleware::from_fn_with_state(
             st.admin_token.clone(),
@@ -34,6 +35,31 @@ pub(crate) fn router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> Router
 
 async fn metrics_text() -> String {
     renkei_http::install_metrics().render()
+}
+
+/// What the portal holds in memory for sessions and anonymous visitors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PortalStateView {
+    /// Person log keys cached for live sessions.
+    pub person_keys: usize,
+    /// Unexpired login challenges counted against the limits.
+    pub login_challenges: usize,
+    /// Addresses holding at least one of them.
+    pub login_addresses: usize,
+}
+
+async fn state<S: crate::Store>(State(st): State<Arc<PortalState<S>>>) -> Json<PortalStateView> {
+    let person_keys = st.person_keys.lock().unwrap_or_else(|p| p.into_inner()).len();
+    let (login_challenges, login_addresses) = {
+        let mut l = st.login_limiter.lock().unwrap_or_else(|p| p.into_inner());
+        l.expire(UnixMillis::now());
+        (l.outstanding(), l.addresses())
+    };
+    Json(PortalStateView {
+        person_keys,
+        login_challenges,
+        login_addresses,
+    })
 }
 
 /// A guardianship as the court decided it.
@@ -131,6 +157,9 @@ async fn register<S: crate::Store>(
             representative_card: guardian_card,
             confirmed_at: now,
             created_at: now,
+            // No card of the principal confirmed a court's guardianship:
+            // the network cannot check it (see SECURITY.md).
+            authority: None,
         })
         .await?;
     tracing::info!(proxy = %p.id, "guardian registered by an administrator");

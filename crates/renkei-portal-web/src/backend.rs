@@ -38,12 +38,24 @@ impl Backend {
         })
     }
 
-    pub(crate) async fn resolve_card(&self, certificate_der: &[u8]) -> Result<NodeCardHolder, ApiFailure> {
+    /// Who holds the card that signed `challenge` (the exact text) with
+    /// `signature`, and the person proof asked for.
+    pub(crate) async fn resolve_card(
+        &self,
+        certificate_der: &[u8],
+        challenge: &str,
+        signature: &[u8],
+        proof: Option<renkei_http::wire::ProofIssueWire>,
+    ) -> Result<NodeCardHolder, ApiFailure> {
+        use base64::Engine as _;
         self.node
             .post(
                 "/local/v1/cards/resolve",
                 &ResolveCardRequest {
                     certificate: renkei_crypto::b64(certificate_der),
+                    challenge: challenge.to_owned(),
+                    signature: base64::engine::general_purpose::STANDARD.encode(signature),
+                    proof,
                 },
             )
             .await
@@ -53,18 +65,30 @@ impl Backend {
         self.node.get(&format!("/local/v1/cards/{serial}/status")).await
     }
 
+    /// A person's own data, on `authority` (their card login, or the
+    /// principal's consent to a proxy).
     pub(crate) async fn query(
         &self,
         person: &LocalPersonId,
         provider: CorporateNumber,
         item: &str,
         fiscal_year: Option<u16>,
+        authority: &crate::web::Authority,
     ) -> Result<QueryResult, ApiFailure> {
-        self.query_for(person, provider, item, fiscal_year, None).await
+        self.query_for(
+            person,
+            provider,
+            item,
+            fiscal_year,
+            authority.consent.as_deref(),
+            authority.proof.as_deref(),
+        )
+        .await
     }
 
     /// A query relaying to a private service under the person's consent:
-    /// the hub's provision record (and its log leaf) names the consent.
+    /// the hub's provision record (and its log leaf) commits to the
+    /// consent, and the consent's person proof shows the hub it is real.
     pub(crate) async fn query_for(
         &self,
         person: &LocalPersonId,
@@ -72,6 +96,7 @@ impl Backend {
         item: &str,
         fiscal_year: Option<u16>,
         consent: Option<&str>,
+        person_proof: Option<&str>,
     ) -> Result<QueryResult, ApiFailure> {
         self.node
             .post(
@@ -83,16 +108,25 @@ impl Backend {
                     item: item.to_owned(),
                     fiscal_year,
                     consent: consent.map(str::to_owned),
+                    person_proof: person_proof.map(str::to_owned),
                 },
             )
             .await
     }
 
-    pub(crate) async fn person_key(&self, person: &LocalPersonId) -> Result<PersonKeyResult, ApiFailure> {
+    /// The person's log key: only on the person's authority.
+    pub(crate) async fn person_key(
+        &self,
+        person: &LocalPersonId,
+        authority: &crate::web::Authority,
+    ) -> Result<PersonKeyResult, ApiFailure> {
         self.node
             .post(
                 &format!("/local/v1/persons/{person}/person-key"),
-                &serde_json::json!({}),
+                &renkei_http::node::PersonKeyAsk {
+                    person_proof: authority.proof.clone().unwrap_or_default(),
+                    consent: authority.consent.clone(),
+                },
             )
             .await
     }

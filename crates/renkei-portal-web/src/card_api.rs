@@ -1,10 +1,13 @@
 //! The card app's API: fetch a challenge by its code, return it signed
 //! with the card's authentication key together with the certificate.
 //!
-//! The signature is over the exact text of the challenge (its origin, code,
-//! nonce and — for a confirmation — the action), RSASSA-PKCS1-v1_5/SHA-256
-//! or ECDSA P-384/SHA-384 as the card's profile has it: what a card, a
-//! card reader library or `openssl dgst -sign` produce alike.
+//! The signature is over the exact text of the challenge
+//! ([`renkei_portal::ChallengeText`]: its origin, code, nonce, the asking
+//! browser's address and time, and — for a login — the two-digit number
+//! the person entered from their own screen, for a confirmation the
+//! action), RSASSA-PKCS1-v1_5/SHA-256 or ECDSA P-384/SHA-384 as the card's
+//! profile has it: what a card, a card reader library or `openssl dgst
+//! -sign` produce alike.
 
 use std::sync::Arc;
 
@@ -16,7 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use renkei_card::{CardCertError, CertPurpose};
 use renkei_http::{ApiError, JsonBody};
-use renkei_portal::{CHALLENGE_FORMAT, CardHolder, ChallengePurpose, ChallengeState, ShortCode};
+use renkei_portal::{CHALLENGE_FORMAT, CardHolder, ChallengePurpose, ChallengeState, MatchValue, ShortCode};
 use renkei_protocol::UnixMillis;
 use serde::{Deserialize, Serialize};
 
@@ -29,11 +32,21 @@ pub struct ChallengeWire {
     pub code: String,
     pub purpose: String,
     pub origin: String,
-    /// What to sign, base64.
+    /// The challenge text, base64: for a confirmation exactly what is
+    /// signed; for a login the card app first enters the number the person
+    /// types (`match_required`; `ChallengeText::parse`, then `with_match`)
+    /// and signs that.
     pub to_be_signed: String,
     /// The same as text, to show the person.
     pub text: String,
     pub action: Option<String>,
+    /// The browser that asked: its address as the portal saw it…
+    pub browser_address: String,
+    /// … and when (Unix milliseconds).
+    pub requested_at: i64,
+    /// A login: the person enters the two-digit number the asking
+    /// browser's page shows (never sent here: a phished person cannot see it).
+    pub match_required: bool,
     pub expires_at: i64,
 }
 
@@ -44,6 +57,9 @@ pub struct ApproveRequest {
     pub certificate: String,
     /// base64.
     pub signature: String,
+    /// A login: the number the person entered, as it is in the signed text.
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub match_value: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +70,22 @@ pub struct Approved {
 
 fn unknown() -> ApiError {
     ApiError::not_found("unknown_challenge", "no challenge has this code")
+}
+
+/// A challenge a card can no longer approve.
+fn not_pending(state: &ChallengeState) -> ApiError {
+    match state {
+        ChallengeState::Refused => ApiError::new(
+            StatusCode::CONFLICT,
+            "challenge_refused",
+            "this login was cancelled: a card signed another number than its page showed",
+        ),
+        _ => ApiError::new(
+            StatusCode::CONFLICT,
+            "challenge_used",
+            "the challenge was already approved",
+        ),
+    }
 }
 
 fn code_of(s: &str) -> Result<ShortCode, ApiError> {
@@ -75,13 +107,9 @@ pub(crate) async fn show<S: crate::Store>(
         ));
     }
     if c.state != ChallengeState::Pending {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "challenge_used",
-            "the challenge was already approved",
-        ));
+        return Err(not_pending(&c.state));
     }
-    let tbs = c.to_be_signed(&st.origin);
+    let tbs = c.text(&st.origin).to_bytes();
     Ok(Json(ChallengeWire {
         format: CHALLENGE_FORMAT.to_owned(),
         code: c.code.to_string(),
@@ -90,9 +118,12 @@ pub(crate) async fn show<S: crate::Store>(
         to_be_signed: STANDARD.encode(&tbs),
         text: String::from_utf8_lossy(&tbs).into_owned(),
         action: match &c.purpose {
-            ChallengePurpose::Confirm { action } => Some(action.clone()),
+            ChallengePurpose::Confirm { action, .. } => Some(action.clone()),
             ChallengePurpose::Login => None,
         },
+        browser_address: c.browser.to_string(),
+        requested_at: c.created_at.0,
+        match_required: c.match_value.is_some(),
         expires_at: c.expires_at.0,
     }))
 }
@@ -134,11 +165,7 @@ pub(crate) async fn approve<S: crate::Store>(
     }
     if c.state != ChallengeState::Pending {
         // A replayed signature, or a second card: the challenge is spent.
-        return Err(fail(ApiError::new(
-            StatusCode::CONFLICT,
-            "challenge_used",
-            "the challenge was already approved",
-        )));
+        return Err(fail(not_pending(&c.state)));
     }
     let cert = if body.certificate.trim_start().starts_with("-----BEGIN") {
         renkei_card::pem_or_der(body.certificate.as_bytes(), "CERTIFICATE")
@@ -151,6 +178,25 @@ pub(crate) async fn approve<S: crate::Store>(
     let signature = STANDARD
         .decode(body.signature.trim())
         .map_err(|e| fail(ApiError::malformed(format!("signature: {e}"))))?;
+    // A login's text carries the number the person entered.
+    let entered = match (&c.match_value, body.match_value.as_deref()) {
+        (Some(_), Some(m)) => Some(MatchValue::parse(m).ok_or_else(|| {
+            fail(ApiError::malformed(
+                "match: the two digits shown on the login page, e.g. 42",
+            ))
+        })?),
+        (Some(_), None) => {
+            return Err(fail(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "match_required",
+                "this login needs the two-digit number its page shows, entered on the card app",
+            )));
+        }
+        (None, Some(_)) => {
+            return Err(fail(ApiError::malformed("match: a confirmation takes no number")));
+        }
+        (None, None) => None,
+    };
     // Chain, purpose, validity and the CRL first: a foreign, expired or
     // revoked certificate never reaches the registry.
     let verified = {
@@ -158,9 +204,10 @@ pub(crate) async fn approve<S: crate::Store>(
         trust.verify(&cert, CertPurpose::Authentication, now.to_datetime())
     }
     .map_err(|e| fail(cert_error(&e)))?;
+    let signed_text = c.to_be_signed(&st.origin, entered);
     verified
         .public_key
-        .verify(&c.to_be_signed(&st.origin), &signature)
+        .verify(&signed_text, &signature)
         .map_err(|_| {
             fail(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -168,29 +215,79 @@ pub(crate) async fn approve<S: crate::Store>(
                 "the signature does not verify with the certificate's key over this challenge",
             ))
         })?;
-    // The registry decides who it is, and checks the card's status once more.
-    let holder = st.backend.resolve_card(&cert).await.map_err(|f| match f {
-        renkei_http::ApiFailure::Rejected {
-            status,
-            code,
-            message,
-            ..
-        } => fail(ApiError::new(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-            code,
-            message,
-        )),
-        other => {
-            tracing::error!(error = %other, "card resolution failed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "registry_unavailable",
-                "the card cannot be checked now; try again",
-            )
-            .retryable(true)
-            .into_response()
-        }
-    })?;
+    // The card signed a number; not the one the asking browser's page
+    // shows: the code reached this card app from somewhere else (relayed,
+    // phished). The login is ended for good; its browser is told so.
+    if !c.matches(entered) {
+        let ended = st
+            .store
+            .refuse_challenge(&code, now)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?;
+        metrics::counter!("renkei_portal_login_match_refusals_total").increment(1);
+        tracing::warn!(
+            browser = %c.browser,
+            ended,
+            "a card signed a login with another number than its page shows (a relayed code?)"
+        );
+        return Err(fail(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "match_mismatch",
+            "the number entered is not the one shown on the screen that asked to log in: \
+             this login is cancelled (if you did not start it yourself, someone else did)",
+        )));
+    }
+    // The registry decides who it is, checks the card's status once more
+    // and verifies the card's signature itself; for a login (and for a
+    // confirmation that gives a consent) the hub states the person's
+    // presence in a proof the node and the hub check on every request for
+    // the person's own data. The portal's credential alone gets no one's.
+    const CONSENT_PROOF_MS: i64 = 400 * 86_400_000;
+    let proof = match &c.purpose {
+        ChallengePurpose::Login => Some(renkei_http::wire::ProofIssueWire {
+            purpose: "session".into(),
+            grant: None,
+            until: now.plus_ms(st.settings.session_max_secs as i64 * 1000).0,
+            card_challenge: String::new(),
+        }),
+        ChallengePurpose::Confirm { grant: Some(g), .. } => Some(renkei_http::wire::ProofIssueWire {
+            purpose: "consent".into(),
+            grant: Some(g.clone()),
+            // The hub caps it; the portal stops relaying when the consent
+            // ends or is revoked.
+            until: now.plus_ms(CONSENT_PROOF_MS).0,
+            card_challenge: String::new(),
+        }),
+        ChallengePurpose::Confirm { grant: None, .. } => None,
+    };
+    let text = String::from_utf8(signed_text)
+        .map_err(|e| ApiError::internal("challenge text", e).into_response())?;
+    let holder = st
+        .backend
+        .resolve_card(&cert, &text, &signature, proof)
+        .await
+        .map_err(|f| match f {
+            renkei_http::ApiFailure::Rejected {
+                status,
+                code,
+                message,
+                ..
+            } => fail(ApiError::new(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                code,
+                message,
+            )),
+            other => {
+                tracing::error!(error = %other, "card resolution failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "registry_unavailable",
+                    "the card cannot be checked now; try again",
+                )
+                .retryable(true)
+                .into_response()
+            }
+        })?;
     let person = renkei_ids::LocalPersonId::parse(&holder.local_id)
         .map_err(|e| ApiError::internal("card resolution", e).into_response())?;
     let approved = st
@@ -202,6 +299,7 @@ pub(crate) async fn approve<S: crate::Store>(
                 serial: verified.serial,
                 profile: verified.profile,
                 card_status_since: holder.card.status_since,
+                person_proof: holder.person_proof,
             },
             now,
         )

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use renkei_card::{CardSecret, CertPurpose, SoftwareCard, SoftwareCardError};
-use renkei_portal::{ShortCode, parse_to_be_signed};
+use renkei_portal::{ChallengeText, MatchValue, ShortCode};
 
 use crate::card_api::{ApproveRequest, Approved, ChallengeWire};
 
@@ -22,6 +22,13 @@ pub enum CardAppError {
     OriginMismatch { expected: String, found: String },
     #[error("not a usable challenge: {0}")]
     Malformed(String),
+    #[error(
+        "this login asks for the two-digit number shown on the screen that is logging in; \
+         if you cannot see that screen, do not approve"
+    )]
+    MatchRequired,
+    #[error("{0:?} is not the two-digit number shown on the login screen")]
+    BadMatch(String),
     #[error(transparent)]
     Card(#[from] SoftwareCardError),
 }
@@ -110,45 +117,68 @@ impl CardApp {
     }
 
     /// The bytes to sign, after checking they are what they claim: the
-    /// format, this portal's origin, the code asked for.
-    pub fn to_sign(&self, c: &ChallengeWire) -> Result<Vec<u8>, CardAppError> {
+    /// format, this portal's origin, the code asked for; for a login with
+    /// `entered`, the number the person typed from the screen that asked
+    /// (the portal refuses a number that is not the one it showed there).
+    pub fn to_sign(&self, c: &ChallengeWire, entered: Option<&str>) -> Result<Vec<u8>, CardAppError> {
         let bytes = STANDARD
             .decode(&c.to_be_signed)
             .map_err(|e| CardAppError::Malformed(e.to_string()))?;
         let text = std::str::from_utf8(&bytes).map_err(|e| CardAppError::Malformed(e.to_string()))?;
-        let fields =
-            parse_to_be_signed(text).ok_or_else(|| CardAppError::Malformed("unknown format".into()))?;
-        let get = |k: &str| fields.iter().find(|(f, _)| *f == k).map(|(_, v)| *v);
-        let origin = get("origin").unwrap_or_default();
-        if origin != self.origin {
+        let parsed = ChallengeText::parse(text).map_err(|e| CardAppError::Malformed(e.to_string()))?;
+        if parsed.origin != self.origin {
             return Err(CardAppError::OriginMismatch {
                 expected: self.origin.clone(),
-                found: origin.to_owned(),
+                found: parsed.origin,
             });
         }
-        if get("code") != Some(c.code.as_str()) {
+        if parsed.code.to_string() != c.code {
             return Err(CardAppError::Malformed(
                 "the signed text names another code".into(),
             ));
         }
-        Ok(bytes)
+        if parsed.entered.is_some() {
+            return Err(CardAppError::Malformed(
+                "the portal sent a number already entered".into(),
+            ));
+        }
+        match (parsed.match_required, entered) {
+            (true, None) => Err(CardAppError::MatchRequired),
+            (true, Some(m)) => {
+                let m = MatchValue::parse(m).ok_or_else(|| CardAppError::BadMatch(m.to_owned()))?;
+                let with = parsed
+                    .with_match(m)
+                    .map_err(|e| CardAppError::Malformed(e.to_string()))?;
+                Ok(with.to_bytes())
+            }
+            (false, Some(_)) => Err(CardAppError::Malformed(
+                "a confirmation asks for no number".into(),
+            )),
+            (false, None) => Ok(bytes),
+        }
     }
 
-    /// Send a signature made elsewhere (a card reader, OpenSSL).
+    /// Send a signature made elsewhere (a card reader, OpenSSL) over the
+    /// text [`Self::to_sign`] gave for `entered`.
     pub async fn submit(
         &self,
         code: &str,
+        entered: Option<&str>,
         certificate_der: &[u8],
         signature: &[u8],
     ) -> Result<Approved, CardAppError> {
         let code = ShortCode::parse(code)
             .ok_or_else(|| CardAppError::Malformed(format!("{code:?} is not a code")))?;
+        let entered = entered
+            .map(|m| MatchValue::parse(m).ok_or_else(|| CardAppError::BadMatch(m.to_owned())))
+            .transpose()?;
         let resp = self
             .client
             .post(self.url(&code))
             .json(&ApproveRequest {
                 certificate: STANDARD.encode(certificate_der),
                 signature: STANDARD.encode(signature),
+                match_value: entered.map(|m| m.to_string()),
             })
             .send()
             .await
@@ -161,15 +191,18 @@ impl CardApp {
             .map_err(|e| CardAppError::Malformed(e.to_string()))
     }
 
-    /// Fetch, check, sign with the card's authentication key, submit.
+    /// Fetch, check, sign with the card's authentication key, submit;
+    /// `entered`: for a login, the number the person read off the screen
+    /// that is logging in.
     pub async fn approve(
         &self,
         code: &str,
+        entered: Option<&str>,
         card: &SoftwareCard,
         pin: &CardSecret,
     ) -> Result<(ChallengeWire, Approved), CardAppError> {
         let c = self.challenge(code).await?;
-        let tbs = self.to_sign(&c)?;
+        let tbs = self.to_sign(&c, entered)?;
         let cert = card.certificate(CertPurpose::Authentication)?;
         let (card2, pin2) = (card.clone(), pin.clone());
         // Opening the key (PBKDF2) and signing are CPU work.
@@ -177,7 +210,7 @@ impl CardApp {
             tokio::task::spawn_blocking(move || card2.sign(CertPurpose::Authentication, &pin2, &tbs))
                 .await
                 .map_err(|e| CardAppError::Http(e.to_string()))??;
-        let approved = self.submit(code, &cert, &signature).await?;
+        let approved = self.submit(code, entered, &cert, &signature).await?;
         Ok((c, approved))
     }
 }

@@ -68,6 +68,21 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("login_code_label", "確認コード", "Code"),
     (
+        "login_match_label",
+        "カードアプリで、この番号を入力してください",
+        "Enter this number in the card app",
+    ),
+    (
+        "login_browser",
+        "このブラウザの接続元（カードアプリにも表示されます）:",
+        "This browser's address (the card app shows it too):",
+    ),
+    (
+        "login_match_refused",
+        "カードアプリで入力された番号が、この画面の番号と一致しませんでした。このログインは取り消されました。ご自身で始めたログインでなければ、誰かがあなたのカードでのログインを試みています。",
+        "The number entered in the card app was not the one on this screen. This login is cancelled. If you did not start it yourself, someone tried to log in with your card.",
+    ),
+    (
         "login_scan",
         "カードアプリでQRコードを読み取るか、確認コードを入力して承認してください。",
         "Scan the QR code with the card app, or enter the code in it, and approve.",
@@ -361,6 +376,16 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
         "This service cannot receive information at present.",
     ),
     (
+        "proof_login_again",
+        "ご本人の確認が必要です。マイナンバーカードでもう一度ログインしてください。",
+        "Your card confirmation is needed. Please log in again with your My Number Card.",
+    ),
+    (
+        "proof_proxy_unconfirmed",
+        "この代理は、ご本人のカードで確認されていないため、ご本人の情報をネットワークから取得できません。ご本人による確認が必要です。",
+        "This proxy was not confirmed with the person's own card, so their information cannot be obtained through the network. The person must confirm it.",
+    ),
+    (
         "consent_not_as_proxy",
         "代理人として同意することはできません。ご本人のカードでログインしてください。",
         "You cannot consent as a proxy. Please log in with the person's own card.",
@@ -472,6 +497,11 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
         "error_bad_input",
         "入力内容が正しくありません。",
         "What was sent is not valid.",
+    ),
+    (
+        "login_too_many",
+        "このネットワークからのログインの要求が多すぎます。しばらくおいてから、もう一度お試しください。",
+        "Too many login requests from this network. Please wait a moment and try again.",
     ),
 ];
 

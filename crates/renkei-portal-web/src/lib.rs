@@ -35,7 +35,7 @@ mod state;
 mod templates;
 mod web;
 
-pub use admin::{GuardianRegistered, GuardianRequest};
+pub use admin::{GuardianRegistered, GuardianRequest, PortalStateView};
 pub use clients::{AlertView, ClientActionRequest, ClientView, ClientWithEvents, UsageCounts, UsageView};
 
 /// What the portal role keeps: its own records and the consent API's.

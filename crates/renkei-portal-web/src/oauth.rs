@@ -18,8 +18,9 @@ use axum::{Json, Router};
 use renkei_consent::{
     ACCESS_TOKEN_TTL_MS, Actor, Admission, Alert, ApiClient, CLIENT_ASSERTION_TYPE, CODE_TTL_MS,
     ClientAction, ClientAlert, ClientId, ClientKeys, ClientWatch, CodeRecord, CodeRedemption,
-    DPOP_MAX_AGE_MS, FetchOutcome, FetchRecord, Frequency, Grant, GrantId, OAuthError, Params, PushedRequest,
-    REQUEST_URI_PREFIX, REQUEST_URI_TTL_MS, RevokedBy, SKEW_MS, SecretDigest, TokenRecord,
+    DELIVERY_LEASE_MS, DPOP_MAX_AGE_MS, DeliveryClaim, FetchOutcome, FetchRecord, Frequency, Grant, GrantId,
+    OAuthError, Params, PushedRequest, REQUEST_URI_PREFIX, REQUEST_URI_TTL_MS, RevokedBy, SKEW_MS,
+    SecretDigest, TokenRecord,
 };
 use renkei_jose::{Alg, JoseError, Jwks, SigningKey};
 use renkei_protocol::UnixMillis;
@@ -30,7 +31,7 @@ use crate::account::Staged;
 use crate::i18n::Tr;
 use crate::state::PortalState;
 use crate::templates::{ConsentItem, ConsentPage, render};
-use crate::web::{LoggedIn, PageError, cookie, lang_of};
+use crate::web::{ClientAddr, LoggedIn, PageError, cookie, lang_of};
 
 /// Where `/login` sends the browser back to after a card login.
 pub(crate) const NEXT_COOKIE: &str = "__Host-renkei-next";
@@ -77,6 +78,13 @@ enum Process {
 
 /// How long a finished asynchronous result can be collected.
 const PROCESS_KEEP_MS: i64 = 600_000;
+/// How long gathering a delivery may take: less than its claim's lease,
+/// so that a live holder completes (or gives up) before anyone else may
+/// claim the delivery.
+const GATHER_LIMIT: std::time::Duration =
+    std::time::Duration::from_millis((DELIVERY_LEASE_MS - 60_000) as u64);
+/// A delivery's body and its content type.
+type Body = (String, &'static str);
 
 impl OAuthKeys {
     pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self, JoseError> {
@@ -238,6 +246,7 @@ impl From<OAuthError> for OAuthFailure {
         let status = match e.code {
             "invalid_client" | "invalid_token" => StatusCode::UNAUTHORIZED,
             "insufficient_scope" | "access_denied" => StatusCode::FORBIDDEN,
+            "delivery_in_progress" => StatusCode::CONFLICT,
             "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             "not_found" => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,
@@ -709,11 +718,16 @@ async fn pushed<S: crate::Store>(
 
 /// The person's values for the items asked, fetched live through the hub
 /// as the portal's own linkage (own disclosure); each with its source.
+///
+/// `proof` is the person's authority the node and the hub check: the
+/// session's proof for the preview (the person is there), the consent's
+/// proof for a delivery (the person confirmed this consent with their card).
 pub(crate) async fn gather<S: crate::Store>(
     st: &PortalState<S>,
     person: &renkei_ids::LocalPersonId,
     details: &renkei_consent::SelfInformation,
     consent: Option<&GrantId>,
+    proof: Option<&str>,
 ) -> Result<(Vec<Value>, Vec<u64>), renkei_http::ApiFailure> {
     let mut values = Vec::new();
     let mut records = Vec::new();
@@ -742,6 +756,7 @@ pub(crate) async fn gather<S: crate::Store>(
                         item.as_str(),
                         year,
                         consent.map(GrantId::as_str),
+                        proof,
                     )
                     .await?;
                 records.push(r.hub_record_seq);
@@ -789,11 +804,7 @@ async fn authorize<S: crate::Store + Clone>(
             Ok(li) => li,
             Err(PageError::Redirect(_)) => {
                 // Log in with the card, then come back here.
-                let back = format!(
-                    "/authorize?client_id={}&request_uri={}",
-                    client.id,
-                    crate::templates::encode_component(q.request_uri.as_deref().unwrap_or_default())
-                );
+                let back = authorize_path(&client.id, q.request_uri.as_deref().unwrap_or_default());
                 let mut resp = Redirect::to("/login").into_response();
                 resp.headers_mut().insert(
                     header::SET_COOKIE,
@@ -835,9 +846,15 @@ async fn consent_page<S: crate::Store + Clone>(
         return Err(PageError::forbidden(tr.s("consent_not_as_proxy")));
     }
     let person = &li.session.holder.person;
-    let (values, _) = gather(st, person, &req.request.details, None)
-        .await
-        .map_err(|e| PageError::backend("consent preview", e, &tr))?;
+    let (values, _) = gather(
+        st,
+        person,
+        &req.request.details,
+        None,
+        li.session.holder.person_proof.as_deref(),
+    )
+    .await
+    .map_err(|e| PageError::backend("consent preview", e, &tr))?;
     let d = &req.request.details;
     let items = values
         .iter()
@@ -907,6 +924,7 @@ fn authorization_response(req: &PushedRequest, issuer: &str, first: (&str, &str)
 
 async fn decide<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Form(form): Form<DecideForm>,
 ) -> Response {
@@ -932,12 +950,19 @@ async fn decide<S: crate::Store + Clone>(
                     client.app.name,
                     req.request.details.purpose
                 );
+                // The grant's id is chosen now, so that the card's
+                // confirmation names it and the hub's proof of the person's
+                // consent is for this grant alone.
+                let mut raw = [0u8; 16];
+                renkei_jose::random_bytes(&mut raw).map_err(|e| PageError::backend("random", e, &tr))?;
                 st.stage(
                     &li,
+                    addr,
                     Staged::Consent {
                         client_id: client.id.to_string(),
                         request_uri: form.request_uri.clone(),
                         preview_digest: form.preview_digest.clone(),
+                        grant_id: GrantId::from_random(raw).as_str().to_owned(),
                     },
                     text,
                 )
@@ -953,15 +978,31 @@ async fn decide<S: crate::Store + Clone>(
     }
 }
 
+/// What the card's confirmation of a consent commits.
+pub(crate) struct ConsentCommit<'a> {
+    pub(crate) client_id: &'a str,
+    pub(crate) request_uri: &'a str,
+    pub(crate) preview: &'a str,
+    /// The id chosen when the person agreed, which the card confirmed.
+    pub(crate) grant_id: &'a str,
+    /// The hub's proof of this consent, from the card's confirmation.
+    pub(crate) person_proof: Option<String>,
+}
+
 /// After the card confirmed: the consent (signed), its code, and the 303
 /// back to the client with `code`, `state` and `iss` (RFC 9207).
 pub(crate) async fn commit_consent<S: crate::Store + Clone>(
     st: &PortalState<S>,
     li: &LoggedIn,
-    client_id: &str,
-    request_uri: &str,
-    preview: &str,
+    commit: ConsentCommit<'_>,
 ) -> Result<Response, PageError> {
+    let ConsentCommit {
+        client_id,
+        request_uri,
+        preview,
+        grant_id,
+        person_proof,
+    } = commit;
     let tr = li.tr;
     let keys = st
         .oauth
@@ -969,9 +1010,17 @@ pub(crate) async fn commit_consent<S: crate::Store + Clone>(
         .ok_or_else(|| PageError::show(StatusCode::NOT_FOUND, tr.s("error_not_found")))?;
     let (req, client) = pushed(st, Some(client_id), Some(request_uri), &tr).await?;
     let now = UnixMillis::now();
-    let mut raw = [0u8; 16];
-    renkei_jose::random_bytes(&mut raw).map_err(|e| PageError::backend("random", e, &tr))?;
-    let id = GrantId::from_random(raw);
+    let id = GrantId::parse(grant_id).ok_or_else(|| PageError::bad(tr.s("error_bad_input")))?;
+    // Without the hub's proof of the consent, no relay under it could pass
+    // the node or the hub: refuse now rather than hand the client a grant
+    // that delivers nothing.
+    let Some(person_proof) = person_proof else {
+        return Err(PageError::backend(
+            "consent",
+            "the card's confirmation yielded no proof of the consent",
+            &tr,
+        ));
+    };
     let person = li.session.holder.person.clone();
     let expires_at = Grant::expiry(&req.request.details, now);
     let claims = renkei_consent::artefact_claims(
@@ -1000,6 +1049,7 @@ pub(crate) async fn commit_consent<S: crate::Store + Clone>(
         revoked: None,
         preview_digest: preview.to_owned(),
         artefact,
+        person_proof: Some(person_proof),
     };
     let code = renkei_jose::random_b64(32).map_err(|e| PageError::backend("random", e, &tr))?;
     let record = CodeRecord {
@@ -1295,23 +1345,117 @@ async fn deliver<S: crate::Store>(
             grant.status(now)
         )));
     }
-    if grant.details.frequency == Frequency::OneTime {
-        let earlier = st.store.fetches_of(&grant.id).await.map_err(store_err)?;
-        if earlier.iter().any(|f| f.outcome == FetchOutcome::Delivered) {
-            record(st, client, Some(grant), FetchOutcome::Refused, &[], "").await;
-            return Err(OAuthError::new(
-                "access_denied",
-                "a one-time consent was used already",
-            ));
+    // A one-time consent is claimed before anything is asked of the
+    // network: of parallel requests exactly one gathers and delivers.
+    let claim = match grant.details.frequency {
+        Frequency::OneTime => {
+            let claim = renkei_jose::random_b64(16).map_err(|e| unavailable("random", e))?;
+            match st
+                .store
+                .claim_delivery(&grant.id, &claim, now, DELIVERY_LEASE_MS)
+                .await
+                .map_err(store_err)?
+            {
+                DeliveryClaim::Claimed => Some(claim),
+                DeliveryClaim::Delivered => {
+                    record(st, client, Some(grant), FetchOutcome::Refused, &[], "").await;
+                    return Err(OAuthError::new(
+                        "access_denied",
+                        "a one-time consent was used already",
+                    ));
+                }
+                DeliveryClaim::InProgress => {
+                    record(st, client, Some(grant), FetchOutcome::Refused, &[], "").await;
+                    metrics::counter!("renkei_consent_fetches_total", "outcome" => "in_progress")
+                        .increment(1);
+                    return Err(OAuthError::new(
+                        "delivery_in_progress",
+                        "this one-time consent is being delivered to another request",
+                    ));
+                }
+            }
         }
-    }
-    let (values, hub_records) = match gather(st, &grant.person, &grant.details, Some(&grant.id)).await {
+        Frequency::Periodic => None,
+    };
+    let r = match tokio::time::timeout(
+        GATHER_LIMIT,
+        gather(
+            st,
+            &grant.person,
+            &grant.details,
+            Some(&grant.id),
+            grant.person_proof.as_deref(),
+        ),
+    )
+    .await
+    {
+        Ok(Ok(v)) => seal(st, keys, client, grant, now, v),
+        Ok(Err(e)) => Err(unavailable("self-information fetch", e)),
+        Err(_) => Err(unavailable(
+            "self-information fetch",
+            "took longer than its limit",
+        )),
+    };
+    let ((body, content_type), hub_records) = match r {
         Ok(v) => v,
         Err(e) => {
-            record(st, client, Some(grant), FetchOutcome::Failed, &[], "").await;
-            return Err(unavailable("self-information fetch", e));
+            let f = fetch_record(client, grant, FetchOutcome::Failed, &[], "");
+            let released = match &claim {
+                Some(c) => st.store.release_delivery(&grant.id, c, &f).await,
+                None => st.store.record_fetch(&f).await,
+            };
+            if let Err(se) = released {
+                tracing::error!(error = %se, grant = %grant.id, "cannot release a failed delivery");
+            }
+            metrics::counter!("renkei_consent_fetches_total", "outcome" => "failed").increment(1);
+            return Err(e);
         }
     };
+    let items = grant
+        .details
+        .items
+        .iter()
+        .map(|i| i.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let f = fetch_record(client, grant, FetchOutcome::Delivered, &hub_records, &items);
+    match &claim {
+        Some(c) => {
+            // Only while the claim is still ours: a holder that outlived
+            // its lease delivers nothing (another request may have).
+            if !st
+                .store
+                .complete_delivery(&grant.id, c, &f)
+                .await
+                .map_err(store_err)?
+            {
+                tracing::warn!(grant = %grant.id, "a delivery's claim ran out before it completed");
+                return Err(OAuthError::new(
+                    "delivery_in_progress",
+                    "this one-time consent is being delivered to another request",
+                ));
+            }
+        }
+        None => {
+            if let Err(e) = st.store.record_fetch(&f).await {
+                tracing::error!(error = %e, "cannot record a fetch");
+            }
+        }
+    }
+    metrics::counter!("renkei_consent_fetches_total", "outcome" => "delivered").increment(1);
+    Ok((body, content_type))
+}
+
+/// Sign the values for the client (and encrypt them to it, if it
+/// registered an encryption key).
+fn seal<S: crate::Store>(
+    st: &PortalState<S>,
+    keys: &OAuthKeys,
+    client: &ApiClient,
+    grant: &Grant,
+    now: UnixMillis,
+    (values, hub_records): (Vec<Value>, Vec<u64>),
+) -> Result<(Body, Vec<u64>), OAuthError> {
     let claims = json!({
         "iss": st.issuer(),
         "aud": client.id.as_str(),
@@ -1340,24 +1484,24 @@ async fn deliver<S: crate::Store>(
         ),
         None => (jws, "application/jwt"),
     };
-    let items = grant
-        .details
-        .items
-        .iter()
-        .map(|i| i.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    record(
-        st,
-        client,
-        Some(grant),
-        FetchOutcome::Delivered,
-        &hub_records,
-        &items,
-    )
-    .await;
-    metrics::counter!("renkei_consent_fetches_total", "outcome" => "delivered").increment(1);
-    Ok((body, content_type))
+    Ok(((body, content_type), hub_records))
+}
+
+fn fetch_record(
+    client: &ApiClient,
+    grant: &Grant,
+    outcome: FetchOutcome,
+    hub_records: &[u64],
+    items: &str,
+) -> FetchRecord {
+    FetchRecord {
+        client: client.id.clone(),
+        grant: Some(grant.id.clone()),
+        at: UnixMillis::now(),
+        items: items.to_owned(),
+        outcome,
+        hub_records: hub_records.to_vec(),
+    }
 }
 
 async fn record<S: crate::Store>(
@@ -1516,10 +1660,81 @@ async fn fetch_result<S: crate::Store>(
 }
 
 /// After a card login: back to the consent page if that is where the
-/// browser came from (only `/authorize` paths are honoured).
+/// browser came from. Only the exact form [`authorize_path`] writes is
+/// honoured, rebuilt from its two checked values; anything else is
+/// ignored (home).
 pub(crate) fn next_after_login(headers: &HeaderMap) -> Option<String> {
     let raw = cookie(headers, NEXT_COOKIE)?;
     let decoded = String::from_utf8(renkei_jose::unb64("next", &raw).ok()?).ok()?;
-    (decoded.starts_with("/authorize?") && !decoded.contains("//") && !decoded.contains('\\'))
-        .then_some(decoded)
+    let parsed = parse_authorize_path(&decoded);
+    if parsed.is_none() {
+        metrics::counter!("renkei_portal_return_refusals_total").increment(1);
+    }
+    parsed
+}
+
+/// `/authorize?client_id=…&request_uri=…` for a pushed request: the one
+/// return path a card login honours.
+fn authorize_path(client: &ClientId, request_uri: &str) -> String {
+    format!(
+        "/authorize?client_id={}&request_uri={}",
+        client.as_str(),
+        crate::templates::encode_component(request_uri)
+    )
+}
+
+/// Read back what [`authorize_path`] wrote: a client id, and a request URI
+/// of the portal's own form (its prefix and up to 128 base64url
+/// characters); `None` for any other text.
+fn parse_authorize_path(s: &str) -> Option<String> {
+    let query = s.strip_prefix("/authorize?client_id=")?;
+    let (client, rest) = query.split_once("&request_uri=")?;
+    let client = ClientId::parse(client)?;
+    let handle = rest.strip_prefix(&crate::templates::encode_component(REQUEST_URI_PREFIX))?;
+    let handle_ok = !handle.is_empty()
+        && handle.len() <= 128
+        && handle
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    handle_ok.then(|| authorize_path(&client, &format!("{REQUEST_URI_PREFIX}{handle}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_returns_only_to_a_pushed_requests_consent_page() {
+        let client = ClientId::parse(&format!("rc_{}", "A".repeat(22))).unwrap();
+        let good = authorize_path(&client, &format!("{REQUEST_URI_PREFIX}abc_DEF-123"));
+        assert_eq!(
+            good,
+            "/authorize?client_id=rc_AAAAAAAAAAAAAAAAAAAAAA&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Aabc_DEF-123"
+        );
+        assert_eq!(parse_authorize_path(&good), Some(good.clone()));
+        for bad in [
+            format!("{good}\r\n//evil.example"),
+            format!("{good}\t"),
+            format!("{good}&next=//evil.example"),
+            format!("{good}%2F%2Fevil.example"),
+            format!("/{good}"),
+            good.replace("/authorize", "//evil.example/authorize"),
+            good.replace("/authorize", "/authorize/..//evil.example"),
+            good.replace("/authorize", "https://evil.example/authorize"),
+            good.replace("urn%3Aietf", "https://evil.example/urn%3Aietf"),
+            good.replace("abc_DEF-123", ""),
+            good.replace("abc_DEF-123", "abc%2F%2Fevil"),
+            good.replace("abc_DEF-123", &"a".repeat(129)),
+            good.replace("rc_AAAAAAAAAAAAAAAAAAAAAA", "rc_A"),
+            "/authorize?\r\n//evil.example".into(),
+            "/authorize?client_id=x\r\nSet-Cookie: a=b".into(),
+            "/%09/evil.example".into(),
+            String::new(),
+        ] {
+            assert_eq!(parse_authorize_path(&bad), None, "{bad:?}");
+        }
+        for v in crate::routes::tests::OFF_SITE {
+            assert_eq!(parse_authorize_path(v), None, "{v:?}");
+        }
+    }
 }

@@ -9,7 +9,7 @@ use axum::response::{Redirect, Response};
 use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_http::hub_log::{RecordCheck, check_person_records};
 use renkei_ids::LocalPersonId;
-use renkei_portal::{Scope, SecretHash};
+use renkei_portal::Scope;
 use renkei_protocol::UnixMillis;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -153,6 +153,7 @@ impl<S: crate::Store> PortalState<S> {
     pub(crate) async fn my_information(
         &self,
         person: &LocalPersonId,
+        authority: &crate::web::Authority,
         tr: &Tr,
     ) -> Vec<(String, u16, ItemView, Option<serde_json::Value>)>
     where
@@ -170,10 +171,11 @@ impl<S: crate::Store> PortalState<S> {
                 for provider in &source.providers {
                     let backend = self.backend.clone();
                     let (person, item, provider) = (person.clone(), source.item.clone(), *provider);
+                    let authority = authority.clone();
                     let n = order;
                     order += 1;
                     tasks.spawn(async move {
-                        let r = backend.query(&person, provider, &item, fy).await;
+                        let r = backend.query(&person, provider, &item, fy, &authority).await;
                         (n, item, provider, fy, r)
                     });
                 }
@@ -229,22 +231,22 @@ impl<S: crate::Store> PortalState<S> {
     /// from the hub through the node.
     pub(crate) async fn person_key(
         &self,
-        session: SecretHash,
+        session: &renkei_portal::Session,
         person: &LocalPersonId,
+        authority: &crate::web::Authority,
         tr: &Tr,
     ) -> Result<(Zeroizing<[u8; 32]>, Zeroizing<String>, String), PageError> {
-        if let Some(k) = self
-            .person_keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&session)
-            && &k.person == person
+        if let Some(k) = self.person_keys.lock().unwrap_or_else(|p| p.into_inner()).get(
+            &session.id,
+            &self.policy,
+            UnixMillis::now(),
+        ) && &k.person == person
         {
             return Ok((k.key.clone(), k.token.clone(), k.log_key.clone()));
         }
         let r = self
             .backend
-            .person_key(person)
+            .person_key(person, authority)
             .await
             .map_err(|e| PageError::backend("person key", e, tr))?;
         let key: [u8; 32] = renkei_crypto::unb64("person key", &r.person_key)
@@ -261,7 +263,7 @@ impl<S: crate::Store> PortalState<S> {
         self.person_keys
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(session, cached);
+            .insert(session, UnixMillis::now(), cached);
         Ok(out)
     }
 }
@@ -273,8 +275,10 @@ pub(crate) async fn me<S: crate::Store + Clone>(
     let tr = Tr::new(lang_of(&headers));
     let r = async {
         let li = st.logged_in(&headers).await?;
-        let (subject, _) = st.subject(&li, Scope::MyInformation, "my_information").await?;
-        let results = st.my_information(&subject, &li.tr).await;
+        let (subject, proxy) = st.subject(&li, Scope::MyInformation, "my_information").await?;
+        let authority = crate::web::Authority::of(&li, proxy.as_ref());
+        authority.require(&li.tr)?;
+        let results = st.my_information(&subject, &authority, &li.tr).await;
         let mut points: BTreeMap<u16, Point> = BTreeMap::new();
         for (item, fy, _, value) in &results {
             if item == "health_checkup"
@@ -352,7 +356,9 @@ pub(crate) async fn history<S: crate::Store + Clone>(
     let r = async {
         let li = st.logged_in(&headers).await?;
         let tr = li.tr;
-        let (subject, _) = st.subject(&li, Scope::History, "history").await?;
+        let (subject, proxy) = st.subject(&li, Scope::History, "history").await?;
+        let authority = crate::web::Authority::of(&li, proxy.as_ref());
+        authority.require(&tr)?;
         let mut error = None;
         let from = parse_date(&q.from).unwrap_or_else(|_| {
             error = Some(format!("{}: {}", tr.s("filter_from"), tr.s("error_bad_input")));
@@ -364,7 +370,7 @@ pub(crate) async fn history<S: crate::Store + Clone>(
         });
         let institution = q.institution.clone().filter(|s| !s.is_empty());
         let work = q.office_work.clone().filter(|s| !s.is_empty());
-        let (key, token, log_key) = st.person_key(li.session.id, &subject, &tr).await?;
+        let (key, token, log_key) = st.person_key(&li.session, &subject, &authority, &tr).await?;
         let records = st
             .backend
             .person_records(&token)

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use renkei_portal::{Invitation, Proxy, ProxyBasis, ProxyId, ProxyStatus, Scope, ScopeSet, ShortCode};
+use renkei_portal::{
+    Invitation, PrincipalAuthority, Proxy, ProxyBasis, ProxyId, ProxyStatus, Scope, ScopeSet, ShortCode,
+};
 use renkei_protocol::UnixMillis;
 use serde::Deserialize;
 
@@ -15,7 +17,7 @@ use crate::i18n::Tr;
 use crate::routes::{CsrfForm, number, page_result, proxy_refusal_text, scope_key};
 use crate::state::PortalState;
 use crate::templates::{ActView, Opt, ProxiesPage, ProxyView, render};
-use crate::web::{LoggedIn, PageError, jst, lang_of, today_jst};
+use crate::web::{Authority, ClientAddr, LoggedIn, PageError, jst, lang_of, today_jst};
 
 const INVITATION_DAYS: i64 = 7;
 
@@ -193,6 +195,7 @@ fn date(s: &str) -> Option<time::Date> {
 
 pub(crate) async fn invite<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Form(pairs): Form<Pairs>,
 ) -> Response {
@@ -235,7 +238,9 @@ pub(crate) async fn invite<S: crate::Store + Clone>(
             from.unwrap_or(today),
             until.unwrap_or(today),
         );
-        let principal_name = st.own_name(&li.session.holder.person, &tr).await?;
+        let principal_name = st
+            .own_name(&li.session.holder.person, &Authority::own(&li), &tr)
+            .await?;
         let text = format!(
             "{}: {} / {} – {}",
             tr.s("proxy_invite_title"),
@@ -245,11 +250,16 @@ pub(crate) async fn invite<S: crate::Store + Clone>(
         );
         st.stage(
             &li,
+            addr,
             Staged::Invite {
                 scopes: scopes.to_text(),
                 valid_from: from.to_string(),
                 valid_until: until.to_string(),
                 principal_name,
+                // The principal's card confirms this consent to be
+                // represented: the hub's proof of it is what lets the
+                // representative read the principal's data.
+                grant_id: new_proxy_grant(),
             },
             text,
         )
@@ -269,6 +279,7 @@ pub(crate) struct AcceptForm {
 
 pub(crate) async fn accept<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Form(f): Form<AcceptForm>,
 ) -> Response {
@@ -294,9 +305,12 @@ pub(crate) async fn accept<S: crate::Store + Clone>(
                 )
                 .await;
         };
-        let representative_name = st.own_name(&li.session.holder.person, &tr).await?;
+        let representative_name = st
+            .own_name(&li.session.holder.person, &Authority::own(&li), &tr)
+            .await?;
         st.stage(
             &li,
+            addr,
             Staged::Accept {
                 code: code.as_str().to_owned(),
                 representative_name,
@@ -357,6 +371,7 @@ pub(crate) async fn revoke<S: crate::Store + Clone>(
 
 pub(crate) async fn confirm<S: crate::Store + Clone>(
     State(st): State<Arc<PortalState<S>>>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
@@ -382,17 +397,47 @@ pub(crate) async fn confirm<S: crate::Store + Clone>(
             p.representative_name,
             scopes_text(p.scopes, &li.tr)
         );
-        st.stage(&li, Staged::ConfirmProxy { proxy: p.id.0 }, text).await
+        let grant_id = p
+            .authority
+            .as_ref()
+            .map_or_else(new_proxy_grant, |a| a.grant.clone());
+        st.stage(
+            &li,
+            addr,
+            Staged::ConfirmProxy {
+                proxy: p.id.0,
+                grant_id,
+            },
+            text,
+        )
+        .await
     }
     .await;
     page_result(&tr, r)
 }
 
 /// Commit a staged proxy action (the card has confirmed it).
+/// A consent reference for an appointment: `proxy-` and 24 hex digits.
+fn new_proxy_grant() -> String {
+    let hex: String = renkei_ids::random_bytes::<12>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("proxy-{hex}")
+}
+
+/// The principal's authority from a card confirmation of `grant`.
+fn authority(grant: String, proof: Option<String>) -> Option<PrincipalAuthority> {
+    proof.map(|proof| PrincipalAuthority { grant, proof })
+}
+
+/// `proof` is the person proof the card's confirmation yielded (for a
+/// staged action that gives a consent: an invitation, a re-confirmation).
 pub(crate) async fn commit_staged<S: crate::Store>(
     st: &PortalState<S>,
     li: &LoggedIn,
     staged: Staged,
+    proof: Option<String>,
 ) -> Result<Response, PageError> {
     let tr = li.tr;
     let me = &li.session.holder.person;
@@ -403,6 +448,7 @@ pub(crate) async fn commit_staged<S: crate::Store>(
             valid_from,
             valid_until,
             principal_name,
+            grant_id,
         } => {
             let scopes =
                 ScopeSet::from_text(&scopes).ok_or_else(|| PageError::bad(tr.s("error_bad_input")))?;
@@ -421,6 +467,7 @@ pub(crate) async fn commit_staged<S: crate::Store>(
                     valid_until: until,
                     created_at: now,
                     expires_at: now.plus_ms(INVITATION_DAYS * 86_400_000),
+                    authority: authority(grant_id, proof),
                 })
                 .await
                 .map_err(|e| PageError::store(e, &tr))?;
@@ -482,13 +529,14 @@ pub(crate) async fn commit_staged<S: crate::Store>(
                     representative_card: Some(li.session.holder.serial),
                     confirmed_at: now,
                     created_at: now,
+                    authority: inv.authority,
                 })
                 .await
                 .map_err(|e| PageError::store(e, &tr))?;
             tracing::info!(proxy = %p.id, "proxy appointed");
             Ok(Redirect::to("/proxies?done=accepted").into_response())
         }
-        Staged::ConfirmProxy { proxy } => {
+        Staged::ConfirmProxy { proxy, grant_id } => {
             let mut p = st
                 .store
                 .proxy(ProxyId(proxy))
@@ -504,6 +552,10 @@ pub(crate) async fn commit_staged<S: crate::Store>(
                 .map(|h| h.serial);
             p.confirm(me, li.session.holder.serial, rep_card, now)
                 .map_err(|r| PageError::forbidden(proxy_refusal_text(&r, &tr)))?;
+            // The principal's card confirmed the proxy again: a fresh proof.
+            if let Some(a) = authority(grant_id, proof) {
+                p.authority = Some(a);
+            }
             if !st
                 .store
                 .update_proxy(&p, before)

@@ -18,7 +18,8 @@ use crate::i18n::Tr;
 use crate::state::PortalState;
 use crate::templates::{ActFor, HomePage, LandingPage, LoginPage, PageCtx, render};
 use crate::web::{
-    LOGIN_COOKIE, LoggedIn, PageError, SESSION_COOKIE, clear_cookie, cookie, lang_of, secret_cookie,
+    ClientAddr, LOGIN_COOKIE, LoggedIn, PageError, SESSION_COOKIE, clear_cookie, cookie, lang_of,
+    secret_cookie,
 };
 
 pub(crate) fn web_router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> Router {
@@ -149,6 +150,26 @@ impl<S: crate::Store> PortalState<S> {
             self.origin
         )
     }
+
+    /// The login page of a pending login challenge: its code and QR code,
+    /// the number to enter on the card app, and this browser's address
+    /// and time as the card app will show them.
+    pub(crate) fn login_page_of(&self, c: &Challenge, tr: Tr, message: Option<String>) -> LoginPage {
+        LoginPage {
+            ctx: PageCtx::anonymous(tr, tr.s("login_title"), "/login"),
+            qr_svg: crate::qr::svg(&format!(
+                "{}/api/card/v1/challenges/{}",
+                self.origin,
+                c.code.as_str()
+            )),
+            cli: self.card_cli(&c.code),
+            code: c.code.to_string(),
+            match_value: c.match_value.map(|m| m.to_string()).unwrap_or_default(),
+            browser: c.browser.to_string(),
+            requested: crate::web::jst(c.created_at.0),
+            message,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +252,7 @@ pub(crate) struct LoginQuery {
 /// browser, shown as a code and a QR code.
 async fn login_page<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
@@ -240,21 +262,38 @@ async fn login_page<S: crate::Store>(
     let challenge = Challenge::new(
         ChallengePurpose::Login,
         &binding,
+        addr,
         now,
         st.settings.challenge_secs as i64 * 1000,
     );
-    let code = challenge.code.clone();
+    // Anonymous: counted per address and in total before anything is
+    // stored, so no client can fill the store.
+    let admitted =
+        st.login_limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(addr, now, challenge.expires_at);
+    if let Err(refused) = admitted {
+        metrics::counter!("renkei_portal_login_refusals_total", "limit" => refused.kind()).increment(1);
+        tracing::info!(
+            limit = refused.kind(),
+            "login challenge refused: too many outstanding"
+        );
+        let mut resp =
+            PageError::show(StatusCode::TOO_MANY_REQUESTS, tr.s("login_too_many")).into_response(&tr);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(refused.retry_after_secs()));
+        return resp;
+    }
+    let page = st.login_page_of(
+        &challenge,
+        tr,
+        q.expired.map(|_| tr.s("session_expired").to_owned()),
+    );
     if let Err(e) = st.store.insert_challenge(challenge).await {
         return PageError::store(e, &tr).into_response(&tr);
     }
     metrics::counter!("renkei_portal_login_challenges_total").increment(1);
-    let page = LoginPage {
-        ctx: PageCtx::anonymous(tr, tr.s("login_title"), "/login"),
-        qr_svg: crate::qr::svg(&format!("{}/api/card/v1/challenges/{}", st.origin, code.as_str())),
-        cli: st.card_cli(&code),
-        code: code.to_string(),
-        message: q.expired.map(|_| tr.s("session_expired").to_owned()),
-    };
     let mut resp = render(&page);
     resp.headers_mut().insert(
         header::SET_COOKIE,
@@ -277,6 +316,7 @@ pub(crate) fn state_json(c: Option<&Challenge>, now: UnixMillis) -> Json<serde_j
             ChallengeState::Pending => "pending",
             ChallengeState::Approved(_) => "approved",
             ChallengeState::Used => "used",
+            ChallengeState::Refused => "refused",
         },
     };
     Json(serde_json::json!({ "state": state }))
@@ -329,32 +369,21 @@ async fn login_complete<S: crate::Store>(
         // Not approved yet (or expired, or not this browser's): show the
         // same code again if it is still pending for this browser.
         let c = st.store.challenge(&code).await.ok().flatten();
-        let message = match &c {
-            Some(c)
-                if c.binding == binding.hash()
-                    && !c.is_expired(now)
-                    && c.state == ChallengeState::Pending =>
-            {
-                tr.s("login_not_yet")
+        let mine = c.filter(|c| c.binding == binding.hash());
+        return match mine {
+            Some(c) if !c.is_expired(now) && c.state == ChallengeState::Pending => {
+                render(&st.login_page_of(&c, tr, Some(tr.s("login_not_yet").to_owned())))
             }
-            _ => tr.s("login_expired"),
-        };
-        let pending = c.filter(|c| {
-            c.binding == binding.hash() && !c.is_expired(now) && c.state == ChallengeState::Pending
-        });
-        return match pending {
-            Some(c) => render(&LoginPage {
-                ctx: PageCtx::anonymous(tr, tr.s("login_title"), "/login"),
-                qr_svg: crate::qr::svg(&format!(
-                    "{}/api/card/v1/challenges/{}",
-                    st.origin,
-                    c.code.as_str()
-                )),
-                cli: st.card_cli(&c.code),
-                code: c.code.to_string(),
-                message: Some(message.to_owned()),
-            }),
-            None => PageError::show(StatusCode::BAD_REQUEST, message).into_response(&tr),
+            // A card signed another number: tell this browser (it may be
+            // the person's own, whose code was used by someone else).
+            Some(c) if c.state == ChallengeState::Refused => {
+                let mut resp =
+                    PageError::show(StatusCode::FORBIDDEN, tr.s("login_match_refused")).into_response(&tr);
+                resp.headers_mut()
+                    .append(header::SET_COOKIE, clear_cookie(LOGIN_COOKIE));
+                resp
+            }
+            _ => PageError::show(StatusCode::BAD_REQUEST, tr.s("login_expired")).into_response(&tr),
         };
     };
     let id = Secret::random();
@@ -426,16 +455,38 @@ pub(crate) struct LangQuery {
     back: Option<String>,
 }
 
-/// Switch language and come back; only to a path of this site.
+/// The pages a return parameter (`/lang?back=`) may name. An allow-list
+/// rather than a parser: no spelling of another host (TAB or CR/LF that
+/// browsers strip, `//`, backslashes, encodings of either) can get
+/// through a list of eight exact strings.
+pub(crate) const RETURN_PAGES: &[&str] = &[
+    "/",
+    "/me",
+    "/history",
+    "/notices",
+    "/account",
+    "/proxies",
+    "/consents",
+    "/login",
+];
+
+/// Where a return parameter leads: the page it names exactly if it is
+/// one of [`RETURN_PAGES`], else home.
+pub(crate) fn return_page(back: Option<&str>) -> &'static str {
+    back.and_then(|b| RETURN_PAGES.iter().copied().find(|p| *p == b))
+        .unwrap_or("/")
+}
+
+/// Switch language and come back; only to a page of this site.
 async fn switch_lang(Query(q): Query<LangQuery>) -> Response {
     let Some(lang) = crate::i18n::Lang::parse(&q.to) else {
         return (StatusCode::BAD_REQUEST, "to must be ja or en").into_response();
     };
-    let back = q
-        .back
-        .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
-        .unwrap_or_else(|| "/".into());
-    let mut resp = Redirect::to(&back).into_response();
+    let back = return_page(q.back.as_deref());
+    if q.back.as_deref().is_some_and(|b| b != back) {
+        metrics::counter!("renkei_portal_return_refusals_total").increment(1);
+    }
+    let mut resp = Redirect::to(back).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&format!(
@@ -451,4 +502,50 @@ async fn switch_lang(Query(q): Query<LangQuery>) -> Response {
 /// A path parameter that must be a number.
 pub(crate) fn number(s: &str, tr: &Tr) -> Result<u64, PageError> {
     s.parse().map_err(|_| PageError::bad(tr.s("error_bad_input")))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Decoded return paths that lead off the site in some browser.
+    pub(crate) const OFF_SITE: &[&str] = &[
+        "/\t/evil.example",
+        "\t//evil.example",
+        "/\r\n/evil.example",
+        "/\n/evil.example",
+        "/\0/evil.example",
+        "/ /evil.example",
+        " //evil.example",
+        "/\u{3000}/evil.example",
+        "//evil.example",
+        "///evil.example",
+        "/%2F/evil.example",
+        "/%2fevil.example",
+        "/\\evil.example",
+        "/\\/evil.example",
+        "\\\\evil.example",
+        "/.//evil.example",
+        "/me/..//evil.example",
+        "https://evil.example",
+        "https:evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "",
+        "/me\t",
+        "/me/",
+        "/ME",
+        "/me?x=1",
+    ];
+
+    #[test]
+    fn return_pages_are_the_portals_own_and_nothing_else() {
+        for p in RETURN_PAGES {
+            assert_eq!(return_page(Some(p)), *p);
+        }
+        assert_eq!(return_page(None), "/");
+        for v in OFF_SITE {
+            assert_eq!(return_page(Some(v)), "/", "{v:?}");
+        }
+    }
 }

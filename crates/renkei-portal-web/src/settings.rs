@@ -16,6 +16,15 @@ fn default_challenge() -> u64 {
 fn default_crl_poll() -> u64 {
     60
 }
+fn default_sweep() -> u64 {
+    30
+}
+fn default_per_address() -> usize {
+    30
+}
+fn default_total() -> usize {
+    50_000
+}
 
 /// Configuration of `renkei portal serve`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +64,20 @@ pub struct PortalSettings {
     pub challenge_secs: u64,
     #[serde(default = "default_crl_poll")]
     pub crl_poll_secs: u64,
+    /// How often expired challenges, lapsed sessions and their cached
+    /// keys are removed.
+    #[serde(default = "default_sweep")]
+    pub sweep_secs: u64,
+    /// Login challenges (each anonymous `GET /login` stores one) that one
+    /// address — an IPv6 client's /64 — may hold unexpired at once; more
+    /// are refused with 429. Behind a carrier's NAT many people share an
+    /// address: raise it there.
+    #[serde(default = "default_per_address")]
+    pub login_challenges_per_address: usize,
+    /// Login challenges held unexpired at once from everyone: the most the
+    /// store keeps.
+    #[serde(default = "default_total")]
+    pub login_challenges_total: usize,
     /// Names of the institutions, for people to read.
     #[serde(default)]
     pub institutions: Vec<InstitutionName>,

@@ -12,14 +12,15 @@ use renkei_catalog::Catalog;
 use renkei_http::{RunningServer, SetupError};
 use renkei_ids::CorporateNumber;
 use renkei_pki::{ClientAuth, Identity, TrustAnchors};
-use renkei_portal::{SecretHash, SessionPolicy};
+use renkei_portal::{ChallengeLimiter, ChallengeLimits, SessionCache, SessionPolicy};
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use crate::backend::Backend;
 use crate::settings::PortalSettings;
 
-/// A person's log key, held for the session that obtained it.
+/// A person's log key, held for the session that obtained it (and no
+/// longer: [`SessionCache`] drops it when the session lapses).
 pub(crate) struct CachedKey {
     pub(crate) key: Zeroizing<[u8; 32]>,
     pub(crate) token: Zeroizing<String>,
@@ -37,7 +38,10 @@ pub(crate) struct PortalState<S> {
     pub(crate) trust: RwLock<CardTrust>,
     pub(crate) policy: SessionPolicy,
     pub(crate) names: HashMap<CorporateNumber, (String, String)>,
-    pub(crate) person_keys: Mutex<HashMap<SecretHash, CachedKey>>,
+    pub(crate) person_keys: Mutex<SessionCache<CachedKey>>,
+    /// The login challenges anonymous visitors hold, per address and in
+    /// total.
+    pub(crate) login_limiter: Mutex<ChallengeLimiter>,
     pub(crate) admin_token: renkei_http::AdminToken,
     /// The consent API's keys, when it is configured.
     pub(crate) oauth: Option<crate::oauth::OAuthKeys>,
@@ -128,12 +132,45 @@ async fn serve(
                 let shutdown = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
-                if let Err(e) = axum::serve(socket, router).with_graceful_shutdown(shutdown).await {
+                // The peer's address reaches the handlers (ConnectInfo):
+                // login challenges are counted per address.
+                let service = router.into_make_service_with_connect_info::<SocketAddr>();
+                if let Err(e) = axum::serve(socket, service)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
                     tracing::error!(error = %e, "portal listener failed");
                 }
             });
             Ok(Listener::Plain { addr, stop, task })
         }
+    }
+}
+
+impl<S: crate::Store> PortalState<S> {
+    /// Remove what has lapsed at `now`: from the store expired challenges
+    /// (at once: they are what anonymous visitors make the portal keep),
+    /// invitations, and sessions past their absolute limit; from memory
+    /// the person keys of sessions lapsed either way (idle or too old) and
+    /// the count of expired challenges.
+    pub(crate) async fn sweep(&self, now: renkei_protocol::UnixMillis) {
+        match self.store.purge(now, self.policy.max_ms).await {
+            Ok(n) if n > 0 => tracing::debug!(removed = n, "portal store swept"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging expired portal state failed"),
+        }
+        let keys = {
+            let mut k = self.person_keys.lock().unwrap_or_else(|p| p.into_inner());
+            k.sweep(&self.policy, now);
+            k.len()
+        };
+        let outstanding = {
+            let mut l = self.login_limiter.lock().unwrap_or_else(|p| p.into_inner());
+            l.expire(now);
+            l.outstanding()
+        };
+        metrics::gauge!("renkei_portal_person_keys").set(keys as f64);
+        metrics::gauge!("renkei_portal_login_challenges").set(outstanding as f64);
     }
 }
 
@@ -285,7 +322,11 @@ pub async fn start_portal<S: crate::Store + Clone>(
             max_ms: settings.session_max_secs as i64 * 1000,
         },
         names,
-        person_keys: Mutex::new(HashMap::new()),
+        person_keys: Mutex::new(SessionCache::default()),
+        login_limiter: Mutex::new(ChallengeLimiter::new(ChallengeLimits {
+            per_address: settings.login_challenges_per_address,
+            total: settings.login_challenges_total,
+        })),
         admin_token: admin_token.clone(),
         oauth,
         mtls_origin,
@@ -324,10 +365,16 @@ pub async fn start_portal<S: crate::Store + Clone>(
                     metrics::counter!("renkei_portal_crl_refresh_failures_total").increment(1);
                     tracing::error!(error = %e, "cannot refresh the card CRLs; keeping the held ones");
                 }
-                let now = renkei_protocol::UnixMillis::now();
-                if let Err(e) = st.store.purge(now, st.policy.max_ms).await {
-                    tracing::warn!(error = %e, "purging expired portal state failed");
-                }
+            }
+        })
+    };
+    let sweeper = {
+        let st = st.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(st.settings.sweep_secs.max(1)));
+            loop {
+                tick.tick().await;
+                st.sweep(renkei_protocol::UnixMillis::now()).await;
             }
         })
     };
@@ -337,6 +384,6 @@ pub async fn start_portal<S: crate::Store + Clone>(
         admin,
         mtls,
         url: origin,
-        tasks: vec![refresher],
+        tasks: vec![refresher, sweeper],
     })
 }

@@ -130,6 +130,12 @@ pub(crate) struct LandingPage {
 pub(crate) struct LoginPage {
     pub(crate) ctx: PageCtx,
     pub(crate) code: String,
+    /// The number the person enters on the card app.
+    pub(crate) match_value: String,
+    /// This browser's address as the portal saw it, and when it asked
+    /// (what the card app shows too).
+    pub(crate) browser: String,
+    pub(crate) requested: String,
     pub(crate) qr_svg: String,
     pub(crate) cli: String,
     pub(crate) message: Option<String>,

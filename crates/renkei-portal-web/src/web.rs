@@ -1,7 +1,10 @@
 //! The web surface's plumbing: cookies, the visitor (language, session),
 //! CSRF, security headers, page errors.
 
-use axum::extract::Request;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -114,11 +117,82 @@ impl PageError {
     }
 }
 
+/// The client's address as the portal's listener saw it: the TCP peer
+/// (behind a reverse proxy that would be the proxy). IPv4 clients of a
+/// dual-stack listener are shown as IPv4. Without connection information
+/// (a router served without it) every client is `0.0.0.0`, one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip().to_canonical()),
+        ))
+    }
+}
+
 /// A logged-in request: the session and the secret that names it.
 pub(crate) struct LoggedIn {
     pub(crate) session: Session,
     pub(crate) secret: Secret,
     pub(crate) tr: Tr,
+}
+
+/// On whose authority the portal asks the network for a person's data:
+/// the person's own card login (the session's person proof), or — acting
+/// as a proxy — the principal's card-confirmed consent to the proxy. The
+/// portal's credential alone opens no one's data: the node and the hub
+/// check the proof on every request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Authority {
+    pub(crate) proof: Option<String>,
+    pub(crate) consent: Option<String>,
+}
+
+impl Authority {
+    pub(crate) fn own(li: &LoggedIn) -> Self {
+        Self {
+            proof: li.session.holder.person_proof.clone(),
+            consent: None,
+        }
+    }
+
+    /// Refuse, with what to do about it, before anything is asked of the
+    /// network on no authority (a session from before person proofs, or a
+    /// guardianship no card of the principal confirmed).
+    pub(crate) fn require(&self, tr: &Tr) -> Result<(), PageError> {
+        match (&self.proof, &self.consent) {
+            (Some(_), _) => Ok(()),
+            (None, None) => Err(PageError::forbidden(tr.s("proof_login_again"))),
+            (None, Some(_)) => Err(PageError::forbidden(tr.s("proof_proxy_unconfirmed"))),
+        }
+    }
+
+    /// For the subject [`PortalState::subject`] chose.
+    pub(crate) fn of(li: &LoggedIn, proxy: Option<&Proxy>) -> Self {
+        match proxy {
+            None => Self::own(li),
+            Some(p) => match &p.authority {
+                Some(a) => Self {
+                    proof: Some(a.proof.clone()),
+                    consent: Some(a.grant.clone()),
+                },
+                // A guardianship registered by an administrator: no card of
+                // the principal confirmed it, so the network has nothing to
+                // check and refuses.
+                None => Self {
+                    proof: None,
+                    consent: Some(String::new()),
+                },
+            },
+        }
+    }
 }
 
 impl<S: crate::Store> PortalState<S> {
@@ -135,6 +209,11 @@ impl<S: crate::Store> PortalState<S> {
             .await
             .map_err(|e| PageError::store(e, &tr))?;
         let Some(session) = session else {
+            // Swept, or ended elsewhere: nothing of it stays in memory.
+            self.person_keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&secret.hash());
             return Err(PageError::Redirect("/login".into()));
         };
         if !self.policy.is_live(&session, now) {
@@ -145,6 +224,10 @@ impl<S: crate::Store> PortalState<S> {
             .touch_session(session.id, now, session.acting_for)
             .await
             .map_err(|e| PageError::store(e, &tr))?;
+        self.person_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .touch(&session.id, now);
         Ok(LoggedIn { session, secret, tr })
     }
 

@@ -13,7 +13,9 @@
     fetch(url, { credentials: "same-origin", cache: "no-store" })
       .then(function (r) { return r.ok ? r.json() : { state: "unknown" }; })
       .then(function (s) {
-        if (s.state === "approved" && form) { done = true; form.submit(); }
+        // Approved: take it. Refused (a card signed another number): the
+        // form's answer says so.
+        if ((s.state === "approved" || s.state === "refused") && form) { done = true; form.submit(); }
         else if (s.state === "expired" || s.state === "used" || s.state === "unknown") { done = true; }
         else { window.setTimeout(poll, 1500); }
       })

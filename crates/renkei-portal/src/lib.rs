@@ -11,6 +11,7 @@
 
 mod account;
 mod challenge;
+mod limits;
 mod proxy;
 mod secret;
 mod session;
@@ -18,12 +19,14 @@ mod store;
 
 pub use account::{AccountError, AccountKind, FundAccount, KanaMismatch, bank_name, normalize_kana};
 pub use challenge::{
-    CHALLENGE_FORMAT, Challenge, ChallengePurpose, ChallengeState, ShortCode, parse_to_be_signed,
+    CHALLENGE_FORMAT, Challenge, ChallengePurpose, ChallengeState, ChallengeText, ChallengeTextError,
+    MatchValue, ShortCode,
 };
+pub use limits::{AddressKey, ChallengeLimiter, ChallengeLimits, ChallengeRefused};
 pub use proxy::{
-    CardView, HoldReason, Invitation, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyRefusal, ProxyStatus, Scope,
-    ScopeSet,
+    CardView, HoldReason, Invitation, PrincipalAuthority, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyRefusal,
+    ProxyStatus, Scope, ScopeSet,
 };
 pub use secret::{Secret, SecretHash};
-pub use session::{CardHolder, Session, SessionPolicy};
+pub use session::{CardHolder, Session, SessionCache, SessionPolicy};
 pub use store::{PendingAction, PortalStore};

@@ -172,6 +172,22 @@ pub struct Proxy {
     pub representative_card: Option<CardSerial>,
     pub confirmed_at: UnixMillis,
     pub created_at: UnixMillis,
+    /// The principal's card-confirmed authority for this proxy: what lets
+    /// the representative read the principal's data through the network.
+    /// `None` for a guardianship an administrator registered (no card of
+    /// the principal confirmed it).
+    pub authority: Option<PrincipalAuthority>,
+}
+
+/// A principal's authority for a proxy, as the network can check it: the
+/// consent reference the principal's card confirmed (the appointment, and
+/// each later confirmation) and the hub's person proof of that consent.
+/// Requests made through the proxy name the consent, so the principal sees
+/// each of them in their exchange history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalAuthority {
+    pub grant: String,
+    pub proof: String,
 }
 
 /// Why a proxy cannot be used (or changed) now.
@@ -315,6 +331,8 @@ pub struct Invitation {
     pub valid_until: Date,
     pub created_at: UnixMillis,
     pub expires_at: UnixMillis,
+    /// The authority the principal's card confirmed with the invitation.
+    pub authority: Option<PrincipalAuthority>,
 }
 
 /// One thing a representative did for a principal.
@@ -348,6 +366,7 @@ mod tests {
             representative_card: Some(CardSerial::from_u64(8).unwrap()),
             confirmed_at: UnixMillis(1000),
             created_at: UnixMillis(1000),
+            authority: None,
         }
     }
 

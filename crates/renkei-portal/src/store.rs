@@ -38,6 +38,15 @@ pub trait PortalStore: Send + Sync + 'static {
         now: UnixMillis,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Pending → Refused (a card signed another number than the page
+    /// showed), only if still pending and not expired at `now`; `false`
+    /// otherwise.
+    fn refuse_challenge(
+        &self,
+        code: &ShortCode,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Approved → Used for the browser holding `binding`; the holder, once.
     fn take_challenge(
         &self,
@@ -123,7 +132,11 @@ pub trait PortalStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<ProxyAct>, StoreError>> + Send;
 
-    /// Drop expired challenges, sessions and invitations.
+    /// Drop what has lapsed at `now`: challenges and invitations past
+    /// their expiry, sessions and staged actions older than
+    /// `session_max_ms` (an idle session stays until then, so that its
+    /// browser is told it expired; it is refused all the same). How many
+    /// rows in all.
     fn purge(
         &self,
         now: UnixMillis,

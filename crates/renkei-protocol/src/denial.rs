@@ -92,6 +92,12 @@ denial_codes! {
     CodeKeyExpired => "code_key_expired", recorded: true, retryable: false;
     /// The code's key version is unknown.
     CodeKeyUnknown => "code_key_unknown", recorded: true, retryable: false;
+    /// The office work is done for the person themselves and the request
+    /// carries no proof that they were present with their card.
+    PersonProofRequired => "person_proof_required", recorded: true, retryable: false;
+    /// The person proof is not the hub's, is another institution's or
+    /// person's, has expired, or is for another purpose.
+    PersonProofInvalid => "person_proof_invalid", recorded: true, retryable: false;
     /// The provider could not be reached.
     ProviderUnavailable => "provider_unavailable", recorded: true, retryable: true;
     /// The provider did not answer in time.

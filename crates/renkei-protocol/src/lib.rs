@@ -25,6 +25,7 @@ pub mod canon;
 mod denial;
 mod messages;
 mod own_record;
+mod person_proof;
 mod time_util;
 
 pub use denial::{Denial, DenialCode};
@@ -34,6 +35,7 @@ pub use messages::{
     SignedRequest, VerifiedAnswer,
 };
 pub use own_record::{NodeRecord, NodeRole, RecordOutcome};
+pub use person_proof::{PersonProof, ProofError, ProofPurpose, SignedPersonProof};
 pub use time_util::{UnixMillis, date_of};
 mod code_delivery;
 mod store_error;

@@ -202,6 +202,10 @@ pub struct LinkageRequest {
     pub issued_at: UnixMillis,
     /// The person's consent this request relies on, if any (hub only).
     pub consent: Option<ConsentRef>,
+    /// The hub's proof that the person was present with their card, for
+    /// office works done for the person themselves (hub only: it names the
+    /// requester's code).
+    pub person_proof: Option<crate::SignedPersonProof>,
     /// A push's sealed payload (see [`RequestCore::payload`]).
     pub payload: Option<Envelope>,
 }
@@ -222,10 +226,17 @@ impl LinkageRequest {
 
     /// The digest of what only the hub reads.
     pub fn hub_digest(&self) -> Digest32 {
-        let canon = Canon::new("renkei/request-hub-fields/v1")
+        let canon = Canon::new("renkei/request-hub-fields/v2")
             .str(&self.message_id.to_string())
             .str(&self.subject.to_string())
             .str(self.consent.as_ref().map_or("", ConsentRef::as_str))
+            .bytes(
+                self.person_proof
+                    .as_ref()
+                    .map(crate::SignedPersonProof::digest)
+                    .as_ref()
+                    .map_or(&[][..], |d| &d[..]),
+            )
             .finish();
         sha256(&[&canon])
     }
@@ -711,6 +722,7 @@ mod tests {
             subject,
             issued_at: UnixMillis(1_700_000_000_000),
             consent: None,
+            person_proof: None,
             payload: None,
         }
         .sign(&requester.sign, requester.cert.clone())

@@ -6,9 +6,9 @@
 use renkei_catalog::ItemCode;
 use renkei_consent::{
     Actor, ApiClient, AuthorizationRequest, ClientAlert, ClientApplication, ClientAuth, ClientEvent,
-    ClientId, ClientKeys, ClientStatus, CodeRecord, CodeRedemption, ConsentStore, FetchOutcome, FetchRecord,
-    Grant, GrantId, PushedRequest, RefreshRedemption, RevokedBy, SecretDigest, SelfInformation, TokenRecord,
-    Usage,
+    ClientId, ClientKeys, ClientStatus, CodeRecord, CodeRedemption, ConsentStore, DeliveryClaim,
+    FetchOutcome, FetchRecord, Grant, GrantId, PushedRequest, RefreshRedemption, RevokedBy, SecretDigest,
+    SelfInformation, TokenRecord, Usage,
 };
 use renkei_ids::{CorporateNumber, LocalPersonId};
 use renkei_protocol::{StoreError, UnixMillis};
@@ -130,6 +130,7 @@ fn grant_from(r: &PgRow) -> Result<Grant, StoreError> {
         revoked,
         preview_digest: get(r, "preview_digest")?,
         artefact: get(r, "artefact")?,
+        person_proof: get(r, "person_proof")?,
     })
 }
 
@@ -162,6 +163,23 @@ fn code_from(code: &SecretDigest, row: &PgRow) -> Result<CodeRecord, StoreError>
         dpop_jkt: get(row, "dpop_jkt")?,
         expires_at: UnixMillis(get(row, "expires_at")?),
     })
+}
+
+async fn insert_fetch(tx: &mut Transaction<'_, Postgres>, f: &FetchRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_fetches (client, grant_id, at, items, outcome, hub_records) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(f.client.as_str())
+    .bind(f.grant.as_ref().map(GrantId::as_str))
+    .bind(f.at.0)
+    .bind(&f.items)
+    .bind(f.outcome.as_str())
+    .bind(json!(f.hub_records).to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(store_err("record fetch"))?;
+    Ok(())
 }
 
 async fn insert_event(tx: &mut Transaction<'_, Postgres>, e: &ClientEvent) -> Result<(), StoreError> {
@@ -344,7 +362,7 @@ impl ConsentStore for PgPortalStore {
         }
         sqlx::query(
             "INSERT INTO grants (id, client, person, details, created_at, expires_at, preview_digest, \
-             artefact) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             artefact, person_proof) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(g.id.as_str())
         .bind(g.client.as_str())
@@ -354,6 +372,7 @@ impl ConsentStore for PgPortalStore {
         .bind(g.expires_at.0)
         .bind(&g.preview_digest)
         .bind(&g.artefact)
+        .bind(&g.person_proof)
         .execute(&mut *tx)
         .await
         .map_err(store_err("insert grant"))?;
@@ -545,19 +564,98 @@ impl ConsentStore for PgPortalStore {
     }
 
     async fn record_fetch(&self, f: &FetchRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_fetches (client, grant_id, at, items, outcome, hub_records) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
+        insert_fetch(&mut tx, f).await?;
+        tx.commit().await.map_err(store_err("commit fetch"))?;
+        Ok(())
+    }
+
+    async fn claim_delivery(
+        &self,
+        grant: &GrantId,
+        claim: &str,
+        now: UnixMillis,
+        lease_ms: i64,
+    ) -> Result<DeliveryClaim, StoreError> {
+        // One statement: of concurrent claimers exactly one inserts (or
+        // takes over an abandoned claim); the others wait on the row lock
+        // and then see it.
+        let won = sqlx::query(
+            "INSERT INTO grant_deliveries (grant_id, state, claim, claimed_at) VALUES ($1, 'claimed', $2, $3) \
+             ON CONFLICT (grant_id) DO UPDATE SET claim = excluded.claim, claimed_at = excluded.claimed_at \
+             WHERE grant_deliveries.state = 'claimed' AND grant_deliveries.claimed_at < $4 \
+             RETURNING claim",
         )
-        .bind(f.client.as_str())
-        .bind(f.grant.as_ref().map(GrantId::as_str))
-        .bind(f.at.0)
-        .bind(&f.items)
-        .bind(f.outcome.as_str())
-        .bind(json!(f.hub_records).to_string())
-        .execute(&self.pool)
+        .bind(grant.as_str())
+        .bind(claim)
+        .bind(now.0)
+        .bind(now.0.saturating_sub(lease_ms))
+        .fetch_optional(&self.pool)
         .await
-        .map_err(store_err("record fetch"))?;
+        .map_err(store_err("claim delivery"))?;
+        if won.is_some() {
+            return Ok(DeliveryClaim::Claimed);
+        }
+        let state = sqlx::query("SELECT state FROM grant_deliveries WHERE grant_id = $1")
+            .bind(grant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read delivery"))?;
+        match state
+            .as_ref()
+            .map(|r| get::<String>(r, "state"))
+            .transpose()?
+            .as_deref()
+        {
+            Some("delivered") => Ok(DeliveryClaim::Delivered),
+            Some("claimed") => Ok(DeliveryClaim::InProgress),
+            // Released between the two statements: someone else's turn.
+            None => Ok(DeliveryClaim::InProgress),
+            Some(other) => Err(corrupt("grant_deliveries.state", other)),
+        }
+    }
+
+    async fn complete_delivery(
+        &self,
+        grant: &GrantId,
+        claim: &str,
+        f: &FetchRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
+        let done = sqlx::query(
+            "UPDATE grant_deliveries SET state = 'delivered', delivered_at = $1 \
+             WHERE grant_id = $2 AND claim = $3 AND state = 'claimed'",
+        )
+        .bind(f.at.0)
+        .bind(grant.as_str())
+        .bind(claim)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err("complete delivery"))?
+        .rows_affected();
+        if done != 1 {
+            return Ok(false);
+        }
+        insert_fetch(&mut tx, f).await?;
+        tx.commit().await.map_err(store_err("commit delivery"))?;
+        Ok(true)
+    }
+
+    async fn release_delivery(
+        &self,
+        grant: &GrantId,
+        claim: &str,
+        f: &FetchRecord,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
+        sqlx::query("DELETE FROM grant_deliveries WHERE grant_id = $1 AND claim = $2 AND state = 'claimed'")
+            .bind(grant.as_str())
+            .bind(claim)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("release delivery"))?;
+        insert_fetch(&mut tx, f).await?;
+        tx.commit().await.map_err(store_err("commit release"))?;
         Ok(())
     }
 

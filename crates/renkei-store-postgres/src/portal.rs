@@ -8,9 +8,9 @@
 use renkei_card::{CardProfile, CardSerial};
 use renkei_ids::LocalPersonId;
 use renkei_portal::{
-    CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, PendingAction,
-    PortalStore, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, ScopeSet, Secret, SecretHash, Session,
-    ShortCode,
+    CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, MatchValue,
+    PendingAction, PortalStore, PrincipalAuthority, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus,
+    ScopeSet, Secret, SecretHash, Session, ShortCode,
 };
 use renkei_protocol::{StoreError, UnixMillis};
 use sqlx::postgres::{PgPool, PgRow};
@@ -18,7 +18,11 @@ use time::Date;
 
 use crate::db::{self, DbError, corrupt, get, parse_col, store_err};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/portal_001.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/portal_001.sql"),
+    include_str!("../migrations/portal_002.sql"),
+    include_str!("../migrations/portal_003.sql"),
+];
 
 /// The portal's store (portal and consent API) in a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -99,6 +103,12 @@ fn holder_from(row: &PgRow) -> Result<CardHolder, StoreError> {
             s.parse::<CardProfile>()
         })?,
         card_status_since: get(row, "card_status_since")?,
+        // Kept for challenges and sessions; the `people` table has none.
+        person_proof: match sqlx::Row::try_get::<Option<String>, _>(row, "person_proof") {
+            Ok(p) => p,
+            Err(sqlx::Error::ColumnNotFound(_)) => None,
+            Err(e) => return Err(corrupt("person_proof", e)),
+        },
     })
 }
 
@@ -117,20 +127,30 @@ fn challenge_from(row: &PgRow) -> Result<Challenge, StoreError> {
         "login" => ChallengePurpose::Login,
         _ => ChallengePurpose::Confirm {
             action: get::<Option<String>>(row, "action")?.unwrap_or_default(),
+            grant: get(row, "grant_ref")?,
         },
     };
     let state = match get::<String>(row, "state")?.as_str() {
         "pending" => ChallengeState::Pending,
         "approved" => ChallengeState::Approved(holder_from(row)?),
+        "refused" => ChallengeState::Refused,
         _ => ChallengeState::Used,
     };
+    let browser: String = get(row, "browser")?;
+    let match_value = get::<Option<String>>(row, "match_value")?
+        .map(|m| MatchValue::parse(&m).ok_or_else(|| corrupt("match_value", "not two digits")))
+        .transpose()?;
     Ok(Challenge {
         code: code_col(row, "code")?,
         nonce: nonce.try_into().map_err(|_| corrupt("nonce", "not 32 bytes"))?,
         purpose,
         binding: hash_col(row, "binding")?,
+        browser: browser
+            .parse()
+            .map_err(|_| corrupt("browser", "not an IP address"))?,
         created_at: UnixMillis(get(row, "created_at")?),
         expires_at: UnixMillis(get(row, "expires_at")?),
+        match_value,
         state,
     })
 }
@@ -186,6 +206,7 @@ fn proxy_from(row: &PgRow) -> Result<Proxy, StoreError> {
         representative_card: opt_serial(row, "representative_card")?,
         confirmed_at: UnixMillis(get(row, "confirmed_at")?),
         created_at: UnixMillis(get(row, "created_at")?),
+        authority: authority_from(row)?,
     })
 }
 
@@ -210,7 +231,22 @@ fn invitation_from(row: &PgRow) -> Result<Invitation, StoreError> {
         valid_until: date_col(row, "valid_until")?,
         created_at: UnixMillis(get(row, "created_at")?),
         expires_at: UnixMillis(get(row, "expires_at")?),
+        authority: authority_from(row)?,
     })
+}
+
+fn authority_from(row: &PgRow) -> Result<Option<PrincipalAuthority>, StoreError> {
+    match (
+        get::<Option<String>>(row, "grant_ref")?,
+        get::<Option<String>>(row, "principal_proof")?,
+    ) {
+        (Some(grant), Some(proof)) => Ok(Some(PrincipalAuthority { grant, proof })),
+        (None, None) => Ok(None),
+        _ => Err(corrupt(
+            "principal_proof",
+            "a grant without its proof, or the other way round",
+        )),
+    }
 }
 
 fn status_cols(s: ProxyStatus) -> (&'static str, Option<i64>, Option<&'static str>) {
@@ -223,21 +259,24 @@ fn status_cols(s: ProxyStatus) -> (&'static str, Option<i64>, Option<&'static st
 
 impl PortalStore for PgPortalStore {
     async fn insert_challenge(&self, c: Challenge) -> Result<(), StoreError> {
-        let action = match &c.purpose {
-            ChallengePurpose::Confirm { action } => Some(action.clone()),
-            ChallengePurpose::Login => None,
+        let (action, grant) = match &c.purpose {
+            ChallengePurpose::Confirm { action, grant } => (Some(action.clone()), grant.clone()),
+            ChallengePurpose::Login => (None, None),
         };
         sqlx::query(
-            "INSERT INTO challenges (code, nonce, purpose, action, binding, created_at, expires_at, state) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')",
+            "INSERT INTO challenges (code, nonce, purpose, action, binding, browser, created_at, expires_at, \
+             match_value, state, grant_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)",
         )
         .bind(c.code.as_str())
         .bind(&c.nonce[..])
         .bind(c.purpose.as_str())
         .bind(action)
         .bind(&c.binding.0[..])
+        .bind(c.browser.to_string())
         .bind(c.created_at.0)
         .bind(c.expires_at.0)
+        .bind(c.match_value.map(|m| m.to_string()))
+        .bind(grant)
         .execute(&self.pool)
         .await
         .map_err(store_err("store challenge"))?;
@@ -263,7 +302,7 @@ impl PortalStore for PgPortalStore {
         // row no longer pending.
         let r = sqlx::query(
             "UPDATE challenges SET state = 'approved', person = $1, serial = $2, profile = $3, \
-             card_status_since = $4 WHERE code = $5 AND state = 'pending' AND expires_at >= $6",
+             card_status_since = $4, person_proof = $7 WHERE code = $5 AND state = 'pending' AND expires_at >= $6",
         )
         .bind(h.person.as_str())
         .bind(serial_sql(h.serial)?)
@@ -271,9 +310,22 @@ impl PortalStore for PgPortalStore {
         .bind(h.card_status_since)
         .bind(code.as_str())
         .bind(now.0)
+        .bind(h.person_proof.clone())
         .execute(&self.pool)
         .await
         .map_err(store_err("approve challenge"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn refuse_challenge(&self, code: &ShortCode, now: UnixMillis) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE challenges SET state = 'refused' WHERE code = $1 AND state = 'pending' AND expires_at >= $2",
+        )
+        .bind(code.as_str())
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("refuse challenge"))?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -286,7 +338,7 @@ impl PortalStore for PgPortalStore {
         let row = sqlx::query(
             "UPDATE challenges SET state = 'used' \
              WHERE code = $1 AND binding = $2 AND state = 'approved' AND expires_at >= $3 \
-             RETURNING person, serial, profile, card_status_since",
+             RETURNING person, serial, profile, card_status_since, person_proof",
         )
         .bind(code.as_str())
         .bind(&binding.0[..])
@@ -301,7 +353,7 @@ impl PortalStore for PgPortalStore {
         let acting_for = s.acting_for.map(proxy_sql).transpose()?;
         sqlx::query(
             "INSERT INTO sessions (id, person, serial, profile, card_status_since, csrf, created_at, \
-             last_seen, acting_for) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             last_seen, acting_for, person_proof) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&s.id.0[..])
         .bind(s.holder.person.as_str())
@@ -312,6 +364,7 @@ impl PortalStore for PgPortalStore {
         .bind(s.created_at.0)
         .bind(s.last_seen.0)
         .bind(acting_for)
+        .bind(s.holder.person_proof.clone())
         .execute(&self.pool)
         .await
         .map_err(store_err("store session"))?;
@@ -430,8 +483,8 @@ impl PortalStore for PgPortalStore {
         let row = sqlx::query(
             "INSERT INTO proxies (principal, representative, principal_name, representative_name, scopes, \
              valid_from, valid_until, basis, reference, status, status_at, hold_reason, principal_card, \
-             representative_card, confirmed_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+             representative_card, confirmed_at, created_at, grant_ref, principal_proof) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
         )
         .bind(p.principal.as_str())
         .bind(p.representative.as_str())
@@ -449,6 +502,8 @@ impl PortalStore for PgPortalStore {
         .bind(opt_serial_sql(p.representative_card)?)
         .bind(p.confirmed_at.0)
         .bind(p.created_at.0)
+        .bind(p.authority.as_ref().map(|a| a.grant.clone()))
+        .bind(p.authority.as_ref().map(|a| a.proof.clone()))
         .fetch_one(&self.pool)
         .await
         .map_err(store_err("store proxy"))?;
@@ -490,7 +545,8 @@ impl PortalStore for PgPortalStore {
         let (old, _, _) = status_cols(expected);
         let r = sqlx::query(
             "UPDATE proxies SET status = $1, status_at = $2, hold_reason = $3, principal_card = $4, \
-             representative_card = $5, confirmed_at = $6 WHERE id = $7 AND status = $8",
+             representative_card = $5, confirmed_at = $6, grant_ref = $9, principal_proof = $10 \
+             WHERE id = $7 AND status = $8",
         )
         .bind(status)
         .bind(status_at)
@@ -500,6 +556,8 @@ impl PortalStore for PgPortalStore {
         .bind(p.confirmed_at.0)
         .bind(id)
         .bind(old)
+        .bind(p.authority.as_ref().map(|a| a.grant.clone()))
+        .bind(p.authority.as_ref().map(|a| a.proof.clone()))
         .execute(&self.pool)
         .await
         .map_err(store_err("update proxy"))?;
@@ -509,7 +567,8 @@ impl PortalStore for PgPortalStore {
     async fn insert_invitation(&self, i: Invitation) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO invitations (code, principal, principal_name, principal_card, scopes, valid_from, \
-             valid_until, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             valid_until, created_at, expires_at, grant_ref, principal_proof) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(i.code.as_str())
         .bind(i.principal.as_str())
@@ -520,6 +579,8 @@ impl PortalStore for PgPortalStore {
         .bind(date_text(i.valid_until))
         .bind(i.created_at.0)
         .bind(i.expires_at.0)
+        .bind(i.authority.as_ref().map(|a| a.grant.clone()))
+        .bind(i.authority.as_ref().map(|a| a.proof.clone()))
         .execute(&self.pool)
         .await
         .map_err(store_err("store invitation"))?;
@@ -578,10 +639,7 @@ impl PortalStore for PgPortalStore {
     async fn purge(&self, now: UnixMillis, session_max_ms: i64) -> Result<u64, StoreError> {
         let mut n = 0;
         for (sql, at) in [
-            (
-                "DELETE FROM challenges WHERE expires_at < $1",
-                now.0.saturating_sub(3_600_000),
-            ),
+            ("DELETE FROM challenges WHERE expires_at < $1", now.0),
             (
                 "DELETE FROM sessions WHERE created_at < $1",
                 now.0.saturating_sub(session_max_ms),

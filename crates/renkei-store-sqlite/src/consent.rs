@@ -3,9 +3,9 @@
 use renkei_catalog::ItemCode;
 use renkei_consent::{
     Actor, ApiClient, AuthorizationRequest, ClientAlert, ClientApplication, ClientAuth, ClientEvent,
-    ClientId, ClientKeys, ClientStatus, CodeRecord, CodeRedemption, ConsentStore, FetchOutcome, FetchRecord,
-    Grant, GrantId, PushedRequest, RefreshRedemption, RevokedBy, SecretDigest, SelfInformation, TokenRecord,
-    Usage,
+    ClientId, ClientKeys, ClientStatus, CodeRecord, CodeRedemption, ConsentStore, DeliveryClaim,
+    FetchOutcome, FetchRecord, Grant, GrantId, PushedRequest, RefreshRedemption, RevokedBy, SecretDigest,
+    SelfInformation, TokenRecord, Usage,
 };
 use renkei_ids::{CorporateNumber, LocalPersonId};
 use renkei_protocol::{StoreError, UnixMillis};
@@ -79,6 +79,22 @@ async fn insert_event(tx: &mut Transaction<'_, Sqlite>, e: &ClientEvent) -> Resu
     .execute(&mut **tx)
     .await
     .map_err(store_err("record client event"))?;
+    Ok(())
+}
+
+async fn insert_fetch(tx: &mut Transaction<'_, Sqlite>, f: &FetchRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_fetches (client, grant_id, at, items, outcome, hub_records) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(f.client.as_str())
+    .bind(f.grant.as_ref().map(GrantId::as_str))
+    .bind(f.at.0)
+    .bind(&f.items)
+    .bind(f.outcome.as_str())
+    .bind(json!(f.hub_records).to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(store_err("record fetch"))?;
     Ok(())
 }
 
@@ -269,8 +285,8 @@ impl ConsentStore for SqlitePortalStore {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO grants (id, client, person, details, created_at, expires_at, preview_digest, artefact) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO grants (id, client, person, details, created_at, expires_at, preview_digest, artefact, \
+             person_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(g.id.as_str())
         .bind(g.client.as_str())
@@ -280,6 +296,7 @@ impl ConsentStore for SqlitePortalStore {
         .bind(g.expires_at.0)
         .bind(&g.preview_digest)
         .bind(&g.artefact)
+        .bind(&g.person_proof)
         .execute(&mut *tx)
         .await
         .map_err(store_err("insert grant"))?;
@@ -459,18 +476,9 @@ impl ConsentStore for SqlitePortalStore {
     }
 
     async fn record_fetch(&self, f: &FetchRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_fetches (client, grant_id, at, items, outcome, hub_records) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(f.client.as_str())
-        .bind(f.grant.as_ref().map(GrantId::as_str))
-        .bind(f.at.0)
-        .bind(&f.items)
-        .bind(f.outcome.as_str())
-        .bind(json!(f.hub_records).to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(store_err("record fetch"))?;
+        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
+        insert_fetch(&mut tx, f).await?;
+        tx.commit().await.map_err(store_err("commit fetch"))?;
         Ok(())
     }
 
@@ -493,6 +501,94 @@ impl ConsentStore for SqlitePortalStore {
                 })
             })
             .collect()
+    }
+
+    async fn claim_delivery(
+        &self,
+        grant: &GrantId,
+        claim: &str,
+        now: UnixMillis,
+        lease_ms: i64,
+    ) -> Result<DeliveryClaim, StoreError> {
+        // One statement: of concurrent claimers exactly one inserts (or
+        // takes over an abandoned claim); the others see the row.
+        let won = sqlx::query(
+            "INSERT INTO grant_deliveries (grant_id, state, claim, claimed_at) VALUES (?, 'claimed', ?, ?) \
+             ON CONFLICT (grant_id) DO UPDATE SET claim = excluded.claim, claimed_at = excluded.claimed_at \
+             WHERE grant_deliveries.state = 'claimed' AND grant_deliveries.claimed_at < ? \
+             RETURNING claim",
+        )
+        .bind(grant.as_str())
+        .bind(claim)
+        .bind(now.0)
+        .bind(now.0.saturating_sub(lease_ms))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err("claim delivery"))?;
+        if won.is_some() {
+            return Ok(DeliveryClaim::Claimed);
+        }
+        let state = sqlx::query("SELECT state FROM grant_deliveries WHERE grant_id = ?")
+            .bind(grant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read delivery"))?;
+        match state
+            .as_ref()
+            .map(|r| get::<String>(r, "state"))
+            .transpose()?
+            .as_deref()
+        {
+            Some("delivered") => Ok(DeliveryClaim::Delivered),
+            Some("claimed") => Ok(DeliveryClaim::InProgress),
+            // Released between the two statements: someone else's turn.
+            None => Ok(DeliveryClaim::InProgress),
+            Some(other) => Err(corrupt("grant_deliveries.state", other)),
+        }
+    }
+
+    async fn complete_delivery(
+        &self,
+        grant: &GrantId,
+        claim: &str,
+        f: &FetchRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
+        let done = sqlx::query(
+            "UPDATE grant_deliveries SET state = 'delivered', delivered_at = ? \
+             WHERE grant_id = ? AND claim = ? AND state = 'claimed'",
+        )
+        .bind(f.at.0)
+        .bind(grant.as_str())
+        .bind(claim)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err("complete delivery"))?
+        .rows_affected();
+        if done != 1 {
+            return Ok(false);
+        }
+        insert_fetch(&mut tx, f).await?;
+        tx.commit().await.map_err(store_err("commit delivery"))?;
+        Ok(true)
+    }
+
+    async fn release_delivery(
+        &self,
+        grant: &GrantId,
+        claim: &str,
+        f: &FetchRecord,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
+        sqlx::query("DELETE FROM grant_deliveries WHERE grant_id = ? AND claim = ? AND state = 'claimed'")
+            .bind(grant.as_str())
+            .bind(claim)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("release delivery"))?;
+        insert_fetch(&mut tx, f).await?;
+        tx.commit().await.map_err(store_err("commit release"))?;
+        Ok(())
     }
 
     async fn insert_alert(&self, a: &ClientAlert) -> Result<(), StoreError> {
@@ -619,5 +715,6 @@ fn grant_from(r: &SqliteRow) -> Result<Grant, StoreError> {
         revoked,
         preview_digest: get(r, "preview_digest")?,
         artefact: get(r, "artefact")?,
+        person_proof: get(r, "person_proof")?,
     })
 }

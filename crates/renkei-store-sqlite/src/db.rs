@@ -157,15 +157,25 @@ pub(crate) async fn open(
 ) -> Result<SqlitePool, DbError> {
     secure_files(path)?;
     let shown = path.display().to_string();
+    let open_err = |source| DbError::Open {
+        path: shown.clone(),
+        source,
+    };
+    // Migrate on a connection of its own, closed before the pool opens
+    // any: a pooled connection that had read the schema before a migration
+    // changed a table would prepare `SELECT *` against the old columns,
+    // and sqlx then reads a row of the new table with the old column count
+    // (it panics on its worker thread).
+    let mut conn = SqliteConnection::connect_with(&options(path, durability))
+        .await
+        .map_err(open_err)?;
+    migrate(&mut conn, &shown, migrations).await?;
+    conn.close().await.map_err(open_err)?;
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .connect_with(options(path, durability))
         .await
-        .map_err(|source| DbError::Open {
-            path: shown.clone(),
-            source,
-        })?;
-    migrate(&pool, &shown, migrations).await?;
+        .map_err(open_err)?;
     Ok(pool)
 }
 
@@ -181,14 +191,14 @@ pub(crate) async fn writer(path: &Path, durability: Durability) -> Result<Sqlite
 
 /// Migrations are plain SQL files applied in order; `user_version` holds
 /// how many have been applied. Each runs in its own transaction.
-async fn migrate(pool: &SqlitePool, path: &str, migrations: &[&str]) -> Result<(), DbError> {
+async fn migrate(conn: &mut SqliteConnection, path: &str, migrations: &[&str]) -> Result<(), DbError> {
     let err = |version, source| DbError::Migrate {
         path: path.to_owned(),
         version,
         source,
     };
     let current: i64 = sqlx::query("PRAGMA user_version")
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await
         .and_then(|r| r.try_get(0))
         .map_err(|e| err(0, e))?;
@@ -202,7 +212,7 @@ async fn migrate(pool: &SqlitePool, path: &str, migrations: &[&str]) -> Result<(
     }
     for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
         let version = i as i64 + 1;
-        let mut tx = pool.begin().await.map_err(|e| err(version, e))?;
+        let mut tx = conn.begin().await.map_err(|e| err(version, e))?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
             .execute(&mut *tx)
             .await

@@ -3,9 +3,9 @@ use std::path::Path;
 use renkei_card::{CardProfile, CardSerial};
 use renkei_ids::LocalPersonId;
 use renkei_portal::{
-    CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, PendingAction,
-    PortalStore, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, ScopeSet, Secret, SecretHash, Session,
-    ShortCode,
+    CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, MatchValue,
+    PendingAction, PortalStore, PrincipalAuthority, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus,
+    ScopeSet, Secret, SecretHash, Session, ShortCode,
 };
 use renkei_protocol::{StoreError, UnixMillis};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
@@ -17,6 +17,8 @@ use crate::registry_card::serial_sql;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/portal_001.sql"),
     include_str!("../migrations/portal_002.sql"),
+    include_str!("../migrations/portal_003.sql"),
+    include_str!("../migrations/portal_004.sql"),
 ];
 
 /// The portal's store in one SQLite file.
@@ -67,6 +69,12 @@ fn holder_from(row: &SqliteRow) -> Result<CardHolder, StoreError> {
             s.parse::<CardProfile>()
         })?,
         card_status_since: get(row, "card_status_since")?,
+        // Kept for challenges and sessions; the `people` table has none.
+        person_proof: match sqlx::Row::try_get::<Option<String>, _>(row, "person_proof") {
+            Ok(p) => p,
+            Err(sqlx::Error::ColumnNotFound(_)) => None,
+            Err(e) => return Err(corrupt("person_proof", e)),
+        },
     })
 }
 
@@ -85,13 +93,19 @@ fn challenge_from(row: &SqliteRow) -> Result<Challenge, StoreError> {
         "login" => ChallengePurpose::Login,
         _ => ChallengePurpose::Confirm {
             action: get::<Option<String>>(row, "action")?.unwrap_or_default(),
+            grant: get(row, "grant_ref")?,
         },
     };
     let state = match get::<String>(row, "state")?.as_str() {
         "pending" => ChallengeState::Pending,
         "approved" => ChallengeState::Approved(holder_from(row)?),
+        "refused" => ChallengeState::Refused,
         _ => ChallengeState::Used,
     };
+    let browser: String = get(row, "browser")?;
+    let match_value = get::<Option<String>>(row, "match_value")?
+        .map(|m| MatchValue::parse(&m).ok_or_else(|| corrupt("match_value", "not two digits")))
+        .transpose()?;
     Ok(Challenge {
         code: parse_col("code", &get::<String>(row, "code")?, |s| {
             ShortCode::parse(s).ok_or("bad code")
@@ -99,8 +113,12 @@ fn challenge_from(row: &SqliteRow) -> Result<Challenge, StoreError> {
         nonce: nonce.try_into().map_err(|_| corrupt("nonce", "not 32 bytes"))?,
         purpose,
         binding: hash_col(row, "binding")?,
+        browser: browser
+            .parse()
+            .map_err(|_| corrupt("browser", "not an IP address"))?,
         created_at: UnixMillis(get(row, "created_at")?),
         expires_at: UnixMillis(get(row, "expires_at")?),
+        match_value,
         state,
     })
 }
@@ -155,7 +173,22 @@ fn proxy_from(row: &SqliteRow) -> Result<Proxy, StoreError> {
         representative_card: opt_serial(row, "representative_card")?,
         confirmed_at: UnixMillis(get(row, "confirmed_at")?),
         created_at: UnixMillis(get(row, "created_at")?),
+        authority: authority_from(row)?,
     })
+}
+
+fn authority_from(row: &SqliteRow) -> Result<Option<PrincipalAuthority>, StoreError> {
+    match (
+        get::<Option<String>>(row, "grant_ref")?,
+        get::<Option<String>>(row, "principal_proof")?,
+    ) {
+        (Some(grant), Some(proof)) => Ok(Some(PrincipalAuthority { grant, proof })),
+        (None, None) => Ok(None),
+        _ => Err(corrupt(
+            "principal_proof",
+            "a grant without its proof, or the other way round",
+        )),
+    }
 }
 
 fn status_cols(s: ProxyStatus) -> (&'static str, Option<i64>, Option<&'static str>) {
@@ -168,21 +201,24 @@ fn status_cols(s: ProxyStatus) -> (&'static str, Option<i64>, Option<&'static st
 
 impl PortalStore for SqlitePortalStore {
     async fn insert_challenge(&self, c: Challenge) -> Result<(), StoreError> {
-        let action = match &c.purpose {
-            ChallengePurpose::Confirm { action } => Some(action.clone()),
-            ChallengePurpose::Login => None,
+        let (action, grant) = match &c.purpose {
+            ChallengePurpose::Confirm { action, grant } => (Some(action.clone()), grant.clone()),
+            ChallengePurpose::Login => (None, None),
         };
         sqlx::query(
-            "INSERT INTO challenges (code, nonce, purpose, action, binding, created_at, expires_at, state) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+            "INSERT INTO challenges (code, nonce, purpose, action, binding, browser, created_at, expires_at, \
+             match_value, state, grant_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
         )
         .bind(c.code.as_str())
         .bind(&c.nonce[..])
         .bind(c.purpose.as_str())
         .bind(action)
         .bind(&c.binding.0[..])
+        .bind(c.browser.to_string())
         .bind(c.created_at.0)
         .bind(c.expires_at.0)
+        .bind(c.match_value.map(|m| m.to_string()))
+        .bind(grant)
         .execute(&self.pool)
         .await
         .map_err(store_err("store challenge"))?;
@@ -205,18 +241,31 @@ impl PortalStore for SqlitePortalStore {
         now: UnixMillis,
     ) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "UPDATE challenges SET state = 'approved', person = ?, serial = ?, profile = ?, card_status_since = ? \
-             WHERE code = ? AND state = 'pending' AND expires_at >= ?",
+            "UPDATE challenges SET state = 'approved', person = ?, serial = ?, profile = ?, card_status_since = ?, \
+             person_proof = ? WHERE code = ? AND state = 'pending' AND expires_at >= ?",
         )
         .bind(h.person.as_str())
         .bind(serial_sql(h.serial))
         .bind(h.profile.as_str())
         .bind(h.card_status_since)
+        .bind(h.person_proof.clone())
         .bind(code.as_str())
         .bind(now.0)
         .execute(&self.pool)
         .await
         .map_err(store_err("approve challenge"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn refuse_challenge(&self, code: &ShortCode, now: UnixMillis) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE challenges SET state = 'refused' WHERE code = ? AND state = 'pending' AND expires_at >= ?",
+        )
+        .bind(code.as_str())
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("refuse challenge"))?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -229,7 +278,7 @@ impl PortalStore for SqlitePortalStore {
         let row = sqlx::query(
             "UPDATE challenges SET state = 'used' \
              WHERE code = ? AND binding = ? AND state = 'approved' AND expires_at >= ? \
-             RETURNING person, serial, profile, card_status_since",
+             RETURNING person, serial, profile, card_status_since, person_proof",
         )
         .bind(code.as_str())
         .bind(&binding.0[..])
@@ -242,8 +291,8 @@ impl PortalStore for SqlitePortalStore {
 
     async fn insert_session(&self, s: Session) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sessions (id, person, serial, profile, card_status_since, csrf, created_at, last_seen, acting_for) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id, person, serial, profile, card_status_since, csrf, created_at, last_seen, acting_for, \
+             person_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.id.0[..])
         .bind(s.holder.person.as_str())
@@ -254,6 +303,7 @@ impl PortalStore for SqlitePortalStore {
         .bind(s.created_at.0)
         .bind(s.last_seen.0)
         .bind(s.acting_for.map(|p| p.0 as i64))
+        .bind(s.holder.person_proof.clone())
         .execute(&self.pool)
         .await
         .map_err(store_err("store session"))?;
@@ -372,8 +422,8 @@ impl PortalStore for SqlitePortalStore {
         let id = sqlx::query(
             "INSERT INTO proxies (principal, representative, principal_name, representative_name, scopes, \
              valid_from, valid_until, basis, reference, status, status_at, hold_reason, principal_card, \
-             representative_card, confirmed_at, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             representative_card, confirmed_at, created_at, grant_ref, principal_proof) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(p.principal.as_str())
         .bind(p.representative.as_str())
@@ -391,6 +441,8 @@ impl PortalStore for SqlitePortalStore {
         .bind(p.representative_card.map(serial_sql))
         .bind(p.confirmed_at.0)
         .bind(p.created_at.0)
+        .bind(p.authority.as_ref().map(|a| a.grant.clone()))
+        .bind(p.authority.as_ref().map(|a| a.proof.clone()))
         .execute(&self.pool)
         .await
         .map_err(store_err("store proxy"))?
@@ -425,7 +477,8 @@ impl PortalStore for SqlitePortalStore {
         let (old, _, _) = status_cols(expected);
         let r = sqlx::query(
             "UPDATE proxies SET status = ?, status_at = ?, hold_reason = ?, principal_card = ?, \
-             representative_card = ?, confirmed_at = ? WHERE id = ? AND status = ?",
+             representative_card = ?, confirmed_at = ?, grant_ref = ?, principal_proof = ? \
+             WHERE id = ? AND status = ?",
         )
         .bind(status)
         .bind(status_at)
@@ -433,6 +486,8 @@ impl PortalStore for SqlitePortalStore {
         .bind(p.principal_card.map(serial_sql))
         .bind(p.representative_card.map(serial_sql))
         .bind(p.confirmed_at.0)
+        .bind(p.authority.as_ref().map(|a| a.grant.clone()))
+        .bind(p.authority.as_ref().map(|a| a.proof.clone()))
         .bind(p.id.0 as i64)
         .bind(old)
         .execute(&self.pool)
@@ -444,7 +499,8 @@ impl PortalStore for SqlitePortalStore {
     async fn insert_invitation(&self, i: Invitation) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO invitations (code, principal, principal_name, principal_card, scopes, valid_from, \
-             valid_until, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             valid_until, created_at, expires_at, grant_ref, principal_proof) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(i.code.as_str())
         .bind(i.principal.as_str())
@@ -455,6 +511,8 @@ impl PortalStore for SqlitePortalStore {
         .bind(date_text(i.valid_until))
         .bind(i.created_at.0)
         .bind(i.expires_at.0)
+        .bind(i.authority.as_ref().map(|a| a.grant.clone()))
+        .bind(i.authority.as_ref().map(|a| a.proof.clone()))
         .execute(&self.pool)
         .await
         .map_err(store_err("store invitation"))?;
@@ -485,6 +543,7 @@ impl PortalStore for SqlitePortalStore {
             valid_until: date_col(&row, "valid_until")?,
             created_at: UnixMillis(get(&row, "created_at")?),
             expires_at: UnixMillis(get(&row, "expires_at")?),
+            authority: authority_from(&row)?,
         }))
     }
 
@@ -524,13 +583,16 @@ impl PortalStore for SqlitePortalStore {
     async fn purge(&self, now: UnixMillis, session_max_ms: i64) -> Result<u64, StoreError> {
         let mut n = 0;
         for (sql, at) in [
-            ("DELETE FROM challenges WHERE expires_at < ?", now.0 - 3_600_000),
+            ("DELETE FROM challenges WHERE expires_at < ?", now.0),
             (
                 "DELETE FROM sessions WHERE created_at < ?",
-                now.0 - session_max_ms,
+                now.0.saturating_sub(session_max_ms),
             ),
             ("DELETE FROM invitations WHERE expires_at < ?", now.0),
-            ("DELETE FROM pending WHERE created_at < ?", now.0 - session_max_ms),
+            (
+                "DELETE FROM pending WHERE created_at < ?",
+                now.0.saturating_sub(session_max_ms),
+            ),
         ] {
             n += sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(at)

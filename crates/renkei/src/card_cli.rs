@@ -37,10 +37,16 @@ pub(crate) enum CardCommand {
         #[arg(long)]
         my_number: Option<String>,
     },
-    /// Approve a code shown by the portal: login or a confirmation.
+    /// Approve a code shown by the portal: login or a confirmation. A
+    /// login shows where and when it was asked for, and asks for the
+    /// two-digit number shown on that screen (--match, RENKEI_CARD_MATCH,
+    /// else typed).
     Approve {
         /// The code, e.g. K7PQ-4XR2.
         code: String,
+        /// The two-digit number the login page shows.
+        #[arg(long = "match")]
+        match_value: Option<String>,
         /// The portal's URL.
         #[arg(long)]
         portal: String,
@@ -68,7 +74,7 @@ pub(crate) enum CardCommand {
 }
 
 /// A secret from the environment, or typed on stdin.
-fn secret(
+pub(crate) fn secret(
     env: &str,
     prompt: &str,
     parse: fn(&str) -> Result<CardSecret, renkei_card::SecretError>,
@@ -80,6 +86,33 @@ fn secret(
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(parse(line.trim())?)
+}
+
+/// A line from the environment, or typed on stdin.
+fn line(env: &str, prompt: &str) -> Result<String> {
+    if let Ok(v) = std::env::var(env) {
+        return Ok(v);
+    }
+    eprint!("{prompt}: ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
+/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` in Japan time.
+fn jst(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        + time::Duration::hours(9);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 fn pin() -> Result<CardSecret> {
@@ -145,6 +178,7 @@ pub(crate) async fn run(cmd: CardCommand) -> Result<()> {
         }
         CardCommand::Approve {
             code,
+            match_value,
             portal,
             card,
             ca,
@@ -155,7 +189,6 @@ pub(crate) async fn run(cmd: CardCommand) -> Result<()> {
                 .transpose()?;
             let app = CardApp::new(&portal, ca_pem.as_deref())?;
             let challenge = app.challenge(&code).await?;
-            app.to_sign(&challenge)?;
             println!(
                 "{} asks you to {}:",
                 app.origin(),
@@ -164,11 +197,27 @@ pub(crate) async fn run(cmd: CardCommand) -> Result<()> {
                     _ => "confirm",
                 }
             );
+            println!(
+                "  asked by a browser at {} on {} (Japan time)",
+                challenge.browser_address,
+                jst(challenge.requested_at)
+            );
             if let Some(a) = &challenge.action {
                 println!("  {a}");
             }
+            let entered = if challenge.match_required {
+                println!("  Only if that is you: enter the two-digit number your login screen shows.");
+                Some(match match_value {
+                    Some(m) => m,
+                    None => line("RENKEI_CARD_MATCH", "number on the login screen")?,
+                })
+            } else {
+                None
+            };
+            // Check the text (and the number's form) before asking for the PIN.
+            app.to_sign(&challenge, entered.as_deref())?;
             let pin = pin()?;
-            let (_, approved) = app.approve(&code, &c, &pin).await?;
+            let (_, approved) = app.approve(&code, entered.as_deref(), &c, &pin).await?;
             println!("approved ({}); the browser continues by itself", approved.purpose);
             Ok(())
         }

@@ -117,13 +117,17 @@ enum AuditCommand {
 
 #[derive(Subcommand)]
 enum PersonCommand {
-    /// As the portal: obtain a person's log key and write it to a file (0600).
+    /// As the person at the portal's node: log in with the card (its PIN
+    /// from RENKEI_CARD_PIN, else asked), and write the log key the hub
+    /// hands over on that proof to a file (0600).
     Key {
         /// The portal node's configuration (a node of kind digital_agency).
         #[arg(long)]
         config: PathBuf,
+        /// The person's software card directory.
         #[arg(long)]
-        local_id: String,
+        card: PathBuf,
+        /// Where to write the key (created; refused if it exists).
         #[arg(long)]
         out: PathBuf,
     },
@@ -665,14 +669,10 @@ async fn main() -> Result<()> {
             init_tracing("warn");
             audit(log, data_dir, ca, &key, &witness, checkpoint).await
         }
-        Command::Person(PersonCommand::Key {
-            config,
-            local_id,
-            out,
-        }) => {
+        Command::Person(PersonCommand::Key { config, card, out }) => {
             init_tracing("warn");
             let settings: NodeSettings = read_config(&config)?;
-            person_key(&settings, &local_id, &out).await
+            person_key(&settings, &card, &out).await
         }
         Command::Person(PersonCommand::Records { key, log, ca }) => {
             init_tracing("warn");
@@ -1056,7 +1056,7 @@ async fn audit(
     }
 }
 
-async fn person_key(settings: &NodeSettings, local_id: &str, out: &Path) -> Result<()> {
+async fn person_key(settings: &NodeSettings, card_dir: &Path, out: &Path) -> Result<()> {
     let token = String::from_utf8_lossy(&renkei_pki::read_private(&settings.local_token)?)
         .trim()
         .to_owned();
@@ -1067,10 +1067,29 @@ async fn person_key(settings: &NodeSettings, local_id: &str, out: &Path) -> Resu
         &token,
         Duration::from_secs(60),
     )?;
+    // The card signs a login challenge; the registry checks it and the hub
+    // states the person's presence in a proof, the only way to their key.
+    let card = renkei_card::SoftwareCard::open(card_dir)?;
+    let pin = card_cli::secret("RENKEI_CARD_PIN", "PIN", renkei_card::CardSecret::auth_pin)?;
+    let cert = card.certificate(renkei_card::CertPurpose::Authentication)?;
+    let holder = renkei_demo::cards::resolve_with_card(
+        &client,
+        |t| Ok(card.sign(renkei_card::CertPurpose::Authentication, &pin, t)?),
+        &cert,
+        None,
+    )
+    .await?;
+    let proof = holder
+        .person_proof
+        .context("the portal's node returned no person proof")?;
+    let local_id = holder.local_id;
     let k: renkei_http::node::PersonKeyResult = client
         .post(
             &format!("/local/v1/persons/{local_id}/person-key"),
-            &serde_json::json!({}),
+            &renkei_http::node::PersonKeyAsk {
+                person_proof: proof,
+                consent: None,
+            },
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -403,18 +403,42 @@ async fn person_and_audit_commands_against_a_running_network() {
             renkei(&refs)
         })
     };
-    let out = run(vec![
-        "person".into(),
-        "key".into(),
-        "--config".into(),
-        digital_toml.display().to_string(),
-        "--local-id".into(),
-        digital_id.clone(),
-        "--out".into(),
-        key_file.display().to_string(),
-    ])
+    // The person's own card is what obtains their key: without it, nothing.
+    let who = country
+        .inhabitant(renkei_demo::institutions::DIGITAL.key, digital_id)
+        .unwrap()
+        .clone();
+    let card_dir = dir.path().join("card");
+    renkei_demo::cards::issue_card(
+        &net.registry_admin,
+        &who.my_number,
+        &card_dir,
+        renkei_card::CardProfile::EcdsaP384Sha384,
+        &renkei_card::CardSecret::auth_pin(renkei_demo::cards::DEMO_PIN).unwrap(),
+        &renkei_card::CardSecret::signing_password(renkei_demo::cards::DEMO_PASSWORD).unwrap(),
+    )
     .await
     .unwrap();
+    let key_args = |pin: &'static str| {
+        let args: Vec<String> = vec![
+            "person".into(),
+            "key".into(),
+            "--config".into(),
+            digital_toml.display().to_string(),
+            "--card".into(),
+            card_dir.display().to_string(),
+            "--out".into(),
+            key_file.display().to_string(),
+        ];
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            renkei_env(&refs, &[("RENKEI_CARD_PIN", pin)])
+        })
+    };
+    let wrong = key_args("9999").await.unwrap();
+    assert!(!wrong.status.success());
+    assert!(!key_file.exists(), "nothing written with a wrong PIN");
+    let out = key_args(renkei_demo::cards::DEMO_PIN).await.unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(mode(&key_file), 0o600);
     // The scenarios' public-fund lookup is about this person: it shows, proven.
@@ -629,12 +653,21 @@ async fn card_commands_create_issue_approve_sign_and_show() {
         .chars()
         .take(9)
         .collect();
+    let shown: String = page
+        .split("id=\"login-match\">")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(2)
+        .collect();
     let approve = |pin: &str| {
         run(
             vec![
                 s("card"),
                 s("approve"),
                 code.clone(),
+                s("--match"),
+                shown.clone(),
                 s("--portal"),
                 net.portal.url.clone(),
                 s("--card"),
@@ -651,6 +684,11 @@ async fn card_commands_create_issue_approve_sign_and_show() {
     assert!(
         text(&out).contains("log in") && text(&out).contains("approved"),
         "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("asked by a browser at 127.0.0.1"),
+        "the card app shows where the login was asked: {}",
         text(&out)
     );
     // The same code again: spent.

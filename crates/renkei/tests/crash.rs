@@ -70,6 +70,7 @@ async fn a_killed_hub_loses_no_acknowledged_record_and_its_log_stays_consistent(
                     item: "resident_tax_income".into(),
                     fiscal_year: Some(2025),
                     consent: None,
+                    person_proof: None,
                 };
                 match client.post::<_, QueryResult>("/local/v1/queries", &q).await {
                     Ok(r) => acked.lock().unwrap().push((r.query_id, r.hub_record_seq)),
@@ -276,6 +277,7 @@ async fn several_hubs_on_one_database_keep_one_log_when_one_is_killed() {
             item: (*item).into(),
             fiscal_year: *fy,
             consent: None,
+            person_proof: None,
         }
     };
     // Every node's connection to the hub address is re-made after this

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use renkei_card::{
-    CardCaCertificate, CardCertError, CardCrl, CardProfile, CardSecret, CardTrust, CertPurpose,
+    CardCaCertificate, CardCertError, CardCrl, CardKey, CardProfile, CardSecret, CardTrust, CertPurpose,
+    SoftwareCard,
 };
 use renkei_demo::cards::issue_card;
 use renkei_demo::institutions::{DIGITAL, SETAGAYA};
@@ -16,6 +17,7 @@ use renkei_http::registry_card::{
     CardLookupRequest, CardStatusWire, CardWire, IssueCardRequest, IssuedCard, RenewSigningRequest,
     RenewedSigning, ResolveCardRequest,
 };
+use renkei_http::wire::ProofIssueWire;
 use renkei_http::{ApiFailure, PublicClient};
 
 use super::{Harness, harness, rejected_code};
@@ -65,7 +67,32 @@ fn der(pem: &str) -> Vec<u8> {
     renkei_card::pem_or_der(pem.as_bytes(), "CERTIFICATE").unwrap()
 }
 
-async fn resolve(h: &Harness, node: &str, cert_pem: &str) -> Result<CardHolder, ApiFailure> {
+fn auth_key(card: &SoftwareCard) -> CardKey {
+    let pem = renkei_pki::read_private(&card.key_path(CertPurpose::Authentication)).unwrap();
+    CardKey::from_encrypted_pem(card.profile(), std::str::from_utf8(&pem).unwrap(), &pin()).unwrap()
+}
+
+/// A login challenge as the portal writes it, expiring in `ttl_ms`.
+fn login_text(ttl_ms: i64) -> Vec<u8> {
+    let c = renkei_portal::Challenge::new(
+        renkei_portal::ChallengePurpose::Login,
+        &renkei_portal::Secret::random(),
+        std::net::IpAddr::from([127, 0, 0, 1]),
+        renkei_protocol::UnixMillis::now(),
+        ttl_ms,
+    );
+    c.to_be_signed("https://portal.invalid", c.match_value)
+}
+
+async fn resolve_signed(
+    h: &Harness,
+    node: &str,
+    cert_pem: &str,
+    text: &[u8],
+    signature: &[u8],
+    proof: Option<ProofIssueWire>,
+) -> Result<CardHolder, ApiFailure> {
+    use base64::Engine as _;
     h.net
         .node(node)
         .local
@@ -73,9 +100,24 @@ async fn resolve(h: &Harness, node: &str, cert_pem: &str) -> Result<CardHolder, 
             "/local/v1/cards/resolve",
             &ResolveCardRequest {
                 certificate: cert_pem.to_owned(),
+                challenge: String::from_utf8(text.to_vec()).unwrap(),
+                signature: base64::engine::general_purpose::STANDARD.encode(signature),
+                proof,
             },
         )
         .await
+}
+
+/// Resolve `cert_pem` with `card`'s signature over a fresh login challenge.
+async fn resolve(
+    h: &Harness,
+    node: &str,
+    card: &SoftwareCard,
+    cert_pem: &str,
+) -> Result<CardHolder, ApiFailure> {
+    let text = login_text(300_000);
+    let signature = auth_key(card).sign(&text).unwrap();
+    resolve_signed(h, node, cert_pem, &text, &signature, None).await
 }
 
 async fn act(h: &Harness, card: u64, action: &str) -> Result<CardWire, ApiFailure> {
@@ -130,7 +172,9 @@ async fn the_card_ca_issues_resolves_suspends_reissues_and_revokes() {
     );
 
     // The portal's node resolves the card to the person it already knows.
-    let resolved = resolve(&h, DIGITAL.key, &issued.auth_certificate).await.unwrap();
+    let resolved = resolve(&h, DIGITAL.key, &card, &issued.auth_certificate)
+        .await
+        .unwrap();
     assert_eq!(
         (resolved.local_id.as_str(), resolved.enrolled_now),
         (digital_id.as_str(), false)
@@ -138,15 +182,15 @@ async fn the_card_ca_issues_resolves_suspends_reissues_and_revokes() {
     assert_eq!(resolved.card.standing, "good");
     // Another institution is not a resolver; the signing certificate is not a login.
     assert_eq!(
-        rejected_code(&resolve(&h, SETAGAYA.key, &issued.auth_certificate).await),
+        rejected_code(&resolve(&h, SETAGAYA.key, &card, &issued.auth_certificate).await),
         "not_a_card_resolver"
     );
     assert_eq!(
-        rejected_code(&resolve(&h, DIGITAL.key, &issued.sign_certificate).await),
+        rejected_code(&resolve(&h, DIGITAL.key, &card, &issued.sign_certificate).await),
         "unknown_card"
     );
     assert_eq!(
-        rejected_code(&resolve(&h, DIGITAL.key, "bm90IGEgY2VydA==").await),
+        rejected_code(&resolve(&h, DIGITAL.key, &card, "bm90IGEgY2VydA==").await),
         "malformed"
     );
 
@@ -158,7 +202,7 @@ async fn the_card_ca_issues_resolves_suspends_reissues_and_revokes() {
         .find(|p| p.age >= 20 && !p.ids.contains_key(DIGITAL.key))
         .unwrap()
         .clone();
-    let (_, s_issued) = issue_card(
+    let (s_card, s_issued) = issue_card(
         &h.net.registry_admin,
         &stranger.my_number,
         &tmp.path().join("stranger"),
@@ -168,12 +212,12 @@ async fn the_card_ca_issues_resolves_suspends_reissues_and_revokes() {
     )
     .await
     .unwrap();
-    let first = resolve(&h, DIGITAL.key, &s_issued.auth_certificate)
+    let first = resolve(&h, DIGITAL.key, &s_card, &s_issued.auth_certificate)
         .await
         .unwrap();
     assert!(first.enrolled_now);
     assert!(first.local_id.starts_with("C-"));
-    let again = resolve(&h, DIGITAL.key, &s_issued.auth_certificate)
+    let again = resolve(&h, DIGITAL.key, &s_card, &s_issued.auth_certificate)
         .await
         .unwrap();
     assert_eq!((again.local_id, again.enrolled_now), (first.local_id, false));
@@ -200,7 +244,7 @@ async fn the_card_ca_issues_resolves_suspends_reissues_and_revokes() {
         Err(CardCertError::Suspended(_))
     ));
     assert_eq!(
-        rejected_code(&resolve(&h, DIGITAL.key, &issued.auth_certificate).await),
+        rejected_code(&resolve(&h, DIGITAL.key, &card, &issued.auth_certificate).await),
         "card_suspended"
     );
     assert_eq!(rejected_code(&act(&h, id, "suspend").await), "card_not_active");
@@ -216,7 +260,9 @@ async fn the_card_ca_issues_resolves_suspends_reissues_and_revokes() {
     assert_eq!(after.standing, "good");
     // A relying party that saw the card before learns it changed meanwhile.
     assert!(after.status_since > before.status_since);
-    resolve(&h, DIGITAL.key, &issued.auth_certificate).await.unwrap();
+    resolve(&h, DIGITAL.key, &card, &issued.auth_certificate)
+        .await
+        .unwrap();
 
     // A change of address revokes the signing certificate in the same
     // transaction; the authentication certificate stays good.
@@ -278,7 +324,7 @@ async fn the_card_ca_issues_resolves_suspends_reissues_and_revokes() {
     assert_eq!(rejected_code(&wrong), "wrong_key_type");
 
     // Reissue: a new card supersedes the old one at once.
-    let (_, reissued) = issue_card(
+    let (r_card, reissued) = issue_card(
         &h.net.registry_admin,
         &holder.my_number,
         &tmp.path().join("card2"),
@@ -290,7 +336,7 @@ async fn the_card_ca_issues_resolves_suspends_reissues_and_revokes() {
     .unwrap();
     assert_eq!(reissued.replaced_card, Some(id));
     assert_eq!(
-        rejected_code(&resolve(&h, DIGITAL.key, &issued.auth_certificate).await),
+        rejected_code(&resolve(&h, DIGITAL.key, &card, &issued.auth_certificate).await),
         "certificate_revoked"
     );
     assert!(matches!(
@@ -304,7 +350,7 @@ async fn the_card_ca_issues_resolves_suspends_reissues_and_revokes() {
             ..
         })
     ));
-    let same_person = resolve(&h, DIGITAL.key, &reissued.auth_certificate)
+    let same_person = resolve(&h, DIGITAL.key, &r_card, &reissued.auth_certificate)
         .await
         .unwrap();
     assert_eq!(same_person.local_id, digital_id);
@@ -354,7 +400,7 @@ async fn the_card_ca_issues_resolves_suspends_reissues_and_revokes() {
         .unwrap();
     assert_eq!(ceased.status, "ceased");
     assert_eq!(
-        rejected_code(&resolve(&h, DIGITAL.key, &s_issued.auth_certificate).await),
+        rejected_code(&resolve(&h, DIGITAL.key, &s_card, &s_issued.auth_certificate).await),
         "certificate_revoked"
     );
     assert_eq!(
@@ -460,8 +506,21 @@ async fn bad_card_requests_get_clear_errors_and_change_nothing() {
             crl_url: None,
         })
         .unwrap();
+    // (signed by the foreign key itself, as its holder would)
+    let text = login_text(300_000);
+    let signature = k.sign(&text).unwrap();
     assert_eq!(
-        rejected_code(&resolve(&h, DIGITAL.key, &renkei_card::to_pem("CERTIFICATE", &foreign)).await),
+        rejected_code(
+            &resolve_signed(
+                &h,
+                DIGITAL.key,
+                &renkei_card::to_pem("CERTIFICATE", &foreign),
+                &text,
+                &signature,
+                None,
+            )
+            .await
+        ),
         "unknown_card"
     );
     // The public listener names what it does not have.

@@ -93,6 +93,7 @@ fn income_question(subject: InstitutionCode, signer: &SigningKey, certificate: V
         subject,
         issued_at: UnixMillis::now(),
         consent: None,
+        person_proof: None,
         payload: None,
     }
     .sign(signer, certificate)

@@ -143,6 +143,7 @@ async fn a_notice_outside_the_table_is_refused_and_recorded() {
         subject: code,
         issued_at: UnixMillis::now(),
         consent: None,
+        person_proof: None,
         payload: None,
     };
     let mut core = request.core();

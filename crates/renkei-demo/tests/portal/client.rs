@@ -80,10 +80,17 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(base: &str) -> Self {
+        Self::from_address(base, None)
+    }
+
+    /// A client whose connections come from `local` (another loopback
+    /// address plays another network).
+    pub(crate) fn from_address(base: &str, local: Option<std::net::IpAddr>) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
+                .local_address(local)
                 .build()
                 .unwrap(),
             base: base.trim_end_matches('/').to_owned(),

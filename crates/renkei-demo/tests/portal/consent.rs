@@ -447,9 +447,10 @@ pub(crate) async fn consent_in_browser(
     // The card login brings the browser back to the consent page.
     let login = b.get("/login").await;
     let code = login.id_text("login-code").unwrap();
+    let shown = super::match_of(&login);
     renkei_portal_web::cardapp::CardApp::new(&h.url(), None)
         .unwrap()
-        .approve(&code, card, &super::pin())
+        .approve(&code, Some(&shown), card, &super::pin())
         .await
         .unwrap();
     let done = b.post("/login/complete", &[("code", &code)]).await;
@@ -624,6 +625,7 @@ async fn a_bank_receives_the_income_the_person_consented_to_and_nothing_more() {
                 item: "household".into(),
                 fiscal_year: None,
                 consent: Some("山田 太郎".into()),
+                person_proof: None,
             },
         )
         .await;
@@ -706,6 +708,147 @@ async fn a_bank_receives_the_income_the_person_consented_to_and_nothing_more() {
         .token(&code, &verifier, Some(rp.dpop("POST", &token_url, None)))
         .await;
     assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
+    h.net.shutdown().await;
+}
+
+/// The hub's records after `after` (own disclosures of the income).
+async fn income_relays_after(net: &Network, after: u64) -> Vec<renkei_http::hub::RecordWire> {
+    let records: Vec<renkei_http::hub::RecordWire> =
+        net.hub_admin.get("/admin/v1/records?limit=100000").await.unwrap();
+    records
+        .into_iter()
+        .filter(|r| r.seq > after && r.item == "resident_tax_income" && r.office_work == "own_disclosure")
+        .collect()
+}
+
+async fn last_hub_seq(net: &Network) -> u64 {
+    let records: Vec<renkei_http::hub::RecordWire> =
+        net.hub_admin.get("/admin/v1/records?limit=100000").await.unwrap();
+    records.iter().map(|r| r.seq).max().unwrap_or(0)
+}
+
+/// Issue 11, item 4 (reproduced: 8 parallel requests were all served, 16
+/// linkages). A one-time consent is claimed before anything is gathered:
+/// of parallel requests exactly one gets the data, the others a clear
+/// refusal, and the hub relays one set of linkages. A delivery that fails
+/// is released, so the client can try again; a delivered one never is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_one_time_consent_is_delivered_once_to_parallel_requests() {
+    let mut h = super::harness().await;
+    let me = h.account_holder();
+    let card = h.card(&me, "me", renkei_card::CardProfile::EcdsaP384Sha384).await;
+    let rp = std::sync::Arc::new(approved_bank(&h).await);
+    let res_url = format!("{}/api/v1/self-information", h.url());
+    let token_url = rp.endpoint("token_endpoint");
+    // A one-time consent, and its DPoP-bound token.
+    let consent = |rp: std::sync::Arc<RelyingParty>| {
+        let h = &h;
+        let card = &card;
+        let token_url = token_url.clone();
+        async move {
+            let verifier = renkei_jose::random_b64(40).unwrap();
+            let (status, par) = rp.par(&income_request(), &verifier, &[]).await;
+            assert_eq!(status, 201, "{par}");
+            let request_uri = par["request_uri"].as_str().unwrap().to_owned();
+            let (_, back) = consent_in_browser(h, card, &rp.client_id, &request_uri, "approve").await;
+            let code = query_param(&back.location.unwrap(), "code").unwrap();
+            let (status, tok) = rp
+                .token(&code, &verifier, Some(rp.dpop("POST", &token_url, None)))
+                .await;
+            assert_eq!(status, 200, "{tok}");
+            tok["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // Eight parallel requests under one one-time consent.
+    let access = consent(rp.clone()).await;
+    let before = last_hub_seq(&h.net).await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (rp, access, url, barrier) = (rp.clone(), access.clone(), res_url.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let proof = rp.dpop("GET", &url, Some(&access));
+                barrier.wait().await;
+                rp.resource("GET", &url, &access, Some(proof)).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let delivered: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 200).collect();
+    let statuses: Vec<u16> = answers.iter().map(|(s, _, _)| *s).collect();
+    assert_eq!(
+        delivered.len(),
+        1,
+        "exactly one request gets the data: {statuses:?}"
+    );
+    assert_eq!(delivered[0].1, "application/jwt");
+    for (status, _, body) in answers.iter().filter(|(s, _, _)| *s != 200) {
+        let e: Value = serde_json::from_str(body).unwrap();
+        let refusal = (*status, e["error"].as_str().unwrap());
+        assert!(
+            refusal == (403, "access_denied") || refusal == (409, "delivery_in_progress"),
+            "a clear refusal, not {status} {body}"
+        );
+    }
+    let relays = income_relays_after(&h.net, before).await;
+    assert_eq!(
+        relays.len(),
+        2,
+        "one set of linkages (one per municipality asked): {relays:?}"
+    );
+    // And later: still refused, nothing relayed.
+    let (status, _, body) = rp
+        .resource(
+            "GET",
+            &res_url,
+            &access,
+            Some(rp.dpop("GET", &res_url, Some(&access))),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("used already"), "{body}");
+    assert_eq!(income_relays_after(&h.net, before).await.len(), 2);
+
+    // A delivery that fails (a municipality is down) is released: the
+    // client is told to try again, and can, once.
+    let access = consent(rp.clone()).await;
+    h.net.kill_node(renkei_demo::institutions::SETAGAYA.key);
+    let (status, _, body) = rp
+        .resource(
+            "GET",
+            &res_url,
+            &access,
+            Some(rp.dpop("GET", &res_url, Some(&access))),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("temporarily_unavailable"), "{body}");
+    h.net
+        .restart_node(renkei_demo::institutions::SETAGAYA.key)
+        .await
+        .unwrap();
+    let (status, ct, body) = rp
+        .resource(
+            "GET",
+            &res_url,
+            &access,
+            Some(rp.dpop("GET", &res_url, Some(&access))),
+        )
+        .await;
+    assert_eq!((status, ct.as_str()), (200, "application/jwt"), "{body}");
+    let (status, _, body) = rp
+        .resource(
+            "GET",
+            &res_url,
+            &access,
+            Some(rp.dpop("GET", &res_url, Some(&access))),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
     h.net.shutdown().await;
 }
 

@@ -8,9 +8,9 @@ use crate::pg_url;
 use renkei_catalog::ItemCode;
 use renkei_consent::{
     Actor, ApiClient, AuthorizationRequest, ClientAction, ClientAlert, ClientApplication, ClientAuth,
-    ClientEvent, ClientId, ClientKeys, ClientStatus, CodeRecord, CodeRedemption, ConsentStore, FetchOutcome,
-    FetchRecord, Frequency, Grant, GrantId, PushedRequest, RefreshRedemption, RevokedBy, SecretDigest,
-    SelfInformation, TokenRecord, Usage, apply,
+    ClientEvent, ClientId, ClientKeys, ClientStatus, CodeRecord, CodeRedemption, ConsentStore, DeliveryClaim,
+    FetchOutcome, FetchRecord, Frequency, Grant, GrantId, PushedRequest, RefreshRedemption, RevokedBy,
+    SecretDigest, SelfInformation, TokenRecord, Usage, apply,
 };
 use renkei_ids::{CorporateNumber, LocalPersonId};
 use renkei_protocol::{StoreError, UnixMillis};
@@ -103,6 +103,7 @@ fn grant(id: GrantId, client: &ClientId, who: &str, created_at: i64) -> Grant {
         expires_at: UnixMillis(created_at + 3_600_000),
         revoked: None,
         preview_digest: "preview-digest".into(),
+        person_proof: Some(format!("proof-of-{who}.sig")),
         artefact: "eyJhbGciOiJFUzI1NiJ9.e30.sig".into(),
     }
 }
@@ -143,6 +144,7 @@ async fn consent_store_behaves(s: &impl ConsentStore) {
     grants_of_a_person(s, &bank).await;
     one_time_values(s).await;
     fetches_and_usage(s, &bank, &g).await;
+    one_time_deliveries(s, &bank).await;
     alerts(s, &bank).await;
 }
 
@@ -613,6 +615,100 @@ async fn fetches_and_usage(s: &impl ConsentStore, bank: &ApiClient, g: &Grant) {
     );
 }
 
+/// A one-time consent's delivery: claimed before gathering, by one caller
+/// at a time; released when gathering failed; done for good once
+/// delivered; taken over only when its lease ran out.
+async fn one_time_deliveries(s: &impl ConsentStore, bank: &ApiClient) {
+    let g = grant(grant_id('d'), &bank.id, "C-7", T0);
+    let r = request("urn:par:delivery", &bank.id, T0 + 90_000);
+    s.insert_request(&r).await.unwrap();
+    assert!(s.insert_grant(&r.uri, &g, &code("delivery", &g)).await.unwrap());
+    let lease = 600_000;
+    let fetch = |at: i64, outcome| FetchRecord {
+        client: bank.id.clone(),
+        grant: Some(g.id.clone()),
+        at: UnixMillis(at),
+        items: "resident_tax_income".into(),
+        outcome,
+        hub_records: vec![7, 8],
+    };
+    let claim = |c: &'static str, at: i64| s.claim_delivery(&g.id, c, UnixMillis(at), lease);
+    assert_eq!(claim("one", T0).await.unwrap(), DeliveryClaim::Claimed);
+    // Held: nobody else, not even the holder again, until the lease ends.
+    assert_eq!(claim("two", T0 + 1).await.unwrap(), DeliveryClaim::InProgress);
+    assert_eq!(claim("one", T0 + lease).await.unwrap(), DeliveryClaim::InProgress);
+    // Gathering failed: released (another caller's claim cannot release
+    // it), the failure recorded, and the next request may claim it.
+    let failed = fetch(T0 + 2, FetchOutcome::Failed);
+    s.release_delivery(&g.id, "two", &failed).await.unwrap();
+    assert_eq!(claim("three", T0 + 3).await.unwrap(), DeliveryClaim::InProgress);
+    s.release_delivery(&g.id, "one", &failed).await.unwrap();
+    assert_eq!(
+        s.fetches_of(&g.id).await.unwrap(),
+        vec![failed.clone(), failed.clone()]
+    );
+    assert_eq!(claim("three", T0 + 4).await.unwrap(), DeliveryClaim::Claimed);
+    // Only the holder completes; with the fetch recorded in the same step.
+    let done = fetch(T0 + 5, FetchOutcome::Delivered);
+    assert!(!s.complete_delivery(&g.id, "one", &done).await.unwrap());
+    assert_eq!(s.fetches_of(&g.id).await.unwrap().len(), 2, "nothing recorded");
+    assert!(s.complete_delivery(&g.id, "three", &done).await.unwrap());
+    assert!(!s.complete_delivery(&g.id, "three", &done).await.unwrap(), "once");
+    assert_eq!(
+        s.fetches_of(&g.id).await.unwrap(),
+        vec![failed.clone(), failed, done]
+    );
+    // Delivered: for good, even long after any lease.
+    assert_eq!(claim("four", T0 + 6).await.unwrap(), DeliveryClaim::Delivered);
+    assert_eq!(
+        claim("four", T0 + 100 * lease).await.unwrap(),
+        DeliveryClaim::Delivered
+    );
+    s.release_delivery(&g.id, "three", &fetch(T0 + 7, FetchOutcome::Failed))
+        .await
+        .unwrap();
+    assert_eq!(
+        claim("five", T0 + 8).await.unwrap(),
+        DeliveryClaim::Delivered,
+        "a delivered consent is never released"
+    );
+
+    // A holder that died: its claim is taken over once the lease is over,
+    // and then it can no longer complete.
+    let g2 = grant(grant_id('e'), &bank.id, "C-7", T0);
+    let r2 = request("urn:par:delivery-2", &bank.id, T0 + 90_000);
+    s.insert_request(&r2).await.unwrap();
+    assert!(
+        s.insert_grant(&r2.uri, &g2, &code("delivery-2", &g2))
+            .await
+            .unwrap()
+    );
+    let at = |t: i64| UnixMillis(t);
+    assert_eq!(
+        s.claim_delivery(&g2.id, "dead", at(T0), lease).await.unwrap(),
+        DeliveryClaim::Claimed
+    );
+    assert_eq!(
+        s.claim_delivery(&g2.id, "next", at(T0 + lease), lease)
+            .await
+            .unwrap(),
+        DeliveryClaim::InProgress
+    );
+    assert_eq!(
+        s.claim_delivery(&g2.id, "next", at(T0 + lease + 1), lease)
+            .await
+            .unwrap(),
+        DeliveryClaim::Claimed
+    );
+    let late = FetchRecord {
+        grant: Some(g2.id.clone()),
+        ..fetch(T0 + lease + 2, FetchOutcome::Delivered)
+    };
+    assert!(!s.complete_delivery(&g2.id, "dead", &late).await.unwrap());
+    assert!(s.complete_delivery(&g2.id, "next", &late).await.unwrap());
+    assert_eq!(s.fetches_of(&g2.id).await.unwrap(), vec![late]);
+}
+
 async fn alerts(s: &impl ConsentStore, bank: &ApiClient) {
     assert_eq!(s.alerts(None, 10).await.unwrap(), vec![]);
     let alert = |client: &ClientId, i: i64| ClientAlert {
@@ -773,6 +869,25 @@ async fn single_use_under_concurrency<S: ConsentStore>(s: Arc<S>) {
         assert_eq!(fresh, 1, "round {round}: refresh {got:?}");
         assert_eq!(replayed + failed, n - 1, "round {round}: refresh {got:?}");
         assert!(failed == 0, "round {round}: refresh {got:?}");
+
+        // A one-time consent's delivery, claimed at once by several.
+        let got = race(&s, n, |s| {
+            let id = g.id.clone();
+            async move {
+                let claim: String = renkei_ids::random_bytes::<16>()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                s.claim_delivery(&id, &claim, UnixMillis(T0), 600_000).await
+            }
+        })
+        .await;
+        let claimed = got.iter().filter(|x| **x == Ok(DeliveryClaim::Claimed)).count();
+        let busy = got
+            .iter()
+            .filter(|x| **x == Ok(DeliveryClaim::InProgress))
+            .count();
+        assert_eq!((claimed, busy), (1, n - 1), "round {round}: deliveries {got:?}");
 
         // One jti, presented at once by several.
         let jti = format!("jti-{round}");

@@ -8,8 +8,8 @@ use renkei_card::{CardProfile, CardSerial};
 use renkei_ids::LocalPersonId;
 use renkei_portal::{
     CardHolder, Challenge, ChallengePurpose, ChallengeState, HoldReason, Invitation, PendingAction,
-    PortalStore, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, Scope, ScopeSet, Secret, SecretHash,
-    Session, ShortCode,
+    PortalStore, PrincipalAuthority, Proxy, ProxyAct, ProxyBasis, ProxyId, ProxyStatus, Scope, ScopeSet,
+    Secret, SecretHash, Session, ShortCode,
 };
 use renkei_protocol::{StoreError, UnixMillis};
 use renkei_store_postgres::PgPortalStore;
@@ -28,17 +28,33 @@ fn holder(who: &str, serial: u64) -> CardHolder {
         serial: CardSerial::from_u64(serial).unwrap(),
         profile: CardProfile::EcdsaP384Sha384,
         card_status_since: 1_600_000_000,
+        person_proof: None,
+    }
+}
+
+/// A holder with the person proof a card approval yields (what challenges
+/// and sessions keep; a person's last card does not).
+fn proven(who: &str, serial: u64) -> CardHolder {
+    CardHolder {
+        person_proof: Some(format!("proof-of-{who}.sig")),
+        ..holder(who, serial)
     }
 }
 
 fn challenge(purpose: ChallengePurpose, binding: &Secret, ttl_ms: i64) -> Challenge {
-    Challenge::new(purpose, binding, UnixMillis(T0), ttl_ms)
+    Challenge::new(
+        purpose,
+        binding,
+        "203.0.113.7".parse().unwrap(),
+        UnixMillis(T0),
+        ttl_ms,
+    )
 }
 
 fn session(who: &str, created_at: i64) -> Session {
     Session {
         id: Secret::random().hash(),
-        holder: holder(who, 0x1234_5678_9abc_def0),
+        holder: proven(who, 0x1234_5678_9abc_def0),
         csrf: Secret::random(),
         created_at: UnixMillis(created_at),
         last_seen: UnixMillis(created_at),
@@ -72,6 +88,10 @@ fn proxy(principal: &str, representative: &str) -> Proxy {
         representative_card: CardSerial::from_u64(i64::MAX as u64),
         confirmed_at: UnixMillis(T0),
         created_at: UnixMillis(T0),
+        authority: Some(PrincipalAuthority {
+            grant: format!("proxy-{principal}"),
+            proof: format!("proof-of-{principal}.sig"),
+        }),
     }
 }
 
@@ -86,6 +106,10 @@ fn invitation(expires_at: i64) -> Invitation {
         valid_until: date!(2025 - 12 - 31),
         created_at: UnixMillis(T0),
         expires_at: UnixMillis(expires_at),
+        authority: Some(PrincipalAuthority {
+            grant: "proxy-0123".into(),
+            proof: "proof.sig".into(),
+        }),
     }
 }
 
@@ -131,7 +155,7 @@ async fn challenges(s: &impl PortalStore) {
         None
     );
     // Too late to approve one millisecond after expiry; unknown codes neither.
-    let h = holder("C-1", 42);
+    let h = proven("C-1", 42);
     assert!(
         !s.approve_challenge(&c.code, h.clone(), UnixMillis(expires + 1))
             .await
@@ -198,12 +222,78 @@ async fn challenges(s: &impl PortalStore) {
     let confirm = challenge(
         ChallengePurpose::Confirm {
             action: "口座を登録: れんけい銀行 本店 普通 1234567".into(),
+            grant: None,
         },
         &session,
         60_000,
     );
     s.insert_challenge(confirm.clone()).await.unwrap();
     assert_eq!(s.challenge(&confirm.code).await.unwrap(), Some(confirm));
+    // … and the consent it gives.
+    let consenting = challenge(
+        ChallengePurpose::Confirm {
+            action: "同意: れんけい銀行に所得を提供".into(),
+            grant: Some("gr_0123456789abcdef0123456789".into()),
+        },
+        &session,
+        60_000,
+    );
+    s.insert_challenge(consenting.clone()).await.unwrap();
+    assert_eq!(s.challenge(&consenting.code).await.unwrap(), Some(consenting));
+
+    // A login keeps the asking browser's address (IPv6 too) and its number;
+    // one signed with another number is refused: never approved after.
+    let other = Secret::random();
+    let phished = Challenge::new(
+        ChallengePurpose::Login,
+        &other,
+        "2001:db8::42".parse().unwrap(),
+        UnixMillis(T0),
+        60_000,
+    );
+    assert!(phished.match_value.is_some());
+    s.insert_challenge(phished.clone()).await.unwrap();
+    assert_eq!(s.challenge(&phished.code).await.unwrap(), Some(phished.clone()));
+    let end = phished.expires_at.0;
+    assert!(
+        !s.refuse_challenge(&phished.code, UnixMillis(end + 1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.refuse_challenge(&ShortCode::random(), UnixMillis(T0))
+            .await
+            .unwrap()
+    );
+    assert!(s.refuse_challenge(&phished.code, UnixMillis(end)).await.unwrap());
+    assert!(
+        !s.refuse_challenge(&phished.code, UnixMillis(T0)).await.unwrap(),
+        "once"
+    );
+    assert_eq!(
+        s.challenge(&phished.code).await.unwrap().unwrap().state,
+        ChallengeState::Refused
+    );
+    assert!(
+        !s.approve_challenge(&phished.code, holder("C-1", 42), UnixMillis(T0))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.take_challenge(&phished.code, other.hash(), UnixMillis(T0))
+            .await
+            .unwrap(),
+        None
+    );
+    // An approved one cannot be refused.
+    let fine = challenge(ChallengePurpose::Login, &other, 60_000);
+    s.insert_challenge(fine.clone()).await.unwrap();
+    assert!(
+        s.approve_challenge(&fine.code, holder("C-1", 42), UnixMillis(T0))
+            .await
+            .unwrap()
+    );
+    assert!(!s.refuse_challenge(&fine.code, UnixMillis(T0)).await.unwrap());
 }
 
 async fn sessions_and_staged_actions(s: &impl PortalStore) {
@@ -408,14 +498,22 @@ async fn purge(s: &impl PortalStore) {
     let now = T0 + 10 * 86_400_000;
     let max = 4 * 3_600_000;
     let binding = Secret::random();
+    // Challenges go as soon as they expire.
     let gone = Challenge::new(
         ChallengePurpose::Login,
         &binding,
-        UnixMillis(now - 3_600_000 - 2),
-        1,
+        "::1".parse().unwrap(),
+        UnixMillis(now - 300_001),
+        300_000,
     );
     s.insert_challenge(gone.clone()).await.unwrap();
-    let kept = Challenge::new(ChallengePurpose::Login, &binding, UnixMillis(now - 3_600_000), 0);
+    let kept = Challenge::new(
+        ChallengePurpose::Login,
+        &binding,
+        "::1".parse().unwrap(),
+        UnixMillis(now - 300_000),
+        300_000,
+    );
     s.insert_challenge(kept.clone()).await.unwrap();
     let old = session("C-1", now - max - 1);
     let young = session("C-1", now - max);
@@ -461,6 +559,7 @@ async fn purge_counts(s: &impl PortalStore) {
     s.insert_challenge(Challenge::new(
         ChallengePurpose::Login,
         &binding,
+        "::1".parse().unwrap(),
         UnixMillis(now - 7_200_000),
         1,
     ))
@@ -540,6 +639,10 @@ async fn out_of_range_proxy_ids_are_refused_on_postgres() {
     assert_eq!(s.proxy(p.id).await.unwrap(), Some(p));
 }
 
+fn rand_bit() -> bool {
+    renkei_ids::random_bytes::<1>()[0] & 1 == 1
+}
+
 /// Run `n` copies of `f` at once; how many succeeded.
 async fn race<S, F, Fut>(s: &Arc<S>, n: usize, f: F) -> usize
 where
@@ -579,6 +682,22 @@ async fn single_use_under_concurrency<S: PortalStore>(s: Arc<S>) {
         })
         .await;
         assert_eq!(approvals, 1, "round {round}: approvals");
+        // Approval and refusal racing: one of them, never both.
+        let raced = challenge(ChallengePurpose::Login, &Secret::random(), 300_000);
+        s.insert_challenge(raced.clone()).await.unwrap();
+        let code2 = raced.code.clone();
+        let decided = race(&s, 4, |s| {
+            let code = code2.clone();
+            async move {
+                if rand_bit() {
+                    s.approve_challenge(&code, holder("C-1", 5), now).await.unwrap()
+                } else {
+                    s.refuse_challenge(&code, now).await.unwrap()
+                }
+            }
+        })
+        .await;
+        assert_eq!(decided, 1, "round {round}: approve or refuse");
         let binding = browser.hash();
         let takes = race(&s, 4, |s| {
             let code = code.clone();

@@ -45,7 +45,12 @@ async fn harness_with_catalog(catalog: Option<String>) -> Harness {
         )
         .with_test_writer()
         .try_init();
-    let dir = tempfile::tempdir().unwrap();
+    // The owner's alone: stores made directly in it (a second portal's)
+    // refuse any other directory.
+    let dir = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .unwrap();
     let mut o = NetworkOptions::new(dir.path().join("net"));
     o.durability = Durability::Normal;
     o.checkpoint_interval_ms = 100;

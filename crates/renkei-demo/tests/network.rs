@@ -1228,6 +1228,14 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
         .unwrap();
     assert!(found.iter().all(Option::is_some));
     assert!(contains(&personal, b"SQLite format 3"));
+    // Nor a resident record code, not even in the registry's own records
+    // of the four facts it provided in the scenarios.
+    for r in found.iter().flatten() {
+        assert!(
+            !contains(&reg, r.resident_code.as_string().as_bytes()),
+            "a resident record code is in clear in the registry's store"
+        );
+    }
 
     // No payload plaintext at the hub: the answers' values never reach its store.
     let mut hub_bytes = Vec::new();

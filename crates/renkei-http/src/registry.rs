@@ -480,9 +480,12 @@ async fn provide<S: RegistryStore>(
         _ => AnswerPayload::NoData,
     };
     let answer = st.provider.answer(&forward, &requester, &payload)?;
+    // The registry's own record names the resident by the link id (a
+    // pseudonym kept in clear anyway), not by the resident record code,
+    // which an encrypted registry keeps only sealed.
     let local_id = resident
         .as_ref()
-        .and_then(|r| LocalPersonId::parse(&r.resident_code.as_string()).ok());
+        .and_then(|r| LocalPersonId::parse(&format!("L-{}", b64(r.link_id.as_bytes()))).ok());
     let found = matches!(payload, AnswerPayload::Found { .. });
     let record = renkei_node::provider_record(&forward, local_id, &answer, found);
     st.store.append_record(record).await?;

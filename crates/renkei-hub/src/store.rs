@@ -51,10 +51,11 @@ pub trait HubStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError>> + Send;
 
     /// Claim a request's message id for every hub process sharing this
-    /// store, until `forget_after`; `Ok(false)` if another process already
-    /// claimed it (a replay sent to another hub). The core's in-memory guard
-    /// runs first, so a store that only one process uses may answer
-    /// `Ok(true)` without I/O.
+    /// store, until `forget_after` (inclusive: the last instant its
+    /// timestamp is accepted); `Ok(false)` if it was already claimed (a
+    /// replay sent to another hub, or before a restart). Claims are kept in
+    /// the store, so a replay is caught after a restart too; the core's
+    /// in-memory guard runs first and catches most replays without I/O.
     fn claim_message(
         &self,
         requester: CorporateNumber,

@@ -17,6 +17,7 @@ use renkei_protocol::{DenialCode, FiscalYear, StoreError, UnixMillis};
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row};
 
+use crate::claims::ClaimWriter;
 use crate::db::{self, DbError, Durability, corrupt, get, parse_col, store_err};
 use crate::group_commit::{Appendable, GroupCommit};
 
@@ -24,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/hub_001.sql"),
     include_str!("../migrations/hub_002.sql"),
     include_str!("../migrations/hub_003.sql"),
+    include_str!("../migrations/hub_004.sql"),
 ];
 
 /// The hub's store in one SQLite file.
@@ -31,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
 pub struct SqliteHubStore {
     pool: SqlitePool,
     records: GroupCommit<HubRow>,
+    claims: ClaimWriter,
     head: Arc<RwLock<LogHead>>,
 }
 
@@ -180,9 +183,12 @@ impl SqliteHubStore {
                 root: f.root(),
             };
         });
+        // See `claims`: NORMAL on this connection whatever the records use.
+        let claims = ClaimWriter::start(db::writer(path, Durability::Normal).await?);
         Ok(Self {
             pool,
             records: GroupCommit::start(writer, size as u64, frontier, on_commit, "hub records"),
+            claims,
             head,
         })
     }
@@ -466,13 +472,11 @@ impl HubStore for SqliteHubStore {
 
     async fn claim_message(
         &self,
-        _: CorporateNumber,
-        _: MessageId,
-        _: UnixMillis,
+        requester: CorporateNumber,
+        id: MessageId,
+        forget_after: UnixMillis,
     ) -> Result<bool, StoreError> {
-        // One file, one hub process: the core's in-memory guard has seen
-        // every id this store will ever be asked about.
-        Ok(true)
+        self.claims.claim(requester, id, forget_after).await
     }
 
     async fn append_security_event(&self, e: SecurityEvent) -> Result<(), StoreError> {

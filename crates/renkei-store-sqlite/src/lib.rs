@@ -11,6 +11,7 @@
 //!
 //! [`group commit`]: group_commit
 
+mod claims;
 mod consent;
 mod db;
 mod group_commit;

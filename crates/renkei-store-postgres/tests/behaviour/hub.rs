@@ -342,6 +342,37 @@ where
             .iter()
             .all(|i| i.status == InstitutionStatus::Suspended && i.updated_at == UnixMillis(6))
     );
+
+    // Message ids: claimed once per requester, by one of racing callers,
+    // and still claimed after a restart (until their time is past).
+    let id = MessageId::random();
+    let racing: Vec<_> = (0..16)
+        .map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move { s.claim_message(corp(1), id, UnixMillis(i64::MAX)).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for t in racing {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one racing claim wins");
+    assert!(
+        store
+            .claim_message(corp(2), id, UnixMillis(i64::MAX))
+            .await
+            .unwrap(),
+        "ids are per requester"
+    );
+    drop(store);
+    let store = open().await;
+    assert!(
+        !store
+            .claim_message(corp(1), id, UnixMillis(i64::MAX))
+            .await
+            .unwrap(),
+        "a replay after a restart"
+    );
 }
 
 #[tokio::test]

@@ -34,4 +34,6 @@ pub use error::{ApiError, JsonBody, SetupError};
 pub use metrics_util::{install_metrics, track};
 pub use peer::Peer;
 pub use server::{RunningServer, TrustState, serve_tls};
-pub use settings::{AdminToken, TlsFiles, read_admin_token, require_token};
+pub use settings::{
+    AdminToken, MIN_TOKEN_BITS, TlsFiles, read_admin_token, read_token_file, require_token, token_weakness,
+};

@@ -194,10 +194,10 @@ pub async fn start_portal<S: crate::Store + Clone>(
     renkei_http::install_metrics();
     let ca_pem = std::fs::read(&settings.network_ca)
         .map_err(|e| SetupError::config(settings.network_ca.display().to_string(), e))?;
-    let node_token = renkei_pki::read_private(&settings.node_token)?;
+    let node_token = renkei_http::read_token_file(&settings.node_token)?;
     let backend = Backend::new(
         &settings.node_url,
-        String::from_utf8_lossy(&node_token).trim(),
+        &node_token,
         &settings.log_url,
         &settings.card_url,
         &ca_pem,

@@ -857,9 +857,7 @@ async fn enrol_file(settings: &NodeSettings, file: &Path, batch: usize) -> Resul
 
 /// The node's local API, as its configuration describes it.
 fn local_client(settings: &NodeSettings) -> Result<renkei_http::LocalClient> {
-    let token = String::from_utf8_lossy(&renkei_pki::read_private(&settings.local_token)?)
-        .trim()
-        .to_owned();
+    let token = renkei_http::read_token_file(&settings.local_token)?;
     let ca = std::fs::read(&settings.tls.ca_cert)?;
     Ok(renkei_http::LocalClient::new(
         &format!("https://{}", settings.local_listen),
@@ -1035,9 +1033,7 @@ async fn audit(
 }
 
 async fn person_key(settings: &NodeSettings, local_id: &str, out: &Path) -> Result<()> {
-    let token = String::from_utf8_lossy(&renkei_pki::read_private(&settings.local_token)?)
-        .trim()
-        .to_owned();
+    let token = renkei_http::read_token_file(&settings.local_token)?;
     let ca = std::fs::read(&settings.tls.ca_cert)?;
     let client = renkei_http::LocalClient::new(
         &format!("https://{}", settings.local_listen),

@@ -57,5 +57,6 @@ pub use key::{KeyAlgorithm, UnknownKeyAlgorithm};
 pub use peer::{PeerCertificate, certificate_fingerprint_hex};
 pub use serial::normalize_serial;
 pub use tls::{
-    ALPN_PROTOCOLS, ClientAuth, Identity, TrustAnchors, client_config, crypto_provider, server_config,
+    ALPN_PROTOCOLS, ClientAuth, Identity, ServerPin, TrustAnchors, client_config, client_config_pinned,
+    crypto_provider, server_config,
 };

@@ -27,6 +27,8 @@ use renkei_store_sqlite::Durability;
 
 #[path = "network/cards.rs"]
 mod cards;
+#[path = "network/infra.rs"]
+mod infra;
 
 // ------------------------------------------------------------------ harness
 

@@ -208,7 +208,12 @@ async fn add_checkpoint<S: WitnessStore>(State(st): State<Arc<WitnessState<S>>>,
                 .record_split_view(&origin, earlier_note.clone(), req.note.to_text())
                 .await
             {
-                tracing::error!(error = %e, "cannot store split-view evidence");
+                // Fail closed: without the evidence kept, answer as
+                // unavailable so the log comes back and the evidence is
+                // stored then.
+                metrics::counter!("renkei_witness_evidence_failures_total").increment(1);
+                tracing::error!(error = %e, "cannot store split-view evidence; refusing as unavailable");
+                return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response();
             }
             refuse(&Refusal::SplitView { size, earlier_note })
         }

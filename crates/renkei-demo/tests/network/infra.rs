@@ -1,0 +1,271 @@
+//! The network's edges under attack: unbounded metric labels, slow
+//! clients, certificates that are valid but not the registered one, a
+//! security-event store that fails.
+
+use std::time::Duration;
+
+use renkei_demo::institutions::{REGISTRY, SETAGAYA, VEHICLE};
+use renkei_http::ApiFailure;
+use renkei_http::wire::{CodeIssueEntryWire, CodeIssueWire};
+use renkei_protocol::UnixMillis;
+
+use super::{Harness, harness, rejected_code};
+
+fn ca_client(h: &Harness) -> reqwest::Client {
+    let ca = std::fs::read(h.net.ca_dir.join(renkei_pki::CA_CERT_FILE)).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// The `renkei_http_requests_total` series of one role in a Prometheus
+/// text exposition.
+fn request_series<'a>(metrics: &'a str, role: &str) -> Vec<&'a str> {
+    let tag = format!("role=\"{role}\"");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("renkei_http_requests_total{") && l.contains(&tag))
+        .collect()
+}
+
+/// Attack (reproduced by the review): 2,000 unauthenticated requests with
+/// made-up methods and paths against the public log grew `/metrics` by
+/// one series each. Every label is now one of a fixed set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
+    let h = harness().await;
+    let client = ca_client(&h);
+    let base = h.net.hub.log_url();
+    let before = h.net.hub_admin.get_text("/metrics").await.unwrap();
+    let mut tasks = Vec::new();
+    for worker in 0..16 {
+        let (client, base) = (client.clone(), base.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..125 {
+                let method = reqwest::Method::from_bytes(format!("ZQX{worker}N{i}").as_bytes()).unwrap();
+                let path = if i % 2 == 0 {
+                    "checkpoint".to_owned()
+                } else {
+                    format!("zqx-{worker}-{i}")
+                };
+                let r = client
+                    .request(method, format!("{base}/{path}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_client_error(), "{}", r.status());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let metrics = h.net.hub_admin.get_text("/metrics").await.unwrap();
+    assert!(
+        !metrics.contains("ZQX") && !metrics.contains("zqx-"),
+        "a made-up method or path became a label"
+    );
+    // 2,000 requests added at most a few series (method `other` on a
+    // route and on no route), whatever other tests in this process do.
+    let (was, is) = (
+        request_series(&before, "hub-log").len(),
+        request_series(&metrics, "hub-log").len(),
+    );
+    assert!(
+        is <= was + 4,
+        "{was} series for the public log before, {is} after"
+    );
+    assert!(
+        request_series(&metrics, "hub-log")
+            .iter()
+            .any(|s| s.contains("method=\"other\"")),
+        "the made-up methods are counted as `other`"
+    );
+    assert!(metrics.len() < 512 * 1024, "/metrics is {} bytes", metrics.len());
+}
+
+/// A certificate of the registry's role and institution that the CA issued
+/// but the hub does not have registered (a stolen or mis-issued one)
+/// cannot obtain codes from the code service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_code_service_wants_the_registered_registry_certificate() {
+    let h = harness().await;
+    let ca = renkei_pki::NetworkCa::load(&h.net.ca_dir).unwrap();
+    let dir = h.net.options.data_dir.join("second-registry");
+    let files = renkei_demo::provision::provision_role(
+        &ca,
+        &dir,
+        renkei_pki::Role::Registry,
+        Some(REGISTRY.id()),
+        "a second registry certificate",
+        renkei_crypto::Suite::default(),
+    )
+    .unwrap();
+    let raw = renkei_demo::network::RawNode::load(
+        &h.net.ca_dir,
+        &files,
+        REGISTRY.id(),
+        renkei_crypto::Suite::default(),
+    )
+    .unwrap();
+    let body = CodeIssueWire {
+        institution: SETAGAYA.id().to_string(),
+        entries: vec![CodeIssueEntryWire {
+            acquisition_number: renkei_ids::AcquisitionNumber::random().to_string(),
+            link_id: renkei_crypto::b64(&[7u8; 16]),
+        }],
+    };
+    let r: Result<serde_json::Value, ApiFailure> = raw
+        .post_hub(&h.net.hub.url(), "/v1/code-service/issue", &body)
+        .await;
+    assert_eq!(rejected_code(&r), "certificate_mismatch");
+    // The registered registry still obtains codes: enrolment works.
+    let driver = h.country.cast.driver.clone();
+    let p: renkei_http::node::PersonWire = h
+        .net
+        .node(VEHICLE.key)
+        .local
+        .get(&format!("/local/v1/persons/{driver}"))
+        .await
+        .unwrap();
+    assert!(!p.code.is_empty());
+}
+
+/// When the hub cannot store a security event, the request is refused
+/// with a retryable error and a metric says so; nothing is dropped
+/// silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_security_event_that_cannot_be_stored_fails_closed() {
+    let h = harness().await;
+    let path = h.net.options.data_dir.join("hub/hub.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_security_events BEFORE INSERT ON security_events \
+         BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let code = h.code(VEHICLE.key, &h.country.cast.driver).await;
+    let stranger = renkei_crypto::SigningKey::generate(renkei_crypto::Suite::default().signature());
+    let r = h
+        .send_as_vehicle(&h.vehicle_request(&stranger, code, UnixMillis::now()))
+        .await;
+    match &r {
+        Err(ApiFailure::Rejected {
+            status,
+            code,
+            retryable,
+            ..
+        }) => {
+            assert_eq!(
+                (status, code.as_str(), retryable),
+                (&503, "hub_unavailable", &true)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let metrics = h.net.hub_admin.get_text("/metrics").await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("renkei_hub_security_event_failures_total")),
+        "no metric for the lost event"
+    );
+}
+
+/// A witness that cannot keep the evidence of a split view does not answer
+/// as if it had: it refuses as unavailable (the log retries, and the
+/// evidence is kept then) and counts the failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn split_view_evidence_that_cannot_be_stored_fails_closed() {
+    use renkei_log::{Checkpoint, Note};
+    let h = harness().await;
+    h.queries(3).await;
+    let (cp, _) = h.checkpoint_of(3).await;
+    let signer = renkei_log::NoteSigner::parse_private(&String::from_utf8_lossy(
+        &renkei_pki::read_private(&h.net.options.data_dir.join("hub/log.key")).unwrap(),
+    ))
+    .unwrap();
+    let client = ca_client(&h);
+    let add = |body: String| {
+        let client = client.clone();
+        let url = format!("{}/add-checkpoint", h.net.witness.url());
+        async move { client.post(url).body(body).send().await.unwrap() }
+    };
+    let sign = |size: u64, root: [u8; 32]| {
+        let text = Checkpoint {
+            origin: cp.origin.clone(),
+            size,
+            root,
+            extensions: vec![],
+        }
+        .to_text();
+        Note {
+            signatures: vec![signer.sign(&text)],
+            text,
+        }
+        .to_text()
+    };
+    let r = add(renkei_http::hub_log::add_checkpoint_body(
+        0,
+        &[],
+        &sign(cp.size, cp.root),
+    ))
+    .await;
+    let witness_size: u64 = r.text().await.unwrap().trim().parse().unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        h.net.options.data_dir.join("witness/witness.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_evidence BEFORE INSERT ON split_views \
+         BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let forged = sign(witness_size, [0xAB; 32]);
+    let r = add(renkei_http::hub_log::add_checkpoint_body(
+        witness_size,
+        &[],
+        &forged,
+    ))
+    .await;
+    assert_eq!(r.status().as_u16(), 503, "{}", r.text().await.unwrap());
+    let metrics = h.net.hub_admin.get_text("/metrics").await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("renkei_witness_evidence_failures_total")),
+        "no metric for the lost evidence"
+    );
+    // Once the store works again the same split view is refused and kept.
+    sqlx::query("DROP TRIGGER refuse_evidence")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let r = add(renkei_http::hub_log::add_checkpoint_body(
+        witness_size,
+        &[],
+        &forged,
+    ))
+    .await;
+    assert_eq!(r.status().as_u16(), 409);
+    let evidence: Vec<renkei_http::witness::SplitViewWire> = client
+        .get(format!("{}/split-views", h.net.witness.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(evidence.len(), 1);
+}

@@ -63,6 +63,8 @@ pub struct NetworkOptions {
     pub hubs: usize,
     /// Nodes beyond the demo's seven (benchmarks that want ten).
     pub extra_nodes: Vec<InstitutionSpec>,
+    /// Every listener's deadlines and connection caps (tests lower them).
+    pub limits: renkei_http::ListenerLimits,
 }
 
 impl NetworkOptions {
@@ -80,6 +82,7 @@ impl NetworkOptions {
             database_url: None,
             hubs: 1,
             extra_nodes: Vec::new(),
+            limits: renkei_http::ListenerLimits::default(),
             // A demo is one person clicking and benchmarks driving flows
             // back to back: limits far above either.
             consent_monitor: renkei_consent::MonitorPolicy {
@@ -280,6 +283,7 @@ impl Network {
                 key: note_verifier(&log_key, false)?,
             }],
             crl_poll_secs: options.crl_poll_secs,
+            limits: options.limits.clone(),
         };
         let witness = with_store!(
             &role_database(&options, &prefix, "witness").await?,
@@ -304,6 +308,7 @@ impl Network {
             max_skew_secs: options.max_skew_secs,
             provider_timeout_ms: options.provider_timeout_ms,
             crl_poll_secs: options.crl_poll_secs,
+            limits: options.limits.clone(),
             log: LogSettings {
                 listen: any_port(),
                 key: log_key,
@@ -396,6 +401,7 @@ impl Network {
             max_skew_secs: options.max_skew_secs,
             request_timeout_ms: 60_000,
             crl_poll_secs: options.crl_poll_secs,
+            limits: options.limits.clone(),
             cards: Some(CardSettings {
                 ca_dir: card_ca_dir,
                 listen: any_port(),
@@ -449,6 +455,7 @@ impl Network {
                 max_skew_secs: options.max_skew_secs,
                 request_timeout_ms: 60_000,
                 crl_poll_secs: options.crl_poll_secs,
+                limits: options.limits.clone(),
             };
             let store_path = node_dir.join("node.sqlite");
             let database_url = role_database(&options, &prefix, &format!("node_{}", spec.id())).await?;
@@ -512,6 +519,7 @@ impl Network {
             &catalog,
         );
         portal_settings.consent_monitor = options.consent_monitor.clone();
+        portal_settings.limits = options.limits.clone();
         let portal = with_store!(
             &role_database(&options, &prefix, "portal").await?,
             SqlitePortalStore::open(&portal_dir.join("portal.sqlite"), options.durability),
@@ -715,6 +723,7 @@ fn portal_settings(
         mtls_listen: None,
         mtls_url: None,
         consent_monitor: renkei_consent::MonitorPolicy::default(),
+        limits: renkei_http::ListenerLimits::default(),
     }
 }
 

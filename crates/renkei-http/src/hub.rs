@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 use crate::client::{ApiFailure, Expect, NetClient};
 use crate::error::{ApiError, JsonBody, SetupError};
 use crate::peer::{Peer, require_peer};
-use crate::server::{RoleListeners, RunningServer, TrustState, serve_role, serve_tls};
+use crate::server::{RoleListeners, RunningServer, TrustState, serve_role, serve_tls_limited};
 use crate::settings::{
     TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_signing_key, read_text,
     require_token,
@@ -67,6 +67,9 @@ pub struct HubSettings {
     pub provider_timeout_ms: u64,
     #[serde(default = "default_crl_poll_secs")]
     pub crl_poll_secs: u64,
+    /// Deadlines and connection caps of every listener of this role.
+    #[serde(default)]
+    pub limits: crate::listener::ListenerLimits,
     /// The transparency log of provision records.
     pub log: crate::hub_log::LogSettings,
 }
@@ -246,15 +249,17 @@ pub async fn start_hub<S: HubStore + Clone>(
         &trust,
         &settings.tls,
         settings.crl_poll_secs,
+        &settings.limits,
         (settings.listen, network),
         (settings.admin_listen, admin),
     )
     .await?;
     let log_router = crate::hub_log::router(state.clone());
-    let log_server = serve_tls(
+    let log_server = serve_tls_limited(
         settings.log.listen,
         log_router,
         trust.server_config(renkei_pki::ClientAuth::None)?,
+        &settings.limits,
     )
     .await
     .map_err(|source| SetupError::Listen {

@@ -75,6 +75,9 @@ pub struct NodeSettings {
     pub request_timeout_ms: u64,
     #[serde(default = "default_crl_poll_secs")]
     pub crl_poll_secs: u64,
+    /// Deadlines and connection caps of every listener of this role.
+    #[serde(default)]
+    pub limits: crate::listener::ListenerLimits,
 }
 
 pub(crate) struct NodeState<S> {
@@ -199,6 +202,7 @@ pub async fn start_node<S: NodeStore + Clone>(
         &trust,
         &settings.tls,
         settings.crl_poll_secs,
+        &settings.limits,
         (settings.listen, network),
         (settings.local_listen, local),
     )

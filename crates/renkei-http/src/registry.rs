@@ -33,7 +33,7 @@ use crate::error::{ApiError, JsonBody, SetupError};
 use crate::node::MAX_ENROL_BATCH;
 use crate::peer::{Peer, require_peer};
 use crate::registry_card::{CardService, CardSettings};
-use crate::server::{RoleListeners, RunningServer, TrustState, serve_role, serve_tls};
+use crate::server::{RoleListeners, RunningServer, TrustState, serve_role, serve_tls_limited};
 use crate::settings::{
     TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_sealing_key,
     load_signing_key, load_verifying_key, require_token,
@@ -71,6 +71,9 @@ pub struct RegistrySettings {
     pub request_timeout_ms: u64,
     #[serde(default = "default_crl_poll_secs")]
     pub crl_poll_secs: u64,
+    /// Deadlines and connection caps of every listener of this role.
+    #[serde(default)]
+    pub limits: crate::listener::ListenerLimits,
     /// The card CA; without it the registry issues no cards.
     #[serde(default)]
     pub cards: Option<CardSettings>,
@@ -169,10 +172,11 @@ pub async fn start_registry<S: RegistryStore + Clone>(
     // The card listener first: its address goes into the certificates.
     let cards_server = match (&settings.cards, &cards) {
         (Some(cs), Some(svc)) => {
-            let server = serve_tls(
+            let server = serve_tls_limited(
                 cs.listen,
                 crate::registry_card::public_router(state.clone()),
                 trust.server_config(renkei_pki::ClientAuth::None)?,
+                &settings.limits,
             )
             .await
             .map_err(|source| SetupError::Listen {
@@ -225,6 +229,7 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         &trust,
         &settings.tls,
         settings.crl_poll_secs,
+        &settings.limits,
         (settings.listen, network),
         (settings.admin_listen, admin),
     )

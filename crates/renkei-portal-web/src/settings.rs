@@ -55,6 +55,9 @@ pub struct PortalSettings {
     pub challenge_secs: u64,
     #[serde(default = "default_crl_poll")]
     pub crl_poll_secs: u64,
+    /// Deadlines and connection caps of every listener of this role.
+    #[serde(default)]
+    pub limits: renkei_http::ListenerLimits,
     /// Names of the institutions, for people to read.
     #[serde(default)]
     pub institutions: Vec<InstitutionName>,

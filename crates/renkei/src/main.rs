@@ -206,6 +206,13 @@ enum HubCommand {
         /// A hub's network (or log) listener; give it once per hub.
         #[arg(long = "backend", required = true)]
         backends: Vec<std::net::SocketAddr>,
+        /// Open connections allowed from one client address (an IPv4
+        /// address or an IPv6 /64); the hubs behind see only the balancer.
+        #[arg(long, default_value_t = renkei_http::ListenerLimits::default().max_connections_per_address)]
+        max_connections_per_address: usize,
+        /// Open connections allowed in total.
+        #[arg(long, default_value_t = renkei_http::ListenerLimits::default().max_connections)]
+        max_connections: usize,
     },
 }
 
@@ -533,9 +540,19 @@ async fn main() -> Result<()> {
                 }
             }
         }
-        Command::Hub(HubCommand::Balance { listen, backends }) => {
+        Command::Hub(HubCommand::Balance {
+            listen,
+            backends,
+            max_connections_per_address,
+            max_connections,
+        }) => {
             init_tracing("info");
-            let lb = renkei_http::balancer::Balancer::start(listen, backends.clone())
+            let limits = renkei_http::ListenerLimits {
+                max_connections_per_address,
+                max_connections,
+                ..renkei_http::ListenerLimits::default()
+            };
+            let lb = renkei_http::balancer::Balancer::start_limited(listen, backends.clone(), &limits)
                 .await
                 .with_context(|| format!("listening on {listen}"))?;
             eprintln!(

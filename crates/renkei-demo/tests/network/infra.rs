@@ -9,7 +9,7 @@ use renkei_http::ApiFailure;
 use renkei_http::wire::{CodeIssueEntryWire, CodeIssueWire};
 use renkei_protocol::UnixMillis;
 
-use super::{Harness, harness, rejected_code};
+use super::{Harness, harness, harness_tuned, rejected_code};
 
 fn ca_client(h: &Harness) -> reqwest::Client {
     let ca = std::fs::read(h.net.ca_dir.join(renkei_pki::CA_CERT_FILE)).unwrap();
@@ -268,4 +268,158 @@ async fn split_view_evidence_that_cannot_be_stored_fails_closed() {
         .await
         .unwrap();
     assert_eq!(evidence.len(), 1);
+}
+
+/// The address and port of a URL like `https://127.0.0.1:port/...`.
+fn socket_of(url: &str) -> std::net::SocketAddr {
+    let rest = url.split_once("://").unwrap().1;
+    rest.split('/').next().unwrap().parse().unwrap()
+}
+
+/// `n` connections to `target` from `from`, each sending `prefix` (or
+/// nothing) and then holding still.
+async fn hold_connections(
+    from: std::net::IpAddr,
+    target: std::net::SocketAddr,
+    n: usize,
+    prefix: &[u8],
+) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::new(from, 0)).unwrap();
+        let mut s = socket.connect(target).await.unwrap();
+        if !prefix.is_empty() {
+            // The server may already have closed an excess connection.
+            let _ = s.write_all(prefix).await;
+        }
+        out.push(s);
+    }
+    out
+}
+
+/// How many of `conns` the server has closed within `within` (reading to
+/// the end, or an error).
+async fn closed_by_server(conns: &mut [tokio::net::TcpStream], within: Duration) -> usize {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + within;
+    let mut closed = 0;
+    for s in conns.iter_mut() {
+        let mut buf = [0u8; 4096];
+        loop {
+            match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => {
+                    closed += 1;
+                    break;
+                }
+                Ok(Ok(_)) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+    closed
+}
+
+/// Attack (reproduced by the review, there with ~20,000 half-open requests
+/// from one client): a client holding connections open — TLS handshakes
+/// never finished, request headers never finished — cannot stop the
+/// portal, the public log or the hub's admin health from answering
+/// someone else. Over the per-address cap the server closes connections at
+/// once; the rest are closed at the handshake or header deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_clients_cannot_stop_the_portal_the_log_or_the_admin_health() {
+    let limits = renkei_http::ListenerLimits {
+        tls_handshake_ms: 1500,
+        header_read_ms: 1500,
+        idle_ms: 5000,
+        max_connections_per_address: 64,
+        ..renkei_http::ListenerLimits::default()
+    };
+    let h = harness_tuned(
+        renkei_crypto::Suite::default(),
+        renkei_store_sqlite::Durability::Normal,
+        |o| o.limits = limits,
+    )
+    .await;
+    let attacker: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let portal = h.net.portal.web.addr();
+    let log = socket_of(&h.net.hub.log_url());
+    let admin = socket_of(&h.net.hub.admin_url());
+    let slow_headers = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
+    let mut held = Vec::new();
+    for (target, prefix) in [(portal, &slow_headers[..]), (log, &b""[..]), (admin, &b""[..])] {
+        held.push(hold_connections(attacker, target, 200, prefix).await);
+    }
+
+    // Someone else is served meanwhile, promptly.
+    let client = ca_client(&h);
+    let plain = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let r = plain.get(format!("http://{portal}/login")).send().await.unwrap();
+        assert!(r.status().is_success(), "portal: {}", r.status());
+        let r = client
+            .get(format!("{}/checkpoint", h.net.hub.log_url()))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().as_u16() < 500, "log: {}", r.status());
+        let r = client
+            .get(format!("{}/health", h.net.hub.admin_url()))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "admin health: {}", r.status());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    // The excess over the per-address cap was closed at once …
+    for conns in &mut held {
+        let closed = closed_by_server(conns, Duration::from_millis(500)).await;
+        assert!(closed >= 200 - 64, "only {closed} of 200 closed at once");
+    }
+    // … and the rest at the handshake or header deadline.
+    for conns in &mut held {
+        let closed = closed_by_server(conns, Duration::from_secs(4)).await;
+        assert_eq!(closed, 200, "connections outlived their deadline");
+    }
+    // The attacker's address may connect again (its places were freed).
+    let again = hold_connections(attacker, log, 1, b"").await;
+    drop(again);
+}
+
+/// Request headers beyond `max_header_bytes` are refused (431), not
+/// buffered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oversized_request_headers_are_refused() {
+    let h = harness().await;
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(
+            &std::fs::read(h.net.ca_dir.join(renkei_pki::CA_CERT_FILE)).unwrap(),
+        )
+        .unwrap()])
+        .http1_only()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let big = "x".repeat(40 * 1024);
+    let r = client
+        .get(format!("{}/health", h.net.hub.log_url().trim_end_matches("/log")))
+        .header("x-padding", big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 431);
+    let r = client
+        .get(format!("{}/health", h.net.hub.log_url().trim_end_matches("/log")))
+        .header("x-padding", "x".repeat(1024))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
 }

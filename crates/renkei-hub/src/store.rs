@@ -125,9 +125,29 @@ pub trait HubStore: Send + Sync + 'static {
 
     fn latest_checkpoint(&self) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
 
-    /// Delete leaf data and queryable record rows of exchanges requested
-    /// before `before`; tree hashes stay. Returns how many leaves.
-    fn prune_before(&self, before: UnixMillis) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The newest checkpoint (size, note) saved at or before `at`: the
+    /// proof that the entries below its size existed by then.
+    fn checkpoint_at_or_before(
+        &self,
+        at: UnixMillis,
+    ) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
+
+    /// Prune by index: delete the leaf data and queryable record rows of
+    /// every entry below `min_index` (a multiple of the entry-bundle width,
+    /// at most the log's size); tree hashes stay. `checkpoint` is the
+    /// signed checkpoint of size ≥ `min_index`, older than the retention
+    /// period, that auditors check the age of the pruned entries by; it is
+    /// published with `min_index`. The minimum index never decreases (a
+    /// lower one changes nothing). Returns how many leaves lost their data.
+    fn prune_below(
+        &self,
+        min_index: u64,
+        checkpoint: String,
+        at: UnixMillis,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The minimum index and its checkpoint, once anything was pruned.
+    fn pruned_below(&self) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
 
     fn save_person_token(
         &self,

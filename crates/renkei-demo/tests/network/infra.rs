@@ -423,3 +423,83 @@ async fn oversized_request_headers_are_refused() {
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
 }
+
+/// A log's tiles with one entry bundle answered as pruned, and whatever
+/// minimum index the log chooses to claim.
+struct Withholding {
+    inner: renkei_http::audit::HttpTiles,
+    bundle: u64,
+    claim: Option<(u64, String)>,
+}
+
+impl renkei_http::audit::TileSource for Withholding {
+    async fn checkpoint(&self) -> Result<String, String> {
+        self.inner.checkpoint().await
+    }
+    async fn hashes(&self, level: u8, index: u64, width: u64) -> Result<Vec<[u8; 32]>, String> {
+        self.inner.hashes(level, index, width).await
+    }
+    async fn entries(&self, index: u64, width: u64) -> Result<Option<Vec<Vec<u8>>>, String> {
+        if index == self.bundle {
+            return Ok(None);
+        }
+        self.inner.entries(index, width).await
+    }
+    async fn pruned(&self) -> Result<Option<(u64, String)>, String> {
+        Ok(self.claim.clone())
+    }
+}
+
+/// Attack: a log that withholds a recent entry bundle — answering it as
+/// pruned, with or without raising its minimum index — fails the audit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_log_that_withholds_a_recent_bundle_fails_the_audit() {
+    use renkei_http::audit::{AuditError, verify};
+    let h = harness().await;
+    h.queries(270).await;
+    let n = h.hub_records().await.len() as u64;
+    let (_, note) = h.checkpoint_of(n).await;
+    let log_key = h.log_key();
+    let witnesses = [h.witness_key()];
+    // Nothing pruned, yet bundle 0 is answered as pruned.
+    let w = Withholding {
+        inner: h.tiles(),
+        bundle: 0,
+        claim: None,
+    };
+    match verify(&w, &log_key, &witnesses, None).await {
+        Err(AuditError::Withheld {
+            first: 0, last: 255, ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    // The log claims a minimum index of 256, proven by a checkpoint that
+    // is minutes old, not seven years.
+    let w = Withholding {
+        inner: h.tiles(),
+        bundle: 0,
+        claim: Some((256, note.clone())),
+    };
+    match verify(&w, &log_key, &witnesses, None).await {
+        Err(AuditError::PrematurePruning { min_index: 256, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // Without a witness to date it, the log's word is not enough either.
+    match verify(&w, &log_key, &[], None).await {
+        Err(AuditError::PrematurePruning { min_index: 256, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // A bundle at or above the claimed minimum index may never be gone.
+    let w = Withholding {
+        inner: h.tiles(),
+        bundle: 1,
+        claim: Some((256, note)),
+    };
+    match verify(&w, &log_key, &witnesses, None).await {
+        Err(AuditError::Withheld { first: 256, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // The honest log is verified in full.
+    let report = verify(&h.tiles(), &log_key, &witnesses, None).await.unwrap();
+    assert_eq!((report.entries_checked, report.entries_pruned), (n, 0));
+}

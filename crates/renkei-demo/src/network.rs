@@ -411,6 +411,7 @@ impl Network {
                 resolvers: vec![DIGITAL.id()],
             }),
             outbox: None,
+            identity_mismatches: Default::default(),
         };
         let registry = with_store!(
             &role_database(&options, &prefix, "registry").await?,

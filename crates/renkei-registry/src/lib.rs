@@ -9,6 +9,7 @@
 mod card;
 mod model;
 mod store;
+mod throttle;
 
 pub use card::{
     Card, CardAction, CardActionRefusal, CardCert, CardId, CardStatus, CertEffect, CertStanding, NewCard,
@@ -19,3 +20,4 @@ pub use model::{
     StoredEvent, check_identity, four_facts_value,
 };
 pub use store::{RegistryCounts, RegistryStore};
+pub use throttle::{MismatchPolicy, MismatchThrottle, Throttled};

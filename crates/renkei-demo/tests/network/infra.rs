@@ -503,3 +503,91 @@ async fn a_log_that_withholds_a_recent_bundle_fails_the_audit() {
     let report = verify(&h.tiles(), &log_key, &witnesses, None).await.unwrap();
     assert_eq!((report.entries_checked, report.entries_pruned), (n, 0));
 }
+
+/// Oracle: an institution probing the register with made-up people gets at
+/// most a burst of mismatch answers; then nothing more is checked for it
+/// (retryable, saying when), an alert is raised, and other institutions are
+/// not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn identity_mismatches_are_throttled_per_institution() {
+    use renkei_demo::institutions::YOKOHAMA;
+    use renkei_http::node::{EnrolPerson, EnrolRequest, EnrolResult};
+    let h = harness().await;
+    let probe = |i: usize| EnrolPerson {
+        local_id: format!("PROBE-{i}"),
+        my_number: renkei_ids::MyNumber::random().expose(),
+        name: "存在 しない".into(),
+        address: "東京都世田谷区太子堂一丁目1番1号".into(),
+        birth_date: "1990-01-01".into(),
+        sex: 1,
+    };
+    let setagaya = h.net.node(SETAGAYA.key).local.clone();
+    let res: EnrolResult = setagaya
+        .post(
+            "/local/v1/persons",
+            &EnrolRequest {
+                persons: (0..250).map(probe).collect(),
+            },
+        )
+        .await
+        .unwrap();
+    let answered = res
+        .refused
+        .iter()
+        .filter(|r| ["unknown_my_number", "facts_differ"].contains(&r.code.as_str()))
+        .count();
+    let limited: Vec<_> = res.refused.iter().filter(|r| r.code == "rate_limited").collect();
+    // The burst is 200 (the population may have used one or two of them).
+    assert_eq!(answered + limited.len(), 250);
+    assert!((190..=200).contains(&answered), "{answered} answered");
+    assert!(limited[0].message.contains("retry in"), "{}", limited[0].message);
+    // The next request is refused before anything is checked (one token a
+    // second comes back, so a slow machine may see one more answer first).
+    let mut refused_whole = false;
+    for i in 0..5 {
+        let r: Result<EnrolResult, _> = setagaya
+            .post(
+                "/local/v1/persons",
+                &EnrolRequest {
+                    persons: vec![probe(900 + i)],
+                },
+            )
+            .await;
+        match r {
+            Err(ApiFailure::Rejected {
+                status,
+                code,
+                retryable,
+                ..
+            }) => {
+                assert_eq!((status, code.as_str(), retryable), (429, "rate_limited", true));
+                refused_whole = true;
+                break;
+            }
+            Ok(res) => assert_eq!(res.refused.len(), 1),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(refused_whole, "never refused as rate_limited");
+    // Another institution still gets its answer.
+    let res: EnrolResult = h
+        .net
+        .node(YOKOHAMA.key)
+        .local
+        .post(
+            "/local/v1/persons",
+            &EnrolRequest {
+                persons: vec![probe(1000)],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.refused[0].code, "unknown_my_number");
+    let metrics = h.net.hub_admin.get_text("/metrics").await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("renkei_registry_mismatch_bursts_total")),
+        "no alert metric"
+    );
+}

@@ -725,6 +725,8 @@ fn portal_settings(
         mtls_url: None,
         consent_monitor: renkei_consent::MonitorPolicy::default(),
         limits: renkei_http::ListenerLimits::default(),
+        // The demo's example services and the tests serve JWKS on loopback.
+        jwks_uri_allow_loopback: true,
     }
 }
 

@@ -79,6 +79,11 @@ pub struct PortalSettings {
     /// Rate limits, alerts and automatic suspension of API clients.
     #[serde(default)]
     pub consent_monitor: renkei_consent::MonitorPolicy,
+    /// Let API clients' `jwks_uri` point at a loopback address — for the
+    /// demo and tests only; private and other non-public addresses are
+    /// refused whatever this says.
+    #[serde(default)]
+    pub jwks_uri_allow_loopback: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -212,7 +212,7 @@ pub async fn start_portal<S: crate::Store + Clone>(
         .as_ref()
         .map(|path| {
             let der = renkei_pki::read_private(path)?;
-            crate::oauth::OAuthKeys::from_pkcs8(&der)
+            crate::oauth::OAuthKeys::from_pkcs8(&der, settings.jwks_uri_allow_loopback)
                 .map_err(|e| SetupError::config(path.display().to_string(), e))
         })
         .transpose()?;

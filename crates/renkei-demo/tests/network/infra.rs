@@ -591,3 +591,60 @@ async fn identity_mismatches_are_throttled_per_institution() {
         "no alert metric"
     );
 }
+
+/// When the store cannot claim a message id (the replay check across
+/// restarts and hubs), the request is refused as retryable and counted —
+/// never let through unchecked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replay_store_failure_fails_closed() {
+    let h = harness().await;
+    let raw = h.net.impersonate(VEHICLE.key).unwrap();
+    let code = h.code(VEHICLE.key, &h.country.cast.driver).await;
+    let before = h.hub_records().await.len();
+    let path = h.net.options.data_dir.join("hub/hub.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_claims BEFORE INSERT ON message_claims \
+         BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let r = h
+        .send_as_vehicle(&h.vehicle_request(&raw.signing, code.clone(), UnixMillis::now()))
+        .await;
+    match &r {
+        Err(ApiFailure::Rejected {
+            status,
+            code,
+            retryable,
+            ..
+        }) => assert_eq!(
+            (status, code.as_str(), retryable),
+            (&503, "hub_unavailable", &true)
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        h.hub_records().await.len(),
+        before,
+        "nothing was forwarded or recorded"
+    );
+    let metrics = h.net.hub_admin.get_text("/metrics").await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("renkei_hub_replay_store_failures_total")),
+        "no metric for the failed claim"
+    );
+    // With the store back, a new message goes through.
+    sqlx::query("DROP TRIGGER refuse_claims")
+        .execute(&pool)
+        .await
+        .unwrap();
+    h.send_as_vehicle(&h.vehicle_request(&raw.signing, code, UnixMillis::now()))
+        .await
+        .unwrap();
+}

@@ -167,6 +167,12 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         signing: load_signing_key(&settings.signing_key, settings.suite)?,
         sealing: load_sealing_key(&settings.sealing_key, settings.suite)?,
     };
+    if settings.identity_mismatches.burst == 0 || settings.identity_mismatches.per_minute == 0 {
+        return Err(SetupError::config(
+            "identity_mismatches",
+            "burst and per_minute must be greater than 0",
+        ));
+    }
     let hub_key = load_verifying_key(&settings.hub_signing_key, settings.suite)?;
     let token = crate::settings::read_admin_token(&settings.admin_token)?;
     let (tls_identity, anchors) = settings.tls.load()?;

@@ -66,6 +66,8 @@ pub struct NetworkOptions {
     /// Seal the registry's and the nodes' personal data at rest under
     /// their data keys (the default).
     pub encrypt_at_rest: bool,
+    /// Every listener's deadlines and connection caps (tests lower them).
+    pub limits: renkei_http::ListenerLimits,
 }
 
 impl NetworkOptions {
@@ -84,6 +86,7 @@ impl NetworkOptions {
             hubs: 1,
             extra_nodes: Vec::new(),
             encrypt_at_rest: true,
+            limits: renkei_http::ListenerLimits::default(),
             // A demo is one person clicking and benchmarks driving flows
             // back to back: limits far above either.
             consent_monitor: renkei_consent::MonitorPolicy {
@@ -302,6 +305,7 @@ impl Network {
                 key: note_verifier(&log_key, false)?,
             }],
             crl_poll_secs: options.crl_poll_secs,
+            limits: options.limits.clone(),
         };
         let witness = with_store!(
             &role_database(&options, &prefix, "witness").await?,
@@ -326,6 +330,7 @@ impl Network {
             max_skew_secs: options.max_skew_secs,
             provider_timeout_ms: options.provider_timeout_ms,
             crl_poll_secs: options.crl_poll_secs,
+            limits: options.limits.clone(),
             log: LogSettings {
                 listen: any_port(),
                 key: log_key,
@@ -418,6 +423,7 @@ impl Network {
             max_skew_secs: options.max_skew_secs,
             request_timeout_ms: 60_000,
             crl_poll_secs: options.crl_poll_secs,
+            limits: options.limits.clone(),
             cards: Some(CardSettings {
                 ca_dir: card_ca_dir,
                 listen: any_port(),
@@ -431,6 +437,7 @@ impl Network {
                 .data_key
                 .clone()
                 .filter(|_| options.encrypt_at_rest),
+            identity_mismatches: Default::default(),
         };
         let key = data_key_of(registry_settings.data_key.as_deref())?;
         let registry = with_store!(
@@ -483,6 +490,7 @@ impl Network {
                 crl_poll_secs: options.crl_poll_secs,
                 data_key: files.data_key.clone().filter(|_| options.encrypt_at_rest),
                 notice_recipient: (spec.kind != DIGITAL.kind).then(|| DIGITAL.id()),
+                limits: options.limits.clone(),
             };
             let store_path = node_dir.join("node.sqlite");
             let database_url = role_database(&options, &prefix, &format!("node_{}", spec.id())).await?;
@@ -548,6 +556,7 @@ impl Network {
             &catalog,
         );
         portal_settings.consent_monitor = options.consent_monitor.clone();
+        portal_settings.limits = options.limits.clone();
         let portal = with_store!(
             &role_database(&options, &prefix, "portal").await?,
             SqlitePortalStore::open(&portal_dir.join("portal.sqlite"), options.durability),
@@ -758,6 +767,9 @@ fn portal_settings(
         mtls_listen: None,
         mtls_url: None,
         consent_monitor: renkei_consent::MonitorPolicy::default(),
+        limits: renkei_http::ListenerLimits::default(),
+        // The demo's example services and the tests serve JWKS on loopback.
+        jwks_uri_allow_loopback: true,
     }
 }
 

@@ -33,6 +33,8 @@ mod hub_blind;
 mod notices;
 #[path = "network/person_proofs.rs"]
 mod person_proofs;
+#[path = "network/infra.rs"]
+mod infra;
 
 // ------------------------------------------------------------------ harness
 
@@ -1561,15 +1563,37 @@ async fn one_flipped_byte_is_found_and_named_and_pruning_keeps_the_hashes() {
     flip(&pool, "log_nodes", "hash", "level = 8 AND idx = 0", 31).await;
     verify(&StoreTiles(&store), &key, &[], None).await.unwrap();
 
-    // Retention, with an injected clock seven years ahead: every leaf's
-    // data goes, every hash stays, and the log still verifies.
+    // Retention, with an injected clock seven years ahead: every whole
+    // entry bundle below the checkpoint saved seven years earlier loses its
+    // data (pruning by index), every hash stays, and the log still
+    // verifies — with the witness dating the checkpoint that proves the
+    // pruned entries' age.
     let later = UnixMillis::now().plus_ms(7 * 366 * 86_400_000);
-    let pruned = renkei_hub::HubStore::prune_before(&store, later).await.unwrap();
-    assert_eq!(pruned, n);
-    let report = verify(&StoreTiles(&store), &key, &[], None).await.unwrap();
-    assert_eq!((report.entries_checked, report.entries_pruned), (0, n));
-    let report = verify(&h.tiles(), &key, &[], None).await.unwrap();
-    assert_eq!(report.entries_pruned, n);
+    let r = renkei_http::hub_log::prune_for_retention(&store, later, renkei_http::hub_log::SEVEN_YEARS_DAYS)
+        .await
+        .unwrap()
+        .unwrap();
+    let min = n / 256 * 256;
+    assert_eq!((r.min_index, r.pruned), (min, min));
+    let audit = renkei_http::audit::AuditOptions {
+        witnesses: &[h.witness_key()],
+        older: None,
+        retention_days: renkei_http::hub_log::SEVEN_YEARS_DAYS,
+        now: later,
+    };
+    let report = renkei_http::audit::verify_with(&StoreTiles(&store), &key, &audit)
+        .await
+        .unwrap();
+    assert_eq!((report.entries_checked, report.entries_pruned), (n - min, min));
+    let report = renkei_http::audit::verify_with(&h.tiles(), &key, &audit)
+        .await
+        .unwrap();
+    assert_eq!(report.entries_pruned, min);
+    // Audited today, the same pruning is premature.
+    assert!(matches!(
+        verify(&h.tiles(), &key, &[h.witness_key()], None).await,
+        Err(AuditError::PrematurePruning { .. })
+    ));
     let r = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(
             &std::fs::read(h.net.ca_dir.join("ca.crt")).unwrap(),
@@ -1582,6 +1606,23 @@ async fn one_flipped_byte_is_found_and_named_and_pruning_keeps_the_hashes() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 410);
+    // The bundle at the minimum index is served whole.
+    let r = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(
+            &std::fs::read(h.net.ca_dir.join("ca.crt")).unwrap(),
+        )
+        .unwrap()])
+        .build()
+        .unwrap()
+        .get(format!(
+            "{}/{}",
+            h.net.hub.log_url(),
+            renkei_log::tiles::entries_path(1, n - 256)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
     // The operator API refuses to prune anything younger than 7 years.
     let r: Result<serde_json::Value, _> = h
         .net

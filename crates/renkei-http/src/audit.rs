@@ -10,6 +10,14 @@
 //! tiles give the checkpoint's root; and that the older checkpoint's root
 //! is the root of the first m leaves — i.e. the log never rewrote history.
 //! The first fault is reported with the index it concerns.
+//!
+//! An entry bundle answered as pruned (410) is accepted only below the
+//! log's published minimum index (tlog-tiles allows an error there and
+//! nowhere else), and only if the minimum index is proven old enough: it
+//! comes with a checkpoint of at least that size, signed by the log, part of
+//! the verified tree, and cosigned by every given witness at a time more
+//! than the retention period ago. A log that withholds a recent bundle, or
+//! raises its minimum index early, fails the audit.
 
 use std::future::Future;
 
@@ -18,6 +26,7 @@ use renkei_log::hash::{Hash, leaf_hash, node_hash};
 use renkei_log::tiles::{TILE_WIDTH, decode_bundle, tile_node, tile_width};
 use renkei_log::tree::{NodeId, range_hash};
 use renkei_log::{Checkpoint, Note, NoteVerifier};
+use renkei_protocol::UnixMillis;
 
 /// Where tiles come from.
 pub trait TileSource {
@@ -35,6 +44,23 @@ pub trait TileSource {
         index: u64,
         width: u64,
     ) -> impl Future<Output = Result<Option<Vec<Vec<u8>>>, String>> + Send;
+    /// The published minimum index and the checkpoint proving its age
+    /// (`None` if the log says nothing was pruned).
+    fn pruned(&self) -> impl Future<Output = Result<Option<(u64, String)>, String>> + Send;
+}
+
+/// What an audit is checked against besides the log's key.
+#[derive(Debug, Clone)]
+pub struct AuditOptions<'a> {
+    /// Witnesses that must have cosigned the checkpoint (and the checkpoint
+    /// proving the age of pruned entries).
+    pub witnesses: &'a [NoteVerifier],
+    /// A previously seen checkpoint note the log must extend.
+    pub older: Option<&'a str>,
+    /// How old entries must be before they may be pruned.
+    pub retention_days: u64,
+    /// The auditor's time.
+    pub now: UnixMillis,
 }
 
 /// What an audit found.
@@ -73,6 +99,10 @@ pub enum AuditError {
     Root { size: u64 },
     #[error("the older checkpoint (size {old}) is not a prefix of the log: history was rewritten")]
     Inconsistent { old: u64 },
+    #[error("entries {first}..{last} are answered as pruned, but {reason}: the log withholds them")]
+    Withheld { first: u64, last: u64, reason: String },
+    #[error("the minimum index {min_index} is not proven old enough: {reason}")]
+    PrematurePruning { min_index: u64, reason: String },
 }
 
 fn fetch_err(what: String) -> impl FnOnce(String) -> AuditError {
@@ -94,13 +124,34 @@ fn parse_note(text: &str, key: &NoteVerifier) -> Result<(Note, Checkpoint), Audi
     Ok((note, cp))
 }
 
-/// Verify the log. `older` is a previously seen checkpoint note.
+/// Verify the log now, with the seven-year retention period. `older` is a
+/// previously seen checkpoint note.
 pub async fn verify<T: TileSource>(
     src: &T,
     log_key: &NoteVerifier,
     witnesses: &[NoteVerifier],
     older: Option<&str>,
 ) -> Result<AuditReport, AuditError> {
+    verify_with(
+        src,
+        log_key,
+        &AuditOptions {
+            witnesses,
+            older,
+            retention_days: crate::hub_log::SEVEN_YEARS_DAYS,
+            now: UnixMillis::now(),
+        },
+    )
+    .await
+}
+
+/// Verify the log (see the module documentation).
+pub async fn verify_with<T: TileSource>(
+    src: &T,
+    log_key: &NoteVerifier,
+    opts: &AuditOptions<'_>,
+) -> Result<AuditReport, AuditError> {
+    let (witnesses, older) = (opts.witnesses, opts.older);
     let text = src
         .checkpoint()
         .await
@@ -128,7 +179,9 @@ pub async fn verify<T: TileSource>(
         consistent_with: None,
     };
 
-    // Level 0: entries against leaf hashes.
+    // Level 0: entries against leaf hashes. A bundle answered as pruned
+    // must lie wholly below the published minimum index.
+    let mut minimum: Option<Option<(u64, String)>> = None;
     let mut levels: Vec<Vec<Hash>> = Vec::new();
     let mut level0 = Vec::with_capacity(n as usize);
     let tiles0 = n.div_ceil(TILE_WIDTH);
@@ -149,7 +202,33 @@ pub async fn verify<T: TileSource>(
             .await
             .map_err(fetch_err(format!("entries {t}")))?
         {
-            None => report.entries_pruned += w,
+            None => {
+                if minimum.is_none() {
+                    minimum = Some(
+                        src.pruned()
+                            .await
+                            .map_err(fetch_err("the minimum index".into()))?,
+                    );
+                }
+                let (first, last) = (t * TILE_WIDTH, t * TILE_WIDTH + w - 1);
+                match minimum.as_ref().and_then(Option::as_ref) {
+                    None => {
+                        return Err(AuditError::Withheld {
+                            first,
+                            last,
+                            reason: "the log publishes no minimum index".into(),
+                        });
+                    }
+                    Some((min, _)) if last >= *min => {
+                        return Err(AuditError::Withheld {
+                            first,
+                            last,
+                            reason: format!("they are not below the minimum index {min}"),
+                        });
+                    }
+                    Some(_) => report.entries_pruned += w,
+                }
+            }
             Some(entries) => {
                 if entries.len() as u64 != w {
                     return Err(AuditError::Fetch {
@@ -232,7 +311,72 @@ pub async fn verify<T: TileSource>(
         }
         report.consistent_with = Some(old.size);
     }
+    if let Some(Some((min, note))) = &minimum {
+        check_minimum(*min, note, n, log_key, opts, &mut get)?;
+    }
     Ok(report)
+}
+
+/// The minimum index under which bundles were accepted as pruned: a whole
+/// number of bundles, within a checkpoint of this log that is part of the
+/// verified tree, and that checkpoint cosigned by every given witness more
+/// than the retention period before now.
+fn check_minimum(
+    min: u64,
+    note: &str,
+    n: u64,
+    log_key: &NoteVerifier,
+    opts: &AuditOptions<'_>,
+    get: &mut impl FnMut(NodeId) -> Hash,
+) -> Result<(), AuditError> {
+    let premature = |reason: String| AuditError::PrematurePruning {
+        min_index: min,
+        reason,
+    };
+    if !min.is_multiple_of(TILE_WIDTH) {
+        return Err(premature(format!("it is not a multiple of {TILE_WIDTH}")));
+    }
+    let (proof_note, cp) =
+        parse_note(note, log_key).map_err(|e| premature(format!("its checkpoint: {e}")))?;
+    if cp.size < min || cp.size > n {
+        return Err(premature(format!(
+            "its checkpoint has size {}, not between {min} and {n}",
+            cp.size
+        )));
+    }
+    if range_hash(0, cp.size, get) != cp.root {
+        return Err(premature(
+            "its checkpoint is not a prefix of the verified log".into(),
+        ));
+    }
+    if opts.witnesses.is_empty() {
+        return Err(premature(
+            "no witness key was given to check its checkpoint's age by (the log's own word is not enough)"
+                .into(),
+        ));
+    }
+    let limit_secs = opts
+        .now
+        .plus_ms(-(opts.retention_days as i64) * 86_400_000)
+        .0
+        .div_euclid(1000);
+    for w in opts.witnesses {
+        let c = w.cosignature(&proof_note).ok_or_else(|| {
+            premature(format!(
+                "its checkpoint has no cosignature by witness {}",
+                w.name()
+            ))
+        })?;
+        if i64::try_from(c.timestamp).map_or(true, |t| t > limit_secs) {
+            return Err(premature(format!(
+                "witness {} cosigned its checkpoint at {} (Unix seconds), less than {} days before the audit",
+                w.name(),
+                c.timestamp,
+                opts.retention_days
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Tiles straight from a hub's store (`--data-dir`).
@@ -273,6 +417,10 @@ impl<S: HubStore> TileSource for StoreTiles<'_, S> {
             .await
             .map_err(|e| e.to_string())?;
         Ok(leaves.into_iter().collect())
+    }
+
+    async fn pruned(&self) -> Result<Option<(u64, String)>, String> {
+        self.0.pruned_below().await.map_err(|e| e.to_string())
     }
 }
 
@@ -336,6 +484,23 @@ impl TileSource for HttpTiles {
         match self.get(&renkei_log::tiles::entries_path(index, width)).await? {
             None => Ok(None),
             Some(b) => decode_bundle(&b).map(Some).map_err(str::to_owned),
+        }
+    }
+
+    async fn pruned(&self) -> Result<Option<(u64, String)>, String> {
+        let resp = self
+            .client
+            .get(format!("{}/pruned", self.prefix))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        match resp.status().as_u16() {
+            404 => Ok(None),
+            200 => {
+                let body = resp.text().await.map_err(|e| e.to_string())?;
+                crate::hub_log::parse_pruned(&body).map(Some)
+            }
+            s => Err(format!("HTTP {s}")),
         }
     }
 }

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::listener::{ConnLimiter, ListenerLimits};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
@@ -74,8 +76,26 @@ impl Backends {
 }
 
 impl Balancer {
-    /// Listen on `listen` and spread connections over `backends`.
+    /// Listen on `listen` and spread connections over `backends`, with the
+    /// default connection caps.
     pub async fn start(listen: SocketAddr, backends: Vec<SocketAddr>) -> std::io::Result<Self> {
+        Self::start_limited(listen, backends, &ListenerLimits::default()).await
+    }
+
+    /// The same with `limits`' connection caps, per client address and in
+    /// total, enforced here: behind a layer-4 balancer the hubs see only the
+    /// balancer's address, so the per-address cap can only be applied here
+    /// (give the hubs `max_connections_per_address = max_connections`). The
+    /// deadlines stay the hubs' (TLS passes through).
+    pub async fn start_limited(
+        listen: SocketAddr,
+        backends: Vec<SocketAddr>,
+        limits: &ListenerLimits,
+    ) -> std::io::Result<Self> {
+        limits
+            .validate()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let limiter = ConnLimiter::new(limits);
         if backends.is_empty() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -99,8 +119,18 @@ impl Balancer {
                         continue;
                     }
                 };
+                let permit = match limiter.acquire(peer.ip()) {
+                    Ok(p) => p,
+                    Err(reason) => {
+                        metrics::counter!("renkei_http_connections_refused_total", "reason" => reason)
+                            .increment(1);
+                        drop(client);
+                        continue;
+                    }
+                };
                 let backends = backends.clone();
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let Some((backend, mut server)) = backends.connect().await else {
                         tracing::error!(%peer, "no backend accepts; dropping the connection");
                         metrics::counter!("renkei_balancer_unserved_total").increment(1);
@@ -170,6 +200,55 @@ mod tests {
         for _ in 0..4 {
             assert_eq!(ask(lb.addr).await, "b");
         }
+        lb.stop();
+    }
+
+    /// One client address cannot take more than its share of the
+    /// balancer's connections; another still gets through.
+    #[tokio::test]
+    async fn connections_over_the_per_address_cap_are_closed_at_once() {
+        // A backend that greets and then holds every connection open.
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let backend = l.local_addr().unwrap();
+        let _holder = tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                s.write_all(b"hi").await.unwrap();
+                held.push(s);
+            }
+        });
+        let limits = ListenerLimits {
+            max_connections_per_address: 2,
+            max_connections: 10,
+            ..ListenerLimits::default()
+        };
+        let lb = Balancer::start_limited("127.0.0.1:0".parse().unwrap(), vec![backend], &limits)
+            .await
+            .unwrap();
+        let from = |ip: &str| {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            async move {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind(SocketAddr::new(ip, 0)).unwrap();
+                socket.connect(lb.addr).await.unwrap()
+            }
+        };
+        let greeting = |mut s: TcpStream| async move {
+            let mut buf = [0u8; 2];
+            match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+                Ok(Ok(2)) => (Some(s), true),
+                _ => (None, false),
+            }
+        };
+        let (a1, ok1) = greeting(from("127.0.0.1").await).await;
+        let (a2, ok2) = greeting(from("127.0.0.1").await).await;
+        assert!(ok1 && ok2);
+        let (_, ok3) = greeting(from("127.0.0.1").await).await;
+        assert!(!ok3, "a third connection from the same address got through");
+        let (_b1, okb) = greeting(from("127.0.0.2").await).await;
+        assert!(okb, "another address is served");
+        drop((a1, a2));
         lb.stop();
     }
 

@@ -1,15 +1,15 @@
 //! Clients: [`NetClient`] for role-to-role calls over mutual TLS, and
 //! [`LocalClient`] for operator surfaces (local and admin APIs).
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use renkei_pki::{Identity, PeerCertificate, Role, TrustAnchors, client_config};
+use renkei_pki::{Identity, Role, ServerPin, TrustAnchors, client_config_pinned};
 
 use crate::error::SetupError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 /// Why a call to another role did not produce an answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,7 +35,7 @@ pub enum ApiFailure {
 }
 
 /// Whom the server at the URL must be.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Expect {
     /// The certificate registered for an institution (by fingerprint).
     Certificate([u8; 32]),
@@ -117,44 +117,48 @@ async fn decode<R: DeserializeOwned>(resp: reqwest::Response) -> Result<R, ApiFa
     }
 }
 
+/// The handshake already refused any other server; checked again on the
+/// response (defence in depth: a pooled connection is the pinned peer's).
 fn check_peer(resp: &reqwest::Response, expect: Expect) -> Result<(), ApiFailure> {
     let der = resp
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
         .and_then(|i| i.peer_certificate())
         .ok_or_else(|| ApiFailure::Protocol("no server certificate".into()))?;
-    match expect {
-        Expect::Certificate(fp) => {
-            let actual: [u8; 32] = Sha256::digest(der).into();
-            if actual != fp {
-                return Err(ApiFailure::Protocol(
-                    "the server's certificate is not the one registered for this institution".into(),
-                ));
-            }
-        }
-        Expect::Role(role) => {
-            let cert = PeerCertificate::parse(der)
-                .map_err(|e| ApiFailure::Protocol(format!("server certificate: {e}")))?;
-            if cert.identity.role != role {
-                return Err(ApiFailure::Protocol(format!(
-                    "the server is a {}, expected the {}",
-                    cert.identity.role.as_str(),
-                    role.as_str()
-                )));
-            }
-        }
-    }
-    Ok(())
+    expect.pin().check(der).map_err(ApiFailure::Protocol)
 }
 
-/// A mutual-TLS client presenting one role's certificate. Connections are
-/// pooled and kept alive; the TLS configuration is rebuilt when the CRL
-/// changes ([`crate::TrustState::replace`]).
+impl Expect {
+    fn pin(self) -> ServerPin {
+        match self {
+            Self::Certificate(fp) => ServerPin::Fingerprint(fp),
+            Self::Role(r) => ServerPin::Role(r),
+        }
+    }
+}
+
+/// Pinned clients kept at most; beyond it the cache starts again (one per
+/// institution called, so only a network of more institutions than this
+/// rebuilds connections now and then).
+const MAX_PINNED_CLIENTS: usize = 4096;
+
+/// A mutual-TLS client presenting one role's certificate. The server is
+/// pinned *in the TLS handshake* (its registered certificate, or its
+/// role — see [`renkei_pki::client_config_pinned`]), so no byte of a
+/// request reaches any other server; hence one connection pool per pin.
+/// Connections are pooled and kept alive; the TLS configuration is rebuilt
+/// when the CRL changes ([`crate::TrustState::replace`]).
 #[derive(Debug)]
 pub struct NetClient {
     identity: Arc<Identity>,
     timeout: Duration,
-    inner: RwLock<reqwest::Client>,
+    state: RwLock<Clients>,
+}
+
+#[derive(Debug)]
+struct Clients {
+    anchors: TrustAnchors,
+    pinned: HashMap<ServerPin, reqwest::Client>,
 }
 
 impl NetClient {
@@ -163,20 +167,25 @@ impl NetClient {
         anchors: &TrustAnchors,
         timeout: Duration,
     ) -> Result<Self, SetupError> {
-        let inner = RwLock::new(Self::build(&identity, anchors, timeout)?);
+        // Build one client now so that a bad identity fails at start-up.
+        Self::build(&identity, anchors, ServerPin::Role(Role::Hub), timeout)?;
         Ok(Self {
             identity,
             timeout,
-            inner,
+            state: RwLock::new(Clients {
+                anchors: anchors.clone(),
+                pinned: HashMap::new(),
+            }),
         })
     }
 
     fn build(
         identity: &Identity,
         anchors: &TrustAnchors,
+        pin: ServerPin,
         timeout: Duration,
     ) -> Result<reqwest::Client, SetupError> {
-        let tls = client_config(Some(identity), anchors)?;
+        let tls = client_config_pinned(Some(identity), anchors, pin)?;
         reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .tls_info(true)
@@ -190,25 +199,52 @@ impl NetClient {
     }
 
     pub(crate) fn rebuild(&self, anchors: &TrustAnchors) -> Result<(), SetupError> {
-        let fresh = Self::build(&self.identity, anchors, self.timeout)?;
-        *self.inner.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        // Check the new anchors build before dropping the clients in use.
+        Self::build(&self.identity, anchors, ServerPin::Role(Role::Hub), self.timeout)?;
+        let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+        st.anchors = anchors.clone();
+        st.pinned.clear();
         Ok(())
     }
 
-    fn client(&self) -> reqwest::Client {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).clone()
+    /// The client whose handshake accepts only the expected server.
+    fn client(&self, expect: Expect) -> Result<reqwest::Client, ApiFailure> {
+        let pin = expect.pin();
+        if let Some(c) = self
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .pinned
+            .get(&pin)
+        {
+            return Ok(c.clone());
+        }
+        let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = st.pinned.get(&pin) {
+            return Ok(c.clone());
+        }
+        let c = Self::build(&self.identity, &st.anchors, pin, self.timeout)
+            .map_err(|e| ApiFailure::Connect(e.to_string()))?;
+        if st.pinned.len() >= MAX_PINNED_CLIENTS {
+            st.pinned.clear();
+        }
+        st.pinned.insert(pin, c.clone());
+        Ok(c)
     }
 
-    /// POST raw bytes as `application/json` (tests of malformed input).
+    /// POST raw bytes as `application/json` to the hub (tests of
+    /// malformed input).
     pub async fn post_raw<R: DeserializeOwned>(&self, url: &str, body: Vec<u8>) -> Result<R, ApiFailure> {
+        let expect = Expect::Role(Role::Hub);
         let resp = self
-            .client()
+            .client(expect)?
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()
             .await
             .map_err(failure)?;
+        check_peer(&resp, expect)?;
         decode(resp).await
     }
 
@@ -216,7 +252,7 @@ impl NetClient {
     /// protocol speaks text), after checking the server's role.
     pub async fn post_text(&self, url: &str, body: String, expect: Expect) -> Result<String, ApiFailure> {
         let resp = self
-            .client()
+            .client(expect)?
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
             .body(body)
@@ -239,14 +275,14 @@ impl NetClient {
         }
     }
 
-    /// GET JSON, after checking the server is who it must be.
+    /// GET JSON from the expected server.
     pub async fn get<R: DeserializeOwned>(&self, url: &str, expect: Expect) -> Result<R, ApiFailure> {
-        let resp = self.client().get(url).send().await.map_err(failure)?;
+        let resp = self.client(expect)?.get(url).send().await.map_err(failure)?;
         check_peer(&resp, expect)?;
         decode(resp).await
     }
 
-    /// POST JSON and decode JSON, after checking the server is who it must be.
+    /// POST JSON to the expected server and decode JSON.
     pub async fn post<B: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         url: &str,
@@ -254,7 +290,7 @@ impl NetClient {
         expect: Expect,
         timeout: Option<Duration>,
     ) -> Result<R, ApiFailure> {
-        let mut req = self.client().post(url).json(body);
+        let mut req = self.client(expect)?.post(url).json(body);
         if let Some(t) = timeout {
             req = req.timeout(t);
         }

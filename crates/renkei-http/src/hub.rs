@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 use crate::client::{ApiFailure, Expect, NetClient};
 use crate::error::{ApiError, JsonBody, SetupError};
 use crate::peer::{Peer, require_peer};
-use crate::server::{RoleListeners, RunningServer, TrustState, serve_role, serve_tls};
+use crate::server::{RoleListeners, RunningServer, TrustState, serve_role, serve_tls_limited};
 use crate::settings::{
     TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_signing_key, read_text,
     require_token,
@@ -67,6 +67,9 @@ pub struct HubSettings {
     pub provider_timeout_ms: u64,
     #[serde(default = "default_crl_poll_secs")]
     pub crl_poll_secs: u64,
+    /// Deadlines and connection caps of every listener of this role.
+    #[serde(default)]
+    pub limits: crate::listener::ListenerLimits,
     /// The transparency log of provision records.
     pub log: crate::hub_log::LogSettings,
 }
@@ -247,15 +250,17 @@ pub async fn start_hub<S: HubStore + Clone>(
         &trust,
         &settings.tls,
         settings.crl_poll_secs,
+        &settings.limits,
         (settings.listen, network),
         (settings.admin_listen, admin),
     )
     .await?;
     let log_router = crate::hub_log::router(state.clone());
-    let log_server = serve_tls(
+    let log_server = serve_tls_limited(
         settings.log.listen,
         log_router,
         trust.server_config(renkei_pki::ClientAuth::None)?,
+        &settings.limits,
     )
     .await
     .map_err(|source| SetupError::Listen {
@@ -338,13 +343,17 @@ impl<S: HubStore> HubState<S> {
             .cloned()
     }
 
+    /// Record a request that failed authentication. If the event cannot be
+    /// stored the request is refused as `hub_unavailable` (retryable)
+    /// instead, and `renkei_hub_security_event_failures_total` counts it:
+    /// an attack must not go unrecorded because the store failed.
     async fn security_event(
         &self,
         denial: &Denial,
         peer: Option<CorporateNumber>,
         message_id: Option<MessageId>,
         at: UnixMillis,
-    ) {
+    ) -> Result<(), ApiError> {
         metrics::counter!("renkei_hub_security_events_total", "code" => denial.code.as_str()).increment(1);
         tracing::warn!(code = %denial.code, peer = ?peer.map(|p| p.to_string()), message = %denial.message, "request failed authentication");
         let event = SecurityEvent {
@@ -354,8 +363,17 @@ impl<S: HubStore> HubState<S> {
             message_id,
             detail: denial.message.clone(),
         };
-        if let Err(e) = self.store.append_security_event(event).await {
-            tracing::error!(error = %e, "cannot store a security event");
+        match self.store.append_security_event(event).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                metrics::counter!("renkei_hub_security_event_failures_total").increment(1);
+                tracing::error!(error = %e, code = %denial.code, "cannot store a security event; refusing the request as unavailable");
+                Err(Denial::new(
+                    DenialCode::HubUnavailable,
+                    "the hub could not record this request's refusal; retry with a new message id",
+                )
+                .into())
+            }
         }
     }
 
@@ -437,7 +455,7 @@ async fn linkage<S: HubStore>(
     };
     if let Err(denial) = st.core.authenticate(&peer_id, &request, requester.as_ref(), now) {
         st.security_event(&denial, Some(peer_institution), Some(r.message_id), now)
-            .await;
+            .await?;
         return Err(denial.into());
     }
     // Other hub processes on the same store saw other ids: claim this one
@@ -455,10 +473,11 @@ async fn linkage<S: HubStore>(
                 format!("message id {} was already received", r.message_id),
             );
             st.security_event(&denial, Some(peer_institution), Some(r.message_id), now)
-                .await;
+                .await?;
             return Err(denial.into());
         }
         Err(e) => {
+            metrics::counter!("renkei_hub_replay_store_failures_total").increment(1);
             tracing::error!(error = %e, "cannot claim a message id; refusing the request");
             return Err(Denial::new(
                 DenialCode::HubUnavailable,
@@ -535,10 +554,33 @@ async fn issue_codes<S: HubStore>(
     Extension(peer): Extension<Peer>,
     JsonBody(body): JsonBody<CodeIssueWire>,
 ) -> Result<Json<CodeDeliveryWire>, ApiError> {
-    peer.require_role(Role::Registry)?;
+    // The registry as registered: its role, institution and certificate.
+    let registry_id = peer.institution_as(&[Role::Registry])?;
     let id = CorporateNumber::parse(&body.institution)
         .map_err(|e| ApiError::malformed(format!("institution: {e}")))?;
-    let institution = st.lookup(&id).ok_or_else(|| {
+    let (registry, institution) = st.lookup_pair(&registry_id, &id).await;
+    match registry {
+        Some(r) if r.tls_certificate != peer.fingerprint => {
+            return Err(ApiError::forbidden(
+                "certificate_mismatch",
+                "the TLS client certificate is not the one registered for the registry",
+            ));
+        }
+        Some(r) if r.status == InstitutionStatus::Suspended => {
+            return Err(ApiError::forbidden(
+                "requester_suspended",
+                format!("the registry {registry_id} is suspended"),
+            ));
+        }
+        Some(_) => {}
+        None => {
+            return Err(ApiError::forbidden(
+                "unknown_requester",
+                format!("the registry {registry_id} is not registered at this hub"),
+            ));
+        }
+    }
+    let institution = institution.ok_or_else(|| {
         ApiError::not_found(
             "unknown_institution",
             format!("institution {id} is not registered at this hub"),

@@ -342,6 +342,7 @@ pub(crate) fn router<S: HubStore>(st: Arc<HubState<S>>) -> Router {
     Router::new()
         .route("/log/checkpoint", get(checkpoint::<S>))
         .route("/log/tile/{*path}", get(tile::<S>))
+        .route("/log/pruned", get(pruned::<S>))
         .route("/log/v1/person/records", get(person_records::<S>))
         .route("/log/v1/proof/consistency", get(consistency::<S>))
         .route("/health", get(|| async { "ok" }))
@@ -397,10 +398,21 @@ async fn tile<S: HubStore>(
             let leaves = st.store.leaves(index * TILE_WIDTH, width).await?;
             let present: Option<Vec<Vec<u8>>> = leaves.into_iter().collect();
             let Some(present) = present else {
-                return Err(ApiError::new(
-                    StatusCode::GONE,
-                    "pruned",
-                    "entries of this tile are past the retention period; their hashes remain in the hash tiles",
+                // Gone only wholly below the published minimum index
+                // (tlog-tiles); leaf data missing above it is a fault.
+                let min = st.store.pruned_below().await?.map_or(0, |(m, _)| m);
+                if index * TILE_WIDTH + width <= min {
+                    return Err(ApiError::new(
+                        StatusCode::GONE,
+                        "pruned",
+                        format!(
+                            "entries below index {min} are past the retention period (see /log/pruned); their hashes remain in the hash tiles"
+                        ),
+                    ));
+                }
+                return Err(ApiError::internal(
+                    "serving entries",
+                    format!("leaf data of tile {index} is missing above the minimum index {min}"),
                 ));
             };
             encode_bundle(present.iter().map(Vec::as_slice))
@@ -418,6 +430,38 @@ async fn tile<S: HubStore>(
             "no-cache"
         }),
     );
+    Ok(r)
+}
+
+/// The minimum index (`minimum-index <n>`), a blank line, and the signed,
+/// cosigned checkpoint of size ≥ n saved more than the retention period
+/// ago: entries below n may be gone, and the witnesses' timestamps on that
+/// checkpoint show they are old enough. 404 while nothing is pruned.
+pub fn pruned_body(min_index: u64, checkpoint: &str) -> String {
+    format!("minimum-index {min_index}\n\n{checkpoint}")
+}
+
+/// Parse what [`pruned_body`] writes.
+pub fn parse_pruned(body: &str) -> Result<(u64, String), String> {
+    let (first, rest) = body
+        .split_once("\n\n")
+        .ok_or("expected `minimum-index <n>`, a blank line and a checkpoint")?;
+    let n = first
+        .strip_prefix("minimum-index ")
+        .and_then(|n| n.parse().ok())
+        .ok_or("expected `minimum-index <n>`")?;
+    Ok((n, rest.to_owned()))
+}
+
+async fn pruned<S: HubStore>(State(st): State<Arc<HubState<S>>>) -> Result<Response, ApiError> {
+    let (min, note) = st
+        .store
+        .pruned_below()
+        .await?
+        .ok_or_else(|| ApiError::not_found("not_pruned", "no entry of this log has been pruned"))?;
+    let mut r = text(pruned_body(min, &note));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(r)
 }
 
@@ -775,16 +819,72 @@ pub fn verify_person_records(
 
 // -------------------------------------------------------------- retention
 
+/// How much older than the retention period the checkpoint that proves an
+/// entry's age must be: witnesses cosign a few seconds after the hub saves
+/// a checkpoint, so their timestamps (what auditors check) are later than
+/// the hub's own; a day covers that with room to spare.
+pub const PRUNE_MARGIN_MS: i64 = 86_400_000;
+
+/// What a pruning did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneResult {
+    /// Entries below this index have no leaf data any more.
+    pub min_index: u64,
+    /// Leaves whose data this pruning deleted.
+    pub pruned: u64,
+}
+
+/// Prune by index every entry known to be older than `cut`: those below the
+/// newest checkpoint saved before `cut` (less [`PRUNE_MARGIN_MS`]), rounded
+/// down to whole entry bundles, so that a bundle is either served whole or
+/// gone whole. That checkpoint is published with the minimum index as the
+/// proof of their age. `None` if no checkpoint is that old.
+pub async fn prune_older_than<S: HubStore>(
+    store: &S,
+    cut: UnixMillis,
+    now: UnixMillis,
+) -> Result<Option<PruneResult>, renkei_protocol::StoreError> {
+    let Some((size, note)) = store
+        .checkpoint_at_or_before(cut.plus_ms(-PRUNE_MARGIN_MS))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let min_index = size / TILE_WIDTH * TILE_WIDTH;
+    if min_index == 0 {
+        return Ok(None);
+    }
+    let pruned = store.prune_below(min_index, note, now).await?;
+    Ok(Some(PruneResult { min_index, pruned }))
+}
+
+/// [`prune_older_than`] the retention period (`days`) before `now`.
+pub async fn prune_for_retention<S: HubStore>(
+    store: &S,
+    now: UnixMillis,
+    days: u64,
+) -> Result<Option<PruneResult>, renkei_protocol::StoreError> {
+    prune_older_than(store, now.plus_ms(-(days as i64) * 86_400_000), now).await
+}
+
 /// Daily: prune leaf data older than the retention period.
 pub(crate) async fn retain<S: HubStore>(st: Arc<HubState<S>>, days: u64) {
     let mut tick = tokio::time::interval(Duration::from_secs(24 * 3600));
     loop {
         tick.tick().await;
-        let cut = UnixMillis::now().plus_ms(-(days as i64) * 86_400_000);
-        match st.store.prune_before(cut).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(pruned = n, before = %cut, "retention: leaf data pruned"),
-            Err(e) => tracing::error!(error = %e, "retention pruning failed"),
+        match prune_for_retention(&st.store, UnixMillis::now(), days).await {
+            Ok(Some(r)) if r.pruned > 0 => {
+                tracing::info!(
+                    pruned = r.pruned,
+                    min_index = r.min_index,
+                    "retention: leaf data pruned"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                metrics::counter!("renkei_log_prune_failures_total").increment(1);
+                tracing::error!(error = %e, "retention pruning failed");
+            }
         }
     }
 }
@@ -792,13 +892,9 @@ pub(crate) async fn retain<S: HubStore>(st: Arc<HubState<S>>, days: u64) {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PruneBody {
-    /// Prune exchanges requested before this time (Unix ms).
+    /// Prune entries older than this time (Unix ms): those below a
+    /// checkpoint saved before it.
     before: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PruneResult {
-    pub pruned: u64,
 }
 
 /// Operator-triggered pruning, e.g. after a change of retention policy.
@@ -806,13 +902,20 @@ pub(crate) async fn prune_now<S: HubStore>(
     State(st): State<Arc<HubState<S>>>,
     JsonBody(body): JsonBody<PruneBody>,
 ) -> Result<Json<PruneResult>, ApiError> {
-    let limit = UnixMillis::now().plus_ms(-(SEVEN_YEARS_DAYS as i64) * 86_400_000);
+    let now = UnixMillis::now();
+    let limit = now.plus_ms(-(SEVEN_YEARS_DAYS as i64) * 86_400_000);
     if body.before > limit.0 {
         return Err(ApiError::malformed(format!(
             "records must be kept 7 years: `before` may be at most {limit}"
         )));
     }
-    Ok(Json(PruneResult {
-        pruned: st.store.prune_before(UnixMillis(body.before)).await?,
-    }))
+    let held = st.store.pruned_below().await?.map_or(0, |(m, _)| m);
+    Ok(Json(
+        prune_older_than(&st.store, UnixMillis(body.before), now)
+            .await?
+            .unwrap_or(PruneResult {
+                min_index: held,
+                pruned: 0,
+            }),
+    ))
 }

@@ -18,6 +18,7 @@ pub mod client;
 mod error;
 pub mod hub;
 pub mod hub_log;
+mod listener;
 mod metrics_util;
 pub mod node;
 pub mod node_card;
@@ -33,7 +34,10 @@ pub mod witness;
 
 pub use client::{ApiFailure, Expect, LocalClient, NetClient, PublicClient};
 pub use error::{ApiError, JsonBody, SetupError};
+pub use listener::ListenerLimits;
 pub use metrics_util::{install_metrics, track};
 pub use peer::Peer;
-pub use server::{RunningServer, TrustState, serve_tls};
-pub use settings::{AdminToken, TlsFiles, read_admin_token, require_token};
+pub use server::{RunningServer, TrustState, serve_plain_limited, serve_tls, serve_tls_limited};
+pub use settings::{
+    AdminToken, MIN_TOKEN_BITS, TlsFiles, read_admin_token, read_token_file, require_token, token_weakness,
+};

@@ -84,6 +84,9 @@ pub struct NodeSettings {
     /// is fetched from the hub and verified against the network CA.
     #[serde(default)]
     pub notice_recipient: Option<CorporateNumber>,
+    /// Deadlines and connection caps of every listener of this role.
+    #[serde(default)]
+    pub limits: crate::listener::ListenerLimits,
 }
 
 pub(crate) struct NodeState<S> {
@@ -223,6 +226,7 @@ pub async fn start_node<S: NodeStore + Clone>(
         &trust,
         &settings.tls,
         settings.crl_poll_secs,
+        &settings.limits,
         (settings.listen, network),
         (settings.local_listen, local),
     )

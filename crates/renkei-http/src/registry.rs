@@ -23,8 +23,8 @@ use renkei_outbox::{OutboxSettings, RegistryEvents, Relay, RelayWaker};
 use renkei_pki::Role;
 use renkei_protocol::{AnswerPayload, CodeDelivery, UnixMillis};
 use renkei_registry::{
-    CodeRequestEntry, HouseholdId, IssuanceRefusal, NewResident, RegistryStore, ResidentEvent,
-    check_identity, four_facts_value,
+    CodeRequestEntry, HouseholdId, IssuanceRefusal, MismatchPolicy, MismatchThrottle, NewResident,
+    RegistryStore, ResidentEvent, Throttled, check_identity, four_facts_value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +33,7 @@ use crate::error::{ApiError, JsonBody, SetupError};
 use crate::node::MAX_ENROL_BATCH;
 use crate::peer::{Peer, require_peer};
 use crate::registry_card::{CardService, CardSettings};
-use crate::server::{RoleListeners, RunningServer, TrustState, serve_role, serve_tls};
+use crate::server::{RoleListeners, RunningServer, TrustState, serve_role, serve_tls_limited};
 use crate::settings::{
     TlsFiles, default_crl_poll_secs, default_skew_secs, default_timeout_ms, load_sealing_key,
     load_signing_key, load_verifying_key, require_token,
@@ -76,6 +76,9 @@ pub struct RegistrySettings {
     /// with it. Read where the store is opened (`renkei … serve`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_key: Option<PathBuf>,
+    /// Deadlines and connection caps of every listener of this role.
+    #[serde(default)]
+    pub limits: crate::listener::ListenerLimits,
     /// The card CA; without it the registry issues no cards.
     #[serde(default)]
     pub cards: Option<CardSettings>,
@@ -83,6 +86,32 @@ pub struct RegistrySettings {
     /// at scale. Without it there is no relay and nothing needs NATS.
     #[serde(default)]
     pub outbox: Option<OutboxSettings>,
+    /// How many identity mismatches each institution gets answered.
+    #[serde(default)]
+    pub identity_mismatches: MismatchLimit,
+}
+
+/// Identity mismatches (an unknown My Number, facts that differ) answered
+/// per institution: a token bucket. Beyond it the registry checks nothing
+/// more for that institution — the answers would be an oracle on the
+/// register — and says when to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MismatchLimit {
+    /// Answered back to back before throttling starts.
+    pub burst: u32,
+    /// Answered per minute in the long run.
+    pub per_minute: u32,
+}
+
+impl Default for MismatchLimit {
+    fn default() -> Self {
+        let p = MismatchPolicy::default();
+        Self {
+            burst: p.burst,
+            per_minute: p.per_minute,
+        }
+    }
 }
 
 pub(crate) struct RegistryState<S> {
@@ -95,6 +124,8 @@ pub(crate) struct RegistryState<S> {
     pub(crate) cards: Option<Arc<CardService>>,
     /// Wakes the outbox relay, if there is one, when an event is recorded.
     outbox: Option<RelayWaker>,
+    /// Identity mismatches answered per institution.
+    mismatches: MismatchThrottle,
 }
 
 /// A started registry.
@@ -142,6 +173,12 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         sealing: load_sealing_key(&settings.sealing_key, settings.suite)?,
         certificate: Vec::new(),
     };
+    if settings.identity_mismatches.burst == 0 || settings.identity_mismatches.per_minute == 0 {
+        return Err(SetupError::config(
+            "identity_mismatches",
+            "burst and per_minute must be greater than 0",
+        ));
+    }
     let hub_key = load_verifying_key(&settings.hub_signing_key, settings.suite)?;
     let token = crate::settings::read_admin_token(&settings.admin_token)?;
     let (tls_identity, anchors) = settings.tls.load()?;
@@ -179,14 +216,19 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         hub_url: settings.hub_url.trim_end_matches('/').to_owned(),
         cards: cards.clone(),
         outbox: relay.as_ref().map(Relay::waker),
+        mismatches: MismatchThrottle::new(MismatchPolicy {
+            burst: settings.identity_mismatches.burst,
+            per_minute: settings.identity_mismatches.per_minute,
+        }),
     });
     // The card listener first: its address goes into the certificates.
     let cards_server = match (&settings.cards, &cards) {
         (Some(cs), Some(svc)) => {
-            let server = serve_tls(
+            let server = serve_tls_limited(
                 cs.listen,
                 crate::registry_card::public_router(state.clone()),
                 trust.server_config(renkei_pki::ClientAuth::None)?,
+                &settings.limits,
             )
             .await
             .map_err(|source| SetupError::Listen {
@@ -239,6 +281,7 @@ pub async fn start_registry<S: RegistryStore + Clone>(
         &trust,
         &settings.tls,
         settings.crl_poll_secs,
+        &settings.limits,
         (settings.listen, network),
         (settings.admin_listen, admin),
     )
@@ -377,6 +420,11 @@ async fn codes<S: RegistryStore>(
         )));
     }
     let now = UnixMillis::now();
+    // An institution over its mismatches is refused before anything is
+    // claimed or checked.
+    if let Err(t) = st.mismatches.check(institution, now) {
+        return Err(mismatch_throttled(institution, t));
+    }
     let mut refused = Vec::new();
     let mut valid = Vec::new();
     for e in &body.entries {
@@ -412,11 +460,26 @@ async fn codes<S: RegistryStore>(
         .await?;
     let mut issue = Vec::new();
     for ((entry, fresh), resident) in valid.iter().zip(claimed).zip(residents) {
+        if fresh && let Err(t) = st.mismatches.check(institution, now) {
+            // Nothing more is checked for this institution now, matches
+            // included: a withheld answer beside an issued code would still
+            // tell a right guess from a wrong one.
+            let e = mismatch_throttled(institution, t);
+            metrics::counter!("renkei_registry_code_refusals_total", "code" => "rate_limited").increment(1);
+            refused.push(refusal(&entry.acquisition_number.to_string(), &e.code, e.message));
+            continue;
+        }
         let result = if fresh {
             check_identity(entry, resident.as_ref())
         } else {
             Err(IssuanceRefusal::AcquisitionNumberReused)
         };
+        if matches!(
+            result,
+            Err(IssuanceRefusal::UnknownMyNumber | IssuanceRefusal::FactsDiffer(_))
+        ) {
+            st.mismatches.take(institution, now);
+        }
         match result {
             Ok(link) => issue.push((entry.acquisition_number, link)),
             Err(r) => {
@@ -448,6 +511,25 @@ async fn codes<S: RegistryStore>(
         issued: issue.iter().map(|(a, _)| a.to_string()).collect(),
         refused,
     }))
+}
+
+/// The refusal of an institution over its identity mismatches: retryable,
+/// saying when; the first one of a burst raises the alert.
+fn mismatch_throttled(institution: renkei_ids::CorporateNumber, t: Throttled) -> ApiError {
+    metrics::counter!("renkei_registry_mismatches_throttled_total").increment(1);
+    if t.burst_started {
+        metrics::counter!("renkei_registry_mismatch_bursts_total").increment(1);
+        tracing::warn!(%institution, "identity mismatches over the limit: the registry stops answering this institution's code requests for a while (probing?)");
+    }
+    let secs = (t.retry_after_ms + 999) / 1000;
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "too many identity mismatches from institution {institution}: nothing more is checked for it now; retry in {secs} s with a new acquisition number"
+        ),
+    )
+    .retryable(true)
 }
 
 async fn provide<S: RegistryStore>(

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use renkei_pki::{ClientAuth, CrlWatcher, Identity, PeerCertificate, PkiError, TrustAnchors, server_config};
 use tokio::task::JoinHandle;
 
 use crate::client::NetClient;
 use crate::error::SetupError;
+use crate::listener::{LimitAcceptor, ListenerLimits};
 
 /// The CA and CRL a role currently trusts, shared by its servers (which
 /// check peers per request) and its clients.
@@ -158,24 +159,66 @@ impl RunningServer {
     }
 }
 
-/// Serve `router` over TLS with `config` on `listen` (port 0 picks one).
+/// Serve `router` over TLS with `config` on `listen` (port 0 picks one),
+/// with the default [`ListenerLimits`].
 pub async fn serve_tls(
     listen: SocketAddr,
     router: Router,
     config: RustlsConfig,
 ) -> std::io::Result<RunningServer> {
+    serve_tls_limited(listen, router, config, &ListenerLimits::default()).await
+}
+
+fn bind(listen: SocketAddr) -> std::io::Result<(std::net::TcpListener, SocketAddr)> {
     let listener = std::net::TcpListener::bind(listen)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// Serve `router` over TLS with `config` on `listen`, under `limits`:
+/// connection caps before the handshake, a handshake deadline, header and
+/// idle deadlines, HTTP/2 limits (see [`crate::listener`]).
+pub async fn serve_tls_limited(
+    listen: SocketAddr,
+    router: Router,
+    config: RustlsConfig,
+    limits: &ListenerLimits,
+) -> std::io::Result<RunningServer> {
+    limits
+        .validate()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let (listener, addr) = bind(listen)?;
     let handle = Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, config)?.handle(handle.clone());
+    let acceptor = RustlsAcceptor::new(config)
+        .handshake_timeout(limits.handshake())
+        .acceptor(LimitAcceptor::new(limits));
+    let server = crate::listener::configure(axum_server::from_tcp(listener)?.acceptor(acceptor), limits)
+        .handle(handle.clone());
     // ConnectInfo: handlers may see the peer's address (the portal counts
     // anonymous login challenges per address).
-    let task = tokio::spawn(async move {
-        server
-            .serve(router.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-    });
+    let task = tokio::spawn(async move { server.serve(router.into_make_service_with_connect_info::<SocketAddr>()).await });
+    Ok(RunningServer { addr, handle, task })
+}
+
+/// Serve `router` over plain HTTP on `listen` under `limits` (the portal on
+/// loopback; the caller decides where plain HTTP is allowed).
+pub async fn serve_plain_limited(
+    listen: SocketAddr,
+    router: Router,
+    limits: &ListenerLimits,
+) -> std::io::Result<RunningServer> {
+    limits
+        .validate()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let (listener, addr) = bind(listen)?;
+    let handle = Handle::new();
+    let server = crate::listener::configure(
+        axum_server::from_tcp(listener)?.acceptor(LimitAcceptor::new(limits)),
+        limits,
+    )
+    .handle(handle.clone());
+    let task = tokio::spawn(async move { server.serve(router.into_make_service_with_connect_info::<SocketAddr>()).await });
     Ok(RunningServer { addr, handle, task })
 }
 
@@ -192,21 +235,25 @@ pub(crate) async fn serve_role(
     trust: &Arc<TrustState>,
     tls: &crate::settings::TlsFiles,
     crl_poll_secs: u64,
+    limits: &ListenerLimits,
     network: (SocketAddr, Router),
     operator: (SocketAddr, Router),
 ) -> Result<RoleListeners, SetupError> {
+    limits.validate().map_err(|e| SetupError::config("limits", e))?;
     let listen = |addr| move |source| SetupError::Listen { addr, source };
-    let network = serve_tls(
+    let network = serve_tls_limited(
         network.0,
         network.1,
         trust.server_config(renkei_pki::ClientAuth::Required)?,
+        limits,
     )
     .await
     .map_err(listen(network.0))?;
-    let operator = serve_tls(
+    let operator = serve_tls_limited(
         operator.0,
         operator.1,
         trust.server_config(renkei_pki::ClientAuth::None)?,
+        limits,
     )
     .await
     .map_err(listen(operator.0))?;

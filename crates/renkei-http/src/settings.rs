@@ -7,7 +7,7 @@ use renkei_pki::{Identity, PkiError, TrustAnchors};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, SetupError};
 
 /// The TLS material of one role.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,17 +44,71 @@ impl AdminToken {
         Self(Sha256::digest(secret.trim().as_bytes()).into())
     }
 
-    fn matches(&self, presented: &str) -> bool {
+    pub(crate) fn matches(&self, presented: &str) -> bool {
         let h: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         // Constant time: fold the differences instead of returning early.
         h.iter().zip(self.0.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
 }
 
-/// Read a token file (0600), e.g. `admin.token`.
-pub fn read_admin_token(path: &Path) -> Result<AdminToken, PkiError> {
+/// The least a bearer token may carry: 32 bytes of entropy.
+pub const MIN_TOKEN_BITS: u32 = 256;
+
+/// Why a token is too weak to protect anything, or `None` if it is not.
+///
+/// The estimate is its length times the bits of the smallest alphabet that
+/// holds all its characters (hex: 4, base64: 6, other printable: 6.5), so
+/// 32 random bytes pass as 64 hex digits or 43 base64 characters; a token
+/// of fewer than 10 distinct characters (`aaaa…`) is refused whatever its
+/// length.
+pub fn token_weakness(token: &str) -> Option<String> {
+    if token.is_empty() {
+        return Some("is empty".into());
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("contains whitespace or control characters inside the token".into());
+    }
+    let tenths_per_char: u64 = if token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        40
+    } else if token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/' | b'='))
+    {
+        60
+    } else {
+        65
+    };
+    let bits = token.chars().count() as u64 * tenths_per_char / 10;
+    let distinct = token.chars().collect::<std::collections::HashSet<_>>().len();
+    if bits < u64::from(MIN_TOKEN_BITS) || distinct < 10 {
+        return Some(format!(
+            "is too weak for a bearer token ({} characters, {distinct} distinct: about {bits} bits; at least {MIN_TOKEN_BITS} are needed, e.g. 32 random bytes as base64url)",
+            token.chars().count()
+        ));
+    }
+    None
+}
+
+/// Read a bearer-token or secret file (0600): its content without the
+/// surrounding whitespace, refused at start-up — naming the file — when
+/// empty or too weak ([`token_weakness`]).
+pub fn read_token_file(path: &Path) -> Result<zeroize::Zeroizing<String>, SetupError> {
     let bytes = renkei_pki::read_private(path)?;
-    Ok(AdminToken::from_secret(&String::from_utf8_lossy(&bytes)))
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| SetupError::config(path.display().to_string(), "the token file is not UTF-8"))?;
+    let token = zeroize::Zeroizing::new(text.trim().to_owned());
+    if let Some(why) = token_weakness(&token) {
+        return Err(SetupError::config(
+            path.display().to_string(),
+            format!("the token {why}"),
+        ));
+    }
+    Ok(token)
+}
+
+/// Read a token file (0600), e.g. `admin.token`; see [`read_token_file`].
+pub fn read_admin_token(path: &Path) -> Result<AdminToken, SetupError> {
+    Ok(AdminToken::from_secret(&read_token_file(path)?))
 }
 
 /// Middleware of operator surfaces: `Authorization: Bearer <token>`.
@@ -74,8 +128,6 @@ pub async fn require_token(State(token): State<AdminToken>, req: Request, next: 
 use renkei_crypto::{
     KeyFile, PublicKeyFile, SealingKeyPair, SealingPublicKey, SigningKey, Suite, VerifyingKey,
 };
-
-use crate::error::SetupError;
 
 pub(crate) fn read_text(path: &Path) -> Result<String, SetupError> {
     std::fs::read_to_string(path).map_err(|e| SetupError::config(path.display().to_string(), e))
@@ -160,4 +212,41 @@ pub(crate) fn default_crl_poll_secs() -> u64 {
 
 pub(crate) fn default_timeout_ms() -> u64 {
     10_000
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn empty_short_and_guessable_token_files_are_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, content: &str| {
+            let p = dir.path().join(name);
+            renkei_pki::write_private(&p, content.as_bytes(), renkei_pki::WriteMode::Replace).unwrap();
+            p
+        };
+        let repeated = "a".repeat(64);
+        for (name, content) in [
+            ("empty.token", ""),
+            ("blank.token", " \n\t\n"),
+            ("short.token", "correct horse battery staple"),
+            ("repeated.token", repeated.as_str()),
+        ] {
+            let path = write(name, content);
+            let e = read_admin_token(&path).unwrap_err().to_string();
+            assert!(e.contains(name), "{name}: {e}");
+        }
+        // 32 random bytes in base64url (what `renkei` writes), or in hex.
+        let good = write("admin.token", "tGQDvaVMWMDqlWY1hVp3TtDVxyLwU8gykXKCn6jNzAo\n");
+        let token = read_admin_token(&good).unwrap();
+        assert!(token.matches("tGQDvaVMWMDqlWY1hVp3TtDVxyLwU8gykXKCn6jNzAo"));
+        let hex = write(
+            "hex.token",
+            "6a1f0c9d2e7b4a58c3f61d0e9b2a7c4f5e8d1a3b6c9f0e2d4a7b1c8e5f3a6d09",
+        );
+        read_admin_token(&hex).unwrap();
+    }
 }

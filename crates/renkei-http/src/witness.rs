@@ -19,7 +19,7 @@ use renkei_witness::{FollowedLog, Refusal, WitnessStore, check, parse_request};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SetupError;
-use crate::server::{RunningServer, TrustState, serve_tls};
+use crate::server::{RunningServer, TrustState, serve_tls_limited};
 use crate::settings::{TlsFiles, default_crl_poll_secs};
 
 /// Configuration of `renkei witness serve`.
@@ -34,6 +34,9 @@ pub struct WitnessSettings {
     pub logs: Vec<FollowedLogSettings>,
     #[serde(default = "default_crl_poll_secs")]
     pub crl_poll_secs: u64,
+    /// Deadlines and connection caps of every listener of this role.
+    #[serde(default)]
+    pub limits: crate::listener::ListenerLimits,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,12 +130,21 @@ pub async fn start_witness<S: WitnessStore>(
             crate::metrics_util::track("witness", r, n)
         }))
         .with_state(state);
-    let server = serve_tls(settings.listen, app, trust.server_config(ClientAuth::None)?)
-        .await
-        .map_err(|source| SetupError::Listen {
-            addr: settings.listen,
-            source,
-        })?;
+    settings
+        .limits
+        .validate()
+        .map_err(|e| SetupError::config("limits", e))?;
+    let server = serve_tls_limited(
+        settings.listen,
+        app,
+        trust.server_config(ClientAuth::None)?,
+        &settings.limits,
+    )
+    .await
+    .map_err(|source| SetupError::Listen {
+        addr: settings.listen,
+        source,
+    })?;
     let crl_task = trust.watch_crl(
         settings.tls.ca_cert.clone(),
         settings.tls.crl.clone(),
@@ -208,7 +220,12 @@ async fn add_checkpoint<S: WitnessStore>(State(st): State<Arc<WitnessState<S>>>,
                 .record_split_view(&origin, earlier_note.clone(), req.note.to_text())
                 .await
             {
-                tracing::error!(error = %e, "cannot store split-view evidence");
+                // Fail closed: without the evidence kept, answer as
+                // unavailable so the log comes back and the evidence is
+                // stored then.
+                metrics::counter!("renkei_witness_evidence_failures_total").increment(1);
+                tracing::error!(error = %e, "cannot store split-view evidence; refusing as unavailable");
+                return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response();
             }
             refuse(&Refusal::SplitView { size, earlier_note })
         }

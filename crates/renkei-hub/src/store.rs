@@ -51,10 +51,11 @@ pub trait HubStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError>> + Send;
 
     /// Claim a request's message id for every hub process sharing this
-    /// store, until `forget_after`; `Ok(false)` if another process already
-    /// claimed it (a replay sent to another hub). The core's in-memory guard
-    /// runs first, so a store that only one process uses may answer
-    /// `Ok(true)` without I/O.
+    /// store, until `forget_after` (inclusive: the last instant its
+    /// timestamp is accepted); `Ok(false)` if it was already claimed (a
+    /// replay sent to another hub, or before a restart). Claims are kept in
+    /// the store, so a replay is caught after a restart too; the core's
+    /// in-memory guard runs first and catches most replays without I/O.
     fn claim_message(
         &self,
         requester: CorporateNumber,
@@ -124,9 +125,29 @@ pub trait HubStore: Send + Sync + 'static {
 
     fn latest_checkpoint(&self) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
 
-    /// Delete leaf data and queryable record rows of exchanges requested
-    /// before `before`; tree hashes stay. Returns how many leaves.
-    fn prune_before(&self, before: UnixMillis) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The newest checkpoint (size, note) saved at or before `at`: the
+    /// proof that the entries below its size existed by then.
+    fn checkpoint_at_or_before(
+        &self,
+        at: UnixMillis,
+    ) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
+
+    /// Prune by index: delete the leaf data and queryable record rows of
+    /// every entry below `min_index` (a multiple of the entry-bundle width,
+    /// at most the log's size); tree hashes stay. `checkpoint` is the
+    /// signed checkpoint of size ≥ `min_index`, older than the retention
+    /// period, that auditors check the age of the pruned entries by; it is
+    /// published with `min_index`. The minimum index never decreases (a
+    /// lower one changes nothing). Returns how many leaves lost their data.
+    fn prune_below(
+        &self,
+        min_index: u64,
+        checkpoint: String,
+        at: UnixMillis,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The minimum index and its checkpoint, once anything was pruned.
+    fn pruned_below(&self) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
 
     fn save_person_token(
         &self,

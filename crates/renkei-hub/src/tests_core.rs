@@ -573,3 +573,37 @@ fn the_persons_own_office_works_need_the_hubs_proof_of_their_card() {
             .is_ok()
     );
 }
+
+/// The timestamp check and the replay guard agree at the boundary: a
+/// request issued exactly `max_skew_ms` before the hub's time is accepted,
+/// so its replay at that same instant must be refused, not forgotten.
+#[test]
+fn a_replay_at_the_edge_of_the_skew_window_is_refused() {
+    let (hub, ring) = hub();
+    let city = inst(1, "municipality");
+    let other = inst(2, "municipality");
+    let req = request(
+        &city,
+        &other,
+        &ring,
+        &LinkId::random(),
+        "child_allowance",
+        "resident_tax_income",
+        Some(2025),
+    );
+    let edge = NOW.plus_ms(HubPolicy::default().max_skew_ms);
+    hub.authenticate(&peer(&city), &req, Some(&city.entry), edge)
+        .unwrap();
+    assert_eq!(
+        hub.authenticate(&peer(&city), &req, Some(&city.entry), edge)
+            .unwrap_err()
+            .code,
+        DenialCode::Replayed
+    );
+    assert_eq!(
+        hub.authenticate(&peer(&city), &req, Some(&city.entry), edge.plus_ms(1))
+            .unwrap_err()
+            .code,
+        DenialCode::StaleTimestamp
+    );
+}

@@ -63,5 +63,6 @@ pub use keys::{CertifiedKey, KeyPurpose, SEALING_KEY_URI_PREFIX, SIGNING_KEY_URI
 pub use peer::{PeerCertificate, certificate_fingerprint_hex};
 pub use serial::normalize_serial;
 pub use tls::{
-    ALPN_PROTOCOLS, ClientAuth, Identity, TrustAnchors, client_config, crypto_provider, server_config,
+    ALPN_PROTOCOLS, ClientAuth, Identity, ServerPin, TrustAnchors, client_config, client_config_pinned,
+    crypto_provider, server_config,
 };

@@ -374,3 +374,130 @@ pub fn client_config(identity: Option<&Identity>, trust: &TrustAnchors) -> Resul
     config.resumption = Resumption::disabled();
     Ok(config)
 }
+
+/// Whom a client requires the server to be, checked *during* the TLS
+/// handshake, so that not one byte of a request reaches another server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServerPin {
+    /// The certificate with this SHA-256 (of its DER): an institution's
+    /// registered certificate.
+    Fingerprint([u8; 32]),
+    /// Any certificate of the network CA with this role.
+    Role(crate::Role),
+}
+
+/// Why a server's (otherwise valid) certificate is not the pinned one; its
+/// `Debug` is the reason, because rustls shows it so.
+struct PinMismatch(String);
+
+impl fmt::Debug for PinMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
+/// webpki's full check (chain to the network CA, validity, host name, CRL),
+/// then the pin.
+#[derive(Debug)]
+struct PinnedServerVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    pin: ServerPin,
+}
+
+impl ServerPin {
+    /// `Ok` if `end_entity` is the pinned peer.
+    pub fn check(&self, end_entity: &[u8]) -> Result<(), String> {
+        let cert = PeerCertificate::parse(end_entity).map_err(|e| format!("server certificate: {e}"))?;
+        match *self {
+            Self::Fingerprint(fp) if cert.fingerprint == fp => Ok(()),
+            Self::Fingerprint(_) => {
+                Err("the server's certificate is not the one registered for this institution".into())
+            }
+            Self::Role(role) if cert.identity.role == role => Ok(()),
+            Self::Role(role) => Err(format!(
+                "the server is a {}, expected the {}",
+                cert.identity.role.as_str(),
+                role.as_str()
+            )),
+        }
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls_pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let verified =
+            self.inner
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        self.pin.check(end_entity).map_err(|why| {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(Arc::new(
+                PinMismatch(why),
+            ))))
+        })?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+
+    fn root_hint_subjects(&self) -> Option<&[rustls::DistinguishedName]> {
+        self.inner.root_hint_subjects()
+    }
+}
+
+/// [`client_config`] whose server must also match `pin`: the check runs in
+/// the handshake, after webpki's, before any application data is sent.
+pub fn client_config_pinned(
+    identity: Option<&Identity>,
+    trust: &TrustAnchors,
+    pin: ServerPin,
+) -> Result<ClientConfig, PkiError> {
+    let provider = crypto_provider();
+    let inner = WebPkiServerVerifier::builder_with_provider(trust.roots.clone(), provider.clone())
+        .with_crls([trust.crl.clone()])
+        .build()?;
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedServerVerifier { inner, pin }));
+    let mut config = match identity {
+        Some(id) => builder.with_client_auth_cert(id.cert_chain.clone(), id.key.clone_key())?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = alpn();
+    config.resumption = Resumption::disabled();
+    Ok(config)
+}

@@ -137,6 +137,42 @@ fn cert_error(e: &CardCertError) -> ApiError {
     ApiError::new(status, e.code(), e.to_string())
 }
 
+/// The refusal codes counted by name. Anything else — e.g. a code relayed
+/// from the node's answer — is counted as `other`, so a label is always one
+/// of a fixed set.
+const REFUSAL_CODES: &[&str] = &[
+    "malformed",
+    "not_found",
+    "challenge_expired",
+    "challenge_used",
+    "bad_signature",
+    "registry_unavailable",
+    "certificate_malformed",
+    "unknown_issuer",
+    "certificate_signature_invalid",
+    "wrong_certificate_purpose",
+    "unsupported_algorithm",
+    "certificate_not_yet_valid",
+    "certificate_expired",
+    "certificate_revoked",
+    "card_suspended",
+    "revocation_status_unknown",
+    "unknown_card",
+    "cards_not_configured",
+    "facts_changing",
+    "not_a_card_resolver",
+    "registry_error",
+    "resident_deceased",
+];
+
+fn refusal_label(code: &str) -> &'static str {
+    REFUSAL_CODES
+        .iter()
+        .find(|c| **c == code)
+        .copied()
+        .unwrap_or("other")
+}
+
 pub(crate) async fn approve<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
     Path(code): Path<String>,
@@ -145,7 +181,7 @@ pub(crate) async fn approve<S: crate::Store>(
     let started = std::time::Instant::now();
     let code = code_of(&code).map_err(IntoResponse::into_response)?;
     let fail = |e: ApiError| {
-        metrics::counter!("renkei_portal_card_refusals_total", "code" => e.code.clone()).increment(1);
+        metrics::counter!("renkei_portal_card_refusals_total", "code" => refusal_label(&e.code)).increment(1);
         tracing::info!(code = %e.code, "card approval refused");
         e.into_response()
     };

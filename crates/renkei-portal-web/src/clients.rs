@@ -128,6 +128,10 @@ async fn apply_for<S: crate::Store>(
     let app = form
         .validate(&st.catalog)
         .map_err(|e| ApiError::malformed(e.to_string()))?;
+    if let ClientKeys::JwksUri(uri) = &app.keys {
+        crate::ssrf::check_uri(uri, st.settings.jwks_uri_allow_loopback)
+            .map_err(|why| ApiError::malformed(format!("jwks_uri: {why}")))?;
+    }
     if matches!(app.auth, ClientAuth::TlsClientAuth { .. }) && st.mtls_origin.is_none() {
         // Without the mutual-TLS listener a client registered so could
         // never authenticate.

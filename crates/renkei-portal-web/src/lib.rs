@@ -31,6 +31,7 @@ mod proxies;
 mod qr;
 mod routes;
 pub mod settings;
+mod ssrf;
 mod state;
 mod templates;
 mod web;

@@ -47,7 +47,9 @@ pub(crate) struct OAuthKeys {
     watches: Mutex<HashMap<ClientId, ClientWatch>>,
     /// Clients' JWKS fetched from their `jwks_uri`, with when.
     jwks_cache: Mutex<HashMap<ClientId, (UnixMillis, Jwks)>>,
+    /// Fetches only from public addresses (see `ssrf`).
     http: reqwest::Client,
+    jwks_allow_loopback: bool,
 }
 
 /// How long a fetched JWKS is used before it is fetched again, and how
@@ -87,7 +89,7 @@ const GATHER_LIMIT: std::time::Duration =
 type Body = (String, &'static str);
 
 impl OAuthKeys {
-    pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self, JoseError> {
+    pub(crate) fn from_pkcs8(der: &[u8], jwks_allow_loopback: bool) -> Result<Self, JoseError> {
         let signing = SigningKey::from_pkcs8(Alg::Es256, der)?;
         let pairwise = renkei_crypto::hmac_sha256(der, &[b"renkei/pairwise-subject/v1"]);
         Ok(Self {
@@ -96,12 +98,9 @@ impl OAuthKeys {
             processes: Mutex::new(HashMap::new()),
             watches: Mutex::new(HashMap::new()),
             jwks_cache: Mutex::new(HashMap::new()),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(std::time::Duration::from_secs(5))
-                .no_proxy()
-                .build()
+            http: crate::ssrf::fetching_client(jwks_allow_loopback)
                 .map_err(|_| JoseError::Crypto("HTTP client for jwks_uri"))?,
+            jwks_allow_loopback,
         })
     }
 
@@ -123,13 +122,30 @@ impl OAuthKeys {
             }
         }
         let bad = |why: String| OAuthError::invalid_client(format!("jwks_uri: {why}"));
+        if let Err(why) = crate::ssrf::check_before_fetch(uri, self.jwks_allow_loopback) {
+            metrics::counter!("renkei_consent_jwks_refused_total").increment(1);
+            tracing::warn!(%client, %why, "jwks_uri refused");
+            return Err(bad(why));
+        }
         let resp = self
             .http
             .get(uri)
             .header(header::ACCEPT, "application/json, application/jwk-set+json")
             .send()
             .await
-            .map_err(|e| bad(format!("cannot fetch ({e})")))?;
+            .map_err(|e| {
+                let mut why = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(c) = src {
+                    why = format!("{why}: {c}");
+                    src = c.source();
+                }
+                if why.contains("non-public") {
+                    metrics::counter!("renkei_consent_jwks_refused_total").increment(1);
+                    tracing::warn!(%client, %why, "jwks_uri refused");
+                }
+                bad(format!("cannot fetch ({why})"))
+            })?;
         if !resp.status().is_success() {
             return Err(bad(format!("answered {}", resp.status())));
         }

@@ -78,6 +78,9 @@ pub struct PortalSettings {
     /// store keeps.
     #[serde(default = "default_total")]
     pub login_challenges_total: usize,
+    /// Deadlines and connection caps of every listener of this role.
+    #[serde(default)]
+    pub limits: renkei_http::ListenerLimits,
     /// Names of the institutions, for people to read.
     #[serde(default)]
     pub institutions: Vec<InstitutionName>,
@@ -99,6 +102,11 @@ pub struct PortalSettings {
     /// Rate limits, alerts and automatic suspension of API clients.
     #[serde(default)]
     pub consent_monitor: renkei_consent::MonitorPolicy,
+    /// Let API clients' `jwks_uri` point at a loopback address — for the
+    /// demo and tests only; private and other non-public addresses are
+    /// refused whatever this says.
+    #[serde(default)]
+    pub jwks_uri_allow_loopback: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

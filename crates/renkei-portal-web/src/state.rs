@@ -49,32 +49,24 @@ pub(crate) struct PortalState<S> {
     pub(crate) mtls_origin: Option<String>,
 }
 
-/// One listener of the portal: plain HTTP on loopback, or TLS.
+/// One listener of the portal: plain HTTP on loopback, or TLS; both under
+/// the portal's `[limits]` (deadlines and connection caps).
 #[derive(Debug)]
 pub enum Listener {
-    Plain {
-        addr: SocketAddr,
-        stop: tokio::sync::watch::Sender<bool>,
-        task: JoinHandle<()>,
-    },
+    Plain(RunningServer),
     Tls(RunningServer),
 }
 
 impl Listener {
     pub fn addr(&self) -> SocketAddr {
         match self {
-            Self::Plain { addr, .. } => *addr,
-            Self::Tls(s) => s.addr,
+            Self::Plain(s) | Self::Tls(s) => s.addr,
         }
     }
 
     pub async fn shutdown(self, grace: Duration) {
         match self {
-            Self::Plain { stop, task, .. } => {
-                let _ = stop.send(true);
-                let _ = tokio::time::timeout(grace, task).await;
-            }
-            Self::Tls(s) => s.shutdown(grace).await,
+            Self::Plain(s) | Self::Tls(s) => s.shutdown(grace).await,
         }
     }
 }
@@ -108,14 +100,16 @@ async fn serve(
     listen: SocketAddr,
     router: axum::Router,
     tls: Option<&(Identity, TrustAnchors)>,
+    limits: &renkei_http::ListenerLimits,
 ) -> Result<Listener, SetupError> {
     let listen_err = |source| SetupError::Listen { addr: listen, source };
     match tls {
         Some((identity, anchors)) => {
             let cfg = renkei_pki::server_config(identity, anchors, ClientAuth::None)?;
-            let server = renkei_http::serve_tls(listen, router, RustlsConfig::from_config(cfg))
-                .await
-                .map_err(listen_err)?;
+            let server =
+                renkei_http::serve_tls_limited(listen, router, RustlsConfig::from_config(cfg), limits)
+                    .await
+                    .map_err(listen_err)?;
             Ok(Listener::Tls(server))
         }
         None => {
@@ -125,24 +119,10 @@ async fn serve(
                     format!("{listen} is not a loopback address: serve the portal with [tls] there"),
                 ));
             }
-            let socket = tokio::net::TcpListener::bind(listen).await.map_err(listen_err)?;
-            let addr = socket.local_addr().map_err(listen_err)?;
-            let (stop, mut stopped) = tokio::sync::watch::channel(false);
-            let task = tokio::spawn(async move {
-                let shutdown = async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                };
-                // The peer's address reaches the handlers (ConnectInfo):
-                // login challenges are counted per address.
-                let service = router.into_make_service_with_connect_info::<SocketAddr>();
-                if let Err(e) = axum::serve(socket, service)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    tracing::error!(error = %e, "portal listener failed");
-                }
-            });
-            Ok(Listener::Plain { addr, stop, task })
+            let server = renkei_http::serve_plain_limited(listen, router, limits)
+                .await
+                .map_err(listen_err)?;
+            Ok(Listener::Plain(server))
         }
     }
 }
@@ -231,10 +211,10 @@ pub async fn start_portal<S: crate::Store + Clone>(
     renkei_http::install_metrics();
     let ca_pem = std::fs::read(&settings.network_ca)
         .map_err(|e| SetupError::config(settings.network_ca.display().to_string(), e))?;
-    let node_token = renkei_pki::read_private(&settings.node_token)?;
+    let node_token = renkei_http::read_token_file(&settings.node_token)?;
     let backend = Backend::new(
         &settings.node_url,
-        String::from_utf8_lossy(&node_token).trim(),
+        &node_token,
         &settings.log_url,
         &settings.card_url,
         &ca_pem,
@@ -263,7 +243,7 @@ pub async fn start_portal<S: crate::Store + Clone>(
         .as_ref()
         .map(|path| {
             let der = renkei_pki::read_private(path)?;
-            crate::oauth::OAuthKeys::from_pkcs8(&der)
+            crate::oauth::OAuthKeys::from_pkcs8(&der, settings.jwks_uri_allow_loopback)
                 .map_err(|e| SetupError::config(path.display().to_string(), e))
         })
         .transpose()?;
@@ -334,20 +314,32 @@ pub async fn start_portal<S: crate::Store + Clone>(
     if let Err(e) = refresh_card_trust(&st).await {
         tracing::warn!(error = %e, "card CAs and CRLs not available yet; logins fail until they are");
     }
-    let web = serve(bound, crate::routes::web_router(st.clone()), tls.as_ref()).await?;
+    settings
+        .limits
+        .validate()
+        .map_err(|e| SetupError::config("limits", e))?;
+    let web = serve(
+        bound,
+        crate::routes::web_router(st.clone()),
+        tls.as_ref(),
+        &settings.limits,
+    )
+    .await?;
     let admin = serve(
         settings.admin_listen,
         crate::admin::router(st.clone()),
         tls.as_ref(),
+        &settings.limits,
     )
     .await?;
     let mtls = match (mtls_bound, tls.as_ref()) {
         (Some(addr), Some((identity, anchors))) => {
             let cfg = renkei_pki::server_config(identity, anchors, ClientAuth::Pinned)?;
-            let server = renkei_http::serve_tls(
+            let server = renkei_http::serve_tls_limited(
                 addr,
                 crate::oauth::mtls_router(st.clone()),
                 RustlsConfig::from_config(cfg),
+                &settings.limits,
             )
             .await
             .map_err(|source| SetupError::Listen { addr, source })?;

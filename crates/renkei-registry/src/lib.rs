@@ -10,6 +10,7 @@ pub mod at_rest;
 mod card;
 mod model;
 mod store;
+mod throttle;
 
 pub use card::{
     Card, CardAction, CardActionRefusal, CardCert, CardId, CardStatus, CertEffect, CertStanding, NewCard,
@@ -20,3 +21,4 @@ pub use model::{
     StoredEvent, check_identity, four_facts_value,
 };
 pub use store::{RegistryCounts, RegistryStore};
+pub use throttle::{MismatchPolicy, MismatchThrottle, Throttled};

@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/hub_001.sql"),
     include_str!("../migrations/hub_002.sql"),
     include_str!("../migrations/hub_003.sql"),
+    include_str!("../migrations/hub_004.sql"),
 ];
 
 /// How far behind the other hubs' appends this process's log head may be.
@@ -771,24 +772,78 @@ impl HubStore for PgHubStore {
             .transpose()
     }
 
-    async fn prune_before(&self, before: UnixMillis) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err("prune"))?;
-        let n = sqlx::query(
-            "UPDATE log_leaves SET leaf = NULL WHERE leaf IS NOT NULL AND seq IN \
-             (SELECT seq FROM records WHERE requested_at < $1)",
+    async fn checkpoint_at_or_before(&self, at: UnixMillis) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT size, note FROM checkpoints WHERE created_at <= $1 \
+             ORDER BY created_at DESC, size DESC LIMIT 1",
         )
-        .bind(before.0)
+        .bind(at.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err("read checkpoint"))?;
+        row.map(|r| Ok((get::<i64>(&r, "size")? as u64, get::<String>(&r, "note")?)))
+            .transpose()
+    }
+
+    async fn prune_below(
+        &self,
+        min_index: u64,
+        checkpoint: String,
+        at: UnixMillis,
+    ) -> Result<u64, StoreError> {
+        let size = self.refresh_log_head().await?.size;
+        if min_index > size || !min_index.is_multiple_of(renkei_log::tiles::TILE_WIDTH) {
+            return Err(StoreError::Conflict(format!(
+                "cannot prune below {min_index}: it must be a multiple of {} and at most the log's size {size}",
+                renkei_log::tiles::TILE_WIDTH
+            )));
+        }
+        let min = to_i64("minimum index", min_index)?;
+        let mut tx = self.pool.begin().await.map_err(store_err("prune"))?;
+        // One statement decides, whichever hub prunes: the index only rises.
+        let raised = sqlx::query(
+            "INSERT INTO log_pruning (id, min_index, checkpoint, pruned_at) VALUES (0, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET min_index = excluded.min_index, \
+             checkpoint = excluded.checkpoint, pruned_at = excluded.pruned_at \
+             WHERE log_pruning.min_index < excluded.min_index",
+        )
+        .bind(min)
+        .bind(&checkpoint)
+        .bind(at.0)
         .execute(&mut *tx)
         .await
         .map_err(store_err("prune"))?
         .rows_affected();
-        sqlx::query("DELETE FROM records WHERE requested_at < $1")
-            .bind(before.0)
+        if raised == 0 {
+            return Ok(0);
+        }
+        let n = sqlx::query("UPDATE log_leaves SET leaf = NULL WHERE leaf IS NOT NULL AND seq < $1")
+            .bind(min)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("prune"))?
+            .rows_affected();
+        sqlx::query("DELETE FROM records WHERE seq < $1")
+            .bind(min)
             .execute(&mut *tx)
             .await
             .map_err(store_err("prune"))?;
         tx.commit().await.map_err(store_err("prune"))?;
         Ok(n)
+    }
+
+    async fn pruned_below(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query("SELECT min_index, checkpoint FROM log_pruning WHERE id = 0")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read the minimum index"))?;
+        row.map(|r| {
+            Ok((
+                get::<i64>(&r, "min_index")? as u64,
+                get::<String>(&r, "checkpoint")?,
+            ))
+        })
+        .transpose()
     }
 
     async fn save_person_token(

@@ -17,6 +17,7 @@ use renkei_protocol::{DenialCode, FiscalYear, StoreError, UnixMillis};
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row};
 
+use crate::claims::ClaimWriter;
 use crate::db::{self, DbError, Durability, corrupt, get, parse_col, store_err};
 use crate::group_commit::{Appendable, GroupCommit};
 
@@ -26,6 +27,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/hub_003.sql"),
     include_str!("../migrations/hub_004.sql"),
     include_str!("../migrations/hub_005.sql"),
+    include_str!("../migrations/hub_006.sql"),
+    include_str!("../migrations/hub_007.sql"),
 ];
 
 /// The hub's store in one SQLite file.
@@ -33,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
 pub struct SqliteHubStore {
     pool: SqlitePool,
     records: GroupCommit<HubRow>,
+    claims: ClaimWriter,
     head: Arc<RwLock<LogHead>>,
 }
 
@@ -184,9 +188,12 @@ impl SqliteHubStore {
                 root: f.root(),
             };
         });
+        // See `claims`: NORMAL on this connection whatever the records use.
+        let claims = ClaimWriter::start(db::writer(path, Durability::Normal).await?);
         Ok(Self {
             pool,
             records: GroupCommit::start(writer, size as u64, frontier, on_commit, "hub records"),
+            claims,
             head,
         })
     }
@@ -484,13 +491,11 @@ impl HubStore for SqliteHubStore {
 
     async fn claim_message(
         &self,
-        _: CorporateNumber,
-        _: MessageId,
-        _: UnixMillis,
+        requester: CorporateNumber,
+        id: MessageId,
+        forget_after: UnixMillis,
     ) -> Result<bool, StoreError> {
-        // One file, one hub process: the core's in-memory guard has seen
-        // every id this store will ever be asked about.
-        Ok(true)
+        self.claims.claim(requester, id, forget_after).await
     }
 
     async fn append_security_event(&self, e: SecurityEvent) -> Result<(), StoreError> {
@@ -606,24 +611,77 @@ impl HubStore for SqliteHubStore {
             .transpose()
     }
 
-    async fn prune_before(&self, before: UnixMillis) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err("prune"))?;
-        let n = sqlx::query(
-            "UPDATE log_leaves SET leaf = NULL WHERE leaf IS NOT NULL AND seq IN \
-             (SELECT seq FROM records WHERE requested_at < ?)",
+    async fn checkpoint_at_or_before(&self, at: UnixMillis) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT size, note FROM checkpoints WHERE created_at <= ? \
+             ORDER BY created_at DESC, size DESC LIMIT 1",
         )
-        .bind(before.0)
-        .execute(&mut *tx)
+        .bind(at.0)
+        .fetch_optional(&self.pool)
         .await
-        .map_err(store_err("prune"))?
-        .rows_affected();
-        sqlx::query("DELETE FROM records WHERE requested_at < ?")
-            .bind(before.0)
+        .map_err(store_err("read checkpoint"))?;
+        row.map(|r| Ok((get::<i64>(&r, "size")? as u64, get(&r, "note")?)))
+            .transpose()
+    }
+
+    async fn prune_below(
+        &self,
+        min_index: u64,
+        checkpoint: String,
+        at: UnixMillis,
+    ) -> Result<u64, StoreError> {
+        let size = self.log_head().size;
+        if min_index > size || !min_index.is_multiple_of(renkei_log::tiles::TILE_WIDTH) {
+            return Err(StoreError::Conflict(format!(
+                "cannot prune below {min_index}: it must be a multiple of {} and at most the log's size {size}",
+                renkei_log::tiles::TILE_WIDTH
+            )));
+        }
+        let min =
+            i64::try_from(min_index).map_err(|_| corrupt("minimum index", "does not fit an INTEGER"))?;
+        let mut tx = self.pool.begin().await.map_err(store_err("prune"))?;
+        let held: Option<i64> = sqlx::query("SELECT min_index FROM log_pruning WHERE id = 0")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_err("prune"))?
+            .map(|r| get(&r, "min_index"))
+            .transpose()?;
+        if held.is_some_and(|h| h >= min) {
+            return Ok(0);
+        }
+        let n = sqlx::query("UPDATE log_leaves SET leaf = NULL WHERE leaf IS NOT NULL AND seq < ?")
+            .bind(min)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("prune"))?
+            .rows_affected();
+        sqlx::query("DELETE FROM records WHERE seq < ?")
+            .bind(min)
             .execute(&mut *tx)
             .await
             .map_err(store_err("prune"))?;
+        sqlx::query(
+            "INSERT INTO log_pruning (id, min_index, checkpoint, pruned_at) VALUES (0, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET min_index = excluded.min_index, \
+             checkpoint = excluded.checkpoint, pruned_at = excluded.pruned_at",
+        )
+        .bind(min)
+        .bind(&checkpoint)
+        .bind(at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err("prune"))?;
         tx.commit().await.map_err(store_err("prune"))?;
         Ok(n)
+    }
+
+    async fn pruned_below(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query("SELECT min_index, checkpoint FROM log_pruning WHERE id = 0")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read the minimum index"))?;
+        row.map(|r| Ok((get::<i64>(&r, "min_index")? as u64, get(&r, "checkpoint")?)))
+            .transpose()
     }
 
     async fn save_person_token(

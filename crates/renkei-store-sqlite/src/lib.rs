@@ -12,6 +12,7 @@
 //! [`group commit`]: group_commit
 
 mod at_rest;
+mod claims;
 mod consent;
 mod db;
 mod group_commit;

@@ -437,14 +437,15 @@ async fn the_log_grows_with_the_records_and_survives_a_reopen() {
     let proof = renkei_log::prove_consistency(700, 701, &mut get).unwrap();
     renkei_log::verify_consistency(700, 701, &head.root, &new.root, &proof).unwrap();
 
-    // Pruning deletes leaf data and record rows before the cut, never hashes.
-    let pruned = store.prune_before(UnixMillis(1_100)).await.unwrap();
-    // requested_at 1000..1099, and the re-appended record (1001) at 700.
-    assert_eq!(pruned, 101);
+    // Pruning by index deletes leaf data and record rows below the minimum
+    // index (whole bundles only), never hashes.
+    assert!(store.prune_below(100, "cp".into(), UnixMillis(5)).await.is_err());
+    let pruned = store.prune_below(256, "cp".into(), UnixMillis(5)).await.unwrap();
+    assert_eq!(pruned, 256);
     let after = store.leaves(0, 701).await.unwrap();
-    assert!(after[..100].iter().all(Option::is_none));
-    assert!(after[100..700].iter().all(Option::is_some));
-    assert!(after[700].is_none());
+    assert!(after[..256].iter().all(Option::is_none));
+    assert!(after[256..].iter().all(Option::is_some));
+    assert_eq!(store.pruned_below().await.unwrap(), Some((256, "cp".into())));
     assert_eq!(store.log_head(), new);
     drop(store);
     let store = SqliteHubStore::open(&path, Durability::Normal).await.unwrap();

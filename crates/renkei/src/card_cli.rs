@@ -158,7 +158,7 @@ pub(crate) async fn run(cmd: CardCommand) -> Result<()> {
                 Some(n) => n,
                 None => std::env::var("RENKEI_MY_NUMBER").context("--my-number or $RENKEI_MY_NUMBER")?,
             };
-            let token = String::from_utf8(renkei_pki::read_private(&token)?.to_vec())?;
+            let token = renkei_http::read_token_file(&token)?;
             let ca_pem = std::fs::read(&ca).with_context(|| format!("reading {}", ca.display()))?;
             let admin = renkei_http::LocalClient::new(
                 &registry_admin,

@@ -73,7 +73,7 @@ pub(crate) enum ClientCommand {
 }
 
 fn connect(a: &AdminArgs) -> Result<LocalClient> {
-    let token = std::fs::read_to_string(&a.token).with_context(|| format!("{}", a.token.display()))?;
+    let token = renkei_http::read_token_file(&a.token)?;
     Ok(LocalClient::loopback(&a.admin, &token, Duration::from_secs(30))?)
 }
 

@@ -210,6 +210,13 @@ enum HubCommand {
         /// A hub's network (or log) listener; give it once per hub.
         #[arg(long = "backend", required = true)]
         backends: Vec<std::net::SocketAddr>,
+        /// Open connections allowed from one client address (an IPv4
+        /// address or an IPv6 /64); the hubs behind see only the balancer.
+        #[arg(long, default_value_t = renkei_http::ListenerLimits::default().max_connections_per_address)]
+        max_connections_per_address: usize,
+        /// Open connections allowed in total.
+        #[arg(long, default_value_t = renkei_http::ListenerLimits::default().max_connections)]
+        max_connections: usize,
     },
 }
 
@@ -546,9 +553,19 @@ async fn main() -> Result<()> {
                 }
             }
         }
-        Command::Hub(HubCommand::Balance { listen, backends }) => {
+        Command::Hub(HubCommand::Balance {
+            listen,
+            backends,
+            max_connections_per_address,
+            max_connections,
+        }) => {
             init_tracing("info");
-            let lb = renkei_http::balancer::Balancer::start(listen, backends.clone())
+            let limits = renkei_http::ListenerLimits {
+                max_connections_per_address,
+                max_connections,
+                ..renkei_http::ListenerLimits::default()
+            };
+            let lb = renkei_http::balancer::Balancer::start_limited(listen, backends.clone(), &limits)
                 .await
                 .with_context(|| format!("listening on {listen}"))?;
             eprintln!(
@@ -871,9 +888,7 @@ async fn enrol_file(settings: &NodeSettings, file: &Path, batch: usize) -> Resul
 
 /// The node's local API, as its configuration describes it.
 fn local_client(settings: &NodeSettings) -> Result<renkei_http::LocalClient> {
-    let token = String::from_utf8_lossy(&renkei_pki::read_private(&settings.local_token)?)
-        .trim()
-        .to_owned();
+    let token = renkei_http::read_token_file(&settings.local_token)?;
     let ca = std::fs::read(&settings.tls.ca_cert)?;
     Ok(renkei_http::LocalClient::new(
         &format!("https://{}", settings.local_listen),
@@ -1057,9 +1072,7 @@ async fn audit(
 }
 
 async fn person_key(settings: &NodeSettings, card_dir: &Path, out: &Path) -> Result<()> {
-    let token = String::from_utf8_lossy(&renkei_pki::read_private(&settings.local_token)?)
-        .trim()
-        .to_owned();
+    let token = renkei_http::read_token_file(&settings.local_token)?;
     let ca = std::fs::read(&settings.tls.ca_cert)?;
     let client = renkei_http::LocalClient::new(
         &format!("https://{}", settings.local_listen),

@@ -2065,3 +2065,36 @@ async fn clients_with_a_jwks_uri_are_authenticated_with_the_fetched_keys() {
     );
     net.shutdown().await;
 }
+
+/// SSRF: a `jwks_uri` may not point the portal at its own networks — cloud
+/// metadata, private, link-local or other non-public addresses are refused
+/// at registration, naming the field, and nothing is stored. (Loopback is
+/// allowed only by the demo's `jwks_uri_allow_loopback`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwks_uri_on_a_private_address_is_refused() {
+    let (net, _dir) = network().await;
+    let token = net.portal_admin_token.clone();
+    let (_, before) = admin(&net, "GET", "/admin/v1/clients", None, Some(&token)).await;
+    for uri in [
+        "https://169.254.169.254/latest/meta-data/jwks",
+        "https://10.0.0.5/jwks",
+        "https://192.168.1.10:8443/jwks",
+        "https://[fd00::1]/jwks",
+        "https://[::ffff:172.16.0.1]/jwks",
+        "https://100.64.0.1/jwks",
+    ] {
+        let (mut app_json, _) = bank_application(BANK);
+        app_json.as_object_mut().unwrap().remove("jwks");
+        app_json["jwks_uri"] = uri.into();
+        let (status, body) = admin(&net, "POST", "/admin/v1/clients", Some(app_json), Some(&token)).await;
+        assert_eq!(status, 400, "{uri}: {body}");
+        let msg = body["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("jwks_uri") && msg.contains("non-public"),
+            "{uri}: {msg}"
+        );
+    }
+    let (_, after) = admin(&net, "GET", "/admin/v1/clients", None, Some(&token)).await;
+    assert_eq!(before, after, "nothing was stored");
+    net.shutdown().await;
+}

@@ -222,18 +222,42 @@ where
     let proof = renkei_log::prove_consistency(700, 701, &mut get).unwrap();
     renkei_log::verify_consistency(700, 701, &head.root, &new.root, &proof).unwrap();
 
-    // Pruning deletes leaf data and record rows before the cut, never hashes.
-    let pruned = store.prune_before(UnixMillis(1_100)).await.unwrap();
-    assert_eq!(pruned, 101, "requested_at 1000..1099 and the re-appended 1001");
+    // Pruning by index deletes leaf data and record rows below the minimum
+    // index, never hashes; whole bundles only, never beyond the log, and
+    // the index never goes down.
+    assert_eq!(store.pruned_below().await.unwrap(), None);
+    for bad in [100, 768] {
+        assert!(
+            matches!(
+                store.prune_below(bad, "cp".into(), UnixMillis(5)).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{bad}"
+        );
+    }
+    let pruned = store
+        .prune_below(256, "cp 256".into(), UnixMillis(5))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 256);
     let after = store.leaves(0, 701).await.unwrap();
-    assert!(after[..100].iter().all(Option::is_none));
-    assert!(after[100..700].iter().all(Option::is_some));
-    assert!(after[700].is_none());
-    assert_eq!(store.records(all()).await.unwrap().len(), 600);
+    assert!(after[..256].iter().all(Option::is_none));
+    assert!(after[256..].iter().all(Option::is_some));
+    assert_eq!(store.records(all()).await.unwrap().len(), 701 - 256);
+    assert_eq!(
+        store.prune_below(0, "cp 0".into(), UnixMillis(6)).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.pruned_below().await.unwrap(),
+        Some((256, "cp 256".into())),
+        "a lower index changes nothing"
+    );
     assert_eq!(store.log_head(), new);
     drop(store);
     let store = open().await;
     assert_eq!(store.log_head(), new, "hashes survive pruning and a restart");
+    assert_eq!(store.pruned_below().await.unwrap().unwrap().0, 256);
     assert_eq!(
         store.append_record(record(2)).await.unwrap(),
         701,
@@ -253,6 +277,16 @@ where
     }
     assert_eq!(
         store.latest_checkpoint().await.unwrap(),
+        Some((701, "note 701 cosigned".into()))
+    );
+    // By time: the newest saved at or before it.
+    assert_eq!(store.checkpoint_at_or_before(UnixMillis(0)).await.unwrap(), None);
+    assert_eq!(
+        store.checkpoint_at_or_before(UnixMillis(1)).await.unwrap(),
+        Some((700, "note 700".into()))
+    );
+    assert_eq!(
+        store.checkpoint_at_or_before(UnixMillis(2)).await.unwrap(),
         Some((701, "note 701 cosigned".into()))
     );
     let huge = store.save_checkpoint(u64::MAX, "x".into(), UnixMillis(4)).await;
@@ -343,6 +377,37 @@ where
         institutions
             .iter()
             .all(|i| i.status == InstitutionStatus::Suspended && i.updated_at == UnixMillis(6))
+    );
+
+    // Message ids: claimed once per requester, by one of racing callers,
+    // and still claimed after a restart (until their time is past).
+    let id = MessageId::random();
+    let racing: Vec<_> = (0..16)
+        .map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move { s.claim_message(corp(1), id, UnixMillis(i64::MAX)).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for t in racing {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one racing claim wins");
+    assert!(
+        store
+            .claim_message(corp(2), id, UnixMillis(i64::MAX))
+            .await
+            .unwrap(),
+        "ids are per requester"
+    );
+    drop(store);
+    let store = open().await;
+    assert!(
+        !store
+            .claim_message(corp(1), id, UnixMillis(i64::MAX))
+            .await
+            .unwrap(),
+        "a replay after a restart"
     );
 }
 

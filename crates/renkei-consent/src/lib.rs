@@ -1,4 +1,4 @@
-//! The self-information API (DESIGN.md §3.6) as pure logic.
+//! The self-information API as pure logic.
 //!
 //! A private service applies as an [`ApiClient`], is screened by an
 //! administrator and may later be suspended, revoked or transferred to a

@@ -1,4 +1,4 @@
-//! `renkei bench linkage`: the price of trust (DESIGN.md §6).
+//! `renkei bench linkage`: the price of trust.
 //!
 //! One network, one run, two paths over the same mutual-TLS setup:
 //!

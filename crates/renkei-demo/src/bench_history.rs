@@ -1,5 +1,5 @@
 //! `renkei bench history`: a person's history as the log grows
-//! (DESIGN.md §6, "history query time with 100M records in PostgreSQL").
+//! (the history query time with 100M records in PostgreSQL).
 //!
 //! A hub store is filled through its real durable append path
 //! (`append_record`, many concurrent appenders, group commit) with

@@ -3,7 +3,7 @@
 //! [`network::Network`] provisions and starts the registry, the hub and
 //! seven institution nodes as real mutual-TLS servers with their own stores
 //! (SQLite files, or schemas of one PostgreSQL database); [`country`] fills them with a synthetic population through the
-//! real APIs; [`scenarios`] runs the linkages of DESIGN.md §3 and checks
+//! real APIs; [`scenarios`] runs the network's linkages and checks
 //! each behaved as it must. The integration tests use the same network.
 
 pub mod bench;

@@ -1,4 +1,4 @@
-//! The demo's scenarios: each linkage of DESIGN.md §3 that must work, and
+//! The demo's scenarios: each linkage that must work, and
 //! each that must be refused, with what it must look like afterwards.
 
 use std::fmt::Write as _;

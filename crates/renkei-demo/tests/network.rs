@@ -29,12 +29,12 @@ use renkei_store_sqlite::Durability;
 mod cards;
 #[path = "network/hub_blind.rs"]
 mod hub_blind;
+#[path = "network/infra.rs"]
+mod infra;
 #[path = "network/notices.rs"]
 mod notices;
 #[path = "network/person_proofs.rs"]
 mod person_proofs;
-#[path = "network/infra.rs"]
-mod infra;
 
 // ------------------------------------------------------------------ harness
 

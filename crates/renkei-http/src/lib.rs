@@ -4,7 +4,7 @@
 //! HTTP/2 or HTTP/1.1) and an operator surface (server-authenticated TLS and
 //! a bearer credential: the hub's and registry's admin APIs, a node's local
 //! API for its business systems). They listen on different sockets, so a
-//! credential for one never opens the other (least privilege, DESIGN.md §4).
+//! credential for one never opens the other (least privilege).
 //!
 //! Only this crate knows the JSON wire types ([`wire`]); handlers convert
 //! them to domain types at the edge and hand them to the role crates'

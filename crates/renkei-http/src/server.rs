@@ -197,7 +197,11 @@ pub async fn serve_tls_limited(
         .handle(handle.clone());
     // ConnectInfo: handlers may see the peer's address (the portal counts
     // anonymous login challenges per address).
-    let task = tokio::spawn(async move { server.serve(router.into_make_service_with_connect_info::<SocketAddr>()).await });
+    let task = tokio::spawn(async move {
+        server
+            .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+    });
     Ok(RunningServer { addr, handle, task })
 }
 
@@ -218,7 +222,11 @@ pub async fn serve_plain_limited(
         limits,
     )
     .handle(handle.clone());
-    let task = tokio::spawn(async move { server.serve(router.into_make_service_with_connect_info::<SocketAddr>()).await });
+    let task = tokio::spawn(async move {
+        server
+            .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+    });
     Ok(RunningServer { addr, handle, task })
 }
 

@@ -143,7 +143,7 @@ impl HubCore {
         ))
     }
 
-    /// Step 1 of DESIGN.md §3.2: who is asking, and is this message fresh
+    /// Step 1 of a linkage: who is asking, and is this message fresh
     /// and theirs? Failures here are not attributable and are not recorded
     /// as provision records.
     pub fn authenticate(
@@ -545,7 +545,7 @@ impl HubCore {
         .sign(&self.signer)
     }
 
-    /// The code service (DESIGN.md §3.1): codes for people the registry
+    /// The code service: codes for people the registry
     /// identified, sealed to the institution so the registry relays them
     /// unread.
     pub fn issue_codes(

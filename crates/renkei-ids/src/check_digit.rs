@@ -1,4 +1,4 @@
-//! The check-digit formulas of DESIGN.md §2.
+//! The check-digit formulas of My Numbers and corporate numbers.
 
 /// My Number / resident record code check digit over the base digits
 /// (most significant first). Pn is the n-th digit from the right,

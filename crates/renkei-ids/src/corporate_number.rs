@@ -9,7 +9,7 @@ use crate::{IdError, digits, digits_to_string};
 const KIND: &str = "corporate number";
 
 /// A corporate number (法人番号): 13 digits, the check digit FIRST
-/// (DESIGN.md §2). It identifies institutions, API clients and senders; it
+/// It identifies institutions, API clients and senders; it
 /// is public information, so unlike [`crate::MyNumber`] it displays freely.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CorporateNumber([u8; 13]);

@@ -1,6 +1,6 @@
 //! The four basic facts (基本4情報): name, address, date of birth, sex.
 //!
-//! Matching on them is *exact* (DESIGN.md §7: the 2023 mis-links came from
+//! Matching on them is *exact* (the 2023 mis-links in the real system came from
 //! fuzzy matching without the address). The types therefore refuse text that
 //! could compare unequal for invisible reasons — control characters, leading
 //! or trailing blanks, runs of blanks — instead of normalising it silently.

@@ -7,7 +7,7 @@ use crate::{IdError, digits, digits_to_string};
 
 const KIND: &str = "My Number";
 
-/// A My Number (個人番号): 11 base digits and a check digit (DESIGN.md §2).
+/// A My Number (個人番号): 11 base digits and a check digit.
 ///
 /// It may exist only in the registry, in an institution's own business data
 /// and in the institution → registry call at code issuance. To make leaks

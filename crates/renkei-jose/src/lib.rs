@@ -1,4 +1,4 @@
-//! JOSE for the consent API (DESIGN.md §3.6, FAPI 2.0).
+//! JOSE for the consent API (FAPI 2.0).
 //!
 //! Only what FAPI 2.0 allows: JWS with ES256, EdDSA (Ed25519) or PS256 —
 //! `none`, HS*, RS* and everything else are refused by name — public JWKs

@@ -2,7 +2,7 @@
 //!
 //! The registry records change events (an address changed, a person died)
 //! in its store, in the same transaction as the change: that table is the
-//! outbox (DESIGN.md §3.8, §5). For fan-out at scale a broker can carry
+//! outbox. For fan-out at scale a broker can carry
 //! them on; this crate publishes them to a JetStream stream, **at least
 //! once, deduplicated, in order**. It is never required: a registry
 //! without an `[outbox]` table runs no relay, and a relay that cannot
@@ -10,7 +10,7 @@
 //!
 //! What is published is [`OutboxEvent`]: seq, kind and time, as the admin
 //! API's `/admin/v1/events` shows them. The person never leaves the
-//! registry (DESIGN.md §4).
+//! registry.
 //!
 //! No HTTP and no SQL here: the relay reads any [`EventSource`];
 //! [`RegistryEvents`] adapts a [`renkei_registry::RegistryStore`].

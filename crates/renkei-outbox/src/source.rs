@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// outbox, its kind and when it was recorded. Deliberately nothing about
 /// the person (no link id, no address, no date): subscribers learn *that*
 /// something changed and ask through the hub, under the permission table,
-/// for whom and what (DESIGN.md §3.8, §4).
+/// for whom and what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxEvent {

@@ -1,4 +1,4 @@
-//! The self-information API (DESIGN.md §3.6): a FAPI 2.0 authorization
+//! The self-information API: a FAPI 2.0 authorization
 //! server in the portal role — metadata, PAR, the consent page with its
 //! preview, the token endpoint, Grant Management — and the resource API
 //! that relays the person's data, signed by the portal (JWS) and encrypted

@@ -1,6 +1,6 @@
 //! The linkage protocol, independent of any transport.
 //!
-//! A linkage is four signed messages (DESIGN.md §3.2):
+//! A linkage is four signed messages:
 //!
 //! ```text
 //! requester ──SignedRequest──▶ hub ──SignedForward──▶ provider

@@ -3,8 +3,7 @@
 //! The registry is the only role that holds My Numbers together with
 //! people. It issues them, keeps the four basic facts, and — when an
 //! institution asks for a person's institution code — checks the facts the
-//! institution has on file **exactly**, address included (DESIGN.md §3.1,
-//! §7), before the hub's code service is asked for the code.
+//! institution has on file **exactly**, address included, before the hub's code service is asked for the code.
 
 pub mod at_rest;
 mod card;

@@ -111,7 +111,7 @@ impl IssuanceRefusal {
     }
 }
 
-/// The exact identity check of DESIGN.md §3.1.
+/// The exact identity check at code issuance.
 pub fn check_identity(
     entry: &CodeRequestEntry,
     resident: Option<&Resident>,

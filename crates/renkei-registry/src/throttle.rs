@@ -1,6 +1,6 @@
 //! How many identity mismatches an institution gets answered.
 //!
-//! The exact check names the facts that differ (DESIGN.md §3.1), which is
+//! The exact check names the facts that differ, which is
 //! what an honest institution needs to correct its file — and an oracle to
 //! anyone probing the register ("does this person live at this address?").
 //! Each institution has a token bucket: every answered mismatch (an unknown

@@ -3,7 +3,7 @@
 //! The embedded SQLite store (`renkei-store-sqlite`) is the default; this
 //! crate implements the same traits with the same behaviour — the shared
 //! behavioural tests run against both — for deployments that outgrow one
-//! file and for several hubs on one database (DESIGN.md §5). Only this
+//! file and for several hubs on one database. Only this
 //! crate and the SQLite one contain SQL.
 
 mod admin;

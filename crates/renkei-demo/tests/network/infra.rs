@@ -117,6 +117,7 @@ async fn the_code_service_wants_the_registered_registry_certificate() {
             acquisition_number: renkei_ids::AcquisitionNumber::random().to_string(),
             link_id: renkei_crypto::b64(&[7u8; 16]),
         }],
+        proof: None,
     };
     let r: Result<serde_json::Value, ApiFailure> = raw
         .post_hub(&h.net.hub.url(), "/v1/code-service/issue", &body)

@@ -9,6 +9,7 @@ use std::process::Command;
 fn renkei(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_renkei"))
         .args(args)
+        .env_remove("RENKEI_DATABASE_URL")
         .env("RUST_BACKTRACE", "0")
         .output()
         .expect("the renkei binary runs")
@@ -17,6 +18,7 @@ fn renkei(args: &[&str]) -> std::process::Output {
 fn renkei_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_renkei"))
         .args(args)
+        .env_remove("RENKEI_DATABASE_URL")
         .envs(env.iter().copied())
         .env("RUST_BACKTRACE", "0")
         .output()
@@ -965,7 +967,7 @@ async fn database_url_serves_the_witness_on_postgres_and_bad_urls_are_clear_erro
 }
 
 #[test]
-fn bench_log_and_history_refuse_bad_options_and_ignore_the_database_env() {
+fn bench_log_and_history_refuse_bad_options_and_honour_the_database_env() {
     for (args, expected) in [
         (
             &["bench", "history", "--records", "0"][..],
@@ -1011,12 +1013,22 @@ fn bench_log_and_history_refuse_bad_options_and_ignore_the_database_env() {
         assert!(!out.status.success(), "{args:?}");
         assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
     }
-    // RENKEI_DATABASE_URL is not taken implicitly: without --database-url
-    // both benchmarks run on SQLite only (a bad URL there changes nothing).
+    // RENKEI_DATABASE_URL stands for --database-url here as in every
+    // command: a bad one is refused like the flag, and nothing runs.
     let env = [("RENKEI_DATABASE_URL", "mysql://root@127.0.0.1/test")];
-    let out = renkei_env(&["bench", "log", "--records", "300", "--concurrency", "8"], &env);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(!text(&out).contains("PostgreSQL"), "{}", text(&out));
+    for args in [
+        &["bench", "log", "--records", "300", "--concurrency", "8"][..],
+        &["bench", "history", "--records", "2000"][..],
+    ] {
+        let out = renkei_env(args, &env);
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("not a PostgreSQL URL"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    // Without it, the history runs on SQLite.
     let out = renkei_env(
         &[
             "bench",
@@ -1028,7 +1040,7 @@ fn bench_log_and_history_refuse_bad_options_and_ignore_the_database_env() {
             "--repetitions",
             "3",
         ],
-        &env,
+        &[],
     );
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1144,4 +1156,78 @@ async fn node_enrol_sends_a_checked_file_in_batches_and_lists_refusals() {
         text(&out)
     );
     net.shutdown().await;
+}
+
+/// The subcommands a `--help` text lists under "Commands:" (without `help`).
+fn listed_commands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| l.trim() != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `--help` of every command, as a user walks them: each exits 0, shows its
+/// usage, and every option it lists says what it is.
+#[test]
+fn help_walks_every_command_and_every_option_is_explained() {
+    let mut pending = vec![Vec::<String>::new()];
+    let mut seen = 0;
+    let mut unexplained = Vec::new();
+    while let Some(path) = pending.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = renkei(&args);
+        assert!(out.status.success(), "renkei {}: {}", args.join(" "), text(&out));
+        let help = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            help.contains("Usage: renkei"),
+            "renkei {}: {help}",
+            args.join(" ")
+        );
+        seen += 1;
+        // In the long help an option's explanation stands on the lines
+        // after it, indented further; an option followed directly by
+        // another (or by the end) has none.
+        let lines: Vec<&str> = help.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let t = l.trim_start();
+            let is_option =
+                t.starts_with("--") || (t.starts_with('-') && t.len() > 1 && !t.starts_with("- "));
+            let is_positional = t.starts_with('<') || t.starts_with("[");
+            // Entries stand at most six columns in; deeper lines are their
+            // explanations, defaults and possible values.
+            let indent = l.len() - t.len();
+            if !(is_option || is_positional) || indent == 0 || indent > 6 {
+                continue;
+            }
+            if t.starts_with("-h, --help") || t.starts_with("-V, --version") {
+                continue;
+            }
+            // The short form puts the explanation on the same line, after
+            // a gap of two or more spaces.
+            let same_line = t.contains("  ") && !t.rsplit("  ").next().unwrap_or("").trim().is_empty();
+            let next_line = lines
+                .get(i + 1)
+                .is_some_and(|n| !n.trim().is_empty() && n.len() - n.trim_start().len() > indent);
+            let explained = same_line || next_line;
+            if !explained {
+                unexplained.push(format!("renkei {}: {t}", path.join(" ")));
+            }
+        }
+        for c in listed_commands(&help) {
+            let mut p = path.clone();
+            p.push(c);
+            pending.push(p);
+        }
+    }
+    assert!(seen > 40, "walked only {seen} commands");
+    assert!(
+        unexplained.is_empty(),
+        "options without help:\n{}",
+        unexplained.join("\n")
+    );
 }

@@ -1,13 +1,12 @@
-//! `renkei card …` (the software card, "smartphone app"), `renkei registry
-//! card-ca init` and `renkei portal serve`.
+//! `renkei card …`: the software card (the "smartphone app").
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
-use renkei_card::{CaOperator, CardAuthorities, CardProfile, CardSecret, CertPurpose, SoftwareCard};
+use clap::{Subcommand, ValueEnum};
+use renkei_card::{CardProfile, CardSecret, CertPurpose, SoftwareCard};
 use renkei_portal_web::cardapp::CardApp;
 
 #[derive(Subcommand)]
@@ -15,13 +14,16 @@ pub(crate) enum CardCommand {
     /// Generate a card's two key pairs in a directory (PIN from
     /// RENKEI_CARD_PIN, signing password from RENKEI_CARD_PASSWORD, else asked).
     Create {
+        /// The card's directory (created; its key files are 0600).
         #[arg(long)]
         card: PathBuf,
-        #[arg(long, default_value = "p384-sha384")]
-        profile: String,
+        /// The card's algorithms.
+        #[arg(long, value_enum, default_value = "p384-sha384")]
+        profile: ProfileArg,
     },
     /// Have the registry certify the card (the municipal window's step).
     Issue {
+        /// The card's directory.
         #[arg(long)]
         card: PathBuf,
         /// The registry's admin URL.
@@ -33,9 +35,9 @@ pub(crate) enum CardCommand {
         /// The network CA certificate (for the registry's TLS).
         #[arg(long)]
         ca: PathBuf,
-        /// The holder's My Number (read from RENKEI_MY_NUMBER if omitted).
-        #[arg(long)]
-        my_number: Option<String>,
+        /// The holder's My Number.
+        #[arg(long, env = "RENKEI_MY_NUMBER", hide_env_values = true)]
+        my_number: String,
     },
     /// Approve a code shown by the portal: login or a confirmation. A
     /// login shows where and when it was asked for, and asks for the
@@ -44,12 +46,13 @@ pub(crate) enum CardCommand {
     Approve {
         /// The code, e.g. K7PQ-4XR2.
         code: String,
-        /// The two-digit number the login page shows.
-        #[arg(long = "match")]
+        /// The two-digit number the login page shows (else typed).
+        #[arg(long = "match", env = "RENKEI_CARD_MATCH")]
         match_value: Option<String>,
         /// The portal's URL.
         #[arg(long)]
         portal: String,
+        /// The card's directory.
         #[arg(long)]
         card: PathBuf,
         /// A CA certificate to trust for an https portal of the network's CA.
@@ -59,18 +62,42 @@ pub(crate) enum CardCommand {
     /// Sign a file with the card's signing key (RSASSA-PKCS1-v1_5/SHA-256
     /// or ECDSA P-384/SHA-384, as the card's profile).
     Sign {
+        /// The card's directory.
         #[arg(long)]
         card: PathBuf,
+        /// The file to sign.
         #[arg(long = "in")]
         input: PathBuf,
+        /// Where to write the signature.
         #[arg(long)]
         out: PathBuf,
     },
     /// Show the card: profile, serials, validity, the facts it certifies.
     Show {
+        /// The card's directory.
         #[arg(long)]
         card: PathBuf,
     },
+}
+
+/// The card profiles: the algorithms of the card's two key pairs.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ProfileArg {
+    /// RSA-2048 keys, RSASSA-PKCS1-v1_5 with SHA-256.
+    #[value(name = "rsa2048-sha256", alias = "rsa")]
+    Rsa2048Sha256,
+    /// ECDSA P-384 keys with SHA-384.
+    #[value(name = "p384-sha384", alias = "p384", alias = "ecdsa")]
+    P384Sha384,
+}
+
+impl From<ProfileArg> for CardProfile {
+    fn from(p: ProfileArg) -> Self {
+        match p {
+            ProfileArg::Rsa2048Sha256 => CardProfile::Rsa2048Sha256,
+            ProfileArg::P384Sha384 => CardProfile::EcdsaP384Sha384,
+        }
+    }
 }
 
 /// A secret from the environment, or typed on stdin.
@@ -88,11 +115,8 @@ pub(crate) fn secret(
     Ok(parse(line.trim())?)
 }
 
-/// A line from the environment, or typed on stdin.
-fn line(env: &str, prompt: &str) -> Result<String> {
-    if let Ok(v) = std::env::var(env) {
-        return Ok(v);
-    }
+/// A line typed on stdin.
+fn line(prompt: &str) -> Result<String> {
     eprint!("{prompt}: ");
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
@@ -134,7 +158,7 @@ fn password() -> Result<CardSecret> {
 pub(crate) async fn run(cmd: CardCommand) -> Result<()> {
     match cmd {
         CardCommand::Create { card, profile } => {
-            let profile: CardProfile = profile.parse()?;
+            let profile = CardProfile::from(profile);
             let (pin, password) = (pin()?, password()?);
             let dir = card.clone();
             let c = tokio::task::spawn_blocking(move || SoftwareCard::create(&dir, profile, &pin, &password))
@@ -154,10 +178,6 @@ pub(crate) async fn run(cmd: CardCommand) -> Result<()> {
             my_number,
         } => {
             let c = SoftwareCard::open(&card)?;
-            let my_number = match my_number {
-                Some(n) => n,
-                None => std::env::var("RENKEI_MY_NUMBER").context("--my-number or $RENKEI_MY_NUMBER")?,
-            };
             let token = renkei_http::read_token_file(&token)?;
             let ca_pem = std::fs::read(&ca).with_context(|| format!("reading {}", ca.display()))?;
             let admin = renkei_http::LocalClient::new(
@@ -209,7 +229,7 @@ pub(crate) async fn run(cmd: CardCommand) -> Result<()> {
                 println!("  Only if that is you: enter the two-digit number your login screen shows.");
                 Some(match match_value {
                     Some(m) => m,
-                    None => line("RENKEI_CARD_MATCH", "number on the login screen")?,
+                    None => line("number on the login screen")?,
                 })
             } else {
                 None
@@ -257,22 +277,5 @@ fn show(dir: &Path) -> Result<()> {
             Err(e) => bail!(e),
         }
     }
-    Ok(())
-}
-
-/// `renkei registry card-ca init`: the four card CAs.
-pub(crate) fn init_card_ca(dir: &Path, operator: &str, operator_ja: &str) -> Result<()> {
-    CardAuthorities::create(
-        dir,
-        &CaOperator {
-            name: operator.to_owned(),
-            name_ja: operator_ja.to_owned(),
-        },
-        time::OffsetDateTime::now_utc(),
-    )?;
-    println!(
-        "card CAs created in {} (RSA-2048 and P-384, authentication and signing)",
-        dir.display()
-    );
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use renkei_http::LocalClient;
 use renkei_portal_web::{AlertView, ClientActionRequest, ClientView, ClientWithEvents, UsageView};
 
@@ -27,6 +27,7 @@ pub(crate) enum ClientCommand {
     Apply {
         #[command(flatten)]
         admin: AdminArgs,
+        /// The application (JSON).
         file: PathBuf,
     },
     /// List every client.
@@ -38,18 +39,21 @@ pub(crate) enum ClientCommand {
     Show {
         #[command(flatten)]
         admin: AdminArgs,
+        /// The client's id.
         client_id: String,
     },
     /// A client's use of the API: fetches by outcome, the monitor's window.
     Usage {
         #[command(flatten)]
         admin: AdminArgs,
+        /// The client's id.
         client_id: String,
     },
     /// The monitor's alerts (of one client with --client), newest first.
     Alerts {
         #[command(flatten)]
         admin: AdminArgs,
+        /// Only this client's alerts.
         #[arg(long)]
         client: Option<String>,
     },
@@ -58,18 +62,51 @@ pub(crate) enum ClientCommand {
     Change {
         #[command(flatten)]
         admin: AdminArgs,
+        /// The client's id.
         client_id: String,
-        #[arg(value_parser = ["approve", "reject", "suspend", "resume", "revoke", "transfer"])]
-        action: String,
+        /// What to do with the client.
+        #[arg(value_enum)]
+        action: ClientAction,
         /// The administrator acting.
         #[arg(long)]
         by: String,
+        /// Why (recorded with the change).
         #[arg(long)]
         reason: Option<String>,
         /// For transfer: the successor's corporate number.
         #[arg(long)]
         to: Option<String>,
     },
+}
+
+/// The changes an administrator can make to a client.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ClientAction {
+    /// Admit a screened application.
+    Approve,
+    /// Refuse an application.
+    Reject,
+    /// Stop the client's access until resumed.
+    Suspend,
+    /// Lift a suspension.
+    Resume,
+    /// End the client's access for good.
+    Revoke,
+    /// Hand the client to a successor (--to).
+    Transfer,
+}
+
+impl ClientAction {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Reject => "reject",
+            Self::Suspend => "suspend",
+            Self::Resume => "resume",
+            Self::Revoke => "revoke",
+            Self::Transfer => "transfer",
+        }
+    }
 }
 
 fn connect(a: &AdminArgs) -> Result<LocalClient> {
@@ -150,7 +187,7 @@ pub(crate) async fn run(cmd: ClientCommand) -> Result<()> {
         } => {
             let c: ClientView = connect(&admin)?
                 .post(
-                    &format!("/admin/v1/clients/{client_id}/{action}"),
+                    &format!("/admin/v1/clients/{client_id}/{}", action.path()),
                     &ClientActionRequest { by, reason, to },
                 )
                 .await?;

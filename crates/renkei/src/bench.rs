@@ -1,0 +1,161 @@
+//! `renkei bench …`: the benchmarks whose results BENCHMARKS.md records.
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use renkei_demo::{bench, bench_enrol, bench_history, bench_portal, bench_scale};
+
+use crate::args::{DATABASE_URL_ENV, SuiteArg, init_tracing};
+
+#[derive(Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Linkage through the hub against the requester calling the provider directly.
+    Linkage(BenchArgs),
+    /// Card login server time and the exchange-history page with its proofs.
+    Portal {
+        /// Logins per card profile.
+        #[arg(long, default_value_t = 100)]
+        logins: usize,
+        /// Records about the person shown in the history.
+        #[arg(long, default_value_t = 1000)]
+        records: usize,
+    },
+    /// The price of trust on SQLite and on PostgreSQL, and one hub vs two
+    /// behind a balancer, in one run.
+    Scale {
+        #[command(flatten)]
+        linkage: BenchArgs,
+        /// The PostgreSQL database (fresh schemas per configuration).
+        #[arg(long, env = DATABASE_URL_ENV)]
+        database_url: String,
+    },
+    /// Register a population and enrol everyone at ten institutions through
+    /// the network; time, rate and peak memory (the hub in its own process).
+    Enrol {
+        /// People to register and enrol.
+        #[arg(long, default_value_t = 100_000)]
+        people: usize,
+        /// Every role on this PostgreSQL database instead of SQLite files.
+        #[arg(long, env = DATABASE_URL_ENV)]
+        database_url: Option<String>,
+        /// Keep the registry's and nodes' personal data in clear (no data
+        /// key), to measure what encryption at rest costs.
+        #[arg(long)]
+        clear_stores: bool,
+    },
+    /// Durable log appends per second, and proof generation and verification.
+    Log {
+        /// Records to append.
+        #[arg(long, default_value_t = 200_000)]
+        records: u64,
+        /// Appending tasks.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Also run on this PostgreSQL database (a fresh schema, dropped
+        /// after the run) and compare it with SQLite side by side.
+        #[arg(long, env = DATABASE_URL_ENV)]
+        database_url: Option<String>,
+    },
+    /// A person's history (records and their proofs) as the log grows to
+    /// `--records`, with fill rate and size on disk.
+    History {
+        /// Records in the log at the end (measured at 1 %, 10 % and 100 %).
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        /// Records about the measured person.
+        #[arg(long, default_value_t = 1000)]
+        person_records: u64,
+        /// Run on this PostgreSQL database (a fresh schema, dropped after
+        /// the run) instead of a SQLite file.
+        #[arg(long, env = DATABASE_URL_ENV)]
+        database_url: Option<String>,
+        /// Appending tasks while filling.
+        #[arg(long, default_value_t = 1024)]
+        concurrency: usize,
+        /// History reads measured at each size.
+        #[arg(long, default_value_t = 200)]
+        repetitions: usize,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    /// Requests per measured round and path.
+    #[arg(long, default_value_t = 4000)]
+    requests: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Measured rounds (each runs direct, then through the hub).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// The network's signature and encryption suite.
+    #[arg(long, value_enum, default_value = "ed25519-x25519")]
+    suite: SuiteArg,
+}
+
+impl From<&BenchArgs> for bench::BenchOptions {
+    fn from(a: &BenchArgs) -> Self {
+        bench::BenchOptions {
+            requests: a.requests,
+            concurrency: a.concurrency,
+            rounds: a.rounds,
+            suite: a.suite.into(),
+        }
+    }
+}
+
+pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
+    init_tracing("warn");
+    let report = match cmd {
+        BenchCommand::Portal { logins, records } => bench_portal::portal(logins, records).await?,
+        BenchCommand::Log {
+            records,
+            concurrency,
+            database_url,
+        } => bench::log(records, concurrency, database_url.as_deref()).await?,
+        BenchCommand::History {
+            records,
+            person_records,
+            database_url,
+            concurrency,
+            repetitions,
+        } => {
+            bench_history::history(&bench_history::HistoryOptions {
+                records,
+                person_records,
+                concurrency,
+                repetitions,
+                database_url,
+            })
+            .await?
+        }
+        BenchCommand::Enrol {
+            people,
+            database_url,
+            clear_stores,
+        } => {
+            bench_enrol::enrol(&bench_enrol::EnrolBenchOptions {
+                people,
+                database_url,
+                hub_binary: std::env::current_exe().context("finding this renkei binary")?,
+                progress: true,
+                encrypt_at_rest: !clear_stores,
+            })
+            .await?
+        }
+        BenchCommand::Scale {
+            linkage,
+            database_url,
+        } => {
+            bench_scale::scale(&bench_scale::ScaleOptions {
+                linkage: (&linkage).into(),
+                database_url,
+                hub_binary: std::env::current_exe().context("finding this renkei binary")?,
+            })
+            .await?
+        }
+        BenchCommand::Linkage(args) => bench::linkage(&(&args).into()).await?,
+    };
+    println!("{report}");
+    Ok(())
+}

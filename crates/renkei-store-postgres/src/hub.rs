@@ -32,12 +32,7 @@ use sqlx::{QueryBuilder, Row};
 use crate::db::{self, DbError, corrupt, get, parse_col, store_err, to_i64};
 use crate::group_commit::{Appendable, GroupCommit};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/hub_001.sql"),
-    include_str!("../migrations/hub_002.sql"),
-    include_str!("../migrations/hub_003.sql"),
-    include_str!("../migrations/hub_004.sql"),
-];
+const MIGRATIONS: &[&str] = renkei_store_sql::postgres::migrations::HUB;
 
 /// How far behind the other hubs' appends this process's log head may be.
 pub const HEAD_REFRESH: Duration = Duration::from_millis(500);

@@ -8,20 +8,17 @@
 
 mod admin;
 mod at_rest;
-mod consent;
 mod db;
 mod group_commit;
 mod hub;
 mod node;
-mod portal;
 mod registry;
 mod registry_card;
-mod witness;
 
-pub use admin::{BtreeIndex, btree_index, drop_schema, schema_size, server_settings};
-pub use db::{DataKeyProblem, DbError, schema_url};
+pub use admin::{BtreeIndex, btree_index, drop_schema, schema_size, schema_url, server_settings};
+pub use db::{DataKeyProblem, DbError};
 pub use hub::{HEAD_REFRESH, PgHubStore};
 pub use node::PgNodeStore;
-pub use portal::PgPortalStore;
 pub use registry::PgRegistryStore;
-pub use witness::PgWitnessStore;
+pub use renkei_store_sql::postgres::PgPortalStore;
+pub use renkei_store_sql::postgres::PgWitnessStore;

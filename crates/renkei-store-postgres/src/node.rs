@@ -22,11 +22,7 @@ use crate::at_rest::{self, Cipher};
 use crate::db::{self, DbError, MAX_BINDS, corrupt, get, parse_col, store_err, text_fits, to_u64};
 use crate::group_commit::{Appendable, GroupCommit};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/node_001.sql"),
-    include_str!("../migrations/node_002.sql"),
-    include_str!("../migrations/node_003.sql"),
-];
+const MIGRATIONS: &[&str] = renkei_store_sql::postgres::migrations::NODE;
 
 /// An institution node's store in a PostgreSQL database, in a schema or
 /// database of its own (the registry's store has a `records` table too).

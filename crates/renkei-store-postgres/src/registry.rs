@@ -26,11 +26,7 @@ use crate::group_commit::GroupCommit;
 use crate::node::NodeRow;
 use crate::registry_card::{self as cards, CrlBumps};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/registry_001.sql"),
-    include_str!("../migrations/registry_002.sql"),
-    include_str!("../migrations/registry_003.sql"),
-];
+const MIGRATIONS: &[&str] = renkei_store_sql::postgres::migrations::REGISTRY;
 
 /// The registry's store in a PostgreSQL database, in a schema or database
 /// of its own (a node's store has a `records` table too). One process

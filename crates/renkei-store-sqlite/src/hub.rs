@@ -21,15 +21,7 @@ use crate::claims::ClaimWriter;
 use crate::db::{self, DbError, Durability, corrupt, get, parse_col, store_err};
 use crate::group_commit::{Appendable, GroupCommit};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/hub_001.sql"),
-    include_str!("../migrations/hub_002.sql"),
-    include_str!("../migrations/hub_003.sql"),
-    include_str!("../migrations/hub_004.sql"),
-    include_str!("../migrations/hub_005.sql"),
-    include_str!("../migrations/hub_006.sql"),
-    include_str!("../migrations/hub_007.sql"),
-];
+const MIGRATIONS: &[&str] = renkei_store_sql::sqlite::migrations::HUB;
 
 /// The hub's store in one SQLite file.
 #[derive(Debug, Clone)]

@@ -13,19 +13,16 @@
 
 mod at_rest;
 mod claims;
-mod consent;
 mod db;
 mod group_commit;
 mod hub;
 mod node;
-mod portal;
 mod registry;
 mod registry_card;
-mod witness;
 
 pub use db::{DataKeyProblem, DbError, Durability};
 pub use hub::SqliteHubStore;
 pub use node::SqliteNodeStore;
-pub use portal::SqlitePortalStore;
 pub use registry::SqliteRegistryStore;
-pub use witness::SqliteWitnessStore;
+pub use renkei_store_sql::sqlite::SqlitePortalStore;
+pub use renkei_store_sql::sqlite::SqliteWitnessStore;

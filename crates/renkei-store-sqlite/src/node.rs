@@ -18,12 +18,7 @@ use crate::at_rest::{self, Cipher};
 use crate::db::{self, DbError, Durability, corrupt, get, parse_col, store_err};
 use crate::group_commit::{Appendable, GroupCommit};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/node_001.sql"),
-    include_str!("../migrations/node_002.sql"),
-    include_str!("../migrations/node_003.sql"),
-    include_str!("../migrations/node_004.sql"),
-];
+const MIGRATIONS: &[&str] = renkei_store_sql::sqlite::migrations::NODE;
 
 /// An institution node's store in one SQLite file. Opened with a data
 /// key, it seals item values and notice texts (`renkei_node::at_rest`).

@@ -23,13 +23,7 @@ use crate::group_commit::GroupCommit;
 use crate::node::NodeRow;
 use crate::registry_card as cards;
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/registry_001.sql"),
-    include_str!("../migrations/registry_002.sql"),
-    include_str!("../migrations/registry_003.sql"),
-    include_str!("../migrations/registry_004.sql"),
-    include_str!("../migrations/registry_005.sql"),
-];
+const MIGRATIONS: &[&str] = renkei_store_sql::sqlite::migrations::REGISTRY;
 
 /// The registry's store in one SQLite file. Opened with a data key, it
 /// seals residents' personal data, event details and card certificates

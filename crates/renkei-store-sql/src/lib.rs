@@ -1,0 +1,30 @@
+//! The one store layer of renkei: every store trait of the role crates
+//! (`HubStore`, `NodeStore`, `RegistryStore`, `PortalStore`,
+//! `ConsentStore`, `WitnessStore`) implemented once, on SQL, for both
+//! dialects.
+//!
+//! Each store is generic over its [`Dialect`]: `SqlHub<Sqlite>` is the
+//! SQLite hub store (`SqliteHubStore`), `SqlHub<Postgres>` the PostgreSQL
+//! one (`PgHubStore`). Row decoders and the SQL the dialects share are
+//! written once, in the store's module, against [`sql::Sql`] (generic over
+//! `sqlx::Database`); what really differs — SQLite's pragmas, files and
+//! single writer; PostgreSQL's advisory locks, row locks, `UNNEST`
+//! batches and the hub's shared log — is in [`sqlite`] and [`postgres`],
+//! behind [`Dialect`] and the per-store dialect traits.
+//!
+//! Only this crate knows SQL. `renkei-store-sqlite` and
+//! `renkei-store-postgres` are the backends' public names (and their test
+//! binaries).
+
+mod consent;
+pub mod dialect;
+mod portal;
+pub mod postgres;
+pub mod sql;
+pub mod sqlite;
+mod witness;
+
+pub use dialect::{Dialect, Keys, ReadConn};
+pub use portal::{PortalDialect, SqlPortal};
+pub use sqlx::{Postgres, Sqlite};
+pub use witness::SqlWitness;

@@ -1,0 +1,225 @@
+//! SQLite connections: one file per store, WAL journal, `synchronous =
+//! FULL` by default, plain-SQL migrations counted in `user_version`, and
+//! files only their owner can use.
+
+use std::path::Path;
+use std::time::Duration;
+
+pub use renkei_crypto::DataKeyProblem;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Connection, Row};
+
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// fsync on every commit (`synchronous = FULL`): survives power loss.
+    #[default]
+    Full,
+    /// fsync at checkpoints only (`synchronous = NORMAL`): survives a crash
+    /// of the process but may lose the last commits on power loss. For
+    /// throwaway demo networks and benchmarks that say so.
+    Normal,
+}
+
+/// Opening or migrating a store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot open {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("cannot migrate {path} to schema version {version}: {source}")]
+    Migrate {
+        path: String,
+        version: i64,
+        source: sqlx::Error,
+    },
+    #[error("{path} is inconsistent: {reason}")]
+    Inconsistent { path: String, reason: String },
+    #[error("{path} has schema version {found}, newer than this renkei knows ({known}); upgrade renkei")]
+    TooNew { path: String, found: i64, known: i64 },
+    /// A store file or its directory is open to group or others.
+    #[error(
+        "{path} has mode {mode:04o}: group or others can {access} it, and a store is for its owner alone; \
+         renkei will not use it. Run `chmod {fix} {path}` (and consider who may have read it)"
+    )]
+    Permissions {
+        path: String,
+        mode: u32,
+        access: &'static str,
+        fix: &'static str,
+    },
+    #[error("cannot check or create {path}: {source}")]
+    File { path: String, source: std::io::Error },
+    /// The store's data key does not fit the store (see `DataKeyProblem`).
+    #[error("{path}: {problem}")]
+    DataKey { path: String, problem: DataKeyProblem },
+}
+
+fn options(path: &Path, durability: Durability) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match durability {
+            Durability::Full => SqliteSynchronous::Full,
+            Durability::Normal => SqliteSynchronous::Normal,
+        })
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+        // Statement journals of multi-row inserts stay in memory.
+        .pragma("temp_store", "memory")
+        // 32 MiB of page cache per connection: index pages of busy tables
+        // stay in memory instead of being re-read from the OS cache.
+        .pragma("cache_size", "-32768")
+        // Checkpoint the WAL in larger, rarer steps (pages).
+        .pragma("wal_autocheckpoint", "8192")
+}
+
+/// Group or others may do nothing with a store file (0600)...
+const FILE_OPEN: u32 = 0o077;
+/// ...nor list or change its directory (0700; 0711 is allowed: search
+/// permission alone reveals no name and no content).
+const DIR_OPEN: u32 = 0o066;
+
+fn access(mode: u32) -> &'static str {
+    match (mode & 0o044 != 0, mode & 0o022 != 0) {
+        (true, true) => "read and write",
+        (true, false) => "read",
+        (false, true) => "write",
+        (false, false) => "execute",
+    }
+}
+
+/// Refuse a store whose directory, file, WAL, shared memory or journal is
+/// open to group or others; create a missing store file 0600 before SQLite
+/// opens it. SQLite creates the WAL, shared-memory and journal files with
+/// the mode of the database file, so they are 0600 too.
+fn secure_files(path: &Path) -> Result<(), DbError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file_err = |p: &Path| {
+        let shown = p.display().to_string();
+        move |source| DbError::File { path: shown, source }
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mode = std::fs::metadata(&dir)
+        .map_err(file_err(&dir))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode & DIR_OPEN != 0 {
+        return Err(DbError::Permissions {
+            path: dir.display().to_string(),
+            mode,
+            access: access(mode & DIR_OPEN),
+            fix: "700",
+        });
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(file_err(path)(e)),
+    }
+    let name = path.as_os_str().to_owned();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = name.clone();
+        p.push(suffix);
+        let p = std::path::PathBuf::from(p);
+        let mode = match std::fs::metadata(&p) {
+            Ok(m) => m.permissions().mode() & 0o7777,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(file_err(&p)(e)),
+        };
+        if mode & FILE_OPEN != 0 {
+            return Err(DbError::Permissions {
+                path: p.display().to_string(),
+                mode,
+                access: access(mode & FILE_OPEN),
+                fix: "600",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Open (creating if needed) and bring the schema up to date.
+pub async fn open(path: &Path, durability: Durability, migrations: &[&str]) -> Result<SqlitePool, DbError> {
+    secure_files(path)?;
+    let shown = path.display().to_string();
+    let open_err = |source| DbError::Open {
+        path: shown.clone(),
+        source,
+    };
+    // Migrate on a connection of its own, closed before the pool opens
+    // any: a pooled connection that had read the schema before a migration
+    // changed a table would prepare `SELECT *` against the old columns,
+    // and sqlx then reads a row of the new table with the old column count
+    // (it panics on its worker thread).
+    let mut conn = SqliteConnection::connect_with(&options(path, durability))
+        .await
+        .map_err(open_err)?;
+    migrate(&mut conn, &shown, migrations).await?;
+    conn.close().await.map_err(open_err)?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options(path, durability))
+        .await
+        .map_err(open_err)?;
+    Ok(pool)
+}
+
+/// A dedicated connection for a single writer (the group committer).
+pub async fn writer(path: &Path, durability: Durability) -> Result<SqliteConnection, DbError> {
+    SqliteConnection::connect_with(&options(path, durability))
+        .await
+        .map_err(|source| DbError::Open {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+/// Migrations are plain SQL files applied in order; `user_version` holds
+/// how many have been applied. Each runs in its own transaction.
+async fn migrate(conn: &mut SqliteConnection, path: &str, migrations: &[&str]) -> Result<(), DbError> {
+    let err = |version, source| DbError::Migrate {
+        path: path.to_owned(),
+        version,
+        source,
+    };
+    let current: i64 = sqlx::query("PRAGMA user_version")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| err(0, e))?;
+    let known = migrations.len() as i64;
+    if current > known {
+        return Err(DbError::TooNew {
+            path: path.to_owned(),
+            found: current,
+            known,
+        });
+    }
+    for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
+        let version = i as i64 + 1;
+        let mut tx = conn.begin().await.map_err(|e| err(version, e))?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| err(version, e))?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {version}")))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| err(version, e))?;
+        tx.commit().await.map_err(|e| err(version, e))?;
+    }
+    Ok(())
+}

@@ -1,12 +1,6 @@
 pub(crate) use renkei_store_sql::postgres::db::open;
 pub use renkei_store_sql::postgres::db::{DataKeyProblem, DbError};
-pub(crate) use renkei_store_sql::sql::{corrupt, parse_col, store_err, to_i64, to_u64};
-
-pub(crate) const MAX_BINDS: usize = <sqlx::Postgres as renkei_store_sql::Dialect>::MAX_BINDS;
-
-pub(crate) fn text_fits(what: &str, s: &str) -> Result<(), renkei_protocol::StoreError> {
-    <sqlx::Postgres as renkei_store_sql::Dialect>::text_fits(what, s)
-}
+pub(crate) use renkei_store_sql::sql::{corrupt, parse_col, store_err, to_i64};
 
 pub(crate) fn get<'r, T>(row: &'r sqlx::postgres::PgRow, col: &str) -> Result<T, renkei_protocol::StoreError>
 where

@@ -7,18 +7,14 @@
 //! crate and the SQLite one contain SQL.
 
 mod admin;
-mod at_rest;
 mod db;
 mod group_commit;
 mod hub;
-mod node;
-mod registry;
-mod registry_card;
 
 pub use admin::{BtreeIndex, btree_index, drop_schema, schema_size, schema_url, server_settings};
 pub use db::{DataKeyProblem, DbError};
 pub use hub::{HEAD_REFRESH, PgHubStore};
-pub use node::PgNodeStore;
-pub use registry::PgRegistryStore;
+pub use renkei_store_sql::postgres::PgNodeStore;
 pub use renkei_store_sql::postgres::PgPortalStore;
+pub use renkei_store_sql::postgres::PgRegistryStore;
 pub use renkei_store_sql::postgres::PgWitnessStore;

@@ -123,3 +123,20 @@ impl<'e, DB: Database> Executes<'e, DB> for &'e mut ReadConn<DB> {
         Exec::Conn(&mut **self)
     }
 }
+
+/// Why a store could not be opened, before its dialect says which store
+/// (a file, a schema) in its own `DbError`.
+#[derive(Debug)]
+pub(crate) enum OpenFailure {
+    Db(sqlx::Error),
+    /// The store's contents disagree with each other.
+    Inconsistent(String),
+    /// The data key given does not fit the store.
+    Key(renkei_crypto::DataKeyProblem),
+}
+
+impl From<sqlx::Error> for OpenFailure {
+    fn from(e: sqlx::Error) -> Self {
+        OpenFailure::Db(e)
+    }
+}

@@ -16,15 +16,22 @@
 //! `renkei-store-postgres` are the backends' public names (and their test
 //! binaries).
 
+mod at_rest;
 mod consent;
 pub mod dialect;
+mod group_commit;
+mod node;
 mod portal;
 pub mod postgres;
+mod registry;
+mod registry_card;
 pub mod sql;
 pub mod sqlite;
 mod witness;
 
 pub use dialect::{Dialect, Keys, ReadConn};
+pub use node::{NodeDialect, SqlNode};
 pub use portal::{PortalDialect, SqlPortal};
+pub use registry::{RegistryDialect, SqlRegistry};
 pub use sqlx::{Postgres, Sqlite};
 pub use witness::SqlWitness;

@@ -11,18 +11,14 @@
 //!
 //! [`group commit`]: group_commit
 
-mod at_rest;
 mod claims;
 mod db;
 mod group_commit;
 mod hub;
-mod node;
-mod registry;
-mod registry_card;
 
 pub use db::{DataKeyProblem, DbError, Durability};
 pub use hub::SqliteHubStore;
-pub use node::SqliteNodeStore;
-pub use registry::SqliteRegistryStore;
+pub use renkei_store_sql::sqlite::SqliteNodeStore;
 pub use renkei_store_sql::sqlite::SqlitePortalStore;
+pub use renkei_store_sql::sqlite::SqliteRegistryStore;
 pub use renkei_store_sql::sqlite::SqliteWitnessStore;

@@ -38,6 +38,18 @@ pub enum DbError {
     },
 }
 
+impl DbError {
+    /// `f` happened opening `component`'s store.
+    pub(crate) fn of(component: &'static str, f: crate::dialect::OpenFailure) -> Self {
+        use crate::dialect::OpenFailure;
+        match f {
+            OpenFailure::Db(e) => DbError::Connect(e),
+            OpenFailure::Inconsistent(reason) => DbError::Inconsistent { reason },
+            OpenFailure::Key(problem) => DbError::DataKey { component, problem },
+        }
+    }
+}
+
 /// A pool on `url`, with `component`'s migrations applied.
 pub async fn open(
     url: &str,

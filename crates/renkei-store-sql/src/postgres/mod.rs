@@ -4,14 +4,18 @@
 //! (`UNNEST`) to stay one statement under the 65 535-parameter limit.
 
 pub mod db;
+mod node;
 mod portal;
+mod registry;
 
 use renkei_protocol::StoreError;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Postgres, Transaction};
 
 pub use db::{DataKeyProblem, DbError};
+pub use node::PgNodeStore;
 pub use portal::PgPortalStore;
+pub use registry::PgRegistryStore;
 
 use crate::dialect::{Dialect, Keys, ReadConn};
 use crate::sql::corrupt;

@@ -77,6 +77,19 @@ fn options(path: &Path, durability: Durability) -> SqliteConnectOptions {
         .pragma("wal_autocheckpoint", "8192")
 }
 
+impl DbError {
+    /// `f` happened opening the store at `path`.
+    pub(crate) fn of(path: &Path, f: crate::dialect::OpenFailure) -> Self {
+        use crate::dialect::OpenFailure;
+        let path = path.display().to_string();
+        match f {
+            OpenFailure::Db(source) => DbError::Open { path, source },
+            OpenFailure::Inconsistent(reason) => DbError::Inconsistent { path, reason },
+            OpenFailure::Key(problem) => DbError::DataKey { path, problem },
+        }
+    }
+}
+
 /// Group or others may do nothing with a store file (0600)...
 const FILE_OPEN: u32 = 0o077;
 /// ...nor list or change its directory (0700; 0711 is allowed: search

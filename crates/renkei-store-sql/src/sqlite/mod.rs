@@ -4,14 +4,18 @@
 //! needs locks for is plain sequencing here.
 
 pub mod db;
+mod node;
 mod portal;
+mod registry;
 
 use renkei_protocol::StoreError;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use sqlx::{Connection, Sqlite, Transaction};
 
 pub use db::{DataKeyProblem, DbError, Durability};
+pub use node::SqliteNodeStore;
 pub use portal::SqlitePortalStore;
+pub use registry::SqliteRegistryStore;
 
 use crate::dialect::{Dialect, Keys, ReadConn};
 use crate::sql::{Stmt, Value};

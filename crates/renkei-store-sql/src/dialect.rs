@@ -56,12 +56,12 @@ pub trait Dialect: Sql + Send + Sync + 'static {
     /// The rows of `select` (which ends in `WHERE`) whose `column` is one of
     /// `keys`: SQLite in chunks of `IN (…)`, PostgreSQL with one array
     /// (`= ANY($1)`).
-    fn fetch_any(
-        pool: &Pool<Self>,
+    fn fetch_any<'e>(
+        on: Exec<'e, Self>,
         select: &'static str,
         column: &'static str,
         keys: Keys,
-    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e;
 }
 
 /// Keys to look up with [`Dialect::fetch_any`].

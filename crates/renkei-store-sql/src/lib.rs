@@ -20,6 +20,7 @@ mod at_rest;
 mod consent;
 pub mod dialect;
 mod group_commit;
+mod hub;
 mod node;
 mod portal;
 pub mod postgres;
@@ -30,6 +31,7 @@ pub mod sqlite;
 mod witness;
 
 pub use dialect::{Dialect, Keys, ReadConn};
+pub use hub::{HubDialect, SqlHub};
 pub use node::{NodeDialect, SqlNode};
 pub use portal::{PortalDialect, SqlPortal};
 pub use registry::{RegistryDialect, SqlRegistry};

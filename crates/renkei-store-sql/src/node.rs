@@ -22,7 +22,7 @@ use sqlx::{Pool, Transaction};
 use crate::at_rest::{self, Cipher};
 use crate::dialect::{Dialect, Keys, OpenFailure};
 use crate::group_commit::{Appendable, GroupCommit};
-use crate::sql::{Cols, Stmt, Value, corrupt, get, parse_col, store_err, to_u64, values_placeholders};
+use crate::sql::{Cols, Exec, Stmt, Value, corrupt, get, parse_col, store_err, to_u64, values_placeholders};
 
 /// What the node's store does differently on each dialect.
 pub trait NodeDialect: Dialect {
@@ -476,9 +476,14 @@ impl<D: NodeDialect> NodeStore for SqlNode<D> {
 
     async fn enrolled_among(&self, ids: Vec<LocalPersonId>) -> Result<HashSet<LocalPersonId>, StoreError> {
         let keys = Keys::Text(ids.iter().map(|i| i.as_str().to_owned()).collect());
-        let rows = D::fetch_any(&self.pool, "SELECT local_id FROM persons WHERE", "local_id", keys)
-            .await
-            .map_err(store_err("check enrolment"))?;
+        let rows = D::fetch_any(
+            Exec::Pool(&self.pool),
+            "SELECT local_id FROM persons WHERE",
+            "local_id",
+            keys,
+        )
+        .await
+        .map_err(store_err("check enrolment"))?;
         rows.iter().map(local_id_col).collect()
     }
 

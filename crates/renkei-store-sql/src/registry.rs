@@ -26,7 +26,7 @@ use crate::group_commit::GroupCommit;
 use crate::node::{NodeRow, list_records, next_seq, recent_provided};
 use crate::registry_card::{self as cards, CrlBumps};
 use crate::sql::{
-    Cols, Stmt, Value, corrupt, get, on, parse_col, store_err, to_i64, to_u64, values_placeholders,
+    Cols, Exec, Stmt, Value, corrupt, get, on, parse_col, store_err, to_i64, to_u64, values_placeholders,
 };
 
 /// What the registry's store does differently on each dialect.
@@ -328,7 +328,7 @@ impl<D: RegistryDialect> RegistryStore for SqlRegistry<D> {
     async fn by_my_numbers(&self, numbers: Vec<MyNumber>) -> Result<Vec<Option<Resident>>, StoreError> {
         let asked: Vec<String> = numbers.iter().map(|n| self.my_number_key(n)).collect();
         let rows = D::fetch_any(
-            &self.pool,
+            Exec::Pool(&self.pool),
             "SELECT * FROM residents WHERE",
             "my_number",
             Keys::Text(asked.clone()),

@@ -197,6 +197,16 @@ pub enum Exec<'e, DB: Database> {
     Conn(&'e mut DB::Connection),
 }
 
+impl<DB: Database> Exec<'_, DB> {
+    /// The same pool or connection again, for one more statement.
+    pub fn by_ref(&mut self) -> Exec<'_, DB> {
+        match self {
+            Exec::Pool(p) => Exec::Pool(p),
+            Exec::Conn(c) => Exec::Conn(&mut **c),
+        }
+    }
+}
+
 /// What a statement can run on.
 pub trait Executes<'e, DB: Database>: Send {
     fn exec(self) -> Exec<'e, DB>;

@@ -4,6 +4,7 @@
 //! (`UNNEST`) to stay one statement under the 65 535-parameter limit.
 
 pub mod db;
+mod hub;
 mod node;
 mod portal;
 mod registry;
@@ -13,12 +14,13 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Postgres, Transaction};
 
 pub use db::{DataKeyProblem, DbError};
+pub use hub::{HEAD_REFRESH, Lease, PgHubStore};
 pub use node::PgNodeStore;
 pub use portal::PgPortalStore;
 pub use registry::PgRegistryStore;
 
 use crate::dialect::{Dialect, Keys, ReadConn};
-use crate::sql::corrupt;
+use crate::sql::{Exec, corrupt};
 
 impl Dialect for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
@@ -50,8 +52,8 @@ impl Dialect for Postgres {
         Ok(ReadConn::Snapshot(tx))
     }
 
-    async fn fetch_any(
-        pool: &PgPool,
+    async fn fetch_any<'e>(
+        on: Exec<'e, Postgres>,
         select: &'static str,
         column: &'static str,
         keys: Keys,
@@ -61,9 +63,13 @@ impl Dialect for Postgres {
         }
         // Only this crate's fixed texts go into the statement.
         let q = sqlx::query(sqlx::AssertSqlSafe(format!("{select} {column} = ANY($1)")));
-        match keys {
-            Keys::Int(k) => q.bind(k).fetch_all(pool).await,
-            Keys::Text(k) => q.bind(k).fetch_all(pool).await,
+        let q = match keys {
+            Keys::Int(k) => q.bind(k),
+            Keys::Text(k) => q.bind(k),
+        };
+        match on {
+            Exec::Pool(p) => q.fetch_all(p).await,
+            Exec::Conn(c) => q.fetch_all(c).await,
         }
     }
 }

@@ -3,7 +3,9 @@
 //! the process *and* of the machine; one writer, so that what PostgreSQL
 //! needs locks for is plain sequencing here.
 
+mod claims;
 pub mod db;
+mod hub;
 mod node;
 mod portal;
 mod registry;
@@ -12,13 +14,15 @@ use renkei_protocol::StoreError;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use sqlx::{Connection, Sqlite, Transaction};
 
+pub use claims::ClaimWriter;
 pub use db::{DataKeyProblem, DbError, Durability};
+pub use hub::SqliteHubStore;
 pub use node::SqliteNodeStore;
 pub use portal::SqlitePortalStore;
 pub use registry::SqliteRegistryStore;
 
 use crate::dialect::{Dialect, Keys, ReadConn};
-use crate::sql::{Stmt, Value};
+use crate::sql::{Exec, Stmt, Value};
 
 /// Keys per `IN (…)` list: far below SQLite's bound-value limit.
 const KEYS_PER_STATEMENT: usize = 500;
@@ -46,8 +50,8 @@ impl Dialect for Sqlite {
         Ok(ReadConn::Pooled(pool.acquire().await?))
     }
 
-    async fn fetch_any(
-        pool: &SqlitePool,
+    async fn fetch_any<'e>(
+        mut on: Exec<'e, Sqlite>,
         select: &'static str,
         column: &'static str,
         keys: Keys,
@@ -64,7 +68,7 @@ impl Dialect for Sqlite {
                 .join(", ");
             let rows = Stmt::assembled(format!("{select} {column} IN ({list})"))
                 .args(chunk.iter().cloned())
-                .fetch_all(pool)
+                .fetch_all(on.by_ref())
                 .await?;
             out.extend(rows);
         }

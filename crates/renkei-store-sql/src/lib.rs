@@ -17,6 +17,7 @@
 //! binaries).
 
 mod at_rest;
+mod config;
 mod consent;
 pub mod dialect;
 mod group_commit;
@@ -30,6 +31,9 @@ pub mod sql;
 pub mod sqlite;
 mod witness;
 
+pub use config::{
+    Backend, HubBackend, NodeBackend, OpenError, PortalBackend, RegistryBackend, StoreConfig, WitnessBackend,
+};
 pub use dialect::{Dialect, Keys, ReadConn};
 pub use hub::{HubDialect, SqlHub};
 pub use node::{NodeDialect, SqlNode};

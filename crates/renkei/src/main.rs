@@ -24,9 +24,8 @@ use renkei_ids::CorporateNumber;
 use renkei_node::{ImportError, ImportFormat, parse_import};
 use renkei_pki::{NetworkCa, RevocationReason, Role};
 use renkei_protocol::UnixMillis;
-use renkei_store_sqlite::{
-    Durability, SqliteHubStore, SqliteNodeStore, SqliteRegistryStore, SqliteWitnessStore,
-};
+use renkei_store_sql::StoreConfig;
+use renkei_store_sqlite::{Durability, SqliteHubStore};
 
 #[derive(Parser)]
 #[command(
@@ -545,13 +544,8 @@ async fn main() -> Result<()> {
         Command::Hub(HubCommand::Serve(arg)) => {
             init_tracing("info");
             let settings: HubSettings = read_config(&arg.config)?;
-            match &arg.database_url {
-                Some(url) => serve_hub(&settings, renkei_store_postgres::PgHubStore::open(url).await?).await,
-                None => {
-                    let path = sqlite_path(&arg, "hub.sqlite");
-                    serve_hub(&settings, SqliteHubStore::open(&path, Durability::Full).await?).await
-                }
-            }
+            let store = StoreConfig::new(arg.database_url.as_deref(), sqlite_path(&arg, "hub.sqlite"));
+            serve_hub(&settings, store.open_hub().await?).await
         }
         Command::Hub(HubCommand::Balance {
             listen,
@@ -591,17 +585,8 @@ async fn main() -> Result<()> {
             init_tracing("info");
             let settings: NodeSettings = read_config(&arg.config)?;
             let key = data_key(settings.data_key.as_deref())?;
-            match &arg.database_url {
-                Some(url) => {
-                    let store = renkei_store_postgres::PgNodeStore::open_with_key(url, key.as_ref()).await?;
-                    serve_node(&settings, store).await
-                }
-                None => {
-                    let path = sqlite_path(&arg, "node.sqlite");
-                    let store = SqliteNodeStore::open_with_key(&path, Durability::Full, key.as_ref()).await?;
-                    serve_node(&settings, store).await
-                }
-            }
+            let store = StoreConfig::new(arg.database_url.as_deref(), sqlite_path(&arg, "node.sqlite"));
+            serve_node(&settings, store.open_node(key.as_ref()).await?).await
         }
         Command::Node(NodeCommand::Enrol { config, file, batch }) => {
             init_tracing("warn");
@@ -617,19 +602,8 @@ async fn main() -> Result<()> {
             init_tracing("info");
             let settings: RegistrySettings = read_config(&arg.config)?;
             let key = data_key(settings.data_key.as_deref())?;
-            match &arg.database_url {
-                Some(url) => {
-                    let store =
-                        renkei_store_postgres::PgRegistryStore::open_with_key(url, key.as_ref()).await?;
-                    serve_registry(&settings, store).await
-                }
-                None => {
-                    let path = sqlite_path(&arg, "registry.sqlite");
-                    let store =
-                        SqliteRegistryStore::open_with_key(&path, Durability::Full, key.as_ref()).await?;
-                    serve_registry(&settings, store).await
-                }
-            }
+            let store = StoreConfig::new(arg.database_url.as_deref(), sqlite_path(&arg, "registry.sqlite"));
+            serve_registry(&settings, store.open_registry(key.as_ref()).await?).await
         }
         Command::Registry(RegistryCommand::CardCa(CardCaCommand::Init {
             dir,
@@ -639,16 +613,8 @@ async fn main() -> Result<()> {
         Command::Portal(PortalCommand::Serve(arg)) => {
             init_tracing("info");
             let settings: renkei_portal_web::PortalSettings = read_config(&arg.config)?;
-            match &arg.database_url {
-                Some(url) => {
-                    serve_portal(&settings, renkei_store_postgres::PgPortalStore::open(url).await?).await
-                }
-                None => {
-                    let path = sqlite_path(&arg, "portal.sqlite");
-                    let store = renkei_store_sqlite::SqlitePortalStore::open(&path, Durability::Full).await?;
-                    serve_portal(&settings, store).await
-                }
-            }
+            let store = StoreConfig::new(arg.database_url.as_deref(), sqlite_path(&arg, "portal.sqlite"));
+            serve_portal(&settings, store.open_portal().await?).await
         }
         Command::Card(cmd) => {
             init_tracing("warn");
@@ -662,18 +628,8 @@ async fn main() -> Result<()> {
         Command::Witness(WitnessCommand::Serve(arg)) => {
             init_tracing("info");
             let settings: WitnessSettings = read_config(&arg.config)?;
-            match &arg.database_url {
-                Some(url) => {
-                    let store = renkei_store_postgres::PgWitnessStore::open(url).await?;
-                    serve_witness(&settings, store).await
-                }
-                None => {
-                    let store =
-                        SqliteWitnessStore::open(&sqlite_path(&arg, "witness.sqlite"), Durability::Full)
-                            .await?;
-                    serve_witness(&settings, store).await
-                }
-            }
+            let store = StoreConfig::new(arg.database_url.as_deref(), sqlite_path(&arg, "witness.sqlite"));
+            serve_witness(&settings, store.open_witness().await?).await
         }
         Command::Audit(AuditCommand::Verify {
             log,

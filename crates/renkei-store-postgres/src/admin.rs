@@ -1,15 +1,15 @@
-//! Housekeeping around the stores for tools such as the benchmarks: how
-//! much disk a schema holds, how deep an index is, and dropping a schema
-//! (with everything in it) so that its disk is returned. Only the store
-//! crates contain SQL, so these live here.
+//! Schemas around the stores, for the demo and tools such as the
+//! benchmarks: a URL that selects a schema of its own (created if needed),
+//! how much disk a schema holds, how deep an index is, and dropping a
+//! schema (with everything in it) so that its disk is returned. Only the
+//! store crates contain SQL, so these live here.
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Row};
 
-use crate::db::DbError;
+use renkei_store_sql::postgres::DbError;
 
-/// A plain schema identifier (what [`crate::schema_url`] accepts), so it
-/// can be spliced into DDL.
+/// A plain schema identifier, so it can be spliced into DDL.
 fn check_schema(schema: &str) -> Result<(), DbError> {
     let plain = !schema.is_empty()
         && schema.len() <= 63
@@ -26,18 +26,46 @@ fn check_schema(schema: &str) -> Result<(), DbError> {
     }
 }
 
-async fn connect(base: &str) -> Result<PgConnection, DbError> {
-    if !(base.starts_with("postgres://") || base.starts_with("postgresql://")) {
-        return Err(DbError::Url(
+fn check_scheme(base: &str) -> Result<(), DbError> {
+    if base.starts_with("postgres://") || base.starts_with("postgresql://") {
+        Ok(())
+    } else {
+        Err(DbError::Url(
             "the scheme must be postgres:// or postgresql://".into(),
-        ));
+        ))
     }
+}
+
+async fn connect(base: &str) -> Result<PgConnection, DbError> {
+    check_scheme(base)?;
     let options: PgConnectOptions = base
         .parse()
         .map_err(|e: sqlx::Error| DbError::Url(e.to_string()))?;
     PgConnection::connect_with(&options)
         .await
         .map_err(DbError::Connect)
+}
+
+/// `base` with `schema` as its search path, creating the schema if needed:
+/// several roles (a demo's hub, registry, nodes and portal) can then share
+/// one database, each in its own schema, as they would own databases.
+pub async fn schema_url(base: &str, schema: &str) -> Result<String, DbError> {
+    check_schema(schema)?;
+    check_scheme(base)?;
+    if base.contains("search_path") {
+        return Err(DbError::Url("the URL already chooses a search_path".into()));
+    }
+    let mut conn = connect(base).await?;
+    // The name was checked above to be a plain identifier.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}"
+    )))
+    .execute(&mut conn)
+    .await
+    .map_err(DbError::Connect)?;
+    let _ = conn.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Ok(format!("{base}{sep}options[search_path]={schema}"))
 }
 
 /// Drop `schema` and everything in it (`DROP SCHEMA … CASCADE`), returning

@@ -1,31 +1,16 @@
 //! SQLite, the embedded default store: one file per role, WAL journal,
 //! `synchronous = FULL` so that a committed transaction survives a crash of
-//! the process *and* of the machine.
+//! the process *and* of the machine; durable appends of provision records
+//! through one group-commit writer (one transaction and one fsync for
+//! everything queued).
 //!
-//! Durable appends of provision records go through a [`group commit`]
-//! writer: concurrent appends share one transaction and one fsync, which is
-//! what turns ~300 fsyncs/s into tens of thousands of records/s.
-//!
-//! Only this crate knows SQL. Each store implements a trait owned by its
-//! role crate (`HubStore`, `NodeStore`, `RegistryStore`).
-//!
-//! [`group commit`]: group_commit
+//! The stores are written once, for both dialects, in `renkei-store-sql`
+//! (`SqlHub<Sqlite>` and so on); this crate is their SQLite face — the
+//! names callers use — and the SQLite test binary, which runs the
+//! behavioural suite every backend runs plus what only a file has (modes,
+//! a reopened file).
 
-mod at_rest;
-mod claims;
-mod consent;
-mod db;
-mod group_commit;
-mod hub;
-mod node;
-mod portal;
-mod registry;
-mod registry_card;
-mod witness;
-
-pub use db::{DataKeyProblem, DbError, Durability};
-pub use hub::SqliteHubStore;
-pub use node::SqliteNodeStore;
-pub use portal::SqlitePortalStore;
-pub use registry::SqliteRegistryStore;
-pub use witness::SqliteWitnessStore;
+pub use renkei_store_sql::sqlite::{
+    DataKeyProblem, DbError, Durability, SqliteHubStore, SqliteNodeStore, SqlitePortalStore,
+    SqliteRegistryStore, SqliteWitnessStore,
+};

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use renkei_crypto::Suite;
+use renkei_store_sql::StoreConfig;
 use renkei_store_sqlite::Durability;
 
 /// The environment variable every `--database-url` reads.
@@ -41,8 +42,13 @@ pub(crate) struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The SQLite file: `--store`, else `name` next to the configuration.
-    pub(crate) fn sqlite_path(&self, name: &str) -> PathBuf {
+    /// Where the role's store lives: `--database-url`, else the SQLite
+    /// file `--store`, else `name` next to the configuration.
+    pub(crate) fn store_config(&self, name: &str) -> StoreConfig {
+        StoreConfig::new(self.store.database_url.as_deref(), self.sqlite_path(name))
+    }
+
+    fn sqlite_path(&self, name: &str) -> PathBuf {
         self.store.store.clone().unwrap_or_else(|| {
             self.config
                 .config

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use renkei_http::audit::{AuditReport, HttpTiles, StoreTiles, verify};
 use renkei_log::NoteVerifier;
+use renkei_store_sql::StoreConfig;
 use renkei_store_sqlite::{Durability, SqliteHubStore};
 
 use crate::args::{DATABASE_URL_ENV, init_tracing, key_arg};
@@ -78,7 +79,7 @@ pub(crate) async fn run(cmd: AuditCommand) -> Result<()> {
             verify(&StoreTiles(&store), &log_key, &witnesses, older.as_deref()).await
         }
         (None, None, Some(url)) => {
-            let store = renkei_store_postgres::PgHubStore::open(&url).await?;
+            let store = StoreConfig::Postgres { url }.open_hub().await?;
             verify(&StoreTiles(&store), &log_key, &witnesses, older.as_deref()).await
         }
         (None, None, None) => bail!("give --log URL, --data-dir DIR or --database-url URL"),

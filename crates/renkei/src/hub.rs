@@ -6,7 +6,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use renkei_http::hub::{HubSettings, check_catalog, start_hub};
-use renkei_store_sqlite::{Durability, SqliteHubStore};
 
 use crate::args::{ConfigArg, ServeArgs, init_tracing, read_config, wait_for_shutdown};
 
@@ -40,13 +39,7 @@ pub(crate) async fn run(cmd: HubCommand) -> Result<()> {
         HubCommand::Serve(arg) => {
             init_tracing("info");
             let settings: HubSettings = read_config(&arg.config.config)?;
-            match &arg.store.database_url {
-                Some(url) => serve(&settings, renkei_store_postgres::PgHubStore::open(url).await?).await,
-                None => {
-                    let path = arg.sqlite_path("hub.sqlite");
-                    serve(&settings, SqliteHubStore::open(&path, Durability::Full).await?).await
-                }
-            }
+            serve(&settings, arg.store_config("hub.sqlite").open_hub().await?).await
         }
         HubCommand::Balance {
             listen,

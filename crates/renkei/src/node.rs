@@ -10,7 +10,6 @@ use renkei_catalog::Catalog;
 use renkei_http::node::{ImportResult, NodeSettings, start_node};
 use renkei_node::{ImportError, ImportFormat, parse_import};
 use renkei_protocol::UnixMillis;
-use renkei_store_sqlite::{Durability, SqliteNodeStore};
 
 use crate::args::{ConfigArg, ServeArgs, data_key, init_tracing, read_config, wait_for_shutdown};
 
@@ -44,17 +43,8 @@ pub(crate) async fn run(cmd: NodeCommand) -> Result<()> {
             init_tracing("info");
             let settings: NodeSettings = read_config(&arg.config.config)?;
             let key = data_key(settings.data_key.as_deref())?;
-            match &arg.store.database_url {
-                Some(url) => {
-                    let store = renkei_store_postgres::PgNodeStore::open_with_key(url, key.as_ref()).await?;
-                    serve(&settings, store).await
-                }
-                None => {
-                    let path = arg.sqlite_path("node.sqlite");
-                    let store = SqliteNodeStore::open_with_key(&path, Durability::Full, key.as_ref()).await?;
-                    serve(&settings, store).await
-                }
-            }
+            let store = arg.store_config("node.sqlite").open_node(key.as_ref()).await?;
+            serve(&settings, store).await
         }
         NodeCommand::Enrol { config, file, batch } => {
             init_tracing("warn");

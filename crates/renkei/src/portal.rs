@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Subcommand;
-use renkei_store_sqlite::{Durability, SqlitePortalStore};
 
 use crate::args::{ServeArgs, init_tracing, read_config, wait_for_shutdown};
 
@@ -18,13 +17,7 @@ pub(crate) async fn run(cmd: PortalCommand) -> Result<()> {
     let PortalCommand::Serve(arg) = cmd;
     init_tracing("info");
     let settings: renkei_portal_web::PortalSettings = read_config(&arg.config.config)?;
-    match &arg.store.database_url {
-        Some(url) => serve(&settings, renkei_store_postgres::PgPortalStore::open(url).await?).await,
-        None => {
-            let path = arg.sqlite_path("portal.sqlite");
-            serve(&settings, SqlitePortalStore::open(&path, Durability::Full).await?).await
-        }
-    }
+    serve(&settings, arg.store_config("portal.sqlite").open_portal().await?).await
 }
 
 async fn serve<S: renkei_portal_web::Store + Clone>(

@@ -7,7 +7,6 @@ use anyhow::Result;
 use clap::Subcommand;
 use renkei_card::{CaOperator, CardAuthorities};
 use renkei_http::registry::{RegistrySettings, start_registry};
-use renkei_store_sqlite::{Durability, SqliteRegistryStore};
 
 use crate::args::{ServeArgs, data_key, init_tracing, read_config, wait_for_shutdown};
 
@@ -42,19 +41,11 @@ pub(crate) async fn run(cmd: RegistryCommand) -> Result<()> {
             init_tracing("info");
             let settings: RegistrySettings = read_config(&arg.config.config)?;
             let key = data_key(settings.data_key.as_deref())?;
-            match &arg.store.database_url {
-                Some(url) => {
-                    let store =
-                        renkei_store_postgres::PgRegistryStore::open_with_key(url, key.as_ref()).await?;
-                    serve(&settings, store).await
-                }
-                None => {
-                    let path = arg.sqlite_path("registry.sqlite");
-                    let store =
-                        SqliteRegistryStore::open_with_key(&path, Durability::Full, key.as_ref()).await?;
-                    serve(&settings, store).await
-                }
-            }
+            let store = arg
+                .store_config("registry.sqlite")
+                .open_registry(key.as_ref())
+                .await?;
+            serve(&settings, store).await
         }
         RegistryCommand::CardCa(CardCaCommand::Init {
             dir,

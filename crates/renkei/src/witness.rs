@@ -5,7 +5,6 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Subcommand;
 use renkei_http::witness::{WitnessSettings, start_witness};
-use renkei_store_sqlite::{Durability, SqliteWitnessStore};
 
 use crate::args::{ServeArgs, init_tracing, read_config, wait_for_shutdown};
 
@@ -19,17 +18,11 @@ pub(crate) async fn run(cmd: WitnessCommand) -> Result<()> {
     let WitnessCommand::Serve(arg) = cmd;
     init_tracing("info");
     let settings: WitnessSettings = read_config(&arg.config.config)?;
-    match &arg.store.database_url {
-        Some(url) => serve(&settings, renkei_store_postgres::PgWitnessStore::open(url).await?).await,
-        None => {
-            let path = arg.sqlite_path("witness.sqlite");
-            serve(
-                &settings,
-                SqliteWitnessStore::open(&path, Durability::Full).await?,
-            )
-            .await
-        }
-    }
+    serve(
+        &settings,
+        arg.store_config("witness.sqlite").open_witness().await?,
+    )
+    .await
 }
 
 async fn serve<S: renkei_witness::WitnessStore>(settings: &WitnessSettings, store: S) -> Result<()> {

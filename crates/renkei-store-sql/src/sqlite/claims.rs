@@ -28,8 +28,9 @@ struct Claim {
     reply: oneshot::Sender<Result<bool, StoreError>>,
 }
 
+/// The hub's message-id claim writer (the SQLite hub store keeps one).
 #[derive(Debug, Clone)]
-pub(crate) struct ClaimWriter {
+pub struct ClaimWriter {
     tx: mpsc::Sender<Claim>,
 }
 

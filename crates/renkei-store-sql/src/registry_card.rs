@@ -2,13 +2,14 @@
 //! does to a card and its certificates) are the registry crate's; here
 //! they are read, applied and written back in the caller's transaction.
 //!
-//! Several registries may share the database, and nothing serialises
-//! writers as SQLite's single writer does, so a transaction that reads
-//! what it is about to change locks it first, always in the same order —
-//! the resident's row, then their card rows, then the CRL numbers (bumped
-//! once per list just before the commit, in key order), then the events
-//! table — so that concurrent transactions wait for each other instead of
-//! deciding on stale reads, and never deadlock.
+//! On PostgreSQL several registries may share the database, and nothing
+//! serialises writers as SQLite's single writer does, so a transaction
+//! that reads what it is about to change locks it first (`FOR_UPDATE`),
+//! always in the same order — the resident's row, then their card rows,
+//! then the CRL numbers (bumped once per list just before the commit, in
+//! key order), then the events table — so that concurrent transactions
+//! wait for each other instead of deciding on stale reads, and never
+//! deadlock. On SQLite the same statements run without the locks.
 
 use std::collections::BTreeMap;
 
@@ -20,10 +21,19 @@ use renkei_registry::at_rest::{open_cert, seal_cert};
 use renkei_registry::{
     Card, CardCert, CardId, CardStatus, CertEffect, NewCard, ResidentStatus, apply_effect,
 };
-use sqlx::postgres::{PgConnection, PgRow};
 use time::OffsetDateTime;
 
-use crate::db::{corrupt, get, parse_col, store_err, to_i64, to_u64};
+use crate::registry::RegistryDialect;
+use crate::sql::{Cols, Stmt, corrupt, get, on, parse_col, store_err, to_i64, to_u64};
+
+/// `sql`, locking the rows it reads to the commit where rows lock.
+fn locking<D: RegistryDialect>(sql: &'static str, lock: bool) -> Stmt<'static> {
+    if lock && !D::FOR_UPDATE.is_empty() {
+        Stmt::assembled(format!("{sql}{}", D::FOR_UPDATE))
+    } else {
+        Stmt::new(sql)
+    }
+}
 
 fn serial_col(v: i64) -> Result<CardSerial, StoreError> {
     u64::try_from(v)
@@ -37,7 +47,7 @@ fn serial_sql(s: CardSerial) -> Result<i64, StoreError> {
     to_i64("card serial", s.value())
 }
 
-fn cert_from(row: &PgRow, cipher: Option<&AtRestCipher>) -> Result<CardCert, StoreError> {
+fn cert_from(row: &impl Cols, cipher: Option<&AtRestCipher>) -> Result<CardCert, StoreError> {
     let purpose: String = get(row, "purpose")?;
     let revoked = match (
         get::<Option<i64>>(row, "revoked_at")?,
@@ -65,17 +75,17 @@ fn cert_from(row: &PgRow, cipher: Option<&AtRestCipher>) -> Result<CardCert, Sto
     })
 }
 
-async fn card_from(
-    conn: &mut PgConnection,
-    row: &PgRow,
+async fn card_from<D: RegistryDialect>(
+    conn: &mut D::Connection,
+    row: &impl Cols,
     cipher: Option<&AtRestCipher>,
 ) -> Result<Card, StoreError> {
     let id: i64 = get(row, "card_id")?;
     let link: Vec<u8> = get(row, "link_id")?;
     let link: [u8; 16] = link.try_into().map_err(|_| corrupt("link_id", "not 16 bytes"))?;
-    let certs = sqlx::query("SELECT * FROM card_certs WHERE card_id = $1 ORDER BY issued_at, issue_order")
-        .bind(id)
-        .fetch_all(&mut *conn)
+    let certs = Stmt::new(D::CARD_CERTS)
+        .arg(id)
+        .fetch_all(on::<D>(conn))
         .await
         .map_err(store_err("read card certificates"))?;
     Ok(Card {
@@ -97,8 +107,8 @@ async fn card_from(
 }
 
 /// A card; with `lock`, its row stays locked to the end of the transaction.
-pub(crate) async fn card(
-    conn: &mut PgConnection,
+pub(crate) async fn card<D: RegistryDialect>(
+    conn: &mut D::Connection,
     id: CardId,
     lock: bool,
     cipher: Option<&AtRestCipher>,
@@ -107,58 +117,59 @@ pub(crate) async fn card(
         // No card is numbered beyond a BIGINT.
         return Ok(None);
     };
-    let sql = if lock {
-        "SELECT * FROM cards WHERE card_id = $1 FOR UPDATE"
-    } else {
-        "SELECT * FROM cards WHERE card_id = $1"
-    };
-    let row = sqlx::query(sql)
-        .bind(id)
-        .fetch_optional(&mut *conn)
+    let row = locking::<D>("SELECT * FROM cards WHERE card_id = $1", lock)
+        .arg(id)
+        .fetch_optional(on::<D>(conn))
         .await
         .map_err(store_err("read card"))?;
     match row {
-        Some(r) => Ok(Some(card_from(conn, &r, cipher).await?)),
+        Some(r) => Ok(Some(card_from::<D>(conn, &r, cipher).await?)),
         None => Ok(None),
     }
 }
 
-pub(crate) async fn card_by_serial(
-    conn: &mut PgConnection,
+pub(crate) async fn card_by_serial<D: RegistryDialect>(
+    conn: &mut D::Connection,
     serial: CardSerial,
     cipher: Option<&AtRestCipher>,
 ) -> Result<Option<Card>, StoreError> {
-    let id: Option<i64> = sqlx::query_scalar("SELECT card_id FROM card_certs WHERE serial = $1")
-        .bind(serial_sql(serial)?)
-        .fetch_optional(&mut *conn)
+    let id = Stmt::new("SELECT card_id FROM card_certs WHERE serial = $1")
+        .arg(serial_sql(serial)?)
+        .fetch_optional(on::<D>(conn))
         .await
         .map_err(store_err("find card"))?;
     match id {
-        Some(id) => card(conn, CardId(to_u64("card_id", id)?), false, cipher).await,
+        Some(row) => {
+            card::<D>(
+                conn,
+                CardId(to_u64("card_id", get(&row, "card_id")?)?),
+                false,
+                cipher,
+            )
+            .await
+        }
         None => Ok(None),
     }
 }
 
 /// A person's cards, newest first; with `lock`, their rows stay locked.
-pub(crate) async fn cards_of(
-    conn: &mut PgConnection,
+pub(crate) async fn cards_of<D: RegistryDialect>(
+    conn: &mut D::Connection,
     link: LinkId,
     lock: bool,
     cipher: Option<&AtRestCipher>,
 ) -> Result<Vec<Card>, StoreError> {
-    let sql = if lock {
-        "SELECT * FROM cards WHERE link_id = $1 ORDER BY card_id DESC FOR UPDATE"
-    } else {
-        "SELECT * FROM cards WHERE link_id = $1 ORDER BY card_id DESC"
-    };
-    let rows = sqlx::query(sql)
-        .bind(&link.as_bytes()[..])
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(store_err("list cards"))?;
+    let rows = locking::<D>(
+        "SELECT * FROM cards WHERE link_id = $1 ORDER BY card_id DESC",
+        lock,
+    )
+    .arg(&link.as_bytes()[..])
+    .fetch_all(on::<D>(conn))
+    .await
+    .map_err(store_err("list cards"))?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
-        out.push(card_from(conn, r, cipher).await?);
+        out.push(card_from::<D>(conn, r, cipher).await?);
     }
     Ok(out)
 }
@@ -174,16 +185,16 @@ impl CrlBumps {
         *self.0.entry((profile.as_str(), purpose.as_str())).or_default() += 1;
     }
 
-    pub(crate) async fn write(self, conn: &mut PgConnection) -> Result<(), StoreError> {
+    pub(crate) async fn write<D: RegistryDialect>(self, conn: &mut D::Connection) -> Result<(), StoreError> {
         for ((profile, purpose), n) in self.0 {
-            sqlx::query(
+            Stmt::new(
                 "INSERT INTO card_crls (profile, purpose, number) VALUES ($1, $2, $3) \
                  ON CONFLICT (profile, purpose) DO UPDATE SET number = card_crls.number + excluded.number",
             )
-            .bind(profile)
-            .bind(purpose)
-            .bind(n)
-            .execute(&mut *conn)
+            .arg(profile)
+            .arg(purpose)
+            .arg(n)
+            .execute(on::<D>(conn))
             .await
             .map_err(store_err("bump CRL number"))?;
         }
@@ -193,19 +204,19 @@ impl CrlBumps {
 
 /// Write back what changed between `before` and `after` (status and
 /// certificate revocations), noting the lists touched.
-async fn save(
-    conn: &mut PgConnection,
+async fn save<D: RegistryDialect>(
+    conn: &mut D::Connection,
     crls: &mut CrlBumps,
     before: &Card,
     after: &Card,
 ) -> Result<(), StoreError> {
     let id = to_i64("card_id", after.id.0)?;
     if before.status != after.status || before.status_since != after.status_since {
-        sqlx::query("UPDATE cards SET status = $1, status_since = $2 WHERE card_id = $3")
-            .bind(after.status.as_str())
-            .bind(after.status_since.0)
-            .bind(id)
-            .execute(&mut *conn)
+        Stmt::new("UPDATE cards SET status = $1, status_since = $2 WHERE card_id = $3")
+            .arg(after.status.as_str())
+            .arg(after.status_since.0)
+            .arg(id)
+            .execute(on::<D>(conn))
             .await
             .map_err(store_err("update card"))?;
     }
@@ -213,11 +224,11 @@ async fn save(
     let mut sign = false;
     for (b, a) in before.certs.iter().zip(&after.certs) {
         if b.revoked != a.revoked {
-            sqlx::query("UPDATE card_certs SET revoked_at = $1, revoked_reason = $2 WHERE serial = $3")
-                .bind(a.revoked.map(|(at, _)| at.0))
-                .bind(a.revoked.map(|(_, r)| r.as_str()))
-                .bind(serial_sql(a.serial)?)
-                .execute(&mut *conn)
+            Stmt::new("UPDATE card_certs SET revoked_at = $1, revoked_reason = $2 WHERE serial = $3")
+                .arg(a.revoked.map(|(at, _)| at.0))
+                .arg(a.revoked.map(|(_, r)| r.as_str()))
+                .arg(serial_sql(a.serial)?)
+                .execute(on::<D>(conn))
                 .await
                 .map_err(store_err("update certificate"))?;
             match a.purpose {
@@ -237,8 +248,8 @@ async fn save(
 
 /// Apply `effect` to the certificates of `card` selected by `which`, and
 /// the new status if any; write the changes.
-pub(crate) async fn apply(
-    conn: &mut PgConnection,
+pub(crate) async fn apply<D: RegistryDialect>(
+    conn: &mut D::Connection,
     crls: &mut CrlBumps,
     card: &Card,
     status: Option<CardStatus>,
@@ -254,17 +265,17 @@ pub(crate) async fn apply(
     for c in after.certs.iter_mut().filter(|c| which(c)) {
         apply_effect(c, effect, at);
     }
-    save(conn, crls, card, &after).await?;
+    save::<D>(conn, crls, card, &after).await?;
     Ok(after)
 }
 
 /// Non-final cards of a person (normally at most one), locked.
-pub(crate) async fn live_cards(
-    conn: &mut PgConnection,
+pub(crate) async fn live_cards<D: RegistryDialect>(
+    conn: &mut D::Connection,
     link: LinkId,
     cipher: Option<&AtRestCipher>,
 ) -> Result<Vec<Card>, StoreError> {
-    Ok(cards_of(conn, link, true, cipher)
+    Ok(cards_of::<D>(conn, link, true, cipher)
         .await?
         .into_iter()
         .filter(|c| !c.status.is_final())
@@ -272,10 +283,13 @@ pub(crate) async fn live_cards(
 }
 
 /// Lock the resident's row (if any) to the end of the transaction.
-pub(crate) async fn lock_resident(conn: &mut PgConnection, link: LinkId) -> Result<(), StoreError> {
-    sqlx::query("SELECT 1 FROM residents WHERE link_id = $1 FOR UPDATE")
-        .bind(&link.as_bytes()[..])
-        .fetch_optional(&mut *conn)
+pub(crate) async fn lock_resident<D: RegistryDialect>(
+    conn: &mut D::Connection,
+    link: LinkId,
+) -> Result<(), StoreError> {
+    locking::<D>("SELECT 1 FROM residents WHERE link_id = $1", true)
+        .arg(&link.as_bytes()[..])
+        .fetch_optional(on::<D>(conn))
         .await
         .map_err(store_err("lock resident"))?;
     Ok(())
@@ -284,15 +298,15 @@ pub(crate) async fn lock_resident(conn: &mut PgConnection, link: LinkId) -> Resu
 /// The facts on file must still be those certified; the person alive.
 /// The resident's row stays locked: the facts cannot change before the
 /// commit.
-pub(crate) async fn check_facts(
-    conn: &mut PgConnection,
+pub(crate) async fn check_facts<D: RegistryDialect>(
+    conn: &mut D::Connection,
     link: LinkId,
     facts: &FourFacts,
     cipher: Option<&AtRestCipher>,
 ) -> Result<(), StoreError> {
-    let row = sqlx::query("SELECT * FROM residents WHERE link_id = $1 FOR UPDATE")
-        .bind(&link.as_bytes()[..])
-        .fetch_optional(&mut *conn)
+    let row = locking::<D>("SELECT * FROM residents WHERE link_id = $1", true)
+        .arg(&link.as_bytes()[..])
+        .fetch_optional(on::<D>(conn))
         .await
         .map_err(store_err("check facts"))?
         .ok_or_else(|| StoreError::Conflict("no such resident".to_owned()))?;
@@ -308,52 +322,53 @@ pub(crate) async fn check_facts(
     Ok(())
 }
 
-pub(crate) async fn insert_cert(
-    conn: &mut PgConnection,
+pub(crate) async fn insert_cert<D: RegistryDialect>(
+    conn: &mut D::Connection,
     card: CardId,
     profile: CardProfile,
     c: &CardCert,
     cipher: Option<&AtRestCipher>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    Stmt::new(
         "INSERT INTO card_certs (serial, card_id, purpose, profile, der, issued_at, not_after, revoked_at, revoked_reason) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)",
     )
-    .bind(serial_sql(c.serial)?)
-    .bind(to_i64("card_id", card.0)?)
-    .bind(c.purpose.as_str())
-    .bind(profile.as_str())
-    .bind(match cipher {
+    .arg(serial_sql(c.serial)?)
+    .arg(to_i64("card_id", card.0)?)
+    .arg(c.purpose.as_str())
+    .arg(profile.as_str())
+    .arg(match cipher {
         None => c.der.clone(),
         Some(k) => seal_cert(k, c.serial, &c.der),
     })
-    .bind(c.issued_at.0)
-    .bind(c.not_after.0)
-    .execute(&mut *conn)
+    .arg(c.issued_at.0)
+    .arg(c.not_after.0)
+    .execute(on::<D>(conn))
     .await
     .map_err(store_err("store certificate"))?;
     Ok(())
 }
 
-pub(crate) async fn insert_card(
-    conn: &mut PgConnection,
+pub(crate) async fn insert_card<D: RegistryDialect>(
+    conn: &mut D::Connection,
     new: &NewCard,
     cipher: Option<&AtRestCipher>,
 ) -> Result<CardId, StoreError> {
-    let id: i64 = sqlx::query_scalar(
+    let id = Stmt::new(
         "INSERT INTO cards (link_id, profile, status, status_since, issued_at) \
          VALUES ($1, $2, 'active', $3, $4) RETURNING card_id",
     )
-    .bind(&new.link_id.as_bytes()[..])
-    .bind(new.profile.as_str())
-    .bind(new.issued_at.0)
-    .bind(new.issued_at.0)
-    .fetch_one(&mut *conn)
+    .arg(&new.link_id.as_bytes()[..])
+    .arg(new.profile.as_str())
+    .arg(new.issued_at.0)
+    .arg(new.issued_at.0)
+    .fetch_one(on::<D>(conn))
     .await
     .map_err(store_err("store card"))?;
+    let id: i64 = get(&id, "card_id")?;
     let id = CardId(to_u64("card_id", id)?);
     for c in &new.certs {
-        insert_cert(conn, id, new.profile, c, cipher).await?;
+        insert_cert::<D>(conn, id, new.profile, c, cipher).await?;
     }
     Ok(id)
 }
@@ -363,27 +378,28 @@ fn datetime(ms: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-pub(crate) async fn revocations(
-    conn: &mut PgConnection,
+pub(crate) async fn revocations<D: RegistryDialect>(
+    conn: &mut D::Connection,
     profile: CardProfile,
     purpose: CertPurpose,
     now: UnixMillis,
 ) -> Result<(u64, Vec<RevokedCard>), StoreError> {
-    let number: Option<i64> =
-        sqlx::query_scalar("SELECT number FROM card_crls WHERE profile = $1 AND purpose = $2")
-            .bind(profile.as_str())
-            .bind(purpose.as_str())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(store_err("read CRL number"))?;
-    let rows = sqlx::query(
+    let number: Option<i64> = Stmt::new("SELECT number FROM card_crls WHERE profile = $1 AND purpose = $2")
+        .arg(profile.as_str())
+        .arg(purpose.as_str())
+        .fetch_optional(on::<D>(conn))
+        .await
+        .map_err(store_err("read CRL number"))?
+        .map(|r| get(&r, "number"))
+        .transpose()?;
+    let rows = Stmt::new(
         "SELECT serial, revoked_at, revoked_reason FROM card_certs \
          WHERE profile = $1 AND purpose = $2 AND revoked_at IS NOT NULL AND not_after >= $3 ORDER BY serial",
     )
-    .bind(profile.as_str())
-    .bind(purpose.as_str())
-    .bind(now.0)
-    .fetch_all(&mut *conn)
+    .arg(profile.as_str())
+    .arg(purpose.as_str())
+    .arg(now.0)
+    .fetch_all(on::<D>(conn))
     .await
     .map_err(store_err("list revocations"))?;
     let mut out = Vec::with_capacity(rows.len());

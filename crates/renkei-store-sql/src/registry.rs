@@ -2,7 +2,8 @@
 //! cards (in `registry_card`) and the registry's own provision records,
 //! which share the node's record writer and reader.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::future::Future;
 
 use renkei_card::{CardProfile, CardSerial, CertPurpose, RevocationReason, RevokedCard};
 use renkei_crypto::{AtRestCipher, DataKey};
@@ -17,50 +18,92 @@ use renkei_registry::{
     RegistryCounts, RegistryStore, Resident, ResidentEvent, ResidentStatus, StoredEvent, plan_action,
     plan_reissue,
 };
-use sqlx::postgres::{PgConnection, PgPool, PgRow};
-use sqlx::{Postgres, QueryBuilder, Transaction};
+use sqlx::Pool;
 
 use crate::at_rest::{self, Cipher};
-use crate::db::{self, DbError, MAX_BINDS, corrupt, get, parse_col, store_err, to_i64, to_u64};
+use crate::dialect::{Dialect, Keys, OpenFailure};
 use crate::group_commit::GroupCommit;
-use crate::node::NodeRow;
+use crate::node::{NodeRow, list_records, next_seq, recent_provided};
 use crate::registry_card::{self as cards, CrlBumps};
+use crate::sql::{
+    Cols, Exec, Stmt, Value, corrupt, get, on, parse_col, store_err, to_i64, to_u64, values_placeholders,
+};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/registry_001.sql"),
-    include_str!("../migrations/registry_002.sql"),
-    include_str!("../migrations/registry_003.sql"),
-];
+/// What the registry's store does differently on each dialect.
+pub trait RegistryDialect: Dialect {
+    /// A card's certificates in the order they were stored (`$1`: the card).
+    const CARD_CERTS: &'static str;
+    /// Residents without their own code (`$1`: how many at most).
+    const WITHOUT_OWN_CODE: &'static str;
+    /// Run before an event is numbered (on PostgreSQL: numbers follow the
+    /// commit order, so the table stays locked against other writers until
+    /// the commit; readers go on).
+    const LOCK_EVENTS: &'static [&'static str];
+    /// Insert an event and return its number as `seq` (`$1` link id, `$2`
+    /// kind, `$3` detail, `$4` time). Numbers are dense from 1.
+    const INSERT_EVENT: &'static str;
 
-/// The registry's store in a PostgreSQL database, in a schema or database
-/// of its own (a node's store has a `records` table too). One process
-/// appends the registry's provision records; everything else may be
-/// shared by several processes. Opened with a data key, it seals
-/// residents' personal data, event details and card certificates
-/// (`renkei_registry::at_rest`) and finds residents by blind indexes.
-#[derive(Debug, Clone)]
-pub struct PgRegistryStore {
-    pool: PgPool,
+    /// Claim acquisition numbers for `institution`: `true` for each one not
+    /// claimed before (a number asked twice is fresh the first time only).
+    fn claim_acquisition_numbers(
+        pool: &Pool<Self>,
+        institution: CorporateNumber,
+        numbers: &[AcquisitionNumber],
+        at: UnixMillis,
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+}
+
+/// The registry's store on dialect `D` (`SqliteRegistryStore`,
+/// `PgRegistryStore`), in a file or schema of its own (a node's store has
+/// a `records` table too). One process appends the registry's provision
+/// records; on PostgreSQL everything else may be shared by several
+/// processes. Opened with a data key, it seals residents' personal data,
+/// event details and card certificates (`renkei_registry::at_rest`) and
+/// finds residents by blind indexes.
+pub struct SqlRegistry<D: Dialect> {
+    pool: Pool<D>,
     records: GroupCommit<NodeRow>,
     cipher: Cipher,
 }
 
-impl PgRegistryStore {
-    /// Open a store in clear (refused if it was created with a data key).
-    pub async fn open(url: &str) -> Result<Self, DbError> {
-        Self::open_with_key(url, None).await
+impl<D: Dialect> Clone for SqlRegistry<D> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            records: self.records.clone(),
+            cipher: self.cipher.clone(),
+        }
     }
+}
 
-    /// Open with the registry's data key, if it has one: a new store is
-    /// then encrypted at rest; an existing one must have been created with
-    /// the same key (or, without a key, in clear).
-    pub async fn open_with_key(url: &str, key: Option<&DataKey>) -> Result<Self, DbError> {
-        let pool = db::open(url, "registry", MIGRATIONS).await?;
-        let cipher =
-            at_rest::settle(&pool, "registry", key, "SELECT EXISTS (SELECT 1 FROM residents)").await?;
-        let next = crate::node::next_seq(&pool).await?;
+impl<D: Dialect> std::fmt::Debug for SqlRegistry<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlRegistry")
+            .field("pool", &self.pool)
+            .field("encrypted", &self.cipher.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Dialect> SqlRegistry<D> {
+    /// The store on a migrated `pool`, its data key settled, its record
+    /// writer started on `writer`; `store` names it in the log.
+    pub(crate) async fn assemble(
+        pool: Pool<D>,
+        writer: D::Writer,
+        store: &str,
+        key: Option<&DataKey>,
+    ) -> Result<Self, OpenFailure> {
+        let cipher = at_rest::settle(
+            &pool,
+            store,
+            key,
+            "SELECT EXISTS (SELECT 1 FROM residents) AS has",
+        )
+        .await?;
+        let next = next_seq(&pool).await?;
         Ok(Self {
-            records: GroupCommit::start(pool.clone(), next, Box::new(|_| {}), "registry records"),
+            records: GroupCommit::start::<D>(writer, next, Box::new(|_| {}), "registry records"),
             pool,
             cipher,
         })
@@ -77,17 +120,6 @@ impl PgRegistryStore {
             Some(c) => my_number_index(c, n),
         }
     }
-
-    /// A read-only transaction on one snapshot: a card and its
-    /// certificates, a CRL number and its entries, are read consistently.
-    async fn snapshot(&self, what: &'static str) -> Result<Transaction<'static, Postgres>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err(what))?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err(what))?;
-        Ok(tx)
-    }
 }
 
 fn link_from(bytes: Vec<u8>) -> Result<LinkId, StoreError> {
@@ -99,7 +131,7 @@ fn link_from(bytes: Vec<u8>) -> Result<LinkId, StoreError> {
 /// encrypted store, the columns in a store in clear. A row of the other
 /// kind is corrupt (the two are never mixed).
 pub(crate) fn secrets_from(
-    row: &PgRow,
+    row: &impl Cols,
     link: LinkId,
     cipher: Option<&AtRestCipher>,
 ) -> Result<ResidentSecrets, StoreError> {
@@ -146,7 +178,7 @@ pub(crate) fn secrets_from(
     }
 }
 
-fn resident_from(row: &PgRow, cipher: Option<&AtRestCipher>) -> Result<Resident, StoreError> {
+fn resident_from(row: &impl Cols, cipher: Option<&AtRestCipher>) -> Result<Resident, StoreError> {
     let link_id = link_from(get(row, "link_id")?)?;
     let s = secrets_from(row, link_id, cipher)?;
     Ok(Resident {
@@ -168,17 +200,20 @@ fn resident_from(row: &PgRow, cipher: Option<&AtRestCipher>) -> Result<Resident,
 /// change their sealed fields with `change` (which returns `false` to leave
 /// them as they are) and write them back. The row lock is the first of the
 /// transaction (see `registry_card`).
-async fn update_sealed(
-    conn: &mut PgConnection,
+async fn update_sealed<D: RegistryDialect>(
+    conn: &mut D::Connection,
     c: &AtRestCipher,
     my_number: &MyNumber,
     change: impl FnOnce(&mut ResidentSecrets) -> bool,
 ) -> Result<Option<LinkId>, StoreError> {
-    let Some(row) = sqlx::query("SELECT * FROM residents WHERE my_number = $1 FOR UPDATE")
-        .bind(my_number_index(c, my_number))
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(store_err("update resident"))?
+    let Some(row) = Stmt::assembled(format!(
+        "SELECT * FROM residents WHERE my_number = $1{}",
+        D::FOR_UPDATE
+    ))
+    .arg(my_number_index(c, my_number))
+    .fetch_optional(on::<D>(conn))
+    .await
+    .map_err(store_err("update resident"))?
     else {
         return Ok(None);
     };
@@ -187,21 +222,18 @@ async fn update_sealed(
     if !change(&mut secrets) {
         return Ok(None);
     }
-    sqlx::query("UPDATE residents SET sealed = $1 WHERE link_id = $2")
-        .bind(secrets.seal(c, link).sealed)
-        .bind(&link.as_bytes()[..])
-        .execute(&mut *conn)
+    Stmt::new("UPDATE residents SET sealed = $1 WHERE link_id = $2")
+        .arg(secrets.seal(c, link).sealed)
+        .arg(&link.as_bytes()[..])
+        .execute(on::<D>(conn))
         .await
         .map_err(store_err("update resident"))?;
     Ok(Some(link))
 }
 
-/// Record an event. Numbers follow the commit order — the table stays
-/// locked against other writers until the commit (readers go on) — so a
-/// reader paging by number never passes one that commits later; and they
-/// stay dense, as SQLite's.
-async fn append_event(
-    conn: &mut PgConnection,
+/// Record an event; its number (see `RegistryDialect::INSERT_EVENT`).
+async fn append_event<D: RegistryDialect>(
+    conn: &mut D::Connection,
     cipher: Option<&AtRestCipher>,
     link: LinkId,
     kind: &str,
@@ -212,27 +244,26 @@ async fn append_event(
         None => detail.to_string(),
         Some(c) => seal_event_detail(c, link, kind, at, &detail.to_string()),
     };
-    sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
-        .execute(&mut *conn)
+    for sql in D::LOCK_EVENTS {
+        Stmt::new(sql)
+            .execute(on::<D>(conn))
+            .await
+            .map_err(store_err("record event"))?;
+    }
+    let row = Stmt::new(D::INSERT_EVENT)
+        .arg(&link.as_bytes()[..])
+        .arg(kind)
+        .arg(detail)
+        .arg(at.0)
+        .fetch_one(on::<D>(conn))
         .await
         .map_err(store_err("record event"))?;
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO events (seq, link_id, kind, detail, at) \
-         SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4 FROM events RETURNING seq",
-    )
-    .bind(&link.as_bytes()[..])
-    .bind(kind)
-    .bind(detail)
-    .bind(at.0)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(store_err("record event"))?;
-    to_u64("event seq", seq)
+    to_u64("event seq", get(&row, "seq")?)
 }
 
 const RESIDENT_COLUMNS: usize = 12;
 
-impl RegistryStore for PgRegistryStore {
+impl<D: RegistryDialect> RegistryStore for SqlRegistry<D> {
     async fn register(&self, residents: Vec<Resident>) -> Result<(), StoreError> {
         // Refuse a household number beyond BIGINT before anything is written.
         let rows = residents
@@ -240,17 +271,13 @@ impl RegistryStore for PgRegistryStore {
             .map(|r| Ok((r, to_i64("household", r.household.0)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let mut tx = self.pool.begin().await.map_err(store_err("register residents"))?;
-        for chunk in rows.chunks(MAX_BINDS / RESIDENT_COLUMNS) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO residents (link_id, my_number, resident_code, name, kana, address, \
-                 birth_date, sex, household, own_code, registered_at, sealed) ",
-            );
-            let cipher = self.cipher();
-            q.push_values(chunk, |mut b, (r, household)| {
-                b.push_bind(r.link_id.as_bytes().to_vec());
-                // A registered resident is living (the status is not
-                // taken from the caller, as in clear).
-                let sealed = cipher.map(|c| {
+        for chunk in rows.chunks(D::MAX_BINDS / RESIDENT_COLUMNS) {
+            let mut values: Vec<Value<'_>> = Vec::with_capacity(chunk.len() * RESIDENT_COLUMNS);
+            for (r, household) in chunk {
+                values.push(r.link_id.as_bytes().to_vec().into());
+                // A registered resident is living (the status is not taken
+                // from the caller, as in clear).
+                let sealed = self.cipher().map(|c| {
                     ResidentSecrets {
                         status: ResidentStatus::Living,
                         ..ResidentSecrets::of(r)
@@ -258,46 +285,56 @@ impl RegistryStore for PgRegistryStore {
                     .seal(c, r.link_id)
                 });
                 match &sealed {
-                    None => {
-                        b.push_bind(r.my_number.expose())
-                            .push_bind(r.resident_code.as_string())
-                            .push_bind(r.facts.name.as_str().to_owned())
-                            .push_bind(r.kana.as_str().to_owned())
-                            .push_bind(r.facts.address.as_str().to_owned())
-                            .push_bind(r.facts.birth_date.to_string())
-                            .push_bind(i64::from(r.facts.sex.iso5218()));
-                    }
+                    None => values.extend([
+                        r.my_number.expose().into(),
+                        r.resident_code.as_string().into(),
+                        r.facts.name.as_str().into(),
+                        r.kana.as_str().into(),
+                        r.facts.address.as_str().into(),
+                        r.facts.birth_date.to_string().into(),
+                        i64::from(r.facts.sex.iso5218()).into(),
+                    ]),
                     // Blind indexes, empty personal columns.
-                    Some(sr) => {
-                        b.push_bind(sr.my_number_index.clone())
-                            .push_bind(sr.resident_code_index.clone())
-                            .push_bind("")
-                            .push_bind("")
-                            .push_bind("")
-                            .push_bind("")
-                            .push_bind(0_i64);
-                    }
+                    Some(sr) => values.extend([
+                        sr.my_number_index.clone().into(),
+                        sr.resident_code_index.clone().into(),
+                        "".into(),
+                        "".into(),
+                        "".into(),
+                        "".into(),
+                        0_i64.into(),
+                    ]),
                 }
-                b.push_bind(*household)
-                    .push_bind(r.own_code.as_ref().map(ToString::to_string))
-                    .push_bind(r.registered_at.0)
-                    .push_bind(sealed.map(|sr| sr.sealed));
-            });
-            q.build()
-                .execute(&mut *tx)
-                .await
-                .map_err(store_err("register residents"))?;
+                values.extend([
+                    (*household).into(),
+                    r.own_code.as_ref().map(ToString::to_string).into(),
+                    r.registered_at.0.into(),
+                    sealed.map(|sr| sr.sealed).into(),
+                ]);
+            }
+            Stmt::assembled(format!(
+                "INSERT INTO residents (link_id, my_number, resident_code, name, kana, address, \
+                 birth_date, sex, household, own_code, registered_at, sealed) VALUES {}",
+                values_placeholders(chunk.len(), RESIDENT_COLUMNS)
+            ))
+            .args(values)
+            .execute(&mut tx)
+            .await
+            .map_err(store_err("register residents"))?;
         }
         tx.commit().await.map_err(store_err("register residents"))
     }
 
     async fn by_my_numbers(&self, numbers: Vec<MyNumber>) -> Result<Vec<Option<Resident>>, StoreError> {
         let asked: Vec<String> = numbers.iter().map(|n| self.my_number_key(n)).collect();
-        let rows = sqlx::query("SELECT * FROM residents WHERE my_number = ANY($1)")
-            .bind(&asked)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err("find residents"))?;
+        let rows = D::fetch_any(
+            Exec::Pool(&self.pool),
+            "SELECT * FROM residents WHERE",
+            "my_number",
+            Keys::Text(asked.clone()),
+        )
+        .await
+        .map_err(store_err("find residents"))?;
         let mut found: HashMap<String, Resident> = HashMap::new();
         for row in &rows {
             // The column holds what was asked: the number, or its index.
@@ -307,8 +344,8 @@ impl RegistryStore for PgRegistryStore {
     }
 
     async fn by_own_code(&self, code: &InstitutionCode) -> Result<Option<Resident>, StoreError> {
-        let row = sqlx::query("SELECT * FROM residents WHERE own_code = $1")
-            .bind(code.to_string())
+        let row = Stmt::new("SELECT * FROM residents WHERE own_code = $1")
+            .arg(code.to_string())
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("find resident by code"))?;
@@ -320,10 +357,10 @@ impl RegistryStore for PgRegistryStore {
         // between people in one batch behaves the same).
         let mut tx = self.pool.begin().await.map_err(store_err("set own codes"))?;
         for (link, code) in &codes {
-            sqlx::query("UPDATE residents SET own_code = $1 WHERE link_id = $2")
-                .bind(code.to_string())
-                .bind(&link.as_bytes()[..])
-                .execute(&mut *tx)
+            Stmt::new("UPDATE residents SET own_code = $1 WHERE link_id = $2")
+                .arg(code.to_string())
+                .arg(&link.as_bytes()[..])
+                .execute(&mut tx)
                 .await
                 .map_err(store_err("set own codes"))?;
         }
@@ -331,25 +368,22 @@ impl RegistryStore for PgRegistryStore {
     }
 
     async fn without_own_code(&self, limit: u32) -> Result<Vec<LinkId>, StoreError> {
-        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT link_id FROM residents WHERE own_code IS NULL ORDER BY registered_at, link_id LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err("residents without code"))?;
-        rows.into_iter().map(link_from).collect()
+        let rows = Stmt::new(D::WITHOUT_OWN_CODE)
+            .arg(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("residents without code"))?;
+        rows.iter().map(|r| link_from(get(r, "link_id")?)).collect()
     }
 
     async fn link_ids_page(&self, after: Option<LinkId>, limit: u32) -> Result<Vec<LinkId>, StoreError> {
-        let rows: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT link_id FROM residents WHERE link_id > $1 ORDER BY link_id LIMIT $2")
-                .bind(after.map_or_else(Vec::new, |l| l.as_bytes().to_vec()))
-                .bind(i64::from(limit.clamp(1, 10_000)))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(store_err("list link ids"))?;
-        rows.into_iter().map(link_from).collect()
+        let rows = Stmt::new("SELECT link_id FROM residents WHERE link_id > $1 ORDER BY link_id LIMIT $2")
+            .arg(after.map_or_else(Vec::new, |l| l.as_bytes().to_vec()))
+            .arg(i64::from(limit.clamp(1, 10_000)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("list link ids"))?;
+        rows.iter().map(|r| link_from(get(r, "link_id")?)).collect()
     }
 
     async fn claim_acquisition_numbers(
@@ -358,23 +392,7 @@ impl RegistryStore for PgRegistryStore {
         numbers: Vec<AcquisitionNumber>,
         at: UnixMillis,
     ) -> Result<Vec<bool>, StoreError> {
-        let asked: Vec<String> = numbers.iter().map(ToString::to_string).collect();
-        // One statement: a number claimed concurrently by another
-        // transaction waits for it and then counts as used.
-        let fresh: Vec<String> = sqlx::query_scalar(
-            "INSERT INTO acquisitions (institution, number, at) \
-             SELECT $1, n, $3 FROM UNNEST($2::text[]) AS n \
-             ON CONFLICT DO NOTHING RETURNING number",
-        )
-        .bind(institution.to_string())
-        .bind(&asked)
-        .bind(at.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err("claim acquisition numbers"))?;
-        // A number asked twice is fresh the first time only.
-        let mut fresh: HashSet<String> = fresh.into_iter().collect();
-        Ok(asked.iter().map(|n| fresh.remove(n)).collect())
+        D::claim_acquisition_numbers(&self.pool, institution, &numbers, at).await
     }
 
     async fn change_address(
@@ -383,25 +401,26 @@ impl RegistryStore for PgRegistryStore {
         new_address: Address,
         at: UnixMillis,
     ) -> Result<Option<u64>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err("change address"))?;
+        let mut tx = D::begin_write(&self.pool)
+            .await
+            .map_err(store_err("change address"))?;
         // The update locks the resident's row (the first lock, see registry_card).
         let link = match self.cipher() {
             None => {
-                let Some(link) = sqlx::query_scalar::<_, Vec<u8>>(
-                    "UPDATE residents SET address = $1 WHERE my_number = $2 RETURNING link_id",
-                )
-                .bind(new_address.as_str())
-                .bind(my_number.expose())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(store_err("change address"))?
+                let Some(row) =
+                    Stmt::new("UPDATE residents SET address = $1 WHERE my_number = $2 RETURNING link_id")
+                        .arg(new_address.as_str())
+                        .arg(my_number.expose())
+                        .fetch_optional(&mut tx)
+                        .await
+                        .map_err(store_err("change address"))?
                 else {
                     return Ok(None);
                 };
-                link_from(link)?
+                link_from(get(&row, "link_id")?)?
             }
             Some(c) => {
-                let Some(link) = update_sealed(&mut tx, c, &my_number, |s| {
+                let Some(link) = update_sealed::<D>(&mut tx, c, &my_number, |s| {
                     s.facts.address = new_address.clone();
                     true
                 })
@@ -413,8 +432,8 @@ impl RegistryStore for PgRegistryStore {
             }
         };
         let mut crls = CrlBumps::default();
-        for card in cards::live_cards(&mut tx, link, self.cipher()).await? {
-            cards::apply(
+        for card in cards::live_cards::<D>(&mut tx, link, self.cipher()).await? {
+            cards::apply::<D>(
                 &mut tx,
                 &mut crls,
                 &card,
@@ -425,9 +444,9 @@ impl RegistryStore for PgRegistryStore {
             )
             .await?;
         }
-        crls.write(&mut tx).await?;
+        crls.write::<D>(&mut tx).await?;
         let detail = serde_json::json!({ "address": new_address.as_str() });
-        let seq = append_event(&mut tx, self.cipher(), link, "address_changed", detail, at).await?;
+        let seq = append_event::<D>(&mut tx, self.cipher(), link, "address_changed", detail, at).await?;
         tx.commit().await.map_err(store_err("change address"))?;
         Ok(Some(seq))
     }
@@ -438,25 +457,27 @@ impl RegistryStore for PgRegistryStore {
         date: BirthDate,
         at: UnixMillis,
     ) -> Result<Option<u64>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err("record death"))?;
+        let mut tx = D::begin_write(&self.pool)
+            .await
+            .map_err(store_err("record death"))?;
         let link = match self.cipher() {
             None => {
-                let Some(link) = sqlx::query_scalar::<_, Vec<u8>>(
+                let Some(row) = Stmt::new(
                     "UPDATE residents SET deceased_on = $1 WHERE my_number = $2 AND deceased_on IS NULL \
                      RETURNING link_id",
                 )
-                .bind(date.to_string())
-                .bind(my_number.expose())
-                .fetch_optional(&mut *tx)
+                .arg(date.to_string())
+                .arg(my_number.expose())
+                .fetch_optional(&mut tx)
                 .await
                 .map_err(store_err("record death"))?
                 else {
                     return Ok(None);
                 };
-                link_from(link)?
+                link_from(get(&row, "link_id")?)?
             }
             Some(c) => {
-                let Some(link) = update_sealed(&mut tx, c, &my_number, |s| {
+                let Some(link) = update_sealed::<D>(&mut tx, c, &my_number, |s| {
                     if s.status != ResidentStatus::Living {
                         return false;
                     }
@@ -471,8 +492,8 @@ impl RegistryStore for PgRegistryStore {
             }
         };
         let mut crls = CrlBumps::default();
-        for card in cards::live_cards(&mut tx, link, self.cipher()).await? {
-            cards::apply(
+        for card in cards::live_cards::<D>(&mut tx, link, self.cipher()).await? {
+            cards::apply::<D>(
                 &mut tx,
                 &mut crls,
                 &card,
@@ -483,9 +504,9 @@ impl RegistryStore for PgRegistryStore {
             )
             .await?;
         }
-        crls.write(&mut tx).await?;
+        crls.write::<D>(&mut tx).await?;
         let detail = serde_json::json!({ "date": date.to_string() });
-        let seq = append_event(&mut tx, self.cipher(), link, "died", detail, at).await?;
+        let seq = append_event::<D>(&mut tx, self.cipher(), link, "died", detail, at).await?;
         tx.commit().await.map_err(store_err("record death"))?;
         Ok(Some(seq))
     }
@@ -495,9 +516,9 @@ impl RegistryStore for PgRegistryStore {
             // No event is numbered beyond a BIGINT.
             return Ok(Vec::new());
         };
-        let rows = sqlx::query("SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after)
-            .bind(i64::from(limit.clamp(1, 10_000)))
+        let rows = Stmt::new("SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .arg(after)
+            .arg(i64::from(limit.clamp(1, 10_000)))
             .fetch_all(&self.pool)
             .await
             .map_err(store_err("list events"))?;
@@ -542,7 +563,7 @@ impl RegistryStore for PgRegistryStore {
     }
 
     async fn counts(&self) -> Result<RegistryCounts, StoreError> {
-        let row = sqlx::query(
+        let row = Stmt::new(
             "SELECT (SELECT COUNT(*) FROM residents) AS r, (SELECT COUNT(*) FROM events) AS e, \
              (SELECT COUNT(*) FROM acquisitions) AS a, (SELECT COUNT(*) FROM cards) AS c",
         )
@@ -558,8 +579,8 @@ impl RegistryStore for PgRegistryStore {
     }
 
     async fn resident_by_link(&self, link: LinkId) -> Result<Option<Resident>, StoreError> {
-        let row = sqlx::query("SELECT * FROM residents WHERE link_id = $1")
-            .bind(&link.as_bytes()[..])
+        let row = Stmt::new("SELECT * FROM residents WHERE link_id = $1")
+            .arg(&link.as_bytes()[..])
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("find resident"))?;
@@ -574,12 +595,12 @@ impl RegistryStore for PgRegistryStore {
         let mut tx = self.pool.begin().await.map_err(store_err("issue card"))?;
         // Locks the resident: a concurrent issuance waits and then
         // replaces this card; an address change waits and then revokes it.
-        cards::check_facts(&mut tx, card.link_id, &facts, self.cipher()).await?;
+        cards::check_facts::<D>(&mut tx, card.link_id, &facts, self.cipher()).await?;
         let mut crls = CrlBumps::default();
         let mut replaced = None;
-        for old in cards::live_cards(&mut tx, card.link_id, self.cipher()).await? {
+        for old in cards::live_cards::<D>(&mut tx, card.link_id, self.cipher()).await? {
             if let Some((status, effect)) = plan_reissue(old.status) {
-                cards::apply(
+                cards::apply::<D>(
                     &mut tx,
                     &mut crls,
                     &old,
@@ -592,9 +613,9 @@ impl RegistryStore for PgRegistryStore {
                 replaced = Some(old.id);
             }
         }
-        let id = cards::insert_card(&mut tx, &card, self.cipher()).await?;
-        crls.write(&mut tx).await?;
-        let stored = cards::card(&mut tx, id, false, self.cipher())
+        let id = cards::insert_card::<D>(&mut tx, &card, self.cipher()).await?;
+        crls.write::<D>(&mut tx).await?;
+        let stored = cards::card::<D>(&mut tx, id, false, self.cipher())
             .await?
             .ok_or_else(|| corrupt("card", "vanished after insert"))?;
         tx.commit().await.map_err(store_err("issue card"))?;
@@ -602,23 +623,23 @@ impl RegistryStore for PgRegistryStore {
     }
 
     async fn card(&self, id: CardId) -> Result<Option<Card>, StoreError> {
-        let mut tx = self.snapshot("read card").await?;
-        let card = cards::card(&mut tx, id, false, self.cipher()).await?;
-        tx.commit().await.map_err(store_err("read card"))?;
+        let mut tx = D::begin_read(&self.pool).await.map_err(store_err("read card"))?;
+        let card = cards::card::<D>(&mut tx, id, false, self.cipher()).await?;
+        tx.finish().await.map_err(store_err("read card"))?;
         Ok(card)
     }
 
     async fn card_by_serial(&self, serial: CardSerial) -> Result<Option<Card>, StoreError> {
-        let mut tx = self.snapshot("find card").await?;
-        let card = cards::card_by_serial(&mut tx, serial, self.cipher()).await?;
-        tx.commit().await.map_err(store_err("find card"))?;
+        let mut tx = D::begin_read(&self.pool).await.map_err(store_err("find card"))?;
+        let card = cards::card_by_serial::<D>(&mut tx, serial, self.cipher()).await?;
+        tx.finish().await.map_err(store_err("find card"))?;
         Ok(card)
     }
 
     async fn cards_of(&self, link: LinkId) -> Result<Vec<Card>, StoreError> {
-        let mut tx = self.snapshot("list cards").await?;
-        let list = cards::cards_of(&mut tx, link, false, self.cipher()).await?;
-        tx.commit().await.map_err(store_err("list cards"))?;
+        let mut tx = D::begin_read(&self.pool).await.map_err(store_err("list cards"))?;
+        let list = cards::cards_of::<D>(&mut tx, link, false, self.cipher()).await?;
+        tx.finish().await.map_err(store_err("list cards"))?;
         Ok(list)
     }
 
@@ -630,7 +651,7 @@ impl RegistryStore for PgRegistryStore {
     ) -> Result<Option<Result<Card, CardActionRefusal>>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err("card action"))?;
         // Locked: a concurrent action decides on what this one leaves.
-        let Some(card) = cards::card(&mut tx, id, true, self.cipher()).await? else {
+        let Some(card) = cards::card::<D>(&mut tx, id, true, self.cipher()).await? else {
             return Ok(None);
         };
         let (status, effect) = match plan_action(card.status, action) {
@@ -638,8 +659,8 @@ impl RegistryStore for PgRegistryStore {
             Err(refusal) => return Ok(Some(Err(refusal))),
         };
         let mut crls = CrlBumps::default();
-        let after = cards::apply(&mut tx, &mut crls, &card, Some(status), effect, |_| true, at).await?;
-        crls.write(&mut tx).await?;
+        let after = cards::apply::<D>(&mut tx, &mut crls, &card, Some(status), effect, |_| true, at).await?;
+        crls.write::<D>(&mut tx).await?;
         tx.commit().await.map_err(store_err("card action"))?;
         Ok(Some(Ok(after)))
     }
@@ -652,20 +673,25 @@ impl RegistryStore for PgRegistryStore {
     ) -> Result<Option<Result<Card, CardActionRefusal>>, StoreError> {
         let what = "renew signing certificate";
         let mut tx = self.pool.begin().await.map_err(store_err(what))?;
-        let Some(card) = cards::card(&mut tx, id, false, self.cipher()).await? else {
+        let Some(card) = cards::card::<D>(&mut tx, id, false, self.cipher()).await? else {
             return Ok(None);
         };
-        // The resident before the card (the lock order), then read again.
-        cards::lock_resident(&mut tx, card.link_id).await?;
-        let card = cards::card(&mut tx, id, true, self.cipher())
-            .await?
-            .ok_or_else(|| corrupt("card", "vanished"))?;
+        // Where rows lock: the resident before the card (the lock order),
+        // then read again.
+        let card = if D::FOR_UPDATE.is_empty() {
+            card
+        } else {
+            cards::lock_resident::<D>(&mut tx, card.link_id).await?;
+            cards::card::<D>(&mut tx, id, true, self.cipher())
+                .await?
+                .ok_or_else(|| corrupt("card", "vanished"))?
+        };
         if card.status != CardStatus::Active {
             return Ok(Some(Err(CardActionRefusal::CannotRenew(card.status))));
         }
-        cards::check_facts(&mut tx, card.link_id, &facts, self.cipher()).await?;
+        cards::check_facts::<D>(&mut tx, card.link_id, &facts, self.cipher()).await?;
         let mut crls = CrlBumps::default();
-        let card = cards::apply(
+        let card = cards::apply::<D>(
             &mut tx,
             &mut crls,
             &card,
@@ -675,9 +701,9 @@ impl RegistryStore for PgRegistryStore {
             cert.issued_at,
         )
         .await?;
-        cards::insert_cert(&mut tx, card.id, card.profile, &cert, self.cipher()).await?;
-        crls.write(&mut tx).await?;
-        let stored = cards::card(&mut tx, id, false, self.cipher())
+        cards::insert_cert::<D>(&mut tx, card.id, card.profile, &cert, self.cipher()).await?;
+        crls.write::<D>(&mut tx).await?;
+        let stored = cards::card::<D>(&mut tx, id, false, self.cipher())
             .await?
             .ok_or_else(|| corrupt("card", "vanished"))?;
         tx.commit().await.map_err(store_err(what))?;
@@ -690,14 +716,16 @@ impl RegistryStore for PgRegistryStore {
         purpose: CertPurpose,
         now: UnixMillis,
     ) -> Result<(u64, Vec<RevokedCard>), StoreError> {
-        let mut tx = self.snapshot("list revocations").await?;
-        let listed = cards::revocations(&mut tx, profile, purpose, now).await?;
-        tx.commit().await.map_err(store_err("list revocations"))?;
+        let mut tx = D::begin_read(&self.pool)
+            .await
+            .map_err(store_err("list revocations"))?;
+        let listed = cards::revocations::<D>(&mut tx, profile, purpose, now).await?;
+        tx.finish().await.map_err(store_err("list revocations"))?;
         Ok(listed)
     }
 
     async fn append_record(&self, record: NodeRecord) -> Result<u64, StoreError> {
-        self.records.append(NodeRow::new(record)?).await
+        self.records.append(NodeRow::new::<D>(record)?).await
     }
 
     async fn records(
@@ -705,13 +733,13 @@ impl RegistryStore for PgRegistryStore {
         after_seq: Option<u64>,
         limit: u32,
     ) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
-        crate::node::list_records(&self.pool, after_seq, limit).await
+        list_records(&self.pool, after_seq, limit).await
     }
 
     async fn recent_provided(
         &self,
         since: UnixMillis,
     ) -> Result<Vec<(CorporateNumber, renkei_ids::MessageId, UnixMillis)>, StoreError> {
-        crate::node::recent_provided(&self.pool, since).await
+        recent_provided(&self.pool, since).await
     }
 }

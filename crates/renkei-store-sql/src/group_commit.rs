@@ -1,38 +1,45 @@
-//! Group commit on PostgreSQL: one writer task per store turns many
-//! concurrent appends into one transaction (one WAL flush).
+//! Group commit: one writer task turns many concurrent appends into one
+//! transaction (one fsync on SQLite, one WAL flush on PostgreSQL).
 //!
-//! Unlike the SQLite writer, sequence numbers are chosen *inside* the
-//! transaction by the row type: on PostgreSQL several processes (hubs) may
-//! append to the same table, so only the database knows the next number.
-//! A row type may carry writer state (the hub's Merkle frontier, a node's
-//! next number): each attempt works on a copy that is adopted only when the
-//! commit succeeds, so the state never runs ahead of what is durable.
+//! Callers send a row and wait for its sequence number. The writer takes
+//! whatever has queued up (up to [`MAX_BATCH`]), inserts it in one
+//! transaction, commits, and only then answers every caller. Latency under
+//! light load is one commit; under heavy load the batch grows and the
+//! commit cost per row falls. The row type numbers the batch inside the
+//! transaction (from its writer state, or — for the hub on PostgreSQL,
+//! where several processes append — from the database), densely, so no
+//! number is ever skipped or reused (a failed batch assigns nothing).
+//!
+//! The writer state (the hub's Merkle frontier, a node's next number) is
+//! worked on as a copy that is adopted only when the commit succeeds, so it
+//! never runs ahead of what is durable.
 
 use std::future::Future;
 
 use renkei_protocol::StoreError;
-use sqlx::Acquire;
-use sqlx::postgres::{PgConnection, PgPool};
+use sqlx::Transaction;
 use tokio::sync::{mpsc, oneshot};
+
+use crate::dialect::Dialect;
 
 pub(crate) const MAX_BATCH: usize = 1024;
 
-/// Rows that can be appended with consecutive sequence numbers.
-pub(crate) trait Appendable: Send + Sync + Sized + 'static {
+/// Rows that can be appended with consecutive sequence numbers on `D`.
+pub(crate) trait Appendable<D: Dialect>: Send + Sync + Sized + 'static {
     /// State the writer keeps between batches.
     type State: Clone + Send + Sync + 'static;
 
     /// Insert `rows` inside the open transaction; returns the sequence
     /// number of the first (the rest follow densely).
     fn insert_batch<'c>(
-        conn: &'c mut PgConnection,
+        tx: &'c mut Transaction<'_, D>,
         rows: Vec<&'c Self>,
         state: &'c mut Self::State,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
 }
 
 type Reply = oneshot::Sender<Result<u64, StoreError>>;
-type OnCommit<S> = Box<dyn Fn(&S) + Send + Sync>;
+pub(crate) type OnCommit<S> = Box<dyn Fn(&S) + Send + Sync>;
 
 #[derive(Debug)]
 pub(crate) struct GroupCommit<T> {
@@ -45,17 +52,20 @@ impl<T> Clone for GroupCommit<T> {
     }
 }
 
-impl<T: Appendable> GroupCommit<T> {
-    /// Start the writer on `pool`; `on_commit` sees the state after every
+impl<T: Send + 'static> GroupCommit<T> {
+    /// Start the writer on `writer`; `on_commit` sees the state after every
     /// durable commit.
-    pub(crate) fn start(
-        pool: PgPool,
-        state: T::State,
-        on_commit: OnCommit<T::State>,
+    pub(crate) fn start<D: Dialect>(
+        writer: D::Writer,
+        state: <T as Appendable<D>>::State,
+        on_commit: OnCommit<<T as Appendable<D>>::State>,
         what: &'static str,
-    ) -> Self {
+    ) -> Self
+    where
+        T: Appendable<D>,
+    {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-        tokio::spawn(writer(pool, rx, state, on_commit, what));
+        tokio::spawn(write::<D, T>(writer, rx, state, on_commit, what));
         Self { tx }
     }
 
@@ -71,25 +81,19 @@ impl<T: Appendable> GroupCommit<T> {
     }
 }
 
-async fn commit_batch<T: Appendable>(
-    pool: &PgPool,
+async fn commit_batch<D: Dialect, T: Appendable<D>>(
+    writer: &mut D::Writer,
     batch: &[(T, Reply)],
     state: &mut T::State,
 ) -> Result<u64, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin().await?;
-    let first = T::insert_batch(
-        tx.acquire().await?,
-        batch.iter().map(|(row, _)| row).collect(),
-        state,
-    )
-    .await?;
+    let mut tx = D::begin_batch(writer).await?;
+    let first = T::insert_batch(&mut tx, batch.iter().map(|(row, _)| row).collect(), state).await?;
     tx.commit().await?;
     Ok(first)
 }
 
-async fn writer<T: Appendable>(
-    pool: PgPool,
+async fn write<D: Dialect, T: Appendable<D>>(
+    mut writer: D::Writer,
     mut rx: mpsc::Receiver<(T, Reply)>,
     mut state: T::State,
     on_commit: OnCommit<T::State>,
@@ -106,7 +110,7 @@ async fn writer<T: Appendable>(
         }
         metrics::histogram!("renkei_group_commit_batch_size", "store" => what).record(batch.len() as f64);
         let mut attempt = state.clone();
-        match commit_batch(&pool, &batch, &mut attempt).await {
+        match commit_batch::<D, T>(&mut writer, &batch, &mut attempt).await {
             Ok(first_seq) => {
                 state = attempt;
                 on_commit(&state);
@@ -120,7 +124,7 @@ async fn writer<T: Appendable>(
                 for (row, reply) in batch.drain(..) {
                     let single = [(row, reply)];
                     let mut attempt = state.clone();
-                    let result = commit_batch(&pool, &single, &mut attempt).await;
+                    let result = commit_batch::<D, T>(&mut writer, &single, &mut attempt).await;
                     let [(_, reply)] = single;
                     match result {
                         Ok(seq) => {

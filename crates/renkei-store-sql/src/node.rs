@@ -1,9 +1,11 @@
 //! An institution node's store: enrolments, items, notices and the node's
 //! own provision records, which one group-commit writer numbers densely
 //! from 0. The registry keeps its own records in a table of the same shape
-//! and shares [`NodeRow`], [`next_seq`] and [`list_records`].
+//! and shares [`NodeRow`], [`next_seq`], [`list_records`] and
+//! [`recent_provided`].
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 
 use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_crypto::{AtRestCipher, DataKey};
@@ -15,52 +17,72 @@ use renkei_node::{
     EnrolledPerson, ItemValue, NodeCounts, NodeRecord, NodeRole, NodeStore, Notice, RecordOutcome,
 };
 use renkei_protocol::{FiscalYear, StoreError, UnixMillis};
-use sqlx::QueryBuilder;
-use sqlx::postgres::{PgConnection, PgPool, PgRow};
+use sqlx::{Pool, Transaction};
 
 use crate::at_rest::{self, Cipher};
-use crate::db::{self, DbError, MAX_BINDS, corrupt, get, parse_col, store_err, text_fits, to_u64};
+use crate::dialect::{Dialect, Keys, OpenFailure};
 use crate::group_commit::{Appendable, GroupCommit};
+use crate::sql::{Cols, Exec, Stmt, Value, corrupt, get, parse_col, store_err, to_u64, values_placeholders};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/node_001.sql"),
-    include_str!("../migrations/node_002.sql"),
-    include_str!("../migrations/node_003.sql"),
-];
-
-/// An institution node's store in a PostgreSQL database, in a schema or
-/// database of its own (the registry's store has a `records` table too).
-/// One process per node: its record writer numbers on from what it found
-/// at open. Opened with a data key, it seals item values and notice texts
-/// (`renkei_node::at_rest`).
-#[derive(Debug, Clone)]
-pub struct PgNodeStore {
-    pool: PgPool,
-    records: GroupCommit<NodeRow>,
-    cipher: Cipher,
+/// What the node's store does differently on each dialect.
+pub trait NodeDialect: Dialect {
+    /// Enrol `persons` in one statement if the dialect can, inside `tx`;
+    /// `false` leaves them to one statement each, in order.
+    fn enrol_bulk(
+        tx: &mut Transaction<'_, Self>,
+        persons: &[EnrolledPerson],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-impl PgNodeStore {
-    /// Open a store in clear (refused if it was created with a data key).
-    pub async fn open(url: &str) -> Result<Self, DbError> {
-        Self::open_with_key(url, None).await
-    }
+/// An institution node's store on dialect `D` (`SqliteNodeStore`,
+/// `PgNodeStore`), in a file or schema of its own (the registry's store has
+/// a `records` table too). One process per node: its record writer numbers
+/// on from what it found at open. Opened with a data key, it seals item
+/// values and notice texts (`renkei_node::at_rest`).
+pub struct SqlNode<D: Dialect> {
+    pub(crate) pool: Pool<D>,
+    pub(crate) records: GroupCommit<NodeRow>,
+    pub(crate) cipher: Cipher,
+}
 
-    /// Open with the node's data key, if it has one: a new store is then
-    /// encrypted at rest; an existing one must have been created with the
-    /// same key (or, without a key, in clear).
-    pub async fn open_with_key(url: &str, key: Option<&DataKey>) -> Result<Self, DbError> {
-        let pool = db::open(url, "node", MIGRATIONS).await?;
+impl<D: Dialect> Clone for SqlNode<D> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            records: self.records.clone(),
+            cipher: self.cipher.clone(),
+        }
+    }
+}
+
+impl<D: Dialect> std::fmt::Debug for SqlNode<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlNode")
+            .field("pool", &self.pool)
+            .field("encrypted", &self.cipher.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Dialect> SqlNode<D> {
+    /// The store on a migrated `pool`, its data key settled, its record
+    /// writer started on `writer`; `store` names it in the log.
+    pub(crate) async fn assemble(
+        pool: Pool<D>,
+        writer: D::Writer,
+        store: &str,
+        key: Option<&DataKey>,
+    ) -> Result<Self, OpenFailure> {
         let cipher = at_rest::settle(
             &pool,
-            "node",
+            store,
             key,
-            "SELECT EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM notices)",
+            "SELECT (EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM notices)) AS has",
         )
         .await?;
         let next = next_seq(&pool).await?;
         Ok(Self {
-            records: GroupCommit::start(pool.clone(), next, Box::new(|_| {}), "node records"),
+            records: GroupCommit::start::<D>(writer, next, Box::new(|_| {}), "node records"),
             pool,
             cipher,
         })
@@ -72,22 +94,41 @@ impl PgNodeStore {
 pub(crate) struct NodeRow(NodeRecord);
 
 impl NodeRow {
-    /// Refuse, before it reaches the writer, what PostgreSQL cannot store
-    /// (the free-text denial code).
-    pub(crate) fn new(record: NodeRecord) -> Result<Self, StoreError> {
-        text_fits("outcome", record.outcome.as_str())?;
+    /// Refuse, before it reaches the writer, what the database cannot
+    /// store (the free-text denial code).
+    pub(crate) fn new<D: Dialect>(record: NodeRecord) -> Result<Self, StoreError> {
+        D::text_fits("outcome", record.outcome.as_str())?;
         Ok(Self(record))
+    }
+
+    fn values(&self, seq: i64) -> [Value<'_>; RECORD_COLUMNS] {
+        let r = &self.0;
+        [
+            seq.into(),
+            r.query_id.map(|q| q.to_string()).into(),
+            r.role.as_str().into(),
+            r.counterpart.to_string().into(),
+            r.office_work.as_str().into(),
+            r.item.as_str().into(),
+            r.fiscal_year.map(|y| i64::from(y.get())).into(),
+            r.local_id.as_ref().map(LocalPersonId::as_str).into(),
+            r.requested_at.0.into(),
+            r.completed_at.0.into(),
+            r.outcome.as_str().into(),
+            r.non_disclosure.into(),
+            r.message_id.map(|m| m.to_string()).into(),
+        ]
     }
 }
 
 const RECORD_COLUMNS: usize = 13;
 
-impl Appendable for NodeRow {
+impl<D: Dialect> Appendable<D> for NodeRow {
     /// The next sequence number.
     type State = u64;
 
     async fn insert_batch(
-        conn: &mut PgConnection,
+        tx: &mut Transaction<'_, D>,
         rows: Vec<&Self>,
         next: &mut u64,
     ) -> Result<u64, sqlx::Error> {
@@ -96,31 +137,22 @@ impl Appendable for NodeRow {
             .checked_add(rows.len() as u64)
             .filter(|n| i64::try_from(*n).is_ok())
             .ok_or_else(|| sqlx::Error::Protocol("record sequence numbers exhausted".into()))?;
-        // Every number below `after` fits a BIGINT.
+        // Every number below `after` fits an i64.
         let mut seq = first as i64;
-        for chunk in rows.chunks(MAX_BINDS / RECORD_COLUMNS) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO records (seq, query_id, role, counterpart, office_work, item, fiscal_year, \
-                 local_id, requested_at, completed_at, outcome, non_disclosure, message_id) ",
-            );
-            q.push_values(chunk, |mut b, row| {
-                let r = &row.0;
-                b.push_bind(seq)
-                    .push_bind(r.query_id.map(|q| q.to_string()))
-                    .push_bind(r.role.as_str())
-                    .push_bind(r.counterpart.to_string())
-                    .push_bind(r.office_work.as_str().to_owned())
-                    .push_bind(r.item.as_str().to_owned())
-                    .push_bind(r.fiscal_year.map(|y| i64::from(y.get())))
-                    .push_bind(r.local_id.as_ref().map(|l| l.as_str().to_owned()))
-                    .push_bind(r.requested_at.0)
-                    .push_bind(r.completed_at.0)
-                    .push_bind(r.outcome.as_str().to_owned())
-                    .push_bind(r.non_disclosure)
-                    .push_bind(r.message_id.map(|m| m.to_string()));
+        for chunk in rows.chunks(D::MAX_BINDS / RECORD_COLUMNS) {
+            let mut values = Vec::with_capacity(chunk.len() * RECORD_COLUMNS);
+            for row in chunk {
+                values.extend(row.values(seq));
                 seq += 1;
-            });
-            q.build().execute(&mut *conn).await?;
+            }
+            Stmt::assembled(format!(
+                "INSERT INTO records (seq, query_id, role, counterpart, office_work, item, fiscal_year, \
+                 local_id, requested_at, completed_at, outcome, non_disclosure, message_id) VALUES {}",
+                values_placeholders(chunk.len(), RECORD_COLUMNS)
+            ))
+            .args(values)
+            .execute(&mut *tx)
+            .await?;
         }
         *next = after;
         Ok(first)
@@ -128,27 +160,26 @@ impl Appendable for NodeRow {
 }
 
 /// The next sequence number of a `records` table (dense from 0).
-pub(crate) async fn next_seq(pool: &PgPool) -> Result<u64, DbError> {
-    let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM records")
+pub(crate) async fn next_seq<D: Dialect>(pool: &Pool<D>) -> Result<u64, OpenFailure> {
+    let next = Stmt::new("SELECT COALESCE(MAX(seq) + 1, 0) AS next FROM records")
         .fetch_one(pool)
-        .await
-        .map_err(DbError::Connect)?;
-    u64::try_from(next).map_err(|_| DbError::Inconsistent {
-        reason: format!("records: next sequence number {next}"),
-    })
+        .await?
+        .int("next")?;
+    u64::try_from(next)
+        .map_err(|_| OpenFailure::Inconsistent(format!("records: next sequence number {next}")))
 }
 
 /// The requests this institution answered as a provider since `since`
 /// (by completion time): requester, message id, when.
-pub(crate) async fn recent_provided(
-    pool: &PgPool,
+pub(crate) async fn recent_provided<D: Dialect>(
+    pool: &Pool<D>,
     since: UnixMillis,
 ) -> Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError> {
-    let rows = sqlx::query(
+    let rows = Stmt::new(
         "SELECT counterpart, message_id, completed_at FROM records \
          WHERE role = 'provider' AND completed_at >= $1 AND message_id IS NOT NULL",
     )
-    .bind(since.0)
+    .arg(since.0)
     .fetch_all(pool)
     .await
     .map_err(store_err("recent provided requests"))?;
@@ -167,8 +198,8 @@ pub(crate) async fn recent_provided(
         .collect()
 }
 
-pub(crate) async fn list_records(
-    pool: &PgPool,
+pub(crate) async fn list_records<D: Dialect>(
+    pool: &Pool<D>,
     after_seq: Option<u64>,
     limit: u32,
 ) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
@@ -178,9 +209,9 @@ pub(crate) async fn list_records(
         // No record is numbered beyond a BIGINT.
         Some(Err(_)) => return Ok(Vec::new()),
     };
-    let rows = sqlx::query("SELECT * FROM records WHERE seq > $1 ORDER BY seq LIMIT $2")
-        .bind(after)
-        .bind(i64::from(limit.clamp(1, 10_000)))
+    let rows = Stmt::new("SELECT * FROM records WHERE seq > $1 ORDER BY seq LIMIT $2")
+        .arg(after)
+        .arg(i64::from(limit.clamp(1, 10_000)))
         .fetch_all(pool)
         .await
         .map_err(store_err("list records"))?;
@@ -202,11 +233,11 @@ fn fy_from(v: i64) -> Result<Option<FiscalYear>, StoreError> {
         .map_err(|e| corrupt("fiscal_year", e))
 }
 
-fn local_id_col(row: &PgRow) -> Result<LocalPersonId, StoreError> {
+fn local_id_col(row: &impl Cols) -> Result<LocalPersonId, StoreError> {
     parse_col("local_id", &get::<String>(row, "local_id")?, LocalPersonId::parse)
 }
 
-fn item_from(row: &PgRow, cipher: Option<&AtRestCipher>) -> Result<ItemValue, StoreError> {
+fn item_from(row: &impl Cols, cipher: Option<&AtRestCipher>) -> Result<ItemValue, StoreError> {
     let local_id = local_id_col(row)?;
     let item = parse_col("item", &get::<String>(row, "item")?, ItemCode::parse)?;
     let fiscal_year = fy_from(get(row, "fiscal_year")?)?;
@@ -241,7 +272,7 @@ fn item_col(v: &ItemValue, cipher: Option<&AtRestCipher>) -> String {
     }
 }
 
-fn record_from(row: &PgRow) -> Result<(u64, NodeRecord), StoreError> {
+fn record_from(row: &impl Cols) -> Result<(u64, NodeRecord), StoreError> {
     let role: String = get(row, "role")?;
     Ok((
         to_u64("seq", get(row, "seq")?)?,
@@ -280,7 +311,7 @@ fn record_from(row: &PgRow) -> Result<(u64, NodeRecord), StoreError> {
 }
 
 fn notice_from(
-    row: &PgRow,
+    row: &impl Cols,
     local_id: &LocalPersonId,
     cipher: Option<&AtRestCipher>,
 ) -> Result<Notice, StoreError> {
@@ -322,28 +353,28 @@ fn notice_col(
     })
 }
 
-impl NodeStore for PgNodeStore {
+impl<D: NodeDialect> NodeStore for SqlNode<D> {
     async fn store_notice(&self, local_id: &LocalPersonId, n: Notice) -> Result<(), StoreError> {
-        text_fits("notice id", &n.id)?;
-        text_fits("sender_name", &n.sender_name)?;
-        text_fits("title_ja", &n.title_ja)?;
-        text_fits("body_ja", &n.body_ja)?;
-        text_fits("title_en", n.title_en.as_deref().unwrap_or_default())?;
-        text_fits("body_en", n.body_en.as_deref().unwrap_or_default())?;
+        D::text_fits("notice id", &n.id)?;
+        D::text_fits("sender_name", &n.sender_name)?;
+        D::text_fits("title_ja", &n.title_ja)?;
+        D::text_fits("body_ja", &n.body_ja)?;
+        D::text_fits("title_en", n.title_en.as_deref().unwrap_or_default())?;
+        D::text_fits("body_en", n.body_en.as_deref().unwrap_or_default())?;
         let c = self.cipher.as_deref();
-        sqlx::query(
+        Stmt::new(
             "INSERT INTO notices (id, local_id, sender, sender_name, title_ja, body_ja, title_en, body_en, sent_at, read_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) ON CONFLICT (id) DO NOTHING",
         )
-        .bind(&n.id)
-        .bind(local_id.as_str())
-        .bind(n.sender.to_string())
-        .bind(&n.sender_name)
-        .bind(notice_col(c, &n, local_id, NoticeField::TitleJa, Some(&n.title_ja)))
-        .bind(notice_col(c, &n, local_id, NoticeField::BodyJa, Some(&n.body_ja)))
-        .bind(notice_col(c, &n, local_id, NoticeField::TitleEn, n.title_en.as_deref()))
-        .bind(notice_col(c, &n, local_id, NoticeField::BodyEn, n.body_en.as_deref()))
-        .bind(n.sent_at.0)
+        .arg(&n.id)
+        .arg(local_id.as_str())
+        .arg(n.sender.to_string())
+        .arg(&n.sender_name)
+        .arg(notice_col(c, &n, local_id, NoticeField::TitleJa, Some(&n.title_ja)))
+        .arg(notice_col(c, &n, local_id, NoticeField::BodyJa, Some(&n.body_ja)))
+        .arg(notice_col(c, &n, local_id, NoticeField::TitleEn, n.title_en.as_deref()))
+        .arg(notice_col(c, &n, local_id, NoticeField::BodyEn, n.body_en.as_deref()))
+        .arg(n.sent_at.0)
         .execute(&self.pool)
         .await
         .map_err(store_err("store notice"))?;
@@ -352,8 +383,8 @@ impl NodeStore for PgNodeStore {
 
     async fn notices(&self, local_id: &LocalPersonId) -> Result<Vec<Notice>, StoreError> {
         let rows =
-            sqlx::query("SELECT * FROM notices WHERE local_id = $1 ORDER BY sent_at DESC, id LIMIT 1000")
-                .bind(local_id.as_str())
+            Stmt::new("SELECT * FROM notices WHERE local_id = $1 ORDER BY sent_at DESC, id LIMIT 1000")
+                .arg(local_id.as_str())
                 .fetch_all(&self.pool)
                 .await
                 .map_err(store_err("list notices"))?;
@@ -368,77 +399,47 @@ impl NodeStore for PgNodeStore {
         id: &str,
         at: UnixMillis,
     ) -> Result<bool, StoreError> {
-        if text_fits("notice id", id).is_err() {
+        if D::text_fits("notice id", id).is_err() {
             // No stored id holds NUL.
             return Ok(false);
         }
         let r =
-            sqlx::query("UPDATE notices SET read_at = COALESCE(read_at, $1) WHERE id = $2 AND local_id = $3")
-                .bind(at.0)
-                .bind(id)
-                .bind(local_id.as_str())
+            Stmt::new("UPDATE notices SET read_at = COALESCE(read_at, $1) WHERE id = $2 AND local_id = $3")
+                .arg(at.0)
+                .arg(id)
+                .arg(local_id.as_str())
                 .execute(&self.pool)
                 .await
                 .map_err(store_err("mark notice read"))?;
-        Ok(r.rows_affected() == 1)
+        Ok(r == 1)
     }
 
     async fn enrol(&self, persons: Vec<EnrolledPerson>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err("enrol"))?;
-        // Bulk enrolment: one array statement for the whole batch when no
-        // person or code appears twice in it (the usual case). A conflict
-        // with stored rows that only the order of inserts resolves (a code
-        // moving from one person to another) rolls the savepoint back and
-        // the batch goes one statement per person, in order, as on SQLite.
-        let ids: HashSet<&str> = persons.iter().map(|p| p.local_id.as_str()).collect();
-        let codes: Vec<String> = persons.iter().map(|p| p.code.to_string()).collect();
-        let distinct =
-            ids.len() == persons.len() && codes.iter().collect::<HashSet<_>>().len() == codes.len();
-        if distinct && persons.len() > 1 {
-            let mut bulk = sqlx::Acquire::begin(&mut *tx).await.map_err(store_err("enrol"))?;
-            let done = sqlx::query(
-                "INSERT INTO persons (local_id, code, enrolled_at) \
-                 SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[]) \
-                 ON CONFLICT (local_id) DO UPDATE SET code = excluded.code, enrolled_at = excluded.enrolled_at",
-            )
-            .bind(persons.iter().map(|p| p.local_id.as_str()).collect::<Vec<_>>())
-            .bind(&codes)
-            .bind(persons.iter().map(|p| p.enrolled_at.0).collect::<Vec<_>>())
-            .execute(&mut *bulk)
-            .await;
-            match done {
-                Ok(_) => {
-                    bulk.commit().await.map_err(store_err("enrol"))?;
-                    return tx.commit().await.map_err(store_err("enrol"));
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "bulk enrolment conflicted; enrolling one by one");
-                    bulk.rollback().await.map_err(store_err("enrol"))?;
-                }
+        if !D::enrol_bulk(&mut tx, &persons).await? {
+            for p in &persons {
+                Stmt::new(
+                    "INSERT INTO persons (local_id, code, enrolled_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (local_id) DO UPDATE SET code = excluded.code, enrolled_at = excluded.enrolled_at",
+                )
+                .arg(p.local_id.as_str())
+                .arg(p.code.to_string())
+                .arg(p.enrolled_at.0)
+                .execute(&mut tx)
+                .await
+                .map_err(store_err("enrol"))?;
             }
-        }
-        for (p, code) in persons.iter().zip(&codes) {
-            sqlx::query(
-                "INSERT INTO persons (local_id, code, enrolled_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (local_id) DO UPDATE SET code = excluded.code, enrolled_at = excluded.enrolled_at",
-            )
-            .bind(p.local_id.as_str())
-            .bind(code)
-            .bind(p.enrolled_at.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err("enrol"))?;
         }
         tx.commit().await.map_err(store_err("enrol"))
     }
 
     async fn code_of(&self, local_id: &LocalPersonId) -> Result<Option<InstitutionCode>, StoreError> {
-        let code: Option<String> = sqlx::query_scalar("SELECT code FROM persons WHERE local_id = $1")
-            .bind(local_id.as_str())
+        let row = Stmt::new("SELECT code FROM persons WHERE local_id = $1")
+            .arg(local_id.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("find code"))?;
-        code.map(|c| parse_col("code", &c, InstitutionCode::parse))
+        row.map(|r| parse_col("code", &get::<String>(&r, "code")?, InstitutionCode::parse))
             .transpose()
     }
 
@@ -447,9 +448,9 @@ impl NodeStore for PgNodeStore {
         after: Option<LocalPersonId>,
         limit: u32,
     ) -> Result<Vec<EnrolledPerson>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM persons WHERE local_id > $1 ORDER BY local_id LIMIT $2")
-            .bind(after.map_or_else(String::new, |a| a.as_str().to_owned()))
-            .bind(i64::from(limit.clamp(1, 10_000)))
+        let rows = Stmt::new("SELECT * FROM persons WHERE local_id > $1 ORDER BY local_id LIMIT $2")
+            .arg(after.map_or_else(String::new, |a| a.as_str().to_owned()))
+            .arg(i64::from(limit.clamp(1, 10_000)))
             .fetch_all(&self.pool)
             .await
             .map_err(store_err("list persons"))?;
@@ -465,31 +466,31 @@ impl NodeStore for PgNodeStore {
     }
 
     async fn person_by_code(&self, code: &InstitutionCode) -> Result<Option<LocalPersonId>, StoreError> {
-        let id: Option<String> = sqlx::query_scalar("SELECT local_id FROM persons WHERE code = $1")
-            .bind(code.to_string())
+        let row = Stmt::new("SELECT local_id FROM persons WHERE code = $1")
+            .arg(code.to_string())
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("find person"))?;
-        id.map(|l| parse_col("local_id", &l, LocalPersonId::parse))
-            .transpose()
+        row.as_ref().map(local_id_col).transpose()
     }
 
     async fn enrolled_among(&self, ids: Vec<LocalPersonId>) -> Result<HashSet<LocalPersonId>, StoreError> {
-        let ids: Vec<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
-        let rows: Vec<String> = sqlx::query_scalar("SELECT local_id FROM persons WHERE local_id = ANY($1)")
-            .bind(ids)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err("check enrolment"))?;
-        rows.iter()
-            .map(|l| parse_col("local_id", l, LocalPersonId::parse))
-            .collect()
+        let keys = Keys::Text(ids.iter().map(|i| i.as_str().to_owned()).collect());
+        let rows = D::fetch_any(
+            Exec::Pool(&self.pool),
+            "SELECT local_id FROM persons WHERE",
+            "local_id",
+            keys,
+        )
+        .await
+        .map_err(store_err("check enrolment"))?;
+        rows.iter().map(local_id_col).collect()
     }
 
     async fn import_items(&self, items: Vec<ItemValue>) -> Result<usize, StoreError> {
-        // One multi-row upsert may not touch a row twice: of items with the
-        // same key the last is kept, which is what SQLite's one statement
-        // per item leaves behind.
+        // One multi-row upsert may not touch a row twice (on PostgreSQL): of
+        // items with the same key the last is kept, which is what one
+        // statement per item in order would leave behind.
         let mut last: HashMap<(&str, &str, i64), usize> = HashMap::new();
         for (i, v) in items.iter().enumerate() {
             last.insert((v.local_id.as_str(), v.item.as_str(), fy_col(v.fiscal_year)), i);
@@ -503,21 +504,27 @@ impl NodeStore for PgNodeStore {
             .map(|(_, v)| v)
             .collect();
         let mut tx = self.pool.begin().await.map_err(store_err("import"))?;
-        for chunk in kept.chunks(MAX_BINDS / 5) {
-            let mut q =
-                QueryBuilder::new("INSERT INTO items (local_id, item, fiscal_year, value, updated_at) ");
-            q.push_values(chunk, |mut b, v| {
-                b.push_bind(v.local_id.as_str().to_owned())
-                    .push_bind(v.item.as_str().to_owned())
-                    .push_bind(fy_col(v.fiscal_year))
-                    .push_bind(item_col(v, self.cipher.as_deref()))
-                    .push_bind(v.updated_at.0);
-            });
-            q.push(
-                " ON CONFLICT (local_id, item, fiscal_year) DO UPDATE SET value = excluded.value, \
+        for chunk in kept.chunks(D::MAX_BINDS / 5) {
+            let mut values: Vec<Value<'_>> = Vec::with_capacity(chunk.len() * 5);
+            for v in chunk {
+                values.extend([
+                    v.local_id.as_str().into(),
+                    v.item.as_str().into(),
+                    fy_col(v.fiscal_year).into(),
+                    item_col(v, self.cipher.as_deref()).into(),
+                    v.updated_at.0.into(),
+                ]);
+            }
+            Stmt::assembled(format!(
+                "INSERT INTO items (local_id, item, fiscal_year, value, updated_at) VALUES {} \
+                 ON CONFLICT (local_id, item, fiscal_year) DO UPDATE SET value = excluded.value, \
                  updated_at = excluded.updated_at",
-            );
-            q.build().execute(&mut *tx).await.map_err(store_err("import"))?;
+                values_placeholders(chunk.len(), 5)
+            ))
+            .args(values)
+            .execute(&mut tx)
+            .await
+            .map_err(store_err("import"))?;
         }
         tx.commit().await.map_err(store_err("import"))?;
         Ok(items.len())
@@ -529,10 +536,10 @@ impl NodeStore for PgNodeStore {
         item: &ItemCode,
         fiscal_year: Option<FiscalYear>,
     ) -> Result<Option<ItemValue>, StoreError> {
-        let row = sqlx::query("SELECT * FROM items WHERE local_id = $1 AND item = $2 AND fiscal_year = $3")
-            .bind(local_id.as_str())
-            .bind(item.as_str())
-            .bind(fy_col(fiscal_year))
+        let row = Stmt::new("SELECT * FROM items WHERE local_id = $1 AND item = $2 AND fiscal_year = $3")
+            .arg(local_id.as_str())
+            .arg(item.as_str())
+            .arg(fy_col(fiscal_year))
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("read item"))?;
@@ -542,7 +549,7 @@ impl NodeStore for PgNodeStore {
     }
 
     async fn append_record(&self, record: NodeRecord) -> Result<u64, StoreError> {
-        self.records.append(NodeRow::new(record)?).await
+        self.records.append(NodeRow::new::<D>(record)?).await
     }
 
     async fn records(
@@ -550,18 +557,18 @@ impl NodeStore for PgNodeStore {
         after_seq: Option<u64>,
         limit: u32,
     ) -> Result<Vec<(u64, NodeRecord)>, StoreError> {
-        list_records(&self.pool, after_seq, limit).await
+        list_records::<D>(&self.pool, after_seq, limit).await
     }
 
     async fn recent_provided(
         &self,
         since: UnixMillis,
     ) -> Result<Vec<(CorporateNumber, MessageId, UnixMillis)>, StoreError> {
-        recent_provided(&self.pool, since).await
+        recent_provided::<D>(&self.pool, since).await
     }
 
     async fn counts(&self) -> Result<NodeCounts, StoreError> {
-        let row = sqlx::query(
+        let row = Stmt::new(
             "SELECT (SELECT COUNT(*) FROM persons) AS p, (SELECT COUNT(*) FROM items) AS i, \
              (SELECT COUNT(*) FROM records) AS r",
         )

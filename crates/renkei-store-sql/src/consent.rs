@@ -13,38 +13,37 @@ use renkei_consent::{
 use renkei_ids::{CorporateNumber, LocalPersonId};
 use renkei_protocol::{StoreError, UnixMillis};
 use serde_json::json;
-use sqlx::postgres::PgRow;
-use sqlx::{Postgres, Transaction};
+use sqlx::Transaction;
 
-use crate::PgPortalStore;
-use crate::db::{corrupt, get, parse_col, store_err};
+use crate::portal::{PortalDialect, SqlPortal};
+use crate::sql::{Cols, Stmt, corrupt, get, parse_col, store_err};
 
 fn json<T: serde::Serialize>(what: &str, v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| corrupt(what, e))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(row: &PgRow, col: &str) -> Result<T, StoreError> {
+fn from_json<T: serde::de::DeserializeOwned>(row: &impl Cols, col: &str) -> Result<T, StoreError> {
     serde_json::from_str(&get::<String>(row, col)?).map_err(|e| corrupt(col, e))
 }
 
-fn status_col(row: &PgRow, col: &str) -> Result<ClientStatus, StoreError> {
+fn status_col(row: &impl Cols, col: &str) -> Result<ClientStatus, StoreError> {
     let s: String = get(row, col)?;
     ClientStatus::parse(&s).ok_or_else(|| corrupt(col, s))
 }
 
-fn client_id_col(row: &PgRow, col: &str) -> Result<ClientId, StoreError> {
+fn client_id_col(row: &impl Cols, col: &str) -> Result<ClientId, StoreError> {
     parse_col(col, &get::<String>(row, col)?, |s| {
         ClientId::parse(s).ok_or("not a client id")
     })
 }
 
-fn grant_id_col(row: &PgRow, col: &str) -> Result<GrantId, StoreError> {
+fn grant_id_col(row: &impl Cols, col: &str) -> Result<GrantId, StoreError> {
     parse_col(col, &get::<String>(row, col)?, |s| {
         GrantId::parse(s).ok_or("not a grant id")
     })
 }
 
-fn client_from(row: &PgRow) -> Result<ApiClient, StoreError> {
+fn client_from(row: &impl Cols) -> Result<ApiClient, StoreError> {
     let items: String = get(row, "items")?;
     let items = items
         .split(' ')
@@ -78,7 +77,7 @@ fn client_from(row: &PgRow) -> Result<ApiClient, StoreError> {
     })
 }
 
-fn event_from(id: &ClientId, r: &PgRow) -> Result<ClientEvent, StoreError> {
+fn event_from(id: &ClientId, r: &impl Cols) -> Result<ClientEvent, StoreError> {
     let from: Option<String> = get(r, "from_status")?;
     let previous: Option<String> = get(r, "previous_corporate_number")?;
     Ok(ClientEvent {
@@ -97,7 +96,7 @@ fn event_from(id: &ClientId, r: &PgRow) -> Result<ClientEvent, StoreError> {
     })
 }
 
-fn token_from(r: &PgRow, token: &SecretDigest) -> Result<TokenRecord, StoreError> {
+fn token_from(r: &impl Cols, token: &SecretDigest) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
         token: token.clone(),
         grant: grant_id_col(r, "grant_id")?,
@@ -107,7 +106,7 @@ fn token_from(r: &PgRow, token: &SecretDigest) -> Result<TokenRecord, StoreError
     })
 }
 
-fn grant_from(r: &PgRow) -> Result<Grant, StoreError> {
+fn grant_from(r: &impl Cols) -> Result<Grant, StoreError> {
     let details: serde_json::Value = from_json(r, "details")?;
     let revoked = match (
         get::<Option<i64>>(r, "revoked_at")?,
@@ -134,7 +133,7 @@ fn grant_from(r: &PgRow) -> Result<Grant, StoreError> {
     })
 }
 
-fn request_from(uri: &SecretDigest, row: &PgRow) -> Result<PushedRequest, StoreError> {
+fn request_from(uri: &SecretDigest, row: &impl Cols) -> Result<PushedRequest, StoreError> {
     let v: serde_json::Value = from_json(row, "request")?;
     let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
     let request = AuthorizationRequest {
@@ -153,7 +152,7 @@ fn request_from(uri: &SecretDigest, row: &PgRow) -> Result<PushedRequest, StoreE
     })
 }
 
-fn code_from(code: &SecretDigest, row: &PgRow) -> Result<CodeRecord, StoreError> {
+fn code_from(code: &SecretDigest, row: &impl Cols) -> Result<CodeRecord, StoreError> {
     Ok(CodeRecord {
         code: code.clone(),
         grant: grant_id_col(row, "grant_id")?,
@@ -165,62 +164,68 @@ fn code_from(code: &SecretDigest, row: &PgRow) -> Result<CodeRecord, StoreError>
     })
 }
 
-async fn insert_fetch(tx: &mut Transaction<'_, Postgres>, f: &FetchRecord) -> Result<(), StoreError> {
-    sqlx::query(
+async fn insert_fetch<D: PortalDialect>(
+    tx: &mut Transaction<'_, D>,
+    f: &FetchRecord,
+) -> Result<(), StoreError> {
+    Stmt::new(
         "INSERT INTO api_fetches (client, grant_id, at, items, outcome, hub_records) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(f.client.as_str())
-    .bind(f.grant.as_ref().map(GrantId::as_str))
-    .bind(f.at.0)
-    .bind(&f.items)
-    .bind(f.outcome.as_str())
-    .bind(json!(f.hub_records).to_string())
-    .execute(&mut **tx)
+    .arg(f.client.as_str())
+    .arg(f.grant.as_ref().map(GrantId::as_str))
+    .arg(f.at.0)
+    .arg(&f.items)
+    .arg(f.outcome.as_str())
+    .arg(json!(f.hub_records).to_string())
+    .execute(tx)
     .await
     .map_err(store_err("record fetch"))?;
     Ok(())
 }
 
-async fn insert_event(tx: &mut Transaction<'_, Postgres>, e: &ClientEvent) -> Result<(), StoreError> {
-    sqlx::query(
+async fn insert_event<D: PortalDialect>(
+    tx: &mut Transaction<'_, D>,
+    e: &ClientEvent,
+) -> Result<(), StoreError> {
+    Stmt::new(
         "INSERT INTO api_client_events (client, at, actor, action, from_status, to_status, reason, \
          previous_corporate_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(e.client.as_str())
-    .bind(e.at.0)
-    .bind(json("actor", &e.actor)?)
-    .bind(&e.action)
-    .bind(e.from.map(ClientStatus::as_str))
-    .bind(e.to.as_str())
-    .bind(&e.reason)
-    .bind(e.previous_corporate_number.map(|c| c.to_string()))
-    .execute(&mut **tx)
+    .arg(e.client.as_str())
+    .arg(e.at.0)
+    .arg(json("actor", &e.actor)?)
+    .arg(&e.action)
+    .arg(e.from.map(ClientStatus::as_str))
+    .arg(e.to.as_str())
+    .arg(&e.reason)
+    .arg(e.previous_corporate_number.map(|c| c.to_string()))
+    .execute(tx)
     .await
     .map_err(store_err("record client event"))?;
     Ok(())
 }
 
-impl ConsentStore for PgPortalStore {
+impl<D: PortalDialect> ConsentStore for SqlPortal<D> {
     async fn insert_client(&self, c: &ApiClient, event: &ClientEvent) -> Result<(), StoreError> {
         let redirect_uris = json("redirect_uris", &c.app.redirect_uris)?;
         let keys = json("keys", &c.app.keys)?;
         let auth = json("auth", &c.app.auth)?;
         let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
-        sqlx::query(
+        Stmt::new(
             "INSERT INTO api_clients (id, corporate_number, name, name_en, purpose, redirect_uris, keys, \
              auth, items, max_data_life_days, contact, status, status_reason, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
-        .bind(c.id.as_str())
-        .bind(c.app.corporate_number.to_string())
-        .bind(&c.app.name)
-        .bind(&c.app.name_en)
-        .bind(&c.app.purpose)
-        .bind(redirect_uris)
-        .bind(keys)
-        .bind(auth)
-        .bind(
+        .arg(c.id.as_str())
+        .arg(c.app.corporate_number.to_string())
+        .arg(&c.app.name)
+        .arg(&c.app.name_en)
+        .arg(&c.app.purpose)
+        .arg(redirect_uris)
+        .arg(keys)
+        .arg(auth)
+        .arg(
             c.app
                 .items
                 .iter()
@@ -228,13 +233,13 @@ impl ConsentStore for PgPortalStore {
                 .collect::<Vec<_>>()
                 .join(" "),
         )
-        .bind(i64::from(c.app.max_data_life_days))
-        .bind(&c.app.contact)
-        .bind(c.status.as_str())
-        .bind(&c.status_reason)
-        .bind(c.created_at.0)
-        .bind(c.updated_at.0)
-        .execute(&mut *tx)
+        .arg(i64::from(c.app.max_data_life_days))
+        .arg(&c.app.contact)
+        .arg(c.status.as_str())
+        .arg(&c.status_reason)
+        .arg(c.created_at.0)
+        .arg(c.updated_at.0)
+        .execute(&mut tx)
         .await
         .map_err(store_err("insert client"))?;
         insert_event(&mut tx, event).await?;
@@ -243,8 +248,8 @@ impl ConsentStore for PgPortalStore {
     }
 
     async fn client(&self, id: &ClientId) -> Result<Option<ApiClient>, StoreError> {
-        sqlx::query("SELECT * FROM api_clients WHERE id = $1")
-            .bind(id.as_str())
+        Stmt::new("SELECT * FROM api_clients WHERE id = $1")
+            .arg(id.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("read client"))?
@@ -254,7 +259,7 @@ impl ConsentStore for PgPortalStore {
     }
 
     async fn clients(&self) -> Result<Vec<ApiClient>, StoreError> {
-        sqlx::query("SELECT * FROM api_clients ORDER BY created_at, id")
+        Stmt::new("SELECT * FROM api_clients ORDER BY created_at, id")
             .fetch_all(&self.pool)
             .await
             .map_err(store_err("read clients"))?
@@ -272,20 +277,19 @@ impl ConsentStore for PgPortalStore {
         let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
         // Of two changes at once, the second waits for the first's row
         // lock and then finds the status changed.
-        let done = sqlx::query(
+        let done = Stmt::new(
             "UPDATE api_clients SET corporate_number = $1, status = $2, status_reason = $3, updated_at = $4 \
              WHERE id = $5 AND status = $6",
         )
-        .bind(next.app.corporate_number.to_string())
-        .bind(next.status.as_str())
-        .bind(&next.status_reason)
-        .bind(next.updated_at.0)
-        .bind(next.id.as_str())
-        .bind(expected.as_str())
-        .execute(&mut *tx)
+        .arg(next.app.corporate_number.to_string())
+        .arg(next.status.as_str())
+        .arg(&next.status_reason)
+        .arg(next.updated_at.0)
+        .arg(next.id.as_str())
+        .arg(expected.as_str())
+        .execute(&mut tx)
         .await
-        .map_err(store_err("update client"))?
-        .rows_affected();
+        .map_err(store_err("update client"))?;
         if done != 1 {
             return Ok(false);
         }
@@ -295,8 +299,8 @@ impl ConsentStore for PgPortalStore {
     }
 
     async fn client_events(&self, id: &ClientId) -> Result<Vec<ClientEvent>, StoreError> {
-        sqlx::query("SELECT * FROM api_client_events WHERE client = $1 ORDER BY seq")
-            .bind(id.as_str())
+        Stmt::new("SELECT * FROM api_client_events WHERE client = $1 ORDER BY seq")
+            .arg(id.as_str())
             .fetch_all(&self.pool)
             .await
             .map_err(store_err("read client events"))?
@@ -313,13 +317,13 @@ impl ConsentStore for PgPortalStore {
             "details": r.request.details.to_json(),
             "dpop_jkt": r.request.dpop_jkt,
         });
-        sqlx::query(
+        Stmt::new(
             "INSERT INTO oauth_requests (uri_digest, client, request, expires_at) VALUES ($1, $2, $3, $4)",
         )
-        .bind(&r.uri.0)
-        .bind(r.client.as_str())
-        .bind(req.to_string())
-        .bind(r.expires_at.0)
+        .arg(&r.uri.0)
+        .arg(r.client.as_str())
+        .arg(req.to_string())
+        .arg(r.expires_at.0)
         .execute(&self.pool)
         .await
         .map_err(store_err("insert pushed request"))?;
@@ -331,9 +335,9 @@ impl ConsentStore for PgPortalStore {
         uri: &SecretDigest,
         now: UnixMillis,
     ) -> Result<Option<PushedRequest>, StoreError> {
-        sqlx::query("SELECT * FROM oauth_requests WHERE uri_digest = $1 AND NOT used AND expires_at > $2")
-            .bind(&uri.0)
-            .bind(now.0)
+        Stmt::new("SELECT * FROM oauth_requests WHERE uri_digest = $1 AND NOT used AND expires_at > $2")
+            .arg(&uri.0)
+            .arg(now.0)
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("read pushed request"))?
@@ -351,43 +355,42 @@ impl ConsentStore for PgPortalStore {
         // Spending the request takes its row lock: a concurrent consent to
         // the same request waits, then finds it used. Dropping `tx`
         // without commit rolls back.
-        let used = sqlx::query("UPDATE oauth_requests SET used = true WHERE uri_digest = $1 AND NOT used")
-            .bind(&request.0)
-            .execute(&mut *tx)
+        let used = Stmt::new("UPDATE oauth_requests SET used = true WHERE uri_digest = $1 AND NOT used")
+            .arg(&request.0)
+            .execute(&mut tx)
             .await
-            .map_err(store_err("use pushed request"))?
-            .rows_affected();
+            .map_err(store_err("use pushed request"))?;
         if used != 1 {
             return Ok(false);
         }
-        sqlx::query(
+        Stmt::new(
             "INSERT INTO grants (id, client, person, details, created_at, expires_at, preview_digest, \
              artefact, person_proof) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(g.id.as_str())
-        .bind(g.client.as_str())
-        .bind(g.person.to_string())
-        .bind(g.details.to_json().to_string())
-        .bind(g.created_at.0)
-        .bind(g.expires_at.0)
-        .bind(&g.preview_digest)
-        .bind(&g.artefact)
-        .bind(&g.person_proof)
-        .execute(&mut *tx)
+        .arg(g.id.as_str())
+        .arg(g.client.as_str())
+        .arg(g.person.to_string())
+        .arg(g.details.to_json().to_string())
+        .arg(g.created_at.0)
+        .arg(g.expires_at.0)
+        .arg(&g.preview_digest)
+        .arg(&g.artefact)
+        .arg(&g.person_proof)
+        .execute(&mut tx)
         .await
         .map_err(store_err("insert grant"))?;
-        sqlx::query(
+        Stmt::new(
             "INSERT INTO oauth_codes (code_digest, grant_id, client, redirect_uri, code_challenge, \
              dpop_jkt, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(&code.code.0)
-        .bind(code.grant.as_str())
-        .bind(code.client.as_str())
-        .bind(&code.redirect_uri)
-        .bind(&code.code_challenge)
-        .bind(&code.dpop_jkt)
-        .bind(code.expires_at.0)
-        .execute(&mut *tx)
+        .arg(&code.code.0)
+        .arg(code.grant.as_str())
+        .arg(code.client.as_str())
+        .arg(&code.redirect_uri)
+        .arg(&code.code_challenge)
+        .arg(&code.dpop_jkt)
+        .arg(code.expires_at.0)
+        .execute(&mut tx)
         .await
         .map_err(store_err("insert code"))?;
         tx.commit().await.map_err(store_err("commit grant"))?;
@@ -397,11 +400,11 @@ impl ConsentStore for PgPortalStore {
     async fn redeem_code(&self, code: &SecretDigest, now: UnixMillis) -> Result<CodeRedemption, StoreError> {
         // Spend it in one statement: of two redemptions at once exactly
         // one is fresh.
-        let spent = sqlx::query(
+        let spent = Stmt::new(
             "UPDATE oauth_codes SET used_at = $1 WHERE code_digest = $2 AND used_at IS NULL RETURNING *",
         )
-        .bind(now.0)
-        .bind(&code.0)
+        .arg(now.0)
+        .arg(&code.0)
         .fetch_optional(&self.pool)
         .await
         .map_err(store_err("spend code"))?;
@@ -410,8 +413,8 @@ impl ConsentStore for PgPortalStore {
         }
         // Not spent now: spent before (a spent code stays spent), or
         // unknown when the statement above ran.
-        let seen = sqlx::query("SELECT grant_id, used_at FROM oauth_codes WHERE code_digest = $1")
-            .bind(&code.0)
+        let seen = Stmt::new("SELECT grant_id, used_at FROM oauth_codes WHERE code_digest = $1")
+            .arg(&code.0)
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("read code"))?;
@@ -443,12 +446,12 @@ impl ConsentStore for PgPortalStore {
 
     async fn redeem_refresh(&self, token: &SecretDigest, jkt: &str) -> Result<RefreshRedemption, StoreError> {
         // Spent in one statement, and only with the key it is bound to.
-        let spent = sqlx::query(
+        let spent = Stmt::new(
             "UPDATE refresh_tokens SET used = true WHERE token_digest = $1 AND NOT used AND jkt = $2 \
              RETURNING *",
         )
-        .bind(&token.0)
-        .bind(jkt)
+        .arg(&token.0)
+        .arg(jkt)
         .fetch_optional(&self.pool)
         .await
         .map_err(store_err("spend refresh token"))?;
@@ -458,8 +461,8 @@ impl ConsentStore for PgPortalStore {
         // Not spent now: used before (a replay, whatever the key, as in
         // the SQLite store), presented with another key (left unspent),
         // or unknown when the statement above ran.
-        let seen = sqlx::query("SELECT grant_id, used, jkt FROM refresh_tokens WHERE token_digest = $1")
-            .bind(&token.0)
+        let seen = Stmt::new("SELECT grant_id, used, jkt FROM refresh_tokens WHERE token_digest = $1")
+            .arg(&token.0)
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("read refresh token"))?;
@@ -476,8 +479,8 @@ impl ConsentStore for PgPortalStore {
     }
 
     async fn token(&self, token: &SecretDigest) -> Result<Option<TokenRecord>, StoreError> {
-        sqlx::query("SELECT * FROM access_tokens WHERE token_digest = $1 AND NOT revoked")
-            .bind(&token.0)
+        Stmt::new("SELECT * FROM access_tokens WHERE token_digest = $1 AND NOT revoked")
+            .arg(&token.0)
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("read token"))?
@@ -486,8 +489,8 @@ impl ConsentStore for PgPortalStore {
     }
 
     async fn grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
-        sqlx::query("SELECT * FROM grants WHERE id = $1")
-            .bind(id.as_str())
+        Stmt::new("SELECT * FROM grants WHERE id = $1")
+            .arg(id.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("read grant"))?
@@ -497,8 +500,8 @@ impl ConsentStore for PgPortalStore {
     }
 
     async fn grants_of(&self, person: &LocalPersonId) -> Result<Vec<Grant>, StoreError> {
-        sqlx::query("SELECT * FROM grants WHERE person = $1 ORDER BY created_at DESC, id")
-            .bind(person.to_string())
+        Stmt::new("SELECT * FROM grants WHERE person = $1 ORDER BY created_at DESC, id")
+            .arg(person.to_string())
             .fetch_all(&self.pool)
             .await
             .map_err(store_err("read grants"))?
@@ -509,19 +512,18 @@ impl ConsentStore for PgPortalStore {
 
     async fn revoke_grant(&self, id: &GrantId, by: RevokedBy, now: UnixMillis) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
-        let n = sqlx::query(
+        let n = Stmt::new(
             "UPDATE grants SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL",
         )
-        .bind(now.0)
-        .bind(by.as_str())
-        .bind(id.as_str())
-        .execute(&mut *tx)
+        .arg(now.0)
+        .arg(by.as_str())
+        .arg(id.as_str())
+        .execute(&mut tx)
         .await
-        .map_err(store_err("revoke grant"))?
-        .rows_affected();
-        sqlx::query("UPDATE access_tokens SET revoked = true WHERE grant_id = $1 AND NOT revoked")
-            .bind(id.as_str())
-            .execute(&mut *tx)
+        .map_err(store_err("revoke grant"))?;
+        Stmt::new("UPDATE access_tokens SET revoked = true WHERE grant_id = $1 AND NOT revoked")
+            .arg(id.as_str())
+            .execute(&mut tx)
             .await
             .map_err(store_err("revoke tokens"))?;
         tx.commit().await.map_err(store_err("commit revocation"))?;
@@ -535,32 +537,7 @@ impl ConsentStore for PgPortalStore {
         until: UnixMillis,
         now: UnixMillis,
     ) -> Result<bool, StoreError> {
-        // Forget what has expired; rows another call holds are left to it
-        // (no waiting, no deadlock between concurrent clean-ups).
-        sqlx::query(
-            "DELETE FROM seen_once WHERE ctid IN \
-             (SELECT ctid FROM seen_once WHERE until < $1 FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(now.0)
-        .execute(&self.pool)
-        .await
-        .map_err(store_err("forget old one-time values"))?;
-        // Fresh if new, or if only an expired sighting is left (one the
-        // clean-up skipped): one statement, so of two at once one wins.
-        let fresh = sqlx::query(
-            "INSERT INTO seen_once (scope, value, until) VALUES ($1, $2, $3) \
-             ON CONFLICT (scope, value) DO UPDATE SET until = excluded.until WHERE seen_once.until < $4",
-        )
-        .bind(scope)
-        .bind(value)
-        .bind(until.0)
-        .bind(now.0)
-        .execute(&self.pool)
-        .await
-        .map_err(store_err("remember one-time value"))?
-        .rows_affected()
-            == 1;
-        Ok(fresh)
+        D::remember_once(&self.pool, scope, value, until, now).await
     }
 
     async fn record_fetch(&self, f: &FetchRecord) -> Result<(), StoreError> {
@@ -580,24 +557,24 @@ impl ConsentStore for PgPortalStore {
         // One statement: of concurrent claimers exactly one inserts (or
         // takes over an abandoned claim); the others wait on the row lock
         // and then see it.
-        let won = sqlx::query(
+        let won = Stmt::new(
             "INSERT INTO grant_deliveries (grant_id, state, claim, claimed_at) VALUES ($1, 'claimed', $2, $3) \
              ON CONFLICT (grant_id) DO UPDATE SET claim = excluded.claim, claimed_at = excluded.claimed_at \
              WHERE grant_deliveries.state = 'claimed' AND grant_deliveries.claimed_at < $4 \
              RETURNING claim",
         )
-        .bind(grant.as_str())
-        .bind(claim)
-        .bind(now.0)
-        .bind(now.0.saturating_sub(lease_ms))
+        .arg(grant.as_str())
+        .arg(claim)
+        .arg(now.0)
+        .arg(now.0.saturating_sub(lease_ms))
         .fetch_optional(&self.pool)
         .await
         .map_err(store_err("claim delivery"))?;
         if won.is_some() {
             return Ok(DeliveryClaim::Claimed);
         }
-        let state = sqlx::query("SELECT state FROM grant_deliveries WHERE grant_id = $1")
-            .bind(grant.as_str())
+        let state = Stmt::new("SELECT state FROM grant_deliveries WHERE grant_id = $1")
+            .arg(grant.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err("read delivery"))?;
@@ -622,17 +599,16 @@ impl ConsentStore for PgPortalStore {
         f: &FetchRecord,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
-        let done = sqlx::query(
+        let done = Stmt::new(
             "UPDATE grant_deliveries SET state = 'delivered', delivered_at = $1 \
              WHERE grant_id = $2 AND claim = $3 AND state = 'claimed'",
         )
-        .bind(f.at.0)
-        .bind(grant.as_str())
-        .bind(claim)
-        .execute(&mut *tx)
+        .arg(f.at.0)
+        .arg(grant.as_str())
+        .arg(claim)
+        .execute(&mut tx)
         .await
-        .map_err(store_err("complete delivery"))?
-        .rows_affected();
+        .map_err(store_err("complete delivery"))?;
         if done != 1 {
             return Ok(false);
         }
@@ -648,10 +624,10 @@ impl ConsentStore for PgPortalStore {
         f: &FetchRecord,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
-        sqlx::query("DELETE FROM grant_deliveries WHERE grant_id = $1 AND claim = $2 AND state = 'claimed'")
-            .bind(grant.as_str())
-            .bind(claim)
-            .execute(&mut *tx)
+        Stmt::new("DELETE FROM grant_deliveries WHERE grant_id = $1 AND claim = $2 AND state = 'claimed'")
+            .arg(grant.as_str())
+            .arg(claim)
+            .execute(&mut tx)
             .await
             .map_err(store_err("release delivery"))?;
         insert_fetch(&mut tx, f).await?;
@@ -660,8 +636,8 @@ impl ConsentStore for PgPortalStore {
     }
 
     async fn fetches_of(&self, grant: &GrantId) -> Result<Vec<FetchRecord>, StoreError> {
-        sqlx::query("SELECT * FROM api_fetches WHERE grant_id = $1 ORDER BY seq")
-            .bind(grant.as_str())
+        Stmt::new("SELECT * FROM api_fetches WHERE grant_id = $1 ORDER BY seq")
+            .arg(grant.as_str())
             .fetch_all(&self.pool)
             .await
             .map_err(store_err("read fetches"))?
@@ -681,11 +657,11 @@ impl ConsentStore for PgPortalStore {
     }
 
     async fn insert_alert(&self, a: &ClientAlert) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO api_alerts (client, at, kind, detail) VALUES ($1, $2, $3, $4)")
-            .bind(a.client.as_str())
-            .bind(a.at.0)
-            .bind(&a.kind)
-            .bind(&a.detail)
+        Stmt::new("INSERT INTO api_alerts (client, at, kind, detail) VALUES ($1, $2, $3, $4)")
+            .arg(a.client.as_str())
+            .arg(a.at.0)
+            .arg(&a.kind)
+            .arg(&a.detail)
             .execute(&self.pool)
             .await
             .map_err(store_err("record alert"))?;
@@ -695,15 +671,15 @@ impl ConsentStore for PgPortalStore {
     async fn alerts(&self, client: Option<&ClientId>, limit: u32) -> Result<Vec<ClientAlert>, StoreError> {
         let rows = match client {
             Some(c) => {
-                sqlx::query("SELECT * FROM api_alerts WHERE client = $1 ORDER BY seq DESC LIMIT $2")
-                    .bind(c.as_str())
-                    .bind(i64::from(limit))
+                Stmt::new("SELECT * FROM api_alerts WHERE client = $1 ORDER BY seq DESC LIMIT $2")
+                    .arg(c.as_str())
+                    .arg(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await
             }
             None => {
-                sqlx::query("SELECT * FROM api_alerts ORDER BY seq DESC LIMIT $1")
-                    .bind(i64::from(limit))
+                Stmt::new("SELECT * FROM api_alerts ORDER BY seq DESC LIMIT $1")
+                    .arg(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await
             }
@@ -722,11 +698,11 @@ impl ConsentStore for PgPortalStore {
     }
 
     async fn usage(&self, client: &ClientId, since: UnixMillis) -> Result<Usage, StoreError> {
-        let rows = sqlx::query(
+        let rows = Stmt::new(
             "SELECT outcome, COUNT(*) AS n FROM api_fetches WHERE client = $1 AND at >= $2 GROUP BY outcome",
         )
-        .bind(client.as_str())
-        .bind(since.0)
+        .arg(client.as_str())
+        .arg(since.0)
         .fetch_all(&self.pool)
         .await
         .map_err(store_err("read usage"))?;
@@ -743,15 +719,15 @@ impl ConsentStore for PgPortalStore {
     }
 }
 
-impl PgPortalStore {
+impl<D: PortalDialect> SqlPortal<D> {
     /// Access and refresh tokens share their columns; `sql` names the table.
     async fn insert_bound_token(&self, sql: &'static str, t: &TokenRecord) -> Result<(), StoreError> {
-        sqlx::query(sql)
-            .bind(&t.token.0)
-            .bind(t.grant.as_str())
-            .bind(t.client.as_str())
-            .bind(&t.jkt)
-            .bind(t.expires_at.0)
+        Stmt::new(sql)
+            .arg(&t.token.0)
+            .arg(t.grant.as_str())
+            .arg(t.client.as_str())
+            .arg(&t.jkt)
+            .arg(t.expires_at.0)
             .execute(&self.pool)
             .await
             .map_err(store_err("insert token"))?;

@@ -1,9 +1,11 @@
+//! SQLite connections: one file per store, WAL journal, `synchronous =
+//! FULL` by default, plain-SQL migrations counted in `user_version`, and
+//! files only their owner can use.
+
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 pub use renkei_crypto::DataKeyProblem;
-use renkei_protocol::StoreError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
@@ -55,7 +57,7 @@ pub enum DbError {
     DataKey { path: String, problem: DataKeyProblem },
 }
 
-pub(crate) fn options(path: &Path, durability: Durability) -> SqliteConnectOptions {
+fn options(path: &Path, durability: Durability) -> SqliteConnectOptions {
     SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -73,6 +75,19 @@ pub(crate) fn options(path: &Path, durability: Durability) -> SqliteConnectOptio
         .pragma("cache_size", "-32768")
         // Checkpoint the WAL in larger, rarer steps (pages).
         .pragma("wal_autocheckpoint", "8192")
+}
+
+impl DbError {
+    /// `f` happened opening the store at `path`.
+    pub(crate) fn of(path: &Path, f: crate::dialect::OpenFailure) -> Self {
+        use crate::dialect::OpenFailure;
+        let path = path.display().to_string();
+        match f {
+            OpenFailure::Db(source) => DbError::Open { path, source },
+            OpenFailure::Inconsistent(reason) => DbError::Inconsistent { path, reason },
+            OpenFailure::Key(problem) => DbError::DataKey { path, problem },
+        }
+    }
 }
 
 /// Group or others may do nothing with a store file (0600)...
@@ -94,7 +109,7 @@ fn access(mode: u32) -> &'static str {
 /// open to group or others; create a missing store file 0600 before SQLite
 /// opens it. SQLite creates the WAL, shared-memory and journal files with
 /// the mode of the database file, so they are 0600 too.
-pub(crate) fn secure_files(path: &Path) -> Result<(), DbError> {
+fn secure_files(path: &Path) -> Result<(), DbError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let file_err = |p: &Path| {
         let shown = p.display().to_string();
@@ -150,11 +165,7 @@ pub(crate) fn secure_files(path: &Path) -> Result<(), DbError> {
 }
 
 /// Open (creating if needed) and bring the schema up to date.
-pub(crate) async fn open(
-    path: &Path,
-    durability: Durability,
-    migrations: &[&str],
-) -> Result<SqlitePool, DbError> {
+pub async fn open(path: &Path, durability: Durability, migrations: &[&str]) -> Result<SqlitePool, DbError> {
     secure_files(path)?;
     let shown = path.display().to_string();
     let open_err = |source| DbError::Open {
@@ -180,7 +191,7 @@ pub(crate) async fn open(
 }
 
 /// A dedicated connection for a single writer (the group committer).
-pub(crate) async fn writer(path: &Path, durability: Durability) -> Result<SqliteConnection, DbError> {
+pub async fn writer(path: &Path, durability: Durability) -> Result<SqliteConnection, DbError> {
     SqliteConnection::connect_with(&options(path, durability))
         .await
         .map_err(|source| DbError::Open {
@@ -224,44 +235,4 @@ async fn migrate(conn: &mut SqliteConnection, path: &str, migrations: &[&str]) -
         tx.commit().await.map_err(|e| err(version, e))?;
     }
     Ok(())
-}
-
-/// Map a database error for role logic; the details go to the log here,
-/// once, because the role logic only needs the category.
-pub(crate) fn store_err(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| {
-        if let sqlx::Error::Database(db) = &e
-            && db.is_unique_violation()
-        {
-            return StoreError::Conflict(format!("{context}: already exists"));
-        }
-        tracing::error!(error = %e, context, "store operation failed");
-        StoreError::Unavailable(format!("{context} failed"))
-    }
-}
-
-pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
-    tracing::error!(%detail, what, "stored value cannot be read back");
-    StoreError::Corrupt(format!("{what}: {detail}"))
-}
-
-/// Parse a stored text column with a domain parser.
-pub(crate) fn parse_col<T, E: std::fmt::Display>(
-    what: &str,
-    s: &str,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-) -> Result<T, StoreError> {
-    parse(s).map_err(|e| corrupt(what, e))
-}
-
-pub(crate) fn get<'r, T>(row: &'r sqlx::sqlite::SqliteRow, col: &str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    row.try_get(col).map_err(|e| corrupt(col, e))
-}
-
-#[allow(dead_code)]
-pub(crate) fn memory_options() -> SqliteConnectOptions {
-    SqliteConnectOptions::from_str("sqlite::memory:").expect("static URL parses")
 }

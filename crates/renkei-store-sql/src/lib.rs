@@ -1,0 +1,43 @@
+//! The one store layer of renkei: every store trait of the role crates
+//! (`HubStore`, `NodeStore`, `RegistryStore`, `PortalStore`,
+//! `ConsentStore`, `WitnessStore`) implemented once, on SQL, for both
+//! dialects.
+//!
+//! Each store is generic over its [`Dialect`]: `SqlHub<Sqlite>` is the
+//! SQLite hub store (`SqliteHubStore`), `SqlHub<Postgres>` the PostgreSQL
+//! one (`PgHubStore`). Row decoders and the SQL the dialects share are
+//! written once, in the store's module, against [`sql::Sql`] (generic over
+//! `sqlx::Database`); what really differs — SQLite's pragmas, files and
+//! single writer; PostgreSQL's advisory locks, row locks, `UNNEST`
+//! batches and the hub's shared log — is in [`sqlite`] and [`postgres`],
+//! behind [`Dialect`] and the per-store dialect traits.
+//!
+//! Only this crate knows SQL. `renkei-store-sqlite` and
+//! `renkei-store-postgres` are the backends' public names (and their test
+//! binaries).
+
+mod at_rest;
+mod config;
+mod consent;
+pub mod dialect;
+mod group_commit;
+mod hub;
+mod node;
+mod portal;
+pub mod postgres;
+mod registry;
+mod registry_card;
+pub mod sql;
+pub mod sqlite;
+mod witness;
+
+pub use config::{
+    Backend, HubBackend, NodeBackend, OpenError, PortalBackend, RegistryBackend, StoreConfig, WitnessBackend,
+};
+pub use dialect::{Dialect, Keys, ReadConn};
+pub use hub::{HubDialect, SqlHub};
+pub use node::{NodeDialect, SqlNode};
+pub use portal::{PortalDialect, SqlPortal};
+pub use registry::{RegistryDialect, SqlRegistry};
+pub use sqlx::{Postgres, Sqlite};
+pub use witness::SqlWitness;

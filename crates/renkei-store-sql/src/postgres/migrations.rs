@@ -1,0 +1,28 @@
+//! The PostgreSQL migrations of each store, in order. Applied ones never change.
+
+pub const WITNESS: &[&str] = &[include_str!("../../migrations/postgres/witness_001.sql")];
+
+pub const PORTAL: &[&str] = &[
+    include_str!("../../migrations/postgres/portal_001.sql"),
+    include_str!("../../migrations/postgres/portal_002.sql"),
+    include_str!("../../migrations/postgres/portal_003.sql"),
+];
+
+pub const NODE: &[&str] = &[
+    include_str!("../../migrations/postgres/node_001.sql"),
+    include_str!("../../migrations/postgres/node_002.sql"),
+    include_str!("../../migrations/postgres/node_003.sql"),
+];
+
+pub const REGISTRY: &[&str] = &[
+    include_str!("../../migrations/postgres/registry_001.sql"),
+    include_str!("../../migrations/postgres/registry_002.sql"),
+    include_str!("../../migrations/postgres/registry_003.sql"),
+];
+
+pub const HUB: &[&str] = &[
+    include_str!("../../migrations/postgres/hub_001.sql"),
+    include_str!("../../migrations/postgres/hub_002.sql"),
+    include_str!("../../migrations/postgres/hub_003.sql"),
+    include_str!("../../migrations/postgres/hub_004.sql"),
+];

@@ -54,6 +54,11 @@ pub trait RecordKeeper: Send + Sync + 'static {
     const SEALED_ROWS: &'static str;
     /// The record writer's name in metrics and logs.
     const WRITER: &'static str;
+    /// The store's name among the components of a PostgreSQL database.
+    const COMPONENT: &'static str;
+    /// The store's migrations on each dialect.
+    const SQLITE_MIGRATIONS: &'static [&'static str];
+    const POSTGRES_MIGRATIONS: &'static [&'static str];
 }
 
 /// An institution node.
@@ -64,6 +69,9 @@ impl RecordKeeper for Node {
     const SEALED_ROWS: &'static str =
         "SELECT (EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM notices)) AS has";
     const WRITER: &'static str = "node records";
+    const COMPONENT: &'static str = "node";
+    const SQLITE_MIGRATIONS: &'static [&'static str] = crate::sqlite::migrations::NODE;
+    const POSTGRES_MIGRATIONS: &'static [&'static str] = crate::postgres::migrations::NODE;
 }
 
 /// An institution node's store on dialect `D` (`SqliteNodeStore`,

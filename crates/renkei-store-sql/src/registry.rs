@@ -58,6 +58,9 @@ pub enum Registry {}
 impl RecordKeeper for Registry {
     const SEALED_ROWS: &'static str = "SELECT EXISTS (SELECT 1 FROM residents) AS has";
     const WRITER: &'static str = "registry records";
+    const COMPONENT: &'static str = "registry";
+    const SQLITE_MIGRATIONS: &'static [&'static str] = crate::sqlite::migrations::REGISTRY;
+    const POSTGRES_MIGRATIONS: &'static [&'static str] = crate::postgres::migrations::REGISTRY;
 }
 
 /// The registry's store on dialect `D` (`SqliteRegistryStore`,

@@ -48,7 +48,7 @@ fn logs() -> Arc<Mutex<Vec<u8>>> {
         // at info (sqlx: every statement at debug).
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "info,renkei_http=trace,renkei_store_sqlite=trace,renkei_demo=trace,sqlx=debug",
+                "info,renkei_http=trace,renkei_store_sql=trace,renkei_store_sqlite=trace,renkei_demo=trace,sqlx=debug",
             ))
             .with_ansi(false)
             .with_writer(move || Sink(sink.clone()))

@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use renkei_catalog::{ItemCode, KindCode, OfficeWorkCode, RowId, TableRowRef};
 use renkei_crypto::Digest32;
 use renkei_crypto::{SealingAlgorithm, SealingPublicKey, SignatureAlgorithm, VerifyingKey};
-use renkei_hub::log::{LogHead, hash_from_stored, stored_needed};
+use renkei_hub::log::{LogHead, hash_from_stored, is_stored, stored_needed};
 use renkei_hub::{
     Endpoint, HubStore, Institution, InstitutionStatus, LogLeaf, Outcome, ProvisionRecord, RecordFilter,
     SecurityEvent, SubjectTag,
@@ -165,6 +165,21 @@ impl<D: HubDialect> SqlHub<D> {
             extra,
         }
     }
+}
+
+/// Push the rows' leaf hashes onto `frontier`; the tree nodes they
+/// complete that the store keeps (see `renkei_hub::log`).
+pub(crate) fn push_leaves(frontier: &mut Frontier, rows: &[&HubRow]) -> Vec<(NodeId, Hash)> {
+    let mut nodes = Vec::new();
+    for row in rows {
+        nodes.extend(
+            frontier
+                .push(row.hash)
+                .into_iter()
+                .filter(|(n, _)| n.level > 0 && is_stored(*n)),
+        );
+    }
+    nodes
 }
 
 /// Publish `head` unless a larger one is already known (a process's

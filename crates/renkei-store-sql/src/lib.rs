@@ -29,6 +29,8 @@ mod registry;
 mod registry_card;
 pub mod sql;
 pub mod sqlite;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod witness;
 
 pub use config::{
@@ -36,8 +38,8 @@ pub use config::{
 };
 pub use dialect::{Dialect, Keys, ReadConn};
 pub use hub::{HubDialect, SqlHub};
-pub use node::{NodeDialect, SqlNode};
+pub use node::{Node, NodeDialect, RecordKeeper, SqlNode, SqlRecordKeeper};
 pub use portal::{PortalDialect, SqlPortal};
-pub use registry::{RegistryDialect, SqlRegistry};
+pub use registry::{Registry, RegistryDialect, SqlRegistry};
 pub use sqlx::{Postgres, Sqlite};
 pub use witness::SqlWitness;

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::marker::PhantomData;
 
 use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_crypto::{AtRestCipher, DataKey};
@@ -34,37 +35,73 @@ pub trait NodeDialect: Dialect {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// The store of a keeper of provision records, on dialect `D`: an
+/// institution node's ([`SqlNode`]) or the registry's ([`SqlRegistry`]),
+/// which keep their records in a `records` table of the same shape,
+/// numbered densely from 0 by one record writer, and may seal what they
+/// hold under a data key.
+pub struct SqlRecordKeeper<D: Dialect, K> {
+    pub(crate) pool: Pool<D>,
+    pub(crate) records: GroupCommit<NodeRow>,
+    pub(crate) cipher: Cipher,
+    kind: PhantomData<K>,
+}
+
+/// Which keeper of records a [`SqlRecordKeeper`] is.
+pub trait RecordKeeper: Send + Sync + 'static {
+    /// Answers (column `has`) whether the tables a data key would seal
+    /// hold any row (see `at_rest::settle`).
+    const SEALED_ROWS: &'static str;
+    /// The record writer's name in metrics and logs.
+    const WRITER: &'static str;
+    /// The store's name among the components of a PostgreSQL database.
+    const COMPONENT: &'static str;
+    /// The store's migrations on each dialect.
+    const SQLITE_MIGRATIONS: &'static [&'static str];
+    const POSTGRES_MIGRATIONS: &'static [&'static str];
+}
+
+/// An institution node.
+#[derive(Debug)]
+pub enum Node {}
+
+impl RecordKeeper for Node {
+    const SEALED_ROWS: &'static str =
+        "SELECT (EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM notices)) AS has";
+    const WRITER: &'static str = "node records";
+    const COMPONENT: &'static str = "node";
+    const SQLITE_MIGRATIONS: &'static [&'static str] = crate::sqlite::migrations::NODE;
+    const POSTGRES_MIGRATIONS: &'static [&'static str] = crate::postgres::migrations::NODE;
+}
+
 /// An institution node's store on dialect `D` (`SqliteNodeStore`,
 /// `PgNodeStore`), in a file or schema of its own (the registry's store has
 /// a `records` table too). One process per node: its record writer numbers
 /// on from what it found at open. Opened with a data key, it seals item
 /// values and notice texts (`renkei_node::at_rest`).
-pub struct SqlNode<D: Dialect> {
-    pub(crate) pool: Pool<D>,
-    pub(crate) records: GroupCommit<NodeRow>,
-    pub(crate) cipher: Cipher,
-}
+pub type SqlNode<D> = SqlRecordKeeper<D, Node>;
 
-impl<D: Dialect> Clone for SqlNode<D> {
+impl<D: Dialect, K> Clone for SqlRecordKeeper<D, K> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
             records: self.records.clone(),
             cipher: self.cipher.clone(),
+            kind: PhantomData,
         }
     }
 }
 
-impl<D: Dialect> std::fmt::Debug for SqlNode<D> {
+impl<D: Dialect, K> std::fmt::Debug for SqlRecordKeeper<D, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqlNode")
+        f.debug_struct("SqlRecordKeeper")
             .field("pool", &self.pool)
             .field("encrypted", &self.cipher.is_some())
             .finish_non_exhaustive()
     }
 }
 
-impl<D: Dialect> SqlNode<D> {
+impl<D: Dialect, K: RecordKeeper> SqlRecordKeeper<D, K> {
     /// The store on a migrated `pool`, its data key settled, its record
     /// writer started on `writer`; `store` names it in the log.
     pub(crate) async fn assemble(
@@ -73,18 +110,13 @@ impl<D: Dialect> SqlNode<D> {
         store: &str,
         key: Option<&DataKey>,
     ) -> Result<Self, OpenFailure> {
-        let cipher = at_rest::settle(
-            &pool,
-            store,
-            key,
-            "SELECT (EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM notices)) AS has",
-        )
-        .await?;
+        let cipher = at_rest::settle(&pool, store, key, K::SEALED_ROWS).await?;
         let next = next_seq(&pool).await?;
         Ok(Self {
-            records: GroupCommit::start::<D>(writer, next, Box::new(|_| {}), "node records"),
+            records: GroupCommit::start::<D>(writer, next, Box::new(|_| {}), K::WRITER),
             pool,
             cipher,
+            kind: PhantomData,
         })
     }
 }

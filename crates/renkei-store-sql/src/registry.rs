@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use renkei_card::{CardProfile, CardSerial, CertPurpose, RevocationReason, RevokedCard};
-use renkei_crypto::{AtRestCipher, DataKey};
+use renkei_crypto::AtRestCipher;
 use renkei_ids::{
     AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, InstitutionCode, KanaName, LinkId,
     MyNumber, PersonName, ResidentRecordCode, Sex,
@@ -20,10 +20,8 @@ use renkei_registry::{
 };
 use sqlx::Pool;
 
-use crate::at_rest::{self, Cipher};
-use crate::dialect::{Dialect, Keys, OpenFailure};
-use crate::group_commit::GroupCommit;
-use crate::node::{NodeRow, list_records, next_seq, recent_provided};
+use crate::dialect::{Dialect, Keys};
+use crate::node::{NodeRow, RecordKeeper, SqlRecordKeeper, list_records, recent_provided};
 use crate::registry_card::{self as cards, CrlBumps};
 use crate::sql::{
     Cols, Exec, Stmt, Value, corrupt, get, on, parse_col, store_err, to_i64, to_u64, values_placeholders,
@@ -53,6 +51,18 @@ pub trait RegistryDialect: Dialect {
     ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 }
 
+/// The registry.
+#[derive(Debug)]
+pub enum Registry {}
+
+impl RecordKeeper for Registry {
+    const SEALED_ROWS: &'static str = "SELECT EXISTS (SELECT 1 FROM residents) AS has";
+    const WRITER: &'static str = "registry records";
+    const COMPONENT: &'static str = "registry";
+    const SQLITE_MIGRATIONS: &'static [&'static str] = crate::sqlite::migrations::REGISTRY;
+    const POSTGRES_MIGRATIONS: &'static [&'static str] = crate::postgres::migrations::REGISTRY;
+}
+
 /// The registry's store on dialect `D` (`SqliteRegistryStore`,
 /// `PgRegistryStore`), in a file or schema of its own (a node's store has
 /// a `records` table too). One process appends the registry's provision
@@ -60,55 +70,9 @@ pub trait RegistryDialect: Dialect {
 /// processes. Opened with a data key, it seals residents' personal data,
 /// event details and card certificates (`renkei_registry::at_rest`) and
 /// finds residents by blind indexes.
-pub struct SqlRegistry<D: Dialect> {
-    pool: Pool<D>,
-    records: GroupCommit<NodeRow>,
-    cipher: Cipher,
-}
-
-impl<D: Dialect> Clone for SqlRegistry<D> {
-    fn clone(&self) -> Self {
-        Self {
-            pool: self.pool.clone(),
-            records: self.records.clone(),
-            cipher: self.cipher.clone(),
-        }
-    }
-}
-
-impl<D: Dialect> std::fmt::Debug for SqlRegistry<D> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqlRegistry")
-            .field("pool", &self.pool)
-            .field("encrypted", &self.cipher.is_some())
-            .finish_non_exhaustive()
-    }
-}
+pub type SqlRegistry<D> = SqlRecordKeeper<D, Registry>;
 
 impl<D: Dialect> SqlRegistry<D> {
-    /// The store on a migrated `pool`, its data key settled, its record
-    /// writer started on `writer`; `store` names it in the log.
-    pub(crate) async fn assemble(
-        pool: Pool<D>,
-        writer: D::Writer,
-        store: &str,
-        key: Option<&DataKey>,
-    ) -> Result<Self, OpenFailure> {
-        let cipher = at_rest::settle(
-            &pool,
-            store,
-            key,
-            "SELECT EXISTS (SELECT 1 FROM residents) AS has",
-        )
-        .await?;
-        let next = next_seq(&pool).await?;
-        Ok(Self {
-            records: GroupCommit::start::<D>(writer, next, Box::new(|_| {}), "registry records"),
-            pool,
-            cipher,
-        })
-    }
-
     fn cipher(&self) -> Option<&AtRestCipher> {
         self.cipher.as_deref()
     }

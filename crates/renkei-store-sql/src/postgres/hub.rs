@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use renkei_hub::log::{LogHead, is_stored};
+use renkei_hub::log::LogHead;
 use renkei_ids::{CorporateNumber, MessageId};
 use renkei_log::hash::Hash;
 use renkei_log::tree::{Frontier, NodeId};
@@ -24,7 +24,7 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::{DbError, db, migrations};
 use crate::group_commit::{Appendable, GroupCommit};
-use crate::hub::{HubDialect, HubRow, RECORD_COLUMNS, SqlHub, publish, restore_frontier};
+use crate::hub::{HubDialect, HubRow, RECORD_COLUMNS, SqlHub, publish, push_leaves, restore_frontier};
 use crate::sql::{Exec, Stmt, Value, digest, get, on, store_err, to_i64, to_u64};
 
 /// The hub's store on PostgreSQL.
@@ -103,15 +103,7 @@ impl Appendable<Postgres> for HubRow {
             .try_get(0)?;
         let size = size as u64;
         catch_up(conn, frontier, size).await?;
-        let mut nodes = Vec::new();
-        for row in &rows {
-            nodes.extend(
-                frontier
-                    .push(row.hash)
-                    .into_iter()
-                    .filter(|(n, _)| n.level > 0 && is_stored(*n)),
-            );
-        }
+        let nodes = push_leaves(frontier, &rows);
         let seqs: Vec<i64> = (0..rows.len()).map(|i| (size + i as u64) as i64).collect();
         sqlx::query(
             "INSERT INTO log_leaves (seq, leaf_hash, leaf) \

@@ -1,4 +1,4 @@
-//! The node's store on PostgreSQL.
+//! The node's and the registry's stores on PostgreSQL.
 
 use std::collections::HashSet;
 
@@ -7,28 +7,28 @@ use renkei_node::EnrolledPerson;
 use renkei_protocol::StoreError;
 use sqlx::{Acquire, Postgres, Transaction};
 
-use super::{DbError, db, migrations};
-use crate::node::{NodeDialect, SqlNode};
+use super::{DbError, db};
+use crate::node::{NodeDialect, RecordKeeper, SqlNode, SqlRecordKeeper};
 use crate::sql::store_err;
 
 /// An institution node's store in a PostgreSQL database, in a schema or
 /// database of its own.
 pub type PgNodeStore = SqlNode<Postgres>;
 
-impl SqlNode<Postgres> {
+impl<K: RecordKeeper> SqlRecordKeeper<Postgres, K> {
     /// Open a store in clear (refused if it was created with a data key).
     pub async fn open(url: &str) -> Result<Self, DbError> {
         Self::open_with_key(url, None).await
     }
 
-    /// Open with the node's data key, if it has one: a new store is then
+    /// Open with the store's data key, if it has one: a new store is then
     /// encrypted at rest; an existing one must have been created with the
     /// same key (or, without a key, in clear).
     pub async fn open_with_key(url: &str, key: Option<&DataKey>) -> Result<Self, DbError> {
-        let pool = db::open(url, "node", migrations::NODE).await?;
-        Self::assemble(pool.clone(), pool, "node", key)
+        let pool = db::open(url, K::COMPONENT, K::POSTGRES_MIGRATIONS).await?;
+        Self::assemble(pool.clone(), pool, K::COMPONENT, key)
             .await
-            .map_err(|f| DbError::of("node", f))
+            .map_err(|f| DbError::of(K::COMPONENT, f))
     }
 }
 

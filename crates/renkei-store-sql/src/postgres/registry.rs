@@ -2,36 +2,17 @@
 
 use std::collections::HashSet;
 
-use renkei_crypto::DataKey;
 use renkei_ids::{AcquisitionNumber, CorporateNumber};
 use renkei_protocol::{StoreError, UnixMillis};
 use sqlx::Postgres;
 use sqlx::postgres::PgPool;
 
-use super::{DbError, db, migrations};
 use crate::registry::{RegistryDialect, SqlRegistry};
 use crate::sql::store_err;
 
 /// The registry's store in a PostgreSQL database, in a schema or database
 /// of its own.
 pub type PgRegistryStore = SqlRegistry<Postgres>;
-
-impl SqlRegistry<Postgres> {
-    /// Open a store in clear (refused if it was created with a data key).
-    pub async fn open(url: &str) -> Result<Self, DbError> {
-        Self::open_with_key(url, None).await
-    }
-
-    /// Open with the registry's data key, if it has one: a new store is
-    /// then encrypted at rest; an existing one must have been created with
-    /// the same key (or, without a key, in clear).
-    pub async fn open_with_key(url: &str, key: Option<&DataKey>) -> Result<Self, DbError> {
-        let pool = db::open(url, "registry", migrations::REGISTRY).await?;
-        Self::assemble(pool.clone(), pool, "registry", key)
-            .await
-            .map_err(|f| DbError::of("registry", f))
-    }
-}
 
 impl RegistryDialect for Postgres {
     /// `issue_order` keeps certificates issued in the same millisecond in

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use renkei_hub::log::{LogHead, is_stored};
+use renkei_hub::log::LogHead;
 use renkei_ids::{CorporateNumber, MessageId};
 use renkei_log::hash::Hash;
 use renkei_log::tree::{Frontier, NodeId};
@@ -14,7 +14,7 @@ use sqlx::{Sqlite, Transaction};
 use super::claims::ClaimWriter;
 use super::{DbError, Durability, db, migrations};
 use crate::group_commit::{Appendable, GroupCommit};
-use crate::hub::{HubDialect, HubRow, RECORD_COLUMNS, SqlHub, restore_frontier};
+use crate::hub::{HubDialect, HubRow, RECORD_COLUMNS, SqlHub, push_leaves, restore_frontier};
 use crate::sql::{Cols, Exec, Executes, Stmt, Value, digest, get, store_err, to_u64, values_placeholders};
 
 /// The hub's store in one SQLite file.
@@ -83,15 +83,7 @@ impl Appendable<Sqlite> for HubRow {
         frontier: &mut Frontier,
     ) -> Result<u64, sqlx::Error> {
         let first_seq = frontier.size();
-        let mut nodes = Vec::new();
-        for row in &rows {
-            nodes.extend(
-                frontier
-                    .push(row.hash)
-                    .into_iter()
-                    .filter(|(n, _)| n.level > 0 && is_stored(*n)),
-            );
-        }
+        let nodes = push_leaves(frontier, &rows);
         for (c, chunk) in rows.chunks(LEAVES_PER_STATEMENT).enumerate() {
             let mut values: Vec<Value<'_>> = Vec::with_capacity(chunk.len() * 3);
             for (i, row) in chunk.iter().enumerate() {

@@ -1,41 +1,15 @@
 //! The registry's store on SQLite.
 
-use std::path::Path;
-
-use renkei_crypto::DataKey;
 use renkei_ids::{AcquisitionNumber, CorporateNumber};
 use renkei_protocol::{StoreError, UnixMillis};
 use sqlx::Sqlite;
 use sqlx::sqlite::SqlitePool;
 
-use super::{DbError, Durability, db, migrations};
 use crate::registry::{RegistryDialect, SqlRegistry};
 use crate::sql::{Stmt, store_err};
 
 /// The registry's store in one SQLite file.
 pub type SqliteRegistryStore = SqlRegistry<Sqlite>;
-
-impl SqlRegistry<Sqlite> {
-    /// Open a store in clear (refused if it was created with a data key).
-    pub async fn open(path: &Path, durability: Durability) -> Result<Self, DbError> {
-        Self::open_with_key(path, durability, None).await
-    }
-
-    /// Open with the registry's data key, if it has one: a new store is
-    /// then encrypted at rest; an existing one must have been created with
-    /// the same key (or, without a key, in clear).
-    pub async fn open_with_key(
-        path: &Path,
-        durability: Durability,
-        key: Option<&DataKey>,
-    ) -> Result<Self, DbError> {
-        let pool = db::open(path, durability, migrations::REGISTRY).await?;
-        let writer = db::writer(path, durability).await?;
-        Self::assemble(pool, writer, &path.display().to_string(), key)
-            .await
-            .map_err(|f| DbError::of(path, f))
-    }
-}
 
 impl RegistryDialect for Sqlite {
     /// `serial` is the rowid: certificates in the order of their serials.

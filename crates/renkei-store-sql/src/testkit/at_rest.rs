@@ -1,22 +1,19 @@
-//! Encryption at rest, on both backends: what an encrypted store writes
+//! Encryption at rest: what an encrypted store writes
 //! holds no My Number, name, address, item value or notice text in clear
 //! (the same scan finds them all in a store in clear); a sealed value moved
 //! to another row does not open; and a store is refused with the wrong
 //! key, without its key, or with a key when it was made in clear.
 
 use renkei_card::{CardProfile, CardSerial, CertPurpose};
-use renkei_crypto::DataKey;
+use renkei_crypto::{DataKey, DataKeyProblem};
 use renkei_ids::{
     Address, BirthDate, CodeAlgorithm, FourFacts, InstitutionCode, KanaName, LocalPersonId, PersonName, Sex,
 };
 use renkei_node::{EnrolledPerson, ItemValue, NodeStore, Notice};
 use renkei_protocol::{FiscalYear, StoreError, UnixMillis};
 use renkei_registry::{CardCert, HouseholdId, NewCard, NewResident, RegistryStore, Resident};
-use renkei_store_postgres::{PgNodeStore, PgRegistryStore};
-use renkei_store_sqlite::{DataKeyProblem, Durability, SqliteNodeStore, SqliteRegistryStore};
-use sqlx::Connection;
 
-use crate::{pg_url, private_dir};
+use super::{Backend, place};
 
 const NAME: &str = "渡辺 美咲";
 const KANA: &str = "ワタナベ　ミサキ";
@@ -221,112 +218,6 @@ fn found_in(bytes: &[u8], secrets: &[(String, Vec<u8>)]) -> Vec<String> {
         .collect()
 }
 
-/// Every byte SQLite wrote for the store: the file and its WAL.
-fn sqlite_bytes(path: &std::path::Path) -> Vec<u8> {
-    let mut bytes = std::fs::read(path).unwrap();
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    bytes.extend(std::fs::read(wal).unwrap_or_default());
-    bytes
-}
-
-/// Every row of every table of the schema, as PostgreSQL prints it.
-async fn pg_bytes(url: &str) -> Vec<u8> {
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    assert!(!tables.is_empty());
-    let mut out = Vec::new();
-    for t in tables {
-        // Names from the catalogue of our own schema.
-        let rows: Vec<String> =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT t::text FROM \"{t}\" t")))
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
-        for r in rows {
-            out.extend(r.into_bytes());
-            out.push(b'\n');
-        }
-    }
-    out
-}
-
-#[tokio::test]
-async fn an_encrypted_sqlite_registry_and_node_hold_nothing_personal_in_clear() {
-    let dir = private_dir();
-    let key = DataKey::generate();
-    // In clear, the scan finds every secret (so it is not vacuous)...
-    let plain = dir.path().join("plain-registry.sqlite");
-    let s = SqliteRegistryStore::open(&plain, Durability::Normal)
-        .await
-        .unwrap();
-    let all = fill_registry(&s).await;
-    let secrets = registry_secrets(&all);
-    let found = found_in(&sqlite_bytes(&plain), &secrets);
-    assert_eq!(found.len(), 8, "{found:?}");
-    drop(s);
-    // ...sealed, it finds none.
-    let sealed = dir.path().join("registry.sqlite");
-    let s = SqliteRegistryStore::open_with_key(&sealed, Durability::Normal, Some(&key))
-        .await
-        .unwrap();
-    let all = fill_registry(&s).await;
-    assert_eq!(
-        found_in(&sqlite_bytes(&sealed), &registry_secrets(&all)),
-        Vec::<String>::new()
-    );
-
-    let plain = dir.path().join("plain-node.sqlite");
-    let n = SqliteNodeStore::open(&plain, Durability::Normal).await.unwrap();
-    fill_node(&n).await;
-    assert_eq!(found_in(&sqlite_bytes(&plain), &node_secrets()).len(), 4);
-    let sealed = dir.path().join("node.sqlite");
-    let n = SqliteNodeStore::open_with_key(&sealed, Durability::Normal, Some(&key))
-        .await
-        .unwrap();
-    fill_node(&n).await;
-    assert_eq!(
-        found_in(&sqlite_bytes(&sealed), &node_secrets()),
-        Vec::<String>::new()
-    );
-}
-
-#[tokio::test]
-async fn an_encrypted_postgres_registry_and_node_hold_nothing_personal_in_clear() {
-    let (Some(plain), Some(sealed)) = (pg_url("rest_plain_reg").await, pg_url("rest_reg").await) else {
-        return;
-    };
-    let s = PgRegistryStore::open(&plain).await.unwrap();
-    let all = fill_registry(&s).await;
-    let found = found_in(&pg_bytes(&plain).await, &registry_secrets(&all));
-    assert_eq!(found.len(), 8, "{found:?}");
-    let key = DataKey::generate();
-    let s = PgRegistryStore::open_with_key(&sealed, Some(&key)).await.unwrap();
-    let all = fill_registry(&s).await;
-    assert_eq!(
-        found_in(&pg_bytes(&sealed).await, &registry_secrets(&all)),
-        Vec::<String>::new()
-    );
-
-    let (Some(plain), Some(sealed)) = (pg_url("rest_plain_node").await, pg_url("rest_node").await) else {
-        return;
-    };
-    let n = PgNodeStore::open(&plain).await.unwrap();
-    fill_node(&n).await;
-    assert_eq!(found_in(&pg_bytes(&plain).await, &node_secrets()).len(), 4);
-    let n = PgNodeStore::open_with_key(&sealed, Some(&key)).await.unwrap();
-    fill_node(&n).await;
-    assert_eq!(
-        found_in(&pg_bytes(&sealed).await, &node_secrets()),
-        Vec::<String>::new()
-    );
-}
-
 /// The statements that copy one person's sealed values onto another's, and
 /// swap two residents' My Number indexes (so that a look-up of one would
 /// find the other).
@@ -344,7 +235,7 @@ fn corrupt<T: std::fmt::Debug>(r: Result<T, StoreError>) {
     assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
 }
 
-async fn moved_values_do_not_open<N: NodeStore, R: RegistryStore>(n: &N, r: &R, all: &[Resident]) {
+async fn moved_ones_do_not_open<N: NodeStore, R: RegistryStore>(n: &N, r: &R, all: &[Resident]) {
     let item = renkei_catalog::ItemCode::parse("resident_tax_income").unwrap();
     let fy = Some(FiscalYear::new(2025).unwrap());
     corrupt(n.item(&lid("A-1"), &item, fy).await);
@@ -359,140 +250,106 @@ async fn moved_values_do_not_open<N: NodeStore, R: RegistryStore>(n: &N, r: &R, 
     assert!(r.resident_by_link(all[4].link_id).await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn a_sealed_value_moved_to_another_row_does_not_open() {
-    let dir = private_dir();
-    let key = DataKey::generate();
-    let (np, rp) = (dir.path().join("node.sqlite"), dir.path().join("registry.sqlite"));
-    let n = SqliteNodeStore::open_with_key(&np, Durability::Normal, Some(&key))
-        .await
-        .unwrap();
-    fill_node(&n).await;
-    let r = SqliteRegistryStore::open_with_key(&rp, Durability::Normal, Some(&key))
-        .await
-        .unwrap();
-    let all = fill_registry(&r).await;
-    for (path, sql) in [(&np, MOVES[0]), (&np, MOVES[1]), (&rp, MOVES[2]), (&rp, MOVES[3])] {
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
-    }
-    moved_values_do_not_open(&n, &r, &all).await;
-
-    let (Some(nu), Some(ru)) = (pg_url("rest_move_node").await, pg_url("rest_move_reg").await) else {
+/// In clear, the scan finds every secret (so it is not vacuous); sealed,
+/// it finds none.
+pub async fn nothing_personal_in_clear<B: Backend>() {
+    let (Some(plain), Some(sealed)) = (place::<B>("rest_plain_reg").await, place::<B>("rest_reg").await)
+    else {
         return;
     };
-    let n = PgNodeStore::open_with_key(&nu, Some(&key)).await.unwrap();
+    let key = DataKey::generate();
+    let s = plain.registry(None).await.unwrap();
+    let all = fill_registry(&s).await;
+    let found = found_in(&plain.bytes().await, &registry_secrets(&all));
+    assert_eq!(found.len(), 8, "{found:?}");
+    drop(s);
+    let s = sealed.registry(Some(&key)).await.unwrap();
+    let all = fill_registry(&s).await;
+    assert_eq!(
+        found_in(&sealed.bytes().await, &registry_secrets(&all)),
+        Vec::<String>::new()
+    );
+
+    let (Some(plain), Some(sealed)) = (place::<B>("rest_plain_node").await, place::<B>("rest_node").await)
+    else {
+        return;
+    };
+    let n = plain.node(None).await.unwrap();
     fill_node(&n).await;
-    let r = PgRegistryStore::open_with_key(&ru, Some(&key)).await.unwrap();
+    assert_eq!(found_in(&plain.bytes().await, &node_secrets()).len(), 4);
+    let n = sealed.node(Some(&key)).await.unwrap();
+    fill_node(&n).await;
+    assert_eq!(
+        found_in(&sealed.bytes().await, &node_secrets()),
+        Vec::<String>::new()
+    );
+}
+
+/// A sealed value moved to another row does not open.
+pub async fn moved_values_do_not_open<B: Backend>() {
+    let (Some(np), Some(rp)) = (
+        place::<B>("rest_move_node").await,
+        place::<B>("rest_move_reg").await,
+    ) else {
+        return;
+    };
+    let key = DataKey::generate();
+    let n = np.node(Some(&key)).await.unwrap();
+    fill_node(&n).await;
+    let r = rp.registry(Some(&key)).await.unwrap();
     let all = fill_registry(&r).await;
-    for (url, sql) in [(&nu, MOVES[0]), (&nu, MOVES[1]), (&ru, MOVES[2]), (&ru, MOVES[3])] {
-        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    for (place, sql) in [(&np, MOVES[0]), (&np, MOVES[1]), (&rp, MOVES[2]), (&rp, MOVES[3])] {
+        place.execute(sql).await;
     }
-    moved_values_do_not_open(&n, &r, &all).await;
+    moved_ones_do_not_open(&n, &r, &all).await;
 }
 
-/// Refused for `want`, naming the file and what to do.
-fn sqlite_refused<T: std::fmt::Debug>(r: Result<T, renkei_store_sqlite::DbError>, want: DataKeyProblem) {
+/// Refused for `want`.
+fn refused<B: Backend, T: std::fmt::Debug>(r: Result<T, B::Error>, want: DataKeyProblem) {
     let e = r.expect_err("the store must be refused");
-    let text = e.to_string();
-    match e {
-        renkei_store_sqlite::DbError::DataKey { problem, path } => {
-            assert_eq!(problem, want);
-            assert!(text.contains(&path) && path.ends_with(".sqlite"), "{text}");
-            assert!(text.contains("data_key") || text.contains("data key"), "{text}");
-        }
-        other => panic!("expected {want:?}, got {other:?}"),
-    }
+    assert_eq!(B::key_problem(&e), Some(want), "{e}");
 }
 
-fn pg_refused<T: std::fmt::Debug>(r: Result<T, renkei_store_postgres::DbError>, want: DataKeyProblem) {
-    match r {
-        Err(renkei_store_postgres::DbError::DataKey { problem, .. }) => assert_eq!(problem, want),
-        other => panic!("expected {want:?}, got {other:?}"),
-    }
-}
-
-#[tokio::test]
-async fn a_store_opens_only_with_the_key_it_was_made_with() {
-    let dir = private_dir();
+/// A store is encrypted or in clear from its first open, and refused
+/// without its key, with another key, or with a key when it was made in
+/// clear.
+pub async fn opens_only_with_its_key<B: Backend>() {
+    let (Some(reg), Some(node), Some(plain)) = (
+        place::<B>("rest_key_reg").await,
+        place::<B>("rest_key_node").await,
+        place::<B>("rest_key_plain").await,
+    ) else {
+        return;
+    };
     let (key, other) = (DataKey::generate(), DataKey::generate());
-    let d = Durability::Normal;
 
     // Encrypted: refused without a key and with another key; opens with its own.
-    let p = dir.path().join("registry.sqlite");
-    let s = SqliteRegistryStore::open_with_key(&p, d, Some(&key))
-        .await
-        .unwrap();
+    let s = reg.registry(Some(&key)).await.unwrap();
     let all = fill_registry(&s).await;
     drop(s);
-    sqlite_refused(SqliteRegistryStore::open(&p, d).await, DataKeyProblem::Missing);
-    sqlite_refused(
-        SqliteRegistryStore::open_with_key(&p, d, Some(&other)).await,
-        DataKeyProblem::Wrong,
-    );
-    let s = SqliteRegistryStore::open_with_key(&p, d, Some(&key))
-        .await
-        .unwrap();
+    refused::<B, _>(reg.registry(None).await, DataKeyProblem::Missing);
+    refused::<B, _>(reg.registry(Some(&other)).await, DataKeyProblem::Wrong);
+    let s = reg.registry(Some(&key)).await.unwrap();
     assert_eq!(
         s.by_my_numbers(vec![all[3].my_number.clone()]).await.unwrap(),
         vec![Some(all[3].clone())]
     );
-    let p = dir.path().join("node.sqlite");
-    let n = SqliteNodeStore::open_with_key(&p, d, Some(&key)).await.unwrap();
+    let n = node.node(Some(&key)).await.unwrap();
     fill_node(&n).await;
     drop(n);
-    sqlite_refused(SqliteNodeStore::open(&p, d).await, DataKeyProblem::Missing);
-    sqlite_refused(
-        SqliteNodeStore::open_with_key(&p, d, Some(&other)).await,
-        DataKeyProblem::Wrong,
-    );
+    refused::<B, _>(node.node(None).await, DataKeyProblem::Missing);
+    refused::<B, _>(node.node(Some(&other)).await, DataKeyProblem::Wrong);
 
     // In clear from its first open (even empty): refused with a key, so
     // clear and sealed rows never mix.
-    let p = dir.path().join("plain-node.sqlite");
-    drop(SqliteNodeStore::open(&p, d).await.unwrap());
-    sqlite_refused(
-        SqliteNodeStore::open_with_key(&p, d, Some(&key)).await,
-        DataKeyProblem::PlainStore,
-    );
-    let n = SqliteNodeStore::open(&p, d).await.unwrap();
+    drop(plain.node(None).await.unwrap());
+    refused::<B, _>(plain.node(Some(&key)).await, DataKeyProblem::PlainStore);
+    let n = plain.node(None).await.unwrap();
     fill_node(&n).await;
     drop(n);
     // A store made before encryption existed (no record of its key) that
     // already holds rows is a store in clear.
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", p.display()))
-        .await
-        .unwrap();
-    sqlx::raw_sql("DELETE FROM data_key")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    c.close().await.unwrap();
-    sqlite_refused(
-        SqliteNodeStore::open_with_key(&p, d, Some(&key)).await,
-        DataKeyProblem::PlainStore,
-    );
-    drop(SqliteNodeStore::open(&p, d).await.unwrap());
-
-    let (Some(ru), Some(nu)) = (pg_url("rest_key_reg").await, pg_url("rest_key_node").await) else {
-        return;
-    };
-    let s = PgRegistryStore::open_with_key(&ru, Some(&key)).await.unwrap();
-    fill_registry(&s).await;
-    drop(s);
-    pg_refused(PgRegistryStore::open(&ru).await, DataKeyProblem::Missing);
-    pg_refused(
-        PgRegistryStore::open_with_key(&ru, Some(&other)).await,
-        DataKeyProblem::Wrong,
-    );
-    drop(PgRegistryStore::open_with_key(&ru, Some(&key)).await.unwrap());
-    drop(PgNodeStore::open(&nu).await.unwrap());
-    pg_refused(
-        PgNodeStore::open_with_key(&nu, Some(&key)).await,
-        DataKeyProblem::PlainStore,
-    );
-    drop(PgNodeStore::open(&nu).await.unwrap());
+    plain.execute("DELETE FROM data_key").await;
+    refused::<B, _>(plain.node(Some(&key)).await, DataKeyProblem::PlainStore);
+    drop(plain.node(None).await.unwrap());
 }

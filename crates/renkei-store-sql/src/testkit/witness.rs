@@ -1,10 +1,9 @@
 //! The witness store.
 
-use crate::pg_url;
 use renkei_protocol::StoreError;
-use renkei_store_postgres::PgWitnessStore;
-use renkei_store_sqlite::{Durability, SqliteWitnessStore};
 use renkei_witness::{Known, WitnessStore};
+
+use super::{Backend, place};
 
 fn known(size: u64, byte: u8) -> Known {
     Known {
@@ -50,24 +49,15 @@ async fn witness_store_behaves(s: &impl WitnessStore) {
     );
 }
 
-#[tokio::test]
-async fn witness_store_on_sqlite() {
-    let dir = crate::private_dir();
-    let s = SqliteWitnessStore::open(&dir.path().join("w.sqlite"), Durability::Normal)
-        .await
-        .unwrap();
-    witness_store_behaves(&s).await;
-}
-
-#[tokio::test]
-async fn witness_store_on_postgres() {
-    let Some(url) = pg_url("witness").await else {
+/// The witness suite; opening the store again migrates nothing and keeps
+/// the state.
+pub async fn behaves<B: Backend>() {
+    let Some(place) = place::<B>("witness").await else {
         return;
     };
-    let s = PgWitnessStore::open(&url).await.unwrap();
+    let s = place.witness().await.unwrap();
     witness_store_behaves(&s).await;
-    // Opening again migrates nothing and keeps the state.
-    let again = PgWitnessStore::open(&url).await.unwrap();
+    let again = place.witness().await.unwrap();
     assert_eq!(
         again
             .known("renkei.example/provision-records")
@@ -76,14 +66,4 @@ async fn witness_store_on_postgres() {
             .map(|k| k.size),
         Some(9)
     );
-}
-
-#[tokio::test]
-async fn a_bad_database_url_is_a_clear_error() {
-    let e = PgWitnessStore::open("mysql://localhost/x").await.unwrap_err();
-    assert!(e.to_string().contains("not a PostgreSQL URL"), "{e}");
-    let e = PgWitnessStore::open("postgres://postgres@127.0.0.1:1/none")
-        .await
-        .unwrap_err();
-    assert!(e.to_string().contains("cannot connect"), "{e}");
 }

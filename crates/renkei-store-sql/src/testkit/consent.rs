@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use crate::pg_url;
 use renkei_catalog::ItemCode;
 use renkei_consent::{
     Actor, ApiClient, AuthorizationRequest, ClientAction, ClientAlert, ClientApplication, ClientAuth,
@@ -14,8 +13,8 @@ use renkei_consent::{
 };
 use renkei_ids::{CorporateNumber, LocalPersonId};
 use renkei_protocol::{StoreError, UnixMillis};
-use renkei_store_postgres::PgPortalStore;
-use renkei_store_sqlite::{Durability, SqlitePortalStore};
+
+use super::{Backend, place, race};
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -739,62 +738,22 @@ async fn alerts(s: &impl ConsentStore, bank: &ApiClient) {
     assert_eq!(s.alerts(Some(&client_id('n')), 10).await.unwrap(), vec![]);
 }
 
-async fn sqlite() -> (SqlitePortalStore, tempfile::TempDir) {
-    let dir = crate::private_dir();
-    let s = SqlitePortalStore::open(&dir.path().join("portal.sqlite"), Durability::Normal)
-        .await
-        .unwrap();
-    (s, dir)
-}
-
-#[tokio::test]
-async fn consent_store_on_sqlite() {
-    let (s, _dir) = sqlite().await;
-    consent_store_behaves(&s).await;
-}
-
-#[tokio::test]
-async fn consent_store_on_postgres() {
-    let Some(url) = pg_url("consent").await else {
+/// The consent suite; opening the store again migrates nothing and keeps
+/// the state.
+pub async fn behaves<B: Backend>() {
+    let Some(place) = place::<B>("consent").await else {
         return;
     };
-    let s = PgPortalStore::open(&url).await.unwrap();
+    let s = place.portal().await.unwrap();
     consent_store_behaves(&s).await;
-    // Opening again migrates nothing and keeps the state.
-    let again = PgPortalStore::open(&url).await.unwrap();
+    let again = place.portal().await.unwrap();
     assert_eq!(again.clients().await.unwrap().len(), 3);
-}
-
-/// Run `n` copies of `f` at once; what each returned.
-async fn race<S, T, F, Fut>(s: &Arc<S>, n: usize, f: F) -> Vec<T>
-where
-    S: Send + Sync + 'static,
-    T: Send + 'static,
-    F: Fn(Arc<S>) -> Fut,
-    Fut: std::future::Future<Output = T> + Send + 'static,
-{
-    let barrier = Arc::new(tokio::sync::Barrier::new(n));
-    let tasks: Vec<_> = (0..n)
-        .map(|_| {
-            let fut = f(s.clone());
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                fut.await
-            })
-        })
-        .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
 }
 
 /// Of concurrent attempts to use a single-use thing, exactly one wins and
 /// the others see it spent, as a replay (which revokes the grant), never as
 /// a failure.
-async fn single_use_under_concurrency<S: ConsentStore>(s: Arc<S>) {
+async fn racing_single_use<S: ConsentStore>(s: Arc<S>) {
     let bank = client(client_id('c'), T0);
     s.insert_client(&bank, &ClientEvent::applied(&bank))
         .await
@@ -935,16 +894,10 @@ async fn single_use_under_concurrency<S: ConsentStore>(s: Arc<S>) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn consent_single_use_under_concurrency_on_postgres() {
-    let Some(url) = pg_url("consent_race").await else {
+/// Racing users of single-use things.
+pub async fn single_use_under_concurrency<B: Backend>() {
+    let Some(place) = place::<B>("consent_race").await else {
         return;
     };
-    single_use_under_concurrency(Arc::new(PgPortalStore::open(&url).await.unwrap())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn consent_single_use_under_concurrency_on_sqlite() {
-    let (s, _dir) = sqlite().await;
-    single_use_under_concurrency(Arc::new(s)).await;
+    racing_single_use(Arc::new(place.portal().await.unwrap())).await;
 }

@@ -2,14 +2,13 @@
 
 use std::collections::HashSet;
 
-use crate::pg_url;
 use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_crypto::DataKey;
 use renkei_ids::{CodeAlgorithm, CorporateNumber, InstitutionCode, LocalPersonId, MessageId, QueryId};
 use renkei_node::{EnrolledPerson, ItemValue, NodeRecord, NodeRole, NodeStore, Notice, RecordOutcome};
 use renkei_protocol::{FiscalYear, StoreError, UnixMillis};
-use renkei_store_postgres::PgNodeStore;
-use renkei_store_sqlite::{Durability, SqliteNodeStore};
+
+use super::{Backend, place};
 
 fn corp(n: u64) -> CorporateNumber {
     CorporateNumber::from_base_number(n).unwrap()
@@ -19,7 +18,7 @@ fn code(n: u8) -> InstitutionCode {
     InstitutionCode::new(CodeAlgorithm::Aes256Siv, 1, vec![n; 32]).unwrap()
 }
 
-fn lid(s: &str) -> LocalPersonId {
+pub fn lid(s: &str) -> LocalPersonId {
     LocalPersonId::parse(s).unwrap()
 }
 
@@ -57,7 +56,7 @@ fn item_value(id: &str, item: &str, fiscal_year: Option<FiscalYear>, n: i64) -> 
     }
 }
 
-pub(crate) fn node_record(i: i64) -> NodeRecord {
+pub fn node_record(i: i64) -> NodeRecord {
     let provider = i % 2 == 0;
     NodeRecord {
         query_id: (i % 3 != 0).then(QueryId::random),
@@ -83,7 +82,7 @@ pub(crate) fn node_record(i: i64) -> NodeRecord {
     }
 }
 
-fn notice(id: &str, sent_at: i64, title: &str) -> Notice {
+pub fn notice(id: &str, sent_at: i64, title: &str) -> Notice {
     Notice {
         id: id.into(),
         sender: corp(7),
@@ -394,86 +393,109 @@ async fn reopened_node_store_continues<S: NodeStore>(s: &S) {
     assert_eq!(s.code_of(&lid("A-1")).await.unwrap(), Some(code(2)));
 }
 
-#[tokio::test]
-async fn node_store_on_sqlite() {
-    let dir = crate::private_dir();
-    let path = dir.path().join("node.sqlite");
-    let s = SqliteNodeStore::open(&path, Durability::Normal).await.unwrap();
-    node_store_behaves(&s).await;
-    drop(s);
-    let s = SqliteNodeStore::open(&path, Durability::Normal).await.unwrap();
-    reopened_node_store_continues(&s).await;
-}
-
-#[tokio::test]
-async fn node_store_on_postgres() {
-    let Some(url) = pg_url("node").await else {
+/// The node suite, with a restart.
+pub async fn behaves<B: Backend>() {
+    let Some(place) = place::<B>("node").await else {
         return;
     };
-    let s = PgNodeStore::open(&url).await.unwrap();
+    let s = place.node(None).await.unwrap();
     node_store_behaves(&s).await;
-    postgres_refuses_what_it_cannot_hold(&s).await;
+    B::node_refusals(&s).await;
     drop(s);
-    let s = PgNodeStore::open(&url).await.unwrap();
+    let s = place.node(None).await.unwrap();
     reopened_node_store_continues(&s).await;
 }
 
-/// The same suite on stores encrypted at rest: sealing changes no behaviour.
-#[tokio::test]
-async fn node_store_encrypted_on_sqlite() {
-    let dir = crate::private_dir();
-    let path = dir.path().join("node.sqlite");
-    let key = DataKey::generate();
-    let s = SqliteNodeStore::open_with_key(&path, Durability::Normal, Some(&key))
-        .await
-        .unwrap();
-    node_store_behaves(&s).await;
-    drop(s);
-    let s = SqliteNodeStore::open_with_key(&path, Durability::Normal, Some(&key))
-        .await
-        .unwrap();
-    reopened_node_store_continues(&s).await;
-}
-
-#[tokio::test]
-async fn node_store_encrypted_on_postgres() {
-    let Some(url) = pg_url("node_sealed").await else {
+/// The same suite on a store encrypted at rest: sealing changes no
+/// behaviour.
+pub async fn encrypted_behaves<B: Backend>() {
+    let Some(place) = place::<B>("node_sealed").await else {
         return;
     };
     let key = DataKey::generate();
-    let s = PgNodeStore::open_with_key(&url, Some(&key)).await.unwrap();
+    let s = place.node(Some(&key)).await.unwrap();
     node_store_behaves(&s).await;
-    postgres_refuses_what_it_cannot_hold(&s).await;
+    B::node_refusals(&s).await;
     drop(s);
-    let s = PgNodeStore::open_with_key(&url, Some(&key)).await.unwrap();
+    let s = place.node(Some(&key)).await.unwrap();
     reopened_node_store_continues(&s).await;
 }
 
-/// Text PostgreSQL cannot hold (NUL) is refused and nothing is stored.
-/// (The SQLite store stores it.)
-async fn postgres_refuses_what_it_cannot_hold(s: &PgNodeStore) {
+pub async fn enrolment_items_and_records<B: Backend>() {
+    let Some(place) = B::durable_place("node_enrolment").await else {
+        return;
+    };
+    let store = place.node(None).await.unwrap();
     let a = lid("A-1");
-    let before = s.notices(&a).await.unwrap();
-    for bad in [
-        notice("nul\0id", 5, "x"),
-        notice("ok-id", 5, "ti\0tle"),
-        Notice {
-            body_en: Some("b\0".into()),
-            ..notice("ok-id", 6, "x")
-        },
-    ] {
-        let r = s.store_notice(&a, bad).await;
-        assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
-    }
-    assert_eq!(s.notices(&a).await.unwrap(), before, "nothing stored");
-    assert!(!s.mark_notice_read(&a, "n1\0", UnixMillis(1)).await.unwrap());
-
-    let mut bad = node_record(3);
-    bad.outcome = RecordOutcome::Denied("no\0pe".into());
-    let r = s.append_record(bad).await;
-    assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
-    assert!(
-        s.records(Some(101), 10).await.unwrap().is_empty(),
-        "nothing stored"
+    let b = lid("A-2");
+    store
+        .enrol(vec![EnrolledPerson {
+            local_id: a.clone(),
+            code: code(1),
+            enrolled_at: UnixMillis(1),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.code_of(&a).await.unwrap(), Some(code(1)));
+    assert_eq!(store.person_by_code(&code(1)).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.code_of(&b).await.unwrap(), None);
+    assert_eq!(
+        store.enrolled_among(vec![a.clone(), b.clone()]).await.unwrap(),
+        HashSet::from([a.clone()])
     );
+
+    let item = ItemCode::parse("resident_tax_income").unwrap();
+    let fy = Some(FiscalYear::new(2025).unwrap());
+    let mut value = serde_json::Map::new();
+    value.insert("taxable_income".into(), 3_000_000.into());
+    let v = ItemValue {
+        local_id: a.clone(),
+        item: item.clone(),
+        fiscal_year: fy,
+        value,
+        updated_at: UnixMillis(2),
+    };
+    assert_eq!(store.import_items(vec![v.clone()]).await.unwrap(), 1);
+    assert_eq!(store.item(&a, &item, fy).await.unwrap(), Some(v));
+    assert_eq!(store.item(&a, &item, None).await.unwrap(), None);
+
+    // An import that breaks a constraint changes nothing (all or nothing).
+    let bad = ItemValue {
+        local_id: b.clone(),
+        item: item.clone(),
+        fiscal_year: fy,
+        value: serde_json::Map::new(),
+        updated_at: UnixMillis(3),
+    };
+    let mut ok2 = bad.clone();
+    ok2.local_id = a.clone();
+    ok2.fiscal_year = Some(FiscalYear::new(2024).unwrap());
+    assert!(store.import_items(vec![ok2, bad]).await.is_err());
+    assert_eq!(
+        store
+            .item(&a, &item, Some(FiscalYear::new(2024).unwrap()))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let rec = NodeRecord {
+        query_id: Some(QueryId::random()),
+        message_id: Some(renkei_ids::MessageId::random()),
+        role: NodeRole::Provider,
+        counterpart: corp(3),
+        office_work: OfficeWorkCode::parse("child_allowance").unwrap(),
+        item,
+        fiscal_year: fy,
+        local_id: Some(a),
+        requested_at: UnixMillis(4),
+        completed_at: UnixMillis(5),
+        outcome: RecordOutcome::Provided,
+        non_disclosure: false,
+    };
+    assert_eq!(store.append_record(rec.clone()).await.unwrap(), 0);
+    assert_eq!(store.append_record(rec.clone()).await.unwrap(), 1);
+    assert_eq!(store.records(None, 10).await.unwrap()[1], (1, rec));
+    let c = store.counts().await.unwrap();
+    assert_eq!((c.persons, c.items, c.records), (1, 1, 2));
 }

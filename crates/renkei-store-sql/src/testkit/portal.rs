@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use crate::pg_url;
 use renkei_card::{CardProfile, CardSerial};
 use renkei_ids::LocalPersonId;
 use renkei_portal::{
@@ -12,9 +11,9 @@ use renkei_portal::{
     Secret, SecretHash, Session, ShortCode,
 };
 use renkei_protocol::{StoreError, UnixMillis};
-use renkei_store_postgres::PgPortalStore;
-use renkei_store_sqlite::{Durability, SqlitePortalStore};
 use time::macros::date;
+
+use super::{Backend, place};
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -575,47 +574,30 @@ async fn purge_counts(s: &impl PortalStore) {
     assert_eq!(s.purge(UnixMillis(now), 50).await.unwrap(), 0);
 }
 
-async fn sqlite() -> (SqlitePortalStore, tempfile::TempDir) {
-    let dir = crate::private_dir();
-    let s = SqlitePortalStore::open(&dir.path().join("portal.sqlite"), Durability::Normal)
-        .await
-        .unwrap();
-    (s, dir)
-}
-
-#[tokio::test]
-async fn portal_store_on_sqlite() {
-    let (s, _dir) = sqlite().await;
-    portal_store_behaves(&s).await;
-    let (s, _dir) = sqlite().await;
-    purge_counts(&s).await;
-}
-
-#[tokio::test]
-async fn portal_store_on_postgres() {
-    let Some(url) = pg_url("portal").await else {
+/// The portal suite; opening the store again migrates nothing and keeps
+/// the state; purging counts what it deletes.
+pub async fn behaves<B: Backend>() {
+    let Some(place) = place::<B>("portal").await else {
         return;
     };
-    let s = PgPortalStore::open(&url).await.unwrap();
+    let s = place.portal().await.unwrap();
     portal_store_behaves(&s).await;
-    // Opening again migrates nothing and keeps the state.
-    let again = PgPortalStore::open(&url).await.unwrap();
+    let again = place.portal().await.unwrap();
     assert!(again.last_card(&person("C-9")).await.unwrap().is_some());
-    let Some(url) = pg_url("portal_purge").await else {
+    let Some(place) = super::place::<B>("portal_purge").await else {
         return;
     };
-    purge_counts(&PgPortalStore::open(&url).await.unwrap()).await;
+    purge_counts(&place.portal().await.unwrap()).await;
 }
 
-/// Proxy ids beyond BIGINT are refused where they would be stored, and
-/// nothing changes. (SQLite stores them wrapped to a negative INTEGER and
-/// reads them back unchanged.)
-#[tokio::test]
-async fn out_of_range_proxy_ids_are_refused_on_postgres() {
-    let Some(url) = pg_url("portal_range").await else {
+/// Proxy ids beyond i64 are refused where they would be stored, and
+/// nothing changes. (The SQLite store used to store them wrapped to a
+/// negative INTEGER and read them back unchanged.)
+pub async fn out_of_range_proxy_ids_are_refused<B: Backend>() {
+    let Some(place) = place::<B>("portal_range").await else {
         return;
     };
-    let s = PgPortalStore::open(&url).await.unwrap();
+    let s = place.portal().await.unwrap();
     let huge = ProxyId(i64::MAX as u64 + 1);
     let a = Session {
         acting_for: Some(huge),
@@ -650,26 +632,11 @@ where
     F: Fn(Arc<S>) -> Fut,
     Fut: std::future::Future<Output = bool> + Send + 'static,
 {
-    let barrier = Arc::new(tokio::sync::Barrier::new(n));
-    let tasks: Vec<_> = (0..n)
-        .map(|_| {
-            let fut = f(s.clone());
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                fut.await
-            })
-        })
-        .collect();
-    let mut won = 0;
-    for t in tasks {
-        won += usize::from(t.await.unwrap());
-    }
-    won
+    super::race(s, n, f).await.into_iter().filter(|won| *won).count()
 }
 
 /// Of concurrent attempts to use a single-use thing, exactly one wins.
-async fn single_use_under_concurrency<S: PortalStore>(s: Arc<S>) {
+async fn racing_single_use<S: PortalStore>(s: Arc<S>) {
     let now = UnixMillis(T0);
     for round in 0..10 {
         let browser = Secret::random();
@@ -739,16 +706,10 @@ async fn single_use_under_concurrency<S: PortalStore>(s: Arc<S>) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn portal_single_use_under_concurrency_on_postgres() {
-    let Some(url) = pg_url("portal_race").await else {
+/// Racing users of single-use things.
+pub async fn single_use_under_concurrency<B: Backend>() {
+    let Some(place) = place::<B>("portal_race").await else {
         return;
     };
-    single_use_under_concurrency(Arc::new(PgPortalStore::open(&url).await.unwrap())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn portal_single_use_under_concurrency_on_sqlite() {
-    let (s, _dir) = sqlite().await;
-    single_use_under_concurrency(Arc::new(s)).await;
+    racing_single_use(Arc::new(place.portal().await.unwrap())).await;
 }

@@ -2,8 +2,6 @@
 
 use std::collections::HashSet;
 
-use crate::node::{expect_recent_provided, node_record, node_record_like};
-use crate::pg_url;
 use renkei_card::{CardProfile, CardSerial, CertPurpose, RevocationReason, RevokedCard};
 use renkei_crypto::DataKey;
 use renkei_ids::{
@@ -15,8 +13,9 @@ use renkei_registry::{
     Card, CardAction, CardActionRefusal, CardCert, CardId, CardStatus, HouseholdId, NewCard, NewResident,
     RegistryStore, Resident, ResidentEvent, ResidentStatus, StoredEvent,
 };
-use renkei_store_postgres::PgRegistryStore;
-use renkei_store_sqlite::{Durability, SqliteRegistryStore};
+
+use super::node::{expect_recent_provided, node_record, node_record_like};
+use super::{Backend, place};
 
 const HOME: &str = "東京都世田谷区太子堂四丁目1番1号";
 const MOVED: &str = "神奈川県横浜市中区山下町1番地";
@@ -896,69 +895,34 @@ async fn races_keep_invariants<S: RegistryStore + Clone>(s: &S, strict: bool) {
     }
 }
 
-#[tokio::test]
-async fn registry_store_on_sqlite() {
-    let dir = crate::private_dir();
-    let path = dir.path().join("registry.sqlite");
-    let s = SqliteRegistryStore::open(&path, Durability::Normal)
-        .await
-        .unwrap();
-    registry_store_behaves(&s).await;
-    refuses_what_it_cannot_hold(&s).await;
-    drop(s);
-    let s = SqliteRegistryStore::open(&path, Durability::Normal)
-        .await
-        .unwrap();
-    reopened_registry_store_continues(&s).await;
-    races_keep_invariants(&s, false).await;
-}
-
-#[tokio::test]
-async fn registry_store_on_postgres() {
-    let Some(url) = pg_url("registry").await else {
+/// The registry suite, with a restart and racing writers.
+pub async fn behaves<B: Backend>() {
+    let Some(place) = place::<B>("registry").await else {
         return;
     };
-    let s = PgRegistryStore::open(&url).await.unwrap();
+    let s = place.registry(None).await.unwrap();
     registry_store_behaves(&s).await;
     refuses_what_it_cannot_hold(&s).await;
     drop(s);
-    let s = PgRegistryStore::open(&url).await.unwrap();
+    let s = place.registry(None).await.unwrap();
     reopened_registry_store_continues(&s).await;
-    races_keep_invariants(&s, true).await;
+    races_keep_invariants(&s, B::STRICT_RACES).await;
 }
 
-/// The same suite on stores encrypted at rest: sealing changes no behaviour.
-#[tokio::test]
-async fn registry_store_encrypted_on_sqlite() {
-    let dir = crate::private_dir();
-    let path = dir.path().join("registry.sqlite");
-    let key = DataKey::generate();
-    let s = SqliteRegistryStore::open_with_key(&path, Durability::Normal, Some(&key))
-        .await
-        .unwrap();
-    registry_store_behaves(&s).await;
-    refuses_what_it_cannot_hold(&s).await;
-    drop(s);
-    let s = SqliteRegistryStore::open_with_key(&path, Durability::Normal, Some(&key))
-        .await
-        .unwrap();
-    reopened_registry_store_continues(&s).await;
-    races_keep_invariants(&s, false).await;
-}
-
-#[tokio::test]
-async fn registry_store_encrypted_on_postgres() {
-    let Some(url) = pg_url("registry_sealed").await else {
+/// The same suite on a store encrypted at rest: sealing changes no
+/// behaviour.
+pub async fn encrypted_behaves<B: Backend>() {
+    let Some(place) = place::<B>("registry_sealed").await else {
         return;
     };
     let key = DataKey::generate();
-    let s = PgRegistryStore::open_with_key(&url, Some(&key)).await.unwrap();
+    let s = place.registry(Some(&key)).await.unwrap();
     registry_store_behaves(&s).await;
     refuses_what_it_cannot_hold(&s).await;
     drop(s);
-    let s = PgRegistryStore::open_with_key(&url, Some(&key)).await.unwrap();
+    let s = place.registry(Some(&key)).await.unwrap();
     reopened_registry_store_continues(&s).await;
-    races_keep_invariants(&s, true).await;
+    races_keep_invariants(&s, B::STRICT_RACES).await;
 }
 
 /// A reopened store keeps what it had and numbers on.
@@ -990,4 +954,115 @@ async fn refuses_what_it_cannot_hold<S: RegistryStore>(s: &S) {
             .unwrap(),
         None
     );
+}
+
+pub async fn residents_codes_acquisitions_and_events<B: Backend>() {
+    let Some(place) = B::durable_place("registry_residents").await else {
+        return;
+    };
+    let store = place.registry(None).await.unwrap();
+    let r = NewResident {
+        facts: facts("東京都世田谷区太子堂四丁目1番1号"),
+        kana: KanaName::parse("タカハシ　ケンイチ").unwrap(),
+        household: HouseholdId(1),
+    }
+    .register(UnixMillis(1));
+    store.register(vec![r.clone()]).await.unwrap();
+    // The same My Number again is a conflict, and nothing of the batch is stored.
+    let mut dup = r.clone();
+    dup.link_id = renkei_ids::LinkId::random();
+    let fresh = NewResident {
+        facts: facts("x"),
+        kana: r.kana.clone(),
+        household: HouseholdId(2),
+    }
+    .register(UnixMillis(1));
+    assert!(matches!(
+        store.register(vec![fresh.clone(), dup]).await,
+        Err(renkei_protocol::StoreError::Conflict(_))
+    ));
+    assert_eq!(store.counts().await.unwrap().residents, 1);
+
+    let found = store
+        .by_my_numbers(vec![r.my_number.clone(), MyNumber::random()])
+        .await
+        .unwrap();
+    assert_eq!(found[0].as_ref(), Some(&r));
+    assert!(found[1].is_none());
+
+    store.set_own_codes(vec![(r.link_id, code(9))]).await.unwrap();
+    assert_eq!(
+        store.by_own_code(&code(9)).await.unwrap().unwrap().link_id,
+        r.link_id
+    );
+    assert!(store.without_own_code(10).await.unwrap().is_empty());
+
+    let acq = AcquisitionNumber::random();
+    let inst = corp(1);
+    assert_eq!(
+        store
+            .claim_acquisition_numbers(inst, vec![acq], UnixMillis(2))
+            .await
+            .unwrap(),
+        vec![true]
+    );
+    assert_eq!(
+        store
+            .claim_acquisition_numbers(inst, vec![acq], UnixMillis(3))
+            .await
+            .unwrap(),
+        vec![false]
+    );
+    assert_eq!(
+        store
+            .claim_acquisition_numbers(corp(2), vec![acq], UnixMillis(3))
+            .await
+            .unwrap(),
+        vec![true]
+    );
+
+    let moved = Address::parse("神奈川県横浜市中区山下町1番地").unwrap();
+    let seq = store
+        .change_address(r.my_number.clone(), moved.clone(), UnixMillis(4))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .change_address(MyNumber::random(), moved.clone(), UnixMillis(4))
+            .await
+            .unwrap(),
+        None
+    );
+    let died = BirthDate::parse("2026-01-02").unwrap();
+    store
+        .record_death(r.my_number.clone(), died, UnixMillis(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .record_death(r.my_number.clone(), died, UnixMillis(6))
+            .await
+            .unwrap(),
+        None,
+        "only once"
+    );
+    let events = store.events(0, 10).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].seq, seq);
+    assert_eq!(
+        events[0].event,
+        ResidentEvent::AddressChanged {
+            new_address: moved.clone()
+        }
+    );
+    assert_eq!(events[1].event, ResidentEvent::Died { date: died });
+    let now = store
+        .by_my_numbers(vec![r.my_number.clone()])
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(now.facts.address, moved);
 }

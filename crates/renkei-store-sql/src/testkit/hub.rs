@@ -1,5 +1,4 @@
-//! The hub store: records, the transparency log, institutions, tokens; and
-//! on PostgreSQL, several hub processes sharing one log.
+//! The hub store: records, the transparency log, institutions, tokens.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -11,19 +10,14 @@ use renkei_hub::{
     Endpoint, HubStore, Institution, InstitutionStatus, Outcome, ProvisionRecord, RecordFilter,
     SecurityEvent, SubjectTag,
 };
-use renkei_ids::{CorporateNumber, MessageId, QueryId};
+use renkei_ids::{MessageId, QueryId};
 use renkei_log::tree::NodeId;
 use renkei_protocol::{DenialCode, FiscalYear, StoreError, UnixMillis};
-use renkei_store_postgres::{HEAD_REFRESH, PgHubStore};
-use renkei_store_sqlite::{Durability, SqliteHubStore};
 
-use crate::pg_url;
+use super::{Backend, corp, place};
 
-fn corp(n: u64) -> CorporateNumber {
-    CorporateNumber::from_base_number(n).unwrap()
-}
-
-fn record(i: u64) -> ProvisionRecord {
+/// A record of the suite, about person `[7; 32]` if `i` is not a multiple of 3.
+pub fn record(i: u64) -> ProvisionRecord {
     ProvisionRecord {
         leaf: renkei_hub::LogLeaf {
             query_id: QueryId::random(),
@@ -64,7 +58,7 @@ fn all() -> RecordFilter {
 }
 
 /// Append `range` concurrently; the sequence numbers they got.
-async fn append_all<S: HubStore + Clone>(s: &S, range: std::ops::Range<u64>) -> Vec<u64> {
+pub async fn append_all<S: HubStore + Clone>(s: &S, range: std::ops::Range<u64>) -> Vec<u64> {
     let tasks: Vec<_> = range
         .map(|i| {
             let s = s.clone();
@@ -79,7 +73,7 @@ async fn append_all<S: HubStore + Clone>(s: &S, range: std::ops::Range<u64>) -> 
 }
 
 /// The root computed independently from every leaf the store holds.
-async fn independent_root(s: &impl HubStore, size: u64) -> renkei_log::hash::Hash {
+pub async fn independent_root(s: &impl HubStore, size: u64) -> renkei_log::hash::Hash {
     let mut f = renkei_log::Frontier::new();
     for l in s.leaves(0, size).await.unwrap() {
         let leaf = l.unwrap();
@@ -411,132 +405,225 @@ where
     );
 }
 
-#[tokio::test]
-async fn hub_store_on_sqlite() {
-    let dir = crate::private_dir();
-    let path = dir.path().join("hub.sqlite");
-    hub_store_behaves(|| {
-        let path = path.clone();
-        async move { SqliteHubStore::open(&path, Durability::Normal).await.unwrap() }
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn hub_store_on_postgres() {
-    let Some(url) = pg_url("hub").await else {
+/// The hub suite, with restarts.
+pub async fn behaves<B: Backend>() {
+    let Some(place) = place::<B>("hub").await else {
         return;
     };
-    hub_store_behaves(|| {
-        let url = url.clone();
-        async move { PgHubStore::open(&url).await.unwrap() }
-    })
-    .await;
+    hub_store_behaves(|| async { place.hub().await.unwrap() }).await;
 }
 
-/// Two hub processes on one database: one log, dense numbers, each hub's
-/// head follows the other's appends, and a message id claimed at one hub
-/// is a replay at the other.
-#[tokio::test]
-async fn two_hubs_on_one_database_keep_one_log() {
-    let Some(url) = pg_url("two_hubs").await else {
-        return;
-    };
-    let a = PgHubStore::open(&url).await.unwrap();
-    let b = PgHubStore::open(&url).await.unwrap();
-    // Forty waves in which both hubs append at once.
-    let (mut from_a, mut from_b) = (Vec::new(), Vec::new());
-    for wave in 0..40u64 {
-        let (x, y) = tokio::join!(
-            append_all(&a, wave * 20..wave * 20 + 10),
-            append_all(&b, wave * 20 + 10..wave * 20 + 20)
-        );
-        from_a.extend(x);
-        from_b.extend(y);
-    }
-    let all_seqs: HashSet<u64> = from_a.iter().chain(&from_b).copied().collect();
-    assert_eq!(all_seqs.len(), 800, "no number given twice");
-    assert_eq!(all_seqs, (0..800).collect(), "no gap");
-    // Both wrote throughout: neither hub's numbers form one block.
-    for mine in [&from_a, &from_b] {
-        let span = mine.iter().max().unwrap() - mine.iter().min().unwrap() + 1;
-        assert!(span > mine.len() as u64, "numbers interleave");
-    }
-
-    // Each head catches up with the other hub's appends.
-    tokio::time::sleep(HEAD_REFRESH * 3).await;
-    let root = independent_root(&a, 800).await;
-    for s in [&a, &b] {
-        let head = s.log_head();
-        assert_eq!((head.size, head.root), (800, root));
-    }
-    // Appends after a gap continue the same tree.
-    let next = b.append_record(record(900)).await.unwrap();
-    assert_eq!(next, 800);
-    let c = PgHubStore::open(&url).await.unwrap();
-    assert_eq!(
-        c.log_head(),
-        b.log_head(),
-        "a third hub starting now sees the same log"
-    );
-    assert_eq!(a.append_record(record(901)).await.unwrap(), 801);
-    assert_eq!(independent_root(&c, 802).await, a.log_head().root);
-
-    // One checkpoint publisher at a time; the lease passes on when its
-    // holder goes away.
-    assert!(a.publisher_lease().await.unwrap());
-    assert!(a.publisher_lease().await.unwrap(), "kept");
-    assert!(!b.publisher_lease().await.unwrap());
-    assert!(!c.publisher_lease().await.unwrap());
-    drop(a);
-    let mut passed = false;
-    for _ in 0..50 {
-        if b.publisher_lease().await.unwrap() {
-            passed = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(passed, "the lease passes to another hub");
-    assert!(!c.publisher_lease().await.unwrap());
-    let a = PgHubStore::open(&url).await.unwrap();
-
-    // Message ids: one claim across all hubs.
-    let (requester, id) = (corp(1), MessageId::random());
-    assert!(
-        a.claim_message(requester, id, UnixMillis(i64::MAX))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !b.claim_message(requester, id, UnixMillis(i64::MAX))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !a.claim_message(requester, id, UnixMillis(i64::MAX))
-            .await
-            .unwrap()
-    );
-    assert!(
-        b.claim_message(corp(2), id, UnixMillis(i64::MAX)).await.unwrap(),
-        "ids are per requester"
-    );
+/// The records of the first checks: one requester, one provider.
+fn simple_record(i: u64) -> ProvisionRecord {
+    let mut r = record(i);
+    r.leaf.requester = corp(1);
+    r.leaf.provider = corp(2);
+    r
 }
 
-#[tokio::test]
-async fn a_hub_database_that_disagrees_with_itself_is_refused() {
-    let Some(url) = pg_url("hub_inconsistent").await else {
+pub async fn records_are_dense_durable_and_round_trip<B: Backend>() {
+    let Some(place) = B::durable_place("hub_records").await else {
         return;
     };
-    let s = PgHubStore::open(&url).await.unwrap();
-    append_all(&s, 0..20).await;
-    drop(s);
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::query("UPDATE log_state SET size = 10")
-        .execute(&pool)
+    let store = place.hub().await.unwrap();
+
+    // Concurrent appends share commits but every one gets its own number.
+    let mut tasks = Vec::new();
+    for i in 0..200u64 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            (i, s.append_record(simple_record(i)).await.unwrap())
+        }));
+    }
+    let mut seqs = HashSet::new();
+    for t in tasks {
+        let (_, seq) = t.await.unwrap();
+        assert!(seqs.insert(seq));
+    }
+    assert_eq!(seqs, (0..200).collect());
+
+    let all = store
+        .records(RecordFilter {
+            limit: 1000,
+            ..Default::default()
+        })
         .await
         .unwrap();
-    let err = PgHubStore::open(&url).await.unwrap_err().to_string();
-    assert!(err.contains("beyond the log's size 10"), "{err}");
+    assert_eq!(all.len(), 200);
+    let by_digest = |d: u8| {
+        all.iter()
+            .find(|(_, r)| r.leaf.request_digest == [d; 32])
+            .unwrap()
+            .1
+            .clone()
+    };
+    for i in [0u64, 1, 3, 10] {
+        let mut expected = simple_record(i);
+        let got = by_digest(i as u8);
+        expected.leaf.query_id = got.leaf.query_id;
+        expected.leaf.message_id = got.leaf.message_id;
+        assert_eq!(got, expected);
+    }
+    // Reopening continues the numbering.
+    drop(store);
+    let store = place.hub().await.unwrap();
+    assert_eq!(store.append_record(simple_record(1)).await.unwrap(), 200);
+    let subject = store
+        .records(RecordFilter {
+            subject: Some(SubjectTag([7; 32])),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        subject
+            .iter()
+            .all(|(_, r)| r.subject == Some(SubjectTag([7; 32])))
+    );
+    let recent = store.recent_message_ids(UnixMillis(1_150)).await.unwrap();
+    // requested_at 1150..=1199; the re-appended record (1001) is older.
+    assert_eq!(recent.len(), 50);
+}
+
+pub async fn institutions_round_trip_and_status_changes<B: Backend>() {
+    let Some(place) = place::<B>("hub_institutions").await else {
+        return;
+    };
+    let store = place.hub().await.unwrap();
+    for suite in Suite::ALL {
+        let inst = Institution {
+            id: corp(if suite == Suite::default() { 10 } else { 11 }),
+            name: "世田谷区".into(),
+            kind: KindCode::parse("municipality").unwrap(),
+            endpoint: Endpoint::parse("https://127.0.0.1:9443").unwrap(),
+            tls_certificate: [3; 32],
+            signing_key: SigningKey::generate(suite.signature()).verifying_key(),
+            sealing_key: SealingKeyPair::generate(suite.sealing()).public_key(),
+            status: InstitutionStatus::Active,
+            updated_at: UnixMillis(5),
+            certificate: vec![0x30, 0x82, 9],
+        };
+        store.upsert_institution(&inst).await.unwrap();
+        let back = store.institutions().await.unwrap();
+        assert!(back.contains(&inst));
+        assert!(
+            store
+                .set_institution_status(inst.id, InstitutionStatus::Suspended, UnixMillis(6))
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        !store
+            .set_institution_status(corp(99), InstitutionStatus::Suspended, UnixMillis(6))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .institutions()
+            .await
+            .unwrap()
+            .iter()
+            .all(|i| i.status == InstitutionStatus::Suspended)
+    );
+}
+
+pub async fn the_log_grows_with_the_records_and_survives_a_reopen<B: Backend>() {
+    let Some(place) = place::<B>("hub_log").await else {
+        return;
+    };
+    let store = place.hub().await.unwrap();
+    assert_eq!(store.log_head().size, 0);
+    let mut tasks = Vec::new();
+    for i in 0..700u64 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.append_record(simple_record(i)).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let head = store.log_head();
+    assert_eq!(head.size, 700);
+
+    // The root equals one computed independently from the leaves.
+    let leaves = store.leaves(0, 700).await.unwrap();
+    let mut f = renkei_log::Frontier::new();
+    for l in &leaves {
+        let leaf = l.as_ref().unwrap();
+        renkei_hub::LogLeaf::decode(leaf).unwrap();
+        f.push(renkei_log::leaf_hash(leaf));
+    }
+    assert_eq!(f.root(), head.root);
+
+    // Proofs from stored nodes verify.
+    for index in [0u64, 1, 255, 256, 511, 699] {
+        let nodes = renkei_log::inclusion_nodes(index, 700);
+        let stored = store.stored_hashes(stored_needed(&nodes)).await.unwrap();
+        let mut get = |n: NodeId| hash_from_stored(n, &stored).unwrap();
+        let proof = renkei_log::prove_inclusion(index, 700, &mut get).unwrap();
+        let leaf = renkei_log::leaf_hash(leaves[index as usize].as_ref().unwrap());
+        renkei_log::verify_inclusion(index, 700, &leaf, &proof, &head.root).unwrap();
+    }
+
+    // Reopen: the frontier is rebuilt and the log continues consistently.
+    drop(store);
+    let store = place.hub().await.unwrap();
+    assert_eq!(store.log_head(), head);
+    assert_eq!(store.append_record(simple_record(1)).await.unwrap(), 700);
+    let new = store.log_head();
+    let nodes = renkei_log::consistency_nodes(700, 701);
+    let stored = store.stored_hashes(stored_needed(&nodes)).await.unwrap();
+    let mut get = |n: NodeId| hash_from_stored(n, &stored).unwrap();
+    let proof = renkei_log::prove_consistency(700, 701, &mut get).unwrap();
+    renkei_log::verify_consistency(700, 701, &head.root, &new.root, &proof).unwrap();
+
+    // Pruning by index deletes leaf data and record rows below the minimum
+    // index (whole bundles only), never hashes.
+    assert!(store.prune_below(100, "cp".into(), UnixMillis(5)).await.is_err());
+    let pruned = store.prune_below(256, "cp".into(), UnixMillis(5)).await.unwrap();
+    assert_eq!(pruned, 256);
+    let after = store.leaves(0, 701).await.unwrap();
+    assert!(after[..256].iter().all(Option::is_none));
+    assert!(after[256..].iter().all(Option::is_some));
+    assert_eq!(store.pruned_below().await.unwrap(), Some((256, "cp".into())));
+    assert_eq!(store.log_head(), new);
+    drop(store);
+    let store = place.hub().await.unwrap();
+    assert_eq!(store.log_head(), new, "hashes survive pruning and reopening");
+    assert_eq!(
+        store.append_record(simple_record(2)).await.unwrap(),
+        701,
+        "no index is reused"
+    );
+
+    // Checkpoints and person tokens.
+    store
+        .save_checkpoint(700, "note 700".into(), UnixMillis(1))
+        .await
+        .unwrap();
+    store
+        .save_checkpoint(701, "note 701".into(), UnixMillis(2))
+        .await
+        .unwrap();
+    store
+        .save_checkpoint(701, "note 701 cosigned".into(), UnixMillis(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_checkpoint().await.unwrap(),
+        Some((701, "note 701 cosigned".into()))
+    );
+    store
+        .save_person_token([1; 32], SubjectTag([2; 32]), UnixMillis(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.subject_for_token([1; 32]).await.unwrap(),
+        Some(SubjectTag([2; 32]))
+    );
+    assert_eq!(store.subject_for_token([3; 32]).await.unwrap(), None);
 }

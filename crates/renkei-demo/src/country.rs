@@ -400,7 +400,7 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
 
     // --- imports
     let import_dir = net.options.data_dir.join("import");
-    crate::provision::private_dir(&import_dir)?;
+    renkei_pki::provision::private_dir(&import_dir)?;
     let mut imported = BTreeMap::new();
     let files = build_imports(&persons, stale_index, &mut rng);
     let pb = bar(

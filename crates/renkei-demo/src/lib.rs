@@ -18,5 +18,4 @@ pub mod examples;
 pub mod institutions;
 pub mod network;
 pub mod population;
-pub mod provision;
 pub mod scenarios;

@@ -27,11 +27,13 @@ use renkei_store_sqlite::{
     Durability, SqliteHubStore, SqliteNodeStore, SqlitePortalStore, SqliteRegistryStore, SqliteWitnessStore,
 };
 
-use crate::institutions::{DIGITAL, InstitutionSpec, NODES, REGISTRY};
-use crate::provision::{
+use renkei_http::hub::write_sample_catalog;
+use renkei_pki::provision::{
     RoleFiles, issue_tls, note_verifier, private_dir, provision_hub_secrets, provision_role, read_data_key,
-    tls_algorithm, write_sample_catalog,
+    tls_algorithm,
 };
+
+use crate::institutions::{DIGITAL, InstitutionSpec, NODES, REGISTRY};
 
 /// The demo log's origin (the first line of its checkpoints).
 pub const LOG_ORIGIN: &str = "renkei.demo/provision-records";
@@ -246,7 +248,7 @@ macro_rules! with_store {
 
 /// The data key a role's settings name, if any.
 fn data_key_of(path: Option<&Path>) -> Result<Option<renkei_crypto::DataKey>> {
-    path.map(read_data_key).transpose()
+    Ok(path.map(read_data_key).transpose()?)
 }
 
 impl Network {
@@ -529,7 +531,7 @@ impl Network {
         // --- the portal
         let portal_dir = dir.join("portal");
         private_dir(&portal_dir)?;
-        let portal_admin_token = crate::provision::new_token();
+        let portal_admin_token = renkei_pki::provision::new_token();
         renkei_pki::write_private(
             &portal_dir.join("admin.token"),
             portal_admin_token.as_bytes(),
@@ -927,7 +929,7 @@ impl HubHandle {
             network_url: format!("https://{network}"),
             admin_url: format!("https://{}", first.admin_listen),
             log_url: format!("https://{log}/log"),
-            log_verifier: crate::provision::note_verifier(&first.log.key, false)?,
+            log_verifier: note_verifier(&first.log.key, false)?,
             verifying_key,
             mode: HubMode::Process {
                 procs: configs

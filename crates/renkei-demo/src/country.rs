@@ -16,7 +16,7 @@ use time::Date;
 
 use crate::institutions::{DIGITAL, KENPO, PENSION, SETAGAYA, TAX, VEHICLE, YOKOHAMA};
 use crate::network::Network;
-use crate::population::{self, Relationship, Resident};
+use renkei_population::{Relationship, Resident};
 
 /// How big a country.
 #[derive(Debug, Clone)]
@@ -192,8 +192,8 @@ pub(crate) async fn enrol_all(
 /// `address_of` overrides the resident's own); their My Numbers in order.
 pub(crate) async fn register_residents(
     net: &Network,
-    people: &[population::Resident],
-    address_of: impl Fn(&population::Resident) -> Option<String>,
+    people: &[Resident],
+    address_of: impl Fn(&Resident) -> Option<String>,
     pb: &ProgressBar,
 ) -> Result<Vec<String>> {
     let mut my_numbers = Vec::with_capacity(people.len());
@@ -230,10 +230,10 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
     } else {
         ProgressDrawTarget::hidden()
     });
-    let people = population::generate(
+    let people = renkei_population::generate(
         opts.seed,
         opts.residents,
-        &[population::SETAGAYA, population::YOKOHAMA_NAKA],
+        &[renkei_population::SETAGAYA, renkei_population::YOKOHAMA_NAKA],
         opts.today,
     );
     let mut rng = fastrand::Rng::with_seed(opts.seed ^ 0x5eed_5eed);

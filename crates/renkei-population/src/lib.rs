@@ -1,6 +1,7 @@
-//! Synthetic resident population for `renkei demo`.
+//! A synthetic country, pure and seeded: no I/O, no network, no store. The
+//! demo, its benchmarks and tests fill the network with it.
 //!
-//! [`generate`] fills the demo country's resident registers with households
+//! [`generate`] fills a country's resident registers with households
 //! of one to five people: a head (世帯主), often a spouse, children, sometimes
 //! an elderly parent. Each person has a name as written (`佐藤　健一`), its
 //! katakana reading (`サトウ　ケンイチ`), a date of birth, a sex and an address
@@ -15,11 +16,7 @@
 use renkei_ids::{Address, BirthDate, KanaName, PersonName, Sex};
 use time::{Date, Month};
 
-// Explicit paths so the data files resolve the same way however this file
-// is mounted as a module.
-#[path = "population/names.rs"]
 mod names;
-#[path = "population/places.rs"]
 mod places;
 
 /// Separates family and given name, in writing and in the reading, as the

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use renkei_card::{CaOperator, CardAuthorities, CardProfile};
 use renkei_crypto::{PublicKeyFile, SealingKeyPair, SigningKey, Suite, VerifyingKey};
-use renkei_http::hub::{HubSettings, InstitutionWire, RunningHub, start_hub};
+use renkei_http::hub::{HubSettings, InstitutionWire, RunningHub, start_hub, write_sample_catalog};
 use renkei_http::hub_log::{LogSettings, WitnessPeer};
 use renkei_http::node::{NodeSettings, RunningNode, start_node};
 use renkei_http::registry::{RegistrySettings, RunningRegistry, start_registry};
@@ -20,17 +20,15 @@ use renkei_http::wire::PublicKeyWire;
 use renkei_http::witness::{FollowedLogSettings, RunningWitness, WitnessSettings, start_witness};
 use renkei_http::{Expect, LocalClient, NetClient, TlsFiles, TrustState};
 use renkei_ids::CorporateNumber;
+use renkei_pki::provision::{
+    RoleFiles, issue_tls, note_verifier, private_dir, provision_hub_secrets, provision_role, read_data_key,
+    tls_algorithm,
+};
 use renkei_pki::{Identity, NetworkCa, RevocationReason, Role, TrustAnchors, WriteMode};
 use renkei_portal_web::{InstitutionName, PortalSettings, RunningPortal, Source, start_portal};
 use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::{
     Durability, SqliteHubStore, SqliteNodeStore, SqlitePortalStore, SqliteRegistryStore, SqliteWitnessStore,
-};
-
-use renkei_http::hub::write_sample_catalog;
-use renkei_pki::provision::{
-    RoleFiles, issue_tls, note_verifier, private_dir, provision_hub_secrets, provision_role, read_data_key,
-    tls_algorithm,
 };
 
 use crate::institutions::{DIGITAL, InstitutionSpec, NODES, REGISTRY};

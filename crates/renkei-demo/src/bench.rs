@@ -219,7 +219,7 @@ pub async fn linkage(opts: &BenchOptions) -> Result<String> {
         opts.concurrency,
         opts.rounds,
         opts.suite,
-        crate::provision::tls_algorithm(opts.suite),
+        renkei_pki::provision::tls_algorithm(opts.suite),
     );
     let _ = writeln!(
         out,

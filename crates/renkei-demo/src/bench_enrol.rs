@@ -20,7 +20,6 @@ use crate::bench::cpu_model;
 use crate::country::{bar, enrol_all, register_residents};
 use crate::institutions::{BENCH_NODES, NODES};
 use crate::network::{Network, NetworkOptions};
-use crate::population;
 
 #[derive(Debug, Clone)]
 pub struct EnrolBenchOptions {
@@ -79,10 +78,10 @@ pub async fn enrol(opts: &EnrolBenchOptions) -> Result<String> {
     });
 
     let t = Instant::now();
-    let people = population::generate(
+    let people = renkei_population::generate(
         2026,
         opts.people,
-        &[population::SETAGAYA, population::YOKOHAMA_NAKA],
+        &[renkei_population::SETAGAYA, renkei_population::YOKOHAMA_NAKA],
         UnixMillis::now().to_datetime().date(),
     );
     let generated = t.elapsed();

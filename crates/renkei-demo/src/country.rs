@@ -11,12 +11,12 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use renkei_http::LocalClient;
 use renkei_http::node::{EnrolPerson, EnrolRefusal, EnrolRequest, EnrolResult, ImportResult};
 use renkei_http::registry::{AddressChange, EventRecorded, RegisterRequest, RegisterResult, ResidentWire};
+use renkei_population::{Circumstances, Relationship, Resident, ResidentTax, age_on};
 use serde_json::json;
 use time::Date;
 
 use crate::institutions::{DIGITAL, KENPO, PENSION, SETAGAYA, TAX, VEHICLE, YOKOHAMA};
 use crate::network::Network;
-use crate::population::{self, Relationship, Resident};
 
 /// How big a country.
 #[derive(Debug, Clone)]
@@ -114,14 +114,6 @@ impl std::fmt::Debug for Country {
     }
 }
 
-fn age(birth: Date, today: Date) -> i32 {
-    let mut a = today.year() - birth.year();
-    if (u8::from(today.month()), today.day()) < (u8::from(birth.month()), birth.day()) {
-        a -= 1;
-    }
-    a
-}
-
 /// What the business systems know about one resident.
 struct Person<'a> {
     r: &'a Resident,
@@ -192,8 +184,8 @@ pub(crate) async fn enrol_all(
 /// `address_of` overrides the resident's own); their My Numbers in order.
 pub(crate) async fn register_residents(
     net: &Network,
-    people: &[population::Resident],
-    address_of: impl Fn(&population::Resident) -> Option<String>,
+    people: &[Resident],
+    address_of: impl Fn(&Resident) -> Option<String>,
     pb: &ProgressBar,
 ) -> Result<Vec<String>> {
     let mut my_numbers = Vec::with_capacity(people.len());
@@ -230,34 +222,17 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
     } else {
         ProgressDrawTarget::hidden()
     });
-    let people = population::generate(
+    let people = renkei_population::generate(
         opts.seed,
         opts.residents,
-        &[population::SETAGAYA, population::YOKOHAMA_NAKA],
+        &[renkei_population::SETAGAYA, renkei_population::YOKOHAMA_NAKA],
         opts.today,
     );
     let mut rng = fastrand::Rng::with_seed(opts.seed ^ 0x5eed_5eed);
 
     // Movers: some Setagaya families with children lived in Yokohama until
     // this year. Yokohama enrolled them then; its FY2025 tax data is theirs.
-    let yokohama_addresses: Vec<&str> = people
-        .iter()
-        .filter(|r| r.municipality == 1)
-        .map(|r| r.address.as_str())
-        .collect();
-    let mut mover_households: HashMap<u32, String> = HashMap::new();
-    for r in &people {
-        // About one family in eight, and at least one.
-        if r.municipality == 0
-            && r.relationship == Relationship::Child
-            && !mover_households.contains_key(&r.household)
-            && (rng.u8(..) < 32 || mover_households.is_empty())
-            && !yokohama_addresses.is_empty()
-        {
-            let prev = yokohama_addresses[rng.usize(..yokohama_addresses.len())].to_owned();
-            mover_households.insert(r.household, prev);
-        }
-    }
+    let mover_households = renkei_population::moved_in(&people, 0, 1, &mut rng);
 
     // --- registration at the registry (by the municipalities)
     let pb = bar(&multi, people.len() as u64, "registering residents");
@@ -269,19 +244,27 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
         .iter()
         .zip(my_numbers.iter())
         .map(|(r, n)| {
-            let a = age(r.birth_date.date(), opts.today);
+            let a = age_on(r.birth_date.date(), opts.today);
+            let Circumstances {
+                employed,
+                car,
+                account,
+                taxpayer,
+                disability,
+                assistance,
+            } = Circumstances::draw(&mut rng, a);
             Person {
                 r,
                 my_number: n.clone(),
                 age: a,
                 mover: mover_households.contains_key(&r.household),
                 previous_address: mover_households.get(&r.household).cloned(),
-                employed: (20..65).contains(&a) && rng.u8(..100) < 55,
-                car: a >= 18 && rng.u8(..100) < 30,
-                account: a >= 18 && rng.u8(..100) < 60,
-                taxpayer: (20..75).contains(&a) && rng.u8(..100) < 20,
-                disability: rng.u8(..100) < 3,
-                assistance: rng.u16(..1000) < 15,
+                employed,
+                car,
+                account,
+                taxpayer,
+                disability,
+                assistance,
                 ids: HashMap::new(),
             }
         })
@@ -400,7 +383,7 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
 
     // --- imports
     let import_dir = net.options.data_dir.join("import");
-    crate::provision::private_dir(&import_dir)?;
+    renkei_pki::provision::private_dir(&import_dir)?;
     let mut imported = BTreeMap::new();
     let files = build_imports(&persons, stale_index, &mut rng);
     let pb = bar(
@@ -438,12 +421,7 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
             kana: p.r.kana.to_string(),
             age: p.age,
             household: p.r.household,
-            relationship: match p.r.relationship {
-                Relationship::Head => "head",
-                Relationship::Spouse => "spouse",
-                Relationship::Child => "child",
-                Relationship::Parent => "parent",
-            },
+            relationship: p.r.relationship.as_str(),
             employed: p.employed,
             disability: p.disability,
             ids: p.ids.iter().map(|(k, v)| (*k, v.clone())).collect(),
@@ -575,33 +553,23 @@ fn build_imports(
             let assessed_here = if key == YOKOHAMA.key { true } else { !p.mover };
             let lives_here = key == SETAGAYA.key || !p.mover;
             if p.age >= 18 && assessed_here {
-                let taxable: i64 = if p.employed {
-                    rng.i64(2_000..9_000) * 1000
-                } else if p.age >= 65 {
-                    rng.i64(600..2_400) * 1000
-                } else {
-                    0
-                };
-                let base = (taxable - 430_000).max(0);
-                income.push(json!({"local_id": id, "item": "resident_tax_income", "fiscal_year": 2025, "value": {
-                    "taxable_income": taxable,
-                    "income_kind": if p.employed { "給与" } else if p.age >= 65 { "公的年金等" } else { "なし" },
-                    "municipal_tax": base * 6 / 100,
-                    "prefectural_tax": base * 4 / 100,
-                    "tax_exempt": base == 0,
-                }}));
+                let tax = ResidentTax::draw(rng, p.employed, p.age);
+                income.push(
+                    json!({"local_id": id, "item": "resident_tax_income", "fiscal_year": 2025, "value": {
+                        "taxable_income": tax.taxable_income,
+                        "income_kind": tax.income_kind.label(),
+                        "municipal_tax": tax.municipal_tax,
+                        "prefectural_tax": tax.prefectural_tax,
+                        "tax_exempt": tax.tax_exempt,
+                    }}),
+                );
             }
             if !lives_here {
                 continue;
             }
             household.push(json!({"local_id": id, "item": "household", "value": {
                 "household_number": format!("{:08}", p.r.household),
-                "relationship": match p.r.relationship {
-                    Relationship::Head => "世帯主",
-                    Relationship::Spouse => if p.r.sex == renkei_ids::Sex::Female { "妻" } else { "夫" },
-                    Relationship::Child => "子",
-                    Relationship::Parent => if p.r.sex == renkei_ids::Sex::Female { "母" } else { "父" },
-                },
+                "relationship": p.r.relationship.register_label(p.r.sex),
             }}));
             if p.r.relationship == Relationship::Head {
                 let children = persons

@@ -130,7 +130,7 @@ fn prepare_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
                     d.display()
                 );
             }
-            crate::provision::private_dir(&d)?;
+            renkei_pki::provision::private_dir(&d)?;
             Ok(d)
         }
         None => Ok(tempfile::Builder::new()
@@ -173,7 +173,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoRun> {
         network.hub.url(),
         network.registry.network.url(),
         network.nodes.len(),
-        crate::provision::tls_algorithm(opts.suite)
+        renkei_pki::provision::tls_algorithm(opts.suite)
     ));
 
     let today = renkei_protocol::UnixMillis::now().to_datetime().date();

@@ -99,7 +99,7 @@ pub async fn register(
     let mut out = Vec::new();
     for spec in &SPECS {
         let client_dir = dir.join("clients").join(spec.name);
-        crate::provision::private_dir(&client_dir)?;
+        renkei_pki::provision::private_dir(&client_dir)?;
         let key = SigningKey::generate(Alg::Es256)?;
         let key_path = client_dir.join("client.key");
         renkei_pki::write_private(&key_path, key.pkcs8(), WriteMode::Replace)?;

@@ -2,9 +2,10 @@
 //!
 //! [`network::Network`] provisions and starts the registry, the hub and
 //! seven institution nodes as real mutual-TLS servers with their own stores
-//! (SQLite files, or schemas of one PostgreSQL database); [`country`] fills them with a synthetic population through the
-//! real APIs; [`scenarios`] runs the network's linkages and checks
-//! each behaved as it must. The integration tests use the same network.
+//! (SQLite files, or schemas of one PostgreSQL database); [`country`] fills
+//! them with a synthetic population (`renkei_population`) through the real
+//! APIs; [`scenarios`] runs the network's linkages and checks each behaved
+//! as it must. The integration tests use the same network.
 
 pub mod bench;
 pub mod bench_enrol;
@@ -17,6 +18,4 @@ pub mod demo;
 pub mod examples;
 pub mod institutions;
 pub mod network;
-pub mod population;
-pub mod provision;
 pub mod scenarios;

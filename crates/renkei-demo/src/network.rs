@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use renkei_card::{CaOperator, CardAuthorities, CardProfile};
 use renkei_crypto::{PublicKeyFile, SealingKeyPair, SigningKey, Suite, VerifyingKey};
-use renkei_http::hub::{HubSettings, InstitutionWire, RunningHub, start_hub};
+use renkei_http::hub::{HubSettings, InstitutionWire, RunningHub, start_hub, write_sample_catalog};
 use renkei_http::hub_log::{LogSettings, WitnessPeer};
 use renkei_http::node::{NodeSettings, RunningNode, start_node};
 use renkei_http::registry::{RegistrySettings, RunningRegistry, start_registry};
@@ -20,6 +20,10 @@ use renkei_http::wire::PublicKeyWire;
 use renkei_http::witness::{FollowedLogSettings, RunningWitness, WitnessSettings, start_witness};
 use renkei_http::{Expect, LocalClient, NetClient, TlsFiles, TrustState};
 use renkei_ids::CorporateNumber;
+use renkei_pki::provision::{
+    RoleFiles, issue_tls, note_verifier, private_dir, provision_hub_secrets, provision_role, read_data_key,
+    tls_algorithm,
+};
 use renkei_pki::{Identity, NetworkCa, RevocationReason, Role, TrustAnchors, WriteMode};
 use renkei_portal_web::{InstitutionName, PortalSettings, RunningPortal, Source, start_portal};
 use renkei_protocol::UnixMillis;
@@ -28,10 +32,6 @@ use renkei_store_sqlite::{
 };
 
 use crate::institutions::{DIGITAL, InstitutionSpec, NODES, REGISTRY};
-use crate::provision::{
-    RoleFiles, issue_tls, note_verifier, private_dir, provision_hub_secrets, provision_role, read_data_key,
-    tls_algorithm, write_sample_catalog,
-};
 
 /// The demo log's origin (the first line of its checkpoints).
 pub const LOG_ORIGIN: &str = "renkei.demo/provision-records";
@@ -246,7 +246,7 @@ macro_rules! with_store {
 
 /// The data key a role's settings name, if any.
 fn data_key_of(path: Option<&Path>) -> Result<Option<renkei_crypto::DataKey>> {
-    path.map(read_data_key).transpose()
+    Ok(path.map(read_data_key).transpose()?)
 }
 
 impl Network {
@@ -529,7 +529,7 @@ impl Network {
         // --- the portal
         let portal_dir = dir.join("portal");
         private_dir(&portal_dir)?;
-        let portal_admin_token = crate::provision::new_token();
+        let portal_admin_token = renkei_pki::provision::new_token();
         renkei_pki::write_private(
             &portal_dir.join("admin.token"),
             portal_admin_token.as_bytes(),
@@ -927,7 +927,7 @@ impl HubHandle {
             network_url: format!("https://{network}"),
             admin_url: format!("https://{}", first.admin_listen),
             log_url: format!("https://{log}/log"),
-            log_verifier: crate::provision::note_verifier(&first.log.key, false)?,
+            log_verifier: note_verifier(&first.log.key, false)?,
             verifying_key,
             mode: HubMode::Process {
                 procs: configs

@@ -558,7 +558,7 @@ async fn revoked_certificates_and_unknown_nodes_cannot_connect() {
     let ca = renkei_pki::NetworkCa::load(&h.net.ca_dir).unwrap();
     let stranger_dir = h.net.options.data_dir.join("stranger");
     let stranger_id = renkei_ids::CorporateNumber::from_base_number(555_555_555_555).unwrap();
-    let files = renkei_demo::provision::provision_role(
+    let files = renkei_pki::provision::provision_role(
         &ca,
         &stranger_dir,
         renkei_pki::Role::Node,
@@ -600,7 +600,7 @@ async fn revoked_certificates_and_unknown_nodes_cannot_connect() {
         renkei_pki::KeyAlgorithm::Ed25519,
     )
     .unwrap();
-    let foreign_files = renkei_demo::provision::provision_role(
+    let foreign_files = renkei_pki::provision::provision_role(
         &foreign_ca,
         &foreign_dir.path().join("n"),
         renkei_pki::Role::Node,
@@ -688,7 +688,7 @@ mod rogue {
         let id = renkei_ids::CorporateNumber::from_base_number(777_000_000_000 + mode as u64).unwrap();
         let ca = renkei_pki::NetworkCa::load(&h.net.ca_dir).unwrap();
         let dir = h.net.options.data_dir.join(format!("rogue-{mode:?}"));
-        let files = renkei_demo::provision::provision_role(
+        let files = renkei_pki::provision::provision_role(
             &ca,
             &dir,
             renkei_pki::Role::Node,
@@ -1213,7 +1213,7 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
     // one, and the registry, opened with its data key, has them all.
     assert!(contains_any_number(format!("x{}y", numbers[0]).as_bytes(), &set));
     let key =
-        renkei_demo::provision::read_data_key(h.net.registry_settings.data_key.as_ref().unwrap()).unwrap();
+        renkei_pki::provision::read_data_key(h.net.registry_settings.data_key.as_ref().unwrap()).unwrap();
     let registry = renkei_store_sqlite::SqliteRegistryStore::open_with_key(
         &dir.join("registry/registry.sqlite"),
         Durability::Normal,

@@ -132,6 +132,25 @@ pub fn check_catalog(settings: &HubSettings) -> Result<(usize, usize, String), S
     Ok((c.office_works().count(), t.rows().len(), t.version.clone()))
 }
 
+/// The sample catalog and permission table, as files an operator edits:
+/// `catalog.toml` and `permissions.csv` in `dir` (`renkei pki issue --role
+/// hub`, the demo's hub).
+pub fn write_sample_catalog(dir: &std::path::Path) -> Result<(PathBuf, PathBuf), renkei_pki::PkiError> {
+    let catalog = dir.join("catalog.toml");
+    let permissions = dir.join("permissions.csv");
+    renkei_pki::write_public(
+        &catalog,
+        renkei_catalog::SAMPLE_CATALOG.as_bytes(),
+        WriteMode::Replace,
+    )?;
+    renkei_pki::write_public(
+        &permissions,
+        renkei_catalog::SAMPLE_PERMISSIONS.as_bytes(),
+        WriteMode::Replace,
+    )?;
+    Ok((catalog, permissions))
+}
+
 /// Start a hub with `store`.
 pub async fn start_hub<S: HubStore + Clone>(
     settings: &HubSettings,
@@ -1043,13 +1062,4 @@ async fn rotate_code_key<S: HubStore>(
         .map_err(|e| ApiError::internal("writing the code key file", e))?;
     tracing::info!(version, "code key rotated");
     Ok(Json(RotateReply { new_version: version }))
-}
-
-/// Fresh hub secrets for `renkei hub init` and the demo: the code keyring
-/// and the record key, as file contents.
-pub fn new_hub_secrets() -> (Zeroizing<String>, Zeroizing<String>) {
-    (
-        CodeKeyring::generate().to_file_text(),
-        Zeroizing::new(b64(&renkei_ids::random_bytes::<32>())),
-    )
 }

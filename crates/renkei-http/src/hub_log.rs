@@ -157,11 +157,6 @@ impl LogState {
     }
 }
 
-/// A fresh log key file's content for an origin.
-pub fn new_log_key(origin: &str) -> Result<zeroize::Zeroizing<String>, renkei_log::NoteError> {
-    Ok(NoteSigner::generate(origin)?.to_private_text())
-}
-
 // ------------------------------------------------------------------ proofs
 
 async fn stored<S: HubStore>(store: &S, nodes: &[NodeId]) -> Result<HashMap<NodeId, Hash>, ApiError> {

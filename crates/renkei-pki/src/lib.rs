@@ -31,6 +31,12 @@
 //!   ([`write_private`]), refused when group or others can read them
 //!   ([`read_private`]), and held in [`zeroize::Zeroizing`] buffers.
 //!
+//! * **Provisioning** ([`provision`]) writes everything a role needs — its
+//!   certificate, the signing and sealing keys it certifies, a bearer token,
+//!   the hub's secrets, the data key of a role that holds personal data —
+//!   into a directory only its owner can use; failures are
+//!   [`ProvisionError`]s naming the step and the file or role.
+//!
 //! Key type: [`KeyAlgorithm::Ed25519`] by default, [`KeyAlgorithm::EcdsaP256`]
 //! for the NIST suite. TLS is 1.3 only, with aws-lc-rs as the single crypto
 //! provider, always passed explicitly ([`crypto_provider`]).
@@ -44,6 +50,7 @@ mod key;
 mod keys;
 mod peer;
 mod pem;
+pub mod provision;
 mod serial;
 mod tls;
 
@@ -61,6 +68,7 @@ pub use identity::{INSTITUTION_URI_PREFIX, NetworkIdentity, ROLE_URI_PREFIX, Rol
 pub use key::{KeyAlgorithm, UnknownKeyAlgorithm};
 pub use keys::{CertifiedKey, KeyPurpose, SEALING_KEY_URI_PREFIX, SIGNING_KEY_URI_PREFIX};
 pub use peer::{PeerCertificate, certificate_fingerprint_hex};
+pub use provision::ProvisionError;
 pub use serial::normalize_serial;
 pub use tls::{
     ALPN_PROTOCOLS, ClientAuth, Identity, ServerPin, TrustAnchors, client_config, client_config_pinned,

@@ -110,7 +110,7 @@ pub(crate) fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result
 
 /// The role's data key, if its configuration names one.
 pub(crate) fn data_key(path: Option<&Path>) -> Result<Option<renkei_crypto::DataKey>> {
-    path.map(renkei_demo::provision::read_data_key).transpose()
+    Ok(path.map(renkei_pki::provision::read_data_key).transpose()?)
 }
 
 /// A key given on the command line, or `@FILE` holding it.

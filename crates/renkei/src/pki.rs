@@ -91,7 +91,7 @@ impl From<RoleArg> for Role {
 pub(crate) fn run(cmd: PkiCommand) -> Result<()> {
     match cmd {
         PkiCommand::Init { dir, name, suite } => {
-            let ca = NetworkCa::create(&dir, &name, renkei_demo::provision::tls_algorithm(suite.into()))?;
+            let ca = NetworkCa::create(&dir, &name, renkei_pki::provision::tls_algorithm(suite.into()))?;
             println!(
                 "network CA created in {} (CRL number {})",
                 dir.display(),
@@ -111,14 +111,14 @@ pub(crate) fn run(cmd: PkiCommand) -> Result<()> {
             let role = Role::from(role);
             if role == Role::Witness {
                 let (cert, _, serial) =
-                    renkei_demo::provision::issue_tls(&ca, &out, role, None, &name, suite.into())?;
+                    renkei_pki::provision::issue_tls(&ca, &out, role, None, &name, suite.into())?;
                 let key = renkei_http::witness::new_witness_key(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let key_file = out.join("witness.key");
                 renkei_pki::write_private(&key_file, key.as_bytes(), renkei_pki::WriteMode::Replace)?;
                 println!(
                     "issued witness certificate {} (serial {serial}); cosignature key: {}",
                     cert.display(),
-                    renkei_demo::provision::note_verifier(&key_file, true)?
+                    renkei_pki::provision::note_verifier(&key_file, true)?
                 );
                 return Ok(());
             }
@@ -129,14 +129,14 @@ pub(crate) fn run(cmd: PkiCommand) -> Result<()> {
                 bail!("--institution is required for a {} certificate", role.as_str());
             }
             let files =
-                renkei_demo::provision::provision_role(&ca, &out, role, institution, &name, suite.into())?;
+                renkei_pki::provision::provision_role(&ca, &out, role, institution, &name, suite.into())?;
             if role == Role::Hub {
-                let (_, _, log_key) = renkei_demo::provision::provision_hub_secrets(&out, &log_origin)?;
+                let (_, _, log_key) = renkei_pki::provision::provision_hub_secrets(&out, &log_origin)?;
                 println!(
                     "log key: {}",
-                    renkei_demo::provision::note_verifier(&log_key, false)?
+                    renkei_pki::provision::note_verifier(&log_key, false)?
                 );
-                renkei_demo::provision::write_sample_catalog(&out)?;
+                renkei_http::hub::write_sample_catalog(&out)?;
             }
             println!(
                 "issued {} certificate {} (serial {}) and keys into {}",

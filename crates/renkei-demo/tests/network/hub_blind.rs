@@ -103,7 +103,7 @@ fn income_question(subject: InstitutionCode, signer: &SigningKey, certificate: V
 fn impostor(institution: renkei_ids::CorporateNumber, dir: &std::path::Path) -> RawNode {
     let ca_dir = dir.join("rogue-ca");
     let ca = renkei_pki::NetworkCa::create(&ca_dir, "rogue CA", renkei_pki::KeyAlgorithm::Ed25519).unwrap();
-    let files = renkei_demo::provision::provision_role(
+    let files = renkei_pki::provision::provision_role(
         &ca,
         &dir.join("impostor"),
         Role::Node,

@@ -95,7 +95,7 @@ async fn the_code_service_wants_the_registered_registry_certificate() {
     let h = harness().await;
     let ca = renkei_pki::NetworkCa::load(&h.net.ca_dir).unwrap();
     let dir = h.net.options.data_dir.join("second-registry");
-    let files = renkei_demo::provision::provision_role(
+    let files = renkei_pki::provision::provision_role(
         &ca,
         &dir,
         renkei_pki::Role::Registry,

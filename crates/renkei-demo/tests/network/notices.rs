@@ -93,7 +93,7 @@ async fn a_notice_is_a_recorded_push_the_hub_cannot_read() {
         "the notice is in clear in the portal node's store"
     );
     let da = h.net.node(DIGITAL.key);
-    let key = renkei_demo::provision::read_data_key(da.settings.data_key.as_ref().unwrap()).unwrap();
+    let key = renkei_pki::provision::read_data_key(da.settings.data_key.as_ref().unwrap()).unwrap();
     let store =
         renkei_store_sqlite::SqliteNodeStore::open_with_key(&da.store_path, Durability::Full, Some(&key))
             .await

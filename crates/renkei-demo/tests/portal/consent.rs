@@ -1624,7 +1624,7 @@ async fn tls_client_auth_clients_authenticate_with_their_pinned_certificate() {
     // The same portal role served with TLS and the mTLS aliases.
     let ca = renkei_pki::NetworkCa::load(&net.ca_dir).unwrap();
     let tls_dir = dir.path().join("tls-portal");
-    let (cert, key, _) = renkei_demo::provision::issue_tls(
+    let (cert, key, _) = renkei_pki::provision::issue_tls(
         &ca,
         &tls_dir,
         renkei_pki::Role::Portal,

@@ -1,6 +1,7 @@
-//! Synthetic resident population for `renkei demo`.
+//! A synthetic country, pure and seeded: no I/O, no network, no store. The
+//! demo, its benchmarks and tests fill the network with it.
 //!
-//! [`generate`] fills the demo country's resident registers with households
+//! [`generate`] fills a country's resident registers with households
 //! of one to five people: a head (世帯主), often a spouse, children, sometimes
 //! an elderly parent. Each person has a name as written (`佐藤　健一`), its
 //! katakana reading (`サトウ　ケンイチ`), a date of birth, a sex and an address
@@ -11,16 +12,23 @@
 //! names follow the fashion of the birth year, and addresses use real town
 //! names with random block numbers, so any resemblance to a real person or a
 //! real dwelling is chance. Output depends only on the seed and arguments.
+//!
+//! Beyond the register, [`moved_in`] picks the families that moved between
+//! two municipalities this year, and [`Circumstances`] (work, a car, a bank
+//! account, the tax agency, a disability certificate, public assistance)
+//! and [`ResidentTax`] (income and its assessment) are drawn per person from
+//! the caller's seeded generator.
 
 use renkei_ids::{Address, BirthDate, KanaName, PersonName, Sex};
 use time::{Date, Month};
 
-// Explicit paths so the data files resolve the same way however this file
-// is mounted as a module.
-#[path = "population/names.rs"]
+mod circumstances;
+mod moves;
 mod names;
-#[path = "population/places.rs"]
 mod places;
+
+pub use circumstances::{BASIC_DEDUCTION, Circumstances, IncomeKind, ResidentTax, age_on};
+pub use moves::moved_in;
 
 /// Separates family and given name, in writing and in the reading, as the
 /// register does.
@@ -84,6 +92,31 @@ pub enum Relationship {
     Spouse,
     Child,
     Parent,
+}
+
+impl Relationship {
+    /// `head`, `spouse`, `child` or `parent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Head => "head",
+            Self::Spouse => "spouse",
+            Self::Child => "child",
+            Self::Parent => "parent",
+        }
+    }
+
+    /// The relationship (続柄) as the register writes it for a person of
+    /// `sex`: 世帯主, 妻 or 夫, 子, 母 or 父 (夫 and 父 unless female).
+    pub fn register_label(self, sex: Sex) -> &'static str {
+        match self {
+            Self::Head => "世帯主",
+            Self::Spouse if sex == Sex::Female => "妻",
+            Self::Spouse => "夫",
+            Self::Child => "子",
+            Self::Parent if sex == Sex::Female => "母",
+            Self::Parent => "父",
+        }
+    }
 }
 
 /// One person as the resident register records them.
@@ -997,6 +1030,17 @@ mod tests {
         assert!(top10 > 1500, "top ten surnames drawn {top10} times");
         let distinct = counts.iter().filter(|&&c| c > 0).count();
         assert!(distinct > 150, "only {distinct} surnames drawn");
+    }
+
+    #[test]
+    fn relationships_read_as_the_register_writes_them() {
+        assert_eq!(Relationship::Head.register_label(Sex::Female), "世帯主");
+        assert_eq!(Relationship::Spouse.register_label(Sex::Female), "妻");
+        assert_eq!(Relationship::Spouse.register_label(Sex::Male), "夫");
+        assert_eq!(Relationship::Child.register_label(Sex::Male), "子");
+        assert_eq!(Relationship::Parent.register_label(Sex::Female), "母");
+        assert_eq!(Relationship::Parent.register_label(Sex::Male), "父");
+        assert_eq!(Relationship::Parent.as_str(), "parent");
     }
 
     #[test]

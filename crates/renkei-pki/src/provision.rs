@@ -1,18 +1,44 @@
 //! Provisioning: the files every role needs — certificates from the network
 //! CA, signing and sealing keys, tokens, the hub's secrets, the data keys of
 //! the roles that hold personal data — written with the right modes, in
-//! directories only their owner can use (0700). `renkei demo` provisions a whole network this way, and
-//! `renkei pki …` uses the same functions for one role at a time.
+//! directories only their owner can use (0700). `renkei pki …` provisions
+//! one role at a time with these functions, and the demo's network a whole
+//! country. Every failure is a [`ProvisionError`] naming the step and the
+//! file (or the role) it failed on.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use renkei_crypto::{DataKey, KeyFile, PublicKeyFile, SealingKeyPair, SigningKey, Suite, b64};
+use renkei_crypto::{CodeKeyring, DataKey, KeyFile, PublicKeyFile, SealingKeyPair, SigningKey, Suite, b64};
 use renkei_ids::CorporateNumber;
-use renkei_pki::{
+use renkei_log::NoteSigner;
+use zeroize::Zeroizing;
+
+use crate::{
     CertificateRequest, CertifiedKey, KeyAlgorithm, KeyPurpose, NetworkCa, NetworkIdentity, Role, WriteMode,
 };
+
+mod error;
+
+pub use error::{ProvisionError, ProvisionedFile};
+
+type Result<T, E = ProvisionError> = std::result::Result<T, E>;
+
+fn write_private(file: ProvisionedFile, path: &Path, bytes: &[u8], mode: WriteMode) -> Result<()> {
+    crate::write_private(path, bytes, mode).map_err(|source| ProvisionError::Write {
+        file,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn write_public(file: ProvisionedFile, path: &Path, bytes: &[u8]) -> Result<()> {
+    crate::write_public(path, bytes, WriteMode::Replace).map_err(|source| ProvisionError::Write {
+        file,
+        path: path.to_owned(),
+        source,
+    })
+}
 
 /// The certificate key type that goes with a suite.
 pub fn tls_algorithm(suite: Suite) -> KeyAlgorithm {
@@ -48,7 +74,10 @@ pub fn private_dir(dir: &Path) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))
+        .map_err(|source| ProvisionError::Directory {
+            path: dir.to_owned(),
+            source,
+        })
 }
 
 /// The file name of a role's data key.
@@ -59,21 +88,28 @@ pub const DATA_KEY_FILE: &str = "data.key";
 pub fn provision_data_key(dir: &Path) -> Result<PathBuf> {
     private_dir(dir)?;
     let path = dir.join(DATA_KEY_FILE);
-    renkei_pki::write_private(
+    write_private(
+        ProvisionedFile::DataKey,
         &path,
         DataKey::generate().to_file_text().as_bytes(),
         WriteMode::CreateNew,
-    )
-    .with_context(|| format!("writing the data key {}", path.display()))?;
+    )?;
     Ok(path)
 }
 
 /// Read a data key file, refusing one that group or others can read.
 pub fn read_data_key(path: &Path) -> Result<DataKey> {
-    let bytes = renkei_pki::read_private(path)?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| anyhow::anyhow!("{}: not a data key file (not text)", path.display()))?;
-    DataKey::parse_file_text(text).with_context(|| format!("reading the data key {}", path.display()))
+    let bytes = crate::read_private(path).map_err(|source| ProvisionError::ReadDataKey {
+        path: path.to_owned(),
+        source,
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| ProvisionError::DataKeyNotText {
+        path: path.to_owned(),
+    })?;
+    DataKey::parse_file_text(text).map_err(|source| ProvisionError::InvalidDataKey {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// A random bearer token as file content.
@@ -97,17 +133,20 @@ pub fn issue_tls(
 /// The CA's certification of an institution's signing and sealing keys,
 /// carried in its certificate.
 pub fn certified_keys(signing: &SigningKey, sealing: &SealingKeyPair) -> Result<[CertifiedKey; 2]> {
+    let certify = |purpose| move |source| ProvisionError::CertifyKey { purpose, source };
     Ok([
         CertifiedKey::new(
             KeyPurpose::Signing,
             signing.algorithm().name(),
             signing.verifying_key().to_bytes(),
-        )?,
+        )
+        .map_err(certify(KeyPurpose::Signing))?,
         CertifiedKey::new(
             KeyPurpose::Sealing,
             sealing.algorithm().name(),
             sealing.public_key().to_bytes().to_vec(),
-        )?,
+        )
+        .map_err(certify(KeyPurpose::Sealing))?,
     ])
 }
 
@@ -133,10 +172,18 @@ fn issue_certificate(
             req = req.with_certified_key(key);
         }
     }
-    let issued = ca
-        .issue(&req)
-        .with_context(|| format!("issuing the certificate of {common_name}"))?;
-    let (cert, key) = issued.write_to(dir, "tls", WriteMode::Replace)?;
+    let issued = ca.issue(&req).map_err(|source| ProvisionError::Issue {
+        role,
+        common_name: common_name.to_owned(),
+        source,
+    })?;
+    let (cert, key) = issued
+        .write_to(dir, "tls", WriteMode::Replace)
+        .map_err(|source| ProvisionError::WriteCertificate {
+            role,
+            common_name: common_name.to_owned(),
+            source,
+        })?;
     Ok((cert, key, issued.serial.clone()))
 }
 
@@ -186,51 +233,87 @@ pub fn provision_role(
         }
         _ => files,
     };
-    renkei_pki::write_private(
+    write_private(
+        ProvisionedFile::SigningKey,
         &files.signing_key,
         KeyFile::encode_signing(&signing).as_bytes(),
         WriteMode::Replace,
     )?;
-    renkei_pki::write_public(
+    write_public(
+        ProvisionedFile::SigningPublicKey,
         &files.signing_pub,
         PublicKeyFile::Verifying(signing.verifying_key())
             .encode()
             .as_bytes(),
-        WriteMode::Replace,
     )?;
-    renkei_pki::write_private(
+    write_private(
+        ProvisionedFile::SealingKey,
         &files.sealing_key,
         KeyFile::encode_sealing(&sealing).as_bytes(),
         WriteMode::Replace,
     )?;
-    renkei_pki::write_public(
+    write_public(
+        ProvisionedFile::SealingPublicKey,
         &files.sealing_pub,
         PublicKeyFile::Sealing(sealing.public_key()).encode().as_bytes(),
+    )?;
+    write_private(
+        ProvisionedFile::Token,
+        &files.token,
+        new_token().as_bytes(),
         WriteMode::Replace,
     )?;
-    renkei_pki::write_private(&files.token, new_token().as_bytes(), WriteMode::Replace)?;
     Ok(files)
 }
 
-/// The hub's extra secrets: code keyring, record key and the log's note
-/// key (named after the log's origin).
+/// The hub's extra secrets: code keyring (a fresh key version), record key
+/// (32 random bytes, base64) and the log's note key (named after the log's
+/// origin).
 pub fn provision_hub_secrets(dir: &Path, log_origin: &str) -> Result<(PathBuf, PathBuf, PathBuf)> {
-    let (codes, record) = renkei_http::hub::new_hub_secrets();
+    let codes = CodeKeyring::generate().to_file_text();
+    let record = Zeroizing::new(b64(&renkei_ids::random_bytes::<32>()));
     let code_keys = dir.join("code-keys");
     let record_key = dir.join("record.key");
     let log_key = dir.join("log.key");
-    renkei_pki::write_private(&code_keys, codes.as_bytes(), WriteMode::Replace)?;
-    renkei_pki::write_private(&record_key, record.as_bytes(), WriteMode::Replace)?;
-    let log = renkei_http::hub_log::new_log_key(log_origin).map_err(|e| anyhow::anyhow!("log key: {e}"))?;
-    renkei_pki::write_private(&log_key, log.as_bytes(), WriteMode::Replace)?;
+    write_private(
+        ProvisionedFile::CodeKeys,
+        &code_keys,
+        codes.as_bytes(),
+        WriteMode::Replace,
+    )?;
+    write_private(
+        ProvisionedFile::RecordKey,
+        &record_key,
+        record.as_bytes(),
+        WriteMode::Replace,
+    )?;
+    let log = NoteSigner::generate(log_origin)
+        .map_err(|source| ProvisionError::LogKey {
+            origin: log_origin.to_owned(),
+            source,
+        })?
+        .to_private_text();
+    write_private(
+        ProvisionedFile::LogKey,
+        &log_key,
+        log.as_bytes(),
+        WriteMode::Replace,
+    )?;
     Ok((code_keys, record_key, log_key))
 }
 
 /// The public (verifier) key of a log or witness note key file.
 pub fn note_verifier(key_file: &Path, cosignature: bool) -> Result<String> {
-    let text = renkei_pki::read_private(key_file)?;
-    let signer = renkei_log::NoteSigner::parse_private(&String::from_utf8_lossy(&text))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", key_file.display()))?;
+    let text = crate::read_private(key_file).map_err(|source| ProvisionError::ReadNoteKey {
+        path: key_file.to_owned(),
+        source,
+    })?;
+    let signer = NoteSigner::parse_private(&String::from_utf8_lossy(&text)).map_err(|source| {
+        ProvisionError::InvalidNoteKey {
+            path: key_file.to_owned(),
+            source,
+        }
+    })?;
     Ok(if cosignature {
         signer.cosignature_verifier().to_string()
     } else {
@@ -238,19 +321,5 @@ pub fn note_verifier(key_file: &Path, cosignature: bool) -> Result<String> {
     })
 }
 
-/// The sample catalog and permission table, as files an operator edits.
-pub fn write_sample_catalog(dir: &Path) -> Result<(PathBuf, PathBuf)> {
-    let catalog = dir.join("catalog.toml");
-    let permissions = dir.join("permissions.csv");
-    renkei_pki::write_public(
-        &catalog,
-        renkei_catalog::SAMPLE_CATALOG.as_bytes(),
-        WriteMode::Replace,
-    )?;
-    renkei_pki::write_public(
-        &permissions,
-        renkei_catalog::SAMPLE_PERMISSIONS.as_bytes(),
-        WriteMode::Replace,
-    )?;
-    Ok((catalog, permissions))
-}
+#[cfg(test)]
+mod tests;

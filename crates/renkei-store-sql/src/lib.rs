@@ -12,9 +12,13 @@
 //! batches and the hub's shared log — is in [`sqlite`] and [`postgres`],
 //! behind [`Dialect`] and the per-store dialect traits.
 //!
-//! Only this crate knows SQL. `renkei-store-sqlite` and
-//! `renkei-store-postgres` are the backends' public names (and their test
-//! binaries).
+//! [`StoreConfig`] opens a role's store on the backend a binary's
+//! configuration chooses; `testkit` (feature `testkit`) is the
+//! behavioural suite both backends' test binaries run.
+//!
+//! Only the store crates know SQL: this one, and `renkei-store-sqlite` and
+//! `renkei-store-postgres`, the backends' faces (the names callers use,
+//! PostgreSQL's schema helpers, each backend's test binary).
 
 mod at_rest;
 mod config;

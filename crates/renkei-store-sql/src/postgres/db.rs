@@ -51,7 +51,7 @@ impl DbError {
 }
 
 /// A pool on `url`, with `component`'s migrations applied.
-pub async fn open(
+pub(crate) async fn open(
     url: &str,
     component: &'static str,
     migrations: &[&'static str],

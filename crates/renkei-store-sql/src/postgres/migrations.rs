@@ -1,26 +1,26 @@
 //! The PostgreSQL migrations of each store, in order. Applied ones never change.
 
-pub const WITNESS: &[&str] = &[include_str!("../../migrations/postgres/witness_001.sql")];
+pub(crate) const WITNESS: &[&str] = &[include_str!("../../migrations/postgres/witness_001.sql")];
 
-pub const PORTAL: &[&str] = &[
+pub(crate) const PORTAL: &[&str] = &[
     include_str!("../../migrations/postgres/portal_001.sql"),
     include_str!("../../migrations/postgres/portal_002.sql"),
     include_str!("../../migrations/postgres/portal_003.sql"),
 ];
 
-pub const NODE: &[&str] = &[
+pub(crate) const NODE: &[&str] = &[
     include_str!("../../migrations/postgres/node_001.sql"),
     include_str!("../../migrations/postgres/node_002.sql"),
     include_str!("../../migrations/postgres/node_003.sql"),
 ];
 
-pub const REGISTRY: &[&str] = &[
+pub(crate) const REGISTRY: &[&str] = &[
     include_str!("../../migrations/postgres/registry_001.sql"),
     include_str!("../../migrations/postgres/registry_002.sql"),
     include_str!("../../migrations/postgres/registry_003.sql"),
 ];
 
-pub const HUB: &[&str] = &[
+pub(crate) const HUB: &[&str] = &[
     include_str!("../../migrations/postgres/hub_001.sql"),
     include_str!("../../migrations/postgres/hub_002.sql"),
     include_str!("../../migrations/postgres/hub_003.sql"),

@@ -3,8 +3,9 @@
 //! happen once is one conditional statement, and batches bind arrays
 //! (`UNNEST`) to stay one statement under the 65 535-parameter limit.
 
-pub mod db;
+mod db;
 mod hub;
+pub(crate) mod migrations;
 mod node;
 mod portal;
 mod registry;
@@ -73,9 +74,6 @@ impl Dialect for Postgres {
         }
     }
 }
-
-#[doc(hidden)]
-pub mod migrations;
 
 /// A witness's store in a PostgreSQL database (its own schema or database).
 pub type PgWitnessStore = crate::SqlWitness<Postgres>;

@@ -165,7 +165,11 @@ fn secure_files(path: &Path) -> Result<(), DbError> {
 }
 
 /// Open (creating if needed) and bring the schema up to date.
-pub async fn open(path: &Path, durability: Durability, migrations: &[&str]) -> Result<SqlitePool, DbError> {
+pub(crate) async fn open(
+    path: &Path,
+    durability: Durability,
+    migrations: &[&str],
+) -> Result<SqlitePool, DbError> {
     secure_files(path)?;
     let shown = path.display().to_string();
     let open_err = |source| DbError::Open {
@@ -191,7 +195,7 @@ pub async fn open(path: &Path, durability: Durability, migrations: &[&str]) -> R
 }
 
 /// A dedicated connection for a single writer (the group committer).
-pub async fn writer(path: &Path, durability: Durability) -> Result<SqliteConnection, DbError> {
+pub(crate) async fn writer(path: &Path, durability: Durability) -> Result<SqliteConnection, DbError> {
     SqliteConnection::connect_with(&options(path, durability))
         .await
         .map_err(|source| DbError::Open {

@@ -1,22 +1,22 @@
 //! The SQLite migrations of each store, in order. Applied ones never change.
 
-pub const WITNESS: &[&str] = &[include_str!("../../migrations/sqlite/witness_001.sql")];
+pub(crate) const WITNESS: &[&str] = &[include_str!("../../migrations/sqlite/witness_001.sql")];
 
-pub const PORTAL: &[&str] = &[
+pub(crate) const PORTAL: &[&str] = &[
     include_str!("../../migrations/sqlite/portal_001.sql"),
     include_str!("../../migrations/sqlite/portal_002.sql"),
     include_str!("../../migrations/sqlite/portal_003.sql"),
     include_str!("../../migrations/sqlite/portal_004.sql"),
 ];
 
-pub const NODE: &[&str] = &[
+pub(crate) const NODE: &[&str] = &[
     include_str!("../../migrations/sqlite/node_001.sql"),
     include_str!("../../migrations/sqlite/node_002.sql"),
     include_str!("../../migrations/sqlite/node_003.sql"),
     include_str!("../../migrations/sqlite/node_004.sql"),
 ];
 
-pub const REGISTRY: &[&str] = &[
+pub(crate) const REGISTRY: &[&str] = &[
     include_str!("../../migrations/sqlite/registry_001.sql"),
     include_str!("../../migrations/sqlite/registry_002.sql"),
     include_str!("../../migrations/sqlite/registry_003.sql"),
@@ -24,7 +24,7 @@ pub const REGISTRY: &[&str] = &[
     include_str!("../../migrations/sqlite/registry_005.sql"),
 ];
 
-pub const HUB: &[&str] = &[
+pub(crate) const HUB: &[&str] = &[
     include_str!("../../migrations/sqlite/hub_001.sql"),
     include_str!("../../migrations/sqlite/hub_002.sql"),
     include_str!("../../migrations/sqlite/hub_003.sql"),

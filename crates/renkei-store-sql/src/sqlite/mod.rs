@@ -4,8 +4,9 @@
 //! needs locks for is plain sequencing here.
 
 mod claims;
-pub mod db;
+mod db;
 mod hub;
+pub(crate) mod migrations;
 mod node;
 mod portal;
 mod registry;
@@ -75,9 +76,6 @@ impl Dialect for Sqlite {
         Ok(out)
     }
 }
-
-#[doc(hidden)]
-pub mod migrations;
 
 /// A witness's store in one SQLite file.
 pub type SqliteWitnessStore = crate::SqlWitness<Sqlite>;

@@ -8,7 +8,6 @@ use clap::Subcommand;
 use renkei_http::audit::{AuditReport, HttpTiles, StoreTiles, verify};
 use renkei_log::NoteVerifier;
 use renkei_store_sql::StoreConfig;
-use renkei_store_sqlite::{Durability, SqliteHubStore};
 
 use crate::args::{DATABASE_URL_ENV, init_tracing, key_arg};
 
@@ -69,20 +68,22 @@ pub(crate) async fn run(cmd: AuditCommand) -> Result<()> {
             let src = HttpTiles::new(&url, &pem).map_err(|e| anyhow::anyhow!(e))?;
             verify(&src, &log_key, &witnesses, older.as_deref()).await
         }
-        (None, Some(dir), _) => {
-            let path = if dir.join("hub.sqlite").exists() {
-                dir.join("hub.sqlite")
-            } else {
-                dir.join("hub").join("hub.sqlite")
+        (None, data_dir, database_url) => {
+            let config = match (data_dir, database_url) {
+                (Some(dir), _) => {
+                    let path = if dir.join("hub.sqlite").exists() {
+                        dir.join("hub.sqlite")
+                    } else {
+                        dir.join("hub").join("hub.sqlite")
+                    };
+                    StoreConfig::new(None, path)
+                }
+                (None, Some(url)) => StoreConfig::Postgres { url },
+                (None, None) => bail!("give --log URL, --data-dir DIR or --database-url URL"),
             };
-            let store = SqliteHubStore::open(&path, Durability::Full).await?;
+            let store = config.open_hub().await?;
             verify(&StoreTiles(&store), &log_key, &witnesses, older.as_deref()).await
         }
-        (None, None, Some(url)) => {
-            let store = StoreConfig::Postgres { url }.open_hub().await?;
-            verify(&StoreTiles(&store), &log_key, &witnesses, older.as_deref()).await
-        }
-        (None, None, None) => bail!("give --log URL, --data-dir DIR or --database-url URL"),
     };
     match report {
         Ok(r) => {

@@ -23,17 +23,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use renkei_api::net::{HubReplyWire, SignedAnswerWire, SignedForwardWire, SignedRequestWire};
+use renkei_api::node::PersonWire;
 use renkei_catalog::{ItemCode, OfficeWorkCode, RowId, TableRowRef};
 use renkei_crypto::{KeyFile, Suite};
-use renkei_http::node::PersonWire;
-use renkei_http::wire::{HubReplyWire, SignedAnswerWire, SignedForwardWire, SignedRequestWire};
-use renkei_http::{Expect, NetClient, TrustState};
 use renkei_ids::{InstitutionCode, MessageId, QueryId};
 use renkei_pki::{Identity, Role, TrustAnchors};
 use renkei_protocol::{
     AnswerPayload, FiscalYear, ForwardedQuery, LinkageRequest, SignedAnswer, SignedReceipt, UnixMillis,
 };
 use renkei_store_sqlite::Durability;
+use renkei_transport::{Expect, NetClient, TrustState};
 
 use crate::country::{CountryOptions, populate};
 use crate::institutions::{PENSION, SETAGAYA};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use indicatif::{MultiProgress, ProgressDrawTarget};
-use renkei_http::node::EnrolPerson;
+use renkei_api::node::EnrolPerson;
 use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::Durability;
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
+use renkei_api::node::QueryRequest;
 use renkei_card::{CardKey, CardProfile, CardSecret, CertPurpose, SoftwareCard};
-use renkei_http::node::QueryRequest;
 use renkei_portal_web::card_api::{ApproveRequest, ChallengeWire};
 use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::Durability;
@@ -301,7 +301,7 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
         let (local, id, sem, proof) = (local.clone(), person_id.clone(), sem.clone(), proof.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await?;
-            let _: renkei_http::node::QueryResult = local
+            let _: renkei_api::node::QueryResult = local
                 .post(
                     "/local/v1/queries",
                     &QueryRequest {
@@ -339,22 +339,22 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
     let verified = page.matches("mark verified").count();
     // Baseline: the hub's view of the same records with proofs, fetched
     // and decoded but neither verified nor rendered.
-    let key: renkei_http::node::PersonKeyResult = local
+    let key: renkei_api::node::PersonKeyResult = local
         .post(
             &format!("/local/v1/persons/{person_id}/person-key"),
-            &renkei_http::node::PersonKeyAsk {
+            &renkei_api::node::PersonKeyAsk {
                 person_proof: proof.clone(),
                 consent: None,
             },
         )
         .await?;
     let ca = std::fs::read(net.ca_dir.join(renkei_pki::CA_CERT_FILE))?;
-    let log = renkei_http::PublicClient::new(&net.hub.log_url(), &ca, Duration::from_secs(30))?;
+    let log = renkei_transport::PublicClient::new(&net.hub.log_url(), &ca, Duration::from_secs(30))?;
     let rounds = logins.clamp(10, 50);
     let (mut raw, mut pages) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let t = Instant::now();
-        let r: renkei_http::hub_log::PersonRecordsWire = log
+        let r: renkei_api::log::PersonRecordsWire = log
             .get_json_as_person("/v1/person/records", &key.access_token)
             .await?;
         raw.push(t.elapsed());

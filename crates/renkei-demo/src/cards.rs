@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use renkei_api::card::IssuedCard;
 use renkei_card::{CardProfile, CardSecret, SoftwareCard};
-use renkei_http::LocalClient;
-use renkei_http::registry_card::IssuedCard;
+use renkei_transport::LocalClient;
 
 /// The PIN and password of every demo card (printed by `renkei demo`).
 pub const DEMO_PIN: &str = "1234";
@@ -40,11 +40,11 @@ pub async fn certify(
     my_number: &str,
     card: &SoftwareCard,
 ) -> Result<IssuedCard> {
-    renkei_http::registry_card::certify_card(registry_admin, my_number, card)
+    renkei_registry_service::certify_card(registry_admin, my_number, card)
         .await
         .map_err(|e| match e {
             // Keep the registry's refusal reachable for callers that match on it.
-            renkei_http::registry_card::CertifyError::Registry(f) => anyhow::Error::new(f),
+            renkei_registry_service::CertifyError::Registry(f) => anyhow::Error::new(f),
             other => anyhow::Error::new(other),
         })
         .context("issuing the card's certificates")
@@ -60,7 +60,7 @@ pub async fn resolve_with_card(
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
     certificate: &[u8],
     grant: Option<&str>,
-) -> Result<renkei_http::node_card::CardHolder> {
+) -> Result<renkei_api::node::CardHolder> {
     use base64::Engine as _;
     let now = renkei_protocol::UnixMillis::now();
     let purpose = match grant {
@@ -79,7 +79,7 @@ pub async fn resolve_with_card(
     );
     let text = challenge.to_be_signed("https://portal.invalid", challenge.match_value);
     let signature = sign(&text)?;
-    let proof = renkei_http::wire::ProofIssueWire {
+    let proof = renkei_api::net::ProofIssueWire {
         purpose: if grant.is_some() { "consent" } else { "session" }.into(),
         grant: grant.map(str::to_owned),
         until: now.plus_ms(3_600_000).0,
@@ -88,7 +88,7 @@ pub async fn resolve_with_card(
     Ok(node_local
         .post(
             "/local/v1/cards/resolve",
-            &renkei_http::registry_card::ResolveCardRequest {
+            &renkei_api::card::ResolveCardRequest {
                 certificate: renkei_crypto::b64(certificate),
                 challenge: String::from_utf8(text).context("challenge text")?,
                 signature: base64::engine::general_purpose::STANDARD.encode(&signature),

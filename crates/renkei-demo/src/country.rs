@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use renkei_http::LocalClient;
-use renkei_http::node::{EnrolPerson, EnrolRefusal, EnrolRequest, EnrolResult, ImportResult};
-use renkei_http::registry::{AddressChange, EventRecorded, RegisterRequest, RegisterResult, ResidentWire};
+use renkei_api::node::{EnrolPerson, EnrolRefusal, EnrolRequest, EnrolResult, ImportResult};
+use renkei_api::registry::{AddressChange, EventRecorded, RegisterRequest, RegisterResult, ResidentWire};
 use renkei_population::{Circumstances, Relationship, Resident, ResidentTax, age_on};
+use renkei_transport::LocalClient;
 use serde_json::json;
 use time::Date;
 

@@ -9,17 +9,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use renkei_api::hub::InstitutionWire;
+use renkei_api::net::PublicKeyWire;
 use renkei_card::{CaOperator, CardAuthorities, CardProfile};
 use renkei_crypto::{PublicKeyFile, SealingKeyPair, SigningKey, Suite, VerifyingKey};
-use renkei_http::hub::{HubSettings, InstitutionWire, RunningHub, start_hub, write_sample_catalog};
-use renkei_http::hub_log::{LogSettings, WitnessPeer};
-use renkei_http::node::{NodeSettings, RunningNode, start_node};
-use renkei_http::registry::{RegistrySettings, RunningRegistry, start_registry};
-use renkei_http::registry_card::CardSettings;
-use renkei_http::wire::PublicKeyWire;
-use renkei_http::witness::{FollowedLogSettings, RunningWitness, WitnessSettings, start_witness};
-use renkei_http::{Expect, LocalClient, NetClient, TlsFiles, TrustState};
+use renkei_hub_service::{HubSettings, RunningHub, start_hub, write_sample_catalog};
+use renkei_hub_service::{LogSettings, WitnessPeer};
 use renkei_ids::CorporateNumber;
+use renkei_node_service::{NodeSettings, RunningNode, start_node};
 use renkei_pki::provision::{
     RoleFiles, issue_tls, note_verifier, private_dir, provision_hub_secrets, provision_role, read_data_key,
     tls_algorithm,
@@ -27,9 +24,13 @@ use renkei_pki::provision::{
 use renkei_pki::{Identity, NetworkCa, RevocationReason, Role, TrustAnchors, WriteMode};
 use renkei_portal_web::{InstitutionName, PortalSettings, RunningPortal, Source, start_portal};
 use renkei_protocol::UnixMillis;
+use renkei_registry_service::CardSettings;
+use renkei_registry_service::{RegistrySettings, RunningRegistry, start_registry};
 use renkei_store_sqlite::{
     Durability, SqliteHubStore, SqliteNodeStore, SqlitePortalStore, SqliteRegistryStore, SqliteWitnessStore,
 };
+use renkei_transport::{Expect, LocalClient, NetClient, TlsFiles, TrustState};
+use renkei_witness_service::{FollowedLogSettings, RunningWitness, WitnessSettings, start_witness};
 
 use crate::institutions::{DIGITAL, InstitutionSpec, NODES, REGISTRY};
 
@@ -67,7 +68,7 @@ pub struct NetworkOptions {
     /// their data keys (the default).
     pub encrypt_at_rest: bool,
     /// Every listener's deadlines and connection caps (tests lower them).
-    pub limits: renkei_http::ListenerLimits,
+    pub limits: renkei_transport::ListenerLimits,
 }
 
 impl NetworkOptions {
@@ -86,7 +87,7 @@ impl NetworkOptions {
             hubs: 1,
             extra_nodes: Vec::new(),
             encrypt_at_rest: true,
-            limits: renkei_http::ListenerLimits::default(),
+            limits: renkei_transport::ListenerLimits::default(),
             // A demo is one person clicking and benchmarks driving flows
             // back to back: limits far above either.
             consent_monitor: renkei_consent::MonitorPolicy {
@@ -286,7 +287,7 @@ impl Network {
         let witness_key = witness_dir.join("witness.key");
         renkei_pki::write_private(
             &witness_key,
-            renkei_http::witness::new_witness_key(WITNESS_NAME)
+            renkei_witness_service::new_witness_key(WITNESS_NAME)
                 .map_err(|e| anyhow::anyhow!("witness key: {e}"))?
                 .as_bytes(),
             WriteMode::Replace,
@@ -340,7 +341,7 @@ impl Network {
                     url: witness.url(),
                     key: witness.cosignature_key.clone(),
                 }],
-                retention_days: renkei_http::hub_log::SEVEN_YEARS_DAYS,
+                retention_days: renkei_api::log::SEVEN_YEARS_DAYS,
             },
         };
         let (hub, hub_settings) = match &options.hub_binary {
@@ -767,7 +768,7 @@ fn portal_settings(
         mtls_listen: None,
         mtls_url: None,
         consent_monitor: renkei_consent::MonitorPolicy::default(),
-        limits: renkei_http::ListenerLimits::default(),
+        limits: renkei_transport::ListenerLimits::default(),
         // The demo's example services and the tests serve JWKS on loopback.
         jwks_uri_allow_loopback: true,
     }
@@ -826,7 +827,7 @@ impl RawNode {
         hub_url: &str,
         path: &str,
         body: &B,
-    ) -> Result<R, renkei_http::ApiFailure> {
+    ) -> Result<R, renkei_transport::ApiFailure> {
         self.client
             .post(&format!("{hub_url}{path}"), body, Expect::Role(Role::Hub), None)
             .await
@@ -863,7 +864,7 @@ enum HubMode {
         database_url: Option<String>,
         starts: u32,
         /// With several hubs: the network and log balancers.
-        balancers: Vec<renkei_http::balancer::Balancer>,
+        balancers: Vec<renkei_transport::balancer::Balancer>,
     },
 }
 
@@ -906,10 +907,12 @@ impl HubHandle {
             (first.listen, first.log.listen)
         } else {
             let any = SocketAddr::from(([127, 0, 0, 1], 0));
-            let net =
-                renkei_http::balancer::Balancer::start(any, configs.iter().map(|(_, s)| s.listen).collect())
-                    .await?;
-            let log = renkei_http::balancer::Balancer::start(
+            let net = renkei_transport::balancer::Balancer::start(
+                any,
+                configs.iter().map(|(_, s)| s.listen).collect(),
+            )
+            .await?;
+            let log = renkei_transport::balancer::Balancer::start(
                 any,
                 configs.iter().map(|(_, s)| s.log.listen).collect(),
             )

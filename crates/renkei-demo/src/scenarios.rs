@@ -4,12 +4,12 @@
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use renkei_http::ApiFailure;
-use renkei_http::hub::RecordWire;
-use renkei_http::node::{PersonWire, QueryRequest, QueryResult};
-use renkei_http::wire::{HubReplyWire, SignedRequestWire};
+use renkei_api::hub::RecordWire;
+use renkei_api::net::{HubReplyWire, SignedRequestWire};
+use renkei_api::node::{PersonWire, QueryRequest, QueryResult};
 use renkei_ids::{InstitutionCode, MessageId};
 use renkei_protocol::{FiscalYear, LinkageRequest, UnixMillis};
+use renkei_transport::ApiFailure;
 use serde::Serialize;
 
 use crate::country::Country;
@@ -17,7 +17,7 @@ use crate::institutions::{
     DIGITAL, InstitutionSpec, KENPO, PENSION, REGISTRY, SETAGAYA, TAX, VEHICLE, YOKOHAMA,
 };
 use crate::network::Network;
-use renkei_http::audit::{HttpTiles, TileSource, verify};
+use renkei_hub_service::audit::{HttpTiles, TileSource, verify};
 
 /// How one scenario went.
 #[derive(Debug, Clone, Serialize)]
@@ -471,12 +471,12 @@ async fn person_view(net: &Network, country: &Country) -> Result<ScenarioResult>
         )),
     )
     .await?;
-    let key: renkei_http::node::PersonKeyResult = net
+    let key: renkei_api::node::PersonKeyResult = net
         .node(crate::institutions::DIGITAL.key)
         .local
         .post(
             &format!("/local/v1/persons/{digital_id}/person-key"),
-            &renkei_http::node::PersonKeyAsk {
+            &renkei_api::node::PersonKeyAsk {
                 person_proof: proof,
                 consent: None,
             },
@@ -490,7 +490,7 @@ async fn person_view(net: &Network, country: &Country) -> Result<ScenarioResult>
         .tls_certs_only([reqwest::Certificate::from_pem(&ca)?])
         .https_only(true)
         .build()?;
-    let records: renkei_http::hub_log::PersonRecordsWire = client
+    let records: renkei_api::log::PersonRecordsWire = client
         .get(format!("{}/v1/person/records", net.hub.log_url()))
         .bearer_auth(&key.access_token)
         .send()
@@ -502,7 +502,7 @@ async fn person_view(net: &Network, country: &Country) -> Result<ScenarioResult>
         trace,
         "     the person logs in with their card; デジタル庁 (the portal) obtains their log key with the hub's proof of it; the person lists and checks:"
     );
-    let (passed, observed) = match renkei_http::hub_log::verify_person_records(
+    let (passed, observed) = match renkei_api::log::verify_person_records(
         &records,
         &renkei_log::NoteVerifier::parse(&key.log_key)?,
         &person_key,

@@ -9,21 +9,21 @@ use std::io::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use renkei_api::hub::{InstitutionWire, RecordWire, RotateReply, SecurityEventWire};
+use renkei_api::net::{HubReplyWire, SignedRequestWire};
+use renkei_api::node::{
+    EnrolPerson, EnrolRequest, EnrolResult, ImportResult, NodeRecordWire, PersonWire, QueryRequest,
+    QueryResult,
+};
 use renkei_crypto::{SigningKey, Suite};
 use renkei_demo::country::{Country, CountryOptions, populate};
 use renkei_demo::institutions::{DIGITAL, PENSION, REGISTRY, SETAGAYA, VEHICLE, YOKOHAMA};
 use renkei_demo::network::{Network, NetworkOptions};
 use renkei_demo::scenarios;
-use renkei_http::ApiFailure;
-use renkei_http::hub::{InstitutionWire, RecordWire, RotateReply, SecurityEventWire};
-use renkei_http::node::{
-    EnrolPerson, EnrolRequest, EnrolResult, ImportResult, NodeRecordWire, PersonWire, QueryRequest,
-    QueryResult,
-};
-use renkei_http::wire::{HubReplyWire, SignedRequestWire};
 use renkei_ids::{CodeAlgorithm, InstitutionCode, MessageId};
 use renkei_protocol::{LinkageRequest, SignedRequest, UnixMillis};
 use renkei_store_sqlite::Durability;
+use renkei_transport::ApiFailure;
 
 #[path = "network/cards.rs"]
 mod cards;
@@ -48,7 +48,7 @@ fn logs() -> Arc<Mutex<Vec<u8>>> {
         // at info (sqlx: every statement at debug).
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "info,renkei_http=trace,renkei_store_sql=trace,renkei_store_sqlite=trace,renkei_demo=trace,sqlx=debug",
+                "info,renkei_transport=trace,renkei_hub_service=trace,renkei_node_service=trace,renkei_registry_service=trace,renkei_witness_service=trace,renkei_provider=trace,renkei_store_sql=trace,renkei_store_sqlite=trace,renkei_demo=trace,sqlx=debug",
             ))
             .with_ansi(false)
             .with_writer(move || Sink(sink.clone()))
@@ -672,7 +672,7 @@ mod rogue {
     use super::*;
     use axum::Json;
     use axum::routing::post;
-    use renkei_http::wire::{SignedAnswerWire, SignedForwardWire};
+    use renkei_api::net::{SignedAnswerWire, SignedForwardWire};
     use renkei_node::{NodeIdentity, answer_forward};
     use renkei_protocol::{AnswerPayload, CertifiedParty, SignedForward};
 
@@ -719,7 +719,7 @@ mod rogue {
                     // not bother to verify it).
                     let cert = renkei_pki::PeerCertificate::parse(&fwd.query.request.certificate).unwrap();
                     let mut requester: CertifiedParty =
-                        renkei_http::certified::party_of(&cert, Suite::default()).unwrap();
+                        renkei_transport::certified::party_of(&cert, Suite::default()).unwrap();
                     if mode == Mode::SealToSelf {
                         requester.sealing = identity.sealing.public_key();
                     }
@@ -743,7 +743,7 @@ mod rogue {
             }),
         );
         let cfg = raw.trust.server_config(renkei_pki::ClientAuth::Required).unwrap();
-        let server = renkei_http::serve_tls("127.0.0.1:0".parse().unwrap(), app, cfg)
+        let server = renkei_transport::serve_tls("127.0.0.1:0".parse().unwrap(), app, cfg)
             .await
             .unwrap();
         // Registered by its certificate alone: the hub reads the keys from it.
@@ -869,17 +869,17 @@ async fn suspension_and_code_key_rotation() {
     let answer: QueryResult = vehicle.post("/local/v1/queries", &q).await.unwrap();
     assert_eq!(answer.status, "found");
     // Within the grace period each institution refreshes its codes.
-    let refreshed: renkei_http::node::RefreshResult = vehicle
+    let refreshed: renkei_api::node::RefreshResult = vehicle
         .post("/local/v1/codes/refresh", &serde_json::json!({}))
         .await
         .unwrap();
     assert!(refreshed.refreshed >= 1 && refreshed.failed == 0, "{refreshed:?}");
-    let again: renkei_http::node::RefreshResult = vehicle
+    let again: renkei_api::node::RefreshResult = vehicle
         .post("/local/v1/codes/refresh", &serde_json::json!({}))
         .await
         .unwrap();
     assert_eq!(again.refreshed, 0);
-    let own: renkei_http::registry::FillResult = h
+    let own: renkei_api::registry::FillResult = h
         .net
         .registry_admin
         .post("/admin/v1/own-codes/refresh", &serde_json::json!({}))
@@ -1086,7 +1086,7 @@ async fn each_surface_has_its_own_credential() {
             .to_vec(),
     )
     .unwrap();
-    let hub_admin_with_node_token = renkei_http::LocalClient::new(
+    let hub_admin_with_node_token = renkei_transport::LocalClient::new(
         &h.net.hub.admin_url(),
         &ca,
         &setagaya_token,
@@ -1097,7 +1097,7 @@ async fn each_surface_has_its_own_credential() {
         .get::<Vec<RecordWire>>("/admin/v1/records")
         .await;
     assert_eq!(rejected_code(&r), "unauthenticated");
-    let other_node = renkei_http::LocalClient::new(
+    let other_node = renkei_transport::LocalClient::new(
         &h.net.node(YOKOHAMA.key).local_url(),
         &ca,
         &setagaya_token,
@@ -1119,7 +1119,8 @@ async fn each_surface_has_its_own_credential() {
     );
     assert!(metrics.contains("renkei_node_enrolled_total"), "{metrics}");
     // The network listener refuses a client without a certificate.
-    let plain = renkei_http::LocalClient::new(&h.net.hub.url(), &ca, "x", Duration::from_secs(10)).unwrap();
+    let plain =
+        renkei_transport::LocalClient::new(&h.net.hub.url(), &ca, "x", Duration::from_secs(10)).unwrap();
     let r = plain.get::<serde_json::Value>("/health").await;
     assert!(
         matches!(
@@ -1297,7 +1298,7 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
 async fn registry_records_changes_as_events_and_validates_admin_input() {
     let h = harness().await;
     let admin = &h.net.registry_admin;
-    let events: Vec<renkei_http::registry::EventWire> =
+    let events: Vec<renkei_api::registry::EventWire> =
         admin.get("/admin/v1/events?limit=10000").await.unwrap();
     assert_eq!(events.len(), h.country.movers, "one address change per mover");
     assert!(events.iter().all(|e| e.kind == "address_changed"));
@@ -1316,7 +1317,7 @@ async fn registry_records_changes_as_events_and_validates_admin_input() {
     // The driver's My Number, from the test's own copy (ids share the index).
     let index: usize = driver.trim_start_matches("V-").parse().unwrap();
     let my_number = h.country.my_numbers[index].clone();
-    let ev: renkei_http::registry::EventRecorded = admin
+    let ev: renkei_api::registry::EventRecorded = admin
         .post(
             "/admin/v1/residents/death",
             &serde_json::json!({"my_number": my_number, "date": "2026-11-01"}),
@@ -1332,7 +1333,7 @@ async fn registry_records_changes_as_events_and_validates_admin_input() {
         .await
         .unwrap();
     assert_eq!(after.value.unwrap()["deceased_on"], "2026-11-01");
-    let again: Result<renkei_http::registry::EventRecorded, _> = admin
+    let again: Result<renkei_api::registry::EventRecorded, _> = admin
         .post(
             "/admin/v1/residents/death",
             &serde_json::json!({"my_number": my_number, "date": "2026-11-02"}),
@@ -1342,7 +1343,7 @@ async fn registry_records_changes_as_events_and_validates_admin_input() {
 
     // Bad input names the resident and field, and registers nobody.
     let health: serde_json::Value = admin.get("/health").await.unwrap();
-    let r: Result<renkei_http::registry::RegisterResult, _> = admin
+    let r: Result<renkei_api::registry::RegisterResult, _> = admin
         .post(
             "/admin/v1/residents",
             &serde_json::json!({"residents": [
@@ -1360,7 +1361,7 @@ async fn registry_records_changes_as_events_and_validates_admin_input() {
     }
     let after_health: serde_json::Value = admin.get("/health").await.unwrap();
     assert_eq!(health["residents"], after_health["residents"]);
-    let r: Result<renkei_http::registry::EventRecorded, _> = admin
+    let r: Result<renkei_api::registry::EventRecorded, _> = admin
         .post(
             "/admin/v1/residents/address",
             &serde_json::json!({"my_number": "123", "address": "x"}),
@@ -1371,7 +1372,7 @@ async fn registry_records_changes_as_events_and_validates_admin_input() {
 
 // ------------------------------------------------------- transparency log
 
-use renkei_http::audit::{AuditError, HttpTiles, StoreTiles, TileSource, verify};
+use renkei_hub_service::audit::{AuditError, HttpTiles, StoreTiles, TileSource, verify};
 use renkei_log::{Checkpoint, Note, NoteVerifier};
 
 impl Harness {
@@ -1569,23 +1570,23 @@ async fn one_flipped_byte_is_found_and_named_and_pruning_keeps_the_hashes() {
     // verifies — with the witness dating the checkpoint that proves the
     // pruned entries' age.
     let later = UnixMillis::now().plus_ms(7 * 366 * 86_400_000);
-    let r = renkei_http::hub_log::prune_for_retention(&store, later, renkei_http::hub_log::SEVEN_YEARS_DAYS)
+    let r = renkei_hub_service::prune_for_retention(&store, later, renkei_api::log::SEVEN_YEARS_DAYS)
         .await
         .unwrap()
         .unwrap();
     let min = n / 256 * 256;
     assert_eq!((r.min_index, r.pruned), (min, min));
-    let audit = renkei_http::audit::AuditOptions {
+    let audit = renkei_hub_service::audit::AuditOptions {
         witnesses: &[h.witness_key()],
         older: None,
-        retention_days: renkei_http::hub_log::SEVEN_YEARS_DAYS,
+        retention_days: renkei_api::log::SEVEN_YEARS_DAYS,
         now: later,
     };
-    let report = renkei_http::audit::verify_with(&StoreTiles(&store), &key, &audit)
+    let report = renkei_hub_service::audit::verify_with(&StoreTiles(&store), &key, &audit)
         .await
         .unwrap();
     assert_eq!((report.entries_checked, report.entries_pruned), (n - min, min));
-    let report = renkei_http::audit::verify_with(&h.tiles(), &key, &audit)
+    let report = renkei_hub_service::audit::verify_with(&h.tiles(), &key, &audit)
         .await
         .unwrap();
     assert_eq!(report.entries_pruned, min);
@@ -1699,13 +1700,13 @@ async fn a_person_sees_their_records_with_proofs_and_delayed_ones_when_due() {
 
     // The portal obtains the person's key with that proof; only a
     // digital_agency may, whatever it presents.
-    let key: renkei_http::node::PersonKeyResult = h
+    let key: renkei_api::node::PersonKeyResult = h
         .net
         .node(DIGITAL.key)
         .local
         .post(
             &format!("/local/v1/persons/{digital_id}/person-key"),
-            &renkei_http::node::PersonKeyAsk {
+            &renkei_api::node::PersonKeyAsk {
                 person_proof: proof.clone(),
                 consent: None,
             },
@@ -1713,11 +1714,11 @@ async fn a_person_sees_their_records_with_proofs_and_delayed_ones_when_due() {
         .await
         .unwrap();
     let setagaya = h.net.impersonate(SETAGAYA.key).unwrap();
-    let refused: Result<renkei_http::hub_log::PersonKeyWire, _> = setagaya
+    let refused: Result<renkei_api::log::PersonKeyWire, _> = setagaya
         .post_hub(
             &h.net.hub.url(),
             "/v1/person/key",
-            &renkei_http::hub_log::PersonKeyRequest {
+            &renkei_api::log::PersonKeyRequest {
                 code: h.code(SETAGAYA.key, &setagaya_id).await.to_string(),
                 person_proof: proof.clone(),
                 consent: None,
@@ -1743,9 +1744,9 @@ async fn a_person_sees_their_records_with_proofs_and_delayed_ones_when_due() {
         let url = format!("{}/v1/person/records", h.net.hub.log_url());
         async move { client.get(url).bearer_auth(token).send().await.unwrap() }
     };
-    let records: renkei_http::hub_log::PersonRecordsWire =
+    let records: renkei_api::log::PersonRecordsWire =
         fetch(key.access_token.clone()).await.json().await.unwrap();
-    let (_, seen) = renkei_http::hub_log::verify_person_records(&records, &h.log_key(), &person_key).unwrap();
+    let (_, seen) = renkei_api::log::verify_person_records(&records, &h.log_key(), &person_key).unwrap();
     let ids: Vec<String> = seen.iter().map(|r| r.leaf.query_id.to_string()).collect();
     assert!(
         ids.contains(&visible.query_id),
@@ -1764,14 +1765,14 @@ async fn a_person_sees_their_records_with_proofs_and_delayed_ones_when_due() {
     // A wrong token, or none, is refused.
     assert_eq!(fetch(renkei_crypto::b64(&[7; 32])).await.status().as_u16(), 401);
     // Another person's key cannot claim these records.
-    assert!(renkei_http::hub_log::verify_person_records(&records, &h.log_key(), &[9; 32]).is_err());
+    assert!(renkei_api::log::verify_person_records(&records, &h.log_key(), &[9; 32]).is_err());
 
     // After the delay, the record appears with its reason and opens with
     // the record key released for it.
     tokio::time::sleep(Duration::from_millis(3200)).await;
-    let records: renkei_http::hub_log::PersonRecordsWire =
+    let records: renkei_api::log::PersonRecordsWire =
         fetch(key.access_token.clone()).await.json().await.unwrap();
-    let (_, seen) = renkei_http::hub_log::verify_person_records(&records, &h.log_key(), &person_key).unwrap();
+    let (_, seen) = renkei_api::log::verify_person_records(&records, &h.log_key(), &person_key).unwrap();
     let late = seen
         .iter()
         .find(|r| r.leaf.query_id.to_string() == hidden.query_id)
@@ -1812,7 +1813,7 @@ async fn the_witness_refuses_a_split_view_and_an_inconsistent_tree() {
     let witness_size = {
         let r = client
             .post(format!("{}/add-checkpoint", h.net.witness.url()))
-            .body(renkei_http::hub_log::add_checkpoint_body(
+            .body(renkei_api::log::add_checkpoint_body(
                 0,
                 &[],
                 &sign(cp.size, cp.root),
@@ -1826,17 +1827,13 @@ async fn the_witness_refuses_a_split_view_and_an_inconsistent_tree() {
     let forged = sign(witness_size, [0xAB; 32]);
     let r = client
         .post(format!("{}/add-checkpoint", h.net.witness.url()))
-        .body(renkei_http::hub_log::add_checkpoint_body(
-            witness_size,
-            &[],
-            &forged,
-        ))
+        .body(renkei_api::log::add_checkpoint_body(witness_size, &[], &forged))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 409);
     assert!(r.text().await.unwrap().contains("split view"));
-    let evidence: Vec<renkei_http::witness::SplitViewWire> = client
+    let evidence: Vec<renkei_api::witness::SplitViewWire> = client
         .get(format!("{}/split-views", h.net.witness.url()))
         .send()
         .await
@@ -1852,7 +1849,7 @@ async fn the_witness_refuses_a_split_view_and_an_inconsistent_tree() {
     // A larger tree that does not extend the witnessed one.
     let r = client
         .post(format!("{}/add-checkpoint", h.net.witness.url()))
-        .body(renkei_http::hub_log::add_checkpoint_body(
+        .body(renkei_api::log::add_checkpoint_body(
             witness_size,
             &[[1; 32]],
             &sign(witness_size + 10, [0xCD; 32]),
@@ -1877,7 +1874,7 @@ async fn the_witness_refuses_a_split_view_and_an_inconsistent_tree() {
     .to_text();
     let r = client
         .post(format!("{}/add-checkpoint", h.net.witness.url()))
-        .body(renkei_http::hub_log::add_checkpoint_body(witness_size, &[], &bad))
+        .body(renkei_api::log::add_checkpoint_body(witness_size, &[], &bad))
         .send()
         .await
         .unwrap();

@@ -438,18 +438,18 @@ async fn logins_with_bad_certificates_replays_and_fixation_are_refused() {
     );
     // A revoked card (reported lost).
     let lost_card = h.card(&me, "lost", CardProfile::Rsa2048Sha256).await;
-    let lookup: Vec<renkei_http::registry_card::CardWire> = h
+    let lookup: Vec<renkei_api::card::CardWire> = h
         .net
         .registry_admin
         .post(
             "/admin/v1/cards/lookup",
-            &renkei_http::registry_card::CardLookupRequest {
+            &renkei_api::card::CardLookupRequest {
                 my_number: me.my_number.clone(),
             },
         )
         .await
         .unwrap();
-    let _: renkei_http::registry_card::CardWire = h
+    let _: renkei_api::card::CardWire = h
         .net
         .registry_admin
         .post(
@@ -889,15 +889,15 @@ async fn anonymous_login_floods_are_refused_and_bounded() {
 }
 
 async fn send_notice(h: &Harness, key: &str, local_id: &str, title: &str) -> String {
-    let sent: renkei_http::notices::NoticeSent = h
+    let sent: renkei_api::notices::NoticeSent = h
         .net
         .node(key)
         .local
         .post(
             "/local/v1/notices",
-            &renkei_http::notices::SendNoticeRequest {
+            &renkei_api::notices::SendNoticeRequest {
                 local_id: local_id.to_owned(),
-                notice: renkei_http::notices::NoticeText {
+                notice: renkei_api::notices::NoticeText {
                     title_ja: title.to_owned(),
                     body_ja: "児童手当の現況届の提出は不要です。".to_owned(),
                     title_en: Some(format!("{title} (en)")),
@@ -1088,18 +1088,18 @@ async fn admin_post(
 }
 
 async fn registry_card_action(h: &Harness, who: &Inhabitant, action: &str) {
-    let cards: Vec<renkei_http::registry_card::CardWire> = h
+    let cards: Vec<renkei_api::card::CardWire> = h
         .net
         .registry_admin
         .post(
             "/admin/v1/cards/lookup",
-            &renkei_http::registry_card::CardLookupRequest {
+            &renkei_api::card::CardLookupRequest {
                 my_number: who.my_number.clone(),
             },
         )
         .await
         .unwrap();
-    let _: renkei_http::registry_card::CardWire = h
+    let _: renkei_api::card::CardWire = h
         .net
         .registry_admin
         .post(
@@ -1553,13 +1553,13 @@ async fn history_filters_and_shows_delayed_records_when_due() {
     let (setagaya_id, _) = h.country.cast.account_holder.clone();
     let card = h.card(&me, "me", CardProfile::EcdsaP384Sha384).await;
     // Setagaya looks the account up for a benefit payment.
-    let _: renkei_http::node::QueryResult = h
+    let _: renkei_api::node::QueryResult = h
         .net
         .node("setagaya")
         .local
         .post(
             "/local/v1/queries",
-            &renkei_http::node::QueryRequest {
+            &renkei_api::node::QueryRequest {
                 local_id: setagaya_id,
                 provider: DIGITAL.id().to_string(),
                 office_work: "benefit_payment_account".into(),

@@ -7,10 +7,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
-use renkei_http::{ApiError, JsonBody};
 use renkei_ids::LocalPersonId;
 use renkei_portal::{Proxy, ProxyBasis, ProxyId, ProxyStatus, ScopeSet};
 use renkei_protocol::UnixMillis;
+use renkei_transport::{ApiError, JsonBody};
 use serde::{Deserialize, Serialize};
 
 use crate::state::PortalState;
@@ -23,18 +23,18 @@ pub(crate) fn router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> Router
         .merge(crate::clients::routes::<S>())
         .layer(middleware::from_fn_with_state(
             st.admin_token.clone(),
-            renkei_http::require_token,
+            renkei_transport::require_token,
         ))
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(metrics_text))
         .layer(middleware::from_fn(|r, n| {
-            renkei_http::track("portal-admin", r, n)
+            renkei_transport::track("portal-admin", r, n)
         }))
         .with_state(st)
 }
 
 async fn metrics_text() -> String {
-    renkei_http::install_metrics().render()
+    renkei_transport::install_metrics().render()
 }
 
 /// What the portal holds in memory for sessions and anonymous visitors.

@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
+use renkei_api::card::{CardStatusWire, ResolveCardRequest};
+use renkei_api::log::PersonRecordsWire;
+use renkei_api::node::CardHolder as NodeCardHolder;
+use renkei_api::node::{ItemUpdate, PersonKeyResult, QueryRequest, QueryResult};
+use renkei_api::notices::{MarkedRead, NoticeWire};
 use renkei_card::CardSerial;
-use renkei_http::hub_log::PersonRecordsWire;
-use renkei_http::node::{ItemUpdate, PersonKeyResult, QueryRequest, QueryResult};
-use renkei_http::node_card::CardHolder as NodeCardHolder;
-use renkei_http::notices::{MarkedRead, NoticeWire};
-use renkei_http::registry_card::{CardStatusWire, ResolveCardRequest};
-use renkei_http::{ApiFailure, LocalClient, PublicClient};
 use renkei_ids::{CorporateNumber, LocalPersonId};
+use renkei_transport::{ApiFailure, LocalClient, PublicClient};
 
 pub(crate) const OWN_DISCLOSURE: &str = "own_disclosure";
 
@@ -45,7 +45,7 @@ impl Backend {
         certificate_der: &[u8],
         challenge: &str,
         signature: &[u8],
-        proof: Option<renkei_http::wire::ProofIssueWire>,
+        proof: Option<renkei_api::net::ProofIssueWire>,
     ) -> Result<NodeCardHolder, ApiFailure> {
         use base64::Engine as _;
         self.node
@@ -123,7 +123,7 @@ impl Backend {
         self.node
             .post(
                 &format!("/local/v1/persons/{person}/person-key"),
-                &renkei_http::node::PersonKeyAsk {
+                &renkei_api::node::PersonKeyAsk {
                     person_proof: authority.proof.clone().unwrap_or_default(),
                     consent: authority.consent.clone(),
                 },
@@ -160,7 +160,7 @@ impl Backend {
         item: &str,
         value: serde_json::Value,
     ) -> Result<(), ApiFailure> {
-        let _: renkei_http::node::ImportResult = self
+        let _: renkei_api::node::ImportResult = self
             .node
             .put(
                 &format!("/local/v1/persons/{person}/items/{item}"),

@@ -18,9 +18,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use renkei_card::{CardCertError, CertPurpose};
-use renkei_http::{ApiError, JsonBody};
 use renkei_portal::{CHALLENGE_FORMAT, CardHolder, ChallengePurpose, ChallengeState, MatchValue, ShortCode};
 use renkei_protocol::UnixMillis;
+use renkei_transport::{ApiError, JsonBody};
 use serde::{Deserialize, Serialize};
 
 use crate::state::PortalState;
@@ -280,13 +280,13 @@ pub(crate) async fn approve<S: crate::Store>(
     // the person's own data. The portal's credential alone gets no one's.
     const CONSENT_PROOF_MS: i64 = 400 * 86_400_000;
     let proof = match &c.purpose {
-        ChallengePurpose::Login => Some(renkei_http::wire::ProofIssueWire {
+        ChallengePurpose::Login => Some(renkei_api::net::ProofIssueWire {
             purpose: "session".into(),
             grant: None,
             until: now.plus_ms(st.settings.session_max_secs as i64 * 1000).0,
             card_challenge: String::new(),
         }),
-        ChallengePurpose::Confirm { grant: Some(g), .. } => Some(renkei_http::wire::ProofIssueWire {
+        ChallengePurpose::Confirm { grant: Some(g), .. } => Some(renkei_api::net::ProofIssueWire {
             purpose: "consent".into(),
             grant: Some(g.clone()),
             // The hub caps it; the portal stops relaying when the consent
@@ -303,7 +303,7 @@ pub(crate) async fn approve<S: crate::Store>(
         .resolve_card(&cert, &text, &signature, proof)
         .await
         .map_err(|f| match f {
-            renkei_http::ApiFailure::Rejected {
+            renkei_transport::ApiFailure::Rejected {
                 status,
                 code,
                 message,

@@ -9,9 +9,9 @@ use axum::{Json, Router, routing::get, routing::post};
 use renkei_consent::{
     Actor, ApiClient, ApplicationForm, ClientAction, ClientAuth, ClientEvent, ClientId, ClientKeys,
 };
-use renkei_http::{ApiError, JsonBody};
 use renkei_ids::CorporateNumber;
 use renkei_protocol::UnixMillis;
+use renkei_transport::{ApiError, JsonBody};
 use serde::{Deserialize, Serialize};
 
 use crate::state::PortalState;

@@ -234,7 +234,7 @@ pub(crate) fn mtls_router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> R
         .route("/api/v1/self-information/requests/{id}", get(fetch_result::<S>))
         .layer(axum::Extension(ViaMtls))
         .layer(axum::middleware::from_fn(|r, n| {
-            renkei_http::track("portal-mtls", r, n)
+            renkei_transport::track("portal-mtls", r, n)
         }))
         .with_state(st)
 }
@@ -744,7 +744,7 @@ pub(crate) async fn gather<S: crate::Store>(
     details: &renkei_consent::SelfInformation,
     consent: Option<&GrantId>,
     proof: Option<&str>,
-) -> Result<(Vec<Value>, Vec<u64>), renkei_http::ApiFailure> {
+) -> Result<(Vec<Value>, Vec<u64>), renkei_transport::ApiFailure> {
     let mut values = Vec::new();
     let mut records = Vec::new();
     for item in &details.items {

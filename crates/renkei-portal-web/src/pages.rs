@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{Redirect, Response};
+use renkei_api::log::{RecordCheck, check_person_records};
 use renkei_catalog::{ItemCode, OfficeWorkCode};
-use renkei_http::hub_log::{RecordCheck, check_person_records};
 use renkei_ids::LocalPersonId;
 use renkei_portal::Scope;
 use renkei_protocol::UnixMillis;
@@ -575,7 +575,7 @@ pub(crate) async fn mark_read<S: crate::Store + Clone>(
             Ok(_) => Ok(axum::response::IntoResponse::into_response(Redirect::to(
                 "/notices",
             ))),
-            Err(renkei_http::ApiFailure::Rejected { status: 404, .. }) => Err(PageError::show(
+            Err(renkei_transport::ApiFailure::Rejected { status: 404, .. }) => Err(PageError::show(
                 axum::http::StatusCode::NOT_FOUND,
                 li.tr.s("error_not_found"),
             )),

@@ -63,7 +63,9 @@ pub(crate) fn web_router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> Ro
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(middleware::from_fn(crate::web::security_headers))
-        .layer(middleware::from_fn(|r, n| renkei_http::track("portal", r, n)))
+        .layer(middleware::from_fn(|r, n| {
+            renkei_transport::track("portal", r, n)
+        }))
         .with_state(st)
 }
 

@@ -42,7 +42,7 @@ pub struct PortalSettings {
     #[serde(default)]
     pub public_url: Option<String>,
     #[serde(default)]
-    pub tls: Option<renkei_http::TlsFiles>,
+    pub tls: Option<renkei_transport::TlsFiles>,
     /// The Digital Agency node's local API, whose business system the
     /// portal is.
     pub node_url: String,
@@ -80,7 +80,7 @@ pub struct PortalSettings {
     pub login_challenges_total: usize,
     /// Deadlines and connection caps of every listener of this role.
     #[serde(default)]
-    pub limits: renkei_http::ListenerLimits,
+    pub limits: renkei_transport::ListenerLimits,
     /// Names of the institutions, for people to read.
     #[serde(default)]
     pub institutions: Vec<InstitutionName>,

@@ -9,10 +9,10 @@ use std::time::Duration;
 use axum_server::tls_rustls::RustlsConfig;
 use renkei_card::{CardCaCertificate, CardCrl, CardProfile, CardTrust, CertPurpose};
 use renkei_catalog::Catalog;
-use renkei_http::{RunningServer, SetupError};
 use renkei_ids::CorporateNumber;
 use renkei_pki::{ClientAuth, Identity, TrustAnchors};
 use renkei_portal::{ChallengeLimiter, ChallengeLimits, SessionCache, SessionPolicy};
+use renkei_transport::{RunningServer, SetupError};
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
@@ -42,7 +42,7 @@ pub(crate) struct PortalState<S> {
     /// The login challenges anonymous visitors hold, per address and in
     /// total.
     pub(crate) login_limiter: Mutex<ChallengeLimiter>,
-    pub(crate) admin_token: renkei_http::AdminToken,
+    pub(crate) admin_token: renkei_transport::AdminToken,
     /// The consent API's keys, when it is configured.
     pub(crate) oauth: Option<crate::oauth::OAuthKeys>,
     /// The origin of the mutual-TLS aliases, when they are served.
@@ -100,14 +100,14 @@ async fn serve(
     listen: SocketAddr,
     router: axum::Router,
     tls: Option<&(Identity, TrustAnchors)>,
-    limits: &renkei_http::ListenerLimits,
+    limits: &renkei_transport::ListenerLimits,
 ) -> Result<Listener, SetupError> {
     let listen_err = |source| SetupError::Listen { addr: listen, source };
     match tls {
         Some((identity, anchors)) => {
             let cfg = renkei_pki::server_config(identity, anchors, ClientAuth::None)?;
             let server =
-                renkei_http::serve_tls_limited(listen, router, RustlsConfig::from_config(cfg), limits)
+                renkei_transport::serve_tls_limited(listen, router, RustlsConfig::from_config(cfg), limits)
                     .await
                     .map_err(listen_err)?;
             Ok(Listener::Tls(server))
@@ -119,7 +119,7 @@ async fn serve(
                     format!("{listen} is not a loopback address: serve the portal with [tls] there"),
                 ));
             }
-            let server = renkei_http::serve_plain_limited(listen, router, limits)
+            let server = renkei_transport::serve_plain_limited(listen, router, limits)
                 .await
                 .map_err(listen_err)?;
             Ok(Listener::Plain(server))
@@ -208,10 +208,10 @@ pub async fn start_portal<S: crate::Store + Clone>(
     settings: &PortalSettings,
     store: S,
 ) -> Result<RunningPortal, SetupError> {
-    renkei_http::install_metrics();
+    renkei_transport::install_metrics();
     let ca_pem = std::fs::read(&settings.network_ca)
         .map_err(|e| SetupError::config(settings.network_ca.display().to_string(), e))?;
-    let node_token = renkei_http::read_token_file(&settings.node_token)?;
+    let node_token = renkei_transport::read_token_file(&settings.node_token)?;
     let backend = Backend::new(
         &settings.node_url,
         &node_token,
@@ -237,7 +237,7 @@ pub async fn start_portal<S: crate::Store + Clone>(
             ));
         }
     }
-    let admin_token = renkei_http::read_admin_token(&settings.admin_token)?;
+    let admin_token = renkei_transport::read_admin_token(&settings.admin_token)?;
     let oauth = settings
         .oauth_signing_key
         .as_ref()
@@ -335,7 +335,7 @@ pub async fn start_portal<S: crate::Store + Clone>(
     let mtls = match (mtls_bound, tls.as_ref()) {
         (Some(addr), Some((identity, anchors))) => {
             let cfg = renkei_pki::server_config(identity, anchors, ClientAuth::Pinned)?;
-            let server = renkei_http::serve_tls_limited(
+            let server = renkei_transport::serve_tls_limited(
                 addr,
                 crate::oauth::mtls_router(st.clone()),
                 RustlsConfig::from_config(cfg),

@@ -327,7 +327,7 @@ impl<S: crate::Store> PortalState<S> {
                     good: s.standing == "good",
                     status_since: s.status_since,
                 })),
-                Err(renkei_http::ApiFailure::Rejected { status: 404, .. }) => Ok(None),
+                Err(renkei_transport::ApiFailure::Rejected { status: 404, .. }) => Ok(None),
                 Err(e) => Err(PageError::backend("card status", e, tr)),
             }
         };

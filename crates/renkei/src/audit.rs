@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use renkei_http::audit::{AuditReport, HttpTiles, StoreTiles, verify};
+use renkei_hub_service::audit::{AuditReport, HttpTiles, StoreTiles, verify};
 use renkei_log::NoteVerifier;
 use renkei_store_sql::StoreConfig;
 

@@ -178,15 +178,15 @@ pub(crate) async fn run(cmd: CardCommand) -> Result<()> {
             my_number,
         } => {
             let c = SoftwareCard::open(&card)?;
-            let token = renkei_http::read_token_file(&token)?;
+            let token = renkei_transport::read_token_file(&token)?;
             let ca_pem = std::fs::read(&ca).with_context(|| format!("reading {}", ca.display()))?;
-            let admin = renkei_http::LocalClient::new(
+            let admin = renkei_transport::LocalClient::new(
                 &registry_admin,
                 &ca_pem,
                 token.trim(),
                 Duration::from_secs(30),
             )?;
-            let issued = renkei_http::registry_card::certify_card(&admin, &my_number, &c).await?;
+            let issued = renkei_registry_service::certify_card(&admin, &my_number, &c).await?;
             println!(
                 "card {} issued: authentication certificate {}, signing certificate {}",
                 issued.card.card_id, issued.card.certificates[0].serial, issued.card.certificates[1].serial

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use renkei_http::LocalClient;
 use renkei_portal_web::{AlertView, ClientActionRequest, ClientView, ClientWithEvents, UsageView};
+use renkei_transport::LocalClient;
 
 #[derive(Args)]
 pub(crate) struct AdminArgs {
@@ -110,7 +110,7 @@ impl ClientAction {
 }
 
 fn connect(a: &AdminArgs) -> Result<LocalClient> {
-    let token = renkei_http::read_token_file(&a.token)?;
+    let token = renkei_transport::read_token_file(&a.token)?;
     Ok(LocalClient::loopback(&a.admin, &token, Duration::from_secs(30))?)
 }
 

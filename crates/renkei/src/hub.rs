@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use renkei_http::hub::{HubSettings, check_catalog, start_hub};
+use renkei_hub_service::{HubSettings, check_catalog, start_hub};
 
 use crate::args::{ConfigArg, ServeArgs, init_tracing, read_config, wait_for_shutdown};
 
@@ -26,10 +26,10 @@ pub(crate) enum HubCommand {
         backends: Vec<SocketAddr>,
         /// Open connections allowed from one client address (an IPv4
         /// address or an IPv6 /64); the hubs behind see only the balancer.
-        #[arg(long, default_value_t = renkei_http::ListenerLimits::default().max_connections_per_address)]
+        #[arg(long, default_value_t = renkei_transport::ListenerLimits::default().max_connections_per_address)]
         max_connections_per_address: usize,
         /// Open connections allowed in total.
-        #[arg(long, default_value_t = renkei_http::ListenerLimits::default().max_connections)]
+        #[arg(long, default_value_t = renkei_transport::ListenerLimits::default().max_connections)]
         max_connections: usize,
     },
 }
@@ -48,12 +48,12 @@ pub(crate) async fn run(cmd: HubCommand) -> Result<()> {
             max_connections,
         } => {
             init_tracing("info");
-            let limits = renkei_http::ListenerLimits {
+            let limits = renkei_transport::ListenerLimits {
                 max_connections_per_address,
                 max_connections,
-                ..renkei_http::ListenerLimits::default()
+                ..renkei_transport::ListenerLimits::default()
             };
-            let lb = renkei_http::balancer::Balancer::start_limited(listen, backends.clone(), &limits)
+            let lb = renkei_transport::balancer::Balancer::start_limited(listen, backends.clone(), &limits)
                 .await
                 .with_context(|| format!("listening on {listen}"))?;
             eprintln!(

@@ -6,9 +6,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
+use renkei_api::node::ImportResult;
 use renkei_catalog::Catalog;
-use renkei_http::node::{ImportResult, NodeSettings, start_node};
 use renkei_node::{ImportError, ImportFormat, parse_import};
+use renkei_node_service::{NodeSettings, start_node};
 use renkei_protocol::UnixMillis;
 
 use crate::args::{ConfigArg, ServeArgs, data_key, init_tracing, read_config, wait_for_shutdown};
@@ -132,7 +133,7 @@ async fn import(settings: &NodeSettings, file: &Path) -> Result<()> {
 /// `renkei node enrol`: check the whole file, then send it in batches with
 /// a progress bar; refusals are listed by local id (never a My Number).
 async fn enrol_file(settings: &NodeSettings, file: &Path, batch: usize) -> Result<()> {
-    use renkei_http::node::{EnrolPerson, EnrolRequest, EnrolResult};
+    use renkei_api::node::{EnrolPerson, EnrolRequest, EnrolResult};
     let format = file_format(&file.display().to_string())?;
     let (name, bytes, pb) = read_with_progress(file)?;
     let reader = std::io::BufReader::new(pb.wrap_read(bytes.as_slice()));
@@ -184,11 +185,14 @@ async fn enrol_file(settings: &NodeSettings, file: &Path, batch: usize) -> Resul
 }
 
 /// The node's local API, as its configuration describes it.
-pub(crate) fn local_client(settings: &NodeSettings, timeout: Duration) -> Result<renkei_http::LocalClient> {
-    let token = renkei_http::read_token_file(&settings.local_token)?;
+pub(crate) fn local_client(
+    settings: &NodeSettings,
+    timeout: Duration,
+) -> Result<renkei_transport::LocalClient> {
+    let token = renkei_transport::read_token_file(&settings.local_token)?;
     let ca = std::fs::read(&settings.tls.ca_cert)
         .with_context(|| format!("reading {}", settings.tls.ca_cert.display()))?;
-    Ok(renkei_http::LocalClient::new(
+    Ok(renkei_transport::LocalClient::new(
         &format!("https://{}", settings.local_listen),
         &ca,
         &token,

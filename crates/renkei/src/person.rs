@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use renkei_http::node::NodeSettings;
+use renkei_node_service::NodeSettings;
 
 use crate::args::{init_tracing, read_config};
 
@@ -68,10 +68,10 @@ async fn person_key(settings: &NodeSettings, card_dir: &Path, out: &Path) -> Res
         .person_proof
         .context("the portal's node returned no person proof")?;
     let local_id = holder.local_id;
-    let k: renkei_http::node::PersonKeyResult = client
+    let k: renkei_api::node::PersonKeyResult = client
         .post(
             &format!("/local/v1/persons/{local_id}/person-key"),
-            &renkei_http::node::PersonKeyAsk {
+            &renkei_api::node::PersonKeyAsk {
                 person_proof: proof,
                 consent: None,
             },
@@ -125,15 +125,15 @@ async fn person_records(key_file: &Path, log: &str, ca: &Path) -> Result<()> {
             resp.text().await.unwrap_or_default()
         );
     }
-    let records: renkei_http::hub_log::PersonRecordsWire = resp.json().await?;
-    let (cp, leaves) = renkei_http::hub_log::verify_person_records(&records, &log_key, &key)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let records: renkei_api::log::PersonRecordsWire = resp.json().await?;
+    let (cp, leaves) =
+        renkei_api::log::verify_person_records(&records, &log_key, &key).map_err(|e| anyhow::anyhow!(e))?;
     println!(
         "{} records about you in the log (checkpoint size {}, signature verified)",
         leaves.len(),
         cp.size
     );
-    for renkei_http::hub_log::VerifiedRecord {
+    for renkei_api::log::VerifiedRecord {
         index,
         leaf,
         included,

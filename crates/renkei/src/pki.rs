@@ -112,7 +112,8 @@ pub(crate) fn run(cmd: PkiCommand) -> Result<()> {
             if role == Role::Witness {
                 let (cert, _, serial) =
                     renkei_pki::provision::issue_tls(&ca, &out, role, None, &name, suite.into())?;
-                let key = renkei_http::witness::new_witness_key(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let key =
+                    renkei_witness_service::new_witness_key(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let key_file = out.join("witness.key");
                 renkei_pki::write_private(&key_file, key.as_bytes(), renkei_pki::WriteMode::Replace)?;
                 println!(
@@ -136,7 +137,7 @@ pub(crate) fn run(cmd: PkiCommand) -> Result<()> {
                     "log key: {}",
                     renkei_pki::provision::note_verifier(&log_key, false)?
                 );
-                renkei_http::hub::write_sample_catalog(&out)?;
+                renkei_hub_service::write_sample_catalog(&out)?;
             }
             println!(
                 "issued {} certificate {} (serial {}) and keys into {}",

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Subcommand;
 use renkei_card::{CaOperator, CardAuthorities};
-use renkei_http::registry::{RegistrySettings, start_registry};
+use renkei_registry_service::{RegistrySettings, start_registry};
 
 use crate::args::{ServeArgs, data_key, init_tracing, read_config, wait_for_shutdown};
 

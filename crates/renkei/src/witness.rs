@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Subcommand;
-use renkei_http::witness::{WitnessSettings, start_witness};
+use renkei_witness_service::{WitnessSettings, start_witness};
 
 use crate::args::{ServeArgs, init_tracing, read_config, wait_for_shutdown};
 

@@ -1057,9 +1057,9 @@ fn bench_log_and_history_refuse_bad_options_and_honour_the_database_env() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_enrol_sends_a_checked_file_in_batches_and_lists_refusals() {
+    use renkei_api::node::PersonWire;
+    use renkei_api::registry::{RegisterRequest, RegisterResult, ResidentWire};
     use renkei_demo::network::{Network, NetworkOptions};
-    use renkei_http::node::PersonWire;
-    use renkei_http::registry::{RegisterRequest, RegisterResult, ResidentWire};
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("net");

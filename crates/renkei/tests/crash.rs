@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use renkei_api::hub::RecordWire;
+use renkei_api::node::{QueryRequest, QueryResult};
 use renkei_demo::country::{CountryOptions, populate};
 use renkei_demo::institutions::{PENSION, SETAGAYA};
 use renkei_demo::network::{Network, NetworkOptions};
-use renkei_http::audit::{HttpTiles, TileSource, verify};
-use renkei_http::hub::RecordWire;
-use renkei_http::node::{QueryRequest, QueryResult};
+use renkei_hub_service::audit::{HttpTiles, TileSource, verify};
 use renkei_log::{Checkpoint, Note, NoteVerifier};
 use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::Durability;
@@ -105,7 +105,7 @@ async fn a_killed_hub_loses_no_acknowledged_record_and_its_log_stays_consistent(
         }
         let after = after.expect("the log grows after the restart");
         // The consistency proof the hub serves verifies between them …
-        let proof: renkei_http::hub_log::ProofWire = reqwest::Client::builder()
+        let proof: renkei_api::log::ProofWire = reqwest::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
             .build()
             .unwrap()

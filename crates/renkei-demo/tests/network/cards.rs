@@ -5,20 +5,20 @@
 
 use std::time::Duration;
 
+use renkei_api::card::{
+    CardLookupRequest, CardStatusWire, CardWire, IssueCardRequest, IssuedCard, RenewSigningRequest,
+    RenewedSigning, ResolveCardRequest,
+};
+use renkei_api::net::ProofIssueWire;
+use renkei_api::node::CardHolder;
+use renkei_api::registry::{AddressChange, DeathReport, EventRecorded, RegistryHealth};
 use renkei_card::{
     CardCaCertificate, CardCertError, CardCrl, CardKey, CardProfile, CardSecret, CardTrust, CertPurpose,
     SoftwareCard,
 };
 use renkei_demo::cards::issue_card;
 use renkei_demo::institutions::{DIGITAL, SETAGAYA};
-use renkei_http::node_card::CardHolder;
-use renkei_http::registry::{AddressChange, DeathReport, EventRecorded, RegistryHealth};
-use renkei_http::registry_card::{
-    CardLookupRequest, CardStatusWire, CardWire, IssueCardRequest, IssuedCard, RenewSigningRequest,
-    RenewedSigning, ResolveCardRequest,
-};
-use renkei_http::wire::ProofIssueWire;
-use renkei_http::{ApiFailure, PublicClient};
+use renkei_transport::{ApiFailure, PublicClient};
 
 use super::{Harness, harness, rejected_code};
 

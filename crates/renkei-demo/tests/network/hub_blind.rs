@@ -11,18 +11,18 @@ use std::sync::Mutex as StdMutex;
 
 use axum::Json;
 use axum::routing::post;
+use renkei_api::net::{SignedAnswerWire, SignedForwardWire};
 use renkei_catalog::{ItemCode, OfficeWorkCode, RowId, TableRowRef};
 use renkei_crypto::{KeyFile, SealingKeyPair};
 use renkei_demo::institutions::TAX;
 use renkei_demo::network::RawNode;
-use renkei_http::wire::{SignedAnswerWire, SignedForwardWire};
-use renkei_http::{Expect, NetClient, TrustState};
 use renkei_ids::QueryId;
 use renkei_pki::Role;
 use renkei_protocol::{
     AnswerPayload, CertifiedParty, FiscalYear, ForwardedQuery, HubReceipt, LinkageAnswer, SignedAnswer,
     SignedForward,
 };
+use renkei_transport::{Expect, NetClient, TrustState};
 
 /// The hub's own credentials, in hostile hands.
 struct RogueHub {
@@ -327,7 +327,7 @@ impl FakeHub {
             .sign(signer, certificate)
     }
 
-    async fn reply(&self, w: renkei_http::wire::SignedRequestWire) -> renkei_http::wire::HubReplyWire {
+    async fn reply(&self, w: renkei_api::net::SignedRequestWire) -> renkei_api::net::HubReplyWire {
         let request = SignedRequest::try_from(&w).unwrap();
         let forward = ForwardedQuery {
             query_id: QueryId::random(),
@@ -344,7 +344,7 @@ impl FakeHub {
         .sign(&self.signing);
         // The requester's sealing key, as its own certificate says.
         let cert = renkei_pki::PeerCertificate::parse(&request.certificate).unwrap();
-        let requester = renkei_http::certified::party_of(&cert, Suite::default()).unwrap();
+        let requester = renkei_transport::certified::party_of(&cert, Suite::default()).unwrap();
         let play = *self.play.lock().unwrap();
         let answer = match play {
             Play::Relay => {
@@ -384,7 +384,7 @@ impl FakeHub {
             Play::ReplayEarlierAnswer => self.earlier.lock().unwrap().clone().unwrap(),
         };
         let receipt = self.receipt(&request, &answer);
-        renkei_http::wire::HubReplyWire {
+        renkei_api::net::HubReplyWire {
             answer: (&answer).into(),
             receipt: (&receipt).into(),
         }
@@ -412,13 +412,13 @@ async fn a_hostile_hub_cannot_hand_a_requester_an_answer_the_provider_never_gave
         "/v1/linkage",
         post({
             let fake = fake.clone();
-            move |Json(w): Json<renkei_http::wire::SignedRequestWire>| {
+            move |Json(w): Json<renkei_api::net::SignedRequestWire>| {
                 let fake = fake.clone();
                 async move { Json(fake.reply(w).await) }
             }
         }),
     );
-    let server = renkei_http::serve_tls(
+    let server = renkei_transport::serve_tls(
         "127.0.0.1:0".parse().unwrap(),
         app,
         rogue

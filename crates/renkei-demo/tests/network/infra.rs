@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use renkei_api::net::{CodeIssueEntryWire, CodeIssueWire};
 use renkei_demo::institutions::{REGISTRY, SETAGAYA, VEHICLE};
-use renkei_http::ApiFailure;
-use renkei_http::wire::{CodeIssueEntryWire, CodeIssueWire};
 use renkei_protocol::UnixMillis;
+use renkei_transport::ApiFailure;
 
 use super::{Harness, harness, harness_tuned, rejected_code};
 
@@ -125,7 +125,7 @@ async fn the_code_service_wants_the_registered_registry_certificate() {
     assert_eq!(rejected_code(&r), "certificate_mismatch");
     // The registered registry still obtains codes: enrolment works.
     let driver = h.country.cast.driver.clone();
-    let p: renkei_http::node::PersonWire = h
+    let p: renkei_api::node::PersonWire = h
         .net
         .node(VEHICLE.key)
         .local
@@ -213,7 +213,7 @@ async fn split_view_evidence_that_cannot_be_stored_fails_closed() {
         }
         .to_text()
     };
-    let r = add(renkei_http::hub_log::add_checkpoint_body(
+    let r = add(renkei_api::log::add_checkpoint_body(
         0,
         &[],
         &sign(cp.size, cp.root),
@@ -234,12 +234,7 @@ async fn split_view_evidence_that_cannot_be_stored_fails_closed() {
     .await
     .unwrap();
     let forged = sign(witness_size, [0xAB; 32]);
-    let r = add(renkei_http::hub_log::add_checkpoint_body(
-        witness_size,
-        &[],
-        &forged,
-    ))
-    .await;
+    let r = add(renkei_api::log::add_checkpoint_body(witness_size, &[], &forged)).await;
     assert_eq!(r.status().as_u16(), 503, "{}", r.text().await.unwrap());
     let metrics = h.net.hub_admin.get_text("/metrics").await.unwrap();
     assert!(
@@ -253,14 +248,9 @@ async fn split_view_evidence_that_cannot_be_stored_fails_closed() {
         .execute(&pool)
         .await
         .unwrap();
-    let r = add(renkei_http::hub_log::add_checkpoint_body(
-        witness_size,
-        &[],
-        &forged,
-    ))
-    .await;
+    let r = add(renkei_api::log::add_checkpoint_body(witness_size, &[], &forged)).await;
     assert_eq!(r.status().as_u16(), 409);
-    let evidence: Vec<renkei_http::witness::SplitViewWire> = client
+    let evidence: Vec<renkei_api::witness::SplitViewWire> = client
         .get(format!("{}/split-views", h.net.witness.url()))
         .send()
         .await
@@ -330,12 +320,12 @@ async fn closed_by_server(conns: &mut [tokio::net::TcpStream], within: Duration)
 /// once; the rest are closed at the handshake or header deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slow_clients_cannot_stop_the_portal_the_log_or_the_admin_health() {
-    let limits = renkei_http::ListenerLimits {
+    let limits = renkei_transport::ListenerLimits {
         tls_handshake_ms: 1500,
         header_read_ms: 1500,
         idle_ms: 5000,
         max_connections_per_address: 64,
-        ..renkei_http::ListenerLimits::default()
+        ..renkei_transport::ListenerLimits::default()
     };
     let h = harness_tuned(
         renkei_crypto::Suite::default(),
@@ -428,12 +418,12 @@ async fn oversized_request_headers_are_refused() {
 /// A log's tiles with one entry bundle answered as pruned, and whatever
 /// minimum index the log chooses to claim.
 struct Withholding {
-    inner: renkei_http::audit::HttpTiles,
+    inner: renkei_hub_service::audit::HttpTiles,
     bundle: u64,
     claim: Option<(u64, String)>,
 }
 
-impl renkei_http::audit::TileSource for Withholding {
+impl renkei_hub_service::audit::TileSource for Withholding {
     async fn checkpoint(&self) -> Result<String, String> {
         self.inner.checkpoint().await
     }
@@ -455,7 +445,7 @@ impl renkei_http::audit::TileSource for Withholding {
 /// pruned, with or without raising its minimum index — fails the audit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_log_that_withholds_a_recent_bundle_fails_the_audit() {
-    use renkei_http::audit::{AuditError, verify};
+    use renkei_hub_service::audit::{AuditError, verify};
     let h = harness().await;
     h.queries(270).await;
     let n = h.hub_records().await.len() as u64;
@@ -511,8 +501,8 @@ async fn a_log_that_withholds_a_recent_bundle_fails_the_audit() {
 /// not affected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn identity_mismatches_are_throttled_per_institution() {
+    use renkei_api::node::{EnrolPerson, EnrolRequest, EnrolResult};
     use renkei_demo::institutions::YOKOHAMA;
-    use renkei_http::node::{EnrolPerson, EnrolRequest, EnrolResult};
     let h = harness().await;
     let probe = |i: usize| EnrolPerson {
         local_id: format!("PROBE-{i}"),

@@ -4,7 +4,7 @@
 
 use super::*;
 
-use renkei_http::notices::{NoticeSent, NoticeText, SendNoticeRequest};
+use renkei_api::notices::{NoticeSent, NoticeText, SendNoticeRequest};
 
 fn notice(title: &str) -> NoticeText {
     NoticeText {

@@ -6,11 +6,11 @@
 
 use super::*;
 
+use renkei_api::card::ResolveCardRequest;
+use renkei_api::net::ProofIssueWire;
+use renkei_api::node::CardHolder;
+use renkei_api::node::PersonKeyAsk;
 use renkei_card::{CardKey, CardProfile, CardSecret, CertPurpose, SoftwareCard};
-use renkei_http::node::PersonKeyAsk;
-use renkei_http::node_card::CardHolder;
-use renkei_http::registry_card::ResolveCardRequest;
-use renkei_http::wire::ProofIssueWire;
 use renkei_protocol::{PersonProof, ProofPurpose};
 
 fn pin() -> CardSecret {
@@ -230,7 +230,7 @@ async fn the_portals_credential_alone_reads_no_ones_data() {
     );
 
     // A person's log key goes to the person only.
-    let r: Result<renkei_http::node::PersonKeyResult, _> = portal
+    let r: Result<renkei_api::node::PersonKeyResult, _> = portal
         .post(
             &format!("/local/v1/persons/{someone_else}/person-key"),
             &PersonKeyAsk {
@@ -240,14 +240,14 @@ async fn the_portals_credential_alone_reads_no_ones_data() {
         )
         .await;
     assert_eq!(rejected_code(&r), "person_proof_invalid");
-    let r: Result<renkei_http::node::PersonKeyResult, _> = portal
+    let r: Result<renkei_api::node::PersonKeyResult, _> = portal
         .post(
             &format!("/local/v1/persons/{me}/person-key"),
             &serde_json::json!({}),
         )
         .await;
     assert_eq!(rejected_code(&r), "malformed");
-    let mine: renkei_http::node::PersonKeyResult = portal
+    let mine: renkei_api::node::PersonKeyResult = portal
         .post(
             &format!("/local/v1/persons/{me}/person-key"),
             &PersonKeyAsk {

@@ -595,7 +595,7 @@ async fn a_bank_receives_the_income_the_person_consented_to_and_nothing_more() {
 
     // The hub's provision record of that relay names the consent (and so
     // does its leaf in the transparency log); the preview's did not.
-    let records: Vec<renkei_http::hub::RecordWire> = h
+    let records: Vec<renkei_api::hub::RecordWire> = h
         .net
         .hub_admin
         .get("/admin/v1/records?limit=10000")
@@ -612,13 +612,13 @@ async fn a_bank_receives_the_income_the_person_consented_to_and_nothing_more() {
             .all(|r| r.item == "resident_tax_income" && r.office_work == "own_disclosure")
     );
     // A consent reference that could carry anything else is refused at the node.
-    let bad: Result<renkei_http::node::QueryResult, _> = h
+    let bad: Result<renkei_api::node::QueryResult, _> = h
         .net
         .node(renkei_demo::institutions::DIGITAL.key)
         .local
         .post(
             "/local/v1/queries",
-            &renkei_http::node::QueryRequest {
+            &renkei_api::node::QueryRequest {
                 local_id: me.ids[renkei_demo::institutions::DIGITAL.key].clone(),
                 provider: renkei_demo::institutions::SETAGAYA.id().to_string(),
                 office_work: "own_disclosure".into(),
@@ -630,7 +630,10 @@ async fn a_bank_receives_the_income_the_person_consented_to_and_nothing_more() {
         )
         .await;
     assert!(
-        matches!(bad, Err(renkei_http::ApiFailure::Rejected { status: 400, .. })),
+        matches!(
+            bad,
+            Err(renkei_transport::ApiFailure::Rejected { status: 400, .. })
+        ),
         "{bad:?}"
     );
 
@@ -712,8 +715,8 @@ async fn a_bank_receives_the_income_the_person_consented_to_and_nothing_more() {
 }
 
 /// The hub's records after `after` (own disclosures of the income).
-async fn income_relays_after(net: &Network, after: u64) -> Vec<renkei_http::hub::RecordWire> {
-    let records: Vec<renkei_http::hub::RecordWire> =
+async fn income_relays_after(net: &Network, after: u64) -> Vec<renkei_api::hub::RecordWire> {
+    let records: Vec<renkei_api::hub::RecordWire> =
         net.hub_admin.get("/admin/v1/records?limit=100000").await.unwrap();
     records
         .into_iter()
@@ -722,7 +725,7 @@ async fn income_relays_after(net: &Network, after: u64) -> Vec<renkei_http::hub:
 }
 
 async fn last_hub_seq(net: &Network) -> u64 {
-    let records: Vec<renkei_http::hub::RecordWire> =
+    let records: Vec<renkei_api::hub::RecordWire> =
         net.hub_admin.get("/admin/v1/records?limit=100000").await.unwrap();
     records.iter().map(|r| r.seq).max().unwrap_or(0)
 }
@@ -1637,7 +1640,7 @@ async fn tls_client_auth_clients_authenticate_with_their_pinned_certificate() {
     settings.listen = "127.0.0.1:0".parse().unwrap();
     settings.admin_listen = "127.0.0.1:0".parse().unwrap();
     settings.mtls_listen = Some("127.0.0.1:0".parse().unwrap());
-    settings.tls = Some(renkei_http::TlsFiles {
+    settings.tls = Some(renkei_transport::TlsFiles {
         ca_cert: net.ca_dir.join(renkei_pki::CA_CERT_FILE),
         crl: net.ca_dir.join(renkei_pki::CA_CRL_FILE),
         cert,

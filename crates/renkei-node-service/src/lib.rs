@@ -1,0 +1,14 @@
+//! An institution node as a service: `/v1/provide` for the hub on the
+//! mutual-TLS listener (the provider's half of a linkage, from
+//! `renkei-provider`), and on its own listener the local API for the
+//! institution's business systems: enrolment, queries (the requester's
+//! half), item imports, cards and notices.
+//!
+//! API boundary: [`start_node`] and its settings; the wire types are in
+//! `renkei-api`.
+
+mod card;
+mod node;
+mod notices;
+
+pub use node::{NodeSettings, RunningNode, start_node};

@@ -1,0 +1,263 @@
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use renkei_ids::QueryId;
+use renkei_protocol::{Denial, DenialCode, StoreError};
+use serde::Serialize;
+
+/// An error as the caller sees it: an HTTP status, a stable code, a message
+/// safe to show (no personal data, no internals) and whether to retry.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+    pub query_id: Option<QueryId>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: BodyInner<'a>,
+}
+
+#[derive(Serialize)]
+struct BodyInner<'a> {
+    code: &'a str,
+    message: &'a str,
+    retryable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_id: Option<String>,
+}
+
+/// Any run of exactly 12 digits (a My Number's length) is replaced: a
+/// message built from parser errors must never carry a My Number back out,
+/// whatever it quoted. Corporate numbers (13 digits) stay readable.
+pub fn scrub(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut run = String::new();
+    for c in message.chars().chain(std::iter::once('\0')) {
+        if c.is_ascii_digit() {
+            run.push(c);
+            continue;
+        }
+        if run.len() == 12 {
+            out.push_str("<digits>");
+        } else {
+            out.push_str(&run);
+        }
+        run.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: scrub(&message.into()),
+            retryable: false,
+            query_id: None,
+        }
+    }
+
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed", message)
+    }
+
+    pub fn not_found(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
+    pub fn forbidden(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    /// Something failed inside: the details go to the log, the caller gets
+    /// a generic message.
+    pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, context, "internal error");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal".into(),
+            message: format!("{context} failed; the operator has the details in the log"),
+            retryable: true,
+            query_id: None,
+        }
+    }
+
+    pub fn with_query_id(mut self, q: Option<QueryId>) -> Self {
+        self.query_id = q;
+        self
+    }
+
+    pub fn retryable(mut self, r: bool) -> Self {
+        self.retryable = r;
+        self
+    }
+}
+
+pub(crate) fn denial_status(code: DenialCode) -> StatusCode {
+    use DenialCode as D;
+    match code {
+        D::Malformed
+        | D::StaleTimestamp
+        | D::FutureTimestamp
+        | D::UnknownOfficeWork
+        | D::UnknownItem
+        | D::FiscalYearRequired
+        | D::FiscalYearNotApplicable => StatusCode::BAD_REQUEST,
+        D::Unauthenticated | D::BadSignature => StatusCode::UNAUTHORIZED,
+        D::CertificateMismatch
+        | D::CertificateRevoked
+        | D::UnknownRequester
+        | D::RequesterSuspended
+        | D::ProviderSuspended
+        | D::NotPermitted
+        | D::CodeInvalid
+        | D::CodeKeyExpired
+        | D::CodeKeyUnknown
+        | D::PersonProofRequired
+        | D::PersonProofInvalid => StatusCode::FORBIDDEN,
+        D::UnknownProvider => StatusCode::NOT_FOUND,
+        D::Replayed => StatusCode::CONFLICT,
+        D::ProviderUnavailable | D::HubUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        D::ProviderTimeout => StatusCode::GATEWAY_TIMEOUT,
+        D::ProviderError => StatusCode::BAD_GATEWAY,
+    }
+}
+
+impl From<Denial> for ApiError {
+    fn from(d: Denial) -> Self {
+        Self {
+            status: denial_status(d.code),
+            code: d.code.as_str().to_owned(),
+            message: scrub(&d.message),
+            retryable: d.code.is_retryable(),
+            query_id: None,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Self {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: "store_unavailable".into(),
+                    message: "the store is unavailable; nothing was changed, retry later".into(),
+                    retryable: true,
+                    query_id: None,
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: BodyInner {
+                code: &self.code,
+                message: &self.message,
+                retryable: self.retryable,
+                query_id: self.query_id.map(|q| q.to_string()),
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_removes_long_digit_runs_only() {
+        assert_eq!(
+            scrub("invalid type: integer `983205673214`, expected a string at line 1 column 20"),
+            "invalid type: integer `<digits>`, expected a string at line 1 column 20"
+        );
+        assert_eq!(scrub("4011001098993"), "4011001098993");
+        assert_eq!(scrub("a983205673214b"), "a<digits>b");
+        assert_eq!(scrub("fiscal year 2025"), "fiscal year 2025");
+    }
+}
+
+/// Why a role could not start or reconfigure.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Pki(#[from] renkei_pki::PkiError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("{what}: {reason}")]
+    Config { what: String, reason: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl SetupError {
+    pub fn config(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Self::Config {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// A JSON body whose rejections are [`ApiError`]s in the common format.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(rejection) => {
+                let status = rejection.status();
+                Err(match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                        status,
+                        "payload_too_large",
+                        "the request body is larger than this endpoint accepts",
+                    ),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+                        status,
+                        "unsupported_media_type",
+                        "send the body as application/json",
+                    ),
+                    _ => ApiError::malformed(rejection.body_text()),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+// Tests unwrap: a failure should stop the test with its backtrace.
+#![allow(clippy::unwrap_used)]
+
+//! The transport under attack, with real TLS on loopback: a client that
+//! pins its peer before sending anything.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use renkei_ids::CorporateNumber;
+use renkei_pki::{
+    CertificateRequest, ClientAuth, IssuedCertificate, KeyAlgorithm, NetworkCa, NetworkIdentity, Role,
+};
+use renkei_transport::{ApiFailure, Expect, TrustState, serve_tls};
+use sha2::{Digest, Sha256};
+
+struct Pki {
+    _dir: tempfile::TempDir,
+    ca: NetworkCa,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ca =
+            NetworkCa::create(&dir.path().join("ca"), "transport test CA", KeyAlgorithm::Ed25519).unwrap();
+        Self { _dir: dir, ca }
+    }
+
+    fn issue(&self, role: Role, institution: Option<u64>) -> IssuedCertificate {
+        let identity = NetworkIdentity::new(
+            role,
+            institution.map(|n| CorporateNumber::from_base_number(n).unwrap()),
+        );
+        self.ca
+            .issue(
+                &CertificateRequest::new(format!("{role:?}"), identity, KeyAlgorithm::Ed25519)
+                    .with_ip_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
+                    .with_dns_name("localhost"),
+            )
+            .unwrap()
+    }
+
+    fn trust(&self, cert: &IssuedCertificate) -> Arc<TrustState> {
+        TrustState::new(cert.to_identity().unwrap(), self.ca.trust_anchors().unwrap())
+    }
+}
+
+/// A mutual-TLS server that counts the requests (and body bytes) it
+/// receives.
+async fn counting_server(pki: &Pki, cert: &IssuedCertificate) -> (SocketAddr, Arc<AtomicUsize>) {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let app = Router::new().route(
+        "/v1/anything",
+        post(move |body: String| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1 + body.len(), Ordering::SeqCst);
+                axum::Json(serde_json::json!({"ok": true}))
+            }
+        }),
+    );
+    let trust = pki.trust(cert);
+    let server = serve_tls(
+        "127.0.0.1:0".parse().unwrap(),
+        app,
+        trust.server_config(ClientAuth::Required).unwrap(),
+    )
+    .await
+    .unwrap();
+    let addr = server.addr;
+    std::mem::forget(server);
+    (addr, seen)
+}
+
+/// A server holding a valid certificate of the network — but not the role
+/// or the registered certificate the client expects — never receives a
+/// byte of the request: the client checks the peer during the handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_certificate_of_the_wrong_peer_never_receives_the_body() {
+    let pki = Pki::new();
+    let impostor = pki.issue(Role::Node, Some(777));
+    let (addr, seen) = counting_server(&pki, &impostor).await;
+    let client_cert = pki.issue(Role::Node, Some(1));
+    let client = pki.trust(&client_cert).client(Duration::from_secs(5)).unwrap();
+    let url = format!("https://{addr}/v1/anything");
+    let secret = serde_json::json!({"secret": "only for the hub"});
+
+    // Expecting the hub (by role): the node certificate is refused.
+    let r: Result<serde_json::Value, _> = client.post(&url, &secret, Expect::Role(Role::Hub), None).await;
+    match r {
+        Err(ApiFailure::Tls(m)) => assert!(m.contains("hub"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Expecting a registered institution (by fingerprint): another
+    // certificate, even of the same role, is refused.
+    let registered = pki.issue(Role::Node, Some(777));
+    let fp: [u8; 32] = Sha256::digest(registered.cert_der.as_ref()).into();
+    let r: Result<serde_json::Value, _> = client.post(&url, &secret, Expect::Certificate(fp), None).await;
+    match r {
+        Err(ApiFailure::Tls(m)) => assert!(m.contains("registered"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let r = client
+        .get::<serde_json::Value>(&url, Expect::Role(Role::Hub))
+        .await;
+    assert!(matches!(r, Err(ApiFailure::Tls(_))), "{r:?}");
+    assert_eq!(seen.load(Ordering::SeqCst), 0, "the impostor received a request");
+
+    // The expected peer is served, on the same client.
+    let fp: [u8; 32] = Sha256::digest(impostor.cert_der.as_ref()).into();
+    let ok: serde_json::Value = client
+        .post(&url, &secret, Expect::Certificate(fp), None)
+        .await
+        .unwrap();
+    assert_eq!(ok["ok"], true);
+    assert!(seen.load(Ordering::SeqCst) > 1);
+}

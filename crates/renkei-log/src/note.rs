@@ -186,7 +186,7 @@ impl NoteSigner {
             .ok_or(NoteError::BadKey("a private note key starts with PRIVATE+KEY+"))?;
         // Names hold no '+', base64 may: split from the left.
         let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(_hash), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(name), Some(hash), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(NoteError::BadKey("expected PRIVATE+KEY+<name>+<hash>+<key>"));
         };
         valid_name(name)?;
@@ -200,10 +200,16 @@ impl NoteSigner {
         }
         let mut seed = Zeroizing::new([0u8; 32]);
         seed.copy_from_slice(&raw[1..]);
-        Ok(Self {
+        let signer = Self {
             name: name.to_owned(),
             key: SigningKey::from_bytes(&seed),
-        })
+        };
+        // As Go's note.NewSigner: a key file whose name or hash was altered
+        // would sign under an identity no verifier expects.
+        if hash != hex(&signer.verifier().key_hash) {
+            return Err(NoteError::BadKey("the key hash does not match the key"));
+        }
+        Ok(signer)
     }
 
     pub fn name(&self) -> &str {
@@ -389,6 +395,85 @@ mod tests {
         assert_eq!(back.verifier(), log.verifier());
         assert!(Note::parse("no blank line\n— x AAAA\n").is_err());
         assert!(NoteVerifier::parse("a+00000000+AAAA").is_err());
+    }
+
+    // The test vectors of Go's golang.org/x/mod/sumdb/note (note_test.go):
+    // Go's keys, text and signatures, so a note renkei signs or reads is
+    // one Go's reference implementation signs or reads the same way.
+    const GO_PETER_SKEY: &str =
+        "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+    const GO_PETER_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    const GO_ENOCH_VKEY: &str = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop";
+    const GO_TEXT: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+    const GO_PETER_SIG: &str = "— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=";
+    const GO_ENOCH_SIG: &str = "— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=";
+
+    #[test]
+    fn signs_and_reads_gos_sumdb_note_vectors() {
+        // Go's private key gives Go's public key and Go's signature.
+        let peter = NoteSigner::parse_private(GO_PETER_SKEY).unwrap();
+        assert_eq!(peter.name(), "PeterNeumann");
+        assert_eq!(peter.verifier().to_string(), GO_PETER_VKEY);
+        assert_eq!(peter.sign(GO_TEXT).to_line(), format!("{GO_PETER_SIG}\n"));
+        // Go's manglings of the private key are refused (each byte changed).
+        for i in 0..GO_PETER_SKEY.len() {
+            let mut b = GO_PETER_SKEY.as_bytes().to_vec();
+            b[i] = b[i].wrapping_add(1);
+            if let Ok(s) = String::from_utf8(b) {
+                assert!(NoteSigner::parse_private(&s).is_err(), "accepted: {s}");
+            }
+        }
+        let signed = Note {
+            text: GO_TEXT.into(),
+            signatures: vec![peter.sign(GO_TEXT)],
+        };
+        assert_eq!(signed.to_text(), format!("{GO_TEXT}\n{GO_PETER_SIG}\n"));
+
+        // Go's two-signature note verifies under each of Go's keys.
+        let both = Note::parse(&format!("{GO_TEXT}\n{GO_PETER_SIG}\n{GO_ENOCH_SIG}\n")).unwrap();
+        assert_eq!(both.text, GO_TEXT);
+        both.verify(&NoteVerifier::parse(GO_PETER_VKEY).unwrap()).unwrap();
+        both.verify(&NoteVerifier::parse(GO_ENOCH_VKEY).unwrap()).unwrap();
+
+        // A byte inserted into the signature fails, as in Go's TestOpen.
+        let bad = format!("{GO_TEXT}\n{}ABCD{}\n", &GO_PETER_SIG[..60], &GO_PETER_SIG[60..]);
+        let refused = Note::parse(&bad).map(|n| n.verify(&NoteVerifier::parse(GO_PETER_VKEY).unwrap()));
+        assert!(!matches!(refused, Ok(Ok(()))), "{refused:?}");
+
+        // Go's malformed notes are refused.
+        for msg in [
+            GO_TEXT.to_owned(),
+            format!("{GO_TEXT}\n"),
+            format!("{GO_TEXT}\n{GO_PETER_SIG}"),
+            format!("\u{1}{GO_TEXT}\n{GO_PETER_SIG}\n"),
+            format!(
+                "{GO_TEXT}\n— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+            ),
+            format!("{GO_TEXT}\n{GO_PETER_SIG}\nUnexpected line.\n"),
+        ] {
+            assert!(Note::parse(&msg).is_err(), "accepted: {msg:?}");
+        }
+
+        // Go's manglings of the public key are refused: a changed byte, a
+        // key of the wrong length, an unknown algorithm.
+        let mut mangled = 0;
+        for i in 0..GO_PETER_VKEY.len() {
+            let mut b = GO_PETER_VKEY.as_bytes().to_vec();
+            b[i] = b[i].wrapping_add(1);
+            if let Ok(s) = String::from_utf8(b) {
+                assert!(NoteVerifier::parse(&s).is_err(), "accepted: {s}");
+                mangled += 1;
+            }
+        }
+        assert!(mangled > 60);
+        assert!(
+            NoteVerifier::parse("PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY==")
+                .is_err()
+        );
+        assert!(
+            NoteVerifier::parse("PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+                .is_err()
+        );
     }
 
     #[test]

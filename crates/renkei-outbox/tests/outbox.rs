@@ -30,6 +30,10 @@ fn nats_url(test: &str) -> Option<String> {
     match std::env::var("RENKEI_TEST_NATS_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{test}: RENKEI_TEST_NATS_URL is not set under CI=true"
+            );
             eprintln!("{test}: RENKEI_TEST_NATS_URL is not set; skipped (needs NATS with JetStream)");
             None
         }

@@ -222,6 +222,10 @@ fn demo_exits_zero_writes_demo_json_and_configs_that_validate() {
 #[test]
 fn demo_runs_every_role_on_postgres() {
     let Ok(url) = std::env::var("RENKEI_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "RENKEI_TEST_DATABASE_URL is not set under CI=true"
+        );
         eprintln!("RENKEI_TEST_DATABASE_URL is not set; the demo is not run on PostgreSQL");
         return;
     };
@@ -933,6 +937,10 @@ async fn database_url_serves_the_witness_on_postgres_and_bad_urls_are_clear_erro
     }
 
     let Ok(url) = std::env::var("RENKEI_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "RENKEI_TEST_DATABASE_URL is not set under CI=true"
+        );
         eprintln!("RENKEI_TEST_DATABASE_URL is not set; the witness is not started on PostgreSQL");
         net.shutdown().await;
         return;

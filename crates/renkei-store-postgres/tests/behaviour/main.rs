@@ -28,6 +28,11 @@ fn corp(n: u64) -> CorporateNumber {
 /// when no database is configured.
 pub(crate) async fn pg_url(test: &str) -> Option<String> {
     let Ok(base) = std::env::var("RENKEI_TEST_DATABASE_URL") else {
+        // The README's test command always sets it; CI must never skip.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: RENKEI_TEST_DATABASE_URL is not set under CI=true"
+        );
         eprintln!("{test}: RENKEI_TEST_DATABASE_URL is not set; the PostgreSQL half is not run");
         return None;
     };
@@ -167,4 +172,35 @@ async fn postgres_refuses_what_it_cannot_hold(s: &PgNodeStore) {
         s.records(Some(101), 10).await.unwrap().is_empty(),
         "nothing stored"
     );
+}
+
+/// A server, database, role or connection that would acknowledge a commit
+/// before it is on disk is refused at open, naming the setting; nothing
+/// is created in it.
+#[tokio::test]
+async fn a_database_that_could_lose_acknowledged_commits_is_refused() {
+    let Some(url) = pg_url("durability").await else {
+        return;
+    };
+    let lax = format!("{url}&options[synchronous_commit]=off");
+    let e = PgHubStore::open(&lax).await.unwrap_err();
+    assert!(
+        matches!(&e, DbError::NotDurable { setting: "synchronous_commit", found, .. } if found == "off"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("set synchronous_commit = on"), "{e}");
+    // Refused before any migration: the schema is still empty.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, 0);
+    // `local` still flushes locally, and the default opens.
+    PgHubStore::open(&format!("{url}&options[synchronous_commit]=local"))
+        .await
+        .unwrap();
+    PgHubStore::open(&url).await.unwrap();
 }

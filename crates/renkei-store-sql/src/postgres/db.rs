@@ -36,6 +36,16 @@ pub enum DbError {
         component: &'static str,
         problem: DataKeyProblem,
     },
+    /// The server would acknowledge a commit it could still lose.
+    #[error(
+        "the database runs with {setting} = {found}: a commit could be acknowledged and then lost in a crash, \
+         and renkei records must never be; set {setting} = {wanted} for this database, role or server"
+    )]
+    NotDurable {
+        setting: &'static str,
+        found: String,
+        wanted: &'static str,
+    },
 }
 
 impl DbError {
@@ -70,8 +80,37 @@ pub(crate) async fn open(
         .connect_with(options)
         .await
         .map_err(DbError::Connect)?;
+    require_durability(&pool).await?;
     migrate(&pool, component, migrations).await?;
     Ok(pool)
+}
+
+/// Refuse a server (or a database, role or connection setting) that
+/// acknowledges commits before they are on disk: `fsync = off` loses data
+/// in an operating-system crash, `synchronous_commit = off` the last
+/// commits in any crash. Each is a server setting renkei cannot override,
+/// so it is checked, not assumed.
+async fn require_durability(pool: &PgPool) -> Result<(), DbError> {
+    for (setting, wanted) in [("fsync", "on"), ("synchronous_commit", "on")] {
+        let found: String = sqlx::query(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+            .fetch_one(pool)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(DbError::Connect)?;
+        // `remote_apply`, `remote_write` and `local` flush locally too.
+        let durable = match setting {
+            "fsync" => found == "on",
+            _ => found != "off",
+        };
+        if !durable {
+            return Err(DbError::NotDurable {
+                setting,
+                found,
+                wanted,
+            });
+        }
+    }
+    Ok(())
 }
 
 async fn migrate(pool: &PgPool, component: &'static str, migrations: &[&'static str]) -> Result<(), DbError> {

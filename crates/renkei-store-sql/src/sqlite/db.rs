@@ -55,6 +55,19 @@ pub enum DbError {
     /// The store's data key does not fit the store (see `DataKeyProblem`).
     #[error("{path}: {problem}")]
     DataKey { path: String, problem: DataKeyProblem },
+    /// SQLite did not take the journal mode or sync level asked for (a
+    /// file system without shared memory, say, silently keeps another
+    /// journal mode).
+    #[error(
+        "{path} runs with {pragma} = {found}, not {wanted}: commits would not be as durable as configured; \
+         keep the store on a local file system"
+    )]
+    NotDurable {
+        path: String,
+        pragma: &'static str,
+        found: String,
+        wanted: String,
+    },
 }
 
 fn options(path: &Path, durability: Durability) -> SqliteConnectOptions {
@@ -184,6 +197,7 @@ pub(crate) async fn open(
     let mut conn = SqliteConnection::connect_with(&options(path, durability))
         .await
         .map_err(open_err)?;
+    require_durability(&mut conn, &shown, durability).await?;
     migrate(&mut conn, &shown, migrations).await?;
     conn.close().await.map_err(open_err)?;
     let pool = SqlitePoolOptions::new()
@@ -191,17 +205,68 @@ pub(crate) async fn open(
         .connect_with(options(path, durability))
         .await
         .map_err(open_err)?;
+    // The pool's connections come from the same options: check one.
+    let mut pooled = pool.acquire().await.map_err(open_err)?;
+    require_durability(&mut pooled, &shown, durability).await?;
+    drop(pooled);
     Ok(pool)
 }
 
 /// A dedicated connection for a single writer (the group committer).
 pub(crate) async fn writer(path: &Path, durability: Durability) -> Result<SqliteConnection, DbError> {
-    SqliteConnection::connect_with(&options(path, durability))
+    let mut conn = SqliteConnection::connect_with(&options(path, durability))
         .await
         .map_err(|source| DbError::Open {
             path: path.display().to_string(),
             source,
-        })
+        })?;
+    require_durability(&mut conn, &path.display().to_string(), durability).await?;
+    Ok(conn)
+}
+
+/// Read back what SQLite took: the WAL journal and the sync level of
+/// `durability` (`FULL` = 2, `NORMAL` = 1), or refuse the connection.
+async fn require_durability(
+    conn: &mut SqliteConnection,
+    path: &str,
+    durability: Durability,
+) -> Result<(), DbError> {
+    let read = |pragma: &'static str| format!("PRAGMA {pragma}");
+    let open_err = |source| DbError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let journal: String = sqlx::query(sqlx::AssertSqlSafe(read("journal_mode")))
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(open_err)?;
+    if !journal.eq_ignore_ascii_case("wal") {
+        return Err(DbError::NotDurable {
+            path: path.to_owned(),
+            pragma: "journal_mode",
+            found: journal,
+            wanted: "wal".into(),
+        });
+    }
+    let sync: i64 = sqlx::query(sqlx::AssertSqlSafe(read("synchronous")))
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(open_err)?;
+    let (wanted, name) = match durability {
+        Durability::Full => (2, "2 (FULL)"),
+        Durability::Normal => (1, "1 (NORMAL)"),
+    };
+    if sync != wanted {
+        return Err(DbError::NotDurable {
+            path: path.to_owned(),
+            pragma: "synchronous",
+            found: sync.to_string(),
+            wanted: name.into(),
+        });
+    }
+    Ok(())
 }
 
 /// Migrations are plain SQL files applied in order; `user_version` holds
@@ -239,4 +304,57 @@ async fn migrate(conn: &mut SqliteConnection, path: &str, migrations: &[&str]) -
         tx.commit().await.map_err(|e| err(version, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_path() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("store.sqlite");
+        (dir, path)
+    }
+
+    #[tokio::test]
+    async fn a_store_runs_with_the_durability_it_was_opened_with_or_not_at_all() {
+        let (_dir, path) = store_path();
+        for durability in [Durability::Full, Durability::Normal] {
+            let pool = open(&path, durability, &[]).await.unwrap();
+            let mut conn = pool.acquire().await.unwrap();
+            require_durability(&mut conn, "store", durability).await.unwrap();
+            let mut w = writer(&path, durability).await.unwrap();
+            require_durability(&mut w, "store", durability).await.unwrap();
+        }
+
+        // A connection that syncs less than asked is refused, naming it.
+        let lax = options(&path, Durability::Full).synchronous(SqliteSynchronous::Off);
+        let mut conn = SqliteConnection::connect_with(&lax).await.unwrap();
+        let e = require_durability(&mut conn, "store", Durability::Full)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, DbError::NotDurable { pragma: "synchronous", found, .. } if found == "0"),
+            "{e}"
+        );
+        let e = require_durability(&mut conn, "store", Durability::Normal)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("synchronous = 0, not 1 (NORMAL)"), "{e}");
+
+        // So is one without the write-ahead log.
+        let (_dir2, other) = store_path();
+        let no_wal = options(&other, Durability::Full).journal_mode(SqliteJournalMode::Delete);
+        let mut conn = SqliteConnection::connect_with(&no_wal).await.unwrap();
+        let e = require_durability(&mut conn, "store", Durability::Full)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, DbError::NotDurable { pragma: "journal_mode", found, .. } if found == "delete"),
+            "{e}"
+        );
+    }
 }

@@ -505,6 +505,14 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+static MISSING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many times, in this process, a page asked for a text that does not
+/// exist (and showed its key instead).
+pub fn missing_texts() -> usize {
+    MISSING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The texts of one language.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tr {
@@ -516,15 +524,25 @@ impl Tr {
         Self { lang }
     }
 
-    /// The text for `key`; the key itself if unknown (a test keeps that
-    /// from happening).
+    /// The text for `key`. An unknown key (a key built at run time that
+    /// has no text) shows as itself, is logged as an error and counted in
+    /// [`missing_texts`], which the portal's tests require to stay 0.
     pub fn s<'a>(&self, key: &'a str) -> &'a str {
         match TEXTS.iter().find(|(k, _, _)| *k == key) {
             Some((_, ja, en)) => match self.lang {
                 Lang::Ja => ja,
                 Lang::En => en,
             },
-            None => key,
+            None => {
+                MISSING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics::counter!("renkei_portal_missing_texts_total").increment(1);
+                tracing::error!(
+                    key,
+                    lang = self.lang.code(),
+                    "a page asked for a text that does not exist"
+                );
+                key
+            }
         }
     }
 
@@ -556,6 +574,18 @@ impl Tr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_text_shows_its_key_and_is_counted() {
+        let before = missing_texts();
+        assert_eq!(Tr::new(Lang::En).s("nav_home"), "Home");
+        assert_eq!(missing_texts(), before);
+        // (Through a variable: the scan below reads literal keys.)
+        let unknown = "no_such_text";
+        assert_eq!(Tr::new(Lang::En).s(unknown), unknown);
+        assert_eq!(Tr::new(Lang::Ja).s(unknown), unknown);
+        assert_eq!(missing_texts(), before + 2);
+    }
 
     /// Every `s("…")` in the templates and the code names a text that
     /// exists in both languages; no key is defined twice.

@@ -5,7 +5,8 @@
 //! (SQLite files, or schemas of one PostgreSQL database); [`country`] fills
 //! them with a synthetic population (`renkei_population`) through the real
 //! APIs; [`scenarios`] runs the network's linkages and checks each behaved
-//! as it must. The integration tests use the same network.
+//! as it must. The whole-network tests (`renkei-testnet`) and the
+//! benchmarks start the same network.
 
 pub mod bench;
 pub mod bench_enrol;

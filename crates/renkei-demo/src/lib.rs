@@ -7,11 +7,6 @@
 //! APIs; [`scenarios`] runs the network's linkages and checks each behaved
 //! as it must. The integration tests use the same network.
 
-pub mod bench;
-pub mod bench_enrol;
-pub mod bench_history;
-pub mod bench_portal;
-pub mod bench_scale;
 pub mod cards;
 pub mod country;
 pub mod demo;

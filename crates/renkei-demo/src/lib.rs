@@ -8,11 +8,6 @@
 //! as it must. The whole-network tests (`renkei-testnet`) and the
 //! benchmarks start the same network.
 
-pub mod bench;
-pub mod bench_enrol;
-pub mod bench_history;
-pub mod bench_portal;
-pub mod bench_scale;
 pub mod cards;
 pub mod country;
 pub mod demo;

@@ -131,7 +131,9 @@ struct Person<'a> {
     ids: HashMap<&'static str, String>,
 }
 
-pub(crate) fn bar(multi: &MultiProgress, len: u64, label: &str) -> ProgressBar {
+/// A progress bar in the demo's style; the enrolment benchmark draws its
+/// bars with it too.
+pub fn bar(multi: &MultiProgress, len: u64, label: &str) -> ProgressBar {
     let pb = multi.add(ProgressBar::new(len));
     pb.set_style(
         ProgressStyle::with_template("{prefix:>22} [{bar:30}] {pos:>7}/{len:7} {msg}")
@@ -153,7 +155,9 @@ fn enrol_entry(p: &Person<'_>, local_id: &str, address: &str) -> EnrolPerson {
     }
 }
 
-pub(crate) async fn enrol_all(
+/// Enrol `entries` at one institution through its local API, in batches
+/// of 1,000; what was enrolled and what was refused.
+pub async fn enrol_all(
     client: LocalClient,
     entries: Vec<EnrolPerson>,
     pb: ProgressBar,
@@ -182,7 +186,7 @@ pub(crate) async fn enrol_all(
 
 /// Register `people` at the registry in batches of 5,000 (an address from
 /// `address_of` overrides the resident's own); their My Numbers in order.
-pub(crate) async fn register_residents(
+pub async fn register_residents(
     net: &Network,
     people: &[Resident],
     address_of: impl Fn(&Resident) -> Option<String>,

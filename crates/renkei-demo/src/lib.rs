@@ -5,13 +5,9 @@
 //! (SQLite files, or schemas of one PostgreSQL database); [`country`] fills
 //! them with a synthetic population (`renkei_population`) through the real
 //! APIs; [`scenarios`] runs the network's linkages and checks each behaved
-//! as it must. The integration tests use the same network.
+//! as it must. The whole-network tests (`renkei-testnet`) and the
+//! benchmarks start the same network.
 
-pub mod bench;
-pub mod bench_enrol;
-pub mod bench_history;
-pub mod bench_portal;
-pub mod bench_scale;
 pub mod cards;
 pub mod country;
 pub mod demo;

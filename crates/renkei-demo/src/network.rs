@@ -250,39 +250,93 @@ fn data_key_of(path: Option<&Path>) -> Result<Option<renkei_crypto::DataKey>> {
     Ok(path.map(read_data_key).transpose()?)
 }
 
-impl Network {
-    /// Provision everything under `options.data_dir` and start every role.
-    pub async fn start(options: NetworkOptions) -> Result<Self> {
+/// What the steps of [`Network::start`] share: the options, this run's
+/// schema prefix and the network CA.
+struct Setup<'a> {
+    options: &'a NetworkOptions,
+    /// Schemas of this network: unique, so runs never see each other's data.
+    prefix: String,
+    ca: NetworkCa,
+    ca_dir: PathBuf,
+}
+
+/// The hub's provisioned files: its role files, its secrets and catalog.
+struct HubFiles {
+    role: RoleFiles,
+    code_keys: PathBuf,
+    record_key: PathBuf,
+    log_key: PathBuf,
+    catalog: PathBuf,
+    permissions: PathBuf,
+}
+
+impl<'a> Setup<'a> {
+    fn new(options: &'a NetworkOptions) -> Result<Self> {
         if options.hubs > 1 && (options.hub_binary.is_none() || options.database_url.is_none()) {
             bail!(
                 "several hubs need hub processes (hub_binary) sharing a PostgreSQL database (database_url)"
             );
         }
-        // Schemas of this network: unique, so runs never see each other's data.
-        let prefix = format!("rk{}", UnixMillis::now().0);
-        let dir = &options.data_dir;
-        private_dir(dir)?;
-        let suite = options.suite;
-        let ca_dir = dir.join("pki").join("ca");
-        let ca = NetworkCa::create(&ca_dir, "renkei demo network CA", tls_algorithm(suite))
+        private_dir(&options.data_dir)?;
+        let ca_dir = options.data_dir.join("pki").join("ca");
+        let ca = NetworkCa::create(&ca_dir, "renkei demo network CA", tls_algorithm(options.suite))
             .with_context(|| format!("creating the network CA in {}", ca_dir.display()))?;
+        Ok(Self {
+            options,
+            prefix: format!("rk{}", UnixMillis::now().0),
+            ca,
+            ca_dir,
+        })
+    }
 
-        // --- the hub's log key, then a witness that follows the log
-        let hub_dir = dir.join("hub");
-        let hub_files = provision_role(&ca, &hub_dir, Role::Hub, None, "renkei hub", suite)?;
+    fn dir(&self, role: &str) -> PathBuf {
+        self.options.data_dir.join(role)
+    }
+
+    async fn database(&self, role: &str) -> Result<Option<String>> {
+        role_database(self.options, &self.prefix, role).await
+    }
+
+    fn tls(&self, files: &RoleFiles) -> TlsFiles {
+        tls_files(&self.ca_dir, files)
+    }
+
+    /// The hub's certificate, keys, log key and the sample catalog.
+    fn provision_hub(&self) -> Result<HubFiles> {
+        let hub_dir = self.dir("hub");
+        let role = provision_role(
+            &self.ca,
+            &hub_dir,
+            Role::Hub,
+            None,
+            "renkei hub",
+            self.options.suite,
+        )?;
         let (code_keys, record_key, log_key) = provision_hub_secrets(&hub_dir, LOG_ORIGIN)?;
         let (catalog, permissions) = write_sample_catalog(&hub_dir)?;
-        if let Some(text) = &options.catalog {
+        if let Some(text) = &self.options.catalog {
             renkei_pki::write_public(&catalog, text.as_bytes(), WriteMode::Replace)?;
         }
-        let witness_dir = dir.join("witness");
-        let (w_cert, w_key, _) = issue_tls(
-            &ca,
+        Ok(HubFiles {
+            role,
+            code_keys,
+            record_key,
+            log_key,
+            catalog,
+            permissions,
+        })
+    }
+
+    /// A witness that follows the hub's log.
+    async fn start_witness(&self, log_key: &Path) -> Result<(RunningWitness, WitnessSettings)> {
+        let witness_dir = self.dir("witness");
+        let (cert, key, _) = issue_tls(
+            &self.ca,
             &witness_dir,
             Role::Witness,
             None,
             "renkei demo witness",
-            suite,
+            self.options.suite,
         )?;
         let witness_key = witness_dir.join("witness.key");
         renkei_pki::write_private(
@@ -292,49 +346,60 @@ impl Network {
                 .as_bytes(),
             WriteMode::Replace,
         )?;
-        let witness_settings = WitnessSettings {
+        let mut settings = WitnessSettings {
             listen: any_port(),
             tls: TlsFiles {
-                ca_cert: ca_dir.join(renkei_pki::CA_CERT_FILE),
-                crl: ca_dir.join(renkei_pki::CA_CRL_FILE),
-                cert: w_cert,
-                key: w_key,
+                ca_cert: self.ca_dir.join(renkei_pki::CA_CERT_FILE),
+                crl: self.ca_dir.join(renkei_pki::CA_CRL_FILE),
+                cert,
+                key,
             },
-            key: witness_key.clone(),
+            key: witness_key,
             logs: vec![FollowedLogSettings {
                 origin: LOG_ORIGIN.into(),
-                key: note_verifier(&log_key, false)?,
+                key: note_verifier(log_key, false)?,
             }],
-            crl_poll_secs: options.crl_poll_secs,
-            limits: options.limits.clone(),
+            crl_poll_secs: self.options.crl_poll_secs,
+            limits: self.options.limits.clone(),
         };
         let witness = with_store!(
-            &role_database(&options, &prefix, "witness").await?,
-            SqliteWitnessStore::open(&witness_dir.join("witness.sqlite"), options.durability),
+            &self.database("witness").await?,
+            SqliteWitnessStore::open(&witness_dir.join("witness.sqlite"), self.options.durability),
             renkei_store_postgres::PgWitnessStore,
-            |store| start_witness(&witness_settings, store).await?
+            |store| start_witness(&settings, store).await?
         );
-        let mut witness_settings = witness_settings;
-        witness_settings.listen = witness.server.addr;
-        write_config(&witness_dir.join("witness.toml"), &witness_settings)?;
-        let hub_settings = HubSettings {
+        settings.listen = witness.server.addr;
+        write_config(&witness_dir.join("witness.toml"), &settings)?;
+        Ok((witness, settings))
+    }
+
+    /// The hub, in this process or as `options.hubs` processes of the
+    /// `renkei` binary behind one balanced address.
+    async fn start_hub(
+        &self,
+        files: &HubFiles,
+        witness: &RunningWitness,
+    ) -> Result<(HubHandle, HubSettings)> {
+        let options = self.options;
+        let hub_dir = self.dir("hub");
+        let mut settings = HubSettings {
             listen: any_port(),
             admin_listen: any_port(),
-            tls: tls_files(&ca_dir, &hub_files),
-            suite,
-            signing_key: hub_files.signing_key.clone(),
-            code_keys,
-            record_key,
-            catalog: catalog.clone(),
-            permissions,
-            admin_token: hub_files.token.clone(),
+            tls: self.tls(&files.role),
+            suite: options.suite,
+            signing_key: files.role.signing_key.clone(),
+            code_keys: files.code_keys.clone(),
+            record_key: files.record_key.clone(),
+            catalog: files.catalog.clone(),
+            permissions: files.permissions.clone(),
+            admin_token: files.role.token.clone(),
             max_skew_secs: options.max_skew_secs,
             provider_timeout_ms: options.provider_timeout_ms,
             crl_poll_secs: options.crl_poll_secs,
             limits: options.limits.clone(),
             log: LogSettings {
                 listen: any_port(),
-                key: log_key,
+                key: files.log_key.clone(),
                 origin: LOG_ORIGIN.into(),
                 checkpoint_interval_ms: options.checkpoint_interval_ms,
                 witnesses: vec![WitnessPeer {
@@ -344,57 +409,57 @@ impl Network {
                 retention_days: renkei_api::log::SEVEN_YEARS_DAYS,
             },
         };
-        let (hub, hub_settings) = match &options.hub_binary {
-            None => {
-                let hub = with_store!(
-                    &role_database(&options, &prefix, "hub").await?,
-                    SqliteHubStore::open(&hub_dir.join("hub.sqlite"), options.durability),
-                    renkei_store_postgres::PgHubStore,
-                    |store| start_hub(&hub_settings, store).await?
-                );
-                let mut hub_settings = hub_settings;
-                hub_settings.listen = hub.network.addr;
-                hub_settings.admin_listen = hub.admin.addr;
-                hub_settings.log.listen = hub.log.addr;
-                write_config(&hub_dir.join("hub.toml"), &hub_settings)?;
-                (HubHandle::in_process(hub), hub_settings)
-            }
-            Some(binary) => {
-                let database = role_database(&options, &prefix, "hub").await?;
-                let mut configs = Vec::new();
-                let mut first = None;
-                for i in 0..options.hubs.max(1) {
-                    let mut s = hub_settings.clone();
-                    s.listen = free_port()?;
-                    s.admin_listen = free_port()?;
-                    s.log.listen = free_port()?;
-                    let config = hub_dir.join(if i == 0 {
-                        "hub.toml".to_owned()
-                    } else {
-                        format!("hub-{i}.toml")
-                    });
-                    write_config(&config, &s)?;
-                    configs.push((config, s.clone()));
-                    first.get_or_insert(s);
-                }
-                let first = first.context("at least one hub")?;
-                let handle = HubHandle::processes(binary, &configs, &ca_dir, database).await?;
-                (handle, first)
-            }
+        let Some(binary) = &options.hub_binary else {
+            let hub = with_store!(
+                &self.database("hub").await?,
+                SqliteHubStore::open(&hub_dir.join("hub.sqlite"), options.durability),
+                renkei_store_postgres::PgHubStore,
+                |store| start_hub(&settings, store).await?
+            );
+            settings.listen = hub.network.addr;
+            settings.admin_listen = hub.admin.addr;
+            settings.log.listen = hub.log.addr;
+            write_config(&hub_dir.join("hub.toml"), &settings)?;
+            return Ok((HubHandle::in_process(hub), settings));
         };
-        let hub_url = hub.url();
-        let hub_admin = local_client(&hub.admin_url(), &ca_dir, &hub_files.token)?;
-        let hub_key = hub.verifying_key.clone();
+        let database = self.database("hub").await?;
+        let mut configs = Vec::new();
+        for i in 0..options.hubs.max(1) {
+            let mut s = settings.clone();
+            s.listen = free_port()?;
+            s.admin_listen = free_port()?;
+            s.log.listen = free_port()?;
+            let config = hub_dir.join(if i == 0 {
+                "hub.toml".to_owned()
+            } else {
+                format!("hub-{i}.toml")
+            });
+            write_config(&config, &s)?;
+            configs.push((config, s));
+        }
+        let first = configs
+            .first()
+            .map(|(_, s)| s.clone())
+            .context("at least one hub")?;
+        let handle = HubHandle::processes(binary, &configs, &self.ca_dir, database).await?;
+        Ok((handle, first))
+    }
 
-        // --- registry
-        let reg_dir = dir.join("registry");
-        let registry_files = provision_role(
-            &ca,
+    /// The resident registry with its card CAs.
+    async fn start_registry(
+        &self,
+        hub: &HubFiles,
+        hub_url: &str,
+    ) -> Result<(RunningRegistry, RegistrySettings, RoleFiles)> {
+        let options = self.options;
+        let reg_dir = self.dir("registry");
+        let files = provision_role(
+            &self.ca,
             &reg_dir,
             Role::Registry,
             Some(REGISTRY.id()),
             REGISTRY.name_en,
-            suite,
+            options.suite,
         )?;
         // The card CA (JPKI role) of the registry.
         let card_ca_dir = reg_dir.join("card-ca");
@@ -409,18 +474,18 @@ impl Network {
             )
             .context("creating the card CAs")?;
         }
-        let registry_settings = RegistrySettings {
+        let mut settings = RegistrySettings {
             institution: REGISTRY.id(),
             name: REGISTRY.name.into(),
             listen: any_port(),
             admin_listen: any_port(),
-            tls: tls_files(&ca_dir, &registry_files),
-            suite,
-            signing_key: registry_files.signing_key.clone(),
-            sealing_key: registry_files.sealing_key.clone(),
-            hub_url: hub_url.clone(),
-            hub_signing_key: hub_files.signing_pub.clone(),
-            admin_token: registry_files.token.clone(),
+            tls: self.tls(&files),
+            suite: options.suite,
+            signing_key: files.signing_key.clone(),
+            sealing_key: files.sealing_key.clone(),
+            hub_url: hub_url.into(),
+            hub_signing_key: hub.role.signing_pub.clone(),
+            admin_token: files.token.clone(),
             max_skew_secs: options.max_skew_secs,
             request_timeout_ms: 60_000,
             crl_poll_secs: options.crl_poll_secs,
@@ -434,106 +499,107 @@ impl Network {
                 resolvers: vec![DIGITAL.id()],
             }),
             outbox: None,
-            data_key: registry_files
-                .data_key
-                .clone()
-                .filter(|_| options.encrypt_at_rest),
+            data_key: files.data_key.clone().filter(|_| options.encrypt_at_rest),
             identity_mismatches: Default::default(),
         };
-        let key = data_key_of(registry_settings.data_key.as_deref())?;
+        let key = data_key_of(settings.data_key.as_deref())?;
         let registry = with_store!(
-            &role_database(&options, &prefix, "registry").await?,
-            SqliteRegistryStore::open_with_key(
-                &reg_dir.join("registry.sqlite"),
-                options.durability,
-                key.as_ref()
-            ),
+            &self.database("registry").await?,
+            SqliteRegistryStore::open_with_key(&reg_dir.join("registry.sqlite"), options.durability, key.as_ref()),
             renkei_store_postgres::PgRegistryStore,
             key key.as_ref(),
-            |store| start_registry(&registry_settings, store).await?
+            |store| start_registry(&settings, store).await?
         );
-        let mut registry_settings = registry_settings;
-        registry_settings.listen = registry.network.addr;
-        registry_settings.admin_listen = registry.admin.addr;
-        if let (Some(cs), Some(server)) = (registry_settings.cards.as_mut(), registry.cards.as_ref()) {
+        settings.listen = registry.network.addr;
+        settings.admin_listen = registry.admin.addr;
+        if let (Some(cs), Some(server)) = (settings.cards.as_mut(), registry.cards.as_ref()) {
             cs.listen = server.addr;
         }
-        write_config(&reg_dir.join("registry.toml"), &registry_settings)?;
-        let registry_admin = local_client(&registry.admin.url(), &ca_dir, &registry_files.token)?;
-        let wire = registration(&REGISTRY, &registry_files, &registry.network.url())?;
-        let _: InstitutionWire = hub_admin
-            .put(&format!("/admin/v1/institutions/{}", REGISTRY.id()), &wire)
-            .await
-            .context("registering the registry at the hub")?;
+        write_config(&reg_dir.join("registry.toml"), &settings)?;
+        Ok((registry, settings, files))
+    }
 
-        // --- nodes
-        let mut nodes = BTreeMap::new();
-        for spec in NODES.into_iter().chain(options.extra_nodes.iter().copied()) {
-            let node_dir = dir.join("nodes").join(spec.key);
-            let files = provision_role(&ca, &node_dir, Role::Node, Some(spec.id()), spec.name_en, suite)?;
-            let settings = NodeSettings {
-                institution: spec.id(),
-                name: spec.name.into(),
-                kind: renkei_catalog::KindCode::parse(spec.kind)?,
-                listen: any_port(),
-                local_listen: any_port(),
-                tls: tls_files(&ca_dir, &files),
-                suite,
-                signing_key: files.signing_key.clone(),
-                sealing_key: files.sealing_key.clone(),
-                hub_url: hub_url.clone(),
-                hub_signing_key: hub_files.signing_pub.clone(),
-                registry_url: registry.network.url(),
-                catalog: catalog.clone(),
-                local_token: files.token.clone(),
-                max_skew_secs: options.max_skew_secs,
-                request_timeout_ms: 60_000,
-                crl_poll_secs: options.crl_poll_secs,
-                data_key: files.data_key.clone().filter(|_| options.encrypt_at_rest),
-                notice_recipient: (spec.kind != DIGITAL.kind).then(|| DIGITAL.id()),
-                limits: options.limits.clone(),
-            };
-            let store_path = node_dir.join("node.sqlite");
-            let database_url = role_database(&options, &prefix, &format!("node_{}", spec.id())).await?;
-            let key = data_key_of(settings.data_key.as_deref())?;
-            let running = with_store!(
-                &database_url,
-                SqliteNodeStore::open_with_key(&store_path, options.durability, key.as_ref()),
-                renkei_store_postgres::PgNodeStore,
-                key key.as_ref(),
-                |store| start_node(&settings, store).await?
-            );
-            let mut settings = settings;
-            settings.listen = running.network.addr;
-            settings.local_listen = running.local.addr;
-            write_config(&node_dir.join("node.toml"), &settings)?;
-            let local = local_client(&running.local.url(), &ca_dir, &files.token)?;
-            let wire = registration(&spec, &files, &running.network.url())?;
-            let _: InstitutionWire = hub_admin
-                .put(&format!("/admin/v1/institutions/{}", spec.id()), &wire)
-                .await
-                .with_context(|| format!("registering {} at the hub", spec.name_en))?;
-            nodes.insert(
-                spec.key,
-                NodeHandle {
-                    spec,
-                    id: spec.id(),
-                    running: Some(running),
-                    local,
-                    files,
-                    settings,
-                    store_path,
-                    database_url,
-                },
-            );
-        }
-        // --- the portal
-        let portal_dir = dir.join("portal");
+    /// One institution node.
+    async fn start_node(
+        &self,
+        spec: InstitutionSpec,
+        hub: &HubFiles,
+        hub_url: &str,
+        registry_url: &str,
+    ) -> Result<NodeHandle> {
+        let options = self.options;
+        let node_dir = self.dir("nodes").join(spec.key);
+        let files = provision_role(
+            &self.ca,
+            &node_dir,
+            Role::Node,
+            Some(spec.id()),
+            spec.name_en,
+            options.suite,
+        )?;
+        let mut settings = NodeSettings {
+            institution: spec.id(),
+            name: spec.name.into(),
+            kind: renkei_catalog::KindCode::parse(spec.kind)?,
+            listen: any_port(),
+            local_listen: any_port(),
+            tls: self.tls(&files),
+            suite: options.suite,
+            signing_key: files.signing_key.clone(),
+            sealing_key: files.sealing_key.clone(),
+            hub_url: hub_url.into(),
+            hub_signing_key: hub.role.signing_pub.clone(),
+            registry_url: registry_url.into(),
+            catalog: hub.catalog.clone(),
+            local_token: files.token.clone(),
+            max_skew_secs: options.max_skew_secs,
+            request_timeout_ms: 60_000,
+            crl_poll_secs: options.crl_poll_secs,
+            data_key: files.data_key.clone().filter(|_| options.encrypt_at_rest),
+            notice_recipient: (spec.kind != DIGITAL.kind).then(|| DIGITAL.id()),
+            limits: options.limits.clone(),
+        };
+        let store_path = node_dir.join("node.sqlite");
+        let database_url = self.database(&format!("node_{}", spec.id())).await?;
+        let key = data_key_of(settings.data_key.as_deref())?;
+        let running = with_store!(
+            &database_url,
+            SqliteNodeStore::open_with_key(&store_path, options.durability, key.as_ref()),
+            renkei_store_postgres::PgNodeStore,
+            key key.as_ref(),
+            |store| start_node(&settings, store).await?
+        );
+        settings.listen = running.network.addr;
+        settings.local_listen = running.local.addr;
+        write_config(&node_dir.join("node.toml"), &settings)?;
+        let local = local_client(&running.local.url(), &self.ca_dir, &files.token)?;
+        Ok(NodeHandle {
+            spec,
+            id: spec.id(),
+            running: Some(running),
+            local,
+            files,
+            settings,
+            store_path,
+            database_url,
+        })
+    }
+
+    /// The citizen portal, a business system of the Digital Agency's node.
+    async fn start_portal(
+        &self,
+        digital: &NodeHandle,
+        card_url: &str,
+        log_url: &str,
+        catalog: &Path,
+    ) -> Result<(RunningPortal, PortalSettings, String)> {
+        let options = self.options;
+        let portal_dir = self.dir("portal");
         private_dir(&portal_dir)?;
-        let portal_admin_token = renkei_pki::provision::new_token();
+        let admin_token = renkei_pki::provision::new_token();
         renkei_pki::write_private(
             &portal_dir.join("admin.token"),
-            portal_admin_token.as_bytes(),
+            admin_token.as_bytes(),
             WriteMode::Replace,
         )?;
         let oauth_key = renkei_jose::SigningKey::generate(renkei_jose::Alg::Es256)?;
@@ -542,32 +608,84 @@ impl Network {
             oauth_key.pkcs8(),
             WriteMode::Replace,
         )?;
-        let digital = nodes.get(DIGITAL.key).context("the Digital Agency's node")?;
-        let mut portal_settings = portal_settings(
+        let mut settings = portal_settings(
             &portal_dir,
-            &ca_dir,
+            &self.ca_dir,
             digital.local.base(),
             &digital.files.token,
-            &registry
-                .cards
-                .as_ref()
-                .map(|c| c.url())
-                .context("the registry's card listener")?,
-            &hub.log_url(),
-            &catalog,
+            card_url,
+            log_url,
+            catalog,
         );
-        portal_settings.consent_monitor = options.consent_monitor.clone();
-        portal_settings.limits = options.limits.clone();
+        settings.consent_monitor = options.consent_monitor.clone();
+        settings.limits = options.limits.clone();
         let portal = with_store!(
-            &role_database(&options, &prefix, "portal").await?,
+            &self.database("portal").await?,
             SqlitePortalStore::open(&portal_dir.join("portal.sqlite"), options.durability),
             renkei_store_postgres::PgPortalStore,
-            |store| start_portal(&portal_settings, store).await?
+            |store| start_portal(&settings, store).await?
         );
-        portal_settings.listen = portal.web.addr();
-        portal_settings.admin_listen = portal.admin.addr();
-        write_config(&portal_dir.join("portal.toml"), &portal_settings)?;
+        settings.listen = portal.web.addr();
+        settings.admin_listen = portal.admin.addr();
+        write_config(&portal_dir.join("portal.toml"), &settings)?;
+        Ok((portal, settings, admin_token))
+    }
+}
 
+/// Register an institution (its certificate, keys and endpoint) at the hub.
+async fn register_at_hub(
+    hub_admin: &LocalClient,
+    spec: &InstitutionSpec,
+    files: &RoleFiles,
+    endpoint: &str,
+) -> Result<()> {
+    let wire = registration(spec, files, endpoint)?;
+    let _: InstitutionWire = hub_admin
+        .put(&format!("/admin/v1/institutions/{}", spec.id()), &wire)
+        .await
+        .with_context(|| format!("registering {} at the hub", spec.name_en))?;
+    Ok(())
+}
+
+impl Network {
+    /// Provision everything under `options.data_dir` and start every role:
+    /// the witness first (the hub submits its checkpoints to it), then the
+    /// hub, the registry, the nodes (each registered at the hub as it
+    /// starts) and the portal.
+    pub async fn start(options: NetworkOptions) -> Result<Self> {
+        let setup = Setup::new(&options)?;
+        let hub_files = setup.provision_hub()?;
+        let (witness, witness_settings) = setup.start_witness(&hub_files.log_key).await?;
+        let (hub, hub_settings) = setup.start_hub(&hub_files, &witness).await?;
+        let hub_url = hub.url();
+        let hub_admin = local_client(&hub.admin_url(), &setup.ca_dir, &hub_files.role.token)?;
+
+        let (registry, registry_settings, registry_files) =
+            setup.start_registry(&hub_files, &hub_url).await?;
+        let registry_admin = local_client(&registry.admin.url(), &setup.ca_dir, &registry_files.token)?;
+        register_at_hub(&hub_admin, &REGISTRY, &registry_files, &registry.network.url()).await?;
+
+        let mut nodes = BTreeMap::new();
+        for spec in NODES.into_iter().chain(options.extra_nodes.iter().copied()) {
+            let node = setup
+                .start_node(spec, &hub_files, &hub_url, &registry.network.url())
+                .await?;
+            register_at_hub(&hub_admin, &spec, &node.files, &node.network_url()).await?;
+            nodes.insert(spec.key, node);
+        }
+
+        let card_url = registry
+            .cards
+            .as_ref()
+            .map(|c| c.url())
+            .context("the registry's card listener")?;
+        let digital = nodes.get(DIGITAL.key).context("the Digital Agency's node")?;
+        let (portal, portal_settings, portal_admin_token) = setup
+            .start_portal(digital, &card_url, &hub.log_url(), &hub_files.catalog)
+            .await?;
+
+        let hub_key = hub.verifying_key.clone();
+        let ca_dir = setup.ca_dir;
         Ok(Self {
             options,
             ca_dir,

@@ -2,7 +2,10 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use renkei_demo::{bench, bench_enrol, bench_history, bench_portal, bench_scale};
+use renkei_bench::report::{
+    render_enrol, render_history, render_linkage, render_log, render_portal, render_scale,
+};
+use renkei_bench::{enrol, history, linkage, log, portal, scale};
 
 use crate::args::{DATABASE_URL_ENV, SuiteArg, init_tracing};
 
@@ -93,9 +96,9 @@ pub(crate) struct BenchArgs {
     suite: SuiteArg,
 }
 
-impl From<&BenchArgs> for bench::BenchOptions {
+impl From<&BenchArgs> for linkage::LinkageOptions {
     fn from(a: &BenchArgs) -> Self {
-        bench::BenchOptions {
+        linkage::LinkageOptions {
             requests: a.requests,
             concurrency: a.concurrency,
             rounds: a.rounds,
@@ -107,54 +110,54 @@ impl From<&BenchArgs> for bench::BenchOptions {
 pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
     init_tracing("warn");
     let report = match cmd {
-        BenchCommand::Portal { logins, records } => bench_portal::portal(logins, records).await?,
+        BenchCommand::Portal { logins, records } => render_portal(&portal::portal(logins, records).await?),
         BenchCommand::Log {
             records,
             concurrency,
             database_url,
-        } => bench::log(records, concurrency, database_url.as_deref()).await?,
+        } => render_log(&log::log(records, concurrency, database_url.as_deref()).await?),
         BenchCommand::History {
             records,
             person_records,
             database_url,
             concurrency,
             repetitions,
-        } => {
-            bench_history::history(&bench_history::HistoryOptions {
+        } => render_history(
+            &history::history(&history::HistoryOptions {
                 records,
                 person_records,
                 concurrency,
                 repetitions,
                 database_url,
             })
-            .await?
-        }
+            .await?,
+        ),
         BenchCommand::Enrol {
             people,
             database_url,
             clear_stores,
-        } => {
-            bench_enrol::enrol(&bench_enrol::EnrolBenchOptions {
+        } => render_enrol(
+            &enrol::enrol(&enrol::EnrolOptions {
                 people,
                 database_url,
                 hub_binary: std::env::current_exe().context("finding this renkei binary")?,
                 progress: true,
                 encrypt_at_rest: !clear_stores,
             })
-            .await?
-        }
+            .await?,
+        ),
         BenchCommand::Scale {
             linkage,
             database_url,
-        } => {
-            bench_scale::scale(&bench_scale::ScaleOptions {
+        } => render_scale(
+            &scale::scale(&scale::ScaleOptions {
                 linkage: (&linkage).into(),
                 database_url,
                 hub_binary: std::env::current_exe().context("finding this renkei binary")?,
             })
-            .await?
-        }
-        BenchCommand::Linkage(args) => bench::linkage(&(&args).into()).await?,
+            .await?,
+        ),
+        BenchCommand::Linkage(args) => render_linkage(&linkage::linkage(&(&args).into()).await?),
     };
     println!("{report}");
     Ok(())

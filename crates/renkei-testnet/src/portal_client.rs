@@ -1,19 +1,19 @@
-#![allow(dead_code)]
 //! A browser without a browser: cookies by hand, no redirects followed, so
 //! that every cookie and status the portal sends can be asserted.
 
 use std::collections::BTreeMap;
 
-pub(crate) struct Page {
-    pub(crate) status: u16,
-    pub(crate) location: Option<String>,
-    pub(crate) set_cookies: Vec<String>,
-    pub(crate) body: String,
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookies: Vec<String>,
+    pub body: String,
 }
 
 impl Page {
     /// The text of the element with this id (first match, tags stripped).
-    pub(crate) fn id_text(&self, id: &str) -> Option<String> {
+    pub fn id_text(&self, id: &str) -> Option<String> {
         let start = self.body.find(&format!("id=\"{id}\""))?;
         let rest = &self.body[start..];
         let open_end = rest.find('>')? + 1;
@@ -45,14 +45,14 @@ impl Page {
     }
 
     /// The value of a hidden input.
-    pub(crate) fn input_value(&self, name: &str) -> Option<String> {
+    pub fn input_value(&self, name: &str) -> Option<String> {
         let start = self.body.find(&format!("name=\"{name}\" value=\""))?;
         let rest = &self.body[start + name.len() + 15..];
         Some(rest[..rest.find('"')?].to_owned())
     }
 }
 
-pub(crate) fn encode_form(fields: &[(&str, &str)]) -> String {
+pub fn encode_form(fields: &[(&str, &str)]) -> String {
     let enc = |s: &str| {
         s.bytes()
             .map(|b| match b {
@@ -71,21 +71,22 @@ pub(crate) fn encode_form(fields: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-pub(crate) struct Client {
+#[derive(Debug)]
+pub struct Client {
     http: reqwest::Client,
-    pub(crate) base: String,
-    pub(crate) cookies: BTreeMap<String, String>,
-    pub(crate) lang: Option<&'static str>,
+    pub base: String,
+    pub cookies: BTreeMap<String, String>,
+    pub lang: Option<&'static str>,
 }
 
 impl Client {
-    pub(crate) fn new(base: &str) -> Self {
+    pub fn new(base: &str) -> Self {
         Self::from_address(base, None)
     }
 
     /// A client whose connections come from `local` (another loopback
     /// address plays another network).
-    pub(crate) fn from_address(base: &str, local: Option<std::net::IpAddr>) -> Self {
+    pub fn from_address(base: &str, local: Option<std::net::IpAddr>) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -138,7 +139,7 @@ impl Client {
         }
     }
 
-    pub(crate) async fn get(&mut self, path: &str) -> Page {
+    pub async fn get(&mut self, path: &str) -> Page {
         let mut req = self
             .http
             .get(format!("{}{path}", self.base))
@@ -150,7 +151,7 @@ impl Client {
         self.finish(resp).await
     }
 
-    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let resp = self
             .http
             .post(format!("{}{path}", self.base))
@@ -164,12 +165,7 @@ impl Client {
     }
 
     /// POST with extra headers (a forged `Origin`).
-    pub(crate) async fn post_with(
-        &mut self,
-        path: &str,
-        form: &[(&str, &str)],
-        headers: &[(&str, &str)],
-    ) -> Page {
+    pub async fn post_with(&mut self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
         let mut req = self
             .http
             .post(format!("{}{path}", self.base))
@@ -184,7 +180,7 @@ impl Client {
     }
 
     /// Follow one redirect if there is one.
-    pub(crate) async fn follow(&mut self, page: Page) -> Page {
+    pub async fn follow(&mut self, page: Page) -> Page {
         match page.location.clone() {
             Some(l) if (300..400).contains(&page.status) => self.get(&l).await,
             _ => page,

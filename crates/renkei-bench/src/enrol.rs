@@ -1,10 +1,9 @@
 //! `renkei bench enrol`: register a population at the registry and enrol
 //! every person at ten institutions, through the real network (local API →
 //! node → hub → registry, codes issued and stored), on SQLite or
-//! PostgreSQL. Reports the time, the rate, and the peak memory of the hub
+//! PostgreSQL. Measures the time, the rate, and the memory of the hub
 //! process (which must not grow with the population) and of the rest.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,16 +12,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use indicatif::{MultiProgress, ProgressDrawTarget};
 use renkei_api::node::EnrolPerson;
+use renkei_demo::country::{bar, enrol_all, register_residents};
+use renkei_demo::institutions::{BENCH_NODES, NODES};
+use renkei_demo::network::{Network, NetworkOptions};
 use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::Durability;
 
-use crate::bench::cpu_model;
-use crate::country::{bar, enrol_all, register_residents};
-use crate::institutions::{BENCH_NODES, NODES};
-use crate::network::{Network, NetworkOptions};
-
+/// What to run; the report repeats it as its command line.
 #[derive(Debug, Clone)]
-pub struct EnrolBenchOptions {
+pub struct EnrolOptions {
     pub people: usize,
     /// Every role on this PostgreSQL database (one schema each) instead of
     /// SQLite files.
@@ -36,8 +34,41 @@ pub struct EnrolBenchOptions {
     pub encrypt_at_rest: bool,
 }
 
-/// Resident and peak memory of a process, from /proc (Linux), in KiB.
-fn memory_kib(pid: Option<u32>) -> Option<(u64, u64)> {
+/// A process's memory at one moment, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident set (VmRSS).
+    pub rss_kib: u64,
+    /// Peak resident set so far (VmHWM).
+    pub peak_kib: u64,
+}
+
+/// What `renkei bench enrol` measured, for [`crate::report::render_enrol`].
+#[derive(Debug, Clone)]
+pub struct EnrolRun {
+    pub options: EnrolOptions,
+    /// When the network had shut down.
+    pub date: UnixMillis,
+    /// People generated, then registered.
+    pub people: usize,
+    pub generated: Duration,
+    pub registered: Duration,
+    /// Enrolments at all ten institutions together.
+    pub enrolled: usize,
+    pub enrolling: Duration,
+    /// The hub process's memory; `None` where /proc could not tell.
+    pub hub_start: Option<Memory>,
+    pub hub_after_registration: Option<Memory>,
+    pub hub_end: Option<Memory>,
+    /// This process's memory at the end.
+    pub own: Option<Memory>,
+    /// (enrolments done, hub resident set in KiB), every half second.
+    pub samples: Vec<(u64, u64)>,
+}
+
+/// Resident and peak memory of a process (this one if `None`), from /proc
+/// (Linux).
+fn memory(pid: Option<u32>) -> Option<Memory> {
     let path = match pid {
         Some(p) => format!("/proc/{p}/status"),
         None => "/proc/self/status".to_owned(),
@@ -51,14 +82,14 @@ fn memory_kib(pid: Option<u32>) -> Option<(u64, u64)> {
             .parse::<u64>()
             .ok()
     };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    Some(Memory {
+        rss_kib: field("VmRSS:")?,
+        peak_kib: field("VmHWM:")?,
+    })
 }
 
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
-pub async fn enrol(opts: &EnrolBenchOptions) -> Result<String> {
+/// Register and enrol `opts.people` (at least 1,000) through the network.
+pub async fn enrol(opts: &EnrolOptions) -> Result<EnrolRun> {
     if opts.people < 1000 {
         bail!("--people must be at least 1000");
     }
@@ -86,13 +117,13 @@ pub async fn enrol(opts: &EnrolBenchOptions) -> Result<String> {
     );
     let generated = t.elapsed();
 
-    let hub_start = memory_kib(hub_pid);
+    let hub_start = memory(hub_pid);
     let pb = bar(&multi, people.len() as u64, "registering residents");
     let t = Instant::now();
     let my_numbers = register_residents(&net, &people, |_| None, &pb).await?;
     let registered = t.elapsed();
     pb.finish_with_message("registered");
-    let hub_after_registration = memory_kib(hub_pid);
+    let hub_after_registration = memory(hub_pid);
 
     // Sample the hub's memory while the ten institutions enrol everyone.
     let done = Arc::new(AtomicBool::new(false));
@@ -102,8 +133,8 @@ pub async fn enrol(opts: &EnrolBenchOptions) -> Result<String> {
         tokio::spawn(async move {
             let mut samples = Vec::new();
             while !done.load(Ordering::Relaxed) {
-                if let Some((rss, _)) = memory_kib(hub_pid) {
-                    samples.push((so_far.load(Ordering::Relaxed), rss));
+                if let Some(m) = memory(hub_pid) {
+                    samples.push((so_far.load(Ordering::Relaxed), m.rss_kib));
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -165,93 +196,25 @@ pub async fn enrol(opts: &EnrolBenchOptions) -> Result<String> {
     let enrolling = t.elapsed();
     done.store(true, Ordering::Relaxed);
     let samples = sampler.await.context("memory sampler")?;
-    let hub_end = memory_kib(hub_pid);
-    let own = memory_kib(None);
+    let hub_end = memory(hub_pid);
+    let own = memory(None);
     net.shutdown().await;
     if refused > 0 {
         bail!("{refused} enrolments were refused; the benchmark expects every person to enrol");
     }
 
-    let mut out = String::new();
-    let _ = writeln!(out, "## Enrolment at national scale ({})\n", UnixMillis::now());
-    let _ = writeln!(
-        out,
-        "- machine: {} × {}, {}\n- command: `renkei bench enrol --people {}{}{}`\n- store: {}; personal data at the registry and nodes {}; every role durable (FULL); the hub in its own process\n- path: registry admin API (batches of 5,000), then each institution's local API (batches of 1,000) → node → hub code service → registry (four facts checked, codes issued) → node; all ten institutions at once\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        cpu_model(),
-        std::env::consts::ARCH,
-        opts.people,
-        if opts.database_url.is_some() {
-            " --database-url …"
-        } else {
-            ""
-        },
-        if opts.encrypt_at_rest {
-            ""
-        } else {
-            " --clear-stores"
-        },
-        if opts.database_url.is_some() {
-            "PostgreSQL (one schema per role)"
-        } else {
-            "SQLite (one file per role)"
-        },
-        if opts.encrypt_at_rest {
-            "sealed at rest (AES-256-GCM-SIV, blind indexes)"
-        } else {
-            "in clear"
-        },
-    );
-    let _ = writeln!(out, "| phase | items | seconds | items/s |");
-    let _ = writeln!(out, "|---|---|---|---|");
-    let row = |out: &mut String, what: &str, n: usize, d: Duration| {
-        let _ = writeln!(
-            out,
-            "| {what} | {n} | {:.1} | {:.0} |",
-            d.as_secs_f64(),
-            n as f64 / d.as_secs_f64()
-        );
-    };
-    row(
-        &mut out,
-        "generate the population (no I/O)",
-        people.len(),
+    Ok(EnrolRun {
+        options: opts.clone(),
+        date: UnixMillis::now(),
+        people: people.len(),
         generated,
-    );
-    row(&mut out, "register residents", people.len(), registered);
-    row(&mut out, "enrol at 10 institutions", enrolled, enrolling);
-    let _ = writeln!(out, "\nMemory (resident set; peak = VmHWM):\n");
-    let _ = writeln!(out, "| process | at start | after registration | end | peak |");
-    let _ = writeln!(out, "|---|---|---|---|---|");
-    let fmt = |m: Option<(u64, u64)>| m.map_or("–".to_owned(), |(rss, _)| format!("{:.0} MiB", mib(rss)));
-    let _ = writeln!(
-        out,
-        "| hub | {} | {} | {} | {} |",
-        fmt(hub_start),
-        fmt(hub_after_registration),
-        fmt(hub_end),
-        hub_end.map_or("–".to_owned(), |(_, hwm)| format!("{:.0} MiB", mib(hwm)))
-    );
-    let _ = writeln!(
-        out,
-        "| this process (registry, 10 nodes, portal, witness, population in memory) | – | – | {} | {} |",
-        fmt(own),
-        own.map_or("–".to_owned(), |(_, hwm)| format!("{:.0} MiB", mib(hwm)))
-    );
-    if samples.len() >= 4 {
-        let q = |f: f64| samples[((samples.len() - 1) as f64 * f) as usize];
-        let _ = writeln!(
-            out,
-            "\nHub resident set while enrolling (enrolments done → RSS): {}",
-            [0.0, 0.25, 0.5, 0.75, 1.0]
-                .iter()
-                .map(|f| {
-                    let (n, rss) = q(*f);
-                    format!("{n} → {:.0} MiB", mib(rss))
-                })
-                .collect::<Vec<_>>()
-                .join(" · ")
-        );
-    }
-    Ok(out)
+        registered,
+        enrolled,
+        enrolling,
+        hub_start,
+        hub_after_registration,
+        hub_end,
+        own,
+        samples,
+    })
 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use renkei_api::hub::{InstitutionWire, RecordWire, RotateReply, SecurityEventWire};
@@ -16,13 +16,16 @@ use renkei_api::node::{
     QueryResult,
 };
 use renkei_crypto::{SigningKey, Suite};
-use renkei_demo::country::{Country, CountryOptions, populate};
+use renkei_demo::country::Country;
 use renkei_demo::institutions::{DIGITAL, PENSION, REGISTRY, SETAGAYA, VEHICLE, YOKOHAMA};
 use renkei_demo::network::{Network, NetworkOptions};
 use renkei_demo::scenarios;
 use renkei_ids::{CodeAlgorithm, InstitutionCode, MessageId};
 use renkei_protocol::{LinkageRequest, SignedRequest, UnixMillis};
 use renkei_store_sqlite::Durability;
+use renkei_testnet::{
+    TestNet, capture_logs as logs, contains, contains_any_number, files_under, rejected_code,
+};
 use renkei_transport::ApiFailure;
 
 #[path = "network/cards.rs"]
@@ -37,38 +40,6 @@ mod notices;
 mod person_proofs;
 
 // ------------------------------------------------------------------ harness
-
-/// Everything every role logs, for the privacy checks.
-fn logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        // Everything renkei logs at any level, and what the libraries log
-        // at info (sqlx: every statement at debug).
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "info,renkei_transport=trace,renkei_hub_service=trace,renkei_node_service=trace,renkei_registry_service=trace,renkei_witness_service=trace,renkei_provider=trace,renkei_store_sql=trace,renkei_store_sqlite=trace,renkei_demo=trace,sqlx=debug",
-            ))
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .try_init();
-        buf
-    })
-    .clone()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 struct Harness {
     net: Network,
@@ -86,29 +57,18 @@ async fn harness_tuned(
     tune: impl FnOnce(&mut NetworkOptions),
 ) -> Harness {
     logs();
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = NetworkOptions::new(dir.path());
-    o.suite = suite;
-    o.durability = durability;
-    o.provider_timeout_ms = 1500;
-    o.checkpoint_interval_ms = 100;
-    tune(&mut o);
-    let net = Network::start(o).await.unwrap();
-    let country = populate(
-        &net,
-        &CountryOptions {
-            residents: 240,
-            seed: 11,
-            today: UnixMillis::now().to_datetime().date(),
-            progress: false,
-        },
-    )
+    let t = TestNet::start(|o| {
+        o.suite = suite;
+        o.durability = durability;
+        o.provider_timeout_ms = 1500;
+        tune(o);
+    })
     .await
     .unwrap();
     Harness {
-        net,
-        country,
-        _dir: dir,
+        net: t.net,
+        country: t.country,
+        _dir: t.dir,
     }
 }
 
@@ -185,16 +145,6 @@ impl Harness {
             &SignedRequestWire::from(request),
         )
         .await
-    }
-}
-
-fn rejected_code(r: &Result<impl std::fmt::Debug, ApiFailure>) -> String {
-    match r {
-        Err(ApiFailure::Rejected { code, message, .. }) => {
-            eprintln!("rejected: {code}: {message}");
-            code.clone()
-        }
-        other => format!("not rejected: {other:?}"),
     }
 }
 
@@ -1132,42 +1082,6 @@ async fn each_surface_has_its_own_credential() {
 }
 
 // ----------------------------------------------------------------- privacy
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Whether any of `numbers` occurs in `haystack`, in one pass.
-fn contains_any_number(haystack: &[u8], numbers: &std::collections::HashSet<&[u8]>) -> bool {
-    let mut run = 0usize;
-    for (i, b) in haystack.iter().enumerate() {
-        if b.is_ascii_digit() {
-            run += 1;
-            if run >= 12 && numbers.contains(&haystack[i + 1 - 12..=i]) {
-                return true;
-            }
-        } else {
-            run = 0;
-        }
-    }
-    false
-}
-
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {

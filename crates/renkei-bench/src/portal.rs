@@ -2,21 +2,49 @@
 //! both card profiles, and the exchange-history page with 1,000 records and
 //! their proofs — each beside a baseline measured in the same run.
 
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use renkei_api::node::QueryRequest;
 use renkei_card::{CardKey, CardProfile, CardSecret, CertPurpose, SoftwareCard};
+use renkei_demo::country::{CountryOptions, populate};
+use renkei_demo::institutions::{DIGITAL, REGISTRY};
+use renkei_demo::network::{Network, NetworkOptions};
 use renkei_portal_web::card_api::{ApproveRequest, ChallengeWire};
 use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::Durability;
 
-use crate::bench::{cpu_model, percentile};
-use crate::country::{CountryOptions, populate};
-use crate::institutions::{DIGITAL, REGISTRY};
-use crate::network::{Network, NetworkOptions};
+/// What `renkei bench portal` measured, for [`crate::report::render_portal`].
+/// Every series of times is sorted.
+#[derive(Debug, Clone)]
+pub struct PortalRun {
+    /// Logins per card profile, as asked.
+    pub logins: usize,
+    /// Records about the person, as asked.
+    pub records: usize,
+    /// When the measurements began (the network up and populated).
+    pub date: UnixMillis,
+    /// `GET /health`: the portal's HTTP floor.
+    pub floor: Vec<Duration>,
+    /// One per card profile, in [`CardProfile::ALL`]'s order.
+    pub profiles: Vec<ProfileLogins>,
+    /// Records the history page counted, and those it showed verified.
+    pub count: usize,
+    pub verified: usize,
+    /// The log's records and proofs as JSON (the history's baseline).
+    pub raw: Vec<Duration>,
+    /// The history page, one per view.
+    pub pages: Vec<Duration>,
+}
+
+/// Logins with one card profile, beside resolving the card alone.
+#[derive(Debug, Clone)]
+pub struct ProfileLogins {
+    pub profile: CardProfile,
+    pub resolve: Vec<Duration>,
+    pub logins: Vec<Duration>,
+}
 
 /// A browser's cookies, by hand (the bench measures the server, so it
 /// follows nothing it need not).
@@ -154,19 +182,9 @@ async fn login(base: &str, key: &CardKey, cert: &[u8]) -> Result<(Duration, Sess
     Ok((before_sign + t2.elapsed(), s))
 }
 
-fn row(out: &mut String, label: &str, v: &mut [Duration], base_p50: f64) {
-    v.sort();
-    let p50 = percentile(v, 0.5);
-    let _ = writeln!(
-        out,
-        "| {label} | {} | {p50:.1} | {:.1} | {:.1} |",
-        v.len(),
-        percentile(v, 0.99),
-        p50 / base_p50
-    );
-}
-
-pub async fn portal(logins: usize, records: usize) -> Result<String> {
+/// Run the benchmark: `logins` logins per card profile, then the history
+/// of a person with `records` exchanges.
+pub async fn portal(logins: usize, records: usize) -> Result<PortalRun> {
     if logins == 0 || records == 0 {
         bail!("logins and records must be positive");
     }
@@ -193,20 +211,7 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
     let pin = CardSecret::auth_pin("1234")?;
     let password = CardSecret::signing_password("BENCH2026")?;
     let base = net.portal.url.clone();
-
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "## Portal: card login and the exchange history ({})\n",
-        UnixMillis::now()
-    );
-    let _ = writeln!(
-        out,
-        "- machine: {} × {}, {}\n- command: `renkei bench portal --logins {logins} --records {records}`\n- stores: SQLite, synchronous=FULL; every role on loopback; server time = wall time of the requests (the card's signature is made before and excluded)\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        cpu_model(),
-        std::env::consts::ARCH,
-    );
+    let date = UnixMillis::now();
 
     // Baseline 1: the portal's HTTP floor.
     let mut floor = Vec::new();
@@ -217,16 +222,15 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
         floor.push(t.elapsed());
     }
     floor.sort();
-    let floor_p50 = percentile(&floor, 0.5);
 
-    let mut login_rows = Vec::new();
+    let mut profiles = Vec::new();
     let mut last_session = None;
     let mut last_proof = None;
     for profile in CardProfile::ALL {
         // A new card reissues the previous one: each profile is measured
         // right after its card is issued, while it is the live one.
         let card_dir = dir.path().join(format!("live-{}", profile.as_str()));
-        let (card, _) = crate::cards::issue_card(
+        let (card, _) = renkei_demo::cards::issue_card(
             &net.registry_admin,
             &who.my_number,
             &card_dir,
@@ -243,7 +247,7 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
         let mut resolve = Vec::new();
         for _ in 0..logins {
             let t = Instant::now();
-            let holder = crate::cards::resolve_with_card(
+            let holder = renkei_demo::cards::resolve_with_card(
                 &net.node(DIGITAL.key).local,
                 |t| Ok(key.sign(t)?),
                 &cert,
@@ -259,34 +263,13 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
             times.push(t);
             last_session = Some(s);
         }
-        login_rows.push((profile, resolve, times));
-    }
-    let _ = writeln!(
-        out,
-        "### Login (challenge → session), {logins} logins per profile\n"
-    );
-    let _ = writeln!(out, "| | n | p50 ms | p99 ms | p50 ÷ HTTP floor |");
-    let _ = writeln!(out, "|---|---|---|---|---|");
-    let mut f = floor.clone();
-    row(
-        &mut out,
-        "baseline: `GET /health` (HTTP floor)",
-        &mut f,
-        floor_p50,
-    );
-    for (profile, mut resolve, mut times) in login_rows {
-        row(
-            &mut out,
-            &format!("card resolution alone, {}", profile.label()),
-            &mut resolve,
-            floor_p50,
-        );
-        row(
-            &mut out,
-            &format!("**login**, {}", profile.label()),
-            &mut times,
-            floor_p50,
-        );
+        resolve.sort();
+        times.sort();
+        profiles.push(ProfileLogins {
+            profile,
+            resolve,
+            logins: times,
+        });
     }
 
     // The history: `records` exchanges about the person, then the page.
@@ -369,27 +352,19 @@ pub async fn portal(logins: usize, records: usize) -> Result<String> {
         }
     }
     raw.sort();
-    let raw_p50 = percentile(&raw, 0.5);
-    let _ = writeln!(
-        out,
-        "\n### Exchange history: {count} records of one person, {verified} shown per page with a verified proof, {rounds} views\n"
-    );
-    let _ = writeln!(out, "| | n | p50 ms | p99 ms | p50 ÷ baseline |");
-    let _ = writeln!(out, "|---|---|---|---|---|");
-    row(
-        &mut out,
-        "baseline: the log's records + proofs (JSON, not verified)",
-        &mut raw,
-        raw_p50,
-    );
-    row(
-        &mut out,
-        "**history page** (fetch, verify every proof, filter, render)",
-        &mut pages,
-        raw_p50,
-    );
+    pages.sort();
     net.shutdown().await;
-    Ok(out)
+    Ok(PortalRun {
+        logins,
+        records,
+        date,
+        floor,
+        profiles,
+        count,
+        verified,
+        raw,
+        pages,
+    })
 }
 
 fn open_key(card: &SoftwareCard, pin: &CardSecret) -> Result<CardKey> {

@@ -14,7 +14,6 @@
 //! is timed as well.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -27,10 +26,10 @@ use renkei_log::Hash;
 use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::Durability;
 
-use crate::bench::{PgSchema, cpu_model, percentile, redact_url, synthetic_record_for};
+use crate::measure::{PgSchema, PgServer, percentile, synthetic_record_for};
 
 /// The history page asks for at most this many records.
-const HISTORY_LIMIT: u32 = 1000;
+pub(crate) const HISTORY_LIMIT: u32 = 1000;
 
 /// Above this the head is not recomputed independently (it would keep every
 /// leaf hash in memory and double the run).
@@ -130,22 +129,55 @@ fn person_positions(stages: &[Stage]) -> HashMap<u64, SubjectTag> {
     at
 }
 
-#[derive(Debug)]
-struct StageResult {
-    size: u64,
-    fill_secs: f64,
-    fill_rate: f64,
-    disk_bytes: u64,
-    index: Option<renkei_store_postgres::BtreeIndex>,
-    returned: usize,
-    stored_nodes: usize,
-    proof_len: (usize, usize),
-    query: Vec<Duration>,
+/// What `renkei bench history` measured, for [`crate::report::render_history`].
+#[derive(Debug, Clone)]
+pub struct HistoryRun {
+    pub options: HistoryOptions,
+    /// When the run started (before the store was opened).
+    pub started: UnixMillis,
+    pub store: HistoryStore,
+    /// One per log size, smallest first.
+    pub stages: Vec<StageResult>,
+    pub root_check: RootCheck,
+    /// Records appended per second over the whole fill.
+    pub fill_rate: f64,
+}
+
+/// The store a history run filled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryStore {
+    Sqlite,
+    /// A fresh schema `schema`, dropped after the run.
+    Postgres {
+        server: PgServer,
+        schema: String,
+    },
+}
+
+/// One log size's figures; the latencies are sorted.
+#[derive(Debug, Clone)]
+pub struct StageResult {
+    pub size: u64,
+    pub fill_secs: f64,
+    /// Records appended per second in this stage alone.
+    pub fill_rate: f64,
+    pub disk_bytes: u64,
+    /// The subject index on PostgreSQL (`None` on SQLite or if unreadable).
+    pub index: Option<renkei_store_postgres::BtreeIndex>,
+    /// Records in the person's history as read.
+    pub returned: usize,
+    /// Proof nodes read for one history.
+    pub stored_nodes: usize,
+    /// Shortest and longest proof, in hashes.
+    pub proof_len: (usize, usize),
+    /// The records query alone.
+    pub query: Vec<Duration>,
     /// Reading the records' leaves alone.
-    leaves: Vec<Duration>,
+    pub leaves: Vec<Duration>,
     /// Reading the proof nodes alone.
-    nodes: Vec<Duration>,
-    full: Vec<Duration>,
+    pub nodes: Vec<Duration>,
+    /// The whole history: query, leaves, nodes and proofs.
+    pub full: Vec<Duration>,
 }
 
 #[derive(Debug)]
@@ -355,8 +387,8 @@ async fn measure<S: HubStore>(
 }
 
 /// How the final head was checked.
-#[derive(Debug)]
-enum RootCheck {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootCheck {
     Recomputed,
     Skipped,
 }
@@ -430,39 +462,26 @@ async fn run<S: HubStore + Clone>(
     Ok((results, check, opts.records as f64 / fill_total))
 }
 
-fn gb(bytes: u64) -> String {
-    if bytes >= 1_000_000_000 {
-        format!("{:.2} GB", bytes as f64 / 1e9)
-    } else {
-        format!("{:.1} MB", bytes as f64 / 1e6)
-    }
-}
-
-/// Run the benchmark and return a Markdown report.
-pub async fn history(opts: &HistoryOptions) -> Result<String> {
+/// Run the benchmark, on PostgreSQL if `opts.database_url` is given.
+pub async fn history(opts: &HistoryOptions) -> Result<HistoryRun> {
     opts.check()?;
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let started = UnixMillis::now();
-    let (backend, store_line) = match &opts.database_url {
-        Some(url) => {
-            let pg = PgSchema::create(url, "history").await?;
-            let line = format!(
-                "{}, a fresh schema `{}` dropped after the run; group-commit transactions of ≤ 1024 records locking the `log_state` row",
-                pg.describe_server().await,
-                pg.name
-            );
-            (Backend::Postgres(pg), line)
-        }
-        None => (
-            Backend::Sqlite(
-                tempfile::Builder::new()
-                    .prefix("renkei-bench-history-")
-                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                    .tempdir()?,
-            ),
-            "SQLite, WAL, synchronous=FULL, a temporary file; group-commit transactions of ≤ 1024 records"
-                .to_owned(),
+    let backend = match &opts.database_url {
+        Some(url) => Backend::Postgres(PgSchema::create(url, "history").await?),
+        None => Backend::Sqlite(
+            tempfile::Builder::new()
+                .prefix("renkei-bench-history-")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .tempdir()?,
         ),
+    };
+    let store = match &backend {
+        Backend::Postgres(pg) => HistoryStore::Postgres {
+            server: pg.server().await,
+            schema: pg.name.clone(),
+        },
+        Backend::Sqlite(_) => HistoryStore::Sqlite,
     };
     let outcome = match &backend {
         Backend::Sqlite(dir) => {
@@ -479,91 +498,15 @@ pub async fn history(opts: &HistoryOptions) -> Result<String> {
     if let Backend::Postgres(pg) = &backend {
         pg.drop().await?;
     }
-    let (results, check, fill_rate) = outcome?;
-
-    let store_name = if opts.database_url.is_some() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "## History: one person's records as the log grows, {store_name} ({started})\n"
-    );
-    let url = opts
-        .database_url
-        .as_deref()
-        .map(|u| format!(" --database-url {}", redact_url(u)))
-        .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "- machine: {} × {}, {}\n- command: `renkei bench history --records {} --person-records {} --concurrency {} --repetitions {}{url}`\n- store: {store_line}\n- fill: {} synthetic provision records through `append_record` ({} concurrent appenders), each about a random 32-byte subject except the measured persons'; {:.0} records/s overall\n- at each size a person with {} records spread evenly through the log so far; a history read = `records(subject, limit {HISTORY_LIMIT})` + their leaves + all their proof nodes (one batched read each) + one inclusion proof per record, {} times; the first read's records, leaves and proofs are checked against the head\n- final head: {}\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        cpu_model(),
-        std::env::consts::ARCH,
-        opts.records,
-        opts.person_records,
-        opts.concurrency,
-        opts.repetitions,
-        opts.records,
-        opts.concurrency,
+    let (stages, root_check, fill_rate) = outcome?;
+    Ok(HistoryRun {
+        options: opts.clone(),
+        started,
+        store,
+        stages,
+        root_check,
         fill_rate,
-        opts.person_records,
-        opts.repetitions,
-        match check {
-            RootCheck::Recomputed =>
-                "the store's root equals the root recomputed from the appended records (independently of the store's tree)".to_owned(),
-            RootCheck::Skipped => format!(
-                "not recomputed independently (only done up to {VERIFY_ROOT_UP_TO} records: it keeps every leaf hash in memory); the measured proofs verify against the store's head"
-            ),
-        },
-    );
-    let pg = opts.database_url.is_some();
-    let _ = writeln!(
-        out,
-        "| log size | fill records/s (this stage) | on disk{} | history records | query alone p50 / p99 ms | leaves read p50 ms | proof nodes read: count, p50 ms | history with proofs p50 / p99 ms | ratio history p50 to first size |",
-        if pg { " (subject index, B-tree levels)" } else { "" }
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
-    let base = results.first().map_or(1.0, |r| percentile(&r.full, 0.5));
-    for r in &results {
-        let disk = match (pg, r.index) {
-            (true, Some(i)) => format!(
-                "{} ({}, {})",
-                gb(r.disk_bytes),
-                gb(i.bytes),
-                i.levels.map_or("levels n/a".to_owned(), |l| l.to_string())
-            ),
-            _ => gb(r.disk_bytes),
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {:.0} | {disk} | {} | {:.2} / {:.2} | {:.1} | {}, {:.1} | {:.1} / {:.1} | {:.2} |",
-            r.size,
-            r.fill_rate,
-            r.returned,
-            percentile(&r.query, 0.5),
-            percentile(&r.query, 0.99),
-            percentile(&r.leaves, 0.5),
-            r.stored_nodes,
-            percentile(&r.nodes, 0.5),
-            percentile(&r.full, 0.5),
-            percentile(&r.full, 0.99),
-            percentile(&r.full, 0.5) / base,
-        );
-    }
-    let last = results.last().context("no stage")?;
-    let _ = writeln!(
-        out,
-        "\nProof length {}–{} hashes at {} records; fill {:.1} s in all; on disk {:.0} bytes per record at the end.",
-        last.proof_len.0,
-        last.proof_len.1,
-        last.size,
-        results.iter().map(|r| r.fill_secs).sum::<f64>(),
-        last.disk_bytes as f64 / last.size as f64,
-    );
-    Ok(out)
+    })
 }
 
 #[cfg(test)]

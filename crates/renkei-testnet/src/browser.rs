@@ -1,4 +1,3 @@
-#![allow(dead_code)]
 //! A small W3C WebDriver client for Debian's chromium-driver, over plain
 //! HTTP/1.1 on loopback (blocking: a test drives one browser step by step).
 //! A failing test keeps a screenshot and the page source as artifacts.
@@ -13,7 +12,8 @@ use serde_json::{Value, json};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-pub(crate) struct Driver {
+#[derive(Debug)]
+pub struct Driver {
     child: Child,
     port: u16,
 }
@@ -100,7 +100,7 @@ fn dechunk(s: &str) -> String {
 
 impl Driver {
     /// Start chromedriver (Debian's `chromium-driver`).
-    pub(crate) fn start() -> Self {
+    pub fn start() -> Self {
         let port = free_port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -117,7 +117,7 @@ impl Driver {
     }
 
     /// A headless Chromium of the given window width (360: a phone).
-    pub(crate) fn browser(&self, name: &str, width: u32) -> Browser {
+    pub fn browser(&self, name: &str, width: u32) -> Browser {
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -145,7 +145,8 @@ impl Drop for Driver {
     }
 }
 
-pub(crate) struct Browser {
+#[derive(Debug)]
+pub struct Browser {
     port: u16,
     session: String,
     name: String,
@@ -153,7 +154,13 @@ pub(crate) struct Browser {
 }
 
 fn artifacts_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts")
+    // Cargo's temporary directory of the target dir the test binary runs
+    // from (`target/<profile>/deps/<test>` → `target/tmp`).
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(|target| target.join("tmp")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("browser-artifacts")
 }
 
 impl Browser {
@@ -168,22 +175,22 @@ impl Browser {
     }
 
     /// Name the step (screenshots on failure say where it stopped).
-    pub(crate) fn step(&mut self, s: &str) {
+    pub fn step(&mut self, s: &str) {
         self.step = s.to_owned();
     }
 
-    pub(crate) fn goto(&self, url: &str) {
+    pub fn goto(&self, url: &str) {
         self.cmd("POST", "/url", Some(json!({ "url": url })));
     }
 
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         self.cmd("GET", "/url", None)
             .as_str()
             .unwrap_or_default()
             .to_owned()
     }
 
-    pub(crate) fn source(&self) -> String {
+    pub fn source(&self) -> String {
         self.cmd("GET", "/source", None)
             .as_str()
             .unwrap_or_default()
@@ -202,7 +209,7 @@ impl Browser {
     }
 
     /// Wait up to 15 s for an element.
-    pub(crate) fn find(&self, css: &str) -> String {
+    pub fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(e) = self.find_opt(css) {
@@ -218,11 +225,11 @@ impl Browser {
         }
     }
 
-    pub(crate) fn exists(&self, css: &str) -> bool {
+    pub fn exists(&self, css: &str) -> bool {
         self.find_opt(css).is_some()
     }
 
-    pub(crate) fn text(&self, css: &str) -> String {
+    pub fn text(&self, css: &str) -> String {
         let e = self.find(css);
         self.cmd("GET", &format!("/element/{e}/text"), None)
             .as_str()
@@ -230,17 +237,17 @@ impl Browser {
             .to_owned()
     }
 
-    pub(crate) fn click(&self, css: &str) {
+    pub fn click(&self, css: &str) {
         let e = self.find(css);
         self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
     }
 
-    pub(crate) fn clear(&self, css: &str) {
+    pub fn clear(&self, css: &str) {
         let e = self.find(css);
         self.cmd("POST", &format!("/element/{e}/clear"), Some(json!({})));
     }
 
-    pub(crate) fn type_into(&self, css: &str, text: &str) {
+    pub fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
         self.cmd(
             "POST",
@@ -250,7 +257,7 @@ impl Browser {
     }
 
     /// Press keys on the page (e.g. "\u{E004}" for Tab).
-    pub(crate) fn keys(&self, keys: &str) {
+    pub fn keys(&self, keys: &str) {
         let actions: Vec<Value> = keys
             .chars()
             .flat_map(|c| {
@@ -267,12 +274,12 @@ impl Browser {
         );
     }
 
-    pub(crate) fn script(&self, js: &str) -> Value {
+    pub fn script(&self, js: &str) -> Value {
         self.cmd("POST", "/execute/sync", Some(json!({ "script": js, "args": [] })))
     }
 
     /// Wait until `js` (an expression) is true.
-    pub(crate) fn wait_for(&self, js: &str, what: &str) {
+    pub fn wait_for(&self, js: &str, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if self.script(&format!("return !!({js});")).as_bool() == Some(true) {
@@ -288,14 +295,14 @@ impl Browser {
         }
     }
 
-    pub(crate) fn cookies(&self) -> Vec<Value> {
+    pub fn cookies(&self) -> Vec<Value> {
         self.cmd("GET", "/cookie", None)
             .as_array()
             .cloned()
             .unwrap_or_default()
     }
 
-    pub(crate) fn add_cookie(&self, name: &str, value: &str) {
+    pub fn add_cookie(&self, name: &str, value: &str) {
         self.cmd(
             "POST",
             "/cookie",
@@ -303,7 +310,7 @@ impl Browser {
         );
     }
 
-    pub(crate) fn screenshot(&self, file: &str) -> Option<PathBuf> {
+    pub fn screenshot(&self, file: &str) -> Option<PathBuf> {
         let v = request(
             self.port,
             "GET",

@@ -6,24 +6,21 @@
 //! reading another person's data, proxies out of scope or period), and the
 //! same flows in a real headless Chromium.
 
-#[path = "portal/client.rs"]
-mod client;
 #[path = "portal/consent.rs"]
 mod consent;
-#[path = "portal/webdriver.rs"]
-mod webdriver;
 
 use std::path::PathBuf;
 
-use client::Client;
 use renkei_card::{CardProfile, CardSecret, SoftwareCard};
 use renkei_demo::cards::issue_card;
-use renkei_demo::country::{Country, CountryOptions, Inhabitant, populate};
+use renkei_demo::country::{Country, Inhabitant};
 use renkei_demo::institutions::DIGITAL;
-use renkei_demo::network::{Network, NetworkOptions};
+use renkei_demo::network::Network;
 use renkei_portal_web::cardapp::CardApp;
 use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::Durability;
+use renkei_testnet::portal_client::{self as client, Client};
+use renkei_testnet::{TestNet, browser as webdriver};
 
 struct Harness {
     net: Network,
@@ -36,38 +33,13 @@ async fn harness() -> Harness {
 }
 
 async fn harness_with_catalog(catalog: Option<String>) -> Harness {
-    // What the roles log goes to the test's output (shown when it fails);
-    // RUST_LOG chooses how much (warnings and errors by default).
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_test_writer()
-        .try_init();
-    // The owner's alone: stores made directly in it (a second portal's)
-    // refuse any other directory.
-    let dir = tempfile::Builder::new()
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .tempdir()
-        .unwrap();
-    let mut o = NetworkOptions::new(dir.path().join("net"));
-    o.durability = Durability::Normal;
-    o.checkpoint_interval_ms = 100;
-    o.catalog = catalog;
-    let net = Network::start(o).await.unwrap();
-    let country = populate(
-        &net,
-        &CountryOptions {
-            residents: 240,
-            seed: 11,
-            today: UnixMillis::now().to_datetime().date(),
-            progress: false,
-        },
-    )
-    .await
-    .unwrap();
-    Harness { net, country, dir }
+    renkei_testnet::log_to_test_output();
+    let t = TestNet::start(|o| o.catalog = catalog).await.unwrap();
+    Harness {
+        net: t.net,
+        country: t.country,
+        dir: t.dir,
+    }
 }
 
 fn pin() -> CardSecret {

@@ -293,6 +293,7 @@ pub async fn start_hub<S: HubStore + Clone>(
     ));
     let retention = tokio::spawn(crate::log::retain(state.clone(), settings.log.retention_days));
     let directory = tokio::spawn(refresh_directory(state.clone()));
+    let code_keys = tokio::spawn(watch_code_keys(state.clone()));
     tracing::info!(network = %network.addr, admin = %admin.addr, log = %log_server.addr, suite = %settings.suite, "hub started");
     Ok(RunningHub {
         network,
@@ -301,8 +302,46 @@ pub async fn start_hub<S: HubStore + Clone>(
         trust,
         verifying_key,
         log_verifier,
-        tasks: vec![crl_task, publisher, retention, directory],
+        tasks: vec![crl_task, publisher, retention, directory, code_keys],
     })
+}
+
+/// Follow the code-key file: hubs that share it (several processes on one
+/// store) learn of a rotation made through any of them within a second,
+/// instead of refusing the new version's codes until restarted. A file
+/// that cannot be read or parsed is reported and the keys in use kept.
+async fn watch_code_keys<S: HubStore>(st: Arc<HubState<S>>) {
+    let stamp = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| (m.modified().ok(), m.len()));
+    let mut seen = stamp(&st.code_keys);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = stamp(&st.code_keys);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let loaded = renkei_pki::read_private(&st.code_keys)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                CodeKeyring::from_file_text(&String::from_utf8_lossy(&text)).map_err(|e| e.to_string())
+            });
+        match loaded {
+            Ok(ring) => {
+                let version = ring.current_version();
+                let changed = version != st.core.code_key_version();
+                st.core.replace_keyring(ring);
+                if changed {
+                    tracing::info!(version, "code keys reloaded from the key file");
+                }
+            }
+            Err(e) => {
+                metrics::counter!("renkei_hub_code_key_reload_failures_total").increment(1);
+                tracing::error!(file = %st.code_keys.display(), error = %e, "the code-key file changed but cannot be used; the keys in use are kept");
+            }
+        }
+    }
 }
 
 impl<S: HubStore> HubState<S> {

@@ -352,12 +352,14 @@ async fn checkpoint<S: HubStore>(State(st): State<Arc<HubState<S>>>) -> Result<R
 async fn tile<S: HubStore>(
     State(st): State<Arc<HubState<S>>>,
     Path(path): Path<String>,
+    request: HeaderMap,
 ) -> Result<Response, ApiError> {
     let size = st.log.latest().map_or(0, |(s, _)| s);
     let tile = parse_path(&format!("tile/{path}")).ok_or_else(|| {
         ApiError::not_found("no_such_tile", "not a tile path of this log (C2SP tlog-tiles)")
     })?;
     let missing = || ApiError::not_found("no_such_tile", "the latest checkpoint does not cover this tile");
+    let entries = matches!(tile, TileRef::Entries { .. });
     let body = match tile {
         TileRef::Hashes { level, index, width } => {
             if tile_width(level, index, size) < width {
@@ -401,7 +403,19 @@ async fn tile<S: HubStore>(
                 .map_err(|e| ApiError::internal("bundling entries", e))?
         }
     };
+    // Entry bundles are compressed for a client that takes gzip
+    // (tlog-tiles); hash tiles are random bytes, not worth it.
+    let gzip = entries && accepts_gzip(&request);
+    let body = if gzip { gzip_bytes(&body)? } else { body };
     let mut r = ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
+    if entries {
+        r.headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    if gzip {
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     // Full tiles never change; partial ones are replaced by longer ones.
     let full = !path.contains(".p/");
     r.headers_mut().insert(
@@ -413,6 +427,35 @@ async fn tile<S: HubStore>(
         }),
     );
     Ok(r)
+}
+
+/// Whether the request's `Accept-Encoding` admits gzip (with a non-zero
+/// quality).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+fn gzip_bytes(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    use std::io::Write as _;
+    let mut z =
+        flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 2), flate2::Compression::default());
+    z.write_all(body)
+        .and_then(|()| z.finish())
+        .map_err(|e| ApiError::internal("compressing an entry bundle", e))
 }
 
 async fn pruned<S: HubStore>(State(st): State<Arc<HubState<S>>>) -> Result<Response, ApiError> {
@@ -686,4 +729,43 @@ pub(crate) async fn prune_now<S: HubStore>(
                 pruned: 0,
             }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn gzip_is_used_only_when_the_client_takes_it() {
+        assert!(accepts_gzip(&headers(&["gzip"])));
+        assert!(accepts_gzip(&headers(&["br, GZIP;q=0.5, identity"])));
+        assert!(accepts_gzip(&headers(&["identity", "gzip"])));
+        assert!(accepts_gzip(&headers(&["*"])));
+        assert!(!accepts_gzip(&headers(&[])));
+        assert!(!accepts_gzip(&headers(&["identity"])));
+        assert!(!accepts_gzip(&headers(&["gzip;q=0"])));
+        assert!(!accepts_gzip(&headers(&["x-gzip-not"])));
+    }
+
+    #[test]
+    fn a_compressed_bundle_is_standard_gzip_of_the_bundle() {
+        use std::io::Read as _;
+        let bundle: Vec<u8> = (0..4000u32).flat_map(|i| (i % 7).to_be_bytes()).collect();
+        let z = gzip_bytes(&bundle).unwrap();
+        assert!(z.len() < bundle.len() / 4, "{} of {}", z.len(), bundle.len());
+        assert_eq!(&z[..2], &[0x1f, 0x8b], "the gzip magic (RFC 1952)");
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(z.as_slice())
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, bundle);
+    }
 }

@@ -633,6 +633,12 @@ impl HubCore {
         (v, ring.to_file_text())
     }
 
+    /// Take a keyring rotated elsewhere (another hub process on the same
+    /// key file).
+    pub fn replace_keyring(&self, ring: CodeKeyring) {
+        *self.keyring.write().unwrap_or_else(|p| p.into_inner()) = ring;
+    }
+
     pub fn code_key_version(&self) -> u32 {
         self.keyring
             .read()

@@ -20,8 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, Result};
+use renkei_card::{CardSecret, SoftwareCard};
 use renkei_demo::country::{Country, CountryOptions, populate};
 use renkei_demo::network::{Network, NetworkOptions};
+use renkei_portal_web::cardapp::CardApp;
 use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::Durability;
 use renkei_transport::ApiFailure;
@@ -86,6 +88,27 @@ impl TestNet {
     pub fn data_dir(&self) -> PathBuf {
         self.net.options.data_dir.clone()
     }
+}
+
+/// Log in at the portal at `url` with `card`, as a person does: the
+/// browser asks for a login code, the card app approves it over the number
+/// the page shows, the browser completes. The client holds the session.
+/// Panics (a test failure) if any step is refused.
+pub async fn portal_login(url: &str, card: &SoftwareCard, pin: &CardSecret) -> portal_client::Client {
+    let mut c = portal_client::Client::new(url);
+    let page = c.get("/login").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let code = page.id_text("login-code").unwrap();
+    let shown = page.id_text("login-match").unwrap();
+    CardApp::new(url, None)
+        .unwrap()
+        .approve(&code, Some(&shown), card, pin)
+        .await
+        .unwrap();
+    let done = c.post("/login/complete", &[("code", &code)]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some("/"));
+    c
 }
 
 /// What the roles log goes to the test's output (shown when it fails);

@@ -72,20 +72,7 @@ impl Harness {
 
     /// Log in over HTTP with the card app; the client holds the session.
     async fn login(&self, card: &SoftwareCard) -> Client {
-        let mut c = Client::new(&self.url());
-        let page = c.get("/login").await;
-        assert_eq!(page.status, 200);
-        let code = page.id_text("login-code").unwrap();
-        let shown = match_of(&page);
-        CardApp::new(&self.url(), None)
-            .unwrap()
-            .approve(&code, Some(&shown), card, &pin())
-            .await
-            .unwrap();
-        let done = c.post("/login/complete", &[("code", &code)]).await;
-        assert_eq!(done.status, 303, "{}", done.body);
-        assert_eq!(done.location.as_deref(), Some("/"));
-        c
+        renkei_testnet::portal_login(&self.url(), card, &pin()).await
     }
 
     fn account_holder(&self) -> Inhabitant {
@@ -624,6 +611,44 @@ async fn login_with_next(h: &Harness, card: &SoftwareCard, next: &str) -> (u16, 
         .insert("__Host-renkei-next".into(), renkei_jose::b64(next.as_bytes()));
     let done = c.post("/login/complete", &[("code", &code)]).await;
     (done.status, done.location)
+}
+
+/// Every page a signed-in person can open, in Japanese and in English:
+/// each answers, says which language it is in, and asks for no text that
+/// does not exist (a missing text used to show its key silently).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_page_in_both_languages_shows_only_known_texts() {
+    let h = harness().await;
+    let who = h.account_holder();
+    let card = h.card(&who, "pages", CardProfile::EcdsaP384Sha384).await;
+    let mut c = h.login(&card).await;
+    let pages = [
+        "/",
+        "/me",
+        "/history",
+        "/notices",
+        "/account",
+        "/proxies",
+        "/consents",
+    ];
+    for lang in ["ja", "en"] {
+        c.lang = Some(lang);
+        for page in pages {
+            let p = c.get(page).await;
+            assert_eq!(p.status, 200, "{lang} {page}: {}", p.body);
+            assert!(
+                p.body.contains(&format!("<html lang=\"{lang}\"")),
+                "{lang} {page} does not say it is in {lang}"
+            );
+        }
+    }
+    // The person's own name shows on My Information in both languages.
+    assert!(c.get("/me").await.body.contains(&who.name), "the name is shown");
+    assert_eq!(
+        renkei_portal_web::i18n::missing_texts(),
+        0,
+        "a page asked for a text that does not exist (see the error log)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -343,6 +343,37 @@ fn pki_commands_issue_and_revoke() {
     assert!(out.status.success(), "{}", text(&out));
     let out = renkei(&["pki", "revoke", "--ca", ca.to_str().unwrap(), "--serial", "00ff"]);
     assert!(!out.status.success(), "an unknown serial is an error");
+    // `refresh-crl` re-signs the CRL with the next number and keeps every
+    // revocation, as OpenSSL reads it.
+    let crl_text = || {
+        let out = std::process::Command::new("openssl")
+            .args(["crl", "-noout", "-text", "-in"])
+            .arg(ca.join("ca.crl"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let crl_number = |t: &str| -> u64 {
+        let after = t.split("X509v3 CRL Number:").nth(1).unwrap();
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let before = crl_text();
+    let out = renkei(&["pki", "refresh-crl", "--ca", ca.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let after = crl_text();
+    assert_eq!(crl_number(&after), crl_number(&before) + 1, "{after}");
+    assert!(
+        after.to_uppercase().contains(&serial.to_uppercase()),
+        "the revoked serial {serial} is still listed: {after}"
+    );
+    let out = renkei(&[
+        "pki",
+        "refresh-crl",
+        "--ca",
+        dir.path().join("no-ca").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "refreshing a missing CA is an error");
     // A node certificate needs an institution, and a valid one.
     let out = renkei(&[
         "pki",

@@ -389,5 +389,33 @@ async fn several_hubs_on_one_database_keep_one_log_when_one_is_killed() {
         acked.len(),
         failed.load(Ordering::Relaxed)
     );
+
+    // The code key rotated through one hub is the key of every hub within
+    // seconds (they share the key file), not only after a restart.
+    let rotated: renkei_api::hub::RotateReply = net
+        .hub_admin
+        .post(
+            "/admin/v1/code-keys/rotate",
+            &serde_json::json!({"grace_seconds": 3600}),
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for i in 0..3 {
+        loop {
+            let url = format!("{}/health", net.hub.process_admin_url(i).unwrap());
+            let health: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            if health["code_key_version"] == rotated.new_version {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "hub {i} still uses code key {} after the rotation to {}",
+                health["code_key_version"],
+                rotated.new_version
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     net.shutdown().await;
 }

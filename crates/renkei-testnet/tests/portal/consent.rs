@@ -1101,9 +1101,23 @@ async fn fapi_negative_cases_are_refused() {
     assert_eq!(status, 200, "{tok}");
     let access = tok["access_token"].as_str().unwrap().to_owned();
     let res_url = format!("{}/api/v1/self-information", h.url());
-    // The same DPoP jti again, at the resource: refused.
+    // The token endpoint's proof again, at the resource: refused (it is
+    // for another method and address).
     let (status, _, body) = rp.resource("GET", &res_url, &access, Some(replayed_jti)).await;
     assert_eq!(status, 400, "{body}");
+    // A proof right in every way for the resource is taken once; the same
+    // proof again is refused for its jti alone, end to end.
+    let fresh = dp(
+        json!({"jti": "resource-once", "htm": "GET", "htu": res_url, "iat": t,
+        "ath": renkei_jose::sha256_b64(access.as_bytes())}),
+    );
+    let (status, _, body) = rp.resource("GET", &res_url, &access, Some(fresh.clone())).await;
+    assert_eq!(status, 200, "the first use of a good proof: {body}");
+    let (status, _, body) = rp.resource("GET", &res_url, &access, Some(fresh)).await;
+    assert!(
+        status == 400 && body.contains("jti was used before"),
+        "the same proof again: {status} {body}"
+    );
     // ath of another token; a Bearer token; another client's key.
     let wrong_ath = dp(json!({"jti": "r1", "htm": "GET", "htu": res_url, "iat": t,
         "ath": renkei_jose::sha256_b64(b"another token")}));

@@ -62,8 +62,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "demo, bench and test network",
-        &["renkei-demo", "renkei-bench", "renkei-testnet"],
+        "demo, bench, test network and fuzzing",
+        &["renkei-demo", "renkei-bench", "renkei-testnet", "renkei-fuzz"],
     ),
     ("binary", &["renkei"]),
 ];

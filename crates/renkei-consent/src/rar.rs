@@ -50,7 +50,12 @@ fn err(s: impl Into<String>) -> RarError {
 /// `P<n>D`, `P<n>M` (30 days) or `P<n>Y` (365 days).
 pub fn parse_days(s: &str) -> Option<u32> {
     let body = s.strip_prefix('P')?;
-    let (n, unit) = body.split_at(body.len().checked_sub(1)?);
+    // The unit is the last character, which need not be one byte (a
+    // fuzzer found `P9ayп` panicking the split).
+    let unit = body.chars().next_back()?;
+    let n = &body[..body.len() - unit.len_utf8()];
+    let unit = unit.to_string();
+    let unit = unit.as_str();
     if n.is_empty() || n.len() > 5 || !n.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

@@ -27,6 +27,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("certificates", certificates),
     ("catalog_and_table", catalog_and_table),
     ("card_challenge", card_challenge),
+    ("authorization_details", authorization_details),
 ];
 
 /// The sample catalog and table, parsed once (not per input).
@@ -139,4 +140,43 @@ pub fn catalog_and_table(data: &[u8]) {
 /// showing the person what they approve.
 pub fn card_challenge(data: &[u8]) {
     let _ = renkei_card::ChallengeHeader::parse(data);
+}
+
+/// A relying party the consent API's checks run against: approved for
+/// three items and 365 days.
+fn relying_party() -> &'static renkei_consent::ApiClient {
+    static CLIENT: OnceLock<renkei_consent::ApiClient> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let item = |c: &str| renkei_catalog::ItemCode::parse(c).expect("an item of the sample catalog");
+        let mut client = renkei_consent::ApiClient::new(
+            renkei_consent::ClientId::from_random([7; 16]),
+            renkei_consent::ClientApplication {
+                corporate_number: renkei_ids::CorporateNumber::parse("4011001098993")
+                    .expect("a valid number"),
+                name: "fuzz relying party".into(),
+                name_en: None,
+                purpose: "fuzzing".into(),
+                redirect_uris: vec!["https://rp.example/callback".into()],
+                keys: renkei_consent::ClientKeys::JwksUri("https://rp.example/jwks".into()),
+                auth: renkei_consent::ClientAuth::PrivateKeyJwt,
+                items: vec![
+                    item("resident_tax_income"),
+                    item("public_fund_account"),
+                    item("four_facts"),
+                ],
+                max_data_life_days: 365,
+                contact: "security@rp.example".into(),
+            },
+            renkei_protocol::UnixMillis(0),
+        );
+        client.status = renkei_consent::ClientStatus::Approved;
+        client
+    })
+}
+
+/// Rich authorization requests (`authorization_details`), as a relying
+/// party pushes them, checked against its approval.
+pub fn authorization_details(data: &[u8]) {
+    let Some(s) = text(data) else { return };
+    let _ = renkei_consent::SelfInformation::parse(s, relying_party(), &sample().0);
 }

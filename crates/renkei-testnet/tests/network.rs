@@ -829,7 +829,23 @@ async fn suspension_and_code_key_rotation() {
 
     // Rotation with a grace period: codes under the old key keep working,
     // on both sides: the vehicle office's (requester) and the registry's
-    // (provider, which finds the person by the previous code).
+    // (provider, which finds the person by the previous code) — including
+    // for the queries in flight while the key turns over.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, q, stop) = (vehicle.clone(), q.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r: Result<QueryResult, _> = client.post("/local/v1/queries", &q).await;
+                    outcomes.push(r.map(|a| a.status).map_err(|e| format!("{e:?}")));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let r: RotateReply = h
         .net
         .hub_admin
@@ -840,6 +856,16 @@ async fn suspension_and_code_key_rotation() {
         .await
         .unwrap();
     assert_eq!(r.new_version, 2);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answered = 0;
+    for task in load {
+        for outcome in task.await.unwrap() {
+            assert_eq!(outcome.as_deref(), Ok("found"), "a query across the rotation");
+            answered += 1;
+        }
+    }
+    assert!(answered >= 16, "only {answered} queries ran across the rotation");
     let answer: QueryResult = vehicle.post("/local/v1/queries", &q).await.unwrap();
     assert_eq!(answer.status, "found");
     // Within the grace period each institution refreshes its codes.

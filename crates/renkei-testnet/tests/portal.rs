@@ -640,6 +640,20 @@ async fn every_page_in_both_languages_shows_only_known_texts() {
                 p.body.contains(&format!("<html lang=\"{lang}\"")),
                 "{lang} {page} does not say it is in {lang}"
             );
+            // An English page shows no Japanese text of the interface (the
+            // person's data, names and institutions, stay as registered;
+            // the switch names Japanese in Japanese).
+            if lang == "en" {
+                for (key, ja, en) in renkei_portal_web::i18n::TEXTS {
+                    assert!(
+                        *key == "lang_name"
+                            || ja.chars().count() < 3
+                            || !p.body.contains(ja)
+                            || en.contains(ja),
+                        "{page} in English shows the Japanese text of {key:?}: {ja}"
+                    );
+                }
+            }
         }
     }
     // The person's own name shows on My Information in both languages.

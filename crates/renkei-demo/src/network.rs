@@ -21,7 +21,7 @@ use renkei_pki::provision::{
     RoleFiles, issue_tls, note_verifier, private_dir, provision_hub_secrets, provision_role, read_data_key,
     tls_algorithm,
 };
-use renkei_pki::{Identity, NetworkCa, RevocationReason, Role, TrustAnchors, WriteMode};
+use renkei_pki::{Identity, NetworkCa, Role, TrustAnchors, WriteMode};
 use renkei_portal_web::{InstitutionName, PortalSettings, RunningPortal, Source, start_portal};
 use renkei_protocol::UnixMillis;
 use renkei_registry_service::CardSettings;
@@ -151,11 +151,16 @@ fn any_port() -> SocketAddr {
 }
 
 fn tls_files(ca_dir: &Path, f: &RoleFiles) -> TlsFiles {
+    tls_paths(ca_dir, f.cert.clone(), f.key.clone())
+}
+
+/// A role's TLS files: the network CA and CRL, its certificate and key.
+fn tls_paths(ca_dir: &Path, cert: PathBuf, key: PathBuf) -> TlsFiles {
     TlsFiles {
         ca_cert: ca_dir.join(renkei_pki::CA_CERT_FILE),
         crl: ca_dir.join(renkei_pki::CA_CRL_FILE),
-        cert: f.cert.clone(),
-        key: f.key.clone(),
+        cert,
+        key,
     }
 }
 
@@ -348,12 +353,7 @@ impl<'a> Setup<'a> {
         )?;
         let mut settings = WitnessSettings {
             listen: any_port(),
-            tls: TlsFiles {
-                ca_cert: self.ca_dir.join(renkei_pki::CA_CERT_FILE),
-                crl: self.ca_dir.join(renkei_pki::CA_CRL_FILE),
-                cert,
-                key,
-            },
+            tls: tls_paths(&self.ca_dir, cert, key),
             key: witness_key,
             logs: vec![FollowedLogSettings {
                 origin: LOG_ORIGIN.into(),
@@ -768,37 +768,6 @@ async fn start_node_again<S: renkei_node::NodeStore + Clone>(
 }
 
 impl Network {
-    /// Every role's trust state, to push a new CRL at once (tests do not
-    /// wait for the file watcher).
-    pub fn trust_states(&self) -> Vec<std::sync::Arc<TrustState>> {
-        let mut v = vec![self.registry.trust.clone()];
-        v.extend(self.hub.trust());
-        v.extend(
-            self.nodes
-                .values()
-                .filter_map(|n| n.running.as_ref().map(|r| r.trust.clone())),
-        );
-        v
-    }
-
-    /// Revoke a certificate at the CA and make every role use the new CRL.
-    pub fn revoke(&self, serial: &str) -> Result<()> {
-        let mut ca = NetworkCa::load(&self.ca_dir)?;
-        ca.revoke(serial, RevocationReason::KeyCompromise)?;
-        self.reload_trust()
-    }
-
-    pub fn reload_trust(&self) -> Result<()> {
-        let anchors = TrustAnchors::load(
-            &self.ca_dir.join(renkei_pki::CA_CERT_FILE),
-            &self.ca_dir.join(renkei_pki::CA_CRL_FILE),
-        )?;
-        for t in self.trust_states() {
-            t.replace(anchors.clone())?;
-        }
-        Ok(())
-    }
-
     /// Act as an institution's node directly — its TLS identity and keys —
     /// bypassing its local API. For tests and scenarios that must send what
     /// a well-behaved node never would.
@@ -1103,13 +1072,6 @@ impl HubHandle {
     /// The public log's URL prefix.
     pub fn log_url(&self) -> String {
         self.log_url.clone()
-    }
-
-    fn trust(&self) -> Option<std::sync::Arc<TrustState>> {
-        match &self.mode {
-            HubMode::InProcess(h) => h.as_ref().map(|h| h.trust.clone()),
-            HubMode::Process { .. } => None,
-        }
     }
 
     /// SIGKILL every hub process (a crash, mid-request).

@@ -29,8 +29,8 @@ use renkei_store_sqlite::Durability;
 use renkei_transport::ApiFailure;
 
 /// Residents of the test country, and the seed that draws them.
-pub const RESIDENTS: usize = 240;
-pub const SEED: u64 = 11;
+const RESIDENTS: usize = 240;
+const SEED: u64 = 11;
 
 /// A running test network with its country; the directory goes with it.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ pub struct TestNet {
 
 /// The network options the tests start from: durable enough for a test
 /// (no fsync per commit) and checkpoints every 100 ms so proofs come soon.
-pub fn test_options(data_dir: &Path) -> NetworkOptions {
+fn test_options(data_dir: &Path) -> NetworkOptions {
     let mut o = NetworkOptions::new(data_dir);
     o.durability = Durability::Normal;
     o.checkpoint_interval_ms = 100;
@@ -82,11 +82,6 @@ impl TestNet {
         .await
         .context("populating the network")?;
         Ok(Self { net, country, dir })
-    }
-
-    /// Where the roles keep their data.
-    pub fn data_dir(&self) -> PathBuf {
-        self.net.options.data_dir.clone()
     }
 }
 

@@ -91,22 +91,19 @@ pub(crate) async fn open(
 /// commits in any crash. Each is a server setting renkei cannot override,
 /// so it is checked, not assumed.
 async fn require_durability(pool: &PgPool) -> Result<(), DbError> {
-    for (setting, wanted) in [("fsync", "on"), ("synchronous_commit", "on")] {
-        let found: String = sqlx::query(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+    // `fsync` is on or off; `synchronous_commit` = `local`, `remote_write`
+    // or `remote_apply` flushes locally too: only `off` loses commits.
+    for setting in ["fsync", "synchronous_commit"] {
+        let found: String = sqlx::query_scalar("SELECT current_setting($1)")
+            .bind(setting)
             .fetch_one(pool)
             .await
-            .and_then(|r| r.try_get(0))
             .map_err(DbError::Connect)?;
-        // `remote_apply`, `remote_write` and `local` flush locally too.
-        let durable = match setting {
-            "fsync" => found == "on",
-            _ => found != "off",
-        };
-        if !durable {
+        if found == "off" {
             return Err(DbError::NotDurable {
                 setting,
                 found,
-                wanted,
+                wanted: "on",
             });
         }
     }

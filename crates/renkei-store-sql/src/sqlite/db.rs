@@ -231,12 +231,11 @@ async fn require_durability(
     path: &str,
     durability: Durability,
 ) -> Result<(), DbError> {
-    let read = |pragma: &'static str| format!("PRAGMA {pragma}");
     let open_err = |source| DbError::Open {
         path: path.to_owned(),
         source,
     };
-    let journal: String = sqlx::query(sqlx::AssertSqlSafe(read("journal_mode")))
+    let journal: String = sqlx::query("PRAGMA journal_mode")
         .fetch_one(&mut *conn)
         .await
         .and_then(|r| r.try_get(0))
@@ -249,7 +248,7 @@ async fn require_durability(
             wanted: "wal".into(),
         });
     }
-    let sync: i64 = sqlx::query(sqlx::AssertSqlSafe(read("synchronous")))
+    let sync: i64 = sqlx::query("PRAGMA synchronous")
         .fetch_one(&mut *conn)
         .await
         .and_then(|r| r.try_get(0))

@@ -14,3 +14,4 @@ pub mod measure;
 pub mod portal;
 pub mod report;
 pub mod scale;
+pub mod soak;

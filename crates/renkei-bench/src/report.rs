@@ -666,3 +666,67 @@ mod tests {
         assert_eq!(redact_url("not a url"), "not a url");
     }
 }
+
+/// The soak: a row per sample (rate, latency, refusals, memory and file
+/// handles summed over the roles), then each role's first and last sample.
+pub fn render_soak(run: &crate::soak::SoakRun) -> String {
+    let opts = &run.options;
+    let mut out = String::new();
+    let _ = writeln!(out, "## Soak ({})\n", run.date);
+    let _ = writeln!(
+        out,
+        "- machine: {}\n- command: `renkei bench soak --minutes {} --sample-secs {} --residents {}`\n- setup: every role a process of the `renkei` binary (hub, witness, registry, 7 nodes, portal), SQLite stores with synchronous=FULL; load: 2 workers on each of 4 linkages (one answered by the registry), address changes at the registry, API client applications at the portal\n- acknowledged: {}; refused or failed: {}\n",
+        machine(),
+        opts.minutes,
+        opts.sample_secs,
+        opts.residents,
+        run.acknowledged,
+        run.failures.values().sum::<u64>(),
+    );
+    let _ = writeln!(out, "| at (s) | linkages/s | p50 ms | p99 ms | refused | RSS all roles (MiB) | open files all roles |");
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
+    for s in &run.samples {
+        let rss: u64 = s.roles.iter().map(|r| r.rss_kib).sum();
+        let fds: usize = s.roles.iter().map(|r| r.fds).sum();
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.1} | {:.1} | {} | {:.1} | {} |",
+            s.at_secs,
+            s.per_second,
+            s.p50_ms,
+            s.p99_ms,
+            s.failed,
+            rss as f64 / 1024.0,
+            fds
+        );
+    }
+    if let (Some(first), Some(last)) = (run.samples.first(), run.samples.last()) {
+        let _ = writeln!(out, "\n| role | RSS first (MiB) | RSS last (MiB) | last/first | files first | files last |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        for f in &first.roles {
+            let Some(l) = last.roles.iter().find(|r| r.role == f.role) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {:.1} | {:.2} | {} | {} |",
+                f.role,
+                f.rss_kib as f64 / 1024.0,
+                l.rss_kib as f64 / 1024.0,
+                l.rss_kib as f64 / f.rss_kib.max(1) as f64,
+                f.fds,
+                l.fds
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\np99 last/first: {:.2}; rate last/first: {:.2}",
+            last.p99_ms / first.p99_ms.max(f64::MIN_POSITIVE),
+            last.per_second / first.per_second.max(f64::MIN_POSITIVE)
+        );
+    }
+    if !run.failures.is_empty() {
+        let _ = writeln!(out, "\nRefusals by cause: {:?}", run.failures);
+    }
+    out
+}

@@ -13,5 +13,7 @@ pub mod country;
 pub mod demo;
 pub mod examples;
 pub mod institutions;
+pub mod load;
 pub mod network;
+pub mod processes;
 pub mod scenarios;

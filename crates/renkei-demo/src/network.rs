@@ -4,6 +4,7 @@
 //! integration tests run one per test.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,6 +34,7 @@ use renkei_transport::{Expect, LocalClient, NetClient, TlsFiles, TrustState};
 use renkei_witness_service::{FollowedLogSettings, RunningWitness, WitnessSettings, start_witness};
 
 use crate::institutions::{DIGITAL, InstitutionSpec, NODES, REGISTRY};
+use crate::processes::RoleProcess;
 
 /// The demo log's origin (the first line of its checkpoints).
 pub const LOG_ORIGIN: &str = "renkei.demo/provision-records";
@@ -441,7 +443,7 @@ impl<'a> Setup<'a> {
             .first()
             .map(|(_, s)| s.clone())
             .context("at least one hub")?;
-        let handle = HubHandle::processes(binary, &configs, &self.ca_dir, database).await?;
+        let handle = HubHandle::processes(binary, &configs, database).await?;
         Ok((handle, first))
     }
 
@@ -945,11 +947,6 @@ enum HubMode {
     InProcess(Option<Box<RunningHub>>),
     Process {
         procs: Vec<HubProcess>,
-        binary: PathBuf,
-        ca: PathBuf,
-        log_dir: PathBuf,
-        database_url: Option<String>,
-        starts: u32,
         /// With several hubs: the network and log balancers.
         balancers: Vec<renkei_transport::balancer::Balancer>,
     },
@@ -958,8 +955,7 @@ enum HubMode {
 /// One hub process.
 #[derive(Debug)]
 struct HubProcess {
-    child: Option<std::process::Child>,
-    config: PathBuf,
+    process: RoleProcess,
     admin_url: String,
 }
 
@@ -980,7 +976,6 @@ impl HubHandle {
     async fn processes(
         binary: &Path,
         configs: &[(PathBuf, HubSettings)],
-        ca_dir: &Path,
         database_url: Option<String>,
     ) -> Result<Self> {
         let first = &configs.first().context("no hub configuration")?.1;
@@ -1022,17 +1017,24 @@ impl HubHandle {
             mode: HubMode::Process {
                 procs: configs
                     .iter()
-                    .map(|(config, s)| HubProcess {
-                        child: None,
-                        config: config.clone(),
-                        admin_url: format!("https://{}", s.admin_listen),
+                    .enumerate()
+                    .map(|(i, (config, s))| {
+                        let mut process = RoleProcess::new(
+                            format!("hub-process-{i}"),
+                            binary,
+                            [OsString::from("hub"), "serve".into(), "--config".into(), config.into()],
+                            vec![s.listen, s.admin_listen, s.log.listen],
+                            &log_dir,
+                        );
+                        if let Some(url) = &database_url {
+                            process.env.push(("RENKEI_DATABASE_URL".into(), url.into()));
+                        }
+                        HubProcess {
+                            process,
+                            admin_url: format!("https://{}", s.admin_listen),
+                        }
                     })
                     .collect(),
-                binary: binary.to_path_buf(),
-                ca: ca_dir.join(renkei_pki::CA_CERT_FILE),
-                log_dir,
-                database_url,
-                starts: 0,
                 balancers,
             },
         };
@@ -1056,7 +1058,7 @@ impl HubHandle {
             HubMode::InProcess(_) => Vec::new(),
             HubMode::Process { procs, .. } => procs
                 .iter()
-                .filter_map(|p| p.child.as_ref().map(|c| c.id()))
+                .filter_map(|p| p.process.pid())
                 .collect(),
         }
     }
@@ -1085,79 +1087,33 @@ impl HubHandle {
 
     /// SIGKILL hub process `i`.
     pub fn kill_process(&mut self, i: usize) -> Result<()> {
+        self.process_mut(i)?.kill()
+    }
+
+    /// Hub process `i`, to change how it starts next (its store, a
+    /// wrapper command).
+    pub fn process_mut(&mut self, i: usize) -> Result<&mut RoleProcess> {
         match &mut self.mode {
             HubMode::InProcess(_) => {
                 bail!("the hub runs in this process; start the network with hub_binary to kill it")
             }
-            HubMode::Process { procs, .. } => {
-                let p = procs.get_mut(i).context("no such hub process")?;
-                if let Some(mut c) = p.child.take() {
-                    c.kill()?;
-                    c.wait()?;
-                }
-                Ok(())
-            }
+            HubMode::Process { procs, .. } => Ok(&mut procs.get_mut(i).context("no such hub process")?.process),
         }
     }
 
     /// Start every hub process that is not running again on its
-    /// configuration and wait until each answers.
+    /// configuration and wait until each listens.
     pub async fn restart(&mut self) -> Result<()> {
-        let HubMode::Process {
-            procs,
-            binary,
-            ca,
-            log_dir,
-            database_url,
-            starts,
-            ..
-        } = &mut self.mode
-        else {
-            return Ok(());
-        };
-        let pem = std::fs::read(ca.as_path())?;
-        for p in procs.iter_mut().filter(|p| p.child.is_none()) {
-            *starts += 1;
-            let log_path = log_dir.join(format!("hub-process-{starts}.log"));
-            let out = std::fs::File::create(&log_path)?;
-            let mut cmd = std::process::Command::new(binary.as_path());
-            cmd.args(["hub", "serve", "--config"])
-                .arg(p.config.as_path())
-                .env("RUST_LOG", "warn")
-                .env("RUST_BACKTRACE", "0")
-                .env_remove("RENKEI_DATABASE_URL")
-                .stdout(out.try_clone()?)
-                .stderr(out);
-            if let Some(url) = database_url {
-                cmd.env("RENKEI_DATABASE_URL", url);
-            }
-            p.child = Some(
-                cmd.spawn()
-                    .with_context(|| format!("starting {}", binary.display()))?,
-            );
-            let probe = LocalClient::new(&p.admin_url, &pem, "-", Duration::from_secs(2))?;
-            let mut up = false;
-            for _ in 0..200 {
-                if probe.get::<serde_json::Value>("/health").await.is_ok() {
-                    up = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            if !up {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(20).collect();
-                bail!(
-                    "the hub process did not come up within 10 s; the end of {}:\n{}",
-                    log_path.display(),
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                );
+        if let HubMode::Process { procs, .. } = &mut self.mode {
+            for p in procs.iter_mut() {
+                p.process.start().await?;
             }
         }
         Ok(())
     }
 
-    async fn shutdown(mut self, grace: Duration) {
+    /// Stop the hub: in this process gracefully, as processes by SIGKILL.
+    pub async fn shutdown(mut self, grace: Duration) {
         match &mut self.mode {
             HubMode::InProcess(h) => {
                 if let Some(h) = h.take() {
@@ -1169,17 +1125,6 @@ impl HubHandle {
                     b.stop();
                 }
                 let _ = self.kill();
-            }
-        }
-    }
-}
-
-impl Drop for HubHandle {
-    fn drop(&mut self) {
-        if let HubMode::Process { procs, .. } = &mut self.mode {
-            for c in procs.iter_mut().filter_map(|p| p.child.as_mut()) {
-                let _ = c.kill();
-                let _ = c.wait();
             }
         }
     }

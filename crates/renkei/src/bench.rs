@@ -3,9 +3,9 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use renkei_bench::report::{
-    render_enrol, render_history, render_linkage, render_log, render_portal, render_scale,
+    render_enrol, render_history, render_linkage, render_log, render_portal, render_scale, render_soak,
 };
-use renkei_bench::{enrol, history, linkage, log, portal, scale};
+use renkei_bench::{enrol, history, linkage, log, portal, scale, soak};
 
 use crate::args::{DATABASE_URL_ENV, SuiteArg, init_tracing};
 
@@ -13,6 +13,19 @@ use crate::args::{DATABASE_URL_ENV, SuiteArg, init_tracing};
 pub(crate) enum BenchCommand {
     /// Linkage through the hub against the requester calling the provider directly.
     Linkage(BenchArgs),
+    /// Every role as a process under mixed load for a long time: memory,
+    /// open files, rate and p99 sampled at intervals (not run in CI).
+    Soak {
+        /// How long the load runs.
+        #[arg(long, default_value_t = 30.0)]
+        minutes: f64,
+        /// Seconds between samples.
+        #[arg(long, default_value_t = 60)]
+        sample_secs: u64,
+        /// Residents of the country.
+        #[arg(long, default_value_t = 1000)]
+        residents: usize,
+    },
     /// Card login server time and the exchange-history page with its proofs.
     Portal {
         /// Logins per card profile.
@@ -158,6 +171,31 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
             .await?,
         ),
         BenchCommand::Linkage(args) => render_linkage(&linkage::linkage(&(&args).into()).await?),
+        BenchCommand::Soak {
+            minutes,
+            sample_secs,
+            residents,
+        } => {
+            if !(minutes > 0.0 && minutes.is_finite()) {
+                anyhow::bail!("--minutes must be a positive number, not {minutes}");
+            }
+            if residents < renkei_demo::country::MIN_RESIDENTS {
+                anyhow::bail!(
+                    "--residents must be at least {} so the load finds its cast",
+                    renkei_demo::country::MIN_RESIDENTS
+                );
+            }
+            render_soak(
+                &soak::soak(&soak::SoakOptions {
+                    minutes,
+                    sample_secs,
+                    residents,
+                    binary: std::env::current_exe().context("finding this renkei binary")?,
+                    progress: true,
+                })
+                .await?,
+            )
+        }
     };
     println!("{report}");
     Ok(())

@@ -6,6 +6,9 @@
 //! index may be reused, and the checkpoints published after each restart
 //! must be consistent with the last one published before the crash.
 
+#[path = "crash/faults.rs"]
+mod faults;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -37,6 +37,10 @@ pub trait Dialect: Sql + Send + Sync + 'static {
         w: &mut Self::Writer,
     ) -> impl Future<Output = Result<Transaction<'_, Self>, sqlx::Error>> + Send;
 
+    /// After a failed batch: leave the writer with no transaction open
+    /// (SQLite: see `sqlite::db::settle`; PostgreSQL's pool needs nothing).
+    fn settle_writer(w: &mut Self::Writer) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
     /// Refuse a caller's text the database cannot hold, before anything is
     /// written (PostgreSQL text holds no NUL; SQLite's does).
     fn text_fits(what: &str, s: &str) -> Result<(), StoreError>;

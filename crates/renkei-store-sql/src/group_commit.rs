@@ -86,10 +86,19 @@ async fn commit_batch<D: Dialect, T: Appendable<D>>(
     batch: &[(T, Reply)],
     state: &mut T::State,
 ) -> Result<u64, sqlx::Error> {
-    let mut tx = D::begin_batch(writer).await?;
-    let first = T::insert_batch(&mut tx, batch.iter().map(|(row, _)| row).collect(), state).await?;
-    tx.commit().await?;
-    Ok(first)
+    let result = async {
+        let mut tx = D::begin_batch(writer).await?;
+        let first = T::insert_batch(&mut tx, batch.iter().map(|(row, _)| row).collect(), state).await?;
+        tx.commit().await?;
+        Ok(first)
+    }
+    .await;
+    if result.is_err()
+        && let Err(e) = D::settle_writer(writer).await
+    {
+        tracing::error!(error = %e, "cannot end the failed transaction on the writer's connection");
+    }
+    result
 }
 
 async fn write<D: Dialect, T: Appendable<D>>(

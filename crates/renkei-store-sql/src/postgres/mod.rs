@@ -34,6 +34,10 @@ impl Dialect for Postgres {
         w.begin().await
     }
 
+    async fn settle_writer(_: &mut PgPool) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
     fn text_fits(what: &str, s: &str) -> Result<(), StoreError> {
         if s.contains('\0') {
             return Err(corrupt(what, "contains NUL, which PostgreSQL text cannot hold"));

@@ -35,7 +35,7 @@ pub struct ClaimWriter {
 }
 
 impl ClaimWriter {
-    pub(crate) fn start(conn: SqliteConnection) -> Self {
+    pub(crate) fn start(conn: super::db::SqliteWriter) -> Self {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         tokio::spawn(writer(conn, rx));
         Self { tx }
@@ -83,7 +83,7 @@ async fn insert_batch(conn: &mut SqliteConnection, batch: &[Claim]) -> Result<Ve
     Ok(fresh)
 }
 
-async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Claim>) {
+async fn writer(mut conn: super::db::SqliteWriter, mut rx: mpsc::Receiver<Claim>) {
     let mut batch: Vec<Claim> = Vec::with_capacity(MAX_BATCH);
     let mut swept = Instant::now();
     while let Some(first) = rx.recv().await {
@@ -94,7 +94,13 @@ async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Claim>) {
                 Err(_) => break,
             }
         }
-        match insert_batch(&mut conn, &batch).await {
+        let result = insert_batch(&mut conn.conn, &batch).await;
+        if result.is_err()
+            && let Err(e) = conn.reopen().await
+        {
+            tracing::error!(error = %e, "cannot end the failed transaction on the claims' connection");
+        }
+        match result {
             Ok(fresh) => {
                 for (c, new) in batch.drain(..).zip(fresh) {
                     let _ = c.reply.send(Ok(new));
@@ -114,7 +120,7 @@ async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Claim>) {
             swept = Instant::now();
             if let Err(e) = sqlx::query("DELETE FROM message_claims WHERE forget_after < ?")
                 .bind(UnixMillis::now().0)
-                .execute(&mut conn)
+                .execute(&mut conn.conn)
                 .await
             {
                 tracing::warn!(error = %e, "cannot forget expired message claims");

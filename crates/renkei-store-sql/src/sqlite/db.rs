@@ -202,6 +202,13 @@ pub(crate) async fn open(
     conn.close().await.map_err(open_err)?;
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
+        // A connection whose transaction failed in a way sqlx lost track
+        // of (see `settle`) is closed instead of lent out again.
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                Ok(!conn.is_in_transaction())
+            })
+        })
         .connect_with(options(path, durability))
         .await
         .map_err(open_err)?;
@@ -212,8 +219,35 @@ pub(crate) async fn open(
     Ok(pool)
 }
 
-/// A dedicated connection for a single writer (the group committer).
-pub(crate) async fn writer(path: &Path, durability: Durability) -> Result<SqliteConnection, DbError> {
+/// A dedicated connection for a single writer (the group committer, the
+/// hub's claims), which it can open again.
+#[derive(Debug)]
+pub struct SqliteWriter {
+    pub(crate) conn: SqliteConnection,
+    path: std::path::PathBuf,
+    durability: Durability,
+}
+
+impl SqliteWriter {
+    /// After a failed transaction, a fresh connection in place of this one.
+    ///
+    /// When the disk fills, SQLite may roll a transaction back on its own
+    /// (`SQLITE_FULL`); sqlx's own ROLLBACK then fails and sqlx goes on
+    /// counting a transaction as open, so its next `begin` is a SAVEPOINT
+    /// that opens a transaction its `commit` never ends: every later write
+    /// would stay uncommitted and hold the write lock. A new connection
+    /// has no such past (closing the old one ends whatever it held).
+    pub(crate) async fn reopen(&mut self) -> Result<(), sqlx::Error> {
+        let fresh = writer(&self.path, self.durability)
+            .await
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let old = std::mem::replace(&mut self.conn, fresh.conn);
+        let _ = old.close().await;
+        Ok(())
+    }
+}
+
+pub(crate) async fn writer(path: &Path, durability: Durability) -> Result<SqliteWriter, DbError> {
     let mut conn = SqliteConnection::connect_with(&options(path, durability))
         .await
         .map_err(|source| DbError::Open {
@@ -221,7 +255,11 @@ pub(crate) async fn writer(path: &Path, durability: Durability) -> Result<Sqlite
             source,
         })?;
     require_durability(&mut conn, &path.display().to_string(), durability).await?;
-    Ok(conn)
+    Ok(SqliteWriter {
+        conn,
+        path: path.to_path_buf(),
+        durability,
+    })
 }
 
 /// Read back what SQLite took: the WAL journal and the sync level of
@@ -326,7 +364,9 @@ mod tests {
             let mut conn = pool.acquire().await.unwrap();
             require_durability(&mut conn, "store", durability).await.unwrap();
             let mut w = writer(&path, durability).await.unwrap();
-            require_durability(&mut w, "store", durability).await.unwrap();
+            require_durability(&mut w.conn, "store", durability).await.unwrap();
+            w.reopen().await.unwrap();
+            require_durability(&mut w.conn, "store", durability).await.unwrap();
         }
 
         // A connection that syncs less than asked is refused, naming it.

@@ -12,7 +12,7 @@ mod portal;
 mod registry;
 
 use renkei_protocol::StoreError;
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::sqlite::SqlitePool;
 use sqlx::{Connection, Sqlite, Transaction};
 
 pub use claims::ClaimWriter;
@@ -23,6 +23,7 @@ pub use portal::SqlitePortalStore;
 pub use registry::SqliteRegistryStore;
 
 use crate::dialect::{Dialect, Keys, ReadConn};
+use db::SqliteWriter;
 use crate::sql::{Exec, Stmt, Value};
 
 /// Keys per `IN (…)` list: far below SQLite's bound-value limit.
@@ -33,10 +34,14 @@ impl Dialect for Sqlite {
     /// SQLite binds at most 32 766 values in one statement.
     const MAX_BINDS: usize = 32_766;
 
-    type Writer = SqliteConnection;
+    type Writer = SqliteWriter;
 
-    async fn begin_batch(w: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>, sqlx::Error> {
-        w.begin().await
+    async fn begin_batch(w: &mut SqliteWriter) -> Result<Transaction<'_, Sqlite>, sqlx::Error> {
+        w.conn.begin().await
+    }
+
+    async fn settle_writer(w: &mut SqliteWriter) -> Result<(), sqlx::Error> {
+        w.reopen().await
     }
 
     fn text_fits(_: &str, _: &str) -> Result<(), StoreError> {

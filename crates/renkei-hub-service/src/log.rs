@@ -155,6 +155,18 @@ impl LogState {
     fn latest(&self) -> Option<(u64, String)> {
         self.latest.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    /// Whether the latest checkpoint lacks a configured witness's
+    /// cosignature (the witness was down or slow when it was published).
+    fn missing_cosignature(&self) -> bool {
+        let Some((_, text)) = self.latest() else {
+            return false;
+        };
+        let Ok(note) = Note::parse(&text) else {
+            return true;
+        };
+        self.witnesses.iter().any(|w| w.verifier.cosignature(&note).is_none())
+    }
 }
 
 // ------------------------------------------------------------------ proofs
@@ -214,8 +226,13 @@ pub(crate) async fn publish_checkpoints<S: HubStore>(
                 continue;
             }
         }
-        if st.log.latest().is_some_and(|(s, _)| s >= head.size) {
-            continue;
+        // Nothing new, and every witness cosigned what is there. (A
+        // witness that missed the latest checkpoint is asked again on
+        // every tick, or the log would stay uncosigned until it grows.)
+        match st.log.latest() {
+            Some((s, _)) if s > head.size => continue,
+            Some((s, _)) if s == head.size && !st.log.missing_cosignature() => continue,
+            _ => {}
         }
         if let Err(e) = publish(&st, &client, head.size, head.root).await {
             tracing::error!(error = %e, size = head.size, "cannot publish a checkpoint");

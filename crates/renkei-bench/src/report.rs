@@ -683,7 +683,10 @@ pub fn render_soak(run: &crate::soak::SoakRun) -> String {
         run.acknowledged,
         run.failures.values().sum::<u64>(),
     );
-    let _ = writeln!(out, "| at (s) | linkages/s | p50 ms | p99 ms | refused | RSS all roles (MiB) | open files all roles |");
+    let _ = writeln!(
+        out,
+        "| at (s) | linkages/s | p50 ms | p99 ms | refused | RSS all roles (MiB) | open files all roles |"
+    );
     let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
     for s in &run.samples {
         let rss: u64 = s.roles.iter().map(|r| r.rss_kib).sum();
@@ -701,7 +704,10 @@ pub fn render_soak(run: &crate::soak::SoakRun) -> String {
         );
     }
     if let (Some(first), Some(last)) = (run.samples.first(), run.samples.last()) {
-        let _ = writeln!(out, "\n| role | RSS first (MiB) | RSS last (MiB) | last/first | files first | files last |");
+        let _ = writeln!(
+            out,
+            "\n| role | RSS first (MiB) | RSS last (MiB) | last/first | files first | files last |"
+        );
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
         for f in &first.roles {
             let Some(l) = last.roles.iter().find(|r| r.role == f.role) else {

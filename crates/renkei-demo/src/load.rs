@@ -61,22 +61,46 @@ fn asks(country: &Country) -> Vec<Ask> {
         Ask {
             kind: KINDS[0].0,
             from: PENSION.key,
-            request: q(&c.contributor.0, SETAGAYA.id().to_string(), "pension_premium_exemption", tax, Some(2025)),
+            request: q(
+                &c.contributor.0,
+                SETAGAYA.id().to_string(),
+                "pension_premium_exemption",
+                tax,
+                Some(2025),
+            ),
         },
         Ask {
             kind: KINDS[1].0,
             from: SETAGAYA.key,
-            request: q(&c.pensioner.0, PENSION.id().to_string(), "public_assistance", "pension_benefits", Some(2025)),
+            request: q(
+                &c.pensioner.0,
+                PENSION.id().to_string(),
+                "public_assistance",
+                "pension_benefits",
+                Some(2025),
+            ),
         },
         Ask {
             kind: KINDS[2].0,
             from: KENPO.key,
-            request: q(&c.insured.0, SETAGAYA.id().to_string(), "high_cost_medical", tax, Some(2025)),
+            request: q(
+                &c.insured.0,
+                SETAGAYA.id().to_string(),
+                "high_cost_medical",
+                tax,
+                Some(2025),
+            ),
         },
         Ask {
             kind: KINDS[3].0,
             from: VEHICLE.key,
-            request: q(&c.driver, REGISTRY.id().to_string(), "vehicle_registration", "four_facts", None),
+            request: q(
+                &c.driver,
+                REGISTRY.id().to_string(),
+                "vehicle_registration",
+                "four_facts",
+                None,
+            ),
         },
     ]
 }
@@ -181,7 +205,10 @@ impl Load {
                 tasks.push(tokio::spawn(async move {
                     while !stop.load(Ordering::Relaxed) {
                         let began = Instant::now();
-                        match client.post::<_, QueryResult>("/local/v1/queries", &ask.request).await {
+                        match client
+                            .post::<_, QueryResult>("/local/v1/queries", &ask.request)
+                            .await
+                        {
                             Ok(r) => {
                                 lock(&tally.latencies).push(began.elapsed());
                                 lock(&tally.linkages).push((r.query_id, r.hub_record_seq));
@@ -261,7 +288,8 @@ impl Load {
 /// Apply for the consent API as a private service; the client id the
 /// portal acknowledged.
 async fn apply(http: &reqwest::Client, base: &str, token: &str, i: u64) -> Result<String, ApiFailure> {
-    let key = renkei_jose::SigningKey::generate(renkei_jose::Alg::Es256).map_err(|e| ApiFailure::Protocol(e.to_string()))?;
+    let key = renkei_jose::SigningKey::generate(renkei_jose::Alg::Es256)
+        .map_err(|e| ApiFailure::Protocol(e.to_string()))?;
     let jwks: serde_json::Value = serde_json::from_str(
         &renkei_jose::Jwks {
             keys: vec![key.public_jwk().clone()],
@@ -295,7 +323,10 @@ async fn apply(http: &reqwest::Client, base: &str, token: &str, i: u64) -> Resul
             }
         })?;
     let status = resp.status().as_u16();
-    let body: serde_json::Value = resp.json().await.map_err(|e| ApiFailure::Protocol(e.to_string()))?;
+    let body: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| ApiFailure::Protocol(e.to_string()))?;
     match body["client_id"].as_str() {
         Some(id) if status == 201 => Ok(id.to_owned()),
         _ => Err(ApiFailure::Rejected {

@@ -1022,7 +1022,12 @@ impl HubHandle {
                         let mut process = RoleProcess::new(
                             format!("hub-process-{i}"),
                             binary,
-                            [OsString::from("hub"), "serve".into(), "--config".into(), config.into()],
+                            [
+                                OsString::from("hub"),
+                                "serve".into(),
+                                "--config".into(),
+                                config.into(),
+                            ],
                             vec![s.listen, s.admin_listen, s.log.listen],
                             &log_dir,
                         );
@@ -1056,10 +1061,7 @@ impl HubHandle {
     pub fn process_ids(&self) -> Vec<u32> {
         match &self.mode {
             HubMode::InProcess(_) => Vec::new(),
-            HubMode::Process { procs, .. } => procs
-                .iter()
-                .filter_map(|p| p.process.pid())
-                .collect(),
+            HubMode::Process { procs, .. } => procs.iter().filter_map(|p| p.process.pid()).collect(),
         }
     }
 
@@ -1097,7 +1099,9 @@ impl HubHandle {
             HubMode::InProcess(_) => {
                 bail!("the hub runs in this process; start the network with hub_binary to kill it")
             }
-            HubMode::Process { procs, .. } => Ok(&mut procs.get_mut(i).context("no such hub process")?.process),
+            HubMode::Process { procs, .. } => {
+                Ok(&mut procs.get_mut(i).context("no such hub process")?.process)
+            }
         }
     }
 

@@ -91,8 +91,8 @@ impl RoleProcess {
         }
         self.starts += 1;
         let log_path = self.log_path();
-        let out = std::fs::File::create(&log_path)
-            .with_context(|| format!("creating {}", log_path.display()))?;
+        let out =
+            std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let mut cmd = match self.wrapper.split_first() {
             Some((program, rest)) => {
                 let mut c = Command::new(program);
@@ -148,8 +148,7 @@ impl RoleProcess {
     /// SIGKILL: a crash, mid-request, with nothing flushed or closed.
     pub fn kill(&mut self) -> Result<()> {
         if let Some(mut c) = self.child.take() {
-            c.kill()
-                .with_context(|| format!("killing {}", self.name))?;
+            c.kill().with_context(|| format!("killing {}", self.name))?;
             c.wait()?;
         }
         Ok(())
@@ -322,7 +321,9 @@ impl crate::network::Network {
 impl ProcessNetwork {
     /// A role process by name (`witness`, `registry`, `node/<key>`, `portal`).
     pub fn role(&mut self, name: &str) -> Result<&mut RoleProcess> {
-        self.roles.get_mut(name).with_context(|| format!("no role process `{name}`"))
+        self.roles
+            .get_mut(name)
+            .with_context(|| format!("no role process `{name}`"))
     }
 
     /// Kill every process.
@@ -332,9 +333,7 @@ impl ProcessNetwork {
         }
         self.hub.shutdown(Duration::ZERO).await;
     }
-}
 
-impl ProcessNetwork {
     /// Where a [`crate::load::Load`] sends its requests.
     pub fn load_targets(&self) -> crate::load::Targets {
         crate::load::Targets {
@@ -344,9 +343,7 @@ impl ProcessNetwork {
             portal_admin_token: self.portal_admin_token.clone(),
         }
     }
-}
 
-impl ProcessNetwork {
     /// Every running role process by name, the hub's as `hub-<i>`.
     pub fn pids(&self) -> Vec<(String, u32)> {
         let mut out: Vec<(String, u32)> = self
@@ -356,7 +353,11 @@ impl ProcessNetwork {
             .enumerate()
             .map(|(i, pid)| (format!("hub-{i}"), pid))
             .collect();
-        out.extend(self.roles.iter().filter_map(|(name, p)| Some((name.clone(), p.pid()?))));
+        out.extend(
+            self.roles
+                .iter()
+                .filter_map(|(name, p)| Some((name.clone(), p.pid()?))),
+        );
         out
     }
 }

@@ -165,7 +165,9 @@ impl LogState {
         let Ok(note) = Note::parse(&text) else {
             return true;
         };
-        self.witnesses.iter().any(|w| w.verifier.cosignature(&note).is_none())
+        self.witnesses
+            .iter()
+            .any(|w| w.verifier.cosignature(&note).is_none())
     }
 }
 

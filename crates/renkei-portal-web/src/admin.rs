@@ -46,6 +46,10 @@ pub struct PortalStateView {
     pub login_challenges: usize,
     /// Addresses holding at least one of them.
     pub login_addresses: usize,
+    /// The number of each card CRL held, by `profile/purpose` (the
+    /// refresher replaces one only with a higher number).
+    #[serde(default)]
+    pub card_crls: std::collections::BTreeMap<String, u64>,
 }
 
 async fn state<S: crate::Store>(State(st): State<Arc<PortalState<S>>>) -> Json<PortalStateView> {
@@ -55,10 +59,25 @@ async fn state<S: crate::Store>(State(st): State<Arc<PortalState<S>>>) -> Json<P
         l.expire(UnixMillis::now());
         (l.outstanding(), l.addresses())
     };
+    let card_crls = {
+        let trust = st.trust.read().unwrap_or_else(|p| p.into_inner());
+        trust
+            .cas()
+            .iter()
+            .filter_map(|ca| {
+                let crl = trust.crl_for(ca)?;
+                Some((
+                    format!("{}/{}", ca.profile().as_str(), ca.purpose().as_str()),
+                    crl.number(),
+                ))
+            })
+            .collect()
+    };
     Json(PortalStateView {
         person_keys,
         login_challenges,
         login_addresses,
+        card_crls,
     })
 }
 

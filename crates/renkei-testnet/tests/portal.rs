@@ -721,6 +721,58 @@ async fn return_parameters_lead_only_to_the_portals_own_pages() {
     h.net.shutdown().await;
 }
 
+/// The portal's card-CRL refresher: a card reported lost makes the
+/// registry publish new CRLs for the card's profile, and a portal polling
+/// every second holds them within seconds (the login refusal itself is
+/// tested above; this is the path that keeps the portal's copy current).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_portal_refreshes_its_card_crls_from_the_registry() {
+    let h = harness().await;
+    let me = h.account_holder();
+    let _card = h.card(&me, "crl", CardProfile::EcdsaP384Sha384).await;
+    let (portal, _db) = small_portal(&h, "crl", |s| s.crl_poll_secs = 1).await;
+    let held = |state: &serde_json::Value| -> std::collections::BTreeMap<String, u64> {
+        serde_json::from_value(state["card_crls"].clone()).unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let before = loop {
+        let crls = held(&portal_state(&portal, &h).await);
+        if crls.len() == 4 {
+            break crls;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the portal holds {crls:?}, not every card CRL"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    registry_card_action(&h, &me, "lost").await;
+    let profile = format!("{}/", CardProfile::EcdsaP384Sha384.as_str());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let after = loop {
+        let crls = held(&portal_state(&portal, &h).await);
+        if crls
+            .iter()
+            .any(|(k, n)| k.starts_with(&profile) && *n > before[k])
+        {
+            break crls;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the portal still holds {crls:?} 10 s after a card was reported lost (before: {before:?})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // Only the lost card's profile changed.
+    for (k, n) in &after {
+        if !k.starts_with(&profile) {
+            assert_eq!(*n, before[k], "{k}");
+        }
+    }
+    portal.shutdown(std::time::Duration::from_secs(1)).await;
+    h.net.shutdown().await;
+}
+
 /// A second portal on the harness's network with small limits of its own
 /// (its own store, so what it keeps can be counted); its web and admin URLs.
 async fn small_portal(

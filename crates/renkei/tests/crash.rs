@@ -148,23 +148,7 @@ async fn a_killed_hub_loses_no_acknowledged_record_and_its_log_stays_consistent(
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() > 50, "only {} acknowledged", acked.len());
     let records: Vec<RecordWire> = net.hub_admin.get("/admin/v1/records?limit=10000").await.unwrap();
-    let by_seq: BTreeMap<u64, &RecordWire> = records.iter().map(|r| (r.seq, r)).collect();
-    // Dense, unique indices: nothing reused, nothing skipped.
-    assert_eq!(by_seq.len(), records.len());
-    assert_eq!(
-        by_seq.keys().copied().collect::<Vec<_>>(),
-        (0..records.len() as u64).collect::<Vec<_>>()
-    );
-    let ids: HashSet<&str> = records.iter().map(|r| r.query_id.as_str()).collect();
-    assert_eq!(ids.len(), records.len(), "query ids are unique");
-    // Every acknowledged linkage is recorded at the index it was told.
-    for (qid, seq) in &acked {
-        let r = by_seq
-            .get(seq)
-            .unwrap_or_else(|| panic!("acknowledged record {seq} is missing"));
-        assert_eq!(&r.query_id, qid, "record {seq}");
-        assert_eq!(r.outcome, "provided");
-    }
+    assert_eq!(missing_from_dense_log(&records, &acked), Vec::<String>::new());
     // And the whole log verifies once a checkpoint covers everything.
     let n = records.len() as u64;
     for _ in 0..200 {
@@ -181,6 +165,29 @@ async fn a_killed_hub_loses_no_acknowledged_record_and_its_log_stays_consistent(
         failed.load(Ordering::Relaxed)
     );
     net.shutdown().await;
+}
+
+/// The acknowledged linkages (query id, index told) that are not in the log
+/// at their index as provided; and the log must be one dense sequence
+/// (indices 0…n−1, none reused) of unique query ids.
+fn missing_from_dense_log(records: &[RecordWire], acked: &[(String, u64)]) -> Vec<String> {
+    let by_seq: BTreeMap<u64, &RecordWire> = records.iter().map(|r| (r.seq, r)).collect();
+    assert_eq!(
+        by_seq.keys().copied().collect::<Vec<_>>(),
+        (0..records.len() as u64).collect::<Vec<_>>(),
+        "one dense log: no gap, no reused index"
+    );
+    let ids: HashSet<&str> = records.iter().map(|r| r.query_id.as_str()).collect();
+    assert_eq!(ids.len(), records.len(), "query ids are unique");
+    acked
+        .iter()
+        .filter(|(qid, seq)| {
+            by_seq
+                .get(seq)
+                .is_none_or(|r| &r.query_id != qid || r.outcome != "provided")
+        })
+        .map(|(qid, seq)| format!("{qid} at {seq}: {:?}", by_seq.get(seq)))
+        .collect()
 }
 
 /// The sum of a counter's samples in a Prometheus text page.
@@ -359,22 +366,7 @@ async fn several_hubs_on_one_database_keep_one_log_when_one_is_killed() {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() > 50, "only {} acknowledged", acked.len());
     let records: Vec<RecordWire> = net.hub_admin.get("/admin/v1/records?limit=10000").await.unwrap();
-    let by_seq: BTreeMap<u64, &RecordWire> = records.iter().map(|r| (r.seq, r)).collect();
-    assert_eq!(by_seq.len(), records.len());
-    assert_eq!(
-        by_seq.keys().copied().collect::<Vec<_>>(),
-        (0..records.len() as u64).collect::<Vec<_>>(),
-        "one dense log: no gap, no reused index"
-    );
-    let ids: HashSet<&str> = records.iter().map(|r| r.query_id.as_str()).collect();
-    assert_eq!(ids.len(), records.len(), "query ids are unique");
-    for (qid, seq) in &acked {
-        let r = by_seq
-            .get(seq)
-            .unwrap_or_else(|| panic!("acknowledged record {seq} is missing"));
-        assert_eq!(&r.query_id, qid, "record {seq}");
-        assert_eq!(r.outcome, "provided");
-    }
+    assert_eq!(missing_from_dense_log(&records, &acked), Vec::<String>::new());
     // Every hub's log view converges, and the whole log verifies.
     let tiles = HttpTiles::new(&net.hub.log_url(), &ca).unwrap();
     let key = NoteVerifier::parse(&net.hub.log_verifier).unwrap();

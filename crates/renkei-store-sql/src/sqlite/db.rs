@@ -204,11 +204,7 @@ pub(crate) async fn open(
         .max_connections(4)
         // A connection whose transaction failed in a way sqlx lost track
         // of (see `settle`) is closed instead of lent out again.
-        .after_release(|conn, _| {
-            Box::pin(async move {
-                Ok(!conn.is_in_transaction())
-            })
-        })
+        .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
         .connect_with(options(path, durability))
         .await
         .map_err(open_err)?;
@@ -364,9 +360,13 @@ mod tests {
             let mut conn = pool.acquire().await.unwrap();
             require_durability(&mut conn, "store", durability).await.unwrap();
             let mut w = writer(&path, durability).await.unwrap();
-            require_durability(&mut w.conn, "store", durability).await.unwrap();
+            require_durability(&mut w.conn, "store", durability)
+                .await
+                .unwrap();
             w.reopen().await.unwrap();
-            require_durability(&mut w.conn, "store", durability).await.unwrap();
+            require_durability(&mut w.conn, "store", durability)
+                .await
+                .unwrap();
         }
 
         // A connection that syncs less than asked is refused, naming it.

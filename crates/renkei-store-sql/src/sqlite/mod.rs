@@ -23,8 +23,8 @@ pub use portal::SqlitePortalStore;
 pub use registry::SqliteRegistryStore;
 
 use crate::dialect::{Dialect, Keys, ReadConn};
-use db::SqliteWriter;
 use crate::sql::{Exec, Stmt, Value};
+use db::SqliteWriter;
 
 /// Keys per `IN (…)` list: far below SQLite's bound-value limit.
 const KEYS_PER_STATEMENT: usize = 500;

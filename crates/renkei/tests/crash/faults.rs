@@ -2,9 +2,10 @@
 //! (linkages between four pairs of institutions, one of them answered by
 //! the registry; the registry's address changes; applications of API
 //! clients at the portal), through faults: SIGKILL of each role, a full
-//! disk under the hub's and a node's store, a node whose clock is off.
-//! After each: nothing acknowledged is lost, the log is dense and
-//! verifies, and the witness cosigns it again.
+//! disk under the hub's and a node's store, a node whose clock is off, a
+//! node partitioned from every other role. After each: nothing
+//! acknowledged is lost, the log is dense and verifies, and the witness
+//! cosigns it again. RELIABILITY.md records what they measured.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -70,6 +71,24 @@ impl Fleet {
         }
     }
 
+    /// Every record in the hub's log.
+    async fn records(&self) -> Vec<RecordWire> {
+        self.net
+            .hub_admin
+            .get("/admin/v1/records?limit=100000")
+            .await
+            .unwrap()
+    }
+
+    /// How many records since index `from` have each outcome.
+    async fn outcomes_since(&self, from: usize) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for r in &self.records().await[from..] {
+            *m.entry(r.outcome.clone()).or_default() += 1;
+        }
+        m
+    }
+
     /// The latest checkpoint: its size and whether the witness cosigned it.
     async fn checkpoint(&self) -> Option<(u64, bool)> {
         let text = self.tiles.checkpoint().await.ok()?;
@@ -98,25 +117,12 @@ struct Findings {
 async fn check_nothing_lost(fleet: &Fleet, tally: &Tally) -> Findings {
     let net = &fleet.net;
     let linkages = tally.linkages.lock().unwrap().clone();
-    let records: Vec<RecordWire> = net.hub_admin.get("/admin/v1/records?limit=100000").await.unwrap();
-    let by_seq: BTreeMap<u64, &RecordWire> = records.iter().map(|r| (r.seq, r)).collect();
-    assert_eq!(
-        by_seq.keys().copied().collect::<Vec<_>>(),
-        (0..records.len() as u64).collect::<Vec<_>>(),
-        "one dense log: no gap, no reused index"
-    );
-    let ids: HashSet<&str> = records.iter().map(|r| r.query_id.as_str()).collect();
-    assert_eq!(ids.len(), records.len(), "query ids are unique");
-    let mut lost = 0;
-    for (qid, seq) in &linkages {
-        match by_seq.get(seq) {
-            Some(r) if &r.query_id == qid && r.outcome == "provided" => {}
-            other => {
-                lost += 1;
-                eprintln!("acknowledged linkage {qid} at {seq} is not in the log as provided: {other:?}");
-            }
-        }
+    let records = fleet.records().await;
+    let missing = super::missing_from_dense_log(&records, &linkages);
+    for m in &missing {
+        eprintln!("acknowledged linkage not in the log as provided: {m}");
     }
+    let mut lost = missing.len();
     // The registry's acknowledged changes are all in its event list.
     let events: Vec<serde_json::Value> = net
         .registry_admin
@@ -132,7 +138,8 @@ async fn check_nothing_lost(fleet: &Fleet, tally: &Tally) -> Findings {
     }
     // The portal knows every client it acknowledged.
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    for id in tally.clients.lock().unwrap().iter() {
+    let clients = tally.clients.lock().unwrap().clone();
+    for id in &clients {
         let status = http
             .get(format!("{}/admin/v1/clients/{id}", net.portal_admin_url))
             .bearer_auth(&net.portal_admin_token)
@@ -150,7 +157,11 @@ async fn check_nothing_lost(fleet: &Fleet, tally: &Tally) -> Findings {
     let n = records.len() as u64;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if fleet.checkpoint().await.is_some_and(|(size, cosigned)| size >= n && cosigned) {
+        if fleet
+            .checkpoint()
+            .await
+            .is_some_and(|(size, cosigned)| size >= n && cosigned)
+        {
             break;
         }
         assert!(
@@ -160,9 +171,14 @@ async fn check_nothing_lost(fleet: &Fleet, tally: &Tally) -> Findings {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let report = verify(&fleet.tiles, &fleet.log_key, std::slice::from_ref(&fleet.witness_key), None)
-        .await
-        .unwrap();
+    let report = verify(
+        &fleet.tiles,
+        &fleet.log_key,
+        std::slice::from_ref(&fleet.witness_key),
+        None,
+    )
+    .await
+    .unwrap();
     assert!(report.size >= n);
     assert_eq!(lost, 0, "acknowledged requests lost");
     Findings {
@@ -221,10 +237,17 @@ async fn every_role_killed_under_mixed_load_loses_nothing_acknowledged() {
             // checkpoint newer than the one before its crash.
             let old = before.map_or(0, |(size, _)| size);
             loop {
-                if fleet.checkpoint().await.is_some_and(|(size, cosigned)| cosigned && size > old) {
+                if fleet
+                    .checkpoint()
+                    .await
+                    .is_some_and(|(size, cosigned)| cosigned && size > old)
+                {
                     break restarted.elapsed();
                 }
-                assert!(restarted.elapsed() < Duration::from_secs(20), "the witness cosigns nothing after its restart");
+                assert!(
+                    restarted.elapsed() < Duration::from_secs(20),
+                    "the witness cosigns nothing after its restart"
+                );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         } else {
@@ -268,11 +291,7 @@ impl SmallDisk {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "cannot mount a tmpfs under CI=true (CI runs as root)"
-            );
-            eprintln!("cannot mount a tmpfs (not root?); the full-disk test is not run");
+            cannot_run("cannot mount a tmpfs (not root?)");
             return None;
         }
         Some(Self { path })
@@ -294,7 +313,10 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.path).status();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
     }
 }
 
@@ -326,11 +348,20 @@ async fn a_full_disk_under_the_hub_and_a_node_refuses_clearly_and_loses_nothing(
     // The stores move onto the small disk while their roles are down.
     fleet.net.hub.kill().unwrap();
     let hub_store = move_store(&data.join("hub").join("hub.sqlite"), &disk.path);
-    fleet.net.hub.process_mut(0).unwrap().args.extend(["--store".into(), hub_store.into()]);
+    fleet
+        .net
+        .hub
+        .process_mut(0)
+        .unwrap()
+        .args
+        .extend(["--store".into(), hub_store.into()]);
     fleet.net.hub.restart().await.unwrap();
     let setagaya = fleet.net.role("node/setagaya").unwrap();
     setagaya.kill().unwrap();
-    let node_store = move_store(&data.join("nodes").join("setagaya").join("node.sqlite"), &disk.path);
+    let node_store = move_store(
+        &data.join("nodes").join("setagaya").join("node.sqlite"),
+        &disk.path,
+    );
     setagaya.args.extend(["--store".into(), node_store.into()]);
     setagaya.start().await.unwrap();
 
@@ -342,8 +373,14 @@ async fn a_full_disk_under_the_hub_and_a_node_refuses_clearly_and_loses_nothing(
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let refused_while_full = load.tally.failed_total() - refused_before;
     // Both roles are still there and answer their health checks.
-    assert!(fleet.net.hub.process_mut(0).unwrap().is_running(), "the hub died of a full disk");
-    assert!(fleet.net.role("node/setagaya").unwrap().is_running(), "the node died of a full disk");
+    assert!(
+        fleet.net.hub.process_mut(0).unwrap().is_running(),
+        "the hub died of a full disk"
+    );
+    assert!(
+        fleet.net.role("node/setagaya").unwrap().is_running(),
+        "the node died of a full disk"
+    );
     let health: serde_json::Value = fleet.net.hub_admin.get("/health").await.unwrap();
     std::fs::remove_file(&filler).unwrap();
     let freed = Instant::now();
@@ -401,11 +438,7 @@ async fn a_node_with_a_skewed_clock_is_refused_clearly_and_recovers() {
         .map(|d| d.path().join("faketime").join("libfaketime.so.1"))
         .find(|p| p.exists())
     else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "libfaketime is not installed under CI=true (scripts/test installs faketime)"
-        );
-        eprintln!("libfaketime is not installed; the clock-skew test is not run");
+        cannot_run("libfaketime is not installed (scripts/test installs faketime)");
         return;
     };
     let mut fleet = Fleet::start(17, |o| o.max_skew_secs = 120).await;
@@ -417,22 +450,28 @@ async fn a_node_with_a_skewed_clock_is_refused_clearly_and_recovers() {
         ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
     ];
     pension.start().await.unwrap();
-    let records_before: Vec<RecordWire> = fleet.net.hub_admin.get("/admin/v1/records?limit=100000").await.unwrap();
+    let records_before = fleet.records().await.len();
 
     let load = fleet.load();
     tokio::time::sleep(Duration::from_millis(2000)).await;
     let skewed: BTreeMap<String, u64> = load.tally.failures();
-    let ok_while_skewed: Vec<&str> = ["pension→setagaya", "setagaya→pension", "kenpo→setagaya", "vehicle→registry"]
-        .into_iter()
-        .filter(|k| load.tally.succeeded(k))
-        .collect();
+    let ok_while_skewed: Vec<&str> = [
+        "pension→setagaya",
+        "setagaya→pension",
+        "kenpo→setagaya",
+        "vehicle→registry",
+    ]
+    .into_iter()
+    .filter(|k| load.tally.succeeded(k))
+    .collect();
     // The clock is put right.
     let pension = fleet.net.role("node/pension").unwrap();
     pension.kill().unwrap();
     pension.env.clear();
     let restarted = Instant::now();
     pension.start().await.unwrap();
-    let Some(recovery) = recovered(&load.tally, "node/pension", restarted, Duration::from_secs(20)).await else {
+    let Some(recovery) = recovered(&load.tally, "node/pension", restarted, Duration::from_secs(20)).await
+    else {
         panic!(
             "the pension node does not serve within 20 s of its clock being right; refusals {:?}\npension:\n{}\nhub:\n{}",
             load.tally.failures(),
@@ -452,17 +491,26 @@ async fn a_node_with_a_skewed_clock_is_refused_clearly_and_recovers() {
         "the rest of the network stopped with one skewed node: {ok_while_skewed:?}"
     );
     let codes: Vec<&String> = skewed.keys().filter(|k| k.contains("pension")).collect();
-    assert!(!codes.is_empty(), "the skewed node's linkages were not refused: {skewed:?}");
+    assert!(
+        !codes.is_empty(),
+        "the skewed node's linkages were not refused: {skewed:?}"
+    );
     for why in &codes {
-        assert!(why.contains(": 4") || why.contains(": 5"), "unclear refusal {why}");
-        assert!(!why.contains("cannot connect") && !why.contains("internal"), "unclear refusal {why}");
+        assert!(
+            why.contains(": 4") || why.contains(": 5"),
+            "unclear refusal {why}"
+        );
+        assert!(
+            !why.contains("cannot connect") && !why.contains("internal"),
+            "unclear refusal {why}"
+        );
     }
     // The hub recorded the refusals with their reason.
-    let records: Vec<RecordWire> = fleet.net.hub_admin.get("/admin/v1/records?limit=100000").await.unwrap();
-    let outcomes: BTreeMap<&str, usize> = records[records_before.len()..].iter().fold(BTreeMap::new(), |mut m, r| {
-        *m.entry(r.outcome.as_str()).or_default() += 1;
-        m
-    });
+    let outcomes = fleet.outcomes_since(records_before).await;
+    assert!(
+        outcomes.get("provider_error").is_some_and(|n| *n > 0),
+        "the node's refusals of the hub's forwards are not recorded: {outcomes:?}"
+    );
     // What the skewed node sent the hub is refused as from the future and
     // kept as a security event naming it.
     let events: Vec<renkei_api::hub::SecurityEventWire> = fleet
@@ -476,7 +524,10 @@ async fn a_node_with_a_skewed_clock_is_refused_clearly_and_recovers() {
         .iter()
         .filter(|e| e.code == "future_timestamp" && e.peer.as_deref() == Some(pension_id.as_str()))
         .count();
-    assert!(future > 0, "no future_timestamp security event for the pension node: {events:?}");
+    assert!(
+        future > 0,
+        "no future_timestamp security event for the pension node: {events:?}"
+    );
     let found = check_nothing_lost(&fleet, &tally).await;
     eprintln!(
         "a node 300 s ahead (limit 120 s): refusals {skewed:?}; {future} future_timestamp security events; \
@@ -526,20 +577,36 @@ impl Island {
         let ns_if = format!("rkn{id}");
         let (ns, host_if) = (island.ns.as_str(), island.host_if.as_str());
         let ok = run(&["ip", "netns", "add", ns])
-            && run(&["ip", "link", "add", host_if, "type", "veth", "peer", "name", &ns_if])
+            && run(&[
+                "ip", "link", "add", host_if, "type", "veth", "peer", "name", &ns_if,
+            ])
             && run(&["ip", "link", "set", &ns_if, "netns", ns])
-            && run(&["ip", "addr", "add", &format!("{}/30", island.host_ip), "dev", host_if])
+            && run(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{}/30", island.host_ip),
+                "dev",
+                host_if,
+            ])
             && run(&["ip", "link", "set", host_if, "up"])
-            && run(&["ip", "netns", "exec", ns, "ip", "addr", "add", &format!("{}/30", island.ns_ip), "dev", &ns_if])
+            && run(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "ip",
+                "addr",
+                "add",
+                &format!("{}/30", island.ns_ip),
+                "dev",
+                &ns_if,
+            ])
             && run(&["ip", "netns", "exec", ns, "ip", "link", "set", &ns_if, "up"])
             && run(&["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"])
             && run(&["socat", "-V"]);
         if !ok {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "cannot make a network namespace with a veth pair, or socat is missing, under CI=true"
-            );
-            eprintln!("cannot make a network namespace (not root?) or socat is missing; the partition test is not run");
+            cannot_run("cannot make a network namespace with a veth pair (not root?), or socat is missing");
             return None;
         }
         Some(island)
@@ -574,11 +641,17 @@ impl Island {
     }
 
     fn cut(&self) {
-        assert!(run(&["ip", "link", "set", &self.host_if, "down"]), "taking the veth down");
+        assert!(
+            run(&["ip", "link", "set", &self.host_if, "down"]),
+            "taking the veth down"
+        );
     }
 
     fn heal(&self) {
-        assert!(run(&["ip", "link", "set", &self.host_if, "up"]), "bringing the veth up");
+        assert!(
+            run(&["ip", "link", "set", &self.host_if, "up"]),
+            "bringing the veth up"
+        );
     }
 }
 
@@ -622,13 +695,21 @@ async fn a_partitioned_node_is_refused_clearly_and_rejoins() {
     island.serve_out(settings.local_listen.port());
     island.call_in(hub_port);
     island.call_in(registry_port);
-    setagaya.wrapper = vec!["ip".into(), "netns".into(), "exec".into(), island.ns.clone().into()];
+    setagaya.wrapper = vec![
+        "ip".into(),
+        "netns".into(),
+        "exec".into(),
+        island.ns.clone().into(),
+    ];
     setagaya.start().await.unwrap();
     // The relays listen before the node does: wait for the node itself.
     let local = fleet.net.nodes["setagaya"].local.clone();
     let deadline = Instant::now() + Duration::from_secs(20);
     while local.get::<serde_json::Value>("/health").await.is_err() {
-        assert!(Instant::now() < deadline, "Setagaya's node does not answer from its namespace");
+        assert!(
+            Instant::now() < deadline,
+            "Setagaya's node does not answer from its namespace"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -639,7 +720,7 @@ async fn a_partitioned_node_is_refused_clearly_and_rejoins() {
         "linkages reach Setagaya's node across the veth before the partition: {:?}",
         load.tally.failures()
     );
-    let records_before: Vec<RecordWire> = fleet.net.hub_admin.get("/admin/v1/records?limit=100000").await.unwrap();
+    let records_before = fleet.records().await.len();
     island.cut();
     let cut_at = Instant::now();
     tokio::time::sleep(Duration::from_millis(3000)).await;
@@ -660,12 +741,11 @@ async fn a_partitioned_node_is_refused_clearly_and_rejoins() {
         "a linkage through the partitioned node succeeded {:?} into the cut",
         last_through_setagaya.map(|t| t - cut_at)
     );
-    assert!(others_ok, "the registry's linkages stopped while only Setagaya was cut off");
-    let records: Vec<RecordWire> = fleet.net.hub_admin.get("/admin/v1/records?limit=100000").await.unwrap();
-    let outcomes: BTreeMap<&str, usize> = records[records_before.len()..].iter().fold(BTreeMap::new(), |mut m, r| {
-        *m.entry(r.outcome.as_str()).or_default() += 1;
-        m
-    });
+    assert!(
+        others_ok,
+        "the registry's linkages stopped while only Setagaya was cut off"
+    );
+    let outcomes = fleet.outcomes_since(records_before).await;
     assert!(
         outcomes.keys().any(|o| o.starts_with("provider_")),
         "the hub recorded no exchange with the unreachable provider: {outcomes:?}"
@@ -682,4 +762,14 @@ async fn a_partitioned_node_is_refused_clearly_and_rejoins() {
     eprintln!("  failures by kind: {failures:?}");
     fleet.net.shutdown().await;
     drop(island);
+}
+
+/// A fault this machine cannot make: a failure under `CI=true` (CI runs as
+/// root, and `scripts/test` installs the tools), else said and not run.
+fn cannot_run(why: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{why}, under CI=true"
+    );
+    eprintln!("{why}: this fault test is not run");
 }

@@ -388,6 +388,13 @@ fn routes_in_code(code: &str, file: &str, block: &str, seen: &mut Blocks) -> Res
                     seen,
                 )?);
             }
+            // Routes this reader cannot follow: better a failure than a
+            // route silently left out of the comparison.
+            "nest" | "nest_service" | "route_service" => {
+                return Err(format!(
+                    "{file} `{block}`: .{name}() is not read; extend routes_in_code"
+                ));
+            }
             _ => {}
         }
     }
@@ -564,4 +571,8 @@ fn the_openapi_check_catches_a_missing_or_stale_route() {
     .map(|(m, p)| (m.to_owned(), p.to_owned()))
     .collect();
     assert_eq!(routes, want);
+    // A nested router is not read: the check fails instead of missing it.
+    let nested = "fn make() { let api = Router::new().nest(\"/v2\", v2()).with_state(st); }";
+    let err = routes_in_code(nested, "x/src/y.rs", "let api", &mut Blocks::new()).unwrap_err();
+    assert!(err.contains(".nest() is not read"), "{err}");
 }

@@ -329,6 +329,8 @@ pub fn write_demo_json(
             "url": net.registry.network.url(),
             "admin_url": net.registry.admin.url(),
             "admin_token": token(&net.registry_files.token)?,
+            // The card CAs' certificates and CRLs (no client certificate).
+            "cards_url": net.registry.cards.as_ref().map(|c| c.url()),
             "config": dir.join("registry").join("registry.toml"),
         },
         "institutions": institutions,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router, middleware};
 use renkei_catalog::{Catalog, KindCode, PermissionTable};
@@ -29,7 +29,7 @@ use renkei_api::net::{
     CodeDeliveryWire, CodeIssueWire, CodeRefreshReplyWire, CodeRefreshWire, HubReplyWire, RefreshedCodeWire,
     SignedAnswerWire, SignedForwardWire, SignedRequestWire, acquisition, field,
 };
-use renkei_transport::{ApiError, JsonBody, SetupError};
+use renkei_transport::{ApiError, JsonBody, QueryParams, SetupError};
 use renkei_transport::{ApiFailure, Expect, NetClient};
 use renkei_transport::{Peer, require_peer};
 use renkei_transport::{RoleListeners, RunningServer, TrustState, serve_role, serve_tls_limited};
@@ -955,7 +955,7 @@ struct RecordQuery {
 
 async fn list_records<S: HubStore>(
     State(st): State<Arc<HubState<S>>>,
-    Query(q): Query<RecordQuery>,
+    QueryParams(q): QueryParams<RecordQuery>,
 ) -> Result<Json<Vec<RecordWire>>, ApiError> {
     let corp = |name: &str, v: &Option<String>| {
         v.as_deref()
@@ -1002,7 +1002,7 @@ struct LimitQuery {
 
 async fn security_events<S: HubStore>(
     State(st): State<Arc<HubState<S>>>,
-    Query(q): Query<LimitQuery>,
+    QueryParams(q): QueryParams<LimitQuery>,
 ) -> Result<Json<Vec<SecurityEventWire>>, ApiError> {
     let events = st.store.security_events(q.limit.unwrap_or(100)).await?;
     Ok(Json(

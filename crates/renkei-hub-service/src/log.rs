@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hub::HubState;
 use renkei_transport::Peer;
-use renkei_transport::{ApiError, JsonBody, SetupError};
+use renkei_transport::{ApiError, JsonBody, QueryParams, SetupError};
 use renkei_transport::{ApiFailure, Expect, NetClient};
 
 /// Configuration of the hub's transparency log.
@@ -498,7 +498,7 @@ struct ConsistencyQuery {
 
 async fn consistency<S: HubStore>(
     State(st): State<Arc<HubState<S>>>,
-    Query(q): Query<ConsistencyQuery>,
+    QueryParams(q): QueryParams<ConsistencyQuery>,
 ) -> Result<Json<ProofWire>, ApiError> {
     let size = st.log.latest().map_or(0, |(s, _)| s);
     if q.new > size || q.old > q.new {

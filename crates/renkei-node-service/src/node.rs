@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router, middleware};
@@ -37,7 +37,7 @@ use renkei_api::net::{
     SignedForwardWire, SignedRequestWire,
 };
 use renkei_provider::{Provider, certified_identity};
-use renkei_transport::{ApiError, JsonBody, SetupError};
+use renkei_transport::{ApiError, JsonBody, QueryParams, SetupError};
 use renkei_transport::{ApiFailure, Expect, NetClient};
 use renkei_transport::{Peer, require_peer};
 use renkei_transport::{RoleListeners, RunningServer, TrustState, serve_role};
@@ -773,7 +773,7 @@ struct ImportQuery {
 
 async fn import<S: NodeStore>(
     State(st): State<Arc<NodeState<S>>>,
-    Query(q): Query<ImportQuery>,
+    QueryParams(q): QueryParams<ImportQuery>,
     body: Bytes,
 ) -> Result<Json<ImportResult>, ApiError> {
     let format =
@@ -820,7 +820,7 @@ struct RecordsQuery {
 
 async fn records<S: NodeStore>(
     State(st): State<Arc<NodeState<S>>>,
-    Query(q): Query<RecordsQuery>,
+    QueryParams(q): QueryParams<RecordsQuery>,
 ) -> Result<Json<Vec<NodeRecordWire>>, ApiError> {
     let rows = st.store.records(q.after, q.limit.unwrap_or(100)).await?;
     Ok(Json(

@@ -319,7 +319,7 @@ struct AlertQuery {
 
 async fn alerts<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
-    axum::extract::Query(q): axum::extract::Query<AlertQuery>,
+    renkei_transport::QueryParams(q): renkei_transport::QueryParams<AlertQuery>,
 ) -> Result<Json<Vec<AlertView>>, ApiError> {
     let client = q.client.as_deref().map(client_id).transpose()?;
     let list = st.store.alerts(client.as_ref(), 500).await?;

@@ -296,6 +296,23 @@ impl IntoResponse for OAuthFailure {
     }
 }
 
+/// The form body of the PAR and token endpoints. A body that is not a
+/// form is an `invalid_request` in RFC 6749's JSON error, like every other
+/// refusal of these endpoints, not axum's plain-text 415 (found by the API
+/// tester).
+struct OAuthForm(Vec<(String, String)>);
+
+impl<St: Send + Sync> axum::extract::FromRequest<St> for OAuthForm {
+    type Rejection = OAuthFailure;
+
+    async fn from_request(req: axum::extract::Request, state: &St) -> Result<Self, OAuthFailure> {
+        <Form<Vec<(String, String)>> as axum::extract::FromRequest<St>>::from_request(req, state)
+            .await
+            .map(|Form(pairs)| Self(pairs))
+            .map_err(|rejection| OAuthError::invalid_request(rejection.body_text()).into())
+    }
+}
+
 fn unavailable(context: &str, e: impl std::fmt::Display) -> OAuthError {
     tracing::error!(error = %e, context, "consent API backend failed");
     OAuthError::new("temporarily_unavailable", "try again later")
@@ -644,7 +661,7 @@ async fn par<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
     t: Transport,
     headers: HeaderMap,
-    Form(pairs): Form<Vec<(String, String)>>,
+    OAuthForm(pairs): OAuthForm,
 ) -> Result<Response, OAuthFailure> {
     st.keys()?;
     let p = Params::parse(&pairs)?;
@@ -1096,7 +1113,7 @@ async fn token<S: crate::Store>(
     State(st): State<Arc<PortalState<S>>>,
     t: Transport,
     headers: HeaderMap,
-    Form(pairs): Form<Vec<(String, String)>>,
+    OAuthForm(pairs): OAuthForm,
 ) -> Result<Response, OAuthFailure> {
     st.keys()?;
     let p = Params::parse(&pairs)?;

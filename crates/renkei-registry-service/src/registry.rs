@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router, middleware};
@@ -38,7 +38,7 @@ use renkei_api::net::{
     CodeDeliveryWire, CodeIssueEntryWire, CodeIssueWire, CodeRequestWire, CodeResponseWire, RefusalWire,
     SignedAnswerWire, SignedForwardWire,
 };
-use renkei_transport::{ApiError, JsonBody, SetupError};
+use renkei_transport::{ApiError, JsonBody, QueryParams, SetupError};
 use renkei_transport::{Expect, NetClient};
 use renkei_transport::{Peer, require_peer};
 use renkei_transport::{RoleListeners, RunningServer, TrustState, serve_role, serve_tls_limited};
@@ -692,7 +692,7 @@ struct EventsQuery {
 
 async fn events<S: RegistryStore>(
     State(st): State<Arc<RegistryState<S>>>,
-    Query(q): Query<EventsQuery>,
+    QueryParams(q): QueryParams<EventsQuery>,
 ) -> Result<Json<Vec<EventWire>>, ApiError> {
     let events = st
         .store

@@ -194,3 +194,385 @@ fn the_check_catches_upward_sideways_and_unplaced_dependencies() {
     }
     assert_eq!(found.len(), 5, "{found:#?}");
 }
+
+// ------------------------------------------------------------ openapi/
+
+/// Every HTTP surface: its description in `openapi/` and the routers, by
+/// file (below `crates/`) and block (`let NAME = Router::new()` or the
+/// router a `fn NAME` builds), that serve it. Routers they `.merge()` are
+/// followed.
+const SURFACES: &[(&str, &str, &str)] = &[
+    ("hub-network", "renkei-hub-service/src/hub.rs", "let network"),
+    ("hub-admin", "renkei-hub-service/src/hub.rs", "let admin"),
+    ("hub-log", "renkei-hub-service/src/log.rs", "fn router"),
+    ("node-network", "renkei-node-service/src/node.rs", "let network"),
+    ("node-local", "renkei-node-service/src/node.rs", "let local"),
+    (
+        "registry-network",
+        "renkei-registry-service/src/registry.rs",
+        "let network",
+    ),
+    (
+        "registry-admin",
+        "renkei-registry-service/src/registry.rs",
+        "let admin",
+    ),
+    (
+        "registry-cards",
+        "renkei-registry-service/src/card.rs",
+        "fn public_router",
+    ),
+    ("witness", "renkei-witness-service/src/lib.rs", "let app"),
+    ("portal-web", "renkei-portal-web/src/routes.rs", "fn web_router"),
+    ("portal-mtls", "renkei-portal-web/src/oauth.rs", "fn mtls_router"),
+    ("portal-admin", "renkei-portal-web/src/admin.rs", "fn router"),
+];
+
+/// The crates whose routers are described.
+const SERVICE_CRATES: &[&str] = &[
+    "renkei-hub-service",
+    "renkei-node-service",
+    "renkei-registry-service",
+    "renkei-witness-service",
+    "renkei-portal-web",
+];
+
+const METHODS: &[&str] = &["get", "post", "put", "delete", "patch", "head", "options"];
+
+type Routes = BTreeSet<(String, String)>;
+
+fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Source without comments and without its `#[cfg(test)]` tail (where
+/// routers of tests live).
+fn code_of(text: &str) -> String {
+    let text = text.split("#[cfg(test)]").next().unwrap_or("");
+    text.lines()
+        .map(|l| if l.trim_start().starts_with("//") { "" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Where the expression `code` starts ends: at the first `;` or unmatched
+/// closing bracket outside brackets and strings.
+fn chain_end(code: &[u8]) -> usize {
+    let (mut depth, mut i, mut in_str) = (0i32, 0, false);
+    while i < code.len() {
+        let c = code[i];
+        if in_str {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_str = false,
+                _ => {}
+            }
+        } else {
+            match c {
+                b'"' => in_str = true,
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => {
+                    depth -= 1;
+                    if depth < 0 {
+                        return i;
+                    }
+                }
+                b';' if depth == 0 => return i,
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The calls `.name(args)` at the top level of a method chain: (name, args).
+fn top_calls(chain: &str) -> Vec<(String, String)> {
+    let b = chain.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'.' {
+            let name_end = (i + 1..b.len())
+                .find(|&j| !(b[j].is_ascii_alphanumeric() || b[j] == b'_'))
+                .unwrap_or(b.len());
+            let name = &chain[i + 1..name_end];
+            let rest = chain[name_end..].trim_start();
+            if !name.is_empty() && rest.starts_with('(') {
+                let open = chain.len() - rest.len();
+                let close = open + 1 + chain_end(&b[open + 1..]);
+                out.push((name.to_owned(), chain[open + 1..close].to_owned()));
+                i = close + 1;
+                continue;
+            }
+            i = name_end;
+            continue;
+        }
+        if b[i] == b'(' || b[i] == b'[' || b[i] == b'{' {
+            i += 1 + chain_end(&b[i + 1..]);
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The routers read: (file, block).
+type Blocks = BTreeSet<(String, String)>;
+
+/// The routes one router block registers, following `.merge()`s into
+/// routers of the same crate (each router read is added to `seen`). `file`
+/// is below `crates/`.
+fn routes_in(file: &str, block: &str, seen: &mut Blocks) -> Result<Routes, String> {
+    let text =
+        std::fs::read_to_string(repo().join("crates").join(file)).map_err(|e| format!("{file}: {e}"))?;
+    routes_in_code(&code_of(&text), file, block, seen)
+}
+
+fn routes_in_code(code: &str, file: &str, block: &str, seen: &mut Blocks) -> Result<Routes, String> {
+    seen.insert((file.to_owned(), block.to_owned()));
+    let at = match block.strip_prefix("let ") {
+        Some(name) => code.find(&format!("let {name} = Router::new()")),
+        None => code
+            .find(&format!("{block}<"))
+            .or_else(|| code.find(&format!("{block}(")))
+            .and_then(|f| code[f..].find("Router::new()").map(|r| f + r)),
+    }
+    .ok_or_else(|| format!("{file}: no router `{block}`"))?;
+    let start = code[at..]
+        .find("Router::new()")
+        .map(|r| at + r + "Router::new()".len())
+        .unwrap_or(at);
+    let end = start + chain_end(&code.as_bytes()[start..]);
+    let mut routes = Routes::new();
+    for (name, args) in top_calls(&code[start..end]) {
+        match name.as_str() {
+            "route" => {
+                let args = args.trim();
+                let path = args
+                    .strip_prefix('"')
+                    .and_then(|a| a.split_once('"'))
+                    .map(|(p, _)| p)
+                    .ok_or_else(|| {
+                        format!("{file} `{block}`: a route whose path is not a literal: {args}")
+                    })?;
+                let handler = args[path.len() + 2..].trim_start().trim_start_matches(',');
+                let handler = format!(".{}", handler.trim());
+                let methods: Vec<String> = top_calls(&handler)
+                    .into_iter()
+                    .map(|(m, _)| m)
+                    .filter(|m| METHODS.contains(&m.as_str()))
+                    .collect();
+                if methods.is_empty() {
+                    return Err(format!("{file} `{block}`: route {path} has no method"));
+                }
+                for m in methods {
+                    routes.insert((m, path.replace("{*", "{")));
+                }
+            }
+            "merge" => {
+                // `crate::module::function::<S>()` in the same crate.
+                let target = args
+                    .trim()
+                    .split("::<")
+                    .next()
+                    .unwrap_or("")
+                    .trim_end_matches("()");
+                let segments: Vec<&str> = target.split("::").collect();
+                let [.., module, function] = segments.as_slice() else {
+                    return Err(format!("{file} `{block}`: cannot follow merge({args})"));
+                };
+                let krate = file.split('/').next().unwrap_or("");
+                routes.extend(routes_in(
+                    &format!("{krate}/src/{module}.rs"),
+                    &format!("fn {function}"),
+                    seen,
+                )?);
+            }
+            // Routes this reader cannot follow: better a failure than a
+            // route silently left out of the comparison.
+            "nest" | "nest_service" | "route_service" => {
+                return Err(format!(
+                    "{file} `{block}`: .{name}() is not read; extend routes_in_code"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(routes)
+}
+
+/// The operations an OpenAPI description declares.
+fn described(spec: &Value) -> Routes {
+    spec["paths"]
+        .as_object()
+        .map(|paths| {
+            paths
+                .iter()
+                .flat_map(|(path, item)| {
+                    item.as_object()
+                        .into_iter()
+                        .flat_map(|ops| ops.keys())
+                        .filter(|m| METHODS.contains(&m.as_str()))
+                        .map(move |m| (m.clone(), path.clone()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What differs between a surface's routers and its description.
+fn mismatches(surface: &str, served: &Routes, spec: &Value) -> Vec<String> {
+    let declared = described(spec);
+    let mut found = Vec::new();
+    for (m, p) in served.difference(&declared) {
+        found.push(format!(
+            "openapi/{surface}.json does not describe {} {p}",
+            m.to_uppercase()
+        ));
+    }
+    for (m, p) in declared.difference(served) {
+        found.push(format!(
+            "openapi/{surface}.json describes {} {p}, which no router serves",
+            m.to_uppercase()
+        ));
+    }
+    if spec["openapi"].as_str().is_none_or(|v| !v.starts_with("3.")) {
+        found.push(format!("openapi/{surface}.json is not an OpenAPI 3 description"));
+    }
+    let mut ids = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (m, op) in item.as_object().into_iter().flatten() {
+            if !METHODS.contains(&m.as_str()) {
+                continue;
+            }
+            if op["responses"].as_object().is_none_or(|r| r.is_empty()) {
+                found.push(format!("openapi/{surface}.json: {m} {path} has no responses"));
+            }
+            match op["operationId"].as_str() {
+                Some(id) if ids.insert(id.to_owned()) => {}
+                _ => found.push(format!(
+                    "openapi/{surface}.json: {m} {path} has no unique operationId"
+                )),
+            }
+        }
+    }
+    found
+}
+
+fn spec(surface: &str) -> Value {
+    let path = repo().join("openapi").join(format!("{surface}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn every_route_is_described_in_openapi_and_every_description_is_served() {
+    let mut found = Vec::new();
+    let mut total = 0;
+    let mut reached = Blocks::new();
+    for (surface, file, block) in SURFACES {
+        let served = routes_in(file, block, &mut reached).unwrap();
+        assert!(served.len() >= 2, "{surface}: only {served:?} found in {file}");
+        total += served.len();
+        found.extend(mismatches(surface, &served, &spec(surface)));
+    }
+    assert!(
+        found.is_empty(),
+        "the API descriptions are out of date:\n{}",
+        found.join("\n")
+    );
+    assert!(total >= 100, "only {total} operations found");
+
+    // No description without a surface.
+    for entry in std::fs::read_dir(repo().join("openapi")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if let Some(surface) = name.strip_suffix(".json") {
+            assert!(
+                SURFACES.iter().any(|(s, ..)| *s == surface),
+                "openapi/{name} is in no row of SURFACES"
+            );
+        }
+    }
+
+    // No router without a description: each `Router::new()` of the
+    // services is one of SURFACES or merged into one.
+    for krate in SERVICE_CRATES {
+        for entry in std::fs::read_dir(repo().join("crates").join(krate).join("src")).unwrap() {
+            let path = entry.unwrap().path();
+            let code = code_of(&std::fs::read_to_string(&path).unwrap());
+            let file = format!("{krate}/src/{}", path.file_name().unwrap().to_string_lossy());
+            for (at, _) in code.match_indices("Router::new()") {
+                let line_start = code[..at].rfind('\n').map_or(0, |n| n + 1);
+                let line = code[line_start..at].trim();
+                let block = match line.strip_prefix("let ").and_then(|l| l.split_once(" =")) {
+                    Some((name, _)) => format!("let {name}"),
+                    None => {
+                        let f = code[..at].rfind("fn ").unwrap();
+                        let name: String = code[f + 3..]
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        format!("fn {name}")
+                    }
+                };
+                assert!(
+                    reached.contains(&(file.clone(), block.clone())),
+                    "{file}: router `{block}` has no description in openapi/ (add a row to SURFACES)"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_openapi_check_catches_a_missing_or_stale_route() {
+    let served = routes_in("renkei-hub-service/src/hub.rs", "let admin", &mut Blocks::new()).unwrap();
+    assert!(served.contains(&("post".into(), "/admin/v1/code-keys/rotate".into())));
+    let mut stale = spec("hub-admin");
+    let paths = stale["paths"].as_object_mut().unwrap();
+    paths.remove("/admin/v1/code-keys/rotate").unwrap();
+    paths.insert(
+        "/admin/v1/gone".into(),
+        serde_json::json!({"get": {"operationId": "gone", "responses": {"200": {"description": "x"}}}}),
+    );
+    let found = mismatches("hub-admin", &served, &stale);
+    assert_eq!(
+        found,
+        [
+            "openapi/hub-admin.json does not describe POST /admin/v1/code-keys/rotate",
+            "openapi/hub-admin.json describes GET /admin/v1/gone, which no router serves",
+        ],
+        "{found:#?}"
+    );
+
+    // A method added to a served path, a merge and a multi-line route are
+    // read from the source as the routers register them.
+    let code = r#"
+        fn make() {
+            let api = Router::new()
+                .route(
+                    "/a/{id}",
+                    get(show::<S>).delete(drop::<S>).layer(DefaultBodyLimit::max(9)),
+                )
+                .route("/b/{*rest}", post(|| async { "ok" }))
+                .layer(middleware::from_fn(f))
+                .route("/health", get(health))
+                .with_state(st);
+        }
+    "#;
+    let routes = routes_in_code(code, "x/src/y.rs", "let api", &mut Blocks::new()).unwrap();
+    let want: Routes = [
+        ("get", "/a/{id}"),
+        ("delete", "/a/{id}"),
+        ("post", "/b/{rest}"),
+        ("get", "/health"),
+    ]
+    .into_iter()
+    .map(|(m, p)| (m.to_owned(), p.to_owned()))
+    .collect();
+    assert_eq!(routes, want);
+    // A nested router is not read: the check fails instead of missing it.
+    let nested = "fn make() { let api = Router::new().nest(\"/v2\", v2()).with_state(st); }";
+    let err = routes_in_code(nested, "x/src/y.rs", "let api", &mut Blocks::new()).unwrap_err();
+    assert!(err.contains(".nest() is not read"), "{err}");
+}

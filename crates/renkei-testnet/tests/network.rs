@@ -452,6 +452,58 @@ async fn malformed_and_oversized_bodies_get_clear_errors() {
         .post("/local/v1/queries", &serde_json::json!({"local_id": 5}))
         .await;
     assert_eq!(rejected_code(&r), "malformed");
+    // A malformed query string (a word for a number, an unknown or
+    // repeated parameter) gets the same JSON error, not the framework's
+    // plain text (found by the API tester).
+    let local = &h.net.node(SETAGAYA.key).local;
+    for r in [
+        h.net
+            .hub_admin
+            .get::<serde_json::Value>("/admin/v1/records?after=null")
+            .await,
+        h.net
+            .hub_admin
+            .get::<serde_json::Value>("/admin/v1/security-events?limit=5&x=1")
+            .await,
+        h.net
+            .registry_admin
+            .get::<serde_json::Value>("/admin/v1/events?limit=-1")
+            .await,
+        local
+            .get::<serde_json::Value>("/local/v1/records?after=1&after=2")
+            .await,
+        local
+            .post::<_, serde_json::Value>("/local/v1/imports?format=csv&format=csv", &serde_json::json!({}))
+            .await,
+    ] {
+        match &r {
+            Err(ApiFailure::Rejected {
+                status: 400,
+                code,
+                message,
+                ..
+            }) => {
+                assert_eq!(code, "malformed", "{message}");
+                assert!(message.contains("query string"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let log = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(
+            &std::fs::read(h.net.ca_dir.join(renkei_pki::CA_CERT_FILE)).unwrap(),
+        )
+        .unwrap()])
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{}/v1/proof/consistency?old=0", h.net.hub.log_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(log.status(), 400);
+    let body: serde_json::Value = log.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "malformed", "{body}");
     assert!(h.hub_records().await.is_empty());
 }
 

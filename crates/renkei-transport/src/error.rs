@@ -228,6 +228,52 @@ impl SetupError {
     }
 }
 
+/// How much of a refused request's body is read (and dropped) so that its
+/// connection stays usable.
+const REFUSED_BODY_DRAIN: usize = 64 * 1024;
+
+/// The response to a request refused before its body was read (no valid
+/// token, a refused certificate). hyper closes a connection whose request
+/// body was left unread, after a response that said nothing about it, so a
+/// client's next request on that kept-alive connection failed (found by
+/// the API tester). The body, up to 64 KiB, is read and dropped first;
+/// beyond that the response says `Connection: close`.
+pub(crate) async fn refuse_unread(req: axum::extract::Request, refusal: ApiError) -> Response {
+    let drained = axum::body::to_bytes(req.into_body(), REFUSED_BODY_DRAIN)
+        .await
+        .is_ok();
+    let mut resp = refusal.into_response();
+    if !drained {
+        resp.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
+}
+
+/// Query parameters whose rejections are [`ApiError`]s in the common
+/// format: axum's own `Query` answers a malformed query (an unknown or
+/// repeated parameter, a word where a number goes) in plain text, which no
+/// client of these JSON APIs reads. Found by the API tester.
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Self(v))
+            .map_err(|rejection| ApiError::malformed(rejection.body_text()))
+    }
+}
+
 /// A JSON body whose rejections are [`ApiError`]s in the common format.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);

@@ -23,7 +23,7 @@ mod server;
 mod settings;
 
 pub use client::{ApiFailure, Expect, LocalClient, NetClient, PublicClient};
-pub use error::{ApiError, JsonBody, SetupError, scrub};
+pub use error::{ApiError, JsonBody, QueryParams, SetupError, scrub};
 pub use listener::ListenerLimits;
 pub use metrics_util::{install_metrics, render_metrics, track};
 pub use peer::{Peer, require_peer};

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_server::tls::TlsInfo;
 use renkei_ids::CorporateNumber;
 use renkei_pki::{NetworkIdentity, PeerCertificate, Role};
@@ -54,21 +54,26 @@ pub async fn require_peer(State(trust): State<Arc<TrustState>>, mut req: Request
         .get::<Arc<TlsInfo>>()
         .and_then(|i| i.peer_certificates.first())
         .map(|der| PeerCertificate::parse(der));
+    let refuse = |req, e| crate::error::refuse_unread(req, e);
     let cert = match cert {
         Some(Ok(c)) => c,
         Some(Err(e)) => {
-            return ApiError::unauthorized(format!("client certificate not usable: {e}")).into_response();
+            return refuse(
+                req,
+                ApiError::unauthorized(format!("client certificate not usable: {e}")),
+            )
+            .await;
         }
-        None => return ApiError::unauthorized("a client certificate is required").into_response(),
+        None => return refuse(req, ApiError::unauthorized("a client certificate is required")).await,
     };
     if trust.is_revoked(&cert) {
         metrics::counter!("renkei_revoked_peer_total").increment(1);
-        return ApiError::forbidden("certificate_revoked", "the client certificate has been revoked")
-            .into_response();
+        let e = ApiError::forbidden("certificate_revoked", "the client certificate has been revoked");
+        return refuse(req, e).await;
     }
     if cert.not_after < time_now() {
-        return ApiError::forbidden("certificate_expired", "the client certificate has expired")
-            .into_response();
+        let e = ApiError::forbidden("certificate_expired", "the client certificate has expired");
+        return refuse(req, e).await;
     }
     req.extensions_mut().insert(Peer {
         identity: cert.identity,

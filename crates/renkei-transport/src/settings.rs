@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use renkei_pki::{Identity, PkiError, TrustAnchors};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -118,11 +118,12 @@ pub async fn require_token(State(token): State<AdminToken>, req: Request, next: 
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match presented {
-        Some(p) if token.matches(p) => next.run(req).await,
-        Some(_) => ApiError::unauthorized("the bearer token is not valid for this API").into_response(),
-        None => ApiError::unauthorized("send `Authorization: Bearer <token>`").into_response(),
-    }
+    let refusal = match presented {
+        Some(p) if token.matches(p) => return next.run(req).await,
+        Some(_) => ApiError::unauthorized("the bearer token is not valid for this API"),
+        None => ApiError::unauthorized("send `Authorization: Bearer <token>`"),
+    };
+    crate::error::refuse_unread(req, refusal).await
 }
 
 use renkei_crypto::{

@@ -121,3 +121,62 @@ async fn a_valid_certificate_of_the_wrong_peer_never_receives_the_body() {
     assert_eq!(ok["ok"], true);
     assert!(seen.load(Ordering::SeqCst) > 1);
 }
+
+/// Found by the API tester: a request refused by the token check before
+/// its body was read left the body unread, so the server closed the
+/// connection after the 401 without saying so, and the client's next
+/// request on that kept-alive connection failed. Here the body comes only
+/// after the server could have answered; the next request must still be
+/// served on the same connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_refused_before_its_body_keeps_the_connection_usable() {
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let token = renkei_transport::AdminToken::from_secret("the right token, long enough to pass");
+    let app = Router::new()
+        .route("/v1/anything", post(|body: String| async move { body }))
+        .layer(axum::middleware::from_fn_with_state(
+            token,
+            renkei_transport::require_token,
+        ))
+        .route("/health", get(|| async { "still here" }));
+    let server = renkei_transport::serve_plain_limited(
+        "127.0.0.1:0".parse().unwrap(),
+        app,
+        &renkei_transport::ListenerLimits::default(),
+    )
+    .await
+    .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /v1/anything HTTP/1.1\r\nhost: x\r\nauthorization: Bearer wrong\r\n\
+              content-type: application/json\r\ncontent-length: 16\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The body, then the next request; a closed connection may refuse them.
+    let _ = stream
+        .write_all(b"{\"x\": \"abcdef\"}\nGET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await;
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("still here") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(read.is_ok(), "no answer in time: {seen}");
+    assert!(seen.starts_with("HTTP/1.1 401"), "{seen}");
+    assert!(
+        seen.contains("HTTP/1.1 200") && seen.contains("still here"),
+        "the connection was closed after the refusal: {seen}"
+    );
+}

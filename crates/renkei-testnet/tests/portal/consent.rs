@@ -938,6 +938,20 @@ async fn fapi_negative_cases_are_refused() {
     let verifier = renkei_jose::random_b64(40).unwrap();
     let details = income_request();
 
+    // A body that is not a form: RFC 6749's JSON error like every other
+    // refusal, not the framework's plain-text 415 (found by the API tester).
+    for url in [&par_url, &token_url] {
+        let r = reqwest::Client::new()
+            .post(url.as_str())
+            .json(&json!({"client_id": rp.client_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{url}");
+        let e: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(e["error"], "invalid_request", "{url}: {e}");
+    }
+
     // PKCE missing or plain; an unregistered redirect_uri; a request object.
     for (change, want) in [
         (vec![("code_challenge", "")], "PKCE is required"),

@@ -556,6 +556,76 @@ pub fn render_scale(run: &ScaleRun) -> String {
     out
 }
 
+/// The soak: a row per sample (rate, latency, refusals, memory and file
+/// handles summed over the roles), then each role's first and last sample.
+pub fn render_soak(run: &crate::soak::SoakRun) -> String {
+    let opts = &run.options;
+    let mut out = String::new();
+    let _ = writeln!(out, "## Soak ({})\n", run.date);
+    let _ = writeln!(
+        out,
+        "- machine: {}\n- command: `renkei bench soak --minutes {} --sample-secs {} --residents {}`\n- setup: every role a process of the `renkei` binary (hub, witness, registry, 7 nodes, portal), SQLite stores with synchronous=FULL; load: 2 workers on each of 4 linkages (one answered by the registry), address changes at the registry, API client applications at the portal\n- acknowledged: {}; refused or failed: {}\n",
+        machine(),
+        opts.minutes,
+        opts.sample_secs,
+        opts.residents,
+        run.acknowledged,
+        run.failures.values().sum::<u64>(),
+    );
+    let _ = writeln!(
+        out,
+        "| at (s) | linkages/s | p50 ms | p99 ms | refused | RSS all roles (MiB) | open files all roles |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
+    for s in &run.samples {
+        let rss: u64 = s.roles.iter().map(|r| r.rss_kib).sum();
+        let fds: usize = s.roles.iter().map(|r| r.fds).sum();
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.1} | {:.1} | {} | {:.1} | {} |",
+            s.at_secs,
+            s.per_second,
+            s.p50_ms,
+            s.p99_ms,
+            s.failed,
+            rss as f64 / 1024.0,
+            fds
+        );
+    }
+    if let (Some(first), Some(last)) = (run.samples.first(), run.samples.last()) {
+        let _ = writeln!(
+            out,
+            "\n| role | RSS first (MiB) | RSS last (MiB) | last/first | files first | files last |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        for f in &first.roles {
+            let Some(l) = last.roles.iter().find(|r| r.role == f.role) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {:.1} | {:.2} | {} | {} |",
+                f.role,
+                f.rss_kib as f64 / 1024.0,
+                l.rss_kib as f64 / 1024.0,
+                l.rss_kib as f64 / f.rss_kib.max(1) as f64,
+                f.fds,
+                l.fds
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\np99 last/first: {:.2}; rate last/first: {:.2}",
+            last.p99_ms / first.p99_ms.max(f64::MIN_POSITIVE),
+            last.per_second / first.per_second.max(f64::MIN_POSITIVE)
+        );
+    }
+    if !run.failures.is_empty() {
+        let _ = writeln!(out, "\nRefusals by cause: {:?}", run.failures);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use renkei_crypto::Suite;
@@ -572,6 +642,47 @@ mod tests {
             p50_ms,
             p99_ms,
         }
+    }
+
+    #[test]
+    fn the_soak_report_shows_each_sample_and_each_roles_drift() {
+        use crate::soak::{RoleUse, SoakOptions, SoakRun, SoakSample};
+        let sample = |at_secs, p99_ms, rss_kib, fds| SoakSample {
+            at_secs,
+            linkages: 600,
+            per_second: 10.0,
+            p50_ms: 5.0,
+            p99_ms,
+            failed: 1,
+            roles: vec![RoleUse {
+                role: "hub-0".into(),
+                rss_kib,
+                fds,
+            }],
+        };
+        let run = SoakRun {
+            date: UnixMillis(0),
+            options: SoakOptions {
+                minutes: 2.0,
+                sample_secs: 60,
+                residents: 300,
+                binary: "renkei".into(),
+                progress: false,
+            },
+            samples: vec![sample(60, 20.0, 40 * 1024, 30), sample(120, 30.0, 60 * 1024, 31)],
+            acknowledged: 1200,
+            failures: [("x: 503 hub_unavailable".to_owned(), 2)].into(),
+        };
+        let md = render_soak(&run);
+        assert!(
+            md.contains("`renkei bench soak --minutes 2 --sample-secs 60 --residents 300`"),
+            "{md}"
+        );
+        assert!(md.contains("| 60 | 10 | 5.0 | 20.0 | 1 | 40.0 | 30 |"), "{md}");
+        assert!(md.contains("| 120 | 10 | 5.0 | 30.0 | 1 | 60.0 | 31 |"), "{md}");
+        assert!(md.contains("| hub-0 | 40.0 | 60.0 | 1.50 | 30 | 31 |"), "{md}");
+        assert!(md.contains("p99 last/first: 1.50; rate last/first: 1.00"), "{md}");
+        assert!(md.contains("acknowledged: 1200; refused or failed: 2"), "{md}");
     }
 
     fn options() -> LinkageOptions {
@@ -665,74 +776,4 @@ mod tests {
         );
         assert_eq!(redact_url("not a url"), "not a url");
     }
-}
-
-/// The soak: a row per sample (rate, latency, refusals, memory and file
-/// handles summed over the roles), then each role's first and last sample.
-pub fn render_soak(run: &crate::soak::SoakRun) -> String {
-    let opts = &run.options;
-    let mut out = String::new();
-    let _ = writeln!(out, "## Soak ({})\n", run.date);
-    let _ = writeln!(
-        out,
-        "- machine: {}\n- command: `renkei bench soak --minutes {} --sample-secs {} --residents {}`\n- setup: every role a process of the `renkei` binary (hub, witness, registry, 7 nodes, portal), SQLite stores with synchronous=FULL; load: 2 workers on each of 4 linkages (one answered by the registry), address changes at the registry, API client applications at the portal\n- acknowledged: {}; refused or failed: {}\n",
-        machine(),
-        opts.minutes,
-        opts.sample_secs,
-        opts.residents,
-        run.acknowledged,
-        run.failures.values().sum::<u64>(),
-    );
-    let _ = writeln!(
-        out,
-        "| at (s) | linkages/s | p50 ms | p99 ms | refused | RSS all roles (MiB) | open files all roles |"
-    );
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
-    for s in &run.samples {
-        let rss: u64 = s.roles.iter().map(|r| r.rss_kib).sum();
-        let fds: usize = s.roles.iter().map(|r| r.fds).sum();
-        let _ = writeln!(
-            out,
-            "| {} | {:.0} | {:.1} | {:.1} | {} | {:.1} | {} |",
-            s.at_secs,
-            s.per_second,
-            s.p50_ms,
-            s.p99_ms,
-            s.failed,
-            rss as f64 / 1024.0,
-            fds
-        );
-    }
-    if let (Some(first), Some(last)) = (run.samples.first(), run.samples.last()) {
-        let _ = writeln!(
-            out,
-            "\n| role | RSS first (MiB) | RSS last (MiB) | last/first | files first | files last |"
-        );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
-        for f in &first.roles {
-            let Some(l) = last.roles.iter().find(|r| r.role == f.role) else {
-                continue;
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {:.1} | {:.1} | {:.2} | {} | {} |",
-                f.role,
-                f.rss_kib as f64 / 1024.0,
-                l.rss_kib as f64 / 1024.0,
-                l.rss_kib as f64 / f.rss_kib.max(1) as f64,
-                f.fds,
-                l.fds
-            );
-        }
-        let _ = writeln!(
-            out,
-            "\np99 last/first: {:.2}; rate last/first: {:.2}",
-            last.p99_ms / first.p99_ms.max(f64::MIN_POSITIVE),
-            last.per_second / first.per_second.max(f64::MIN_POSITIVE)
-        );
-    }
-    if !run.failures.is_empty() {
-        let _ = writeln!(out, "\nRefusals by cause: {:?}", run.failures);
-    }
-    out
 }

@@ -146,6 +146,9 @@ pub struct Network {
     pub portal_settings: PortalSettings,
     /// The portal administrators' bearer token.
     pub portal_admin_token: String,
+    /// This network's prefix of PostgreSQL schema names (each role's is
+    /// `<prefix>_<role>`), with `options.database_url`.
+    pub schema_prefix: String,
 }
 
 fn any_port() -> SocketAddr {
@@ -687,6 +690,7 @@ impl Network {
             .await?;
 
         let hub_key = hub.verifying_key.clone();
+        let schema_prefix = setup.prefix.clone();
         let ca_dir = setup.ca_dir;
         Ok(Self {
             options,
@@ -705,7 +709,15 @@ impl Network {
             portal,
             portal_settings,
             portal_admin_token,
+            schema_prefix,
         })
+    }
+
+    /// Where `role` (`hub`, `registry`, `portal`, `witness`,
+    /// `node_<corporate number>`) keeps its data on PostgreSQL; `None` on
+    /// SQLite, where it is `<role>/<role>.sqlite` under the data directory.
+    pub async fn role_database(&self, role: &str) -> Result<Option<String>> {
+        role_database(&self.options, &self.schema_prefix, role).await
     }
 
     /// The portal's admin API base (plain HTTP on loopback).

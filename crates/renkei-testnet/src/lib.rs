@@ -32,6 +32,9 @@ use renkei_transport::ApiFailure;
 const RESIDENTS: usize = 240;
 const SEED: u64 = 11;
 
+/// Set to a PostgreSQL URL, every [`TestNet`] keeps its roles' data there.
+pub const TESTNET_DATABASE_ENV: &str = "RENKEI_TESTNET_DATABASE_URL";
+
 /// A running test network with its country; the directory goes with it.
 #[derive(Debug)]
 pub struct TestNet {
@@ -68,6 +71,11 @@ impl TestNet {
             .tempdir()
             .context("creating the test directory")?;
         let mut options = test_options(&dir.path().join("net"));
+        // The same suites on PostgreSQL: every role in a schema of this
+        // database (scripts/test runs the portal's and consent API's so).
+        if let Ok(url) = std::env::var(TESTNET_DATABASE_ENV) {
+            options.database_url = Some(url);
+        }
         tune(&mut options);
         let net = Network::start(options).await.context("starting the network")?;
         let country = populate(
@@ -205,4 +213,41 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Run `sql` (no parameters, the same text in both dialects) on `role`'s
+/// store, whichever backend holds it: for tests that move a store's clock
+/// or read what it kept. The rows changed.
+pub async fn store_execute(net: &Network, role: &str, sql: &'static str) -> u64 {
+    match net.role_database(role).await.unwrap() {
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap().rows_affected()
+        }
+        None => {
+            let pool = sqlite_pool(net, role).await;
+            sqlx::query(sql).execute(&pool).await.unwrap().rows_affected()
+        }
+    }
+}
+
+/// The first column of every row `sql` selects from `role`'s store, as text.
+pub async fn store_strings(net: &Network, role: &str, sql: &'static str) -> Vec<String> {
+    match net.role_database(role).await.unwrap() {
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap()
+        }
+        None => {
+            let pool = sqlite_pool(net, role).await;
+            sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap()
+        }
+    }
+}
+
+async fn sqlite_pool(net: &Network, role: &str) -> sqlx::SqlitePool {
+    let path = net.options.data_dir.join(role).join(format!("{role}.sqlite"));
+    sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+        .await
+        .unwrap()
 }

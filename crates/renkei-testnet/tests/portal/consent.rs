@@ -1595,21 +1595,12 @@ async fn expired_request_uris_and_codes_are_refused() {
     let me = h.account_holder();
     let card = h.card(&me, "me", renkei_card::CardProfile::EcdsaP384Sha384).await;
     let rp = approved_bank(&h).await;
-    let db = sqlx::SqlitePool::connect_with(
-        sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(h.net.options.data_dir.join("portal/portal.sqlite")),
-    )
-    .await
-    .unwrap();
     let verifier = renkei_jose::random_b64(40).unwrap();
 
     // A request_uri past its 300 s: an error page, no redirect.
     let (_, par) = rp.par(&income_request(), &verifier, &[]).await;
     let request_uri = par["request_uri"].as_str().unwrap().to_owned();
-    sqlx::query("UPDATE oauth_requests SET expires_at = 0")
-        .execute(&db)
-        .await
-        .unwrap();
+    renkei_testnet::store_execute(&h.net, "portal", "UPDATE oauth_requests SET expires_at = 0").await;
     let page = super::client::Client::new(&h.url())
         .get(&format!(
             "/authorize?client_id={}&{}",
@@ -1630,10 +1621,7 @@ async fn expired_request_uris_and_codes_are_refused() {
     )
     .await;
     let code = query_param(back.location.as_deref().unwrap(), "code").unwrap();
-    sqlx::query("UPDATE oauth_codes SET expires_at = 0")
-        .execute(&db)
-        .await
-        .unwrap();
+    renkei_testnet::store_execute(&h.net, "portal", "UPDATE oauth_codes SET expires_at = 0").await;
     let token_url = rp.endpoint("token_endpoint");
     let (status, e) = rp
         .token(&code, &verifier, Some(rp.dpop("POST", &token_url, None)))

@@ -18,6 +18,8 @@ use renkei_demo::network::{Network, NetworkOptions};
 use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::Durability;
 
+use crate::measure::memory;
+
 /// What to run; the report repeats it as its command line.
 #[derive(Debug, Clone)]
 pub struct EnrolOptions {
@@ -64,28 +66,6 @@ pub struct EnrolRun {
     pub own: Option<Memory>,
     /// (enrolments done, hub resident set in KiB), every half second.
     pub samples: Vec<(u64, u64)>,
-}
-
-/// Resident and peak memory of a process (this one if `None`), from /proc
-/// (Linux).
-fn memory(pid: Option<u32>) -> Option<Memory> {
-    let path = match pid {
-        Some(p) => format!("/proc/{p}/status"),
-        None => "/proc/self/status".to_owned(),
-    };
-    let text = std::fs::read_to_string(path).ok()?;
-    let field = |name: &str| {
-        text.lines()
-            .find(|l| l.starts_with(name))?
-            .split_whitespace()
-            .nth(1)?
-            .parse::<u64>()
-            .ok()
-    };
-    Some(Memory {
-        rss_kib: field("VmRSS:")?,
-        peak_kib: field("VmHWM:")?,
-    })
 }
 
 /// Register and enrol `opts.people` (at least 1,000) through the network.

@@ -128,3 +128,25 @@ impl PgSchema {
         }
     }
 }
+
+/// Resident and peak memory of a process (this one if `None`), from /proc
+/// (Linux).
+pub(crate) fn memory(pid: Option<u32>) -> Option<crate::enrol::Memory> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/status"),
+        None => "/proc/self/status".to_owned(),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    let field = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse::<u64>()
+            .ok()
+    };
+    Some(crate::enrol::Memory {
+        rss_kib: field("VmRSS:")?,
+        peak_kib: field("VmHWM:")?,
+    })
+}

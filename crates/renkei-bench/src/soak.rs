@@ -13,7 +13,7 @@ use renkei_demo::network::{Network, NetworkOptions};
 use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::Durability;
 
-use crate::measure::percentile;
+use crate::measure::{memory, percentile};
 
 #[derive(Debug, Clone)]
 pub struct SoakOptions {
@@ -58,12 +58,7 @@ pub struct SoakRun {
 
 /// What `/proc` says of one process: resident memory and open files.
 fn role_use(role: &str, pid: u32) -> RoleUse {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
+    let rss_kib = memory(Some(pid)).map_or(0, |m| m.rss_kib);
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
     RoleUse {
         role: role.to_owned(),

@@ -4,7 +4,6 @@
 //! integration tests run one per test.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -1031,15 +1030,11 @@ impl HubHandle {
                     .iter()
                     .enumerate()
                     .map(|(i, (config, s))| {
-                        let mut process = RoleProcess::new(
+                        let mut process = RoleProcess::serving(
                             format!("hub-process-{i}"),
                             binary,
-                            [
-                                OsString::from("hub"),
-                                "serve".into(),
-                                "--config".into(),
-                                config.into(),
-                            ],
+                            "hub",
+                            config,
                             vec![s.listen, s.admin_listen, s.log.listen],
                             &log_dir,
                         );

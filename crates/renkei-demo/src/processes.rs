@@ -53,6 +53,24 @@ impl RoleProcess {
         }
     }
 
+    /// `renkei <command> serve --config <config>`, the way a role runs.
+    pub fn serving(
+        name: impl Into<String>,
+        binary: &Path,
+        command: &str,
+        config: &Path,
+        listens: Vec<SocketAddr>,
+        log_dir: &Path,
+    ) -> Self {
+        let args = [
+            OsString::from(command),
+            "serve".into(),
+            "--config".into(),
+            config.into(),
+        ];
+        Self::new(name, binary, args, listens, log_dir)
+    }
+
     /// The process id while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -179,9 +197,7 @@ pub struct ProcessNetwork {
     pub hub_admin: renkei_transport::LocalClient,
     pub registry_admin: renkei_transport::LocalClient,
     pub registry_url: String,
-    pub witness_url: String,
     pub witness_key: String,
-    pub portal_url: String,
     pub portal_admin_url: String,
     pub portal_admin_token: String,
     pub nodes: std::collections::BTreeMap<&'static str, ProcessNode>,
@@ -216,9 +232,7 @@ impl crate::network::Network {
         }
         let data = options.data_dir.clone();
         let registry_url = registry.network.url();
-        let witness_url = witness.url();
         let witness_key = witness.cosignature_key.clone();
-        let portal_url = portal.url.clone();
         let portal_admin_url = format!("http://{}", portal.admin.addr());
 
         let grace = Duration::from_secs(2);
@@ -242,63 +256,43 @@ impl crate::network::Network {
 
         let logs = data.join("process-logs");
         std::fs::create_dir_all(&logs)?;
-        let serve = |role: &str, config: PathBuf| -> Vec<OsString> {
-            vec![role.into(), "serve".into(), "--config".into(), config.into()]
-        };
-        let mut roles = std::collections::BTreeMap::new();
-        roles.insert(
-            "witness".to_owned(),
-            RoleProcess::new(
-                "witness",
-                binary,
-                serve("witness", data.join("witness").join("witness.toml")),
-                vec![witness_settings.listen],
-                &logs,
-            ),
-        );
         let mut registry_listens = vec![registry_settings.listen, registry_settings.admin_listen];
         registry_listens.extend(registry_settings.cards.as_ref().map(|c| c.listen));
-        roles.insert(
-            "registry".to_owned(),
-            RoleProcess::new(
+        // In start order, each role after those it calls: (name, command,
+        // configuration, listeners).
+        let mut plan = vec![
+            (
+                "witness".to_owned(),
+                "witness",
+                data.join("witness").join("witness.toml"),
+                vec![witness_settings.listen],
+            ),
+            (
+                "registry".to_owned(),
                 "registry",
-                binary,
-                serve("registry", data.join("registry").join("registry.toml")),
+                data.join("registry").join("registry.toml"),
                 registry_listens,
-                &logs,
             ),
-        );
+        ];
         for (key, n) in &process_nodes {
-            roles.insert(
+            plan.push((
                 format!("node/{key}"),
-                RoleProcess::new(
-                    format!("node/{key}"),
-                    binary,
-                    serve("node", data.join("nodes").join(key).join("node.toml")),
-                    vec![n.settings.listen, n.settings.local_listen],
-                    &logs,
-                ),
-            );
+                "node",
+                data.join("nodes").join(key).join("node.toml"),
+                vec![n.settings.listen, n.settings.local_listen],
+            ));
         }
-        roles.insert(
+        plan.push((
             "portal".to_owned(),
-            RoleProcess::new(
-                "portal",
-                binary,
-                serve("portal", data.join("portal").join("portal.toml")),
-                vec![portal_settings.listen, portal_settings.admin_listen],
-                &logs,
-            ),
-        );
-        // The witness first, the portal last: each role starts after those it calls.
-        let order = std::iter::once("witness".to_owned())
-            .chain(std::iter::once("registry".to_owned()))
-            .chain(process_nodes.keys().map(|k| format!("node/{k}")))
-            .chain(std::iter::once("portal".to_owned()));
-        for name in order {
-            if let Some(p) = roles.get_mut(&name) {
-                p.start().await?;
-            }
+            "portal",
+            data.join("portal").join("portal.toml"),
+            vec![portal_settings.listen, portal_settings.admin_listen],
+        ));
+        let mut roles = std::collections::BTreeMap::new();
+        for (name, command, config, listens) in plan {
+            let mut p = RoleProcess::serving(name.clone(), binary, command, &config, listens, &logs);
+            p.start().await?;
+            roles.insert(name, p);
         }
         Ok(ProcessNetwork {
             options,
@@ -307,9 +301,7 @@ impl crate::network::Network {
             hub_admin,
             registry_admin,
             registry_url,
-            witness_url,
             witness_key,
-            portal_url,
             portal_admin_url,
             portal_admin_token,
             nodes: process_nodes,

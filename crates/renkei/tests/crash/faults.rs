@@ -17,7 +17,7 @@ use renkei_demo::institutions::PENSION;
 use renkei_demo::load::{Load, Tally};
 use renkei_demo::network::{Network, NetworkOptions};
 use renkei_demo::processes::ProcessNetwork;
-use renkei_hub_service::audit::{HttpTiles, TileSource, verify};
+use renkei_hub_service::audit::{HttpTiles, verify};
 use renkei_log::{Note, NoteVerifier};
 use renkei_protocol::UnixMillis;
 use renkei_store_sqlite::Durability;
@@ -91,9 +91,8 @@ impl Fleet {
 
     /// The latest checkpoint: its size and whether the witness cosigned it.
     async fn checkpoint(&self) -> Option<(u64, bool)> {
-        let text = self.tiles.checkpoint().await.ok()?;
+        let (cp, text) = super::latest(&self.tiles).await?;
         let note = Note::parse(&text).ok()?;
-        let cp = renkei_log::Checkpoint::parse(&note.text).ok()?;
         Some((cp.size, self.witness_key.cosignature(&note).is_some()))
     }
 }

@@ -187,7 +187,7 @@ pub(crate) async fn receive<S: NodeStore>(
         return Err(r.recorded(|r| st.store.append_record(r)).await);
     }
     let opened = match core.open_payload(&st.provider.identity.sealing, requester) {
-        Ok(Some(plain)) => serde_json::from_slice::<SealedNotice>(&plain)
+        Ok(Some(plain)) => renkei_protocol::strict_json::from_slice::<SealedNotice>(&plain)
             .map_err(|e| {
                 refuse(
                     "push_malformed",

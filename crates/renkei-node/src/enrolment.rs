@@ -131,7 +131,7 @@ pub fn parse_enrolment(format: ImportFormat, reader: impl BufRead) -> Result<Vec
                 if line.trim().is_empty() {
                     continue;
                 }
-                match serde_json::from_str::<JsonRow>(&line) {
+                match renkei_protocol::strict_json::from_str::<JsonRow>(&line) {
                     Ok(r) => {
                         let sex = match &r.sex {
                             serde_json::Value::Number(n) => n.to_string(),

@@ -326,7 +326,7 @@ fn parse_jsonl(reader: impl BufRead, c: &mut Checker<'_>) -> Result<(), ImportEr
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<JsonRow>(&line) {
+        match renkei_protocol::strict_json::from_str::<JsonRow>(&line) {
             Ok(r) => c.row(line_no, &r.local_id, &r.item, r.fiscal_year, r.value),
             Err(e) => {
                 c.report.rows += 1;

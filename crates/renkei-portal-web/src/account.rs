@@ -372,7 +372,7 @@ impl<S: crate::Store> PortalState<S> {
             ChallengePurpose::Confirm { action, .. } => action.clone(),
             ChallengePurpose::Login => String::new(),
         };
-        let cancel = match serde_json::from_str::<Staged>(&pending.action) {
+        let cancel = match renkei_protocol::strict_json::from_str::<Staged>(&pending.action) {
             Ok(Staged::RegisterAccount { .. }) => "/account",
             Ok(Staged::Consent { .. }) => "/",
             _ => "/proxies",
@@ -487,8 +487,8 @@ pub(crate) async fn commit<S: crate::Store + Clone>(
             metrics::counter!("renkei_portal_confirm_wrong_card_total").increment(1);
             return Err(PageError::forbidden(tr.s("confirm_wrong_card")));
         }
-        let staged: Staged =
-            serde_json::from_str(&pending.action).map_err(|e| PageError::backend("staged action", e, &tr))?;
+        let staged: Staged = renkei_protocol::strict_json::from_str(&pending.action)
+            .map_err(|e| PageError::backend("staged action", e, &tr))?;
         metrics::counter!("renkei_portal_confirmed_actions_total").increment(1);
         match staged {
             Staged::RegisterAccount {

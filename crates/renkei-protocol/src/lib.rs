@@ -39,6 +39,7 @@ pub use person_proof::{PersonProof, ProofError, ProofPurpose, SignedPersonProof}
 pub use time_util::{UnixMillis, date_of};
 mod code_delivery;
 mod store_error;
+pub mod strict_json;
 
 pub use code_delivery::{CodeDelivery, DeliveredCode};
 pub use store_error::StoreError;

@@ -14,6 +14,9 @@
 
 pub mod browser;
 pub mod portal_client;
+mod store_db;
+
+pub use store_db::StoreDb;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -219,35 +222,10 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// store, whichever backend holds it: for tests that move a store's clock
 /// or read what it kept. The rows changed.
 pub async fn store_execute(net: &Network, role: &str, sql: &'static str) -> u64 {
-    match net.role_database(role).await.unwrap() {
-        Some(url) => {
-            let pool = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query(sql).execute(&pool).await.unwrap().rows_affected()
-        }
-        None => {
-            let pool = sqlite_pool(net, role).await;
-            sqlx::query(sql).execute(&pool).await.unwrap().rows_affected()
-        }
-    }
+    StoreDb::open(net, role).await.execute(sql).await
 }
 
 /// The first column of every row `sql` selects from `role`'s store, as text.
 pub async fn store_strings(net: &Network, role: &str, sql: &'static str) -> Vec<String> {
-    match net.role_database(role).await.unwrap() {
-        Some(url) => {
-            let pool = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap()
-        }
-        None => {
-            let pool = sqlite_pool(net, role).await;
-            sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap()
-        }
-    }
-}
-
-async fn sqlite_pool(net: &Network, role: &str) -> sqlx::SqlitePool {
-    let path = net.options.data_dir.join(role).join(format!("{role}.sqlite"));
-    sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
-        .await
-        .unwrap()
+    StoreDb::open(net, role).await.strings(sql).await
 }

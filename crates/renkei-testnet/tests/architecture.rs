@@ -576,3 +576,65 @@ fn the_openapi_check_catches_a_missing_or_stale_route() {
     let err = routes_in_code(nested, "x/src/y.rs", "let api", &mut Blocks::new()).unwrap_err();
     assert!(err.contains(".nest() is not read"), "{err}");
 }
+
+/// The crates that speak HTTP: where outside JSON arrives.
+fn http_crates() -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(repo().join("crates")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with("-service") || name == "renkei-transport" || name == "renkei-portal-web" {
+            out.push(e.path().join("src"));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Where `code` decodes JSON other than through `strict_json`: serde_json's
+/// own decoders, and axum's `Json` used as an extractor.
+fn lax_json_decoding(code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (i, line) in code.lines().enumerate() {
+        let lax = [
+            "serde_json::from_slice",
+            "serde_json::from_str",
+            "serde_json::from_reader",
+            "serde_json::from_value",
+        ]
+        .iter()
+        .any(|f| line.contains(f))
+            || line.contains("): Json<")
+            || line.contains("): axum::Json<");
+        if lax {
+            found.push(format!("line {}: {}", i + 1, line.trim()));
+        }
+    }
+    found
+}
+
+#[test]
+fn outside_json_is_decoded_strictly_in_every_http_crate() {
+    let mut found = Vec::new();
+    let mut files = 0;
+    for dir in http_crates() {
+        for f in renkei_testnet::files_under(&dir) {
+            if f.extension().is_some_and(|e| e == "rs") {
+                files += 1;
+                let code = code_of(&std::fs::read_to_string(&f).unwrap());
+                for hit in lax_json_decoding(&code) {
+                    found.push(format!("{}: {hit}", f.display()));
+                }
+            }
+        }
+    }
+    assert!(files >= 20, "only {files} source files read");
+    assert!(
+        found.is_empty(),
+        "JSON decoded without renkei_protocol::strict_json (a struct would also be read from an array):\n{}",
+        found.join("\n")
+    );
+    // The check is not vacuous: it sees both forms.
+    let bad = "async fn h(Json(body): Json<Wire>) {}\nlet v: Wire = serde_json::from_slice(&b)?;";
+    assert_eq!(lax_json_decoding(bad).len(), 2);
+    assert!(lax_json_decoding("let v: Wire = renkei_protocol::strict_json::from_slice(&b)?;").is_empty());
+}

@@ -24,7 +24,7 @@ use renkei_ids::{CodeAlgorithm, InstitutionCode, MessageId};
 use renkei_protocol::{LinkageRequest, SignedRequest, UnixMillis};
 use renkei_store_sqlite::Durability;
 use renkei_testnet::{
-    TestNet, capture_logs as logs, contains, contains_any_number, files_under, rejected_code,
+    StoreDb, TestNet, capture_logs as logs, contains, contains_any_number, files_under, rejected_code,
 };
 use renkei_transport::ApiFailure;
 
@@ -40,6 +40,28 @@ mod notices;
 mod person_proofs;
 
 // ------------------------------------------------------------------ harness
+
+/// Opens the hub's store, on the backend the network runs, as `$store`
+/// for `$body`.
+macro_rules! with_hub_store {
+    ($h:expr, |$store:ident| $body:expr) => {
+        match $h.net.role_database("hub").await.unwrap() {
+            Some(url) => {
+                let $store = renkei_store_postgres::PgHubStore::open(&url).await.unwrap();
+                $body
+            }
+            None => {
+                let $store = renkei_store_sqlite::SqliteHubStore::open(
+                    &$h.net.options.data_dir.join("hub/hub.sqlite"),
+                    Durability::Normal,
+                )
+                .await
+                .unwrap();
+                $body
+            }
+        }
+    };
+}
 
 struct Harness {
     net: Network,
@@ -444,6 +466,40 @@ async fn malformed_and_oversized_bodies_get_clear_errors() {
     let big = vec![b' '; 200 * 1024];
     let r = raw.client.post_raw::<serde_json::Value>(&url, big).await;
     assert_eq!(rejected_code(&r), "payload_too_large");
+    // A struct written as an array of its fields is refused, at any depth
+    // (serde alone accepts it; the API tester found `[[]]` accepted as a
+    // code refresh).
+    let refresh = format!("{}/v1/codes/refresh", h.net.hub.url());
+    for (url, body) in [(&refresh, &b"[[]]"[..]), (&url, &br#"[{"request":[]}]"#[..])] {
+        match raw.client.post_raw::<serde_json::Value>(url, body.to_vec()).await {
+            Err(ApiFailure::Rejected {
+                status,
+                code,
+                message,
+                ..
+            }) => {
+                assert_eq!((status, code.as_str()), (400, "malformed"), "{url}");
+                assert!(
+                    message.contains("invalid type: sequence, expected struct"),
+                    "{message}"
+                );
+            }
+            other => panic!("{url} accepted an array body: {other:?}"),
+        }
+    }
+    let r: Result<serde_json::Value, _> = h
+        .net
+        .node(SETAGAYA.key)
+        .local
+        .post("/local/v1/queries", &serde_json::json!([[]]))
+        .await;
+    match &r {
+        Err(ApiFailure::Rejected { code, message, .. }) => {
+            assert_eq!(code, "malformed");
+            assert!(message.contains("expected struct"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
     // Local API too.
     let r: Result<QueryResult, _> = h
         .net
@@ -1213,34 +1269,54 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let dir = h.net.options.data_dir.clone();
-    let mut network_side: Vec<_> = files_under(&dir.join("hub"));
-    network_side.extend(files_under(&dir.join("nodes")));
-    network_side.extend(files_under(&dir.join("portal")));
-    assert!(network_side.iter().any(|p| p.ends_with("hub.sqlite")));
-    assert!(network_side.iter().any(|p| p.ends_with("portal.sqlite")));
+    // Everything outside the registry: the role directories (keys,
+    // configuration, SQLite files) and the stores on either backend.
+    let mut network_side: Vec<(String, Vec<u8>)> = Vec::new();
+    for sub in ["hub", "nodes", "portal"] {
+        for f in files_under(&dir.join(sub)) {
+            network_side.push((f.display().to_string(), std::fs::read(&f).unwrap()));
+        }
+    }
+    for role in ["hub", "portal"] {
+        let db = StoreDb::open(&h.net, role).await;
+        // The scan reads the backend the suite was asked to run on.
+        assert_eq!(
+            db.is_postgres(),
+            std::env::var_os(renkei_testnet::TESTNET_DATABASE_ENV).is_some(),
+            "{role}"
+        );
+        let store = db.contents().await;
+        network_side.push((format!("the {role}'s store"), store));
+    }
+    let mut node_stores = Vec::new();
+    for key in h.net.nodes.keys() {
+        let store = StoreDb::node(&h.net, key).await.contents().await;
+        node_stores.extend_from_slice(&store);
+        network_side.push((format!("the store of node {key}"), store));
+    }
+    // The scan reads the stores: the hub's has the institutions it serves.
+    let hub_store = &network_side
+        .iter()
+        .find(|(w, _)| w == "the hub's store")
+        .unwrap()
+        .1;
+    assert!(contains(hub_store, SETAGAYA.id().to_string().as_bytes()));
     let numbers: Vec<&str> = h.country.my_numbers.iter().map(String::as_str).collect();
     assert_eq!(numbers.len(), 240);
     let set: std::collections::HashSet<&[u8]> = numbers.iter().map(|n| n.as_bytes()).collect();
-    for f in &network_side {
-        let bytes = std::fs::read(f).unwrap();
-        assert!(
-            !contains_any_number(&bytes, &set),
-            "a My Number is in {}",
-            f.display()
-        );
+    for (what, bytes) in &network_side {
+        assert!(!contains_any_number(bytes, &set), "a My Number is in {what}");
     }
     // The registry's store holds every one, sealed at rest: none in its
-    // file or WAL, nor any resident's name or address (nor at the nodes).
-    let mut reg = std::fs::read(dir.join("registry/registry.sqlite")).unwrap();
-    reg.extend(std::fs::read(dir.join("registry/registry.sqlite-wal")).unwrap_or_default());
+    // file or WAL (or tables), nor any resident's name or address (nor at
+    // the nodes).
+    let reg = StoreDb::open(&h.net, "registry").await.contents().await;
     assert!(
         !contains_any_number(&reg, &set),
         "a My Number is in clear in the registry's store"
     );
     let mut personal = reg.clone();
-    for f in files_under(&dir.join("nodes")) {
-        personal.extend(std::fs::read(f).unwrap());
-    }
+    personal.extend(node_stores);
     for p in &h.country.people {
         assert!(
             !contains(&personal, p.name.as_bytes()),
@@ -1252,22 +1328,34 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
     assert!(contains_any_number(format!("x{}y", numbers[0]).as_bytes(), &set));
     let key =
         renkei_pki::provision::read_data_key(h.net.registry_settings.data_key.as_ref().unwrap()).unwrap();
-    let registry = renkei_store_sqlite::SqliteRegistryStore::open_with_key(
-        &dir.join("registry/registry.sqlite"),
-        Durability::Normal,
-        Some(&key),
-    )
-    .await
-    .unwrap();
-    let asked = numbers
+    let asked: Vec<renkei_ids::MyNumber> = numbers
         .iter()
         .map(|n| renkei_ids::MyNumber::parse(n).unwrap())
         .collect();
-    let found = renkei_registry::RegistryStore::by_my_numbers(&registry, asked)
-        .await
-        .unwrap();
+    let found = match h.net.role_database("registry").await.unwrap() {
+        Some(url) => {
+            let registry = renkei_store_postgres::PgRegistryStore::open_with_key(&url, Some(&key))
+                .await
+                .unwrap();
+            renkei_registry::RegistryStore::by_my_numbers(&registry, asked)
+                .await
+                .unwrap()
+        }
+        None => {
+            let registry = renkei_store_sqlite::SqliteRegistryStore::open_with_key(
+                &dir.join("registry/registry.sqlite"),
+                Durability::Normal,
+                Some(&key),
+            )
+            .await
+            .unwrap();
+            renkei_registry::RegistryStore::by_my_numbers(&registry, asked)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(found.len(), 240);
     assert!(found.iter().all(Option::is_some));
-    assert!(contains(&personal, b"SQLite format 3"));
     // Nor a resident record code, not even in the registry's own records
     // of the four facts it provided in the scenarios.
     for r in found.iter().flatten() {
@@ -1278,10 +1366,7 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
     }
 
     // No payload plaintext at the hub: the answers' values never reach its store.
-    let mut hub_bytes = Vec::new();
-    for f in files_under(&dir.join("hub")) {
-        hub_bytes.extend(std::fs::read(f).unwrap());
-    }
+    let mut hub_bytes = hub_store.clone();
     let account = h.net.node(SETAGAYA.key).local.clone();
     let q = query(
         &h.country.cast.account_holder.0,
@@ -1309,11 +1394,7 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
         .await
         .unwrap();
     let address = drive.value.unwrap()["address"].as_str().unwrap().to_owned();
-    let mut hub_bytes_after = Vec::new();
-    for f in files_under(&dir.join("hub")) {
-        hub_bytes_after.extend(std::fs::read(f).unwrap());
-    }
-    hub_bytes.extend(hub_bytes_after);
+    hub_bytes.extend(StoreDb::open(&h.net, "hub").await.contents().await);
     assert!(
         !contains(&hub_bytes, holder.as_bytes()),
         "a name reached the hub's store"
@@ -1490,16 +1571,15 @@ async fn the_log_is_published_cosigned_and_verifies_from_url_and_store() {
     assert_eq!(report.consistent_with, Some(cp.size));
     assert_eq!(report.size, cp2.size);
 
-    // The same checks straight from the hub's data directory.
-    let store = renkei_store_sqlite::SqliteHubStore::open(
-        &h.net.options.data_dir.join("hub/hub.sqlite"),
-        Durability::Normal,
+    // The same checks straight from the hub's store.
+    let report = with_hub_store!(h, |store| verify(
+        &StoreTiles(&store),
+        &h.log_key(),
+        &[h.witness_key()],
+        None
     )
     .await
-    .unwrap();
-    let report = verify(&StoreTiles(&store), &h.log_key(), &[h.witness_key()], None)
-        .await
-        .unwrap();
+    .unwrap());
     assert_eq!(report.size, cp2.size);
 
     // Another log's key is refused, and so is a key for another origin.
@@ -1566,25 +1646,6 @@ async fn the_log_is_published_cosigned_and_verifies_from_url_and_store() {
     assert_eq!(out.stdout, plain.to_vec(), "gzip -dc gives the bundle back");
 }
 
-async fn flip(pool: &sqlx::SqlitePool, table: &str, column: &str, key: &str, byte: usize) {
-    use sqlx::Row;
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {column} FROM {table} WHERE {key}"
-    )))
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    let mut v: Vec<u8> = row.try_get(0).unwrap();
-    v[byte] ^= 0x01;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE {table} SET {column} = ? WHERE {key}"
-    )))
-    .bind(v)
-    .execute(pool)
-    .await
-    .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_flipped_byte_is_found_and_named_and_pruning_keeps_the_hashes() {
     let h = harness().await;
@@ -1592,37 +1653,36 @@ async fn one_flipped_byte_is_found_and_named_and_pruning_keeps_the_hashes() {
     let n = h.hub_records().await.len() as u64;
     assert!(n >= 257);
     h.checkpoint_of(n).await;
-    let path = h.net.options.data_dir.join("hub/hub.sqlite");
-    let store = renkei_store_sqlite::SqliteHubStore::open(&path, Durability::Normal)
-        .await
-        .unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    with_hub_store!(h, |store| flipped_bytes_and_pruning(&h, n, &store).await);
+}
+
+/// The rest of the test above, on the hub's store of either backend.
+async fn flipped_bytes_and_pruning<S: renkei_hub::HubStore>(h: &Harness, n: u64, store: &S) {
+    let db = StoreDb::open(&h.net, "hub").await;
     let key = h.log_key();
-    verify(&StoreTiles(&store), &key, &[], None).await.unwrap();
+    verify(&StoreTiles(store), &key, &[], None).await.unwrap();
 
     // An entry.
-    flip(&pool, "log_leaves", "leaf", "seq = 3", 40).await;
+    db.flip("log_leaves", "leaf", "seq = 3", 40).await;
     assert_eq!(
-        verify(&StoreTiles(&store), &key, &[], None).await.unwrap_err(),
+        verify(&StoreTiles(store), &key, &[], None).await.unwrap_err(),
         AuditError::EntryHash { index: 3 }
     );
     assert_eq!(
         verify(&h.tiles(), &key, &[], None).await.unwrap_err(),
         AuditError::EntryHash { index: 3 }
     );
-    flip(&pool, "log_leaves", "leaf", "seq = 3", 40).await;
+    db.flip("log_leaves", "leaf", "seq = 3", 40).await;
     // A leaf hash.
-    flip(&pool, "log_leaves", "leaf_hash", "seq = 5", 0).await;
+    db.flip("log_leaves", "leaf_hash", "seq = 5", 0).await;
     assert_eq!(
-        verify(&StoreTiles(&store), &key, &[], None).await.unwrap_err(),
+        verify(&StoreTiles(store), &key, &[], None).await.unwrap_err(),
         AuditError::EntryHash { index: 5 }
     );
-    flip(&pool, "log_leaves", "leaf_hash", "seq = 5", 0).await;
+    db.flip("log_leaves", "leaf_hash", "seq = 5", 0).await;
     // A stored node of level 8 (what tile 1/000 holds).
-    flip(&pool, "log_nodes", "hash", "level = 8 AND idx = 0", 31).await;
-    match verify(&StoreTiles(&store), &key, &[], None).await.unwrap_err() {
+    db.flip("log_nodes", "hash", "level = 8 AND idx = 0", 31).await;
+    match verify(&StoreTiles(store), &key, &[], None).await.unwrap_err() {
         AuditError::TileHash {
             level: 1,
             tile: 0,
@@ -1632,8 +1692,8 @@ async fn one_flipped_byte_is_found_and_named_and_pruning_keeps_the_hashes() {
         } => {}
         other => panic!("{other}"),
     }
-    flip(&pool, "log_nodes", "hash", "level = 8 AND idx = 0", 31).await;
-    verify(&StoreTiles(&store), &key, &[], None).await.unwrap();
+    db.flip("log_nodes", "hash", "level = 8 AND idx = 0", 31).await;
+    verify(&StoreTiles(store), &key, &[], None).await.unwrap();
 
     // Retention, with an injected clock seven years ahead: every whole
     // entry bundle below the checkpoint saved seven years earlier loses its
@@ -1641,7 +1701,7 @@ async fn one_flipped_byte_is_found_and_named_and_pruning_keeps_the_hashes() {
     // verifies — with the witness dating the checkpoint that proves the
     // pruned entries' age.
     let later = UnixMillis::now().plus_ms(7 * 366 * 86_400_000);
-    let r = renkei_hub_service::prune_for_retention(&store, later, renkei_api::log::SEVEN_YEARS_DAYS)
+    let r = renkei_hub_service::prune_for_retention(store, later, renkei_api::log::SEVEN_YEARS_DAYS)
         .await
         .unwrap()
         .unwrap();
@@ -1653,7 +1713,7 @@ async fn one_flipped_byte_is_found_and_named_and_pruning_keeps_the_hashes() {
         retention_days: renkei_api::log::SEVEN_YEARS_DAYS,
         now: later,
     };
-    let report = renkei_hub_service::audit::verify_with(&StoreTiles(&store), &key, &audit)
+    let report = renkei_hub_service::audit::verify_with(&StoreTiles(store), &key, &audit)
         .await
         .unwrap();
     assert_eq!((report.entries_checked, report.entries_pruned), (n - min, min));

@@ -96,10 +96,10 @@ async fn decode<R: DeserializeOwned>(resp: reqwest::Response) -> Result<R, ApiFa
     let status = resp.status();
     let bytes = resp.bytes().await.map_err(body_failure)?;
     if status.is_success() {
-        return serde_json::from_slice(&bytes)
+        return renkei_protocol::strict_json::from_slice(&bytes)
             .map_err(|e| ApiFailure::Protocol(format!("answer is not the expected JSON: {e}")));
     }
-    match serde_json::from_slice::<ErrorBody>(&bytes) {
+    match renkei_protocol::strict_json::from_slice::<ErrorBody>(&bytes) {
         Ok(b) => Err(ApiFailure::Rejected {
             status: status.as_u16(),
             code: b.error.code,

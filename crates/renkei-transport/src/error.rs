@@ -286,24 +286,49 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
-            Err(rejection) => {
-                let status = rejection.status();
-                Err(match status {
-                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                        status,
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ));
+        }
+        let bytes = <axum::body::Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
                         "payload_too_large",
                         "the request body is larger than this endpoint accepts",
-                    ),
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
-                        status,
-                        "unsupported_media_type",
-                        "send the body as application/json",
-                    ),
-                    _ => ApiError::malformed(rejection.body_text()),
-                })
-            }
-        }
+                    )
+                } else {
+                    ApiError::malformed(format!(
+                        "the request body could not be read: {}",
+                        rejection.body_text()
+                    ))
+                }
+            })?;
+        // Strict: a struct is read only from an object, never from an array
+        // of its fields (found accepted by the API tester).
+        renkei_protocol::strict_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| ApiError::malformed(format!("the JSON body is not what this endpoint takes: {e}")))
+    }
+}
+
+/// `application/json` or an `application/*+json` type, as axum's `Json`
+/// accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.split_once('/') {
+        Some(("application", sub)) => sub == "json" || sub.ends_with("+json"),
+        _ => false,
     }
 }

@@ -141,17 +141,10 @@ async fn the_code_service_wants_the_registered_registry_certificate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_security_event_that_cannot_be_stored_fails_closed() {
     let h = harness().await;
-    let path = h.net.options.data_dir.join("hub/hub.sqlite");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+    renkei_testnet::StoreDb::open(&h.net, "hub")
         .await
-        .unwrap();
-    sqlx::query(
-        "CREATE TRIGGER refuse_security_events BEFORE INSERT ON security_events \
-         BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+        .refuse_inserts("security_events")
+        .await;
     let code = h.code(VEHICLE.key, &h.country.cast.driver).await;
     let stranger = renkei_crypto::SigningKey::generate(renkei_crypto::Suite::default().signature());
     let r = h
@@ -220,19 +213,8 @@ async fn split_view_evidence_that_cannot_be_stored_fails_closed() {
     ))
     .await;
     let witness_size: u64 = r.text().await.unwrap().trim().parse().unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        h.net.options.data_dir.join("witness/witness.sqlite").display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query(
-        "CREATE TRIGGER refuse_evidence BEFORE INSERT ON split_views \
-         BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    let store = renkei_testnet::StoreDb::open(&h.net, "witness").await;
+    store.refuse_inserts("split_views").await;
     let forged = sign(witness_size, [0xAB; 32]);
     let r = add(renkei_api::log::add_checkpoint_body(witness_size, &[], &forged)).await;
     assert_eq!(r.status().as_u16(), 503, "{}", r.text().await.unwrap());
@@ -244,10 +226,7 @@ async fn split_view_evidence_that_cannot_be_stored_fails_closed() {
         "no metric for the lost evidence"
     );
     // Once the store works again the same split view is refused and kept.
-    sqlx::query("DROP TRIGGER refuse_evidence")
-        .execute(&pool)
-        .await
-        .unwrap();
+    store.accept_inserts("split_views").await;
     let r = add(renkei_api::log::add_checkpoint_body(witness_size, &[], &forged)).await;
     assert_eq!(r.status().as_u16(), 409);
     let evidence: Vec<renkei_api::witness::SplitViewWire> = client
@@ -592,17 +571,8 @@ async fn a_replay_store_failure_fails_closed() {
     let raw = h.net.impersonate(VEHICLE.key).unwrap();
     let code = h.code(VEHICLE.key, &h.country.cast.driver).await;
     let before = h.hub_records().await.len();
-    let path = h.net.options.data_dir.join("hub/hub.sqlite");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    sqlx::query(
-        "CREATE TRIGGER refuse_claims BEFORE INSERT ON message_claims \
-         BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    let store = renkei_testnet::StoreDb::open(&h.net, "hub").await;
+    store.refuse_inserts("message_claims").await;
     let r = h
         .send_as_vehicle(&h.vehicle_request(&raw.signing, code.clone(), UnixMillis::now()))
         .await;
@@ -631,10 +601,7 @@ async fn a_replay_store_failure_fails_closed() {
         "no metric for the failed claim"
     );
     // With the store back, a new message goes through.
-    sqlx::query("DROP TRIGGER refuse_claims")
-        .execute(&pool)
-        .await
-        .unwrap();
+    store.accept_inserts("message_claims").await;
     h.send_as_vehicle(&h.vehicle_request(&raw.signing, code, UnixMillis::now()))
         .await
         .unwrap();

@@ -73,18 +73,18 @@ async fn a_notice_is_a_recorded_push_the_hub_cannot_read() {
 
     // The portal's node holds the text; the hub never saw it.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut hub_bytes = Vec::new();
-    for f in files_under(&h.net.options.data_dir.join("hub")) {
-        hub_bytes.extend(std::fs::read(f).unwrap());
-    }
+    let hub_bytes = renkei_testnet::StoreDb::open(&h.net, "hub")
+        .await
+        .contents()
+        .await;
     assert!(
         !contains(&hub_bytes, title.as_bytes()),
         "the notice reached the hub's store"
     );
-    let mut portal_bytes = Vec::new();
-    for f in files_under(h.net.node(DIGITAL.key).store_path.parent().unwrap()) {
-        portal_bytes.extend(std::fs::read(f).unwrap());
-    }
+    let portal_bytes = renkei_testnet::StoreDb::node(&h.net, DIGITAL.key)
+        .await
+        .contents()
+        .await;
     // ...sealed at rest there (not in its file in clear), yet there: the
     // node's store, opened with its data key, has the text (so the check
     // above is not vacuous).
@@ -94,12 +94,25 @@ async fn a_notice_is_a_recorded_push_the_hub_cannot_read() {
     );
     let da = h.net.node(DIGITAL.key);
     let key = renkei_pki::provision::read_data_key(da.settings.data_key.as_ref().unwrap()).unwrap();
-    let store =
-        renkei_store_sqlite::SqliteNodeStore::open_with_key(&da.store_path, Durability::Full, Some(&key))
+    let person = renkei_ids::LocalPersonId::parse(&h.country.cast.account_holder.1).unwrap();
+    let kept = match &da.database_url {
+        Some(url) => {
+            let store = renkei_store_postgres::PgNodeStore::open_with_key(url, Some(&key))
+                .await
+                .unwrap();
+            renkei_node::NodeStore::notices(&store, &person).await.unwrap()
+        }
+        None => {
+            let store = renkei_store_sqlite::SqliteNodeStore::open_with_key(
+                &da.store_path,
+                Durability::Full,
+                Some(&key),
+            )
             .await
             .unwrap();
-    let person = renkei_ids::LocalPersonId::parse(&h.country.cast.account_holder.1).unwrap();
-    let kept = renkei_node::NodeStore::notices(&store, &person).await.unwrap();
+            renkei_node::NodeStore::notices(&store, &person).await.unwrap()
+        }
+    };
     assert!(kept.iter().any(|n| n.title_ja == title), "{kept:?}");
     let log = logs().lock().unwrap().clone();
     assert!(!contains(&log, title.as_bytes()), "the notice was logged");

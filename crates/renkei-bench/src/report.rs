@@ -564,11 +564,15 @@ pub fn render_soak(run: &crate::soak::SoakRun) -> String {
     let _ = writeln!(out, "## Soak ({})\n", run.date);
     let _ = writeln!(
         out,
-        "- machine: {}\n- command: `renkei bench soak --minutes {} --sample-secs {} --residents {}`\n- setup: every role a process of the `renkei` binary (hub, witness, registry, 7 nodes, portal), SQLite stores with synchronous=FULL; load: 2 workers on each of 4 linkages (one answered by the registry), address changes at the registry, API client applications at the portal\n- acknowledged: {}; refused or failed: {}\n",
+        "- machine: {}\n- command: `renkei bench soak --minutes {} --sample-secs {} --residents {}{}`\n- setup: every role a process of the `renkei` binary (hub, witness, registry, 7 nodes, portal), SQLite stores with synchronous=FULL and {} MiB of page cache per connection; load: 2 workers on each of 4 linkages (one answered by the registry), address changes at the registry, API client applications at the portal\n- acknowledged: {}; refused or failed: {}\n",
         machine(),
         opts.minutes,
         opts.sample_secs,
         opts.residents,
+        opts.sqlite_cache_mib
+            .map(|m| format!(" --sqlite-cache-mib {m}"))
+            .unwrap_or_default(),
+        opts.sqlite_cache_mib.unwrap_or(32),
         run.acknowledged,
         run.failures.values().sum::<u64>(),
     );
@@ -666,6 +670,7 @@ mod tests {
                 minutes: 2.0,
                 sample_secs: 60,
                 residents: 300,
+                sqlite_cache_mib: None,
                 binary: "renkei".into(),
                 progress: false,
             },
@@ -683,6 +688,12 @@ mod tests {
         assert!(md.contains("| hub-0 | 40.0 | 60.0 | 1.50 | 30 | 31 |"), "{md}");
         assert!(md.contains("p99 last/first: 1.50; rate last/first: 1.00"), "{md}");
         assert!(md.contains("acknowledged: 1200; refused or failed: 2"), "{md}");
+        assert!(md.contains("32 MiB of page cache per connection"), "{md}");
+        let mut small = run.clone();
+        small.options.sqlite_cache_mib = Some(4);
+        let md = render_soak(&small);
+        assert!(md.contains("--residents 300 --sqlite-cache-mib 4`"), "{md}");
+        assert!(md.contains("4 MiB of page cache per connection"), "{md}");
     }
 
     fn options() -> LinkageOptions {

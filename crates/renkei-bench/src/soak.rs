@@ -20,6 +20,8 @@ pub struct SoakOptions {
     pub minutes: f64,
     pub sample_secs: u64,
     pub residents: usize,
+    /// `--sqlite-cache-mib` of every role (the roles' default if none).
+    pub sqlite_cache_mib: Option<u32>,
     /// The `renkei` binary every role runs as.
     pub binary: PathBuf,
     pub progress: bool,
@@ -71,6 +73,10 @@ pub async fn soak(options: &SoakOptions) -> Result<SoakRun> {
     let dir = tempfile::tempdir()?;
     let mut o = NetworkOptions::new(dir.path().join("net"));
     o.hub_binary = Some(options.binary.clone());
+    if let Some(mib) = options.sqlite_cache_mib {
+        o.process_env
+            .push(("RENKEI_SQLITE_CACHE_MIB".into(), mib.to_string()));
+    }
     o.durability = Durability::Normal; // only while populating: the processes run FULL
     let net = Network::start(o).await.context("starting the network")?;
     let country = populate(

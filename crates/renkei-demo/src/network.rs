@@ -55,6 +55,9 @@ pub struct NetworkOptions {
     /// Run the hub as a separate process of this `renkei` binary (tests
     /// that kill it), instead of in this process.
     pub hub_binary: Option<PathBuf>,
+    /// Extra environment of every role that runs as a process (the hub
+    /// under `hub_binary`, every role after `into_processes`).
+    pub process_env: Vec<(String, String)>,
     /// The portal's monitor of API clients (tests lower the thresholds).
     pub consent_monitor: renkei_consent::MonitorPolicy,
     /// Keep every role's data in this PostgreSQL database (each role in a
@@ -84,6 +87,7 @@ impl NetworkOptions {
             checkpoint_interval_ms: 1000,
             catalog: None,
             hub_binary: None,
+            process_env: Vec::new(),
             database_url: None,
             hubs: 1,
             extra_nodes: Vec::new(),
@@ -445,7 +449,7 @@ impl<'a> Setup<'a> {
             .first()
             .map(|(_, s)| s.clone())
             .context("at least one hub")?;
-        let handle = HubHandle::processes(binary, &configs, database).await?;
+        let handle = HubHandle::processes(binary, &configs, database, &options.process_env).await?;
         Ok((handle, first))
     }
 
@@ -988,6 +992,7 @@ impl HubHandle {
         binary: &Path,
         configs: &[(PathBuf, HubSettings)],
         database_url: Option<String>,
+        process_env: &[(String, String)],
     ) -> Result<Self> {
         let first = &configs.first().context("no hub configuration")?.1;
         let verifying_key =
@@ -1041,6 +1046,9 @@ impl HubHandle {
                         if let Some(url) = &database_url {
                             process.env.push(("RENKEI_DATABASE_URL".into(), url.into()));
                         }
+                        process
+                            .env
+                            .extend(process_env.iter().map(|(k, v)| (k.into(), v.into())));
                         HubProcess {
                             process,
                             admin_url: format!("https://{}", s.admin_listen),

@@ -291,6 +291,8 @@ impl crate::network::Network {
         let mut roles = std::collections::BTreeMap::new();
         for (name, command, config, listens) in plan {
             let mut p = RoleProcess::serving(name.clone(), binary, command, &config, listens, &logs);
+            p.env
+                .extend(options.process_env.iter().map(|(k, v)| (k.into(), v.into())));
             p.start().await?;
             roles.insert(name, p);
         }

@@ -89,6 +89,9 @@ pub(crate) struct LogState {
     witnesses: Vec<Witness>,
     /// (size, signed note with cosignatures).
     latest: RwLock<Option<(u64, String)>>,
+    /// Held while the latest checkpoint changes: a witness's cosignature
+    /// is added only to the checkpoint it cosigned.
+    merging: tokio::sync::Mutex<()>,
 }
 
 impl LogState {
@@ -145,6 +148,7 @@ impl LogState {
             origin: settings.origin.clone(),
             witnesses,
             latest: RwLock::new(latest),
+            merging: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -156,18 +160,14 @@ impl LogState {
         self.latest.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Whether the latest checkpoint lacks a configured witness's
-    /// cosignature (the witness was down or slow when it was published).
-    fn missing_cosignature(&self) -> bool {
-        let Some((_, text)) = self.latest() else {
-            return false;
-        };
-        let Ok(note) = Note::parse(&text) else {
-            return true;
-        };
-        self.witnesses
-            .iter()
-            .any(|w| w.verifier.cosignature(&note).is_none())
+    /// A stored checkpoint as the log signed it, without cosignatures
+    /// (what a witness is asked to cosign).
+    fn as_signed(&self, text: &str) -> Option<Note> {
+        let text = Note::parse(text).ok()?.text;
+        Some(Note {
+            signatures: vec![self.signer.sign(&text)],
+            text,
+        })
     }
 }
 
@@ -196,13 +196,35 @@ pub(crate) async fn consistency_proof<S: HubStore>(
 
 // ------------------------------------------------------------- publishing
 
-/// Sign a checkpoint whenever the log has grown, have the witnesses cosign
-/// it, and keep it.
+/// How long one request to a witness may take before it counts as failed
+/// and is tried again.
+const COSIGN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sign a checkpoint whenever the log has grown and keep it; the
+/// witnesses cosign it as they answer. Publishing never waits for a
+/// witness: each has a task of its own that asks it to cosign the latest
+/// checkpoint this hub published, again and again while it fails, and adds
+/// the cosignature to the checkpoint if it is still the latest. A witness
+/// that is down, slow or cut off delays its cosignature, never the
+/// checkpoints (the fault tests partition one).
 pub(crate) async fn publish_checkpoints<S: HubStore>(
     st: Arc<HubState<S>>,
     client: Arc<NetClient>,
     every: Duration,
 ) {
+    // The latest checkpoint this hub published, as the log signed it.
+    let (published, _) = tokio::sync::watch::channel::<Option<(u64, Note)>>(None);
+    // Dropped (and so aborted) with this task.
+    let mut cosigners = tokio::task::JoinSet::new();
+    for i in 0..st.log.witnesses.len() {
+        cosigners.spawn(cosign_latest(
+            st.clone(),
+            client.clone(),
+            i,
+            published.subscribe(),
+            every.max(Duration::from_millis(200)),
+        ));
+    }
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -228,26 +250,31 @@ pub(crate) async fn publish_checkpoints<S: HubStore>(
                 continue;
             }
         }
-        // Nothing new, and every witness cosigned what is there. (A
-        // witness that missed the latest checkpoint is asked again on
-        // every tick, or the log would stay uncosigned until it grows.)
         match st.log.latest() {
             Some((s, _)) if s > head.size => continue,
-            Some((s, _)) if s == head.size && !st.log.missing_cosignature() => continue,
+            // Nothing new. The witnesses' tasks work on the latest
+            // checkpoint, also one a predecessor published and a witness
+            // never cosigned.
+            Some((s, text)) if s == head.size => {
+                let stale = published.borrow().as_ref().is_none_or(|(p, _)| *p != s);
+                if stale && let Some(note) = st.log.as_signed(&text) {
+                    published.send_replace(Some((s, note)));
+                }
+                continue;
+            }
             _ => {}
         }
-        if let Err(e) = publish(&st, &client, head.size, head.root).await {
-            tracing::error!(error = %e, size = head.size, "cannot publish a checkpoint");
+        match publish(&st, head.size, head.root).await {
+            Ok(note) => {
+                published.send_replace(Some((head.size, note)));
+            }
+            Err(e) => tracing::error!(error = %e, size = head.size, "cannot publish a checkpoint"),
         }
     }
 }
 
-async fn publish<S: HubStore>(
-    st: &HubState<S>,
-    client: &NetClient,
-    size: u64,
-    root: Hash,
-) -> Result<(), ApiError> {
+/// Sign the checkpoint of `size` and `root`, and keep it as the latest.
+async fn publish<S: HubStore>(st: &HubState<S>, size: u64, root: Hash) -> Result<Note, ApiError> {
     let text = Checkpoint {
         origin: st.log.origin.clone(),
         size,
@@ -255,33 +282,102 @@ async fn publish<S: HubStore>(
         extensions: Vec::new(),
     }
     .to_text();
-    let mut note = Note {
+    let note = Note {
         signatures: vec![st.log.signer.sign(&text)],
         text,
     };
-    let now = UnixMillis::now();
+    let _merging = st.log.merging.lock().await;
     // Durable first: a checkpoint served but not stored could be lost.
-    st.store.save_checkpoint(size, note.to_text(), now).await?;
+    st.store
+        .save_checkpoint(size, note.to_text(), UnixMillis::now())
+        .await?;
     *st.log.latest.write().unwrap_or_else(|p| p.into_inner()) = Some((size, note.to_text()));
     metrics::gauge!("renkei_log_size").set(size as f64);
-    for w in &st.log.witnesses {
-        match cosign(st, client, w, &note, size).await {
-            Ok(sig) => note.signatures.push(sig),
+    tracing::debug!(size, "checkpoint published");
+    Ok(note)
+}
+
+/// Witness `i`'s task: have it cosign every checkpoint this hub publishes
+/// (the latest, when several came while it was asked), retrying every
+/// `retry` while it fails.
+async fn cosign_latest<S: HubStore>(
+    st: Arc<HubState<S>>,
+    client: Arc<NetClient>,
+    i: usize,
+    mut published: tokio::sync::watch::Receiver<Option<(u64, Note)>>,
+    retry: Duration,
+) {
+    let w = &st.log.witnesses[i];
+    let mut failing = false;
+    loop {
+        let target = published.borrow_and_update().clone();
+        let cosigned = |size: u64| {
+            st.log
+                .latest()
+                .filter(|(s, _)| *s == size)
+                .and_then(|(_, text)| Note::parse(&text).ok())
+                .is_some_and(|n| w.verifier.cosignature(&n).is_some())
+        };
+        let Some((size, note)) = target.filter(|(size, _)| !cosigned(*size)) else {
+            // Nothing to cosign until the next checkpoint.
+            if published.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let outcome = match tokio::time::timeout(COSIGN_TIMEOUT, cosign(&st, &client, w, &note, size)).await {
+            Ok(Ok(sig)) => add_cosignature(&st, w, size, sig).await,
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(format!("no answer within {} s", COSIGN_TIMEOUT.as_secs())),
+        };
+        match outcome {
+            Ok(()) => {
+                if failing {
+                    tracing::info!(witness = %w.url, size, "the witness cosigns again");
+                }
+                failing = false;
+            }
             Err(e) => {
                 metrics::counter!("renkei_log_witness_failures_total").increment(1);
-                tracing::warn!(witness = %w.url, error = %e, "witness did not cosign");
+                if failing {
+                    tracing::debug!(witness = %w.url, error = %e, "witness did not cosign");
+                } else {
+                    tracing::warn!(witness = %w.url, error = %e, "witness did not cosign; asking again");
+                }
+                failing = true;
+                // Again after a while, or at once for a newer checkpoint.
+                let _ = tokio::time::timeout(retry, published.changed()).await;
             }
         }
     }
-    if note.signatures.len() > 1 {
-        st.store.save_checkpoint(size, note.to_text(), now).await?;
-        *st.log.latest.write().unwrap_or_else(|p| p.into_inner()) = Some((size, note.to_text()));
+}
+
+/// Add `w`'s cosignature to the checkpoint of `size` if it is still the
+/// latest (a newer one gets its own).
+async fn add_cosignature<S: HubStore>(
+    st: &HubState<S>,
+    w: &Witness,
+    size: u64,
+    sig: renkei_log::Signature,
+) -> Result<(), String> {
+    let _merging = st.log.merging.lock().await;
+    let Some((latest, text)) = st.log.latest() else {
+        return Ok(());
+    };
+    if latest != size {
+        return Ok(());
     }
-    tracing::debug!(
-        size,
-        cosignatures = note.signatures.len() - 1,
-        "checkpoint published"
-    );
+    let mut note = Note::parse(&text).map_err(|e| format!("the latest checkpoint does not parse: {e}"))?;
+    if w.verifier.cosignature(&note).is_some() {
+        return Ok(());
+    }
+    note.signatures.push(sig);
+    st.store
+        .save_checkpoint(size, note.to_text(), UnixMillis::now())
+        .await
+        .map_err(|e| format!("cannot keep the cosigned checkpoint: {e}"))?;
+    *st.log.latest.write().unwrap_or_else(|p| p.into_inner()) = Some((size, note.to_text()));
+    tracing::debug!(witness = %w.url, size, "checkpoint cosigned");
     Ok(())
 }
 

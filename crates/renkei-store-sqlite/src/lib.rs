@@ -12,5 +12,5 @@
 
 pub use renkei_store_sql::sqlite::{
     DataKeyProblem, DbError, Durability, SqliteHubStore, SqliteNodeStore, SqlitePortalStore,
-    SqliteRegistryStore, SqliteWitnessStore,
+    SqliteRegistryStore, SqliteWitnessStore, page_cache_mib, set_page_cache_mib,
 };

@@ -12,6 +12,9 @@ use renkei_store_sqlite::Durability;
 /// The environment variable every `--database-url` reads.
 pub(crate) const DATABASE_URL_ENV: &str = "RENKEI_DATABASE_URL";
 
+/// The environment variable every `--sqlite-cache-mib` reads.
+pub(crate) const SQLITE_CACHE_ENV: &str = "RENKEI_SQLITE_CACHE_MIB";
+
 /// A role's configuration file, for commands that open no store.
 #[derive(Args)]
 pub(crate) struct ConfigArg {
@@ -30,6 +33,16 @@ pub(crate) struct StoreArgs {
     /// (postgres://user@host/db). Several hubs may share one.
     #[arg(long, env = DATABASE_URL_ENV, conflicts_with = "store")]
     pub(crate) database_url: Option<String>,
+    /// SQLite page cache per connection, MiB (a store holds up to six
+    /// connections; default 32). Smaller bounds memory on a small machine
+    /// at the cost of reads from the OS cache.
+    #[arg(
+        long,
+        env = SQLITE_CACHE_ENV,
+        value_parser = clap::value_parser!(u32).range(1..=4096),
+        conflicts_with = "database_url"
+    )]
+    pub(crate) sqlite_cache_mib: Option<u32>,
 }
 
 /// `… serve`: the configuration and the store it opens.
@@ -44,7 +57,12 @@ pub(crate) struct ServeArgs {
 impl ServeArgs {
     /// Where the role's store lives: `--database-url`, else the SQLite
     /// file `--store`, else `name` next to the configuration.
+    /// `--sqlite-cache-mib` applies to every SQLite connection the
+    /// process opens from here on.
     pub(crate) fn store_config(&self, name: &str) -> StoreConfig {
+        if let Some(mib) = self.store.sqlite_cache_mib {
+            renkei_store_sqlite::set_page_cache_mib(mib);
+        }
         StoreConfig::new(self.store.database_url.as_deref(), self.sqlite_path(name))
     }
 

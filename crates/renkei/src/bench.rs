@@ -25,6 +25,10 @@ pub(crate) enum BenchCommand {
         /// Residents of the country.
         #[arg(long, default_value_t = 1000)]
         residents: usize,
+        /// SQLite page cache per connection of every role, MiB (the
+        /// roles' default, 32, if not given).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+        sqlite_cache_mib: Option<u32>,
     },
     /// Card login server time and the exchange-history page with its proofs.
     Portal {
@@ -175,6 +179,7 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
             minutes,
             sample_secs,
             residents,
+            sqlite_cache_mib,
         } => {
             if !(minutes > 0.0 && minutes.is_finite()) {
                 anyhow::bail!("--minutes must be a positive number, not {minutes}");
@@ -190,6 +195,7 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
                     minutes,
                     sample_secs,
                     residents,
+                    sqlite_cache_mib,
                     binary: std::env::current_exe().context("finding this renkei binary")?,
                     progress: true,
                 })

@@ -1006,6 +1006,30 @@ async fn database_url_serves_the_witness_on_postgres_and_bad_urls_are_clear_erro
 }
 
 #[test]
+fn the_sqlite_cache_option_is_checked_by_name() {
+    let serve = ["witness", "serve", "--config", "witness.toml"];
+    for (extra, expected) in [
+        (
+            &["--sqlite-cache-mib", "0"][..],
+            "'--sqlite-cache-mib <SQLITE_CACHE_MIB>': 0 is not in 1..=4096",
+        ),
+        (&["--sqlite-cache-mib", "lots"][..], "invalid digit"),
+        (
+            &["--sqlite-cache-mib", "8", "--database-url", "postgres://db/x"][..],
+            "cannot be used with",
+        ),
+    ] {
+        let args: Vec<&str> = serve.iter().chain(extra).copied().collect();
+        let out = renkei(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
+    }
+    let out = renkei_env(&serve, &[("RENKEI_SQLITE_CACHE_MIB", "5000")]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("5000 is not in 1..=4096"), "{}", text(&out));
+}
+
+#[test]
 fn bench_log_and_history_refuse_bad_options_and_honour_the_database_env() {
     for (args, expected) in [
         (

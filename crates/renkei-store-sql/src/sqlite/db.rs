@@ -3,6 +3,7 @@
 //! files only their owner can use.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 pub use renkei_crypto::DataKeyProblem;
@@ -22,6 +23,24 @@ pub enum Durability {
     /// of the process but may lose the last commits on power loss. For
     /// throwaway demo networks and benchmarks that say so.
     Normal,
+}
+
+/// The page cache each connection may fill, KiB: 32 MiB unless
+/// [`set_page_cache_mib`] says otherwise.
+static PAGE_CACHE_KIB: AtomicU32 = AtomicU32::new(32 * 1024);
+
+/// The page cache each SQLite connection this process opens from now on
+/// may fill (`cache_size`), in MiB. A store holds up to six connections
+/// (four pooled, its writers: one at a node, two at the hub), so this
+/// bounds a store's cache at six times as much; the cache fills as the
+/// store is read and is not given back while the connection lives.
+pub fn set_page_cache_mib(mib: u32) {
+    PAGE_CACHE_KIB.store(mib.saturating_mul(1024), Ordering::Relaxed);
+}
+
+/// The page cache per connection now in force, MiB.
+pub fn page_cache_mib() -> u32 {
+    PAGE_CACHE_KIB.load(Ordering::Relaxed) / 1024
 }
 
 /// Opening or migrating a store failed.
@@ -83,9 +102,12 @@ fn options(path: &Path, durability: Durability) -> SqliteConnectOptions {
         .foreign_keys(true)
         // Statement journals of multi-row inserts stay in memory.
         .pragma("temp_store", "memory")
-        // 32 MiB of page cache per connection: index pages of busy tables
-        // stay in memory instead of being re-read from the OS cache.
-        .pragma("cache_size", "-32768")
+        // Index pages of busy tables stay in memory instead of being
+        // re-read from the OS cache (negative: KiB).
+        .pragma(
+            "cache_size",
+            format!("-{}", PAGE_CACHE_KIB.load(Ordering::Relaxed)),
+        )
         // Checkpoint the WAL in larger, rarer steps (pages).
         .pragma("wal_autocheckpoint", "8192")
 }
@@ -350,6 +372,26 @@ mod tests {
             .unwrap();
         let path = dir.path().join("store.sqlite");
         (dir, path)
+    }
+
+    #[tokio::test]
+    async fn the_page_cache_setting_reaches_every_new_connection() {
+        let (_dir, path) = store_path();
+        async fn cache_size(conn: &mut SqliteConnection) -> i64 {
+            sqlx::query_scalar("PRAGMA cache_size")
+                .fetch_one(conn)
+                .await
+                .unwrap()
+        }
+        let pool = open(&path, Durability::Normal, &[]).await.unwrap();
+        assert_eq!(cache_size(&mut *pool.acquire().await.unwrap()).await, -32 * 1024);
+        assert_eq!(page_cache_mib(), 32);
+        set_page_cache_mib(2);
+        let mut w = writer(&path, Durability::Normal).await.unwrap();
+        let small = open(&path, Durability::Normal, &[]).await.unwrap();
+        set_page_cache_mib(32);
+        assert_eq!(cache_size(&mut w.conn).await, -2048);
+        assert_eq!(cache_size(&mut *small.acquire().await.unwrap()).await, -2048);
     }
 
     #[tokio::test]

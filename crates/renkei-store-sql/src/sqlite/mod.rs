@@ -16,7 +16,7 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::{Connection, Sqlite, Transaction};
 
 pub use claims::ClaimWriter;
-pub use db::{DataKeyProblem, DbError, Durability};
+pub use db::{DataKeyProblem, DbError, Durability, page_cache_mib, set_page_cache_mib};
 pub use hub::SqliteHubStore;
 pub use node::SqliteNodeStore;
 pub use portal::SqlitePortalStore;

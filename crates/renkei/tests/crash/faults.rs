@@ -564,16 +564,19 @@ fn run(cmd: &[&str]) -> bool {
 impl Island {
     /// `None` where this user may not make namespaces (outside CI only).
     fn create() -> Option<Self> {
+        // Islands of tests running at once differ in name and subnet.
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 20;
         let id = std::process::id();
         let net = id % 250 + 1;
         let island = Self {
-            ns: format!("rk{id}"),
-            host_if: format!("rkh{id}"),
-            host_ip: format!("10.231.{net}.1"),
-            ns_ip: format!("10.231.{net}.2"),
+            ns: format!("rk{id}x{n}"),
+            host_if: format!("rkh{id}x{n}"),
+            host_ip: format!("10.{}.{net}.1", 231 + n),
+            ns_ip: format!("10.{}.{net}.2", 231 + n),
             relays: Vec::new(),
         };
-        let ns_if = format!("rkn{id}");
+        let ns_if = format!("rkn{id}x{n}");
         let (ns, host_if) = (island.ns.as_str(), island.host_if.as_str());
         let ok = run(&["ip", "netns", "add", ns])
             && run(&[
@@ -639,6 +642,12 @@ impl Island {
         self.relay(false, &host_ip, port, "127.0.0.1");
     }
 
+    /// Start `role` (killed) inside the namespace.
+    async fn start_inside(&self, role: &mut renkei_demo::processes::RoleProcess) {
+        role.wrapper = vec!["ip".into(), "netns".into(), "exec".into(), self.ns.clone().into()];
+        role.start().await.unwrap();
+    }
+
     fn cut(&self) {
         assert!(
             run(&["ip", "link", "set", &self.host_if, "down"]),
@@ -694,13 +703,7 @@ async fn a_partitioned_node_is_refused_clearly_and_rejoins() {
     island.serve_out(settings.local_listen.port());
     island.call_in(hub_port);
     island.call_in(registry_port);
-    setagaya.wrapper = vec![
-        "ip".into(),
-        "netns".into(),
-        "exec".into(),
-        island.ns.clone().into(),
-    ];
-    setagaya.start().await.unwrap();
+    island.start_inside(setagaya).await;
     // The relays listen before the node does: wait for the node itself.
     let local = fleet.net.nodes["setagaya"].local.clone();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -759,6 +762,105 @@ async fn a_partitioned_node_is_refused_clearly_and_rejoins() {
         recovery.as_millis()
     );
     eprintln!("  failures by kind: {failures:?}");
+    fleet.net.shutdown().await;
+    drop(island);
+}
+
+/// The witness runs in a network namespace of its own; the test cuts it
+/// off for three seconds under load. The log never waits for it: linkages
+/// go on being acknowledged and checkpoints published (uncosigned) through
+/// the cut, and once the link is back the hub asks again and the witness
+/// cosigns the latest checkpoint, consistent with what it cosigned before;
+/// nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partitioned_witness_holds_nothing_up_and_cosigns_again() {
+    let mut fleet = Fleet::start(23, |_| {}).await;
+    let Some(mut island) = Island::create() else {
+        fleet.net.shutdown().await;
+        return;
+    };
+    let witness = fleet.net.role("witness").unwrap();
+    let port = witness.listens[0].port();
+    witness.kill().unwrap();
+    island.serve_out(port);
+    island.start_inside(witness).await;
+
+    let load = fleet.load();
+    // The relay listens before the witness does: wait for a cosignature
+    // made across the veth.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let before = loop {
+        if let Some((size, true)) = fleet.checkpoint().await
+            && size > 0
+        {
+            break size;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the witness in its namespace cosigns nothing: {:?}",
+            fleet.checkpoint().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    island.cut();
+    let cut_at = Instant::now();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let during = fleet.checkpoint().await.unwrap();
+    let log_during = fleet.records().await.len() as u64;
+    let carried_on = load
+        .tally
+        .last_ok_through("node/setagaya")
+        .is_some_and(|t| t > cut_at + Duration::from_millis(2500));
+    island.heal();
+    let healed = Instant::now();
+    let size_at_heal = fleet.records().await.len() as u64;
+    let recovery = loop {
+        if fleet
+            .checkpoint()
+            .await
+            .is_some_and(|(size, cosigned)| cosigned && size >= size_at_heal)
+        {
+            break healed.elapsed();
+        }
+        assert!(
+            healed.elapsed() < Duration::from_secs(30),
+            "no cosigned checkpoint within 30 s of the link coming back: {:?}",
+            fleet.checkpoint().await
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let tally = load.stop().await;
+
+    assert!(carried_on, "linkages stopped while only the witness was cut off");
+    assert!(
+        during.0 > before && !during.1,
+        "through the cut the log grew from {before} and was published uncosigned: {during:?}"
+    );
+    // Checkpoints kept up with the log (100 ms apart): publishing did not
+    // wait for the witness.
+    assert!(
+        during.0 * 5 >= log_during * 4,
+        "3 s into the cut the latest checkpoint covers {} of {log_during} records",
+        during.0
+    );
+    let found = check_nothing_lost(&fleet, &tally).await;
+    assert_eq!(
+        found.failed,
+        0,
+        "requests failed while only the witness was cut off: {:?}",
+        tally.failures()
+    );
+    eprintln!(
+        "witness partitioned 3 s: acknowledged {}, lost {}, failed {}; the checkpoints grew {} → {} \
+         uncosigned through the cut (log {log_during}); a cosigned checkpoint {} ms after the link was back (log size {})",
+        found.acknowledged,
+        found.lost,
+        found.failed,
+        before,
+        during.0,
+        recovery.as_millis(),
+        found.log_size
+    );
     fleet.net.shutdown().await;
     drop(island);
 }

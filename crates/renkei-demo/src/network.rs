@@ -217,7 +217,11 @@ fn registration(spec: &InstitutionSpec, files: &RoleFiles, endpoint: &str) -> Re
 
 /// Where one role keeps its data: `None` for its SQLite file, or its own
 /// schema of the network's PostgreSQL database.
-async fn role_database(options: &NetworkOptions, prefix: &str, role: &str) -> Result<Option<String>> {
+pub(crate) async fn role_database(
+    options: &NetworkOptions,
+    prefix: &str,
+    role: &str,
+) -> Result<Option<String>> {
     match &options.database_url {
         None => Ok(None),
         Some(base) => Ok(Some(

@@ -225,10 +225,18 @@ impl crate::network::Network {
             portal,
             portal_settings,
             portal_admin_token,
+            schema_prefix,
             ..
         } = self;
-        if options.hub_binary.is_none() || options.database_url.is_some() {
-            bail!("processes need the hub as a process (hub_binary) and SQLite stores");
+        if options.hub_binary.is_none() {
+            bail!("processes need the hub as a process (hub_binary)");
+        }
+        // On PostgreSQL each role's process gets its schema's URL.
+        let mut databases = std::collections::BTreeMap::new();
+        for role in ["witness", "registry", "portal"] {
+            if let Some(url) = crate::network::role_database(&options, &schema_prefix, role).await? {
+                databases.insert(role.to_owned(), url);
+            }
         }
         let data = options.data_dir.clone();
         let registry_url = registry.network.url();
@@ -239,6 +247,9 @@ impl crate::network::Network {
         portal.shutdown(grace).await;
         let mut process_nodes = std::collections::BTreeMap::new();
         for (key, n) in nodes {
+            if let Some(url) = &n.database_url {
+                databases.insert(format!("node/{key}"), url.clone());
+            }
             if let Some(r) = n.running {
                 r.shutdown(grace).await;
             }
@@ -293,6 +304,9 @@ impl crate::network::Network {
             let mut p = RoleProcess::serving(name.clone(), binary, command, &config, listens, &logs);
             p.env
                 .extend(options.process_env.iter().map(|(k, v)| (k.into(), v.into())));
+            if let Some(url) = databases.get(&name) {
+                p.env.push(("RENKEI_DATABASE_URL".into(), url.into()));
+            }
             p.start().await?;
             roles.insert(name, p);
         }

@@ -9,6 +9,12 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// How often histogram samples are drained into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Upkeeps run so far (for the test that they run at all).
+static UPKEEPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Install the process-wide Prometheus recorder (idempotent). Roles started
 /// in one process (the demo) share it and are told apart by labels.
 pub fn install_metrics() -> PrometheusHandle {
@@ -20,6 +26,7 @@ pub fn install_metrics() -> PrometheusHandle {
                 ])
                 .expect("static bucket list is non-empty")
                 .install_recorder()
+                .inspect(|handle| start_upkeep(handle.clone()))
                 .unwrap_or_else(|e| {
                     // Another recorder is installed (an embedding program
                     // chose its own); render an empty registry rather than fail.
@@ -28,6 +35,25 @@ pub fn install_metrics() -> PrometheusHandle {
                 })
         })
         .clone()
+}
+
+/// The recorder keeps every histogram sample until something drains it:
+/// a scrape, or this upkeep. Without it a role nobody scrapes grows by
+/// every request's latency for as long as it runs (the soak found memory
+/// rising linearly). A thread, so it runs whatever runtime the roles use.
+fn start_upkeep(handle: PrometheusHandle) {
+    let started = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+                UPKEEPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    if let Err(e) = started {
+        tracing::error!(error = %e, "cannot start the metrics upkeep; histograms grow until scraped");
+    }
 }
 
 pub async fn render_metrics() -> String {
@@ -95,6 +121,29 @@ pub async fn track(role: &'static str, req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histograms_are_drained_without_a_scrape_and_still_counted() {
+        let handle = install_metrics();
+        let before = UPKEEPS.load(std::sync::atomic::Ordering::Relaxed);
+        for i in 0..1000 {
+            metrics::histogram!("renkei_test_upkeep_seconds").record(f64::from(i) / 1000.0);
+        }
+        std::thread::sleep(UPKEEP_EVERY * 3);
+        let after = UPKEEPS.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            after >= before + 2,
+            "the upkeep ran {} times in 3 s",
+            after - before
+        );
+        // Drained samples are in the buckets a scrape reports.
+        let text = handle.render();
+        assert!(text.contains("renkei_test_upkeep_seconds_count 1000"), "{text}");
+        assert!(
+            text.contains("renkei_test_upkeep_seconds_bucket{le=\"0.1\"} 101"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn labels_come_from_fixed_sets() {

@@ -208,7 +208,37 @@ async fn recovered(tally: &Tally, role: &str, since: Instant, limit: Duration) -
 /// again within seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_role_killed_under_mixed_load_loses_nothing_acknowledged() {
-    let mut fleet = Fleet::start(11, |_| {}).await;
+    kill_every_role(Fleet::start(11, |_| {}).await, "SQLite").await;
+}
+
+/// The same with every role's store on PostgreSQL (a schema each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_role_killed_on_postgres_loses_nothing_acknowledged() {
+    let Ok(database) = std::env::var("RENKEI_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "RENKEI_TEST_DATABASE_URL is not set under CI=true"
+        );
+        eprintln!("RENKEI_TEST_DATABASE_URL is not set; the roles are not killed on PostgreSQL");
+        return;
+    };
+    let fleet = Fleet::start(13, |o| o.database_url = Some(database)).await;
+    // Every role's process runs on its schema (the environment it was
+    // started with, as the kernel keeps it).
+    for (name, role) in &fleet.net.roles {
+        let pid = role.pid().unwrap();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(
+            environ
+                .split(|b| *b == 0)
+                .any(|v| v.starts_with(b"RENKEI_DATABASE_URL=postgres")),
+            "{name} does not run on PostgreSQL"
+        );
+    }
+    kill_every_role(fleet, "PostgreSQL").await;
+}
+
+async fn kill_every_role(mut fleet: Fleet, backend: &str) {
     let load = fleet.load();
     let mut rng = fastrand::Rng::with_seed(2027);
     let mut victims = vec![
@@ -260,7 +290,7 @@ async fn every_role_killed_under_mixed_load_loses_nothing_acknowledged() {
     let tally = load.stop().await;
     let found = check_nothing_lost(&fleet, &tally).await;
     eprintln!(
-        "SIGKILL of every role: acknowledged {}, lost {}, refused or failed while a role was down {}, log size {}",
+        "SIGKILL of every role on {backend}: acknowledged {}, lost {}, refused or failed while a role was down {}, log size {}",
         found.acknowledged, found.lost, found.failed, found.log_size
     );
     for (role, down, listening, serving) in &recoveries {

@@ -214,12 +214,7 @@ async fn every_role_killed_under_mixed_load_loses_nothing_acknowledged() {
 /// The same with every role's store on PostgreSQL (a schema each).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_role_killed_on_postgres_loses_nothing_acknowledged() {
-    let Ok(database) = std::env::var("RENKEI_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "RENKEI_TEST_DATABASE_URL is not set under CI=true"
-        );
-        eprintln!("RENKEI_TEST_DATABASE_URL is not set; the roles are not killed on PostgreSQL");
+    let Some(database) = super::test_database("the roles are not killed on PostgreSQL") else {
         return;
     };
     let fleet = Fleet::start(13, |o| o.database_url = Some(database)).await;

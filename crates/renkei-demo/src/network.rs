@@ -267,6 +267,15 @@ fn data_key_of(path: Option<&Path>) -> Result<Option<renkei_crypto::DataKey>> {
     Ok(path.map(read_data_key).transpose()?)
 }
 
+/// A prefix no other network on the same database has: networks started
+/// in the same millisecond (tests running at once) differ by process and
+/// by a count within it.
+fn schema_prefix() -> String {
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("rk{}_{}_{n}", UnixMillis::now().0, std::process::id())
+}
+
 /// What the steps of [`Network::start`] share: the options, this run's
 /// schema prefix and the network CA.
 struct Setup<'a> {
@@ -300,7 +309,7 @@ impl<'a> Setup<'a> {
             .with_context(|| format!("creating the network CA in {}", ca_dir.display()))?;
         Ok(Self {
             options,
-            prefix: format!("rk{}", UnixMillis::now().0),
+            prefix: schema_prefix(),
             ca,
             ca_dir,
         })

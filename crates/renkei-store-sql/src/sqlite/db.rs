@@ -384,14 +384,14 @@ mod tests {
                 .unwrap()
         }
         let pool = open(&path, Durability::Normal, &[]).await.unwrap();
-        assert_eq!(cache_size(&mut *pool.acquire().await.unwrap()).await, -32 * 1024);
+        assert_eq!(cache_size(&mut pool.acquire().await.unwrap()).await, -32 * 1024);
         assert_eq!(page_cache_mib(), 32);
         set_page_cache_mib(2);
         let mut w = writer(&path, Durability::Normal).await.unwrap();
         let small = open(&path, Durability::Normal, &[]).await.unwrap();
         set_page_cache_mib(32);
         assert_eq!(cache_size(&mut w.conn).await, -2048);
-        assert_eq!(cache_size(&mut *small.acquire().await.unwrap()).await, -2048);
+        assert_eq!(cache_size(&mut small.acquire().await.unwrap()).await, -2048);
     }
 
     #[tokio::test]

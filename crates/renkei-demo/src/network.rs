@@ -217,11 +217,7 @@ fn registration(spec: &InstitutionSpec, files: &RoleFiles, endpoint: &str) -> Re
 
 /// Where one role keeps its data: `None` for its SQLite file, or its own
 /// schema of the network's PostgreSQL database.
-pub(crate) async fn role_database(
-    options: &NetworkOptions,
-    prefix: &str,
-    role: &str,
-) -> Result<Option<String>> {
+async fn role_database(options: &NetworkOptions, prefix: &str, role: &str) -> Result<Option<String>> {
     match &options.database_url {
         None => Ok(None),
         Some(base) => Ok(Some(

@@ -211,6 +211,16 @@ impl crate::network::Network {
     /// the configuration the network wrote, in the order the roles need
     /// each other. The hub must already be a process (`hub_binary`).
     pub async fn into_processes(self, binary: &Path) -> Result<ProcessNetwork> {
+        if self.options.hub_binary.is_none() {
+            bail!("processes need the hub as a process (hub_binary)");
+        }
+        // On PostgreSQL each role's process gets its schema's URL.
+        let mut databases = std::collections::BTreeMap::new();
+        for role in ["witness", "registry", "portal"] {
+            if let Some(url) = self.role_database(role).await? {
+                databases.insert(role.to_owned(), url);
+            }
+        }
         let crate::network::Network {
             options,
             ca_dir,
@@ -225,19 +235,8 @@ impl crate::network::Network {
             portal,
             portal_settings,
             portal_admin_token,
-            schema_prefix,
             ..
         } = self;
-        if options.hub_binary.is_none() {
-            bail!("processes need the hub as a process (hub_binary)");
-        }
-        // On PostgreSQL each role's process gets its schema's URL.
-        let mut databases = std::collections::BTreeMap::new();
-        for role in ["witness", "registry", "portal"] {
-            if let Some(url) = crate::network::role_database(&options, &schema_prefix, role).await? {
-                databases.insert(role.to_owned(), url);
-            }
-        }
         let data = options.data_dir.clone();
         let registry_url = registry.network.url();
         let witness_key = witness.cosignature_key.clone();

@@ -10,6 +10,16 @@ use std::path::PathBuf;
 use renkei_demo::network::Network;
 use sqlx::Row;
 
+/// `$body` with `$pool` bound to the store's pool, whichever backend.
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            StoreDb::Sqlite { pool: $pool, .. } => $body,
+            StoreDb::Postgres($pool) => $body,
+        }
+    };
+}
+
 /// One role's store.
 #[derive(Debug)]
 pub enum StoreDb {
@@ -64,101 +74,78 @@ impl StoreDb {
     /// Run `sql` (no parameters, the same text in both dialects); the rows
     /// changed.
     pub async fn execute(&self, sql: &'static str) -> u64 {
-        match self {
-            Self::Sqlite { pool, .. } => sqlx::query(sql).execute(pool).await.unwrap().rows_affected(),
-            Self::Postgres(pool) => sqlx::query(sql).execute(pool).await.unwrap().rows_affected(),
-        }
+        on_pool!(self, |pool| sqlx::query(sql)
+            .execute(pool)
+            .await
+            .unwrap()
+            .rows_affected())
     }
 
     /// The first column of every row `sql` selects, as text.
     pub async fn strings(&self, sql: &'static str) -> Vec<String> {
-        match self {
-            Self::Sqlite { pool, .. } => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
-            Self::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
-        }
+        on_pool!(self, |pool| sqlx::query_scalar(sql)
+            .fetch_all(pool)
+            .await
+            .unwrap())
+    }
+
+    /// Run `sql`, which may hold several statements.
+    async fn run(&self, sql: String) {
+        on_pool!(self, |pool| {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .unwrap();
+        });
     }
 
     /// From now on every insert into `table` fails, as on a full disk.
     pub async fn refuse_inserts(&self, table: &str) {
-        match self {
-            Self::Sqlite { pool, .. } => {
-                let sql = format!(
-                    "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
-                     BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END"
-                );
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(pool)
-                    .await
-                    .unwrap();
-            }
-            Self::Postgres(pool) => {
-                let sql = format!(
-                    "CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS \
-                     $$ BEGIN RAISE EXCEPTION 'disk full (test)'; END $$; \
-                     CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
-                     FOR EACH ROW EXECUTE FUNCTION refuse_{table}();"
-                );
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(pool)
-                    .await
-                    .unwrap();
-            }
-        }
+        self.run(if self.is_postgres() {
+            format!(
+                "CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'disk full (test)'; END $$; \
+                 CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_{table}();"
+            )
+        } else {
+            format!(
+                "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
+                 BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END"
+            )
+        })
+        .await;
     }
 
     /// Undo [`Self::refuse_inserts`].
     pub async fn accept_inserts(&self, table: &str) {
-        match self {
-            Self::Sqlite { pool, .. } => {
-                let sql = format!("DROP TRIGGER refuse_{table}");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(pool)
-                    .await
-                    .unwrap();
-            }
-            Self::Postgres(pool) => {
-                let sql = format!("DROP TRIGGER refuse_{table} ON {table}");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(pool)
-                    .await
-                    .unwrap();
-            }
-        }
+        self.run(if self.is_postgres() {
+            format!("DROP TRIGGER refuse_{table} ON {table}")
+        } else {
+            format!("DROP TRIGGER refuse_{table}")
+        })
+        .await;
     }
 
     /// Flip the lowest bit of byte `byte` of the blob `column` in the one
     /// row of `table` that `key` (an SQL condition) selects.
     pub async fn flip(&self, table: &str, column: &str, key: &str, byte: usize) {
         let select = format!("SELECT {column} FROM {table} WHERE {key}");
-        let update = |placeholder: &str| format!("UPDATE {table} SET {column} = {placeholder} WHERE {key}");
-        match self {
-            Self::Sqlite { pool, .. } => {
-                let mut v: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe(select))
-                    .fetch_one(pool)
-                    .await
-                    .unwrap();
-                v[byte] ^= 0x01;
-                let n = sqlx::query(sqlx::AssertSqlSafe(update("?")))
-                    .bind(v)
-                    .execute(pool)
-                    .await
-                    .unwrap();
-                assert_eq!(n.rows_affected(), 1);
-            }
-            Self::Postgres(pool) => {
-                let mut v: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe(select))
-                    .fetch_one(pool)
-                    .await
-                    .unwrap();
-                v[byte] ^= 0x01;
-                let n = sqlx::query(sqlx::AssertSqlSafe(update("$1")))
-                    .bind(v)
-                    .execute(pool)
-                    .await
-                    .unwrap();
-                assert_eq!(n.rows_affected(), 1);
-            }
-        }
+        // `$1` reads as the first parameter in both dialects.
+        let update = format!("UPDATE {table} SET {column} = $1 WHERE {key}");
+        on_pool!(self, |pool| {
+            let mut v: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe(select))
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            v[byte] ^= 0x01;
+            let n = sqlx::query(sqlx::AssertSqlSafe(update))
+                .bind(v)
+                .execute(pool)
+                .await
+                .unwrap();
+            assert_eq!(n.rows_affected(), 1);
+        })
     }
 
     /// Every byte the store holds where a reader of the storage would see

@@ -95,6 +95,26 @@ impl Fleet {
         let note = Note::parse(&text).ok()?;
         Some((cp.size, self.witness_key.cosignature(&note).is_some()))
     }
+
+    /// Wait until the latest checkpoint is cosigned by the witness and
+    /// covers at least `size` records; its size and how long that took.
+    /// Fails, saying `what` did not happen, after `limit`.
+    async fn cosigned_at_least(&self, size: u64, limit: Duration, what: &str) -> (u64, Duration) {
+        let began = Instant::now();
+        loop {
+            if let Some((at, true)) = self.checkpoint().await
+                && at >= size
+            {
+                return (at, began.elapsed());
+            }
+            assert!(
+                began.elapsed() < limit,
+                "{what} within {limit:?} (latest checkpoint: {:?})",
+                self.checkpoint().await
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 impl Fleet {
@@ -154,22 +174,13 @@ async fn check_nothing_lost(fleet: &Fleet, tally: &Tally) -> Findings {
     // A checkpoint covering the whole log, cosigned by the witness; the
     // whole log verifies against it.
     let n = records.len() as u64;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if fleet
-            .checkpoint()
-            .await
-            .is_some_and(|(size, cosigned)| size >= n && cosigned)
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no checkpoint of size {n} cosigned by the witness within 20 s (latest: {:?})",
-            fleet.checkpoint().await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    fleet
+        .cosigned_at_least(
+            n,
+            Duration::from_secs(20),
+            &format!("no checkpoint of size {n} cosigned by the witness"),
+        )
+        .await;
     let report = verify(
         &fleet.tiles,
         &fleet.log_key,
@@ -260,20 +271,14 @@ async fn kill_every_role(mut fleet: Fleet, backend: &str) {
             // The witness serves the hub: recovered once it cosigns a
             // checkpoint newer than the one before its crash.
             let old = before.map_or(0, |(size, _)| size);
-            loop {
-                if fleet
-                    .checkpoint()
-                    .await
-                    .is_some_and(|(size, cosigned)| cosigned && size > old)
-                {
-                    break restarted.elapsed();
-                }
-                assert!(
-                    restarted.elapsed() < Duration::from_secs(20),
-                    "the witness cosigns nothing after its restart"
-                );
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            fleet
+                .cosigned_at_least(
+                    old + 1,
+                    Duration::from_secs(20),
+                    "the witness cosigns nothing after its restart",
+                )
+                .await;
+            restarted.elapsed()
         } else {
             recovered(&load.tally, victim, restarted, Duration::from_secs(20))
                 .await
@@ -813,20 +818,13 @@ async fn a_partitioned_witness_holds_nothing_up_and_cosigns_again() {
     let load = fleet.load();
     // The relay listens before the witness does: wait for a cosignature
     // made across the veth.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let before = loop {
-        if let Some((size, true)) = fleet.checkpoint().await
-            && size > 0
-        {
-            break size;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the witness in its namespace cosigns nothing: {:?}",
-            fleet.checkpoint().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (before, _) = fleet
+        .cosigned_at_least(
+            1,
+            Duration::from_secs(20),
+            "the witness in its namespace cosigns nothing",
+        )
+        .await;
     island.cut();
     let cut_at = Instant::now();
     tokio::time::sleep(Duration::from_millis(3000)).await;
@@ -839,21 +837,14 @@ async fn a_partitioned_witness_holds_nothing_up_and_cosigns_again() {
     island.heal();
     let healed = Instant::now();
     let size_at_heal = fleet.records().await.len() as u64;
-    let recovery = loop {
-        if fleet
-            .checkpoint()
-            .await
-            .is_some_and(|(size, cosigned)| cosigned && size >= size_at_heal)
-        {
-            break healed.elapsed();
-        }
-        assert!(
-            healed.elapsed() < Duration::from_secs(30),
-            "no cosigned checkpoint within 30 s of the link coming back: {:?}",
-            fleet.checkpoint().await
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    fleet
+        .cosigned_at_least(
+            size_at_heal,
+            Duration::from_secs(30),
+            "no cosigned checkpoint after the link came back",
+        )
+        .await;
+    let recovery = healed.elapsed();
     let tally = load.stop().await;
 
     assert!(carried_on, "linkages stopped while only the witness was cut off");

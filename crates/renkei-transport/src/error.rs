@@ -287,6 +287,10 @@ where
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         if !json_content_type(req.headers()) {
+            // Read what was sent first (up to the drain limit), as
+            // `refuse_unread` does: hyper closes a connection whose body
+            // was left unread, and the client may still be writing it.
+            let _ = axum::body::to_bytes(req.into_body(), REFUSED_BODY_DRAIN).await;
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",

@@ -130,17 +130,52 @@ async fn a_valid_certificate_of_the_wrong_peer_never_receives_the_body() {
 /// served on the same connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_refused_before_its_body_keeps_the_connection_usable() {
-    use axum::routing::get;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     let token = renkei_transport::AdminToken::from_secret("the right token, long enough to pass");
     let app = Router::new()
         .route("/v1/anything", post(|body: String| async move { body }))
         .layer(axum::middleware::from_fn_with_state(
             token,
             renkei_transport::require_token,
-        ))
-        .route("/health", get(|| async { "still here" }));
+        ));
+    refused_then_served(
+        app,
+        b"POST /v1/anything HTTP/1.1\r\nhost: x\r\nauthorization: Bearer wrong\r\n\
+          content-type: application/json\r\ncontent-length: 16\r\n\r\n",
+        "HTTP/1.1 401",
+    )
+    .await;
+}
+
+/// The same for a JSON body sent with another content type (the API
+/// tester's negative cases): the 415 must not close the connection either
+/// (CI once saw the next request on it fail with an EOF).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_of_the_wrong_content_type_keeps_the_connection_usable() {
+    let app = Router::new().route(
+        "/v1/anything",
+        post(
+            |renkei_transport::JsonBody(v): renkei_transport::JsonBody<serde_json::Value>| async move {
+                v.to_string()
+            },
+        ),
+    );
+    refused_then_served(
+        app,
+        b"POST /v1/anything HTTP/1.1\r\nhost: x\r\n\
+          content-type: text/plain\r\ncontent-length: 16\r\n\r\n",
+        "HTTP/1.1 415",
+    )
+    .await;
+}
+
+/// Send `head`, wait until the server could have answered, then a 16-byte
+/// body and a `GET /health` on the same connection: the refusal must start
+/// with `refusal` and the health check must still be answered.
+async fn refused_then_served(app: Router, head: &[u8], refusal: &str) {
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = app.route("/health", get(|| async { "still here" }));
     let server = renkei_transport::serve_plain_limited(
         "127.0.0.1:0".parse().unwrap(),
         app,
@@ -149,13 +184,7 @@ async fn a_request_refused_before_its_body_keeps_the_connection_usable() {
     .await
     .unwrap();
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(
-            b"POST /v1/anything HTTP/1.1\r\nhost: x\r\nauthorization: Bearer wrong\r\n\
-              content-type: application/json\r\ncontent-length: 16\r\n\r\n",
-        )
-        .await
-        .unwrap();
+    stream.write_all(head).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The body, then the next request; a closed connection may refuse them.
     let _ = stream
@@ -174,7 +203,7 @@ async fn a_request_refused_before_its_body_keeps_the_connection_usable() {
     .await;
     let seen = String::from_utf8_lossy(&seen);
     assert!(read.is_ok(), "no answer in time: {seen}");
-    assert!(seen.starts_with("HTTP/1.1 401"), "{seen}");
+    assert!(seen.starts_with(refusal), "{seen}");
     assert!(
         seen.contains("HTTP/1.1 200") && seen.contains("still here"),
         "the connection was closed after the refusal: {seen}"

@@ -33,6 +33,48 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> serde_json::Result<T> {
     from_slice(text.as_bytes())
 }
 
+/// A JSON document refused by [`from_slice_naming_field`]: the path of the
+/// value that was wrong (`medical_expense_notices[2].paid`; `.` for the
+/// document itself) and serde_json's reason.
+#[derive(Debug)]
+pub struct FieldError {
+    pub path: String,
+    pub error: serde_json::Error,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() || self.path == "." {
+            write!(f, "{}", self.error)
+        } else {
+            write!(f, "{}: {}", self.path, self.error)
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// [`from_slice`], saying which field was wrong: for documents a person
+/// writes (files handed to the command line, deposited documents), where
+/// "invalid type at line 1 column 212" does not say what to fix.
+pub fn from_slice_naming_field<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut track = serde_path_to_error::Track::new();
+    let value = T::deserialize(serde_path_to_error::Deserializer::new(
+        Strict(&mut de),
+        &mut track,
+    ))
+    .map_err(|error| FieldError {
+        path: track.path().to_string(),
+        error,
+    })?;
+    de.end().map_err(|error| FieldError {
+        path: String::new(),
+        error,
+    })?;
+    Ok(value)
+}
+
 /// A deserializer that hands structs the map form only.
 struct Strict<D>(D);
 
@@ -397,6 +439,39 @@ mod tests {
         let tagged = Tagged::Two { n: 9 };
         let json = serde_json::to_string(&tagged).expect("encode");
         assert_eq!(from_str::<Tagged>(&json).expect("strict"), tagged);
+    }
+
+    #[test]
+    fn the_field_naming_reader_says_where_the_document_is_wrong() {
+        let ok = serde_json::to_string(&sample()).expect("encode");
+        assert_eq!(
+            from_slice_naming_field::<Outer>(ok.as_bytes()).expect("decode"),
+            sample()
+        );
+
+        let at = |value: serde_json::Value| {
+            let e = from_slice_naming_field::<Outer>(value.to_string().as_bytes()).expect_err("refused");
+            (e.path.clone(), e.to_string())
+        };
+        let mut value = serde_json::to_value(sample()).expect("value");
+        value["many"][0]["n"] = serde_json::json!("three");
+        let (path, text) = at(value);
+        assert_eq!(path, "many[0].n");
+        assert!(
+            text.starts_with("many[0].n: invalid type: string \"three\""),
+            "{text}"
+        );
+
+        // Still strict: a struct as an array is refused, and named.
+        let mut value = serde_json::to_value(sample()).expect("value");
+        value["inner"] = serde_json::json!(["x", 1]);
+        let (path, text) = at(value);
+        assert_eq!(path, "inner");
+        assert!(text.contains("expected struct Inner"), "{text}");
+
+        // Trailing data after the document is refused without a path.
+        let e = from_slice_naming_field::<Inner>(br#"{"name":"a","n":1} {}"#).expect_err("trailing");
+        assert!(e.to_string().starts_with("trailing characters"), "{e}");
     }
 
     #[test]

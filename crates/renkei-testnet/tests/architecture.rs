@@ -36,6 +36,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "renkei-portal",
             "renkei-consent",
             "renkei-population",
+            "renkei-tax",
         ],
     ),
     (

@@ -17,6 +17,7 @@ mod person;
 mod pki;
 mod portal;
 mod registry;
+mod tax;
 mod witness;
 
 use anyhow::Result;
@@ -67,6 +68,9 @@ enum Command {
     /// The self-information API's clients: applications and screening.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Tax: the draft income tax return computed from a person's documents.
+    #[command(subcommand)]
+    Tax(tax::TaxCommand),
     /// Benchmarks (results go to BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -86,6 +90,7 @@ async fn main() -> Result<()> {
         Command::Portal(c) => portal::run(c).await,
         Command::Card(c) => card::run(c).await,
         Command::Client(c) => client::run(c).await,
+        Command::Tax(c) => tax::run(c),
         Command::Bench(c) => bench::run(c).await,
     }
 }

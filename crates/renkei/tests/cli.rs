@@ -1029,6 +1029,126 @@ fn the_sqlite_cache_option_is_checked_by_name() {
     assert!(text(&out).contains("5000 is not in 1..=4096"), "{}", text(&out));
 }
 
+/// `renkei tax draft`: a salaried resident's year, every figure worked out
+/// by hand below from the 2025 rules, and bad files refused naming the field.
+#[test]
+fn tax_draft_computes_the_return_and_names_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("documents.json");
+    std::fs::write(
+        &input,
+        r#"{
+          "withholding_slip": {"payment_amount": 5000000, "social_insurance_amount": 750000, "withholding_tax": 120000},
+          "life_insurance_certificates": [
+            {"category": "general", "contract": "new", "annual_premium": 100000},
+            {"category": "care_medical", "contract": "new", "annual_premium": 30000},
+            {"category": "individual_pension", "contract": "old", "annual_premium": 60000}
+          ],
+          "earthquake_insurance_certificates": [{"type": "earthquake", "annual_premium": 30000}],
+          "medical_expense_notices": [{"paid": 250000, "reimbursed": 50000}],
+          "donation_certificates": [{"amount": 30000}]
+        }"#,
+    )
+    .unwrap();
+    let path = input.to_str().unwrap();
+    let out = renkei(&["tax", "draft", "--year", "2025", "--input", path, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 5,000,000 is a multiple of 4,000: x 80% - 440,000 (No.1410).
+    assert_eq!(d["employment_income"], 3_560_000);
+    assert_eq!(d["total_income"], 3_560_000);
+    let ded = &d["deductions"];
+    assert_eq!(ded["social_insurance"], 750_000);
+    // general new 100,000 -> 40,000; care-medical new 30,000 -> 15,000 +
+    // 10,000; pension old 60,000 -> 15,000 + 25,000 (No.1140).
+    assert_eq!(ded["life_insurance_by_category"]["general"], 40_000);
+    assert_eq!(ded["life_insurance_by_category"]["care_medical"], 25_000);
+    assert_eq!(ded["life_insurance_by_category"]["individual_pension"], 40_000);
+    assert_eq!(ded["life_insurance"], 105_000);
+    assert_eq!(ded["earthquake_insurance"], 30_000);
+    // 250,000 - 50,000 - min(100,000, 5% of 3,560,000) (No.1120).
+    assert_eq!(ded["medical_expense"], 100_000);
+    assert_eq!(ded["self_medication"], 0);
+    assert_eq!(ded["donation"], 28_000);
+    // 3,360,001..=4,890,000 -> 680,000 (No.1199, 2025).
+    assert_eq!(ded["basic"], 680_000);
+    assert_eq!(ded["total"], 1_693_000);
+    // 3,560,000 - 1,693,000 = 1,867,000; 5% = 93,350; 2.1% = 1,960.35.
+    assert_eq!(d["taxable_income"], 1_867_000);
+    assert_eq!(d["income_tax"], 93_350);
+    assert_eq!(d["housing_loan_credit"], 0);
+    assert_eq!(d["base_income_tax"], 93_350);
+    assert_eq!(d["reconstruction_tax"], 1_960);
+    assert_eq!(d["total_tax"], 95_310);
+    assert_eq!(d["withholding_tax"], 120_000);
+    assert_eq!(d["tax_due"], -24_690);
+    let life = d["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["figure"] == "deductions.life_insurance")
+        .unwrap();
+    assert_eq!(life["sources"].as_array().unwrap().len(), 3, "{life}");
+
+    // The table names the figures and where they came from.
+    let out = renkei(&["tax", "draft", "--year", "2025", "--input", path]);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("生命保険料控除"), "{table}");
+    assert!(table.contains("life_insurance_certificates[2]"), "{table}");
+    assert!(table.contains("-24690"), "{table}");
+
+    for (body, year, expected) in [
+        (
+            r#"{"withholding_slip": {"payment_amount": "5000000", "social_insurance_amount": 0, "withholding_tax": 0}}"#,
+            "2025",
+            "withholding_slip.payment_amount: invalid type: string",
+        ),
+        (
+            r#"{"medical_expense_notices": [{"paid": 1, "reimbursed": 0}, {"paid": 1, "refund": 2}]}"#,
+            "2025",
+            "medical_expense_notices[1]",
+        ),
+        (
+            r#"{"life_insurance_certificates": [{"category": "care_medical", "contract": "old", "annual_premium": 1}]}"#,
+            "2025",
+            "life_insurance_certificates[0].contract",
+        ),
+        (
+            r#"{"withholding_slip": {"payment_amount": 100, "social_insurance_amount": 200, "withholding_tax": 0}}"#,
+            "2025",
+            "withholding_slip.social_insurance_amount",
+        ),
+        (
+            r#"{"donation_certificates": [[5000]]}"#,
+            "2025",
+            "donation_certificates[0]",
+        ),
+        (r#"{}"#, "2024", "year: "),
+        (r#"{} {}"#, "2025", "trailing characters"),
+    ] {
+        std::fs::write(&input, body).unwrap();
+        let out = renkei(&["tax", "draft", "--year", year, "--input", path, "--json"]);
+        assert!(!out.status.success(), "{body} was accepted");
+        assert!(out.stdout.is_empty(), "{body}: printed a draft");
+        assert!(text(&out).contains(expected), "{body}: {}", text(&out));
+    }
+    let out = renkei(&[
+        "tax",
+        "draft",
+        "--year",
+        "2025",
+        "--input",
+        "/nonexistent/documents.json",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("/nonexistent/documents.json"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn bench_log_and_history_refuse_bad_options_and_honour_the_database_env() {
     for (args, expected) in [

@@ -1,57 +1,18 @@
 //! API clients: a private service's application, its screening and its
 //! life afterwards (suspension, revocation, transfer on a merger).
 
-use std::fmt;
-
 use renkei_catalog::{Catalog, ItemCode};
 use renkei_ids::CorporateNumber;
 use renkei_jose::Jwks;
 use renkei_protocol::UnixMillis;
 use serde::{Deserialize, Serialize};
 
-/// A client id: `rc_` and 22 base64url characters (128 random bits).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ClientId(String);
-
-impl ClientId {
-    pub fn parse(s: &str) -> Option<Self> {
-        let rest = s.strip_prefix("rc_")?;
-        (rest.len() == 22
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then(|| Self(s.to_owned()))
-    }
-
-    /// From 16 random bytes.
-    pub fn from_random(bytes: [u8; 16]) -> Self {
-        Self(format!("rc_{}", renkei_jose::b64(&bytes)))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for ClientId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s).ok_or_else(|| format!("{s:?} is not a client id"))
-    }
-}
-
-impl From<ClientId> for String {
-    fn from(c: ClientId) -> Self {
-        c.0
-    }
-}
-
-impl fmt::Display for ClientId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::prefixed_id!(
+    /// A client id: `rc_` and 22 base64url characters (128 random bits).
+    ClientId,
+    "rc_",
+    16
+);
 
 /// Where a client stands. Only `Approved` clients may start a flow or
 /// fetch data; every other state refuses at once.
@@ -146,7 +107,9 @@ fn bad(field: &'static str, problem: impl Into<String>) -> ApplicationError {
     }
 }
 
-fn text(field: &'static str, s: &str, max: usize) -> Result<String, ApplicationError> {
+/// A trimmed, non-empty text of at most `max` characters without control
+/// characters (newlines allowed), or why not, naming `field`.
+pub fn checked_text(field: &'static str, s: &str, max: usize) -> Result<String, ApplicationError> {
     let t = s.trim();
     if t.is_empty() {
         return Err(bad(field, "must not be empty"));
@@ -218,17 +181,25 @@ pub struct ApplicationForm {
     pub contact: String,
 }
 
+/// An organisation's corporate number (with its check digit), name and
+/// optional English name, as every application gives them.
+pub fn checked_organisation(
+    corporate_number: &str,
+    name: &str,
+    name_en: Option<&str>,
+) -> Result<(CorporateNumber, String, Option<String>), ApplicationError> {
+    let corporate_number = CorporateNumber::parse(corporate_number.trim())
+        .map_err(|e| bad("corporate_number", e.to_string()))?;
+    let name = checked_text("name", name, 100)?;
+    let name_en = name_en.map(|n| checked_text("name_en", n, 100)).transpose()?;
+    Ok((corporate_number, name, name_en))
+}
+
 impl ApplicationForm {
     pub fn validate(&self, catalog: &Catalog) -> Result<ClientApplication, ApplicationError> {
-        let corporate_number = CorporateNumber::parse(self.corporate_number.trim())
-            .map_err(|e| bad("corporate_number", e.to_string()))?;
-        let name = text("name", &self.name, 100)?;
-        let name_en = self
-            .name_en
-            .as_deref()
-            .map(|n| text("name_en", n, 100))
-            .transpose()?;
-        let purpose = text("purpose", &self.purpose, 1000)?;
+        let (corporate_number, name, name_en) =
+            checked_organisation(&self.corporate_number, &self.name, self.name_en.as_deref())?;
+        let purpose = checked_text("purpose", &self.purpose, 1000)?;
         if self.redirect_uris.is_empty() || self.redirect_uris.len() > 10 {
             return Err(bad("redirect_uris", "give between 1 and 10"));
         }
@@ -288,7 +259,7 @@ impl ApplicationForm {
                 format!("between 1 and {MAX_DATA_LIFE_DAYS}"),
             ));
         }
-        let contact = text("contact", &self.contact, 200)?;
+        let contact = checked_text("contact", &self.contact, 200)?;
         Ok(ClientApplication {
             corporate_number,
             name,
@@ -304,11 +275,12 @@ impl ApplicationForm {
     }
 }
 
-/// A registered client.
+/// A party an administrator screens — an API client, a document sender:
+/// its validated application and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiClient {
-    pub id: ClientId,
-    pub app: ClientApplication,
+pub struct Screened<I, A> {
+    pub id: I,
+    pub app: A,
     pub status: ClientStatus,
     /// The reason given with the last change of status.
     pub status_reason: Option<String>,
@@ -316,8 +288,8 @@ pub struct ApiClient {
     pub updated_at: UnixMillis,
 }
 
-impl ApiClient {
-    pub fn new(id: ClientId, app: ClientApplication, now: UnixMillis) -> Self {
+impl<I, A> Screened<I, A> {
+    pub fn new(id: I, app: A, now: UnixMillis) -> Self {
         Self {
             id,
             app,
@@ -328,11 +300,30 @@ impl ApiClient {
         }
     }
 
-    /// Whether it may run flows and fetch data now.
+    /// Whether it may act now (run flows, deposit).
     pub fn is_active(&self) -> bool {
         self.status == ClientStatus::Approved
     }
 }
+
+/// What screening reads from and changes in an application.
+pub trait Application: Clone {
+    fn corporate_number(&self) -> CorporateNumber;
+    /// The organisation merged into `successor`.
+    fn transfer_to(&mut self, successor: CorporateNumber);
+}
+
+impl Application for ClientApplication {
+    fn corporate_number(&self) -> CorporateNumber {
+        self.corporate_number
+    }
+    fn transfer_to(&mut self, successor: CorporateNumber) {
+        self.corporate_number = successor;
+    }
+}
+
+/// A registered client.
+pub type ApiClient = Screened<ClientId, ClientApplication>;
 
 /// Who changed a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -379,7 +370,8 @@ impl ClientAction {
         }
     }
 
-    fn reason(&self) -> Option<&str> {
+    /// The reason given with the action, if it takes one.
+    pub fn reason(&self) -> Option<&str> {
         match self {
             Self::Reject { reason }
             | Self::Suspend { reason }
@@ -404,10 +396,11 @@ pub enum TransitionError {
     SameCorporation,
 }
 
-/// One recorded change of a client: every change is kept.
+/// One recorded change of a screened party (a client, a sender): every
+/// change is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientEvent {
-    pub client: ClientId,
+pub struct ScreeningEvent<I> {
+    pub subject: I,
     pub at: UnixMillis,
     pub actor: Actor,
     /// `applied`, or a [`ClientAction::name`].
@@ -419,11 +412,15 @@ pub struct ClientEvent {
     pub previous_corporate_number: Option<CorporateNumber>,
 }
 
-impl ClientEvent {
-    pub fn applied(c: &ApiClient) -> Self {
+/// One recorded change of a client.
+pub type ClientEvent = ScreeningEvent<ClientId>;
+
+impl<I: Clone> ScreeningEvent<I> {
+    /// The event of `party`'s application.
+    pub fn applied<A>(party: &Screened<I, A>) -> Self {
         Self {
-            client: c.id.clone(),
-            at: c.created_at,
+            subject: party.id.clone(),
+            at: party.created_at,
             actor: Actor::Client,
             action: "applied".into(),
             from: None,
@@ -434,61 +431,70 @@ impl ClientEvent {
     }
 }
 
-/// Apply `action` to `client`: the client as it becomes and the event that
-/// records it — or why not. Pure: the caller stores both together.
-pub fn apply(
-    client: &ApiClient,
+/// The status a screened party (an API client, a document sender) moves
+/// to on `action` from `from`, or why it may not: one state machine for
+/// everyone an administrator screens. `corporate_number` is the party's,
+/// which a transfer must change.
+pub fn screening_transition(
     action: &ClientAction,
-    actor: Actor,
-    now: UnixMillis,
-) -> Result<(ApiClient, ClientEvent), TransitionError> {
+    from: ClientStatus,
+    corporate_number: CorporateNumber,
+) -> Result<ClientStatus, TransitionError> {
     use ClientStatus as S;
     if let Some(r) = action.reason()
         && r.trim().is_empty()
     {
         return Err(TransitionError::ReasonRequired(action.name()));
     }
-    let from = client.status;
-    let to = match (action, from) {
-        (ClientAction::Approve, S::Applied) => S::Approved,
-        (ClientAction::Reject { .. }, S::Applied) => S::Rejected,
-        (ClientAction::Suspend { .. }, S::Approved) => S::Suspended,
-        (ClientAction::Resume, S::Suspended) => S::Approved,
-        (ClientAction::Revoke { .. }, S::Applied | S::Approved | S::Suspended) => S::Revoked,
+    match (action, from) {
+        (ClientAction::Approve, S::Applied) => Ok(S::Approved),
+        (ClientAction::Reject { .. }, S::Applied) => Ok(S::Rejected),
+        (ClientAction::Suspend { .. }, S::Approved) => Ok(S::Suspended),
+        (ClientAction::Resume, S::Suspended) => Ok(S::Approved),
+        (ClientAction::Revoke { .. }, S::Applied | S::Approved | S::Suspended) => Ok(S::Revoked),
         (ClientAction::Transfer { to, .. }, S::Approved | S::Suspended) => {
-            if *to == client.app.corporate_number {
-                return Err(TransitionError::SameCorporation);
+            if *to == corporate_number {
+                Err(TransitionError::SameCorporation)
+            } else {
+                Ok(from)
             }
-            from
         }
-        _ => {
-            return Err(TransitionError::NotFrom {
-                action: action.name(),
-                from: from.as_str(),
-            });
-        }
-    };
-    let mut next = client.clone();
+        _ => Err(TransitionError::NotFrom {
+            action: action.name(),
+            from: from.as_str(),
+        }),
+    }
+}
+
+/// Apply `action` to `party`: the party as it becomes and the event that
+/// records it — or why not. Pure: the caller stores both together.
+pub fn apply<I: Clone, A: Application>(
+    party: &Screened<I, A>,
+    action: &ClientAction,
+    actor: Actor,
+    now: UnixMillis,
+) -> Result<(Screened<I, A>, ScreeningEvent<I>), TransitionError> {
+    let from = party.status;
+    let was = party.app.corporate_number();
+    let to = screening_transition(action, from, was)?;
+    let reason = action.reason().map(|r| r.trim().to_owned());
+    let mut next = party.clone();
     next.status = to;
+    next.status_reason = reason.clone();
     next.updated_at = now;
     let mut previous = None;
     if let ClientAction::Transfer { to, .. } = action {
-        previous = Some(client.app.corporate_number);
-        next.app.corporate_number = *to;
+        previous = Some(was);
+        next.app.transfer_to(*to);
     }
-    if let Some(r) = action.reason() {
-        next.status_reason = Some(r.trim().to_owned());
-    } else {
-        next.status_reason = None;
-    }
-    let event = ClientEvent {
-        client: client.id.clone(),
+    let event = ScreeningEvent {
+        subject: party.id.clone(),
         at: now,
         actor,
         action: action.name().into(),
         from: Some(from),
         to,
-        reason: action.reason().map(|r| r.trim().to_owned()),
+        reason,
         previous_corporate_number: previous,
     };
     Ok((next, event))

@@ -1,8 +1,6 @@
 //! Consents (grants): what a person agreed a client may receive, as an
 //! immutable signed artefact, and whether it still holds.
 
-use std::fmt;
-
 use renkei_ids::LocalPersonId;
 use renkei_protocol::UnixMillis;
 use serde_json::{Value, json};
@@ -13,34 +11,12 @@ use crate::rar::{Frequency, SelfInformation};
 /// One-time consents may be used for this long after they are given.
 pub const ONE_TIME_VALIDITY_MS: i64 = 3_600_000;
 
-/// A grant id: `gr_` and 22 base64url characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GrantId(String);
-
-impl GrantId {
-    pub fn parse(s: &str) -> Option<Self> {
-        let rest = s.strip_prefix("gr_")?;
-        (rest.len() == 22
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then(|| Self(s.to_owned()))
-    }
-
-    pub fn from_random(bytes: [u8; 16]) -> Self {
-        Self(format!("gr_{}", renkei_jose::b64(&bytes)))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for GrantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::prefixed_id!(
+    /// A grant id: `gr_` and 22 base64url characters.
+    GrantId,
+    "gr_",
+    16
+);
 
 /// Who ended a consent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

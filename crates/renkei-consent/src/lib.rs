@@ -11,15 +11,18 @@
 mod client;
 mod flow;
 mod grant;
+#[doc(hidden)]
+pub mod ids;
 mod monitor;
 mod rar;
 mod records;
 mod store;
 
 pub use client::{
-    Actor, ApiClient, ApplicationError, ApplicationForm, ClientAction, ClientApplication, ClientAuth,
-    ClientEvent, ClientId, ClientKeys, ClientStatus, MAX_DATA_LIFE_DAYS, TransitionError, apply,
-    check_redirect_uri,
+    Actor, ApiClient, Application, ApplicationError, ApplicationForm, ClientAction, ClientApplication,
+    ClientAuth, ClientEvent, ClientId, ClientKeys, ClientStatus, MAX_DATA_LIFE_DAYS, Screened,
+    ScreeningEvent, TransitionError, apply, check_redirect_uri, checked_organisation, checked_text,
+    screening_transition,
 };
 pub use flow::{
     ACCESS_TOKEN_TTL_MS, ASSERTION_MAX_LIFETIME_MS, AssertionOk, AuthorizationRequest, CLIENT_ASSERTION_TYPE,

@@ -81,7 +81,7 @@ fn event_from(id: &ClientId, r: &impl Cols) -> Result<ClientEvent, StoreError> {
     let from: Option<String> = get(r, "from_status")?;
     let previous: Option<String> = get(r, "previous_corporate_number")?;
     Ok(ClientEvent {
-        client: id.clone(),
+        subject: id.clone(),
         at: UnixMillis(get(r, "at")?),
         actor: from_json::<Actor>(r, "actor")?,
         action: get(r, "action")?,
@@ -192,7 +192,7 @@ async fn insert_event<D: PortalDialect>(
         "INSERT INTO api_client_events (client, at, actor, action, from_status, to_status, reason, \
          previous_corporate_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .arg(e.client.as_str())
+    .arg(e.subject.as_str())
     .arg(e.at.0)
     .arg(json("actor", &e.actor)?)
     .arg(&e.action)

@@ -37,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "renkei-consent",
             "renkei-population",
             "renkei-tax",
+            "renkei-delivery",
         ],
     ),
     (

@@ -720,62 +720,77 @@ fn port_of(url: &str) -> u16 {
 /// acknowledged is lost and the log stays consistent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_partitioned_node_is_refused_clearly_and_rejoins() {
-    let mut fleet = Fleet::start(19, |_| {}).await;
+    partitioned_provider_rejoins(19, "node/setagaya", "registry").await;
+}
+
+/// The same for the registry, cut off from the hub and every node: the
+/// four facts and address changes are refused while it is away, the nodes'
+/// linkages carry on, and it serves again once the link is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partitioned_registry_is_refused_clearly_and_rejoins() {
+    partitioned_provider_rejoins(29, "registry", "node/setagaya").await;
+}
+
+/// Put `role` (a provider) in a namespace of its own, cut it off for three
+/// seconds under load, and check that only what passes through it fails
+/// (`other` carries on), that the hub recorded the unreachable provider,
+/// that it serves again after the cut, and that nothing acknowledged is
+/// lost.
+async fn partitioned_provider_rejoins(seed: u64, role_name: &str, other: &str) {
+    let mut fleet = Fleet::start(seed, |_| {}).await;
     let Some(mut island) = Island::create() else {
         fleet.net.shutdown().await;
         return;
     };
-    let settings = fleet.net.nodes["setagaya"].settings.clone();
     let (hub_port, registry_port) = (port_of(&fleet.net.hub.url()), port_of(&fleet.net.registry_url));
-    let setagaya = fleet.net.role("node/setagaya").unwrap();
-    setagaya.kill().unwrap();
-    island.serve_out(settings.listen.port());
-    island.serve_out(settings.local_listen.port());
+    let role = fleet.net.role(role_name).unwrap();
+    let listens = role.listens.clone();
+    role.kill().unwrap();
+    for addr in &listens {
+        island.serve_out(addr.port());
+    }
     island.call_in(hub_port);
-    island.call_in(registry_port);
-    island.start_inside(setagaya).await;
-    // The relays listen before the node does: wait for the node itself.
-    let local = fleet.net.nodes["setagaya"].local.clone();
+    if role_name != "registry" {
+        island.call_in(registry_port);
+    }
+    island.start_inside(role).await;
+
+    let load = fleet.load();
+    // The relays listen before the role does: wait for a linkage through it.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while local.get::<serde_json::Value>("/health").await.is_err() {
+    while load.tally.last_ok_through(role_name).is_none() {
         assert!(
             Instant::now() < deadline,
-            "Setagaya's node does not answer from its namespace"
+            "nothing passes through {role_name} in its namespace: {:?}",
+            load.tally.failures()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-
-    let load = fleet.load();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        load.tally.succeeded("pension→setagaya") && load.tally.succeeded("setagaya→pension"),
-        "linkages reach Setagaya's node across the veth before the partition: {:?}",
-        load.tally.failures()
-    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let records_before = fleet.records().await.len();
     island.cut();
     let cut_at = Instant::now();
     tokio::time::sleep(Duration::from_millis(3000)).await;
-    let others_ok = load.tally.last_ok_through("registry").is_some_and(|t| t > cut_at);
-    let last_through_setagaya = load.tally.last_ok_through("node/setagaya");
+    let others_ok = load.tally.last_ok_through(other).is_some_and(|t| t > cut_at);
+    let last_through_role = load.tally.last_ok_through(role_name);
     island.heal();
     let healed = Instant::now();
-    let recovery = recovered(&load.tally, "node/setagaya", healed, Duration::from_secs(30))
+    let recovery = recovered(&load.tally, role_name, healed, Duration::from_secs(30))
         .await
-        .expect("Setagaya serves within 30 s of the link coming back");
+        .unwrap_or_else(|| panic!("{role_name} serves within 30 s of the link coming back"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let tally = load.stop().await;
 
-    // Nothing through Setagaya succeeded from a second into the cut (what
+    // Nothing through the role succeeded from a second into the cut (what
     // was already answered may still arrive) until it healed.
     assert!(
-        last_through_setagaya.is_none_or(|t| t < cut_at + Duration::from_millis(1000)),
-        "a linkage through the partitioned node succeeded {:?} into the cut",
-        last_through_setagaya.map(|t| t - cut_at)
+        last_through_role.is_none_or(|t| t < cut_at + Duration::from_millis(1000)),
+        "a request through the partitioned {role_name} succeeded {:?} into the cut",
+        last_through_role.map(|t| t - cut_at)
     );
     assert!(
         others_ok,
-        "the registry's linkages stopped while only Setagaya was cut off"
+        "requests through {other} stopped while only {role_name} was cut off"
     );
     let outcomes = fleet.outcomes_since(records_before).await;
     assert!(
@@ -785,7 +800,7 @@ async fn a_partitioned_node_is_refused_clearly_and_rejoins() {
     let failures = tally.failures();
     let found = check_nothing_lost(&fleet, &tally).await;
     eprintln!(
-        "Setagaya partitioned 3 s: acknowledged {}, lost {}, serving {} ms after the link was back; \
+        "{role_name} partitioned 3 s: acknowledged {}, lost {}, serving {} ms after the link was back; \
          outcomes recorded since the cut {outcomes:?}",
         found.acknowledged,
         found.lost,

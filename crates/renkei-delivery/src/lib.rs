@@ -1,0 +1,20 @@
+//! Private delivery as pure logic: the document types senders deposit
+//! (versioned JSON Schemas, checked by [`schema`]), senders and their
+//! screening, the pairwise delivery handles that stand for a person at one
+//! sender, and the checks a signed deposit passes before it is stored.
+//! No I/O: the portal's service stores and serves what this crate decides.
+
+mod deposit;
+mod handle;
+pub mod schema;
+mod sender;
+mod types;
+
+pub use deposit::{
+    CheckedDeposit, CheckedVoid, DEPOSIT_TYP, Decision, DepositRefusal, FUTURE_SKEW_MS, MAX_DEPOSIT_BYTES,
+    SenderRequest, StoredVersion, check_deposit, check_document_id, decide,
+};
+pub use handle::{DeliveryHandle, HandleKey};
+pub use schema::{Schema, SchemaDefinitionError, SchemaViolation};
+pub use sender::{Sender, SenderApplication, SenderEvent, SenderForm, SenderId, SenderKind};
+pub use types::{DocumentType, DocumentTypeId, DocumentTypes, TypeDefinitionError};

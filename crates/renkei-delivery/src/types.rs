@@ -214,6 +214,105 @@ impl DocumentType {
                 reason: "must be \"new\": care-medical insurance exists only under the new contracts".into(),
             });
         }
+        self.check_totals(doc)
+    }
+
+    /// Totals a document states must be the sums of its parts.
+    fn check_totals(&self, doc: &Value) -> Result<(), SchemaViolation> {
+        let yen = |p: &str| doc.pointer(p).and_then(Value::as_u64);
+        let mismatch = |pointer: &str, stated: u64, sum: u64| SchemaViolation {
+            pointer: pointer.into(),
+            reason: format!("is {stated}, but its parts add up to {sum}"),
+        };
+        match self.id.name.as_str() {
+            "medical_expense_notice" => {
+                let entries = doc
+                    .get("entries")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                for (field, default) in [("total_cost", None), ("paid", None), ("reimbursed", Some(0))] {
+                    let sum: u64 = entries
+                        .iter()
+                        .map(|e| e.get(field).and_then(Value::as_u64).or(default).unwrap_or(0))
+                        .sum();
+                    let pointer = format!("/totals/{field}");
+                    if let Some(stated) = yen(&pointer)
+                        && stated != sum
+                    {
+                        return Err(mismatch(&pointer, stated, sum));
+                    }
+                }
+            }
+            "national_pension_premium_certificate" => {
+                if let (Some(total), Some(paid)) = (yen("/total"), yen("/paid")) {
+                    let sum = paid + yen("/expected_paid_by_year_end").unwrap_or(0);
+                    if total != sum {
+                        return Err(mismatch("/total", total, sum));
+                    }
+                }
+            }
+            "specified_account_annual_report" => {
+                for section in ["listed", "margin", "total"] {
+                    let at = format!("/transfer/{section}");
+                    if let (Some(proceeds), Some(cost), Some(stated)) = (
+                        yen(&format!("{at}/proceeds")),
+                        yen(&format!("{at}/acquisition_cost")),
+                        doc.pointer(&format!("{at}/gain_or_loss")).and_then(Value::as_i64),
+                    ) {
+                        let diff = i128::from(proceeds) - i128::from(cost);
+                        if i128::from(stated) != diff {
+                            return Err(SchemaViolation {
+                                pointer: format!("{at}/gain_or_loss"),
+                                reason: format!("is {stated}, but proceeds minus cost is {diff}"),
+                            });
+                        }
+                    }
+                }
+            }
+            "monthly_earnings_report" => {
+                let parts = ["health", "pension", "employment", "long_term_care"];
+                let sum: u64 = parts
+                    .iter()
+                    .filter_map(|p| yen(&format!("/social_insurance/{p}")))
+                    .sum();
+                if let Some(stated) = yen("/social_insurance/total")
+                    && stated != sum
+                {
+                    return Err(mismatch("/social_insurance/total", stated, sum));
+                }
+                if doc.get("employment_status").and_then(Value::as_str) == Some("left")
+                    && doc.get("leave_date").is_none()
+                {
+                    return Err(SchemaViolation {
+                        pointer: String::new(),
+                        reason: "lacks leave_date, which an employee who left must have".into(),
+                    });
+                }
+            }
+            "withholding_slip" | "withholding_report" => {
+                // A year-end-adjusted slip states the year's result.
+                if doc.get("year_end_adjusted").and_then(Value::as_bool) == Some(true) {
+                    for field in ["employment_income", "total_deductions"] {
+                        if doc.get(field).is_none() {
+                            return Err(SchemaViolation {
+                                pointer: String::new(),
+                                reason: format!("lacks {field}, which a year-end-adjusted slip states"),
+                            });
+                        }
+                    }
+                }
+                if let Some(filed) = doc.get("payer_corporate_number")
+                    && Some(filed) != doc.pointer("/payer/corporate_number")
+                {
+                    return Err(SchemaViolation {
+                        pointer: "/payer_corporate_number".into(),
+                        reason: "differs from payer.corporate_number".into(),
+                    });
+                }
+            }
+            _ => {}
+        }
         Ok(())
     }
 

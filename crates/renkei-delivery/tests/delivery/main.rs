@@ -5,4 +5,5 @@
 
 mod deposits;
 mod document_types;
+mod draft;
 mod json_schema_suite;

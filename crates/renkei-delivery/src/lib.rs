@@ -8,6 +8,7 @@ mod deposit;
 mod handle;
 pub mod schema;
 mod sender;
+mod store;
 mod tax_input;
 mod types;
 
@@ -18,5 +19,6 @@ pub use deposit::{
 pub use handle::{DeliveryHandle, HandleKey};
 pub use schema::{Schema, SchemaDefinitionError, SchemaViolation};
 pub use sender::{Sender, SenderApplication, SenderEvent, SenderForm, SenderId, SenderKind};
+pub use store::{DeliveryStore, Link, MailboxDocument};
 pub use tax_input::{DraftInput, DraftSource, draft_input};
 pub use types::{DocumentType, DocumentTypeId, DocumentTypes, TypeDefinitionError};

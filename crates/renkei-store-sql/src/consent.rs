@@ -5,10 +5,10 @@
 
 use renkei_catalog::ItemCode;
 use renkei_consent::{
-    Actor, ApiClient, AuthorizationRequest, ClientAlert, ClientApplication, ClientAuth, ClientEvent,
-    ClientId, ClientKeys, ClientStatus, CodeRecord, CodeRedemption, ConsentStore, DeliveryClaim,
-    FetchOutcome, FetchRecord, Grant, GrantId, PushedRequest, RefreshRedemption, RevokedBy, SecretDigest,
-    SelfInformation, TokenRecord, Usage,
+    ApiClient, AuthorizationRequest, ClientAlert, ClientApplication, ClientAuth, ClientEvent, ClientId,
+    ClientKeys, ClientStatus, CodeRecord, CodeRedemption, ConsentStore, DeliveryClaim, FetchOutcome,
+    FetchRecord, Grant, GrantId, PushedRequest, RefreshRedemption, RevokedBy, SecretDigest, SelfInformation,
+    TokenRecord, Usage,
 };
 use renkei_ids::{CorporateNumber, LocalPersonId};
 use renkei_protocol::{StoreError, UnixMillis};
@@ -16,6 +16,7 @@ use serde_json::json;
 use sqlx::Transaction;
 
 use crate::portal::{PortalDialect, SqlPortal};
+use crate::screening::{ScreeningTables, insert_event, status_col};
 use crate::sql::{Cols, Stmt, corrupt, get, parse_col, store_err};
 
 fn json<T: serde::Serialize>(what: &str, v: &T) -> Result<String, StoreError> {
@@ -24,11 +25,6 @@ fn json<T: serde::Serialize>(what: &str, v: &T) -> Result<String, StoreError> {
 
 fn from_json<T: serde::de::DeserializeOwned>(row: &impl Cols, col: &str) -> Result<T, StoreError> {
     serde_json::from_str(&get::<String>(row, col)?).map_err(|e| corrupt(col, e))
-}
-
-fn status_col(row: &impl Cols, col: &str) -> Result<ClientStatus, StoreError> {
-    let s: String = get(row, col)?;
-    ClientStatus::parse(&s).ok_or_else(|| corrupt(col, s))
 }
 
 fn client_id_col(row: &impl Cols, col: &str) -> Result<ClientId, StoreError> {
@@ -74,25 +70,6 @@ fn client_from(row: &impl Cols) -> Result<ApiClient, StoreError> {
         status_reason: get(row, "status_reason")?,
         created_at: UnixMillis(get(row, "created_at")?),
         updated_at: UnixMillis(get(row, "updated_at")?),
-    })
-}
-
-fn event_from(id: &ClientId, r: &impl Cols) -> Result<ClientEvent, StoreError> {
-    let from: Option<String> = get(r, "from_status")?;
-    let previous: Option<String> = get(r, "previous_corporate_number")?;
-    Ok(ClientEvent {
-        subject: id.clone(),
-        at: UnixMillis(get(r, "at")?),
-        actor: from_json::<Actor>(r, "actor")?,
-        action: get(r, "action")?,
-        from: from
-            .map(|s| ClientStatus::parse(&s).ok_or_else(|| corrupt("from_status", s)))
-            .transpose()?,
-        to: status_col(r, "to_status")?,
-        reason: get(r, "reason")?,
-        previous_corporate_number: previous
-            .map(|s| parse_col("previous_corporate_number", &s, CorporateNumber::parse))
-            .transpose()?,
     })
 }
 
@@ -184,27 +161,13 @@ async fn insert_fetch<D: PortalDialect>(
     Ok(())
 }
 
-async fn insert_event<D: PortalDialect>(
-    tx: &mut Transaction<'_, D>,
-    e: &ClientEvent,
-) -> Result<(), StoreError> {
-    Stmt::new(
-        "INSERT INTO api_client_events (client, at, actor, action, from_status, to_status, reason, \
-         previous_corporate_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .arg(e.subject.as_str())
-    .arg(e.at.0)
-    .arg(json("actor", &e.actor)?)
-    .arg(&e.action)
-    .arg(e.from.map(ClientStatus::as_str))
-    .arg(e.to.as_str())
-    .arg(&e.reason)
-    .arg(e.previous_corporate_number.map(|c| c.to_string()))
-    .execute(tx)
-    .await
-    .map_err(store_err("record client event"))?;
-    Ok(())
-}
+const CLIENTS: ScreeningTables = ScreeningTables {
+    update: "UPDATE api_clients SET corporate_number = $1, status = $2, status_reason = $3, updated_at = $4 \
+             WHERE id = $5 AND status = $6",
+    insert_event: "INSERT INTO api_client_events (client, at, actor, action, from_status, to_status, reason, \
+                   previous_corporate_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    events: "SELECT * FROM api_client_events WHERE client = $1 ORDER BY seq",
+};
 
 impl<D: PortalDialect> ConsentStore for SqlPortal<D> {
     async fn insert_client(&self, c: &ApiClient, event: &ClientEvent) -> Result<(), StoreError> {
@@ -242,7 +205,7 @@ impl<D: PortalDialect> ConsentStore for SqlPortal<D> {
         .execute(&mut tx)
         .await
         .map_err(store_err("insert client"))?;
-        insert_event(&mut tx, event).await?;
+        insert_event(&mut tx, &CLIENTS, event).await?;
         tx.commit().await.map_err(store_err("commit client"))?;
         Ok(())
     }
@@ -274,39 +237,11 @@ impl<D: PortalDialect> ConsentStore for SqlPortal<D> {
         expected: ClientStatus,
         event: &ClientEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
-        // Of two changes at once, the second waits for the first's row
-        // lock and then finds the status changed.
-        let done = Stmt::new(
-            "UPDATE api_clients SET corporate_number = $1, status = $2, status_reason = $3, updated_at = $4 \
-             WHERE id = $5 AND status = $6",
-        )
-        .arg(next.app.corporate_number.to_string())
-        .arg(next.status.as_str())
-        .arg(&next.status_reason)
-        .arg(next.updated_at.0)
-        .arg(next.id.as_str())
-        .arg(expected.as_str())
-        .execute(&mut tx)
-        .await
-        .map_err(store_err("update client"))?;
-        if done != 1 {
-            return Ok(false);
-        }
-        insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(store_err("commit client change"))?;
-        Ok(true)
+        crate::screening::update(&self.pool, &CLIENTS, next, expected, event).await
     }
 
     async fn client_events(&self, id: &ClientId) -> Result<Vec<ClientEvent>, StoreError> {
-        Stmt::new("SELECT * FROM api_client_events WHERE client = $1 ORDER BY seq")
-            .arg(id.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err("read client events"))?
-            .iter()
-            .map(|r| event_from(id, r))
-            .collect()
+        crate::screening::events(&self.pool, &CLIENTS, id).await
     }
 
     async fn insert_request(&self, r: &PushedRequest) -> Result<(), StoreError> {

@@ -23,6 +23,7 @@
 mod at_rest;
 mod config;
 mod consent;
+mod delivery;
 pub mod dialect;
 mod group_commit;
 mod hub;
@@ -31,6 +32,7 @@ mod portal;
 pub mod postgres;
 mod registry;
 mod registry_card;
+mod screening;
 pub mod sql;
 pub mod sqlite;
 #[cfg(feature = "testkit")]

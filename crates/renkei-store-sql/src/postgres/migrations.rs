@@ -6,6 +6,7 @@ pub(crate) const PORTAL: &[&str] = &[
     include_str!("../../migrations/postgres/portal_001.sql"),
     include_str!("../../migrations/postgres/portal_002.sql"),
     include_str!("../../migrations/postgres/portal_003.sql"),
+    include_str!("../../migrations/postgres/portal_004.sql"),
 ];
 
 pub(crate) const NODE: &[&str] = &[

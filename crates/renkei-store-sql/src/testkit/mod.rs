@@ -17,6 +17,7 @@
 
 pub mod at_rest;
 pub mod consent;
+pub mod delivery;
 pub mod hub;
 pub mod node;
 pub mod portal;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 
 use renkei_consent::ConsentStore;
 use renkei_crypto::{DataKey, DataKeyProblem};
+use renkei_delivery::DeliveryStore;
 use renkei_hub::HubStore;
 use renkei_ids::CorporateNumber;
 use renkei_node::NodeStore;
@@ -41,7 +43,7 @@ pub trait Backend: Sized + Send + Sync + 'static {
     type Hub: HubStore + Clone + std::fmt::Debug;
     type Node: NodeStore + Clone + std::fmt::Debug;
     type Registry: RegistryStore + Clone + std::fmt::Debug;
-    type Portal: PortalStore + ConsentStore + std::fmt::Debug;
+    type Portal: PortalStore + ConsentStore + DeliveryStore + std::fmt::Debug;
     type Witness: WitnessStore + std::fmt::Debug;
     type Error: std::error::Error + Send + Sync + 'static;
 
@@ -148,6 +150,7 @@ macro_rules! behavioural_suite {
             portal_store_behaves => portal::behaves,
             out_of_range_proxy_ids_are_refused => portal::out_of_range_proxy_ids_are_refused,
             consent_store_behaves => consent::behaves,
+            delivery_store_behaves => delivery::behaves,
             an_encrypted_registry_and_node_hold_nothing_personal_in_clear => at_rest::nothing_personal_in_clear,
             a_sealed_value_moved_to_another_row_does_not_open => at_rest::moved_values_do_not_open,
             a_store_opens_only_with_the_key_it_was_made_with => at_rest::opens_only_with_its_key,

@@ -1,0 +1,164 @@
+//! What private delivery keeps, in the portal's store: senders and their
+//! events, links (person ↔ sender, by handle), and the deposited
+//! documents with their versions.
+
+use std::future::Future;
+
+use renkei_consent::ClientStatus;
+use renkei_ids::LocalPersonId;
+use renkei_protocol::{StoreError, UnixMillis};
+use serde_json::Value;
+
+use crate::deposit::StoredVersion;
+use crate::handle::DeliveryHandle;
+use crate::sender::{Sender, SenderEvent, SenderId};
+use crate::types::DocumentTypeId;
+
+/// A deposited document, one version of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailboxDocument {
+    pub sender: SenderId,
+    pub document_id: String,
+    pub version: u32,
+    /// The sender's document id this one corrects.
+    pub replaces: Option<String>,
+    pub type_id: DocumentTypeId,
+    pub handle: DeliveryHandle,
+    pub person: LocalPersonId,
+    pub tax_year: u16,
+    pub document: Value,
+    pub digest: [u8; 32],
+    /// The sender's signed deposit, kept as evidence.
+    pub jws: String,
+    pub deposited_at: UnixMillis,
+    /// The document id of the correction that replaced this one.
+    pub superseded_by: Option<String>,
+    pub voided: Option<(UnixMillis, String)>,
+    /// When the person first opened it: the delivery receipt.
+    pub opened_at: Option<UnixMillis>,
+}
+
+impl MailboxDocument {
+    /// As [`crate::decide`] sees it.
+    pub fn stored_version(&self) -> StoredVersion {
+        StoredVersion {
+            document_id: self.document_id.clone(),
+            type_id: self.type_id.clone(),
+            handle: self.handle.clone(),
+            version: self.version,
+            digest: self.digest,
+            superseded: self.superseded_by.is_some(),
+            voided: self.voided.is_some(),
+        }
+    }
+
+    /// The latest version, not voided: what the draft return reads.
+    pub fn is_current(&self) -> bool {
+        self.superseded_by.is_none() && self.voided.is_none()
+    }
+}
+
+/// A person's link to a sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub sender: SenderId,
+    pub person: LocalPersonId,
+    pub handle: DeliveryHandle,
+    pub linked_at: UnixMillis,
+    pub unlinked_at: Option<UnixMillis>,
+}
+
+/// Implementations: the portal's store, on both backends.
+pub trait DeliveryStore: Send + Sync + 'static {
+    /// A new application and its `applied` event, together.
+    fn insert_sender(
+        &self,
+        s: &Sender,
+        event: &SenderEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn sender(&self, id: &SenderId) -> impl Future<Output = Result<Option<Sender>, StoreError>> + Send;
+
+    fn senders(&self) -> impl Future<Output = Result<Vec<Sender>, StoreError>> + Send;
+
+    /// Store `next` and its event only if the sender is still `expected`.
+    fn update_sender(
+        &self,
+        next: &Sender,
+        expected: ClientStatus,
+        event: &SenderEvent,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every change of a sender, oldest first.
+    fn sender_events(
+        &self,
+        id: &SenderId,
+    ) -> impl Future<Output = Result<Vec<SenderEvent>, StoreError>> + Send;
+
+    /// Link `person` to `sender` under `handle` (again, if they unlinked).
+    fn link(
+        &self,
+        sender: &SenderId,
+        person: &LocalPersonId,
+        handle: &DeliveryHandle,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// End a link; `false` if there was none in force.
+    fn unlink(
+        &self,
+        sender: &SenderId,
+        person: &LocalPersonId,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The person `handle` stands for at `sender`, if the link is in force.
+    fn linked_person(
+        &self,
+        sender: &SenderId,
+        handle: &DeliveryHandle,
+    ) -> impl Future<Output = Result<Option<LocalPersonId>, StoreError>> + Send;
+
+    /// A person's links, in force or ended.
+    fn links(&self, person: &LocalPersonId) -> impl Future<Output = Result<Vec<Link>, StoreError>> + Send;
+
+    /// The sender's document with this id.
+    fn document(
+        &self,
+        sender: &SenderId,
+        document_id: &str,
+    ) -> impl Future<Output = Result<Option<MailboxDocument>, StoreError>> + Send;
+
+    /// Store a decided deposit; when it replaces a document, mark that one
+    /// superseded — together, and only if the id is still free and the
+    /// replaced document still the latest and not voided (`false`
+    /// otherwise: decide again).
+    fn store_document(&self, doc: &MailboxDocument) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The sender withdraws its document; `false` if there is none or it
+    /// was voided already.
+    fn void_document(
+        &self,
+        sender: &SenderId,
+        document_id: &str,
+        reason: &str,
+        at: UnixMillis,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every version in a person's mailbox, newest tax year first, then in
+    /// the order deposited.
+    fn mailbox(
+        &self,
+        person: &LocalPersonId,
+    ) -> impl Future<Output = Result<Vec<MailboxDocument>, StoreError>> + Send;
+
+    /// The person opens one of their documents: the first opening is
+    /// recorded (the delivery receipt the sender sees).
+    fn open_document(
+        &self,
+        person: &LocalPersonId,
+        sender: &SenderId,
+        document_id: &str,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<Option<MailboxDocument>, StoreError>> + Send;
+}

@@ -6,4 +6,5 @@
 mod deposits;
 mod document_types;
 mod draft;
+mod interop;
 mod json_schema_suite;

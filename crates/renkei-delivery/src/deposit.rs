@@ -175,9 +175,6 @@ pub fn check_deposit(
     if unverified.header.typ.as_deref() != Some(DEPOSIT_TYP) {
         return Err(DepositRefusal::WrongTyp);
     }
-    if !sender.is_active() {
-        return Err(DepositRefusal::SenderNotActive(sender.status.as_str()));
-    }
     let kid = unverified.header.kid.clone();
     let alg = unverified.header.alg;
     let key = sender
@@ -192,6 +189,10 @@ pub fn check_deposit(
         JoseError::BadSignature => DepositRefusal::BadSignature { kid: kid.clone() },
         other => DepositRefusal::Malformed(other.to_string()),
     })?;
+    // Only a caller holding the sender's key learns where the sender stands.
+    if !sender.is_active() {
+        return Err(DepositRefusal::SenderNotActive(sender.status.as_str()));
+    }
     let payload = serde_json::to_vec(&Value::Object(verified.claims))
         .map_err(|e| DepositRefusal::Malformed(e.to_string()))?;
     let claims: Claims = renkei_protocol::strict_json::from_slice_naming_field(&payload).map_err(|e| {

@@ -250,6 +250,12 @@ fn a_signed_deposit_is_checked_end_to_end_and_each_defect_is_named() {
         refused(&types, &suspended, &sign(&key, &good)).code(),
         "sender_not_active"
     );
+    // Without the sender's key, nobody learns that it is suspended.
+    let stranger = SigningKey::generate(Alg::Es256).unwrap();
+    assert_eq!(
+        refused(&types, &suspended, &sign(&stranger, &good)).code(),
+        "bad_signature"
+    );
 
     // A void names its document and a reason.
     let void = json!({"kind": "void", "document_id": "LI-2025-000123", "issued_at": NOW.0 / 1000, "reason": "issued to the wrong policyholder"});

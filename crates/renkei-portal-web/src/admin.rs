@@ -21,6 +21,7 @@ pub(crate) fn router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> Router
         .route("/admin/v1/guardians/{id}/end", post(end::<S>))
         .route("/admin/v1/state", get(state::<S>))
         .merge(crate::clients::routes::<S>())
+        .merge(crate::senders::routes::<S>())
         .layer(middleware::from_fn_with_state(
             st.admin_token.clone(),
             renkei_transport::require_token,

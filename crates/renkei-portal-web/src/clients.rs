@@ -84,8 +84,8 @@ pub struct EventView {
     pub previous_corporate_number: Option<String>,
 }
 
-impl From<&ClientEvent> for EventView {
-    fn from(e: &ClientEvent) -> Self {
+impl<I> From<&renkei_consent::ScreeningEvent<I>> for EventView {
+    fn from(e: &renkei_consent::ScreeningEvent<I>) -> Self {
         Self {
             at: e.at.to_string(),
             actor: e.actor.clone(),
@@ -181,6 +181,18 @@ async fn change<S: crate::Store>(
     JsonBody(b): JsonBody<ClientActionRequest>,
 ) -> Result<Json<ClientView>, ApiError> {
     let id = client_id(&id)?;
+    let (action, actor) = screening_action(&action, &b)?;
+    change_client(&st, &id, &action, actor)
+        .await
+        .map(|c| Json(ClientView::from(&c)))
+}
+
+/// The screening action a `POST …/{id}/{action}` names, and the
+/// administrator taking it (clients and senders alike).
+pub(crate) fn screening_action(
+    action: &str,
+    b: &ClientActionRequest,
+) -> Result<(ClientAction, Actor), ApiError> {
     let by = b.by.trim();
     if by.is_empty() || by.chars().count() > 64 || by.chars().any(char::is_control) {
         return Err(ApiError::malformed(
@@ -188,7 +200,7 @@ async fn change<S: crate::Store>(
         ));
     }
     let reason = || b.reason.clone().unwrap_or_default();
-    let action = match action.as_str() {
+    let action = match action {
         "approve" => ClientAction::Approve,
         "reject" => ClientAction::Reject { reason: reason() },
         "suspend" => ClientAction::Suspend { reason: reason() },
@@ -206,9 +218,16 @@ async fn change<S: crate::Store>(
             ));
         }
     };
-    change_client(&st, &id, &action, Actor::Administrator(by.to_owned()))
-        .await
-        .map(|c| Json(ClientView::from(&c)))
+    Ok((action, Actor::Administrator(by.to_owned())))
+}
+
+/// A screening change refused by the state machine: a missing reason is
+/// malformed, a change from the wrong status a conflict (`code`).
+pub(crate) fn transition_refused(e: renkei_consent::TransitionError, code: &'static str) -> ApiError {
+    match e {
+        renkei_consent::TransitionError::ReasonRequired(_) => ApiError::malformed(e.to_string()),
+        _ => ApiError::new(StatusCode::CONFLICT, code, e.to_string()),
+    }
 }
 
 /// Apply a change and store it with its event; shared with the monitor.
@@ -223,11 +242,8 @@ pub(crate) async fn change_client<S: crate::Store>(
         .client(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no_client", "no such client"))?;
-    let (next, event) =
-        renkei_consent::apply(&client, action, actor, UnixMillis::now()).map_err(|e| match e {
-            renkei_consent::TransitionError::ReasonRequired(_) => ApiError::malformed(e.to_string()),
-            _ => ApiError::new(StatusCode::CONFLICT, "client_state", e.to_string()),
-        })?;
+    let (next, event) = renkei_consent::apply(&client, action, actor, UnixMillis::now())
+        .map_err(|e| transition_refused(e, "client_state"))?;
     if !st.store.update_client(&next, client.status, &event).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

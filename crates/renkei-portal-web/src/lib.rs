@@ -30,6 +30,7 @@ mod pages;
 mod proxies;
 mod qr;
 mod routes;
+mod senders;
 pub mod settings;
 mod ssrf;
 mod state;
@@ -38,10 +39,17 @@ mod web;
 
 pub use admin::{GuardianRegistered, GuardianRequest, PortalStateView};
 pub use clients::{AlertView, ClientActionRequest, ClientView, ClientWithEvents, UsageCounts, UsageView};
+pub use senders::{SenderView, SenderWithEvents};
 
 /// What the portal role keeps: its own records and the consent API's.
-pub trait Store: renkei_portal::PortalStore + renkei_consent::ConsentStore {}
+pub trait Store:
+    renkei_portal::PortalStore + renkei_consent::ConsentStore + renkei_delivery::DeliveryStore
+{
+}
 
-impl<T: renkei_portal::PortalStore + renkei_consent::ConsentStore> Store for T {}
+impl<T: renkei_portal::PortalStore + renkei_consent::ConsentStore + renkei_delivery::DeliveryStore> Store
+    for T
+{
+}
 pub use settings::{InstitutionName, PortalSettings, Source};
 pub use state::{Listener, RunningPortal, start_portal};

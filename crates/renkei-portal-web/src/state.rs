@@ -47,6 +47,8 @@ pub(crate) struct PortalState<S> {
     pub(crate) oauth: Option<crate::oauth::OAuthKeys>,
     /// The origin of the mutual-TLS aliases, when they are served.
     pub(crate) mtls_origin: Option<String>,
+    /// The document types senders deposit (compiled in).
+    pub(crate) document_types: renkei_delivery::DocumentTypes,
 }
 
 /// One listener of the portal: plain HTTP on loopback, or TLS; both under
@@ -310,6 +312,8 @@ pub async fn start_portal<S: crate::Store + Clone>(
         admin_token: admin_token.clone(),
         oauth,
         mtls_origin,
+        document_types: renkei_delivery::DocumentTypes::builtin()
+            .map_err(|e| SetupError::config("document types", e))?,
     });
     if let Err(e) = refresh_card_trust(&st).await {
         tracing::warn!(error = %e, "card CAs and CRLs not available yet; logins fail until they are");

@@ -18,6 +18,7 @@ use renkei_consent::{
     TokenRecord, Usage,
 };
 use renkei_crypto::{DataKey, Digest32};
+use renkei_delivery::{DeliveryHandle, DeliveryStore, Link, MailboxDocument, Sender, SenderEvent, SenderId};
 use renkei_hub::log::LogHead;
 use renkei_hub::{
     HubStore, Institution, InstitutionStatus, ProvisionRecord, RecordFilter, SecurityEvent, SubjectTag,
@@ -289,6 +290,25 @@ impl<S: ConsentStore, P: ConsentStore> ConsentStore for Backend<S, P> {
         fn insert_alert(&self, a: &ClientAlert) -> Result<(), StoreError>;
         fn alerts(&self, client: Option<&ClientId>, limit: u32) -> Result<Vec<ClientAlert>, StoreError>;
         fn usage(&self, client: &ClientId, since: UnixMillis) -> Result<Usage, StoreError>;
+    }
+}
+
+impl<S: DeliveryStore, P: DeliveryStore> DeliveryStore for Backend<S, P> {
+    delegate! {
+        fn insert_sender(&self, s: &Sender, event: &SenderEvent) -> Result<(), StoreError>;
+        fn sender(&self, id: &SenderId) -> Result<Option<Sender>, StoreError>;
+        fn senders(&self) -> Result<Vec<Sender>, StoreError>;
+        fn update_sender(&self, next: &Sender, expected: ClientStatus, event: &SenderEvent) -> Result<bool, StoreError>;
+        fn sender_events(&self, id: &SenderId) -> Result<Vec<SenderEvent>, StoreError>;
+        fn link(&self, sender: &SenderId, person: &LocalPersonId, handle: &DeliveryHandle, now: UnixMillis) -> Result<(), StoreError>;
+        fn unlink(&self, sender: &SenderId, person: &LocalPersonId, now: UnixMillis) -> Result<bool, StoreError>;
+        fn linked_person(&self, sender: &SenderId, handle: &DeliveryHandle) -> Result<Option<LocalPersonId>, StoreError>;
+        fn links(&self, person: &LocalPersonId) -> Result<Vec<Link>, StoreError>;
+        fn document(&self, sender: &SenderId, document_id: &str) -> Result<Option<MailboxDocument>, StoreError>;
+        fn store_document(&self, doc: &MailboxDocument) -> Result<bool, StoreError>;
+        fn void_document(&self, sender: &SenderId, document_id: &str, reason: &str, at: UnixMillis) -> Result<bool, StoreError>;
+        fn mailbox(&self, person: &LocalPersonId) -> Result<Vec<MailboxDocument>, StoreError>;
+        fn open_document(&self, person: &LocalPersonId, sender: &SenderId, document_id: &str, now: UnixMillis) -> Result<Option<MailboxDocument>, StoreError>;
     }
 }
 

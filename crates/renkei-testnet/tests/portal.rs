@@ -8,6 +8,8 @@
 
 #[path = "portal/consent.rs"]
 mod consent;
+#[path = "portal/delivery.rs"]
+mod delivery;
 
 use std::path::PathBuf;
 

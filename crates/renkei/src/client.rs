@@ -9,6 +9,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use renkei_portal_web::{AlertView, ClientActionRequest, ClientView, ClientWithEvents, UsageView};
 use renkei_transport::LocalClient;
 
+/// Where the portal's admin API is, and its token (`renkei client`,
+/// `renkei sender`).
 #[derive(Args)]
 pub(crate) struct AdminArgs {
     /// The portal's admin URL (plain HTTP on loopback).
@@ -97,7 +99,7 @@ pub(crate) enum ClientAction {
 }
 
 impl ClientAction {
-    fn path(self) -> &'static str {
+    pub(crate) fn path(self) -> &'static str {
         match self {
             Self::Approve => "approve",
             Self::Reject => "reject",
@@ -109,9 +111,33 @@ impl ClientAction {
     }
 }
 
-fn connect(a: &AdminArgs) -> Result<LocalClient> {
+pub(crate) fn connect(a: &AdminArgs) -> Result<LocalClient> {
     let token = renkei_transport::read_token_file(&a.token)?;
     Ok(LocalClient::loopback(&a.admin, &token, Duration::from_secs(30))?)
+}
+
+/// Send the application in `file` (JSON) to `path`.
+pub(crate) async fn apply_from_file<V: serde::de::DeserializeOwned>(
+    admin: &AdminArgs,
+    path: &str,
+    file: &std::path::Path,
+) -> Result<V> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("{}", file.display()))?;
+    let body: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    Ok(connect(admin)?.post(path, &body).await?)
+}
+
+/// Take a screening `action` on the party at `path` (`/admin/v1/clients/ID`).
+pub(crate) async fn screen<V: serde::de::DeserializeOwned>(
+    admin: &AdminArgs,
+    path: &str,
+    action: ClientAction,
+    request: ClientActionRequest,
+) -> Result<V> {
+    Ok(connect(admin)?
+        .post(&format!("{path}/{}", action.path()), &request)
+        .await?)
 }
 
 fn line(c: &ClientView) -> String {
@@ -129,10 +155,7 @@ fn line(c: &ClientView) -> String {
 pub(crate) async fn run(cmd: ClientCommand) -> Result<()> {
     match cmd {
         ClientCommand::Apply { admin, file } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("{}", file.display()))?;
-            let body: serde_json::Value =
-                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
-            let c: ClientView = connect(&admin)?.post("/admin/v1/clients", &body).await?;
+            let c: ClientView = apply_from_file(&admin, "/admin/v1/clients", &file).await?;
             println!("applied: {}", line(&c));
         }
         ClientCommand::List { admin } => {
@@ -185,12 +208,8 @@ pub(crate) async fn run(cmd: ClientCommand) -> Result<()> {
             reason,
             to,
         } => {
-            let c: ClientView = connect(&admin)?
-                .post(
-                    &format!("/admin/v1/clients/{client_id}/{}", action.path()),
-                    &ClientActionRequest { by, reason, to },
-                )
-                .await?;
+            let path = format!("/admin/v1/clients/{client_id}");
+            let c: ClientView = screen(&admin, &path, action, ClientActionRequest { by, reason, to }).await?;
             println!("{}", line(&c));
         }
     }

@@ -17,6 +17,7 @@ mod person;
 mod pki;
 mod portal;
 mod registry;
+mod sender;
 mod tax;
 mod witness;
 
@@ -68,6 +69,9 @@ enum Command {
     /// The self-information API's clients: applications and screening.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Private delivery's senders: applications and screening.
+    #[command(subcommand)]
+    Sender(sender::SenderCommand),
     /// Tax: the draft income tax return computed from a person's documents.
     #[command(subcommand)]
     Tax(tax::TaxCommand),
@@ -90,6 +94,7 @@ async fn main() -> Result<()> {
         Command::Portal(c) => portal::run(c).await,
         Command::Card(c) => card::run(c).await,
         Command::Client(c) => client::run(c).await,
+        Command::Sender(c) => sender::run(c).await,
         Command::Tax(c) => tax::run(c),
         Command::Bench(c) => bench::run(c).await,
     }

@@ -928,6 +928,60 @@ async fn client_commands_apply_screen_and_show() {
     .unwrap();
     assert!(!out.status.success());
     assert!(text(&out).contains("loopback"), "{}", text(&out));
+
+    // Senders are screened the same way (`renkei sender`).
+    let sender = |cmd: &str| {
+        let mut v = base(cmd);
+        v[0] = "sender".into();
+        v
+    };
+    let app = serde_json::json!({
+        "corporate_number": "4020001095513",
+        "name": "あおば生命保険株式会社",
+        "kind": "life_insurer",
+        "jwks": {"keys": [key.public_jwk()]},
+        "document_types": ["life_insurance_certificate.v1"],
+        "contact": "delivery@aoba-life.example"
+    });
+    std::fs::write(&file, app.to_string()).unwrap();
+    let mut apply = sender("apply");
+    apply.push(file.display().to_string());
+    let out = run(apply).await.unwrap();
+    let t = text(&out);
+    assert!(out.status.success() && t.contains("applied"), "{t}");
+    let sid = t
+        .split_whitespace()
+        .find(|w| w.starts_with("rs_"))
+        .unwrap()
+        .to_owned();
+    let mut bad_types = app.clone();
+    bad_types["document_types"] = serde_json::json!(["donation_receipt.v1"]);
+    std::fs::write(&file, bad_types.to_string()).unwrap();
+    let mut bad = sender("apply");
+    bad.push(file.display().to_string());
+    let out = run(bad).await.unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("does not issue"), "{}", text(&out));
+    let mut approve = sender("change");
+    approve.extend([sid.clone(), "approve".into(), "--by".into(), "officer".into()]);
+    let out = run(approve).await.unwrap();
+    assert!(
+        out.status.success() && text(&out).contains("approved"),
+        "{}",
+        text(&out)
+    );
+    let out = run(sender("list")).await.unwrap();
+    let t = text(&out);
+    assert!(
+        out.status.success() && t.lines().filter(|l| l.starts_with("rs_")).count() == 1,
+        "{t}"
+    );
+    let mut show = sender("show");
+    show.push(sid);
+    let out = run(show).await.unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["events"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["sender"]["status"], "approved");
     net.shutdown().await;
 }
 

@@ -5,7 +5,7 @@ use renkei_jose::{Alg, Jwks, SigningKey};
 use renkei_store_sqlite::Durability;
 use serde_json::{Value, json};
 
-async fn network() -> (Network, tempfile::TempDir) {
+pub(crate) async fn network() -> (Network, tempfile::TempDir) {
     network_with(renkei_consent::MonitorPolicy::default()).await
 }
 
@@ -17,7 +17,7 @@ async fn network_with(policy: renkei_consent::MonitorPolicy) -> (Network, tempfi
     (Network::start(o).await.unwrap(), dir)
 }
 
-async fn admin(
+pub(crate) async fn admin(
     net: &Network,
     method: &str,
     path: &str,

@@ -100,10 +100,12 @@ pub struct ApplicationError {
     pub problem: String,
 }
 
-fn bad(field: &'static str, problem: impl Into<String>) -> ApplicationError {
-    ApplicationError {
-        field,
-        problem: problem.into(),
+impl ApplicationError {
+    pub fn new(field: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            field,
+            problem: problem.into(),
+        }
     }
 }
 
@@ -112,13 +114,16 @@ fn bad(field: &'static str, problem: impl Into<String>) -> ApplicationError {
 pub fn checked_text(field: &'static str, s: &str, max: usize) -> Result<String, ApplicationError> {
     let t = s.trim();
     if t.is_empty() {
-        return Err(bad(field, "must not be empty"));
+        return Err(ApplicationError::new(field, "must not be empty"));
     }
     if t.chars().count() > max {
-        return Err(bad(field, format!("at most {max} characters")));
+        return Err(ApplicationError::new(field, format!("at most {max} characters")));
     }
     if t.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(bad(field, "must not contain control characters"));
+        return Err(ApplicationError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(t.to_owned())
 }
@@ -189,7 +194,7 @@ pub fn checked_organisation(
     name_en: Option<&str>,
 ) -> Result<(CorporateNumber, String, Option<String>), ApplicationError> {
     let corporate_number = CorporateNumber::parse(corporate_number.trim())
-        .map_err(|e| bad("corporate_number", e.to_string()))?;
+        .map_err(|e| ApplicationError::new("corporate_number", e.to_string()))?;
     let name = checked_text("name", name, 100)?;
     let name_en = name_en.map(|n| checked_text("name_en", n, 100)).transpose()?;
     Ok((corporate_number, name, name_en))
@@ -201,22 +206,28 @@ impl ApplicationForm {
             checked_organisation(&self.corporate_number, &self.name, self.name_en.as_deref())?;
         let purpose = checked_text("purpose", &self.purpose, 1000)?;
         if self.redirect_uris.is_empty() || self.redirect_uris.len() > 10 {
-            return Err(bad("redirect_uris", "give between 1 and 10"));
+            return Err(ApplicationError::new("redirect_uris", "give between 1 and 10"));
         }
         for (i, u) in self.redirect_uris.iter().enumerate() {
-            check_redirect_uri(u).map_err(|p| bad("redirect_uris", format!("#{i} {u:?} {p}")))?;
+            check_redirect_uri(u)
+                .map_err(|p| ApplicationError::new("redirect_uris", format!("#{i} {u:?} {p}")))?;
         }
         let keys = match (&self.jwks, &self.jwks_uri) {
-            (Some(j), None) => {
-                ClientKeys::Jwks(Jwks::parse(&j.to_string()).map_err(|e| bad("jwks", e.to_string()))?)
-            }
+            (Some(j), None) => ClientKeys::Jwks(
+                Jwks::parse(&j.to_string()).map_err(|e| ApplicationError::new("jwks", e.to_string()))?,
+            ),
             (None, Some(u)) => {
                 if !u.starts_with("https://") && check_redirect_uri(u).is_err() {
-                    return Err(bad("jwks_uri", "must be an https URL"));
+                    return Err(ApplicationError::new("jwks_uri", "must be an https URL"));
                 }
                 ClientKeys::JwksUri(u.clone())
             }
-            _ => return Err(bad("jwks", "give exactly one of jwks and jwks_uri")),
+            _ => {
+                return Err(ApplicationError::new(
+                    "jwks",
+                    "give exactly one of jwks and jwks_uri",
+                ));
+            }
         };
         let auth = match self.token_endpoint_auth_method.as_deref() {
             None | Some("private_key_jwt") => ClientAuth::PrivateKeyJwt,
@@ -225,36 +236,44 @@ impl ApplicationForm {
                     .tls_client_certificate_sha256
                     .as_deref()
                     .map(|s| s.trim().to_ascii_lowercase().replace(':', ""))
-                    .ok_or_else(|| bad("tls_client_certificate_sha256", "required for tls_client_auth"))?;
+                    .ok_or_else(|| {
+                        ApplicationError::new("tls_client_certificate_sha256", "required for tls_client_auth")
+                    })?;
                 if fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(bad("tls_client_certificate_sha256", "64 hex digits"));
+                    return Err(ApplicationError::new(
+                        "tls_client_certificate_sha256",
+                        "64 hex digits",
+                    ));
                 }
                 ClientAuth::TlsClientAuth {
                     certificate_sha256: fp,
                 }
             }
             Some(other) => {
-                return Err(bad(
+                return Err(ApplicationError::new(
                     "token_endpoint_auth_method",
                     format!("{other:?}: use private_key_jwt or tls_client_auth"),
                 ));
             }
         };
         if self.items.is_empty() {
-            return Err(bad("items", "name at least one item"));
+            return Err(ApplicationError::new("items", "name at least one item"));
         }
         let mut items = Vec::new();
         for i in &self.items {
-            let code = ItemCode::parse(i).map_err(|e| bad("items", e.to_string()))?;
+            let code = ItemCode::parse(i).map_err(|e| ApplicationError::new("items", e.to_string()))?;
             if catalog.item(&code).is_none() {
-                return Err(bad("items", format!("{i:?} is not an item of the catalog")));
+                return Err(ApplicationError::new(
+                    "items",
+                    format!("{i:?} is not an item of the catalog"),
+                ));
             }
             if !items.contains(&code) {
                 items.push(code);
             }
         }
         if self.max_data_life_days == 0 || self.max_data_life_days > MAX_DATA_LIFE_DAYS {
-            return Err(bad(
+            return Err(ApplicationError::new(
                 "max_data_life_days",
                 format!("between 1 and {MAX_DATA_LIFE_DAYS}"),
             ));

@@ -251,10 +251,8 @@ pub fn check_deposit(
             let issued_at = at(issued_at)?;
             let handle = DeliveryHandle::parse(&handle)
                 .ok_or_else(|| field("handle", "is not a delivery handle (dh_ and 43 characters)"))?;
-            let doc_type_def = doc_type
-                .rsplit_once(".v")
-                .and_then(|(n, v)| Some((n, v.parse::<u32>().ok()?)))
-                .and_then(|(n, v)| types.get(n, v))
+            let doc_type_def = types
+                .lookup(&doc_type)
                 .filter(|t| t.deposit)
                 .ok_or_else(|| DepositRefusal::UnknownDocumentType(doc_type.clone()))?;
             if !sender.app.document_types.contains(&doc_type_def.id) {

@@ -544,7 +544,7 @@ fn type_of(v: &Value) -> &'static str {
 }
 
 /// RFC 6901: `~` and `/` in a name are escaped.
-fn escape_pointer(name: &str) -> String {
+pub(crate) fn escape_pointer(name: &str) -> String {
     name.replace('~', "~0").replace('/', "~1")
 }
 

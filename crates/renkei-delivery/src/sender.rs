@@ -98,13 +98,6 @@ pub struct SenderForm {
     pub contact: String,
 }
 
-fn bad(field: &'static str, problem: impl Into<String>) -> ApplicationError {
-    ApplicationError {
-        field,
-        problem: problem.into(),
-    }
-}
-
 impl SenderForm {
     pub fn validate(&self, types: &DocumentTypes) -> Result<SenderApplication, ApplicationError> {
         let (corporate_number, name, name_en) = renkei_consent::checked_organisation(
@@ -114,30 +107,35 @@ impl SenderForm {
         )?;
         let kind = SenderKind::parse(&self.kind).ok_or_else(|| {
             let kinds: Vec<&str> = SenderKind::ALL.iter().map(|k| k.as_str()).collect();
-            bad(
+            ApplicationError::new(
                 "kind",
                 format!("{:?} is not one of {}", self.kind, kinds.join(", ")),
             )
         })?;
         if !self.jwks.is_object() {
-            return Err(bad("jwks", "must be a JWKS object ({\"keys\": [...]})"));
+            return Err(ApplicationError::new(
+                "jwks",
+                "must be a JWKS object ({\"keys\": [...]})",
+            ));
         }
-        let jwks = Jwks::parse(&self.jwks.to_string()).map_err(|e| bad("jwks", e.to_string()))?;
+        let jwks =
+            Jwks::parse(&self.jwks.to_string()).map_err(|e| ApplicationError::new("jwks", e.to_string()))?;
         if self.document_types.is_empty() || self.document_types.len() > 20 {
-            return Err(bad("document_types", "name between 1 and 20"));
+            return Err(ApplicationError::new("document_types", "name between 1 and 20"));
         }
         let mut document_types = Vec::new();
         for t in &self.document_types {
-            let id = t
-                .rsplit_once(".v")
-                .and_then(|(n, v)| Some((n, v.parse::<u32>().ok()?)))
-                .and_then(|(n, v)| types.get(n, v))
-                .ok_or_else(|| bad("document_types", format!("{t:?} is not a document type")))?;
+            let id = types.lookup(t).ok_or_else(|| {
+                ApplicationError::new("document_types", format!("{t:?} is not a document type"))
+            })?;
             if !id.deposit {
-                return Err(bad("document_types", format!("{t:?} is filed, not deposited")));
+                return Err(ApplicationError::new(
+                    "document_types",
+                    format!("{t:?} is filed, not deposited"),
+                ));
             }
             if !kind.issues().contains(&id.id.name.as_str()) {
-                return Err(bad(
+                return Err(ApplicationError::new(
                     "document_types",
                     format!("a sender of kind {} does not issue {t:?}", kind.as_str()),
                 ));

@@ -21,6 +21,12 @@ impl DocumentTypeId {
             version,
         }
     }
+
+    /// `withholding_slip.v1`, as [`Display`](fmt::Display) writes it.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (name, version) = text.rsplit_once(".v")?;
+        Some(Self::new(name, version.parse().ok()?))
+    }
 }
 
 impl fmt::Display for DocumentTypeId {
@@ -173,6 +179,12 @@ impl DocumentTypes {
         self.types
             .iter()
             .find(|t| t.id.name == name && t.id.version == version)
+    }
+
+    /// The type written `name.vN`.
+    pub fn lookup(&self, text: &str) -> Option<&DocumentType> {
+        let id = DocumentTypeId::parse(text)?;
+        self.get(&id.name, id.version)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &DocumentType> {
@@ -330,7 +342,7 @@ fn check_values(v: &Value, at: &mut String) -> Result<(), SchemaViolation> {
             for (k, x) in m {
                 let mark = at.len();
                 at.push('/');
-                at.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                at.push_str(&crate::schema::escape_pointer(k));
                 if let Value::String(s) = x {
                     let bad = match k.as_str() {
                         "corporate_number" | "payer_corporate_number" => {

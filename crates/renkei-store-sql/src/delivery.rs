@@ -33,9 +33,7 @@ fn person_col(row: &impl Cols) -> Result<LocalPersonId, StoreError> {
 }
 
 fn type_id(text: &str) -> Result<DocumentTypeId, StoreError> {
-    text.rsplit_once(".v")
-        .and_then(|(n, v)| Some(DocumentTypeId::new(n, v.parse().ok()?)))
-        .ok_or_else(|| corrupt("document type", text))
+    DocumentTypeId::parse(text).ok_or_else(|| corrupt("document type", text))
 }
 
 fn sender_from(row: &impl Cols) -> Result<Sender, StoreError> {

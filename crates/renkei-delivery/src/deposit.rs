@@ -81,6 +81,21 @@ impl DepositRefusal {
     }
 }
 
+/// What a person may give as the reference the sender knows them by (an
+/// employee or customer number): 1–64 characters of `A-Z a-z 0-9 . _ -`.
+pub fn check_reference(reference: &str) -> Result<(), String> {
+    if reference.is_empty() || reference.len() > 64 {
+        return Err("must have 1 to 64 characters".into());
+    }
+    if !reference
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err("may hold only letters, digits and . _ -".into());
+    }
+    Ok(())
+}
+
 /// A sender's document id: 1–128 characters of `A-Z a-z 0-9 . _ : -`.
 pub fn check_document_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 128 {
@@ -113,6 +128,11 @@ enum Claims {
         issued_at: i64,
         reason: String,
     },
+    Feed {
+        issued_at: i64,
+        #[serde(default)]
+        since: Option<i64>,
+    },
 }
 
 /// What a verified deposit asks for.
@@ -120,7 +140,25 @@ enum Claims {
 pub enum SenderRequest {
     Deposit(CheckedDeposit),
     Void(CheckedVoid),
+    /// The sender asks what changed since `since`: links made or ended,
+    /// documents opened (receipts).
+    Feed {
+        since: UnixMillis,
+    },
 }
+
+impl SenderRequest {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Deposit(_) => "deposit",
+            Self::Void(_) => "void",
+            Self::Feed { .. } => "feed",
+        }
+    }
+}
+
+/// How old a signed feed request may be: a captured one is useless later.
+pub const FEED_MAX_AGE_MS: i64 = 5 * 60 * 1000;
 
 /// A deposit that passed every check the request alone allows.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,6 +252,21 @@ pub fn check_deposit(
         Ok(UnixMillis(ms))
     };
     match claims {
+        Claims::Feed { issued_at, since } => {
+            let issued_at = at(issued_at)?;
+            if issued_at.0 < now.0 - FEED_MAX_AGE_MS {
+                return Err(field(
+                    "issued_at",
+                    "a feed request must be signed within the last 5 minutes",
+                ));
+            }
+            let since = match since {
+                None => UnixMillis(0),
+                Some(ms) if ms >= 0 => UnixMillis(ms),
+                Some(_) => return Err(field("since", "must be a time in milliseconds since 1970")),
+            };
+            Ok(SenderRequest::Feed { since })
+        }
         Claims::Void {
             document_id,
             issued_at,

@@ -13,12 +13,13 @@ mod tax_input;
 mod types;
 
 pub use deposit::{
-    CheckedDeposit, CheckedVoid, DEPOSIT_TYP, Decision, DepositRefusal, FUTURE_SKEW_MS, MAX_DEPOSIT_BYTES,
-    SenderRequest, StoredVersion, check_deposit, check_document_id, decide,
+    CheckedDeposit, CheckedVoid, DEPOSIT_TYP, Decision, DepositRefusal, FEED_MAX_AGE_MS, FUTURE_SKEW_MS,
+    MAX_DEPOSIT_BYTES, SenderRequest, StoredVersion, check_deposit, check_document_id, check_reference,
+    decide,
 };
 pub use handle::{DeliveryHandle, HandleKey};
 pub use schema::{Schema, SchemaDefinitionError, SchemaViolation};
 pub use sender::{Sender, SenderApplication, SenderEvent, SenderForm, SenderId, SenderKind};
-pub use store::{DeliveryStore, Link, MailboxDocument};
+pub use store::{DeliveryStore, Link, MailboxDocument, Receipt};
 pub use tax_input::{DraftInput, DraftSource, draft_input};
 pub use types::{DocumentType, DocumentTypeId, DocumentTypes, TypeDefinitionError};

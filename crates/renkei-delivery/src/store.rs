@@ -36,6 +36,9 @@ pub struct MailboxDocument {
     pub voided: Option<(UnixMillis, String)>,
     /// When the person first opened it: the delivery receipt.
     pub opened_at: Option<UnixMillis>,
+    /// When the person deleted it from their mailbox: the content is gone,
+    /// what makes the sender's document id taken stays.
+    pub deleted_at: Option<UnixMillis>,
 }
 
 impl MailboxDocument {
@@ -64,8 +67,20 @@ pub struct Link {
     pub sender: SenderId,
     pub person: LocalPersonId,
     pub handle: DeliveryHandle,
+    /// What the sender knows the person by (employee or customer number),
+    /// as the person gave it when linking.
+    pub reference: Option<String>,
     pub linked_at: UnixMillis,
     pub unlinked_at: Option<UnixMillis>,
+}
+
+/// A delivery receipt: the person opened a document for the first time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub document_id: String,
+    pub version: u32,
+    pub handle: DeliveryHandle,
+    pub opened_at: UnixMillis,
 }
 
 /// Implementations: the portal's store, on both backends.
@@ -95,12 +110,14 @@ pub trait DeliveryStore: Send + Sync + 'static {
         id: &SenderId,
     ) -> impl Future<Output = Result<Vec<SenderEvent>, StoreError>> + Send;
 
-    /// Link `person` to `sender` under `handle` (again, if they unlinked).
+    /// Link `person` to `sender` under `handle` (again, if they unlinked),
+    /// with the reference the sender knows them by.
     fn link(
         &self,
         sender: &SenderId,
         person: &LocalPersonId,
         handle: &DeliveryHandle,
+        reference: Option<&str>,
         now: UnixMillis,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -122,6 +139,24 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// A person's links, in force or ended.
     fn links(&self, person: &LocalPersonId) -> impl Future<Output = Result<Vec<Link>, StoreError>> + Send;
 
+    /// A sender's links made or ended at or after `since`, oldest change
+    /// first, at most `limit`.
+    fn sender_links(
+        &self,
+        sender: &SenderId,
+        since: UnixMillis,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Link>, StoreError>> + Send;
+
+    /// A sender's documents first opened at or after `since`, oldest
+    /// first, at most `limit`.
+    fn receipts(
+        &self,
+        sender: &SenderId,
+        since: UnixMillis,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Receipt>, StoreError>> + Send;
+
     /// The sender's document with this id.
     fn document(
         &self,
@@ -135,6 +170,14 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// otherwise: decide again).
     fn store_document(&self, doc: &MailboxDocument) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Store many decided deposits in one transaction, each as
+    /// [`store_document`](Self::store_document) would: all of them, or
+    /// (`false`) none.
+    fn store_documents(
+        &self,
+        docs: &[MailboxDocument],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// The sender withdraws its document; `false` if there is none or it
     /// was voided already.
     fn void_document(
@@ -145,8 +188,8 @@ pub trait DeliveryStore: Send + Sync + 'static {
         at: UnixMillis,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Every version in a person's mailbox, newest tax year first, then in
-    /// the order deposited.
+    /// Every version in a person's mailbox they have not deleted, newest
+    /// tax year first, then in the order deposited.
     fn mailbox(
         &self,
         person: &LocalPersonId,
@@ -161,4 +204,15 @@ pub trait DeliveryStore: Send + Sync + 'static {
         document_id: &str,
         now: UnixMillis,
     ) -> impl Future<Output = Result<Option<MailboxDocument>, StoreError>> + Send;
+
+    /// The person deletes a version of a document from their mailbox: its
+    /// content and the signed deposit are erased, the sender keeps its own
+    /// copy. `false` if there was nothing of theirs left to delete.
+    fn delete_document(
+        &self,
+        person: &LocalPersonId,
+        sender: &SenderId,
+        document_id: &str,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

@@ -625,6 +625,13 @@ impl<'a> Setup<'a> {
             oauth_key.pkcs8(),
             WriteMode::Replace,
         )?;
+        let mut handle_key = [0u8; 32];
+        renkei_jose::random_bytes(&mut handle_key)?;
+        renkei_pki::write_private(
+            &portal_dir.join("delivery-handle.key"),
+            &handle_key,
+            WriteMode::Replace,
+        )?;
         let mut settings = portal_settings(
             &portal_dir,
             &self.ca_dir,
@@ -884,6 +891,7 @@ fn portal_settings(
         limits: renkei_transport::ListenerLimits::default(),
         // The demo's example services and the tests serve JWKS on loopback.
         jwks_uri_allow_loopback: true,
+        delivery_handle_key: Some(dir.join("delivery-handle.key")),
     }
 }
 

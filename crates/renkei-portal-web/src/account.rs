@@ -49,6 +49,12 @@ pub(crate) enum Staged {
         proxy: u64,
         grant_id: String,
     },
+    LinkSender {
+        subject: String,
+        proxy: Option<u64>,
+        sender: String,
+        reference: Option<String>,
+    },
     Consent {
         client_id: String,
         request_uri: String,
@@ -375,6 +381,7 @@ impl<S: crate::Store> PortalState<S> {
         let cancel = match renkei_protocol::strict_json::from_str::<Staged>(&pending.action) {
             Ok(Staged::RegisterAccount { .. }) => "/account",
             Ok(Staged::Consent { .. }) => "/",
+            Ok(Staged::LinkSender { .. }) => "/mailbox",
             _ => "/proxies",
         };
         let mut resp = render(&ConfirmPage {
@@ -547,6 +554,12 @@ pub(crate) async fn commit<S: crate::Store + Clone>(
                 )
                 .await
             }
+            Staged::LinkSender {
+                subject,
+                sender,
+                reference,
+                ..
+            } => crate::mailbox::commit_link(&st, &li, &subject, &sender, reference.as_deref()).await,
             other => crate::proxies::commit_staged(&st, &li, other, holder.person_proof).await,
         }
     }

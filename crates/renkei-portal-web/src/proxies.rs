@@ -567,7 +567,7 @@ pub(crate) async fn commit_staged<S: crate::Store>(
             tracing::info!(proxy = %p.id, "proxy confirmed again by the principal");
             Ok(Redirect::to("/proxies?done=confirmed").into_response())
         }
-        Staged::RegisterAccount { .. } | Staged::Consent { .. } => {
+        Staged::RegisterAccount { .. } | Staged::Consent { .. } | Staged::LinkSender { .. } => {
             Err(PageError::bad(tr.s("error_bad_input")))
         }
     }

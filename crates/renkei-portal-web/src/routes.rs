@@ -55,6 +55,25 @@ pub(crate) fn web_router<S: crate::Store + Clone>(st: Arc<PortalState<S>>) -> Ro
             get(crate::card_api::show::<S>).post(crate::card_api::approve::<S>),
         )
         .merge(crate::oauth::routes::<S>())
+        .merge(crate::deposits::routes::<S>())
+        .route("/mailbox", get(crate::mailbox::page::<S>))
+        .route("/mailbox/link", post(crate::mailbox::link::<S>))
+        .route("/mailbox/senders/{id}/unlink", post(crate::mailbox::unlink::<S>))
+        .route("/mailbox/export", get(crate::mailbox::export::<S>))
+        .route("/mailbox/draft", get(crate::mailbox::draft::<S>))
+        .route("/mailbox/draft.json", get(crate::mailbox::draft_json::<S>))
+        .route(
+            "/mailbox/documents/{sender}/{id}",
+            get(crate::mailbox::document::<S>),
+        )
+        .route(
+            "/mailbox/documents/{sender}/{id}/download",
+            get(crate::mailbox::download::<S>),
+        )
+        .route(
+            "/mailbox/documents/{sender}/{id}/delete",
+            post(crate::mailbox::delete::<S>),
+        )
         .route("/consents", get(crate::consents::page::<S>))
         .route("/consents/{id}/revoke", post(crate::consents::revoke::<S>))
         .route("/static/portal.css", get(css))

@@ -107,6 +107,11 @@ pub struct PortalSettings {
     /// refused whatever this says.
     #[serde(default)]
     pub jwks_uri_allow_loopback: bool,
+    /// Private delivery: the 32-byte secret (0600) from which each
+    /// sender's pairwise handle for a person is derived. Without it people
+    /// cannot link senders (deposits have no one to reach).
+    #[serde(default)]
+    pub delivery_handle_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

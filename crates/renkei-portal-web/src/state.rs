@@ -48,7 +48,9 @@ pub(crate) struct PortalState<S> {
     /// The origin of the mutual-TLS aliases, when they are served.
     pub(crate) mtls_origin: Option<String>,
     /// The document types senders deposit (compiled in).
-    pub(crate) document_types: renkei_delivery::DocumentTypes,
+    pub(crate) document_types: Arc<renkei_delivery::DocumentTypes>,
+    /// The key of senders' delivery handles; without it delivery is off.
+    pub(crate) handle_key: Option<renkei_delivery::HandleKey>,
 }
 
 /// One listener of the portal: plain HTTP on loopback, or TLS; both under
@@ -249,6 +251,20 @@ pub async fn start_portal<S: crate::Store + Clone>(
                 .map_err(|e| SetupError::config(path.display().to_string(), e))
         })
         .transpose()?;
+    let handle_key = settings
+        .delivery_handle_key
+        .as_ref()
+        .map(|path| {
+            let bytes = renkei_pki::read_private(path)?;
+            let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                SetupError::config(
+                    path.display().to_string(),
+                    format!("a delivery handle key is 32 bytes, not {}", bytes.len()),
+                )
+            })?;
+            Ok::<_, SetupError>(renkei_delivery::HandleKey::from_bytes(key))
+        })
+        .transpose()?;
     let tls = settings.tls.as_ref().map(|t| t.load()).transpose()?;
     // Bind first: the origin may come from the bound port.
     let web_socket = std::net::TcpListener::bind(settings.listen).map_err(|source| SetupError::Listen {
@@ -312,8 +328,10 @@ pub async fn start_portal<S: crate::Store + Clone>(
         admin_token: admin_token.clone(),
         oauth,
         mtls_origin,
-        document_types: renkei_delivery::DocumentTypes::builtin()
-            .map_err(|e| SetupError::config("document types", e))?,
+        document_types: Arc::new(
+            renkei_delivery::DocumentTypes::builtin().map_err(|e| SetupError::config("document types", e))?,
+        ),
+        handle_key,
     });
     if let Err(e) = refresh_card_trust(&st).await {
         tracing::warn!(error = %e, "card CAs and CRLs not available yet; logins fail until they are");

@@ -32,11 +32,12 @@ pub(crate) struct PageCtx {
     pub(crate) flash: Option<String>,
 }
 
-const NAV: [(&str, &str); 7] = [
+const NAV: [(&str, &str); 8] = [
     ("/", "nav_home"),
     ("/me", "nav_me"),
     ("/history", "nav_history"),
     ("/notices", "nav_notices"),
+    ("/mailbox", "nav_mailbox"),
     ("/account", "nav_account"),
     ("/proxies", "nav_proxies"),
     ("/consents", "nav_consents"),
@@ -377,4 +378,89 @@ pub(crate) struct ConsentView {
 pub(crate) struct ConsentsPage {
     pub(crate) ctx: PageCtx,
     pub(crate) consents: Vec<ConsentView>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MailboxItem {
+    pub(crate) href: String,
+    pub(crate) sender: String,
+    pub(crate) type_label: String,
+    pub(crate) tax_year: u16,
+    pub(crate) deposited: String,
+    pub(crate) versions: usize,
+    pub(crate) unread: bool,
+    pub(crate) voided: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LinkView {
+    pub(crate) sender_id: String,
+    pub(crate) sender: String,
+    pub(crate) reference: String,
+    pub(crate) since: String,
+    pub(crate) active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "mailbox.html")]
+pub(crate) struct MailboxPage {
+    pub(crate) ctx: PageCtx,
+    pub(crate) items: Vec<MailboxItem>,
+    pub(crate) years: Vec<Opt>,
+    pub(crate) types: Vec<Opt>,
+    pub(crate) links: Vec<LinkView>,
+    pub(crate) linkable: Vec<Opt>,
+    pub(crate) draft_year: u16,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct VersionView {
+    pub(crate) href: String,
+    pub(crate) version: u32,
+    pub(crate) document_id: String,
+    pub(crate) deposited: String,
+    pub(crate) current: bool,
+    pub(crate) voided: bool,
+}
+
+#[derive(Template)]
+#[template(path = "mailbox_document.html")]
+pub(crate) struct DocumentPage {
+    pub(crate) ctx: PageCtx,
+    pub(crate) sender: String,
+    pub(crate) corporate_number: String,
+    pub(crate) type_label: String,
+    pub(crate) document_id: String,
+    pub(crate) version: u32,
+    pub(crate) tax_year: u16,
+    pub(crate) deposited: String,
+    pub(crate) opened: String,
+    pub(crate) superseded: bool,
+    pub(crate) voided: Option<String>,
+    pub(crate) signature: String,
+    pub(crate) signature_ok: bool,
+    pub(crate) fields: Vec<(String, String)>,
+    pub(crate) versions: Vec<VersionView>,
+    /// The document's own path, for download and delete.
+    pub(crate) base: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DraftLineView {
+    pub(crate) figure: String,
+    pub(crate) label: String,
+    pub(crate) amount: String,
+    pub(crate) rule: String,
+    pub(crate) note: String,
+    pub(crate) documents: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "draft.html")]
+pub(crate) struct DraftPage {
+    pub(crate) ctx: PageCtx,
+    pub(crate) year: u16,
+    pub(crate) lines: Vec<DraftLineView>,
+    pub(crate) notes: Vec<String>,
+    pub(crate) error: Option<String>,
 }

@@ -18,7 +18,9 @@ use renkei_consent::{
     TokenRecord, Usage,
 };
 use renkei_crypto::{DataKey, Digest32};
-use renkei_delivery::{DeliveryHandle, DeliveryStore, Link, MailboxDocument, Sender, SenderEvent, SenderId};
+use renkei_delivery::{
+    DeliveryHandle, DeliveryStore, Link, MailboxDocument, Receipt, Sender, SenderEvent, SenderId,
+};
 use renkei_hub::log::LogHead;
 use renkei_hub::{
     HubStore, Institution, InstitutionStatus, ProvisionRecord, RecordFilter, SecurityEvent, SubjectTag,
@@ -300,15 +302,19 @@ impl<S: DeliveryStore, P: DeliveryStore> DeliveryStore for Backend<S, P> {
         fn senders(&self) -> Result<Vec<Sender>, StoreError>;
         fn update_sender(&self, next: &Sender, expected: ClientStatus, event: &SenderEvent) -> Result<bool, StoreError>;
         fn sender_events(&self, id: &SenderId) -> Result<Vec<SenderEvent>, StoreError>;
-        fn link(&self, sender: &SenderId, person: &LocalPersonId, handle: &DeliveryHandle, now: UnixMillis) -> Result<(), StoreError>;
+        fn link(&self, sender: &SenderId, person: &LocalPersonId, handle: &DeliveryHandle, reference: Option<&str>, now: UnixMillis) -> Result<(), StoreError>;
         fn unlink(&self, sender: &SenderId, person: &LocalPersonId, now: UnixMillis) -> Result<bool, StoreError>;
         fn linked_person(&self, sender: &SenderId, handle: &DeliveryHandle) -> Result<Option<LocalPersonId>, StoreError>;
         fn links(&self, person: &LocalPersonId) -> Result<Vec<Link>, StoreError>;
+        fn sender_links(&self, sender: &SenderId, since: UnixMillis, limit: u32) -> Result<Vec<Link>, StoreError>;
+        fn receipts(&self, sender: &SenderId, since: UnixMillis, limit: u32) -> Result<Vec<Receipt>, StoreError>;
         fn document(&self, sender: &SenderId, document_id: &str) -> Result<Option<MailboxDocument>, StoreError>;
         fn store_document(&self, doc: &MailboxDocument) -> Result<bool, StoreError>;
+        fn store_documents(&self, docs: &[MailboxDocument]) -> Result<bool, StoreError>;
         fn void_document(&self, sender: &SenderId, document_id: &str, reason: &str, at: UnixMillis) -> Result<bool, StoreError>;
         fn mailbox(&self, person: &LocalPersonId) -> Result<Vec<MailboxDocument>, StoreError>;
         fn open_document(&self, person: &LocalPersonId, sender: &SenderId, document_id: &str, now: UnixMillis) -> Result<Option<MailboxDocument>, StoreError>;
+        fn delete_document(&self, person: &LocalPersonId, sender: &SenderId, document_id: &str, now: UnixMillis) -> Result<bool, StoreError>;
     }
 }
 

@@ -5,13 +5,15 @@
 
 use renkei_consent::ClientStatus;
 use renkei_delivery::{
-    DeliveryHandle, DeliveryStore, DocumentTypeId, Link, MailboxDocument, Sender, SenderApplication,
+    DeliveryHandle, DeliveryStore, DocumentTypeId, Link, MailboxDocument, Receipt, Sender, SenderApplication,
     SenderEvent, SenderId, SenderKind,
 };
 use renkei_ids::{CorporateNumber, LocalPersonId};
 use renkei_jose::Jwks;
 use renkei_protocol::{StoreError, UnixMillis};
+use sqlx::Transaction;
 
+use crate::dialect::Dialect;
 use crate::portal::{PortalDialect, SqlPortal};
 use crate::screening::{ScreeningTables, insert_event, status_col};
 use crate::sql::{Cols, Stmt, corrupt, digest, get, parse_col, store_err};
@@ -90,7 +92,68 @@ fn document_from(r: &impl Cols) -> Result<MailboxDocument, StoreError> {
         superseded_by: get(r, "superseded_by")?,
         voided,
         opened_at: get::<Option<i64>>(r, "opened_at")?.map(UnixMillis),
+        deleted_at: get::<Option<i64>>(r, "deleted_at")?.map(UnixMillis),
     })
+}
+
+fn link_from(r: &impl Cols) -> Result<Link, StoreError> {
+    Ok(Link {
+        sender: sender_id_col(r, "sender")?,
+        person: person_col(r)?,
+        handle: handle_col(r)?,
+        reference: get(r, "reference")?,
+        linked_at: UnixMillis(get(r, "linked_at")?),
+        unlinked_at: get::<Option<i64>>(r, "unlinked_at")?.map(UnixMillis),
+    })
+}
+
+/// Insert one version and mark the one it replaces; `false` (and the
+/// caller rolls back) if the id is taken or the replaced one is no longer
+/// the latest.
+async fn put_document<D: Dialect>(
+    tx: &mut Transaction<'_, D>,
+    d: &MailboxDocument,
+) -> Result<bool, StoreError> {
+    let inserted = Stmt::new(
+        "INSERT INTO delivery_documents (sender, document_id, version, replaces, doc_type, handle, person, \
+         tax_year, document, digest, jws, deposited_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (sender, document_id) DO NOTHING",
+    )
+    .arg(d.sender.as_str())
+    .arg(d.document_id.as_str())
+    .arg(i64::from(d.version))
+    .arg(&d.replaces)
+    .arg(d.type_id.to_string())
+    .arg(d.handle.as_str())
+    .arg(d.person.to_string())
+    .arg(i64::from(d.tax_year))
+    .arg(d.document.to_string())
+    .arg(d.digest.to_vec())
+    .arg(d.jws.as_str())
+    .arg(d.deposited_at.0)
+    .execute(&mut *tx)
+    .await
+    .map_err(store_err("store document"))?;
+    if inserted != 1 {
+        return Ok(false);
+    }
+    if let Some(old) = &d.replaces {
+        let marked = Stmt::new(
+            "UPDATE delivery_documents SET superseded_by = $1 \
+             WHERE sender = $2 AND document_id = $3 AND superseded_by IS NULL AND voided_at IS NULL",
+        )
+        .arg(d.document_id.as_str())
+        .arg(d.sender.as_str())
+        .arg(old.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err("supersede document"))?;
+        if marked != 1 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 const SENDERS: ScreeningTables = ScreeningTables {
@@ -169,16 +232,19 @@ impl<D: PortalDialect> DeliveryStore for SqlPortal<D> {
         sender: &SenderId,
         person: &LocalPersonId,
         handle: &DeliveryHandle,
+        reference: Option<&str>,
         now: UnixMillis,
     ) -> Result<(), StoreError> {
         Stmt::new(
-            "INSERT INTO delivery_links (sender, person, handle, linked_at, unlinked_at) \
-             VALUES ($1, $2, $3, $4, NULL) \
-             ON CONFLICT (sender, person) DO UPDATE SET handle = $3, linked_at = $4, unlinked_at = NULL",
+            "INSERT INTO delivery_links (sender, person, handle, reference, linked_at, unlinked_at, changed_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL, $5) \
+             ON CONFLICT (sender, person) DO UPDATE SET handle = $3, reference = $4, linked_at = $5, \
+             unlinked_at = NULL, changed_at = $5",
         )
         .arg(sender.as_str())
         .arg(person.to_string())
         .arg(handle.as_str())
+        .arg(reference)
         .arg(now.0)
         .execute(&self.pool)
         .await
@@ -193,7 +259,8 @@ impl<D: PortalDialect> DeliveryStore for SqlPortal<D> {
         now: UnixMillis,
     ) -> Result<bool, StoreError> {
         let done = Stmt::new(
-            "UPDATE delivery_links SET unlinked_at = $1 WHERE sender = $2 AND person = $3 AND unlinked_at IS NULL",
+            "UPDATE delivery_links SET unlinked_at = $1, changed_at = $1 \
+             WHERE sender = $2 AND person = $3 AND unlinked_at IS NULL",
         )
         .arg(now.0)
         .arg(sender.as_str())
@@ -229,16 +296,59 @@ impl<D: PortalDialect> DeliveryStore for SqlPortal<D> {
             .await
             .map_err(store_err("read links"))?
             .iter()
-            .map(|r| {
-                Ok(Link {
-                    sender: sender_id_col(r, "sender")?,
-                    person: person_col(r)?,
-                    handle: handle_col(r)?,
-                    linked_at: UnixMillis(get(r, "linked_at")?),
-                    unlinked_at: get::<Option<i64>>(r, "unlinked_at")?.map(UnixMillis),
-                })
-            })
+            .map(link_from)
             .collect()
+    }
+
+    async fn sender_links(
+        &self,
+        sender: &SenderId,
+        since: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<Link>, StoreError> {
+        Stmt::new(
+            "SELECT * FROM delivery_links WHERE sender = $1 AND changed_at >= $2 \
+             ORDER BY changed_at, handle LIMIT $3",
+        )
+        .arg(sender.as_str())
+        .arg(since.0)
+        .arg(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("read sender links"))?
+        .iter()
+        .map(link_from)
+        .collect()
+    }
+
+    async fn receipts(
+        &self,
+        sender: &SenderId,
+        since: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<Receipt>, StoreError> {
+        Stmt::new(
+            "SELECT document_id, version, handle, opened_at FROM delivery_documents \
+             WHERE sender = $1 AND opened_at IS NOT NULL AND opened_at >= $2 \
+             ORDER BY opened_at, document_id LIMIT $3",
+        )
+        .arg(sender.as_str())
+        .arg(since.0)
+        .arg(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("read receipts"))?
+        .iter()
+        .map(|r| {
+            let version: i64 = get(r, "version")?;
+            Ok(Receipt {
+                document_id: get(r, "document_id")?,
+                version: u32::try_from(version).map_err(|e| corrupt("version", e))?,
+                handle: handle_col(r)?,
+                opened_at: UnixMillis(get(r, "opened_at")?),
+            })
+        })
+        .collect()
     }
 
     async fn document(
@@ -258,48 +368,18 @@ impl<D: PortalDialect> DeliveryStore for SqlPortal<D> {
     }
 
     async fn store_document(&self, d: &MailboxDocument) -> Result<bool, StoreError> {
+        self.store_documents(std::slice::from_ref(d)).await
+    }
+
+    async fn store_documents(&self, docs: &[MailboxDocument]) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err("begin"))?;
-        let inserted = Stmt::new(
-            "INSERT INTO delivery_documents (sender, document_id, version, replaces, doc_type, handle, person, \
-             tax_year, document, digest, jws, deposited_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (sender, document_id) DO NOTHING",
-        )
-        .arg(d.sender.as_str())
-        .arg(d.document_id.as_str())
-        .arg(i64::from(d.version))
-        .arg(&d.replaces)
-        .arg(d.type_id.to_string())
-        .arg(d.handle.as_str())
-        .arg(d.person.to_string())
-        .arg(i64::from(d.tax_year))
-        .arg(d.document.to_string())
-        .arg(d.digest.to_vec())
-        .arg(d.jws.as_str())
-        .arg(d.deposited_at.0)
-        .execute(&mut tx)
-        .await
-        .map_err(store_err("store document"))?;
-        if inserted != 1 {
-            return Ok(false);
-        }
-        if let Some(old) = &d.replaces {
-            let marked = Stmt::new(
-                "UPDATE delivery_documents SET superseded_by = $1 \
-                 WHERE sender = $2 AND document_id = $3 AND superseded_by IS NULL AND voided_at IS NULL",
-            )
-            .arg(d.document_id.as_str())
-            .arg(d.sender.as_str())
-            .arg(old.as_str())
-            .execute(&mut tx)
-            .await
-            .map_err(store_err("supersede document"))?;
-            if marked != 1 {
-                // Dropping the transaction rolls the insert back.
+        for d in docs {
+            if !put_document(&mut tx, d).await? {
+                // Dropping the transaction rolls back what went before.
                 return Ok(false);
             }
         }
-        tx.commit().await.map_err(store_err("commit document"))?;
+        tx.commit().await.map_err(store_err("commit documents"))?;
         Ok(true)
     }
 
@@ -326,7 +406,7 @@ impl<D: PortalDialect> DeliveryStore for SqlPortal<D> {
 
     async fn mailbox(&self, person: &LocalPersonId) -> Result<Vec<MailboxDocument>, StoreError> {
         Stmt::new(
-            "SELECT * FROM delivery_documents WHERE person = $1 \
+            "SELECT * FROM delivery_documents WHERE person = $1 AND deleted_at IS NULL \
              ORDER BY tax_year DESC, deposited_at, sender, document_id",
         )
         .arg(person.to_string())
@@ -347,7 +427,8 @@ impl<D: PortalDialect> DeliveryStore for SqlPortal<D> {
     ) -> Result<Option<MailboxDocument>, StoreError> {
         Stmt::new(
             "UPDATE delivery_documents SET opened_at = $1 \
-             WHERE person = $2 AND sender = $3 AND document_id = $4 AND opened_at IS NULL",
+             WHERE person = $2 AND sender = $3 AND document_id = $4 AND opened_at IS NULL \
+             AND deleted_at IS NULL",
         )
         .arg(now.0)
         .arg(person.to_string())
@@ -359,6 +440,27 @@ impl<D: PortalDialect> DeliveryStore for SqlPortal<D> {
         Ok(self
             .document(sender, document_id)
             .await?
-            .filter(|d| d.person == *person))
+            .filter(|d| d.person == *person && d.deleted_at.is_none()))
+    }
+
+    async fn delete_document(
+        &self,
+        person: &LocalPersonId,
+        sender: &SenderId,
+        document_id: &str,
+        now: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        let done = Stmt::new(
+            "UPDATE delivery_documents SET deleted_at = $1, document = 'null', jws = '' \
+             WHERE person = $2 AND sender = $3 AND document_id = $4 AND deleted_at IS NULL",
+        )
+        .arg(now.0)
+        .arg(person.to_string())
+        .arg(sender.as_str())
+        .arg(document_id)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("delete document"))?;
+        Ok(done == 1)
     }
 }

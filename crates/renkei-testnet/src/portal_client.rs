@@ -151,6 +151,19 @@ impl Client {
         self.finish(resp).await
     }
 
+    /// GET a download: the status and the bytes as they came.
+    pub async fn get_bytes(&mut self, path: &str) -> (u16, Vec<u8>) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.bytes().await.unwrap_or_default().to_vec())
+    }
+
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let resp = self
             .http

@@ -270,6 +270,47 @@ fn a_signed_deposit_is_checked_end_to_end_and_each_defect_is_named() {
             .to_string()
             .starts_with("reason:")
     );
+
+    // A feed request is signed lately and asks from a time.
+    let feed = json!({"kind": "feed", "issued_at": NOW.0 / 1000, "since": 1_700_000_000_000i64});
+    assert_eq!(
+        check_deposit(&sign(&key, &feed), &sender, &types, NOW).unwrap(),
+        SenderRequest::Feed {
+            since: UnixMillis(1_700_000_000_000)
+        }
+    );
+    let mut old = feed.clone();
+    old["issued_at"] = (NOW.0 / 1000 - 301).into();
+    assert!(
+        refused(&types, &sender, &sign(&key, &old))
+            .to_string()
+            .starts_with("issued_at:"),
+        "a captured feed request is useless later"
+    );
+    let mut negative = feed.clone();
+    negative["since"] = (-1).into();
+    assert!(
+        refused(&types, &sender, &sign(&key, &negative))
+            .to_string()
+            .starts_with("since:")
+    );
+    let mut extra = feed.clone();
+    extra["document_id"] = "X".into();
+    assert_eq!(refused(&types, &sender, &sign(&key, &extra)).code(), "malformed");
+    assert_eq!(
+        refused(&types, &sender, &sign(&stranger, &feed)).code(),
+        "bad_signature"
+    );
+}
+
+#[test]
+fn references_are_short_plain_text() {
+    for good in ["EMP-0042", "a", "policy.123_x", &"9".repeat(64)] {
+        assert!(renkei_delivery::check_reference(good).is_ok(), "{good}");
+    }
+    for bad in ["", &"9".repeat(65), "a b", "社員1", "x/y", "<script>"] {
+        assert!(renkei_delivery::check_reference(bad).is_err(), "{bad}");
+    }
 }
 
 #[test]
@@ -287,7 +328,7 @@ fn replays_conflicts_corrections_and_links_are_decided_from_what_is_stored() {
         }
         match check_deposit(&sign(&key, &c), &sender, &types, NOW).unwrap() {
             SenderRequest::Deposit(d) => d,
-            SenderRequest::Void(_) => panic!(),
+            other => panic!("{other:?}"),
         }
     };
     let first = deposit("A-1", None, 80_000);

@@ -55,6 +55,7 @@ fn document(s: &Sender, handle: &DeliveryHandle, who: &str, id: &str, version: u
         superseded_by: None,
         voided: None,
         opened_at: None,
+        deleted_at: None,
     }
 }
 
@@ -89,7 +90,9 @@ async fn delivery_store_behaves<S: DeliveryStore>(s: &S) {
     let alice = person("p-alice");
     let h = key.handle(&a.id, "p-alice");
     assert_eq!(s.linked_person(&a.id, &h).await.unwrap(), None);
-    s.link(&a.id, &alice, &h, UnixMillis(T0 + 2)).await.unwrap();
+    s.link(&a.id, &alice, &h, Some("EMP-0042"), UnixMillis(T0 + 2))
+        .await
+        .unwrap();
     assert_eq!(s.linked_person(&a.id, &h).await.unwrap(), Some(alice.clone()));
     // The same handle means nothing at another sender.
     assert_eq!(s.linked_person(&b.id, &h).await.unwrap(), None);
@@ -99,8 +102,27 @@ async fn delivery_store_behaves<S: DeliveryStore>(s: &S) {
     let links = s.links(&alice).await.unwrap();
     assert_eq!(links.len(), 1);
     assert_eq!(links[0].unlinked_at, Some(UnixMillis(T0 + 3)));
-    s.link(&a.id, &alice, &h, UnixMillis(T0 + 5)).await.unwrap();
+    assert_eq!(links[0].reference.as_deref(), Some("EMP-0042"));
+    // The sender's feed sees the link end, then made again.
+    let feed = s.sender_links(&a.id, UnixMillis(T0 + 3), 10).await.unwrap();
+    assert_eq!(feed.len(), 1);
+    assert_eq!(feed[0].handle, h);
+    assert_eq!(feed[0].unlinked_at, Some(UnixMillis(T0 + 3)));
+    assert!(
+        s.sender_links(&a.id, UnixMillis(T0 + 4), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.link(&a.id, &alice, &h, None, UnixMillis(T0 + 5)).await.unwrap();
     assert_eq!(s.links(&alice).await.unwrap()[0].unlinked_at, None);
+    let feed = s.sender_links(&a.id, UnixMillis(T0 + 4), 10).await.unwrap();
+    assert_eq!(
+        (feed[0].linked_at, feed[0].reference.clone()),
+        (UnixMillis(T0 + 5), None)
+    );
+    assert!(s.sender_links(&b.id, UnixMillis(0), 10).await.unwrap().is_empty());
+    assert_eq!(s.sender_links(&a.id, UnixMillis(0), 0).await.unwrap().len(), 0);
 
     // Documents: an id once per sender, corrections of the latest only.
     let first = document(&a, &h, "p-alice", "LI-1", 1);
@@ -124,6 +146,23 @@ async fn delivery_store_behaves<S: DeliveryStore>(s: &S) {
         s.document(&a.id, "LI-3").await.unwrap().is_none(),
         "nothing half-stored"
     );
+    // A batch is stored whole or not at all.
+    let batch: Vec<MailboxDocument> = (10..13)
+        .map(|n| document(&a, &h, "p-alice", &format!("LI-B{n}"), 1))
+        .collect();
+    let mut spoilt = batch.clone();
+    spoilt.push(first.clone());
+    assert!(!s.store_documents(&spoilt).await.unwrap());
+    assert!(
+        s.document(&a.id, "LI-B10").await.unwrap().is_none(),
+        "all or nothing"
+    );
+    assert!(s.store_documents(&batch).await.unwrap());
+    assert_eq!(
+        s.document(&a.id, "LI-B12").await.unwrap().as_ref(),
+        Some(&batch[2])
+    );
+    assert!(s.store_documents(&[]).await.unwrap());
 
     // A void, once; the mailbox shows every version; opening is recorded once.
     assert!(
@@ -146,7 +185,8 @@ async fn delivery_store_behaves<S: DeliveryStore>(s: &S) {
     assert!(s.store_document(&other_year).await.unwrap());
     let mailbox = s.mailbox(&alice).await.unwrap();
     let ids: Vec<&str> = mailbox.iter().map(|d| d.document_id.as_str()).collect();
-    assert_eq!(ids, ["LI-1", "LI-2", "LI-2024"]);
+    // Newest tax year first, then by deposit time (the batch came at T0 + 1).
+    assert_eq!(ids, ["LI-1", "LI-B10", "LI-B11", "LI-B12", "LI-2", "LI-2024"]);
     assert!(s.mailbox(&person("p-bob")).await.unwrap().is_empty());
 
     let opened = s
@@ -176,6 +216,62 @@ async fn delivery_store_behaves<S: DeliveryStore>(s: &S) {
             .unwrap()
             .is_none()
     );
+    // The sender sees the receipt.
+    let receipts = s.receipts(&a.id, UnixMillis(T0 + 20), 10).await.unwrap();
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(
+        (
+            receipts[0].document_id.as_str(),
+            receipts[0].version,
+            receipts[0].opened_at
+        ),
+        ("LI-1", 1, UnixMillis(T0 + 20))
+    );
+    assert!(
+        s.receipts(&a.id, UnixMillis(T0 + 21), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.receipts(&b.id, UnixMillis(0), 10).await.unwrap().is_empty());
+
+    // Deleting erases the content from the mailbox; the id stays taken.
+    assert!(
+        !s.delete_document(&person("p-bob"), &a.id, "LI-B10", UnixMillis(T0 + 50))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.delete_document(&alice, &a.id, "LI-B10", UnixMillis(T0 + 50))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.delete_document(&alice, &a.id, "LI-B10", UnixMillis(T0 + 51))
+            .await
+            .unwrap()
+    );
+    let gone = s.document(&a.id, "LI-B10").await.unwrap().unwrap();
+    assert_eq!(gone.deleted_at, Some(UnixMillis(T0 + 50)));
+    assert_eq!(
+        (gone.document.clone(), gone.jws.as_str()),
+        (serde_json::Value::Null, "")
+    );
+    assert_eq!(gone.digest, batch[0].digest, "a replay is still known");
+    assert!(!s.store_document(&batch[0]).await.unwrap());
+    assert!(
+        !s.mailbox(&alice)
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.document_id == "LI-B10")
+    );
+    assert!(
+        s.open_document(&alice, &a.id, "LI-B10", UnixMillis(T0 + 52))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// The delivery suite; opening the store again keeps everything.
@@ -187,5 +283,9 @@ pub async fn behaves<B: Backend>() {
     delivery_store_behaves(&s).await;
     let again = place.portal().await.unwrap();
     assert_eq!(again.senders().await.unwrap().len(), 2);
-    assert_eq!(again.mailbox(&person("p-alice")).await.unwrap().len(), 3);
+    assert_eq!(
+        again.mailbox(&person("p-alice")).await.unwrap().len(),
+        5,
+        "six stored, one deleted"
+    );
 }

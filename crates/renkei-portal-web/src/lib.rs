@@ -32,6 +32,7 @@ mod pages;
 mod proxies;
 mod qr;
 mod routes;
+pub mod sender_client;
 mod senders;
 pub mod settings;
 mod ssrf;

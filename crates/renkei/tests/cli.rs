@@ -977,11 +977,72 @@ async fn client_commands_apply_screen_and_show() {
         "{t}"
     );
     let mut show = sender("show");
-    show.push(sid);
+    show.push(sid.clone());
     let out = run(show).await.unwrap();
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["events"].as_array().unwrap().len(), 2);
     assert_eq!(shown["sender"]["status"], "approved");
+
+    // As the sender: deposits signed with its key, each line reported.
+    let key_file = dir.path().join("sender.key");
+    renkei_pki::write_private(&key_file, key.pkcs8(), renkei_pki::WriteMode::Replace).unwrap();
+    let as_sender = |cmd: &str| {
+        vec![
+            "sender".to_owned(),
+            cmd.to_owned(),
+            "--portal".to_owned(),
+            net.portal.url.clone(),
+            "--sender".to_owned(),
+            sid.clone(),
+            "--key".to_owned(),
+            key_file.display().to_string(),
+        ]
+    };
+    let handle = renkei_delivery::HandleKey::from_bytes([4; 32])
+        .handle(&renkei_delivery::SenderId::parse(&sid).unwrap(), "nobody");
+    let doc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../renkei-delivery/schemas/examples/life_insurance_certificate.v1.valid.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let line = serde_json::json!({"document_id": "LI-1", "type": "life_insurance_certificate.v1", "handle": handle.as_str(), "document": doc});
+    let jsonl = dir.path().join("deposits.jsonl");
+    std::fs::write(&jsonl, format!("{line}\n\nnot json\n")).unwrap();
+    let mut deposit = as_sender("deposit");
+    deposit.push(jsonl.display().to_string());
+    let out = run(deposit).await.unwrap();
+    let t = text(&out);
+    assert!(!out.status.success(), "refused lines fail the run: {t}");
+    assert!(t.contains("refused 2"), "{t}");
+    let report = std::fs::read_to_string(dir.path().join("deposits.jsonl.report.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = report.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{report}");
+    assert_eq!(
+        (lines[0]["line"].as_u64(), lines[0]["code"].as_str()),
+        (Some(1), Some("not_linked")),
+        "{report}"
+    );
+    assert_eq!(
+        (lines[1]["line"].as_u64(), lines[1]["code"].as_str()),
+        (Some(3), Some("malformed")),
+        "{report}"
+    );
+    let out = run(as_sender("feed")).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let feed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(feed["links"], serde_json::json!([]));
+    // A key the sender never registered is refused by the portal.
+    let other = renkei_jose::SigningKey::generate(renkei_jose::Alg::Es256).unwrap();
+    renkei_pki::write_private(&key_file, other.pkcs8(), renkei_pki::WriteMode::Replace).unwrap();
+    let out = run(as_sender("feed")).await.unwrap();
+    assert!(
+        !out.status.success() && text(&out).contains("bad_signature"),
+        "{}",
+        text(&out)
+    );
     net.shutdown().await;
 }
 

@@ -35,9 +35,9 @@ pub enum DepositRefusal {
     WrongTyp,
     #[error("the sender is {0}, not approved: it may not deposit")]
     SenderNotActive(&'static str),
-    #[error("no key of the sender fits the JWS (kid {kid:?}, alg {alg})")]
+    #[error("no key of the sender fits the JWS (kid {}, alg {alg})", kid.as_deref().unwrap_or("none"))]
     UnknownKey { kid: Option<String>, alg: &'static str },
-    #[error("the signature does not verify with the sender's key {kid:?}")]
+    #[error("the signature does not verify with the sender's key {}", kid.as_deref().unwrap_or("(no kid)"))]
     BadSignature { kid: Option<String> },
     #[error("{field}: {reason}")]
     Field { field: String, reason: String },

@@ -22,4 +22,4 @@ pub use schema::{Schema, SchemaDefinitionError, SchemaViolation};
 pub use sender::{Sender, SenderApplication, SenderEvent, SenderForm, SenderId, SenderKind};
 pub use store::{DeliveryStore, Link, MailboxDocument, Receipt};
 pub use tax_input::{DraftInput, DraftSource, draft_input};
-pub use types::{DocumentType, DocumentTypeId, DocumentTypes, TypeDefinitionError};
+pub use types::{DocumentType, DocumentTypeId, DocumentTypes, TypeDefinitionError, example_document};

@@ -112,6 +112,59 @@ pub enum TypeDefinitionError {
     Header { file: &'static str, reason: String },
 }
 
+/// A valid example document of each type, as the schemas' README shows
+/// them (the demo's senders deposit them; tests start from them).
+const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "withholding_slip.v1",
+        include_str!("../schemas/examples/withholding_slip.v1.valid.json"),
+    ),
+    (
+        "specified_account_annual_report.v1",
+        include_str!("../schemas/examples/specified_account_annual_report.v1.valid.json"),
+    ),
+    (
+        "life_insurance_certificate.v1",
+        include_str!("../schemas/examples/life_insurance_certificate.v1.valid.json"),
+    ),
+    (
+        "earthquake_insurance_certificate.v1",
+        include_str!("../schemas/examples/earthquake_insurance_certificate.v1.valid.json"),
+    ),
+    (
+        "housing_loan_year_end_balance.v1",
+        include_str!("../schemas/examples/housing_loan_year_end_balance.v1.valid.json"),
+    ),
+    (
+        "donation_receipt.v1",
+        include_str!("../schemas/examples/donation_receipt.v1.valid.json"),
+    ),
+    (
+        "national_pension_premium_certificate.v1",
+        include_str!("../schemas/examples/national_pension_premium_certificate.v1.valid.json"),
+    ),
+    (
+        "medical_expense_notice.v1",
+        include_str!("../schemas/examples/medical_expense_notice.v1.valid.json"),
+    ),
+    (
+        "monthly_earnings_report.v1",
+        include_str!("../schemas/examples/monthly_earnings_report.v1.valid.json"),
+    ),
+    (
+        "withholding_report.v1",
+        include_str!("../schemas/examples/withholding_report.v1.valid.json"),
+    ),
+];
+
+/// The example document of type `name.vN`, if there is one.
+pub fn example_document(type_id: &str) -> Option<Value> {
+    EXAMPLES
+        .iter()
+        .find(|(id, _)| *id == type_id)
+        .and_then(|(_, text)| serde_json::from_str(text).ok())
+}
+
 /// Every document type, looked up by name and version.
 #[derive(Debug)]
 pub struct DocumentTypes {

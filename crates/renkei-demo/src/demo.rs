@@ -142,6 +142,21 @@ fn prepare_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
+/// One scenario's line (and its trace when printing).
+fn show_result(say: &impl Fn(String), print: bool, n: usize, r: &ScenarioResult) {
+    say(format!(
+        "[{n:>2}] {} {}",
+        if r.passed { "✔" } else { "✘" },
+        r.name
+    ));
+    if print {
+        print!("{}", r.trace);
+    }
+    if !r.passed {
+        say(format!("     expected {}, observed {}", r.expected, r.observed));
+    }
+}
+
 pub async fn run(opts: DemoOptions) -> Result<DemoRun> {
     let started = Instant::now();
     let dir = prepare_dir(opts.data_dir.clone())?;
@@ -200,22 +215,11 @@ pub async fn run(opts: DemoOptions) -> Result<DemoRun> {
             .join(", ")
     ));
 
-    let results = scenarios::run(&network, &country).await?;
+    let mut results = scenarios::run(&network, &country).await?;
     say(String::new());
     say("scenarios".into());
     for (i, r) in results.iter().enumerate() {
-        say(format!(
-            "[{:>2}] {} {}",
-            i + 1,
-            if r.passed { "✔" } else { "✘" },
-            r.name
-        ));
-        if opts.print {
-            print!("{}", r.trace);
-        }
-        if !r.passed {
-            say(format!("     expected {}, observed {}", r.expected, r.observed));
-        }
+        show_result(&say, opts.print, i + 1, r);
     }
     let passed = results.iter().filter(|r| r.passed).count();
     say(format!(
@@ -236,7 +240,27 @@ pub async fn run(opts: DemoOptions) -> Result<DemoRun> {
         network.portal.url,
         clients.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
     ));
-    let demo_json = write_demo_json(&network, &results, &cards, &clients)?;
+    let delivery = crate::delivery::run(&network, &dir, &cards).await?;
+    say(format!(
+        "private delivery {}/delivery/v1 — senders approved, linked by the card holders and depositing: {}",
+        network.portal.url,
+        delivery
+            .senders
+            .iter()
+            .map(|s| s.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    for r in &delivery.results {
+        show_result(&say, opts.print, results.len() + 1, r);
+        results.push(r.clone());
+    }
+    say(format!(
+        "{} of {} delivery scenarios behaved as expected",
+        delivery.results.iter().filter(|r| r.passed).count(),
+        delivery.results.len()
+    ));
+    let demo_json = write_demo_json(&network, &results, &cards, &clients, &delivery.senders)?;
     say(format!("network description: {}", demo_json.display()));
     Ok(DemoRun {
         network,
@@ -264,6 +288,7 @@ pub fn write_demo_json(
     results: &[ScenarioResult],
     cards: &[DemoCard],
     clients: &[crate::examples::ExampleClient],
+    senders: &[crate::delivery::DemoSender],
 ) -> Result<PathBuf> {
     let dir = &net.options.data_dir;
     let ca_cert = net.ca_dir.join(renkei_pki::CA_CERT_FILE);
@@ -346,6 +371,11 @@ pub fn write_demo_json(
             "issuer": net.portal.url,
             "metadata": format!("{}/.well-known/oauth-authorization-server", net.portal.url),
             "clients": clients,
+        },
+        "delivery": {
+            "deposit_api": format!("{}/delivery/v1", net.portal.url),
+            "document_types": format!("{}/delivery/v1/document-types", net.portal.url),
+            "senders": senders,
         },
         "scenarios": results,
     });

@@ -10,10 +10,12 @@
 
 pub mod cards;
 pub mod country;
+pub mod delivery;
 pub mod demo;
 pub mod examples;
 pub mod institutions;
 pub mod load;
 pub mod network;
 pub mod processes;
+pub mod resident;
 pub mod scenarios;

@@ -109,6 +109,25 @@ fn demo_exits_zero_writes_demo_json_and_configs_that_validate() {
         stdout.contains("example clients registered and approved"),
         "{stdout}"
     );
+    // Private delivery: four senders linked by the card holders, depositing.
+    assert!(
+        stdout.contains("3 of 3 delivery scenarios behaved as expected"),
+        "{stdout}"
+    );
+    let delivery = &json["delivery"];
+    assert!(
+        delivery["deposit_api"]
+            .as_str()
+            .unwrap()
+            .ends_with("/delivery/v1")
+    );
+    let senders = delivery["senders"].as_array().unwrap();
+    let names: Vec<&str> = senders.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["employer", "life-insurer", "bank", "donation-platform"]);
+    for s in senders {
+        assert!(s["sender_id"].as_str().unwrap().starts_with("rs_"));
+        assert_eq!(mode(Path::new(s["key"].as_str().unwrap())), 0o600);
+    }
     assert!(
         json["institutions"][0]["local_api"]["token"]
             .as_str()

@@ -18,6 +18,12 @@ fn every_type_accepts_its_example_and_refuses_each_defect_where_it_is() {
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
         };
         let valid = read("valid");
+        assert_eq!(
+            renkei_delivery::example_document(&t.id.to_string()).as_ref(),
+            Some(&valid),
+            "{}: the compiled-in example is the file",
+            t.id
+        );
         t.check(&valid)
             .unwrap_or_else(|e| panic!("{}: the valid example is refused: {e}", t.id));
         assert_eq!(t.tax_year(&valid), Some(2025), "{}", t.id);

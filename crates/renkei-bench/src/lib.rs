@@ -6,6 +6,7 @@
 //! report's wording can change without touching what is measured, and a
 //! figure can be checked or compared without parsing Markdown.
 
+pub mod delivery;
 pub mod enrol;
 pub mod history;
 pub mod linkage;

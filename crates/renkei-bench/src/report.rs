@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::delivery::DeliveryRun;
 use crate::enrol::{EnrolRun, Memory};
 use crate::history::{HISTORY_LIMIT, HistoryRun, HistoryStore, RootCheck, VERIFY_ROOT_UP_TO};
 use crate::linkage::LinkageRun;
@@ -509,6 +510,68 @@ pub fn render_portal(run: &PortalRun) -> String {
         &run.pages,
         raw_p50,
     );
+    out
+}
+
+/// `renkei bench delivery`.
+pub fn render_delivery(run: &DeliveryRun) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## Private delivery: signed deposits and the mailbox export ({})\n",
+        run.date
+    );
+    let _ = writeln!(
+        out,
+        "- machine: {}\n- command: `renkei bench delivery --deposits {} --singles {} --batch {} --inflight {} --concurrency {} --export-docs {}`\n- setup: the demo network in the benchmark's process (portal store SQLite, synchronous=FULL); the sender's ES256 deposits are signed before the clock starts; the documents are life-insurance certificates for card holders who linked the sender from the mailbox\n",
+        machine(),
+        run.deposits,
+        run.singles,
+        run.batch,
+        run.inflight,
+        run.concurrency,
+        run.export_docs,
+    );
+    let check = run.deposits as f64 / run.check_secs;
+    let _ = writeln!(out, "| | deposits | seconds | deposits/s | ÷ baseline |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for (label, n, secs) in [
+        (
+            "baseline: the checks alone in process (signature, claims, schema), every core",
+            run.deposits,
+            run.check_secs,
+        ),
+        (
+            "**batched over HTTP** (check, decide, one transaction per batch)",
+            run.deposits,
+            run.batched_secs,
+        ),
+        ("one deposit per request over HTTP", run.singles, run.single_secs),
+    ] {
+        let rate = n as f64 / secs;
+        let _ = writeln!(
+            out,
+            "| {label} | {n} | {secs:.2} | {rate:.0} | {:.2} |",
+            rate / check
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n### Mailbox export: {} documents, {} bytes of ZIP ({} views)\n",
+        run.export_docs,
+        run.export_bytes,
+        run.export.len()
+    );
+    let _ = writeln!(out, "| | n | p50 ms | p99 ms | p50 ÷ baseline |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    let base = percentile(&run.page, 0.5);
+    portal_row(
+        &mut out,
+        "baseline: the mailbox page listing them",
+        &run.page,
+        base,
+    );
+    portal_row(&mut out, "**export** (JSON + CSV in a ZIP)", &run.export, base);
     out
 }
 

@@ -5,6 +5,7 @@
 //! No I/O: the portal's service stores and serves what this crate decides.
 
 mod deposit;
+mod filing;
 mod handle;
 pub mod schema;
 mod sender;
@@ -17,6 +18,7 @@ pub use deposit::{
     MAX_DEPOSIT_BYTES, SenderRequest, StoredVersion, check_deposit, check_document_id, check_reference,
     decide,
 };
+pub use filing::{FILING_TYPE, FiledReport, FilingError, MAX_FILING_LINES, parse_filing, split_report};
 pub use handle::{DeliveryHandle, HandleKey};
 pub use schema::{Schema, SchemaDefinitionError, SchemaViolation};
 pub use sender::{Sender, SenderApplication, SenderEvent, SenderForm, SenderId, SenderKind};

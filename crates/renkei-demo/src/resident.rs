@@ -147,6 +147,19 @@ impl Resident {
         self.send(req).await
     }
 
+    /// A download: the status and the bytes as they came.
+    pub async fn get_bytes(&mut self, path: &str) -> Result<(u16, Vec<u8>)> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", cookie_header(&self.cookies))
+            .send()
+            .await
+            .context("the portal cannot be reached")?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.bytes().await?.to_vec()))
+    }
+
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Result<Page> {
         let req = self
             .http

@@ -1265,6 +1265,31 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
     for page in ["/me", "/history", "/notices", "/account", "/proxies", "/consents"] {
         assert_eq!(browser.get(page).await.status, 200, "{page}");
     }
+    // Private delivery too: four senders linked with the card, their
+    // documents deposited, the mailbox and the draft read.
+    let card_holder = renkei_demo::demo::DemoCard {
+        holder: who.name.clone(),
+        about: String::new(),
+        dir: h.net.options.data_dir.join("person-card"),
+        profile: "ecdsa-p384-sha384".into(),
+        pin: renkei_demo::cards::DEMO_PIN.into(),
+        password: renkei_demo::cards::DEMO_PASSWORD.into(),
+    };
+    let delivery = renkei_demo::delivery::run(&h.net, &h.net.options.data_dir, &[card_holder])
+        .await
+        .unwrap();
+    assert!(
+        delivery.results.iter().all(|r| r.passed),
+        "{:?}",
+        delivery.results
+    );
+    for page in [
+        "/mailbox",
+        "/mailbox/draft?year=2025",
+        "/mailbox/draft.json?year=2025",
+    ] {
+        assert_eq!(browser.get(page).await.status, 200, "{page}");
+    }
     // Force everything to disk: the WAL and the main files are both checked.
     tokio::time::sleep(Duration::from_millis(200)).await;
 

@@ -3,7 +3,8 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use renkei_bench::report::{
-    render_enrol, render_history, render_linkage, render_log, render_portal, render_scale, render_soak,
+    render_delivery, render_enrol, render_history, render_linkage, render_log, render_portal, render_scale,
+    render_soak,
 };
 use renkei_bench::{enrol, history, linkage, log, portal, scale, soak};
 
@@ -38,6 +39,28 @@ pub(crate) enum BenchCommand {
         /// Records about the person shown in the history.
         #[arg(long, default_value_t = 1000)]
         records: usize,
+    },
+    /// Signed deposits per second at the portal (batched and one by one,
+    /// beside the checks alone) and the export of a 1,000-document mailbox.
+    Delivery {
+        /// Deposits in the batched run (and the in-process baseline).
+        #[arg(long, default_value_t = 20_000)]
+        deposits: usize,
+        /// Deposits in the one-per-request run.
+        #[arg(long, default_value_t = 4_000)]
+        singles: usize,
+        /// Documents per batch.
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        /// Batches in flight at once.
+        #[arg(long, default_value_t = 2)]
+        inflight: usize,
+        /// Single deposits in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Documents in the exported mailbox.
+        #[arg(long, default_value_t = 1_000)]
+        export_docs: usize,
     },
     /// The price of trust on SQLite and on PostgreSQL, and one hub vs two
     /// behind a balancer, in one run.
@@ -128,6 +151,17 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
     init_tracing("warn");
     let report = match cmd {
         BenchCommand::Portal { logins, records } => render_portal(&portal::portal(logins, records).await?),
+        BenchCommand::Delivery {
+            deposits,
+            singles,
+            batch,
+            inflight,
+            concurrency,
+            export_docs,
+        } => render_delivery(
+            &renkei_bench::delivery::delivery(deposits, singles, batch, inflight, concurrency, export_docs)
+                .await?,
+        ),
         BenchCommand::Log {
             records,
             concurrency,

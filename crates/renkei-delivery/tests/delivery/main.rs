@@ -6,5 +6,6 @@
 mod deposits;
 mod document_types;
 mod draft;
+mod filing;
 mod interop;
 mod json_schema_suite;

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use renkei_card::{CardProfile, CardSecret};
 use renkei_delivery::{DocumentTypes, Sender, SenderRequest, check_deposit};
 use renkei_demo::country::{CountryOptions, populate};
+use renkei_demo::delivery::admin_post;
 use renkei_demo::institutions::{DIGITAL, PENSION};
 use renkei_demo::network::{Network, NetworkOptions};
 use renkei_demo::resident::Resident;
@@ -52,23 +53,6 @@ fn deposit_line(id: &str, handle: &str, premium: u64) -> String {
     doc["annual_premium"] = premium.into();
     json!({"document_id": id, "type": "life_insurance_certificate.v1", "handle": handle, "document": doc})
         .to_string()
-}
-
-async fn admin_post(net: &Network, path: &str, body: &Value) -> Result<Value> {
-    let resp = reqwest::Client::builder()
-        .no_proxy()
-        .build()?
-        .post(format!("{}{path}", net.portal_admin_url()))
-        .bearer_auth(&net.portal_admin_token)
-        .json(body)
-        .send()
-        .await?;
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("{path}: {status}: {body}");
-    }
-    Ok(body)
 }
 
 /// Sign `n` deposits for `handle` (ids `prefix-0…`), before any clock runs.

@@ -94,7 +94,8 @@ pub struct DeliveryDemo {
     pub results: Vec<ScenarioResult>,
 }
 
-async fn admin_post(net: &Network, path: &str, body: &Value) -> Result<Value> {
+/// POST to the portal's admin API with the operator's token.
+pub async fn admin_post(net: &Network, path: &str, body: &Value) -> Result<Value> {
     let resp = reqwest::Client::builder()
         .no_proxy()
         .build()?

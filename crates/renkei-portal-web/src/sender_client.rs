@@ -68,7 +68,7 @@ pub fn sign_line(key: &SigningKey, line: &str, now: UnixMillis) -> Result<String
     if line.starts_with("ey") && !line.contains(char::is_whitespace) {
         return Ok(line.to_owned());
     }
-    let mut claims: Map<String, Value> = match serde_json::from_str(line) {
+    let mut claims: Map<String, Value> = match renkei_protocol::strict_json::from_str(line) {
         Ok(Value::Object(m)) => m,
         Ok(_) => return Err("a line is a JSON object or a compact JWS".into()),
         Err(e) => return Err(format!("not JSON: {e}")),
@@ -102,7 +102,7 @@ impl SenderClient {
         path: &str,
         content_type: &str,
         body: String,
-    ) -> Result<(u16, Value), SenderClientError> {
+    ) -> Result<(u16, Vec<u8>), SenderClientError> {
         let resp = self
             .http
             .post(format!(
@@ -115,16 +115,25 @@ impl SenderClient {
             .await
             .map_err(|e| SenderClientError::Http(e.to_string()))?;
         let status = resp.status().as_u16();
-        let body: Value = resp.json().await.unwrap_or_default();
-        Ok((status, body))
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| SenderClientError::Http(e.to_string()))?;
+        Ok((status, body.to_vec()))
     }
 
-    fn refused(status: u16, body: &Value) -> SenderClientError {
+    fn refused(status: u16, body: &[u8]) -> SenderClientError {
+        let body: Value = renkei_protocol::strict_json::from_slice(body).unwrap_or_default();
         SenderClientError::Refused {
             status,
             code: body["error"]["code"].as_str().unwrap_or("unknown").to_owned(),
             message: body["error"]["message"].as_str().unwrap_or("").to_owned(),
         }
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, SenderClientError> {
+        renkei_protocol::strict_json::from_slice(body)
+            .map_err(|e| SenderClientError::Malformed(e.to_string()))
     }
 
     /// Deposit (or void) one document given as a line (see [`sign_line`]).
@@ -134,7 +143,7 @@ impl SenderClient {
         if !(200..300).contains(&status) {
             return Err(Self::refused(status, &body));
         }
-        serde_json::from_value(body).map_err(|e| SenderClientError::Malformed(e.to_string()))
+        Self::decode(&body)
     }
 
     /// Send up to [`MAX_BATCH_LINES`] already signed requests in one batch.
@@ -150,8 +159,11 @@ impl SenderClient {
             "deposits"
         };
         let (status, body) = self.post(path, "application/jsonl", signed.join("\n")).await?;
-        if status == 200 || (status == 422 && atomic && body.get("results").is_some()) {
-            return serde_json::from_value(body).map_err(|e| SenderClientError::Malformed(e.to_string()));
+        if status == 200 || (status == 422 && atomic) {
+            // An atomic batch that a line spoilt is answered with its report.
+            if let Ok(report) = Self::decode::<BatchReport>(&body) {
+                return Ok(report);
+            }
         }
         Err(Self::refused(status, &body))
     }
@@ -169,7 +181,7 @@ impl SenderClient {
         if status != 200 {
             return Err(Self::refused(status, &body));
         }
-        serde_json::from_value(body).map_err(|e| SenderClientError::Malformed(e.to_string()))
+        Self::decode(&body)
     }
 }
 

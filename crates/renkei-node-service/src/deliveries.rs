@@ -17,8 +17,9 @@
 //! id (enrolled from the translated code if unknown, as notices are), and
 //! its business system reads the inbox in order.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
@@ -222,7 +223,7 @@ async fn post_delivery<S: NodeStore>(
     if let Some(previous) = st.store.delivery(&delivery_id).await? {
         return same_or_conflict(previous, &content);
     }
-    match crate::notices::recipient_party(&st, content.recipient).await {
+    match receiver_party(&st, content.recipient).await {
         Err(e) if e.code == "unknown_institution" => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -320,21 +321,70 @@ async fn inbox<S: NodeStore>(
 
 // ------------------------------------------------------------------ worker
 
-/// The outbox's worker: sends what is due, sleeps until the next delivery
-/// is due or a new one is posted. Runs for the node's lifetime.
+/// How long a receiver's certified keys are used before they are fetched
+/// from the hub's directory (and verified against the CA and CRL) again.
+const RECEIVER_KEYS_FOR: Duration = Duration::from_secs(60);
+
+/// The receiver's certified keys, as [`crate::notices::recipient_party`]
+/// finds them, kept for [`RECEIVER_KEYS_FOR`]: a burst of deliveries to one
+/// institution asks the hub's directory once.
+async fn receiver_party<S>(
+    st: &NodeState<S>,
+    recipient: CorporateNumber,
+) -> Result<CertifiedParty, ApiError> {
+    let cache = || st.receivers.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((at, party)) = cache().get(&recipient)
+        && at.elapsed() < RECEIVER_KEYS_FOR
+    {
+        return Ok(party.clone());
+    }
+    let party = crate::notices::recipient_party(st, recipient).await?;
+    let mut c = cache();
+    c.retain(|_, (at, _)| at.elapsed() < RECEIVER_KEYS_FOR);
+    c.insert(recipient, (Instant::now(), party.clone()));
+    Ok(party)
+}
+
+/// The receivers' keys [`receiver_party`] keeps.
+pub(crate) type ReceiverKeys = std::sync::Mutex<HashMap<CorporateNumber, (Instant, CertifiedParty)>>;
+
+/// The outbox's worker: keeps up to `concurrency` due deliveries in
+/// flight, takes the next due one as each attempt ends, and sleeps until
+/// the next delivery is due or a new one is posted. Runs for the node's
+/// lifetime.
 pub(crate) async fn run_worker<S: NodeStore>(st: Arc<NodeState<S>>) {
     const IDLE: Duration = Duration::from_secs(5);
-    let batch = st.delivery_settings.concurrency.max(1);
+    let slots = st.delivery_settings.concurrency.max(1) as usize;
+    let mut in_flight: HashSet<DeliveryId> = HashSet::new();
+    let mut task_of: HashMap<tokio::task::Id, DeliveryId> = HashMap::new();
+    let mut tasks: tokio::task::JoinSet<bool> = tokio::task::JoinSet::new();
+    let mut counted = Instant::now();
     loop {
-        let due = match st.store.due_deliveries(UnixMillis::now(), batch).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the outbox; trying again");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+        if tasks.len() < slots {
+            let want = u32::try_from(slots + in_flight.len()).unwrap_or(u32::MAX);
+            match st.store.due_deliveries(UnixMillis::now(), want).await {
+                Ok(due) => {
+                    for d in due {
+                        if tasks.len() >= slots {
+                            break;
+                        }
+                        if !in_flight.insert(d.delivery_id.clone()) {
+                            continue;
+                        }
+                        let st = st.clone();
+                        let id = d.delivery_id.clone();
+                        let task = tasks.spawn(async move { attempt(&st, &d).await });
+                        task_of.insert(task.id(), id);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
             }
-        };
-        if due.is_empty() {
+        }
+        if tasks.is_empty() {
             let wait = match st.store.next_delivery_due().await {
                 Ok(Some(t)) => {
                     Duration::from_millis(u64::try_from(t.0 - UnixMillis::now().0).unwrap_or(0)).min(IDLE)
@@ -347,14 +397,32 @@ pub(crate) async fn run_worker<S: NodeStore>(st: Arc<NodeState<S>>) {
             }
             continue;
         }
-        let mut tasks = tokio::task::JoinSet::new();
-        for d in due {
-            let st = st.clone();
-            tasks.spawn(async move { attempt(&st, &d).await });
+        tokio::select! {
+            ended = tasks.join_next_with_id() => {
+                let (task, recorded) = match ended {
+                    Some(Ok((task, recorded))) => (Some(task), recorded),
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "a delivery attempt failed to complete");
+                        (Some(e.id()), false)
+                    }
+                    None => (None, true),
+                };
+                if let Some(id) = task.and_then(|t| task_of.remove(&t)) {
+                    in_flight.remove(&id);
+                }
+                if !recorded {
+                    // The store would not keep an outcome: that delivery is
+                    // still due as it was; do not send it again at once.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            () = st.deliveries_wake.notified() => {}
         }
-        while tasks.join_next().await.is_some() {}
-        if let Ok((pending, _, _)) = st.store.delivery_counts().await {
-            metrics::gauge!("renkei_node_deliveries_pending").set(pending as f64);
+        if counted.elapsed() >= Duration::from_secs(1) {
+            counted = Instant::now();
+            if let Ok((pending, _, _)) = st.store.delivery_counts().await {
+                metrics::gauge!("renkei_node_deliveries_pending").set(pending as f64);
+            }
         }
     }
 }
@@ -372,8 +440,9 @@ fn refused_for_good(e: &ApiError) -> bool {
     }
 }
 
-/// One attempt at one delivery, and its outcome kept in the outbox.
-async fn attempt<S: NodeStore>(st: &NodeState<S>, d: &OutgoingDelivery) {
+/// One attempt at one delivery, and its outcome kept in the outbox
+/// (`false` if the store would not keep it).
+async fn attempt<S: NodeStore>(st: &NodeState<S>, d: &OutgoingDelivery) -> bool {
     let now = UnixMillis::now();
     let outcome = match send(st, d).await {
         Ok(query_id) => AttemptOutcome::Delivered { query_id, at: now },
@@ -416,10 +485,14 @@ async fn attempt<S: NodeStore>(st: &NodeState<S>, d: &OutgoingDelivery) {
             tracing::warn!(delivery = %d.delivery_id, %code, "delivery refused for good");
         }
     }
-    if let Err(e) = st.store.delivery_attempted(&d.delivery_id, outcome).await {
-        // The delivery stays pending as it was and is attempted again: the
-        // receiver keeps it once.
-        tracing::error!(delivery = %d.delivery_id, error = %e, "cannot record a delivery attempt");
+    match st.store.delivery_attempted(&d.delivery_id, outcome).await {
+        Ok(_) => true,
+        Err(e) => {
+            // The delivery stays pending as it was and is attempted again:
+            // the receiver keeps it once.
+            tracing::error!(delivery = %d.delivery_id, error = %e, "cannot record a delivery attempt");
+            false
+        }
     }
 }
 
@@ -433,7 +506,7 @@ async fn send<S: NodeStore>(st: &NodeState<S>, d: &OutgoingDelivery) -> Result<Q
             format!("person {} is not enrolled at this node", c.local_id),
         )
     })?;
-    let receiver = crate::notices::recipient_party(st, c.recipient).await?;
+    let receiver = receiver_party(st, c.recipient).await?;
     let identity = &st.provider.identity;
     let sealed = zeroize::Zeroizing::new(
         serde_json::to_vec(&SealedDelivery {

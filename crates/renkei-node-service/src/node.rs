@@ -112,6 +112,8 @@ pub(crate) struct NodeState<S> {
     pub(crate) delivery_settings: crate::deliveries::DeliverySettings,
     /// Wakes the outbox's worker when a delivery is posted.
     pub(crate) deliveries_wake: tokio::sync::Notify,
+    /// Receivers' certified keys, for a while (see `deliveries`).
+    pub(crate) receivers: crate::deliveries::ReceiverKeys,
 }
 
 /// A started node.
@@ -198,6 +200,7 @@ pub async fn start_node<S: NodeStore + Clone>(
         registry_url: settings.registry_url.trim_end_matches('/').to_owned(),
         delivery_settings: settings.deliveries.clone(),
         deliveries_wake: tokio::sync::Notify::new(),
+        receivers: std::sync::Mutex::default(),
     });
     let worker_state = state.clone();
 

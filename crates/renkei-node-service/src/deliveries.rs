@@ -101,7 +101,9 @@ pub(crate) fn node_local_routes<S: NodeStore + Clone>() -> Router<Arc<NodeState<
     Router::new()
         .route(
             "/local/v1/deliveries",
-            post(post_delivery::<S>).layer(DefaultBodyLimit::max(DELIVERY_BODY_LIMIT)),
+            post(post_delivery::<S>)
+                .get(list_deliveries::<S>)
+                .layer(DefaultBodyLimit::max(DELIVERY_BODY_LIMIT)),
         )
         .route("/local/v1/deliveries/{delivery_id}", get(get_delivery::<S>))
         .route("/local/v1/inbox", get(inbox::<S>))
@@ -287,6 +289,43 @@ async fn get_delivery<S: NodeStore>(
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_delivery", format!("no delivery {id} here")))?;
     Ok(Json(wire(&d)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// The outbox in delivery-id order, of one status or all: an operator
+/// finds what is still pending (and why) or what was refused.
+async fn list_deliveries<S: NodeStore>(
+    State(st): State<Arc<NodeState<S>>>,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> Result<Json<Vec<DeliveryWire>>, ApiError> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some("pending") => Some("pending"),
+        Some("delivered") => Some("delivered"),
+        Some("refused") => Some("refused"),
+        Some(_) => {
+            return Err(ApiError::malformed(
+                "status: must be pending, delivered or refused",
+            ));
+        }
+    };
+    let after = q
+        .after
+        .as_deref()
+        .map(|a| field("after", DeliveryId::parse(a)))
+        .transpose()?;
+    let list = st
+        .store
+        .list_deliveries(status, after, q.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(list.iter().map(wire).collect()))
 }
 
 #[derive(Debug, Deserialize)]

@@ -103,6 +103,15 @@ pub trait NodeStore: Send + Sync + 'static {
         id: &DeliveryId,
     ) -> impl Future<Output = Result<Option<OutgoingDelivery>, StoreError>> + Send;
 
+    /// Deliveries in delivery-id order after `after`, of one status
+    /// (`pending`, `delivered`, `refused`) or all.
+    fn list_deliveries(
+        &self,
+        status: Option<&'static str>,
+        after: Option<DeliveryId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutgoingDelivery>, StoreError>> + Send;
+
     /// Pending deliveries due at `now`, the longest due first.
     fn due_deliveries(
         &self,

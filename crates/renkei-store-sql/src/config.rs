@@ -212,6 +212,7 @@ impl<S: NodeStore, P: NodeStore> NodeStore for Backend<S, P> {
         fn counts(&self) -> Result<NodeCounts, StoreError>;
         fn enqueue_delivery(&self, delivery: OutgoingDelivery) -> Result<Enqueued, StoreError>;
         fn delivery(&self, id: &DeliveryId) -> Result<Option<OutgoingDelivery>, StoreError>;
+        fn list_deliveries(&self, status: Option<&'static str>, after: Option<DeliveryId>, limit: u32) -> Result<Vec<OutgoingDelivery>, StoreError>;
         fn due_deliveries(&self, now: UnixMillis, limit: u32) -> Result<Vec<OutgoingDelivery>, StoreError>;
         fn next_delivery_due(&self) -> Result<Option<UnixMillis>, StoreError>;
         fn delivery_attempted(&self, id: &DeliveryId, outcome: AttemptOutcome) -> Result<bool, StoreError>;

@@ -558,6 +558,27 @@ impl<D: NodeDialect> NodeStore for SqlNode<D> {
             .transpose()
     }
 
+    async fn list_deliveries(
+        &self,
+        status: Option<&'static str>,
+        after: Option<DeliveryId>,
+        limit: u32,
+    ) -> Result<Vec<OutgoingDelivery>, StoreError> {
+        let rows = Stmt::new(
+            "SELECT * FROM outbox WHERE ($1 = '' OR status = $1) AND delivery_id > $2 \
+             ORDER BY delivery_id LIMIT $3",
+        )
+        .arg(status.unwrap_or(""))
+        .arg(after.map_or_else(String::new, |a| a.as_str().to_owned()))
+        .arg(i64::from(limit.clamp(1, 1_000)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("list deliveries"))?;
+        rows.iter()
+            .map(|r| outgoing_from(r, self.cipher.as_deref()))
+            .collect()
+    }
+
     async fn due_deliveries(&self, now: UnixMillis, limit: u32) -> Result<Vec<OutgoingDelivery>, StoreError> {
         let rows = Stmt::new(
             "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \

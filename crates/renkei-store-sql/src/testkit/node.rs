@@ -568,6 +568,10 @@ async fn outbox_and_inbox<S: NodeStore + Clone>(s: &S, strict_races: bool) {
         None
     );
     assert_eq!(s.delivery_counts().await.unwrap(), (2, 0, 0));
+    assert_eq!(
+        s.list_deliveries(Some("pending"), None, 10).await.unwrap(),
+        vec![d1.clone(), d2.clone()]
+    );
 
     // Due in order of their time; none before it.
     assert!(s.due_deliveries(UnixMillis(100), 10).await.unwrap().is_empty());
@@ -678,6 +682,34 @@ async fn outbox_and_inbox<S: NodeStore + Clone>(s: &S, strict_races: bool) {
             .unwrap()
             .is_empty()
     );
+    // Listed in id order, by status, paged.
+    let ids = |l: Vec<renkei_node::OutgoingDelivery>| {
+        l.into_iter()
+            .map(|d| d.delivery_id.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(s.list_deliveries(None, None, 10).await.unwrap()),
+        ["d-1", "d-2"]
+    );
+    assert_eq!(
+        ids(s.list_deliveries(Some("refused"), None, 10).await.unwrap()),
+        ["d-2"]
+    );
+    assert!(
+        s.list_deliveries(Some("pending"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(s
+            .list_deliveries(None, Some(DeliveryId::parse("d-1").unwrap()), 10)
+            .await
+            .unwrap()),
+        ["d-2"]
+    );
+    assert_eq!(ids(s.list_deliveries(None, None, 1).await.unwrap()), ["d-1"]);
     assert_eq!(s.next_delivery_due().await.unwrap(), None);
     assert_eq!(s.delivery_counts().await.unwrap(), (0, 1, 1));
 

@@ -219,6 +219,18 @@ async fn a_receiver_that_is_down_gets_the_delivery_later_exactly_once() {
         "{waiting:?}"
     );
     assert!(waiting.next_attempt_at.is_some());
+    // An operator finds it among the pending ones.
+    let pending: Vec<DeliveryWire> = h
+        .net
+        .node(TAX.key)
+        .local
+        .get("/local/v1/deliveries?status=pending")
+        .await
+        .unwrap();
+    assert_eq!(
+        pending.iter().map(|d| d.delivery_id.as_str()).collect::<Vec<_>>(),
+        [d.delivery_id.as_str()]
+    );
     // Every attempt was a request of its own, refused and recorded.
     let refused = h
         .hub_records()
@@ -396,6 +408,21 @@ async fn a_push_outside_the_table_is_refused_for_good_and_bad_input_stores_nothi
         ]
     );
     assert!(inbox(&h, YOKOHAMA.key).await.is_empty());
+    let listed: Vec<DeliveryWire> = h
+        .net
+        .node(SETAGAYA.key)
+        .local
+        .get("/local/v1/deliveries?status=refused")
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2);
+    let r: Result<Vec<DeliveryWire>, _> = h
+        .net
+        .node(SETAGAYA.key)
+        .local
+        .get("/local/v1/deliveries?status=lost")
+        .await;
+    assert_eq!(rejected_code(&r), "malformed");
 
     // A query cannot use the push row.
     let r: Result<QueryResult, _> = h

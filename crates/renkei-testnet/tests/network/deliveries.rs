@@ -547,3 +547,30 @@ async fn a_push_outside_the_table_is_refused_for_good_and_bad_input_stores_nothi
     );
     let _ = setagaya_id;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_document_of_the_largest_size_is_delivered_in_both_suites() {
+    for suite in Suite::ALL {
+        let h = harness_with(suite, Durability::Normal).await;
+        let (tax_id, _) = h.country.cast.taxpayer.clone();
+        let mut d = report(&format!("largest-{suite:?}"), &tax_id, "");
+        // Just under the limit as compact JSON.
+        let room = renkei_node::MAX_DOCUMENT_BYTES - serde_json::to_vec(&d.document).unwrap().len();
+        d.document["remarks"] = "漢".repeat(room / 3).into();
+        let size = serde_json::to_vec(&d.document).unwrap().len();
+        assert!(size <= renkei_node::MAX_DOCUMENT_BYTES && size + 3 > renkei_node::MAX_DOCUMENT_BYTES);
+        post(&h, TAX.key, &d).await.unwrap();
+        let done = until(&h, TAX.key, &d.delivery_id, |d| d.status != "pending").await;
+        assert_eq!(done.status, "delivered", "{suite:?}: {done:?}");
+        let kept = inbox(&h, SETAGAYA.key).await;
+        assert_eq!(kept[0].document, d.document, "{suite:?}");
+        // One byte more is refused before anything is kept.
+        let mut over = d.clone();
+        over.delivery_id = format!("over-{suite:?}");
+        over.document["remarks"] = format!("{}abc", "漢".repeat(room / 3)).into();
+        assert_eq!(
+            rejected_code(&post(&h, TAX.key, &over).await),
+            "document_too_large"
+        );
+    }
+}

@@ -424,6 +424,9 @@ pub(crate) async fn run_worker<S: NodeStore>(st: Arc<NodeState<S>>) {
             }
         }
         if tasks.is_empty() {
+            if let Ok((pending, _, _)) = st.store.delivery_counts().await {
+                metrics::gauge!("renkei_node_deliveries_pending").set(pending as f64);
+            }
             let wait = match st.store.next_delivery_due().await {
                 Ok(Some(t)) => {
                     Duration::from_millis(u64::try_from(t.0 - UnixMillis::now().0).unwrap_or(0)).min(IDLE)

@@ -219,6 +219,13 @@ async fn a_receiver_that_is_down_gets_the_delivery_later_exactly_once() {
         "{waiting:?}"
     );
     assert!(waiting.next_attempt_at.is_some());
+    // Counted in the metrics, failed attempts and pending deliveries alike.
+    let metrics = h.net.node(TAX.key).local.get_text("/metrics").await.unwrap();
+    assert!(
+        metrics.contains("renkei_node_delivery_attempts_total{outcome=\"failed\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("renkei_node_deliveries_pending"), "{metrics}");
     // An operator finds it among the pending ones.
     let pending: Vec<DeliveryWire> = h
         .net

@@ -14,8 +14,10 @@
 //! - [`node`]: a node's local API for business systems and the portal.
 //! - [`registry`] and [`card`]: the registry's admin API and card PKI.
 //! - [`notices`] and [`witness`].
+//! - [`deliveries`]: a node's outbox and inbox of pushed documents.
 
 pub mod card;
+pub mod deliveries;
 pub mod hub;
 pub mod log;
 pub mod net;

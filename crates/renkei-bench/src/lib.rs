@@ -13,6 +13,7 @@ pub mod linkage;
 pub mod log;
 pub mod measure;
 pub mod portal;
+pub mod push;
 pub mod report;
 pub mod scale;
 pub mod soak;

@@ -15,7 +15,9 @@ mod table;
 
 pub use catalog::{Catalog, CatalogError, InstitutionKind, Item, OfficeWork};
 pub use codes::{CodeError, ItemCode, KindCode, OfficeWorkCode, RowId};
-pub use table::{NotPermitted, PermissionRow, PermissionTable, Requester, TableError, TableRowRef};
+pub use table::{
+    Direction, NotPermitted, PermissionRow, PermissionTable, Requester, TableError, TableRowRef,
+};
 
 /// The sample catalog shipped with renkei (`data/catalog.toml`).
 pub const SAMPLE_CATALOG: &str = include_str!("../data/catalog.toml");
@@ -36,7 +38,7 @@ mod tests {
     fn sample_is_valid_and_big_enough() {
         let (catalog, table) = super::sample();
         assert!(catalog.office_works().count() >= 10);
-        assert_eq!(catalog.items().count(), 12);
+        assert_eq!(catalog.items().count(), 13);
         assert!(table.rows().len() >= 30);
         // Every office work in the sample is reachable through some row.
         for w in catalog.office_works() {

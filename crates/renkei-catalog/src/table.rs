@@ -8,8 +8,9 @@ use time::macros::format_description;
 use crate::catalog::Catalog;
 use crate::codes::{ItemCode, KindCode, OfficeWorkCode, RowId};
 
-const HEADER: [&str; 8] = [
+const HEADER: [&str; 9] = [
     "row_id",
+    "direction",
     "requester",
     "office_work",
     "provider_kind",
@@ -55,10 +56,45 @@ impl fmt::Display for Requester {
     }
 }
 
+/// Which way a row lets the item go. A query row lets the requester ask
+/// the provider for the item; a push row lets the requester (the sender)
+/// deliver the item to the provider (the receiver) unasked. A linkage
+/// request carrying a sealed payload is a push, one without is a query,
+/// and each is allowed only by a row of its own direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Query,
+    Push,
+}
+
+impl Direction {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::Push => "push",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "query" => Some(Self::Query),
+            "push" => Some(Self::Push),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One lawful provision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermissionRow {
     pub row_id: RowId,
+    pub direction: Direction,
     pub requester: Requester,
     pub office_work: OfficeWorkCode,
     pub provider_kind: KindCode,
@@ -89,13 +125,25 @@ impl fmt::Display for TableRowRef {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotPermitted {
     #[error(
-        "no row of permission table {table_version} lets a {requester_kind} obtain `{item}` from a {provider_kind} for office work `{office_work}`"
+        "no {direction} row of permission table {table_version} lets a {requester_kind} {} `{item}` {} a {provider_kind} for office work `{office_work}`",
+        if *direction == Direction::Push { "deliver" } else { "obtain" },
+        if *direction == Direction::Push { "to" } else { "from" }
     )]
     NoRow {
+        direction: Direction,
         table_version: String,
         requester_kind: KindCode,
         office_work: OfficeWorkCode,
         provider_kind: KindCode,
+        item: ItemCode,
+    },
+    #[error(
+        "permission table row {row} permits a {row_direction} of `{item}`, not a {asked}: a {asked} needs a {asked} row"
+    )]
+    WrongDirection {
+        row: RowId,
+        row_direction: Direction,
+        asked: Direction,
         item: ItemCode,
     },
     #[error("permission table row {row} is in force only from {from}")]
@@ -166,7 +214,9 @@ impl PermissionTable {
             if !ids.insert(row_id.clone()) {
                 return Err(err("row_id", format!("row id {row_id} is used twice")));
             }
-            let requester = match f(1).split_once(':') {
+            let direction =
+                Direction::parse(f(1)).ok_or_else(|| err("direction", "must be `query` or `push`".into()))?;
+            let requester = match f(2).split_once(':') {
                 Some(("kind", k)) => {
                     let k = KindCode::parse(k).map_err(|e| err("requester", e.to_string()))?;
                     if catalog.kind(&k).is_none() {
@@ -184,15 +234,15 @@ impl PermissionTable {
                     ));
                 }
             };
-            let office_work = OfficeWorkCode::parse(f(2)).map_err(|e| err("office_work", e.to_string()))?;
+            let office_work = OfficeWorkCode::parse(f(3)).map_err(|e| err("office_work", e.to_string()))?;
             if catalog.office_work(&office_work).is_none() {
                 return Err(err("office_work", format!("unknown office work `{office_work}`")));
             }
-            let provider_kind = KindCode::parse(f(3)).map_err(|e| err("provider_kind", e.to_string()))?;
+            let provider_kind = KindCode::parse(f(4)).map_err(|e| err("provider_kind", e.to_string()))?;
             if catalog.kind(&provider_kind).is_none() {
                 return Err(err("provider_kind", format!("unknown kind `{provider_kind}`")));
             }
-            let item = ItemCode::parse(f(4)).map_err(|e| err("item", e.to_string()))?;
+            let item = ItemCode::parse(f(5)).map_err(|e| err("item", e.to_string()))?;
             let Some(item_def) = catalog.item(&item) else {
                 return Err(err("item", format!("unknown item `{item}`")));
             };
@@ -202,13 +252,13 @@ impl PermissionTable {
                     format!("a {provider_kind} does not hold `{item}` according to the catalog"),
                 ));
             }
-            let legal_basis = f(5).to_owned();
+            let legal_basis = f(6).to_owned();
             if legal_basis.is_empty() {
                 return Err(err("legal_basis", "must not be empty".into()));
             }
             let effective_from =
-                parse_date(f(6)).ok_or_else(|| err("effective_from", "must be a date YYYY-MM-DD".into()))?;
-            let effective_to = match f(7) {
+                parse_date(f(7)).ok_or_else(|| err("effective_from", "must be a date YYYY-MM-DD".into()))?;
+            let effective_to = match f(8) {
                 "" => None,
                 s => Some(
                     parse_date(s)
@@ -219,6 +269,7 @@ impl PermissionTable {
                 return Err(err("effective_to", "is before effective_from".into()));
             }
             let key = (
+                direction,
                 requester.clone(),
                 office_work.clone(),
                 provider_kind.clone(),
@@ -228,11 +279,12 @@ impl PermissionTable {
             if !keys.insert(key) {
                 return Err(err(
                     "row_id",
-                    "duplicates an earlier row (same requester, office work, provider kind, item and start date)".into(),
+                    "duplicates an earlier row (same direction, requester, office work, provider kind, item and start date)".into(),
                 ));
             }
             rows.push(PermissionRow {
                 row_id,
+                direction,
                 requester,
                 office_work,
                 provider_kind,
@@ -263,10 +315,14 @@ impl PermissionTable {
         &self.rows
     }
 
-    /// The row that permits this exchange on `date`, if any. A row naming
-    /// the requester institution is preferred to a row naming its kind.
+    /// The row that permits this exchange (a query or a push, `direction`)
+    /// on `date`, if any. A row naming the requester institution is
+    /// preferred to a row naming its kind. A row of the other direction
+    /// permits nothing: it only makes the refusal say so.
+    #[allow(clippy::too_many_arguments)]
     pub fn check(
         &self,
+        direction: Direction,
         requester: &CorporateNumber,
         requester_kind: &KindCode,
         office_work: &OfficeWorkCode,
@@ -285,6 +341,8 @@ impl PermissionTable {
                 Requester::Kind(k) => k == requester_kind,
             })
             .collect();
+        let (candidates, other_way): (Vec<&PermissionRow>, Vec<&PermissionRow>) =
+            candidates.into_iter().partition(|r| r.direction == direction);
         let in_force =
             |r: &PermissionRow| r.effective_from <= date && r.effective_to.is_none_or(|to| date <= to);
         if let Some(r) = candidates
@@ -295,7 +353,14 @@ impl PermissionTable {
             return Ok(r);
         }
         match candidates.first() {
+            None if !other_way.is_empty() => Err(NotPermitted::WrongDirection {
+                row: other_way[0].row_id.clone(),
+                row_direction: other_way[0].direction,
+                asked: direction,
+                item: item.clone(),
+            }),
             None => Err(NotPermitted::NoRow {
+                direction,
                 table_version: self.version.clone(),
                 requester_kind: requester_kind.clone(),
                 office_work: office_work.clone(),
@@ -363,9 +428,10 @@ statute = "児童手当法"
 
     #[test]
     fn a_bad_row_names_line_and_field() {
-        let e =
-            table("R1,kind:municipality,child_allowance,municipality,resident_tax_incom,basis,2016-01-01,")
-                .unwrap_err();
+        let e = table(
+            "R1,query,kind:municipality,child_allowance,municipality,resident_tax_incom,basis,2016-01-01,",
+        )
+        .unwrap_err();
         assert_eq!(
             e,
             TableError::Field {
@@ -375,7 +441,7 @@ statute = "児童手当法"
             }
         );
         let e = table(
-            "R1,kind:municipality,child_allowance,pension_service,resident_tax_income,basis,2016-01-01,",
+            "R1,query,kind:municipality,child_allowance,pension_service,resident_tax_income,basis,2016-01-01,",
         )
         .unwrap_err();
         assert!(
@@ -389,9 +455,10 @@ statute = "児童手当法"
             ),
             "{e}"
         );
-        let e =
-            table("R1,kind:municipality,child_allowance,municipality,resident_tax_income,basis,2016-13-01,")
-                .unwrap_err();
+        let e = table(
+            "R1,query,kind:municipality,child_allowance,municipality,resident_tax_income,basis,2016-13-01,",
+        )
+        .unwrap_err();
         assert!(
             matches!(
                 e,
@@ -402,8 +469,9 @@ statute = "児童手当法"
             ),
             "{e}"
         );
-        let e = table("R1,municipality,child_allowance,municipality,resident_tax_income,basis,2016-01-01,")
-            .unwrap_err();
+        let e =
+            table("R1,query,municipality,child_allowance,municipality,resident_tax_income,basis,2016-01-01,")
+                .unwrap_err();
         assert!(
             matches!(
                 e,
@@ -414,7 +482,7 @@ statute = "児童手当法"
             ),
             "{e}"
         );
-        let e = table("R1,kind:municipality,child_allowance,municipality,resident_tax_income,basis,2016-01-01,\nR1,kind:pension_service,child_allowance,municipality,resident_tax_income,basis,2016-01-01,").unwrap_err();
+        let e = table("R1,query,kind:municipality,child_allowance,municipality,resident_tax_income,basis,2016-01-01,\nR1,query,kind:pension_service,child_allowance,municipality,resident_tax_income,basis,2016-01-01,").unwrap_err();
         assert!(
             matches!(
                 e,
@@ -426,7 +494,7 @@ statute = "児童手当法"
             ),
             "{e}"
         );
-        let e = table("R1,kind:municipality").unwrap_err();
+        let e = table("R1,query,kind:municipality").unwrap_err();
         assert!(matches!(e, TableError::Syntax { line: 4, .. }), "{e}");
         assert_eq!(table("").unwrap_err(), TableError::Empty);
         assert_eq!(
@@ -438,7 +506,7 @@ statute = "児童手当法"
     #[test]
     fn check_honours_kind_institution_and_dates() {
         let t = table(
-            "R1,kind:municipality,child_allowance,municipality,resident_tax_income,basis,2016-01-01,2030-03-31",
+            "R1,query,kind:municipality,child_allowance,municipality,resident_tax_income,basis,2016-01-01,2030-03-31",
         )
         .unwrap();
         let city = CorporateNumber::parse("4011001098993").unwrap();
@@ -446,20 +514,88 @@ statute = "児童手当法"
         let p = KindCode::parse("pension_service").unwrap();
         let w = OfficeWorkCode::parse("child_allowance").unwrap();
         let i = ItemCode::parse("resident_tax_income").unwrap();
-        let row = t.check(&city, &m, &w, &m, &i, date!(2026 - 11 - 27)).unwrap();
+        let row = t
+            .check(Direction::Query, &city, &m, &w, &m, &i, date!(2026 - 11 - 27))
+            .unwrap();
         assert_eq!(row.row_id.as_str(), "R1");
         assert_eq!(t.row_ref(row).to_string(), "2026.1#R1");
         assert!(matches!(
-            t.check(&city, &p, &w, &m, &i, date!(2026 - 11 - 27)),
+            t.check(Direction::Query, &city, &p, &w, &m, &i, date!(2026 - 11 - 27)),
             Err(NotPermitted::NoRow { .. })
         ));
         assert!(matches!(
-            t.check(&city, &m, &w, &m, &i, date!(2015 - 12 - 31)),
+            t.check(Direction::Query, &city, &m, &w, &m, &i, date!(2015 - 12 - 31)),
             Err(NotPermitted::NotYetInForce { .. })
         ));
         assert!(matches!(
-            t.check(&city, &m, &w, &m, &i, date!(2030 - 04 - 01)),
+            t.check(Direction::Query, &city, &m, &w, &m, &i, date!(2030 - 04 - 01)),
             Err(NotPermitted::NoLongerInForce { .. })
         ));
+    }
+
+    #[test]
+    fn a_query_needs_a_query_row_and_a_push_a_push_row() {
+        let t = table(
+            "R1,query,kind:municipality,child_allowance,municipality,resident_tax_income,basis,2016-01-01,\n\
+             R2,push,kind:pension_service,child_allowance,municipality,resident_tax_income,basis,2016-01-01,",
+        )
+        .unwrap();
+        let city = CorporateNumber::parse("4011001098993").unwrap();
+        let m = KindCode::parse("municipality").unwrap();
+        let p = KindCode::parse("pension_service").unwrap();
+        let w = OfficeWorkCode::parse("child_allowance").unwrap();
+        let i = ItemCode::parse("resident_tax_income").unwrap();
+        let day = date!(2026 - 11 - 27);
+        assert_eq!(t.rows()[1].direction, Direction::Push);
+        assert_eq!(
+            t.check(Direction::Query, &city, &m, &w, &m, &i, day)
+                .unwrap()
+                .row_id
+                .as_str(),
+            "R1"
+        );
+        assert_eq!(
+            t.check(Direction::Push, &city, &p, &w, &m, &i, day)
+                .unwrap()
+                .row_id
+                .as_str(),
+            "R2"
+        );
+        // A push cannot use the query row, nor a query the push row; the
+        // refusal names the row of the other direction.
+        let e = t.check(Direction::Push, &city, &m, &w, &m, &i, day).unwrap_err();
+        assert!(
+            matches!(&e, NotPermitted::WrongDirection { row, row_direction: Direction::Query, asked: Direction::Push, .. } if row.as_str() == "R1"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("not a push"), "{e}");
+        let e = t.check(Direction::Query, &city, &p, &w, &m, &i, day).unwrap_err();
+        assert!(
+            matches!(&e, NotPermitted::WrongDirection { row, asked: Direction::Query, .. } if row.as_str() == "R2"),
+            "{e:?}"
+        );
+        // The same key in both directions is two rows, not a duplicate.
+        assert!(
+            table(
+                "R1,query,kind:municipality,child_allowance,municipality,resident_tax_income,basis,2016-01-01,\n\
+                 R2,push,kind:municipality,child_allowance,municipality,resident_tax_income,basis,2016-01-01,"
+            )
+            .is_ok()
+        );
+        let e = table(
+            "R1,both,kind:municipality,child_allowance,municipality,resident_tax_income,basis,2016-01-01,",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TableError::Field {
+                    field: "direction",
+                    line: 4,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 }

@@ -73,6 +73,8 @@ pub struct NetworkOptions {
     pub encrypt_at_rest: bool,
     /// Every listener's deadlines and connection caps (tests lower them).
     pub limits: renkei_transport::ListenerLimits,
+    /// How the nodes' outboxes retry deliveries (tests shorten it).
+    pub deliveries: renkei_node_service::DeliverySettings,
 }
 
 impl NetworkOptions {
@@ -93,6 +95,7 @@ impl NetworkOptions {
             extra_nodes: Vec::new(),
             encrypt_at_rest: true,
             limits: renkei_transport::ListenerLimits::default(),
+            deliveries: renkei_node_service::DeliverySettings::default(),
             // A demo is one person clicking and benchmarks driving flows
             // back to back: limits far above either.
             consent_monitor: renkei_consent::MonitorPolicy {
@@ -575,6 +578,7 @@ impl<'a> Setup<'a> {
             data_key: files.data_key.clone().filter(|_| options.encrypt_at_rest),
             notice_recipient: (spec.kind != DIGITAL.kind).then(|| DIGITAL.id()),
             limits: options.limits.clone(),
+            deliveries: options.deliveries.clone(),
         };
         let store_path = node_dir.join("node.sqlite");
         let database_url = self.database(&format!("node_{}", spec.id())).await?;

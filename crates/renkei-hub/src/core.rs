@@ -335,7 +335,15 @@ impl HubCore {
                 format!("provider {} is suspended", r.provider),
             );
         }
+        // A request carrying a sealed payload is a push: only a push row
+        // allows it, and only a query row allows a request without one.
+        let direction = if r.payload.is_some() {
+            renkei_catalog::Direction::Push
+        } else {
+            renkei_catalog::Direction::Query
+        };
         let row = match self.table.check(
+            direction,
             &r.requester,
             &requester.kind,
             &r.office_work,

@@ -607,3 +607,87 @@ fn a_replay_at_the_edge_of_the_skew_window_is_refused() {
         DenialCode::StaleTimestamp
     );
 }
+
+/// `request`, made a push: a payload sealed to the receiver.
+fn push(
+    from: &Inst,
+    to: &Inst,
+    ring: &CodeKeyring,
+    link: &LinkId,
+    work: &str,
+    item: &str,
+    fy: Option<u16>,
+) -> SignedRequest {
+    let mut r = request(from, to, ring, link, work, item, fy).request;
+    let receiver = renkei_protocol::CertifiedParty {
+        institution: to.entry.id,
+        signing: to.entry.signing_key.clone(),
+        sealing: to.entry.sealing_key.clone(),
+    };
+    let mut core = r.core();
+    core.seal_payload(
+        &SealingKeyPair::generate(Suite::default().sealing()),
+        &receiver,
+        b"{\"document\":{}}",
+    )
+    .unwrap();
+    r.payload = core.payload;
+    r.sign(&from.sign, from.cert.clone())
+}
+
+#[test]
+fn a_push_needs_a_push_row_and_a_query_a_query_row() {
+    let (hub, ring) = hub();
+    let tax = inst(1, "tax_agency");
+    let city = inst(2, "municipality");
+    let other_city = inst(3, "municipality");
+    let portal = inst(4, "digital_agency");
+    let link = LinkId::random();
+    let w = "statutory_filing";
+    let report = "salary_payment_report";
+    let deny = |r: Result<crate::Authorized, Box<crate::Rejected>>| *r.unwrap_err();
+
+    // The tax agency delivers a salary-payment report under its push row.
+    let ok = push(&tax, &city, &ring, &link, w, report, Some(2025));
+    let auth = hub.authorize(&ok, &tax.entry, Some(&city.entry), NOW).unwrap();
+    assert_eq!(auth.table_row.row_id.as_str(), "R1601");
+    // ... but cannot ask for one with a query: the push row allows no query.
+    let asked = request(&tax, &city, &ring, &link, w, report, Some(2025));
+    let rej = deny(hub.authorize(&asked, &tax.entry, Some(&city.entry), NOW));
+    assert_eq!(rej.denial.code, DenialCode::NotPermitted);
+    assert!(rej.denial.message.contains("R1601"), "{}", rej.denial.message);
+    assert!(rej.subject.is_some(), "a refusal is recorded about the person");
+    // Nor may a municipality push one: no row of either direction.
+    let rej = deny(hub.authorize(
+        &push(&other_city, &city, &ring, &link, w, report, Some(2025)),
+        &other_city.entry,
+        Some(&city.entry),
+        NOW,
+    ));
+    assert_eq!(rej.denial.code, DenialCode::NotPermitted);
+
+    // A query row allows no push: a municipality cannot deliver income
+    // it may only ask for.
+    let pushed = push(
+        &city,
+        &other_city,
+        &ring,
+        &link,
+        "child_allowance",
+        "resident_tax_income",
+        Some(2025),
+    );
+    let rej = deny(hub.authorize(&pushed, &city.entry, Some(&other_city.entry), NOW));
+    assert_eq!(rej.denial.code, DenialCode::NotPermitted);
+    assert!(rej.denial.message.contains("R0101"), "{}", rej.denial.message);
+
+    // A notice is a push; asking for one as a query is refused.
+    let notice = push(&city, &portal, &ring, &link, "notice_delivery", "notice", None);
+    assert!(
+        hub.authorize(&notice, &city.entry, Some(&portal.entry), NOW)
+            .is_ok()
+    );
+    let asked = request(&city, &portal, &ring, &link, "notice_delivery", "notice", None);
+    let rej = deny(hub.authorize(&asked, &city.entry, Some(&portal.entry), NOW));
+    assert_eq!(rej.denial.code, DenialCode::NotPermitted);
+}

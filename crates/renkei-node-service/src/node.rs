@@ -91,13 +91,16 @@ pub struct NodeSettings {
     /// Deadlines and connection caps of every listener of this role.
     #[serde(default)]
     pub limits: renkei_transport::ListenerLimits,
+    /// How the outbox's worker retries deliveries.
+    #[serde(default)]
+    pub deliveries: crate::deliveries::DeliverySettings,
 }
 
 pub(crate) struct NodeState<S> {
     /// The provider's half; holds this institution's identity and keys.
     pub(crate) provider: Provider,
     pub(crate) hub_key: VerifyingKey,
-    catalog: Catalog,
+    pub(crate) catalog: Catalog,
     pub(crate) store: S,
     pub(crate) client: Arc<NetClient>,
     pub(crate) trust: Arc<TrustState>,
@@ -106,6 +109,11 @@ pub(crate) struct NodeState<S> {
     pub(crate) notice_recipient: Option<CorporateNumber>,
     pub(crate) hub_url: String,
     pub(crate) registry_url: String,
+    pub(crate) delivery_settings: crate::deliveries::DeliverySettings,
+    /// Wakes the outbox's worker when a delivery is posted.
+    pub(crate) deliveries_wake: tokio::sync::Notify,
+    /// Receivers' certified keys, for a while (see `deliveries`).
+    pub(crate) receivers: crate::deliveries::ReceiverKeys,
 }
 
 /// A started node.
@@ -116,17 +124,20 @@ pub struct RunningNode {
     pub local: RunningServer,
     pub trust: Arc<TrustState>,
     crl_task: tokio::task::JoinHandle<()>,
+    outbox_task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningNode {
     pub async fn shutdown(self, grace: Duration) {
         self.crl_task.abort();
+        self.outbox_task.abort();
         self.network.shutdown(grace).await;
         self.local.shutdown(grace).await;
     }
 
     /// Stop both listeners at once, as a crash would.
     pub fn kill(&self) {
+        self.outbox_task.abort();
         self.network.kill();
         self.local.kill();
     }
@@ -187,7 +198,11 @@ pub async fn start_node<S: NodeStore + Clone>(
         notice_recipient: settings.notice_recipient,
         hub_url: settings.hub_url.trim_end_matches('/').to_owned(),
         registry_url: settings.registry_url.trim_end_matches('/').to_owned(),
+        delivery_settings: settings.deliveries.clone(),
+        deliveries_wake: tokio::sync::Notify::new(),
+        receivers: std::sync::Mutex::default(),
     });
+    let worker_state = state.clone();
 
     let network = Router::new()
         .route(
@@ -212,6 +227,7 @@ pub async fn start_node<S: NodeStore + Clone>(
         .route("/local/v1/persons/{local_id}/person-key", post(person_key::<S>))
         .merge(crate::card::local_routes::<S>())
         .merge(crate::notices::node_local_routes::<S>())
+        .merge(crate::deliveries::node_local_routes::<S>())
         .layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<S>))
         .route("/metrics", get(renkei_transport::render_metrics))
@@ -233,6 +249,9 @@ pub async fn start_node<S: NodeStore + Clone>(
         (settings.local_listen, local),
     )
     .await?;
+    // The outbox's worker starts once the node serves: what was pending
+    // before a restart is sent on.
+    let outbox_task = tokio::spawn(crate::deliveries::run_worker(worker_state));
     tracing::info!(institution = %settings.institution, network = %network.addr, local = %local.addr, "node started");
     Ok(RunningNode {
         institution: settings.institution,
@@ -240,6 +259,7 @@ pub async fn start_node<S: NodeStore + Clone>(
         local,
         trust,
         crl_task,
+        outbox_task,
     })
 }
 
@@ -256,8 +276,11 @@ async fn provide<S: NodeStore>(
     };
     let q = &forward.query;
     let core = &q.request.core;
-    if core.payload.is_some() || core.item.as_str() == renkei_api::notices::NOTICE_ITEM {
+    if core.item.as_str() == renkei_api::notices::NOTICE_ITEM {
         return crate::notices::receive(&st, &forward, &requester).await;
+    }
+    if core.payload.is_some() {
+        return crate::deliveries::receive(&st, &forward, &requester).await;
     }
     let mut local_id = st.store.person_by_code(&q.subject).await?;
     for previous in &q.previous_subjects {

@@ -143,7 +143,7 @@ async fn send<S: NodeStore>(
 /// The institution notices go to, with the keys its certificate certifies.
 /// The certificate comes from the hub's directory but is trusted only once
 /// it verifies against the network CA and CRL and names `recipient`.
-async fn recipient_party<S>(
+pub(crate) async fn recipient_party<S>(
     st: &NodeState<S>,
     recipient: CorporateNumber,
 ) -> Result<CertifiedParty, ApiError> {

@@ -92,6 +92,37 @@ pub fn open_notice_text(
     String::from_utf8(plain.to_vec()).map_err(|_| AtRestError::Malformed("not UTF-8"))
 }
 
+/// Where a delivery's document is kept: the sender's outbox (by delivery
+/// id) or the receiver's inbox (by sender and delivery id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentPlace<'a> {
+    Outbox(&'a str),
+    Inbox(&'a renkei_ids::CorporateNumber, &'a str),
+}
+
+fn document_place(at: DocumentPlace<'_>) -> Place {
+    match at {
+        DocumentPlace::Outbox(id) => Place::new("outbox.document").with(id.as_bytes()),
+        DocumentPlace::Inbox(sender, id) => Place::new("inbox.document")
+            .with(sender.to_string().as_bytes())
+            .with(id.as_bytes()),
+    }
+}
+
+/// Seal a delivery's document (JSON text) under its place.
+pub fn seal_document(c: &AtRestCipher, at: DocumentPlace<'_>, json: &str) -> String {
+    c.seal_text(&document_place(at), json.as_bytes())
+}
+
+/// Open a document sealed by [`seal_document`].
+pub fn open_document(
+    c: &AtRestCipher,
+    at: DocumentPlace<'_>,
+    sealed: &str,
+) -> Result<Zeroizing<Vec<u8>>, AtRestError> {
+    c.open_text(&document_place(at), sealed)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -124,5 +155,13 @@ mod tests {
         assert!(open_notice_text(&c, "n1", &a, NoticeField::BodyJa, &t).is_err());
         assert!(open_notice_text(&c, "n2", &a, NoticeField::TitleJa, &t).is_err());
         assert!(open_notice_text(&c, "n1", &b, NoticeField::TitleJa, &t).is_err());
+        let sender = renkei_ids::CorporateNumber::from_base_number(100_000_100_004).unwrap();
+        let d = seal_document(&c, DocumentPlace::Inbox(&sender, "d1"), "{}");
+        assert_eq!(
+            &open_document(&c, DocumentPlace::Inbox(&sender, "d1"), &d).unwrap()[..],
+            b"{}"
+        );
+        assert!(open_document(&c, DocumentPlace::Inbox(&sender, "d2"), &d).is_err());
+        assert!(open_document(&c, DocumentPlace::Outbox("d1"), &d).is_err());
     }
 }

@@ -7,6 +7,7 @@
 //! the code that comes back.
 
 pub mod at_rest;
+mod deliveries;
 mod enrolment;
 mod identity;
 mod import;
@@ -14,6 +15,10 @@ mod linkage;
 mod model;
 mod store;
 
+pub use deliveries::{
+    AttemptOutcome, DeliveryContent, DeliveryId, DeliveryStatus, Enqueued, IncomingDelivery,
+    MAX_DOCUMENT_BYTES, OutgoingDelivery, backoff_ms, check_document,
+};
 pub use enrolment::{ENROLMENT_FIELDS, EnrolmentRow, parse_enrolment};
 pub use identity::NodeIdentity;
 pub use import::{ImportError, ImportFormat, ImportReport, ParsedImport, RowError, parse_import};

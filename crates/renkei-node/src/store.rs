@@ -7,6 +7,7 @@ use renkei_protocol::{FiscalYear, StoreError};
 
 use renkei_protocol::NodeRecord;
 
+use crate::deliveries::{AttemptOutcome, DeliveryId, Enqueued, IncomingDelivery, OutgoingDelivery};
 use crate::model::{EnrolledPerson, ItemValue, Notice};
 use renkei_protocol::UnixMillis;
 
@@ -88,6 +89,64 @@ pub trait NodeStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     fn counts(&self) -> impl Future<Output = Result<NodeCounts, StoreError>> + Send;
+
+    /// Keep a new delivery in the outbox, durably, in one transaction —
+    /// unless one with its id is there already, which is returned as it
+    /// stands (the caller compares the content).
+    fn enqueue_delivery(
+        &self,
+        delivery: OutgoingDelivery,
+    ) -> impl Future<Output = Result<Enqueued, StoreError>> + Send;
+
+    fn delivery(
+        &self,
+        id: &DeliveryId,
+    ) -> impl Future<Output = Result<Option<OutgoingDelivery>, StoreError>> + Send;
+
+    /// Deliveries in delivery-id order after `after`, of one status
+    /// (`pending`, `delivered`, `refused`) or all.
+    fn list_deliveries(
+        &self,
+        status: Option<&'static str>,
+        after: Option<DeliveryId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutgoingDelivery>, StoreError>> + Send;
+
+    /// Pending deliveries due at `now`, the longest due first.
+    fn due_deliveries(
+        &self,
+        now: UnixMillis,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutgoingDelivery>, StoreError>> + Send;
+
+    /// When the next pending delivery is due, if any is pending.
+    fn next_delivery_due(&self) -> impl Future<Output = Result<Option<UnixMillis>, StoreError>> + Send;
+
+    /// Count one more attempt of a pending delivery and keep its outcome;
+    /// `false` if no pending delivery has this id (it was settled).
+    fn delivery_attempted(
+        &self,
+        id: &DeliveryId,
+        outcome: AttemptOutcome,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deliveries by status: (pending, delivered, refused).
+    fn delivery_counts(&self) -> impl Future<Output = Result<(u64, u64, u64), StoreError>> + Send;
+
+    /// Keep a received delivery in the inbox once per (sender, delivery
+    /// id): its sequence number, and whether it is new (an existing one is
+    /// left as it was).
+    fn receive_delivery(
+        &self,
+        delivery: IncomingDelivery,
+    ) -> impl Future<Output = Result<(u64, bool), StoreError>> + Send;
+
+    /// The inbox after sequence number `after`, in order.
+    fn inbox(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(u64, IncomingDelivery)>, StoreError>> + Send;
 }
 
 /// Sizes, for health and metrics.

@@ -31,7 +31,10 @@ use renkei_ids::{
 };
 use renkei_log::hash::Hash;
 use renkei_log::tree::NodeId;
-use renkei_node::{EnrolledPerson, ItemValue, NodeCounts, NodeRecord, NodeStore, Notice};
+use renkei_node::{
+    AttemptOutcome, DeliveryId, Enqueued, EnrolledPerson, IncomingDelivery, ItemValue, NodeCounts,
+    NodeRecord, NodeStore, Notice, OutgoingDelivery,
+};
 use renkei_portal::{
     CardHolder, Challenge, Invitation, PendingAction, PortalStore, Proxy, ProxyAct, ProxyId, ProxyStatus,
     SecretHash, Session, ShortCode,
@@ -207,6 +210,15 @@ impl<S: NodeStore, P: NodeStore> NodeStore for Backend<S, P> {
         fn notices(&self, local_id: &LocalPersonId) -> Result<Vec<Notice>, StoreError>;
         fn mark_notice_read(&self, local_id: &LocalPersonId, id: &str, at: UnixMillis) -> Result<bool, StoreError>;
         fn counts(&self) -> Result<NodeCounts, StoreError>;
+        fn enqueue_delivery(&self, delivery: OutgoingDelivery) -> Result<Enqueued, StoreError>;
+        fn delivery(&self, id: &DeliveryId) -> Result<Option<OutgoingDelivery>, StoreError>;
+        fn list_deliveries(&self, status: Option<&'static str>, after: Option<DeliveryId>, limit: u32) -> Result<Vec<OutgoingDelivery>, StoreError>;
+        fn due_deliveries(&self, now: UnixMillis, limit: u32) -> Result<Vec<OutgoingDelivery>, StoreError>;
+        fn next_delivery_due(&self) -> Result<Option<UnixMillis>, StoreError>;
+        fn delivery_attempted(&self, id: &DeliveryId, outcome: AttemptOutcome) -> Result<bool, StoreError>;
+        fn delivery_counts(&self) -> Result<(u64, u64, u64), StoreError>;
+        fn receive_delivery(&self, delivery: IncomingDelivery) -> Result<(u64, bool), StoreError>;
+        fn inbox(&self, after: Option<u64>, limit: u32) -> Result<Vec<(u64, IncomingDelivery)>, StoreError>;
     }
 }
 

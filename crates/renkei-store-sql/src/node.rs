@@ -12,10 +12,12 @@ use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_crypto::{AtRestCipher, DataKey};
 use renkei_ids::{CorporateNumber, InstitutionCode, LocalPersonId, MessageId, QueryId};
 use renkei_node::at_rest::{
-    NoticeField, open_item_value, open_notice_text, seal_item_value, seal_notice_text,
+    DocumentPlace, NoticeField, open_document, open_item_value, open_notice_text, seal_document,
+    seal_item_value, seal_notice_text,
 };
 use renkei_node::{
-    EnrolledPerson, ItemValue, NodeCounts, NodeRecord, NodeRole, NodeStore, Notice, RecordOutcome,
+    AttemptOutcome, DeliveryContent, DeliveryId, DeliveryStatus, Enqueued, EnrolledPerson, IncomingDelivery,
+    ItemValue, NodeCounts, NodeRecord, NodeRole, NodeStore, Notice, OutgoingDelivery, RecordOutcome,
 };
 use renkei_protocol::{FiscalYear, StoreError, UnixMillis};
 use sqlx::{Pool, Transaction};
@@ -66,8 +68,8 @@ pub trait RecordKeeper: Send + Sync + 'static {
 pub enum Node {}
 
 impl RecordKeeper for Node {
-    const SEALED_ROWS: &'static str =
-        "SELECT (EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM notices)) AS has";
+    const SEALED_ROWS: &'static str = "SELECT (EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM notices) \
+         OR EXISTS (SELECT 1 FROM outbox) OR EXISTS (SELECT 1 FROM inbox)) AS has";
     const WRITER: &'static str = "node records";
     const COMPONENT: &'static str = "node";
     const SQLITE_MIGRATIONS: &'static [&'static str] = crate::sqlite::migrations::NODE;
@@ -385,7 +387,352 @@ fn notice_col(
     })
 }
 
+/// A delivery's document column: its JSON, sealed in an encrypted store.
+fn document_col(
+    cipher: Option<&AtRestCipher>,
+    at: DocumentPlace<'_>,
+    document: &serde_json::Map<String, serde_json::Value>,
+) -> String {
+    let json = zeroize::Zeroizing::new(serde_json::Value::Object(document.clone()).to_string());
+    match cipher {
+        None => json.to_string(),
+        Some(c) => seal_document(c, at, &json),
+    }
+}
+
+fn document_from(
+    row: &impl Cols,
+    cipher: Option<&AtRestCipher>,
+    at: DocumentPlace<'_>,
+) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+    let stored: String = get(row, "document")?;
+    let parsed = match cipher {
+        None => serde_json::from_str(&stored),
+        Some(c) => {
+            let plain = open_document(c, at, &stored).map_err(|e| corrupt("document", e))?;
+            serde_json::from_slice(&plain)
+        }
+    };
+    match parsed {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        _ => Err(corrupt("document", "not a JSON object")),
+    }
+}
+
+fn delivery_id_col(row: &impl Cols) -> Result<DeliveryId, StoreError> {
+    parse_col(
+        "delivery_id",
+        &get::<String>(row, "delivery_id")?,
+        DeliveryId::parse,
+    )
+}
+
+fn outgoing_from(row: &impl Cols, cipher: Option<&AtRestCipher>) -> Result<OutgoingDelivery, StoreError> {
+    let delivery_id = delivery_id_col(row)?;
+    let status: String = get(row, "status")?;
+    let settled_at = || -> Result<UnixMillis, StoreError> {
+        get::<Option<i64>>(row, "settled_at")?
+            .map(UnixMillis)
+            .ok_or_else(|| corrupt("settled_at", "missing"))
+    };
+    let status = match status.as_str() {
+        "pending" => DeliveryStatus::Pending,
+        "delivered" => DeliveryStatus::Delivered {
+            query_id: parse_col(
+                "query_id",
+                &get::<Option<String>>(row, "query_id")?.unwrap_or_default(),
+                QueryId::parse,
+            )?,
+            at: settled_at()?,
+        },
+        "refused" => DeliveryStatus::Refused {
+            code: get::<Option<String>>(row, "refusal_code")?.unwrap_or_default(),
+            at: settled_at()?,
+        },
+        other => return Err(corrupt("status", other)),
+    };
+    Ok(OutgoingDelivery {
+        content: DeliveryContent {
+            local_id: local_id_col(row)?,
+            recipient: parse_col(
+                "recipient",
+                &get::<String>(row, "recipient")?,
+                CorporateNumber::parse,
+            )?,
+            office_work: parse_col(
+                "office_work",
+                &get::<String>(row, "office_work")?,
+                OfficeWorkCode::parse,
+            )?,
+            item: parse_col("item", &get::<String>(row, "item")?, ItemCode::parse)?,
+            fiscal_year: fy_from(get(row, "fiscal_year")?)?,
+            document: document_from(row, cipher, DocumentPlace::Outbox(delivery_id.as_str()))?,
+        },
+        created_at: UnixMillis(get(row, "created_at")?),
+        status,
+        attempts: u32::try_from(get::<i64>(row, "attempts")?).map_err(|e| corrupt("attempts", e))?,
+        next_attempt_at: UnixMillis(get(row, "next_attempt_at")?),
+        last_error: get(row, "last_error")?,
+        delivery_id,
+    })
+}
+
+fn incoming_from(
+    row: &impl Cols,
+    cipher: Option<&AtRestCipher>,
+) -> Result<(u64, IncomingDelivery), StoreError> {
+    let sender = parse_col("sender", &get::<String>(row, "sender")?, CorporateNumber::parse)?;
+    let delivery_id = delivery_id_col(row)?;
+    Ok((
+        to_u64("seq", get(row, "seq")?)?,
+        IncomingDelivery {
+            document: document_from(row, cipher, DocumentPlace::Inbox(&sender, delivery_id.as_str()))?,
+            local_id: local_id_col(row)?,
+            office_work: parse_col(
+                "office_work",
+                &get::<String>(row, "office_work")?,
+                OfficeWorkCode::parse,
+            )?,
+            item: parse_col("item", &get::<String>(row, "item")?, ItemCode::parse)?,
+            fiscal_year: fy_from(get(row, "fiscal_year")?)?,
+            query_id: parse_col("query_id", &get::<String>(row, "query_id")?, QueryId::parse)?,
+            received_at: UnixMillis(get(row, "received_at")?),
+            sender,
+            delivery_id,
+        },
+    ))
+}
+
 impl<D: NodeDialect> NodeStore for SqlNode<D> {
+    async fn enqueue_delivery(&self, d: OutgoingDelivery) -> Result<Enqueued, StoreError> {
+        let c = &d.content;
+        let document = document_col(
+            self.cipher.as_deref(),
+            DocumentPlace::Outbox(d.delivery_id.as_str()),
+            &c.document,
+        );
+        D::text_fits("document", &document)?;
+        let inserted = Stmt::new(
+            "INSERT INTO outbox (delivery_id, local_id, recipient, office_work, item, fiscal_year, document, \
+             created_at, status, attempts, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9) ON CONFLICT (delivery_id) DO NOTHING",
+        )
+        .arg(d.delivery_id.as_str())
+        .arg(c.local_id.as_str())
+        .arg(c.recipient.to_string())
+        .arg(c.office_work.as_str())
+        .arg(c.item.as_str())
+        .arg(fy_col(c.fiscal_year))
+        .arg(document)
+        .arg(d.created_at.0)
+        .arg(d.next_attempt_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("enqueue delivery"))?;
+        if inserted == 1 {
+            return Ok(Enqueued::New(OutgoingDelivery {
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                last_error: None,
+                ..d
+            }));
+        }
+        let existing = self
+            .delivery(&d.delivery_id)
+            .await?
+            .ok_or_else(|| corrupt("outbox", "a delivery both there and not"))?;
+        Ok(Enqueued::Existing(existing))
+    }
+
+    async fn delivery(&self, id: &DeliveryId) -> Result<Option<OutgoingDelivery>, StoreError> {
+        if D::text_fits("delivery id", id.as_str()).is_err() {
+            return Ok(None);
+        }
+        let row = Stmt::new("SELECT * FROM outbox WHERE delivery_id = $1")
+            .arg(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read delivery"))?;
+        row.as_ref()
+            .map(|r| outgoing_from(r, self.cipher.as_deref()))
+            .transpose()
+    }
+
+    async fn list_deliveries(
+        &self,
+        status: Option<&'static str>,
+        after: Option<DeliveryId>,
+        limit: u32,
+    ) -> Result<Vec<OutgoingDelivery>, StoreError> {
+        let rows = Stmt::new(
+            "SELECT * FROM outbox WHERE ($1 = '' OR status = $1) AND delivery_id > $2 \
+             ORDER BY delivery_id LIMIT $3",
+        )
+        .arg(status.unwrap_or(""))
+        .arg(after.map_or_else(String::new, |a| a.as_str().to_owned()))
+        .arg(i64::from(limit.clamp(1, 1_000)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("list deliveries"))?;
+        rows.iter()
+            .map(|r| outgoing_from(r, self.cipher.as_deref()))
+            .collect()
+    }
+
+    async fn due_deliveries(&self, now: UnixMillis, limit: u32) -> Result<Vec<OutgoingDelivery>, StoreError> {
+        let rows = Stmt::new(
+            "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at, delivery_id LIMIT $2",
+        )
+        .arg(now.0)
+        .arg(i64::from(limit.clamp(1, 10_000)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("due deliveries"))?;
+        rows.iter()
+            .map(|r| outgoing_from(r, self.cipher.as_deref()))
+            .collect()
+    }
+
+    async fn next_delivery_due(&self) -> Result<Option<UnixMillis>, StoreError> {
+        let row = Stmt::new("SELECT MIN(next_attempt_at) AS due FROM outbox WHERE status = 'pending'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_err("next delivery due"))?;
+        Ok(get::<Option<i64>>(&row, "due")?.map(UnixMillis))
+    }
+
+    async fn delivery_attempted(&self, id: &DeliveryId, outcome: AttemptOutcome) -> Result<bool, StoreError> {
+        let stmt = match &outcome {
+            AttemptOutcome::Delivered { query_id, at } => Stmt::new(
+                "UPDATE outbox SET attempts = attempts + 1, status = 'delivered', query_id = $1, \
+                 settled_at = $2, last_error = NULL WHERE delivery_id = $3 AND status = 'pending'",
+            )
+            .arg(query_id.to_string())
+            .arg(at.0),
+            AttemptOutcome::Failed {
+                error,
+                next_attempt_at,
+            } => {
+                D::text_fits("last_error", error)?;
+                Stmt::new(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 \
+                     WHERE delivery_id = $3 AND status = 'pending'",
+                )
+                .arg(error.as_str())
+                .arg(next_attempt_at.0)
+            }
+            AttemptOutcome::Refused { code, error, at } => {
+                D::text_fits("refusal_code", code)?;
+                D::text_fits("last_error", error)?;
+                Stmt::new(
+                    "UPDATE outbox SET attempts = attempts + 1, status = 'refused', refusal_code = $1, \
+                     last_error = $2, settled_at = $3 WHERE delivery_id = $4 AND status = 'pending'",
+                )
+                .arg(code.as_str())
+                .arg(error.as_str())
+                .arg(at.0)
+            }
+        };
+        let n = stmt
+            .arg(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err("delivery attempted"))?;
+        Ok(n == 1)
+    }
+
+    async fn delivery_counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        let row = Stmt::new(
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'pending') AS p, \
+             (SELECT COUNT(*) FROM outbox WHERE status = 'delivered') AS d, \
+             (SELECT COUNT(*) FROM outbox WHERE status = 'refused') AS r",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_err("count deliveries"))?;
+        Ok((
+            to_u64("pending", get(&row, "p")?)?,
+            to_u64("delivered", get(&row, "d")?)?,
+            to_u64("refused", get(&row, "r")?)?,
+        ))
+    }
+
+    async fn receive_delivery(&self, d: IncomingDelivery) -> Result<(u64, bool), StoreError> {
+        let document = document_col(
+            self.cipher.as_deref(),
+            DocumentPlace::Inbox(&d.sender, d.delivery_id.as_str()),
+            &d.document,
+        );
+        D::text_fits("document", &document)?;
+        let mut tx = D::begin_write(&self.pool)
+            .await
+            .map_err(store_err("receive delivery"))?;
+        // The counter's row lock (SQLite: the write lock) serialises the
+        // receivers: numbers are handed out in commit order.
+        let next = Stmt::assembled(format!(
+            "SELECT next FROM inbox_seq WHERE id = 1{}",
+            D::FOR_UPDATE
+        ))
+        .fetch_one(&mut tx)
+        .await
+        .map_err(store_err("receive delivery"))?;
+        let next: i64 = get(&next, "next")?;
+        let existing = Stmt::new("SELECT seq FROM inbox WHERE sender = $1 AND delivery_id = $2")
+            .arg(d.sender.to_string())
+            .arg(d.delivery_id.as_str())
+            .fetch_optional(&mut tx)
+            .await
+            .map_err(store_err("receive delivery"))?;
+        if let Some(row) = existing {
+            return Ok((to_u64("seq", get(&row, "seq")?)?, false));
+        }
+        Stmt::new(
+            "INSERT INTO inbox (seq, sender, delivery_id, local_id, office_work, item, fiscal_year, document, \
+             query_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .arg(next)
+        .arg(d.sender.to_string())
+        .arg(d.delivery_id.as_str())
+        .arg(d.local_id.as_str())
+        .arg(d.office_work.as_str())
+        .arg(d.item.as_str())
+        .arg(fy_col(d.fiscal_year))
+        .arg(document)
+        .arg(d.query_id.to_string())
+        .arg(d.received_at.0)
+        .execute(&mut tx)
+        .await
+        .map_err(store_err("receive delivery"))?;
+        Stmt::new("UPDATE inbox_seq SET next = next + 1 WHERE id = 1")
+            .execute(&mut tx)
+            .await
+            .map_err(store_err("receive delivery"))?;
+        tx.commit().await.map_err(store_err("receive delivery"))?;
+        Ok((to_u64("seq", next)?, true))
+    }
+
+    async fn inbox(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, IncomingDelivery)>, StoreError> {
+        let after = match after.map(i64::try_from) {
+            None => 0,
+            Some(Ok(s)) => s,
+            Some(Err(_)) => return Ok(Vec::new()),
+        };
+        let rows = Stmt::new("SELECT * FROM inbox WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .arg(after)
+            .arg(i64::from(limit.clamp(1, 1_000)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("read inbox"))?;
+        rows.iter()
+            .map(|r| incoming_from(r, self.cipher.as_deref()))
+            .collect()
+    }
+
     async fn store_notice(&self, local_id: &LocalPersonId, n: Notice) -> Result<(), StoreError> {
         D::text_fits("notice id", &n.id)?;
         D::text_fits("sender_name", &n.sender_name)?;

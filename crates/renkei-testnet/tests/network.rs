@@ -30,6 +30,8 @@ use renkei_transport::ApiFailure;
 
 #[path = "network/cards.rs"]
 mod cards;
+#[path = "network/deliveries.rs"]
+mod deliveries;
 #[path = "network/hub_blind.rs"]
 mod hub_blind;
 #[path = "network/infra.rs"]

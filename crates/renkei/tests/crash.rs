@@ -423,3 +423,111 @@ async fn several_hubs_on_one_database_keep_one_log_when_one_is_killed() {
     }
     net.shutdown().await;
 }
+
+/// Deliveries wait out a hub that is down and a sender node that crashes:
+/// each is kept in the sender's outbox before the answer, retried with
+/// backoff while the hub is gone, sent on by the restarted node, and kept
+/// once by the receiver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deliveries_wait_out_a_dead_hub_and_a_crashed_sender_and_arrive_once() {
+    use renkei_api::deliveries::{DeliveryRequest, DeliveryWire, InboxEntryWire};
+    use renkei_demo::institutions::TAX;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = NetworkOptions::new(dir.path().join("net"));
+    o.hub_binary = Some(PathBuf::from(env!("CARGO_BIN_EXE_renkei")));
+    o.durability = Durability::Normal;
+    o.deliveries.retry_initial_ms = 200;
+    o.deliveries.retry_max_ms = 1000;
+    let mut net = Network::start(o).await.unwrap();
+    let country = populate(
+        &net,
+        &CountryOptions {
+            residents: 200,
+            seed: 9,
+            today: UnixMillis::now().to_datetime().date(),
+            progress: false,
+        },
+    )
+    .await
+    .unwrap();
+    let tax_person = country.cast.taxpayer.0.clone();
+    let delivery = |i: usize| DeliveryRequest {
+        delivery_id: format!("crash-{i}"),
+        local_id: tax_person.clone(),
+        recipient: SETAGAYA.id().to_string(),
+        office_work: "statutory_filing".into(),
+        item: "salary_payment_report".into(),
+        fiscal_year: Some(2025),
+        document: serde_json::json!({ "salary": 3_000_000 + i }),
+    };
+    let status = |net: &Network, i: usize| {
+        let client = net.node(TAX.key).local.clone();
+        async move {
+            client
+                .get::<DeliveryWire>(&format!("/local/v1/deliveries/crash-{i}"))
+                .await
+                .unwrap()
+        }
+    };
+
+    // The hub is down: the deliveries are kept all the same, and wait.
+    net.hub.kill().unwrap();
+    for i in 0..5 {
+        let d: DeliveryWire = net
+            .node(TAX.key)
+            .local
+            .post("/local/v1/deliveries", &delivery(i))
+            .await
+            .unwrap();
+        assert_eq!(d.status, "pending");
+    }
+    let mut waited = status(&net, 0).await;
+    for _ in 0..100 {
+        if waited.attempts >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited = status(&net, 0).await;
+    }
+    assert_eq!(waited.status, "pending", "{waited:?}");
+    assert!(waited.attempts >= 2, "{waited:?}");
+    assert!(
+        waited
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("hub_")),
+        "{waited:?}"
+    );
+
+    // The sender crashes too; then the hub comes back, then the sender.
+    net.kill_node(TAX.key);
+    net.hub.restart().await.unwrap();
+    net.restart_node(TAX.key).await.unwrap();
+
+    let mut all = Vec::new();
+    for i in 0..5 {
+        let mut d = status(&net, i).await;
+        for _ in 0..300 {
+            if d.status != "pending" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            d = status(&net, i).await;
+        }
+        assert_eq!(d.status, "delivered", "{d:?}");
+        all.push(d);
+    }
+    let inbox: Vec<InboxEntryWire> = net
+        .node(SETAGAYA.key)
+        .local
+        .get("/local/v1/inbox?limit=1000")
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = inbox.iter().map(|e| e.delivery_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["crash-0", "crash-1", "crash-2", "crash-3", "crash-4"]);
+    assert!(inbox.iter().all(|e| e.local_id == country.cast.taxpayer.1));
+    assert!(all.iter().all(|d| d.query_id.is_some()));
+    net.shutdown().await;
+}

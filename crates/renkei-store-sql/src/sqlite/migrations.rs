@@ -16,6 +16,7 @@ pub(crate) const NODE: &[&str] = &[
     include_str!("../../migrations/sqlite/node_002.sql"),
     include_str!("../../migrations/sqlite/node_003.sql"),
     include_str!("../../migrations/sqlite/node_004.sql"),
+    include_str!("../../migrations/sqlite/node_005.sql"),
 ];
 
 pub(crate) const REGISTRY: &[&str] = &[

@@ -158,6 +158,7 @@ macro_rules! behavioural_suite {
         $crate::behavioural_suite!(@racing $backend;
             portal_single_use_under_concurrency => portal::single_use_under_concurrency,
             consent_single_use_under_concurrency => consent::single_use_under_concurrency,
+            node_outbox_and_inbox => node::outbox_and_inbox_behave,
         );
     };
     (@tests $backend:ty; $($name:ident => $module:ident::$check:ident,)*) => {

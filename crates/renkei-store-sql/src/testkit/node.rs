@@ -499,3 +499,293 @@ pub async fn enrolment_items_and_records<B: Backend>() {
     let c = store.counts().await.unwrap();
     assert_eq!((c.persons, c.items, c.records), (1, 1, 2));
 }
+
+fn outgoing(id: &str, who: &str, n: i64) -> renkei_node::OutgoingDelivery {
+    renkei_node::OutgoingDelivery {
+        delivery_id: renkei_node::DeliveryId::parse(id).unwrap(),
+        content: renkei_node::DeliveryContent {
+            local_id: lid(who),
+            recipient: corp(11),
+            office_work: OfficeWorkCode::parse("statutory_filing").unwrap(),
+            item: ItemCode::parse("salary_payment_report").unwrap(),
+            fiscal_year: fy(2025),
+            document: value(serde_json::json!({
+                "payer": "株式会社サンプル",
+                "salary": 5_400_000 + n,
+                "secret": "給与の秘密",
+                "nested": { "list": [1, null, true] },
+            })),
+        },
+        created_at: UnixMillis(100 + n),
+        status: renkei_node::DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at: UnixMillis(100 + n),
+        last_error: None,
+    }
+}
+
+fn incoming(sender: u64, id: &str, who: &str, n: i64) -> renkei_node::IncomingDelivery {
+    let o = outgoing(id, who, n);
+    renkei_node::IncomingDelivery {
+        sender: corp(sender),
+        delivery_id: o.delivery_id,
+        local_id: o.content.local_id,
+        office_work: o.content.office_work,
+        item: o.content.item,
+        fiscal_year: o.content.fiscal_year,
+        document: o.content.document,
+        query_id: QueryId::random(),
+        received_at: UnixMillis(1_000 + n),
+    }
+}
+
+/// The outbox keeps a delivery once by id, hands out the due ones, counts
+/// attempts and settles each once; the inbox keeps each (sender, delivery
+/// id) once, numbered in order.
+async fn outbox_and_inbox<S: NodeStore + Clone>(s: &S, strict_races: bool) {
+    use renkei_node::{AttemptOutcome, DeliveryId, DeliveryStatus, Enqueued};
+    s.enrol(vec![person("D-1", 41, 1), person("D-2", 42, 1)])
+        .await
+        .unwrap();
+    let d1 = outgoing("d-1", "D-1", 1);
+    assert_eq!(
+        s.enqueue_delivery(d1.clone()).await.unwrap(),
+        Enqueued::New(d1.clone())
+    );
+    // The same id again: what is there is returned, whatever was asked.
+    let other = outgoing("d-1", "D-2", 7);
+    assert_eq!(
+        s.enqueue_delivery(other).await.unwrap(),
+        Enqueued::Existing(d1.clone())
+    );
+    let d2 = outgoing("d-2", "D-2", 2);
+    s.enqueue_delivery(d2.clone()).await.unwrap();
+    // A delivery for a person not enrolled is refused.
+    assert!(s.enqueue_delivery(outgoing("d-x", "ghost", 3)).await.is_err());
+    assert_eq!(s.delivery(&d1.delivery_id).await.unwrap(), Some(d1.clone()));
+    assert_eq!(
+        s.delivery(&DeliveryId::parse("none").unwrap()).await.unwrap(),
+        None
+    );
+    assert_eq!(s.delivery_counts().await.unwrap(), (2, 0, 0));
+    assert_eq!(
+        s.list_deliveries(Some("pending"), None, 10).await.unwrap(),
+        vec![d1.clone(), d2.clone()]
+    );
+
+    // Due in order of their time; none before it.
+    assert!(s.due_deliveries(UnixMillis(100), 10).await.unwrap().is_empty());
+    assert_eq!(s.next_delivery_due().await.unwrap(), Some(UnixMillis(101)));
+    let due = s.due_deliveries(UnixMillis(102), 10).await.unwrap();
+    assert_eq!(due, vec![d1.clone(), d2.clone()]);
+    assert_eq!(
+        s.due_deliveries(UnixMillis(102), 1).await.unwrap(),
+        vec![d1.clone()]
+    );
+
+    // A failed attempt: counted, the error kept, due later.
+    assert!(
+        s.delivery_attempted(
+            &d1.delivery_id,
+            AttemptOutcome::Failed {
+                error: "the receiver cannot be reached".into(),
+                next_attempt_at: UnixMillis(500),
+            },
+        )
+        .await
+        .unwrap()
+    );
+    let now = s.delivery(&d1.delivery_id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            now.attempts,
+            now.next_attempt_at,
+            now.last_error.as_deref(),
+            &now.status
+        ),
+        (
+            1,
+            UnixMillis(500),
+            Some("the receiver cannot be reached"),
+            &DeliveryStatus::Pending
+        )
+    );
+    assert_eq!(
+        s.due_deliveries(UnixMillis(102), 10).await.unwrap(),
+        vec![d2.clone()]
+    );
+    assert_eq!(s.next_delivery_due().await.unwrap(), Some(UnixMillis(102)));
+
+    // Delivered: settled once; a later outcome changes nothing.
+    let q = QueryId::random();
+    assert!(
+        s.delivery_attempted(
+            &d1.delivery_id,
+            AttemptOutcome::Delivered {
+                query_id: q,
+                at: UnixMillis(600)
+            }
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !s.delivery_attempted(
+            &d1.delivery_id,
+            AttemptOutcome::Refused {
+                code: "not_permitted".into(),
+                error: "late".into(),
+                at: UnixMillis(700)
+            }
+        )
+        .await
+        .unwrap()
+    );
+    let now = s.delivery(&d1.delivery_id).await.unwrap().unwrap();
+    assert_eq!(
+        (now.attempts, now.last_error, now.status),
+        (
+            2,
+            None,
+            DeliveryStatus::Delivered {
+                query_id: q,
+                at: UnixMillis(600)
+            }
+        )
+    );
+    // Refused: settled, with its code and reason, no longer due.
+    s.delivery_attempted(
+        &d2.delivery_id,
+        AttemptOutcome::Refused {
+            code: "not_permitted".into(),
+            error: "no push row".into(),
+            at: UnixMillis(800),
+        },
+    )
+    .await
+    .unwrap();
+    let now = s.delivery(&d2.delivery_id).await.unwrap().unwrap();
+    assert_eq!(
+        (now.attempts, now.last_error.as_deref(), now.status),
+        (
+            1,
+            Some("no push row"),
+            DeliveryStatus::Refused {
+                code: "not_permitted".into(),
+                at: UnixMillis(800)
+            }
+        )
+    );
+    assert!(
+        s.due_deliveries(UnixMillis(i64::MAX), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Listed in id order, by status, paged.
+    let ids = |l: Vec<renkei_node::OutgoingDelivery>| {
+        l.into_iter()
+            .map(|d| d.delivery_id.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(s.list_deliveries(None, None, 10).await.unwrap()),
+        ["d-1", "d-2"]
+    );
+    assert_eq!(
+        ids(s.list_deliveries(Some("refused"), None, 10).await.unwrap()),
+        ["d-2"]
+    );
+    assert!(
+        s.list_deliveries(Some("pending"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(s
+            .list_deliveries(None, Some(DeliveryId::parse("d-1").unwrap()), 10)
+            .await
+            .unwrap()),
+        ["d-2"]
+    );
+    assert_eq!(ids(s.list_deliveries(None, None, 1).await.unwrap()), ["d-1"]);
+    assert_eq!(s.next_delivery_due().await.unwrap(), None);
+    assert_eq!(s.delivery_counts().await.unwrap(), (0, 1, 1));
+
+    // The inbox: once per sender and delivery id, numbered from 1.
+    assert!(s.inbox(None, 10).await.unwrap().is_empty());
+    let a = incoming(21, "x-1", "D-1", 1);
+    assert_eq!(s.receive_delivery(a.clone()).await.unwrap(), (1, true));
+    // Again (a retry after a lost answer): kept once, the first stays.
+    let again = incoming(21, "x-1", "D-2", 9);
+    assert_eq!(s.receive_delivery(again).await.unwrap(), (1, false));
+    // The same id from another sender is another delivery.
+    let b = incoming(22, "x-1", "D-2", 2);
+    assert_eq!(s.receive_delivery(b.clone()).await.unwrap(), (2, true));
+    assert!(s.receive_delivery(incoming(21, "x-9", "ghost", 3)).await.is_err());
+    assert_eq!(
+        s.inbox(None, 10).await.unwrap(),
+        vec![(1, a.clone()), (2, b.clone())]
+    );
+    assert_eq!(s.inbox(Some(1), 10).await.unwrap(), vec![(2, b.clone())]);
+    assert_eq!(s.inbox(None, 0).await.unwrap(), vec![(1, a.clone())]);
+    assert!(s.inbox(Some(u64::MAX), 10).await.unwrap().is_empty());
+
+    // Concurrent receivers: each kept once, numbered densely.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.receive_delivery(incoming(23, &format!("c-{}", i % 20), "D-1", i))
+                .await
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok((_, true)) => fresh += 1,
+            Ok((_, false)) => {}
+            // SQLite may refuse a racing writer as busy; the sender retries.
+            Err(e) => assert!(!strict_races && matches!(e, StoreError::Unavailable(_)), "{e:?}"),
+        }
+    }
+    let all = s.inbox(None, 1_000).await.unwrap();
+    assert_eq!(all.len(), 2 + fresh);
+    assert!(all.windows(2).all(|w| w[0].0 + 1 == w[1].0));
+    let ids: HashSet<_> = all
+        .iter()
+        .map(|(_, d)| (d.sender, d.delivery_id.clone()))
+        .collect();
+    assert_eq!(ids.len(), all.len());
+}
+
+/// The outbox and the inbox, in clear and sealed at rest (where no
+/// document is in clear), surviving a reopen.
+pub async fn outbox_and_inbox_behave<B: Backend>() {
+    for key in [None, Some(DataKey::generate())] {
+        let Some(place) = place::<B>(if key.is_some() {
+            "node_boxes_sealed"
+        } else {
+            "node_boxes"
+        })
+        .await
+        else {
+            return;
+        };
+        let s = place.node(key.as_ref()).await.unwrap();
+        outbox_and_inbox(&s, B::STRICT_RACES).await;
+        drop(s);
+        let s = place.node(key.as_ref()).await.unwrap();
+        assert_eq!(s.delivery_counts().await.unwrap(), (0, 1, 1));
+        assert_eq!(s.inbox(None, 1).await.unwrap()[0].0, 1);
+        let secret = "給与の秘密".as_bytes();
+        let bytes = place.bytes().await;
+        let in_clear = bytes.windows(secret.len()).any(|w| w == secret);
+        assert_eq!(
+            in_clear,
+            key.is_none(),
+            "documents in clear only in a store without a key"
+        );
+    }
+}

@@ -4,8 +4,9 @@
 //! API, each kept in its outbox before the answer); its worker pushes them
 //! through the hub; the run ends when Setagaya's inbox holds them all.
 //!
-//! Not yet wired to `renkei bench` nor reported in BENCHMARKS.md: call
-//! [`deliveries`] on a running demo network.
+//! `renkei bench push` ([`push`]) measures them beside queries in the same
+//! run: the baseline is the same number of linkages (a query and its
+//! answer through the hub) between nodes of the same network.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -105,6 +106,85 @@ pub async fn deliveries(
         deliveries,
         posted_per_second: deliveries as f64 / posted.as_secs_f64().max(1e-9),
         delivered_per_second: deliveries as f64 / delivered.as_secs_f64().max(1e-9),
+    })
+}
+
+/// What `renkei bench push` measured, for [`crate::report::render_push`].
+#[derive(Debug, Clone)]
+pub struct PushBench {
+    pub requests: usize,
+    pub concurrency: usize,
+    pub rounds: Vec<(f64, PushRun)>,
+    pub date: renkei_protocol::UnixMillis,
+}
+
+/// `requests` queries (the pension service asks Setagaya for a
+/// contributor's income, as its premium exemption does), then `requests`
+/// deliveries (the tax agency's salary-payment reports to Setagaya), each
+/// `concurrency` at a time, `rounds` times, on one durable network.
+pub async fn push(requests: usize, concurrency: usize, rounds: usize) -> Result<PushBench> {
+    use renkei_demo::country::{CountryOptions, populate};
+    use renkei_demo::institutions::PENSION;
+    use renkei_demo::network::NetworkOptions;
+    if requests == 0 || concurrency == 0 || rounds == 0 {
+        bail!("requests, concurrency and rounds must be positive");
+    }
+    let dir = tempfile::Builder::new().prefix("renkei-bench-push-").tempdir()?;
+    let mut o = NetworkOptions::new(dir.path());
+    o.durability = renkei_store_sqlite::Durability::Full;
+    let net = Network::start(o).await?;
+    let country = populate(
+        &net,
+        &CountryOptions {
+            residents: 300,
+            seed: 7,
+            today: renkei_protocol::UnixMillis::now().to_datetime().date(),
+            progress: false,
+        },
+    )
+    .await?;
+    let date = renkei_protocol::UnixMillis::now();
+    let asker = net.node(PENSION.key).local.clone();
+    let body = renkei_api::node::QueryRequest {
+        local_id: country.cast.contributor.0.clone(),
+        provider: SETAGAYA.id().to_string(),
+        office_work: "pension_premium_exemption".into(),
+        item: "resident_tax_income".into(),
+        fiscal_year: Some(2025),
+        consent: None,
+        person_proof: None,
+    };
+    let mut out = Vec::new();
+    for _ in 0..rounds {
+        let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let start = Instant::now();
+        let mut running = tokio::task::JoinSet::new();
+        for _ in 0..requests {
+            let permit = sem.clone().acquire_owned().await?;
+            let (client, body) = (asker.clone(), body.clone());
+            running.spawn(async move {
+                let r: Result<renkei_api::node::QueryResult, _> =
+                    client.post("/local/v1/queries", &body).await;
+                drop(permit);
+                r
+            });
+        }
+        while let Some(r) = running.join_next().await {
+            let answer = r?.context("a query")?;
+            if answer.status != "found" {
+                bail!("a query was answered {}", answer.status);
+            }
+        }
+        let queries = requests as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        let pushed = deliveries(&net, &country, requests, concurrency, Duration::from_secs(600)).await?;
+        out.push((queries, pushed));
+    }
+    net.shutdown().await;
+    Ok(PushBench {
+        requests,
+        concurrency,
+        rounds: out,
+        date,
     })
 }
 

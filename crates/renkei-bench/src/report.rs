@@ -13,6 +13,7 @@ use crate::linkage::LinkageRun;
 use crate::log::LogRun;
 use crate::measure::{PgServer, percentile};
 use crate::portal::PortalRun;
+use crate::push::PushBench;
 use crate::scale::ScaleRun;
 
 /// The CPU's model name from /proc/cpuinfo (Linux), or "unknown CPU".
@@ -572,6 +573,36 @@ pub fn render_delivery(run: &DeliveryRun) -> String {
         base,
     );
     portal_row(&mut out, "**export** (JSON + CSV in a ZIP)", &run.export, base);
+    out
+}
+
+/// `renkei bench push`: deliveries beside queries, round by round.
+pub fn render_push(run: &PushBench) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Deliveries (hub pushes) beside queries ({})\n", run.date);
+    let _ = writeln!(
+        out,
+        "- machine: {}\n- command: `renkei bench push --requests {} --concurrency {} --rounds {}`\n- setup: the demo network in the benchmark's process, every store SQLite synchronous=FULL; queries: the pension service's node asks Setagaya's for a contributor's income (query, answer, both records, the hub's leaf); deliveries: the tax agency's node takes salary-payment reports into its outbox through its local API and its worker pushes them to Setagaya, which keeps each in its inbox (the run ends when all are there)\n",
+        machine(),
+        run.requests,
+        run.concurrency,
+        run.rounds.len(),
+    );
+    let _ = writeln!(
+        out,
+        "| round | queries/s (baseline) | deliveries taken into the outbox/s | deliveries in the receiver's inbox/s | delivered ÷ queries |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for (i, (q, p)) in run.rounds.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "| {} | {q:.0} | {:.0} | {:.0} | {:.2} |",
+            i + 1,
+            p.posted_per_second,
+            p.delivered_per_second,
+            p.delivered_per_second / q
+        );
+    }
     out
 }
 

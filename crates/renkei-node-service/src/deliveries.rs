@@ -323,9 +323,20 @@ async fn list_deliveries<S: NodeStore>(
         .transpose()?;
     let list = st
         .store
-        .list_deliveries(status, after, q.limit.unwrap_or(100))
+        .list_deliveries(status, after, page_limit(q.limit)?)
         .await?;
     Ok(Json(list.iter().map(wire).collect()))
+}
+
+/// A page of a listing: 100 unless asked, at most 1,000 (a larger ask is
+/// refused, not cut short without a word).
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit.unwrap_or(100) {
+        n @ 1..=1000 => Ok(n),
+        n => Err(ApiError::malformed(format!(
+            "limit: {n} is not between 1 and 1000"
+        ))),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -339,7 +350,7 @@ async fn inbox<S: NodeStore>(
     State(st): State<Arc<NodeState<S>>>,
     QueryParams(q): QueryParams<InboxQuery>,
 ) -> Result<Json<Vec<InboxEntryWire>>, ApiError> {
-    let rows = st.store.inbox(q.after, q.limit.unwrap_or(100)).await?;
+    let rows = st.store.inbox(q.after, page_limit(q.limit)?).await?;
     Ok(Json(
         rows.into_iter()
             .map(|(seq, d)| InboxEntryWire {

@@ -62,6 +62,18 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 1_000)]
         export_docs: usize,
     },
+    /// Deliveries (pushes through the outbox and the hub) beside queries
+    /// in the same run.
+    Push {
+        /// Queries, then deliveries, per round.
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+        /// Requests (or posts) in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// The price of trust on SQLite and on PostgreSQL, and one hub vs two
     /// behind a balancer, in one run.
     Scale {
@@ -151,6 +163,13 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
     init_tracing("warn");
     let report = match cmd {
         BenchCommand::Portal { logins, records } => render_portal(&portal::portal(logins, records).await?),
+        BenchCommand::Push {
+            requests,
+            concurrency,
+            rounds,
+        } => {
+            renkei_bench::report::render_push(&renkei_bench::push::push(requests, concurrency, rounds).await?)
+        }
         BenchCommand::Delivery {
             deposits,
             singles,

@@ -71,6 +71,7 @@ pub(crate) enum BenchCommand {
         /// Requests (or posts) in flight at once.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Measured rounds (each runs the queries, then the deliveries).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },

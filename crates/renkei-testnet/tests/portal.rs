@@ -196,6 +196,20 @@ async fn in_chromium_login_my_information_history_and_english() {
         assert!(!b.exists(".mark.failed"), "no record failed verification");
         assert_fits(&b);
 
+        b.step("mailbox and the draft return");
+        b.click("a[href='/mailbox']");
+        b.find("#no-documents");
+        assert_fits(&b);
+        b.click("#draft-link");
+        b.find("#draft");
+        assert!(
+            b.text("#draft").contains("基礎控除"),
+            "the draft shows its figures"
+        );
+        assert_fits(&b);
+        b.goto(&format!("{url}/history"));
+        b.find("#records");
+
         b.step("english");
         b.click("#lang-switch");
         b.wait_for("document.documentElement.lang === 'en'", "the English page");

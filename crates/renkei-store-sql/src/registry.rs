@@ -556,7 +556,10 @@ impl<D: RegistryDialect> RegistryStore for SqlRegistry<D> {
         card: NewCard,
         facts: FourFacts,
     ) -> Result<(Card, Option<CardId>), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err("issue card"))?;
+        // Reads, then writes what it read: SQLite's write lock first.
+        let mut tx = D::begin_write(&self.pool)
+            .await
+            .map_err(store_err("issue card"))?;
         // Locks the resident: a concurrent issuance waits and then
         // replaces this card; an address change waits and then revokes it.
         cards::check_facts::<D>(&mut tx, card.link_id, &facts, self.cipher()).await?;
@@ -613,7 +616,10 @@ impl<D: RegistryDialect> RegistryStore for SqlRegistry<D> {
         action: CardAction,
         at: UnixMillis,
     ) -> Result<Option<Result<Card, CardActionRefusal>>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err("card action"))?;
+        // Reads, then writes what it read: SQLite's write lock first.
+        let mut tx = D::begin_write(&self.pool)
+            .await
+            .map_err(store_err("card action"))?;
         // Locked: a concurrent action decides on what this one leaves.
         let Some(card) = cards::card::<D>(&mut tx, id, true, self.cipher()).await? else {
             return Ok(None);
@@ -636,7 +642,8 @@ impl<D: RegistryDialect> RegistryStore for SqlRegistry<D> {
         facts: FourFacts,
     ) -> Result<Option<Result<Card, CardActionRefusal>>, StoreError> {
         let what = "renew signing certificate";
-        let mut tx = self.pool.begin().await.map_err(store_err(what))?;
+        // Reads, then writes what it read: SQLite's write lock first.
+        let mut tx = D::begin_write(&self.pool).await.map_err(store_err(what))?;
         let Some(card) = cards::card::<D>(&mut tx, id, false, self.cipher()).await? else {
             return Ok(None);
         };

@@ -51,8 +51,7 @@ pub struct DeliveryRun {
 fn deposit_line(id: &str, handle: &str, premium: u64) -> String {
     let mut doc = renkei_delivery::example_document("life_insurance_certificate.v1").unwrap_or_default();
     doc["annual_premium"] = premium.into();
-    json!({"document_id": id, "type": "life_insurance_certificate.v1", "handle": handle, "document": doc})
-        .to_string()
+    renkei_portal_web::sender_client::deposit_line(id, "life_insurance_certificate.v1", handle, &doc, None)
 }
 
 /// Sign `n` deposits for `handle` (ids `prefix-0…`), before any clock runs.

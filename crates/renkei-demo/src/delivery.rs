@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use renkei_card::{CardSecret, SoftwareCard};
 use renkei_jose::{Alg, Jwks, SigningKey};
 use renkei_pki::WriteMode;
-use renkei_portal_web::sender_client::SenderClient;
+use renkei_portal_web::sender_client::{SenderClient, deposit_line};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -173,14 +173,6 @@ async fn register(net: &Network, dir: &Path) -> Result<Vec<(DemoSender, SenderCl
         out.push((sender, SenderClient::new(&net.portal.url, &id, key)?));
     }
     Ok(out)
-}
-
-fn deposit_line(id: &str, type_id: &str, handle: &str, document: &Value, replaces: Option<&str>) -> String {
-    let mut line = json!({"document_id": id, "type": type_id, "handle": handle, "document": document});
-    if let Some(r) = replaces {
-        line["replaces"] = r.into();
-    }
-    line.to_string()
 }
 
 fn result(name: &str, passed: bool, expected: &str, observed: String, trace: String) -> ScenarioResult {

@@ -31,8 +31,8 @@ use renkei_api::notices::NOTICE_ITEM;
 use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_ids::{CorporateNumber, LocalPersonId, MessageId, QueryId};
 use renkei_node::{
-    AttemptOutcome, DeliveryContent, DeliveryId, DeliveryStatus, Enqueued, EnrolledPerson, IncomingDelivery,
-    NodeStore, OutgoingDelivery, ProvideError, backoff_ms, check_document,
+    AttemptOutcome, DeliveryContent, DeliveryId, DeliveryStatus, Enqueued, IncomingDelivery, NodeStore,
+    OutgoingDelivery, ProvideError, backoff_ms, check_document,
 };
 use renkei_protocol::{
     AnswerPayload, CertifiedParty, DenialCode, FiscalYear, LinkageRequest, RecordOutcome, SignedForward,
@@ -640,29 +640,7 @@ pub(crate) async fn receive<S: NodeStore>(
         Ok(o) => o,
         Err(r) => return Err(r.recorded(|r| st.store.append_record(r)).await),
     };
-    let mut person = st.store.person_by_code(&q.subject).await?;
-    for previous in &q.previous_subjects {
-        if person.is_some() {
-            break;
-        }
-        person = st.store.person_by_code(previous).await?;
-    }
-    let person = match person {
-        Some(id) => id,
-        None => {
-            // Not known here yet: kept under the code the hub translated,
-            // for the business system to match (as a notice would enrol).
-            let id = crate::card::new_local_id();
-            st.store
-                .enrol(vec![EnrolledPerson {
-                    local_id: id.clone(),
-                    code: q.subject.clone(),
-                    enrolled_at: UnixMillis::now(),
-                }])
-                .await?;
-            id
-        }
-    };
+    let person = crate::notices::push_subject(st, q).await?;
     let (_, fresh) = st
         .store
         .receive_delivery(IncomingDelivery {

@@ -210,31 +210,7 @@ pub(crate) async fn receive<S: NodeStore>(
         Ok(n) => n,
         Err(r) => return Err(r.recorded(|r| st.store.append_record(r)).await),
     };
-    let mut person = st.store.person_by_code(&q.subject).await?;
-    for previous in &q.previous_subjects {
-        if person.is_some() {
-            break;
-        }
-        person = st.store.person_by_code(previous).await?;
-    }
-    let person = match person {
-        Some(id) => id,
-        None => {
-            // Not known here yet: kept under the code the hub translated, as
-            // a card resolution would enrol them; the person sees it at their
-            // first login. The enrolment opens nothing: the portal can read a
-            // person's data only with their card (see the person proofs).
-            let id = crate::card::new_local_id();
-            st.store
-                .enrol(vec![EnrolledPerson {
-                    local_id: id.clone(),
-                    code: q.subject.clone(),
-                    enrolled_at: UnixMillis::now(),
-                }])
-                .await?;
-            id
-        }
-    };
+    let person = push_subject(st, q).await?;
     st.store
         .store_notice(
             &person,
@@ -256,6 +232,36 @@ pub(crate) async fn receive<S: NodeStore>(
     st.store.append_record(record).await?;
     metrics::counter!("renkei_node_notices_received_total").increment(1);
     Ok(Json((&answer).into()))
+}
+
+/// The person a push is about, here: by the code the hub translated (or a
+/// code the person had before), or — not known here yet — enrolled under
+/// that code. The enrolment opens nothing: the portal reads a person's data
+/// only with their card (see the person proofs), and a business system
+/// matches the new local id itself.
+pub(crate) async fn push_subject<S: NodeStore>(
+    st: &NodeState<S>,
+    q: &renkei_protocol::ForwardedQuery,
+) -> Result<LocalPersonId, ApiError> {
+    let mut person = st.store.person_by_code(&q.subject).await?;
+    for previous in &q.previous_subjects {
+        if person.is_some() {
+            break;
+        }
+        person = st.store.person_by_code(previous).await?;
+    }
+    if let Some(id) = person {
+        return Ok(id);
+    }
+    let id = crate::card::new_local_id();
+    st.store
+        .enrol(vec![EnrolledPerson {
+            local_id: id.clone(),
+            code: q.subject.clone(),
+            enrolled_at: UnixMillis::now(),
+        }])
+        .await?;
+    Ok(id)
 }
 
 async fn list<S: NodeStore>(

@@ -413,7 +413,7 @@ pub(crate) async fn document<S: crate::Store + Clone>(
         let li = st.logged_in(&headers).await?;
         let tr = li.tr;
         let subject = st.mailbox_subject(&li, Scope::Notices, "mailbox_open").await?;
-        let (sender_id, _) = own_documents(&st, &subject, &sender, &document_id, &tr).await?;
+        let (sender_id, mut docs) = own_documents(&st, &subject, &sender, &document_id, &tr).await?;
         // The first opening is the delivery receipt the sender reads.
         let doc = st
             .store
@@ -421,11 +421,12 @@ pub(crate) async fn document<S: crate::Store + Clone>(
             .await
             .map_err(|e| PageError::store(e, &tr))?
             .ok_or_else(|| PageError::show(StatusCode::NOT_FOUND, tr.s("error_not_found")))?;
-        let docs = st
-            .store
-            .mailbox(&subject)
-            .await
-            .map_err(|e| PageError::store(e, &tr))?;
+        if let Some(read) = docs
+            .iter_mut()
+            .find(|d| d.sender == doc.sender && d.document_id == doc.document_id)
+        {
+            *read = doc.clone();
+        }
         let senders = st.senders_by_id(&tr).await?;
         let (signature, signature_ok) = signature_status(&doc, senders.get(&doc.sender), &tr);
         // The whole history: the newest version that descends from this one.
@@ -788,6 +789,7 @@ pub(crate) async fn draft<S: crate::Store + Clone>(
         let tr = li.tr;
         let (lines, notes, error) = match out {
             Ok(d) => {
+                let figures = serde_json::to_value(&d.draft).unwrap_or_default();
                 let lines = d
                     .draft
                     .trace
@@ -810,7 +812,7 @@ pub(crate) async fn draft<S: crate::Store + Clone>(
                         DraftLineView {
                             figure: l.figure.clone(),
                             label: tr.pick(&l.label_ja, &l.figure).to_owned(),
-                            amount: figure_amount(&d.draft, &l.figure),
+                            amount: figure_amount(&figures, &l.figure),
                             rule: l.rule.clone(),
                             note: l.note.clone(),
                             documents: documents.into_iter().collect(),
@@ -833,9 +835,9 @@ pub(crate) async fn draft<S: crate::Store + Clone>(
     page_result(&tr, r)
 }
 
-/// The amount of a figure of the draft, as the page shows it (yen).
-fn figure_amount(draft: &renkei_tax::TaxDraft, figure: &str) -> String {
-    let v = serde_json::to_value(draft).unwrap_or_default();
+/// The amount of a figure of the draft (as JSON), as the page shows it
+/// (yen).
+fn figure_amount(v: &serde_json::Value, figure: &str) -> String {
     let pointer = format!("/{}", figure.replace('.', "/"));
     match v.pointer(&pointer) {
         Some(serde_json::Value::Number(n)) => {

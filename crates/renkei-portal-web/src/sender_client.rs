@@ -59,6 +59,23 @@ fn sign(key: &SigningKey, claims: &Value) -> Result<String, SenderClientError> {
         .map_err(|e| SenderClientError::Malformed(e.to_string()))
 }
 
+/// One line of a sender's file: a deposit of `document` of type `type_id`
+/// (`name.vN`) for `handle`, correcting `replaces` if given.
+pub fn deposit_line(
+    document_id: &str,
+    type_id: &str,
+    handle: &str,
+    document: &Value,
+    replaces: Option<&str>,
+) -> String {
+    let mut line =
+        json!({"document_id": document_id, "type": type_id, "handle": handle, "document": document});
+    if let Some(r) = replaces {
+        line["replaces"] = r.into();
+    }
+    line.to_string()
+}
+
 /// Turn one line of a sender's file into a signed request: a compact JWS
 /// as it is, or a JSON object — a deposit `{document_id, type, handle,
 /// document, replaces?}` or a void `{kind: "void", document_id, reason}`

@@ -597,13 +597,21 @@ impl TryFrom<&CodeDeliveryWire> for CodeDelivery {
 }
 
 /// Node → registry: codes for these people, identified by My Number and the
-/// four facts the institution has on file.
+/// four facts the institution has on file — or, for a statutory filing, by
+/// My Number with the name and date of birth the filed record carries.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CodeRequestWire {
     pub institution: String,
     pub entries: Vec<CodeRequestEntryWire>,
+    /// `four_facts` (when absent) or `statutory_filing` (only for the
+    /// institutions the registry lets enrol from statutory filings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
 }
+
+/// The basis of a code request by a statutory filing.
+pub const STATUTORY_FILING_BASIS: &str = "statutory_filing";
 
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -611,9 +619,13 @@ pub struct CodeRequestEntryWire {
     pub acquisition_number: String,
     pub my_number: String,
     pub name: String,
-    pub address: String,
+    /// Required on the four-facts basis, absent on a statutory filing's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     pub birth_date: String,
-    pub sex: u8,
+    /// As `address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sex: Option<u8>,
 }
 
 impl std::fmt::Debug for CodeRequestEntryWire {

@@ -14,6 +14,10 @@ pub struct ResidentWire {
     pub birth_date: String,
     pub sex: u8,
     pub household: u64,
+    /// The day the person took up the address (`YYYY-MM-DD`, not after
+    /// today nor before the birth date); today when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_since: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +56,10 @@ pub struct FillResult {
 pub struct AddressChange {
     pub my_number: String,
     pub address: String,
+    /// The day of the move (`YYYY-MM-DD`, not after today nor before the
+    /// start of the address left); today when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_on: Option<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]

@@ -203,6 +203,10 @@ pub async fn register_residents(
                 birth_date: r.birth_date.to_string(),
                 sex: r.sex.iso5218(),
                 household: u64::from(r.household),
+                // Registered where they have lived since 2020 (or birth):
+                // every resident had an address on 1 January, which the
+                // statutory filing asks for.
+                address_since: Some(r.birth_date.to_string().max("2020-04-01".to_owned())),
             })
             .collect();
         let res: RegisterResult = net
@@ -363,6 +367,7 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
                 &AddressChange {
                     my_number: p.my_number.clone(),
                     address: p.r.address.to_string(),
+                    moved_on: None,
                 },
             )
             .await

@@ -130,3 +130,13 @@ mod tests {
         assert_eq!(ids.len(), NODES.len() + BENCH_NODES.len() + 1);
     }
 }
+
+/// The demo's municipalities with the prefix their addresses begin with:
+/// the registry maps an address to the municipality its residents there
+/// belong to (the statutory filing's 1 January residence).
+pub const MUNICIPALITIES: [(InstitutionSpec, &str); 4] = [
+    (SETAGAYA, "東京都世田谷区"),
+    (YOKOHAMA, "神奈川県横浜市"),
+    (OSAKA, "大阪府大阪市"),
+    (SAPPORO, "北海道札幌市"),
+];

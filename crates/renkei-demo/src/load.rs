@@ -237,6 +237,7 @@ impl Load {
                     let change = AddressChange {
                         my_number: people[i % people.len()].clone(),
                         address: format!("東京都世田谷区太子堂{}丁目{}番", 1 + i % 5, i),
+                        moved_on: None,
                     };
                     match admin
                         .post::<_, EventRecorded>("/admin/v1/residents/address", &change)

@@ -32,7 +32,7 @@ use renkei_store_sqlite::{
 use renkei_transport::{Expect, LocalClient, NetClient, TlsFiles, TrustState};
 use renkei_witness_service::{FollowedLogSettings, RunningWitness, WitnessSettings, start_witness};
 
-use crate::institutions::{DIGITAL, InstitutionSpec, NODES, REGISTRY};
+use crate::institutions::{DIGITAL, InstitutionSpec, NODES, REGISTRY, TAX};
 use crate::processes::RoleProcess;
 
 /// The demo log's origin (the first line of its checkpoints).
@@ -521,6 +521,15 @@ impl<'a> Setup<'a> {
             outbox: None,
             data_key: files.data_key.clone().filter(|_| options.encrypt_at_rest),
             identity_mismatches: Default::default(),
+            municipalities: crate::institutions::MUNICIPALITIES
+                .iter()
+                .map(|(m, prefix)| renkei_registry::Municipality {
+                    institution: m.id(),
+                    name: m.name.into(),
+                    address_prefix: (*prefix).into(),
+                })
+                .collect(),
+            statutory_filers: vec![TAX.id()],
         };
         let key = data_key_of(settings.data_key.as_deref())?;
         let registry = with_store!(

@@ -396,9 +396,9 @@ async fn enrol<S: NodeStore>(
                     acquisition_number: acq.to_string(),
                     my_number: v.my_number.expose(),
                     name: v.facts.name.to_string(),
-                    address: v.facts.address.to_string(),
+                    address: Some(v.facts.address.to_string()),
                     birth_date: v.facts.birth_date.to_string(),
-                    sex: v.facts.sex.iso5218(),
+                    sex: Some(v.facts.sex.iso5218()),
                 });
                 by_acq.insert(acq, v.local_id);
             }
@@ -414,6 +414,7 @@ async fn enrol<S: NodeStore>(
         let request = CodeRequestWire {
             institution: st.provider.identity.institution.to_string(),
             entries,
+            basis: None,
         };
         let response: CodeResponseWire = st
             .client

@@ -214,6 +214,7 @@ async fn registry_with_residents(dir: &std::path::Path, n: usize) -> (SqliteRegi
                 facts: facts(&format!("東京都千代田区永田町一丁目{}番1号", i + 1)),
                 kana: KanaName::parse("サトウ　ハナコ").unwrap(),
                 household: HouseholdId(i as u64 + 1),
+                address_since: None,
             }
             .register(UnixMillis::now())
         })
@@ -237,7 +238,12 @@ async fn registry_events_published_in_order_without_personal_data() {
     let mut secrets: Vec<String> = Vec::new();
     for (p, a) in people.iter().zip(new_addresses) {
         store
-            .change_address(p.my_number.clone(), Address::parse(a).unwrap(), UnixMillis::now())
+            .change_address(
+                p.my_number.clone(),
+                Address::parse(a).unwrap(),
+                today(),
+                UnixMillis::now(),
+            )
             .await
             .unwrap()
             .unwrap();
@@ -275,6 +281,7 @@ async fn registry_events_published_in_order_without_personal_data() {
         .change_address(
             people[0].my_number.clone(),
             Address::parse("福岡県福岡市博多区博多駅前二丁目1番1号").unwrap(),
+            today(),
             UnixMillis::now(),
         )
         .await
@@ -476,6 +483,7 @@ async fn unreachable_nats_is_retried_and_the_registry_goes_on() {
             .change_address(
                 p.my_number.clone(),
                 Address::parse(&format!("東京都港区芝公園四丁目{}番1号", i + 1)).unwrap(),
+                today(),
                 UnixMillis::now(),
             )
             .await
@@ -511,6 +519,7 @@ async fn unreachable_nats_is_retried_and_the_registry_goes_on() {
             .change_address(
                 p.my_number.clone(),
                 Address::parse(&format!("京都府京都市上京区{}番地", i + 1)).unwrap(),
+                today(),
                 UnixMillis::now(),
             )
             .await
@@ -627,4 +636,8 @@ fn relay_errors_name_their_stage() {
     let e = RelayError::OutOfOrder { after: 5, got: 5 };
     assert_eq!(e.stage(), "source");
     assert!(e.to_string().contains("increasing seq order"));
+}
+
+fn today() -> BirthDate {
+    BirthDate::from_date(renkei_protocol::date_of(UnixMillis::now()))
 }

@@ -17,7 +17,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router, middleware};
-use renkei_catalog::{ItemCode, KindCode};
+use renkei_catalog::KindCode;
 use renkei_crypto::{Suite, b64};
 use renkei_ids::{
     AcquisitionNumber, Address, BirthDate, CorporateNumber, FourFacts, KanaName, LinkId, LocalPersonId,
@@ -28,15 +28,16 @@ use renkei_outbox::{OutboxSettings, RegistryEvents, Relay, RelayWaker};
 use renkei_pki::Role;
 use renkei_protocol::{AnswerPayload, CodeDelivery, UnixMillis};
 use renkei_registry::{
-    CodeRequestEntry, HouseholdId, IssuanceRefusal, MismatchPolicy, MismatchThrottle, NewResident,
-    RegistryStore, ResidentEvent, Throttled, check_identity, four_facts_value,
+    CodeRequestEntry, HouseholdId, IssuanceRefusal, MismatchPolicy, MismatchThrottle, Municipality,
+    MunicipalityDirectory, NewResident, RESIDENCE_ITEM, RegistryStore, ResidentEvent, StatedFacts, Throttled,
+    check_identity, four_facts_value, residence_value,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::card::{CardService, CardSettings};
 use renkei_api::net::{
     CodeDeliveryWire, CodeIssueEntryWire, CodeIssueWire, CodeRequestWire, CodeResponseWire, RefusalWire,
-    SignedAnswerWire, SignedForwardWire,
+    STATUTORY_FILING_BASIS, SignedAnswerWire, SignedForwardWire,
 };
 use renkei_transport::{ApiError, JsonBody, QueryParams, SetupError};
 use renkei_transport::{Expect, NetClient};
@@ -92,6 +93,14 @@ pub struct RegistrySettings {
     /// How many identity mismatches each institution gets answered.
     #[serde(default)]
     pub identity_mismatches: MismatchLimit,
+    /// `[[municipalities]]`: the municipalities addresses belong to (by
+    /// prefix), for the `residence_on_january_1` item.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub municipalities: Vec<Municipality>,
+    /// The institutions (the tax agency) that may ask for codes on a
+    /// statutory filing's basis: My Number with name and date of birth.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statutory_filers: Vec<CorporateNumber>,
 }
 
 /// Identity mismatches (an unknown My Number, facts that differ) answered
@@ -129,6 +138,8 @@ pub(crate) struct RegistryState<S> {
     outbox: Option<RelayWaker>,
     /// Identity mismatches answered per institution.
     mismatches: MismatchThrottle,
+    municipalities: MunicipalityDirectory,
+    statutory_filers: Vec<CorporateNumber>,
 }
 
 /// A started registry.
@@ -182,6 +193,8 @@ pub async fn start_registry<S: RegistryStore + Clone>(
             "burst and per_minute must be greater than 0",
         ));
     }
+    let municipalities = MunicipalityDirectory::new(settings.municipalities.clone())
+        .map_err(|e| SetupError::config("municipalities", e))?;
     let hub_key = load_verifying_key(&settings.hub_signing_key, settings.suite)?;
     let token = renkei_transport::read_admin_token(&settings.admin_token)?;
     let (tls_identity, anchors) = settings.tls.load()?;
@@ -223,6 +236,8 @@ pub async fn start_registry<S: RegistryStore + Clone>(
             burst: settings.identity_mismatches.burst,
             per_minute: settings.identity_mismatches.per_minute,
         }),
+        municipalities,
+        statutory_filers: settings.statutory_filers.clone(),
     });
     // The card listener first: its address goes into the certificates.
     let cards_server = match (&settings.cards, &cards) {
@@ -422,6 +437,21 @@ async fn codes<S: RegistryStore>(
             "entries must hold 1 to {MAX_ENROL_BATCH} people"
         )));
     }
+    let by_filing = match body.basis.as_deref() {
+        None | Some("four_facts") => false,
+        Some(STATUTORY_FILING_BASIS) if st.statutory_filers.contains(&institution) => true,
+        Some(STATUTORY_FILING_BASIS) => {
+            return Err(ApiError::forbidden(
+                "basis_not_permitted",
+                format!("institution {institution} may not ask for codes on a statutory filing's basis"),
+            ));
+        }
+        Some(other) => {
+            return Err(ApiError::malformed(format!(
+                "basis: {other:?} is neither four_facts nor statutory_filing"
+            )));
+        }
+    };
     let now = UnixMillis::now();
     // An institution over its mismatches is refused before anything is
     // claimed or checked.
@@ -432,16 +462,26 @@ async fn codes<S: RegistryStore>(
     let mut valid = Vec::new();
     for e in &body.entries {
         let parsed = (|| -> Result<CodeRequestEntry, String> {
+            let name = PersonName::parse(&e.name).map_err(|x| format!("name: {x}"))?;
+            let birth_date = BirthDate::parse(&e.birth_date).map_err(|x| format!("birth_date: {x}"))?;
+            let stated = match (by_filing, &e.address, e.sex) {
+                (false, Some(address), Some(sex)) => StatedFacts::FourFacts(FourFacts {
+                    name,
+                    address: Address::parse(address).map_err(|x| format!("address: {x}"))?,
+                    birth_date,
+                    sex: Sex::from_iso5218(sex).map_err(|x| format!("sex: {x}"))?,
+                }),
+                (false, _, _) => return Err("address and sex are required on the four-facts basis".into()),
+                (true, None, None) => StatedFacts::NameAndBirthDate { name, birth_date },
+                (true, _, _) => {
+                    return Err("a statutory filing's entry states name and date of birth only".into());
+                }
+            };
             Ok(CodeRequestEntry {
                 acquisition_number: AcquisitionNumber::parse(&e.acquisition_number)
                     .map_err(|x| format!("acquisition_number: {x}"))?,
                 my_number: MyNumber::parse(&e.my_number).map_err(|x| format!("my_number: {x}"))?,
-                facts: FourFacts {
-                    name: PersonName::parse(&e.name).map_err(|x| format!("name: {x}"))?,
-                    address: Address::parse(&e.address).map_err(|x| format!("address: {x}"))?,
-                    birth_date: BirthDate::parse(&e.birth_date).map_err(|x| format!("birth_date: {x}"))?,
-                    sex: Sex::from_iso5218(e.sex).map_err(|x| format!("sex: {x}"))?,
-                },
+                stated,
             })
         })();
         match parsed {
@@ -508,7 +548,7 @@ async fn codes<S: RegistryStore>(
         Some(d)
     };
     metrics::counter!("renkei_registry_codes_issued_total").increment(issue.len() as u64);
-    tracing::info!(%institution, issued = issue.len(), refused = refused.len(), "code issuance");
+    tracing::info!(%institution, issued = issue.len(), refused = refused.len(), by_filing, "code issuance");
     Ok(Json(CodeResponseWire {
         delivery,
         issued: issue.iter().map(|(a, _)| a.to_string()).collect(),
@@ -556,12 +596,22 @@ async fn provide<S: RegistryStore>(
         }
         resident = st.store.by_own_code(previous).await?;
     }
-    let four_facts = ItemCode::parse("four_facts").map_err(|e| ApiError::internal("item code", e))?;
     let payload = match &resident {
-        Some(r) if q.request.core.item == four_facts => AnswerPayload::Found {
+        Some(r) if q.request.core.item.as_str() == "four_facts" => AnswerPayload::Found {
             value: serde_json::Value::Object(four_facts_value(r)),
             updated_at_ms: r.registered_at.0,
         },
+        Some(r) if q.request.core.item.as_str() == RESIDENCE_ITEM => {
+            let left = st.store.addresses_left(r.link_id).await?;
+            let today = renkei_protocol::date_of(UnixMillis::now());
+            match residence_value(r, &left, &st.municipalities, today) {
+                Some(value) => AnswerPayload::Found {
+                    value,
+                    updated_at_ms: r.registered_at.0,
+                },
+                None => AnswerPayload::NoData,
+            }
+        }
         _ => AnswerPayload::NoData,
     };
     let answer = st.provider.answer(&forward, &requester, &payload)?;
@@ -598,6 +648,21 @@ async fn register<S: RegistryStore>(
             },
             kana: KanaName::parse(&r.kana).map_err(|e| at("kana", &e))?,
             household: HouseholdId(r.household),
+            address_since: r
+                .address_since
+                .as_deref()
+                .map(|d| {
+                    let since = BirthDate::parse(d).map_err(|e| at("address_since", &e))?;
+                    let born = BirthDate::parse(&r.birth_date).map_err(|e| at("birth_date", &e))?;
+                    if since < born || since.date() > renkei_protocol::date_of(UnixMillis::now()) {
+                        return Err(at(
+                            "address_since",
+                            &"must lie between the date of birth and today",
+                        ));
+                    }
+                    Ok(since)
+                })
+                .transpose()?,
         });
     }
     // A freshly drawn My Number can collide with an issued one (11 random
@@ -655,9 +720,28 @@ async fn change_address<S: RegistryStore>(
 ) -> Result<Json<EventRecorded>, ApiError> {
     let n = MyNumber::parse(&body.my_number).map_err(|e| ApiError::malformed(format!("my_number: {e}")))?;
     let a = Address::parse(&body.address).map_err(|e| ApiError::malformed(format!("address: {e}")))?;
+    let now = UnixMillis::now();
+    let today = BirthDate::from_date(renkei_protocol::date_of(now));
+    let moved_on = match &body.moved_on {
+        None => today,
+        Some(d) => {
+            let d = BirthDate::parse(d).map_err(|e| ApiError::malformed(format!("moved_on: {e}")))?;
+            let current = st.store.by_my_numbers(vec![n.clone()]).await?.pop().flatten();
+            let since = current.as_ref().map(|r| {
+                r.address_since
+                    .unwrap_or(BirthDate::from_date(renkei_protocol::date_of(r.registered_at)))
+            });
+            if d > today || since.is_some_and(|s| d < s) {
+                return Err(ApiError::malformed(
+                    "moved_on: must lie between the start of the current address and today",
+                ));
+            }
+            d
+        }
+    };
     let seq = st
         .store
-        .change_address(n, a, UnixMillis::now())
+        .change_address(n, a, moved_on, now)
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_my_number", "no resident has this My Number"))?;
     if let Some(w) = &st.outbox {

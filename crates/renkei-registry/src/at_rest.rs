@@ -222,6 +222,7 @@ mod tests {
             },
             kana: KanaName::parse("タカハシ　ケンイチ").unwrap(),
             household: HouseholdId(1),
+            address_since: None,
         }
         .register(UnixMillis(1))
     }

@@ -8,6 +8,7 @@
 pub mod at_rest;
 mod card;
 mod model;
+mod residence;
 mod store;
 mod throttle;
 
@@ -17,7 +18,11 @@ pub use card::{
 };
 pub use model::{
     CodeRequestEntry, HouseholdId, IssuanceRefusal, NewResident, Resident, ResidentEvent, ResidentStatus,
-    StoredEvent, check_identity, four_facts_value,
+    StatedFacts, StoredEvent, check_identity, four_facts_value,
+};
+pub use residence::{
+    AddressPeriod, DirectoryError, Municipality, MunicipalityDirectory, RESIDENCE_ITEM, RESIDENCE_YEARS,
+    address_on, residence_value,
 };
 pub use store::{RegistryCounts, RegistryStore};
 pub use throttle::{MismatchPolicy, MismatchThrottle, Throttled};

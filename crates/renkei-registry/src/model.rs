@@ -1,7 +1,9 @@
 use renkei_ids::{
-    AcquisitionNumber, Address, BirthDate, FourFacts, FourFactsMismatch, InstitutionCode, KanaName, LinkId,
-    MyNumber, ResidentRecordCode,
+    AcquisitionNumber, Address, BasicFact, BirthDate, FourFacts, FourFactsMismatch, InstitutionCode,
+    KanaName, LinkId, MyNumber, PersonName, ResidentRecordCode,
 };
+
+use crate::residence::AddressPeriod;
 use renkei_protocol::UnixMillis;
 
 /// A household number in the register.
@@ -29,6 +31,10 @@ pub struct Resident {
     /// service after registration.
     pub own_code: Option<InstitutionCode>,
     pub registered_at: UnixMillis,
+    /// The day the person took up the current address (住所を定めた日), as
+    /// the municipality reported it; `None` for a resident registered
+    /// before the register kept it (read as the day of registration).
+    pub address_since: Option<BirthDate>,
 }
 
 /// What a municipality reports when registering a person.
@@ -37,6 +43,8 @@ pub struct NewResident {
     pub facts: FourFacts,
     pub kana: KanaName,
     pub household: HouseholdId,
+    /// The day the person took up the address; `None` for today.
+    pub address_since: Option<BirthDate>,
 }
 
 impl NewResident {
@@ -52,6 +60,7 @@ impl NewResident {
             status: ResidentStatus::Living,
             own_code: None,
             registered_at: now,
+            address_since: self.address_since,
         }
     }
 }
@@ -61,8 +70,18 @@ impl NewResident {
 /// they are, the hub translates them per subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResidentEvent {
-    AddressChanged { new_address: Address },
-    Died { date: BirthDate },
+    AddressChanged {
+        new_address: Address,
+        /// The day of the move (異動日); `None` in events recorded before
+        /// the register kept it.
+        moved_on: Option<BirthDate>,
+        /// The address left, and since when it was held; `None` in events
+        /// recorded before the register kept it.
+        previous: Option<AddressPeriod>,
+    },
+    Died {
+        date: BirthDate,
+    },
 }
 
 impl ResidentEvent {
@@ -87,7 +106,19 @@ pub struct StoredEvent {
 pub struct CodeRequestEntry {
     pub acquisition_number: AcquisitionNumber,
     pub my_number: MyNumber,
-    pub facts: FourFacts,
+    pub stated: StatedFacts,
+}
+
+/// What an institution states beside the number.
+#[derive(Debug, Clone)]
+pub enum StatedFacts {
+    /// The four facts it has on file, checked exactly (the usual basis).
+    FourFacts(FourFacts),
+    /// A statutory filing's name and date of birth: the filed record
+    /// carries no sex and its address is the one of 1 January, so the
+    /// number is checked against these two. The name is compared without
+    /// its blanks (a payroll file writes `佐藤　健一` or `佐藤 健一`).
+    NameAndBirthDate { name: PersonName, birth_date: BirthDate },
 }
 
 /// Why no code is issued for an entry. Nothing here names a value.
@@ -111,13 +142,33 @@ impl IssuanceRefusal {
     }
 }
 
-/// The exact identity check at code issuance.
+/// The identity check at code issuance: exact on the four facts, or on
+/// name and date of birth for a statutory filing.
 pub fn check_identity(
     entry: &CodeRequestEntry,
     resident: Option<&Resident>,
 ) -> Result<LinkId, IssuanceRefusal> {
     let r = resident.ok_or(IssuanceRefusal::UnknownMyNumber)?;
-    entry.facts.check_exact(&r.facts)?;
+    match &entry.stated {
+        StatedFacts::FourFacts(f) => f.check_exact(&r.facts)?,
+        StatedFacts::NameAndBirthDate { name, birth_date } => {
+            let unblank = |s: &str| {
+                s.chars()
+                    .filter(|c| !matches!(c, ' ' | '\u{3000}'))
+                    .collect::<String>()
+            };
+            let mut differing = Vec::new();
+            if unblank(name.as_str()) != unblank(r.facts.name.as_str()) {
+                differing.push(BasicFact::Name);
+            }
+            if *birth_date != r.facts.birth_date {
+                differing.push(BasicFact::BirthDate);
+            }
+            if !differing.is_empty() {
+                return Err(FourFactsMismatch { differing }.into());
+            }
+        }
+    }
     Ok(r.link_id)
 }
 
@@ -138,7 +189,7 @@ pub fn four_facts_value(r: &Resident) -> serde_json::Map<String, serde_json::Val
 #[cfg(test)]
 mod tests {
     use super::*;
-    use renkei_ids::{BasicFact, PersonName, Sex};
+    use renkei_ids::Sex;
 
     fn facts(address: &str, birth: &str) -> FourFacts {
         FourFacts {
@@ -155,12 +206,13 @@ mod tests {
             facts: facts("東京都世田谷区太子堂四丁目1番1号", "1990-05-05"),
             kana: KanaName::parse("サトウ　ハナコ").unwrap(),
             household: HouseholdId(1),
+            address_since: None,
         }
         .register(UnixMillis(0));
         let entry = |f| CodeRequestEntry {
             acquisition_number: AcquisitionNumber::random(),
             my_number: r.my_number.clone(),
-            facts: f,
+            stated: StatedFacts::FourFacts(f),
         };
         assert_eq!(
             check_identity(&entry(r.facts.clone()), Some(&r)).unwrap(),
@@ -189,6 +241,44 @@ mod tests {
         );
         assert_eq!(
             check_identity(&entry(r.facts.clone()), None),
+            Err(IssuanceRefusal::UnknownMyNumber)
+        );
+    }
+
+    #[test]
+    fn a_statutory_filing_is_checked_on_name_and_birth_date_only() {
+        let r = NewResident {
+            facts: facts("東京都世田谷区太子堂四丁目1番1号", "1990-05-05"),
+            kana: KanaName::parse("サトウ　ハナコ").unwrap(),
+            household: HouseholdId(1),
+            address_since: None,
+        }
+        .register(UnixMillis(0));
+        let entry = |name: &str, birth: &str| CodeRequestEntry {
+            acquisition_number: AcquisitionNumber::random(),
+            my_number: r.my_number.clone(),
+            stated: StatedFacts::NameAndBirthDate {
+                name: PersonName::parse(name).unwrap(),
+                birth_date: BirthDate::parse(birth).unwrap(),
+            },
+        };
+        // Blanks of either width are not a difference.
+        assert_eq!(
+            check_identity(&entry("佐藤　花子", "1990-05-05"), Some(&r)),
+            Ok(r.link_id)
+        );
+        assert_eq!(
+            check_identity(&entry("佐藤花子", "1990-05-05"), Some(&r)),
+            Ok(r.link_id)
+        );
+        assert_eq!(
+            check_identity(&entry("佐藤 華子", "1990-05-06"), Some(&r)),
+            Err(IssuanceRefusal::FactsDiffer(FourFactsMismatch {
+                differing: vec![BasicFact::Name, BasicFact::BirthDate]
+            }))
+        );
+        assert_eq!(
+            check_identity(&entry("佐藤 花子", "1990-05-05"), None),
             Err(IssuanceRefusal::UnknownMyNumber)
         );
     }

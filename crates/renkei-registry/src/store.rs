@@ -9,6 +9,7 @@ use renkei_protocol::{NodeRecord, StoreError, UnixMillis};
 
 use crate::card::{Card, CardAction, CardActionRefusal, CardCert, CardId, NewCard};
 use crate::model::{Resident, StoredEvent};
+use crate::residence::AddressPeriod;
 
 /// What the registry keeps. Implementations: `renkei-store-sqlite`.
 pub trait RegistryStore: Send + Sync + 'static {
@@ -57,12 +58,23 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// which the signing certificates of the person's cards are revoked
     /// (the address is one of the facts they certify); `Ok(None)` if no
     /// resident has this number.
+    /// The event records the day of the move and the address left with
+    /// its own start (the residence history, see [`RegistryStore::addresses_left`]).
     fn change_address(
         &self,
         my_number: MyNumber,
         new_address: Address,
+        moved_on: BirthDate,
         at: UnixMillis,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
+    /// The addresses the person left, oldest first, from their address
+    /// changes (events recorded before the register kept the address left
+    /// add nothing).
+    fn addresses_left(
+        &self,
+        link: LinkId,
+    ) -> impl Future<Output = Result<Vec<AddressPeriod>, StoreError>> + Send;
 
     /// Record a death: the event, and the person's cards ceased with all
     /// their certificates revoked, in one transaction.

@@ -231,7 +231,8 @@ impl<S: RegistryStore, P: RegistryStore> RegistryStore for Backend<S, P> {
         fn without_own_code(&self, limit: u32) -> Result<Vec<LinkId>, StoreError>;
         fn link_ids_page(&self, after: Option<LinkId>, limit: u32) -> Result<Vec<LinkId>, StoreError>;
         fn claim_acquisition_numbers(&self, institution: CorporateNumber, numbers: Vec<AcquisitionNumber>, at: UnixMillis) -> Result<Vec<bool>, StoreError>;
-        fn change_address(&self, my_number: MyNumber, new_address: Address, at: UnixMillis) -> Result<Option<u64>, StoreError>;
+        fn change_address(&self, my_number: MyNumber, new_address: Address, moved_on: BirthDate, at: UnixMillis) -> Result<Option<u64>, StoreError>;
+        fn addresses_left(&self, link: LinkId) -> Result<Vec<renkei_registry::AddressPeriod>, StoreError>;
         fn record_death(&self, my_number: MyNumber, date: BirthDate, at: UnixMillis) -> Result<Option<u64>, StoreError>;
         fn resident_by_link(&self, link: LinkId) -> Result<Option<Resident>, StoreError>;
         fn insert_card(&self, card: NewCard, facts: FourFacts) -> Result<(Card, Option<CardId>), StoreError>;

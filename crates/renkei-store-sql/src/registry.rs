@@ -157,6 +157,9 @@ fn resident_from(row: &impl Cols, cipher: Option<&AtRestCipher>) -> Result<Resid
             .map(|c| parse_col("own_code", &c, InstitutionCode::parse))
             .transpose()?,
         registered_at: UnixMillis(get(row, "registered_at")?),
+        address_since: get::<Option<String>>(row, "address_since")?
+            .map(|d| parse_col("address_since", &d, BirthDate::parse))
+            .transpose()?,
     })
 }
 
@@ -225,7 +228,70 @@ async fn append_event<D: RegistryDialect>(
     to_u64("event seq", get(&row, "seq")?)
 }
 
-const RESIDENT_COLUMNS: usize = 12;
+/// An `address_changed` event from its detail (the day of the move and
+/// the address left are absent from events recorded before they were kept).
+fn address_changed(detail: &serde_json::Value) -> Result<ResidentEvent, StoreError> {
+    let date = |k: &str| {
+        detail[k]
+            .as_str()
+            .map(|d| parse_col(k, d, BirthDate::parse))
+            .transpose()
+    };
+    let new_address = detail["address"]
+        .as_str()
+        .ok_or_else(|| corrupt("event detail", "address"))?;
+    Ok(ResidentEvent::AddressChanged {
+        new_address: parse_col("address", new_address, Address::parse)?,
+        moved_on: date("moved_on")?,
+        previous: detail["previous_address"]
+            .as_str()
+            .map(|a| {
+                Ok::<_, StoreError>(renkei_registry::AddressPeriod {
+                    address: parse_col("previous_address", a, Address::parse)?,
+                    since: date("previous_since")?,
+                })
+            })
+            .transpose()?,
+    })
+}
+
+/// An event from its row (its detail opened in an encrypted store).
+fn event_from(r: &impl Cols, cipher: Option<&AtRestCipher>) -> Result<StoredEvent, StoreError> {
+    let kind: String = get(r, "kind")?;
+    let link_id = link_from(get(r, "link_id")?)?;
+    let at = UnixMillis(get(r, "at")?);
+    let stored: String = get(r, "detail")?;
+    let detail: serde_json::Value = match cipher {
+        None => serde_json::from_str(&stored),
+        Some(c) => {
+            let plain =
+                open_event_detail(c, link_id, &kind, at, &stored).map_err(|e| corrupt("event detail", e))?;
+            serde_json::from_slice(&plain)
+        }
+    }
+    .map_err(|e| corrupt("event detail", e))?;
+    let text = |k: &str| {
+        detail[k]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| corrupt("event detail", k))
+    };
+    let event = match kind.as_str() {
+        "address_changed" => address_changed(&detail)?,
+        "died" => ResidentEvent::Died {
+            date: parse_col("date", &text("date")?, BirthDate::parse)?,
+        },
+        other => return Err(corrupt("event kind", other)),
+    };
+    Ok(StoredEvent {
+        seq: to_u64("seq", get(r, "seq")?)?,
+        link_id,
+        event,
+        at,
+    })
+}
+
+const RESIDENT_COLUMNS: usize = 13;
 
 impl<D: RegistryDialect> RegistryStore for SqlRegistry<D> {
     async fn register(&self, residents: Vec<Resident>) -> Result<(), StoreError> {
@@ -274,11 +340,12 @@ impl<D: RegistryDialect> RegistryStore for SqlRegistry<D> {
                     r.own_code.as_ref().map(ToString::to_string).into(),
                     r.registered_at.0.into(),
                     sealed.map(|sr| sr.sealed).into(),
+                    r.address_since.map(|d| d.to_string()).into(),
                 ]);
             }
             Stmt::assembled(format!(
                 "INSERT INTO residents (link_id, my_number, resident_code, name, kana, address, \
-                 birth_date, sex, household, own_code, registered_at, sealed) VALUES {}",
+                 birth_date, sex, household, own_code, registered_at, sealed, address_since) VALUES {}",
                 values_placeholders(chunk.len(), RESIDENT_COLUMNS)
             ))
             .args(values)
@@ -363,38 +430,63 @@ impl<D: RegistryDialect> RegistryStore for SqlRegistry<D> {
         &self,
         my_number: MyNumber,
         new_address: Address,
+        moved_on: BirthDate,
         at: UnixMillis,
     ) -> Result<Option<u64>, StoreError> {
         let mut tx = D::begin_write(&self.pool)
             .await
             .map_err(store_err("change address"))?;
-        // The update locks the resident's row (the first lock, see registry_card).
-        let link = match self.cipher() {
+        // The address left, with its start, goes into the event (the
+        // residence history); the first statement locks the resident's row
+        // (the first lock, see registry_card).
+        let (link, left) = match self.cipher() {
             None => {
-                let Some(row) =
-                    Stmt::new("UPDATE residents SET address = $1 WHERE my_number = $2 RETURNING link_id")
-                        .arg(new_address.as_str())
-                        .arg(my_number.expose())
-                        .fetch_optional(&mut tx)
-                        .await
-                        .map_err(store_err("change address"))?
+                let Some(row) = Stmt::assembled(format!(
+                    "SELECT link_id, address, address_since FROM residents WHERE my_number = $1{}",
+                    D::FOR_UPDATE
+                ))
+                .arg(my_number.expose())
+                .fetch_optional(&mut tx)
+                .await
+                .map_err(store_err("change address"))?
                 else {
                     return Ok(None);
                 };
-                link_from(get(&row, "link_id")?)?
+                let link = link_from(get(&row, "link_id")?)?;
+                let left = parse_col("address", &get::<String>(&row, "address")?, Address::parse)?;
+                Stmt::new("UPDATE residents SET address = $1 WHERE link_id = $2")
+                    .arg(new_address.as_str())
+                    .arg(&link.as_bytes()[..])
+                    .execute(&mut tx)
+                    .await
+                    .map_err(store_err("change address"))?;
+                (link, left)
             }
             Some(c) => {
+                let mut left = None;
                 let Some(link) = update_sealed::<D>(&mut tx, c, &my_number, |s| {
-                    s.facts.address = new_address.clone();
+                    left = Some(std::mem::replace(&mut s.facts.address, new_address.clone()));
                     true
                 })
                 .await?
                 else {
                     return Ok(None);
                 };
-                link
+                (link, left.ok_or_else(|| corrupt("resident", "no address"))?)
             }
         };
+        let row = Stmt::new("SELECT address_since FROM residents WHERE link_id = $1")
+            .arg(&link.as_bytes()[..])
+            .fetch_one(&mut tx)
+            .await
+            .map_err(store_err("change address"))?;
+        let left_since: Option<String> = get(&row, "address_since")?;
+        Stmt::new("UPDATE residents SET address_since = $1 WHERE link_id = $2")
+            .arg(moved_on.to_string())
+            .arg(&link.as_bytes()[..])
+            .execute(&mut tx)
+            .await
+            .map_err(store_err("change address"))?;
         let mut crls = CrlBumps::default();
         for card in cards::live_cards::<D>(&mut tx, link, self.cipher()).await? {
             cards::apply::<D>(
@@ -409,7 +501,12 @@ impl<D: RegistryDialect> RegistryStore for SqlRegistry<D> {
             .await?;
         }
         crls.write::<D>(&mut tx).await?;
-        let detail = serde_json::json!({ "address": new_address.as_str() });
+        let detail = serde_json::json!({
+            "address": new_address.as_str(),
+            "moved_on": moved_on.to_string(),
+            "previous_address": left.as_str(),
+            "previous_since": left_since,
+        });
         let seq = append_event::<D>(&mut tx, self.cipher(), link, "address_changed", detail, at).await?;
         tx.commit().await.map_err(store_err("change address"))?;
         Ok(Some(seq))
@@ -486,44 +583,26 @@ impl<D: RegistryDialect> RegistryStore for SqlRegistry<D> {
             .fetch_all(&self.pool)
             .await
             .map_err(store_err("list events"))?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = get(r, "kind")?;
-                let link_id = link_from(get(r, "link_id")?)?;
-                let at = UnixMillis(get(r, "at")?);
-                let stored: String = get(r, "detail")?;
-                let detail: serde_json::Value = match self.cipher() {
-                    None => serde_json::from_str(&stored),
-                    Some(c) => {
-                        let plain = open_event_detail(c, link_id, &kind, at, &stored)
-                            .map_err(|e| corrupt("event detail", e))?;
-                        serde_json::from_slice(&plain)
-                    }
-                }
-                .map_err(|e| corrupt("event detail", e))?;
-                let text = |k: &str| {
-                    detail[k]
-                        .as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| corrupt("event detail", k))
-                };
-                let event = match kind.as_str() {
-                    "address_changed" => ResidentEvent::AddressChanged {
-                        new_address: parse_col("address", &text("address")?, Address::parse)?,
-                    },
-                    "died" => ResidentEvent::Died {
-                        date: parse_col("date", &text("date")?, BirthDate::parse)?,
-                    },
-                    other => return Err(corrupt("event kind", other)),
-                };
-                Ok(StoredEvent {
-                    seq: to_u64("seq", get(r, "seq")?)?,
-                    link_id,
-                    event,
-                    at,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| event_from(r, self.cipher())).collect()
+    }
+
+    async fn addresses_left(&self, link: LinkId) -> Result<Vec<renkei_registry::AddressPeriod>, StoreError> {
+        let rows =
+            Stmt::new("SELECT * FROM events WHERE link_id = $1 AND kind = 'address_changed' ORDER BY seq")
+                .arg(&link.as_bytes()[..])
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_err("list address changes"))?;
+        let mut left = Vec::new();
+        for r in &rows {
+            if let ResidentEvent::AddressChanged {
+                previous: Some(p), ..
+            } = event_from(r, self.cipher())?.event
+            {
+                left.push(p);
+            }
+        }
+        Ok(left)
     }
 
     async fn counts(&self) -> Result<RegistryCounts, StoreError> {

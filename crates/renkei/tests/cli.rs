@@ -1391,6 +1391,7 @@ async fn node_enrol_sends_a_checked_file_in_batches_and_lists_refusals() {
             birth_date: format!("1980-04-0{}", i + 1),
             sex: 1,
             household: 90 + i as u64,
+            address_since: None,
         })
         .collect();
     let registered: RegisterResult = net

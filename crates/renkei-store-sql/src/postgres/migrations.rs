@@ -21,6 +21,7 @@ pub(crate) const REGISTRY: &[&str] = &[
     include_str!("../../migrations/postgres/registry_001.sql"),
     include_str!("../../migrations/postgres/registry_002.sql"),
     include_str!("../../migrations/postgres/registry_003.sql"),
+    include_str!("../../migrations/postgres/registry_004.sql"),
 ];
 
 pub(crate) const HUB: &[&str] = &[

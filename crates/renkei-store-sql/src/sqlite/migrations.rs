@@ -25,6 +25,7 @@ pub(crate) const REGISTRY: &[&str] = &[
     include_str!("../../migrations/sqlite/registry_003.sql"),
     include_str!("../../migrations/sqlite/registry_004.sql"),
     include_str!("../../migrations/sqlite/registry_005.sql"),
+    include_str!("../../migrations/sqlite/registry_006.sql"),
 ];
 
 pub(crate) const HUB: &[&str] = &[

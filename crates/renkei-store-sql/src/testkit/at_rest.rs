@@ -40,6 +40,7 @@ fn people(n: u64) -> Vec<Resident> {
             NewResident {
                 facts: facts(HOME),
                 kana: KanaName::parse(KANA).unwrap(),
+                address_since: None,
                 household: HouseholdId(i),
             }
             .register(UnixMillis(1 + i as i64))
@@ -85,6 +86,7 @@ async fn fill_registry<S: RegistryStore>(s: &S) -> Vec<Resident> {
     s.change_address(
         p.my_number.clone(),
         Address::parse(MOVED).unwrap(),
+        BirthDate::parse("2026-01-01").unwrap(),
         UnixMillis(200),
     )
     .await

@@ -10,8 +10,8 @@ use renkei_ids::{
 };
 use renkei_protocol::{StoreError, UnixMillis};
 use renkei_registry::{
-    Card, CardAction, CardActionRefusal, CardCert, CardId, CardStatus, HouseholdId, NewCard, NewResident,
-    RegistryStore, Resident, ResidentEvent, ResidentStatus, StoredEvent,
+    AddressPeriod, Card, CardAction, CardActionRefusal, CardCert, CardId, CardStatus, HouseholdId, NewCard,
+    NewResident, RegistryStore, Resident, ResidentEvent, ResidentStatus, StoredEvent,
 };
 
 use super::node::{expect_recent_provided, node_record, node_record_like};
@@ -45,6 +45,7 @@ fn resident(address: &str, household: u64, at: i64) -> Resident {
         facts: facts(address),
         kana: KanaName::parse("タカハシ　ケンイチ").unwrap(),
         household: HouseholdId(household),
+        address_since: (household % 2 == 1).then(|| BirthDate::parse("2019-04-01").unwrap()),
     }
     .register(UnixMillis(at))
 }
@@ -329,15 +330,17 @@ async fn acquisitions<S: RegistryStore>(s: &S) {
 
 async fn events<S: RegistryStore>(s: &S, r1: &Resident, r2: &Resident) {
     let moved = Address::parse(MOVED).unwrap();
+    let moved_on = BirthDate::parse("2025-06-30").unwrap();
+    assert_eq!(s.addresses_left(r1.link_id).await.unwrap(), vec![]);
     let died = BirthDate::parse("2026-01-02").unwrap();
     assert_eq!(
-        s.change_address(r1.my_number.clone(), moved.clone(), UnixMillis(4))
+        s.change_address(r1.my_number.clone(), moved.clone(), moved_on, UnixMillis(4))
             .await
             .unwrap(),
         Some(1)
     );
     assert_eq!(
-        s.change_address(MyNumber::random(), moved.clone(), UnixMillis(4))
+        s.change_address(MyNumber::random(), moved.clone(), moved_on, UnixMillis(4))
             .await
             .unwrap(),
         None
@@ -364,7 +367,7 @@ async fn events<S: RegistryStore>(s: &S, r1: &Resident, r2: &Resident) {
     );
     // The register still takes a deceased person's address change.
     assert_eq!(
-        s.change_address(r2.my_number.clone(), moved.clone(), UnixMillis(7))
+        s.change_address(r2.my_number.clone(), moved.clone(), moved_on, UnixMillis(7))
             .await
             .unwrap(),
         Some(3)
@@ -377,7 +380,12 @@ async fn events<S: RegistryStore>(s: &S, r1: &Resident, r2: &Resident) {
                 seq: 1,
                 link_id: r1.link_id,
                 event: ResidentEvent::AddressChanged {
-                    new_address: moved.clone()
+                    new_address: moved.clone(),
+                    moved_on: Some(moved_on),
+                    previous: Some(AddressPeriod {
+                        address: r1.facts.address.clone(),
+                        since: r1.address_since,
+                    }),
                 },
                 at: UnixMillis(4),
             },
@@ -391,13 +399,30 @@ async fn events<S: RegistryStore>(s: &S, r1: &Resident, r2: &Resident) {
                 seq: 3,
                 link_id: r2.link_id,
                 event: ResidentEvent::AddressChanged {
-                    new_address: moved.clone()
+                    new_address: moved.clone(),
+                    moved_on: Some(moved_on),
+                    previous: Some(AddressPeriod {
+                        address: r2.facts.address.clone(),
+                        since: r2.address_since,
+                    }),
                 },
                 at: UnixMillis(7),
             },
         ]
     );
     assert_eq!(s.events(1, 10).await.unwrap(), all[1..].to_vec());
+    // The residence history: the address left, with its start, and the
+    // current one from the day of the move.
+    assert_eq!(
+        s.addresses_left(r1.link_id).await.unwrap(),
+        vec![AddressPeriod {
+            address: r1.facts.address.clone(),
+            since: r1.address_since,
+        }]
+    );
+    let now = s.by_my_numbers(vec![r1.my_number.clone()]).await.unwrap();
+    let now = now[0].as_ref().unwrap();
+    assert_eq!((&now.facts.address, now.address_since), (&moved, Some(moved_on)));
     assert_eq!(s.events(1, 1).await.unwrap(), all[1..2].to_vec());
     assert!(s.events(3, 10).await.unwrap().is_empty());
     // A limit of 0 is read as 1.
@@ -646,6 +671,7 @@ async fn cards<S: RegistryStore>(s: &S, dead: &Resident) {
     s.change_address(
         p.my_number.clone(),
         Address::parse(MOVED).unwrap(),
+        day(),
         UnixMillis(7000),
     )
     .await
@@ -784,7 +810,7 @@ async fn races_keep_invariants<S: RegistryStore + Clone>(s: &S, strict: bool) {
     for p in &people {
         let (s, number) = (s.clone(), p.my_number.clone());
         tasks.push(tokio::spawn(async move {
-            s.change_address(number, Address::parse(MOVED).unwrap(), UnixMillis(40))
+            s.change_address(number, Address::parse(MOVED).unwrap(), day(), UnixMillis(40))
                 .await
         }));
     }
@@ -888,7 +914,7 @@ async fn races_keep_invariants<S: RegistryStore + Clone>(s: &S, strict: bool) {
                 .await
         });
         let change = tokio::spawn(async move {
-            b.change_address(number, Address::parse(MOVED).unwrap(), UnixMillis(6))
+            b.change_address(number, Address::parse(MOVED).unwrap(), day(), UnixMillis(6))
                 .await
         });
         let (issue, change) = (issue.await.unwrap(), change.await.unwrap());
@@ -981,6 +1007,7 @@ pub async fn residents_codes_acquisitions_and_events<B: Backend>() {
         facts: facts("東京都世田谷区太子堂四丁目1番1号"),
         kana: KanaName::parse("タカハシ　ケンイチ").unwrap(),
         household: HouseholdId(1),
+        address_since: None,
     }
     .register(UnixMillis(1));
     store.register(vec![r.clone()]).await.unwrap();
@@ -991,6 +1018,7 @@ pub async fn residents_codes_acquisitions_and_events<B: Backend>() {
         facts: facts("x"),
         kana: r.kana.clone(),
         household: HouseholdId(2),
+        address_since: None,
     }
     .register(UnixMillis(1));
     assert!(matches!(
@@ -1038,14 +1066,15 @@ pub async fn residents_codes_acquisitions_and_events<B: Backend>() {
     );
 
     let moved = Address::parse("神奈川県横浜市中区山下町1番地").unwrap();
+    let moved_on = BirthDate::parse("2026-01-02").unwrap();
     let seq = store
-        .change_address(r.my_number.clone(), moved.clone(), UnixMillis(4))
+        .change_address(r.my_number.clone(), moved.clone(), moved_on, UnixMillis(4))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
         store
-            .change_address(MyNumber::random(), moved.clone(), UnixMillis(4))
+            .change_address(MyNumber::random(), moved.clone(), moved_on, UnixMillis(4))
             .await
             .unwrap(),
         None
@@ -1070,9 +1099,16 @@ pub async fn residents_codes_acquisitions_and_events<B: Backend>() {
     assert_eq!(
         events[0].event,
         ResidentEvent::AddressChanged {
-            new_address: moved.clone()
+            new_address: moved.clone(),
+            moved_on: Some(moved_on),
+            previous: Some(AddressPeriod {
+                address: r.facts.address.clone(),
+                since: r.address_since,
+            }),
         }
     );
+    // Sealed too: the address left opens only in the event.
+    assert_eq!(store.addresses_left(r.link_id).await.unwrap().len(), 1);
     assert_eq!(events[1].event, ResidentEvent::Died { date: died });
     let now = store
         .by_my_numbers(vec![r.my_number.clone()])
@@ -1081,4 +1117,9 @@ pub async fn residents_codes_acquisitions_and_events<B: Backend>() {
         .remove(0)
         .unwrap();
     assert_eq!(now.facts.address, moved);
+}
+
+/// A day of a move in these tests.
+fn day() -> BirthDate {
+    BirthDate::parse("2026-01-05").unwrap()
 }

@@ -274,6 +274,7 @@ async fn the_card_ca_issues_resolves_suspends_reissues_and_revokes() {
             &AddressChange {
                 my_number: holder.my_number.clone(),
                 address: "東京都世田谷区太子堂四丁目9番9号".to_owned(),
+                moved_on: None,
             },
         )
         .await

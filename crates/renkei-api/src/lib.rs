@@ -15,9 +15,11 @@
 //! - [`registry`] and [`card`]: the registry's admin API and card PKI.
 //! - [`notices`] and [`witness`].
 //! - [`deliveries`]: a node's outbox and inbox of pushed documents.
+//! - [`filings`]: statutory filings at the tax agency's node.
 
 pub mod card;
 pub mod deliveries;
+pub mod filings;
 pub mod hub;
 pub mod log;
 pub mod net;

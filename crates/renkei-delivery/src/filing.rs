@@ -19,6 +19,8 @@ pub const MAX_FILING_LINES: usize = 200_000;
 /// One line of a filing, checked and split.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FiledReport {
+    /// The line of the file (from 1).
+    pub line: usize,
     /// The employee's number, for the enrolment only.
     pub my_number: MyNumber,
     pub payer: CorporateNumber,
@@ -105,6 +107,7 @@ pub fn split_report(types: &DocumentTypes, line: usize, mut doc: Value) -> Resul
         )
     })?;
     Ok(FiledReport {
+        line,
         my_number,
         payer,
         tax_year,

@@ -75,6 +75,10 @@ pub struct Inhabitant {
     pub my_number: String,
     pub name: String,
     pub kana: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// The current address in the register.
+    pub address: String,
     pub age: i32,
     pub household: u32,
     /// Head of household, spouse, child or parent.
@@ -428,6 +432,8 @@ pub async fn populate(net: &Network, opts: &CountryOptions) -> Result<Country> {
             my_number: p.my_number.clone(),
             name: p.r.name.to_string(),
             kana: p.r.kana.to_string(),
+            birth_date: p.r.birth_date.to_string(),
+            address: p.r.address.to_string(),
             age: p.age,
             household: p.r.household,
             relationship: p.r.relationship.as_str(),

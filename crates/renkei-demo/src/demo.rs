@@ -240,7 +240,11 @@ pub async fn run(opts: DemoOptions) -> Result<DemoRun> {
         network.portal.url,
         clients.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
     ));
-    let delivery = crate::delivery::run(&network, &dir, &cards).await?;
+    let mut delivery = crate::delivery::run(&network, &dir, &cards).await?;
+    // The employer's statutory filing, routed to the municipalities.
+    delivery
+        .results
+        .push(crate::filing::run(&network, &country).await?);
     say(format!(
         "private delivery {}/delivery/v1 — senders approved, linked by the card holders and depositing: {}",
         network.portal.url,

@@ -13,6 +13,7 @@ pub mod country;
 pub mod delivery;
 pub mod demo;
 pub mod examples;
+pub mod filing;
 pub mod institutions;
 pub mod load;
 pub mod network;

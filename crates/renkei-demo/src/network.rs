@@ -588,6 +588,11 @@ impl<'a> Setup<'a> {
             notice_recipient: (spec.kind != DIGITAL.kind).then(|| DIGITAL.id()),
             limits: options.limits.clone(),
             deliveries: options.deliveries.clone(),
+            // The tax agency takes the employers' statutory filings.
+            filings: (spec.kind == TAX.kind).then(|| renkei_node_service::FilingSettings {
+                registry: REGISTRY.id(),
+                concurrency: 16,
+            }),
         };
         let store_path = node_dir.join("node.sqlite");
         let database_url = self.database(&format!("node_{}", spec.id())).await?;

@@ -94,6 +94,9 @@ pub struct NodeSettings {
     /// How the outbox's worker retries deliveries.
     #[serde(default)]
     pub deliveries: crate::deliveries::DeliverySettings,
+    /// `[filings]`: this node takes statutory filings (the tax agency's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filings: Option<crate::filings::FilingSettings>,
 }
 
 pub(crate) struct NodeState<S> {
@@ -114,6 +117,8 @@ pub(crate) struct NodeState<S> {
     pub(crate) deliveries_wake: tokio::sync::Notify,
     /// Receivers' certified keys, for a while (see `deliveries`).
     pub(crate) receivers: crate::deliveries::ReceiverKeys,
+    /// Statutory filings, at a node that takes them.
+    pub(crate) filings: Option<crate::filings::Filings>,
 }
 
 /// A started node.
@@ -125,12 +130,14 @@ pub struct RunningNode {
     pub trust: Arc<TrustState>,
     crl_task: tokio::task::JoinHandle<()>,
     outbox_task: tokio::task::JoinHandle<()>,
+    filings_task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningNode {
     pub async fn shutdown(self, grace: Duration) {
         self.crl_task.abort();
         self.outbox_task.abort();
+        self.filings_task.abort();
         self.network.shutdown(grace).await;
         self.local.shutdown(grace).await;
     }
@@ -138,6 +145,7 @@ impl RunningNode {
     /// Stop both listeners at once, as a crash would.
     pub fn kill(&self) {
         self.outbox_task.abort();
+        self.filings_task.abort();
         self.network.kill();
         self.local.kill();
     }
@@ -187,6 +195,12 @@ pub async fn start_node<S: NodeStore + Clone>(
         settings.max_skew_secs as i64 * 1000,
     );
     provider.seed(store.recent_provided(provider.seed_since()).await?);
+    let filings = settings
+        .filings
+        .clone()
+        .map(crate::filings::Filings::new)
+        .transpose()
+        .map_err(|e| SetupError::config("filings", e))?;
     let state = Arc::new(NodeState {
         provider,
         hub_key,
@@ -201,6 +215,7 @@ pub async fn start_node<S: NodeStore + Clone>(
         delivery_settings: settings.deliveries.clone(),
         deliveries_wake: tokio::sync::Notify::new(),
         receivers: std::sync::Mutex::default(),
+        filings,
     });
     let worker_state = state.clone();
 
@@ -228,6 +243,7 @@ pub async fn start_node<S: NodeStore + Clone>(
         .merge(crate::card::local_routes::<S>())
         .merge(crate::notices::node_local_routes::<S>())
         .merge(crate::deliveries::node_local_routes::<S>())
+        .merge(crate::filings::node_local_routes::<S>())
         .layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<S>))
         .route("/metrics", get(renkei_transport::render_metrics))
@@ -251,6 +267,7 @@ pub async fn start_node<S: NodeStore + Clone>(
     .await?;
     // The outbox's worker starts once the node serves: what was pending
     // before a restart is sent on.
+    let filings_task = tokio::spawn(crate::filings::run_worker(worker_state.clone()));
     let outbox_task = tokio::spawn(crate::deliveries::run_worker(worker_state));
     tracing::info!(institution = %settings.institution, network = %network.addr, local = %local.addr, "node started");
     Ok(RunningNode {
@@ -260,6 +277,7 @@ pub async fn start_node<S: NodeStore + Clone>(
         trust,
         crl_task,
         outbox_task,
+        filings_task,
     })
 }
 
@@ -411,81 +429,29 @@ async fn enrol<S: NodeStore>(
     }
     let mut enrolled = Vec::new();
     if !entries.is_empty() {
-        let request = CodeRequestWire {
-            institution: st.provider.identity.institution.to_string(),
-            entries,
-            basis: None,
-        };
-        let response: CodeResponseWire = st
-            .client
-            .post(
-                &format!("{}/v1/codes", st.registry_url),
-                &request,
-                Expect::Role(Role::Registry),
-                None,
-            )
-            .await
-            .map_err(|f| upstream(f, "registry"))?;
-        let lookup = |acq: &str| {
-            AcquisitionNumber::parse(acq)
-                .ok()
-                .and_then(|a| by_acq.get(&a).map(|l| (a, l.clone())))
-        };
-        for r in &response.refused {
-            let Some((_, local_id)) = lookup(&r.acquisition_number) else {
-                return Err(ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "registry_error",
-                    "the registry refused a number it was not sent",
-                ));
-            };
-            refused.push(EnrolRefusal {
-                local_id: local_id.to_string(),
-                code: r.code.clone(),
-                message: r.message.clone(),
-            });
-        }
-        let mut issued = Vec::new();
-        for a in &response.issued {
-            let Some((acq, _)) = lookup(a) else {
-                return Err(ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "registry_error",
-                    "the registry issued a code for a number it was not sent",
-                ));
-            };
-            issued.push(acq);
-        }
-        if let Some(d) = &response.delivery {
-            let delivery = CodeDelivery::try_from(d)
-                .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "registry_error", e.to_string()))?;
-            if delivery.institution != st.provider.identity.institution {
-                return Err(ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "registry_error",
-                    "the code delivery is for another institution",
-                ));
+        let answer = ask_codes(&st, entries, None).await?;
+        for (acq, code, message) in answer.refused {
+            if let Some(local_id) = by_acq.get(&acq) {
+                refused.push(EnrolRefusal {
+                    local_id: local_id.to_string(),
+                    code,
+                    message,
+                });
             }
-            let codes = delivery
-                .open(&st.provider.identity.sealing, &issued)
-                .map_err(|e| {
-                    ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        "registry_error",
-                        format!("the code delivery does not open: {e}"),
-                    )
-                })?;
-            let now = UnixMillis::now();
-            let persons: Vec<EnrolledPerson> = codes
-                .into_iter()
-                .filter_map(|c| {
-                    by_acq.get(&c.acquisition_number).map(|l| EnrolledPerson {
-                        local_id: l.clone(),
-                        code: c.code,
-                        enrolled_at: now,
-                    })
+        }
+        let now = UnixMillis::now();
+        let persons: Vec<EnrolledPerson> = answer
+            .codes
+            .into_iter()
+            .filter_map(|(acq, code)| {
+                by_acq.get(&acq).map(|l| EnrolledPerson {
+                    local_id: l.clone(),
+                    code,
+                    enrolled_at: now,
                 })
-                .collect();
+            })
+            .collect();
+        if !persons.is_empty() {
             enrolled = persons
                 .iter()
                 .map(|p| Enrolled {
@@ -498,6 +464,80 @@ async fn enrol<S: NodeStore>(
     }
     metrics::counter!("renkei_node_enrolled_total").increment(enrolled.len() as u64);
     Ok(Json(EnrolResult { enrolled, refused }))
+}
+
+/// What the registry answered a code request: the codes (opened from the
+/// sealed delivery) and the refusals, each by acquisition number.
+pub(crate) struct CodeAnswer {
+    pub(crate) codes: Vec<(AcquisitionNumber, renkei_ids::InstitutionCode)>,
+    pub(crate) refused: Vec<(AcquisitionNumber, String, String)>,
+}
+
+/// Ask the registry for the codes of these people (at most
+/// `MAX_ENROL_BATCH`), on the four-facts basis or another (`basis`), and
+/// open the codes the hub sealed to this node. An answer about a number
+/// that was not asked is the registry's error.
+pub(crate) async fn ask_codes<S>(
+    st: &NodeState<S>,
+    entries: Vec<CodeRequestEntryWire>,
+    basis: Option<&str>,
+) -> Result<CodeAnswer, ApiError> {
+    let asked: std::collections::HashSet<AcquisitionNumber> = entries
+        .iter()
+        .filter_map(|e| AcquisitionNumber::parse(&e.acquisition_number).ok())
+        .collect();
+    let request = CodeRequestWire {
+        institution: st.provider.identity.institution.to_string(),
+        entries,
+        basis: basis.map(str::to_owned),
+    };
+    let response: CodeResponseWire = st
+        .client
+        .post(
+            &format!("{}/v1/codes", st.registry_url),
+            &request,
+            Expect::Role(Role::Registry),
+            None,
+        )
+        .await
+        .map_err(|f| upstream(f, "registry"))?;
+    let registry_error = |m: &str| ApiError::new(StatusCode::BAD_GATEWAY, "registry_error", m.to_owned());
+    let lookup = |acq: &str| AcquisitionNumber::parse(acq).ok().filter(|a| asked.contains(a));
+    let mut refused = Vec::new();
+    for r in &response.refused {
+        let acq = lookup(&r.acquisition_number)
+            .ok_or_else(|| registry_error("the registry refused a number it was not sent"))?;
+        refused.push((acq, r.code.clone(), r.message.clone()));
+    }
+    let mut issued = Vec::new();
+    for a in &response.issued {
+        issued.push(
+            lookup(a)
+                .ok_or_else(|| registry_error("the registry issued a code for a number it was not sent"))?,
+        );
+    }
+    let mut codes = Vec::new();
+    if let Some(d) = &response.delivery {
+        let delivery = CodeDelivery::try_from(d)
+            .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "registry_error", e.to_string()))?;
+        if delivery.institution != st.provider.identity.institution {
+            return Err(registry_error("the code delivery is for another institution"));
+        }
+        let opened = delivery
+            .open(&st.provider.identity.sealing, &issued)
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "registry_error",
+                    format!("the code delivery does not open: {e}"),
+                )
+            })?;
+        codes = opened
+            .into_iter()
+            .map(|c| (c.acquisition_number, c.code))
+            .collect();
+    }
+    Ok(CodeAnswer { codes, refused })
 }
 
 async fn person<S: NodeStore>(

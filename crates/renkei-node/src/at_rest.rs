@@ -98,6 +98,8 @@ pub fn open_notice_text(
 pub enum DocumentPlace<'a> {
     Outbox(&'a str),
     Inbox(&'a renkei_ids::CorporateNumber, &'a str),
+    /// A filed report: its filing and line.
+    Filing(&'a str, u32),
 }
 
 fn document_place(at: DocumentPlace<'_>) -> Place {
@@ -106,6 +108,9 @@ fn document_place(at: DocumentPlace<'_>) -> Place {
         DocumentPlace::Inbox(sender, id) => Place::new("inbox.document")
             .with(sender.to_string().as_bytes())
             .with(id.as_bytes()),
+        DocumentPlace::Filing(filing, line) => Place::new("filed_reports.report")
+            .with(filing.as_bytes())
+            .with(&line.to_be_bytes()),
     }
 }
 

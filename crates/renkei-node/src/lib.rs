@@ -9,6 +9,7 @@
 pub mod at_rest;
 mod deliveries;
 mod enrolment;
+mod filings;
 mod identity;
 mod import;
 mod linkage;
@@ -20,6 +21,10 @@ pub use deliveries::{
     MAX_DOCUMENT_BYTES, OutgoingDelivery, backoff_ms, check_document,
 };
 pub use enrolment::{ENROLMENT_FIELDS, EnrolmentRow, parse_enrolment};
+pub use filings::{
+    FiledReport, Filing, FilingCounts, FilingId, FilingInsert, ReportRoute, january_municipality,
+    report_delivery_id,
+};
 pub use identity::NodeIdentity;
 pub use import::{ImportError, ImportFormat, ImportReport, ParsedImport, RowError, parse_import};
 pub use linkage::{

@@ -8,6 +8,7 @@ use renkei_protocol::{FiscalYear, StoreError};
 use renkei_protocol::NodeRecord;
 
 use crate::deliveries::{AttemptOutcome, DeliveryId, Enqueued, IncomingDelivery, OutgoingDelivery};
+use crate::filings::{FiledReport, Filing, FilingCounts, FilingId, FilingInsert, ReportRoute};
 use crate::model::{EnrolledPerson, ItemValue, Notice};
 use renkei_protocol::UnixMillis;
 
@@ -147,6 +148,42 @@ pub trait NodeStore: Send + Sync + 'static {
         after: Option<u64>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(u64, IncomingDelivery)>, StoreError>> + Send;
+
+    /// Keep a filing and its reports in one transaction — unless a filing
+    /// with its id is there already, which is returned as it stands.
+    fn insert_filing(
+        &self,
+        filing: Filing,
+        reports: Vec<FiledReport>,
+    ) -> impl Future<Output = Result<FilingInsert, StoreError>> + Send;
+
+    /// A filing and its reports counted by route.
+    fn filing(
+        &self,
+        id: &FilingId,
+    ) -> impl Future<Output = Result<Option<(Filing, FilingCounts)>, StoreError>> + Send;
+
+    /// Up to `limit` reports still to route, by filing and line.
+    fn pending_filed_reports(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<FiledReport>, StoreError>> + Send;
+
+    /// Settle a pending report's route; `false` if it is not pending.
+    fn route_filed_report(
+        &self,
+        filing: &FilingId,
+        line: u32,
+        route: ReportRoute,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// A filing's reports after line `after`, in line order.
+    fn filed_reports(
+        &self,
+        filing: &FilingId,
+        after: u32,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<FiledReport>, StoreError>> + Send;
 }
 
 /// Sizes, for health and metrics.

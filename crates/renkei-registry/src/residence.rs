@@ -159,10 +159,10 @@ mod tests {
             address_prefix: p.into(),
         };
         MunicipalityDirectory::new(vec![
-            m("世田谷区", "8000020131121", "東京都世田谷区"),
-            m("横浜市", "4000020141003", "神奈川県横浜市"),
+            m("世田谷区", "1000020131121", "東京都世田谷区"),
+            m("横浜市", "3000020141003", "神奈川県横浜市"),
             // A longer prefix wins over a shorter one.
-            m("横浜市青葉区（試験）", "3000020141305", "神奈川県横浜市青葉区"),
+            m("横浜市青葉区（試験）", "7000020141305", "神奈川県横浜市青葉区"),
         ])
         .unwrap()
     }
@@ -218,7 +218,7 @@ mod tests {
         // The longest prefix: 青葉区 before 横浜市.
         let aoba = resident("神奈川県横浜市青葉区美しが丘二丁目15番3号", Some("2020-01-01"));
         let v = residence_value(&aoba, &[], &directory(), day("2026-12-07").date()).unwrap();
-        assert_eq!(v["residences"][0]["municipality"], "3000020141305");
+        assert_eq!(v["residences"][0]["municipality"], "7000020141305");
         // An address no municipality claims gives nothing.
         let far = resident("北海道札幌市中央区北1条西2丁目", Some("2020-01-01"));
         assert_eq!(
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn a_directory_with_an_empty_or_repeated_prefix_is_refused() {
         let m = |p: &str| Municipality {
-            institution: CorporateNumber::parse("8000020131121").unwrap(),
+            institution: CorporateNumber::parse("1000020131121").unwrap(),
             name: "世田谷区".into(),
             address_prefix: p.into(),
         };

@@ -32,8 +32,9 @@ use renkei_ids::{
 use renkei_log::hash::Hash;
 use renkei_log::tree::NodeId;
 use renkei_node::{
-    AttemptOutcome, DeliveryId, Enqueued, EnrolledPerson, IncomingDelivery, ItemValue, NodeCounts,
-    NodeRecord, NodeStore, Notice, OutgoingDelivery,
+    AttemptOutcome, DeliveryId, Enqueued, EnrolledPerson, FiledReport, Filing, FilingCounts, FilingId,
+    FilingInsert, IncomingDelivery, ItemValue, NodeCounts, NodeRecord, NodeStore, Notice, OutgoingDelivery,
+    ReportRoute,
 };
 use renkei_portal::{
     CardHolder, Challenge, Invitation, PendingAction, PortalStore, Proxy, ProxyAct, ProxyId, ProxyStatus,
@@ -219,6 +220,11 @@ impl<S: NodeStore, P: NodeStore> NodeStore for Backend<S, P> {
         fn delivery_counts(&self) -> Result<(u64, u64, u64), StoreError>;
         fn receive_delivery(&self, delivery: IncomingDelivery) -> Result<(u64, bool), StoreError>;
         fn inbox(&self, after: Option<u64>, limit: u32) -> Result<Vec<(u64, IncomingDelivery)>, StoreError>;
+        fn insert_filing(&self, filing: Filing, reports: Vec<FiledReport>) -> Result<FilingInsert, StoreError>;
+        fn filing(&self, id: &FilingId) -> Result<Option<(Filing, FilingCounts)>, StoreError>;
+        fn pending_filed_reports(&self, limit: u32) -> Result<Vec<FiledReport>, StoreError>;
+        fn route_filed_report(&self, filing: &FilingId, line: u32, route: ReportRoute) -> Result<bool, StoreError>;
+        fn filed_reports(&self, filing: &FilingId, after: u32, limit: u32) -> Result<Vec<FiledReport>, StoreError>;
     }
 }
 

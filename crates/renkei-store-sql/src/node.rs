@@ -16,8 +16,9 @@ use renkei_node::at_rest::{
     seal_item_value, seal_notice_text,
 };
 use renkei_node::{
-    AttemptOutcome, DeliveryContent, DeliveryId, DeliveryStatus, Enqueued, EnrolledPerson, IncomingDelivery,
-    ItemValue, NodeCounts, NodeRecord, NodeRole, NodeStore, Notice, OutgoingDelivery, RecordOutcome,
+    AttemptOutcome, DeliveryContent, DeliveryId, DeliveryStatus, Enqueued, EnrolledPerson, FiledReport,
+    Filing, FilingCounts, FilingId, FilingInsert, IncomingDelivery, ItemValue, NodeCounts, NodeRecord,
+    NodeRole, NodeStore, Notice, OutgoingDelivery, RecordOutcome, ReportRoute,
 };
 use renkei_protocol::{FiscalYear, StoreError, UnixMillis};
 use sqlx::{Pool, Transaction};
@@ -69,7 +70,8 @@ pub enum Node {}
 
 impl RecordKeeper for Node {
     const SEALED_ROWS: &'static str = "SELECT (EXISTS (SELECT 1 FROM items) OR EXISTS (SELECT 1 FROM notices) \
-         OR EXISTS (SELECT 1 FROM outbox) OR EXISTS (SELECT 1 FROM inbox)) AS has";
+         OR EXISTS (SELECT 1 FROM outbox) OR EXISTS (SELECT 1 FROM inbox) \
+         OR EXISTS (SELECT 1 FROM filed_reports)) AS has";
     const WRITER: &'static str = "node records";
     const COMPONENT: &'static str = "node";
     const SQLITE_MIGRATIONS: &'static [&'static str] = crate::sqlite::migrations::NODE;
@@ -426,6 +428,60 @@ fn delivery_id_col(row: &impl Cols) -> Result<DeliveryId, StoreError> {
         DeliveryId::parse,
     )
 }
+
+fn filing_from(row: &impl Cols) -> Result<Filing, StoreError> {
+    Ok(Filing {
+        id: parse_col("filing_id", &get::<String>(row, "filing_id")?, FilingId::parse)?,
+        payer: parse_col("payer", &get::<String>(row, "payer")?, CorporateNumber::parse)?,
+        tax_year: u16::try_from(get::<i64>(row, "tax_year")?).map_err(|e| corrupt("tax_year", e))?,
+        digest: get(row, "digest")?,
+        reports: u32::try_from(get::<i64>(row, "reports")?).map_err(|e| corrupt("reports", e))?,
+        received_at: UnixMillis(get(row, "received_at")?),
+    })
+}
+
+fn filed_report_from(row: &impl Cols, cipher: Option<&AtRestCipher>) -> Result<FiledReport, StoreError> {
+    let filing = parse_col("filing_id", &get::<String>(row, "filing_id")?, FilingId::parse)?;
+    let line = u32::try_from(get::<i64>(row, "line")?).map_err(|e| corrupt("line", e))?;
+    let stored: String = get(row, "report")?;
+    let report = match cipher {
+        None => serde_json::from_str(&stored),
+        Some(c) => {
+            let plain = open_document(c, DocumentPlace::Filing(filing.as_str(), line), &stored)
+                .map_err(|e| corrupt("report", e))?;
+            serde_json::from_slice(&plain)
+        }
+    }
+    .map_err(|e| corrupt("report", e))?;
+    let route = match get::<String>(row, "route")?.as_str() {
+        "pending" => ReportRoute::Pending,
+        "routed" => ReportRoute::Routed {
+            recipient: parse_col(
+                "recipient",
+                &get::<Option<String>>(row, "recipient")?.unwrap_or_default(),
+                CorporateNumber::parse,
+            )?,
+            delivery_id: parse_col(
+                "delivery_id",
+                &get::<Option<String>>(row, "delivery_id")?.unwrap_or_default(),
+                DeliveryId::parse,
+            )?,
+        },
+        "unroutable" => ReportRoute::Unroutable {
+            reason: get::<Option<String>>(row, "reason")?.unwrap_or_default(),
+        },
+        other => return Err(corrupt("route", other)),
+    };
+    Ok(FiledReport {
+        filing,
+        line,
+        local_id: parse_col("local_id", &get::<String>(row, "local_id")?, LocalPersonId::parse)?,
+        report,
+        route,
+    })
+}
+
+const FILED_REPORT_COLUMNS: usize = 5;
 
 fn outgoing_from(row: &impl Cols, cipher: Option<&AtRestCipher>) -> Result<OutgoingDelivery, StoreError> {
     let delivery_id = delivery_id_col(row)?;
@@ -959,5 +1015,156 @@ impl<D: NodeDialect> NodeStore for SqlNode<D> {
             items: to_u64("items", get(&row, "i")?)?,
             records: to_u64("records", get(&row, "r")?)?,
         })
+    }
+
+    async fn insert_filing(
+        &self,
+        filing: Filing,
+        reports: Vec<FiledReport>,
+    ) -> Result<FilingInsert, StoreError> {
+        let mut tx = D::begin_write(&self.pool)
+            .await
+            .map_err(store_err("keep filing"))?;
+        let inserted = Stmt::new(
+            "INSERT INTO filings (filing_id, payer, tax_year, digest, reports, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (filing_id) DO NOTHING",
+        )
+        .arg(filing.id.as_str())
+        .arg(filing.payer.to_string())
+        .arg(i64::from(filing.tax_year))
+        .arg(filing.digest.as_str())
+        .arg(i64::from(filing.reports))
+        .arg(filing.received_at.0)
+        .execute(&mut tx)
+        .await
+        .map_err(store_err("keep filing"))?;
+        if inserted == 0 {
+            let row = Stmt::new("SELECT * FROM filings WHERE filing_id = $1")
+                .arg(filing.id.as_str())
+                .fetch_one(&mut tx)
+                .await
+                .map_err(store_err("keep filing"))?;
+            return Ok(FilingInsert::Existing(filing_from(&row)?));
+        }
+        for chunk in reports.chunks(D::MAX_BINDS / FILED_REPORT_COLUMNS) {
+            let mut values: Vec<Value<'_>> = Vec::with_capacity(chunk.len() * FILED_REPORT_COLUMNS);
+            for r in chunk {
+                let json = r.report.to_string();
+                let report = match self.cipher.as_deref() {
+                    None => json,
+                    Some(c) => seal_document(c, DocumentPlace::Filing(r.filing.as_str(), r.line), &json),
+                };
+                D::text_fits("report", &report)?;
+                values.extend([
+                    r.filing.as_str().to_owned().into(),
+                    i64::from(r.line).into(),
+                    r.local_id.as_str().to_owned().into(),
+                    report.into(),
+                    "pending".into(),
+                ]);
+            }
+            Stmt::assembled(format!(
+                "INSERT INTO filed_reports (filing_id, line, local_id, report, route) VALUES {}",
+                values_placeholders(chunk.len(), FILED_REPORT_COLUMNS)
+            ))
+            .args(values)
+            .execute(&mut tx)
+            .await
+            .map_err(store_err("keep filed reports"))?;
+        }
+        tx.commit().await.map_err(store_err("keep filing"))?;
+        Ok(FilingInsert::New)
+    }
+
+    async fn filing(&self, id: &FilingId) -> Result<Option<(Filing, FilingCounts)>, StoreError> {
+        let Some(row) = Stmt::new("SELECT * FROM filings WHERE filing_id = $1")
+            .arg(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read filing"))?
+        else {
+            return Ok(None);
+        };
+        let filing = filing_from(&row)?;
+        let rows =
+            Stmt::new("SELECT route, COUNT(*) AS n FROM filed_reports WHERE filing_id = $1 GROUP BY route")
+                .arg(id.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_err("count filed reports"))?;
+        let mut counts = FilingCounts::default();
+        for r in &rows {
+            let n = to_u64("count", get::<i64>(r, "n")?)?;
+            match get::<String>(r, "route")?.as_str() {
+                "pending" => counts.pending = n,
+                "routed" => counts.routed = n,
+                "unroutable" => counts.unroutable = n,
+                other => return Err(corrupt("route", other)),
+            }
+        }
+        Ok(Some((filing, counts)))
+    }
+
+    async fn pending_filed_reports(&self, limit: u32) -> Result<Vec<FiledReport>, StoreError> {
+        let rows = Stmt::new(
+            "SELECT * FROM filed_reports WHERE route = 'pending' ORDER BY filing_id, line LIMIT $1",
+        )
+        .arg(i64::from(limit.clamp(1, 10_000)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("list pending filed reports"))?;
+        rows.iter()
+            .map(|r| filed_report_from(r, self.cipher.as_deref()))
+            .collect()
+    }
+
+    async fn route_filed_report(
+        &self,
+        filing: &FilingId,
+        line: u32,
+        route: ReportRoute,
+    ) -> Result<bool, StoreError> {
+        let (recipient, delivery_id, reason) = match &route {
+            ReportRoute::Pending => return Ok(false),
+            ReportRoute::Routed {
+                recipient,
+                delivery_id,
+            } => (Some(recipient.to_string()), Some(delivery_id.to_string()), None),
+            ReportRoute::Unroutable { reason } => (None, None, Some(reason.clone())),
+        };
+        let n = Stmt::new(
+            "UPDATE filed_reports SET route = $1, recipient = $2, delivery_id = $3, reason = $4 \
+             WHERE filing_id = $5 AND line = $6 AND route = 'pending'",
+        )
+        .arg(route.as_str())
+        .arg(recipient)
+        .arg(delivery_id)
+        .arg(reason)
+        .arg(filing.as_str())
+        .arg(i64::from(line))
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("route filed report"))?;
+        Ok(n == 1)
+    }
+
+    async fn filed_reports(
+        &self,
+        filing: &FilingId,
+        after: u32,
+        limit: u32,
+    ) -> Result<Vec<FiledReport>, StoreError> {
+        let rows = Stmt::new(
+            "SELECT * FROM filed_reports WHERE filing_id = $1 AND line > $2 ORDER BY line LIMIT $3",
+        )
+        .arg(filing.as_str())
+        .arg(i64::from(after))
+        .arg(i64::from(limit.clamp(1, 10_000)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("list filed reports"))?;
+        rows.iter()
+            .map(|r| filed_report_from(r, self.cipher.as_deref()))
+            .collect()
     }
 }

@@ -32,6 +32,8 @@ use renkei_transport::ApiFailure;
 mod cards;
 #[path = "network/deliveries.rs"]
 mod deliveries;
+#[path = "network/filings.rs"]
+mod filings;
 #[path = "network/hub_blind.rs"]
 mod hub_blind;
 #[path = "network/infra.rs"]
@@ -1285,6 +1287,11 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
         "{:?}",
         delivery.results
     );
+    // And the statutory filing, whose records carry the employees' My
+    // Numbers as far as the tax agency's node: none is kept there, nor at
+    // the municipalities that receive the reports.
+    let filed = renkei_demo::filing::run(&h.net, &h.country).await.unwrap();
+    assert!(filed.passed, "{}", filed.observed);
     for page in [
         "/mailbox",
         "/mailbox/draft?year=2025",

@@ -15,6 +15,7 @@ pub(crate) const NODE: &[&str] = &[
     include_str!("../../migrations/postgres/node_002.sql"),
     include_str!("../../migrations/postgres/node_003.sql"),
     include_str!("../../migrations/postgres/node_004.sql"),
+    include_str!("../../migrations/postgres/node_005.sql"),
 ];
 
 pub(crate) const REGISTRY: &[&str] = &[

@@ -17,6 +17,7 @@ pub(crate) const NODE: &[&str] = &[
     include_str!("../../migrations/sqlite/node_003.sql"),
     include_str!("../../migrations/sqlite/node_004.sql"),
     include_str!("../../migrations/sqlite/node_005.sql"),
+    include_str!("../../migrations/sqlite/node_006.sql"),
 ];
 
 pub(crate) const REGISTRY: &[&str] = &[

@@ -159,6 +159,7 @@ macro_rules! behavioural_suite {
             portal_single_use_under_concurrency => portal::single_use_under_concurrency,
             consent_single_use_under_concurrency => consent::single_use_under_concurrency,
             node_outbox_and_inbox => node::outbox_and_inbox_behave,
+            node_filings => node::filings_behave,
         );
     };
     (@tests $backend:ty; $($name:ident => $module:ident::$check:ident,)*) => {

@@ -789,3 +789,126 @@ pub async fn outbox_and_inbox_behave<B: Backend>() {
         );
     }
 }
+
+/// Statutory filings: kept whole or not at all, once per id, their
+/// reports routed once each, in clear and sealed at rest (where no report
+/// is in clear), surviving a reopen.
+pub async fn filings_behave<B: Backend>() {
+    use renkei_node::{FiledReport, Filing, FilingCounts, FilingId, FilingInsert, ReportRoute};
+    for key in [None, Some(DataKey::generate())] {
+        let Some(place) = place::<B>(if key.is_some() {
+            "node_filings_sealed"
+        } else {
+            "node_filings"
+        })
+        .await
+        else {
+            return;
+        };
+        let s = place.node(key.as_ref()).await.unwrap();
+        s.enrol(vec![person("F-1", 51, 1), person("F-2", 52, 1)])
+            .await
+            .unwrap();
+        let id = FilingId::parse("3010401187424-2025-0001").unwrap();
+        let filing = Filing {
+            id: id.clone(),
+            payer: corp(301_040_118_742),
+            tax_year: 2025,
+            digest: "ab".repeat(32),
+            reports: 3,
+            received_at: UnixMillis(1_000),
+        };
+        let report = |line: u32, who: &str| FiledReport {
+            filing: id.clone(),
+            line,
+            local_id: lid(who),
+            report: serde_json::json!({"payment_amount": 5_000_000 + line, "remarks": "源泉の秘密"}),
+            route: ReportRoute::Pending,
+        };
+        let reports = vec![report(1, "F-1"), report(2, "F-2"), report(4, "F-1")];
+        // A report about someone not enrolled: nothing of the filing is kept.
+        let bad = Filing {
+            id: FilingId::parse("bad").unwrap(),
+            ..filing.clone()
+        };
+        let mut stray = report(1, "F-9");
+        stray.filing = bad.id.clone();
+        assert!(s.insert_filing(bad.clone(), vec![stray]).await.is_err());
+        assert_eq!(s.filing(&bad.id).await.unwrap(), None);
+
+        assert_eq!(
+            s.insert_filing(filing.clone(), reports.clone()).await.unwrap(),
+            FilingInsert::New
+        );
+        // The same id again: what is there is returned, nothing added.
+        let again = Filing {
+            digest: "cd".repeat(32),
+            ..filing.clone()
+        };
+        assert_eq!(
+            s.insert_filing(again, vec![report(9, "F-2")]).await.unwrap(),
+            FilingInsert::Existing(filing.clone())
+        );
+        assert_eq!(
+            s.filing(&id).await.unwrap(),
+            Some((
+                filing.clone(),
+                FilingCounts {
+                    pending: 3,
+                    routed: 0,
+                    unroutable: 0
+                }
+            ))
+        );
+        assert_eq!(s.pending_filed_reports(2).await.unwrap(), reports[..2].to_vec());
+        let routed = ReportRoute::Routed {
+            recipient: corp(100_000_141_003),
+            delivery_id: renkei_node::report_delivery_id(&id, 1),
+        };
+        assert!(s.route_filed_report(&id, 1, routed.clone()).await.unwrap());
+        // Once only: a settled report is not routed again.
+        assert!(
+            !s.route_filed_report(&id, 1, ReportRoute::Unroutable { reason: "x".into() })
+                .await
+                .unwrap()
+        );
+        let unroutable = ReportRoute::Unroutable {
+            reason: "no residence on 2026-01-01".into(),
+        };
+        assert!(s.route_filed_report(&id, 4, unroutable.clone()).await.unwrap());
+        assert!(
+            !s.route_filed_report(&id, 3, routed.clone()).await.unwrap(),
+            "no line 3"
+        );
+        assert_eq!(
+            s.pending_filed_reports(10).await.unwrap(),
+            vec![reports[1].clone()]
+        );
+        drop(s);
+
+        let s = place.node(key.as_ref()).await.unwrap();
+        let kept = s.filed_reports(&id, 0, 10).await.unwrap();
+        assert_eq!(
+            kept.iter().map(|r| (r.line, r.route.clone())).collect::<Vec<_>>(),
+            vec![(1, routed), (2, ReportRoute::Pending), (4, unroutable)]
+        );
+        assert_eq!(kept[0].report, reports[0].report);
+        assert_eq!(s.filed_reports(&id, 2, 10).await.unwrap().len(), 1);
+        assert_eq!(
+            s.filing(&id).await.unwrap().unwrap().1,
+            FilingCounts {
+                pending: 1,
+                routed: 1,
+                unroutable: 1
+            }
+        );
+        let secret = "源泉の秘密".as_bytes();
+        let bytes = place.bytes().await;
+        let in_clear = bytes.windows(secret.len()).any(|w| w == secret);
+        assert_eq!(
+            in_clear,
+            key.is_none(),
+            "reports in clear only in a store without a key"
+        );
+    }
+}

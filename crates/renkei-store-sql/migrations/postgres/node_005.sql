@@ -1,0 +1,28 @@
+-- Statutory filings at the tax agency's node: an employer's withholding
+-- reports for a tax year, kept under this node's person ids (the My
+-- Numbers they were filed with are not kept), each routed to the
+-- municipality of the employee's residence on 1 January after the year as
+-- a delivery (the outbox's delivery_id). route: pending (residence still
+-- to ask), routed (recipient, delivery_id), unroutable (reason). Reports
+-- are sealed in an encrypted store.
+CREATE TABLE filings (
+    filing_id   TEXT PRIMARY KEY,
+    payer       TEXT NOT NULL,
+    tax_year    BIGINT NOT NULL,
+    digest      TEXT NOT NULL,
+    reports     BIGINT NOT NULL,
+    received_at BIGINT NOT NULL
+);
+
+CREATE TABLE filed_reports (
+    filing_id   TEXT NOT NULL REFERENCES filings (filing_id),
+    line        BIGINT NOT NULL,
+    local_id    TEXT NOT NULL REFERENCES persons (local_id),
+    report      TEXT NOT NULL,
+    route       TEXT NOT NULL CHECK (route IN ('pending', 'routed', 'unroutable')),
+    recipient   TEXT,
+    delivery_id TEXT,
+    reason      TEXT,
+    PRIMARY KEY (filing_id, line)
+);
+CREATE INDEX filed_reports_pending ON filed_reports (filing_id, line) WHERE route = 'pending';

@@ -223,7 +223,8 @@ pub async fn run(net: &Network, country: &Country) -> Result<ScenarioResult> {
             TAX_YEAR + 1
         ),
         observed: format!(
-            "{} routed ({} unroutable); mover's report to {}; 横浜市 holds {}, 世田谷区 holds {}; My Number in a copy: {}",
+            "filing {}: {} routed ({} unroutable); mover's report to {}; 横浜市 holds {}, 世田谷区 holds {}; My Number in a copy: {}",
+            filed.filing_id,
             routed.routed,
             routed.unroutable,
             if mover_line == YOKOHAMA.id().to_string() {
@@ -236,6 +237,11 @@ pub async fn run(net: &Network, country: &Country) -> Result<ScenarioResult> {
             if numbers_leaked { "yes" } else { "no" }
         ),
         query_id: None,
-        trace: format!("filing {} of {} reports", filed.filing_id, filed.reports),
+        trace: format!(
+            "     the employer files {} withholding reports at the tax agency's node as filing {}; each is routed to the municipality of 1 January {}\n",
+            filed.reports,
+            filed.filing_id,
+            TAX_YEAR + 1
+        ),
     })
 }

@@ -113,6 +113,16 @@ pub const BENCH_NODES: [InstitutionSpec; 3] = [OSAKA, SAPPORO, KOKUHO];
 /// Every institution node of the demo (the registry is separate).
 pub const NODES: [InstitutionSpec; 7] = [SETAGAYA, YOKOHAMA, PENSION, TAX, KENPO, VEHICLE, DIGITAL];
 
+/// The demo's municipalities with the prefix their addresses begin with:
+/// the registry maps an address to the municipality its residents there
+/// belong to (the statutory filing's 1 January residence).
+pub const MUNICIPALITIES: [(InstitutionSpec, &str); 4] = [
+    (SETAGAYA, "東京都世田谷区"),
+    (YOKOHAMA, "神奈川県横浜市"),
+    (OSAKA, "大阪府大阪市"),
+    (SAPPORO, "北海道札幌市"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,13 +140,3 @@ mod tests {
         assert_eq!(ids.len(), NODES.len() + BENCH_NODES.len() + 1);
     }
 }
-
-/// The demo's municipalities with the prefix their addresses begin with:
-/// the registry maps an address to the municipality its residents there
-/// belong to (the statutory filing's 1 January residence).
-pub const MUNICIPALITIES: [(InstitutionSpec, &str); 4] = [
-    (SETAGAYA, "東京都世田谷区"),
-    (YOKOHAMA, "神奈川県横浜市"),
-    (OSAKA, "大阪府大阪市"),
-    (SAPPORO, "北海道札幌市"),
-];

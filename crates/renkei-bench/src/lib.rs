@@ -8,6 +8,7 @@
 
 pub mod delivery;
 pub mod enrol;
+pub mod filing;
 pub mod history;
 pub mod linkage;
 pub mod log;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use renkei_api::deliveries::{DeliveryRequest, DeliveryWire, InboxEntryWire};
 use renkei_demo::country::Country;
-use renkei_demo::institutions::{SETAGAYA, TAX};
+use renkei_demo::institutions::{PENSION, SETAGAYA, TAX};
 use renkei_demo::network::Network;
 
 /// What one run measured.
@@ -124,7 +124,6 @@ pub struct PushBench {
 /// `concurrency` at a time, `rounds` times, on one durable network.
 pub async fn push(requests: usize, concurrency: usize, rounds: usize) -> Result<PushBench> {
     use renkei_demo::country::{CountryOptions, populate};
-    use renkei_demo::institutions::PENSION;
     use renkei_demo::network::NetworkOptions;
     if requests == 0 || concurrency == 0 || rounds == 0 {
         bail!("requests, concurrency and rounds must be positive");
@@ -144,38 +143,9 @@ pub async fn push(requests: usize, concurrency: usize, rounds: usize) -> Result<
     )
     .await?;
     let date = renkei_protocol::UnixMillis::now();
-    let asker = net.node(PENSION.key).local.clone();
-    let body = renkei_api::node::QueryRequest {
-        local_id: country.cast.contributor.0.clone(),
-        provider: SETAGAYA.id().to_string(),
-        office_work: "pension_premium_exemption".into(),
-        item: "resident_tax_income".into(),
-        fiscal_year: Some(2025),
-        consent: None,
-        person_proof: None,
-    };
     let mut out = Vec::new();
     for _ in 0..rounds {
-        let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
-        let start = Instant::now();
-        let mut running = tokio::task::JoinSet::new();
-        for _ in 0..requests {
-            let permit = sem.clone().acquire_owned().await?;
-            let (client, body) = (asker.clone(), body.clone());
-            running.spawn(async move {
-                let r: Result<renkei_api::node::QueryResult, _> =
-                    client.post("/local/v1/queries", &body).await;
-                drop(permit);
-                r
-            });
-        }
-        while let Some(r) = running.join_next().await {
-            let answer = r?.context("a query")?;
-            if answer.status != "found" {
-                bail!("a query was answered {}", answer.status);
-            }
-        }
-        let queries = requests as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        let queries = query_rate(&net, &country, requests, concurrency).await?;
         let pushed = deliveries(&net, &country, requests, concurrency, Duration::from_secs(600)).await?;
         out.push((queries, pushed));
     }
@@ -186,6 +156,45 @@ pub async fn push(requests: usize, concurrency: usize, rounds: usize) -> Result<
         rounds: out,
         date,
     })
+}
+
+/// `requests` queries through the hub (the pension service asks Setagaya
+/// for a contributor's income), `concurrency` at a time: queries per second.
+pub(crate) async fn query_rate(
+    net: &Network,
+    country: &renkei_demo::country::Country,
+    requests: usize,
+    concurrency: usize,
+) -> Result<f64> {
+    let asker = net.node(PENSION.key).local.clone();
+    let body = renkei_api::node::QueryRequest {
+        local_id: country.cast.contributor.0.clone(),
+        provider: SETAGAYA.id().to_string(),
+        office_work: "pension_premium_exemption".into(),
+        item: "resident_tax_income".into(),
+        fiscal_year: Some(2025),
+        consent: None,
+        person_proof: None,
+    };
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let start = Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..requests {
+        let permit = sem.clone().acquire_owned().await?;
+        let (client, body) = (asker.clone(), body.clone());
+        running.spawn(async move {
+            let r: Result<renkei_api::node::QueryResult, _> = client.post("/local/v1/queries", &body).await;
+            drop(permit);
+            r
+        });
+    }
+    while let Some(r) = running.join_next().await {
+        let answer = r?.context("a query")?;
+        if answer.status != "found" {
+            bail!("a query was answered {}", answer.status);
+        }
+    }
+    Ok(requests as f64 / start.elapsed().as_secs_f64().max(1e-9))
 }
 
 /// The receiver's last inbox sequence number (0 for an empty inbox).

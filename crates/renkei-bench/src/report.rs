@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::delivery::DeliveryRun;
 use crate::enrol::{EnrolRun, Memory};
+use crate::filing::FilingRun;
 use crate::history::{HISTORY_LIMIT, HistoryRun, HistoryStore, RootCheck, VERIFY_ROOT_UP_TO};
 use crate::linkage::LinkageRun;
 use crate::log::LogRun;
@@ -603,6 +604,44 @@ pub fn render_push(run: &PushBench) -> String {
             p.delivered_per_second / q
         );
     }
+    out
+}
+
+/// `renkei bench filing`.
+pub fn render_filing(run: &FilingRun) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Statutory filing end to end ({})\n", run.date);
+    let _ = writeln!(
+        out,
+        "- machine: {}\n- command: `renkei bench filing --employees {} --queries {} --concurrency {}`\n- setup: the demo network in the benchmark's process, every store SQLite synchronous=FULL; {} employees registered at the registry (Setagaya and Yokohama); one file of {} withholding reports ({:.1} MB) posted to the tax agency's node, which checks every line, enrols every employee through the registry by number and keeps the reports; its worker asks each employee's municipality of 1 January through the hub (16 at a time) and hands each report to its outbox, whose worker pushes it to the municipality (16 at a time); the run ends when no delivery is pending. Baseline: {} plain queries through the hub in the same network, {} at a time\n",
+        machine(),
+        run.employees,
+        run.queries,
+        run.concurrency,
+        run.employees,
+        run.employees,
+        run.file_bytes as f64 / 1e6,
+        run.queries,
+        run.concurrency,
+    );
+    let _ = writeln!(
+        out,
+        "| queries/s (baseline) | submission (checked, enrolled, kept) | all routed | all delivered | reports/s end to end | reports ÷ queries | copies at Setagaya / Yokohama | unroutable |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| {:.0} | {:.1} s | {:.1} s | {:.1} s | {:.0} | {:.2} | {} / {} | {} |",
+        run.queries_per_second,
+        run.submission.as_secs_f64(),
+        run.routed.as_secs_f64(),
+        run.delivered.as_secs_f64(),
+        run.reports_per_second(),
+        run.reports_per_second() / run.queries_per_second,
+        run.copies.0,
+        run.copies.1,
+        run.unroutable,
+    );
     out
 }
 

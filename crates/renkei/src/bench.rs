@@ -62,6 +62,19 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 1_000)]
         export_docs: usize,
     },
+    /// The statutory filing end to end: an employer's file of withholding
+    /// reports, from its submission to every municipality holding its copy.
+    Filing {
+        /// Employees in the file.
+        #[arg(long, default_value_t = 100_000)]
+        employees: usize,
+        /// Plain queries through the hub first, the baseline.
+        #[arg(long, default_value_t = 2_000)]
+        queries: usize,
+        /// Baseline queries in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
     /// Deliveries (pushes through the outbox and the hub) beside queries
     /// in the same run.
     Push {
@@ -171,6 +184,13 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
         } => {
             renkei_bench::report::render_push(&renkei_bench::push::push(requests, concurrency, rounds).await?)
         }
+        BenchCommand::Filing {
+            employees,
+            queries,
+            concurrency,
+        } => renkei_bench::report::render_filing(
+            &renkei_bench::filing::filing(employees, queries, concurrency, true).await?,
+        ),
         BenchCommand::Delivery {
             deposits,
             singles,

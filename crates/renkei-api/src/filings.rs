@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct FilingWire {
     pub filing_id: String,
+    /// `withholding_report.v1` or `monthly_earnings_filing.v1`.
+    pub filing_type: String,
     /// The employer's corporate number.
     pub payer: String,
     pub tax_year: u16,
@@ -22,6 +24,8 @@ pub struct FilingWire {
     pub routed: u64,
     /// Reports no municipality could be found for (kept here).
     pub unroutable: u64,
+    /// Reports kept here and not forwarded (monthly earnings reports).
+    pub kept: u64,
 }
 
 /// One kept report: the record as filed, without the individual number.
@@ -31,7 +35,7 @@ pub struct FiledReportWire {
     pub line: u32,
     /// The employee under this node's own person id.
     pub local_id: String,
-    /// `pending`, `routed` or `unroutable`.
+    /// `pending`, `routed`, `unroutable` or `kept`.
     pub route: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<String>,

@@ -1,6 +1,7 @@
-//! The employer's statutory filing: one file of withholding reports
-//! (`withholding_report.v1`, one JSON object per line) that by law carry
-//! each employee's My Number. The tax agency's node uses the number once —
+//! The employer's statutory filings: one file of withholding reports
+//! (`withholding_report.v1`) or of monthly earnings reports
+//! (`monthly_earnings_filing.v1`), one JSON object per line, that by law
+//! carry each employee's My Number. The tax agency's node uses the number once —
 //! to enrol the employee through the registry — and keeps and forwards
 //! only [`FiledReport::report`], the record with the number taken out: the
 //! salary-payment report the municipality receives is that record too.
@@ -10,8 +11,14 @@ use serde_json::Value;
 
 use crate::types::DocumentTypes;
 
-/// The filing record's type.
+/// The annual filing record's type (routed on to the municipalities).
 pub const FILING_TYPE: &str = "withholding_report.v1";
+
+/// The monthly filing record's type (kept by the tax agency).
+pub const EARNINGS_FILING_TYPE: &str = "monthly_earnings_filing.v1";
+
+/// The types a filing may be of.
+pub const FILING_TYPES: [&str; 2] = [FILING_TYPE, EARNINGS_FILING_TYPE];
 
 /// Lines one filing may hold.
 pub const MAX_FILING_LINES: usize = 200_000;
@@ -49,10 +56,24 @@ fn err(line: usize, field: &str, reason: impl Into<String>) -> FilingError {
     }
 }
 
-/// Check one record against the filing type and take the number out.
-pub fn split_report(types: &DocumentTypes, line: usize, mut doc: Value) -> Result<FiledReport, FilingError> {
+/// Check one record against the annual filing type and take the number out.
+pub fn split_report(types: &DocumentTypes, line: usize, doc: Value) -> Result<FiledReport, FilingError> {
+    split_record(types, FILING_TYPE, line, doc)
+}
+
+/// Check one record against a filing type ([`FILING_TYPES`]) and take the
+/// number out.
+pub fn split_record(
+    types: &DocumentTypes,
+    filing_type: &str,
+    line: usize,
+    mut doc: Value,
+) -> Result<FiledReport, FilingError> {
+    if !FILING_TYPES.contains(&filing_type) {
+        return Err(err(line, "type", format!("{filing_type} is not a filing type")));
+    }
     let t = types
-        .lookup(FILING_TYPE)
+        .lookup(filing_type)
         .ok_or_else(|| err(line, "type", "the filing type is not loaded"))?;
     t.check(&doc).map_err(|v| {
         // A refusal never repeats the number it refuses.
@@ -72,6 +93,7 @@ pub fn split_report(types: &DocumentTypes, line: usize, mut doc: Value) -> Resul
     let payer = doc
         .pointer("/payer_corporate_number")
         .or_else(|| doc.pointer("/payer/corporate_number"))
+        .or_else(|| doc.pointer("/employer/corporate_number"))
         .and_then(Value::as_str)
         .and_then(|s| CorporateNumber::parse(s).ok())
         .ok_or_else(|| {
@@ -116,13 +138,30 @@ pub fn split_report(types: &DocumentTypes, line: usize, mut doc: Value) -> Resul
     })
 }
 
-/// Every line of a filing file (JSONL; blank lines skipped), each checked
-/// and split or refused by line number. Nothing here is stored: the caller
-/// decides whether a file with refused lines goes in at all.
+/// Every line of a filing file of withholding reports (JSONL; blank lines
+/// skipped), each checked and split or refused by line number. Nothing
+/// here is stored: the caller decides whether a file with refused lines
+/// goes in at all.
 pub fn parse_filing(
     types: &DocumentTypes,
     text: &str,
 ) -> Result<Vec<Result<FiledReport, FilingError>>, FilingError> {
+    parse_filing_of(types, FILING_TYPE, text)
+}
+
+/// As [`parse_filing`], for a file of records of `filing_type`.
+pub fn parse_filing_of(
+    types: &DocumentTypes,
+    filing_type: &str,
+    text: &str,
+) -> Result<Vec<Result<FiledReport, FilingError>>, FilingError> {
+    if !FILING_TYPES.contains(&filing_type) {
+        return Err(err(
+            0,
+            "type",
+            format!("{filing_type} is not a filing type ({})", FILING_TYPES.join(", ")),
+        ));
+    }
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
@@ -149,7 +188,7 @@ pub fn parse_filing(
             if !doc.is_object() {
                 return Err(err(n, "line", "a record is a JSON object"));
             }
-            split_report(types, n, doc)
+            split_record(types, filing_type, n, doc)
         })
         .collect())
 }

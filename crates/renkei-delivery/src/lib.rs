@@ -18,7 +18,10 @@ pub use deposit::{
     MAX_DEPOSIT_BYTES, SenderRequest, StoredVersion, check_deposit, check_document_id, check_reference,
     decide,
 };
-pub use filing::{FILING_TYPE, FiledReport, FilingError, MAX_FILING_LINES, parse_filing, split_report};
+pub use filing::{
+    EARNINGS_FILING_TYPE, FILING_TYPE, FILING_TYPES, FiledReport, FilingError, MAX_FILING_LINES,
+    parse_filing, parse_filing_of, split_record, split_report,
+};
 pub use handle::{DeliveryHandle, HandleKey};
 pub use schema::{Schema, SchemaDefinitionError, SchemaViolation};
 pub use sender::{Sender, SenderApplication, SenderEvent, SenderForm, SenderId, SenderKind};

@@ -95,6 +95,10 @@ const SCHEMAS: &[(&str, &str)] = &[
         "withholding_report.v1",
         include_str!("../schemas/withholding_report.v1.json"),
     ),
+    (
+        "monthly_earnings_filing.v1",
+        include_str!("../schemas/monthly_earnings_filing.v1.json"),
+    ),
 ];
 
 /// Property names that would hold a My Number; no deposit type has one.
@@ -154,6 +158,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     (
         "withholding_report.v1",
         include_str!("../schemas/examples/withholding_report.v1.valid.json"),
+    ),
+    (
+        "monthly_earnings_filing.v1",
+        include_str!("../schemas/examples/monthly_earnings_filing.v1.valid.json"),
     ),
 ];
 

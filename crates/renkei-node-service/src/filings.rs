@@ -12,6 +12,10 @@
 //! delivery to that municipality (the salary-payment report). Every step
 //! is a recorded exchange; a report no municipality can be found for is
 //! kept and marked unroutable with the reason.
+//!
+//! Monthly earnings reports (`?type=monthly_earnings_filing.v1`, filed on
+//! each pay day) go in the same way and are kept here, not forwarded: they
+//! are what the tax agency knows of a person's pay during the year.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,12 +29,12 @@ use renkei_api::filings::{FiledReportWire, FilingWire};
 use renkei_api::net::{CodeRequestEntryWire, STATUTORY_FILING_BASIS};
 use renkei_api::node::MAX_ENROL_BATCH;
 use renkei_catalog::{ItemCode, OfficeWorkCode};
-use renkei_delivery::{DocumentTypes, FilingError, parse_filing};
+use renkei_delivery::{DocumentTypes, FilingError, parse_filing_of};
 use renkei_ids::{AcquisitionNumber, CorporateNumber, LocalPersonId};
 use renkei_node::{
     DeliveryContent, DeliveryStatus, EnrolledPerson, FiledReport, Filing, FilingCounts, FilingId,
-    FilingInsert, NodeStore, OutgoingDelivery, RecordOutcome, ReportRoute, build_request, check_document,
-    january_municipality, report_delivery_id,
+    FilingInsert, FilingType, NodeStore, OutgoingDelivery, RecordOutcome, ReportRoute, build_request,
+    check_document, january_municipality, report_delivery_id,
 };
 use renkei_protocol::{AnswerPayload, FiscalYear, UnixMillis};
 use renkei_transport::{ApiError, QueryParams};
@@ -102,6 +106,7 @@ fn filings<S>(st: &NodeState<S>) -> Result<&Filings, ApiError> {
 fn wire(f: &Filing, c: FilingCounts) -> FilingWire {
     FilingWire {
         filing_id: f.id.to_string(),
+        filing_type: f.filing_type.as_str().into(),
         payer: f.payer.to_string(),
         tax_year: f.tax_year,
         digest: f.digest.clone(),
@@ -110,6 +115,7 @@ fn wire(f: &Filing, c: FilingCounts) -> FilingWire {
         pending: c.pending,
         routed: c.routed,
         unroutable: c.unroutable,
+        kept: c.kept,
     }
 }
 
@@ -117,6 +123,9 @@ fn wire(f: &Filing, c: FilingCounts) -> FilingWire {
 #[serde(deny_unknown_fields)]
 struct FilingQuery {
     filing_id: Option<String>,
+    /// `withholding_report.v1` (the default) or `monthly_earnings_filing.v1`.
+    #[serde(rename = "type")]
+    filing_type: Option<String>,
 }
 
 /// A file refused as a whole: every refused line (the first
@@ -175,6 +184,14 @@ async fn post_filing<S: NodeStore>(
             "a filing is sent as application/jsonl (one withholding_report.v1 record per line)",
         ));
     }
+    let filing_type = match q.filing_type.as_deref() {
+        None => FilingType::WithholdingReports,
+        Some(t) => FilingType::parse(t).ok_or_else(|| {
+            ApiError::malformed(format!(
+                "type: {t:?} is neither withholding_report.v1 nor monthly_earnings_filing.v1"
+            ))
+        })?,
+    };
     let requested_id = q
         .filing_id
         .as_deref()
@@ -188,7 +205,11 @@ async fn post_filing<S: NodeStore>(
     let parsed = tokio::task::spawn_blocking(move || {
         let text =
             std::str::from_utf8(&body).map_err(|e| line_error(0, "file", format!("not UTF-8: {e}")))?;
-        parse_filing(&me.filings.as_ref().expect("checked above").types, text)
+        parse_filing_of(
+            &me.filings.as_ref().expect("checked above").types,
+            filing_type.as_str(),
+            text,
+        )
     })
     .await
     .map_err(|e| ApiError::internal("reading a filing", e))?;
@@ -218,7 +239,10 @@ async fn post_filing<S: NodeStore>(
             if r.payer != payer {
                 errors.push(line_error(
                     line_of(r),
-                    "/payer/corporate_number",
+                    match filing_type {
+                        FilingType::WithholdingReports => "/payer/corporate_number",
+                        FilingType::MonthlyEarnings => "/employer/corporate_number",
+                    },
                     format!("a filing is one payer's; the first record's payer is {payer}"),
                 ));
             } else if r.tax_year != year {
@@ -316,13 +340,14 @@ async fn post_filing<S: NodeStore>(
                 line: u32::try_from(r.line).unwrap_or(u32::MAX),
                 local_id,
                 report: r.report,
-                route: ReportRoute::Pending,
+                route: filing_type.first_route(),
             })
             .ok_or_else(|| ApiError::internal("a filing", "a record without its person"))
         })
         .collect::<Result<_, _>>()?;
     let filing = Filing {
         id: id.clone(),
+        filing_type,
         payer,
         tax_year,
         digest: digest.clone(),
@@ -338,9 +363,16 @@ async fn post_filing<S: NodeStore>(
             metrics::counter!("renkei_node_filed_reports_total").increment(u64::from(filing.reports));
             tracing::info!(filing = %filing.id, payer = %filing.payer, reports = filing.reports, "filing kept");
             f.wake.notify_one();
-            let counts = FilingCounts {
-                pending: u64::from(filing.reports),
-                ..FilingCounts::default()
+            let n = u64::from(filing.reports);
+            let counts = match filing_type {
+                FilingType::WithholdingReports => FilingCounts {
+                    pending: n,
+                    ..FilingCounts::default()
+                },
+                FilingType::MonthlyEarnings => FilingCounts {
+                    kept: n,
+                    ..FilingCounts::default()
+                },
             };
             Ok((StatusCode::ACCEPTED, Json(wire(&filing, counts))))
         }
@@ -457,7 +489,7 @@ async fn list_reports<S: NodeStore>(
             .into_iter()
             .map(|r| {
                 let (recipient, delivery_id, reason) = match &r.route {
-                    ReportRoute::Pending => (None, None, None),
+                    ReportRoute::Pending | ReportRoute::Kept => (None, None, None),
                     ReportRoute::Routed {
                         recipient,
                         delivery_id,

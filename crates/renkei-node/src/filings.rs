@@ -52,10 +52,47 @@ impl fmt::Display for FilingId {
     }
 }
 
+/// What a filing holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilingType {
+    /// `withholding_report.v1`: the annual reports, each routed on to the
+    /// municipality of 1 January.
+    WithholdingReports,
+    /// `monthly_earnings_filing.v1`: reports of each payment of pay, kept
+    /// by the tax agency.
+    MonthlyEarnings,
+}
+
+impl FilingType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "withholding_report.v1" => Some(Self::WithholdingReports),
+            "monthly_earnings_filing.v1" => Some(Self::MonthlyEarnings),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WithholdingReports => "withholding_report.v1",
+            Self::MonthlyEarnings => "monthly_earnings_filing.v1",
+        }
+    }
+
+    /// Where a report of this filing starts: routing, or kept.
+    pub fn first_route(self) -> ReportRoute {
+        match self {
+            Self::WithholdingReports => ReportRoute::Pending,
+            Self::MonthlyEarnings => ReportRoute::Kept,
+        }
+    }
+}
+
 /// One employer's filing for one tax year.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filing {
     pub id: FilingId,
+    pub filing_type: FilingType,
     pub payer: CorporateNumber,
     pub tax_year: u16,
     /// SHA-256 of the file as received (hex): the same id with another
@@ -78,6 +115,8 @@ pub enum ReportRoute {
     /// No municipality can be found (the reason says why); the report
     /// stays kept here and is not delivered.
     Unroutable { reason: String },
+    /// Kept here, not forwarded (a monthly earnings report).
+    Kept,
 }
 
 impl ReportRoute {
@@ -86,6 +125,7 @@ impl ReportRoute {
             Self::Pending => "pending",
             Self::Routed { .. } => "routed",
             Self::Unroutable { .. } => "unroutable",
+            Self::Kept => "kept",
         }
     }
 }
@@ -107,6 +147,7 @@ pub struct FilingCounts {
     pub pending: u64,
     pub routed: u64,
     pub unroutable: u64,
+    pub kept: u64,
 }
 
 /// What keeping a filing did.

@@ -22,7 +22,7 @@ pub use deliveries::{
 };
 pub use enrolment::{ENROLMENT_FIELDS, EnrolmentRow, parse_enrolment};
 pub use filings::{
-    FiledReport, Filing, FilingCounts, FilingId, FilingInsert, ReportRoute, january_municipality,
+    FiledReport, Filing, FilingCounts, FilingId, FilingInsert, FilingType, ReportRoute, january_municipality,
     report_delivery_id,
 };
 pub use identity::NodeIdentity;

@@ -17,8 +17,8 @@ use renkei_node::at_rest::{
 };
 use renkei_node::{
     AttemptOutcome, DeliveryContent, DeliveryId, DeliveryStatus, Enqueued, EnrolledPerson, FiledReport,
-    Filing, FilingCounts, FilingId, FilingInsert, IncomingDelivery, ItemValue, NodeCounts, NodeRecord,
-    NodeRole, NodeStore, Notice, OutgoingDelivery, RecordOutcome, ReportRoute,
+    Filing, FilingCounts, FilingId, FilingInsert, FilingType, IncomingDelivery, ItemValue, NodeCounts,
+    NodeRecord, NodeRole, NodeStore, Notice, OutgoingDelivery, RecordOutcome, ReportRoute,
 };
 use renkei_protocol::{FiscalYear, StoreError, UnixMillis};
 use sqlx::{Pool, Transaction};
@@ -432,6 +432,10 @@ fn delivery_id_col(row: &impl Cols) -> Result<DeliveryId, StoreError> {
 fn filing_from(row: &impl Cols) -> Result<Filing, StoreError> {
     Ok(Filing {
         id: parse_col("filing_id", &get::<String>(row, "filing_id")?, FilingId::parse)?,
+        filing_type: {
+            let t: String = get(row, "filing_type")?;
+            FilingType::parse(&t).ok_or_else(|| corrupt("filing_type", t))?
+        },
         payer: parse_col("payer", &get::<String>(row, "payer")?, CorporateNumber::parse)?,
         tax_year: u16::try_from(get::<i64>(row, "tax_year")?).map_err(|e| corrupt("tax_year", e))?,
         digest: get(row, "digest")?,
@@ -470,6 +474,7 @@ fn filed_report_from(row: &impl Cols, cipher: Option<&AtRestCipher>) -> Result<F
         "unroutable" => ReportRoute::Unroutable {
             reason: get::<Option<String>>(row, "reason")?.unwrap_or_default(),
         },
+        "kept" => ReportRoute::Kept,
         other => return Err(corrupt("route", other)),
     };
     Ok(FiledReport {
@@ -481,7 +486,19 @@ fn filed_report_from(row: &impl Cols, cipher: Option<&AtRestCipher>) -> Result<F
     })
 }
 
-const FILED_REPORT_COLUMNS: usize = 5;
+const FILED_REPORT_COLUMNS: usize = 8;
+
+/// A route's columns: (recipient, delivery_id, reason).
+fn route_cols(route: &ReportRoute) -> (Option<String>, Option<String>, Option<String>) {
+    match route {
+        ReportRoute::Pending | ReportRoute::Kept => (None, None, None),
+        ReportRoute::Routed {
+            recipient,
+            delivery_id,
+        } => (Some(recipient.to_string()), Some(delivery_id.to_string()), None),
+        ReportRoute::Unroutable { reason } => (None, None, Some(reason.clone())),
+    }
+}
 
 fn outgoing_from(row: &impl Cols, cipher: Option<&AtRestCipher>) -> Result<OutgoingDelivery, StoreError> {
     let delivery_id = delivery_id_col(row)?;
@@ -1026,10 +1043,11 @@ impl<D: NodeDialect> NodeStore for SqlNode<D> {
             .await
             .map_err(store_err("keep filing"))?;
         let inserted = Stmt::new(
-            "INSERT INTO filings (filing_id, payer, tax_year, digest, reports, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (filing_id) DO NOTHING",
+            "INSERT INTO filings (filing_id, filing_type, payer, tax_year, digest, reports, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (filing_id) DO NOTHING",
         )
         .arg(filing.id.as_str())
+        .arg(filing.filing_type.as_str())
         .arg(filing.payer.to_string())
         .arg(i64::from(filing.tax_year))
         .arg(filing.digest.as_str())
@@ -1055,16 +1073,21 @@ impl<D: NodeDialect> NodeStore for SqlNode<D> {
                     Some(c) => seal_document(c, DocumentPlace::Filing(r.filing.as_str(), r.line), &json),
                 };
                 D::text_fits("report", &report)?;
+                let (recipient, delivery_id, reason) = route_cols(&r.route);
                 values.extend([
                     r.filing.as_str().to_owned().into(),
                     i64::from(r.line).into(),
                     r.local_id.as_str().to_owned().into(),
                     report.into(),
-                    "pending".into(),
+                    r.route.as_str().into(),
+                    recipient.into(),
+                    delivery_id.into(),
+                    reason.into(),
                 ]);
             }
             Stmt::assembled(format!(
-                "INSERT INTO filed_reports (filing_id, line, local_id, report, route) VALUES {}",
+                "INSERT INTO filed_reports (filing_id, line, local_id, report, route, recipient, delivery_id, reason) \
+                 VALUES {}",
                 values_placeholders(chunk.len(), FILED_REPORT_COLUMNS)
             ))
             .args(values)
@@ -1099,6 +1122,7 @@ impl<D: NodeDialect> NodeStore for SqlNode<D> {
                 "pending" => counts.pending = n,
                 "routed" => counts.routed = n,
                 "unroutable" => counts.unroutable = n,
+                "kept" => counts.kept = n,
                 other => return Err(corrupt("route", other)),
             }
         }
@@ -1124,14 +1148,10 @@ impl<D: NodeDialect> NodeStore for SqlNode<D> {
         line: u32,
         route: ReportRoute,
     ) -> Result<bool, StoreError> {
-        let (recipient, delivery_id, reason) = match &route {
-            ReportRoute::Pending => return Ok(false),
-            ReportRoute::Routed {
-                recipient,
-                delivery_id,
-            } => (Some(recipient.to_string()), Some(delivery_id.to_string()), None),
-            ReportRoute::Unroutable { reason } => (None, None, Some(reason.clone())),
-        };
+        if route == ReportRoute::Pending {
+            return Ok(false);
+        }
+        let (recipient, delivery_id, reason) = route_cols(&route);
         let n = Stmt::new(
             "UPDATE filed_reports SET route = $1, recipient = $2, delivery_id = $3, reason = $4 \
              WHERE filing_id = $5 AND line = $6 AND route = 'pending'",

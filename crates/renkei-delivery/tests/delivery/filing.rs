@@ -1,7 +1,9 @@
 //! The employer's statutory filing: the number is checked, used once and
 //! taken out of what is kept and forwarded; every bad line is named.
 
-use renkei_delivery::{DocumentTypes, FilingError, example_document, parse_filing};
+use renkei_delivery::{
+    DocumentTypes, EARNINGS_FILING_TYPE, FilingError, example_document, parse_filing, parse_filing_of,
+};
 use serde_json::Value;
 
 fn has_digits(v: &Value, digits: &str) -> bool {
@@ -70,4 +72,34 @@ fn every_bad_line_is_named_without_repeating_a_number() {
     }
     assert!(filed[0].is_ok());
     assert_eq!(parse_filing(&types, "\n \n").unwrap_err().field, "file");
+}
+
+#[test]
+fn a_monthly_earnings_filing_is_split_alike_and_other_types_are_no_filing() {
+    let types = DocumentTypes::builtin().unwrap();
+    let good = example_document(EARNINGS_FILING_TYPE).unwrap();
+    let number = good["employee"]["my_number"].as_str().unwrap().to_owned();
+    let mut other_employer = good.clone();
+    other_employer["employer"]["corporate_number"] = "8010401077777".into();
+    let text = format!("{good}\n{other_employer}\n");
+    let filed = parse_filing_of(&types, EARNINGS_FILING_TYPE, &text).unwrap();
+    let first = filed[0].as_ref().unwrap();
+    assert_eq!(first.my_number.expose(), number);
+    // The payer is the employer.
+    assert_eq!(first.payer.to_string(), "3010401187424");
+    assert_eq!(filed[1].as_ref().unwrap().payer.to_string(), "8010401077777");
+    assert_eq!(
+        (first.tax_year, first.address_on_january_1.as_deref()),
+        (2025, None)
+    );
+    assert!(!has_digits(&first.report, &number));
+    assert_eq!(first.report["gross_pay"], good["gross_pay"]);
+    // A withholding report is not a monthly one, nor the other way round.
+    let withholding = example_document("withholding_report.v1").unwrap();
+    let wrong = parse_filing_of(&types, EARNINGS_FILING_TYPE, &withholding.to_string()).unwrap();
+    assert!(wrong[0].is_err());
+    assert!(parse_filing(&types, &good.to_string()).unwrap()[0].is_err());
+    // A deposit type is no filing type.
+    let e = parse_filing_of(&types, "monthly_earnings_report.v1", &good.to_string()).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (0, "type"));
 }

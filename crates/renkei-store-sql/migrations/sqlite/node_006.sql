@@ -1,12 +1,15 @@
 -- Statutory filings at the tax agency's node: an employer's withholding
--- reports for a tax year, kept under this node's person ids (the My
--- Numbers they were filed with are not kept), each routed to the
--- municipality of the employee's residence on 1 January after the year as
--- a delivery (the outbox's delivery_id). route: pending (residence still
--- to ask), routed (recipient, delivery_id), unroutable (reason). Reports
--- are sealed in an encrypted store.
+-- reports (filing_type withholding_report.v1) or monthly earnings reports
+-- (monthly_earnings_filing.v1) for a tax year, kept under this node's
+-- person ids (the My Numbers they were filed with are not kept). A
+-- withholding report is routed to the municipality of the employee's
+-- residence on 1 January after the year as a delivery (the outbox's
+-- delivery_id). route: pending (residence still to ask), routed
+-- (recipient, delivery_id), unroutable (reason), kept (not forwarded: the
+-- monthly reports). Reports are sealed in an encrypted store.
 CREATE TABLE filings (
     filing_id   TEXT PRIMARY KEY,
+    filing_type TEXT NOT NULL,
     payer       TEXT NOT NULL,
     tax_year    INTEGER NOT NULL,
     digest      TEXT NOT NULL,
@@ -19,7 +22,7 @@ CREATE TABLE filed_reports (
     line        INTEGER NOT NULL,
     local_id    TEXT NOT NULL REFERENCES persons (local_id),
     report      TEXT NOT NULL,
-    route       TEXT NOT NULL CHECK (route IN ('pending', 'routed', 'unroutable')),
+    route       TEXT NOT NULL CHECK (route IN ('pending', 'routed', 'unroutable', 'kept')),
     recipient   TEXT,
     delivery_id TEXT,
     reason      TEXT,

@@ -794,7 +794,7 @@ pub async fn outbox_and_inbox_behave<B: Backend>() {
 /// reports routed once each, in clear and sealed at rest (where no report
 /// is in clear), surviving a reopen.
 pub async fn filings_behave<B: Backend>() {
-    use renkei_node::{FiledReport, Filing, FilingCounts, FilingId, FilingInsert, ReportRoute};
+    use renkei_node::{FiledReport, Filing, FilingCounts, FilingId, FilingInsert, FilingType, ReportRoute};
     for key in [None, Some(DataKey::generate())] {
         let Some(place) = place::<B>(if key.is_some() {
             "node_filings_sealed"
@@ -812,6 +812,7 @@ pub async fn filings_behave<B: Backend>() {
         let id = FilingId::parse("3010401187424-2025-0001").unwrap();
         let filing = Filing {
             id: id.clone(),
+            filing_type: FilingType::WithholdingReports,
             payer: corp(301_040_118_742),
             tax_year: 2025,
             digest: "ab".repeat(32),
@@ -855,8 +856,7 @@ pub async fn filings_behave<B: Backend>() {
                 filing.clone(),
                 FilingCounts {
                     pending: 3,
-                    routed: 0,
-                    unroutable: 0
+                    ..FilingCounts::default()
                 }
             ))
         );
@@ -899,8 +899,38 @@ pub async fn filings_behave<B: Backend>() {
             FilingCounts {
                 pending: 1,
                 routed: 1,
-                unroutable: 1
+                unroutable: 1,
+                kept: 0,
             }
+        );
+        // A monthly filing's reports are kept, never pending.
+        let monthly = Filing {
+            id: FilingId::parse("3010401187424-2025-m11").unwrap(),
+            filing_type: FilingType::MonthlyEarnings,
+            reports: 1,
+            ..filing.clone()
+        };
+        let mut kept_report = report(1, "F-2");
+        kept_report.filing = monthly.id.clone();
+        kept_report.route = ReportRoute::Kept;
+        assert_eq!(
+            s.insert_filing(monthly.clone(), vec![kept_report.clone()])
+                .await
+                .unwrap(),
+            FilingInsert::New
+        );
+        assert_eq!(
+            s.filed_reports(&monthly.id, 0, 10).await.unwrap(),
+            vec![kept_report]
+        );
+        assert_eq!(s.filing(&monthly.id).await.unwrap().unwrap().0, monthly);
+        assert_eq!(s.filing(&monthly.id).await.unwrap().unwrap().1.kept, 1);
+        assert!(
+            s.pending_filed_reports(10)
+                .await
+                .unwrap()
+                .iter()
+                .all(|r| r.filing == id)
         );
         let secret = "源泉の秘密".as_bytes();
         let bytes = place.bytes().await;

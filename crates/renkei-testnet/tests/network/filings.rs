@@ -187,3 +187,74 @@ async fn a_bad_filing_is_refused_whole_naming_the_line_and_nothing_is_kept() {
         .await;
     assert!(matches!(bad_limit, Err(ApiFailure::Rejected { status: 400, .. })));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn monthly_earnings_reports_are_filed_the_same_way_and_kept_by_the_tax_agency() {
+    let h = harness().await;
+    let people: Vec<_> = h
+        .country
+        .people
+        .iter()
+        .filter(|p| p.employed && p.age >= 18)
+        .take(4)
+        .collect();
+    let month = |p: &renkei_demo::country::Inhabitant, i: usize| {
+        let mut r = renkei_delivery::example_document(renkei_delivery::EARNINGS_FILING_TYPE).unwrap();
+        let w = report_for(p, i).unwrap();
+        r["employer"]["corporate_number"] = filing::EMPLOYER.into();
+        r["employee"] = w["employee"].clone();
+        r["employee"]
+            .as_object_mut()
+            .unwrap()
+            .remove("address_on_january_1");
+        r["employee_reference"] = format!("E-{i:05}").into();
+        r
+    };
+    let file = filing_file(
+        &people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| month(p, i))
+            .collect::<Vec<_>>(),
+    );
+    let tax = &h.net.node(TAX.key).local;
+    let post = |ty: &str| {
+        let path = format!("/local/v1/filings?type={ty}&filing_id=m-2025-11");
+        let body = file.clone().into_bytes();
+        async move {
+            tax.post_bytes::<FilingWire>(&path, body, "application/jsonl")
+                .await
+        }
+    };
+    // Not a filing type, and not the type the lines are.
+    assert_eq!(refusal(&post("monthly_earnings_report.v1").await).1, "malformed");
+    let (status, code, _) = refusal(&post("withholding_report.v1").await);
+    assert_eq!((status, code.as_str()), (422, "filing_refused"));
+
+    let filed = post("monthly_earnings_filing.v1").await.unwrap();
+    assert_eq!(
+        (
+            filed.filing_type.as_str(),
+            filed.reports,
+            filed.kept,
+            filed.pending
+        ),
+        ("monthly_earnings_filing.v1", 4, 4, 0)
+    );
+    let kept = filing::reports(&h.net, "m-2025-11").await.unwrap();
+    assert_eq!(kept.len(), 4);
+    for (r, p) in kept.iter().zip(&people) {
+        assert_eq!(r.route, "kept");
+        assert!(r.recipient.is_none() && r.delivery_id.is_none());
+        assert!(!r.report.to_string().contains(&p.my_number));
+        assert_eq!(r.report["gross_pay"], 380_000);
+    }
+    // Kept is final: nothing is asked of the registry, nothing pushed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !h.node_records(TAX.key)
+            .await
+            .iter()
+            .any(|r| r.item == "residence_on_january_1" || r.item == "salary_payment_report")
+    );
+}

@@ -488,14 +488,7 @@ async fn list_reports<S: NodeStore>(
         reports
             .into_iter()
             .map(|r| {
-                let (recipient, delivery_id, reason) = match &r.route {
-                    ReportRoute::Pending | ReportRoute::Kept => (None, None, None),
-                    ReportRoute::Routed {
-                        recipient,
-                        delivery_id,
-                    } => (Some(recipient.to_string()), Some(delivery_id.to_string()), None),
-                    ReportRoute::Unroutable { reason } => (None, None, Some(reason.clone())),
-                };
+                let (recipient, delivery_id, reason) = r.route.parts();
                 FiledReportWire {
                     line: r.line,
                     local_id: r.local_id.to_string(),

@@ -120,6 +120,18 @@ pub enum ReportRoute {
 }
 
 impl ReportRoute {
+    /// (recipient, delivery id, reason), each as far as the route has one.
+    pub fn parts(&self) -> (Option<String>, Option<String>, Option<String>) {
+        match self {
+            Self::Pending | Self::Kept => (None, None, None),
+            Self::Routed {
+                recipient,
+                delivery_id,
+            } => (Some(recipient.to_string()), Some(delivery_id.to_string()), None),
+            Self::Unroutable { reason } => (None, None, Some(reason.clone())),
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Pending => "pending",

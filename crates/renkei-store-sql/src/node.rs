@@ -488,18 +488,6 @@ fn filed_report_from(row: &impl Cols, cipher: Option<&AtRestCipher>) -> Result<F
 
 const FILED_REPORT_COLUMNS: usize = 8;
 
-/// A route's columns: (recipient, delivery_id, reason).
-fn route_cols(route: &ReportRoute) -> (Option<String>, Option<String>, Option<String>) {
-    match route {
-        ReportRoute::Pending | ReportRoute::Kept => (None, None, None),
-        ReportRoute::Routed {
-            recipient,
-            delivery_id,
-        } => (Some(recipient.to_string()), Some(delivery_id.to_string()), None),
-        ReportRoute::Unroutable { reason } => (None, None, Some(reason.clone())),
-    }
-}
-
 fn outgoing_from(row: &impl Cols, cipher: Option<&AtRestCipher>) -> Result<OutgoingDelivery, StoreError> {
     let delivery_id = delivery_id_col(row)?;
     let status: String = get(row, "status")?;
@@ -1073,7 +1061,7 @@ impl<D: NodeDialect> NodeStore for SqlNode<D> {
                     Some(c) => seal_document(c, DocumentPlace::Filing(r.filing.as_str(), r.line), &json),
                 };
                 D::text_fits("report", &report)?;
-                let (recipient, delivery_id, reason) = route_cols(&r.route);
+                let (recipient, delivery_id, reason) = r.route.parts();
                 values.extend([
                     r.filing.as_str().to_owned().into(),
                     i64::from(r.line).into(),
@@ -1151,7 +1139,7 @@ impl<D: NodeDialect> NodeStore for SqlNode<D> {
         if route == ReportRoute::Pending {
             return Ok(false);
         }
-        let (recipient, delivery_id, reason) = route_cols(&route);
+        let (recipient, delivery_id, reason) = route.parts();
         let n = Stmt::new(
             "UPDATE filed_reports SET route = $1, recipient = $2, delivery_id = $3, reason = $4 \
              WHERE filing_id = $5 AND line = $6 AND route = 'pending'",

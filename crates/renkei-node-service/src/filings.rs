@@ -291,11 +291,20 @@ async fn post_filing<S: NodeStore>(
             by_acq.insert(acq, base + i);
         }
         let answer = ask_codes(&st, entries, Some(STATUTORY_FILING_BASIS)).await?;
+        // The registry stopped checking this institution's numbers for a
+        // while (too many mismatches): the file is not wrong, it is early.
+        if answer.refused.iter().any(|(_, code, _)| code == "rate_limited") {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "the registry is not checking this institution's numbers for now; nothing was kept, send the filing again later",
+            )
+            .retryable(true));
+        }
         for (acq, code, message) in answer.refused {
             let Some(&i) = by_acq.get(&acq) else { continue };
             let field = match code.as_str() {
                 "unknown_my_number" => "/employee/my_number",
-                "facts_differ" => "/employee",
                 _ => "/employee",
             };
             let reason = match code.as_str() {

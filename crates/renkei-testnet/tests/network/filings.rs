@@ -258,3 +258,40 @@ async fn monthly_earnings_reports_are_filed_the_same_way_and_kept_by_the_tax_age
             .any(|r| r.item == "residence_on_january_1" || r.item == "salary_payment_report")
     );
 }
+
+/// A file of numbers the register does not know, past the registry's
+/// mismatch burst: the registry stops checking the tax agency's numbers for
+/// a while, and the filing is answered "retry later", not "wrong" — nothing
+/// is kept either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_filing_past_the_registrys_mismatch_limit_is_retryable_and_keeps_nothing() {
+    let h = harness().await;
+    let someone = h
+        .country
+        .people
+        .iter()
+        .find(|p| p.employed && p.age >= 18)
+        .unwrap();
+    let probes: Vec<serde_json::Value> = (0..250)
+        .map(|i| {
+            let mut r = report_for(someone, i).unwrap();
+            r["employee"]["my_number"] = renkei_ids::MyNumber::random().expose().into();
+            r
+        })
+        .collect();
+    let file = filing_file(&probes);
+    let (status, code, message) = refusal(&submit(&h.net, &file, None).await);
+    assert_eq!((status, code.as_str()), (429, "rate_limited"), "{message}");
+    assert!(
+        !probes
+            .iter()
+            .any(|p| message.contains(p["employee"]["my_number"].as_str().unwrap()))
+    );
+    let kept = h
+        .net
+        .node(TAX.key)
+        .local
+        .get::<FilingWire>(&format!("/local/v1/filings/{}", derived_id(&file)))
+        .await;
+    assert_eq!(refusal(&kept).1, "unknown_filing");
+}

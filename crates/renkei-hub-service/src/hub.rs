@@ -480,7 +480,11 @@ fn provider_denial(f: ApiFailure, provider: &CorporateNumber) -> Denial {
             format!("provider {provider} did not answer in time; retry later"),
         ),
         ApiFailure::Rejected { code, message, .. } => Denial::new(
-            DenialCode::ProviderError,
+            if renkei_protocol::FINAL_PROVIDER_REFUSALS.contains(&code.as_str()) {
+                DenialCode::ProviderRefused
+            } else {
+                DenialCode::ProviderError
+            },
             format!("provider {provider} refused the forward: {code}: {message}"),
         ),
         ApiFailure::Tls(e) => Denial::new(

@@ -104,9 +104,19 @@ denial_codes! {
     ProviderTimeout => "provider_timeout", recorded: true, retryable: true;
     /// The provider answered with something the hub cannot accept.
     ProviderError => "provider_error", recorded: true, retryable: true;
+    /// The provider refused a push for good (see
+    /// [`FINAL_PROVIDER_REFUSALS`]): sent again, it gets the same answer.
+    ProviderRefused => "provider_refused", recorded: true, retryable: false;
     /// The hub could not complete the exchange (e.g. its store failed).
     HubUnavailable => "hub_unavailable", recorded: false, retryable: true;
 }
+
+/// The provider's refusals that no retry changes: a push that is not a
+/// delivery document, carries none, or is of an item the receiver does not
+/// take. The hub reports them as [`DenialCode::ProviderRefused`]; any other
+/// refusal by a provider (a stale forward, a key it cannot open with yet)
+/// may pass and stays [`DenialCode::ProviderError`].
+pub const FINAL_PROVIDER_REFUSALS: &[&str] = &["push_malformed", "push_without_payload", "push_not_accepted"];
 
 impl fmt::Display for DenialCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -28,7 +28,7 @@ mod own_record;
 mod person_proof;
 mod time_util;
 
-pub use denial::{Denial, DenialCode};
+pub use denial::{Denial, DenialCode, FINAL_PROVIDER_REFUSALS};
 pub use messages::{
     AnswerPayload, CertifiedParty, ConsentRef, FiscalYear, ForwardedQuery, HubReceipt, LinkageAnswer,
     LinkageRequest, ReplyError, RequestCore, RequestView, SignedAnswer, SignedForward, SignedReceipt,

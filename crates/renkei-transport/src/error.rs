@@ -137,7 +137,7 @@ pub(crate) fn denial_status(code: DenialCode) -> StatusCode {
         D::Replayed => StatusCode::CONFLICT,
         D::ProviderUnavailable | D::HubUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         D::ProviderTimeout => StatusCode::GATEWAY_TIMEOUT,
-        D::ProviderError => StatusCode::BAD_GATEWAY,
+        D::ProviderError | D::ProviderRefused => StatusCode::BAD_GATEWAY,
     }
 }
 

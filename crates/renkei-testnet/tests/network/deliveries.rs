@@ -352,7 +352,9 @@ async fn a_delivery_sent_twice_is_kept_once_and_acknowledged_twice() {
             &SignedRequestWire::from(&request),
         )
         .await;
-    assert_eq!(rejected_code(&r), "provider_error");
+    // Final: the hub says so, and a sender's outbox would settle it refused.
+    assert_eq!(rejected_code(&r), "provider_refused");
+    assert!(matches!(r, Err(ApiFailure::Rejected { retryable: false, .. })));
     assert_eq!(inbox(&h, SETAGAYA.key).await.len(), 1);
     let last = h.node_records(SETAGAYA.key).await.pop().unwrap();
     assert_eq!(last.outcome, "push_malformed");

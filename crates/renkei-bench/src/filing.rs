@@ -15,7 +15,7 @@ use indicatif::{MultiProgress, ProgressDrawTarget};
 use renkei_api::deliveries::DeliveryWire;
 use renkei_api::filings::FilingWire;
 use renkei_demo::country::{CountryOptions, Inhabitant, bar, populate, register_residents};
-use renkei_demo::filing::{filing_file, report_for, submit, until_routed};
+use renkei_demo::filing::{filing_file, report_for, submit};
 use renkei_demo::institutions::{SETAGAYA, TAX, YOKOHAMA};
 use renkei_demo::network::{Network, NetworkOptions};
 use renkei_protocol::UnixMillis;
@@ -165,7 +165,6 @@ pub async fn filing(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let _ = until_routed(&net, &filed.filing_id, Duration::from_secs(1)).await?;
     let prefix = format!("wr:{}:", filed.filing_id);
     let count = |key: &'static str| {
         let net = &net;

@@ -16,7 +16,7 @@ use renkei_transport::ApiFailure;
 use serde_json::{Value, json};
 
 use crate::country::{Country, Inhabitant};
-use crate::institutions::{SETAGAYA, TAX, YOKOHAMA};
+use crate::institutions::{InstitutionSpec, SETAGAYA, TAX, YOKOHAMA};
 use crate::network::Network;
 use crate::scenarios::ScenarioResult;
 
@@ -176,17 +176,13 @@ pub async fn run(net: &Network, country: &Country) -> Result<ScenarioResult> {
         .context("filing the withholding reports")?;
     let routed = until_routed(net, &filed.filing_id, Duration::from_secs(60)).await?;
     let kept = reports(net, &filed.filing_id).await?;
-    let to = |key: &str| {
-        let id = match key {
-            "yokohama" => YOKOHAMA.id(),
-            _ => SETAGAYA.id(),
-        }
-        .to_string();
+    let to = |m: InstitutionSpec| {
+        let id = m.id().to_string();
         kept.iter()
             .filter(|r| r.recipient.as_deref() == Some(id.as_str()))
             .count()
     };
-    let (to_yokohama, to_setagaya) = (to(YOKOHAMA.key), to(SETAGAYA.key));
+    let (to_yokohama, to_setagaya) = (to(YOKOHAMA), to(SETAGAYA));
     let mover_line = kept
         .iter()
         .find(|r| r.line == 1)

@@ -17,6 +17,7 @@
 //! each pay day) go in the same way and are kept here, not forwarded: they
 //! are what the tax agency knows of a person's pay during the year.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ use renkei_api::net::{CodeRequestEntryWire, STATUTORY_FILING_BASIS};
 use renkei_api::node::MAX_ENROL_BATCH;
 use renkei_catalog::{ItemCode, OfficeWorkCode};
 use renkei_delivery::{DocumentTypes, FilingError, parse_filing_of};
-use renkei_ids::{AcquisitionNumber, CorporateNumber, LocalPersonId};
+use renkei_ids::{AcquisitionNumber, CorporateNumber, InstitutionCode, LocalPersonId};
 use renkei_node::{
     DeliveryContent, DeliveryStatus, EnrolledPerson, FiledReport, Filing, FilingCounts, FilingId,
     FilingInsert, FilingType, NodeStore, OutgoingDelivery, RecordOutcome, ReportRoute, build_request,
@@ -40,6 +41,7 @@ use renkei_protocol::{AnswerPayload, FiscalYear, UnixMillis};
 use renkei_transport::{ApiError, QueryParams};
 use serde::{Deserialize, Serialize};
 
+use crate::card::new_local_id;
 use crate::node::{NodeState, ask_codes, exchange};
 
 /// A filing of 200,000 reports of ~1.5 KB each, with room.
@@ -220,25 +222,20 @@ async fn post_filing<S: NodeStore>(
     let total = lines.len();
     let mut errors = Vec::new();
     let mut reports = Vec::with_capacity(total);
-    let mut line_numbers = Vec::with_capacity(total);
-    for (i, l) in lines.into_iter().enumerate() {
+    for l in lines {
         match l {
-            Ok(r) => {
-                reports.push(r);
-                line_numbers.push(i);
-            }
+            Ok(r) => reports.push(r),
             Err(e) => errors.push(e),
         }
     }
     // One employer's filing for one year: every record names the payer
     // and year of the first.
     let first = reports.first().map(|r| (r.payer, r.tax_year));
-    let line_of = |r: &renkei_delivery::FiledReport| r.line;
     if let Some((payer, year)) = first {
         for r in &reports {
             if r.payer != payer {
                 errors.push(line_error(
-                    line_of(r),
+                    r.line,
                     match filing_type {
                         FilingType::WithholdingReports => "/payer/corporate_number",
                         FilingType::MonthlyEarnings => "/employer/corporate_number",
@@ -247,7 +244,7 @@ async fn post_filing<S: NodeStore>(
                 ));
             } else if r.tax_year != year {
                 errors.push(line_error(
-                    line_of(r),
+                    r.line,
                     "/tax_year",
                     format!("a filing is one tax year's; the first record's is {year}"),
                 ));
@@ -270,12 +267,13 @@ async fn post_filing<S: NodeStore>(
     }
 
     // Enrol every employee by number through the registry. Nothing is
-    // kept until every record has its person.
+    // kept until every record has its person; two records about one person
+    // not enrolled here yet get one new id.
     let mut persons: Vec<Option<LocalPersonId>> = vec![None; reports.len()];
-    let mut new_persons = Vec::new();
+    let mut new_persons: HashMap<InstitutionCode, LocalPersonId> = HashMap::new();
     for (chunk_no, chunk) in reports.chunks(MAX_ENROL_BATCH).enumerate() {
         let base = chunk_no * MAX_ENROL_BATCH;
-        let mut by_acq = std::collections::HashMap::new();
+        let mut by_acq = HashMap::new();
         let mut entries = Vec::with_capacity(chunk.len());
         for (i, r) in chunk.iter().enumerate() {
             let acq = AcquisitionNumber::random();
@@ -316,20 +314,14 @@ async fn post_filing<S: NodeStore>(
             };
             errors.push(line_error(reports[i].line, field, reason));
         }
-        let now = UnixMillis::now();
         for (acq, code) in answer.codes {
             let Some(&i) = by_acq.get(&acq) else { continue };
-            let local_id = match st.store.person_by_code(&code).await? {
-                Some(known) => known,
-                None => {
-                    let fresh = fresh_local_id();
-                    new_persons.push(EnrolledPerson {
-                        local_id: fresh.clone(),
-                        code,
-                        enrolled_at: now,
-                    });
-                    fresh
-                }
+            let local_id = match new_persons.get(&code) {
+                Some(fresh) => fresh.clone(),
+                None => match st.store.person_by_code(&code).await? {
+                    Some(known) => known,
+                    None => new_persons.entry(code).or_insert_with(new_local_id).clone(),
+                },
             };
             persons[i] = Some(local_id);
         }
@@ -338,8 +330,6 @@ async fn post_filing<S: NodeStore>(
         errors.sort_by_key(|e| e.line);
         return Err(refused(total, &errors));
     }
-    // Two lines about one new person get one id.
-    dedupe_new_persons(&mut new_persons, &mut persons);
     let kept: Vec<FiledReport> = reports
         .into_iter()
         .zip(persons)
@@ -364,7 +354,16 @@ async fn post_filing<S: NodeStore>(
         received_at: UnixMillis::now(),
     };
     if !new_persons.is_empty() {
-        st.store.enrol(new_persons).await?;
+        let now = UnixMillis::now();
+        let enrolled = new_persons
+            .into_iter()
+            .map(|(code, local_id)| EnrolledPerson {
+                local_id,
+                code,
+                enrolled_at: now,
+            })
+            .collect();
+        st.store.enrol(enrolled).await?;
     }
     match st.store.insert_filing(filing.clone(), kept).await? {
         FilingInsert::New => {
@@ -401,35 +400,6 @@ fn employee_of(report: &serde_json::Value) -> (String, String) {
         format!("{} {}", part("family_name"), part("given_name")),
         e["birth_date"].as_str().unwrap_or_default().to_owned(),
     )
-}
-
-fn fresh_local_id() -> LocalPersonId {
-    let mut b = [0u8; 10];
-    fastrand::fill(&mut b);
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    LocalPersonId::parse(&format!("F-{hex}")).expect("F- and 20 hex digits is a local id")
-}
-
-/// Two records about one person not yet enrolled here drew two ids; the
-/// first is kept for both.
-fn dedupe_new_persons(new_persons: &mut Vec<EnrolledPerson>, persons: &mut [Option<LocalPersonId>]) {
-    let mut first_of = std::collections::HashMap::new();
-    let mut renamed = std::collections::HashMap::new();
-    new_persons.retain(|p| match first_of.get(&p.code) {
-        Some(first) => {
-            renamed.insert(p.local_id.clone(), LocalPersonId::clone(first));
-            false
-        }
-        None => {
-            first_of.insert(p.code.clone(), p.local_id.clone());
-            true
-        }
-    });
-    for p in persons.iter_mut().flatten() {
-        if let Some(first) = renamed.get(p) {
-            *p = first.clone();
-        }
-    }
 }
 
 /// The same file again is answered as the filing stands; another file

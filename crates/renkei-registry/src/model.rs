@@ -200,15 +200,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn exact_check_names_every_differing_fact_and_issues_nothing() {
-        let r = NewResident {
+    /// 佐藤 花子 of Setagaya, born 1990-05-05.
+    fn registered() -> Resident {
+        NewResident {
             facts: facts("東京都世田谷区太子堂四丁目1番1号", "1990-05-05"),
             kana: KanaName::parse("サトウ　ハナコ").unwrap(),
             household: HouseholdId(1),
             address_since: None,
         }
-        .register(UnixMillis(0));
+        .register(UnixMillis(0))
+    }
+
+    #[test]
+    fn exact_check_names_every_differing_fact_and_issues_nothing() {
+        let r = registered();
         let entry = |f| CodeRequestEntry {
             acquisition_number: AcquisitionNumber::random(),
             my_number: r.my_number.clone(),
@@ -247,13 +252,7 @@ mod tests {
 
     #[test]
     fn a_statutory_filing_is_checked_on_name_and_birth_date_only() {
-        let r = NewResident {
-            facts: facts("東京都世田谷区太子堂四丁目1番1号", "1990-05-05"),
-            kana: KanaName::parse("サトウ　ハナコ").unwrap(),
-            household: HouseholdId(1),
-            address_since: None,
-        }
-        .register(UnixMillis(0));
+        let r = registered();
         let entry = |name: &str, birth: &str| CodeRequestEntry {
             acquisition_number: AcquisitionNumber::random(),
             my_number: r.my_number.clone(),

@@ -439,7 +439,8 @@ impl<D: RegistryDialect> RegistryStore for SqlRegistry<D> {
         // The address left, with its start, goes into the event (the
         // residence history); the first statement locks the resident's row
         // (the first lock, see registry_card).
-        let (link, left) = match self.cipher() {
+        let since_col = |row: &_| get::<Option<String>>(row, "address_since");
+        let (link, left, left_since) = match self.cipher() {
             None => {
                 let Some(row) = Stmt::assembled(format!(
                     "SELECT link_id, address, address_since FROM residents WHERE my_number = $1{}",
@@ -454,13 +455,14 @@ impl<D: RegistryDialect> RegistryStore for SqlRegistry<D> {
                 };
                 let link = link_from(get(&row, "link_id")?)?;
                 let left = parse_col("address", &get::<String>(&row, "address")?, Address::parse)?;
-                Stmt::new("UPDATE residents SET address = $1 WHERE link_id = $2")
+                Stmt::new("UPDATE residents SET address = $1, address_since = $2 WHERE link_id = $3")
                     .arg(new_address.as_str())
+                    .arg(moved_on.to_string())
                     .arg(&link.as_bytes()[..])
                     .execute(&mut tx)
                     .await
                     .map_err(store_err("change address"))?;
-                (link, left)
+                (link, left, since_col(&row)?)
             }
             Some(c) => {
                 let mut left = None;
@@ -472,21 +474,22 @@ impl<D: RegistryDialect> RegistryStore for SqlRegistry<D> {
                 else {
                     return Ok(None);
                 };
-                (link, left.ok_or_else(|| corrupt("resident", "no address"))?)
+                // The start is in clear: read it, then move it on.
+                let row = Stmt::new("SELECT address_since FROM residents WHERE link_id = $1")
+                    .arg(&link.as_bytes()[..])
+                    .fetch_one(&mut tx)
+                    .await
+                    .map_err(store_err("change address"))?;
+                Stmt::new("UPDATE residents SET address_since = $1 WHERE link_id = $2")
+                    .arg(moved_on.to_string())
+                    .arg(&link.as_bytes()[..])
+                    .execute(&mut tx)
+                    .await
+                    .map_err(store_err("change address"))?;
+                let left = left.ok_or_else(|| corrupt("resident", "no address"))?;
+                (link, left, since_col(&row)?)
             }
         };
-        let row = Stmt::new("SELECT address_since FROM residents WHERE link_id = $1")
-            .arg(&link.as_bytes()[..])
-            .fetch_one(&mut tx)
-            .await
-            .map_err(store_err("change address"))?;
-        let left_since: Option<String> = get(&row, "address_since")?;
-        Stmt::new("UPDATE residents SET address_since = $1 WHERE link_id = $2")
-            .arg(moved_on.to_string())
-            .arg(&link.as_bytes()[..])
-            .execute(&mut tx)
-            .await
-            .map_err(store_err("change address"))?;
         let mut crls = CrlBumps::default();
         for card in cards::live_cards::<D>(&mut tx, link, self.cipher()).await? {
             cards::apply::<D>(

@@ -24,6 +24,16 @@ fn refusal(r: &Result<FilingWire, ApiFailure>) -> (u16, String, String) {
     }
 }
 
+/// The first `n` employed adults of the demo country.
+fn employees(h: &Harness, n: usize) -> Vec<&renkei_demo::country::Inhabitant> {
+    h.country
+        .people
+        .iter()
+        .filter(|p| p.employed && p.age >= 18)
+        .take(n)
+        .collect()
+}
+
 /// The id a filing gets when none is given (payer, year, file digest).
 fn derived_id(file: &str) -> String {
     let digest: String = renkei_crypto::sha256_plain(file.as_bytes())
@@ -63,13 +73,7 @@ async fn a_filing_reaches_the_municipality_of_1_january_through_the_hub_without_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bad_filing_is_refused_whole_naming_the_line_and_nothing_is_kept() {
     let h = harness().await;
-    let people: Vec<_> = h
-        .country
-        .people
-        .iter()
-        .filter(|p| p.employed && p.age >= 18)
-        .take(3)
-        .collect();
+    let people = employees(&h, 3);
     let good: Vec<serde_json::Value> = people
         .iter()
         .enumerate()
@@ -191,13 +195,7 @@ async fn a_bad_filing_is_refused_whole_naming_the_line_and_nothing_is_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn monthly_earnings_reports_are_filed_the_same_way_and_kept_by_the_tax_agency() {
     let h = harness().await;
-    let people: Vec<_> = h
-        .country
-        .people
-        .iter()
-        .filter(|p| p.employed && p.age >= 18)
-        .take(4)
-        .collect();
+    let people = employees(&h, 4);
     let month = |p: &renkei_demo::country::Inhabitant, i: usize| {
         let mut r = renkei_delivery::example_document(renkei_delivery::EARNINGS_FILING_TYPE).unwrap();
         let w = report_for(p, i).unwrap();
@@ -266,12 +264,7 @@ async fn monthly_earnings_reports_are_filed_the_same_way_and_kept_by_the_tax_age
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_filing_past_the_registrys_mismatch_limit_is_retryable_and_keeps_nothing() {
     let h = harness().await;
-    let someone = h
-        .country
-        .people
-        .iter()
-        .find(|p| p.employed && p.age >= 18)
-        .unwrap();
+    let someone = employees(&h, 1)[0];
     let probes: Vec<serde_json::Value> = (0..250)
         .map(|i| {
             let mut r = report_for(someone, i).unwrap();

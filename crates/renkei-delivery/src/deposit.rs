@@ -187,6 +187,19 @@ pub struct CheckedVoid {
     pub jws: String,
 }
 
+/// Parse `bytes` strictly (unknown fields refused); an error names the
+/// field, or `root` when it is about the whole.
+pub(crate) fn strict<T: serde::de::DeserializeOwned>(bytes: &[u8], root: &str) -> Result<T, DepositRefusal> {
+    renkei_protocol::strict_json::from_slice_naming_field(bytes).map_err(|e| {
+        let path = if e.path.is_empty() || e.path == "." {
+            root
+        } else {
+            e.path.as_str()
+        };
+        field(path, e.error.to_string())
+    })
+}
+
 fn field(field: &str, reason: impl Into<String>) -> DepositRefusal {
     DepositRefusal::Field {
         field: field.to_owned(),
@@ -218,7 +231,9 @@ pub fn check_deposit(
     let key = sender
         .app
         .jwks
-        .signing_key(kid.as_deref(), alg)
+        .as_ref()
+        .ok_or(renkei_jose::JoseError::BadSignature)
+        .and_then(|jwks| jwks.signing_key(kid.as_deref(), alg))
         .map_err(|_| DepositRefusal::UnknownKey {
             kid: kid.clone(),
             alg: alg.name(),
@@ -233,14 +248,7 @@ pub fn check_deposit(
     }
     let payload = serde_json::to_vec(&Value::Object(verified.claims))
         .map_err(|e| DepositRefusal::Malformed(e.to_string()))?;
-    let claims: Claims = renkei_protocol::strict_json::from_slice_naming_field(&payload).map_err(|e| {
-        let path = if e.path.is_empty() || e.path == "." {
-            "claims".to_owned()
-        } else {
-            e.path.clone()
-        };
-        field(&path, e.error.to_string())
-    })?;
+    let claims: Claims = strict(&payload, "claims")?;
     let at = |issued_at: i64| -> Result<UnixMillis, DepositRefusal> {
         let ms = issued_at
             .checked_mul(1000)

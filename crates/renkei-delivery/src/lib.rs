@@ -7,6 +7,7 @@
 mod deposit;
 mod filing;
 mod handle;
+mod network;
 pub mod schema;
 mod sender;
 mod store;
@@ -23,8 +24,12 @@ pub use filing::{
     parse_filing, parse_filing_of, split_record, split_report,
 };
 pub use handle::{DeliveryHandle, HandleKey};
+pub use network::{
+    MAILBOX_OFFICE_WORK, NetworkDocument, RECEIPT_ITEM, check_network_document, is_network_document_item,
+    receipt_document,
+};
 pub use schema::{Schema, SchemaDefinitionError, SchemaViolation};
 pub use sender::{Sender, SenderApplication, SenderEvent, SenderForm, SenderId, SenderKind};
-pub use store::{DeliveryStore, Link, MailboxDocument, Receipt};
+pub use store::{DeliveryStore, Link, MailboxDocument, NetworkCursor, Receipt};
 pub use tax_input::{DraftInput, DraftSource, draft_input};
 pub use types::{DocumentType, DocumentTypeId, DocumentTypes, TypeDefinitionError, example_document};

@@ -17,7 +17,9 @@ renkei_consent::prefixed_id!(
 );
 
 /// What kind of organisation sends, and so which document types it may
-/// apply for: an employer cannot certify insurance premiums.
+/// apply for: an employer cannot certify insurance premiums. The pension
+/// service and health insurers are public senders: they deliver through
+/// their nodes on the network, never through the deposit API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SenderKind {
@@ -27,17 +29,34 @@ pub enum SenderKind {
     Bank,
     Securities,
     DonationPlatform,
+    PensionService,
+    HealthInsurer,
 }
 
 impl SenderKind {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::Employer,
         Self::LifeInsurer,
         Self::NonLifeInsurer,
         Self::Bank,
         Self::Securities,
         Self::DonationPlatform,
+        Self::PensionService,
+        Self::HealthInsurer,
     ];
+
+    /// A public sender: an institution on the network, whose documents
+    /// come through the hub from its node.
+    pub fn is_public(self) -> bool {
+        matches!(self, Self::PensionService | Self::HealthInsurer)
+    }
+
+    /// The public sender kind that issues documents of type `name`.
+    pub fn public_issuer_of(name: &str) -> Option<Self> {
+        [Self::PensionService, Self::HealthInsurer]
+            .into_iter()
+            .find(|k| k.issues().contains(&name))
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,6 +66,8 @@ impl SenderKind {
             Self::Bank => "bank",
             Self::Securities => "securities",
             Self::DonationPlatform => "donation_platform",
+            Self::PensionService => "pension_service",
+            Self::HealthInsurer => "health_insurer",
         }
     }
 
@@ -65,6 +86,8 @@ impl SenderKind {
             Self::Bank => &["housing_loan_year_end_balance", "specified_account_annual_report"],
             Self::Securities => &["specified_account_annual_report"],
             Self::DonationPlatform => &["donation_receipt"],
+            Self::PensionService => &["national_pension_premium_certificate"],
+            Self::HealthInsurer => &["medical_expense_notice"],
         }
     }
 }
@@ -76,8 +99,10 @@ pub struct SenderApplication {
     pub name: String,
     pub name_en: Option<String>,
     pub kind: SenderKind,
-    /// The keys its deposits are signed with (public keys only).
-    pub jwks: Jwks,
+    /// The keys its deposits are signed with (public keys only); none for
+    /// a public sender, whose documents its node signs and seals with the
+    /// network's certified keys.
+    pub jwks: Option<Jwks>,
     pub document_types: Vec<DocumentTypeId>,
     pub contact: String,
 }
@@ -112,6 +137,15 @@ impl SenderForm {
                 format!("{:?} is not one of {}", self.kind, kinds.join(", ")),
             )
         })?;
+        if kind.is_public() {
+            return Err(ApplicationError::new(
+                "kind",
+                format!(
+                    "a {} is a public sender: it delivers through its node on the network and does not apply here",
+                    kind.as_str()
+                ),
+            ));
+        }
         if !self.jwks.is_object() {
             return Err(ApplicationError::new(
                 "jwks",
@@ -150,7 +184,7 @@ impl SenderForm {
             name,
             name_en,
             kind,
-            jwks,
+            jwks: Some(jwks),
             document_types,
             contact,
         })

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use renkei_consent::ClientStatus;
-use renkei_ids::LocalPersonId;
+use renkei_ids::{LocalPersonId, QueryId};
 use renkei_protocol::{StoreError, UnixMillis};
 use serde_json::Value;
 
@@ -28,8 +28,12 @@ pub struct MailboxDocument {
     pub tax_year: u16,
     pub document: Value,
     pub digest: [u8; 32],
-    /// The sender's signed deposit, kept as evidence.
+    /// The sender's signed deposit, kept as evidence; empty for a public
+    /// sender's document (and once the person deleted the document).
     pub jws: String,
+    /// A public sender's document: the hub's record of the push that
+    /// carried it (its query id), whose log leaf shows which node sent it.
+    pub network_record: Option<QueryId>,
     pub deposited_at: UnixMillis,
     /// The document id of the correction that replaced this one.
     pub superseded_by: Option<String>,
@@ -81,6 +85,24 @@ pub struct Receipt {
     pub version: u32,
     pub handle: DeliveryHandle,
     pub opened_at: UnixMillis,
+}
+
+/// The portal's two places in what public senders deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkCursor {
+    /// The last sequence number of its node's inbox it imported.
+    Inbox,
+    /// The first opening (milliseconds) up to which it sent receipts back.
+    Receipts,
+}
+
+impl NetworkCursor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbox => "inbox",
+            Self::Receipts => "receipts",
+        }
+    }
 }
 
 /// Implementations: the portal's store, on both backends.
@@ -204,6 +226,16 @@ pub trait DeliveryStore: Send + Sync + 'static {
         document_id: &str,
         now: UnixMillis,
     ) -> impl Future<Output = Result<Option<MailboxDocument>, StoreError>> + Send;
+
+    /// How far the portal has gone through what public senders deliver
+    /// (0 before anything).
+    fn network_cursor(&self, cursor: NetworkCursor) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    fn set_network_cursor(
+        &self,
+        cursor: NetworkCursor,
+        after: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The person deletes a version of a document from their mailbox: its
     /// content and the signed deposit are erased, the sender keeps its own

@@ -228,6 +228,9 @@ pub async fn run(net: &Network, dir: &Path, cards: &[DemoCard]) -> Result<Delive
             }
         }
     }
+    // The public senders' nodes deliver their certificates through the hub.
+    let holders: Vec<&crate::country::Inhabitant> = cards.iter().map(|c| &c.inhabitant).collect();
+    let delivered = crate::public_mail::deliver_all(net, &holders).await?;
     let mut results = Vec::new();
 
     // A deposit signed with a key the insurer never registered.
@@ -289,6 +292,23 @@ pub async fn run(net: &Network, dir: &Path, cards: &[DemoCard]) -> Result<Delive
         format!("     correction of life_insurance_certificate-2025-1 → {observed}\n"),
     ));
 
+    // A public sender's certificate came through the network, and the
+    // card holder's first opening went back to it as a receipt.
+    let (observed, trace) = match delivered.first() {
+        None => (
+            "no card holder is known to a public sender".to_owned(),
+            String::new(),
+        ),
+        Some((i, spec, id)) => public_document_seen(net, &mut residents[*i], *spec, id).await?,
+    };
+    results.push(result(
+        "a public sender's certificate reached the mailbox through the network",
+        observed.starts_with("in the mailbox, received through the network; receipt at the sender"),
+        "in the mailbox, received through the network; receipt at the sender",
+        observed.clone(),
+        trace,
+    ));
+
     // The first card holder's draft return, from the mailbox.
     let observed = match residents.first_mut() {
         None => "no card holder".to_owned(),
@@ -318,4 +338,54 @@ pub async fn run(net: &Network, dir: &Path, cards: &[DemoCard]) -> Result<Delive
         senders: senders.into_iter().map(|(s, _)| s).collect(),
         results,
     })
+}
+
+/// The card holder finds `id` in the mailbox, opens it (its signature line
+/// says it came through the network) and the sender's node receives the
+/// receipt.
+async fn public_document_seen(
+    net: &Network,
+    r: &mut Resident,
+    sender: crate::institutions::InstitutionSpec,
+    id: &str,
+) -> Result<(String, String)> {
+    let start = std::time::Instant::now();
+    let href = loop {
+        let page = r.get("/mailbox").await?;
+        let needle = format!("/{id}\"");
+        if let Some(end) = page.body.find(&needle) {
+            let begin = page.body[..end].rfind('"').map_or(0, |b| b + 1);
+            break Some(page.body[begin..end + needle.len() - 1].to_owned());
+        }
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            break None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let Some(href) = href else {
+        return Ok((format!("{id} not in the mailbox after 30 s"), String::new()));
+    };
+    let page = r.get(&href).await?;
+    let network = page.body.contains("ネットワーク経由で受信");
+    let receipt = crate::public_mail::receipt_at(net, sender, id, std::time::Duration::from_secs(30)).await?;
+    let observed = match (page.status, network, &receipt) {
+        (200, true, Some(_)) => format!(
+            "in the mailbox, received through the network; receipt at the sender ({} ms)",
+            start.elapsed().as_millis()
+        ),
+        (200, true, None) => "in the mailbox, received through the network; no receipt at the sender".into(),
+        (200, false, _) => "in the mailbox without the network's signature line".into(),
+        (status, _, _) => format!("GET {href} → {status}"),
+    };
+    let trace = format!(
+        "     {} node → hub → portal node: {id}\n     GET {href} → {}\n     receipt at {}: {}\n",
+        sender.key,
+        page.status,
+        sender.key,
+        receipt.map_or_else(
+            || "none".to_owned(),
+            |e| format!("{} (record {})", e.delivery_id, e.query_id)
+        )
+    );
+    Ok((observed, trace))
 }

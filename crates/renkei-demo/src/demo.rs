@@ -55,6 +55,10 @@ pub struct DemoCard {
     pub profile: String,
     pub pin: String,
     pub password: String,
+    /// The resident as the demo's business systems know them (their ids
+    /// at each institution); never written to `demo.json`.
+    #[serde(skip)]
+    pub inhabitant: crate::country::Inhabitant,
 }
 
 /// Cards for the cast the portal shows best: an account holder, a worker
@@ -110,6 +114,7 @@ async fn issue_demo_cards(net: &Network, country: &Country, dir: &Path) -> Resul
             profile: profile.as_str().to_owned(),
             pin: crate::cards::DEMO_PIN.to_owned(),
             password: crate::cards::DEMO_PASSWORD.to_owned(),
+            inhabitant: who,
         });
     }
     Ok(out)

@@ -18,5 +18,6 @@ pub mod institutions;
 pub mod load;
 pub mod network;
 pub mod processes;
+pub mod public_mail;
 pub mod resident;
 pub mod scenarios;

@@ -910,6 +910,8 @@ fn portal_settings(
         // The demo's example services and the tests serve JWKS on loopback.
         jwks_uri_allow_loopback: true,
         delivery_handle_key: Some(dir.join("delivery-handle.key")),
+        // Public senders' documents show up in the mailbox at once.
+        network_mail_poll_ms: 200,
     }
 }
 

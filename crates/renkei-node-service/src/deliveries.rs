@@ -195,6 +195,24 @@ fn validate<S>(st: &NodeState<S>, body: &DeliveryRequest) -> Result<(DeliveryId,
             ApiError::malformed(e)
         }
     })?;
+    // A document for people's mailboxes is checked here, where the sender
+    // can mend it, not only where it arrives.
+    if renkei_delivery::is_network_document_item(item.as_str()) {
+        renkei_delivery::check_network_document(
+            item.as_str(),
+            fiscal_year.map(FiscalYear::get),
+            delivery_id.as_str(),
+            &body.document,
+            &st.document_types,
+        )
+        .map_err(|r| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                r.code(),
+                format!("document: {r}"),
+            )
+        })?;
+    }
     Ok((
         delivery_id,
         DeliveryContent {
@@ -624,6 +642,16 @@ pub(crate) async fn receive<S: NodeStore>(
             .and_then(|s| {
                 let id = DeliveryId::parse(&s.delivery_id)
                     .map_err(|e| refuse("push_malformed", format!("delivery_id: {e}")))?;
+                if renkei_delivery::is_network_document_item(core.item.as_str()) {
+                    renkei_delivery::check_network_document(
+                        core.item.as_str(),
+                        core.fiscal_year.map(FiscalYear::get),
+                        id.as_str(),
+                        &s.document,
+                        &st.document_types,
+                    )
+                    .map_err(|r| refuse("push_malformed", format!("document: {r}")))?;
+                }
                 let document = check_document(&s.document).map_err(|e| refuse("push_malformed", e))?;
                 Ok((id, document))
             }),

@@ -30,7 +30,7 @@ use renkei_api::filings::{FiledReportWire, FilingWire};
 use renkei_api::net::{CodeRequestEntryWire, STATUTORY_FILING_BASIS};
 use renkei_api::node::MAX_ENROL_BATCH;
 use renkei_catalog::{ItemCode, OfficeWorkCode};
-use renkei_delivery::{DocumentTypes, FilingError, parse_filing_of};
+use renkei_delivery::{FilingError, parse_filing_of};
 use renkei_ids::{AcquisitionNumber, CorporateNumber, InstitutionCode, LocalPersonId};
 use renkei_node::{
     DeliveryContent, DeliveryStatus, EnrolledPerson, FiledReport, Filing, FilingCounts, FilingId,
@@ -72,17 +72,15 @@ fn default_concurrency() -> u32 {
 /// What a node taking filings holds besides its settings.
 pub(crate) struct Filings {
     pub(crate) settings: FilingSettings,
-    pub(crate) types: DocumentTypes,
     pub(crate) wake: tokio::sync::Notify,
 }
 
 impl Filings {
-    pub(crate) fn new(settings: FilingSettings) -> Result<Self, String> {
-        Ok(Self {
+    pub(crate) fn new(settings: FilingSettings) -> Self {
+        Self {
             settings,
-            types: DocumentTypes::builtin().map_err(|e| e.to_string())?,
             wake: tokio::sync::Notify::new(),
-        })
+        }
     }
 }
 
@@ -207,11 +205,7 @@ async fn post_filing<S: NodeStore>(
     let parsed = tokio::task::spawn_blocking(move || {
         let text =
             std::str::from_utf8(&body).map_err(|e| line_error(0, "file", format!("not UTF-8: {e}")))?;
-        parse_filing_of(
-            &me.filings.as_ref().expect("checked above").types,
-            filing_type.as_str(),
-            text,
-        )
+        parse_filing_of(&me.document_types, filing_type.as_str(), text)
     })
     .await
     .map_err(|e| ApiError::internal("reading a filing", e))?;

@@ -119,6 +119,9 @@ pub(crate) struct NodeState<S> {
     pub(crate) receivers: crate::deliveries::ReceiverKeys,
     /// Statutory filings, at a node that takes them.
     pub(crate) filings: Option<crate::filings::Filings>,
+    /// The document types: filings and public senders' documents are
+    /// checked against them.
+    pub(crate) document_types: renkei_delivery::DocumentTypes,
 }
 
 /// A started node.
@@ -195,12 +198,9 @@ pub async fn start_node<S: NodeStore + Clone>(
         settings.max_skew_secs as i64 * 1000,
     );
     provider.seed(store.recent_provided(provider.seed_since()).await?);
-    let filings = settings
-        .filings
-        .clone()
-        .map(crate::filings::Filings::new)
-        .transpose()
-        .map_err(|e| SetupError::config("filings", e))?;
+    let filings = settings.filings.clone().map(crate::filings::Filings::new);
+    let document_types = renkei_delivery::DocumentTypes::builtin()
+        .map_err(|e| SetupError::config("document types", e.to_string()))?;
     let state = Arc::new(NodeState {
         provider,
         hub_key,
@@ -216,6 +216,7 @@ pub async fn start_node<S: NodeStore + Clone>(
         deliveries_wake: tokio::sync::Notify::new(),
         receivers: std::sync::Mutex::default(),
         filings,
+        document_types,
     });
     let worker_state = state.clone();
 

@@ -588,6 +588,7 @@ fn mailbox_document(
         document: d.document.clone(),
         digest: d.digest,
         jws: d.jws.clone(),
+        network_record: None,
         deposited_at: UnixMillis::now(),
         superseded_by: None,
         voided: None,

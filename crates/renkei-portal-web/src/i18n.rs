@@ -283,6 +283,11 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
         "Verified when received (the sender has since replaced its key)",
     ),
     ("mailbox_sig_unknown_sender", "送付元が不明です", "Unknown sender"),
+    (
+        "mailbox_sig_network",
+        "送付元機関からネットワーク経由で受信（機関の署名と暗号化を確認済み・提供記録）",
+        "Received through the network from the institution (its signature and sealing verified; exchange record)",
+    ),
     ("mailbox_contents", "内容", "Contents"),
     ("mailbox_history", "訂正の履歴", "Version history"),
     ("mailbox_download", "ダウンロード（JSON）", "Download (JSON)"),

@@ -27,6 +27,7 @@ mod consents;
 pub mod deposits;
 pub mod i18n;
 pub mod mailbox;
+mod network_mail;
 mod oauth;
 mod pages;
 mod proxies;

@@ -34,9 +34,19 @@ fn signature_status(doc: &MailboxDocument, sender: Option<&Sender>, tr: &Tr) -> 
     let Some(sender) = sender else {
         return (tr.s("mailbox_sig_unknown_sender").to_owned(), false);
     };
+    // A public sender's node signed and sealed it to the portal's node,
+    // which verified both before it accepted; the hub's record names it.
+    if let Some(record) = doc.network_record {
+        return (format!("{} ({record})", tr.s("mailbox_sig_network")), true);
+    }
     let verified = renkei_jose::decode_unverified(&doc.jws).ok().and_then(|u| {
         let kid = u.header.kid.clone();
-        let key = sender.app.jwks.signing_key(kid.as_deref(), u.header.alg).ok()?;
+        let key = sender
+            .app
+            .jwks
+            .as_ref()?
+            .signing_key(kid.as_deref(), u.header.alg)
+            .ok()?;
         u.verify_with(key).ok().map(|_| kid)
     });
     match verified {
@@ -202,7 +212,8 @@ pub(crate) async fn page<S: crate::Store + Clone>(
             .collect();
         let mut linkable: Vec<Opt> = senders
             .values()
-            .filter(|s| s.is_active() && !linked.contains(&s.id))
+            // Public senders reach everyone through the network: nothing to link.
+            .filter(|s| s.is_active() && !s.app.kind.is_public() && !linked.contains(&s.id))
             .map(|s| Opt {
                 value: s.id.to_string(),
                 label: sender_name(&senders, &s.id, &tr),
@@ -278,7 +289,7 @@ pub(crate) async fn link<S: crate::Store + Clone>(
             .sender(&sender)
             .await
             .map_err(|e| PageError::store(e, &tr))?
-            .filter(|s| s.is_active())
+            .filter(|s| s.is_active() && !s.app.kind.is_public())
             .ok_or_else(|| PageError::bad(tr.s("mailbox_err_sender")))?;
         let reference = f.reference.trim();
         let reference = if reference.is_empty() {
@@ -334,7 +345,7 @@ pub(crate) async fn commit_link<S: crate::Store>(
         .sender(&sender)
         .await
         .map_err(|e| PageError::store(e, tr))?
-        .is_some_and(|s| s.is_active());
+        .is_some_and(|s| s.is_active() && !s.app.kind.is_public());
     if !active {
         return Err(PageError::bad(tr.s("mailbox_err_sender")));
     }
@@ -503,8 +514,12 @@ pub struct ExportedDocument {
     pub void_reason: Option<String>,
     pub document: serde_json::Value,
     /// The sender's signed deposit: anyone can check it with the
-    /// sender's published key.
+    /// sender's published key. Empty for a public sender's document.
     pub jws: String,
+    /// A public sender's document: the hub's record (query id) of the push
+    /// that carried it, which the person finds in their exchange history.
+    #[serde(default)]
+    pub network_record: Option<String>,
 }
 
 impl<S: crate::Store> PortalState<S> {
@@ -534,6 +549,7 @@ impl<S: crate::Store> PortalState<S> {
             void_reason: d.voided.as_ref().map(|(_, r)| r.clone()),
             document: d.document.clone(),
             jws: d.jws.clone(),
+            network_record: d.network_record.map(|q| q.to_string()),
         }
     }
 }

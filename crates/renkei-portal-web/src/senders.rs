@@ -30,7 +30,8 @@ pub struct SenderView {
     pub name: String,
     pub name_en: Option<String>,
     pub kind: String,
-    /// Key ids of its registered signing keys.
+    /// Key ids of its registered signing keys (none for a public sender,
+    /// which delivers through its node).
     pub kids: Vec<String>,
     pub document_types: Vec<String>,
     pub contact: String,
@@ -51,8 +52,8 @@ impl From<&Sender> for SenderView {
             kids: s
                 .app
                 .jwks
-                .keys
                 .iter()
+                .flat_map(|j| &j.keys)
                 .map(|k| k.kid.clone().unwrap_or_else(|| k.thumbprint()))
                 .collect(),
             document_types: s.app.document_types.iter().map(ToString::to_string).collect(),
@@ -130,6 +131,16 @@ async fn change<S: crate::Store>(
         .sender(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("no_sender", "no such sender"))?;
+    if sender.app.kind.is_public() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "public_sender",
+            format!(
+                "{} is a public sender: its standing follows its network certificate and the permission table, not screening here",
+                sender.app.kind.as_str()
+            ),
+        ));
+    }
     let (next, event) = renkei_consent::apply(&sender, &action, actor, UnixMillis::now())
         .map_err(|e| transition_refused(e, "sender_state"))?;
     if !st.store.update_sender(&next, sender.status, &event).await? {

@@ -112,6 +112,14 @@ pub struct PortalSettings {
     /// cannot link senders (deposits have no one to reach).
     #[serde(default)]
     pub delivery_handle_key: Option<PathBuf>,
+    /// How often the node's inbox is read for public senders' documents
+    /// (with a handle key only), in milliseconds.
+    #[serde(default = "default_network_mail_poll")]
+    pub network_mail_poll_ms: u64,
+}
+
+fn default_network_mail_poll() -> u64 {
+    2_000
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

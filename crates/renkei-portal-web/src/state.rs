@@ -392,12 +392,13 @@ pub async fn start_portal<S: crate::Store + Clone>(
             }
         })
     };
+    let network_mail = tokio::spawn(crate::network_mail::run(st.clone()));
     tracing::info!(url = %origin, admin = %admin.addr(), "portal started");
     Ok(RunningPortal {
         web,
         admin,
         mtls,
         url: origin,
-        tasks: vec![refresher, sweeper],
+        tasks: vec![refresher, sweeper, network_mail],
     })
 }

@@ -19,7 +19,8 @@ use renkei_consent::{
 };
 use renkei_crypto::{DataKey, Digest32};
 use renkei_delivery::{
-    DeliveryHandle, DeliveryStore, Link, MailboxDocument, Receipt, Sender, SenderEvent, SenderId,
+    DeliveryHandle, DeliveryStore, Link, MailboxDocument, NetworkCursor, Receipt, Sender, SenderEvent,
+    SenderId,
 };
 use renkei_hub::log::LogHead;
 use renkei_hub::{
@@ -334,6 +335,8 @@ impl<S: DeliveryStore, P: DeliveryStore> DeliveryStore for Backend<S, P> {
         fn mailbox(&self, person: &LocalPersonId) -> Result<Vec<MailboxDocument>, StoreError>;
         fn open_document(&self, person: &LocalPersonId, sender: &SenderId, document_id: &str, now: UnixMillis) -> Result<Option<MailboxDocument>, StoreError>;
         fn delete_document(&self, person: &LocalPersonId, sender: &SenderId, document_id: &str, now: UnixMillis) -> Result<bool, StoreError>;
+        fn network_cursor(&self, cursor: NetworkCursor) -> Result<u64, StoreError>;
+        fn set_network_cursor(&self, cursor: NetworkCursor, after: u64) -> Result<(), StoreError>;
     }
 }
 

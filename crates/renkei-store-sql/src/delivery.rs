@@ -5,10 +5,10 @@
 
 use renkei_consent::ClientStatus;
 use renkei_delivery::{
-    DeliveryHandle, DeliveryStore, DocumentTypeId, Link, MailboxDocument, Receipt, Sender, SenderApplication,
-    SenderEvent, SenderId, SenderKind,
+    DeliveryHandle, DeliveryStore, DocumentTypeId, Link, MailboxDocument, NetworkCursor, Receipt, Sender,
+    SenderApplication, SenderEvent, SenderId, SenderKind,
 };
-use renkei_ids::{CorporateNumber, LocalPersonId};
+use renkei_ids::{CorporateNumber, LocalPersonId, QueryId};
 use renkei_jose::Jwks;
 use renkei_protocol::{StoreError, UnixMillis};
 use sqlx::Transaction;
@@ -53,7 +53,11 @@ fn sender_from(row: &impl Cols) -> Result<Sender, StoreError> {
             name: get(row, "name")?,
             name_en: get(row, "name_en")?,
             kind: SenderKind::parse(&kind).ok_or_else(|| corrupt("kind", kind))?,
-            jwks: Jwks::parse(&jwks).map_err(|e| corrupt("jwks", e))?,
+            // A public sender has no keys of its own here: `null`.
+            jwks: match jwks.as_str() {
+                "null" => None,
+                text => Some(Jwks::parse(text).map_err(|e| corrupt("jwks", e))?),
+            },
             document_types: types.split(' ').map(type_id).collect::<Result<_, _>>()?,
             contact: get(row, "contact")?,
         },
@@ -88,6 +92,9 @@ fn document_from(r: &impl Cols) -> Result<MailboxDocument, StoreError> {
         document: serde_json::from_str(&doc).map_err(|e| corrupt("document", e))?,
         digest: digest(get(r, "digest")?, "digest")?,
         jws: get(r, "jws")?,
+        network_record: get::<Option<String>>(r, "network_record")?
+            .map(|q| parse_col("network_record", &q, QueryId::parse))
+            .transpose()?,
         deposited_at: UnixMillis(get(r, "deposited_at")?),
         superseded_by: get(r, "superseded_by")?,
         voided,
@@ -116,8 +123,8 @@ async fn put_document<D: Dialect>(
 ) -> Result<bool, StoreError> {
     let inserted = Stmt::new(
         "INSERT INTO delivery_documents (sender, document_id, version, replaces, doc_type, handle, person, \
-         tax_year, document, digest, jws, deposited_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         tax_year, document, digest, jws, deposited_at, network_record) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
          ON CONFLICT (sender, document_id) DO NOTHING",
     )
     .arg(d.sender.as_str())
@@ -132,6 +139,7 @@ async fn put_document<D: Dialect>(
     .arg(d.digest.to_vec())
     .arg(d.jws.as_str())
     .arg(d.deposited_at.0)
+    .arg(d.network_record.map(|q| q.to_string()))
     .execute(&mut *tx)
     .await
     .map_err(store_err("store document"))?;
@@ -178,7 +186,12 @@ impl<D: PortalDialect> DeliveryStore for SqlPortal<D> {
         .arg(&s.app.name)
         .arg(&s.app.name_en)
         .arg(s.app.kind.as_str())
-        .arg(s.app.jwks.to_json())
+        .arg(
+            s.app
+                .jwks
+                .as_ref()
+                .map_or_else(|| "null".to_owned(), Jwks::to_json),
+        )
         .arg(types.join(" "))
         .arg(&s.app.contact)
         .arg(s.status.as_str())
@@ -441,6 +454,32 @@ impl<D: PortalDialect> DeliveryStore for SqlPortal<D> {
             .document(sender, document_id)
             .await?
             .filter(|d| d.person == *person && d.deleted_at.is_none()))
+    }
+
+    async fn network_cursor(&self, cursor: NetworkCursor) -> Result<u64, StoreError> {
+        let after: Option<i64> = Stmt::new("SELECT reached FROM delivery_network_cursors WHERE name = $1")
+            .arg(cursor.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("read network cursor"))?
+            .as_ref()
+            .map(|r| get(r, "reached"))
+            .transpose()?;
+        u64::try_from(after.unwrap_or(0)).map_err(|e| corrupt("reached", e))
+    }
+
+    async fn set_network_cursor(&self, cursor: NetworkCursor, after: u64) -> Result<(), StoreError> {
+        let after = i64::try_from(after).map_err(|e| corrupt("reached", e))?;
+        Stmt::new(
+            "INSERT INTO delivery_network_cursors (name, reached) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET reached = $2",
+        )
+        .arg(cursor.as_str())
+        .arg(after)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("set network cursor"))?;
+        Ok(())
     }
 
     async fn delete_document(

@@ -17,7 +17,7 @@ use renkei_api::node::{
 };
 use renkei_crypto::{SigningKey, Suite};
 use renkei_demo::country::Country;
-use renkei_demo::institutions::{DIGITAL, PENSION, REGISTRY, SETAGAYA, VEHICLE, YOKOHAMA};
+use renkei_demo::institutions::{DIGITAL, InstitutionSpec, PENSION, REGISTRY, SETAGAYA, VEHICLE, YOKOHAMA};
 use renkei_demo::network::{Network, NetworkOptions};
 use renkei_demo::scenarios;
 use renkei_ids::{CodeAlgorithm, InstitutionCode, MessageId};
@@ -42,6 +42,8 @@ mod infra;
 mod notices;
 #[path = "network/person_proofs.rs"]
 mod person_proofs;
+#[path = "network/public_mail.rs"]
+mod public_mail;
 
 // ------------------------------------------------------------------ harness
 
@@ -161,6 +163,84 @@ impl Harness {
             payload: None,
         }
         .sign(signer, self.net.impersonate(VEHICLE.key).unwrap().certificate)
+    }
+
+    /// A push made by hand, as a node that skips its own checks would: a
+    /// request from `from` to `to` whose payload `sealed` is sealed to
+    /// `to`'s certified key and signed with `from`'s, sent to the hub.
+    #[allow(clippy::too_many_arguments)]
+    async fn raw_push(
+        &self,
+        from: &InstitutionSpec,
+        to: &InstitutionSpec,
+        office_work: &str,
+        item: &str,
+        fiscal_year: Option<u16>,
+        subject: InstitutionCode,
+        sealed: &[u8],
+    ) -> Result<HubReplyWire, ApiFailure> {
+        let raw = self.net.impersonate(from.key).unwrap();
+        let receiver = raw
+            .trust
+            .certified_party(
+                &self.net.impersonate(to.key).unwrap().certificate,
+                to.id(),
+                Suite::default(),
+            )
+            .unwrap();
+        let mut request = LinkageRequest {
+            message_id: MessageId::random(),
+            requester: from.id(),
+            provider: to.id(),
+            office_work: renkei_catalog::OfficeWorkCode::parse(office_work).unwrap(),
+            item: renkei_catalog::ItemCode::parse(item).unwrap(),
+            fiscal_year: fiscal_year.map(|y| renkei_protocol::FiscalYear::new(y).unwrap()),
+            subject,
+            issued_at: UnixMillis::now(),
+            consent: None,
+            person_proof: None,
+            payload: None,
+        };
+        let mut core = request.core();
+        core.seal_payload(&raw.sealing, &receiver, sealed).unwrap();
+        request.payload = core.payload;
+        let request = request.sign(&raw.signing, raw.certificate.clone());
+        raw.post_hub(
+            &self.net.hub.url(),
+            "/v1/linkage",
+            &SignedRequestWire::from(&request),
+        )
+        .await
+    }
+
+    /// What `key`'s node holds in its inbox (the first 1,000).
+    async fn inbox(&self, key: &str) -> Vec<renkei_api::deliveries::InboxEntryWire> {
+        self.net
+            .node(key)
+            .local
+            .get("/local/v1/inbox?limit=1000")
+            .await
+            .unwrap()
+    }
+
+    /// A card for `who` in `DATA/<dir>`, and the portal logged in with it.
+    async fn card_holder(
+        &self,
+        who: &renkei_demo::country::Inhabitant,
+        dir: &str,
+    ) -> renkei_testnet::portal_client::Client {
+        let pin = renkei_card::CardSecret::auth_pin(renkei_demo::cards::DEMO_PIN).unwrap();
+        let (card, _) = renkei_demo::cards::issue_card(
+            &self.net.registry_admin,
+            &who.my_number,
+            &self.net.options.data_dir.join(dir),
+            renkei_card::CardProfile::EcdsaP384Sha384,
+            &pin,
+            &renkei_card::CardSecret::signing_password(renkei_demo::cards::DEMO_PASSWORD).unwrap(),
+        )
+        .await
+        .unwrap();
+        renkei_testnet::portal_login(&self.net.portal.url, &card, &pin).await
     }
 
     async fn send_as_vehicle(&self, request: &SignedRequest) -> Result<HubReplyWire, ApiFailure> {
@@ -1254,18 +1334,7 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
     // that shows their data: the portal's store is scanned too.
     let (_, digital_id) = &h.country.cast.account_holder;
     let who = h.country.inhabitant(DIGITAL.key, digital_id).unwrap().clone();
-    let pin = renkei_card::CardSecret::auth_pin(renkei_demo::cards::DEMO_PIN).unwrap();
-    let (card, _) = renkei_demo::cards::issue_card(
-        &h.net.registry_admin,
-        &who.my_number,
-        &h.net.options.data_dir.join("person-card"),
-        renkei_card::CardProfile::EcdsaP384Sha384,
-        &pin,
-        &renkei_card::CardSecret::signing_password(renkei_demo::cards::DEMO_PASSWORD).unwrap(),
-    )
-    .await
-    .unwrap();
-    let mut browser = renkei_testnet::portal_login(&h.net.portal.url, &card, &pin).await;
+    let mut browser = h.card_holder(&who, "person-card").await;
     for page in ["/me", "/history", "/notices", "/account", "/proxies", "/consents"] {
         assert_eq!(browser.get(page).await.status, 200, "{page}");
     }
@@ -1278,6 +1347,7 @@ async fn no_my_number_outside_the_registry_and_no_plaintext_at_the_hub() {
         profile: "ecdsa-p384-sha384".into(),
         pin: renkei_demo::cards::DEMO_PIN.into(),
         password: renkei_demo::cards::DEMO_PASSWORD.into(),
+        inhabitant: who.clone(),
     };
     let delivery = renkei_demo::delivery::run(&h.net, &h.net.options.data_dir, &[card_holder])
         .await

@@ -111,7 +111,7 @@ fn demo_exits_zero_writes_demo_json_and_configs_that_validate() {
     );
     // Private delivery: four senders linked by the card holders, depositing.
     assert!(
-        stdout.contains("4 of 4 delivery scenarios behaved as expected"),
+        stdout.contains("5 of 5 delivery scenarios behaved as expected"),
         "{stdout}"
     );
     let delivery = &json["delivery"];

@@ -8,6 +8,7 @@ pub(crate) const PORTAL: &[&str] = &[
     include_str!("../../migrations/postgres/portal_003.sql"),
     include_str!("../../migrations/postgres/portal_004.sql"),
     include_str!("../../migrations/postgres/portal_005.sql"),
+    include_str!("../../migrations/postgres/portal_006.sql"),
 ];
 
 pub(crate) const NODE: &[&str] = &[

@@ -9,6 +9,7 @@ pub(crate) const PORTAL: &[&str] = &[
     include_str!("../../migrations/sqlite/portal_004.sql"),
     include_str!("../../migrations/sqlite/portal_005.sql"),
     include_str!("../../migrations/sqlite/portal_006.sql"),
+    include_str!("../../migrations/sqlite/portal_007.sql"),
 ];
 
 pub(crate) const NODE: &[&str] = &[

@@ -3,8 +3,8 @@
 
 use renkei_consent::{Actor, ClientAction, ClientStatus, apply};
 use renkei_delivery::{
-    DeliveryHandle, DeliveryStore, DocumentTypeId, HandleKey, MailboxDocument, Sender, SenderApplication,
-    SenderEvent, SenderId, SenderKind,
+    DeliveryHandle, DeliveryStore, DocumentTypeId, HandleKey, MailboxDocument, NetworkCursor, Sender,
+    SenderApplication, SenderEvent, SenderId, SenderKind,
 };
 use renkei_ids::LocalPersonId;
 use renkei_jose::{Alg, Jwks, SigningKey};
@@ -24,9 +24,9 @@ fn sender(n: u8) -> Sender {
             name: "あおば生命保険株式会社".into(),
             name_en: Some("Aoba Life".into()),
             kind: SenderKind::LifeInsurer,
-            jwks: Jwks {
+            jwks: Some(Jwks {
                 keys: vec![key.public_jwk().clone()],
-            },
+            }),
             document_types: vec![DocumentTypeId::new("life_insurance_certificate", 1)],
             contact: "delivery@aoba-life.example".into(),
         },
@@ -51,6 +51,7 @@ fn document(s: &Sender, handle: &DeliveryHandle, who: &str, id: &str, version: u
         document: json!({"tax_year": 2025, "annual_premium": 80_000 + version}),
         digest: [version as u8; 32],
         jws: format!("header.payload-{id}.signature"),
+        network_record: None,
         deposited_at: UnixMillis(T0 + i64::from(version)),
         superseded_by: None,
         voided: None,
@@ -272,6 +273,39 @@ async fn delivery_store_behaves<S: DeliveryStore>(s: &S) {
             .unwrap()
             .is_none()
     );
+
+    // A public sender: no keys of its own; its documents keep the hub's
+    // record of the push that carried them, and the inbox cursor moves.
+    let mut pension = sender(3);
+    pension.app.kind = SenderKind::PensionService;
+    pension.app.jwks = None;
+    s.insert_sender(&pension, &SenderEvent::applied(&pension))
+        .await
+        .unwrap();
+    assert_eq!(s.sender(&pension.id).await.unwrap().unwrap().app.jwks, None);
+    let record = renkei_ids::QueryId::random();
+    let mut np = document(
+        &pension,
+        &key.handle(&pension.id, "p-alice"),
+        "p-alice",
+        "np-2025",
+        1,
+    );
+    np.jws = String::new();
+    np.network_record = Some(record);
+    assert!(s.store_document(&np).await.unwrap());
+    assert_eq!(s.document(&pension.id, "np-2025").await.unwrap().unwrap(), np);
+    assert_eq!(s.network_cursor(NetworkCursor::Inbox).await.unwrap(), 0);
+    s.set_network_cursor(NetworkCursor::Inbox, 41).await.unwrap();
+    s.set_network_cursor(NetworkCursor::Inbox, 42).await.unwrap();
+    s.set_network_cursor(NetworkCursor::Receipts, T0 as u64)
+        .await
+        .unwrap();
+    assert_eq!(s.network_cursor(NetworkCursor::Inbox).await.unwrap(), 42);
+    assert_eq!(
+        s.network_cursor(NetworkCursor::Receipts).await.unwrap(),
+        T0 as u64
+    );
 }
 
 /// The delivery suite; opening the store again keeps everything.
@@ -282,10 +316,11 @@ pub async fn behaves<B: Backend>() {
     let s = place.portal().await.unwrap();
     delivery_store_behaves(&s).await;
     let again = place.portal().await.unwrap();
-    assert_eq!(again.senders().await.unwrap().len(), 2);
+    assert_eq!(again.senders().await.unwrap().len(), 3);
     assert_eq!(
         again.mailbox(&person("p-alice")).await.unwrap().len(),
-        5,
-        "six stored, one deleted"
+        6,
+        "seven stored, one deleted"
     );
+    assert_eq!(again.network_cursor(NetworkCursor::Inbox).await.unwrap(), 42);
 }

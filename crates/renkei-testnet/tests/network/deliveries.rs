@@ -52,15 +52,6 @@ async fn until(h: &Harness, key: &str, id: &str, done: impl Fn(&DeliveryWire) ->
     }
 }
 
-async fn inbox(h: &Harness, key: &str) -> Vec<InboxEntryWire> {
-    h.net
-        .node(key)
-        .local
-        .get("/local/v1/inbox?limit=1000")
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_delivery_arrives_once_recorded_at_both_nodes_and_the_hub_cannot_read_it() {
     let h = harness_with(Suite::default(), Durability::Full).await;
@@ -98,7 +89,7 @@ async fn a_delivery_arrives_once_recorded_at_both_nodes_and_the_hub_cannot_read_
     assert_eq!(late.query_id.as_deref(), Some(query_id.as_str()));
 
     // The receiver keeps it once, for the person under its own id.
-    let kept = inbox(&h, SETAGAYA.key).await;
+    let kept = h.inbox(SETAGAYA.key).await;
     assert_eq!(kept.len(), 1, "{kept:?}");
     let e = &kept[0];
     assert_eq!(
@@ -251,7 +242,7 @@ async fn a_receiver_that_is_down_gets_the_delivery_later_exactly_once() {
     let done = until(&h, TAX.key, &d.delivery_id, |d| d.status != "pending").await;
     assert_eq!(done.status, "delivered", "{done:?}");
     assert!(done.attempts > waiting.attempts);
-    let kept = inbox(&h, SETAGAYA.key).await;
+    let kept = h.inbox(SETAGAYA.key).await;
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(
         (kept[0].delivery_id.as_str(), kept[0].local_id.as_str()),
@@ -260,7 +251,7 @@ async fn a_receiver_that_is_down_gets_the_delivery_later_exactly_once() {
     // Nothing more is sent once delivered.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(status(&h, TAX.key, &d.delivery_id).await.attempts, done.attempts);
-    assert_eq!(inbox(&h, SETAGAYA.key).await.len(), 1);
+    assert_eq!(h.inbox(SETAGAYA.key).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -269,52 +260,27 @@ async fn a_delivery_sent_twice_is_kept_once_and_acknowledged_twice() {
     // request; the receiver keeps the delivery once and says yes again.
     let h = harness().await;
     let (tax_id, _) = h.country.cast.taxpayer.clone();
-    let raw = h.net.impersonate(TAX.key).unwrap();
     let code = h.code(TAX.key, &tax_id).await;
-    let setagaya = raw
-        .trust
-        .certified_party(
-            &h.net.impersonate(SETAGAYA.key).unwrap().certificate,
-            SETAGAYA.id(),
-            Suite::default(),
+    let report = |sealed: &'static [u8]| {
+        h.raw_push(
+            &TAX,
+            &SETAGAYA,
+            "statutory_filing",
+            "salary_payment_report",
+            Some(2025),
+            code.clone(),
+            sealed,
         )
-        .unwrap();
+    };
     let mut query_ids = Vec::new();
     for _ in 0..2 {
-        let mut request = LinkageRequest {
-            message_id: MessageId::random(),
-            requester: TAX.id(),
-            provider: SETAGAYA.id(),
-            office_work: renkei_catalog::OfficeWorkCode::parse("statutory_filing").unwrap(),
-            item: renkei_catalog::ItemCode::parse("salary_payment_report").unwrap(),
-            fiscal_year: Some(renkei_protocol::FiscalYear::new(2025).unwrap()),
-            subject: code.clone(),
-            issued_at: UnixMillis::now(),
-            consent: None,
-            person_proof: None,
-            payload: None,
-        };
-        let mut core = request.core();
-        core.seal_payload(
-            &raw.sealing,
-            &setagaya,
-            br#"{"delivery_id":"twice-1","document":{"salary":1}}"#,
-        )
-        .unwrap();
-        request.payload = core.payload;
-        let request = request.sign(&raw.signing, raw.certificate.clone());
-        let reply: HubReplyWire = raw
-            .post_hub(
-                &h.net.hub.url(),
-                "/v1/linkage",
-                &SignedRequestWire::from(&request),
-            )
+        let reply = report(br#"{"delivery_id":"twice-1","document":{"salary":1}}"#)
             .await
             .unwrap();
         query_ids.push(reply.receipt.receipt.query_id);
     }
     assert_ne!(query_ids[0], query_ids[1]);
-    let kept = inbox(&h, SETAGAYA.key).await;
+    let kept = h.inbox(SETAGAYA.key).await;
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(kept[0].query_id, query_ids[0], "the first exchange brought it");
     let provided = h
@@ -327,35 +293,11 @@ async fn a_delivery_sent_twice_is_kept_once_and_acknowledged_twice() {
 
     // A push whose sealed document is not a delivery is refused and
     // recorded by the receiver, and nothing is kept.
-    let mut request = LinkageRequest {
-        message_id: MessageId::random(),
-        requester: TAX.id(),
-        provider: SETAGAYA.id(),
-        office_work: renkei_catalog::OfficeWorkCode::parse("statutory_filing").unwrap(),
-        item: renkei_catalog::ItemCode::parse("salary_payment_report").unwrap(),
-        fiscal_year: Some(renkei_protocol::FiscalYear::new(2025).unwrap()),
-        subject: code.clone(),
-        issued_at: UnixMillis::now(),
-        consent: None,
-        person_proof: None,
-        payload: None,
-    };
-    let mut core = request.core();
-    core.seal_payload(&raw.sealing, &setagaya, br#"{"delivery_id":"x","document":[1]}"#)
-        .unwrap();
-    request.payload = core.payload;
-    let request = request.sign(&raw.signing, raw.certificate.clone());
-    let r: Result<HubReplyWire, _> = raw
-        .post_hub(
-            &h.net.hub.url(),
-            "/v1/linkage",
-            &SignedRequestWire::from(&request),
-        )
-        .await;
+    let r = report(br#"{"delivery_id":"x","document":[1]}"#).await;
     // Final: the hub says so, and a sender's outbox would settle it refused.
     assert_eq!(rejected_code(&r), "provider_refused");
     assert!(matches!(r, Err(ApiFailure::Rejected { retryable: false, .. })));
-    assert_eq!(inbox(&h, SETAGAYA.key).await.len(), 1);
+    assert_eq!(h.inbox(SETAGAYA.key).await.len(), 1);
     let last = h.node_records(SETAGAYA.key).await.pop().unwrap();
     assert_eq!(last.outcome, "push_malformed");
 }
@@ -416,7 +358,7 @@ async fn a_push_outside_the_table_is_refused_for_good_and_bad_input_stores_nothi
             ("resident_tax_income", "not_permitted")
         ]
     );
-    assert!(inbox(&h, YOKOHAMA.key).await.is_empty());
+    assert!(h.inbox(YOKOHAMA.key).await.is_empty());
     let listed: Vec<DeliveryWire> = h
         .net
         .node(SETAGAYA.key)
@@ -571,7 +513,7 @@ async fn a_document_of_the_largest_size_is_delivered_in_both_suites() {
         post(&h, TAX.key, &d).await.unwrap();
         let done = until(&h, TAX.key, &d.delivery_id, |d| d.status != "pending").await;
         assert_eq!(done.status, "delivered", "{suite:?}: {done:?}");
-        let kept = inbox(&h, SETAGAYA.key).await;
+        let kept = h.inbox(SETAGAYA.key).await;
         assert_eq!(kept[0].document, d.document, "{suite:?}");
         // One byte more is refused before anything is kept.
         let mut over = d.clone();

@@ -38,6 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "renkei-population",
             "renkei-tax",
             "renkei-delivery",
+            "renkei-benefit",
         ],
     ),
     (

@@ -8,6 +8,7 @@
 mod args;
 mod audit;
 mod bench;
+mod benefit;
 mod card;
 mod client;
 mod demo;
@@ -75,6 +76,10 @@ enum Command {
     /// Tax: the draft income tax return computed from a person's documents.
     #[command(subcommand)]
     Tax(tax::TaxCommand),
+    /// Benefit programmes as rules as code: check a programme file and
+    /// run its own test cases.
+    #[command(subcommand)]
+    Benefit(benefit::BenefitCommand),
     /// Benchmarks (results go to BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -96,6 +101,7 @@ async fn main() -> Result<()> {
         Command::Client(c) => client::run(c).await,
         Command::Sender(c) => sender::run(c).await,
         Command::Tax(c) => tax::run(c),
+        Command::Benefit(c) => benefit::run(c),
         Command::Bench(c) => bench::run(c).await,
     }
 }

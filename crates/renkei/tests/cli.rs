@@ -1549,3 +1549,76 @@ fn help_walks_every_command_and_every_option_is_explained() {
         unexplained.join("\n")
     );
 }
+
+/// `renkei benefit test`: the shipped programme files pass their own
+/// cases; a file with a fault names its line and field; a failing case
+/// says what was expected; either makes the command fail.
+#[test]
+fn benefit_test_runs_programme_cases_and_names_what_is_wrong() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../renkei-benefit/programmes");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".toml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 4);
+    let mut args = vec!["benefit", "test"];
+    args.extend(files.iter().map(String::as_str));
+    let out = renkei(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        stdout.contains("child_allowance v2 — 10 of 10 cases passed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("4 programme(s):"), "{stdout}");
+    assert!(stdout.contains(", 0 failed, 0 file(s) did not load"), "{stdout}");
+    // Without files: the shipped programmes, the same.
+    let shipped = renkei(&["benefit", "test"]);
+    assert!(shipped.status.success(), "{}", text(&shipped));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(dir.join("birth_support_payment.toml")).unwrap();
+    let wrong_amount = tmp.path().join("wrong_amount.toml");
+    std::fs::write(
+        &wrong_amount,
+        original.replacen("amount = 100_000", "amount = 150_000", 1),
+    )
+    .unwrap();
+    let typo = tmp.path().join("typo.toml");
+    std::fs::write(
+        &typo,
+        original.replacen("resident && count", "resident && cuont", 1),
+    )
+    .unwrap();
+    let out = renkei(&[
+        "benefit",
+        "test",
+        wrong_amount.to_str().unwrap(),
+        typo.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        stdout.contains("FAILED twins: expected amount 150000, got 100000"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("rules.eligible: unknown function `cuont`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("typo.toml: line "), "{stdout}");
+    assert!(
+        text(&out).contains("1 case(s) failed and 1 file(s) did not load"),
+        "{}",
+        text(&out)
+    );
+    let missing = renkei(&["benefit", "test", "/nonexistent/programme.toml"]);
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing).contains("/nonexistent/programme.toml"),
+        "{}",
+        text(&missing)
+    );
+}

@@ -36,6 +36,33 @@ fn every_shipped_programme_loads_and_passes_its_own_tests() {
     assert_eq!(h.payee, Payee::Household);
 }
 
+/// Each shipped programme's office work and items are in the catalog, each
+/// periodic item is asked for a fiscal year, and the permission table lets
+/// a municipality's benefit office ask for every item under the
+/// programme's office work.
+#[test]
+fn every_shipped_programme_is_allowed_by_the_catalog_and_the_table() {
+    let (catalog, table) = renkei_catalog::sample();
+    for (file, text) in SHIPPED {
+        let p = Programme::parse(text).unwrap();
+        let work = renkei_catalog::OfficeWorkCode::parse(&p.office_work).unwrap();
+        assert!(catalog.office_work(&work).is_some(), "{file}: {}", p.office_work);
+        for i in &p.inputs {
+            let code = renkei_catalog::ItemCode::parse(&i.item).unwrap();
+            let item = catalog.item(&code).unwrap_or_else(|| panic!("{file}: item {}", i.item));
+            assert_eq!(item.periodic, i.fiscal_year_offset.is_some(), "{file}: {}", i.name);
+            let allowed = table.rows().iter().any(|r| {
+                r.direction == renkei_catalog::Direction::Query
+                    && r.requester.to_string() == "kind:municipality"
+                    && r.office_work == work
+                    && r.item == code
+                    && item.held_by.contains(&r.provider_kind)
+            });
+            assert!(allowed, "{file}: no row lets a municipality ask {} for {}", i.item, p.office_work);
+        }
+    }
+}
+
 #[test]
 fn parameters_hold_from_their_dates_and_an_evaluation_keeps_what_it_used() {
     let c = shipped("child_allowance");
@@ -85,7 +112,7 @@ fn evaluation_refuses_what_it_cannot_decide() {
         Err(EvaluationError::MissingInput("children".into()))
     );
     inputs.insert("children".into(), Value::Int(1));
-    inputs.insert("resident".into(), Value::Bool(true));
+    inputs.insert("household_number".into(), Value::Text("00000042".into()));
     assert!(matches!(
         b.evaluate(d("2025-05-01"), &inputs),
         Err(EvaluationError::WrongInput { .. })
@@ -98,7 +125,7 @@ fn evaluation_refuses_what_it_cannot_decide() {
     let e = shipped("income_drop_emergency_payment");
     let mut i: HashMap<String, Value> = HashMap::new();
     i.insert("earnings".into(), Value::List(Scalar::Int, vec![]));
-    i.insert("public_assistance".into(), Value::Bool(false));
+    i.insert("assistance_status".into(), Value::Text(String::new()));
     // An empty history is simply not eligible: `&&` stops before `last`.
     assert!(!e.evaluate(d("2025-07-01"), &i).unwrap().eligible);
 }

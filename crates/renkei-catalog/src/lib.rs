@@ -38,7 +38,7 @@ mod tests {
     fn sample_is_valid_and_big_enough() {
         let (catalog, table) = super::sample();
         assert!(catalog.office_works().count() >= 10);
-        assert_eq!(catalog.items().count(), 17);
+        assert_eq!(catalog.items().count(), 20);
         assert!(table.rows().len() >= 30);
         // Every office work in the sample is reachable through some row.
         for w in catalog.office_works() {

@@ -9,9 +9,11 @@
 //! `renkei benefit test FILE` runs. [`Programme::evaluate`] gives an
 //! [`Evaluation`] holding every input and parameter it used, so that a
 //! decision can be explained and replayed. [`zengin`] writes and reads
-//! the bank transfer file a payout is paid with. No I/O.
+//! the bank transfer file a payout is paid with; [`payout`] sorts approved
+//! payments into those files. No I/O.
 
 pub mod lang;
+pub mod payout;
 mod programme;
 pub mod zengin;
 

@@ -49,8 +49,15 @@ fn every_shipped_programme_is_allowed_by_the_catalog_and_the_table() {
         assert!(catalog.office_work(&work).is_some(), "{file}: {}", p.office_work);
         for i in &p.inputs {
             let code = renkei_catalog::ItemCode::parse(&i.item).unwrap();
-            let item = catalog.item(&code).unwrap_or_else(|| panic!("{file}: item {}", i.item));
-            assert_eq!(item.periodic, i.fiscal_year_offset.is_some(), "{file}: {}", i.name);
+            let item = catalog
+                .item(&code)
+                .unwrap_or_else(|| panic!("{file}: item {}", i.item));
+            assert_eq!(
+                item.periodic,
+                i.fiscal_year_offset.is_some(),
+                "{file}: {}",
+                i.name
+            );
             let allowed = table.rows().iter().any(|r| {
                 r.direction == renkei_catalog::Direction::Query
                     && r.requester.to_string() == "kind:municipality"
@@ -58,7 +65,11 @@ fn every_shipped_programme_is_allowed_by_the_catalog_and_the_table() {
                     && r.item == code
                     && item.held_by.contains(&r.provider_kind)
             });
-            assert!(allowed, "{file}: no row lets a municipality ask {} for {}", i.item, p.office_work);
+            assert!(
+                allowed,
+                "{file}: no row lets a municipality ask {} for {}",
+                i.item, p.office_work
+            );
         }
     }
 }

@@ -559,6 +559,9 @@ fn build_imports(
         let mut vaccination = Vec::new();
         let mut disability = Vec::new();
         let mut assistance = Vec::new();
+        // Who pays resident tax here, for the households' rows below (drawn
+        // once, with the income rows: the random sequence is unchanged).
+        let mut exempt: HashMap<usize, bool> = HashMap::new();
         for (i, p) in persons.iter().enumerate() {
             let Some(id) = p.ids.get(key) else { continue };
             if key == SETAGAYA.key && i == stale {
@@ -569,6 +572,7 @@ fn build_imports(
             let lives_here = key == SETAGAYA.key || !p.mover;
             if p.age >= 18 && assessed_here {
                 let tax = ResidentTax::draw(rng, p.employed, p.age);
+                exempt.insert(i, tax.tax_exempt);
                 income.push(
                     json!({"local_id": id, "item": "resident_tax_income", "fiscal_year": 2025, "value": {
                         "taxable_income": tax.taxable_income,
@@ -626,8 +630,50 @@ fn build_imports(
                 assistance.push(json!({"local_id": id, "item": "public_assistance_status", "value": {"status": "保護中"}}));
             }
         }
+        // The benefit office's household files: each member's birth date and
+        // resident-tax status, and the children in the head's care.
+        let mut household_tax = Vec::new();
+        let mut household_children = Vec::new();
+        for (i, p) in persons.iter().enumerate() {
+            let Some(id) = p.ids.get(key) else { continue };
+            let lives_here = key == SETAGAYA.key || !p.mover;
+            if (key == SETAGAYA.key && i == stale) || !lives_here || p.r.relationship != Relationship::Head {
+                continue;
+            }
+            let members: Vec<(usize, &Person<'_>)> = persons
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.r.household == p.r.household && (key == SETAGAYA.key || !m.mover))
+                .collect();
+            household_tax.push(
+                json!({"local_id": id, "item": "household_resident_tax", "fiscal_year": 2025, "value": {
+                    "members": members.iter().map(|(j, m)| json!({
+                        "birth_date": m.r.birth_date.to_string(),
+                        // Not assessed here (a minor, or assessed elsewhere): pays nothing here.
+                        "tax_exempt": exempt.get(j).copied().unwrap_or(true),
+                    })).collect::<Vec<_>>(),
+                }}),
+            );
+            let children: Vec<_> = members
+                .iter()
+                .filter(|(_, m)| m.r.relationship == Relationship::Child && m.age < 22)
+                .map(|(_, m)| json!({"birth_date": m.r.birth_date.to_string()}))
+                .collect();
+            if !children.is_empty() {
+                let dependants = members
+                    .iter()
+                    .filter(|(_, m)| !m.employed && m.r.relationship != Relationship::Head)
+                    .count();
+                household_children.push(json!({"local_id": id, "item": "household_children", "value": {
+                    "children": children,
+                    "dependants": dependants,
+                }}));
+            }
+        }
         for (name, rows) in [
             ("resident_tax_income.jsonl", income),
+            ("household_resident_tax.jsonl", household_tax),
+            ("household_children.jsonl", household_children),
             ("household.jsonl", household),
             ("child_allowance_status.jsonl", child_allowance),
             ("vaccination_records.jsonl", vaccination),
@@ -650,6 +696,33 @@ fn build_imports(
         })
         .collect();
     files.push((PENSION.key, "pension_benefits.jsonl".into(), jsonl(&pensions)));
+    // The tax agency's totals of the employers' monthly earnings reports,
+    // April to September 2025; every 37th earner's fell by 60 % in
+    // September (the emergency payment's people). No random draw: the
+    // sequence the rest of the country is drawn from is unchanged.
+    let earnings: Vec<_> = persons
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.employed)
+        .filter_map(|(i, p)| p.ids.get(TAX.key).map(|id| (i, id)))
+        .map(|(i, id)| {
+            let base = 220_000 + (i as i64 % 20) * 15_000;
+            let months: Vec<_> = (4..=9)
+                .map(|m| {
+                    let pay = if m == 9 && i % 37 == 0 {
+                        base * 40 / 100
+                    } else {
+                        base
+                    };
+                    json!({"period": format!("2025-{m:02}"), "gross_pay": pay})
+                })
+                .collect();
+            json!({"local_id": id, "item": "monthly_earnings_summary", "value": {"months": months}})
+        })
+        .collect();
+    if !earnings.is_empty() {
+        files.push((TAX.key, "monthly_earnings_summary.jsonl".into(), jsonl(&earnings)));
+    }
     // The insurer's extract comes as CSV, as many such systems export it.
     let mut csv = String::from("local_id,item,insurer_number,symbol,number,status,acquired_on\n");
     for p in persons {

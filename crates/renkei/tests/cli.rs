@@ -1581,17 +1581,13 @@ fn benefit_test_runs_programme_cases_and_names_what_is_wrong() {
     let tmp = tempfile::tempdir().unwrap();
     let original = std::fs::read_to_string(dir.join("birth_support_payment.toml")).unwrap();
     let wrong_amount = tmp.path().join("wrong_amount.toml");
-    std::fs::write(
-        &wrong_amount,
-        original.replacen("amount = 100_000", "amount = 150_000", 1),
-    )
-    .unwrap();
+    let wrong = original.replacen("amount = 100_000", "amount = 150_000", 1);
+    assert_ne!(wrong, original, "the amount to break is there");
+    std::fs::write(&wrong_amount, wrong).unwrap();
     let typo = tmp.path().join("typo.toml");
-    std::fs::write(
-        &typo,
-        original.replacen("resident && count", "resident && cuont", 1),
-    )
-    .unwrap();
+    let typoed = original.replacen("\"\" && count", "\"\" && cuont", 1);
+    assert_ne!(typoed, original, "the rule to break is there");
+    std::fs::write(&typo, typoed).unwrap();
     let out = renkei(&[
         "benefit",
         "test",

@@ -987,8 +987,10 @@ fn call(
             let Arg::Lambda(x, body) = &args[1] else {
                 return fail(at, format!("{f} needs a function"));
             };
+            let items = list(v, a)?;
+            let len = items.len() as i64;
             let mut total: i64 = 0;
-            for item in list(v, a)? {
+            for item in items {
                 scope.push((x.clone(), item));
                 let r = eval_in(body, values, scope);
                 scope.pop();
@@ -1006,21 +1008,10 @@ fn call(
             Ok(match f {
                 "count" | "sum" => Value::Int(total),
                 "any" => Value::Bool(total > 0),
-                _ => Value::Bool(total == list_len(&args[0], values, scope)?),
+                _ => Value::Bool(total == len),
             })
         }
         _ => fail(at, format!("unknown function `{f}`")),
-    }
-}
-
-fn list_len(
-    a: &Arg,
-    values: &HashMap<String, Value>,
-    scope: &mut Vec<(String, Value)>,
-) -> Result<i64, EvalError> {
-    match a {
-        Arg::Expr(e) => Ok(list(eval_in(e, values, scope)?, e.at)?.len() as i64),
-        Arg::Lambda(..) => fail(0, "a function where a list was expected"),
     }
 }
 

@@ -421,7 +421,15 @@ impl TransferFile {
                         },
                         payee_name: text(n, r, 50, 30)?,
                         amount,
-                        reference: digits(n, r, 91, 10)?.trim_start_matches('0').to_owned(),
+                        reference: {
+                            let d = digits(n, r, 91, 10)?;
+                            let t = d.trim_start_matches('0');
+                            if t.is_empty() {
+                                "0".to_owned()
+                            } else {
+                                t.to_owned()
+                            }
+                        },
                     });
                 }
                 b'8' => {
@@ -463,11 +471,6 @@ impl TransferFile {
         }
         if let Some((n, _)) = iter.next() {
             return error(format!("record {n}"), "nothing may follow the end record");
-        }
-        for t in &mut transfers {
-            if t.reference.is_empty() {
-                t.reference = "0".into();
-            }
         }
         Ok(Self { header, transfers })
     }
